@@ -1,0 +1,96 @@
+// One error hierarchy for every process. The single error middleware (src/http/error-handler.ts)
+// renders these as {"error", "error_description"}; anything else becomes an opaque 500.
+export class GoldpathError extends Error {
+  /** HTTP status to answer with. */
+  readonly status: number;
+  /** Machine-readable code, sent as `error`. */
+  readonly code: string;
+  /** Whether `message` may be shown to the client (never for 5xx). */
+  readonly expose: boolean;
+  /** Extra JSON members to merge into the body (e.g. login_url). */
+  readonly extra: Record<string, unknown> | undefined;
+  /** Extra response headers (e.g. Location for a 302 rendering). */
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(
+    status: number,
+    code: string,
+    description: string,
+    opts: { extra?: Record<string, unknown>; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(description, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.status = status;
+    this.code = code;
+    this.expose = status < 500;
+    this.extra = opts.extra;
+    this.headers = opts.headers;
+  }
+}
+
+export class BadRequest extends GoldpathError {
+  constructor(description: string, code = 'invalid_request', opts?: ConstructorParameters<typeof GoldpathError>[3]) {
+    super(400, code, description, opts);
+  }
+}
+export class LoginRequired extends GoldpathError {
+  constructor(loginUrl: string) {
+    super(401, 'login_required', 'a valid session is required', { extra: { login_url: loginUrl } });
+  }
+}
+export class Forbidden extends GoldpathError {
+  constructor(description = 'the policy does not allow this request', code = 'forbidden') {
+    super(403, code, description);
+  }
+}
+export class CsrfError extends Forbidden {
+  constructor(description = 'missing or invalid CSRF token or origin') {
+    super(description, 'csrf');
+  }
+}
+export class NotFound extends GoldpathError {
+  constructor(description = 'no route matches this request') {
+    super(404, 'not_found', description);
+  }
+}
+export class UriTooLong extends GoldpathError {
+  constructor() {
+    super(414, 'uri_too_long', 'the request URI is longer than 8 KiB');
+  }
+}
+/** The session store (or another dependency) cannot be reached: fail closed. */
+export class Unavailable extends GoldpathError {
+  constructor(description = 'a dependency is unavailable', opts?: { cause?: unknown }) {
+    super(503, 'unavailable', description, opts);
+  }
+}
+/** The store did not answer in time or at all. Thrown by session stores; maps to 503. */
+export class StoreUnavailable extends Unavailable {
+  constructor(cause?: unknown) {
+    super('the session store is unavailable', { cause });
+  }
+}
+
+/** One problem found in a configuration file. */
+export interface ConfigProblem {
+  file: string;
+  line?: number;
+  key: string;
+  message: string;
+}
+
+/** Configuration is invalid: carries every problem found, not just the first. */
+export class ConfigError extends Error {
+  readonly code = 'invalid_config';
+  readonly problems: readonly ConfigProblem[];
+  constructor(problems: ConfigProblem[]) {
+    super(`invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+      problems.map(formatProblem).join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.file}${p.line ? `:${p.line}` : ''}: ${p.key}: ${p.message}`;
+}

@@ -1,0 +1,43 @@
+// The one place errors become responses: {"error", "error_description"} JSON, no-store,
+// 5xx details never exposed. Non-Goldpath errors are unexpected: logged, answered as opaque 500.
+import type { Context, Next } from 'koa';
+import { GoldpathError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+
+export function errorHandler(log: Logger) {
+  return async function handleErrors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } catch (err) {
+      render(ctx, err, log);
+    }
+  };
+}
+
+export function render(ctx: Context, err: unknown, log: Logger): void {
+  const ge = err instanceof GoldpathError ? err : undefined;
+  // Koa's own HttpErrors (e.g. body too large from a parser) carry status/expose: honour 4xx.
+  const status = ge?.status ?? clientStatus(err) ?? 500;
+  if (status >= 500) {
+    log.error({ err: describe(err), reqId: ctx.state.requestId }, 'request failed');
+  }
+  const code = ge?.code ?? (status >= 500 ? 'server_error' : 'invalid_request');
+  const description = status >= 500 ? 'internal error' : (err as Error).message;
+  ctx.status = status;
+  ctx.set('Cache-Control', 'no-store');
+  if (ge?.headers) ctx.set(ge.headers);
+  ctx.body = { error: code, error_description: description, ...(ge?.extra ?? {}) };
+}
+
+function clientStatus(err: unknown): number | undefined {
+  const s = (err as { status?: unknown; expose?: unknown })?.status;
+  return typeof s === 'number' && s >= 400 && s < 500 ? s : undefined;
+}
+
+/** Error summary for logs: name, code and message only (messages never carry secrets here). */
+export function describe(err: unknown): Record<string, unknown> {
+  if (err instanceof Error) {
+    return { type: err.name, message: err.message, code: (err as { code?: unknown }).code, stack: err.stack };
+  }
+  return { type: typeof err };
+}

@@ -1,0 +1,111 @@
+// The session store contract (SPEC section 4). Two implementations (Redis through ioredis, and
+// memory://) satisfy it; test/session/contract.test.ts runs the same suite against both.
+
+/** The identity the PDP and /auth/session see. Encrypted at rest with the rest of the secrets. */
+export interface SessionUser {
+  readonly sub: string;
+  readonly idp: string;
+  readonly name: string | undefined;
+  readonly email: string | undefined;
+  readonly roles: readonly string[];
+  readonly groups: readonly string[];
+  readonly scopes: readonly string[];
+  /** Merged ID token + userinfo claims (for Polar's `claims`). */
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+export interface AccessToken {
+  readonly value: string;
+  /** 'Bearer' or 'DPoP' (RFC 9449 bound). */
+  readonly type: 'Bearer' | 'DPoP';
+  /** ms since epoch; undefined = the IdP did not say. */
+  readonly expiresAt: number | undefined;
+  readonly scope: string | undefined;
+}
+
+/** Everything secret about a session: stored only as AEAD ciphertext. */
+export interface SessionSecrets {
+  readonly user: SessionUser;
+  /** Compared in constant time with X-CSRF-Token. */
+  readonly csrf: string;
+  /** '' = the token from login; other keys = audiences of idps.yaml. */
+  readonly tokens: Readonly<Record<string, AccessToken>>;
+  readonly refreshToken: string | undefined;
+  readonly idToken: string | undefined;
+  /** Private JWK of the session's DPoP key, when the IdP uses DPoP. */
+  readonly dpopJwk: Readonly<Record<string, unknown>> | undefined;
+}
+
+export interface Session {
+  /** Storage id: base64url SHA-256 of the cookie's random part. Never the cookie value. */
+  readonly id: string;
+  readonly sub: string;
+  readonly idp: string;
+  /** The IdP's session id (`sid` claim), for back-channel logout. */
+  readonly sid: string | undefined;
+  /** ms since epoch. */
+  readonly createdAt: number;
+  /** Absolute expiry, ms since epoch. */
+  readonly expiresAt: number;
+  /** Idle expiry as of the last recorded activity, ms since epoch. */
+  readonly idleExpiresAt: number;
+  /** Bumped by every secrets update; lets a refresher detect it lost a race. */
+  readonly version: number;
+  readonly secrets: SessionSecrets;
+}
+
+export interface NewSession {
+  readonly sub: string;
+  readonly idp: string;
+  readonly sid: string | undefined;
+  readonly secrets: SessionSecrets;
+}
+
+/** Thrown by a store when the backend cannot answer within its deadline: maps to 503. */
+export { StoreUnavailable } from '../errors.ts';
+
+export interface SessionStore {
+  /** Creates a session under a fresh random id; returns the cookie value to set. */
+  create(input: NewSession): Promise<{ cookieValue: string; session: Session }>;
+  /**
+   * The session for a cookie value, or null when the cookie is malformed, forged (bad MAC: no
+   * backend call at all), unknown, expired or undecryptable. Slides the idle expiry, writing to
+   * the backend at most once per touch interval rather than on every call.
+   */
+  get(cookieValue: string): Promise<Session | null>;
+  /** Same as get, by storage id (used after a lock wait, and by back-channel logout tests). */
+  getById(id: string): Promise<Session | null>;
+  /**
+   * Replaces the secrets of an existing session (token refresh). Returns false, writing nothing,
+   * when the session no longer exists: a refresh must never resurrect a deleted session.
+   */
+  updateSecrets(id: string, secrets: SessionSecrets): Promise<boolean>;
+  /** Deletes one session and its index entries. */
+  delete(id: string): Promise<boolean>;
+  /** Deletes every session of that IdP with that `sid`; returns how many. */
+  deleteBySid(idp: string, sid: string): Promise<number>;
+  /** Deletes every session of that IdP with that `sub`; returns how many. */
+  deleteBySub(idp: string, sub: string): Promise<number>;
+
+  /** A cross-process lock (e.g. single-flight refresh). Returns a release token, or null if held. */
+  tryLock(name: string, ttlMs: number): Promise<string | null>;
+  /** Releases the lock only if `token` still holds it. */
+  unlock(name: string, token: string): Promise<void>;
+
+  /** Stores a short-lived value (login transaction). */
+  putTransient(kind: string, key: string, value: string, ttlMs: number): Promise<void>;
+  /** Reads and deletes a short-lived value atomically (one use only). */
+  takeTransient(kind: string, key: string): Promise<string | null>;
+  /** Records `key` once; false when it was already recorded and unexpired (jti replay). */
+  markOnce(kind: string, key: string, ttlMs: number): Promise<boolean>;
+
+  /**
+   * Called, in every process using the same backend, with a session id whenever that session is
+   * deleted or its secrets change, so in-process caches can drop it. Returns an unsubscribe.
+   */
+  onInvalidate(listener: (id: string) => void): () => void;
+
+  /** Resolves when the backend answers; throws StoreUnavailable otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,107 @@
+// Spawns a real redis-server on a random free port for tests that need to kill, stall or
+// restart it. In CI (CI=true) a missing redis-server is a failure, never a skip.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class RedisServer {
+  proc: ChildProcess | undefined;
+  readonly dir = mkdtempSync(join(tmpdir(), 'goldpath-redis-'));
+  constructor(readonly port: number, readonly extraArgs: string[] = []) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(extraArgs: string[] = []): Promise<RedisServer> {
+    const s = new RedisServer(await freePort(), extraArgs);
+    await s.start();
+    return s;
+  }
+
+  async start(): Promise<void> {
+    const proc = spawn('redis-server', [
+      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--dir', this.dir, ...this.extraArgs,
+    ], { stdio: 'ignore' });
+    this.proc = proc;
+    await new Promise<void>((resolve, reject) => {
+      proc.once('error', (e) => reject(new Error(`cannot start redis-server (is it installed?): ${e.message}`)));
+      proc.once('spawn', () => resolve());
+    });
+    await this.waitReady();
+  }
+
+  private async waitReady(): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const c = new Redis({ port: this.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      c.on('error', () => {});
+      try {
+        await c.connect();
+        await c.ping();
+        c.disconnect();
+        return;
+      } catch {
+        c.disconnect();
+        if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not become ready`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  /** A plain client for assertions (INFO commandstats, KEYS, dumps). */
+  client(): Redis {
+    return new Redis({ port: this.port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+  }
+
+  /** Total commands processed, excluding the ones this call itself issues. */
+  async commandCount(): Promise<number> {
+    const c = this.client();
+    try {
+      const info = await c.info('stats');
+      return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? NaN);
+    } finally {
+      c.disconnect();
+    }
+  }
+
+  /** kill -9 and wait for the process to be gone. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill(signal);
+    });
+    this.proc = undefined;
+  }
+
+  pause(): void { this.proc?.kill('SIGSTOP'); }
+  resume(): void { this.proc?.kill('SIGCONT'); }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    this.resume();
+    await this.kill('SIGTERM');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
