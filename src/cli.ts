@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// goldpath: one CLI, one process per subcommand (SPEC section 2).
+import process from 'node:process';
+import { ConfigError, formatProblem } from './errors.ts';
+
+const USAGE = `usage: goldpath <command>
+
+  verify    the ForwardAuth sidecar (/auth/verify)            default port 3002
+  bff       the OAuth/OIDC backend-for-frontend (/auth/*)     default port 3001
+  dev-idp   a development OpenID Provider (any user logs in)  default port 4000
+  demo      the whole golden path on one machine               http://localhost:8080
+  check     validate the config folder and policies offline; exit 1 on any problem
+
+environment: GOLDPATH_CONFIG_DIR, REDIS_URL, GOLDPATH_PUBLIC_URL, GOLDPATH_SESSION_KEYS, PORT, HOST,
+LOG_LEVEL, GOLDPATH_SESSION_IDLE, GOLDPATH_SESSION_MAX (see README.md)`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const env = process.env as Record<string, string | undefined>;
+  switch (command) {
+    case 'verify': {
+      const { startVerify, reloadOnSighup } = await import('./verify/server.ts');
+      const { onShutdown } = await import('./http/serve.ts');
+      const p = await startVerify({ env });
+      reloadOnSighup(p);
+      onShutdown(p.log, () => p.close());
+      return -1;
+    }
+    case 'bff': {
+      const { startBffProcess } = await import('./bff/server.ts');
+      await startBffProcess({ env });
+      return -1;
+    }
+    case 'dev-idp': {
+      const { runDevIdp } = await import('./dev/idp.ts');
+      await runDevIdp({ env });
+      return -1;
+    }
+    case 'demo': {
+      const { startDemo } = await import('./dev/demo.ts');
+      await startDemo({ env });
+      return -1;
+    }
+    case 'check': {
+      const { runCheck } = await import('./check.ts');
+      return runCheck({ env, dir: rest[0], out: (s) => process.stdout.write(s + '\n'), err: (s) => process.stderr.write(s + '\n') });
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE + '\n');
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`goldpath: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    // Startup failures: print every config problem, never a stack for expected errors.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`goldpath: invalid configuration, not starting:\n${err.problems.map((p) => '  ' + formatProblem(p)).join('\n')}\n`);
+    } else {
+      process.stderr.write(`goldpath: ${(err as Error)?.message ?? String(err)}\n`);
+    }
+    process.exit(1);
+  },
+);

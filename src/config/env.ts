@@ -1,0 +1,176 @@
+// Process settings from the environment (SPEC section 2). Every variable is checked, every
+// problem is reported at once, and no message ever repeats a secret (session keys, a password
+// inside REDIS_URL).
+import { Buffer } from 'node:buffer';
+import path from 'node:path';
+import process from 'node:process';
+import { ConfigError } from '../errors.ts';
+import { parseRedisUrl } from '../session/redis-url.ts';
+import type { Settings } from './types.ts';
+import { deepFreeze, Problems } from './problems.ts';
+
+const FILE = 'environment';
+
+export const DEFAULT_CONFIG_DIR = 'compose/config';
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export const DEFAULT_PUBLIC_URL = 'http://localhost:8080';
+/** Containers must listen on every interface to be reachable from Traefik; bind narrower with HOST. */
+export const DEFAULT_HOST = '0.0.0.0';
+export const DEFAULT_SESSION_IDLE = '30m';
+export const DEFAULT_SESSION_MAX = '12h';
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const KEY_GENERATE_HINT =
+  `generate one with: node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`;
+
+/** Hosts where plain http is acceptable: the browser treats them as secure contexts. */
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** Browsers cap cookie lifetimes at 400 days; a longer session would silently end earlier. */
+const MAX_DURATION_MS = 400 * 24 * 3600 * 1000;
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses `90s`, `30m`, `12h`, `1d`, `250ms` or a plain integer of milliseconds.
+ * Returns undefined for anything else (including zero, negatives and fractions).
+ */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d{1,15})(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const ms = Number(m[1]) * UNITS[m[2] ?? 'ms']!;
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
+}
+
+/** Empty strings count as unset: `FOO=` in an .env file means "use the default". */
+function get(env: Record<string, string | undefined>, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/** Checks REDIS_URL with the parser the store itself uses, so both agree on what is valid. */
+function checkRedisUrl(value: string, problems: Problems): void {
+  // memory://[name]: one in-process dataset per name (the demo and tests).
+  if (/^memory:(\/\/[A-Za-z0-9._-]*)?$/.test(value)) return;
+  try {
+    parseRedisUrl(value);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    // Its messages describe the shape and never echo the URL (it may carry a password).
+    for (const p of err.problems) problems.add(FILE, undefined, 'REDIS_URL', p.message);
+  }
+}
+
+function parsePublicUrl(value: string, problems: Problems): { origin: string; secure: boolean } | undefined {
+  const key = 'GOLDPATH_PUBLIC_URL';
+  const bad = (why: string) => {
+    problems.add(FILE, undefined, key, `${why}; expected an origin such as https://app.example.com`);
+    return undefined;
+  };
+  if (!URL.canParse(value)) return bad('is not a URL');
+  const u = new URL(value);
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return bad(`has scheme ${u.protocol} (only https, or http on localhost)`);
+  if (u.username || u.password) return bad('must not contain a user name or password');
+  if (u.pathname !== '/' || value.includes('?') || value.includes('#')) {
+    return bad('must be an origin only, without path, query or fragment (goldpath serves /auth/* and /api/* at the root)');
+  }
+  if (u.protocol === 'http:' && !LOCAL_HOSTS.has(u.hostname)) {
+    return bad(`uses plain http for ${JSON.stringify(u.hostname)}: session cookies would travel unencrypted; ` +
+      'use https (http is accepted only for localhost, 127.0.0.1 and [::1])');
+  }
+  return { origin: u.origin, secure: u.protocol === 'https:' };
+}
+
+function parseSessionKeys(value: string | undefined, problems: Problems): Uint8Array[] {
+  const key = 'GOLDPATH_SESSION_KEYS';
+  if (value === undefined) {
+    problems.add(FILE, undefined, key,
+      `is required: comma-separated base64url keys of 32 random bytes (the first encrypts, all decrypt); ${KEY_GENERATE_HINT}`);
+    return [];
+  }
+  const keys: Uint8Array[] = [];
+  const parts = value.split(',').map((s) => s.trim());
+  parts.forEach((part, i) => {
+    const which = parts.length === 1 ? 'the key' : `key #${i + 1}`;
+    // Explain the shape of what is wrong, never the value itself.
+    if (part === '') {
+      problems.add(FILE, undefined, key, `${which} is empty (remove the extra comma)`);
+    } else if (!/^[A-Za-z0-9_-]+={0,2}$/.test(part)) {
+      problems.add(FILE, undefined, key,
+        `${which} is not base64url (only A-Z a-z 0-9 - _ are allowed; standard base64 with + or / is not); ${KEY_GENERATE_HINT}`);
+    } else {
+      const bytes = Buffer.from(part, 'base64url');
+      if (bytes.length !== 32) {
+        problems.add(FILE, undefined, key,
+          `${which} decodes to ${bytes.length} bytes, expected exactly 32; ${KEY_GENERATE_HINT}`);
+      } else keys.push(new Uint8Array(bytes));
+    }
+  });
+  return keys;
+}
+
+function parseDurationVar(env: Record<string, string | undefined>, name: string, fallback: string, problems: Problems): number | undefined {
+  const text = get(env, name) ?? fallback;
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    problems.add(FILE, undefined, name, `is ${JSON.stringify(text)}; expected a positive duration such as 90s, 30m, 12h, 1d or milliseconds`);
+    return undefined;
+  }
+  if (ms > MAX_DURATION_MS) {
+    problems.add(FILE, undefined, name, 'is longer than 400 days, the longest cookie lifetime browsers keep');
+    return undefined;
+  }
+  return ms;
+}
+
+/**
+ * Reads and validates the process settings. Throws ConfigError (file "environment", key = the
+ * variable) listing every problem; otherwise returns deep-frozen Settings.
+ */
+export function loadSettings(env: Record<string, string | undefined>, opts: { cwd?: string } = {}): Settings {
+  const problems = new Problems();
+
+  const configDir = path.resolve(opts.cwd ?? process.cwd(), get(env, 'GOLDPATH_CONFIG_DIR') ?? DEFAULT_CONFIG_DIR);
+
+  const redisUrl = get(env, 'REDIS_URL') ?? DEFAULT_REDIS_URL;
+  checkRedisUrl(redisUrl, problems);
+
+  const pub = parsePublicUrl(get(env, 'GOLDPATH_PUBLIC_URL') ?? DEFAULT_PUBLIC_URL, problems);
+  const sessionKeys = parseSessionKeys(get(env, 'GOLDPATH_SESSION_KEYS'), problems);
+
+  let port: number | undefined;
+  const portText = get(env, 'PORT');
+  if (portText !== undefined) {
+    port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+    if (!(port >= 0 && port <= 65535)) problems.add(FILE, undefined, 'PORT', `is ${JSON.stringify(portText)}; expected a TCP port 0-65535`);
+  }
+
+  const host = get(env, 'HOST') ?? DEFAULT_HOST;
+  if (/\s/.test(host)) problems.add(FILE, undefined, 'HOST', 'must be a host name or IP address to listen on');
+
+  const logLevel = (get(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    problems.add(FILE, undefined, 'LOG_LEVEL', `is ${JSON.stringify(logLevel)}; expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  const idle = parseDurationVar(env, 'GOLDPATH_SESSION_IDLE', DEFAULT_SESSION_IDLE, problems);
+  const max = parseDurationVar(env, 'GOLDPATH_SESSION_MAX', DEFAULT_SESSION_MAX, problems);
+  if (idle !== undefined && max !== undefined && idle > max) {
+    problems.add(FILE, undefined, 'GOLDPATH_SESSION_IDLE',
+      'is longer than GOLDPATH_SESSION_MAX; the idle timeout must be at most the absolute session lifetime');
+  }
+
+  problems.throwIfAny();
+  return deepFreeze<Settings>({
+    configDir,
+    redisUrl,
+    publicOrigin: pub!.origin,
+    secureCookies: pub!.secure,
+    cookieName: pub!.secure ? '__Host-goldpath' : 'goldpath',
+    sessionKeys,
+    sessionIdleMs: idle!,
+    sessionMaxMs: max!,
+    port,
+    host,
+    logLevel,
+  });
+}

@@ -1,0 +1,262 @@
+// idps.yaml: the OpenID Providers and how goldpath authenticates to each as a client.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { AudienceConfig, ClientAuth, IdpConfig, IdpsConfig } from './types.ts';
+import { fileProblem } from './files.ts';
+import { NAME } from './routes.ts';
+import { show, type Cursor } from './yaml.ts';
+
+export const CLIENT_AUTHS: readonly ClientAuth[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth'];
+export const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
+const IDP_KEYS = [
+  'issuer', 'client_id', 'client_secret', 'client_auth', 'private_key', 'mtls', 'scopes', 'par', 'dpop',
+  'audiences', 'claims', 'dangerously_allow_insecure_http',
+];
+/** RFC 6749 section 3.3 scope-token. */
+const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+const AUDIENCE_NAME = /^[A-Za-z0-9_.-]+$/;
+
+export interface IdpEntry {
+  readonly idp: IdpConfig;
+  /** Audience names, or undefined when `audiences` had problems (cross-file checks skip it). */
+  readonly audienceNames: ReadonlySet<string> | undefined;
+}
+
+export interface IdpsResult {
+  readonly config: IdpsConfig;
+  readonly entries: readonly IdpEntry[];
+}
+
+function scopeList(c: Cursor): string[] | undefined {
+  const items = c.seq('a list of scopes');
+  if (!items) return undefined;
+  const seen = new Set<string>();
+  let ok = true;
+  for (const item of items) {
+    const s = item.string({ what: 'a scope' });
+    if (s === undefined) ok = false;
+    else if (!SCOPE.test(s)) item.problem(`${show(s)} is not a single scope token (no spaces or quotes)`), ok = false;
+    else if (seen.has(s)) item.problem(`${show(s)} is listed twice`), ok = false;
+    if (s !== undefined) seen.add(s);
+  }
+  return ok ? [...seen] : undefined;
+}
+
+/** Resolves a key-file path relative to idps.yaml and checks the file is there. */
+async function keyFile(c: Cursor, what: string): Promise<string | undefined> {
+  const s = c.string({ what });
+  if (s === undefined) return undefined;
+  const abs = path.resolve(c.y.dir, s);
+  const why = await fileProblem(abs);
+  if (why) {
+    c.problem(`${show(s)} ${why} (resolved to ${abs})`);
+    return undefined;
+  }
+  return abs;
+}
+
+/** A private_key_jwt key must be a private asymmetric JWK; never echo any of its content. */
+async function checkPrivateJwk(c: Cursor, abs: string): Promise<void> {
+  let jwk: unknown;
+  try {
+    jwk = JSON.parse(await readFile(abs, 'utf8'));
+  } catch {
+    c.problem('is not a JSON Web Key file (expected a private JWK as JSON)');
+    return;
+  }
+  const k = jwk as Record<string, unknown> | null;
+  if (!k || typeof k !== 'object' || !['RSA', 'EC', 'OKP'].includes(String(k.kty))) {
+    c.problem('is not an RSA, EC or OKP JSON Web Key');
+  } else if (typeof k.d !== 'string') {
+    c.problem('holds a public key; private_key_jwt needs the private JWK (with "d")');
+  }
+}
+
+async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefined> {
+  const f = c.map(IDP_KEYS, 'a map describing the IdP (issuer:, client_id:, ...)');
+  if (!f) return undefined;
+
+  let insecure = false;
+  const insecureC = f.get('dangerously_allow_insecure_http');
+  if (!insecureC.missing) insecure = insecureC.bool() ?? false;
+
+  let issuer = '';
+  const issuerC = f.get('issuer');
+  if (issuerC.missing) issuerC.required('the IdP issuer URL, e.g. https://idp.example.com');
+  else {
+    const s = issuerC.string({ what: 'an https URL' });
+    if (s !== undefined) {
+      const u = URL.canParse(s) ? new URL(s) : undefined;
+      if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:')) issuerC.problem(`is ${show(s)}; expected an https URL`);
+      else if (u.search || u.hash || s.includes('?') || s.includes('#') || u.username || u.password) {
+        issuerC.problem(`is ${show(s)}; an issuer has no query, fragment or credentials (OpenID Connect Discovery 1.0)`);
+      } else if (u.protocol === 'http:' && !insecure) {
+        issuerC.problem(`is ${show(s)}, plain http: codes, tokens and the client secret would cross the network unencrypted. ` +
+          'Use https, or, for a local development IdP only, set dangerously_allow_insecure_http: true on this IdP');
+      } else issuer = s;
+    }
+  }
+
+  let clientId = '';
+  const idC = f.get('client_id');
+  if (idC.missing) idC.required('the client id registered at the IdP');
+  else clientId = idC.string({ allowNumber: true }) ?? '';
+
+  let clientAuth: ClientAuth = 'client_secret_basic';
+  // Which credentials are required depends on client_auth; when it is invalid, check none.
+  let authKnown = true;
+  const authC = f.get('client_auth');
+  if (!authC.missing) {
+    const s = authC.string();
+    if (s !== undefined && (CLIENT_AUTHS as readonly string[]).includes(s)) clientAuth = s as ClientAuth;
+    else {
+      authKnown = false;
+      if (s !== undefined) authC.problem(`is ${show(s)}; expected one of ${CLIENT_AUTHS.join(', ')}`);
+    }
+  }
+  const usedWith = `client_auth: ${clientAuth}`;
+
+  // Client credentials: required for their own method, refused for the others so that a
+  // leftover secret or key never looks like it is in use.
+  let clientSecret: string | undefined;
+  const secretC = f.get('client_secret');
+  const wantsSecret = clientAuth === 'client_secret_basic' || clientAuth === 'client_secret_post';
+  if (authKnown && wantsSecret && secretC.missing) secretC.required(`the client secret (${usedWith}); e.g. \${GOLDPATH_CLIENT_SECRET}`);
+  else if (authKnown && !wantsSecret && !secretC.missing) secretC.problem(`is not used with ${usedWith}; remove it`);
+  else if (!secretC.missing) clientSecret = secretC.string({ what: 'the client secret' });
+
+  let privateKey: string | undefined;
+  const keyC = f.get('private_key');
+  if (authKnown && clientAuth === 'private_key_jwt' && keyC.missing) keyC.required(`a private JWK file relative to idps.yaml (${usedWith})`);
+  else if (authKnown && clientAuth !== 'private_key_jwt' && !keyC.missing) keyC.problem(`is only used with client_auth: private_key_jwt, not ${clientAuth}; remove it`);
+  else if (!keyC.missing) {
+    privateKey = await keyFile(keyC, 'a path to a private JWK file');
+    if (privateKey) await checkPrivateJwk(keyC, privateKey);
+  }
+
+  let mtls: IdpConfig['mtls'];
+  const mtlsC = f.get('mtls');
+  if (authKnown && clientAuth === 'tls_client_auth' && mtlsC.missing) mtlsC.required(`{ cert, key, ca } files relative to idps.yaml (${usedWith})`);
+  else if (authKnown && clientAuth !== 'tls_client_auth' && !mtlsC.missing) mtlsC.problem(`is only used with client_auth: tls_client_auth, not ${clientAuth}; remove it`);
+  else if (!mtlsC.missing) {
+    const m = mtlsC.map(['cert', 'key', 'ca'], 'a map with cert:, key: and optionally ca:');
+    if (m) {
+      const certC = m.get('cert');
+      const mkeyC = m.get('key');
+      const caC = m.get('ca');
+      const cert = certC.missing ? (certC.required('the client certificate (PEM) file'), undefined) : await keyFile(certC, 'a path to a PEM certificate');
+      const key = mkeyC.missing ? (mkeyC.required('the client private key (PEM) file'), undefined) : await keyFile(mkeyC, 'a path to a PEM private key');
+      const ca = caC.missing ? undefined : await keyFile(caC, 'a path to a PEM CA bundle');
+      if (cert && key) mtls = { cert, key, ca };
+    }
+  }
+
+  let scopes: string[] = [...DEFAULT_SCOPES];
+  const scopesC = f.get('scopes');
+  if (!scopesC.missing) {
+    const s = scopeList(scopesC);
+    if (s && !s.includes('openid')) scopesC.problem('must include openid (goldpath signs users in with OpenID Connect)');
+    else if (s) scopes = s;
+  }
+
+  let par: IdpConfig['par'] = 'auto';
+  const parC = f.get('par');
+  if (!parC.missing) {
+    const s = parC.string();
+    if (s === 'auto' || s === 'always' || s === 'never') par = s;
+    else if (s !== undefined) parC.problem(`is ${show(s)}; expected auto (use PAR when the IdP offers it), always or never`);
+  }
+
+  let dpop = false;
+  const dpopC = f.get('dpop');
+  if (!dpopC.missing) dpop = dpopC.bool() ?? false;
+
+  const audiences: Record<string, AudienceConfig> = {};
+  let audienceNames: Set<string> | undefined = new Set();
+  const audC = f.get('audiences');
+  if (!audC.missing) {
+    const list = audC.entries('a map of audience name to { resource, scopes }');
+    if (!list) audienceNames = undefined;
+    for (const a of list ?? []) {
+      let ok = true;
+      if (!AUDIENCE_NAME.test(a.key)) {
+        a.value.problem(`audience name ${show(a.key)} may contain only A-Z a-z 0-9 _ . -`, a.keyLine);
+        ok = false;
+      }
+      const af = a.value.map(['resource', 'scopes'], 'a map with resource: and scopes:');
+      let resource = '';
+      let aScopes: string[] = [];
+      if (!af) ok = false;
+      else {
+        const rC = af.get('resource');
+        if (rC.missing) rC.required('the RFC 8707 resource indicator, an absolute URL'), ok = false;
+        else {
+          const s = rC.string({ what: 'an absolute URL' });
+          if (s === undefined) ok = false;
+          else if (!URL.canParse(s) || s.includes('#')) rC.problem(`is ${show(s)}; expected an absolute URL without fragment (RFC 8707)`), ok = false;
+          else resource = s;
+        }
+        const sC = af.get('scopes');
+        if (!sC.missing) {
+          const s = scopeList(sC);
+          if (s) aScopes = s;
+          else ok = false;
+        }
+      }
+      if (ok) audiences[a.key] = { resource, scopes: aScopes };
+      if (!ok) audienceNames = undefined;
+      else audienceNames?.add(a.key);
+    }
+  }
+
+  const claims = { roles: 'roles', groups: 'groups' };
+  const claimsC = f.get('claims');
+  if (!claimsC.missing) {
+    const cf = claimsC.map(['roles', 'groups'], 'a map with roles: and groups:');
+    for (const k of ['roles', 'groups'] as const) {
+      const cc = cf?.get(k);
+      if (!cc || cc.missing) continue;
+      const s = cc.string({ what: 'a dotted claim path such as realm_access.roles' });
+      if (s === undefined) continue;
+      if (s.split('.').some((part) => part.trim() === '')) cc.problem(`is ${show(s)}; expected a dotted claim path such as realm_access.roles`);
+      else claims[k] = s;
+    }
+  }
+
+  const idp: IdpConfig = {
+    name, issuer, clientId, clientSecret, clientAuth, privateKey, mtls, scopes, par, dpop, audiences, claims,
+    dangerouslyAllowInsecureHttp: insecure,
+  };
+  return { idp, audienceNames };
+}
+
+export async function validateIdps(root: Cursor): Promise<IdpsResult> {
+  const entries: IdpEntry[] = [];
+  const idps: Record<string, IdpConfig> = {};
+  let def = '';
+  const top = root.map(['default', 'idps'], 'a map with default: and idps:');
+  if (!top) return { config: { default: def, idps }, entries };
+
+  const listC = top.get('idps');
+  const list = listC.missing ? (listC.required('a map of IdP name to its settings'), undefined) : listC.entries('a map of IdP name to its settings');
+  if (list && list.length === 0) listC.problem('must define at least one IdP');
+  for (const e of list ?? []) {
+    if (!NAME.test(e.key)) e.value.problem(`IdP name ${show(e.key)} may contain only a-z 0-9 _ -`, e.keyLine);
+    const entry = await validateIdp(e.key, e.value);
+    if (entry) {
+      entries.push(entry);
+      idps[e.key] = entry.idp;
+    }
+  }
+
+  const defC = top.get('default');
+  if (defC.missing) defC.required('the name of the IdP that /auth/login uses without ?idp=');
+  else {
+    const s = defC.string();
+    if (s !== undefined && list && !list.some((e) => e.key === s)) {
+      defC.problem(`is ${show(s)}, which is not an IdP under idps: (have ${list.map((e) => e.key).join(', ') || 'none'})`);
+    } else if (s !== undefined) def = s;
+  }
+
+  return { config: { default: def, idps }, entries };
+}

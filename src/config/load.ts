@@ -1,0 +1,108 @@
+// Loads routes.yaml, pdp.yaml and idps.yaml from one folder, validates them together and returns
+// one deep-frozen GoldpathConfig, or throws a ConfigError listing every problem in every file.
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError, type ConfigProblem } from '../errors.ts';
+import type { GoldpathConfig } from './types.ts';
+import { deepFreeze, Problems, sortProblems } from './problems.ts';
+import { validateRoutes, type RoutesResult } from './routes.ts';
+import { validatePdp, type PdpResult } from './pdp.ts';
+import { validateIdps, type IdpsResult } from './idps.ts';
+import { splitPath } from './paths.ts';
+import { show, YamlFile, type Env } from './yaml.ts';
+
+export const CONFIG_FILES = ['routes.yaml', 'pdp.yaml', 'idps.yaml'] as const;
+/** Config files are small; a huge one is a mistake (or an attack on the parser). */
+const MAX_FILE_BYTES = 1024 * 1024;
+
+async function readYaml(dir: string, file: string, env: Env, problems: Problems): Promise<YamlFile | undefined> {
+  const abs = path.join(dir, file);
+  let source: string;
+  try {
+    const s = await stat(abs);
+    if (!s.isFile()) {
+      problems.add(file, undefined, '(file)', `${abs} is not a file`);
+      return undefined;
+    }
+    if (s.size > MAX_FILE_BYTES) {
+      problems.add(file, undefined, '(file)', `is larger than 1 MiB`);
+      return undefined;
+    }
+    source = await readFile(abs, 'utf8');
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    problems.add(file, undefined, '(file)', code === 'ENOENT' ? `not found (looked for ${abs})` : `cannot be read (${code ?? 'error'})`);
+    return undefined;
+  }
+  return YamlFile.parse(file, dir, source, env, problems);
+}
+
+/** Whether some path under `prefix` could match the rule pattern `rule` (segments). */
+function ruleReachesPrefix(prefix: readonly string[], rule: readonly string[]): boolean {
+  for (let i = 0; i < prefix.length; i++) {
+    const s = rule[i];
+    if (s === undefined) return false; // the rule only matches paths above the prefix
+    if (s === '*') return true;
+    if (!s.startsWith(':') && s !== prefix[i]) return false;
+  }
+  return true;
+}
+
+function crossCheck(routes: RoutesResult | undefined, pdp: PdpResult | undefined, idps: IdpsResult | undefined, problems: Problems): void {
+  // Any IdP may be used to log in (?idp=), so a route's audience must exist at every IdP.
+  if (routes && idps && idps.entries.length > 0) {
+    for (const r of routes.entries) {
+      if (!r.audienceAt || r.route.audience === undefined) continue;
+      const aud = r.route.audience;
+      const checked = idps.entries.filter((e) => e.audienceNames !== undefined);
+      const lacking = checked.filter((e) => !e.audienceNames!.has(aud)).map((e) => e.idp.name);
+      if (lacking.length === 0) continue;
+      const msg = lacking.length === checked.length
+        ? `is ${show(aud)}, but no IdP in idps.yaml defines audiences.${aud}`
+        : `is ${show(aud)}, but IdP ${lacking.join(', ')} in idps.yaml do${lacking.length === 1 ? 'es' : ''} not define audiences.${aud} ` +
+          '(every IdP needs it: users may log in with any of them)';
+      problems.add('routes.yaml', r.audienceAt.line, r.audienceAt.key, msg);
+    }
+  }
+
+  // A rule no route covers can never apply: almost always a typo in the rule or the prefix.
+  if (routes?.prefixesComplete && pdp) {
+    const prefixes = routes.entries.map((e) => e.route.prefix);
+    for (const e of pdp.entries) {
+      if (!e.matchOk) continue;
+      if (prefixes.some((p) => ruleReachesPrefix(splitPath(p), e.rule.segments))) continue;
+      problems.add('pdp.yaml', e.matchAt.line, e.matchAt.key,
+        `path ${show(e.rule.pattern)} is under no route prefix in routes.yaml (${prefixes.join(', ')}), so the rule can never apply`);
+    }
+  }
+}
+
+/** Validates the three files; returns the config only when there is no problem. */
+export async function validateConfig(dir: string, env: Env): Promise<{ config: GoldpathConfig | undefined; problems: ConfigProblem[] }> {
+  const abs = path.resolve(dir);
+  const problems = new Problems();
+  const isDir = await stat(abs).then((s) => s.isDirectory(), () => false);
+  if (!isDir) {
+    problems.add(abs, undefined, '(folder)', 'config folder not found; set GOLDPATH_CONFIG_DIR to the folder holding routes.yaml, pdp.yaml and idps.yaml');
+    return { config: undefined, problems: problems.list };
+  }
+
+  const [routesY, pdpY, idpsY] = await Promise.all(CONFIG_FILES.map((f) => readYaml(abs, f, env, problems)));
+  const routes = routesY ? validateRoutes(routesY.root()) : undefined;
+  const pdp = pdpY ? await validatePdp(pdpY.root()) : undefined;
+  const idps = idpsY ? await validateIdps(idpsY.root()) : undefined;
+  crossCheck(routes, pdp, idps, problems);
+
+  if (problems.count > 0 || !routes || !pdp || !idps) return { config: undefined, problems: sortProblems(problems.list) };
+  return { config: deepFreeze<GoldpathConfig>({ routes: routes.config, pdp: pdp.config, idps: idps.config }), problems: [] };
+}
+
+/**
+ * Reads routes.yaml, pdp.yaml and idps.yaml from `dir`, substituting `${NAME}` and
+ * `${NAME:-default}` from `env`. Throws ConfigError with every problem (file, line, key).
+ */
+export async function loadConfig(dir: string, env: Env): Promise<GoldpathConfig> {
+  const { config, problems } = await validateConfig(dir, env);
+  if (!config) throw new ConfigError(problems);
+  return config;
+}

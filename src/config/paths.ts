@@ -1,0 +1,39 @@
+// Canonical paths in config. Route prefixes and rule patterns are compared with the canonical
+// request path that /auth/verify computes, so they must be canonical themselves: anything the
+// sidecar would reject (or decode) can never match and is almost certainly a mistake.
+
+/** RFC 3986 pchar without '%' (no encodings in config) and without '*' (not a wildcard here). */
+const SEGMENT = /^[A-Za-z0-9\-._~!$&'()+,;=:@]+$/;
+
+/** Why `segment` is not a canonical literal path segment, or undefined if it is. */
+export function segmentProblem(segment: string): string | undefined {
+  if (segment === '.' || segment === '..') return 'must not contain dot segments (. or ..)';
+  if (segment.includes('%')) return 'must not contain percent-encoding (write the decoded characters)';
+  if (segment.includes('*')) return 'must not contain *';
+  if (!SEGMENT.test(segment)) return `has a character not allowed in a path segment in ${JSON.stringify(segment)}`;
+  return undefined;
+}
+
+/**
+ * Why `p` is not an absolute canonical path (starts with '/', no trailing slash, no '//', no dot
+ * segments, no '%', '?', '#'), or undefined if it is. `segmentCheck` vets each segment.
+ */
+export function pathProblem(p: string, segmentCheck: (s: string) => string | undefined = segmentProblem): string | undefined {
+  if (!p.startsWith('/')) return 'must start with /';
+  if (p.includes('?')) return 'must not contain ? (a query is not part of a path)';
+  if (p.includes('#')) return 'must not contain # (a fragment never reaches the server)';
+  if (p.includes('\\')) return 'must not contain a backslash';
+  if (p.length > 1 && p.endsWith('/')) return 'must not end with / (prefixes match on segment boundaries already)';
+  if (p.includes('//')) return 'must not contain //';
+  if (p === '/') return undefined;
+  for (const s of p.slice(1).split('/')) {
+    const why = segmentCheck(s);
+    if (why) return why;
+  }
+  return undefined;
+}
+
+/** Segments of a canonical path, without the leading empty one. */
+export function splitPath(p: string): string[] {
+  return p === '/' ? [] : p.slice(1).split('/');
+}

@@ -1,0 +1,178 @@
+// pdp.yaml: which Polar files to load and how a request becomes `allow(User, action, Resource)`.
+import path from 'node:path';
+import type { PdpConfig, PdpRule } from './types.ts';
+import { pathProblem, segmentProblem, splitPath } from './paths.ts';
+import { fileProblem } from './files.ts';
+import { show, type Cursor } from './yaml.ts';
+
+/** Methods a rule may name. TRACE and CONNECT never reach an API through the edge. */
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+const PARAM = /^:[A-Za-z_][A-Za-z0-9_]*$/;
+const POLAR_CLASS = /^[A-Z][A-Za-z0-9_]*$/;
+/** `User` is the actor; the others are Polar built-ins that a resource class must not shadow. */
+const RESERVED_CLASSES = new Set(['User', 'Boolean', 'Integer', 'Float', 'String', 'List', 'Dictionary']);
+
+export interface RuleEntry {
+  readonly rule: PdpRule;
+  /** Whether methods and pattern are valid (only then may other checks rely on them). */
+  readonly matchOk: boolean;
+  readonly matchAt: { readonly line: number | undefined; readonly key: string };
+}
+
+export interface PdpResult {
+  readonly config: PdpConfig;
+  readonly entries: readonly RuleEntry[];
+}
+
+interface ParsedMatch {
+  methods: readonly string[] | '*';
+  pattern: string;
+  segments: string[];
+  params: Set<string>;
+}
+
+/** Parses `METHODS PATH`; reports problems on `c` and returns undefined if it is not valid. */
+function parseMatch(c: Cursor, text: string): ParsedMatch | undefined {
+  const m = /^(\S+)\s+(\S+)$/.exec(text.trim());
+  if (!m) {
+    c.problem(`is ${show(text)}; expected "METHODS /path", e.g. "GET|HEAD /api/orders/:id" or "* /api/orders/*"`);
+    return undefined;
+  }
+  let ok = true;
+  const [, methodText, pattern] = m as unknown as [string, string, string];
+  let methods: string[] | '*' = '*';
+  if (methodText !== '*') {
+    methods = methodText.split('|');
+    const seen = new Set<string>();
+    for (const meth of methods) {
+      if (!(HTTP_METHODS as readonly string[]).includes(meth)) {
+        const hint = (HTTP_METHODS as readonly string[]).includes(meth.toUpperCase()) ? ' (methods are upper-case)' : '';
+        c.problem(`has method ${show(meth)}${hint}; expected * or methods from ${HTTP_METHODS.join(', ')} joined by |`);
+        ok = false;
+      } else if (seen.has(meth)) {
+        c.problem(`names method ${meth} twice`);
+        ok = false;
+      }
+      seen.add(meth);
+    }
+  }
+
+  const params = new Set<string>();
+  const why = pathProblem(pattern, (s) => {
+    if (s.startsWith(':')) {
+      if (!PARAM.test(s)) return `has parameter ${show(s)}; expected :name with name like [A-Za-z_][A-Za-z0-9_]*`;
+      if (params.has(s)) return `uses parameter ${s} twice`;
+      params.add(s);
+      return undefined;
+    }
+    if (s === '*') return undefined;
+    return segmentProblem(s);
+  });
+  const segments = splitPath(pattern);
+  if (why) {
+    c.problem(`path ${why}; got ${show(pattern)}`);
+    ok = false;
+  } else if (segments.slice(0, -1).includes('*')) {
+    c.problem(`path may use * only as its last segment (it captures the rest of the path); got ${show(pattern)}`);
+    ok = false;
+  }
+  return ok ? { methods, pattern, segments, params } : undefined;
+}
+
+/** Two rules the same request would match, written differently only in parameter names. */
+function sameShape(a: PdpRule, b: PdpRule): boolean {
+  const norm = (r: PdpRule) => r.segments.map((s) => (s.startsWith(':') ? ':' : s)).join('/');
+  if (norm(a) !== norm(b)) return false;
+  if (a.methods === '*' || b.methods === '*') return true;
+  return a.methods.some((m) => (b.methods as readonly string[]).includes(m));
+}
+
+export async function validatePdp(root: Cursor): Promise<PdpResult> {
+  const policies: string[] = [];
+  const entries: RuleEntry[] = [];
+  const top = root.map(['policies', 'rules'], 'a map with policies: and rules:');
+  if (!top) return { config: { policies, rules: [] }, entries };
+
+  const polC = top.get('policies');
+  if (polC.missing) polC.required('a list of .polar files, relative to pdp.yaml');
+  else {
+    const items = polC.seq('a list of .polar files, relative to pdp.yaml') ?? [];
+    if (polC.node && items.length === 0) polC.problem('must list at least one .polar file');
+    for (const item of items) {
+      const s = item.string({ what: 'a path to a .polar file' });
+      if (s === undefined) continue;
+      const abs = path.resolve(root.y.dir, s);
+      if (!abs.endsWith('.polar')) item.problem(`${show(s)} must end in .polar`);
+      else if (policies.includes(abs)) item.problem(`${show(s)} is listed twice`);
+      else {
+        const why = await fileProblem(abs);
+        if (why) item.problem(`${show(s)} ${why} (resolved to ${abs})`);
+        policies.push(abs);
+      }
+    }
+  }
+
+  const rulesC = top.get('rules');
+  if (rulesC.missing) rulesC.required('a list of rules (a session route request that matches no rule is denied)');
+  for (const item of rulesC.missing ? [] : rulesC.seq('a list of rules') ?? []) {
+    const f = item.map(['match', 'action', 'resource'], 'a map with match:, action:, resource:');
+    if (!f) continue;
+
+    const matchC = f.get('match');
+    let parsed: ParsedMatch | undefined;
+    if (matchC.missing) matchC.required('"METHODS /path", e.g. "GET /api/orders/:id"');
+    else {
+      const s = matchC.string();
+      if (s !== undefined) parsed = parseMatch(matchC, s);
+    }
+
+    let action = '';
+    const actionC = f.get('action');
+    if (actionC.missing) actionC.required('the Polar action, e.g. read');
+    else action = actionC.string({ what: 'a non-empty string (the Polar action)' }) ?? '';
+
+    let type = '';
+    let id: string | undefined;
+    const resC = f.get('resource');
+    if (resC.missing) resC.required('{ type: PolarClass, id: ":param" }');
+    else {
+      const r = resC.map(['type', 'id'], 'a map with type: and id:');
+      if (r) {
+        const typeC = r.get('type');
+        if (typeC.missing) typeC.required('a Polar class name such as Order');
+        else {
+          const s = typeC.string();
+          if (s !== undefined && !POLAR_CLASS.test(s)) typeC.problem(`is ${show(s)}; expected a Polar class name like Order ([A-Z][A-Za-z0-9_]*)`);
+          else if (s !== undefined && RESERVED_CLASSES.has(s)) {
+            typeC.problem(`is ${s}, which is ${s === 'User' ? 'the actor class' : 'a Polar built-in class'}; choose another name`);
+          } else if (s !== undefined) type = s;
+        }
+        const idC = r.get('id');
+        if (!idC.missing) {
+          id = idC.string({ allowNumber: true, what: 'a literal id or ":param"' });
+          if (id !== undefined && id.startsWith(':') && parsed && !parsed.params.has(id)) {
+            const have = [...parsed.params];
+            idC.problem(`is ${show(id)}, which is not a parameter of ${show(parsed.pattern)}` +
+              (have.length ? ` (it has ${have.join(', ')})` : ' (it has no parameters)'));
+          }
+        }
+      }
+    }
+
+    const rule: PdpRule = {
+      methods: parsed?.methods ?? '*',
+      pattern: parsed?.pattern ?? '',
+      segments: parsed?.segments ?? [],
+      action,
+      resource: { type, id },
+      line: item.line,
+    };
+    if (parsed) {
+      const twin = entries.find((e) => e.matchOk && sameShape(e.rule, rule));
+      if (twin) matchC.problem(`overlaps the rule at line ${twin.rule.line}: the same request would match both`);
+    }
+    entries.push({ rule, matchOk: parsed !== undefined, matchAt: { line: matchC.line, key: matchC.path } });
+  }
+
+  return { config: { policies, rules: entries.map((e) => e.rule) }, entries };
+}

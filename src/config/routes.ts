@@ -1,0 +1,127 @@
+// routes.yaml: which canonical API prefixes may reach an upstream, and with which token.
+import type { AuthMode, RouteConfig, RoutesConfig } from './types.ts';
+import { pathProblem } from './paths.ts';
+import { show, type Cursor } from './yaml.ts';
+
+export const NAME = /^[a-z0-9_-]+$/;
+
+/** A validated route plus where it was written (for cross-file checks). */
+export interface RouteEntry {
+  readonly route: RouteConfig;
+  readonly line: number | undefined;
+  /** Whether the prefix is valid (only then may other checks rely on it). */
+  readonly prefixOk: boolean;
+  readonly audienceAt: { readonly line: number | undefined; readonly key: string } | undefined;
+}
+
+export interface RoutesResult {
+  readonly config: RoutesConfig;
+  readonly entries: readonly RouteEntry[];
+  /** Every route was read with a valid prefix: checks against "all prefixes" are meaningful. */
+  readonly prefixesComplete: boolean;
+}
+
+/** Why `value` is not a plain origin (scheme://host[:port]); returns the normalised origin otherwise. */
+export function parseOrigin(value: string): { origin?: string; problem?: string } {
+  if (value.includes('*')) return { problem: 'must be an exact origin; wildcards are not allowed' };
+  if (!URL.canParse(value)) return { problem: 'is not a URL; expected an origin such as https://app.example.com' };
+  const u = new URL(value);
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return { problem: 'must use http or https' };
+  if (u.username || u.password) return { problem: 'must not contain a user name or password' };
+  if (u.pathname !== '/' || value.includes('?') || value.includes('#') || /^[a-z]+:\/\/[^/]+\/./i.test(value)) {
+    return { problem: 'must be an origin (scheme://host[:port]) without path, query or fragment' };
+  }
+  return { origin: u.origin };
+}
+
+export function validateRoutes(root: Cursor): RoutesResult {
+  const entries: RouteEntry[] = [];
+  const allowedOrigins: string[] = [];
+  const top = root.map(['routes', 'cors'], 'a map with routes: and cors:');
+  if (!top) return { config: { routes: [], cors: { allowedOrigins } }, entries, prefixesComplete: false };
+
+  const list = top.get('routes');
+  const items = list.missing ? (list.required('a list of routes'), undefined) : list.seq('a list of routes');
+  if (items && items.length === 0) list.problem('must list at least one route (nothing can reach an upstream otherwise)');
+
+  const names = new Map<string, number | undefined>();
+  const prefixes = new Map<string, number | undefined>();
+  for (const item of items ?? []) {
+    const f = item.map(['name', 'prefix', 'audience', 'auth'], 'a map with name:, prefix:, audience:, auth:');
+    if (!f) continue;
+
+    let name = '';
+    const nameC = f.get('name');
+    if (nameC.missing) nameC.required('a unique name made of a-z 0-9 _ -');
+    else {
+      const s = nameC.string();
+      if (s !== undefined && !NAME.test(s)) nameC.problem(`is ${show(s)}; expected a-z 0-9 _ - only`);
+      else if (s !== undefined && names.has(s)) nameC.problem(`${show(s)} is already used by the route at line ${names.get(s)}`);
+      else if (s !== undefined) {
+        names.set(s, nameC.line);
+        name = s;
+      }
+    }
+
+    let prefix = '';
+    let prefixOk = false;
+    const prefixC = f.get('prefix');
+    if (prefixC.missing) prefixC.required('a path prefix such as /api/orders');
+    else {
+      const s = prefixC.string();
+      if (s !== undefined) {
+        const why = pathProblem(s);
+        if (why) prefixC.problem(`${why}; got ${show(s)}`);
+        else if (s !== '/api' && !s.startsWith('/api/')) {
+          prefixC.problem(`must start with /api/ (Traefik sends only /api/** through the verify sidecar); got ${show(s)}`);
+        } else {
+          if (prefixes.has(s)) prefixC.problem(`${show(s)} is already the prefix of the route at line ${prefixes.get(s)}`);
+          else prefixes.set(s, prefixC.line);
+          prefix = s;
+          prefixOk = true;
+        }
+      }
+    }
+
+    let audience: string | undefined;
+    let audienceAt: RouteEntry['audienceAt'];
+    const audC = f.get('audience');
+    if (!audC.missing) {
+      audience = audC.string({ what: 'the name of an audience in idps.yaml' });
+      if (audience !== undefined) audienceAt = { line: audC.line, key: audC.path };
+    }
+
+    let auth: AuthMode = 'session';
+    const authC = f.get('auth');
+    if (!authC.missing) {
+      const s = authC.string();
+      if (s === 'session' || s === 'public') auth = s;
+      else if (s !== undefined) authC.problem(`is ${show(s)}; expected session (login required) or public (no login required)`);
+    }
+
+    entries.push({ route: { name, prefix, audience, auth }, line: item.line, prefixOk, audienceAt });
+  }
+
+  const corsC = top.get('cors');
+  if (!corsC.missing) {
+    const cors = corsC.map(['allowed_origins'], 'a map with allowed_origins:');
+    const originsC = cors?.get('allowed_origins');
+    if (originsC && !originsC.missing) {
+      const seen = new Set<string>();
+      for (const o of originsC.seq('a list of origins such as http://localhost:5173') ?? []) {
+        const s = o.string({ what: 'an origin such as http://localhost:5173' });
+        if (s === undefined) continue;
+        const r = parseOrigin(s);
+        if (r.problem) o.problem(`${r.problem}; got ${show(s)}`);
+        else if (seen.has(r.origin!)) o.problem(`${show(s)} is listed twice`);
+        else {
+          seen.add(r.origin!);
+          allowedOrigins.push(r.origin!);
+        }
+      }
+    }
+  }
+
+  const prefixesComplete = items !== undefined && entries.length === items.length && entries.every((e) => e.prefixOk);
+  return { config: { routes: entries.map((e) => e.route), cors: { allowedOrigins } }, entries, prefixesComplete };
+}

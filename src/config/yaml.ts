@@ -1,0 +1,296 @@
+// Reading YAML with positions. The `yaml` package keeps every node's source range; a LineCounter
+// turns ranges into line numbers, so each problem can name file, line and key path. Validators
+// walk the document through Cursors instead of plain JS objects for exactly that reason.
+import {
+  isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument,
+  type Document, type Node, type Scalar,
+} from 'yaml';
+import type { Problems } from './problems.ts';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Replaces `${NAME}` and `${NAME:-default}` (compose syntax; the default applies when NAME is
+ * unset or empty). `$${` writes a literal `${`. Any other `$` is literal.
+ * Returns the problems instead of throwing; never includes a variable's value in them.
+ */
+export function substitute(text: string, env: Env): { value: string; problems: string[] } {
+  const problems: string[] = [];
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const dollar = text.indexOf('$', i);
+    if (dollar === -1) {
+      out += text.slice(i);
+      break;
+    }
+    out += text.slice(i, dollar);
+    if (text.startsWith('$${', dollar)) {
+      out += '${';
+      i = dollar + 3;
+      continue;
+    }
+    if (text[dollar + 1] !== '{') {
+      out += '$';
+      i = dollar + 1;
+      continue;
+    }
+    const close = text.indexOf('}', dollar + 2);
+    if (close === -1) {
+      problems.push('has "${" without a closing "}" (write "$${" for a literal "${")');
+      out += text.slice(dollar);
+      break;
+    }
+    const body = text.slice(dollar + 2, close);
+    const sep = body.indexOf(':-');
+    const name = sep === -1 ? body : body.slice(0, sep);
+    if (!VAR_NAME.test(name)) {
+      problems.push(`has \${${body.slice(0, 40)}}: expected \${NAME} or \${NAME:-default} with NAME like [A-Za-z_][A-Za-z0-9_]*`);
+    } else {
+      const value = env[name];
+      if (sep !== -1 && (value === undefined || value === '')) out += body.slice(sep + 2);
+      else if (value === undefined) {
+        problems.push(`environment variable ${name} is not set (set it, or write \${${name}:-default} for a default)`);
+      } else out += value;
+    }
+    i = close + 1;
+  }
+  return { value: out, problems };
+}
+
+/** A parsed YAML file plus what is needed to report problems in it. */
+export class YamlFile {
+  readonly file: string;
+  readonly dir: string;
+  readonly doc: Document.Parsed;
+  readonly env: Env;
+  readonly problems: Problems;
+  private readonly lc: LineCounter;
+
+  private constructor(file: string, dir: string, doc: Document.Parsed, lc: LineCounter, env: Env, problems: Problems) {
+    this.file = file;
+    this.dir = dir;
+    this.doc = doc;
+    this.lc = lc;
+    this.env = env;
+    this.problems = problems;
+  }
+
+  /**
+   * Parses `source`. Syntax errors are reported as problems; returns undefined if there were any,
+   * since a half-parsed document would only produce misleading follow-up problems.
+   */
+  static parse(file: string, dir: string, source: string, env: Env, problems: Problems): YamlFile | undefined {
+    const lc = new LineCounter();
+    // prettyErrors would append a source excerpt to messages, and that excerpt may hold a secret.
+    const doc = parseDocument(source, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, version: '1.2' });
+    const issues = [...doc.errors, ...doc.warnings];
+    // Errors at end of input (an unclosed quote or bracket) point past the last line; clamp to it.
+    const lastLine = source.replace(/\n+$/, '').split('\n').length;
+    for (const e of issues) {
+      const line = Math.min(lc.linePos(e.pos[0]).line || 1, lastLine);
+      let message = e.code === 'DUPLICATE_KEY' ? 'a key appears twice in the same map' : e.message.split('\n')[0]!;
+      // `match: * /api/x` is the classic trap: a plain value starting with * is an alias.
+      if (e.code === 'BAD_ALIAS') message += ' (a value that starts with * must be quoted, e.g. match: "* /api/orders/*")';
+      problems.add(file, line, '(yaml)', `YAML syntax: ${message}`);
+    }
+    if (issues.length > 0) return undefined;
+    return new YamlFile(file, dir, doc, lc, env, problems);
+  }
+
+  lineOf(node: { range?: readonly number[] | null } | null | undefined): number | undefined {
+    if (!node?.range) return undefined;
+    return this.lc.linePos(node.range[0]!).line || 1;
+  }
+
+  root(): Cursor {
+    return new Cursor(this, this.doc.contents ?? undefined, '', 1);
+  }
+}
+
+/** Appends a key to a path: `a.b`, or `a["odd key"]` for keys that are not plain names. */
+export function childPath(parent: string, key: string | number): string {
+  if (typeof key === 'number') return `${parent}[${key}]`;
+  if (/^[A-Za-z0-9_-]+$/.test(key)) return parent ? `${parent}.${key}` : key;
+  return `${parent}[${JSON.stringify(key)}]`;
+}
+
+/** Shows a user-written (never secret) value in a message. */
+export function show(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value);
+}
+
+function describe(node: Node | undefined): string {
+  if (node === undefined) return 'nothing';
+  if (isMap(node)) return 'a map';
+  if (isSeq(node)) return 'a list';
+  if (isScalar(node)) {
+    const v = node.value;
+    if (v === null) return 'null';
+    if (typeof v === 'boolean') return v ? 'true' : 'false';
+    if (typeof v === 'number' || typeof v === 'bigint') return 'a number';
+    return 'a string';
+  }
+  return 'an alias';
+}
+
+/** Position in the document: a node (or its absence), its key path and a line to report at. */
+export class Cursor {
+  readonly y: YamlFile;
+  readonly node: Node | undefined;
+  readonly path: string;
+  readonly line: number | undefined;
+  /** An alias without anchor, already reported: later checks stay quiet about it. */
+  private readonly danglingAlias: boolean = false;
+
+  constructor(y: YamlFile, node: Node | undefined, path: string, fallbackLine: number | undefined) {
+    this.y = y;
+    this.path = path;
+    let n = node;
+    if (n !== undefined && isAlias(n)) {
+      const target = n.resolve(y.doc);
+      if (target === undefined) {
+        y.problems.add(y.file, y.lineOf(n) ?? fallbackLine, path || '(root)', `alias *${n.source} has no anchor (&${n.source}) before it`);
+        this.danglingAlias = true;
+      }
+      n = target as Node | undefined;
+    }
+    this.node = n;
+    this.line = y.lineOf(node) ?? fallbackLine;
+  }
+
+  /** Absent, or an explicit null (`key:` / `key: ~`). */
+  get missing(): boolean {
+    if (this.danglingAlias) return false;
+    return this.node === undefined || (isScalar(this.node) && this.node.value === null);
+  }
+
+  problem(message: string, line = this.line): void {
+    if (this.danglingAlias) return;
+    this.y.problems.add(this.y.file, line, this.path || '(root)', message);
+  }
+
+  /** Reports a missing required value. */
+  required(what: string): void {
+    this.problem(`is required: ${what}`);
+  }
+
+  /** A map with only `allowed` keys. Unknown keys are problems; returns undefined if not a map. */
+  map(allowed: readonly string[], what = 'a map'): Fields | undefined {
+    const entries = this.entries(what);
+    if (!entries) return undefined;
+    const fields = new Map<string, Cursor>();
+    for (const e of entries) {
+      if (!allowed.includes(e.key)) {
+        this.y.problems.add(this.y.file, e.keyLine, e.value.path,
+          `unknown key (expected ${allowed.length ? allowed.join(', ') : 'no keys'})`);
+      } else fields.set(e.key, e.value);
+    }
+    return new Fields(this, fields);
+  }
+
+  /** A map with arbitrary keys (named things such as IdPs). */
+  entries(what = 'a map'): { key: string; keyLine: number | undefined; value: Cursor }[] | undefined {
+    if (!this.node || !isMap(this.node)) {
+      this.problem(`must be ${what}, got ${describe(this.node)}`);
+      return undefined;
+    }
+    return this.node.items.map((pair) => {
+      const k = pair.key as Node | null;
+      const key = k && isScalar(k) ? String(k.value) : String(k);
+      const keyLine = this.y.lineOf(k) ?? this.line;
+      const path = childPath(this.path, key);
+      return { key, keyLine, value: new Cursor(this.y, (pair.value ?? undefined) as Node | undefined, path, keyLine) };
+    });
+  }
+
+  /** A list; returns undefined (after reporting) if it is not one. */
+  seq(what = 'a list'): Cursor[] | undefined {
+    if (!this.node || !isSeq(this.node)) {
+      this.problem(`must be ${what}, got ${describe(this.node)}`);
+      return undefined;
+    }
+    return this.node.items.map((item, i) => new Cursor(this.y, item as Node, childPath(this.path, i), this.line));
+  }
+
+  /**
+   * A string scalar with `${VAR}` substituted. `allowNumber` accepts a plain number as written
+   * (client ids and resource ids are often numeric). Problems never include the value.
+   */
+  string(opts: { allowNumber?: boolean; nonEmpty?: boolean; what?: string } = {}): string | undefined {
+    const what = opts.what ?? 'a string';
+    const n = this.node;
+    if (!n || !isScalar(n) || n.value === null) {
+      this.problem(`must be ${what}, got ${describe(n)}`);
+      return undefined;
+    }
+    let value: string;
+    if (typeof n.value === 'string') {
+      const r = substitute(n.value, this.y.env);
+      if (r.problems.length > 0) {
+        for (const p of r.problems) this.problem(p);
+        return undefined;
+      }
+      value = r.value;
+    } else if (opts.allowNumber && (typeof n.value === 'number' || typeof n.value === 'bigint')) {
+      value = (n as Scalar).source ?? String(n.value);
+    } else {
+      this.problem(`must be ${what}, got ${describe(n)}${typeof n.value === 'number' ? ' (quote it)' : ''}`);
+      return undefined;
+    }
+    if (opts.nonEmpty !== false && value.trim() === '') {
+      this.problem(`must be ${what}, got an empty string`);
+      return undefined;
+    }
+    return value;
+  }
+
+  /** true/false; a substituted string "true"/"false" counts too, so `${FLAG:-false}` works. */
+  bool(): boolean | undefined {
+    const n = this.node;
+    if (n && isScalar(n) && typeof n.value === 'boolean') return n.value;
+    if (n && isScalar(n) && typeof n.value === 'string' && n.value.includes('${')) {
+      const s = this.string();
+      if (s === undefined) return undefined;
+      if (s === 'true' || s === 'false') return s === 'true';
+    }
+    this.problem(`must be true or false, got ${describe(n)}`);
+    return undefined;
+  }
+
+  /** A list of strings. */
+  strings(what = 'a list of strings'): string[] | undefined {
+    const items = this.seq(what);
+    if (!items) return undefined;
+    let ok = true;
+    const out: string[] = [];
+    for (const item of items) {
+      const s = item.string();
+      if (s === undefined) ok = false;
+      else out.push(s);
+    }
+    return ok ? out : undefined;
+  }
+}
+
+/** The known keys of a map, each as a Cursor (absent keys report at the map's line). */
+export class Fields {
+  readonly parent: Cursor;
+  private readonly fields: Map<string, Cursor>;
+
+  constructor(parent: Cursor, fields: Map<string, Cursor>) {
+    this.parent = parent;
+    this.fields = fields;
+  }
+
+  get(key: string): Cursor {
+    return this.fields.get(key) ?? new Cursor(this.parent.y, undefined, childPath(this.parent.path, key), this.parent.line);
+  }
+
+  has(key: string): boolean {
+    const c = this.fields.get(key);
+    return c !== undefined && !c.missing;
+  }
+}

@@ -1,0 +1,210 @@
+// One configured IdP (an idps.yaml entry) as an OAuth client: discovery, authorization URL (PKCE,
+// PAR, DPoP binding, resource indicators), code exchange, userinfo, refresh, revocation, end
+// session and the JWKS for logout tokens. Thin over openid-client v6; policy lives here.
+import * as oidc from 'openid-client';
+import { createRemoteJWKSet, customFetch as joseCustomFetch, type JWTVerifyGetKey } from 'jose';
+import type { IdpConfig } from '../config/types.ts';
+import { Unavailable } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { clientAuthFor } from './client-auth.ts';
+import { dpopKeyPair, dpopThumbprint, type DpopJwk } from './dpop.ts';
+import { readTlsMaterial, tlsFetch, type FetchLike } from './fetch.ts';
+
+export interface IdpClientOptions {
+  log: Logger;
+  /** Replaces the global fetch for every IdP request (tests, proxies). Ignored with tls_client_auth. */
+  fetch?: FetchLike;
+  /** Per-request timeout for IdP calls, seconds. Default 5. */
+  timeoutSeconds?: number;
+}
+
+export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+
+export class IdpClient {
+  readonly idp: IdpConfig;
+  readonly #log: Logger;
+  readonly #fetch: FetchLike | undefined;
+  readonly #timeout: number;
+  #pending: Promise<oidc.Configuration> | undefined;
+  #config: oidc.Configuration | undefined;
+  #jwks: JWTVerifyGetKey | undefined;
+
+  constructor(idp: IdpConfig, opts: IdpClientOptions) {
+    this.idp = idp;
+    this.#log = opts.log;
+    this.#timeout = opts.timeoutSeconds ?? 5;
+    this.#fetch = idp.clientAuth === 'tls_client_auth' && idp.mtls ? tlsFetch(readTlsMaterial(idp.mtls)) : opts.fetch;
+  }
+
+  get name(): string {
+    return this.idp.name;
+  }
+
+  /** True once the discovery document has been loaded. */
+  get ready(): boolean {
+    return this.#config !== undefined;
+  }
+
+  /** The discovered configuration; discovery is retried on the next call after a failure. */
+  configuration(): Promise<oidc.Configuration> {
+    if (this.#config) return Promise.resolve(this.#config);
+    this.#pending ??= this.#discover().then(
+      (c) => {
+        this.#config = c;
+        this.#pending = undefined;
+        return c;
+      },
+      (err: unknown) => {
+        this.#pending = undefined;
+        this.#log.warn({ idp: this.name, err: errorSummary(err) }, 'IdP discovery failed');
+        throw new Unavailable(`the IdP "${this.name}" cannot be reached`, { cause: err });
+      },
+    );
+    return this.#pending;
+  }
+
+  async #discover(): Promise<oidc.Configuration> {
+    const idp = this.idp;
+    const execute: Array<(c: oidc.Configuration) => void> = [];
+    if (idp.dangerouslyAllowInsecureHttp) execute.push(oidc.allowInsecureRequests);
+    const options: oidc.DiscoveryRequestOptions = { execute, timeout: this.#timeout };
+    if (this.#fetch) options[oidc.customFetch] = this.#fetch as oidc.CustomFetch;
+    const metadata: Partial<oidc.ClientMetadata> = {};
+    if (idp.clientSecret) metadata.client_secret = idp.clientSecret;
+    if (idp.clientAuth === 'tls_client_auth') metadata.use_mtls_endpoint_aliases = true;
+    const config = await oidc.discovery(new URL(idp.issuer), idp.clientId, metadata, await clientAuthFor(idp), options);
+    const meta = config.serverMetadata();
+    if (meta.require_pushed_authorization_requests && idp.par === 'never') {
+      this.#log.warn({ idp: this.name }, 'the IdP requires PAR: using it although idps.yaml says par: never');
+    }
+    this.#log.info({ idp: this.name, issuer: meta.issuer }, 'IdP metadata loaded');
+    return config;
+  }
+
+  /** Key set for verifying logout tokens (refetched on an unknown kid, for key rotation). */
+  async jwks(): Promise<JWTVerifyGetKey> {
+    if (this.#jwks) return this.#jwks;
+    const meta = (await this.configuration()).serverMetadata();
+    if (!meta.jwks_uri) throw new Unavailable(`the IdP "${this.name}" publishes no jwks_uri`);
+    const opts: Parameters<typeof createRemoteJWKSet>[1] = { timeoutDuration: this.#timeout * 1000, cooldownDuration: 10_000 };
+    if (this.#fetch) opts[joseCustomFetch] = this.#fetch as never;
+    this.#jwks = createRemoteJWKSet(new URL(meta.jwks_uri), opts);
+    return this.#jwks;
+  }
+
+  /** Scope parameter of the authorization request: idps.yaml scopes plus every audience's scopes. */
+  scope(): string {
+    const all = [...this.idp.scopes, ...Object.values(this.idp.audiences).flatMap((a) => a.scopes)];
+    return [...new Set(all)].join(' ');
+  }
+
+  /** PAR per idps.yaml: auto uses it when advertised; an IdP that requires it always gets it. */
+  usesPar(meta: oidc.ServerMetadata): boolean {
+    if (meta.require_pushed_authorization_requests) return true;
+    if (this.idp.par === 'never') return false;
+    if (this.idp.par === 'always') return true;
+    return typeof meta.pushed_authorization_request_endpoint === 'string';
+  }
+
+  async authorizationUrl(p: { redirectUri: string; state: string; nonce: string; codeVerifier: string; dpopJwk: DpopJwk | undefined }): Promise<URL> {
+    const config = await this.configuration();
+    const params = new URLSearchParams({
+      redirect_uri: p.redirectUri,
+      scope: this.scope(),
+      state: p.state,
+      nonce: p.nonce,
+      code_challenge: await oidc.calculatePKCECodeChallenge(p.codeVerifier),
+      code_challenge_method: 'S256',
+    });
+    // RFC 8707: ask for every audience up front, so later refresh grants may narrow to one.
+    for (const a of Object.values(this.idp.audiences)) params.append('resource', a.resource);
+    const meta = config.serverMetadata();
+    if (!this.usesPar(meta)) {
+      // RFC 9449 section 10: bind the code to the session's DPoP key.
+      if (p.dpopJwk) params.set('dpop_jkt', await dpopThumbprint(p.dpopJwk));
+      return oidc.buildAuthorizationUrl(config, params);
+    }
+    if (!meta.pushed_authorization_request_endpoint) {
+      throw new Unavailable(`idps.yaml asks for PAR but the IdP "${this.name}" has no pushed_authorization_request_endpoint`);
+    }
+    const dpop = await this.#dpop(config, p.dpopJwk);
+    return this.#idpCall('PAR', () => oidc.buildAuthorizationUrlWithPAR(config, params, dpop));
+  }
+
+  /** Validates the authorization response (state, iss, code) and redeems the code (PKCE, nonce). */
+  async exchangeCode(currentUrl: URL, p: { state: string; nonce: string; codeVerifier: string; dpopJwk: DpopJwk | undefined }): Promise<TokenResponse> {
+    const config = await this.configuration();
+    return oidc.authorizationCodeGrant(config, currentUrl, {
+      pkceCodeVerifier: p.codeVerifier,
+      expectedState: p.state,
+      expectedNonce: p.nonce,
+      idTokenExpected: true,
+    }, undefined, await this.#dpop(config, p.dpopJwk));
+  }
+
+  /** Userinfo claims, or undefined when the IdP has no userinfo endpoint. */
+  async userinfo(accessToken: string, sub: string, dpopJwk: DpopJwk | undefined): Promise<Record<string, unknown> | undefined> {
+    const config = await this.configuration();
+    if (!config.serverMetadata().userinfo_endpoint) return undefined;
+    return this.#idpCall('userinfo', async () => oidc.fetchUserInfo(config, accessToken, sub, await this.#dpop(config, dpopJwk)));
+  }
+
+  /** A refresh_token grant; for an audience, narrowed with `resource` and its scopes (RFC 8707). */
+  async refresh(refreshToken: string, audience: string, dpopJwk: DpopJwk | undefined): Promise<TokenResponse> {
+    const config = await this.configuration();
+    const params: Record<string, string> = {};
+    if (audience !== '') {
+      const a = this.idp.audiences[audience];
+      if (!a) throw new Error(`audience "${audience}" is not configured for IdP "${this.name}"`);
+      params['resource'] = a.resource;
+      if (a.scopes.length) params['scope'] = a.scopes.join(' ');
+    }
+    return oidc.refreshTokenGrant(config, refreshToken, params, await this.#dpop(config, dpopJwk));
+  }
+
+  /** RFC 7009 revocation when the IdP advertises it; returns whether it was attempted and accepted. */
+  async revoke(refreshToken: string): Promise<boolean> {
+    const config = await this.configuration();
+    if (!config.serverMetadata().revocation_endpoint) return false;
+    await oidc.tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' });
+    return true;
+  }
+
+  /** RP-initiated logout URL, or undefined when the IdP has no end_session_endpoint. */
+  async endSessionUrl(idToken: string | undefined, postLogoutRedirectUri: string): Promise<string | undefined> {
+    const config = await this.configuration();
+    if (!config.serverMetadata().end_session_endpoint) return undefined;
+    const params: Record<string, string> = { post_logout_redirect_uri: postLogoutRedirectUri };
+    if (idToken) params['id_token_hint'] = idToken;
+    else params['client_id'] = this.idp.clientId;
+    return oidc.buildEndSessionUrl(config, params).href;
+  }
+
+  async #dpop(config: oidc.Configuration, jwk: DpopJwk | undefined): Promise<oidc.DPoPOptions | undefined> {
+    if (!jwk) return undefined;
+    return { DPoP: oidc.getDPoPHandle(config, await dpopKeyPair(jwk)) };
+  }
+
+  async #idpCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof oidc.ResponseBodyError || err instanceof oidc.ClientError) throw err;
+      throw new Unavailable(`the IdP "${this.name}" did not answer the ${what} request`, { cause: err });
+    }
+  }
+}
+
+/** Loggable summary of an openid-client/network error: no response bodies, no tokens. */
+export function errorSummary(err: unknown): Record<string, unknown> {
+  if (err instanceof oidc.ResponseBodyError) return { type: 'ResponseBodyError', error: err.error, status: err.status };
+  if (err instanceof oidc.AuthorizationResponseError) return { type: 'AuthorizationResponseError', error: err.error };
+  if (err instanceof Error) {
+    const cause = (err as { cause?: unknown }).cause;
+    return {
+      type: err.name, code: (err as { code?: unknown }).code, message: err.message.slice(0, 200),
+      ...(cause instanceof Error ? { cause: `${cause.name}: ${cause.message.slice(0, 200)}` } : {}),
+    };
+  }
+  return { type: typeof err };
+}

@@ -1,0 +1,32 @@
+// The OAuth client layer shared by the BFF (login, logout) and the verify sidecar (token refresh).
+import type { GoldpathConfig, Settings } from '../config/types.ts';
+import type { Logger } from '../log.ts';
+import type { SessionStore } from '../session/types.ts';
+import type { FetchLike } from './fetch.ts';
+import { IdpRegistry } from './registry.ts';
+import { createTokenProvider, type OidcTokenProvider, type RefreshOutcome } from './token-provider.ts';
+
+export type { TokenProvider, UpstreamCredentials } from './types.ts';
+export { IdpClient, errorSummary, type TokenResponse, type IdpClientOptions } from './idp-client.ts';
+export { IdpRegistry } from './registry.ts';
+export { createTokenProvider, type OidcTokenProvider, type RefreshOutcome, type TokenProviderOptions } from './token-provider.ts';
+export { newDpopJwk, dpopProof, dpopThumbprint, dpopKeyPair, publicJwk, type DpopJwk } from './dpop.ts';
+export { tlsFetch, readTlsMaterial, type FetchLike, type TlsMaterial } from './fetch.ts';
+export { userFromClaims, mergeClaims, claimAt, stringList } from './claims.ts';
+export { toAccessToken, isFresh } from './tokens.ts';
+
+/**
+ * What the verify sidecar calls at startup (src/verify/server.ts): a TokenProvider for the IdPs of
+ * idps.yaml over the shared store. IdP metadata is discovered lazily, on the first refresh.
+ */
+export async function tokenProviderFactory(args: {
+  settings: Settings;
+  store: SessionStore;
+  log: Logger;
+  config: GoldpathConfig;
+  fetch?: FetchLike;
+  onRefresh?: (outcome: RefreshOutcome) => void;
+}): Promise<OidcTokenProvider> {
+  const idps = new IdpRegistry(args.config.idps, { log: args.log, fetch: args.fetch });
+  return createTokenProvider({ idps, store: args.store, log: args.log, onRefresh: args.onRefresh });
+}

@@ -1,0 +1,37 @@
+// Every IdP of idps.yaml as an IdpClient, by name. Several IdPs may be active at once (?idp=).
+import type { IdpsConfig } from '../config/types.ts';
+import { IdpClient, type IdpClientOptions } from './idp-client.ts';
+
+export class IdpRegistry {
+  readonly #clients: ReadonlyMap<string, IdpClient>;
+  readonly defaultName: string;
+
+  constructor(config: IdpsConfig, opts: IdpClientOptions) {
+    this.#clients = new Map(Object.values(config.idps).map((idp) => [idp.name, new IdpClient(idp, opts)]));
+    this.defaultName = config.default;
+    if (!this.#clients.has(config.default)) throw new Error(`idps.yaml: default IdP "${config.default}" is not defined`);
+  }
+
+  /** The named IdP; undefined for a name idps.yaml does not define. */
+  get(name: string): IdpClient | undefined {
+    return this.#clients.get(name);
+  }
+
+  get default(): IdpClient {
+    return this.#clients.get(this.defaultName)!;
+  }
+
+  all(): IdpClient[] {
+    return [...this.#clients.values()];
+  }
+
+  /** The IdP whose issuer is `iss` (back-channel logout tokens name their issuer). */
+  byIssuer(iss: string): IdpClient[] {
+    return this.all().filter((c) => c.idp.issuer.replace(/\/+$/, '') === iss.replace(/\/+$/, ''));
+  }
+
+  /** Loads every IdP's metadata; rejects with the first failure. */
+  async loadAll(): Promise<void> {
+    await Promise.all(this.all().map((c) => c.configuration()));
+  }
+}

@@ -1,0 +1,165 @@
+// TokenProvider (src/oidc/types.ts): upstream credentials for a session, refreshing first when the
+// token expires within 30 s. Refreshes of one session are single-flight across every process that
+// shares the store: the winner of store.tryLock(`refresh:<id>`) calls the IdP and writes the new
+// secrets; the others poll the store until they see them. Safe under refresh-token rotation: a
+// refresh token is only ever sent by the lock holder, after re-reading the latest one.
+import { Unavailable } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Session, SessionSecrets, SessionStore } from '../session/types.ts';
+import * as oidc from 'openid-client';
+import { dpopProof } from './dpop.ts';
+import { errorSummary } from './idp-client.ts';
+import type { IdpRegistry } from './registry.ts';
+import { isFresh, toAccessToken } from './tokens.ts';
+import type { TokenProvider, UpstreamCredentials } from './types.ts';
+
+export type RefreshOutcome = 'success' | 'rejected' | 'error' | 'waited';
+
+export interface TokenProviderOptions {
+  idps: IdpRegistry;
+  store: SessionStore;
+  log: Logger;
+  /** Called once per refresh attempt (metrics). 'waited' = another caller's refresh was used. */
+  onRefresh?: (outcome: RefreshOutcome) => void;
+  /** Refresh when the token expires within this many ms. Default 30 s. */
+  refreshSkewMs?: number;
+  /** How long a caller waits for another process's refresh before giving up (503). Default 5 s. */
+  waitMs?: number;
+  /** Lock lifetime: longer than one IdP round trip. Default 15 s. */
+  lockTtlMs?: number;
+}
+
+export interface OidcTokenProvider extends TokenProvider {
+  /**
+   * Makes sure the session has a fresh token for `audience`; returns the (possibly updated)
+   * session, or null when the IdP rejected the refresh and the session was deleted.
+   */
+  fresh(session: Session, audience: string): Promise<Session | null>;
+}
+
+export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvider {
+  const { idps, store, log } = opts;
+  const skew = opts.refreshSkewMs ?? 30_000;
+  const waitMs = opts.waitMs ?? 5_000;
+  const lockTtl = opts.lockTtlMs ?? 15_000;
+  const report = (o: RefreshOutcome) => opts.onRefresh?.(o);
+  // In-process coalescing: concurrent callers in this process share one store round trip.
+  const inflight = new Map<string, Promise<Session | null>>();
+
+  async function fresh(session: Session, audience: string): Promise<Session | null> {
+    if (isFresh(session.secrets.tokens[audience], skew)) return session;
+    const key = `${session.id}\n${audience}`;
+    let p = inflight.get(key);
+    if (!p) {
+      p = singleFlight(session, audience).finally(() => inflight.delete(key));
+      inflight.set(key, p);
+    }
+    return p;
+  }
+
+  /** True when `current` holds a token for `audience` that differs from the stale one and is unexpired. */
+  function refreshedElsewhere(current: Session, audience: string, stale: string | undefined): boolean {
+    const t = current.secrets.tokens[audience];
+    return t !== undefined && t.value !== stale && (t.expiresAt === undefined || t.expiresAt > Date.now());
+  }
+
+  async function singleFlight(session: Session, audience: string): Promise<Session | null> {
+    const lockName = `refresh:${session.id}`;
+    const stale = session.secrets.tokens[audience]?.value;
+    const deadline = Date.now() + waitMs;
+    let delay = 15;
+    for (;;) {
+      const lock = await store.tryLock(lockName, lockTtl);
+      if (lock) {
+        try {
+          // Re-read under the lock: the refresh token may have rotated since `session` was loaded.
+          const current = await store.getById(session.id);
+          if (!current) return null;
+          if (refreshedElsewhere(current, audience, stale)) {
+            report('waited');
+            return current;
+          }
+          return await refreshLocked(current, audience);
+        } finally {
+          await store.unlock(lockName, lock).catch((err: unknown) => log.warn({ err: errorSummary(err) }, 'refresh lock release failed'));
+        }
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 200);
+      const current = await store.getById(session.id);
+      if (!current) return null; // the winner's refresh was rejected (or the user logged out)
+      if (refreshedElsewhere(current, audience, stale)) {
+        report('waited');
+        return current;
+      }
+      if (Date.now() > deadline) {
+        report('error');
+        throw new Unavailable('a token refresh in another process did not finish in time');
+      }
+    }
+  }
+
+  async function refreshLocked(current: Session, audience: string): Promise<Session | null> {
+    const idp = idps.get(current.idp);
+    const rt = current.secrets.refreshToken;
+    const existing = current.secrets.tokens[audience];
+    if (!idp || !rt) {
+      // Nothing to refresh with: an unexpired token is still usable, otherwise log in again.
+      if (existing && (existing.expiresAt === undefined || existing.expiresAt > Date.now())) return current;
+      log.info({ idp: current.idp, reason: idp ? 'no refresh token' : 'unknown IdP' }, 'session cannot be refreshed: deleted');
+      await store.delete(current.id);
+      report('rejected');
+      return null;
+    }
+    let res;
+    try {
+      res = await idp.refresh(rt, audience, current.secrets.dpopJwk);
+    } catch (err) {
+      if (isRejection(err)) {
+        log.info({ idp: idp.name, err: errorSummary(err) }, 'refresh rejected by the IdP: session deleted');
+        await store.delete(current.id);
+        report('rejected');
+        return null;
+      }
+      log.warn({ idp: idp.name, err: errorSummary(err) }, 'token refresh failed');
+      report('error');
+      throw err instanceof Unavailable ? err : new Unavailable('the IdP could not refresh the token', { cause: err });
+    }
+    const secrets: SessionSecrets = {
+      ...current.secrets,
+      tokens: { ...current.secrets.tokens, [audience]: toAccessToken(res) },
+      refreshToken: res.refresh_token ?? rt,
+      idToken: res.id_token ?? current.secrets.idToken,
+    };
+    if (!(await store.updateSecrets(current.id, secrets))) {
+      report('rejected');
+      return null; // deleted meanwhile (logout): never resurrect it
+    }
+    report('success');
+    return { ...current, secrets, version: current.version + 1 };
+  }
+
+  async function credentials(session: Session, audience: string, method: string, upstreamUrl: string): Promise<UpstreamCredentials | null> {
+    const idp = idps.get(session.idp);
+    if (audience !== '' && idp && !idp.idp.audiences[audience]) {
+      throw new Error(`route audience "${audience}" is not configured for IdP "${session.idp}"`);
+    }
+    const s = await fresh(session, audience);
+    if (!s) return null;
+    const t = s.secrets.tokens[audience];
+    if (!t) return null;
+    if (t.type === 'DPoP') {
+      const jwk = s.secrets.dpopJwk;
+      if (!jwk) throw new Error('a DPoP-bound token without a DPoP key in the session');
+      return { authorization: `DPoP ${t.value}`, dpop: await dpopProof(jwk, method, upstreamUrl, t.value) };
+    }
+    return { authorization: `Bearer ${t.value}`, dpop: undefined };
+  }
+
+  return { credentials, fresh };
+}
+
+/** The IdP says this refresh token is no good (expired, revoked, reused): the session is over. */
+function isRejection(err: unknown): boolean {
+  return err instanceof oidc.ResponseBodyError && (err.error === 'invalid_grant' || err.error === 'unauthorized_client');
+}

@@ -1,0 +1,359 @@
+// The policy decision point: a request (method, canonical path, route name) is mapped by pdp.yaml to
+// an (action, resource) pair and asked to the Polar policy as allow(User, action, Resource).
+// Fails closed: no rule, a deny, or a policy that throws are all `allow: false`; decide() never throws.
+import { readFile as fsReadFile } from 'node:fs/promises';
+import type { PdpConfig, PdpRule } from '../config/types.ts';
+import type { ConfigProblem } from '../errors.ts';
+import { ConfigError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { SessionUser } from '../session/types.ts';
+import { DecisionCache, actorKey, requestKey } from './decision-cache.ts';
+import {
+  PolicyLoadError, describePolicyError, loadPolicyEngine, type PolicyClass, type PolicyEngine, type PolarSource,
+} from './oso-adapter.ts';
+import { compileRules, resourceId, validateRule, type MatchRule, type RuleMatch } from './rules.ts';
+
+export type { RuleMatch } from './rules.ts';
+
+export type Decision = {
+  readonly allow: boolean;
+  readonly outcome: 'allow' | 'deny' | 'no_rule' | 'error';
+  /** The matching rule as `METHODS /pattern` (absent for no_rule). */
+  readonly rule?: string;
+};
+
+export interface PdpRequest {
+  /** The original request method (X-Forwarded-Method). */
+  readonly method: string;
+  /** The canonical path (see src/verify/canonical-uri.ts). */
+  readonly path: string;
+  /** The routes.yaml route name. */
+  readonly route: string;
+}
+
+export interface PdpLoadOptions {
+  readonly log: Logger;
+  /** Reads a policy file as UTF-8 (default: node:fs). */
+  readonly readFile?: (path: string) => Promise<string>;
+  /** false: never cache (benchmarks, debugging). Default true. */
+  readonly cache?: boolean;
+  /** Bound on cached decisions. Default 50,000. */
+  readonly cacheSize?: number;
+}
+
+export interface PdpCheckResult {
+  readonly problems: ConfigProblem[];
+  readonly warnings: string[];
+}
+
+const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
+
+/**
+ * The actor Polar sees. Short repr: Oso renders every value it is handed with util.inspect (cost on
+ * every query, and the text lands in error traces); the sub is enough to debug with.
+ */
+export class User {
+  readonly id: string;
+  readonly idp: string;
+  readonly email: string | null;
+  readonly roles: readonly string[];
+  readonly groups: readonly string[];
+  readonly scopes: readonly string[];
+  readonly claims: Readonly<Record<string, unknown>>;
+  constructor(u: SessionUser) {
+    this.id = u.sub;
+    this.idp = u.idp;
+    this.email = u.email ?? null;
+    this.roles = [...u.roles];
+    this.groups = [...u.groups];
+    this.scopes = [...u.scopes];
+    const claims = Object.assign(Object.create(null) as Record<string, unknown>, u.claims);
+    Object.defineProperty(claims, inspectCustom, { value: () => '{claims}' });
+    this.claims = Object.freeze(claims);
+    Object.freeze(this);
+  }
+  [inspectCustom](): string {
+    return `User<${this.id}>`;
+  }
+}
+
+/** The fields every resource has; the class (its Polar name) is the rule's resource type. */
+export interface ResourceFields {
+  readonly id: string | null;
+  readonly params: Readonly<Record<string, string>>;
+  readonly path: string;
+  readonly method: string;
+  readonly route: string;
+}
+
+type ResourceClass = new (f: ResourceFields) => ResourceFields;
+
+/** A real class named `name`, so `order: Order` specialisers match and reprs read naturally. */
+function resourceClass(name: string): ResourceClass {
+  const holder = {
+    [name]: class implements ResourceFields {
+      readonly id: string | null;
+      readonly params: Readonly<Record<string, string>>;
+      readonly path: string;
+      readonly method: string;
+      readonly route: string;
+      constructor(f: ResourceFields) {
+        this.id = f.id;
+        this.params = f.params;
+        this.path = f.path;
+        this.method = f.method;
+        this.route = f.route;
+      }
+      [inspectCustom](): string {
+        return `${name}<${this.id ?? ''}>`;
+      }
+    },
+  };
+  return holder[name]!;
+}
+
+const actors = new WeakMap<SessionUser, User>();
+function actorFor(user: SessionUser): User {
+  let a = actors.get(user);
+  if (a === undefined) {
+    a = new User(user);
+    actors.set(user, a);
+  }
+  return a;
+}
+
+// Names Polar already binds, and the actor's: a resource type cannot reuse them.
+const RESERVED_TYPES = new Set(['User', 'Boolean', 'Integer', 'Float', 'String', 'List', 'Dictionary', 'nil']);
+const TYPE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const PDP_FILE = 'pdp.yaml';
+const MAX_LOGGED_ERRORS = 1000;
+
+interface Built {
+  problems: ConfigProblem[];
+  warnings: string[];
+  engine: PolicyEngine | undefined;
+  classes: Map<string, ResourceClass>;
+}
+
+async function build(
+  config: PdpConfig,
+  readFile: (path: string) => Promise<string>,
+): Promise<Built> {
+  const problems: ConfigProblem[] = [];
+  const warnings: string[] = [];
+  const classes = new Map<string, ResourceClass>();
+
+  config.rules.forEach((rule, i) => {
+    const at = (key: string, message: string) =>
+      problems.push(rule.line === undefined ? { file: PDP_FILE, key, message } : { file: PDP_FILE, line: rule.line, key, message });
+    for (const m of validateRule(rule)) at(`rules[${i}].match`, m);
+    const type = rule.resource.type;
+    if (!TYPE_NAME.test(type)) at(`rules[${i}].resource.type`, `'${type}' is not a Polar class name (letters, digits, _)`);
+    else if (RESERVED_TYPES.has(type)) at(`rules[${i}].resource.type`, `'${type}' is reserved (the actor is User; the others are Polar built-ins)`);
+    else if (!classes.has(type)) classes.set(type, resourceClass(type));
+  });
+
+  if (config.policies.length === 0) warnings.push('pdp.yaml lists no policy files: every request with a rule will be denied');
+  const sources: PolarSource[] = [];
+  for (const file of config.policies) {
+    try {
+      sources.push({ filename: file, src: await readFile(file) });
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      problems.push({ file, key: 'policies', message: `cannot read policy file (${typeof code === 'string' ? code : String(err)})` });
+    }
+  }
+  if (problems.length > 0) return { problems, warnings, engine: undefined, classes };
+
+  const policyClasses: PolicyClass[] = [{ name: 'User', cls: User }];
+  for (const [name, cls] of classes) policyClasses.push({ name, cls });
+  try {
+    const { engine, stubbedClasses } = await loadPolicyEngine({
+      classes: policyClasses,
+      sources,
+      onWarning: (m) => warnings.push(`policy: ${m}`),
+    });
+    for (const name of stubbedClasses) {
+      warnings.push(`policy names type ${name}, which no pdp.yaml rule produces (its rules never apply)`);
+    }
+    const text = sources.map((s) => s.src.replace(/#.*$/gm, '')).join('\n');
+    for (const type of classes.keys()) {
+      if (!new RegExp(`\\b${type}\\b`).test(text)) {
+        warnings.push(`pdp.yaml uses resource type ${type}, which no policy mentions: those requests will be denied`);
+      }
+    }
+    return { problems, warnings, engine, classes };
+  } catch (err) {
+    const info = err instanceof PolicyLoadError ? err.info : describePolicyError(err);
+    const file = info.file ?? config.policies.join(', ');
+    const message = info.column === undefined ? info.message : `${info.message} (column ${info.column})`;
+    problems.push(info.line === undefined ? { file, key: 'policies', message } : { file, line: info.line, key: 'policies', message });
+    return { problems, warnings, engine: undefined, classes };
+  }
+}
+
+const defaultReadFile = (path: string) => fsReadFile(path, 'utf8');
+
+function ruleName(rule: PdpRule): string {
+  return `${rule.methods === '*' ? '*' : rule.methods.join('|')} ${rule.pattern}`;
+}
+
+const NO_RULE: Decision = Object.freeze({ allow: false, outcome: 'no_rule' });
+
+export class Pdp {
+  /** Non-fatal findings from loading (unknown specialisers, unused types...). */
+  readonly warnings: readonly string[];
+  readonly #engine: PolicyEngine;
+  readonly #match: MatchRule;
+  readonly #classes: Map<string, ResourceClass>;
+  readonly #log: Logger;
+  readonly #cache: DecisionCache<Decision> | null;
+  readonly #inflight = new Map<string, Promise<Decision>>();
+  /** Per rule index: the allow, deny and error decisions (shared frozen objects). */
+  readonly #decisions: { allow: Decision; deny: Decision; error: Decision }[];
+  readonly #loggedErrors = new Set<string>();
+  #active = 0;
+  #closed = false;
+
+  private constructor(built: Built, engine: PolicyEngine, config: PdpConfig, opts: PdpLoadOptions) {
+    this.warnings = Object.freeze([...built.warnings]);
+    this.#engine = engine;
+    this.#match = compileRules(config.rules);
+    this.#classes = built.classes;
+    this.#log = opts.log;
+    this.#cache = opts.cache === false ? null : new DecisionCache<Decision>(opts.cacheSize);
+    this.#decisions = config.rules.map((r) => {
+      const rule = ruleName(r);
+      return {
+        allow: Object.freeze({ allow: true, outcome: 'allow', rule }),
+        deny: Object.freeze({ allow: false, outcome: 'deny', rule }),
+        error: Object.freeze({ allow: false, outcome: 'error', rule }),
+      };
+    });
+  }
+
+  /** Loads rules and policies; rejects with a ConfigError naming each file, line and message. */
+  static async load(config: PdpConfig, opts: PdpLoadOptions): Promise<Pdp> {
+    const built = await build(config, opts.readFile ?? defaultReadFile);
+    if (built.problems.length > 0 || built.engine === undefined) throw new ConfigError(built.problems);
+    for (const w of built.warnings) opts.log.warn({ warning: w }, 'pdp: policy warning');
+    return new Pdp(built, built.engine, config, opts);
+  }
+
+  /** Offline validation for `goldpath check`: loads into a throwaway engine, never throws on bad input. */
+  static async check(
+    config: PdpConfig,
+    opts: { readFile?: (path: string) => Promise<string> } = {},
+  ): Promise<PdpCheckResult> {
+    const { problems, warnings, engine } = await build(config, opts.readFile ?? defaultReadFile);
+    engine?.free();
+    return { problems, warnings };
+  }
+
+  /** The rule a request maps to (first match in file order), or null. */
+  matchRule(method: string, path: string): RuleMatch | null {
+    return this.#match(method, path);
+  }
+
+  /** Number of cached decisions (metrics). */
+  get cacheSize(): number {
+    return this.#cache?.size ?? 0;
+  }
+
+  /**
+   * Releases the policy engine once the decisions in flight have finished. Call it on the old Pdp
+   * after swapping in a reloaded one (Oso's memory is not garbage-collected). Later decisions that
+   * need the engine are errors (denied); cached ones are still served.
+   */
+  close(): void {
+    this.#closed = true;
+    if (this.#active === 0) this.#engine.free();
+  }
+
+  decide(user: SessionUser, request: PdpRequest): Promise<Decision> {
+    return this.#decide(user, request, this.#cache);
+  }
+
+  /** Always asks the policy engine (benchmarks: the cost of one Oso query). */
+  decideUncached(user: SessionUser, request: PdpRequest): Promise<Decision> {
+    return this.#decide(user, request, null);
+  }
+
+  async #decide(user: SessionUser, request: PdpRequest, cache: DecisionCache<Decision> | null): Promise<Decision> {
+    let m: RuleMatch | null = null;
+    try {
+      m = this.#match(request.method, request.path);
+      if (m === null) return NO_RULE;
+      const method = request.method.toUpperCase();
+      const fields: ResourceFields = {
+        id: resourceId(m.rule, m.params),
+        params: m.params,
+        path: request.path,
+        method,
+        route: request.route,
+      };
+      if (cache === null) return await this.#query(m, user, fields);
+
+      let key: string;
+      try {
+        key = `${actorKey(user)}|${m.index}|${requestKey({ action: m.rule.action, type: m.rule.resource.type, ...fields })}`;
+      } catch {
+        // Claims that cannot be serialised (not from JSON, e.g. a cycle): still answer, uncached.
+        return await this.#query(m, user, fields);
+      }
+      const hit = cache.get(key);
+      if (hit !== undefined) return hit;
+      // Concurrent identical questions share one query.
+      let pending = this.#inflight.get(key);
+      if (pending === undefined) {
+        pending = this.#query(m, user, fields).then((d) => {
+          if (d.outcome !== 'error') cache.set(key, d);
+          return d;
+        }).finally(() => this.#inflight.delete(key));
+        this.#inflight.set(key, pending);
+      }
+      return await pending;
+    } catch (err) {
+      // Only reachable through a bug outside the policy (#query catches policy errors): fail closed.
+      this.#logPolicyError(m, user, err);
+      return m === null ? Object.freeze({ allow: false, outcome: 'error' }) : this.#decisions[m.index]!.error;
+    }
+  }
+
+  async #query(m: RuleMatch, user: SessionUser, fields: ResourceFields): Promise<Decision> {
+    const d = this.#decisions[m.index]!;
+    if (this.#closed) return d.error;
+    this.#active++;
+    try {
+      const Resource = this.#classes.get(m.rule.resource.type)!;
+      const allowed = await this.#engine.isAllowed(actorFor(user), m.rule.action, new Resource(fields));
+      return allowed ? d.allow : d.deny;
+    } catch (err) {
+      this.#logPolicyError(m, user, err);
+      return d.error;
+    } finally {
+      if (--this.#active === 0 && this.#closed) this.#engine.free();
+    }
+  }
+
+  /** Once per (rule, error): a throwing policy would otherwise log on every request. No user data but sub. */
+  #logPolicyError(m: RuleMatch | null, user: SessionUser, err: unknown): void {
+    try {
+      const info = describePolicyError(err, { hideValues: true });
+      const once = `${m?.index ?? -1}\0${info.message}\0${info.file ?? ''}:${info.line ?? ''}`;
+      if (this.#loggedErrors.has(once)) return;
+      if (this.#loggedErrors.size < MAX_LOGGED_ERRORS) this.#loggedErrors.add(once);
+      this.#log.error({
+        rule: m ? ruleName(m.rule) : undefined,
+        action: m?.rule.action,
+        resource_type: m?.rule.resource.type,
+        sub: user.sub,
+        policy_error: info.message,
+        policy_file: info.file,
+        policy_line: info.line,
+      }, 'pdp: policy error, request denied (logged once per rule and error)');
+    } catch {
+      // Logging must not turn a denial into an exception.
+    }
+  }
+}

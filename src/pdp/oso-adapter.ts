@@ -1,0 +1,173 @@
+// The only file that knows about Oso. Oso 0.27 is deprecated upstream; everything the rest of the
+// PDP needs from a policy engine is the small PolicyEngine interface below, so swapping the engine
+// means rewriting this file only.
+import { Oso } from 'oso';
+
+/** One Polar file's text, named by the path that errors should point at. */
+export interface PolarSource {
+  readonly filename: string;
+  readonly src: string;
+}
+
+/** A class the policy can name (specialisers like `user: User`). */
+export interface PolicyClass {
+  readonly name: string;
+  readonly cls: abstract new (...args: never[]) => object;
+}
+
+export interface PolicyEngine {
+  /** `allow(actor, action, resource)`: true when at least one allow rule succeeds. Throws when the policy throws. */
+  isAllowed(actor: object, action: string, resource: object): Promise<boolean>;
+  /** Releases the engine's memory (Oso's WASM heap is not garbage-collected). No call after this. */
+  free(): void;
+}
+
+/** A policy error reduced to what may be logged: no values from the query (they may hold user data). */
+export interface PolicyErrorInfo {
+  readonly message: string;
+  readonly file: string | undefined;
+  readonly line: number | undefined;
+  readonly column: number | undefined;
+}
+
+/** The policy files do not load (syntax, validation, failed inline query). */
+export class PolicyLoadError extends Error {
+  readonly info: PolicyErrorInfo;
+  constructor(info: PolicyErrorInfo, cause: unknown) {
+    super(info.message, { cause });
+    this.name = 'PolicyLoadError';
+    this.info = info;
+  }
+}
+
+export class OsoEngine implements PolicyEngine {
+  readonly #oso: Oso;
+  constructor(oso: Oso) {
+    this.#oso = oso;
+  }
+  isAllowed(actor: object, action: string, resource: object): Promise<boolean> {
+    return this.#oso.isAllowed(actor, action, resource);
+  }
+  free(): void {
+    freeOso(this.#oso);
+  }
+}
+
+function freeOso(oso: Oso): void {
+  try {
+    oso.free();
+  } catch {
+    // already freed, or a failed load left nothing to free
+  }
+}
+
+// A shared policy file may name types that this deployment's pdp.yaml never produces. Resource
+// blocks naming an unregistered class fail to load; plain rules load with a warning but crash the
+// query later. So every such type gets an empty stand-in class (reported as a warning): rules about
+// it simply never apply. Bounded so a pathological file cannot loop.
+const MAX_STUBS = 64;
+const UNREGISTERED = /^Unregistered class: ([A-Za-z_][A-Za-z0-9_]*)/;
+const UNKNOWN_SPECIALIZER = /^Unknown specializer ([A-Za-z_][A-Za-z0-9_]*)/;
+
+export async function loadPolicyEngine(opts: {
+  classes: readonly PolicyClass[];
+  sources: readonly PolarSource[];
+  /** Warnings Polar emits while loading (missing allow rule...). */
+  onWarning?: (message: string) => void;
+}): Promise<{ engine: PolicyEngine; stubbedClasses: string[] }> {
+  const stubbedClasses: string[] = [];
+  const known = (name: string) => opts.classes.some((c) => c.name === name) || stubbedClasses.includes(name);
+  for (;;) {
+    const warnings: string[] = [];
+    const oso = newOso((w) => warnings.push(w));
+    for (const { name, cls } of opts.classes) oso.registerClass(cls as never, { name });
+    for (const name of stubbedClasses) oso.registerClass({ [name]: class {} }[name]!, { name });
+    try {
+      await loadSources(oso, opts.sources);
+    } catch (err) {
+      freeOso(oso);
+      const info = describePolicyError(err);
+      const missing = UNREGISTERED.exec(info.message)?.[1];
+      if (missing === undefined || known(missing) || stubbedClasses.length >= MAX_STUBS) {
+        throw new PolicyLoadError(info, err);
+      }
+      stubbedClasses.push(missing);
+      continue;
+    }
+    // A specialiser naming an unregistered class only warns at load, but makes Oso 0.27 panic at
+    // query time ("no class ID for symbol") whenever a query reaches that rule: register it too.
+    const unknown = warnings.map((w) => UNKNOWN_SPECIALIZER.exec(w)?.[1]).filter((n): n is string => n !== undefined && !known(n));
+    if (unknown.length > 0 && stubbedClasses.length + unknown.length <= MAX_STUBS) {
+      stubbedClasses.push(...new Set(unknown));
+      freeOso(oso);
+      continue;
+    }
+    for (const w of warnings) opts.onWarning?.(w);
+    return { engine: new OsoEngine(oso), stubbedClasses };
+  }
+}
+
+function newOso(onWarning: ((message: string) => void) | undefined): Oso {
+  const oso = new Oso();
+  // Oso prints load-time warnings with console.warn (not JSON, not our logger). Its message pump is
+  // an internal method; reroute it when present, else leave Oso's default.
+  const internal = oso as unknown as { processMessages?: unknown; getFfi(): { nextMessage(): unknown } };
+  if (typeof internal.processMessages === 'function') {
+    internal.processMessages = () => {
+      for (;;) {
+        const msg = internal.getFfi().nextMessage() as { kind?: string; msg?: string } | undefined;
+        if (msg === undefined) break;
+        if (msg.kind === 'Warning') onWarning?.(firstLine(String(msg.msg)));
+      }
+    };
+  }
+  return oso;
+}
+
+async function loadSources(oso: Oso, sources: readonly PolarSource[]): Promise<void> {
+  if (sources.length === 0) return;
+  if (sources.length === 1) return oso.loadStr(sources[0]!.src, sources[0]!.filename);
+  // Several files must load in one call (rules may span files). loadFiles would read the disk
+  // itself; loadSources is the same code path taking the texts we already read.
+  const internal = oso as unknown as { loadSources?: (s: PolarSource[]) => Promise<void> };
+  if (typeof internal.loadSources !== 'function') {
+    return oso.loadStr(sources.map((s) => s.src).join('\n'), sources.map((s) => s.filename).join(', '));
+  }
+  return internal.loadSources(sources.map((s) => ({ filename: s.filename, src: s.src })));
+}
+
+const LOCATION = / at line (\d+), column (\d+) of file (.+?):?$/m;
+
+/**
+ * Reduces a Polar error to one line plus its location. With `hideValues` (query-time errors) the
+ * line keeps only the kind of error and, when an attribute is missing, its name: Polar's messages
+ * embed the repr of the values in the query (the actor, the claims), which must not reach a log.
+ * Load-time errors only quote policy source, so they are kept whole.
+ */
+export function describePolicyError(err: unknown, opts: { hideValues?: boolean } = {}): PolicyErrorInfo {
+  const raw = err instanceof Error ? err.message : String(err);
+  // Runtime errors read "trace (most recent evaluation last): ...\n\n<Kind> error: <detail> at line L,
+  // column C of file F:\n<source>". The trace is all values; the last paragraph is the error.
+  const paragraphs = raw.split(/\n\s*\n/).filter((p) => !/^(?:Error )?trace \(most recent/i.test(p.trim()));
+  const main = [...paragraphs].reverse().find((p) => LOCATION.test(p)) ?? paragraphs[0] ?? raw;
+  const loc = LOCATION.exec(main);
+  let head = (loc ? main.slice(0, loc.index) : firstLine(main)).trim();
+  if (opts.hideValues) {
+    const notFound = /^([^:]*):\s*(\S+) not found on /.exec(head);
+    head = notFound ? `${notFound[1]}: attribute '${notFound[2]}' not found` :
+      head.replace(/\{[^]*\}/g, '{…}').replace(/\[[^]*\]/g, '[…]').replace(/'[^']*'|"[^"]*"/g, '…');
+  }
+  head = head.replace(/\s*\n\s*/g, ' ');
+  if (head.length > 300) head = `${head.slice(0, 300)}…`;
+  return {
+    message: head || 'policy error',
+    file: loc?.[3],
+    line: loc ? Number(loc[1]) : undefined,
+    column: loc ? Number(loc[2]) : undefined,
+  };
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf('\n');
+  return i === -1 ? s : s.slice(0, i);
+}

@@ -1,0 +1,99 @@
+// pdp.yaml rules compiled once into segment matchers: the first rule (in file order) whose methods
+// and segments match wins. No regex is built or run per request; matching is exact per segment on
+// the canonical path (already decoded, no dot segments, no '//', no encoded '/').
+import type { PdpRule } from '../config/types.ts';
+
+export interface RuleMatch {
+  readonly rule: PdpRule;
+  /** Position of the rule in pdp.yaml (0-based). */
+  readonly index: number;
+  /** ':name' captures by name; a final '*' is captured as params['*'] (the rest, joined by '/'). */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export type MatchRule = (method: string, canonicalPath: string) => RuleMatch | null;
+
+interface CompiledRule {
+  readonly rule: PdpRule;
+  readonly index: number;
+  readonly methods: ReadonlySet<string> | null;
+  /** Per fixed segment: the literal to compare, or null for a ':param' capture. */
+  readonly literals: readonly (string | null)[];
+  readonly names: readonly (string | null)[];
+  /** A final '*': one or more further segments (so /api/* matches /api/x and /api/, not /api). */
+  readonly wildcard: boolean;
+}
+
+/** Problems that make a rule unusable, as `message` strings (the caller adds file and line). */
+export function validateRule(rule: PdpRule): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  rule.segments.forEach((seg, i) => {
+    if (seg === '*' && i !== rule.segments.length - 1) out.push(`'*' is only allowed as the last segment of ${rule.pattern}`);
+    if (seg.startsWith(':')) {
+      const name = seg.slice(1);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) out.push(`invalid parameter name '${seg}' in ${rule.pattern}`);
+      else if (seen.has(name)) out.push(`parameter '${seg}' appears twice in ${rule.pattern}`);
+      seen.add(name);
+    }
+  });
+  const id = rule.resource.id;
+  if (id !== undefined && id.startsWith(':') && !seen.has(id.slice(1))) {
+    out.push(`resource id '${id}' names no parameter of ${rule.pattern}`);
+  }
+  if (rule.methods !== '*' && rule.methods.length === 0) out.push(`no method in ${rule.pattern}`);
+  return out;
+}
+
+export function compileRules(rules: readonly PdpRule[]): MatchRule {
+  const compiled: CompiledRule[] = rules.map((rule, index) => {
+    const last = rule.segments.length - 1;
+    const wildcard = last >= 0 && rule.segments[last] === '*';
+    const fixed = wildcard ? rule.segments.slice(0, last) : rule.segments;
+    return {
+      rule,
+      index,
+      methods: rule.methods === '*' ? null : new Set(rule.methods.map((m) => m.toUpperCase())),
+      literals: fixed.map((s) => (s.startsWith(':') ? null : s)),
+      names: fixed.map((s) => (s.startsWith(':') ? s.slice(1) : null)),
+      wildcard,
+    };
+  });
+
+  return (method, path) => {
+    if (path.charCodeAt(0) !== 0x2f /* / */) return null;
+    const segs = path.split('/'); // segs[0] is the empty string before the leading '/'
+    const n = segs.length - 1;
+    const m = method.toUpperCase();
+    for (const c of compiled) {
+      if (c.methods !== null && !c.methods.has(m)) continue;
+      const k = c.literals.length;
+      if (c.wildcard ? n <= k : n !== k) continue;
+      let ok = true;
+      for (let i = 0; i < k; i++) {
+        const lit = c.literals[i];
+        if (lit !== null) {
+          if (lit !== segs[i + 1]) { ok = false; break; }
+        } else if (segs[i + 1] === '') { ok = false; break; } // a parameter is never empty
+      }
+      if (!ok) continue;
+      // Null prototype: a parameter named like an Object.prototype member stays plain data.
+      const params: Record<string, string> = Object.create(null);
+      for (let i = 0; i < k; i++) {
+        const name = c.names[i];
+        if (name !== null && name !== undefined) params[name] = segs[i + 1]!;
+      }
+      if (c.wildcard) params['*'] = segs.slice(k + 1).join('/');
+      return { rule: c.rule, index: c.index, params };
+    }
+    return null;
+  };
+}
+
+/** The resource id a rule's template yields: ':name' → the parameter, a literal as is, none → null. */
+export function resourceId(rule: PdpRule, params: Readonly<Record<string, string>>): string | null {
+  const t = rule.resource.id;
+  if (t === undefined) return null;
+  if (t.startsWith(':')) return params[t.slice(1)] ?? null;
+  return t;
+}

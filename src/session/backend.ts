@@ -1,0 +1,50 @@
+// The small key-value surface the session store needs. Two implementations: Redis (ioredis:
+// standalone, Sentinel, Cluster) and memory://. Everything with meaning (layout, crypto, expiry,
+// indexes, invalidation) lives once in store.ts; a backend only stores bytes with TTLs.
+//
+// Every operation touches ONE key (so it is atomic within a Redis Cluster hash slot) and every
+// failure rejects: a backend never turns "unreachable" into "absent". Each TTL is in ms and > 0.
+export type Fields = Record<string, string>;
+
+export interface KvBackend {
+  /** All fields of a hash, or null when the key does not exist. */
+  hashGet(key: string): Promise<Fields | null>;
+  /** Creates a hash with a TTL (the key is assumed not to exist: ids are 256-bit random). */
+  hashCreate(key: string, fields: Fields, ttlMs: number): Promise<void>;
+  /**
+   * If the hash exists: sets `fields`, increments `incrField` by one when given. Never creates the
+   * key and leaves its TTL alone. Returns the incremented value (0 without incrField), or null
+   * when the key does not exist.
+   */
+  hashUpdate(key: string, fields: Fields, incrField?: string): Promise<number | null>;
+  /**
+   * If the hash exists and its numeric `field` is below `value`: sets it and resets the TTL to
+   * `ttlMs`. Returns false only when the key does not exist (never creates it).
+   */
+  hashTouch(key: string, field: string, value: number, ttlMs: number): Promise<boolean>;
+  /** Deletes a hash, returning the requested fields as they were, or null when it did not exist. */
+  hashTake(key: string, fields: readonly string[]): Promise<(string | null)[] | null>;
+  /** Whether a key exists. */
+  exists(key: string): Promise<boolean>;
+
+  /** Adds a member and raises the set's TTL to at least `ttlMs`; returns the set's size. */
+  setAdd(key: string, member: string, ttlMs: number): Promise<number>;
+  setMembers(key: string): Promise<string[]>;
+  setRemove(key: string, members: readonly string[]): Promise<void>;
+
+  /** SET PX (NX when onlyIfAbsent); false when NX and the key existed. */
+  put(key: string, value: string, ttlMs: number, onlyIfAbsent: boolean): Promise<boolean>;
+  /** GETDEL: read and delete atomically. */
+  take(key: string): Promise<string | null>;
+  /** Deletes the key only if it holds `value` (lock release). */
+  deleteIfEquals(key: string, value: string): Promise<boolean>;
+
+  /** Broadcasts to every backend instance on the same store (all processes). */
+  publish(message: string): Promise<void>;
+  /** Receives every publish() made through any instance on the same store, including this one. */
+  onMessage(listener: (message: string) => void): void;
+
+  /** Resolves when the store answers (and broadcasts can be received). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

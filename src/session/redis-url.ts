@@ -1,0 +1,94 @@
+// REDIS_URL → ioredis connection target. Parsed here rather than handed to ioredis so that query
+// parameters can never override the fail-fast options the store depends on, and so that errors
+// never echo the URL (it may carry a password).
+//   redis://[user[:pass]@]host[:port][/db]          rediss:// = the same over TLS
+//   redis+sentinel://[user[:pass]@]host:port,host:port/mastername[/db]   (credentials: the master's)
+//   redis+cluster://[user[:pass]@]host:port,host:port
+import { ConfigError } from '../errors.ts';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+interface Auth {
+  username?: string;
+  password?: string;
+}
+
+export type RedisTarget =
+  | { mode: 'standalone'; host: string; port: number; db: number; tls: boolean; auth: Auth }
+  | { mode: 'sentinel'; sentinels: HostPort[]; name: string; db: number; auth: Auth }
+  | { mode: 'cluster'; nodes: HostPort[]; auth: Auth };
+
+function invalid(message: string): ConfigError {
+  return new ConfigError([{ file: 'environment', key: 'REDIS_URL', message }]);
+}
+
+const MULTI_RE = /^(redis\+sentinel|redis\+cluster):\/\/(?:([^@/?#]*)@)?([^/?#]+)(\/[^?#]*)?$/;
+
+export function parseRedisUrl(url: string): RedisTarget {
+  const scheme = /^([a-z+]+):\/\//.exec(url)?.[1];
+  if (scheme === 'redis' || scheme === 'rediss') return parseStandalone(url, scheme === 'rediss');
+  if (scheme === 'redis+sentinel' || scheme === 'redis+cluster') {
+    const m = MULTI_RE.exec(url);
+    if (!m) throw invalid(`is not a valid ${scheme}:// URL (expected ${scheme}://host:port,host:port${scheme === 'redis+sentinel' ? '/mastername' : ''}; no query or fragment)`);
+    const auth = parseAuth(m[2]);
+    const hosts = m[3]!.split(',').map((h) => parseHostPort(h, scheme === 'redis+sentinel' ? 26379 : 6379));
+    const path = (m[4] ?? '').split('/').filter((p) => p !== '');
+    if (scheme === 'redis+cluster') {
+      if (path.length > 0) throw invalid('redis+cluster:// takes no path (Redis Cluster has only database 0)');
+      return { mode: 'cluster', nodes: hosts, auth };
+    }
+    if (path.length < 1 || path.length > 2) throw invalid('redis+sentinel:// needs the master name as its path: redis+sentinel://host:port,host:port/mastername');
+    return { mode: 'sentinel', sentinels: hosts, name: decodeURIComponent(path[0]!), db: parseDb(path[1]), auth };
+  }
+  throw invalid('has an unsupported scheme (expected redis://, rediss://, redis+sentinel://, redis+cluster:// or memory://)');
+}
+
+function parseStandalone(url: string, tls: boolean): RedisTarget {
+  if (!URL.canParse(url)) throw invalid('is not a valid URL');
+  const u = new URL(url);
+  if (u.search !== '' || u.hash !== '') throw invalid('must not have a query or fragment');
+  if (u.hostname === '') throw invalid('has no host');
+  const auth: Auth = {};
+  if (u.username) auth.username = decodeURIComponent(u.username);
+  if (u.password) auth.password = decodeURIComponent(u.password);
+  const path = u.pathname.split('/').filter((p) => p !== '');
+  if (path.length > 1) throw invalid('path must be empty or a database number');
+  return {
+    mode: 'standalone',
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: u.port === '' ? 6379 : Number(u.port),
+    db: parseDb(path[0]),
+    tls,
+    auth,
+  };
+}
+
+function parseAuth(userinfo: string | undefined): Auth {
+  if (userinfo === undefined || userinfo === '') return {};
+  const i = userinfo.indexOf(':');
+  const auth: Auth = {};
+  try {
+    const user = decodeURIComponent(i < 0 ? userinfo : userinfo.slice(0, i));
+    if (user !== '') auth.username = user;
+    if (i >= 0 && i < userinfo.length - 1) auth.password = decodeURIComponent(userinfo.slice(i + 1));
+  } catch {
+    throw invalid('has badly percent-encoded credentials');
+  }
+  return auth;
+}
+
+function parseHostPort(text: string, defaultPort: number): HostPort {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?$/.exec(text);
+  const port = m?.[2] === undefined ? defaultPort : Number(m[2]);
+  if (!m || port < 1 || port > 65535) throw invalid('has a host that is not host[:port] (hosts are separated by commas)');
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function parseDb(text: string | undefined): number {
+  if (text === undefined) return 0;
+  if (!/^\d{1,5}$/.test(text)) throw invalid('database must be a number');
+  return Number(text);
+}

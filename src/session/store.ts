@@ -1,0 +1,355 @@
+// The one SessionStore, on top of a KvBackend (Redis or memory). Layout, crypto, expiry, indexes
+// and invalidation are written here once, so both backends behave identically by construction.
+//
+// Layout (Redis keys; braces are Cluster hash tags, so a session and its lock share a slot):
+//   gp:s:{<id>}                 hash: sub idp sid createdAt expiresAt lastSeen version d
+//                               d = AEAD(SessionSecrets JSON, aad = id): user, csrf and all tokens
+//   gp:sid:{<idp>:<sid>}        set of ids   } TTL >= the longest absolute expiry of a member,
+//   gp:sub:{<idp>:<sub>}        set of ids   } for back-channel logout
+//   gp:lock:{<name>}            lock token (SET NX PX)
+//   gp:t:<kind>:{<key>}         AEAD(transient value, aad = kind + key)
+//   gp:once:<kind>:{<key>}      replay marker
+// <id> is the storage id (SHA-256 of the cookie's random part): a dump holds no cookie and no token.
+// Index components are percent-encoded so no idp/sid/sub can forge a separator or a hash tag.
+import { randomBytes } from 'node:crypto';
+import { StoreUnavailable } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Fields, KvBackend } from './backend.ts';
+import { CookieCodec, isStorageId } from './cookie.ts';
+import { SecretBox } from './crypto.ts';
+import type { NewSession, Session, SessionSecrets, SessionStore } from './types.ts';
+
+/** Index sets outlive their members' sessions by this much (clock skew between processes). */
+const INDEX_SLACK_MS = 60_000;
+/** Above this many members an index is pruned of ids whose session is gone. */
+const INDEX_PRUNE_AT = 32;
+const SESSION_FIELDS = ['idp', 'sid', 'sub'] as const;
+
+const enc = encodeURIComponent;
+export const keys = {
+  session: (id: string) => `gp:s:{${id}}`,
+  bySid: (idp: string, sid: string) => `gp:sid:{${enc(idp)}:${enc(sid)}}`,
+  bySub: (idp: string, sub: string) => `gp:sub:{${enc(idp)}:${enc(sub)}}`,
+  lock: (name: string) => `gp:lock:{${enc(name)}}`,
+  transient: (kind: string, key: string) => `gp:t:${enc(kind)}:{${enc(key)}}`,
+  once: (kind: string, key: string) => `gp:once:${enc(kind)}:{${enc(key)}}`,
+};
+
+export interface KvSessionStoreOptions {
+  backend: KvBackend;
+  /** GOLDPATH_SESSION_KEYS: the first signs and encrypts, all verify and decrypt. */
+  sessionKeys: readonly Uint8Array[];
+  sessionIdleMs: number;
+  sessionMaxMs: number;
+  log: Logger;
+  /** Clock (tests move it to prove expiry). Default Date.now. */
+  now?: () => number;
+  /** How stale lastSeen may get before a read records activity. Default min(60 s, idle / 10). */
+  touchIntervalMs?: number;
+}
+
+/** The store failed: anything from the backend becomes StoreUnavailable (503), never "absent". */
+function unavailable(err: unknown): StoreUnavailable {
+  return err instanceof StoreUnavailable ? err : new StoreUnavailable(err);
+}
+
+function checkTtl(ttlMs: number): number {
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError('ttlMs must be a positive number of milliseconds');
+  return Math.ceil(ttlMs);
+}
+
+export class KvSessionStore implements SessionStore {
+  readonly #backend: KvBackend;
+  readonly #cookies: CookieCodec;
+  readonly #box: SecretBox;
+  readonly #idleMs: number;
+  readonly #maxMs: number;
+  readonly #touchMs: number;
+  readonly #now: () => number;
+  readonly #log: Logger;
+  /** Tags this instance's broadcasts so it does not hear its own twice. */
+  readonly #origin = randomBytes(9).toString('base64url');
+  readonly #listeners = new Set<(id: string) => void>();
+
+  constructor(opts: KvSessionStoreOptions) {
+    if (!(opts.sessionIdleMs > 0) || !(opts.sessionMaxMs > 0)) throw new RangeError('session durations must be positive');
+    this.#backend = opts.backend;
+    this.#cookies = new CookieCodec(opts.sessionKeys);
+    this.#box = new SecretBox(opts.sessionKeys);
+    this.#idleMs = opts.sessionIdleMs;
+    this.#maxMs = opts.sessionMaxMs;
+    this.#touchMs = Math.max(1, opts.touchIntervalMs ?? Math.min(60_000, Math.floor(opts.sessionIdleMs / 10)));
+    this.#now = opts.now ?? Date.now;
+    this.#log = opts.log;
+    this.#backend.onMessage((message) => {
+      const bar = message.indexOf('|');
+      if (bar < 0 || message.slice(0, bar) === this.#origin) return;
+      this.#fire(message.slice(bar + 1));
+    });
+  }
+
+  /** The storage id for a cookie value, or null if malformed or forged. No backend call. */
+  idOf(cookieValue: string | undefined | null): string | null {
+    return this.#cookies.parseCookie(cookieValue);
+  }
+
+  /** How stale lastSeen may get before a read writes (exposed for tests and metrics). */
+  get touchIntervalMs(): number {
+    return this.#touchMs;
+  }
+
+  async create(input: NewSession): Promise<{ cookieValue: string; session: Session }> {
+    if (typeof input.sub !== 'string' || input.sub === '' || typeof input.idp !== 'string' || input.idp === '') {
+      throw new TypeError('a session needs a non-empty sub and idp');
+    }
+    const { cookieValue, id } = this.#cookies.issue();
+    const now = this.#now();
+    const expiresAt = now + this.#maxMs;
+    const fields: Fields = {
+      sub: input.sub,
+      idp: input.idp,
+      createdAt: String(now),
+      expiresAt: String(expiresAt),
+      lastSeen: String(now),
+      version: '1',
+      d: this.#box.seal(JSON.stringify(input.secrets), id),
+    };
+    if (input.sid !== undefined) fields.sid = input.sid;
+    const indexTtl = this.#maxMs + INDEX_SLACK_MS;
+    // All in parallel: if any write fails the cookie is never handed out, so a half-written
+    // session is unreachable and simply expires.
+    try {
+      const [, bySub, bySid] = await Promise.all([
+        this.#backend.hashCreate(keys.session(id), fields, Math.min(this.#idleMs, this.#maxMs)),
+        this.#backend.setAdd(keys.bySub(input.idp, input.sub), id, indexTtl),
+        input.sid === undefined ? 0 : this.#backend.setAdd(keys.bySid(input.idp, input.sid), id, indexTtl),
+      ]);
+      if (bySub > INDEX_PRUNE_AT) this.#prune(keys.bySub(input.idp, input.sub));
+      if (bySid > INDEX_PRUNE_AT && input.sid !== undefined) this.#prune(keys.bySid(input.idp, input.sid));
+    } catch (err) {
+      throw unavailable(err);
+    }
+    return {
+      cookieValue,
+      session: {
+        id, sub: input.sub, idp: input.idp, sid: input.sid, createdAt: now, expiresAt,
+        idleExpiresAt: now + this.#idleMs, version: 1, secrets: input.secrets,
+      },
+    };
+  }
+
+  get(cookieValue: string): Promise<Session | null> {
+    const id = this.#cookies.parseCookie(cookieValue);
+    return id === null ? Promise.resolve(null) : this.#load(id);
+  }
+
+  getById(id: string): Promise<Session | null> {
+    return typeof id === 'string' && isStorageId(id) ? this.#load(id) : Promise.resolve(null);
+  }
+
+  /** One backend read; a second (the touch) only when lastSeen is older than the touch interval. */
+  async #load(id: string): Promise<Session | null> {
+    const key = keys.session(id);
+    let h: Fields | null;
+    try {
+      h = await this.#backend.hashGet(key);
+    } catch (err) {
+      throw unavailable(err);
+    }
+    if (h === null) return null;
+    const now = this.#now();
+    const expiresAt = Number(h.expiresAt);
+    const lastSeen = Number(h.lastSeen);
+    // NaN-safe: a field that is missing or garbled fails these comparisons and the session goes.
+    if (!(expiresAt > now) || !(lastSeen + this.#idleMs > now) || h.d === undefined || !h.sub || !h.idp) {
+      return this.#discard(id);
+    }
+    const plain = this.#box.openText(h.d, id);
+    if (plain === null) return this.#discard(id); // rotated-out key, tampering, or moved blob
+    let secrets: SessionSecrets;
+    try {
+      secrets = JSON.parse(plain) as SessionSecrets;
+    } catch {
+      return this.#discard(id);
+    }
+    let seen = lastSeen;
+    if (now - lastSeen >= this.#touchMs) {
+      const ttl = Math.max(1, Math.min(now + this.#idleMs, expiresAt) - now);
+      let alive: boolean;
+      try {
+        alive = await this.#backend.hashTouch(key, 'lastSeen', now, ttl);
+      } catch (err) {
+        throw unavailable(err);
+      }
+      if (!alive) return null; // deleted between our read and the touch
+      seen = now;
+    }
+    return {
+      id, sub: h.sub, idp: h.idp, sid: h.sid, createdAt: Number(h.createdAt), expiresAt,
+      idleExpiresAt: seen + this.#idleMs, version: Number(h.version), secrets,
+    };
+  }
+
+  /** An expired or unreadable session counts as absent and is removed (best effort). */
+  async #discard(id: string): Promise<null> {
+    try {
+      await this.delete(id);
+    } catch (err) {
+      this.#log.debug({ err: (err as Error).message }, 'could not remove an expired or undecryptable session');
+    }
+    return null;
+  }
+
+  async updateSecrets(id: string, secrets: SessionSecrets): Promise<boolean> {
+    if (typeof id !== 'string' || !isStorageId(id)) return false;
+    const d = this.#box.seal(JSON.stringify(secrets), id);
+    let version: number | null;
+    try {
+      version = await this.#backend.hashUpdate(keys.session(id), { d }, 'version');
+    } catch (err) {
+      throw unavailable(err);
+    }
+    if (version === null) return false;
+    await this.#invalidate(id);
+    return true;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    if (typeof id !== 'string' || !isStorageId(id)) return false;
+    try {
+      const was = await this.#backend.hashTake(keys.session(id), SESSION_FIELDS);
+      if (was !== null) {
+        const [idp, sid, sub] = was;
+        if (idp) {
+          await Promise.all([
+            sub ? this.#backend.setRemove(keys.bySub(idp, sub), [id]) : undefined,
+            sid ? this.#backend.setRemove(keys.bySid(idp, sid), [id]) : undefined,
+          ]);
+        }
+      }
+      // Broadcast even when nothing was stored: a cache elsewhere may still hold it.
+      await this.#invalidate(id);
+      return was !== null;
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  deleteBySid(idp: string, sid: string): Promise<number> {
+    return this.#deleteIndexed(keys.bySid(idp, sid));
+  }
+
+  deleteBySub(idp: string, sub: string): Promise<number> {
+    return this.#deleteIndexed(keys.bySub(idp, sub));
+  }
+
+  async #deleteIndexed(indexKey: string): Promise<number> {
+    try {
+      const ids = await this.#backend.setMembers(indexKey);
+      if (ids.length === 0) return 0;
+      const deleted = await Promise.all(ids.map((id) => this.delete(id)));
+      await this.#backend.setRemove(indexKey, ids); // stale members too
+      return deleted.filter(Boolean).length;
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** Drops index members whose session expired (indexes only expire as a whole). Best effort. */
+  #prune(indexKey: string): void {
+    void (async () => {
+      const ids = await this.#backend.setMembers(indexKey);
+      const alive = await Promise.all(ids.map((id) => this.#backend.exists(keys.session(id))));
+      await this.#backend.setRemove(indexKey, ids.filter((_, i) => !alive[i]));
+    })().catch((err: Error) => this.#log.debug({ err: err.message }, 'index prune failed'));
+  }
+
+  async tryLock(name: string, ttlMs: number): Promise<string | null> {
+    const ttl = checkTtl(ttlMs);
+    const token = randomBytes(16).toString('base64url');
+    try {
+      return (await this.#backend.put(keys.lock(name), token, ttl, true)) ? token : null;
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async unlock(name: string, token: string): Promise<void> {
+    try {
+      await this.#backend.deleteIfEquals(keys.lock(name), token);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async putTransient(kind: string, key: string, value: string, ttlMs: number): Promise<void> {
+    const ttl = checkTtl(ttlMs);
+    // Login transactions hold PKCE verifiers and nonces: encrypted like everything else.
+    const sealed = this.#box.seal(value, `t:${enc(kind)}:${enc(key)}`);
+    try {
+      await this.#backend.put(keys.transient(kind, key), sealed, ttl, false);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async takeTransient(kind: string, key: string): Promise<string | null> {
+    let sealed: string | null;
+    try {
+      sealed = await this.#backend.take(keys.transient(kind, key));
+    } catch (err) {
+      throw unavailable(err);
+    }
+    return sealed === null ? null : this.#box.openText(sealed, `t:${enc(kind)}:${enc(key)}`);
+  }
+
+  async markOnce(kind: string, key: string, ttlMs: number): Promise<boolean> {
+    const ttl = checkTtl(ttlMs);
+    try {
+      return await this.#backend.put(keys.once(kind, key), '1', ttl, true);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  onInvalidate(listener: (id: string) => void): () => void {
+    const l = (id: string) => listener(id); // distinct wrapper: the same function may subscribe twice
+    this.#listeners.add(l);
+    return () => {
+      this.#listeners.delete(l);
+    };
+  }
+
+  /** Local listeners at once; other processes through the backend's broadcast. */
+  async #invalidate(id: string): Promise<void> {
+    this.#fire(id);
+    try {
+      await this.#backend.publish(`${this.#origin}|${id}`);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  #fire(id: string): void {
+    for (const l of this.#listeners) {
+      try {
+        l(id);
+      } catch (err) {
+        this.#log.error({ err: (err as Error).message }, 'session invalidation listener threw');
+      }
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.#backend.ping();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    await this.#backend.close();
+  }
+}

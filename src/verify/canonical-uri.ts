@@ -1,0 +1,96 @@
+// Step 1 of /auth/verify: turn X-Forwarded-Uri into the one path that both we and the upstream
+// will understand the same way, or refuse it. Anything ambiguous is a 400: we would rather
+// refuse an odd request than authorise one path and have the upstream serve another.
+import { BadRequest, UriTooLong } from '../errors.ts';
+
+export const MAX_URI_BYTES = 8192;
+
+export interface CanonicalUri {
+  /** Percent-decoded path, segments joined by '/'. Used for route and rule matching. */
+  readonly path: string;
+  /** The URI exactly as received (for return_to). */
+  readonly raw: string;
+}
+
+// RFC 3986 pchar plus '/', minus ';' (path parameters are stripped by some servers, e.g.
+// Tomcat/Jetty, before routing: `/api/public;x/../orders`).
+const PATH_OK = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@/%") PATH_OK[c.charCodeAt(0)] = 1;
+
+const HEX = /^[0-9A-Fa-f]{2}$/;
+const ENCODED_IN_DECODED = /%[0-9A-Fa-f]{2}/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function reject(why: string): never {
+  throw new BadRequest(`X-Forwarded-Uri rejected: ${why}`, 'invalid_request');
+}
+
+export function canonicalize(uri: string | undefined): CanonicalUri {
+  if (uri === undefined || uri === '') reject('missing');
+  // Header values arrive as latin1 strings: one char per byte.
+  if (uri.length > MAX_URI_BYTES) throw new UriTooLong();
+  if (uri.charCodeAt(0) !== 0x2f) reject('must be an absolute path');
+
+  const q = uri.indexOf('?');
+  const rawPath = q < 0 ? uri : uri.slice(0, q);
+  let hasPercent = false;
+  for (let i = 0; i < rawPath.length; i++) {
+    const c = rawPath.charCodeAt(i);
+    if (c >= 128 || PATH_OK[c] === 0) {
+      if (c === 0x5c) reject('backslash in path');
+      if (c < 0x20 || c === 0x7f) reject('control character in path');
+      if (c === 0x3b) reject("';' (path parameter) in path");
+      reject('character not allowed in a path (percent-encode it)');
+    }
+    if (c === 0x25) hasPercent = true;
+    else if (c === 0x2f && i > 0 && rawPath.charCodeAt(i - 1) === 0x2f) reject('empty path segment (//)');
+  }
+  if (q >= 0) checkQuery(uri, q + 1);
+
+  const segments = rawPath.split('/');
+  for (let i = 1; i < segments.length; i++) {
+    let seg = segments[i]!;
+    if (hasPercent && seg.includes('%')) seg = segments[i] = decodeSegment(seg);
+    if (seg === '.' || seg === '..') reject('dot segment in path');
+  }
+  return { path: hasPercent ? segments.join('/') : rawPath, raw: uri };
+}
+
+function decodeSegment(seg: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < seg.length; i++) {
+    const c = seg.charCodeAt(i);
+    if (c !== 0x25) {
+      bytes.push(c);
+      continue;
+    }
+    const hex = seg.slice(i + 1, i + 3);
+    if (!HEX.test(hex)) reject('invalid percent-encoding');
+    bytes.push(parseInt(hex, 16));
+    i += 2;
+  }
+  let out: string;
+  try {
+    out = utf8.decode(new Uint8Array(bytes));
+  } catch {
+    reject('percent-encoding is not valid UTF-8');
+  }
+  for (let i = 0; i < out.length; i++) {
+    const c = out.charCodeAt(i);
+    if (c === 0x2f) reject("encoded '/' in path");
+    if (c === 0x5c) reject("encoded '\\' in path");
+    if (c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0)) reject('encoded control character in path');
+  }
+  // A server that decodes twice would see a different path: refuse %25XX.
+  if (ENCODED_IN_DECODED.test(out)) reject('double percent-encoding in path');
+  return out;
+}
+
+function checkQuery(uri: string, from: number): void {
+  for (let i = from; i < uri.length; i++) {
+    const c = uri.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) reject('control, space or non-ASCII character in query');
+    if (c === 0x23) reject("'#' in URI");
+    if (c === 0x25 && !HEX.test(uri.slice(i + 1, i + 3))) reject('invalid percent-encoding in query');
+  }
+}

@@ -1,0 +1,34 @@
+// Step 5: a state-changing request riding on a session must prove it comes from our SPA: the
+// session's CSRF token in X-CSRF-Token, and Fetch-Metadata / Origin consistent with our origins.
+import { timingSafeEqual } from 'node:crypto';
+import { Buffer } from 'node:buffer';
+import { CsrfError } from '../errors.ts';
+import type { VerifyDeps, VerifyMiddleware } from './state.ts';
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function checkCsrf(deps: VerifyDeps): VerifyMiddleware {
+  const publicOrigin = deps.settings.publicOrigin;
+  return async function checkCsrfMw(ctx, next) {
+    const s = ctx.state;
+    if (s.session && !SAFE.has(s.method)) {
+      const h = ctx.req.headers;
+      const token = h['x-csrf-token'];
+      if (typeof token !== 'string' || !safeEqual(token, s.session.secrets.csrf)) throw new CsrfError('missing or wrong X-CSRF-Token');
+      const origin = h.origin;
+      const allowedCrossOrigin = origin !== undefined && origin !== publicOrigin && s.policy.allowedOrigins.has(origin);
+      if (origin !== undefined && origin !== publicOrigin && !allowedCrossOrigin) throw new CsrfError('Origin not allowed');
+      const site = h['sec-fetch-site'];
+      if (site !== undefined && site !== 'same-origin' && !(site === 'same-site' && allowedCrossOrigin)) {
+        throw new CsrfError('Sec-Fetch-Site not allowed');
+      }
+    }
+    await next();
+  };
+}

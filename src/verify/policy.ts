@@ -1,0 +1,16 @@
+// Builds the reloadable part of the sidecar from a validated config: routes, rules, policies.
+import type { GoldpathConfig, Settings } from '../config/types.ts';
+import type { Logger } from '../log.ts';
+import { Pdp } from '../pdp/index.ts';
+import { RouteTable } from './route-table.ts';
+import type { VerifyPolicy } from './state.ts';
+
+export async function buildVerifyPolicy(config: GoldpathConfig, settings: Settings, log: Logger): Promise<VerifyPolicy> {
+  const pdp = await Pdp.load(config.pdp, { log });
+  return Object.freeze({
+    routes: config.routes,
+    table: new RouteTable(config.routes.routes),
+    pdp,
+    allowedOrigins: new Set([settings.publicOrigin, ...config.routes.cors.allowedOrigins]),
+  });
+}

@@ -1,0 +1,84 @@
+// `goldpath verify`: the sidecar process. Loads and validates everything before listening (it never
+// starts half-configured) and reloads routes, rules and policies on SIGHUP, atomically.
+import process from 'node:process';
+import { ConfigError } from '../errors.ts';
+import { loadSettings } from '../config/env.ts';
+import { loadConfig } from '../config/load.ts';
+import type { Settings } from '../config/types.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { createSessionStore } from '../session/index.ts';
+import type { SessionStore } from '../session/types.ts';
+import type { TokenProvider } from '../oidc/types.ts';
+import { listen, type Listening } from '../http/serve.ts';
+import { createVerifyApp } from './app.ts';
+import { createVerifyMetrics } from './metrics.ts';
+import { buildVerifyPolicy } from './policy.ts';
+import type { VerifyPolicy } from './state.ts';
+
+export const DEFAULT_VERIFY_PORT = 3002;
+
+export interface VerifyOptions {
+  readonly env: Record<string, string | undefined>;
+  readonly log?: Logger;
+  /** Share a store (memory:// in the demo); otherwise one is made from REDIS_URL. */
+  readonly store?: SessionStore;
+  /** How tokens are refreshed; defaults to the OIDC token provider for idps.yaml. */
+  readonly tokens?: (args: { settings: Settings; store: SessionStore; log: Logger; config: Awaited<ReturnType<typeof loadConfig>> }) => Promise<TokenProvider>;
+  readonly port?: number;
+  readonly host?: string;
+}
+
+export interface VerifyProcess extends Listening {
+  /** Re-reads config and policies; keeps the old ones (and resolves false) when the new ones are broken. */
+  reload(): Promise<boolean>;
+  readonly store: SessionStore;
+  readonly log: Logger;
+}
+
+export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
+  const settings = loadSettings(opts.env);
+  const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'verify' });
+  const config = await loadConfig(settings.configDir, opts.env);
+  let policy: VerifyPolicy = await buildVerifyPolicy(config, settings, log);
+  if (!opts.store && settings.redisUrl.startsWith('memory:')) {
+    // A separate sidecar process would have its own empty memory: every request would be a 401.
+    throw new ConfigError([{ file: 'environment', key: 'REDIS_URL', message: 'memory:// only works when everything runs in one process (goldpath demo); use redis://' }]);
+  }
+  const store = opts.store ?? createSessionStore({ url: settings.redisUrl, settings, log });
+  const makeTokens = opts.tokens ?? (await import('../oidc/index.ts')).tokenProviderFactory;
+  const tokens = await makeTokens({ settings, store, log, config });
+  const metrics = createVerifyMetrics();
+  const app = createVerifyApp({ settings, store, tokens, log, metrics, policy: () => policy });
+  const listening = await listen(app.callback(), opts.port ?? settings.port ?? DEFAULT_VERIFY_PORT, opts.host ?? settings.host);
+
+  async function reload(): Promise<boolean> {
+    try {
+      const next = await loadConfig(settings.configDir, opts.env);
+      const old = policy;
+      policy = await buildVerifyPolicy(next, settings, log);
+      // Oso's WASM heap is not garbage-collected: free the old engine once its in-flight queries end.
+      old.pdp.close();
+      log.info('configuration reloaded');
+      return true;
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'reload rejected: the previous configuration keeps serving');
+      return false;
+    }
+  }
+  log.info({ url: listening.url }, 'goldpath verify listening');
+  return {
+    ...listening,
+    store,
+    log,
+    reload,
+    async close() {
+      await listening.close();
+      if (!opts.store) await store.close();
+    },
+  };
+}
+
+/** SIGHUP → reload, for processes started from the CLI. */
+export function reloadOnSighup(p: { reload(): Promise<boolean> }): void {
+  process.on('SIGHUP', () => void p.reload());
+}

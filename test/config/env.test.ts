@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import path from 'node:path';
+import { ConfigError } from '../../src/errors.ts';
+import { KEY_GENERATE_HINT, loadSettings, parseDuration } from '../../src/config/env.ts';
+
+// Test keys: 32 bytes each, base64url. Not secrets: generated for this file.
+const KEY1 = Buffer.alloc(32, 1).toString('base64url');
+const KEY2 = Buffer.alloc(32, 2).toString('base64url');
+const SHORT = Buffer.alloc(16, 3).toString('base64url');
+
+function problemsOf(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadSettings(env, { cwd: '/srv/app' });
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    for (const p of err.problems) assert.equal(p.file, 'environment');
+    return err;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('config: loadSettings (environment)', () => {
+  it('applies every default and returns deep-frozen settings', () => {
+    const s = loadSettings({ GOLDPATH_SESSION_KEYS: KEY1 }, { cwd: '/srv/app' });
+    assert.equal(s.configDir, path.resolve('/srv/app', 'compose/config'));
+    assert.equal(s.redisUrl, 'redis://127.0.0.1:6379');
+    assert.equal(s.publicOrigin, 'http://localhost:8080');
+    assert.equal(s.secureCookies, false);
+    assert.equal(s.cookieName, 'goldpath');
+    assert.equal(s.sessionKeys.length, 1);
+    assert.deepEqual([...s.sessionKeys[0]!], [...Buffer.alloc(32, 1)]);
+    assert.equal(s.sessionIdleMs, 30 * 60_000);
+    assert.equal(s.sessionMaxMs, 12 * 3_600_000);
+    assert.equal(s.port, undefined);
+    assert.equal(s.host, '0.0.0.0');
+    assert.equal(s.logLevel, 'info');
+    assert.ok(Object.isFrozen(s));
+    assert.ok(Object.isFrozen(s.sessionKeys));
+    assert.throws(() => { (s as { host: string }).host = 'x'; }, TypeError);
+    assert.throws(() => { (s.sessionKeys as Uint8Array[]).push(new Uint8Array(32)); }, TypeError);
+  });
+
+  it('reads every variable; empty values mean "use the default"', () => {
+    const s = loadSettings({
+      GOLDPATH_CONFIG_DIR: '/etc/goldpath',
+      REDIS_URL: 'rediss://user:pw@redis.internal:6380/2',
+      GOLDPATH_PUBLIC_URL: 'https://App.Example.com:443/',
+      GOLDPATH_SESSION_KEYS: ` ${KEY1} , ${KEY2} `,
+      PORT: '3002',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'DEBUG',
+      GOLDPATH_SESSION_IDLE: '90s',
+      GOLDPATH_SESSION_MAX: '1d',
+    });
+    assert.equal(s.configDir, '/etc/goldpath');
+    assert.equal(s.redisUrl, 'rediss://user:pw@redis.internal:6380/2');
+    assert.equal(s.publicOrigin, 'https://app.example.com');
+    assert.equal(s.secureCookies, true);
+    assert.equal(s.cookieName, '__Host-goldpath');
+    assert.deepEqual(s.sessionKeys.map((k) => k[0]), [1, 2], 'first key encrypts: order kept');
+    assert.equal(s.port, 3002);
+    assert.equal(s.host, '127.0.0.1');
+    assert.equal(s.logLevel, 'debug');
+    assert.equal(s.sessionIdleMs, 90_000);
+    assert.equal(s.sessionMaxMs, 86_400_000);
+
+    const d = loadSettings({ GOLDPATH_SESSION_KEYS: KEY1, REDIS_URL: '', PORT: ' ', GOLDPATH_CONFIG_DIR: 'cfg' }, { cwd: '/srv' });
+    assert.equal(d.redisUrl, 'redis://127.0.0.1:6379');
+    assert.equal(d.port, undefined);
+    assert.equal(d.configDir, '/srv/cfg');
+  });
+
+  it('accepts every store URL form', () => {
+    for (const url of ['redis://r:6379', 'rediss://r', 'redis+sentinel://a:26379,b:26379/mymaster',
+      'redis+cluster://a:7000,b:7001', 'memory://', 'memory://demo']) {
+      assert.equal(loadSettings({ GOLDPATH_SESSION_KEYS: KEY1, REDIS_URL: url }).redisUrl, url);
+    }
+  });
+
+  it('allows plain http only for localhost, 127.0.0.1 and [::1]', () => {
+    for (const url of ['http://localhost:8080', 'http://127.0.0.1:3000', 'http://[::1]:8080']) {
+      const s = loadSettings({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_PUBLIC_URL: url });
+      assert.equal(s.cookieName, 'goldpath');
+      assert.equal(s.secureCookies, false);
+    }
+    const err = problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_PUBLIC_URL: 'http://app.example.com' });
+    assert.equal(err.problems.length, 1);
+    assert.equal(err.problems[0]!.key, 'GOLDPATH_PUBLIC_URL');
+    assert.match(err.problems[0]!.message, /plain http.*use https/);
+  });
+
+  it('requires the public URL to be an origin', () => {
+    for (const url of ['https://app.example.com/app', 'https://app.example.com/?x=1', 'https://app.example.com/#f',
+      'ftp://app.example.com', 'app.example.com', 'https://u:p@app.example.com']) {
+      const err = problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_PUBLIC_URL: url });
+      assert.deepEqual(err.problems.map((p) => p.key), ['GOLDPATH_PUBLIC_URL'], url);
+    }
+  });
+
+  it('requires session keys and says how to generate one', () => {
+    for (const keys of [undefined, '', '  ']) {
+      const err = problemsOf({ GOLDPATH_SESSION_KEYS: keys });
+      assert.equal(err.problems.length, 1);
+      assert.equal(err.problems[0]!.key, 'GOLDPATH_SESSION_KEYS');
+      assert.ok(err.problems[0]!.message.includes(KEY_GENERATE_HINT));
+      assert.match(KEY_GENERATE_HINT, /randomBytes\(32\)\.toString\('base64url'\)/);
+    }
+  });
+
+  it('rejects a key of the wrong length or encoding without printing it', () => {
+    const std = Buffer.alloc(32, 0xfb).toString('base64'); // has + and /
+    const err = problemsOf({ GOLDPATH_SESSION_KEYS: `${KEY1},${SHORT},${std},` });
+    assert.deepEqual(err.problems.map((p) => p.key), Array(3).fill('GOLDPATH_SESSION_KEYS'));
+    assert.match(err.problems[0]!.message, /key #2 decodes to 16 bytes, expected exactly 32/);
+    assert.match(err.problems[1]!.message, /key #3 is not base64url/);
+    assert.match(err.problems[2]!.message, /key #4 is empty/);
+    for (const secret of [KEY1, SHORT, std]) {
+      assert.ok(!err.message.includes(secret), 'a key appears in the error');
+    }
+  });
+
+  it('requires idle <= max and parses durations', () => {
+    const err = problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_SESSION_IDLE: '2h', GOLDPATH_SESSION_MAX: '1h' });
+    assert.equal(err.problems.length, 1);
+    assert.equal(err.problems[0]!.key, 'GOLDPATH_SESSION_IDLE');
+    assert.match(err.problems[0]!.message, /at most/);
+    // Equal is fine.
+    assert.equal(loadSettings({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_SESSION_IDLE: '60m', GOLDPATH_SESSION_MAX: '1h' }).sessionIdleMs, 3_600_000);
+    // Idle checked against the default max too.
+    assert.equal(problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_SESSION_IDLE: '13h' }).problems[0]!.key, 'GOLDPATH_SESSION_IDLE');
+
+    assert.equal(parseDuration('90s'), 90_000);
+    assert.equal(parseDuration('30m'), 1_800_000);
+    assert.equal(parseDuration('12h'), 43_200_000);
+    assert.equal(parseDuration('1d'), 86_400_000);
+    assert.equal(parseDuration('250ms'), 250);
+    assert.equal(parseDuration('1500'), 1500);
+    for (const bad of ['', '0', '0s', '-5m', '1.5h', '5 minutes', '1w', 'm', '1e3', '99999999999999999d']) {
+      assert.equal(parseDuration(bad), undefined, bad);
+    }
+    const bad = problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_SESSION_MAX: '5 minutes', GOLDPATH_SESSION_IDLE: '401d' });
+    assert.deepEqual(bad.problems.map((p) => p.key).sort(), ['GOLDPATH_SESSION_IDLE', 'GOLDPATH_SESSION_MAX']);
+  });
+
+  it('collects every problem at once, and never echoes a store password', () => {
+    const err = problemsOf({
+      REDIS_URL: 'http://user:hunter2@redis:6379',
+      GOLDPATH_PUBLIC_URL: 'http://example.org',
+      PORT: '70000',
+      LOG_LEVEL: 'verbose',
+      GOLDPATH_SESSION_IDLE: 'soon',
+    });
+    assert.deepEqual(err.problems.map((p) => p.key), [
+      'REDIS_URL', 'GOLDPATH_PUBLIC_URL', 'GOLDPATH_SESSION_KEYS', 'PORT', 'LOG_LEVEL', 'GOLDPATH_SESSION_IDLE',
+    ]);
+    assert.ok(!err.message.includes('hunter2'));
+    assert.match(err.message, /^invalid configuration \(6 problems\)/);
+    assert.match(err.message, /environment: PORT: is "70000"; expected a TCP port/);
+
+    const bad = problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, REDIS_URL: 'redis://:hunter2@' });
+    assert.equal(bad.problems[0]!.key, 'REDIS_URL');
+    assert.ok(!bad.message.includes('hunter2'));
+    assert.equal(problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, REDIS_URL: 'memory://a/b' }).problems[0]!.key, 'REDIS_URL');
+  });
+});

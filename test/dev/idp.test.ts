@@ -1,0 +1,108 @@
+// The dev IdP on its own, driven by openid-client and the browser-like login helper.
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { decodeJwt } from 'jose';
+import { startDevIdp, devIdpClientFor, type DevIdp } from '../../src/dev/idp.ts';
+import { silentLogger } from '../../src/log.ts';
+import { browserLogin } from '../helpers/login.ts';
+
+const ORIGIN = 'http://127.0.0.1:9'; // never contacted: the helper stops before the redirect URI
+const SECRET = 'dev-idp-test-secret-0123456789abcdef';
+
+async function authorize(idp: DevIdp, user: string, extra: Record<string, string> = {}, opts: { par?: boolean } = {}) {
+  const config = await oidc.discovery(new URL(idp.issuer), 'rp', SECRET, oidc.ClientSecretBasic(SECRET), { execute: [oidc.allowInsecureRequests] });
+  const verifier = oidc.randomPKCECodeVerifier();
+  const nonce = oidc.randomNonce();
+  const state = oidc.randomState();
+  const params = {
+    redirect_uri: `${ORIGIN}/auth/callback`, scope: 'openid profile email offline_access', nonce, state,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
+  };
+  const url = opts.par ? await oidc.buildAuthorizationUrlWithPAR(config, params) : oidc.buildAuthorizationUrl(config, params);
+  const r = await browserLogin({ start: url.href, user, stopBefore: (u) => u.origin === ORIGIN });
+  const cb = r.hops.at(-1)?.location ?? '';
+  assert.ok(cb.startsWith(`${ORIGIN}/auth/callback`), `expected a redirect to the callback, got ${cb} (${r.status})`);
+  return { config, cb: new URL(cb), verifier, nonce, state };
+}
+
+describe('dev IdP (oidc-provider)', function () {
+  this.timeout(20_000);
+  let idp: DevIdp;
+  let grants: string[] = [];
+
+  before(async () => {
+    idp = await startDevIdp({
+      port: 0, log: silentLogger, dangerouslyAllowInsecureHttp: true, accessTokenTtl: 60,
+      clients: [devIdpClientFor({ clientId: 'rp', clientSecret: SECRET, origin: ORIGIN })],
+      audiences: { 'https://api.example.test/orders': { scopes: ['orders.read', 'orders.write'] } },
+    });
+    idp.provider.on('grant.success', (ctx: { oidc: { params: { grant_type: string } } }) => grants.push(ctx.oidc.params.grant_type));
+  });
+  after(() => idp?.close());
+  beforeEach(() => { grants = []; });
+
+  it('refuses plain http unless explicitly allowed', async () => {
+    await assert.rejects(startDevIdp({ port: 0, log: silentLogger, clients: [] }), /dangerouslyAllowInsecureHttp/);
+  });
+
+  it('logs in any user name with login + consent; admin gets admin and reader roles', async () => {
+    const { config, cb, verifier, nonce, state } = await authorize(idp, 'admin');
+    assert.equal(cb.searchParams.get('iss'), idp.issuer);
+    const tokens = await oidc.authorizationCodeGrant(config, cb, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state });
+    assert.ok(tokens.refresh_token, 'a refresh token is issued');
+    assert.equal(tokens.claims()?.sub, 'admin');
+    const info = await oidc.fetchUserInfo(config, tokens.access_token, 'admin');
+    assert.deepEqual(info['roles'], ['admin', 'reader']);
+    assert.equal(info.email, 'admin@example.test');
+    assert.equal(info.name, 'Admin');
+    assert.deepEqual(grants, ['authorization_code']);
+  });
+
+  it('gives every other user the reader role and rotates refresh tokens', async () => {
+    const { config, cb, verifier, nonce, state } = await authorize(idp, 'bob');
+    const t1 = await oidc.authorizationCodeGrant(config, cb, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state });
+    assert.deepEqual((await oidc.fetchUserInfo(config, t1.access_token, 'bob'))['roles'], ['reader']);
+    const t2 = await oidc.refreshTokenGrant(config, t1.refresh_token!);
+    assert.notEqual(t2.refresh_token, t1.refresh_token, 'rotated');
+    await assert.rejects(oidc.refreshTokenGrant(config, t1.refresh_token!), (e: oidc.ResponseBodyError) => e.error === 'invalid_grant');
+  });
+
+  it('issues audience tokens for a granted resource through the refresh grant (RFC 8707)', async () => {
+    const resource = 'https://api.example.test/orders';
+    const { config, cb, verifier, nonce, state } = await authorize(idp, 'carol', { resource, scope: 'openid profile orders.read' });
+    const t1 = await oidc.authorizationCodeGrant(config, cb, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state });
+    const t2 = await oidc.refreshTokenGrant(config, t1.refresh_token!, { resource, scope: 'orders.read' });
+    const at = decodeJwt(t2.access_token);
+    assert.equal(at.aud, resource);
+    assert.equal(at['scope'], 'orders.read');
+  });
+
+  it('can require PAR', async () => {
+    const strict = await startDevIdp({
+      port: 0, log: silentLogger, dangerouslyAllowInsecureHttp: true, requirePar: true,
+      clients: [devIdpClientFor({ clientId: 'rp', clientSecret: SECRET, origin: ORIGIN })],
+    });
+    try {
+      const refused = await authorize(strict, 'dave');
+      assert.equal(refused.cb.searchParams.get('error'), 'invalid_request', 'a front-channel request is refused');
+      const { config, cb, verifier, nonce, state } = await authorize(strict, 'dave', {}, { par: true });
+      assert.equal(config.serverMetadata().require_pushed_authorization_requests, true);
+      const t = await oidc.authorizationCodeGrant(config, cb, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state });
+      assert.equal(t.claims()?.sub, 'dave');
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('cancelling the login answers access_denied to the client', async () => {
+    const config = await oidc.discovery(new URL(idp.issuer), 'rp', SECRET, oidc.ClientSecretBasic(SECRET), { execute: [oidc.allowInsecureRequests] });
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: `${ORIGIN}/auth/callback`, scope: 'openid', state: 's1',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+    });
+    const r = await browserLogin({ start: url.href, cancelLogin: true, stopBefore: (u) => u.origin === ORIGIN });
+    const cb = new URL(r.hops.at(-1)!.location!);
+    assert.equal(cb.searchParams.get('error'), 'access_denied');
+    assert.equal(cb.searchParams.get('state'), 's1');
+  });
+});

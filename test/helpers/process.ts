@@ -1,0 +1,48 @@
+// Runs a goldpath CLI subcommand as a real child process (under Node or Deno) and waits for it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export type Runtime = 'node' | 'deno';
+
+export interface Child {
+  readonly proc: ChildProcess;
+  /** Everything the process printed so far (stdout + stderr). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export function runCli(runtime: Runtime, args: string[], env: Record<string, string>): Child {
+  const cmd = runtime === 'node'
+    ? ['node', ['dist/src/cli.js', ...args]] as const
+    : ['node_modules/.bin/deno', ['run', '--quiet', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/cli.ts', ...args]] as const;
+  const proc = spawn(cmd[0], [...cmd[1]], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  return {
+    proc,
+    output: () => out,
+    stop: () => new Promise<void>((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+      setTimeout(() => proc.kill('SIGKILL'), 3000).unref();
+    }),
+  };
+}
+
+/** Polls url until it answers 200 (or the child dies, or the deadline passes). */
+export async function waitHealthy(url: string, child: Child, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (child.proc.exitCode !== null) throw new Error(`process exited (${child.proc.exitCode}):\n${child.output()}`);
+    try {
+      const r = await fetch(url);
+      if (r.status === 200) return;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`${url} not healthy in time:\n${child.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,106 @@
+// The sidecar as users run it: `goldpath verify` as a process, under Node and under Deno 2,
+// against a real redis-server; plus SIGHUP reload (atomic, broken config rejected).
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RedisServer, freePort } from '../helpers/redis.ts';
+import { REPO_ROOT, runCli, waitHealthy, type Runtime } from '../helpers/process.ts';
+import { newSession, TEST_KEYS } from '../helpers/sessions.ts';
+import { loadSettings } from '../../src/config/env.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import { silentLogger } from '../../src/log.ts';
+import type { SessionStore } from '../../src/session/types.ts';
+
+for (const runtime of ['node', 'deno'] as Runtime[]) {
+  describe(`verify process under ${runtime}`, function () {
+    this.timeout(60_000);
+    let redis: RedisServer;
+    let store: SessionStore;
+    let dir: string;
+    let port: number;
+    let child: ReturnType<typeof runCli>;
+    let env: Record<string, string>;
+
+    before(async function () {
+      redis = await RedisServer.start();
+      dir = mkdtempSync(join(tmpdir(), 'goldpath-verify-'));
+      cpSync(join(REPO_ROOT, 'test/verify/fixtures/config'), dir, { recursive: true });
+      port = await freePort();
+      env = {
+        GOLDPATH_CONFIG_DIR: dir, REDIS_URL: redis.url, GOLDPATH_PUBLIC_URL: 'http://localhost:8080',
+        GOLDPATH_SESSION_KEYS: TEST_KEYS.join(','), TEST_CLIENT_SECRET: 's3cret', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info',
+      };
+      store = createSessionStore({ url: redis.url, settings: loadSettings(env), log: silentLogger });
+      child = runCli(runtime, ['verify'], env);
+      await waitHealthy(`http://127.0.0.1:${port}/healthz`, child, runtime === 'deno' ? 45_000 : 15_000);
+    });
+    after(async function () {
+      await child?.stop();
+      await store?.close();
+      await redis?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    async function verify(cookie: string, uri = '/api/orders/1') {
+      return fetch(`http://127.0.0.1:${port}/auth/verify`, {
+        headers: { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': uri, 'X-Forwarded-Host': 'localhost:8080', 'X-Forwarded-Proto': 'http', Cookie: cookie },
+      });
+    }
+
+    it('answers /auth/verify: 200 with the token for a session, 401 without, 400 for a confusing URI', async function () {
+      const { cookieValue, session } = await store.create(newSession({ sub: `${runtime}-user` }));
+      const cookie = `goldpath=${cookieValue}`;
+      const ok = await verify(cookie);
+      assert.equal(ok.status, 200);
+      assert.equal(ok.headers.get('authorization'), `Bearer ${session.secrets.tokens['']!.value}`);
+      assert.equal(ok.headers.get('x-auth-user'), `${runtime}-user`);
+      assert.equal((await verify('')).status, 401);
+      assert.equal((await verify(cookie, '/api/orders/%2e%2e/x')).status, 400);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
+    });
+
+    it('reloads policies on SIGHUP, and keeps serving the old ones when the new ones are broken', async function () {
+      const { cookieValue } = await store.create(newSession({ sub: 'hup', roles: ['reader'] }));
+      const cookie = `goldpath=${cookieValue}`;
+      assert.equal((await verify(cookie)).status, 200);
+      const policyFile = join(dir, 'policy.polar');
+      const original = readFileSync(policyFile, 'utf8');
+      // Readers lose read access.
+      writeFileSync(policyFile, original.replace('if "reader" in user.roles;\nallow(user: User, "write"', 'if "nobody" in user.roles;\nallow(user: User, "write"'));
+      child.proc.kill('SIGHUP');
+      await eventually(async () => assert.equal((await verify(cookie)).status, 403));
+      // A broken policy is rejected; the previous (denying) one keeps serving.
+      writeFileSync(policyFile, 'allow(this is not polar');
+      child.proc.kill('SIGHUP');
+      await eventually(() => assert.match(child.output(), /reload rejected/));
+      assert.equal((await verify(cookie)).status, 403);
+      assert.equal(child.proc.exitCode, null);
+      writeFileSync(policyFile, original);
+      child.proc.kill('SIGHUP');
+      await eventually(async () => assert.equal((await verify(cookie)).status, 200));
+    });
+
+    it('never logs a cookie value or a token', async function () {
+      const { cookieValue, session } = await store.create(newSession({ sub: 'quiet' }));
+      await verify(`goldpath=${cookieValue}`);
+      await verify(`goldpath=${cookieValue}`, '/api/boom');
+      const out = child.output();
+      assert.ok(!out.includes(cookieValue));
+      assert.ok(!out.includes(session.secrets.tokens['']!.value));
+    });
+  });
+}
+
+async function eventually(fn: () => unknown | Promise<unknown>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await fn();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

@@ -1,0 +1,344 @@
+// /auth/verify against a real redis-server, the real Oso and the real config loader:
+// every outcome of SPEC section 5, in order.
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import request from 'supertest';
+import { RedisServer } from '../helpers/redis.ts';
+import { StoredTokens } from '../helpers/stored-tokens.ts';
+import { newSession, TEST_KEYS } from '../helpers/sessions.ts';
+import { loadSettings } from '../../src/config/env.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import { createVerifyApp } from '../../src/verify/app.ts';
+import { buildVerifyPolicy } from '../../src/verify/policy.ts';
+import { createVerifyMetrics } from '../../src/verify/metrics.ts';
+import { silentLogger } from '../../src/log.ts';
+import type { SessionStore } from '../../src/session/types.ts';
+
+const CONFIG_DIR = fileURLToPath(new URL('../../../test/verify/fixtures/config', import.meta.url));
+const PUBLIC = 'http://localhost:8080';
+
+describe('verify: /auth/verify', function () {
+  let redis: RedisServer;
+  let store: SessionStore;
+  let tokens: StoredTokens;
+  let server: ReturnType<ReturnType<typeof createVerifyApp>['callback']>;
+  let cookieName: string;
+
+  const env = () => ({
+    GOLDPATH_CONFIG_DIR: CONFIG_DIR, REDIS_URL: redis.url, GOLDPATH_PUBLIC_URL: PUBLIC,
+    GOLDPATH_SESSION_KEYS: TEST_KEYS.join(','), TEST_CLIENT_SECRET: 'test-secret',
+  });
+
+  before(async function () {
+    redis = await RedisServer.start();
+    const settings = loadSettings(env());
+    cookieName = settings.cookieName;
+    const config = await loadConfig(CONFIG_DIR, env());
+    store = createSessionStore({ url: redis.url, settings, log: silentLogger });
+    tokens = new StoredTokens(store);
+    const policy = await buildVerifyPolicy(config, settings, silentLogger);
+    const app = createVerifyApp({ settings, store, tokens, log: silentLogger, metrics: createVerifyMetrics(), policy: () => policy });
+    server = app.callback();
+  });
+  after(async function () {
+    await store?.close();
+    await redis?.stop();
+  });
+
+  /** A ForwardAuth call as Traefik makes it. */
+  function verify(method: string, uri: string, headers: Record<string, string> = {}) {
+    const r = request(server).get('/auth/verify')
+      .set('X-Forwarded-Method', method).set('X-Forwarded-Proto', 'http')
+      .set('X-Forwarded-Host', 'localhost:8080').set('X-Forwarded-Uri', uri).set('X-Forwarded-For', '127.0.0.1');
+    for (const [k, v] of Object.entries(headers)) r.set(k, v);
+    return r;
+  }
+  async function login(o: Parameters<typeof newSession>[0] = {}) {
+    const { cookieValue, session } = await store.create(newSession(o));
+    return { cookie: `${cookieName}=${cookieValue}`, session };
+  }
+
+  describe('step 1: canonical URI', function () {
+    const confusing = [
+      '/api/orders/%2F..', '/api/orders/..%2Fpublic', '/api/orders%2f1', '/api/orders/%5c1', '/api/orders\\1',
+      '/api/orders/%00', '/api/orders/%0a', '/api/./orders/1', '/api/orders/../public/x', '/api/orders/%2e%2e/x',
+      '/api/orders/%2E/1', '/api/orders/.%2e/x', '//api/orders/1', '/api//orders/1', '/api/orders/1//',
+      '/api/orders/%zz', '/api/orders/%4', '/api/orders/%C0%AF', '/api/orders;x=1/1', '/api/orders/1%252F..',
+      '/api/orders/1?q=%zz', 'api/orders/1', '/api/orders/%7f',
+    ];
+    for (const uri of confusing) {
+      it(`400 for ${JSON.stringify(uri)}`, async function () {
+        const { cookie } = await login();
+        const res = await verify('GET', uri, { Cookie: cookie });
+        assert.equal(res.status, 400, res.text);
+        assert.equal(res.body.error, 'invalid_request');
+        assert.equal(res.headers['cache-control'], 'no-store');
+        assert.equal(res.headers.authorization, undefined);
+      });
+    }
+    it('400 without X-Forwarded-Uri', async function () {
+      const res = await request(server).get('/auth/verify').set('X-Forwarded-Method', 'GET');
+      assert.equal(res.status, 400);
+    });
+    it('414 for a URI over 8 KiB', async function () {
+      const res = await verify('GET', '/api/orders/' + 'a'.repeat(8200));
+      assert.equal(res.status, 414);
+      assert.equal(res.body.error, 'uri_too_long');
+    });
+    it('decodes before matching: /api/%6Frders/1 is the orders route', async function () {
+      const { cookie } = await login();
+      const res = await verify('GET', '/api/%6Frders/1', { Cookie: cookie });
+      assert.equal(res.status, 200);
+    });
+  });
+
+  describe('step 2: routes', function () {
+    it('404 JSON when no route matches', async function () {
+      for (const uri of ['/api/unknown', '/api/ordersX/1', '/', '/auth/verify']) {
+        const res = await verify('GET', uri);
+        assert.equal(res.status, 404, uri);
+        assert.equal(res.body.error, 'not_found');
+        assert.equal(res.headers['cache-control'], 'no-store');
+      }
+    });
+  });
+
+  describe('step 3: CORS preflight', function () {
+    it('200 without identity for an allowed origin', async function () {
+      const { cookie } = await login();
+      const res = await verify('OPTIONS', '/api/orders/1', { Origin: 'http://localhost:5173', 'Access-Control-Request-Method': 'POST', Cookie: cookie });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.authorization, undefined);
+      assert.equal(res.headers['x-auth-user'], undefined);
+    });
+    it('403 for any other origin', async function () {
+      const res = await verify('OPTIONS', '/api/orders/1', { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' });
+      assert.equal(res.status, 403);
+    });
+  });
+
+  describe('step 4: session', function () {
+    it('401 login_required with login_url when there is no cookie', async function () {
+      const res = await verify('GET', '/api/orders/1?x=1');
+      assert.equal(res.status, 401);
+      assert.deepEqual({ error: res.body.error, login_url: res.body.login_url },
+        { error: 'login_required', login_url: `${PUBLIC}/auth/login?return_to=${encodeURIComponent('/api/orders/1?x=1')}` });
+      assert.equal(res.headers['cache-control'], 'no-store');
+    });
+    it('302 to the login URL for a browser navigation', async function () {
+      const res = await verify('GET', '/api/orders/1', { 'Sec-Fetch-Mode': 'navigate' });
+      assert.equal(res.status, 302);
+      assert.equal(res.headers.location, `${PUBLIC}/auth/login?return_to=${encodeURIComponent('/api/orders/1')}`);
+    });
+    it('401 for unknown, malformed and forged cookies, the last two with zero Redis commands', async function () {
+      const { cookie } = await login();
+      const value = cookie.slice(cookie.indexOf('=') + 1);
+      const forged = value.slice(0, -2) + (value.endsWith('AA') ? 'BB' : 'AA');
+      const base = await redis.commandCount();
+      const self = (await redis.commandCount()) - base; // what commandCount itself costs
+      const before = await redis.commandCount();
+      for (const bad of ['x', 'a'.repeat(200), forged, value + 'x', `${value}.extra`, '', '%00%01']) {
+        const res = await verify('GET', '/api/orders/1', { Cookie: `${cookieName}=${bad}` });
+        assert.equal(res.status, 401, bad);
+        assert.equal(res.body.error, 'login_required');
+      }
+      const after = await redis.commandCount();
+      assert.equal(after - before, self, 'a malformed or forged cookie must not reach Redis');
+    });
+    it('an ambiguous duplicate session cookie counts as no session', async function () {
+      const { cookie } = await login();
+      const res = await verify('GET', '/api/orders/1', { Cookie: `${cookie}; ${cookie}` });
+      assert.equal(res.status, 401);
+    });
+    it('a deleted session gives 401', async function () {
+      const { cookie, session } = await login();
+      assert.equal((await verify('GET', '/api/orders/1', { Cookie: cookie })).status, 200);
+      await store.delete(session.id);
+      assert.equal((await verify('GET', '/api/orders/1', { Cookie: cookie })).status, 401);
+    });
+    it('public route: anonymous allowed without any identity', async function () {
+      const res = await verify('GET', '/api/public/info', { Cookie: 'theme=dark' });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.authorization, undefined);
+      assert.equal(res.headers['x-auth-user'], undefined);
+      assert.equal(res.headers.cookie, 'theme=dark');
+      assert.ok(res.headers['x-request-id']);
+    });
+    it('public route with a session forwards the identity', async function () {
+      const { cookie, session } = await login({ sub: 'pat' });
+      const res = await verify('GET', '/api/public/info', { Cookie: cookie });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.authorization, `Bearer ${session.secrets.tokens['']!.value}`);
+      assert.equal(res.headers['x-auth-user'], 'pat');
+    });
+  });
+
+  describe('step 5: CSRF', function () {
+    it('403 csrf for an unsafe method without, or with a wrong, X-CSRF-Token', async function () {
+      const { cookie } = await login({ roles: ['admin', 'reader'], csrf: 'right-token' });
+      for (const h of <Record<string, string>[]>[{}, { "X-CSRF-Token": "wrong-token" }, { 'X-CSRF-Token': '' }, { 'X-CSRF-Token': 'right-tokenX' }]) {
+        const res = await verify('POST', '/api/orders/1', { Cookie: cookie, ...h });
+        assert.equal(res.status, 403);
+        assert.equal(res.body.error, 'csrf');
+        assert.equal(res.headers['cache-control'], 'no-store');
+      }
+    });
+    it('403 csrf for a foreign Origin or a cross-site fetch even with the right token', async function () {
+      const { cookie } = await login({ roles: ['admin', 'reader'], csrf: 'right-token' });
+      const bad: Record<string, string>[] = [
+        { Origin: 'https://evil.example' }, { 'Sec-Fetch-Site': 'cross-site' }, { 'Sec-Fetch-Site': 'same-site' },
+        { Origin: 'http://localhost:5173', 'Sec-Fetch-Site': 'cross-site' }, { 'Sec-Fetch-Site': 'none' },
+      ];
+      for (const h of bad) {
+        const res = await verify('POST', '/api/orders/1', { Cookie: cookie, 'X-CSRF-Token': 'right-token', ...h });
+        assert.equal(res.status, 403, JSON.stringify(h));
+        assert.equal(res.body.error, 'csrf');
+      }
+    });
+    it('allows the right token from our origin, or from an allowed origin that is same-site', async function () {
+      const { cookie } = await login({ roles: ['admin', 'reader'], csrf: 'right-token' });
+      const good: Record<string, string>[] = [
+        {}, { Origin: PUBLIC, 'Sec-Fetch-Site': 'same-origin' }, { Origin: 'http://localhost:5173', 'Sec-Fetch-Site': 'same-site' },
+      ];
+      for (const h of good) {
+        const res = await verify('POST', '/api/orders/1', { Cookie: cookie, 'X-CSRF-Token': 'right-token', ...h });
+        assert.equal(res.status, 200, JSON.stringify(h));
+      }
+    });
+    it('safe methods need no token', async function () {
+      const { cookie } = await login();
+      assert.equal((await verify('HEAD', '/api/orders/1', { Cookie: cookie })).status, 200);
+    });
+  });
+
+  describe('step 6: token', function () {
+    it('uses the token of the route audience', async function () {
+      const { cookie } = await login({ sub: 'rita' });
+      const res = await verify('GET', '/api/reports', { Cookie: cookie });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.authorization, 'Bearer at-reports-rita');
+    });
+    it('401 (and session gone) when the IdP rejects the refresh', async function () {
+      const { cookie, session } = await login();
+      tokens.rejected.add(session.id);
+      const res = await verify('GET', '/api/orders/1', { Cookie: cookie });
+      assert.equal(res.status, 401);
+      assert.equal(res.body.error, 'login_required');
+      assert.equal(await store.getById(session.id), null);
+    });
+  });
+
+  describe('step 7: policy', function () {
+    it('403 forbidden when the policy denies', async function () {
+      const { cookie } = await login({ roles: ['reader'], csrf: 't' });
+      const res = await verify('DELETE', '/api/orders/1', { Cookie: cookie, 'X-CSRF-Token': 't' });
+      assert.equal(res.status, 403);
+      assert.equal(res.body.error, 'forbidden');
+    });
+    it('403 when no rule matches a session route', async function () {
+      const { cookie } = await login();
+      const res = await verify('GET', '/api/orders', { Cookie: cookie });
+      assert.equal(res.status, 403);
+      assert.equal(res.body.error, 'forbidden');
+    });
+    it('403 when the policy throws (fails closed)', async function () {
+      const { cookie } = await login();
+      const res = await verify('GET', '/api/boom', { Cookie: cookie });
+      assert.equal(res.status, 403);
+      assert.equal(res.body.error, 'forbidden');
+    });
+    it('a user without the role is denied what another is allowed', async function () {
+      const nobody = await login({ sub: 'nobody', roles: [] });
+      assert.equal((await verify('GET', '/api/orders/1', { Cookie: nobody.cookie })).status, 403);
+    });
+  });
+
+  describe('step 8: allow', function () {
+    it('200 with Authorization, X-Auth-User, X-Auth-Roles, X-Request-Id and Cookie without the session cookie', async function () {
+      const { cookie, session } = await login({ sub: 'alice', roles: ['reader', 'auditor'] });
+      const res = await verify('GET', '/api/orders/7', { Cookie: `theme=dark; ${cookie}; lang=en; ${cookieName}_tx=abc`, 'X-Request-Id': 'req-123' });
+      assert.equal(res.status, 200);
+      assert.equal(res.text, '');
+      assert.equal(res.headers.authorization, `Bearer ${session.secrets.tokens['']!.value}`);
+      assert.equal(res.headers['x-auth-user'], 'alice');
+      assert.equal(res.headers['x-auth-roles'], 'reader,auditor');
+      assert.equal(res.headers['x-request-id'], 'req-123');
+      assert.equal(res.headers.cookie, 'theme=dark; lang=en');
+    });
+    it('no Cookie header at all when only goldpath cookies were sent', async function () {
+      const { cookie } = await login();
+      const res = await verify('GET', '/api/orders/7', { Cookie: cookie });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.cookie, undefined);
+    });
+    it('a non-ASCII sub is percent-encoded rather than crashing the response', async function () {
+      const { cookie } = await login({ sub: 'zoë' });
+      const res = await verify('GET', '/api/orders/7', { Cookie: cookie });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['x-auth-user'], 'zo%C3%AB');
+    });
+  });
+
+  describe('store unreachable', function () {
+    it('503 within 1 s when Redis is killed, never 200, and recovers when it returns', async function () {
+      this.timeout(20_000);
+      const { cookie } = await login();
+      assert.equal((await verify('GET', '/api/orders/1', { Cookie: cookie })).status, 200);
+      await redis.kill();
+      for (let i = 0; i < 5; i++) {
+        const t = Date.now();
+        const res = await verify('GET', '/api/orders/1', { Cookie: cookie });
+        const ms = Date.now() - t;
+        assert.equal(res.status, 503);
+        assert.equal(res.body.error, 'unavailable');
+        assert.ok(ms < 1000, `answered in ${ms} ms`);
+      }
+      const ready = await request(server).get('/readyz');
+      assert.equal(ready.status, 503);
+      await redis.start();
+      // Redis came back empty (no persistence): old sessions are gone, new ones work.
+      const deadline = Date.now() + 10_000;
+      let status = 0;
+      while (Date.now() < deadline) {
+        try {
+          const fresh = await login();
+          status = (await verify('GET', '/api/orders/1', { Cookie: fresh.cookie })).status;
+          if (status === 200) break;
+        } catch { /* still reconnecting */ }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(status, 200);
+      assert.equal((await request(server).get('/readyz')).status, 200);
+    });
+    it('503 within 1 s when Redis is stalled (SIGSTOP)', async function () {
+      this.timeout(20_000);
+      const { cookie } = await login();
+      redis.pause();
+      try {
+        const t = Date.now();
+        const res = await verify('GET', '/api/orders/1', { Cookie: cookie });
+        assert.equal(res.status, 503);
+        assert.ok(Date.now() - t < 1000, `answered in ${Date.now() - t} ms`);
+      } finally {
+        redis.resume();
+      }
+    });
+  });
+
+  describe('operations', function () {
+    it('/healthz, /readyz and /metrics', async function () {
+      assert.equal((await request(server).get('/healthz')).status, 200);
+      assert.equal((await request(server).get('/readyz')).status, 200);
+      const m = await request(server).get('/metrics');
+      assert.equal(m.status, 200);
+      assert.match(m.text, /goldpath_verify_decisions_total\{outcome="allow"\} \d+/);
+      assert.match(m.text, /goldpath_verify_duration_seconds_bucket/);
+    });
+    it('anything else is a 404 JSON', async function () {
+      const res = await request(server).get('/auth/login');
+      assert.equal(res.status, 404);
+      assert.equal(res.body.error, 'not_found');
+    });
+  });
+});
