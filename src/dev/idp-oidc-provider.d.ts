@@ -35,8 +35,8 @@ declare module 'oidc-provider' {
       find(id: string): Promise<GrantInstance | undefined>;
     };
     Client: { find(id: string): Promise<ClientInstance | undefined> };
-    AccessToken: { find(value: string): Promise<Record<string, unknown> | undefined> };
-    RefreshToken: { find(value: string): Promise<Record<string, unknown> | undefined> };
+    AccessToken: { find(value: string): Promise<(Record<string, unknown> & { destroy(): Promise<void> }) | undefined> };
+    RefreshToken: { find(value: string): Promise<(Record<string, unknown> & { destroy(): Promise<void> }) | undefined> };
   }
 
   export const errors: Record<string, new (description?: string) => Error>;

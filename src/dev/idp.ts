@@ -191,8 +191,9 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
         ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
         : { enabled: true },
       backchannelLogout: { enabled: true },
-      revocation: { enabled: true },
-      introspection: { enabled: true },
+      // A client may revoke and introspect only its own tokens.
+      revocation: { enabled: true, allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId },
+      introspection: { enabled: true, allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx: { host: string; type: string; body: string }, form: string) => {

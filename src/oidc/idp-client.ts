@@ -202,7 +202,7 @@ export function errorSummary(err: unknown): Record<string, unknown> {
   if (err instanceof Error) {
     const cause = (err as { cause?: unknown }).cause;
     return {
-      type: err.name, code: (err as { code?: unknown }).code, message: err.message.slice(0, 200),
+      type: err.name, errCode: (err as { code?: unknown }).code, message: err.message.slice(0, 200),
       ...(cause instanceof Error ? { cause: `${cause.name}: ${cause.message.slice(0, 200)}` } : {}),
     };
   }

@@ -491,8 +491,8 @@ describe('redis-server for the session contract', function () {
       const c0 = await server.commandCount();
       const c1 = await server.commandCount();
       const overhead = c1 - c0; // what commandCount() itself costs
-      for (const v of ['garbage', '', new CookieCodec([KEY_B]).issue().cookieValue, `${cookieValue.slice(0, -1)}A`, `${cookieValue}x`]) {
-        assert.equal(await store.get(v), null);
+      for (const v of ['garbage', '', new CookieCodec([KEY_B]).issue().cookieValue, `${cookieValue.slice(0, -1)}${cookieValue.endsWith('A') ? 'Q' : 'A'}`, `${cookieValue}x`]) {
+        assert.equal(await store.get(v) === null, true, 'refused');
       }
       const c2 = await server.commandCount();
       assert.equal(c2 - c1, overhead, 'no command reached Redis');

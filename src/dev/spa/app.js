@@ -1,5 +1,5 @@
 // The example SPA: plain browser JavaScript, no build step, no framework, no inline script.
-// Everything the API sends back is shown with textContent (never innerHTML).
+// Everything the API sends back is shown with textContent: no HTML is ever built from strings.
 'use strict';
 
 (function () {

@@ -1,0 +1,141 @@
+// The BFF as a Koa app: /auth/login, /auth/callback, /auth/session, /auth/logout,
+// /auth/backchannel-logout, plus /healthz, /readyz (store + IdP metadata) and /metrics.
+import Koa, { type Context, type Next } from 'koa';
+import Router from '@koa/router';
+import { Registry } from 'prom-client';
+import type { GoldpathConfig, Settings } from '../config/types.ts';
+import { StoreUnavailable } from '../errors.ts';
+import { errorHandler } from '../http/error-handler.ts';
+import { mountHealth } from '../http/health.ts';
+import { assignRequestId } from '../http/request-id.ts';
+import type { Logger } from '../log.ts';
+import type { FetchLike } from '../oidc/fetch.ts';
+import { IdpRegistry } from '../oidc/registry.ts';
+import { createTokenProvider, type OidcTokenProvider } from '../oidc/token-provider.ts';
+import type { SessionStore } from '../session/types.ts';
+import { backchannelLogoutHandler } from './backchannel-logout.ts';
+import { callbackHandler } from './callback.ts';
+import { htmlErrorPages } from './error-page.ts';
+import { loginHandler } from './login.ts';
+import { logoutHandler } from './logout.ts';
+import { createBffMetrics, type BffMetrics } from './metrics.ts';
+import { sessionHandler } from './session-info.ts';
+import type { BffDeps } from './state.ts';
+
+export interface BffAppOptions {
+  settings: Settings;
+  config: GoldpathConfig;
+  store: SessionStore;
+  log: Logger;
+  /** Where metrics go; default a registry of its own (never prom-client's global one). */
+  metricsRegistry?: Registry;
+  /** Replaces fetch for IdP calls (not used for tls_client_auth IdPs, which need node:https). */
+  fetch?: FetchLike;
+  /** Load every IdP's metadata before resolving (default false: loaded on first use, /readyz waits). */
+  discoverEagerly?: boolean;
+}
+
+export interface BffApp {
+  readonly app: Koa;
+  /** The TokenProvider over the same IdPs and store (the demo hands it to the verify sidecar). */
+  readonly tokens: OidcTokenProvider;
+  readonly idps: IdpRegistry;
+  readonly metrics: BffMetrics;
+  /** Swaps in a new, already validated configuration (SIGHUP); in-flight requests finish on the old one. */
+  reload(config: GoldpathConfig): void;
+  close(): Promise<void>;
+}
+
+export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
+  const { settings, config, store, log } = opts;
+  const metrics = createBffMetrics(opts.metricsRegistry ?? new Registry());
+  const idps = new IdpRegistry(config.idps, { log, fetch: opts.fetch });
+  for (const idp of idps.all()) {
+    if (idp.idp.dangerouslyAllowInsecureHttp) {
+      log.warn({ idp: idp.name, issuer: idp.idp.issuer }, '!!! dangerously_allow_insecure_http: this IdP may be reached over PLAIN HTTP; development only !!!');
+    }
+  }
+  const tokens = createTokenProvider({ idps, store, log, onRefresh: (o) => metrics.refresh(o) });
+  // Swapped as a whole by reload(): handlers read config and IdPs through these getters.
+  let current = { config, idps, tokens };
+  const deps: BffDeps = {
+    settings, store, log, metrics,
+    get config() { return current.config; },
+    get idps() { return current.idps; },
+    get tokens() { return current.tokens; },
+  };
+  if (opts.discoverEagerly) await idps.loadAll();
+  else void idps.loadAll().catch(() => { /* logged by IdpClient; retried on use and by /readyz */ });
+
+  const app = new Koa();
+  app.proxy = false; // the BFF builds every URL from GOLDPATH_PUBLIC_URL, never from request headers
+  const router = new Router();
+  const html = htmlErrorPages(log, (err) => {
+    if (err instanceof StoreUnavailable) metrics.storeError();
+  });
+  router.get('/auth/login', html, loginHandler(deps));
+  router.get('/auth/callback', html, callbackHandler(deps));
+  router.get('/auth/session', sessionHandler(deps));
+  router.post('/auth/logout', logoutHandler(deps));
+  router.post('/auth/backchannel-logout', backchannelLogoutHandler(deps));
+  mountHealth(router, {
+    registry: metrics.registry,
+    ready: async () => {
+      await store.ping();
+      await current.idps.loadAll();
+    },
+  });
+
+  app.use(assignRequestId);
+  app.use(accessLog(log, metrics));
+  app.use(errorHandler(log));
+  app.use(countStoreErrors(metrics));
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: false }));
+  app.use(async (ctx) => {
+    ctx.status = 404;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
+  });
+
+  return {
+    app, metrics,
+    get tokens() { return current.tokens; },
+    get idps() { return current.idps; },
+    reload(next: GoldpathConfig) {
+      const nextIdps = new IdpRegistry(next.idps, { log, fetch: opts.fetch });
+      current = { config: next, idps: nextIdps, tokens: createTokenProvider({ idps: nextIdps, store, log, onRefresh: (o) => metrics.refresh(o) }) };
+      void nextIdps.loadAll().catch(() => { /* logged; retried on use */ });
+    },
+    async close() { /* nothing held open: IdP clients use per-request connections, the store is the caller's */ },
+  };
+}
+
+/** One line per request: method, path (never the query: it carries codes and state), status, time. */
+function accessLog(log: Logger, metrics: BffMetrics) {
+  return async function logRequest(ctx: Context, next: Next): Promise<void> {
+    const start = performance.now();
+    ctx.set('X-Request-Id', ctx.state.requestId as string);
+    try {
+      await next();
+    } finally {
+      const seconds = (performance.now() - start) / 1000;
+      const route = ctx.path.startsWith('/auth/') || ['/healthz', '/readyz', '/metrics'].includes(ctx.path) ? ctx.path : 'other';
+      metrics.observe(route, ctx.status, seconds);
+      if (route !== '/healthz' && route !== '/readyz' && route !== '/metrics') {
+        log.info({ reqId: ctx.state.requestId, method: ctx.method, path: route, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
+      }
+    }
+  };
+}
+
+function countStoreErrors(metrics: BffMetrics) {
+  return async function storeErrors(_ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } catch (err) {
+      if (err instanceof StoreUnavailable) metrics.storeError();
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,109 @@
+// POST /auth/backchannel-logout: OpenID Connect Back-Channel Logout 1.0. The IdP posts a signed
+// logout token; we verify it (signature against the IdP's JWKS, iss, aud, iat, typ, events, sid or
+// sub, no nonce, jti not seen before) and delete the matching sessions at once.
+import type { Context } from 'koa';
+import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { BadRequest, GoldpathError, Unavailable } from '../errors.ts';
+import { errorSummary, type IdpClient } from '../oidc/idp-client.ts';
+import { mediaType, readForm } from './body.ts';
+import type { BffDeps } from './state.ts';
+
+const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+const BODY_LIMIT = 16 * 1024;
+/** Logout tokens older than this are refused; jti markers live a bit longer than that. */
+const MAX_AGE_S = 600;
+const CLOCK_TOLERANCE_S = 60;
+const REPLAY_TTL_MS = (MAX_AGE_S + 2 * CLOCK_TOLERANCE_S) * 1000;
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+
+class InvalidLogoutToken extends BadRequest {
+  constructor(readonly reason: string) {
+    super('the logout token is invalid', 'invalid_request');
+  }
+}
+
+export function backchannelLogoutHandler(deps: BffDeps) {
+  const { store, idps, log, metrics } = deps;
+
+  return async function backchannelLogout(ctx: Context): Promise<void> {
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      if (mediaType(ctx.req) !== 'application/x-www-form-urlencoded') throw new InvalidLogoutToken('content type');
+      const form = await readForm(ctx.req, BODY_LIMIT);
+      const token = form['logout_token'];
+      if (!token) throw new InvalidLogoutToken('no logout_token');
+      const { idp, claims } = await verify(token);
+      if (!(await store.markOnce('bcl-jti', `${idp.name}:${claims.jti}`, REPLAY_TTL_MS))) {
+        throw new InvalidLogoutToken('replayed jti');
+      }
+      const sid = typeof claims['sid'] === 'string' ? claims['sid'] : undefined;
+      const deleted = sid !== undefined
+        ? await store.deleteBySid(idp.name, sid)
+        : await store.deleteBySub(idp.name, claims.sub!);
+      metrics.logout('backchannel', 'success');
+      log.info({ reqId: ctx.state.requestId, idp: idp.name, by: sid !== undefined ? 'sid' : 'sub', deleted }, 'back-channel logout');
+      ctx.body = {};
+    } catch (err) {
+      if (err instanceof InvalidLogoutToken) {
+        metrics.logout('backchannel', 'invalid');
+        log.info({ reqId: ctx.state.requestId, reason: err.reason }, 'back-channel logout refused');
+        throw new BadRequest('the logout token is invalid', 'invalid_request');
+      }
+      if (err instanceof GoldpathError && err.status < 500) {
+        metrics.logout('backchannel', 'invalid');
+        throw new BadRequest(err.message, 'invalid_request');
+      }
+      throw err;
+    }
+  };
+
+  async function verify(token: string): Promise<{ idp: IdpClient; claims: JWTPayload & { jti: string } }> {
+    let unverified: JWTPayload;
+    try {
+      unverified = decodeJwt(token);
+    } catch {
+      throw new InvalidLogoutToken('not a JWT');
+    }
+    if (typeof unverified.iss !== 'string') throw new InvalidLogoutToken('no iss');
+    // The issuer picks the IdP (and so the key set); the client id must be an audience.
+    const candidates = idps.all().filter((c) => c.idp.issuer === unverified.iss || c.idp.issuer.replace(/\/+$/, '') === unverified.iss);
+    const aud = ([] as unknown[]).concat(unverified.aud ?? []);
+    const idp = candidates.find((c) => aud.includes(c.idp.clientId));
+    if (!idp) throw new InvalidLogoutToken('unknown issuer or audience');
+
+    let claims: JWTPayload;
+    let typ: string | undefined;
+    try {
+      const meta = (await idp.configuration()).serverMetadata();
+      const result = await jwtVerify(token, await idp.jwks(), {
+        issuer: meta.issuer,
+        audience: idp.idp.clientId,
+        algorithms: ASYMMETRIC,
+        maxTokenAge: MAX_AGE_S,
+        clockTolerance: CLOCK_TOLERANCE_S,
+        requiredClaims: ['iat', 'jti', 'events'],
+      });
+      claims = result.payload;
+      typ = result.protectedHeader.typ;
+    } catch (err) {
+      if (err instanceof GoldpathError) throw err;
+      if (err instanceof joseErrors.JWKSTimeout || (err instanceof Error && !(err instanceof joseErrors.JOSEError))) {
+        log.warn({ idp: idp.name, err: errorSummary(err) }, 'cannot fetch the IdP key set for a logout token');
+        throw new Unavailable('the IdP key set cannot be fetched');
+      }
+      throw new InvalidLogoutToken(`verification: ${(err as { code?: string }).code ?? 'failed'}`);
+    }
+    if (typ !== undefined && !/^(application\/)?logout\+jwt$/i.test(typ)) throw new InvalidLogoutToken('typ');
+    const events = claims['events'];
+    if (!events || typeof events !== 'object' || Array.isArray(events)) throw new InvalidLogoutToken('events');
+    const event = (events as Record<string, unknown>)[EVENT];
+    if (!event || typeof event !== 'object' || Array.isArray(event)) throw new InvalidLogoutToken('events');
+    if ('nonce' in claims) throw new InvalidLogoutToken('nonce present');
+    const sid = claims['sid'];
+    if (sid !== undefined && (typeof sid !== 'string' || sid === '')) throw new InvalidLogoutToken('sid');
+    if (claims.sub !== undefined && (typeof claims.sub !== 'string' || claims.sub === '')) throw new InvalidLogoutToken('sub');
+    if (sid === undefined && claims.sub === undefined) throw new InvalidLogoutToken('neither sid nor sub');
+    if (typeof claims.jti !== 'string' || claims.jti === '' || claims.jti.length > 256) throw new InvalidLogoutToken('jti');
+    return { idp, claims: claims as JWTPayload & { jti: string } };
+  }
+}

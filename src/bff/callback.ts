@@ -1,0 +1,135 @@
+// GET /auth/callback: finish the login. Validates the transaction (state, this browser), the
+// issuer (RFC 9207, mix-up defence), the IdP's answer, code, ID token and nonce; creates a NEW
+// session (no fixation), replaces the browser's previous one, sets the cookie, 302 to return_to.
+// Anything wrong with the callback is a 400 page; an unreachable IdP is a 503; never a 500.
+import type { Context } from 'koa';
+import { randomBytes } from 'node:crypto';
+import * as oidc from 'openid-client';
+import { BadRequest, GoldpathError, Unavailable } from '../errors.ts';
+import { mergeClaims, userFromClaims } from '../oidc/claims.ts';
+import { errorSummary, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
+import { toAccessToken } from '../oidc/tokens.ts';
+import type { SessionSecrets } from '../session/types.ts';
+import { readCookie, readTxCookie, setSessionCookie } from './cookies.ts';
+import { single } from './login.ts';
+import type { BffDeps } from './state.ts';
+import { takeTransaction, type LoginTransaction } from './transaction.ts';
+
+/** openid-client error codes that mean "the IdP could not be reached or answered garbage". */
+const UNAVAILABLE_CODES = new Set(['OAUTH_TIMEOUT', 'OAUTH_ABORT', 'OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_RESPONSE_IS_NOT_JSON']);
+
+export function callbackHandler(deps: BffDeps) {
+  const { settings, store, idps, log, metrics } = deps;
+
+  async function fail(ctx: Context, description: string, detail: Record<string, unknown>, outcome: 'invalid' | 'idp_error' = 'invalid'): Promise<never> {
+    metrics.login(outcome);
+    log.info({ reqId: ctx.state.requestId, outcome, ...detail }, 'login failed');
+    throw new BadRequest(description, outcome === 'idp_error' ? 'login_failed' : 'invalid_request');
+  }
+
+  return async function callback(ctx: Context): Promise<void> {
+    ctx.set('Cache-Control', 'no-store');
+    const state = single(ctx.query['state']);
+    if (!state || state.length > 512) {
+      return fail(ctx, 'The sign-in response is incomplete (no state). Start the sign-in again.', { reason: 'no_state' });
+    }
+    const taken = await takeTransaction(store, state, readTxCookie(ctx, settings));
+    if (!taken.ok) {
+      return fail(ctx, taken.reason === 'unknown'
+        ? 'This sign-in is unknown, expired or was already used. Start the sign-in again.'
+        : 'This sign-in was started in another browser. Start the sign-in again.', { reason: taken.reason });
+    }
+    const tx = taken.tx;
+    const idp = idps.get(tx.idp);
+    if (!idp) return fail(ctx, 'The IdP of this sign-in is no longer configured.', { reason: 'idp_gone', idp: tx.idp });
+
+    // Mix-up defence (RFC 9207): the response must come from the IdP this login was sent to.
+    const meta = (await idp.configuration()).serverMetadata();
+    const iss = single(ctx.query['iss']);
+    if (iss !== undefined && iss !== meta.issuer) {
+      return fail(ctx, 'The sign-in response came from a different identity provider than the one the sign-in was sent to.', { reason: 'issuer_mismatch', idp: idp.name });
+    }
+    if (iss === undefined && meta.authorization_response_iss_parameter_supported) {
+      return fail(ctx, 'The sign-in response does not name its identity provider (iss).', { reason: 'issuer_missing', idp: idp.name });
+    }
+
+    const idpError = single(ctx.query['error']);
+    if (idpError !== undefined) {
+      const description = single(ctx.query['error_description']);
+      const shown = /^[\x20-\x7e]{0,300}$/.test(idpError) ? idpError : 'error';
+      const text = description && /^[\x20-\x7e]{0,300}$/.test(description) ? `: ${description}` : '';
+      return fail(ctx, `The identity provider refused the sign-in (${shown}${text}).`, { reason: 'idp_error', error: shown, idp: idp.name }, 'idp_error');
+    }
+
+    const currentUrl = new URL(`${settings.publicOrigin}/auth/callback${ctx.querystring ? `?${ctx.querystring}` : ''}`);
+    let tokens: TokenResponse;
+    try {
+      tokens = await idp.exchangeCode(currentUrl, tx);
+    } catch (err) {
+      return failExchange(ctx, err, idp);
+    }
+
+    const idClaims = tokens.claims();
+    if (!idClaims) return fail(ctx, 'The identity provider returned no ID token.', { reason: 'no_id_token', idp: idp.name });
+    let userinfo: Record<string, unknown> | undefined;
+    try {
+      userinfo = await idp.userinfo(tokens.access_token, idClaims.sub, tx.dpopJwk);
+    } catch (err) {
+      if (err instanceof GoldpathError) throw countUnavailable(err);
+      return fail(ctx, 'The identity provider refused the user info request.', { reason: 'userinfo', err: errorSummary(err), idp: idp.name });
+    }
+    const claims = mergeClaims(idClaims as Record<string, unknown>, userinfo);
+    const secrets: SessionSecrets = {
+      user: userFromClaims(idp.idp, claims, tokens.scope),
+      csrf: randomBytes(32).toString('base64url'),
+      tokens: { '': toAccessToken(tokens) },
+      refreshToken: tokens.refresh_token,
+      idToken: tokens.id_token,
+      dpopJwk: tx.dpopJwk,
+    };
+
+    await replacePreviousSessions(ctx, tx);
+    const sid = typeof idClaims['sid'] === 'string' ? idClaims['sid'] : undefined;
+    const { cookieValue, session } = await store.create({ sub: idClaims.sub, idp: idp.name, sid, secrets });
+    setSessionCookie(ctx, settings, cookieValue, session.expiresAt);
+    metrics.login('success');
+    log.info({ reqId: ctx.state.requestId, idp: idp.name, sub: idClaims.sub, dpop: !!tx.dpopJwk }, 'login succeeded');
+    ctx.status = 302;
+    ctx.redirect(`${settings.publicOrigin}${tx.returnTo}`);
+  };
+
+  function countUnavailable(err: GoldpathError): GoldpathError {
+    if (err.status >= 500) metrics.login('unavailable');
+    return err;
+  }
+
+  function failExchange(ctx: Context, err: unknown, idp: IdpClient): Promise<never> {
+    const summary = errorSummary(err);
+    if (err instanceof oidc.AuthorizationResponseError) {
+      return fail(ctx, `The identity provider refused the sign-in (${err.error}).`, { reason: 'idp_error', err: summary, idp: idp.name }, 'idp_error');
+    }
+    if (err instanceof oidc.ResponseBodyError) {
+      // e.g. invalid_grant: a replayed, expired or foreign code, or a PKCE mismatch.
+      return fail(ctx, `The identity provider did not accept the sign-in code (${err.error}). Start the sign-in again.`, { reason: 'token_error', err: summary, idp: idp.name });
+    }
+    if (err instanceof GoldpathError) throw countUnavailable(err);
+    if (err instanceof TypeError || (err instanceof oidc.ClientError && (UNAVAILABLE_CODES.has(err.code ?? '') || err.code === undefined))) {
+      metrics.login('unavailable');
+      log.warn({ reqId: ctx.state.requestId, err: summary, idp: idp.name }, 'IdP unreachable during login');
+      throw new Unavailable('the identity provider cannot be reached; try again shortly');
+    }
+    // Validation failures: wrong nonce, wrong issuer or audience in the ID token, bad state, ...
+    return fail(ctx, 'The sign-in response did not pass validation. Start the sign-in again.', { reason: 'validation', err: summary, idp: idp.name });
+  }
+
+  async function replacePreviousSessions(ctx: Context, tx: LoginTransaction): Promise<void> {
+    const ids = new Set<string>();
+    if (tx.previousSessionId) ids.add(tx.previousSessionId);
+    const cookie = readCookie(ctx, settings.cookieName);
+    if (cookie) {
+      const old = await store.get(cookie);
+      if (old) ids.add(old.id);
+    }
+    for (const id of ids) await store.delete(id);
+  }
+}

@@ -1,0 +1,76 @@
+// Set-Cookie headers written by hand: Koa's cookie helper refuses Secure cookies on a plain-http
+// hop (the BFF sits behind a TLS-terminating edge) and adds attributes we do not want.
+import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
+import type { Context } from 'koa';
+import type { Settings } from '../config/types.ts';
+
+/** The login-transaction cookie lives as long as the transaction (10 minutes). */
+export const TX_TTL_MS = 10 * 60 * 1000;
+const TX_VALUE = /^[A-Za-z0-9_-]{43}$/;
+
+export function txCookieName(settings: Pick<Settings, 'secureCookies'>): string {
+  return settings.secureCookies ? '__Host-goldpath_tx' : 'goldpath_tx';
+}
+
+/** The first cookie called `name` in the Cookie header (undefined when absent or empty). */
+export function readCookie(ctx: Context, name: string): string | undefined {
+  const header = ctx.get('cookie');
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) {
+      const v = part.slice(eq + 1).trim();
+      return v === '' ? undefined : v;
+    }
+  }
+  return undefined;
+}
+
+function serialize(name: string, value: string, attrs: { maxAgeS: number; sameSite: 'Strict' | 'Lax'; secure: boolean }): string {
+  // No Domain (host-only), Path=/ (required by __Host-), HttpOnly always.
+  return `${name}=${value}; Path=/; Max-Age=${Math.max(0, Math.floor(attrs.maxAgeS))}; HttpOnly; SameSite=${attrs.sameSite}${attrs.secure ? '; Secure' : ''}`;
+}
+
+function append(ctx: Context, cookie: string): void {
+  const prev = ctx.response.get('Set-Cookie') as unknown as string[] | string | undefined;
+  const list = prev ? ([] as string[]).concat(prev) : [];
+  ctx.set('Set-Cookie', [...list, cookie]);
+}
+
+/** The session cookie: SameSite=Strict, lives until the session's absolute expiry at most. */
+export function setSessionCookie(ctx: Context, settings: Settings, value: string, expiresAt: number): void {
+  append(ctx, serialize(settings.cookieName, value, { maxAgeS: (expiresAt - Date.now()) / 1000, sameSite: 'Strict', secure: settings.secureCookies }));
+}
+
+export function clearSessionCookie(ctx: Context, settings: Settings): void {
+  append(ctx, serialize(settings.cookieName, '', { maxAgeS: 0, sameSite: 'Strict', secure: settings.secureCookies }));
+}
+
+/**
+ * The login-transaction cookie: SameSite=Lax so it comes back on the IdP's top-level redirect to
+ * /auth/callback. Reused when present, so logins started in two tabs both complete.
+ */
+export function ensureTxCookie(ctx: Context, settings: Settings): string {
+  const name = txCookieName(settings);
+  const existing = readCookie(ctx, name);
+  const value = existing && TX_VALUE.test(existing) ? existing : randomBytes(32).toString('base64url');
+  append(ctx, serialize(name, value, { maxAgeS: TX_TTL_MS / 1000, sameSite: 'Lax', secure: settings.secureCookies }));
+  return value;
+}
+
+export function readTxCookie(ctx: Context, settings: Settings): string | undefined {
+  const v = readCookie(ctx, txCookieName(settings));
+  return v && TX_VALUE.test(v) ? v : undefined;
+}
+
+export function sha256(s: string): string {
+  return createHash('sha256').update(s).digest('base64url');
+}
+
+/** Constant-time string comparison (for CSRF tokens and cookie bindings). */
+export function safeEqual(a: string, b: string): boolean {
+  const x = createHash('sha256').update(a).digest();
+  const y = createHash('sha256').update(b).digest();
+  return timingSafeEqual(x, y) && a.length === b.length;
+}

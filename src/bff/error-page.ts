@@ -1,0 +1,34 @@
+// Browser-facing endpoints (login, callback) end in a page, not a JSON blob, when something is
+// wrong. The status and wording still come from src/http/error-handler.ts; this only re-dresses
+// its JSON body as HTML for clients that prefer HTML.
+import type { Context, Next } from 'koa';
+import { render } from '../http/error-handler.ts';
+import type { Logger } from '../log.ts';
+
+function esc(s: string): string {
+  return s.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export function htmlErrorPages(log: Logger, onError?: (err: unknown) => void) {
+  return async function renderHtmlErrors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } catch (err) {
+      onError?.(err);
+      render(ctx, err, log);
+      if (ctx.accepts('json', 'html') !== 'html') return;
+      const body = ctx.body as { error?: string; error_description?: string };
+      const title = ctx.status >= 500 ? 'Sign-in is unavailable right now' : 'Sign-in failed';
+      ctx.type = 'html';
+      ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+      ctx.body = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}</style></head>
+<body><h1>${esc(title)}</h1>
+<p>${esc(body.error_description ?? 'The request could not be completed.')}</p>
+<p><code>${esc(body.error ?? 'error')}</code></p>
+<p><a href="/auth/login">Sign in again</a> &middot; <a href="/">Home</a></p>
+</body></html>`;
+    }
+  };
+}

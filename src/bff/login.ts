@@ -1,0 +1,50 @@
+// GET /auth/login?return_to=/path&idp=name → 302 to the IdP (code flow, PKCE S256, state, nonce,
+// PAR per idps.yaml, DPoP key per session when configured).
+import type { Context } from 'koa';
+import * as oidc from 'openid-client';
+import { BadRequest } from '../errors.ts';
+import { newDpopJwk } from '../oidc/dpop.ts';
+import { ensureTxCookie, readCookie } from './cookies.ts';
+import { safeReturnTo } from './return-to.ts';
+import type { BffDeps } from './state.ts';
+import { saveTransaction } from './transaction.ts';
+
+const IDP_NAME = /^[a-z0-9_-]{1,64}$/;
+
+export function loginHandler(deps: BffDeps) {
+  const { settings, store, idps, log } = deps;
+  return async function login(ctx: Context): Promise<void> {
+    ctx.set('Cache-Control', 'no-store');
+    const requested = single(ctx.query['idp']);
+    if (requested !== undefined && !IDP_NAME.test(requested)) throw new BadRequest('unknown IdP');
+    const idp = requested === undefined ? idps.default : idps.get(requested);
+    if (!idp) throw new BadRequest('unknown IdP');
+    const returnTo = safeReturnTo(single(ctx.query['return_to']));
+
+    // The session this browser has now is replaced when the login completes. Remembered here
+    // because the SameSite=Strict cookie does not come back on the IdP's cross-site redirect.
+    const current = readCookie(ctx, settings.cookieName);
+    const previous = current ? await store.get(current) : null;
+
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const dpopJwk = idp.idp.dpop ? await newDpopJwk() : undefined;
+    const url = await idp.authorizationUrl({
+      redirectUri: `${settings.publicOrigin}/auth/callback`, state, nonce, codeVerifier, dpopJwk,
+    });
+    const txCookie = ensureTxCookie(ctx, settings);
+    await saveTransaction(store, txCookie, {
+      idp: idp.name, state, nonce, codeVerifier, returnTo, dpopJwk, previousSessionId: previous?.id,
+    });
+    log.debug({ idp: idp.name, reqId: ctx.state.requestId }, 'login started');
+    ctx.status = 302;
+    ctx.redirect(url.href);
+  };
+}
+
+/** A query parameter given once, or undefined; a repeated parameter is ambiguous → 400. */
+export function single(v: string | string[] | undefined): string | undefined {
+  if (Array.isArray(v)) throw new BadRequest('a query parameter is repeated');
+  return v;
+}

@@ -1,0 +1,90 @@
+// POST /auth/logout: CSRF-checked; revokes the refresh token (RFC 7009) when the IdP supports it,
+// deletes the session, clears the cookie, then sends the browser to the IdP's end-session endpoint
+// (302 for a form navigation, {"logout_url"} for fetch/XHR).
+import type { Context } from 'koa';
+import { BadRequest, CsrfError } from '../errors.ts';
+import { errorSummary } from '../oidc/idp-client.ts';
+import type { Session } from '../session/types.ts';
+import { mediaType, readRawBody, parseForm } from './body.ts';
+import { clearSessionCookie, readCookie, safeEqual } from './cookies.ts';
+import type { BffDeps } from './state.ts';
+
+const BODY_LIMIT = 4 * 1024;
+
+export function logoutHandler(deps: BffDeps) {
+  const { settings, config, store, idps, log, metrics } = deps;
+  const trustedOrigins = new Set([settings.publicOrigin, ...config.routes.cors.allowedOrigins]);
+
+  return async function logout(ctx: Context): Promise<void> {
+    ctx.set('Cache-Control', 'no-store');
+    const type = mediaType(ctx.req);
+    const fields = await readBody(ctx, type);
+    const cookie = readCookie(ctx, settings.cookieName);
+    const session = cookie ? await store.get(cookie) : null;
+
+    if (session) {
+      const origin = ctx.get('origin');
+      if (origin && !trustedOrigins.has(origin)) throw new CsrfError('the request comes from another origin');
+      const token = ctx.get('x-csrf-token') || fields['csrf_token'] || '';
+      if (!token || !safeEqual(token, session.secrets.csrf)) throw new CsrfError();
+    }
+
+    let logoutUrl = '/';
+    if (session) logoutUrl = await endSession(ctx, session) ?? '/';
+    clearSessionCookie(ctx, settings);
+    metrics.logout('rp', 'success');
+
+    const mode = ctx.get('sec-fetch-mode');
+    const navigation = type === 'application/x-www-form-urlencoded'
+      && (mode === 'navigate' || (mode === '' && !/json/i.test(ctx.get('accept'))));
+    if (navigation) {
+      ctx.status = 302;
+      ctx.redirect(logoutUrl);
+    } else {
+      ctx.body = { logout_url: logoutUrl };
+    }
+  };
+
+  /** Revoke, delete, and build the end-session URL. Revocation is best effort: the session dies anyway. */
+  async function endSession(ctx: Context, session: Session): Promise<string | undefined> {
+    const idp = idps.get(session.idp);
+    const rt = session.secrets.refreshToken;
+    if (idp && rt) {
+      try {
+        const revoked = await idp.revoke(rt);
+        log.debug({ idp: idp.name, revoked }, 'refresh token revocation');
+      } catch (err) {
+        log.warn({ reqId: ctx.state.requestId, idp: idp.name, err: errorSummary(err) }, 'refresh token revocation failed; deleting the session anyway');
+      }
+    }
+    await store.delete(session.id);
+    log.info({ reqId: ctx.state.requestId, idp: session.idp, sub: session.sub }, 'logout');
+    if (!idp) return undefined;
+    try {
+      return await idp.endSessionUrl(session.secrets.idToken, `${settings.publicOrigin}/`);
+    } catch (err) {
+      log.warn({ reqId: ctx.state.requestId, idp: idp.name, err: errorSummary(err) }, 'no end-session URL: IdP metadata unavailable');
+      return undefined;
+    }
+  }
+}
+
+async function readBody(ctx: Context, type: string): Promise<Record<string, string>> {
+  const raw = await readRawBody(ctx.req, BODY_LIMIT);
+  if (raw.length === 0) return {};
+  const text = raw.toString('utf8');
+  if (type === 'application/x-www-form-urlencoded') return parseForm(text);
+  if (type === 'application/json') {
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      throw new BadRequest('the body is not valid JSON');
+    }
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new BadRequest('the JSON body must be an object');
+    const t = (v as Record<string, unknown>)['csrf_token'];
+    if (t !== undefined && typeof t !== 'string') throw new BadRequest('csrf_token must be a string');
+    return t === undefined ? {} : { csrf_token: t };
+  }
+  throw new BadRequest('expected an application/x-www-form-urlencoded or application/json body');
+}

@@ -1,0 +1,24 @@
+// `return_to` is only ever a same-origin relative path: anything else becomes '/', so /auth/login
+// can never be turned into an open redirect.
+
+const MAX_LENGTH = 2048;
+
+export function safeReturnTo(value: unknown): string {
+  if (typeof value !== 'string' || value === '' || value.length > MAX_LENGTH) return '/';
+  // One leading slash, and not '//' or '/\' (protocol-relative, and browsers read '\' as '/').
+  if (value[0] !== '/' || value[1] === '/' || value[1] === '\\') return '/';
+  // Control characters and whitespace (browsers strip tab/newline: '/\t/evil.com' is '//evil.com').
+  // Backslashes anywhere, too: no legitimate SPA path needs them.
+  if (/[\u0000-\u0020\u007f\\]/.test(value)) return '/';
+  // Encoded slashes or backslashes could be decoded into '//' by some hop: refuse them.
+  if (/%(2f|5c)/i.test(value)) return '/';
+  // Must stay on our origin once resolved (belt and braces over the checks above).
+  try {
+    const base = 'http://goldpath.invalid';
+    const u = new URL(value, base);
+    if (u.origin !== base) return '/';
+    return u.pathname + u.search + u.hash;
+  } catch {
+    return '/';
+  }
+}

@@ -1,0 +1,65 @@
+// `goldpath bff`: the OAuth process. Validates settings and config before listening (it never
+// starts half-configured); reloads idps.yaml (and the rest) on SIGHUP, keeping the old config
+// when the new one is broken.
+import process from 'node:process';
+import { loadSettings } from '../config/env.ts';
+import { loadConfig } from '../config/load.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { createSessionStore } from '../session/index.ts';
+import type { SessionStore } from '../session/types.ts';
+import { listen, onShutdown, type Listening } from '../http/serve.ts';
+import { createBffApp, type BffApp } from './app.ts';
+
+export const DEFAULT_BFF_PORT = 3001;
+
+export interface BffProcessOptions {
+  readonly env: Record<string, string | undefined>;
+  readonly log?: Logger;
+  /** Share a store (memory:// in the demo); otherwise one is made from REDIS_URL. */
+  readonly store?: SessionStore;
+  readonly port?: number;
+  readonly host?: string;
+  /** Install SIGTERM/SIGINT/SIGHUP handlers (the CLI does; embedded uses do not). Default true. */
+  readonly signals?: boolean;
+}
+
+export interface BffProcess extends Listening {
+  readonly bff: BffApp;
+  readonly store: SessionStore;
+  readonly log: Logger;
+  reload(): Promise<boolean>;
+}
+
+export async function startBffProcess(opts: BffProcessOptions): Promise<BffProcess> {
+  const settings = loadSettings(opts.env);
+  const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'bff' });
+  const config = await loadConfig(settings.configDir, opts.env);
+  const store = opts.store ?? createSessionStore({ url: settings.redisUrl, settings, log });
+  const bff = await createBffApp({ settings, config, store, log });
+  const listening = await listen(bff.app.callback(), opts.port ?? settings.port ?? DEFAULT_BFF_PORT, opts.host ?? settings.host);
+
+  async function reload(): Promise<boolean> {
+    try {
+      bff.reload(await loadConfig(settings.configDir, opts.env));
+      log.info('configuration reloaded');
+      return true;
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'reload rejected: the previous configuration keeps serving');
+      return false;
+    }
+  }
+  const p: BffProcess = {
+    ...listening, bff, store, log, reload,
+    async close() {
+      await listening.close();
+      await bff.close();
+      if (!opts.store) await store.close();
+    },
+  };
+  if (opts.signals !== false) {
+    process.on('SIGHUP', () => void reload());
+    onShutdown(log, () => p.close());
+  }
+  log.info({ url: listening.url, publicOrigin: settings.publicOrigin }, 'goldpath bff listening');
+  return p;
+}

@@ -1,0 +1,27 @@
+// GET /auth/session: who is logged in, for the SPA. Times are epoch SECONDS (like JWT exp/iat).
+import type { Context } from 'koa';
+import { readCookie } from './cookies.ts';
+import type { BffDeps } from './state.ts';
+
+export function sessionHandler(deps: BffDeps) {
+  const { settings, store } = deps;
+  return async function sessionInfo(ctx: Context): Promise<void> {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Vary', 'Cookie');
+    const cookie = readCookie(ctx, settings.cookieName);
+    const session = cookie ? await store.get(cookie) : null;
+    if (!session) {
+      ctx.status = 401;
+      ctx.body = { authenticated: false, login_url: `${settings.publicOrigin}/auth/login` };
+      return;
+    }
+    const u = session.secrets.user;
+    ctx.body = {
+      authenticated: true,
+      user: { sub: u.sub, name: u.name ?? null, email: u.email ?? null, roles: u.roles, idp: u.idp },
+      csrf_token: session.secrets.csrf,
+      expires_at: Math.floor(session.expiresAt / 1000),
+      idle_expires_at: Math.floor(session.idleExpiresAt / 1000),
+    };
+  };
+}

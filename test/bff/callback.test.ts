@@ -1,0 +1,179 @@
+// Bad callbacks end in a clear 400 page (or JSON), never a 500: bogus state, replayed code, IdP
+// error responses, a wrong nonce, another issuer's response or ID token, a foreign browser.
+import assert from 'node:assert/strict';
+import { capturingLogger, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { httpCall, type LoginResult } from '../helpers/login.ts';
+import { RedisServer } from '../helpers/redis.ts';
+
+function isAuthorize(u: URL, issuer: string): boolean {
+  return u.href.startsWith(issuer) && u.pathname === new URL(issuer).pathname.replace(/\/$/, '') + '/auth';
+}
+
+function assert400Page(r: LoginResult, text: RegExp): void {
+  assert.equal(r.status, 400, `expected 400, got ${r.status}: ${r.last.body.slice(0, 200)}`);
+  assert.match(String(r.last.headers['content-type']), /text\/html/);
+  assert.equal(r.last.headers['cache-control'], 'no-store');
+  assert.match(r.last.body, text);
+  assert.equal(r.sessionCookie, undefined, 'no session cookie');
+}
+
+describe('BFF callback failures', function () {
+  this.timeout(30_000);
+  let redis: RedisServer;
+  let env: IdpBff;
+  /** When set, the BFF's fetch sends requests for this token endpoint to another one instead. */
+  let divertTokenEndpoint: { from: string; to: string } | undefined;
+  const captured = capturingLogger();
+  /** The last 'login failed' log line (why the BFF refused). */
+  const lastFailure = () => JSON.parse(captured.lines.filter((l) => l.includes('"login failed"')).at(-1) ?? '{}');
+
+  before(async () => {
+    redis = await RedisServer.start();
+    env = await startIdpBff({
+      redis, log: captured.log,
+      // par: never, so a browser (the attacker here) can tamper with the authorization request.
+      idps: [{ name: 'dev', config: { par: 'never' } }, { name: 'other', config: { par: 'never' } }],
+      fetch: (url, init) => {
+        const d = divertTokenEndpoint;
+        return globalThis.fetch(d && url === d.from ? d.to : url, init as RequestInit);
+      },
+    });
+  });
+  after(async () => {
+    await env?.close();
+    await redis?.stop();
+  });
+  afterEach(() => { divertTokenEndpoint = undefined; });
+
+  it('a bogus state is a 400 page', async () => {
+    const r = await env.login('alice', {
+      rewrite: (u) => {
+        if (u.pathname !== '/auth/callback') return undefined;
+        u.searchParams.set('state', 'bogus-state');
+        return u;
+      },
+    });
+    assert400Page(r, /unknown, expired or was already used/);
+  });
+
+  it('a callback without state is a 400; with Accept: application/json it is JSON', async () => {
+    const res = await httpCall(`${env.url}/auth/callback?code=abc`, { headers: { accept: 'application/json' } });
+    assert.equal(res.status, 400);
+    assert.equal(res.headers['cache-control'], 'no-store');
+    assert.equal(JSON.parse(res.body).error, 'invalid_request');
+  });
+
+  it('a replayed callback (code) is a 400 and creates no second session', async () => {
+    const ok = await env.login('alice');
+    assert.equal(ok.status, 302);
+    const replay = await httpCall(ok.callbackUrl!, { jar: ok.jar, headers: { accept: 'text/html' } });
+    assert.equal(replay.status, 400);
+    assert.match(replay.body, /already used/);
+    assert.equal(replay.headers['set-cookie']?.some((c) => c.startsWith('goldpath=')) ?? false, false);
+  });
+
+  it('a callback in another browser (no transaction cookie) is a 400', async () => {
+    const r = await env.login('alice', {
+      stopBefore: (u) => u.pathname === '/auth/callback',
+    });
+    const cb = r.hops.at(-1)!.location!;
+    const res = await httpCall(cb, { headers: { accept: 'text/html' } });
+    assert.equal(res.status, 400);
+    assert.match(res.body, /another browser/);
+  });
+
+  it('an IdP error response (access_denied) is a 400 page naming the error', async () => {
+    const r = await env.login('alice', { consent: 'deny' });
+    assert400Page(r, /access_denied/);
+    const denied = await env.login('alice', { cancelLogin: true });
+    assert400Page(denied, /access_denied/);
+  });
+
+  it('an ID token with a nonce other than the transaction\'s is a 400 page', async () => {
+    const r = await env.login('alice', {
+      rewrite: (u) => {
+        if (!isAuthorize(u, env.idps['dev']!.issuer) || !u.searchParams.has('nonce')) return undefined;
+        u.searchParams.set('nonce', 'attacker-chosen-nonce');
+        return u;
+      },
+    });
+    assert400Page(r, /did not pass validation/);
+    assert.equal(lastFailure().err.errCode, 'OAUTH_JWT_CLAIM_COMPARISON_FAILED');
+    assert.match(lastFailure().err.cause, /nonce/);
+  });
+
+  it('a response from another IdP than the one the login went to is a 400 (mix-up, RFC 9207)', async () => {
+    const dev = env.idps['dev']!;
+    const other = env.idps['other']!;
+    const r = await env.login('alice', {
+      idp: 'dev',
+      rewrite: (u) => (isAuthorize(u, dev.issuer) ? new URL(u.href.replace(dev.issuer, other.issuer)) : undefined),
+    });
+    assert.equal(new URL(r.callbackUrl!).searchParams.get('iss'), other.issuer);
+    assert400Page(r, /different identity provider/);
+  });
+
+  it('a response without iss from an IdP that advertises it is a 400', async () => {
+    const r = await env.login('alice', {
+      rewrite: (u) => {
+        if (u.pathname !== '/auth/callback' || !u.searchParams.has('iss')) return undefined;
+        u.searchParams.delete('iss');
+        return u;
+      },
+    });
+    assert400Page(r, /does not name its identity provider/);
+  });
+
+  it('another IdP\'s code under a forged iss is a 400 (the token endpoint refuses it)', async () => {
+    const dev = env.idps['dev']!;
+    const other = env.idps['other']!;
+    const r = await env.login('alice', {
+      rewrite: (u) => {
+        if (isAuthorize(u, dev.issuer)) return new URL(u.href.replace(dev.issuer, other.issuer));
+        if (u.pathname === '/auth/callback') {
+          u.searchParams.set('iss', dev.issuer);
+          return u;
+        }
+        return undefined;
+      },
+    });
+    assert400Page(r, /did not accept the sign-in code \(invalid_grant\)/);
+  });
+
+  it('an ID token from another issuer is a 400 page', async () => {
+    const dev = env.idps['dev']!;
+    const other = env.idps['other']!;
+    // The browser is sent to "other", and dev's token endpoint is (as if hijacked) answered by
+    // other: the tokens are genuine but the ID token's iss is not the IdP the login was for.
+    divertTokenEndpoint = { from: `${dev.issuer}/token`, to: `${other.issuer}/token` };
+    const r = await env.login('alice', {
+      rewrite: (u) => {
+        if (isAuthorize(u, dev.issuer)) return new URL(u.href.replace(dev.issuer, other.issuer));
+        if (u.pathname === '/auth/callback') {
+          u.searchParams.set('iss', dev.issuer);
+          return u;
+        }
+        return undefined;
+      },
+    });
+    assert400Page(r, /did not pass validation/);
+    assert.equal(lastFailure().reason, 'validation');
+    assert.equal(lastFailure().err.errCode, 'OAUTH_JWT_CLAIM_COMPARISON_FAILED');
+    assert.match(lastFailure().err.cause, /"iss"/);
+  });
+
+  it('a login through ?idp=other works and is recorded with that IdP', async () => {
+    const r = await env.login('erin', { idp: 'other' });
+    assert.equal(r.status, 302);
+    const s = (await env.store.get(r.sessionCookie!))!;
+    assert.equal(s.idp, 'other');
+  });
+
+  it('an unreachable IdP at the callback is a 503 page, not a 500', async () => {
+    const dev = env.idps['dev']!;
+    divertTokenEndpoint = { from: `${dev.issuer}/token`, to: 'http://127.0.0.1:1/token' };
+    const r = await env.login('alice');
+    assert.equal(r.status, 503);
+    assert.match(r.last.body, /unavailable/);
+  });
+});

@@ -1,0 +1,129 @@
+// Login through the BFF against a real oidc-provider and a real redis-server, driven like a browser.
+import assert from 'node:assert/strict';
+import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { httpCall, CookieJar } from '../helpers/login.ts';
+
+describe('BFF login (real dev IdP + redis)', function () {
+  this.timeout(20_000);
+  let env: IdpBff;
+
+  before(async () => {
+    env = await startIdpBff();
+  });
+  after(() => env?.close());
+
+  it('logs in like a browser and sets the session cookie per SPEC section 4', async () => {
+    const r = await env.login('admin', { returnTo: '/orders?tab=1#top' });
+    assert.equal(r.status, 302, `callback answered ${r.status}: ${r.last.body.slice(0, 300)}`);
+    assert.equal(r.location, `${env.url}/orders?tab=1#top`);
+    const c = r.jar.get('goldpath')!;
+    assert.ok(c, 'session cookie set');
+    assert.ok(c.value.length >= 43, 'at least 256 bits');
+    const attrs = c.raw.split(';').map((a) => a.trim().toLowerCase());
+    assert.ok(attrs.includes('httponly'));
+    assert.ok(attrs.includes('samesite=strict'));
+    assert.ok(attrs.includes('path=/'));
+    assert.ok(!attrs.includes('secure'), 'plain-http localhost: no Secure');
+    assert.ok(!attrs.some((a) => a.startsWith('domain')), 'no Domain');
+    const maxAge = Number(attrs.find((a) => a.startsWith('max-age='))!.split('=')[1]);
+    assert.ok(maxAge > 0 && maxAge <= env.settings.sessionMaxMs / 1000, 'Max-Age within the absolute expiry');
+    // The login-transaction cookie is Lax (it must survive the IdP's cross-site redirect).
+    const tx = r.jar.get('goldpath_tx')!;
+    assert.match(tx.raw, /SameSite=Lax/);
+    assert.match(tx.raw, /HttpOnly/);
+  });
+
+  it('/auth/session reports the user, the CSRF token and both expiries (epoch seconds)', async () => {
+    const r = await env.login('admin');
+    const res = await httpCall(`${env.url}/auth/session`, { jar: r.jar });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['cache-control'], 'no-store');
+    const body = JSON.parse(res.body);
+    assert.equal(body.authenticated, true);
+    assert.deepEqual(body.user, { sub: 'admin', name: 'Admin', email: 'admin@example.test', roles: ['admin', 'reader'], idp: 'dev' });
+    assert.match(body.csrf_token, /^[A-Za-z0-9_-]{43}$/);
+    const now = Date.now() / 1000;
+    assert.ok(Number.isInteger(body.expires_at) && body.expires_at > now + 11 * 3600 && body.expires_at <= now + 12 * 3600 + 1);
+    assert.ok(Number.isInteger(body.idle_expires_at) && body.idle_expires_at > now + 25 * 60 && body.idle_expires_at <= now + 30 * 60 + 1);
+
+    const alice = await env.login('alice');
+    const a = JSON.parse((await httpCall(`${env.url}/auth/session`, { jar: alice.jar })).body);
+    assert.deepEqual(a.user.roles, ['reader']);
+  });
+
+  it('/auth/session without a valid cookie is 401 with a login URL', async () => {
+    for (const cookie of [undefined, 'goldpath=forged-value', 'goldpath=' + 'A'.repeat(80)]) {
+      const res = await httpCall(`${env.url}/auth/session`, { headers: cookie ? { cookie } : {} });
+      assert.equal(res.status, 401);
+      assert.equal(res.headers['cache-control'], 'no-store');
+      assert.deepEqual(JSON.parse(res.body), { authenticated: false, login_url: `${env.url}/auth/login` });
+    }
+  });
+
+  it('creates a new session id at every login and deletes the previous session', async () => {
+    const first = await env.login('bob');
+    const s1 = await env.store.get(first.sessionCookie!);
+    assert.ok(s1);
+    const second = await env.login('bob', { jar: first.jar });
+    assert.notEqual(second.sessionCookie, first.sessionCookie);
+    const s2 = await env.store.get(second.sessionCookie!);
+    assert.ok(s2);
+    assert.notEqual(s2.id, s1.id);
+    assert.equal(await env.store.getById(s1.id), null, 'the old session is gone');
+    assert.equal(await env.store.get(first.sessionCookie!), null);
+  });
+
+  it('stores identity, claims, tokens and sid in the session', async () => {
+    const r = await env.login('carol');
+    const s = (await env.store.get(r.sessionCookie!))!;
+    assert.equal(s.sub, 'carol');
+    assert.equal(s.idp, 'dev');
+    assert.ok(s.sid, 'the IdP session id is indexed for back-channel logout');
+    assert.equal(s.secrets.user.email, 'carol@example.test');
+    assert.deepEqual(s.secrets.user.groups, ['users']);
+    assert.equal(s.secrets.user.claims['preferred_username'], 'carol', 'userinfo claims are merged');
+    assert.equal(s.secrets.user.claims['nonce'], undefined);
+    assert.ok(s.secrets.tokens['']?.value);
+    assert.equal(s.secrets.tokens['']?.type, 'Bearer');
+    assert.ok(s.secrets.refreshToken);
+    assert.ok(s.secrets.idToken);
+  });
+
+  describe('return_to', () => {
+    const cases: Array<[string, string]> = [
+      ['/app/page?x=1', '/app/page?x=1'],
+      ['//evil.com', '/'],
+      ['/\\evil.com', '/'],
+      ['https://evil.com', '/'],
+      ['javascript:alert(1)', '/'],
+      ['/%2F%2Fevil.com', '/'],
+      ['/%5Cevil.com', '/'],
+      ['/\t/evil.com', '/'],
+      ['evil.com', '/'],
+      ['', '/'],
+    ];
+    for (const [given, expected] of cases) {
+      it(`${JSON.stringify(given)} lands on ${expected}`, async () => {
+        const r = await env.login('dave', { returnTo: given });
+        assert.equal(r.status, 302);
+        assert.equal(r.location, `${env.url}${expected}`);
+      });
+    }
+  });
+
+  it('an unknown ?idp= is a 400', async () => {
+    const res = await httpCall(`${env.url}/auth/login?idp=nope`, { headers: { accept: 'application/json' } });
+    assert.equal(res.status, 400);
+    assert.equal(JSON.parse(res.body).error, 'invalid_request');
+  });
+
+  it('/auth/login redirects with PKCE S256, state and nonce, and never caches', async () => {
+    const res = await httpCall(`${env.url}/auth/login`, { jar: new CookieJar() });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers['cache-control'], 'no-store');
+    const u = new URL(String(res.headers.location));
+    // The dev IdP advertises PAR, so par: auto pushes the request and only request_uri travels.
+    assert.ok(u.searchParams.get('request_uri')?.startsWith('urn:ietf:params:oauth:request_uri:'));
+    assert.equal(u.searchParams.get('code_challenge'), null, 'nothing but client_id and request_uri in the URL');
+  });
+});

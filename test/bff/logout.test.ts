@@ -1,0 +1,257 @@
+// POST /auth/logout (fetch and form) and POST /auth/backchannel-logout against a real IdP and Redis.
+import assert from 'node:assert/strict';
+import { SignJWT, importJWK, type JWK } from 'jose';
+import { randomBytes } from 'node:crypto';
+import { generateSigningKey } from '../../src/dev/idp.ts';
+import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { CookieJar, httpCall, parseForms } from '../helpers/login.ts';
+import { RedisServer } from '../helpers/redis.ts';
+
+async function loggedIn(env: IdpBff, user = 'alice') {
+  const r = await env.login(user);
+  assert.equal(r.status, 302);
+  const info = JSON.parse((await httpCall(`${env.url}/auth/session`, { jar: r.jar })).body);
+  const session = (await env.store.get(r.sessionCookie!))!;
+  return { jar: r.jar, csrf: info.csrf_token as string, session, cookie: r.sessionCookie! };
+}
+
+describe('BFF logout', function () {
+  this.timeout(30_000);
+  let redis: RedisServer;
+  let env: IdpBff;
+  let signingKey: JWK;
+
+  before(async () => {
+    redis = await RedisServer.start();
+    signingKey = await generateSigningKey();
+    env = await startIdpBff({ redis, idps: [{ devIdp: { keys: [signingKey] } }] });
+  });
+  after(async () => {
+    await env?.close();
+    await redis?.stop();
+  });
+
+  describe('POST /auth/logout', () => {
+    it('by fetch: 200 {logout_url} to the end-session endpoint, session deleted, cookie cleared, refresh token revoked', async () => {
+      const { jar, csrf, session } = await loggedIn(env);
+      const rt = session.secrets.refreshToken!;
+      assert.ok(await env.idp.provider.RefreshToken.find(rt), 'the refresh token is live before logout');
+      const res = await httpCall(`${env.url}/auth/logout`, {
+        method: 'POST', jar, headers: { 'x-csrf-token': csrf, accept: 'application/json', 'sec-fetch-mode': 'cors' },
+      });
+      assert.equal(res.status, 200, res.body);
+      assert.equal(res.headers['cache-control'], 'no-store');
+      const url = new URL(JSON.parse(res.body).logout_url);
+      assert.equal(url.origin + url.pathname, `${env.idp.issuer}/session/end`);
+      assert.equal(url.searchParams.get('id_token_hint'), session.secrets.idToken);
+      assert.equal(url.searchParams.get('post_logout_redirect_uri'), `${env.url}/`);
+      assert.ok(res.headers['set-cookie']!.some((c) => /^goldpath=;.*Max-Age=0/.test(c)), 'cookie cleared');
+      assert.equal(await env.store.getById(session.id), null, 'session gone from the store');
+      assert.equal(await env.idp.provider.RefreshToken.find(rt), undefined, 'refresh token revoked (RFC 7009)');
+      const after = await httpCall(`${env.url}/auth/session`, { jar });
+      assert.equal(after.status, 401);
+    });
+
+    it('by form navigation: 302 to the end-session endpoint', async () => {
+      const { jar, csrf, session } = await loggedIn(env);
+      const res = await httpCall(`${env.url}/auth/logout`, {
+        method: 'POST', jar, body: new URLSearchParams({ csrf_token: csrf }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-mode': 'navigate', accept: 'text/html' },
+      });
+      assert.equal(res.status, 302);
+      const loc = new URL(String(res.headers.location));
+      assert.equal(loc.origin + loc.pathname, `${env.idp.issuer}/session/end`);
+      assert.equal(loc.searchParams.get('post_logout_redirect_uri'), `${env.url}/`);
+      assert.equal(await env.store.getById(session.id), null);
+    });
+
+    it('a form post without Sec-Fetch-Mode and an HTML Accept is a navigation too; with a JSON Accept it is not', async () => {
+      const a = await loggedIn(env);
+      const res = await httpCall(`${env.url}/auth/logout`, {
+        method: 'POST', jar: a.jar, body: `csrf_token=${a.csrf}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+      });
+      assert.equal(res.status, 302);
+      const b = await loggedIn(env);
+      const res2 = await httpCall(`${env.url}/auth/logout`, {
+        method: 'POST', jar: b.jar, body: `csrf_token=${b.csrf}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      });
+      assert.equal(res2.status, 200);
+      assert.ok(JSON.parse(res2.body).logout_url);
+    });
+
+    it('a missing or wrong CSRF token is 403 {"error":"csrf"} and the session survives', async () => {
+      const { jar, csrf, session } = await loggedIn(env);
+      for (const headers of [{}, { 'x-csrf-token': 'wrong' }, { 'x-csrf-token': csrf.slice(0, -1) }] as Array<Record<string, string>>) {
+        const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar, headers: { accept: 'application/json', ...headers } });
+        assert.equal(res.status, 403);
+        assert.equal(JSON.parse(res.body).error, 'csrf');
+        assert.equal(res.headers['cache-control'], 'no-store');
+      }
+      const form = await httpCall(`${env.url}/auth/logout`, {
+        method: 'POST', jar, body: 'csrf_token=nope', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      assert.equal(form.status, 403);
+      const foreign = await httpCall(`${env.url}/auth/logout`, {
+        method: 'POST', jar, headers: { 'x-csrf-token': csrf, origin: 'https://evil.example' },
+      });
+      assert.equal(foreign.status, 403, 'a foreign Origin is refused even with the token');
+      assert.ok(await env.store.getById(session.id), 'still logged in');
+    });
+
+    it('a bad or oversized body is a 4xx, never a 500', async () => {
+      const { jar, csrf } = await loggedIn(env);
+      const bad = [
+        { body: '{not json', type: 'application/json', status: 400 },
+        { body: '[1]', type: 'application/json', status: 400 },
+        { body: 'csrf_token=a&csrf_token=b', type: 'application/x-www-form-urlencoded', status: 400 },
+        { body: 'hello', type: 'text/plain', status: 400 },
+        { body: 'x='.padEnd(64 * 1024, 'a'), type: 'application/x-www-form-urlencoded', status: 413 },
+      ];
+      for (const b of bad) {
+        const res = await httpCall(`${env.url}/auth/logout`, {
+          method: 'POST', jar, body: b.body, headers: { 'content-type': b.type, 'x-csrf-token': csrf },
+        });
+        assert.equal(res.status, b.status, `${b.type} ${b.body.slice(0, 20)}`);
+        assert.equal(res.headers['cache-control'], 'no-store');
+      }
+      const json = await httpCall(`${env.url}/auth/logout`, {
+        method: 'POST', jar, body: JSON.stringify({ csrf_token: csrf }), headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(json.status, 200, 'a JSON body with csrf_token works');
+    });
+
+    it('without a session it just clears the cookie and points to /', async () => {
+      const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json' } });
+      assert.equal(res.status, 200);
+      assert.deepEqual(JSON.parse(res.body), { logout_url: '/' });
+    });
+  });
+
+  describe('POST /auth/backchannel-logout', () => {
+    async function logoutToken(claims: Record<string, unknown>, opts: { key?: JWK; typ?: string | null } = {}): Promise<string> {
+      const k = opts.key ?? signingKey;
+      const header: Record<string, unknown> = { alg: 'RS256', kid: signingKey.kid };
+      if (opts.typ !== null) header['typ'] = opts.typ ?? 'logout+jwt';
+      return new SignJWT({
+        events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+        jti: randomBytes(12).toString('base64url'),
+        iss: env.idp.issuer,
+        aud: 'goldpath',
+        iat: Math.floor(Date.now() / 1000),
+        ...claims,
+      })
+        .setProtectedHeader(header as { alg: string })
+        .sign(await importJWK(k, 'RS256'));
+    }
+
+    function post(token: string | undefined, type = 'application/x-www-form-urlencoded') {
+      return httpCall(`${env.url}/auth/backchannel-logout`, {
+        method: 'POST', body: token === undefined ? '' : new URLSearchParams({ logout_token: token }).toString(),
+        headers: { 'content-type': type },
+      });
+    }
+
+    it('deletes the session with that sid (and only it)', async () => {
+      const a = await loggedIn(env, 'frank');
+      const b = await loggedIn(env, 'frank');
+      assert.ok(a.session.sid && b.session.sid && a.session.sid !== b.session.sid);
+      const res = await post(await logoutToken({ sid: a.session.sid, sub: 'frank' }));
+      assert.equal(res.status, 200, res.body);
+      assert.equal(res.headers['cache-control'], 'no-store');
+      assert.equal(await env.store.getById(a.session.id), null);
+      assert.ok(await env.store.getById(b.session.id), 'the other session of the same user stays');
+      assert.equal((await httpCall(`${env.url}/auth/session`, { jar: a.jar })).status, 401);
+    });
+
+    it('deletes every session of that sub when there is no sid', async () => {
+      const a = await loggedIn(env, 'grace');
+      const b = await loggedIn(env, 'grace');
+      const other = await loggedIn(env, 'heidi');
+      const res = await post(await logoutToken({ sub: 'grace' }));
+      assert.equal(res.status, 200);
+      assert.equal(await env.store.getById(a.session.id), null);
+      assert.equal(await env.store.getById(b.session.id), null);
+      assert.ok(await env.store.getById(other.session.id));
+    });
+
+    it('the IdP\'s own back-channel logout (user signs out at the IdP) deletes the session', async () => {
+      const { jar, session } = await loggedIn(env, 'ivan');
+      // The user signs out at the IdP (RP-initiated logout page, "Sign out"): oidc-provider
+      // then posts a logout token to the BFF's backchannel_logout_uri.
+      const end = await httpCall(`${env.idp.issuer}/session/end?client_id=goldpath`, { jar, headers: { accept: 'text/html' } });
+      const form = parseForms(end.body).find((f) => f.id === 'op.logoutForm')!;
+      assert.ok(form, 'logout confirmation page');
+      const done = await httpCall(new URL(form.action, env.idp.issuer), {
+        method: 'POST', jar, body: new URLSearchParams({ ...form.fields, logout: 'yes' }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      assert.ok(done.status === 303 || done.status === 302 || done.status === 200, `IdP answered ${done.status}`);
+      assert.equal(await env.store.getById(session.id), null, 'deleted by the IdP-sent logout token');
+    });
+
+    it('refuses bad signatures, replays and malformed tokens with 400 {"error":"invalid_request"}', async () => {
+      const victim = await loggedIn(env, 'judy');
+      const sid = victim.session.sid!;
+      const forger = await generateSigningKey();
+      const replayed = await logoutToken({ sub: 'nobody-at-all' });
+      assert.equal((await post(replayed)).status, 200, 'first use is fine');
+      const cases: Array<[string, Promise<string> | string | undefined, string?]> = [
+        ['bad signature (same kid, other key)', logoutToken({ sid }, { key: forger })],
+        ['replayed jti', replayed],
+        ['nonce present', logoutToken({ sid, nonce: 'n' })],
+        ['no events', logoutToken({ sid, events: undefined })],
+        ['wrong event', logoutToken({ sid, events: { 'http://example.com/other': {} } })],
+        ['neither sid nor sub', logoutToken({})],
+        ['typ is not logout+jwt', logoutToken({ sid }, { typ: 'JWT' })],
+        ['too old', logoutToken({ sid, iat: Math.floor(Date.now() / 1000) - 3600 })],
+        ['wrong audience', logoutToken({ sid, aud: 'someone-else' })],
+        ['not a JWT', 'garbage'],
+        ['no token', undefined],
+        ['wrong content type', logoutToken({ sid }), 'application/json'],
+      ];
+      for (const [name, token, type] of cases) {
+        const res = await post(await token, type);
+        assert.equal(res.status, 400, name);
+        assert.equal(JSON.parse(res.body).error, 'invalid_request', name);
+        assert.equal(res.headers['cache-control'], 'no-store', name);
+      }
+      assert.ok(await env.store.getById(victim.session.id), 'no invalid token deleted anything');
+      // Without typ at all the token is acceptable (typ is checked only when present).
+      assert.equal((await post(await logoutToken({ sid }, { typ: null }))).status, 200);
+      assert.equal(await env.store.getById(victim.session.id), null);
+    });
+  });
+});
+
+describe('BFF logout with an IdP without end_session_endpoint', function () {
+  this.timeout(20_000);
+  let env: IdpBff;
+  before(async () => {
+    // The discovery document is served without end_session_endpoint (as many OAuth-only IdPs do).
+    env = await startIdpBff({
+      fetch: async (url, init) => {
+        const res = await globalThis.fetch(url, init as RequestInit);
+        if (!url.endsWith('/.well-known/openid-configuration')) return res;
+        const meta = await res.json() as Record<string, unknown>;
+        delete meta['end_session_endpoint'];
+        return new Response(JSON.stringify(meta), { status: 200, headers: { 'content-type': 'application/json' } });
+      },
+    });
+  });
+  after(() => env?.close());
+
+  it('logs out locally and sends the browser to /', async () => {
+    const r = await env.login('kim');
+    const info = JSON.parse((await httpCall(`${env.url}/auth/session`, { jar: r.jar })).body);
+    const res = await httpCall(`${env.url}/auth/logout`, {
+      method: 'POST', jar: r.jar, body: `csrf_token=${info.csrf_token}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-mode': 'navigate' },
+    });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.location, '/');
+    assert.equal(await env.store.get(r.sessionCookie!), null);
+    assert.equal((await httpCall(`${env.url}/auth/session`, { jar: new CookieJar() })).status, 401);
+  });
+});

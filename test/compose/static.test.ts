@@ -1,0 +1,351 @@
+// Offline checks of traefik/ and compose/: the files validate against the upstream JSON schemas,
+// reference only things that exist, and agree with each other and with compose/config/.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, posix, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import process from 'node:process';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { loadEdgeConfig, sanitizeRequestTarget, selectRouter, type EdgeConfig } from '../../src/dev/edge.ts';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SHARED = resolve(ROOT, '..', 'shared', 'reference');
+const TRAEFIK_STATIC = join(ROOT, 'traefik', 'traefik.yml');
+const TRAEFIK_DYNAMIC = join(ROOT, 'traefik', 'dynamic', 'goldpath.yml');
+const COMPOSE_DIR = join(ROOT, 'compose');
+const COMPOSE = join(COMPOSE_DIR, 'compose.yaml');
+
+type Obj = Record<string, unknown>;
+const readYaml = (file: string): unknown => parseYaml(readFileSync(file, 'utf8'), { merge: true });
+
+interface ComposeService {
+  image?: string;
+  build?: { context: string; dockerfile?: string } | string;
+  command?: string[];
+  ports?: unknown[];
+  expose?: unknown[];
+  volumes?: string[];
+  env_file?: unknown;
+  environment?: Record<string, string>;
+  profiles?: string[];
+  networks?: string[] | Record<string, { aliases?: string[] } | null>;
+  depends_on?: Record<string, { condition: string; required?: boolean }>;
+}
+interface Compose { services: Record<string, ComposeService>; networks: Record<string, Obj> }
+
+const compose = readYaml(COMPOSE) as Compose;
+const edge: EdgeConfig = loadEdgeConfig(TRAEFIK_DYNAMIC);
+const dynamic = readYaml(TRAEFIK_DYNAMIC) as { http: { middlewares: Obj; services: Obj; routers: Obj } };
+const staticConfig = readYaml(TRAEFIK_STATIC) as Obj;
+
+function schema(name: string): Obj | undefined {
+  const file = join(SHARED, name);
+  if (!existsSync(file)) return undefined;
+  const s = JSON.parse(readFileSync(file, 'utf8')) as Obj;
+  // Draft-07 schemas; the URL spelling of $schema varies between them, so Ajv's default meta-schema is used.
+  delete s.$schema;
+  return s;
+}
+
+function validator(name: string, ctx: Mocha.Context) {
+  const s = schema(name);
+  if (!s) {
+    // The reference copies live beside the repository (../shared/reference). Missing in CI is a failure.
+    if (process.env.CI) assert.fail(`${join(SHARED, name)} is missing`);
+    ctx.skip();
+  }
+  return new Ajv({ strict: false, allErrors: true }).compile(s!);
+}
+
+function mount(svc: ComposeService, hostPath: string): string | undefined {
+  for (const v of svc.volumes ?? []) {
+    const [src, dst] = v.split(':');
+    if (resolve(COMPOSE_DIR, src!) === resolve(COMPOSE_DIR, hostPath)) return dst;
+  }
+  return undefined;
+}
+
+/** The router Traefik picks, after its path sanitising (dot segments, duplicate slashes, unreserved %XX). */
+function router(path: string, host = 'localhost') {
+  const target = sanitizeRequestTarget(path);
+  assert.ok(target, `${path} would be refused before routing`);
+  return selectRouter(edge.routers, { host, path: target.path });
+}
+
+/** { host, port } of the servers of a Traefik service, or of a forwardAuth address. */
+function hostPort(url: string): { host: string; port: number } {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port || 80) };
+}
+
+/** The port a goldpath container listens on: its PORT variable. */
+function listenPort(name: string): number {
+  const svc = compose.services[name];
+  assert.ok(svc, `compose.yaml has no service ${name}`);
+  const port = Number(svc.environment?.PORT);
+  assert.ok(Number.isInteger(port) && port > 0, `service ${name} sets no PORT`);
+  return port;
+}
+
+function ipToInt(ip: string): number {
+  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+}
+function cidr(c: string): { start: number; end: number } {
+  const [ip, bits] = c.split('/');
+  const size = 2 ** (32 - Number(bits));
+  const start = ipToInt(ip!) - (ipToInt(ip!) % size);
+  return { start, end: start + size - 1 };
+}
+
+describe('traefik/ and compose/ (static checks)', () => {
+  describe('JSON schemas', () => {
+    it('traefik/dynamic/goldpath.yml validates against the Traefik v3 file-provider schema', function () {
+      const validate = validator('traefik-v3-file-provider.schema.json', this);
+      assert.ok(validate(readYaml(TRAEFIK_DYNAMIC)), JSON.stringify(validate.errors, null, 2));
+      // The schema really checks option names: a typo in forwardAuth is refused.
+      const typo = structuredClone(dynamic) as { http: { middlewares: Record<string, { forwardAuth?: Obj }> } };
+      typo.http.middlewares['goldpath-verify']!.forwardAuth!.authResponseHeader = ['X'];
+      assert.equal(validate(typo), false);
+    });
+
+    it('traefik/traefik.yml validates against the Traefik v3 static schema', function () {
+      const validate = validator('traefik-v3-static.schema.json', this);
+      assert.ok(validate(staticConfig), JSON.stringify(validate.errors, null, 2));
+      assert.equal(validate({ ...staticConfig, entryPoints: { web: { adress: ':8080' } } }), false);
+    });
+
+    it('compose/compose.yaml validates against the Compose specification schema', function () {
+      const validate = validator('compose-spec.schema.json', this);
+      assert.ok(validate(compose), JSON.stringify(validate.errors, null, 2));
+      assert.equal(validate({ services: { x: { imag: 'y' } } }), false);
+    });
+  });
+
+  describe('routers', () => {
+    const verifyHost = hostPort(((dynamic.http.middlewares['goldpath-verify'] as Obj).forwardAuth as Obj).address as string).host;
+
+    it('no router can send a request to the verify service', () => {
+      for (const r of edge.routers) {
+        assert.notEqual(r.service, 'verify', `router ${r.name} targets the verify service`);
+        for (const url of edge.services[r.service] ?? []) {
+          assert.notEqual(hostPort(url).host, verifyHost, `router ${r.name} -> service ${r.service} -> ${url} is the verify sidecar`);
+        }
+      }
+      for (const path of ['/auth/verify', '/auth/verify/', '/auth/verify/x', '/AUTH/verify', '/Auth/Verify', '/auth/verify/../verify',
+        '/auth//verify', '/auth/./verify', '/api/../auth/verify', '/auth/%76erify', '/auth/verify?x=1']) {
+        for (const host of ['localhost', 'idp.localhost', 'verify']) {
+          const r = router(path, host);
+          assert.ok(r, `no router for ${path}`);
+          assert.notEqual(r.service, 'verify');
+          if (host === 'localhost') assert.equal(r.name, 'spa', `${path} must fall through to the SPA, got router ${r.name}`);
+        }
+      }
+    });
+
+    it('the auth router sends /auth/** (except /auth/verify) to the BFF', () => {
+      for (const path of ['/auth/login', '/auth/callback', '/auth/logout', '/auth/session', '/auth/backchannel-logout', '/auth/verifyx']) {
+        assert.equal(router(path)?.name, 'auth', path);
+        assert.equal(router(path)?.service, 'bff', path);
+      }
+      assert.equal(router('/auth')?.name, 'spa');
+      assert.equal(router('/authx/login')?.name, 'spa');
+    });
+
+    it('the api router covers /api and /api/**, not /apifoo, with [cors, goldpath-verify]', () => {
+      for (const path of ['/api', '/api/', '/api/x', '/api/orders/42']) assert.equal(router(path)?.name, 'api', path);
+      for (const path of ['/apifoo', '/ap', '/', '/index.html', '/x/api/orders']) assert.equal(router(path)?.name, 'spa', path);
+      const api = edge.routers.find((r) => r.name === 'api')!;
+      assert.deepEqual(api.middlewares, ['cors', 'goldpath-verify']);
+      assert.equal(api.service, 'api');
+    });
+
+    it('the SPA catch-all has the lowest priority and the security headers', () => {
+      const spa = edge.routers.find((r) => r.name === 'spa')!;
+      assert.equal(spa.priority, Math.min(...edge.routers.map((r) => r.priority)));
+      assert.deepEqual(spa.middlewares, ['security-headers']);
+      const h = (dynamic.http.middlewares['security-headers'] as Obj).headers as Obj;
+      assert.match(h.contentSecurityPolicy as string, /default-src 'self'/);
+      assert.match(h.contentSecurityPolicy as string, /frame-ancestors 'none'/);
+      assert.doesNotMatch(h.contentSecurityPolicy as string, /unsafe-inline|unsafe-eval/);
+      assert.equal(h.contentTypeNosniff, true);
+      assert.ok(h.referrerPolicy);
+      assert.notEqual(h.forceSTSHeader, true, 'HSTS must only be sent over TLS');
+    });
+
+    it('the dev IdP host wins over every path router', () => {
+      for (const path of ['/', '/api/orders', '/auth/login', '/.well-known/openid-configuration']) {
+        assert.equal(router(path, 'idp.localhost')?.service, 'dev-idp', path);
+      }
+    });
+
+    it('forwardAuth: all client headers in, the SPEC section 5 headers out, bounded, no trust', () => {
+      const fa = (dynamic.http.middlewares['goldpath-verify'] as Obj).forwardAuth as Obj;
+      assert.equal(fa.trustForwardHeader, false);
+      assert.equal(fa.authRequestHeaders, undefined, 'the sidecar needs every client header');
+      assert.deepEqual(new Set((fa.authResponseHeaders as string[]).map((h) => h.toLowerCase())),
+        new Set(['authorization', 'dpop', 'x-auth-user', 'x-auth-roles', 'x-request-id', 'cookie']));
+      assert.ok(Number.isInteger(fa.maxResponseBodySize) && (fa.maxResponseBodySize as number) > 0);
+      assert.equal(new URL(fa.address as string).pathname, '/auth/verify');
+    });
+  });
+
+  describe('agreement with compose/config', () => {
+    const routesFile = join(COMPOSE_DIR, 'config', 'routes.yaml');
+    const routes = () => readYaml(routesFile) as { routes: { prefix: string }[]; cors?: { allowed_origins?: string[] } };
+
+    it('the cors middleware allows exactly routes.yaml cors.allowed_origins', () => {
+      const cors = (dynamic.http.middlewares.cors as Obj).headers as Obj;
+      assert.deepEqual([...(cors.accessControlAllowOriginList as string[])].sort(), [...(routes().cors?.allowed_origins ?? [])].sort());
+      assert.equal(cors.accessControlAllowCredentials, true);
+      const allowHeaders = (cors.accessControlAllowHeaders as string[]).map((h) => h.toLowerCase());
+      assert.ok(allowHeaders.includes('x-csrf-token') && allowHeaders.includes('content-type'));
+      assert.ok(!(cors.accessControlAllowOriginList as string[]).includes('*'));
+    });
+
+    it('the api router covers every routes.yaml prefix', () => {
+      const list = routes().routes;
+      assert.ok(list.length > 0);
+      for (const { prefix } of list) {
+        for (const path of [prefix, `${prefix}/`, `${prefix}/42`, `${prefix}/a/b`]) {
+          assert.equal(router(path)?.name, 'api', `${path} (routes.yaml prefix ${prefix}) must go through the api router`);
+        }
+      }
+    });
+
+    it('pdp.yaml policies resolve, inside the containers, to the mounted policies folder', () => {
+      const bff = compose.services.bff!;
+      const configDir = bff.environment?.GOLDPATH_CONFIG_DIR;
+      assert.equal(mount(bff, './config'), configDir, 'GOLDPATH_CONFIG_DIR must be where ./config is mounted');
+      const policiesMount = mount(bff, '../policies');
+      assert.ok(policiesMount, 'the policies folder is not mounted');
+      const pdp = readYaml(join(COMPOSE_DIR, 'config', 'pdp.yaml')) as { policies: string[] };
+      for (const p of pdp.policies) {
+        const inContainer = posix.resolve(configDir!, p);
+        assert.ok(inContainer.startsWith(policiesMount + '/'), `${p} -> ${inContainer} is outside ${policiesMount}`);
+        assert.ok(existsSync(resolve(COMPOSE_DIR, 'config', p)), `${p} does not exist`);
+      }
+    });
+  });
+
+  describe('compose.yaml', () => {
+    it('has the golden-path services, dev-idp only in the dev profile', () => {
+      for (const s of ['traefik', 'redis', 'bff', 'verify', 'api', 'spa', 'dev-idp']) assert.ok(compose.services[s], s);
+      assert.deepEqual(compose.services['dev-idp']!.profiles, ['dev']);
+      for (const [name, s] of Object.entries(compose.services)) {
+        if (name !== 'dev-idp') assert.equal(s.profiles, undefined, `${name} must run without a profile`);
+      }
+      assert.match(compose.services.traefik!.image!, /^traefik:v3\.\d+(\.\d+)?$/, 'pin Traefik v3 to a minor version');
+      assert.match(compose.services.redis!.image!, /^redis:7/);
+    });
+
+    it('publishes only Traefik\'s web entry point; verify is internal', () => {
+      for (const [name, s] of Object.entries(compose.services)) {
+        if (name !== 'traefik') assert.equal(s.ports, undefined, `${name} must not publish ports`);
+      }
+      assert.equal(compose.services.verify!.expose, undefined);
+      const ports = compose.services.traefik!.ports as string[];
+      assert.deepEqual(ports, ['8080:8080']);
+      const web = ((staticConfig.entryPoints as Obj).web as Obj).address as string;
+      assert.equal(web, ':8080');
+      for (const [name, ep] of Object.entries(staticConfig.entryPoints as Obj)) {
+        if (name !== 'web') assert.ok(!ports.some((p) => p.endsWith(`:${((ep as Obj).address as string).slice(1)}`)), `${name} is published`);
+      }
+    });
+
+    it('every Traefik service and the forwardAuth address point at a compose service and its port', () => {
+      for (const [name, urls] of Object.entries(edge.services)) {
+        for (const url of urls) {
+          const { host, port } = hostPort(url);
+          assert.ok(compose.services[host], `traefik service ${name} -> ${url}: no compose service ${host}`);
+          assert.equal(listenPort(host), port, `traefik service ${name} -> ${url}: ${host} listens on ${listenPort(host)}`);
+        }
+      }
+      const address = ((dynamic.http.middlewares['goldpath-verify'] as Obj).forwardAuth as Obj).address as string;
+      const { host, port } = hostPort(address);
+      assert.equal(host, 'verify');
+      assert.equal(listenPort('verify'), port);
+      assert.deepEqual(compose.services.verify!.command?.slice(-1), ['verify']);
+      assert.deepEqual(compose.services.bff!.command?.slice(-1), ['bff']);
+      assert.deepEqual(compose.services['dev-idp']!.command?.slice(-1), ['dev-idp']);
+    });
+
+    it('every file, folder and Dockerfile it references exists', () => {
+      for (const [name, s] of Object.entries(compose.services)) {
+        if (s.build) {
+          const b = typeof s.build === 'string' ? { context: s.build } : s.build;
+          const ctx = resolve(COMPOSE_DIR, b.context);
+          assert.ok(statSync(ctx).isDirectory(), `${name}: build context ${b.context}`);
+          assert.ok(existsSync(join(ctx, b.dockerfile ?? 'Dockerfile')), `${name}: ${b.dockerfile}`);
+        }
+        for (const v of s.volumes ?? []) {
+          const src = v.split(':')[0]!;
+          if (src.startsWith('.') || src.startsWith('/')) assert.ok(existsSync(resolve(COMPOSE_DIR, src)), `${name}: volume ${src}`);
+        }
+        const envFiles = s.env_file === undefined ? [] : ([] as unknown[]).concat(s.env_file);
+        for (const f of envFiles) {
+          const p = typeof f === 'string' ? f : (f as { path: string; required?: boolean }).path;
+          if (typeof f === 'object' && (f as { required?: boolean }).required === false) continue;
+          assert.ok(existsSync(resolve(COMPOSE_DIR, p)), `${name}: env_file ${p}`);
+        }
+        for (const d of Object.keys(s.depends_on ?? {})) assert.ok(compose.services[d], `${name} depends on unknown ${d}`);
+        // Commands of the goldpath image name compiled files that the build produces from src/.
+        const script = s.command?.find((c) => c.startsWith('dist/'));
+        if (script) assert.ok(existsSync(join(ROOT, script.replace(/^dist\//, '').replace(/\.js$/, '.ts'))), `${name}: ${script}`);
+      }
+      const traefik = compose.services.traefik!;
+      assert.equal(mount(traefik, '../traefik/traefik.yml'), '/etc/traefik/traefik.yml');
+      assert.equal(mount(traefik, '../traefik/dynamic'), ((staticConfig.providers as Obj).file as Obj).directory);
+      assert.ok(existsSync(join(COMPOSE_DIR, 'Dockerfile')));
+    });
+
+    it('.env.example documents every variable compose.yaml reads', () => {
+      const used = new Set([...readFileSync(COMPOSE, 'utf8').matchAll(/\$\{([A-Z0-9_]+)/g)].map((m) => m[1]!));
+      const example = readFileSync(join(COMPOSE_DIR, '.env.example'), 'utf8');
+      const documented = new Set([...example.matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]!));
+      for (const v of used) assert.ok(documented.has(v), `${v} is not in .env.example`);
+      for (const v of ['GOLDPATH_SESSION_KEYS', 'GOLDPATH_CLIENT_SECRET', 'GOLDPATH_PUBLIC_URL', 'REDIS_URL', 'GOLDPATH_IDP_ISSUER']) {
+        assert.ok(documented.has(v), v);
+      }
+      assert.match(example, /^GOLDPATH_PUBLIC_URL=http:\/\/localhost:8080$/m);
+      assert.match(example, /^REDIS_URL=redis:\/\/redis:6379$/m);
+      assert.match(example, /^GOLDPATH_IDP_ISSUER=http:\/\/idp\.localhost:8080$/m);
+      assert.match(example, /randomBytes\(32\)/, 'say how to generate the session keys');
+    });
+
+    it('the IdP issuer works from the browser and the containers: traefik carries the idp.localhost alias', () => {
+      const nets = compose.services.traefik!.networks as Record<string, { aliases?: string[] }>;
+      assert.ok(Object.values(nets).some((n) => n?.aliases?.includes('idp.localhost')));
+      assert.equal(new URL(compose.services.bff!.environment!.GOLDPATH_IDP_ISSUER!.replace(/^\$\{[A-Z_]+:-(.*)\}$/, '$1')).host, 'idp.localhost:8080');
+      const idp = edge.routers.find((r) => r.name === 'idp')!;
+      assert.equal(idp.service, 'dev-idp');
+    });
+
+    it('forwarded headers are trusted only from the containers, never from the gateway', () => {
+      const net = Object.values(compose.networks)[0] as { ipam: { config: { subnet: string; ip_range?: string; gateway: string }[] } };
+      const { subnet, gateway, ip_range } = net.ipam.config[0]!;
+      const trusted = (((staticConfig.entryPoints as Obj).web as Obj).forwardedHeaders as Obj).trustedIPs as string[];
+      assert.ok(trusted.length > 0);
+      const sub = cidr(subnet);
+      const g = ipToInt(gateway);
+      for (const t of trusted) {
+        const r = cidr(t);
+        assert.ok(r.start >= sub.start && r.end <= sub.end, `${t} is outside the compose subnet ${subnet}`);
+        assert.ok(g < r.start || g > r.end, `${t} includes the gateway ${gateway}`);
+      }
+      assert.ok(ip_range && trusted.includes(ip_range), 'the trusted range is the containers\' ip_range');
+    });
+
+    it('the Dockerfile is multi-stage, builds with npm ci and tsc, and runs as non-root on node:20-slim', () => {
+      const df = readFileSync(join(COMPOSE_DIR, 'Dockerfile'), 'utf8');
+      assert.ok((df.match(/^FROM /gm) ?? []).length >= 2);
+      assert.match(df, /npm ci/);
+      assert.match(df, /tsc -p/);
+      assert.match(df, /^FROM node:20-slim AS runtime$/m);
+      assert.match(df, /^USER node$/m);
+      assert.match(df, /COPY src\/dev\/spa/);
+      assert.ok(existsSync(join(ROOT, 'src', 'dev', 'spa', 'index.html')));
+      assert.ok(dirname(COMPOSE) === COMPOSE_DIR);
+    });
+  });
+});

@@ -1,0 +1,462 @@
+// The development edge applies traefik/dynamic/goldpath.yml with Traefik's semantics. A fake auth
+// server (ForwardAuth target) and header-echoing upstreams show what each side receives.
+import assert from 'node:assert/strict';
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Buffer } from 'node:buffer';
+import { parseRule, sanitizeRequestTarget, startDevEdge, type DevEdge } from '../../src/dev/edge.ts';
+import { startExampleApi, type RunningServer } from '../../src/dev/api.ts';
+import { ConfigError } from '../../src/errors.ts';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const GOLDPATH_YML = join(ROOT, 'traefik', 'dynamic', 'goldpath.yml');
+
+interface Seen { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer }
+interface Fake { url: string; seen: Seen[]; close(): Promise<void> }
+
+async function fakeServer(handle: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void): Promise<Fake> {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      handle(req, res, body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+  };
+}
+
+/** An upstream that answers with its name and everything it received. */
+function echoUpstream(name: string): Promise<Fake> {
+  return fakeServer((req, res, body) => {
+    const out = Buffer.from(JSON.stringify({ service: name, method: req.method, url: req.url, headers: req.headers, bytes: body.length }));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': out.length, 'x-upstream': name });
+    res.end(out);
+  });
+}
+
+interface Reply { status: number; headers: IncomingHttpHeaders; text: string; json: () => any }
+
+function send(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer | string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(base);
+    const req = request({ hostname: u.hostname, port: u.port, method, path, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode!, headers: res.headers, text, json: () => JSON.parse(text) });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+type AuthAnswer = (req: IncomingMessage, res: ServerResponse) => void;
+const allowWith = (headers: Record<string, string | string[]>): AuthAnswer => (_req, res) => {
+  res.writeHead(200, headers);
+  res.end();
+};
+
+describe('development edge (src/dev/edge.ts)', () => {
+  let auth: Fake;
+  let answer: AuthAnswer;
+  const up: Record<string, Fake> = {};
+  let edge: DevEdge;
+
+  before(async () => {
+    auth = await fakeServer((req, res) => answer(req, res));
+    for (const name of ['api', 'bff', 'spa', 'dev-idp']) up[name] = await echoUpstream(name);
+    edge = await startDevEdge({
+      port: 0,
+      dynamicConfigPath: GOLDPATH_YML,
+      services: { api: up.api!.url, bff: up.bff!.url, spa: up.spa!.url, 'dev-idp': up['dev-idp']!.url, verify: auth.url },
+    });
+  });
+  after(async () => {
+    await edge?.close();
+    await auth?.close();
+    for (const f of Object.values(up)) await f.close();
+  });
+  beforeEach(() => {
+    answer = allowWith({});
+    auth.seen.length = 0;
+    for (const f of Object.values(up)) f.seen.length = 0;
+  });
+
+  describe('routing', () => {
+    it('sends /api/** through forwardAuth to the API, /auth/** to the BFF, the rest to the SPA', async () => {
+      const cases: [string, string, boolean][] = [
+        ['/api', 'api', true], ['/api/orders/42?x=1', 'api', true], ['/apifoo', 'spa', false],
+        ['/auth/login?return_to=%2F', 'bff', false], ['/auth/session', 'bff', false],
+        ['/', 'spa', false], ['/app.js', 'spa', false], ['/auth', 'spa', false],
+      ];
+      for (const [path, service, authed] of cases) {
+        auth.seen.length = 0;
+        const r = await send(edge.url, 'GET', path);
+        assert.equal(r.status, 200, path);
+        assert.equal(r.json().service, service, path);
+        assert.equal(r.json().url, path, 'the upstream sees the path and query unchanged');
+        assert.equal(auth.seen.length, authed ? 1 : 0, `${path}: forwardAuth calls`);
+      }
+    });
+
+    it('routes Host(`idp.localhost`) to the dev IdP ahead of every path router, without forwardAuth', async () => {
+      const r = await send(edge.url, 'GET', '/api/orders/42', { host: 'idp.localhost:8080' });
+      assert.equal(r.json().service, 'dev-idp');
+      assert.equal(r.json().headers.host, 'idp.localhost:8080', 'passHostHeader');
+      assert.equal(auth.seen.length, 0);
+    });
+
+    it('orders routers by priority: explicit, else the rule length, as Traefik does', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'goldpath-edge-'));
+      const file = join(dir, 'dyn.yml');
+      writeFileSync(file, [
+        'http:',
+        '  routers:',
+        '    short: { rule: "PathPrefix(`/a`)", service: one }',
+        '    long: { rule: "PathPrefix(`/a/b`) && !Path(`/a/b/x`)", service: two }',
+        '    pinned: { rule: "Path(`/a/b/y`)", priority: 1, service: three }',
+        '    hosty: { rule: "Host(`h.example`) && (Path(`/a`) || PathPrefix(`/z/`))", service: three }',
+        '    rest: { rule: "!PathPrefix(`/a`)", priority: 2, service: one }',
+        '  services:',
+        ...['one', 'two', 'three'].map((s) => `    ${s}: { loadBalancer: { servers: [ { url: "http://${s}:80" } ] } }`),
+      ].join('\n'));
+      const e = await startDevEdge({ port: 0, dynamicConfigPath: file, services: { one: up.api!.url, two: up.bff!.url, three: up.spa!.url } });
+      try {
+        const at = async (path: string, host?: string) => (await send(e.url, 'GET', path, host ? { host } : {})).json().service;
+        assert.equal(await at('/a/b/c'), 'bff');      // long beats short
+        assert.equal(await at('/a/b/x'), 'api');      // long excluded -> short
+        assert.equal(await at('/a/b/y'), 'bff');      // pinned (priority 1) loses to long
+        assert.equal(await at('/a'), 'api');
+        assert.equal(await at('/a', 'H.Example:8080'), 'spa'); // Host is case-insensitive, port ignored
+        assert.equal(await at('/z/1', 'h.example'), 'spa');
+        assert.equal(await at('/z/1'), 'api');        // rest
+        assert.deepEqual(e.config.routers.map((r) => r.name), ['hosty', 'long', 'short', 'rest', 'pinned']);
+      } finally {
+        await e.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('never reaches the verify sidecar or the BFF with /auth/verify, however it is spelled', async () => {
+      for (const path of ['/auth/verify', '/auth/verify/', '/auth/verify/x', '/AUTH/verify', '/auth//verify',
+        '/auth/./verify', '/api/../auth/verify', '/auth/%76erify', '/auth/verify?x=1']) {
+        const r = await send(edge.url, 'GET', path, { cookie: 'goldpath=abc' });
+        assert.equal(r.json().service, 'spa', path);
+      }
+      assert.equal(auth.seen.length, 0, 'the verify sidecar was reached');
+      assert.equal(up.bff!.seen.length, 0, 'the BFF was reached');
+    });
+
+    it('refuses ambiguous encodings (400) and routes on the sanitised path', async () => {
+      for (const path of ['/api/orders%2F42', '/api/orders%5c42', '/api/%00', '/api/a%3Bb', '/api/%25', '/api/%zz']) {
+        assert.equal((await send(edge.url, 'GET', path)).status, 400, path);
+      }
+      assert.equal(auth.seen.length, 0);
+      await send(edge.url, 'GET', '/%61pi/./orders//42/../43?q=%2F');
+      assert.equal(auth.seen[0]!.headers['x-forwarded-uri'], '/api/orders/43?q=%2F');
+      assert.equal(up.api!.seen[0]!.url, '/api/orders/43?q=%2F');
+      assert.equal((await send(edge.url, 'GET', '/nothing')).status, 200);
+    });
+  });
+
+  describe('forwardAuth', () => {
+    it('asks with GET, the client headers and X-Forwarded-* set by the edge (client values overwritten)', async () => {
+      await send(edge.url, 'POST', '/api/orders?a=1', {
+        host: 'app.localhost:8080',
+        cookie: 'goldpath=SESSION; theme=dark',
+        'x-csrf-token': 'csrf-1',
+        origin: 'http://app.localhost:8080',
+        'content-type': 'application/json',
+        'x-forwarded-for': '6.6.6.6',
+        'x-forwarded-method': 'GET',
+        'x-forwarded-uri': '/api/public/x',
+        'x-forwarded-host': 'evil.example',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-port': '443',
+        'x-real-ip': '6.6.6.6',
+        forwarded: 'for=6.6.6.6',
+      }, '{"item":"x"}');
+      assert.equal(auth.seen.length, 1);
+      const a = auth.seen[0]!;
+      assert.equal(a.method, 'GET');
+      assert.equal(a.url, '/auth/verify');
+      assert.equal(a.body.length, 0);
+      assert.equal(a.headers['content-length'], undefined);
+      assert.equal(a.headers.host, 'verify:3002', 'Host is the forwardAuth address, as Traefik sends it');
+      assert.equal(a.headers['x-forwarded-method'], 'POST');
+      assert.equal(a.headers['x-forwarded-uri'], '/api/orders?a=1');
+      assert.equal(a.headers['x-forwarded-host'], 'app.localhost:8080');
+      assert.equal(a.headers['x-forwarded-proto'], 'http');
+      assert.equal(a.headers['x-forwarded-for'], '127.0.0.1');
+      assert.equal(a.headers['x-forwarded-port'], '8080');
+      assert.equal(a.headers['x-real-ip'], '127.0.0.1');
+      assert.equal(a.headers.forwarded, undefined);
+      assert.equal(a.headers.cookie, 'goldpath=SESSION; theme=dark');
+      assert.equal(a.headers['x-csrf-token'], 'csrf-1');
+      assert.equal(a.headers.origin, 'http://app.localhost:8080');
+    });
+
+    it('on 2xx the upstream sees exactly the auth answer\'s authResponseHeaders, and the body streams through', async () => {
+      answer = allowWith({
+        Authorization: 'Bearer upstream-token',
+        'X-Auth-User': 'alice',
+        'X-Request-Id': 'req-1',
+        Cookie: 'theme=dark',
+        'X-Not-Listed': 'must-not-travel',
+      });
+      const body = Buffer.alloc(1024 * 1024, 'x');
+      const r = await send(edge.url, 'PUT', '/api/orders/42', {
+        authorization: 'Bearer client-token',
+        cookie: 'goldpath=SESSION; theme=dark',
+        'x-auth-user': 'mallory',
+        'x-auth-roles': 'admin',
+        dpop: 'client-proof',
+        'x-request-id': 'client-chosen',
+        'content-type': 'application/octet-stream',
+      }, body);
+      assert.equal(r.status, 200);
+      const h = up.api!.seen[0]!.headers;
+      assert.equal(h.authorization, 'Bearer upstream-token');
+      assert.equal(h['x-auth-user'], 'alice');
+      assert.equal(h['x-auth-roles'], undefined, 'listed but absent from the auth answer: deleted');
+      assert.equal(h.dpop, undefined);
+      assert.equal(h['x-request-id'], 'req-1');
+      assert.equal(h.cookie, 'theme=dark', 'the session cookie never reaches the upstream');
+      assert.equal(h['x-not-listed'], undefined);
+      assert.equal(h['x-forwarded-for'], '127.0.0.1');
+      assert.equal(up.api!.seen[0]!.body.length, body.length);
+      assert.ok(up.api!.seen[0]!.body.equals(body));
+    });
+
+    it('without a Cookie in the auth answer, the upstream gets no Cookie at all', async () => {
+      answer = allowWith({ 'X-Auth-User': 'alice' });
+      await send(edge.url, 'GET', '/api/public/x', { cookie: 'goldpath=SESSION' });
+      assert.equal(up.api!.seen[0]!.headers.cookie, undefined);
+    });
+
+    for (const [status, extra] of [
+      [401, { 'WWW-Authenticate': 'Bearer' }],
+      [403, {}],
+      [302, { Location: 'http://localhost:8080/auth/login?return_to=%2Fapi%2Forders' }],
+      [503, { 'Retry-After': '1' }],
+    ] as const) {
+      it(`on ${status} the client gets the auth answer verbatim and the upstream is never called`, async () => {
+        const payload = JSON.stringify({ error: `e${status}`, login_url: 'http://localhost:8080/auth/login' });
+        answer = (_req, res) => {
+          res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Set-Cookie': 'a=b; Path=/', ...extra });
+          res.end(payload);
+        };
+        const r = await send(edge.url, 'POST', '/api/orders', { 'content-type': 'application/json', cookie: 'goldpath=S' }, '{"a":1}');
+        assert.equal(r.status, status);
+        assert.equal(r.text, payload);
+        assert.equal(r.headers['content-type'], 'application/json');
+        assert.equal(r.headers['cache-control'], 'no-store');
+        assert.deepEqual(r.headers['set-cookie'], ['a=b; Path=/']);
+        for (const [k, v] of Object.entries(extra)) assert.equal(r.headers[k.toLowerCase()], v);
+        assert.equal(up.api!.seen.length, 0);
+      });
+    }
+
+    it('a relative Location is made absolute against the auth address, like Traefik', async () => {
+      answer = (_req, res) => { res.writeHead(302, { Location: '/auth/login' }); res.end(); };
+      const r = await send(edge.url, 'GET', '/api/orders/1');
+      assert.equal(r.headers.location, 'http://verify:3002/auth/login');
+    });
+
+    it('refuses an auth answer bigger than maxResponseBodySize (500, fail closed)', async () => {
+      answer = (_req, res) => { res.writeHead(401, { 'content-type': 'text/plain' }); res.end('x'.repeat(5000)); };
+      const r = await send(edge.url, 'GET', '/api/orders/1');
+      assert.equal(r.status, 500);
+      assert.equal(r.text, '');
+      assert.equal(up.api!.seen.length, 0);
+    });
+
+    it('fails closed with 500 when the auth server is unreachable', async () => {
+      const dead = await fakeServer(() => undefined);
+      await dead.close();
+      const e = await startDevEdge({
+        port: 0, dynamicConfigPath: GOLDPATH_YML,
+        services: { api: up.api!.url, bff: up.bff!.url, spa: up.spa!.url, 'dev-idp': up['dev-idp']!.url, verify: dead.url },
+      });
+      try {
+        assert.equal((await send(e.url, 'GET', '/api/orders/1')).status, 500);
+        assert.equal(up.api!.seen.length, 0);
+      } finally {
+        await e.close();
+      }
+    });
+
+    it('strips hop-by-hop headers, including those named by Connection', async () => {
+      await send(edge.url, 'GET', '/api/orders/1', { connection: 'keep-alive, X-Hop', 'x-hop': 'secret', 'keep-alive': 'timeout=5', te: 'trailers' });
+      for (const seen of [auth.seen[0]!, up.api!.seen[0]!]) {
+        assert.equal(seen.headers['x-hop'], undefined);
+        assert.equal(seen.headers['keep-alive'], undefined);
+        assert.equal(seen.headers.te, undefined);
+      }
+    });
+  });
+
+  describe('CORS (headers middleware, ahead of forwardAuth)', () => {
+    const preflight = (origin: string) => send(edge.url, 'OPTIONS', '/api/orders', {
+      origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-csrf-token',
+    });
+
+    it('answers a preflight from an allowed origin at the edge', async () => {
+      const r = await preflight('http://localhost:5173');
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['access-control-allow-origin'], 'http://localhost:5173');
+      assert.equal(r.headers['access-control-allow-credentials'], 'true');
+      assert.match(String(r.headers['access-control-allow-headers']), /X-CSRF-Token/);
+      assert.match(String(r.headers['access-control-allow-methods']), /POST/);
+      assert.equal(r.headers['access-control-max-age'], '600');
+      assert.equal(auth.seen.length, 0);
+      assert.equal(up.api!.seen.length, 0);
+    });
+
+    it('does not grant a preflight from any other origin', async () => {
+      for (const origin of ['http://evil.example', 'http://localhost:5174', 'null']) {
+        const r = await preflight(origin);
+        assert.equal(r.headers['access-control-allow-origin'], undefined, origin);
+      }
+      assert.equal(auth.seen.length, 0);
+      assert.equal(up.api!.seen.length, 0);
+    });
+
+    it('adds the CORS headers to upstream answers and to the sidecar\'s refusals', async () => {
+      const ok = await send(edge.url, 'GET', '/api/orders/1', { origin: 'http://localhost:5173' });
+      assert.equal(ok.headers['access-control-allow-origin'], 'http://localhost:5173');
+      assert.equal(ok.headers['access-control-expose-headers'], 'X-Request-Id');
+      assert.match(String(ok.headers.vary), /Origin/);
+      answer = (_req, res) => { res.writeHead(401, { 'content-type': 'application/json' }); res.end('{"error":"login_required"}'); };
+      const refused = await send(edge.url, 'GET', '/api/orders/1', { origin: 'http://localhost:5173' });
+      assert.equal(refused.status, 401);
+      assert.equal(refused.headers['access-control-allow-origin'], 'http://localhost:5173');
+      const other = await send(edge.url, 'GET', '/api/orders/1', { origin: 'http://evil.example' });
+      assert.equal(other.headers['access-control-allow-origin'], undefined);
+    });
+  });
+
+  it('adds the security headers to the SPA, without HSTS on plain http', async () => {
+    const r = await send(edge.url, 'GET', '/');
+    assert.match(String(r.headers['content-security-policy']), /default-src 'self'/);
+    assert.match(String(r.headers['content-security-policy']), /frame-ancestors 'none'/);
+    assert.equal(r.headers['x-frame-options'], 'DENY');
+    assert.equal(r.headers['x-content-type-options'], 'nosniff');
+    assert.equal(r.headers['referrer-policy'], 'no-referrer');
+    assert.equal(r.headers['strict-transport-security'], undefined);
+    const api = await send(edge.url, 'GET', '/api/orders/1');
+    assert.equal(api.headers['content-security-policy'], undefined, 'the SPA headers belong to the SPA router');
+  });
+
+  it('with the example API behind it, no credential is ever echoed in full', async () => {
+    const api: RunningServer = await startExampleApi({ port: 0 });
+    const token = 'eyJhbGciOiJSUzI1NiJ9.' + 'p'.repeat(120) + '.signature-part';
+    const proof = 'eyJ0eXAiOiJkcG9wK2p3dCJ9.' + 'q'.repeat(80);
+    const e = await startDevEdge({
+      port: 0, dynamicConfigPath: GOLDPATH_YML,
+      services: { api: api.url, bff: up.bff!.url, spa: up.spa!.url, 'dev-idp': up['dev-idp']!.url, verify: auth.url },
+    });
+    try {
+      answer = allowWith({ Authorization: `DPoP ${token}`, DPoP: proof, 'X-Auth-User': 'alice', 'X-Auth-Roles': 'admin,reader', 'X-Request-Id': 'rid-7', Cookie: 'theme=dark' });
+      const r = await send(e.url, 'POST', '/api/orders', { cookie: 'goldpath=SESSION-SECRET-VALUE; theme=dark', 'content-type': 'application/json', 'x-csrf-token': 'csrf-secret-value' }, '{"item":"coffee"}');
+      assert.equal(r.status, 200);
+      for (const secret of [token, token.slice(0, 20), proof.slice(0, 20), 'SESSION-SECRET-VALUE', 'csrf-secret-value', 'dark']) {
+        assert.ok(!r.text.includes(secret), `the echo shows ${secret.slice(0, 12)}…`);
+      }
+      const j = r.json();
+      assert.equal(j.received.authorization, `DPoP ${token.slice(0, 8)}…`);
+      assert.equal(j.received.dpop, `${proof.slice(0, 8)}…`);
+      assert.equal(j.received.user, 'alice');
+      assert.deepEqual(j.received.roles, ['admin', 'reader']);
+      assert.equal(j.received.request_id, 'rid-7');
+      assert.deepEqual(j.received.cookies, ['theme']);
+      assert.equal(j.received.session_cookie_received, false);
+      assert.deepEqual(j.body, { item: 'coffee' });
+    } finally {
+      await e.close();
+      await api.close();
+    }
+  });
+
+  describe('startup', () => {
+    let dir: string;
+    before(() => { dir = mkdtempSync(join(tmpdir(), 'goldpath-edge-bad-')); });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    const base = ['http:', '  services:', '    s: { loadBalancer: { servers: [ { url: "http://s:1" } ] } }'];
+    const cases: [string, string[], RegExp][] = [
+      ['an unsupported matcher', [...base, '  routers:', '    r: { rule: "HostRegexp(`.+`)", service: s }'], /http\.routers\.r\.rule.*HostRegexp/],
+      ['v2 multi-argument syntax', [...base, '  routers:', '    r: { rule: "Path(`/a`, `/b`)", service: s }'], /exactly one argument/],
+      ['an unsupported middleware', [...base, '  routers:', '    r: { rule: "Path(`/a`)", service: s, middlewares: [m] }',
+        '  middlewares:', '    m: { stripPrefix: { prefixes: [/a] } }'], /http\.middlewares\.m\.stripPrefix.*not supported/],
+      ['an unknown forwardAuth option', [...base, '  routers:', '    r: { rule: "Path(`/a`)", service: s, middlewares: [m] }',
+        '  middlewares:', '    m: { forwardAuth: { address: "http://s:1/x", forwardBody: true } }'], /forwardBody/],
+      ['trustForwardHeader: true', [...base, '  routers:', '    r: { rule: "Path(`/a`)", service: s, middlewares: [m] }',
+        '  middlewares:', '    m: { forwardAuth: { address: "http://s:1/x", trustForwardHeader: true } }'], /trustForwardHeader/],
+      ['an undefined middleware', [...base, '  routers:', '    r: { rule: "Path(`/a`)", service: s, middlewares: [nope] }'], /nope is not defined/],
+      ['an undefined service', [...base, '  routers:', '    r: { rule: "Path(`/a`)", service: other }'], /other is not defined/],
+      ['a tcp section', [...base, 'tcp: {}'], /tcp.*only http/],
+      ['a broken rule', [...base, '  routers:', '    r: { rule: "Path(`/a`) ||", service: s }'], /http\.routers\.r\.rule/],
+    ];
+    for (const [what, lines, message] of cases) {
+      it(`refuses ${what}, naming the key`, async () => {
+        const file = join(dir, `${what.replace(/\W+/g, '-')}.yml`);
+        writeFileSync(file, lines.join('\n'));
+        await assert.rejects(startDevEdge({ port: 0, dynamicConfigPath: file, services: { s: 'http://127.0.0.1:1' } }), (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.match(err.message, message);
+          assert.ok(err.problems.every((p) => p.file === file));
+          return true;
+        });
+      });
+    }
+
+    it('refuses a router service or forwardAuth host missing from the services map', async () => {
+      await assert.rejects(startDevEdge({ port: 0, dynamicConfigPath: GOLDPATH_YML, services: { api: 'http://127.0.0.1:1', bff: 'http://127.0.0.1:1', spa: 'http://127.0.0.1:1' } }),
+        (err: unknown) => err instanceof ConfigError && /"verify"/.test(err.message) && /"dev-idp"/.test(err.message));
+      // Leaving a router out is explicit.
+      const e = await startDevEdge({ port: 0, dynamicConfigPath: GOLDPATH_YML, omitRouters: ['idp'],
+        services: { api: 'http://127.0.0.1:1', bff: 'http://127.0.0.1:1', spa: 'http://127.0.0.1:1', verify: 'http://127.0.0.1:1' } });
+      assert.ok(!e.config.routers.some((r) => r.name === 'idp'));
+      await e.close();
+    });
+  });
+
+  describe('rule parser and path sanitiser (units)', () => {
+    it('parses Traefik v3 rules with precedence ! > && > ||', () => {
+      const m = parseRule('Path(`/a`) || PathPrefix(`/b/`) && !Path(`/b/x`)');
+      const at = (path: string) => m({ host: 'h', path });
+      assert.equal(at('/a'), true);
+      assert.equal(at('/b/y'), true);
+      assert.equal(at('/b/x'), false);
+      assert.equal(at('/bx'), false);
+      assert.equal(parseRule('(Path(`/a`) || Path(`/b`)) && Host("h")')({ host: 'h', path: '/b' }), true);
+      for (const bad of ['', 'Path(/a)', 'Path(`a`)', 'Method(`GET`)', 'Path(`/a`) &&', 'Path(`/a`)) ', 'Path(`/a']) {
+        assert.throws(() => parseRule(bad), Error, bad);
+      }
+    });
+
+    it('sanitises like Traefik', () => {
+      assert.deepEqual(sanitizeRequestTarget('/a//b/./c/../d/?x=%2F'), { path: '/a/b/d/', query: '?x=%2F' });
+      assert.deepEqual(sanitizeRequestTarget('/%7e%41%c3%a9'), { path: '/~A%C3%A9', query: '' });
+      assert.deepEqual(sanitizeRequestTarget('/../../etc'), { path: '/etc', query: '' });
+      for (const bad of ['a', 'http://x/a', '/a%2fb', '/a%5Cb', '/%00', '/a b', '/a\u00e9', '/%2', '/a#b']) {
+        assert.equal(sanitizeRequestTarget(bad), undefined, bad);
+      }
+    });
+  });
+});

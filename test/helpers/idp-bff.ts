@@ -1,0 +1,188 @@
+// A real golden-path back end for tests: redis-server (test/helpers/redis.ts), one or more dev IdPs
+// (oidc-provider) and the BFF, all on port 0. Settings and idps.yaml entries are built directly.
+//
+//   const env = await startIdpBff();              // one IdP "dev", client_secret_basic
+//   const r = await env.login('admin', '/orders');  // browser-like login (test/helpers/login.ts)
+//   ... await env.close();
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { Registry } from 'prom-client';
+import { createBffApp, type BffApp } from '../../src/bff/app.ts';
+import type { GoldpathConfig, IdpConfig, Settings } from '../../src/config/types.ts';
+import { startDevIdp, devIdpClientFor, type DevIdp, type DevIdpOptions } from '../../src/dev/idp.ts';
+import { createLogger, silentLogger, type Logger } from '../../src/log.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import type { SessionStore } from '../../src/session/types.ts';
+import type { FetchLike } from '../../src/oidc/fetch.ts';
+import { RedisServer } from './redis.ts';
+import { browserLogin, type LoginOptions, type LoginResult } from './login.ts';
+
+export const TEST_CLIENT_SECRET = 'goldpath-test-client-secret-0123456789';
+
+export interface TestIdpSpec {
+  /** Key under idps: (default 'dev'). */
+  name?: string;
+  /** Options for this IdP's startDevIdp (port, log and clients are filled in). */
+  devIdp?: Partial<DevIdpOptions>;
+  /** Overrides of the idps.yaml entry (issuer, client id and secret are filled in). */
+  config?: Partial<IdpConfig>;
+  /** Extra client metadata at the dev IdP (e.g. jwks for private_key_jwt). */
+  client?: Record<string, unknown>;
+}
+
+export interface IdpBffOptions {
+  idps?: TestIdpSpec[];
+  /** Settings overrides (e.g. secureCookies + cookieName). */
+  settings?: Partial<Settings>;
+  /** Use this redis-server instead of starting one (it is then not stopped by close()). */
+  redis?: RedisServer;
+  log?: Logger;
+  /** Log for the dev IdPs (default silent). */
+  idpLog?: Logger;
+  fetch?: FetchLike;
+  metricsRegistry?: Registry;
+}
+
+export interface IdpBff {
+  readonly url: string;
+  readonly redis: RedisServer;
+  readonly store: SessionStore;
+  readonly settings: Settings;
+  readonly config: GoldpathConfig;
+  readonly bff: BffApp;
+  /** The dev IdPs by idps.yaml name. */
+  readonly idps: Record<string, DevIdp>;
+  /** The first (default) dev IdP. */
+  readonly idp: DevIdp;
+  /** Browser-like login through the BFF; `returnTo` goes in the query, `idp` picks the IdP. */
+  login(user?: string, opts?: { returnTo?: string; idp?: string } & Partial<LoginOptions>): Promise<LoginResult>;
+  close(): Promise<void>;
+}
+
+export function testSettings(publicOrigin: string, redisUrl: string, over: Partial<Settings> = {}): Settings {
+  return {
+    configDir: '/nonexistent',
+    redisUrl,
+    publicOrigin,
+    secureCookies: false,
+    cookieName: 'goldpath',
+    sessionKeys: [new Uint8Array(randomBytes(32))],
+    sessionIdleMs: 30 * 60_000,
+    sessionMaxMs: 12 * 3600_000,
+    port: undefined,
+    host: '127.0.0.1',
+    logLevel: 'info',
+    ...over,
+  };
+}
+
+export function testIdpConfig(name: string, issuer: string, over: Partial<IdpConfig> = {}): IdpConfig {
+  return {
+    name,
+    issuer,
+    clientId: 'goldpath',
+    clientSecret: TEST_CLIENT_SECRET,
+    clientAuth: 'client_secret_basic',
+    privateKey: undefined,
+    mtls: undefined,
+    scopes: ['openid', 'profile', 'email', 'offline_access'],
+    par: 'auto',
+    dpop: false,
+    audiences: {},
+    claims: { roles: 'roles', groups: 'groups' },
+    dangerouslyAllowInsecureHttp: issuer.startsWith('http:'),
+    ...over,
+  };
+}
+
+/** Listens on port 0 first, so the origin is known before the app that needs it exists. */
+async function lateBoundServer(): Promise<{ server: Server; origin: string; attach(h: (req: IncomingMessage, res: ServerResponse) => void): void }> {
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const server = createServer((req, res) => {
+    if (handler) handler(req, res);
+    else {
+      res.statusCode = 503;
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return { server, origin: `http://127.0.0.1:${port}`, attach: (h) => { handler = h; } };
+}
+
+export async function startIdpBff(o: IdpBffOptions = {}): Promise<IdpBff> {
+  const redis = o.redis ?? await RedisServer.start();
+  const log = o.log ?? silentLogger;
+  const front = await lateBoundServer();
+  const settings = testSettings(front.origin, redis.url, o.settings);
+  const specs = o.idps ?? [{}];
+  const idps: Record<string, DevIdp> = {};
+  const entries: Record<string, IdpConfig> = {};
+  try {
+    for (const spec of specs) {
+      const name = spec.name ?? 'dev';
+      const authMethod = spec.config?.clientAuth ?? 'client_secret_basic';
+      const audiences = spec.config?.audiences ?? {};
+      const devAudiences = Object.fromEntries(Object.values(audiences).map((a) => [a.resource, { scopes: a.scopes }]));
+      const idp = await startDevIdp({
+        port: 0, log: o.idpLog ?? silentLogger, dangerouslyAllowInsecureHttp: !spec.devIdp?.tls, audiences: devAudiences,
+        ...spec.devIdp,
+        clients: [devIdpClientFor({
+          clientId: spec.config?.clientId ?? 'goldpath',
+          clientSecret: authMethod.startsWith('client_secret') ? (spec.config?.clientSecret ?? TEST_CLIENT_SECRET) : undefined,
+          origin: front.origin, tokenEndpointAuthMethod: authMethod, extra: spec.client,
+        })],
+      });
+      idps[name] = idp;
+      entries[name] = testIdpConfig(name, idp.issuer, spec.config);
+    }
+  } catch (err) {
+    await Promise.all(Object.values(idps).map((i) => i.close()));
+    front.server.close();
+    if (!o.redis) await redis.stop();
+    throw err;
+  }
+  const config: GoldpathConfig = {
+    routes: { routes: [], cors: { allowedOrigins: [] } },
+    pdp: { policies: [], rules: [] },
+    idps: { default: specs[0]?.name ?? 'dev', idps: entries },
+  };
+  const store = createSessionStore({ url: redis.url, settings, log });
+  const bff = await createBffApp({ settings, config, store, log, fetch: o.fetch, metricsRegistry: o.metricsRegistry });
+  front.attach(bff.app.callback());
+
+  return {
+    url: front.origin, redis, store, settings, config, bff, idps, idp: Object.values(idps)[0]!,
+    login(user = 'alice', lo = {}) {
+      const q = new URLSearchParams();
+      if (lo.returnTo !== undefined) q.set('return_to', lo.returnTo);
+      if (lo.idp !== undefined) q.set('idp', lo.idp);
+      const qs = q.toString();
+      return browserLogin({ cookieName: settings.cookieName, ...lo, user, start: `${front.origin}/auth/login${qs ? `?${qs}` : ''}` });
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        front.server.close(() => resolve());
+        front.server.closeAllConnections();
+      });
+      await bff.close();
+      await store.close();
+      await Promise.all(Object.values(idps).map((i) => i.close()));
+      if (!o.redis) await redis.stop();
+    },
+  };
+}
+
+/** A pino logger whose every line is kept (for "no secret in any log line" assertions). */
+export function capturingLogger(level = 'debug'): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  return { log: createLogger({ level, destination }), lines };
+}
