@@ -1,0 +1,90 @@
+// `goldpath demo` (npm start): the whole golden path in one process, no Docker. The dev IdP, the
+// BFF, the verify sidecar, the example API and SPA, behind a development edge that applies the
+// bundled Traefik routers (read from traefik/, not written twice) on http://localhost:8080.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import process from 'node:process';
+import { loadSettings } from '../config/env.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { packageRoot } from '../paths.ts';
+import { createSessionStore } from '../session/index.ts';
+import { startVerify } from '../verify/server.ts';
+import { startBffProcess } from '../bff/server.ts';
+import { startDevIdpFromConfig } from './idp-run.ts';
+import { startExampleApi, startSpaServer } from './api.ts';
+import { startDevEdge } from './edge.ts';
+
+export interface Demo {
+  readonly url: string;
+  readonly issuer: string;
+  close(): Promise<void>;
+}
+
+/** Fills what a fresh machine lacks; everything can still be set from the environment. */
+export function demoEnv(env: Record<string, string | undefined>, log: Logger): Record<string, string | undefined> {
+  const port = env['PORT'] || '8080';
+  const out: Record<string, string | undefined> = {
+    ...env,
+    GOLDPATH_CONFIG_DIR: env['GOLDPATH_CONFIG_DIR'] || join(packageRoot(), 'compose/config'),
+    REDIS_URL: env['REDIS_URL'] || 'memory://',
+    GOLDPATH_PUBLIC_URL: env['GOLDPATH_PUBLIC_URL'] || `http://localhost:${port}`,
+    GOLDPATH_IDP_ISSUER: env['GOLDPATH_IDP_ISSUER'] || 'http://localhost:4000',
+    PORT: port,
+  };
+  if (!env['GOLDPATH_SESSION_KEYS']) {
+    out['GOLDPATH_SESSION_KEYS'] = randomBytes(32).toString('base64url');
+    log.warn('demo: GOLDPATH_SESSION_KEYS not set, using a random key (sessions end when the demo stops)');
+  }
+  if (!env['GOLDPATH_CLIENT_SECRET']) out['GOLDPATH_CLIENT_SECRET'] = randomBytes(24).toString('base64url');
+  return out;
+}
+
+export async function startDemo(opts: { env: Record<string, string | undefined>; log?: Logger; signals?: boolean }): Promise<Demo> {
+  const log = opts.log ?? createLogger({ level: opts.env['LOG_LEVEL'] || 'info', name: 'demo' });
+  const env = demoEnv(opts.env, log);
+  const settings = loadSettings(env);
+  const store = createSessionStore({ url: settings.redisUrl, settings, log });
+  const internal = { ...env, PORT: undefined };
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    const issuerPort = Number(new URL(env['GOLDPATH_IDP_ISSUER']!).port || 80);
+    const idp = await startDevIdpFromConfig({ env: { ...internal, PORT: String(issuerPort) }, log: log.child({ svc: 'dev-idp' }) });
+    closers.push(() => idp.close());
+    const bff = await startBffProcess({ env: internal, store, port: 0, host: '127.0.0.1', signals: false, log: log.child({ svc: 'bff' }) });
+    closers.push(() => bff.close());
+    const verify = await startVerify({ env: internal, store, port: 0, host: '127.0.0.1', log: log.child({ svc: 'verify' }) });
+    closers.push(() => verify.close());
+    const api = await startExampleApi({ port: 0, host: '127.0.0.1' });
+    closers.push(() => api.close());
+    const spa = await startSpaServer({ port: 0, host: '127.0.0.1' });
+    closers.push(() => spa.close());
+    const edge = await startDevEdge({
+      port: Number(env['PORT']), host: env['HOST'] || '127.0.0.1',
+      dynamicConfigPath: join(packageRoot(), 'traefik/dynamic/goldpath.yml'),
+      services: { api: api.url, bff: bff.url, spa: spa.url, verify: verify.url },
+      // The demo reaches the dev IdP directly on its own port; compose routes it through Traefik.
+      omitRouters: ['idp'],
+      log: log.child({ svc: 'edge' }),
+    });
+    closers.push(() => edge.close());
+    const demo: Demo = {
+      url: settings.publicOrigin,
+      issuer: idp.issuer,
+      async close() {
+        for (const c of closers.reverse()) await c().catch(() => {});
+        await store.close();
+      },
+    };
+    log.info(`goldpath demo ready: open ${settings.publicOrigin} (log in as any user; "admin" may also write)`);
+    if (opts.signals !== false) {
+      const stop = () => void demo.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    }
+    return demo;
+  } catch (err) {
+    for (const c of closers.reverse()) await c().catch(() => {});
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,60 @@
+// `goldpath check` as users run it: a real process, files only, every problem at once.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from './helpers/process.ts';
+
+function check(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync('node', ['dist/src/cli.js', 'check', ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8' });
+  return { code: r.status, out: r.stdout + r.stderr };
+}
+
+describe('goldpath check', function () {
+  this.timeout(30_000);
+
+  it('passes on compose/config (the demo and compose configuration)', function () {
+    const r = check(['compose/config'], { GOLDPATH_CLIENT_SECRET: 'x'.repeat(32) });
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /OK/);
+  });
+
+  it('prints every problem of a broken config with file, line and key, and exits non-zero', function () {
+    const r = check(['test/config/fixtures/broken']);
+    assert.equal(r.code, 1);
+    const lines = r.out.split('\n').filter((l) => /^\S+\.yaml:\d+: /.test(l));
+    assert.ok(lines.length >= 20, `expected many problems, got:\n${r.out}`);
+    for (const file of ['routes.yaml', 'pdp.yaml', 'idps.yaml']) {
+      assert.ok(lines.some((l) => l.includes(file)), `no problem reported for ${file}`);
+    }
+    assert.match(r.out, /routes\.yaml:2: routes\[0\]\.name: /);
+    assert.match(r.out, /routes\[2\]\.colour: .*unknown/i);
+    assert.match(r.out, /problems? in /);
+  });
+
+  it('names a missing environment variable with file and key', function () {
+    const r = check(['compose/config']);
+    assert.equal(r.code, 1);
+    assert.match(r.out, /idps\.yaml:\d+: idps\.dev\.client_secret: .*GOLDPATH_CLIENT_SECRET/);
+  });
+
+  it('reports a Polar syntax error in a policy file', function () {
+    const dir = mkdtempSync(join(tmpdir(), 'goldpath-check-'));
+    try {
+      cpSync(join(REPO_ROOT, 'test/verify/fixtures/config'), dir, { recursive: true });
+      writeFileSync(join(dir, 'policy.polar'), 'allow(user: User, "read", _o: Order) if user.roles.;\n');
+      const r = check([dir], { TEST_CLIENT_SECRET: 's' });
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /policy\.polar/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 2 with usage on an unknown command', function () {
+    const r = spawnSync('node', ['dist/src/cli.js', 'nope'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /usage: goldpath/);
+  });
+});

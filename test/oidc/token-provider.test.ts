@@ -1,0 +1,188 @@
+// TokenProvider against a real oidc-provider and a real redis-server: single-flight refresh across
+// "processes" (separate store connections and providers), rotation, rejection, audience tokens.
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { decodeJwt } from 'jose';
+import { Unavailable } from '../../src/errors.ts';
+import { silentLogger } from '../../src/log.ts';
+import { IdpRegistry } from '../../src/oidc/registry.ts';
+import { createTokenProvider, type OidcTokenProvider, type RefreshOutcome } from '../../src/oidc/token-provider.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import type { Session, SessionStore } from '../../src/session/types.ts';
+import { startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+
+const ORDERS = 'https://api.example.test/orders';
+
+describe('TokenProvider (refresh, single-flight, audiences)', function () {
+  this.timeout(30_000);
+  let env: IdpBff;
+  let refreshGrants = 0;
+  let refreshErrors = 0;
+  /** Extra "processes": each with its own store connection and provider. */
+  const processes: Array<{ store: SessionStore; tokens: OidcTokenProvider; outcomes: RefreshOutcome[] }> = [];
+
+  before(async () => {
+    env = await startIdpBff({
+      idps: [{ config: { audiences: { orders: { resource: ORDERS, scopes: ['orders.read'] } } }, devIdp: { accessTokenTtl: 120 } }],
+    });
+    env.idp.provider.on('grant.success', (ctx: { oidc: { params: { grant_type: string } } }) => {
+      if (ctx.oidc.params.grant_type === 'refresh_token') refreshGrants++;
+    });
+    env.idp.provider.on('grant.error', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
+      if (ctx.oidc.params?.grant_type === 'refresh_token') refreshErrors++;
+    });
+    for (let i = 0; i < 3; i++) {
+      const store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
+      const outcomes: RefreshOutcome[] = [];
+      const idps = new IdpRegistry(env.config.idps, { log: silentLogger });
+      processes.push({ store, outcomes, tokens: createTokenProvider({ idps, store, log: silentLogger, onRefresh: (o) => outcomes.push(o) }) });
+    }
+  });
+  after(async () => {
+    for (const p of processes) await p.store.close();
+    await env?.close();
+  });
+  beforeEach(() => {
+    refreshGrants = 0;
+    refreshErrors = 0;
+    for (const p of processes) p.outcomes.length = 0;
+  });
+
+  async function loginSession(user: string): Promise<Session> {
+    const r = await env.login(user);
+    assert.equal(r.status, 302);
+    return (await env.store.get(r.sessionCookie!))!;
+  }
+
+  /** Marks the session's token for `audience` as expired (as if time had passed). */
+  async function expire(s: Session, audience = ''): Promise<Session> {
+    const t = s.secrets.tokens[audience]!;
+    assert.ok(await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { ...s.secrets.tokens, [audience]: { ...t, expiresAt: Date.now() - 1000 } } }));
+    return (await env.store.getById(s.id))!;
+  }
+
+  it('10 concurrent calls on an expired token in 3 processes: exactly one refresh grant, all get the new token', async () => {
+    const s = await expire(await loginSession('alice'));
+    const old = s.secrets.tokens['']!.value;
+    const oldRt = s.secrets.refreshToken;
+    // Each "process" loads the session itself, as the sidecars do per request.
+    const results = await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+      const p = processes[i % processes.length]!;
+      const mine = (await p.store.getById(s.id))!;
+      return p.tokens.credentials(mine, '', 'GET', 'https://api.example.test/orders/1');
+    }));
+    assert.equal(refreshGrants, 1, 'one refresh_token grant at the IdP');
+    assert.equal(refreshErrors, 0);
+    const auths = new Set(results.map((r) => r?.authorization));
+    assert.equal(auths.size, 1, 'everyone got the same token');
+    const [auth] = [...auths];
+    assert.match(auth!, /^Bearer /);
+    assert.notEqual(auth, `Bearer ${old}`);
+    const stored = (await env.store.getById(s.id))!;
+    assert.equal(`Bearer ${stored.secrets.tokens['']!.value}`, auth);
+    assert.notEqual(stored.secrets.refreshToken, oldRt, 'the rotated refresh token was stored');
+    assert.ok(stored.secrets.tokens['']!.expiresAt! > Date.now() + 60_000);
+    const all = processes.flatMap((p) => p.outcomes);
+    assert.equal(all.filter((o) => o === 'success').length, 1);
+
+    // Rotation is safe: the next refresh, from another process, uses the rotated refresh token.
+    const again = await expire(stored);
+    const r2 = await processes[2]!.tokens.credentials(again, '', 'GET', 'https://api.example.test/x');
+    assert.ok(r2 && r2.authorization !== auth);
+    assert.equal(refreshGrants, 2);
+    assert.equal(refreshErrors, 0, 'no refresh token was ever reused');
+  });
+
+  it('a fresh token is returned without any refresh', async () => {
+    const s = await loginSession('bob');
+    const r = await processes[0]!.tokens.credentials(s, '', 'GET', 'https://api.example.test/');
+    assert.equal(r?.authorization, `Bearer ${s.secrets.tokens['']!.value}`);
+    assert.equal(r?.dpop, undefined);
+    assert.equal(refreshGrants, 0);
+  });
+
+  it('a token within 30 s of expiry is refreshed ahead of time', async () => {
+    const s = await loginSession('bob');
+    const t = s.secrets.tokens['']!;
+    await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { '': { ...t, expiresAt: Date.now() + 20_000 } } });
+    const r = await processes[1]!.tokens.credentials((await env.store.getById(s.id))!, '', 'GET', 'https://api.example.test/');
+    assert.notEqual(r?.authorization, `Bearer ${t.value}`);
+    assert.equal(refreshGrants, 1);
+  });
+
+  it('a refresh the IdP rejects resolves null for every caller and deletes the session', async () => {
+    const s = await expire(await loginSession('carol'));
+    // The IdP no longer knows the refresh token (revoked by an admin, expired, ...).
+    const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
+    await oidc.tokenRevocation(config, s.secrets.refreshToken!);
+    const results = await Promise.all(Array.from({ length: 5 }, (_, i) =>
+      processes[i % 3]!.tokens.credentials(s, '', 'GET', 'https://api.example.test/')));
+    assert.deepEqual(results, [null, null, null, null, null]);
+    assert.equal(refreshErrors, 1, 'one rejected grant, not five');
+    assert.equal(await env.store.getById(s.id), null, 'session deleted');
+    assert.ok(processes.flatMap((p) => p.outcomes).includes('rejected'));
+  });
+
+  it('waits at most waitMs for a refresh held by another (stuck) process, then 503', async () => {
+    const s = await expire(await loginSession('dave'));
+    const lock = await env.store.tryLock(`refresh:${s.id}`, 10_000);
+    assert.ok(lock);
+    const idps = new IdpRegistry(env.config.idps, { log: silentLogger });
+    const impatient = createTokenProvider({ idps, store: env.store, log: silentLogger, waitMs: 300 });
+    const t0 = Date.now();
+    await assert.rejects(impatient.credentials(s, '', 'GET', 'https://api.example.test/'), Unavailable);
+    assert.ok(Date.now() - t0 < 1500);
+    await env.store.unlock(`refresh:${s.id}`, lock);
+    assert.equal(refreshGrants, 0);
+  });
+
+  it('obtains an audience token with a refresh grant carrying resource + scopes (RFC 8707), then reuses it', async () => {
+    const s = await loginSession('erin');
+    assert.equal(s.secrets.tokens['orders'], undefined, 'audience tokens are fetched on demand');
+    const r = await processes[0]!.tokens.credentials(s, 'orders', 'GET', `${ORDERS}/1`);
+    assert.ok(r);
+    const claims = decodeJwt(r.authorization.replace(/^Bearer /, ''));
+    assert.equal(claims.aud, ORDERS);
+    assert.equal(claims['scope'], 'orders.read');
+    assert.equal(claims.sub, 'erin');
+    assert.equal(refreshGrants, 1);
+    const stored = (await env.store.getById(s.id))!;
+    assert.ok(stored.secrets.tokens['orders']);
+    assert.equal(stored.secrets.tokens['']!.value, s.secrets.tokens['']!.value, 'the login token is untouched');
+    const again = await processes[1]!.tokens.credentials(stored, 'orders', 'GET', `${ORDERS}/2`);
+    assert.equal(again?.authorization, r.authorization);
+    assert.equal(refreshGrants, 1, 'cached');
+  });
+
+  it('an audience idps.yaml does not define is a programming error, not a 401', async () => {
+    const s = await loginSession('frank');
+    await assert.rejects(processes[0]!.tokens.credentials(s, 'nope', 'GET', 'https://x.test/'), /not configured/);
+  });
+
+  it('a session deleted meanwhile resolves null and is not resurrected', async () => {
+    const s = await expire(await loginSession('grace'));
+    await env.store.delete(s.id);
+    assert.equal(await processes[0]!.tokens.credentials(s, '', 'GET', 'https://api.example.test/'), null);
+    assert.equal(await env.store.getById(s.id), null);
+  });
+});
+
+describe('TokenProvider with real access-token expiry', function () {
+  this.timeout(30_000);
+  let env: IdpBff;
+  before(async () => {
+    env = await startIdpBff({ idps: [{ devIdp: { accessTokenTtl: 1 } }] });
+  });
+  after(() => env?.close());
+
+  it('an access token the IdP considers expired is replaced by one it accepts', async () => {
+    const r = await env.login('heidi');
+    const s = (await env.store.get(r.sessionCookie!))!;
+    const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
+    await new Promise((res) => setTimeout(res, 1100));
+    assert.equal((await oidc.tokenIntrospection(config, s.secrets.tokens['']!.value)).active, false, 'really expired at the IdP');
+    const creds = await env.bff.tokens.credentials(s, '', 'GET', 'https://api.example.test/');
+    const fresh = creds!.authorization.replace(/^Bearer /, '');
+    assert.equal((await oidc.tokenIntrospection(config, fresh)).active, true);
+  });
+});
