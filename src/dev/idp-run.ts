@@ -13,7 +13,20 @@ import { devIdpClientFor, startDevIdp, type DevIdp, type DevIdpAudience, type De
 
 export const DEFAULT_DEV_IDP_PORT = 4000;
 
+/** `goldpath dev-idp`: starts the dev IdP from the environment and stops it on SIGTERM/SIGINT. */
 export async function runDevIdp(opts: { env: Record<string, string | undefined>; log?: Logger }): Promise<DevIdp> {
+  const idp = await startDevIdpFromConfig(opts);
+  const stop = () => void idp.close().then(() => process.exit(0));
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  return idp;
+}
+
+/**
+ * The dev IdP for the IdPs of idps.yaml (GOLDPATH_CONFIG_DIR) whose issuer is GOLDPATH_IDP_ISSUER
+ * (default http://localhost:<PORT>), with clients for GOLDPATH_PUBLIC_URL. No signal handlers.
+ */
+export async function startDevIdpFromConfig(opts: { env: Record<string, string | undefined>; log?: Logger }): Promise<DevIdp> {
   const env = opts.env;
   const log = opts.log ?? createLogger({ level: env['LOG_LEVEL'] || 'info', name: 'dev-idp' });
   const port = env['PORT'] ? Number(env['PORT']) : DEFAULT_DEV_IDP_PORT;
@@ -46,16 +59,12 @@ export async function runDevIdp(opts: { env: Record<string, string | undefined>;
       audiences[a.resource] = { scopes: [...new Set([...(audiences[a.resource]?.scopes ?? []), ...a.scopes])] };
     }
   }
-  const idpProcess = await startDevIdp({
+  return startDevIdp({
     port, host, issuer, log, tls, audiences,
     clients: mine.map((i) => clientFor(i, origin)),
     dangerouslyAllowInsecureHttp: insecure,
     trustProxy: new URL(issuer).port !== String(port),
   });
-  const stop = () => void idpProcess.close().then(() => process.exit(0));
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  return idpProcess;
 }
 
 function sameIssuer(a: string, b: string): boolean {

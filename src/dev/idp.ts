@@ -279,4 +279,4 @@ function normalizeDn(dn: string): string {
 }
 
 
-export { runDevIdp } from './idp-run.ts';
+export { runDevIdp, startDevIdpFromConfig } from './idp-run.ts';

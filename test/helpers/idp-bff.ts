@@ -43,6 +43,8 @@ export interface IdpBffOptions {
   idpLog?: Logger;
   fetch?: FetchLike;
   metricsRegistry?: Registry;
+  /** CA the test browser trusts (https dev IdPs with test certificates). */
+  browserCa?: string;
 }
 
 export interface IdpBff {
@@ -160,7 +162,7 @@ export async function startIdpBff(o: IdpBffOptions = {}): Promise<IdpBff> {
       if (lo.returnTo !== undefined) q.set('return_to', lo.returnTo);
       if (lo.idp !== undefined) q.set('idp', lo.idp);
       const qs = q.toString();
-      return browserLogin({ cookieName: settings.cookieName, ...lo, user, start: `${front.origin}/auth/login${qs ? `?${qs}` : ''}` });
+      return browserLogin({ cookieName: settings.cookieName, ca: o.browserCa, ...lo, user, start: `${front.origin}/auth/login${qs ? `?${qs}` : ''}` });
     },
     async close() {
       await new Promise<void>((resolve) => {
