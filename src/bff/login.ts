@@ -2,7 +2,8 @@
 // PAR per idps.yaml, DPoP key per session when configured).
 import type { Context } from 'koa';
 import * as oidc from 'openid-client';
-import { BadRequest } from '../errors.ts';
+import { BadRequest, GoldpathError, Unavailable } from '../errors.ts';
+import { errorSummary } from '../oidc/idp-client.ts';
 import { newDpopJwk } from '../oidc/dpop.ts';
 import { ensureTxCookie, readCookie } from './cookies.ts';
 import { safeReturnTo } from './return-to.ts';
@@ -30,9 +31,18 @@ export function loginHandler(deps: BffDeps) {
     const nonce = oidc.randomNonce();
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const dpopJwk = idp.idp.dpop ? await newDpopJwk() : undefined;
-    const url = await idp.authorizationUrl({
-      redirectUri: `${settings.publicOrigin}/auth/callback`, state, nonce, codeVerifier, dpopJwk,
-    });
+    let url: URL;
+    try {
+      url = await idp.authorizationUrl({
+        redirectUri: `${settings.publicOrigin}/auth/callback`, state, nonce, codeVerifier, dpopJwk,
+      });
+    } catch (err) {
+      if (err instanceof GoldpathError) throw err;
+      // The IdP refused the pushed request (client authentication, policy): nothing the user can
+      // fix; operators find the reason in the log.
+      log.error({ reqId: ctx.state.requestId, idp: idp.name, err: errorSummary(err) }, 'the IdP refused the authorization request');
+      throw new Unavailable('the identity provider refused the sign-in request');
+    }
     const txCookie = ensureTxCookie(ctx, settings);
     await saveTransaction(store, txCookie, {
       idp: idp.name, state, nonce, codeVerifier, returnTo, dpopJwk, previousSessionId: previous?.id,

@@ -14,6 +14,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jo
 import type { Logger } from '../log.ts';
 import { logoutPage, messagePage } from './idp-pages.ts';
 import { interactions } from './idp-interactions.ts';
+import { createDevIdpAdapter } from './idp-adapter.ts';
 
 /** oidc-provider client metadata (snake_case, as registered). */
 export type DevIdpClient = Record<string, unknown> & { client_id: string };
@@ -155,6 +156,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
 
   const provider = new Provider(issuer, {
     clients: opts.clients,
+    adapter: createDevIdpAdapter(),
     jwks: { keys },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     findAccount: async (_ctx: unknown, sub: string) => ({
@@ -173,6 +175,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
     issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(t: string): boolean }) =>
       client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'tls_client_auth', 'none'],
     pkce: { required: () => true },
     ttl: {
       AccessToken: accessTokenTtl,

@@ -29,7 +29,7 @@ const CACHE_MAX = 1000;
 
 /** CryptoKeyPair for openid-client's getDPoPHandle (the public key must be extractable). */
 export async function dpopKeyPair(jwk: DpopJwk): Promise<CryptoKeyPair> {
-  const id = String(jwk['x']) + String(jwk['y']);
+  const id = JSON.stringify(publicJwk(jwk));
   const hit = cache.get(id);
   if (hit) return hit;
   const alg = typeof jwk['alg'] === 'string' ? jwk['alg'] : ALG;

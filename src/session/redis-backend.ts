@@ -10,12 +10,24 @@
 //     replayed later (no surprise double HINCRBY);
 //   - reconnect forever with capped exponential backoff, so the store heals on its own.
 // Multi-step writes are single-key Lua scripts (cluster-safe: one hash slot each).
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { setTimeout, clearTimeout } from 'node:timers';
-import type { Fields, KvBackend } from './backend.ts';
-import type { RedisTarget } from './redis-url.ts';
-import type { Logger } from '../log.ts';
-
+//
+// Durability with replicas (Sentinel, Cluster). Replication is asynchronous: a write the master
+// acknowledged can vanish if a replica that never got it is promoted. A lost session is only
+// annoying, but a lost *delete* resurrects a logged-out session, a lost lock lets two processes
+// spend one refresh token, a lost replay marker re-opens a jti. So every write (not the idle
+// touch, whose loss is harmless) is followed, in the same pipeline on the same connection, by
+// WAIT 1: it succeeds only once a replica holds it, and fails (StoreUnavailable, no cookie
+// handed out, the caller may retry) when no replica confirms within half the command timeout.
+// "Has a replica" comes from the topology, so a master whose replicas are all down or resyncing
+// keeps accepting writes (single copy) instead of refusing every login:
+//   - Cluster: the slot's replicas in CLUSTER SLOTS (failed replicas are left out by Redis);
+//   - Sentinel: the replicas Sentinel lists as up with their link to the master ok, polled every
+//     second; unknown or stale (Sentinel unreachable) counts as "has a replica".
+// This closes the gap for one replica per master (any failover promotes the replica that
+// confirmed the write; Sentinel's split-brain window — old master still accepting writes after
+// its replica was promoted — fails WAIT instead of silently losing writes). With several replicas
+// the promoted one may not be the one that confirmed: Redis cannot promise more than that.
+// Writes use their own connection in these modes, so a WAIT that blocks never delays a read.
 export const INVALIDATE_CHANNEL = 'gp:invalidate';
 
 // KEYS[1] = hash; ARGV[1] = ttl ms; ARGV[2..] = field, value, ...
@@ -48,25 +60,29 @@ return redis.call('SCARD', KEYS[1])`;
 const DEL_IF_EQ = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+const LUA: Record<string, string> = {
+  gpCreate: CREATE, gpUpdate: UPDATE, gpTouch: TOUCH, gpTake: TAKE, gpSetAdd: SET_ADD, gpDelIfEq: DEL_IF_EQ,
+};
+
 type Client = Redis | Cluster;
-interface Scripts {
-  gpCreate(key: string, ...args: string[]): Promise<number>;
-  gpUpdate(key: string, ...args: string[]): Promise<number | null>;
-  gpTouch(key: string, ...args: string[]): Promise<number>;
-  gpTake(key: string, ...args: string[]): Promise<(string | null)[] | null>;
-  gpSetAdd(key: string, ...args: string[]): Promise<number>;
-  gpDelIfEq(key: string, ...args: string[]): Promise<number>;
-}
+type Scripted = Record<string, (key: string, ...args: string[]) => Promise<unknown>>;
 
 export interface RedisBackendOptions {
   log: Logger;
   /** Bound on each command (default 500 ms). */
   commandTimeoutMs?: number;
+  /** Sentinel: how often to ask which replicas are in sync (default 1000 ms). */
+  replicaCheckMs?: number;
 }
 
 /** Reconnect forever: 50 ms doubling to 2 s, with jitter so a fleet does not reconnect in step. */
 function backoff(times: number): number {
   return Math.min(50 * 2 ** Math.min(times - 1, 6), 2000) + Math.floor(Math.random() * 50);
+}
+
+/** A demoted master answers READONLY until Sentinel kills our connection: reconnect at once. */
+function reconnectOnReadonly(err: Error): 1 | false {
+  return err.message.startsWith('READONLY') ? 1 : false;
 }
 
 function connect(target: RedisTarget, commandTimeout: number): Client {
@@ -87,7 +103,13 @@ function connect(target: RedisTarget, commandTimeout: number): Client {
     case 'standalone':
       return new Redis({ ...common, host: target.host, port: target.port, db: target.db, tls: target.tls ? {} : undefined });
     case 'sentinel':
-      return new Redis({ ...common, sentinels: target.sentinels, name: target.name, db: target.db, sentinelCommandTimeout: commandTimeout });
+      return new Redis({
+        ...common, sentinels: target.sentinels, name: target.name, db: target.db, sentinelCommandTimeout: commandTimeout,
+        // Drop the old master as soon as Sentinel announces +switch-master, rather than when
+        // Sentinel gets round to killing our connection or demoting it.
+        failoverDetector: true,
+        reconnectOnError: reconnectOnReadonly,
+      });
     case 'cluster': {
       const opts: ClusterOptions = {
         enableOfflineQueue: false,
@@ -108,16 +130,117 @@ function nodeOptions(common: RedisOptions): NonNullable<ClusterOptions['redisOpt
   return rest;
 }
 
+/** CRC16/XMODEM, the Redis Cluster key hash. */
+function crc16(bytes: Uint8Array): number {
+  let crc = 0;
+  for (const b of bytes) {
+    crc ^= b << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+const utf8 = new TextEncoder();
+
+/** The Redis Cluster hash slot of a key (hash tags honoured), as CLUSTER KEYSLOT computes it. */
+export function keySlot(key: string): number {
+  let bytes = utf8.encode(key);
+  const open = bytes.indexOf(0x7b);
+  if (open >= 0) {
+    const close = bytes.indexOf(0x7d, open + 1);
+    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
+  }
+  return crc16(bytes) % 16384;
+}
+
+/**
+ * Sentinel's view of the master's replicas, polled: how many are up and in sync. Writes wait for
+ * a replica unless Sentinel positively says there is none in sync; no answer means "wait".
+ */
+class SentinelReplicas {
+  #inSync: number | undefined;
+  #at = 0;
+  #client: Redis | undefined;
+  #next = 0;
+  #polling = false;
+  readonly #timer: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly target: Extract<RedisTarget, { mode: 'sentinel' }>,
+    private readonly everyMs: number,
+    private readonly commandTimeout: number,
+  ) {
+    void this.#poll();
+    this.#timer = setInterval(() => void this.#poll(), everyMs);
+    this.#timer.unref();
+  }
+
+  /** Replicas a write must reach: 0 only on a fresh answer that no replica is in sync. */
+  get needed(): number {
+    const fresh = this.#inSync !== undefined && Date.now() - this.#at <= 3 * this.everyMs;
+    return fresh && this.#inSync === 0 ? 0 : 1;
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      this.#client ??= await this.#connect();
+      const replicas = (await this.#client.call('SENTINEL', 'REPLICAS', this.target.name)) as string[][];
+      this.#inSync = replicas.filter((flat) => {
+        const r: Record<string, string> = {};
+        for (let i = 0; i + 1 < flat.length; i += 2) r[flat[i]!] = flat[i + 1]!;
+        return !/s_down|o_down|disconnected/.test(r.flags ?? '') && r['master-link-status'] === 'ok';
+      }).length;
+      this.#at = Date.now();
+    } catch {
+      // Ask the next sentinel next time; meanwhile `needed` turns conservative once stale.
+      this.#client?.disconnect();
+      this.#client = undefined;
+      this.#next++;
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  async #connect(): Promise<Redis> {
+    const s = this.target.sentinels[this.#next % this.target.sentinels.length]!;
+    const c = new Redis({
+      host: s.host, port: s.port, lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0,
+      retryStrategy: () => null, commandTimeout: this.commandTimeout, connectTimeout: this.commandTimeout,
+    });
+    c.on('error', () => { /* reported through the failed poll */ });
+    try {
+      await c.connect();
+    } catch (err) {
+      c.disconnect();
+      throw err;
+    }
+    return c;
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    this.#client?.disconnect();
+    this.#client = undefined;
+  }
+}
+
 export class RedisBackend implements KvBackend {
+  /** Reads, idle touches, publishes. */
   readonly #client: Client;
-  readonly #cmd: Scripts;
+  /** Durable writes (+ WAIT); the same connection as #client when there are no replicas. */
+  readonly #writer: Client;
   readonly #sub: Client;
   readonly #log: Logger;
   readonly #readyWaitMs: number;
+  /** WAIT timeout: below the command timeout, so "no replica" is an answer, not a timeout. */
+  readonly #waitMs: number;
   /** Cluster commands may be retried internally on redirections: bound the whole call. */
   readonly #deadlineMs: number | undefined;
+  readonly #replicas: SentinelReplicas | undefined;
   readonly #listeners: ((message: string) => void)[] = [];
-  #readyWait: Promise<void> | undefined;
+  readonly #readyWaits = new Map<Client, Promise<void>>();
   #subscribed = false;
   #subscribedWaiters: (() => void)[] = [];
   #closed = false;
@@ -126,15 +249,17 @@ export class RedisBackend implements KvBackend {
     const commandTimeout = opts.commandTimeoutMs ?? 500;
     this.#log = opts.log;
     this.#readyWaitMs = Math.round(commandTimeout * 0.6);
+    this.#waitMs = Math.max(10, Math.floor(commandTimeout / 2));
     this.#deadlineMs = target.mode === 'cluster' ? commandTimeout + this.#readyWaitMs : undefined;
-    this.#client = connect(target, commandTimeout);
-    for (const [name, lua] of Object.entries({
-      gpCreate: CREATE, gpUpdate: UPDATE, gpTouch: TOUCH, gpTake: TAKE, gpSetAdd: SET_ADD, gpDelIfEq: DEL_IF_EQ,
-    })) {
-      this.#client.defineCommand(name, { numberOfKeys: 1, lua });
-    }
-    this.#cmd = this.#client as unknown as Scripts;
+    this.#client = this.#scripted(connect(target, commandTimeout));
     this.#watch(this.#client, 'commands');
+    if (target.mode === 'standalone') {
+      this.#writer = this.#client;
+    } else {
+      this.#writer = this.#scripted(connect(target, commandTimeout));
+      this.#watch(this.#writer, 'writes');
+    }
+    this.#replicas = target.mode === 'sentinel' ? new SentinelReplicas(target, opts.replicaCheckMs ?? 1000, commandTimeout) : undefined;
 
     this.#sub = connect(target, commandTimeout);
     this.#watch(this.#sub, 'invalidations');
@@ -144,6 +269,11 @@ export class RedisBackend implements KvBackend {
       if (channel !== INVALIDATE_CHANNEL) return;
       for (const l of this.#listeners) l(message);
     });
+  }
+
+  #scripted(c: Client): Client {
+    for (const [name, lua] of Object.entries(LUA)) c.defineCommand(name, { numberOfKeys: 1, lua });
+    return c;
   }
 
   /** Logs one warning per outage and one line when the connection is back (never the URL). */
@@ -173,100 +303,145 @@ export class RedisBackend implements KvBackend {
     });
   }
 
-  /** Runs `op` now if connected, after a short wait if a connection attempt is in flight, else fails. */
-  #run<T>(op: () => Promise<T>): Promise<T> {
+  /** Runs `op` now if `c` is connected, after a short wait if a connection attempt is in flight, else fails. */
+  #run<T>(c: Client, op: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('session store is closed'));
-    const p = this.#client.status === 'ready' ? op() : this.#whenReady().then(op);
+    const p = c.status === 'ready' ? op() : this.#whenReady(c).then(op);
     return this.#deadlineMs === undefined ? p : withDeadline(p, this.#deadlineMs);
   }
 
-  #whenReady(): Promise<void> {
-    const c = this.#client;
+  #whenReady(c: Client): Promise<void> {
     const s = c.status;
     if (s === 'ready') return Promise.resolve();
     if (s !== 'wait' && s !== 'connecting' && s !== 'connect') return Promise.reject(new Error(`redis connection is ${s}`));
-    return (this.#readyWait ??= new Promise<void>((resolve, reject) => {
-      const done = (err?: Error) => {
-        clearTimeout(timer);
-        c.off('ready', onReady);
-        c.off('close', onClose);
-        this.#readyWait = undefined;
-        if (err) reject(err);
-        else resolve();
-      };
-      const onReady = () => done();
-      const onClose = () => done(new Error('redis connection failed'));
-      const timer = setTimeout(() => done(new Error('redis connection not ready in time')), this.#readyWaitMs);
-      timer.unref();
-      c.once('ready', onReady);
-      c.once('close', onClose);
-    }));
+    let wait = this.#readyWaits.get(c);
+    if (!wait) {
+      wait = new Promise<void>((resolve, reject) => {
+        const done = (err?: Error) => {
+          clearTimeout(timer);
+          c.off('ready', onReady);
+          c.off('close', onClose);
+          this.#readyWaits.delete(c);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onReady = () => done();
+        const onClose = () => done(new Error('redis connection failed'));
+        const timer = setTimeout(() => done(new Error('redis connection not ready in time')), this.#readyWaitMs);
+        timer.unref();
+        c.once('ready', onReady);
+        c.once('close', onClose);
+      });
+      this.#readyWaits.set(c, wait);
+    }
+    return wait;
+  }
+
+  /** How many replicas must confirm a write to `key` (0 or 1), from the current topology. */
+  #acksFor(key: string): number {
+    if (this.#replicas) return this.#replicas.needed;
+    if (this.#writer instanceof Cluster) {
+      const owners = this.#writer.slots[keySlot(key)];
+      return owners === undefined || owners.length > 1 ? 1 : 0;
+    }
+    return 0;
+  }
+
+  /**
+   * A write that must survive a failover: `name` is one of our scripts or a plain command whose
+   * first argument is `key`. With replicas, the write and WAIT travel in one pipeline, so WAIT
+   * runs on the very connection (and, in a cluster, the very node) that took the write.
+   */
+  #write(key: string, name: string, args: string[]): Promise<unknown> {
+    const w = this.#writer;
+    return this.#run(w, async () => {
+      const acks = this.#acksFor(key);
+      if (acks === 0) {
+        return LUA[name] ? (w as unknown as Scripted)[name]!(key, ...args) : w.call(name, key, ...args);
+      }
+      for (let attempt = 0; ; attempt++) {
+        const p = w.pipeline();
+        // EVAL, not EVALSHA: a NOSCRIPT retry would run outside the pipeline, after the WAIT.
+        if (LUA[name]) p.call('EVAL', LUA[name], '1', key, ...args);
+        else p.call(name, key, ...args);
+        p.call('WAIT', String(acks), String(this.#waitMs));
+        const [[err, reply], [waitErr, acked]] = (await p.exec()) as [Error | null, unknown][] as [[Error | null, unknown], [Error | null, unknown]];
+        if (err) {
+          // A failover moved the slot: learn the new owner and try once more.
+          if (w instanceof Cluster && attempt === 0 && /^(MOVED|ASK) /.test(err.message)) {
+            await new Promise<void>((resolve) => w.refreshSlotsCache(() => resolve()));
+            continue;
+          }
+          throw err;
+        }
+        if (waitErr) throw waitErr;
+        if (typeof acked !== 'number' || acked < acks) {
+          throw new Error(`write not confirmed by a replica within ${this.#waitMs} ms`);
+        }
+        return reply;
+      }
+    });
   }
 
   hashGet(key: string): Promise<Fields | null> {
-    return this.#run(async () => {
+    return this.#run(this.#client, async () => {
       const h = await this.#client.hgetall(key);
       for (const _ in h) return h;
       return null;
     });
   }
 
-  hashCreate(key: string, fields: Fields, ttlMs: number): Promise<void> {
-    return this.#run(async () => {
-      await this.#cmd.gpCreate(key, String(ttlMs), ...flatten(fields));
-    });
+  async hashCreate(key: string, fields: Fields, ttlMs: number): Promise<void> {
+    await this.#write(key, 'gpCreate', [String(ttlMs), ...flatten(fields)]);
   }
 
   hashUpdate(key: string, fields: Fields, incrField?: string): Promise<number | null> {
-    return this.#run(() => this.#cmd.gpUpdate(key, incrField ?? '', ...flatten(fields)));
+    return this.#write(key, 'gpUpdate', [incrField ?? '', ...flatten(fields)]) as Promise<number | null>;
   }
 
+  /** The idle touch: on the read path, and harmless to lose, so no WAIT. */
   hashTouch(key: string, field: string, value: number, ttlMs: number): Promise<boolean> {
-    return this.#run(async () => (await this.#cmd.gpTouch(key, field, String(value), String(ttlMs))) === 1);
+    const c = this.#client as unknown as Scripted;
+    return this.#run(this.#client, async () => (await c.gpTouch!(key, field, String(value), String(ttlMs))) === 1);
   }
 
   hashTake(key: string, fields: readonly string[]): Promise<(string | null)[] | null> {
-    return this.#run(() => this.#cmd.gpTake(key, ...fields));
+    return this.#write(key, 'gpTake', [...fields]) as Promise<(string | null)[] | null>;
   }
 
   exists(key: string): Promise<boolean> {
-    return this.#run(async () => (await this.#client.exists(key)) === 1);
+    return this.#run(this.#client, async () => (await this.#client.exists(key)) === 1);
   }
 
   setAdd(key: string, member: string, ttlMs: number): Promise<number> {
-    return this.#run(() => this.#cmd.gpSetAdd(key, member, String(ttlMs)));
+    return this.#write(key, 'gpSetAdd', [member, String(ttlMs)]) as Promise<number>;
   }
 
   setMembers(key: string): Promise<string[]> {
-    return this.#run(() => this.#client.smembers(key));
+    return this.#run(this.#client, () => this.#client.smembers(key));
   }
 
-  setRemove(key: string, members: readonly string[]): Promise<void> {
-    if (members.length === 0) return Promise.resolve();
-    return this.#run(async () => {
-      await this.#client.srem(key, ...members);
-    });
+  async setRemove(key: string, members: readonly string[]): Promise<void> {
+    if (members.length === 0) return;
+    await this.#write(key, 'SREM', [...members]);
   }
 
-  put(key: string, value: string, ttlMs: number, onlyIfAbsent: boolean): Promise<boolean> {
-    return this.#run(async () => {
-      const r = onlyIfAbsent
-        ? await this.#client.set(key, value, 'PX', ttlMs, 'NX')
-        : await this.#client.set(key, value, 'PX', ttlMs);
-      return r === 'OK';
-    });
+  async put(key: string, value: string, ttlMs: number, onlyIfAbsent: boolean): Promise<boolean> {
+    const args = [value, 'PX', String(ttlMs)];
+    if (onlyIfAbsent) args.push('NX');
+    return (await this.#write(key, 'SET', args)) === 'OK';
   }
 
   take(key: string): Promise<string | null> {
-    return this.#run(() => this.#client.getdel(key));
+    return this.#write(key, 'GETDEL', []) as Promise<string | null>;
   }
 
-  deleteIfEquals(key: string, value: string): Promise<boolean> {
-    return this.#run(async () => (await this.#cmd.gpDelIfEq(key, value)) === 1);
+  async deleteIfEquals(key: string, value: string): Promise<boolean> {
+    return (await this.#write(key, 'gpDelIfEq', [value])) === 1;
   }
 
   publish(message: string): Promise<void> {
-    return this.#run(async () => {
+    return this.#run(this.#client, async () => {
       await this.#client.publish(INVALIDATE_CHANNEL, message);
     });
   }
@@ -276,7 +451,8 @@ export class RedisBackend implements KvBackend {
   }
 
   async ping(): Promise<void> {
-    await this.#run(() => this.#client.ping());
+    await this.#run(this.#client, () => this.#client.ping());
+    if (this.#writer !== this.#client) await this.#run(this.#writer, () => this.#writer.ping());
     // Readiness includes the invalidation feed: a process that cannot hear about logouts must not
     // claim to be ready (its caches could serve revoked sessions).
     if (this.#subscribed) return;
@@ -295,7 +471,9 @@ export class RedisBackend implements KvBackend {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.length = 0;
+    this.#replicas?.close();
     this.#client.disconnect();
+    if (this.#writer !== this.#client) this.#writer.disconnect();
     this.#sub.disconnect();
   }
 }

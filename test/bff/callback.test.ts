@@ -63,6 +63,21 @@ describe('BFF callback failures', function () {
     assert.equal(JSON.parse(res.body).error, 'invalid_request');
   });
 
+  it('a callback without code, or with repeated parameters, is a 400', async () => {
+    const noCode = await env.login('alice', {
+      rewrite: (u) => {
+        if (u.pathname !== '/auth/callback' || !u.searchParams.has('code')) return undefined;
+        u.searchParams.delete('code');
+        return u;
+      },
+    });
+    assert400Page(noCode, /did not pass validation/);
+    const repeated = await httpCall(`${env.url}/auth/callback?state=a&state=b&code=c`, { headers: { accept: 'text/html' } });
+    assert.equal(repeated.status, 400);
+    const odd = await httpCall(`${env.url}/auth/callback?state=%zz%00&code=%ff`, { headers: { accept: 'text/html' } });
+    assert.equal(odd.status, 400);
+  });
+
   it('a replayed callback (code) is a 400 and creates no second session', async () => {
     const ok = await env.login('alice');
     assert.equal(ok.status, 302);

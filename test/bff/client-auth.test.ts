@@ -40,16 +40,18 @@ describe('BFF client authentication and PAR', function () {
     assert.ok(creds && creds.authorization !== `Bearer ${t.value}`);
   }
 
-  it('client_secret_post', async () => {
-    const env = await startIdpBff({ redis, idps: [{ config: { clientAuth: 'client_secret_post' } }] });
-    try {
-      watch(env);
-      await loginAndRefresh(env, 'alice');
-      assert.deepEqual(authMethods, ['client_secret_post', 'client_secret_post']);
-    } finally {
-      await env.close();
-    }
-  });
+  for (const method of ['client_secret_basic', 'client_secret_post'] as const) {
+    it(method, async () => {
+      const env = await startIdpBff({ redis, idps: [{ config: { clientAuth: method } }] });
+      try {
+        watch(env);
+        await loginAndRefresh(env, 'alice');
+        assert.deepEqual(authMethods, [method, method]);
+      } finally {
+        await env.close();
+      }
+    });
+  }
 
   it('private_key_jwt', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'goldpath-pkjwt-'));
@@ -105,7 +107,7 @@ describe('BFF client authentication and PAR', function () {
       }
     });
 
-    it('fails closed (a 400 page, no session) when the certificate does not match the registration', async () => {
+    it('fails closed (503 page at /auth/login, no session) when the certificate does not match the registration', async () => {
       const env = await startIdpBff({
         redis,
         browserCa: pki.caCert,
@@ -119,9 +121,12 @@ describe('BFF client authentication and PAR', function () {
         }],
       });
       try {
+        const refused: string[] = [];
+        env.idp.provider.on('pushed_authorization_request.error', (_ctx: unknown, err: { error?: string }) => refused.push(String(err.error)));
         const r = await env.login('dave');
-        assert.equal(r.status, 400);
-        assert.match(r.last.body, /invalid_client/);
+        assert.equal(r.status, 503);
+        assert.equal(r.hops.length, 1, 'the browser never left the BFF');
+        assert.deepEqual(refused, ['invalid_client'], 'the IdP refused the certificate');
         assert.equal(r.sessionCookie, undefined);
       } finally {
         await env.close();

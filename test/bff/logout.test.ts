@@ -20,11 +20,14 @@ describe('BFF logout', function () {
   let redis: RedisServer;
   let env: IdpBff;
   let signingKey: JWK;
+  /** Published too, not (yet) signing: what an IdP's JWKS looks like during a key rotation. */
+  let nextKey: JWK;
 
   before(async () => {
     redis = await RedisServer.start();
     signingKey = await generateSigningKey();
-    env = await startIdpBff({ redis, idps: [{ devIdp: { keys: [signingKey] } }] });
+    nextKey = await generateSigningKey();
+    env = await startIdpBff({ redis, idps: [{ devIdp: { keys: [signingKey, nextKey] } }] });
   });
   after(async () => {
     await env?.close();
@@ -130,9 +133,9 @@ describe('BFF logout', function () {
   });
 
   describe('POST /auth/backchannel-logout', () => {
-    async function logoutToken(claims: Record<string, unknown>, opts: { key?: JWK; typ?: string | null } = {}): Promise<string> {
+    async function logoutToken(claims: Record<string, unknown>, opts: { key?: JWK; typ?: string | null; kid?: string } = {}): Promise<string> {
       const k = opts.key ?? signingKey;
-      const header: Record<string, unknown> = { alg: 'RS256', kid: signingKey.kid };
+      const header: Record<string, unknown> = { alg: 'RS256', kid: opts.kid ?? signingKey.kid };
       if (opts.typ !== null) header['typ'] = opts.typ ?? 'logout+jwt';
       return new SignJWT({
         events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
@@ -163,6 +166,13 @@ describe('BFF logout', function () {
       assert.equal(await env.store.getById(a.session.id), null);
       assert.ok(await env.store.getById(b.session.id), 'the other session of the same user stays');
       assert.equal((await httpCall(`${env.url}/auth/session`, { jar: a.jar })).status, 401);
+    });
+
+    it('accepts a token signed with any published key (key rotation), by kid', async () => {
+      const a = await loggedIn(env, 'rotor');
+      const res = await post(await logoutToken({ sid: a.session.sid }, { key: nextKey, kid: nextKey.kid }));
+      assert.equal(res.status, 200, res.body);
+      assert.equal(await env.store.getById(a.session.id), null);
     });
 
     it('deletes every session of that sub when there is no sid', async () => {

@@ -1,0 +1,122 @@
+// /healthz, /readyz (store + IdP metadata), /metrics, secure-cookie naming, two apps per process.
+import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
+import request from 'supertest';
+import { createBffApp } from '../../src/bff/app.ts';
+import { silentLogger } from '../../src/log.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import { startIdpBff, testIdpConfig, testSettings, type IdpBff } from '../helpers/idp-bff.ts';
+import { httpCall } from '../helpers/login.ts';
+import { RedisServer } from '../helpers/redis.ts';
+
+describe('BFF operations', function () {
+  this.timeout(30_000);
+  let redis: RedisServer;
+  let env: IdpBff;
+
+  before(async () => {
+    redis = await RedisServer.start();
+    env = await startIdpBff({ redis });
+  });
+  after(async () => {
+    await env?.close();
+    await redis?.stop();
+  });
+
+  it('/healthz is 200; /readyz is 200 with the store and IdP metadata available', async () => {
+    assert.equal((await httpCall(`${env.url}/healthz`)).status, 200);
+    const ready = await httpCall(`${env.url}/readyz`);
+    assert.equal(ready.status, 200, ready.body);
+    assert.equal(ready.headers['cache-control'], 'no-store');
+  });
+
+  it('/metrics counts logins, refreshes and store errors on its own registry', async () => {
+    const r = await env.login('alice');
+    assert.equal(r.status, 302);
+    await env.login('alice', { consent: 'deny' });
+    const m = await httpCall(`${env.url}/metrics`);
+    assert.equal(m.status, 200);
+    assert.match(String(m.headers['content-type']), /text\/plain/);
+    assert.match(m.body, /goldpath_logins_total\{outcome="success"\} [1-9]/);
+    assert.match(m.body, /goldpath_logins_total\{outcome="idp_error"\} [1-9]/);
+    assert.match(m.body, /goldpath_token_refreshes_total\{outcome="success"\} 0/);
+    assert.match(m.body, /goldpath_store_errors_total 0/);
+    assert.match(m.body, /goldpath_bff_request_duration_seconds_bucket/);
+    assert.doesNotMatch(m.body, /process_cpu/, 'not the global default registry');
+  });
+
+  it('a second BFF in the same process (own registry, or a shared one) does not clash', async () => {
+    const shared = new Registry();
+    const a = await startIdpBff({ redis, metricsRegistry: shared });
+    const b = await startIdpBff({ redis, metricsRegistry: shared });
+    const c = await startIdpBff({ redis });
+    await Promise.all([a.close(), b.close(), c.close()]);
+  });
+
+  it('/readyz is 503 while the IdP cannot be reached, and /auth/login is a 503 page, not a 500', async () => {
+    const settings = testSettings('http://127.0.0.1:9', redis.url);
+    const store = createSessionStore({ url: redis.url, settings, log: silentLogger });
+    const config = {
+      routes: { routes: [], cors: { allowedOrigins: [] } }, pdp: { policies: [], rules: [] },
+      idps: { default: 'dev', idps: { dev: testIdpConfig('dev', 'http://127.0.0.1:1') } },
+    };
+    const down = await createBffApp({ settings, config, store, log: silentLogger });
+    try {
+      const ready = await request(down.app.callback()).get('/readyz');
+      assert.equal(ready.status, 503);
+      assert.equal(ready.body.error, 'unavailable');
+      const login = await request(down.app.callback()).get('/auth/login').set('accept', 'text/html');
+      assert.equal(login.status, 503);
+      assert.match(login.headers['content-type']!, /text\/html/);
+      assert.match(login.text, /unavailable/);
+      const json = await request(down.app.callback()).get('/auth/login').set('accept', 'application/json');
+      assert.equal(json.status, 503);
+      assert.equal(json.body.error, 'unavailable');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('/readyz is 503 and /auth/session is 503 (not 401) when Redis is down', async () => {
+    const own = await RedisServer.start();
+    const e = await startIdpBff({ redis: own });
+    try {
+      const r = await e.login('bob');
+      await own.kill();
+      const ready = await httpCall(`${e.url}/readyz`);
+      assert.equal(ready.status, 503);
+      const s = await httpCall(`${e.url}/auth/session`, { jar: r.jar });
+      assert.equal(s.status, 503);
+      assert.equal(JSON.parse(s.body).error, 'unavailable');
+      const m = await httpCall(`${e.url}/metrics`);
+      assert.match(m.body, /goldpath_store_errors_total [1-9]/);
+    } finally {
+      await e.close();
+      await own.stop();
+    }
+  });
+
+  it('https public origin: cookies are __Host-goldpath and __Host-goldpath_tx, Secure', async () => {
+    const e = await startIdpBff({ redis, settings: { secureCookies: true, cookieName: '__Host-goldpath' } });
+    try {
+      const r = await e.login('carol');
+      assert.equal(r.status, 302);
+      const c = r.jar.get('__Host-goldpath')!;
+      assert.ok(c.secure && c.httpOnly && c.sameSite === 'Strict' && c.path === '/');
+      assert.doesNotMatch(c.raw, /domain=/i);
+      const tx = r.jar.get('__Host-goldpath_tx')!;
+      assert.ok(tx.secure && tx.httpOnly && tx.sameSite === 'Lax' && tx.path === '/');
+      assert.equal(r.jar.get('goldpath'), undefined);
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('unknown paths are 404 JSON; wrong methods are not 500', async () => {
+    const res = await httpCall(`${env.url}/auth/nope`);
+    assert.equal(res.status, 404);
+    assert.equal(JSON.parse(res.body).error, 'not_found');
+    const get = await httpCall(`${env.url}/auth/logout`);
+    assert.ok(get.status === 405 || get.status === 404, String(get.status));
+  });
+});

@@ -1,0 +1,98 @@
+// `goldpath bff` as users run it: a real process under Node and under Deno 2, a real dev IdP and
+// redis-server, a browser-like login, /auth/session and logout; SIGHUP reload.
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { startDevIdp, devIdpClientFor, type DevIdp } from '../../src/dev/idp.ts';
+import { silentLogger } from '../../src/log.ts';
+import { RedisServer, freePort } from '../helpers/redis.ts';
+import { REPO_ROOT, runCli, waitHealthy, type Runtime } from '../helpers/process.ts';
+import { browserLogin, httpCall } from '../helpers/login.ts';
+
+const SECRET = randomBytes(24).toString('base64url');
+
+function idpsYaml(issuer: string): string {
+  return `default: dev
+idps:
+  dev:
+    issuer: ${issuer}
+    client_id: goldpath
+    client_secret: \${TEST_CLIENT_SECRET}
+    dangerously_allow_insecure_http: true
+    audiences:
+      reports: { resource: "https://api.example.test/reports", scopes: [reports.read] }
+`;
+}
+
+for (const runtime of ['node', 'deno'] as Runtime[]) {
+  describe(`bff process under ${runtime}`, function () {
+    this.timeout(60_000);
+    let redis: RedisServer;
+    let idp: DevIdp;
+    let dir: string;
+    let port: number;
+    let child: ReturnType<typeof runCli>;
+    let origin: string;
+
+    before(async function () {
+      redis = await RedisServer.start();
+      port = await freePort();
+      origin = `http://127.0.0.1:${port}`;
+      idp = await startDevIdp({
+        port: 0, log: silentLogger, dangerouslyAllowInsecureHttp: true,
+        clients: [devIdpClientFor({ clientId: 'goldpath', clientSecret: SECRET, origin })],
+        audiences: { 'https://api.example.test/reports': { scopes: ['reports.read'] } },
+      });
+      dir = mkdtempSync(join(tmpdir(), 'goldpath-bff-'));
+      cpSync(join(REPO_ROOT, 'test/verify/fixtures/config'), dir, { recursive: true });
+      writeFileSync(join(dir, 'idps.yaml'), idpsYaml(idp.issuer));
+      child = runCli(runtime, ['bff'], {
+        GOLDPATH_CONFIG_DIR: dir, REDIS_URL: redis.url, GOLDPATH_PUBLIC_URL: origin,
+        GOLDPATH_SESSION_KEYS: randomBytes(32).toString('base64url'), TEST_CLIENT_SECRET: SECRET,
+        PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info',
+      });
+      await waitHealthy(`${origin}/healthz`, child, runtime === 'deno' ? 45_000 : 15_000);
+    });
+    after(async function () {
+      await child?.stop();
+      await idp?.close();
+      await redis?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('logs in, reports the session and logs out', async () => {
+      assert.equal((await httpCall(`${origin}/readyz`)).status, 200);
+      const r = await browserLogin({ start: `${origin}/auth/login?return_to=/hello`, user: 'admin' });
+      assert.equal(r.status, 302, r.last.body.slice(0, 300));
+      assert.equal(r.location, `${origin}/hello`);
+      const info = await httpCall(`${origin}/auth/session`, { jar: r.jar });
+      const body = JSON.parse(info.body);
+      assert.deepEqual(body.user.roles, ['admin', 'reader']);
+      const out = await httpCall(`${origin}/auth/logout`, { method: 'POST', jar: r.jar, headers: { 'x-csrf-token': body.csrf_token, accept: 'application/json' } });
+      assert.equal(out.status, 200);
+      assert.ok(JSON.parse(out.body).logout_url.startsWith(`${idp.issuer}/session/end?`));
+      assert.equal((await httpCall(`${origin}/auth/session`, { jar: r.jar })).status, 401);
+      const logs = child.output();
+      assert.ok(logs.includes('login succeeded'));
+      assert.ok(!logs.includes(r.sessionCookie!), 'no cookie value in the process output');
+      assert.ok(!logs.includes(SECRET), 'no client secret in the process output');
+    });
+
+    it('reloads idps.yaml on SIGHUP and keeps the old config when the new one is broken', async () => {
+      writeFileSync(join(dir, 'idps.yaml'), 'default: nope\nidps: {}\n');
+      child.proc.kill('SIGHUP');
+      await new Promise((res) => setTimeout(res, 500));
+      assert.match(child.output(), /reload rejected/);
+      const r = await browserLogin({ start: `${origin}/auth/login`, user: 'bob' });
+      assert.equal(r.status, 302, 'still serving with the old config');
+      writeFileSync(join(dir, 'idps.yaml'), idpsYaml(idp.issuer));
+      child.proc.kill('SIGHUP');
+      await new Promise((res) => setTimeout(res, 500));
+      assert.match(child.output(), /configuration reloaded/);
+      const again = await browserLogin({ start: `${origin}/auth/login`, user: 'bob' });
+      assert.equal(again.status, 302);
+    });
+  });
+}

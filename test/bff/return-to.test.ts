@@ -1,0 +1,34 @@
+// return_to is a same-origin relative path or '/': unit and property tests.
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { safeReturnTo } from '../../src/bff/return-to.ts';
+
+describe('safeReturnTo', () => {
+  it('keeps same-origin relative paths (with query and fragment)', () => {
+    assert.equal(safeReturnTo('/'), '/');
+    assert.equal(safeReturnTo('/orders/7?tab=lines#x'), '/orders/7?tab=lines#x');
+    assert.equal(safeReturnTo('/a/./b/../c'), '/a/c');
+  });
+
+  it('turns everything else into /', () => {
+    for (const bad of [
+      undefined, 42, '', 'orders', '//evil.com', '///evil.com', '/\\evil.com', '\\\\evil.com', 'https://evil.com',
+      'http:/evil.com', 'javascript:alert(1)', 'data:text/html,x', '/%2F%2Fevil.com', '/%2fevil.com', '/%5cevil.com',
+      '/\t/evil.com', '/\n/evil.com', '/\r//evil.com', '/ /evil.com', '/x\u0000y', '/x\u007f', '/a\\b', '/' + 'a'.repeat(3000),
+    ]) {
+      assert.equal(safeReturnTo(bad), '/', JSON.stringify(bad));
+    }
+  });
+
+  it('property: any input resolves to a path on our own origin', () => {
+    fc.assert(fc.property(fc.oneof(fc.string(), fc.webUrl(), fc.string().map((s) => '/' + s), fc.string().map((s) => '//' + s)), (input) => {
+      const out = safeReturnTo(input);
+      assert.ok(out.startsWith('/'));
+      assert.ok(!out.startsWith('//') && !out.startsWith('/\\'));
+      const base = 'https://app.example.test';
+      assert.equal(new URL(out, base).origin, base);
+      // Idempotent: what we redirect to is itself a valid return_to.
+      assert.equal(safeReturnTo(out), out);
+    }), { numRuns: 2000 });
+  });
+});

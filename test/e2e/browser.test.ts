@@ -1,0 +1,105 @@
+// The whole golden path in a real browser: `goldpath demo` as a process, headless Chromium via
+// playwright-core. Open the SPA, log in at the dev IdP, see the identity the API received, write,
+// log out, see the 401. Screenshots of every failure go to test-results/.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { freePort } from '../helpers/redis.ts';
+import { REPO_ROOT, runCli, waitHealthy, type Child } from '../helpers/process.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = join(REPO_ROOT, 'test-results');
+
+describe('e2e: the golden path in Chromium', function () {
+  this.timeout(120_000);
+  let demo: Child;
+  let browser: Browser;
+  let page: Page;
+  let origin: string;
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) {
+      // In CI a missing browser is a failure, never a skip.
+      if (process.env.CI) throw new Error(`Chromium not found at ${CHROMIUM}: .ci/run installs it (apt-get install chromium)`);
+      this.skip();
+    }
+    const [edgePort, idpPort] = [await freePort(), await freePort()];
+    origin = `http://localhost:${edgePort}`;
+    demo = runCli('node', ['demo'], {
+      PORT: String(edgePort), GOLDPATH_PUBLIC_URL: origin, GOLDPATH_IDP_ISSUER: `http://localhost:${idpPort}`, LOG_LEVEL: 'warn',
+    });
+    await waitHealthy(`${origin}/`, demo, 45_000);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM, headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage();
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && page) {
+      mkdirSync(SHOTS, { recursive: true });
+      const file = join(SHOTS, `${this.currentTest.title.replace(/\W+/g, '-')}.png`);
+      await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+      console.error(`screenshot: ${file}\ndemo output:\n${demo?.output().slice(-4000)}`);
+    }
+  });
+  after(async function () {
+    await browser?.close();
+    await demo?.stop();
+  });
+
+  async function statusAfterClick(id: string): Promise<string> {
+    await page.evaluate(() => document.querySelector('#status')!.setAttribute('data-status', ''));
+    await page.click(`#${id}`);
+    await page.waitForFunction(() => document.querySelector('#status')?.getAttribute('data-status') !== '');
+    return (await page.getAttribute('#status', 'data-status'))!;
+  }
+
+  it('shows a 401 before login', async function () {
+    await page.goto(origin + '/');
+    assert.equal(await statusAfterClick('read'), '401');
+  });
+
+  it('logs in at the dev IdP and comes back to the SPA with the identity', async function () {
+    await page.click('#login');
+    await page.waitForURL((u) => u.origin !== origin, { timeout: 20_000 });
+    await page.fill('#user', 'admin');
+    await page.click('#login button[type=submit]');
+    // Consent (first login of this user).
+    if (await page.locator('#consent').count()) await page.click('#consent button[type=submit]');
+    await page.waitForURL((u) => u.origin === origin, { timeout: 20_000 });
+    await page.waitForFunction(() => document.querySelector('#who-sub')?.textContent === 'admin', null, { timeout: 10_000 });
+    assert.match((await page.textContent('#who-roles'))!, /admin/);
+    const cookies = await page.context().cookies(origin);
+    const session = cookies.find((c) => c.name === 'goldpath');
+    assert.ok(session, 'session cookie set');
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, 'Strict');
+  });
+
+  it('reads through the API and sees the identity the API received, without the session cookie', async function () {
+    assert.equal(await statusAfterClick('read'), '200');
+    const body = JSON.parse((await page.textContent('#result-body'))!);
+    const h = body.headers ?? body;
+    assert.equal(h['x-auth-user'], 'admin');
+    assert.match(String(h['authorization']), /^Bearer /);
+    assert.equal(JSON.stringify(body).includes('goldpath='), false, 'the session cookie must not reach the API');
+  });
+
+  it('writes with the CSRF header (admin may write)', async function () {
+    assert.equal(await statusAfterClick('write'), '200');
+  });
+
+  it('logs out, then the API answers 401', async function () {
+    await page.click('#logout');
+    // The SPA posts the logout, then navigates to the IdP's end-session page, which asks to confirm.
+    await page.waitForURL((u) => u.origin !== origin, { timeout: 20_000 });
+    await page.click('button[name=logout]');
+    await page.waitForURL((u) => u.origin === origin, { timeout: 20_000 });
+    await page.waitForLoadState('networkidle');
+    assert.equal(await statusAfterClick('read'), '401');
+    assert.equal(await page.locator('#login').isVisible(), true);
+  });
+});

@@ -1,0 +1,171 @@
+// A real Redis Sentinel deployment on loopback for tests: one master, N replicas and M sentinels
+// (`redis-server <conf> --sentinel`, each with its own generated, writable sentinel.conf), all on
+// random free ports. Missing redis-server is a failure (never a skip), in CI and out of it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { RedisServer, freePort } from './redis.ts';
+import { waitFor, withNode } from './redis-cluster.ts';
+
+export interface RedisSentinelOptions {
+  /** Master name (the path of redis+sentinel://). Default mymaster. */
+  name?: string;
+  replicas?: number;
+  sentinels?: number;
+  /** down-after-milliseconds: how long a silent master takes to be declared down. */
+  downAfterMs?: number;
+}
+
+/** One `redis-server --sentinel` process. */
+export class SentinelProcess {
+  proc: ChildProcess | undefined;
+  readonly dir = mkdtempSync(join(tmpdir(), 'goldpath-sentinel-'));
+  constructor(readonly port: number, readonly conf: string) {}
+
+  async start(): Promise<void> {
+    const file = join(this.dir, 'sentinel.conf');
+    writeFileSync(file, this.conf); // sentinels rewrite their config: each needs its own file
+    const proc = spawn('redis-server', [file, '--sentinel'], { stdio: 'ignore' });
+    this.proc = proc;
+    await new Promise<void>((resolve, reject) => {
+      proc.once('error', (e) => reject(new Error(`cannot start redis-server --sentinel (is redis-server installed?): ${e.message}`)));
+      proc.once('spawn', () => resolve());
+    });
+    await waitFor(`sentinel on ${this.port}`, () => withNode(this.port, async (c) => (await c.ping()) === 'PONG'), 10_000, 50);
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    this.proc = undefined;
+    if (p && p.exitCode === null && p.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.kill('SIGKILL');
+      });
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export class RedisSentinel {
+  private constructor(
+    readonly name: string,
+    readonly servers: RedisServer[],
+    readonly sentinels: SentinelProcess[],
+  ) {}
+
+  get url(): string {
+    return `redis+sentinel://${this.sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${this.name}`;
+  }
+
+  static async start(opts: RedisSentinelOptions = {}): Promise<RedisSentinel> {
+    const name = opts.name ?? 'mymaster';
+    const dataArgs = ['--repl-diskless-sync-delay', '0'];
+    const master = await RedisServer.start(dataArgs);
+    const servers = [master];
+    const sentinels: SentinelProcess[] = [];
+    const set = new RedisSentinel(name, servers, sentinels);
+    try {
+      for (let i = 0; i < (opts.replicas ?? 1); i++) {
+        servers.push(await RedisServer.start([...dataArgs, '--replicaof', '127.0.0.1', String(master.port)]));
+      }
+      const count = opts.sentinels ?? 3;
+      const quorum = Math.floor(count / 2) + 1;
+      for (let i = 0; i < count; i++) {
+        const port = await freePort();
+        sentinels.push(new SentinelProcess(port, [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${tmpdir()}`,
+          `sentinel monitor ${name} 127.0.0.1 ${master.port} ${quorum}`,
+          `sentinel down-after-milliseconds ${name} ${opts.downAfterMs ?? 2000}`,
+          `sentinel failover-timeout ${name} 10000`,
+          `sentinel parallel-syncs ${name} 1`,
+          '',
+        ].join('\n')));
+      }
+      await Promise.all(sentinels.map((s) => s.start()));
+      await set.waitSettled();
+    } catch (err) {
+      await set.stop();
+      throw err;
+    }
+    return set;
+  }
+
+  /** The data node listening on `port`. */
+  server(port: number): RedisServer {
+    const s = this.servers.find((x) => x.port === port);
+    if (!s) throw new Error(`no data node on ${port}`);
+    return s;
+  }
+
+  /** The master's port according to the first live sentinel. */
+  async masterPort(): Promise<number> {
+    const s = this.sentinels.find((x) => x.proc)!;
+    return withNode(s.port, async (c) => Number(((await c.sentinel('get-master-addr-by-name', this.name)) as string[])[1]));
+  }
+
+  /**
+   * Waits until every sentinel names the same master, that node says it is master, every other
+   * live data node replicates from it with its link up, and each sentinel knows every replica
+   * and the other sentinels (so a failover or an election can start at once).
+   */
+  async waitSettled(ms = 30_000): Promise<number> {
+    let port = 0;
+    const replicas = this.servers.filter((s) => s.proc).length - 1;
+    await waitFor('the sentinel deployment to settle', async () => {
+      const views = new Set<number>();
+      for (const s of this.sentinels.filter((x) => x.proc)) {
+        const ok = await withNode(s.port, async (c) => {
+          views.add(Number(((await c.sentinel('get-master-addr-by-name', this.name)) as string[])[1]));
+          const m = pack((await c.sentinel('master', this.name)) as string[]);
+          if (m.flags !== 'master' || Number(m['num-slaves']) < replicas) return false;
+          if (Number(m['num-other-sentinels']) < this.sentinels.filter((x) => x.proc).length - 1) return false;
+          const known = ((await c.sentinel('replicas', this.name)) as string[][]).map(pack);
+          return known.filter((r) => !/s_down|o_down|disconnected/.test(r.flags ?? '') && r['master-link-status'] === 'ok').length >= replicas;
+        });
+        if (!ok) return false;
+      }
+      if (views.size !== 1) return false;
+      port = [...views][0]!;
+      if (!/role:master/.test(await withNode(port, (c) => c.info('replication')))) return false;
+      for (const d of this.servers.filter((x) => x.proc && x.port !== port)) {
+        const info = await withNode(d.port, (c) => c.info('replication'));
+        if (!info.includes(`master_port:${port}`) || !/master_link_status:up/.test(info)) return false;
+      }
+      return true;
+    }, ms);
+    return port;
+  }
+
+  /**
+   * SENTINEL FAILOVER: promote a replica now, without waiting for the master to be declared down,
+   * then wait until everything agrees. Returns [old master port, new master port].
+   */
+  async failover(): Promise<[number, number]> {
+    const before = await this.masterPort();
+    await withNode(this.sentinels[0]!.port, (c) => c.sentinel('failover', this.name));
+    await waitFor('the failover', async () => (await this.masterPort()) !== before);
+    const after = await this.waitSettled();
+    return [before, after];
+  }
+
+  /** A direct client to the current master (assertions). */
+  async masterClient(): Promise<Redis> {
+    return new Redis({ host: '127.0.0.1', port: await this.masterPort(), maxRetriesPerRequest: 1 });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.sentinels.map((s) => s.stop()), ...this.servers.map((s) => s.stop())]);
+  }
+}
+
+/** SENTINEL replies are flat [key, value, key, value...] arrays. */
+function pack(a: string[]): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (let i = 0; i + 1 < a.length; i += 2) o[a[i]!] = a[i + 1]!;
+  return o;
+}

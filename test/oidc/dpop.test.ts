@@ -1,0 +1,90 @@
+// DPoP (RFC 9449) end to end: a key per session, DPoP-bound tokens (token_type DPoP, cnf.jkt),
+// nonce retries, and upstream credentials whose proof verifies for the upstream URL.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as oidc from 'openid-client';
+import { EmbeddedJWK, calculateJwkThumbprint, decodeJwt, jwtVerify } from 'jose';
+import { dpopThumbprint } from '../../src/oidc/dpop.ts';
+import { startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+
+const ORDERS = 'https://api.example.test/orders';
+
+describe('DPoP-bound sessions', function () {
+  this.timeout(30_000);
+  let env: IdpBff;
+  let config: oidc.Configuration;
+
+  before(async () => {
+    env = await startIdpBff({
+      idps: [{
+        config: { dpop: true, audiences: { orders: { resource: ORDERS, scopes: ['orders.read'] } } },
+        // The IdP insists on DPoP nonces, so every DPoP call first meets use_dpop_nonce.
+        devIdp: { requireDpopNonce: true },
+        client: { dpop_bound_access_tokens: true },
+      }],
+    });
+    config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
+  });
+  after(() => env?.close());
+
+  it('login yields DPoP-bound tokens tied to the session key', async () => {
+    const r = await env.login('alice');
+    assert.equal(r.status, 302, r.last.body.slice(0, 300));
+    const s = (await env.store.get(r.sessionCookie!))!;
+    assert.ok(s.secrets.dpopJwk, 'a DPoP key per session');
+    assert.ok(s.secrets.dpopJwk['d'], 'the private key is kept (encrypted) in the session');
+    const at = s.secrets.tokens['']!;
+    assert.equal(at.type, 'DPoP');
+    const jkt = await dpopThumbprint(s.secrets.dpopJwk);
+    const intro = await oidc.tokenIntrospection(config, at.value);
+    assert.equal(intro.active, true);
+    assert.equal(intro.token_type, 'DPoP');
+    assert.equal((intro['cnf'] as { jkt: string }).jkt, jkt);
+    // userinfo (merged at login) worked with the bound token.
+    assert.deepEqual(s.secrets.user.roles, ['reader']);
+    // Another login gets another key.
+    const r2 = await env.login('alice');
+    const s2 = (await env.store.get(r2.sessionCookie!))!;
+    assert.notEqual(await dpopThumbprint(s2.secrets.dpopJwk!), jkt);
+  });
+
+  it('credentials() gives "DPoP <token>" and a proof that verifies for the upstream URL', async () => {
+    const r = await env.login('bob');
+    const s = (await env.store.get(r.sessionCookie!))!;
+    const upstream = 'https://api.example.test/orders/42?expand=lines';
+    const creds = (await env.bff.tokens.credentials(s, '', 'POST', upstream))!;
+    const token = s.secrets.tokens['']!.value;
+    assert.equal(creds.authorization, `DPoP ${token}`);
+    const { payload, protectedHeader } = await jwtVerify(creds.dpop!, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: ['ES256'] });
+    assert.equal(payload['htm'], 'POST');
+    assert.equal(payload['htu'], 'https://api.example.test/orders/42', 'htu without query');
+    assert.equal(payload['ath'], createHash('sha256').update(token).digest('base64url'));
+    assert.ok(typeof payload.jti === 'string' && payload.jti.length >= 16);
+    assert.ok(Math.abs(payload.iat! - Date.now() / 1000) < 5);
+    assert.equal(await calculateJwkThumbprint(protectedHeader.jwk!), await dpopThumbprint(s.secrets.dpopJwk!));
+    assert.equal((protectedHeader.jwk as Record<string, unknown>)['d'], undefined, 'no private key material in the proof');
+    const again = (await env.bff.tokens.credentials(s, '', 'POST', upstream))!;
+    assert.notEqual(decodeJwt(again.dpop!).jti, payload.jti, 'a fresh jti per proof');
+  });
+
+  it('refreshes and audience tokens stay bound to the same key (through nonce retries)', async () => {
+    const r = await env.login('carol');
+    let s = (await env.store.get(r.sessionCookie!))!;
+    const jkt = await dpopThumbprint(s.secrets.dpopJwk!);
+    const t = s.secrets.tokens['']!;
+    await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { '': { ...t, expiresAt: Date.now() - 1 } } });
+    s = (await env.store.getById(s.id))!;
+    const creds = (await env.bff.tokens.credentials(s, '', 'GET', 'https://api.example.test/'))!;
+    assert.match(creds.authorization, /^DPoP /);
+    const refreshed = creds.authorization.slice(5);
+    assert.notEqual(refreshed, t.value);
+    assert.equal(((await oidc.tokenIntrospection(config, refreshed))['cnf'] as { jkt: string }).jkt, jkt);
+
+    const aud = (await env.bff.tokens.credentials((await env.store.getById(s.id))!, 'orders', 'GET', `${ORDERS}/1`))!;
+    const claims = decodeJwt(aud.authorization.slice(5));
+    assert.equal(claims.aud, ORDERS);
+    assert.equal((claims['cnf'] as { jkt: string }).jkt, jkt);
+    const proof = decodeJwt(aud.dpop!);
+    assert.equal(proof['htu'], `${ORDERS}/1`);
+  });
+});

@@ -1,0 +1,409 @@
+// The SessionStore contract as ONE parameterised suite: every backend (memory://, standalone Redis,
+// Redis Cluster, Redis Sentinel) runs exactly these tests through createSessionStore (SPEC 4).
+// contract.test.ts runs it on memory:// and standalone Redis; cluster.test.ts and sentinel.test.ts
+// on the scale-out topologies.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  CookieCodec, createSessionStore, type KvSessionStore, type NewSession, type SessionSecrets,
+} from '../../src/session/index.ts';
+
+export const KEY_A = randomBytes(32);
+export const KEY_B = randomBytes(32);
+export const MIN = 60_000;
+
+interface StoreOpts {
+  keys?: Uint8Array[];
+  idleMs?: number;
+  maxMs?: number;
+  now?: () => number;
+}
+
+/** What the suite needs from a backend, beyond the store itself. */
+export interface Harness {
+  /** A URL for an isolated dataset (memory) or the shared test server (redis). */
+  url(): string;
+  /** Whether the session's record exists in the backend (bypassing the store's read-side checks). */
+  rawExists(url: string, id: string): Promise<boolean>;
+  /** Backend operations so far: reads (HGETALL) and everything else. */
+  counts(url: string): Promise<{ reads: number; writes: number }>;
+}
+
+export function secrets(tag = randomBytes(6).toString('hex')): SessionSecrets {
+  return {
+    user: {
+      sub: `user-${tag}`, idp: 'dev', name: 'Alice', email: 'alice@example.test', roles: ['admin', 'reader'],
+      groups: ['g1'], scopes: ['openid', 'orders.read'], claims: { sub: `user-${tag}`, tenant: 't1', n: 3 },
+    },
+    csrf: `csrf-${randomBytes(16).toString('base64url')}`,
+    tokens: {
+      '': { value: `at-${randomBytes(24).toString('base64url')}`, type: 'Bearer', expiresAt: 1_900_000_000_000, scope: 'openid' },
+      orders: { value: `at-orders-${randomBytes(24).toString('base64url')}`, type: 'DPoP', expiresAt: undefined, scope: undefined },
+    },
+    refreshToken: `rt-${randomBytes(24).toString('base64url')}`,
+    idToken: `eyJ${randomBytes(30).toString('base64url')}`,
+    dpopJwk: { kty: 'EC', crv: 'P-256', d: `jwkd-${randomBytes(16).toString('base64url')}`, x: 'x', y: 'y' },
+  };
+}
+
+export function newSession(o: Partial<NewSession> = {}): NewSession {
+  return { sub: o.sub ?? 'alice', idp: o.idp ?? 'dev', sid: 'sid' in o ? o.sid : 'sid-1', secrets: o.secrets ?? secrets() };
+}
+
+/** JSON drops undefined members; compare what a round trip can preserve. */
+export const viaJson = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+export const uniq = () => randomBytes(6).toString('hex');
+
+export function contract(name: string, harness: () => Harness): void {
+  describe(`SessionStore contract: ${name}`, function () {
+    this.timeout(10_000);
+    let h: Harness;
+    let url: string;
+    const opened: KvSessionStore[] = [];
+    const open = (o: StoreOpts = {}, u = url): KvSessionStore => {
+      const s = createSessionStore({
+        url: u,
+        settings: { sessionKeys: o.keys ?? [KEY_A], sessionIdleMs: o.idleMs ?? 30 * MIN, sessionMaxMs: o.maxMs ?? 12 * 60 * MIN },
+        now: o.now,
+      });
+      opened.push(s);
+      return s;
+    };
+    beforeEach(() => {
+      h = harness();
+      url = h.url();
+    });
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    });
+
+    it('creates a session and reads it back by cookie and by id', async () => {
+      const store = open();
+      const input = newSession({ sub: 'alice', idp: 'dev', sid: 'sid-a' });
+      const before = Date.now();
+      const { cookieValue, session } = await store.create(input);
+      assert.match(cookieValue, /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{22}$/);
+      assert.match(session.id, /^[A-Za-z0-9_-]{43}$/);
+      assert.ok(!cookieValue.includes(session.id), 'the storage id is not part of the cookie');
+      assert.equal(session.version, 1);
+      assert.ok(session.createdAt >= before && session.createdAt <= Date.now());
+      assert.equal(session.expiresAt, session.createdAt + 12 * 60 * MIN);
+      assert.equal(session.idleExpiresAt, session.createdAt + 30 * MIN);
+
+      const got = await store.get(cookieValue);
+      assert.ok(got);
+      assert.deepEqual(viaJson(got), viaJson(session));
+      assert.deepEqual(got.secrets, viaJson(input.secrets));
+      assert.equal(got.sid, 'sid-a');
+      assert.deepEqual(viaJson(await store.getById(session.id)), viaJson(session));
+      assert.equal(store.idOf(cookieValue), session.id);
+    });
+
+    it('keeps sid undefined when the IdP gave none', async () => {
+      const store = open();
+      const { cookieValue } = await store.create(newSession({ sid: undefined }));
+      const got = await store.get(cookieValue);
+      assert.ok(got);
+      assert.equal(got.sid, undefined);
+    });
+
+    it('issues a new random id on every create', async () => {
+      const store = open();
+      const input = newSession();
+      const a = await store.create(input);
+      const b = await store.create(input);
+      assert.notEqual(a.cookieValue, b.cookieValue);
+      assert.notEqual(a.session.id, b.session.id);
+      assert.notEqual(a.cookieValue.slice(0, 43), b.cookieValue.slice(0, 43));
+      assert.equal((await store.get(a.cookieValue))?.id, a.session.id);
+      assert.equal((await store.get(b.cookieValue))?.id, b.session.id);
+    });
+
+    it('answers null for malformed, forged and unknown cookies', async () => {
+      const store = open();
+      const { cookieValue } = await store.create(newSession());
+      const [id, mac] = cookieValue.split('.') as [string, string];
+      const flip = (s: string, i: number) => s.slice(0, i) + (s[i] === 'A' ? 'B' : 'A') + s.slice(i + 1);
+      const bad = [
+        '', 'x', '.', `${id}.`, `.${mac}`, id, `${id}.${mac}.`, `${id}.${mac}=`, ` ${cookieValue}`, `${cookieValue} `,
+        `${id}${mac}`, `${id}:${mac}`, cookieValue.slice(1), `${cookieValue}A`, `${flip(id, 5)}.${mac}`, `${id}.${flip(mac, 3)}`,
+        `${id.slice(0, 42)}+.${mac}`, `${id}.${mac.slice(0, 21)}/`, cookieValue.toUpperCase(),
+        // same bits, non-canonical last character (base64url slack bits set)
+        `${id.slice(0, 42)}${String.fromCharCode(id.charCodeAt(42) + 1)}.${mac}`,
+      ];
+      for (const v of bad) assert.equal(await store.get(v), null, `cookie ${JSON.stringify(v)} must be refused`);
+      // forged: right shape, MAC made with another key
+      const forged = new CookieCodec([KEY_B]).issue().cookieValue;
+      assert.equal(await store.get(forged), null);
+      // unknown: a genuine MAC for an id that was never stored
+      const unknown = new CookieCodec([KEY_A]).issue().cookieValue;
+      assert.equal(await store.get(unknown), null);
+      assert.equal(await store.getById('not-an-id'), null);
+      assert.equal(await store.getById(randomBytes(32).toString('base64url')), null);
+      assert.ok(await store.get(cookieValue), 'the genuine cookie still works');
+    });
+
+    it('rotates keys: the first key issues, every key reads', async () => {
+      const a = open({ keys: [KEY_A] });
+      const ba = open({ keys: [KEY_B, KEY_A] });
+      const b = open({ keys: [KEY_B] });
+      const issuedA = await a.create(newSession());
+      const viaBA = await ba.get(issuedA.cookieValue);
+      assert.ok(viaBA, 'a store configured [B, A] reads a session issued under A');
+      assert.deepEqual(viaBA.secrets, viaJson(issuedA.session.secrets));
+      assert.equal(await b.get(issuedA.cookieValue), null, 'a store configured [B] alone does not');
+
+      const issuedBA = await ba.create(newSession());
+      assert.ok(await b.get(issuedBA.cookieValue), 'new sessions are issued under the first key');
+      assert.equal(await a.get(issuedBA.cookieValue), null);
+    });
+
+    it('treats an undecryptable session as absent and deletes it', async () => {
+      const a = open({ keys: [KEY_A] });
+      const b = open({ keys: [KEY_B] });
+      const { session } = await a.create(newSession());
+      assert.equal(await b.getById(session.id), null);
+      assert.equal(await h.rawExists(url, session.id), false);
+      assert.equal(await a.getById(session.id), null);
+    });
+
+    it('enforces idle expiry on read, sliding with activity', async () => {
+      let t = Date.now();
+      const store = open({ idleMs: 10 * MIN, maxMs: 60 * MIN, now: () => t });
+      const { cookieValue, session } = await store.create(newSession());
+      t += 10 * MIN - 1;
+      const s1 = await store.get(cookieValue);
+      assert.ok(s1, 'alive just before the idle limit');
+      assert.equal(s1.idleExpiresAt, t + 10 * MIN, 'the read recorded activity');
+      t += 10 * MIN - 1;
+      assert.ok(await store.get(cookieValue), 'activity slid the idle expiry');
+      t += 10 * MIN;
+      assert.equal(await store.get(cookieValue), null, 'idle for the whole idle period: gone');
+      assert.equal(await h.rawExists(url, session.id), false, 'and removed from the backend');
+    });
+
+    it('enforces absolute expiry on read however active the session is', async () => {
+      let t = Date.now();
+      const store = open({ idleMs: 10 * MIN, maxMs: 30 * MIN, now: () => t });
+      const { cookieValue, session } = await store.create(newSession());
+      for (let i = 0; i < 5; i++) {
+        t += 5 * MIN;
+        assert.ok(await store.get(cookieValue), `active at +${(i + 1) * 5} min`);
+      }
+      t += 5 * MIN - 1;
+      assert.ok(await store.get(cookieValue));
+      t += 1;
+      assert.equal(await store.get(cookieValue), null, 'past the absolute limit');
+      assert.equal(await store.getById(session.id), null);
+    });
+
+    it('expires sessions in the backend itself (idle TTL, absolute TTL, sliding TTL)', async () => {
+      const idle = open({ idleMs: 300, maxMs: 60 * MIN });
+      const max = open({ idleMs: 60 * MIN, maxMs: 300 });
+      const sliding = open({ idleMs: 600, maxMs: 60 * MIN });
+      assert.equal(sliding.touchIntervalMs, 60);
+      const i = await idle.create(newSession());
+      const m = await max.create(newSession());
+      const s = await sliding.create(newSession());
+      assert.equal(await h.rawExists(url, i.session.id), true);
+      const until = Date.now() + 1300;
+      while (Date.now() < until) {
+        assert.ok(await sliding.get(s.cookieValue), 'kept alive by activity');
+        await sleep(100);
+      }
+      assert.equal(await h.rawExists(url, i.session.id), false, 'idle TTL expired the record');
+      assert.equal(await h.rawExists(url, m.session.id), false, 'absolute TTL expired the record');
+      assert.equal(await h.rawExists(url, s.session.id), true, 'reads slid the TTL');
+      await sleep(900);
+      assert.equal(await h.rawExists(url, s.session.id), false, 'then the idle TTL ran out');
+    });
+
+    it('does not write on every read: one read per get, one touch per interval', async () => {
+      let t = Date.now();
+      const store = open({ idleMs: 30 * MIN, now: () => t });
+      assert.equal(store.touchIntervalMs, 60_000);
+      const { cookieValue, session } = await store.create(newSession());
+      const c0 = await h.counts(url);
+      const N = 25;
+      for (let i = 0; i < N; i++) {
+        t += 2000; // 50 s in total: within the touch interval
+        const s = await store.get(cookieValue);
+        assert.equal(s?.idleExpiresAt, session.createdAt + 30 * MIN, 'no activity recorded yet');
+      }
+      const c1 = await h.counts(url);
+      assert.equal(c1.reads - c0.reads, N, 'N gets cost N reads');
+      assert.equal(c1.writes - c0.writes, 0, 'and no write');
+      t += 10_000; // 60 s since the last recorded activity
+      const touched = await store.get(cookieValue);
+      assert.equal(touched?.idleExpiresAt, t + 30 * MIN);
+      const c2 = await h.counts(url);
+      assert.equal(c2.reads - c1.reads, 1);
+      assert.ok(c2.writes - c1.writes >= 1, 'the touch wrote');
+      t += 1000;
+      assert.equal((await store.get(cookieValue))?.idleExpiresAt, touched?.idleExpiresAt);
+      const c3 = await h.counts(url);
+      assert.equal(c3.writes - c2.writes, 0, 'and the next read does not write again');
+    });
+
+    it('updates secrets, bumping the version, and never resurrects a deleted session', async () => {
+      const store = open();
+      const { cookieValue, session } = await store.create(newSession());
+      const next = secrets();
+      assert.equal(await store.updateSecrets(session.id, next), true);
+      const got = await store.get(cookieValue);
+      assert.equal(got?.version, 2);
+      assert.deepEqual(got?.secrets, viaJson(next));
+      assert.equal(await store.updateSecrets(session.id, secrets()), true);
+      assert.equal((await store.getById(session.id))?.version, 3);
+
+      assert.equal(await store.delete(session.id), true);
+      assert.equal(await store.updateSecrets(session.id, secrets()), false);
+      assert.equal(await h.rawExists(url, session.id), false, 'not recreated');
+      assert.equal(await store.get(cookieValue), null);
+      assert.equal(await store.updateSecrets(randomBytes(32).toString('base64url'), secrets()), false);
+      assert.equal(await store.updateSecrets('garbage', secrets()), false);
+    });
+
+    it('deletes one session and its index entries', async () => {
+      const store = open();
+      const idp = `idp-${uniq()}`;
+      const { cookieValue, session } = await store.create(newSession({ idp, sub: 'u', sid: 's' }));
+      assert.equal(await store.delete(session.id), true);
+      assert.equal(await store.get(cookieValue), null);
+      assert.equal(await store.delete(session.id), false);
+      assert.equal(await store.deleteBySid(idp, 's'), 0);
+      assert.equal(await store.deleteBySub(idp, 'u'), 0);
+    });
+
+    it('deleteBySid and deleteBySub delete exactly the matching sessions', async () => {
+      const store = open();
+      const a = `a-${uniq()}`;
+      const b = `b-${uniq()}`;
+      const mk = async (idp: string, sub: string, sid: string | undefined) => (await store.create(newSession({ idp, sub, sid }))).session.id;
+      const s1 = await mk(a, 'u1', 'x');
+      const s2 = await mk(a, 'u1', 'y');
+      const s3 = await mk(a, 'u2', 'x');
+      const s4 = await mk(b, 'u1', 'x');
+      const s5 = await mk(a, 'u1', undefined);
+      // separators cannot be forged through the names
+      const s6 = await mk(`${a}:x`, 'u9', 'z');
+      const s7 = await mk(a, 'u9', 'x:z');
+      const alive = async () => {
+        const out: string[] = [];
+        for (const [n, id] of Object.entries({ s1, s2, s3, s4, s5, s6, s7 })) if (await store.getById(id)) out.push(n);
+        return out;
+      };
+      assert.equal(await store.deleteBySid(a, 'x'), 2);
+      assert.deepEqual(await alive(), ['s2', 's4', 's5', 's6', 's7']);
+      assert.equal(await store.deleteBySub(a, 'u1'), 2);
+      assert.deepEqual(await alive(), ['s4', 's6', 's7']);
+      assert.equal(await store.deleteBySid(a, 'x'), 0);
+      assert.equal(await store.deleteBySid(`${a}:x`, 'z'), 1);
+      assert.deepEqual(await alive(), ['s4', 's7']);
+      assert.equal(await store.deleteBySub(b, 'u1'), 1);
+      assert.equal(await store.deleteBySid(a, 'x:z'), 1);
+      assert.deepEqual(await alive(), []);
+      assert.equal(await store.deleteBySub(`nobody-${uniq()}`, 'nobody'), 0);
+    });
+
+    it('locks are exclusive and only released by their token', async () => {
+      const store = open();
+      const other = open();
+      const name = `refresh-${uniq()}`;
+      const t1 = await store.tryLock(name, 10_000);
+      assert.ok(t1);
+      assert.equal(await other.tryLock(name, 10_000), null, 'held: exclusive across store instances');
+      await other.unlock(name, 'not-the-token');
+      assert.equal(await store.tryLock(name, 10_000), null, 'a wrong token does not release');
+      assert.ok(await other.tryLock(`${name}-other`, 10_000), 'other names are independent');
+      await store.unlock(name, t1);
+      const t2 = await other.tryLock(name, 10_000);
+      assert.ok(t2);
+      assert.notEqual(t2, t1);
+      await store.unlock(name, t1); // stale token from the previous holder
+      assert.equal(await store.tryLock(name, 10_000), null, 'a stale token does not release the new holder');
+
+      const short = `short-${uniq()}`;
+      assert.ok(await store.tryLock(short, 150));
+      await sleep(300);
+      assert.ok(await other.tryLock(short, 150), 'locks expire');
+      await assert.rejects(store.tryLock(short, 0), RangeError);
+    });
+
+    it('transients are one-use, expire, and are bound to the store keys', async () => {
+      const store = open();
+      const key = `state-${uniq()}`;
+      await store.putTransient('login', key, '{"verifier":"v"}', 10_000);
+      assert.equal(await store.takeTransient('other-kind', key), null);
+      assert.equal(await store.takeTransient('login', key), '{"verifier":"v"}');
+      assert.equal(await store.takeTransient('login', key), null, 'one use only');
+
+      await store.putTransient('login', key, 'short', 150);
+      await sleep(300);
+      assert.equal(await store.takeTransient('login', key), null, 'expired');
+
+      await store.putTransient('login', key, 'secret', 10_000);
+      assert.equal(await open({ keys: [KEY_B] }).takeTransient('login', key), null, 'other keys cannot read it');
+    });
+
+    it('markOnce records a key once until it expires', async () => {
+      const store = open();
+      const jti = `jti-${uniq()}`;
+      assert.equal(await store.markOnce('logout', jti, 10_000), true);
+      assert.equal(await store.markOnce('logout', jti, 10_000), false);
+      assert.equal(await open().markOnce('logout', jti, 10_000), false, 'across instances');
+      assert.equal(await store.markOnce('other', jti, 10_000), true, 'kinds are separate');
+      const short = `jti-${uniq()}`;
+      assert.equal(await store.markOnce('logout', short, 150), true);
+      await sleep(300);
+      assert.equal(await store.markOnce('logout', short, 150), true, 'expired');
+    });
+
+    it('fires onInvalidate on delete and update, in this and other instances, within 100 ms', async () => {
+      const store = open();
+      const other = open();
+      await Promise.all([store.ping(), other.ping()]);
+      const local: string[] = [];
+      const remote: { id: string; at: number }[] = [];
+      const offLocal = store.onInvalidate((id) => local.push(id));
+      other.onInvalidate((id) => remote.push({ id, at: Date.now() }));
+      const waitRemote = async (n: number, since: number) => {
+        while (remote.length < n && Date.now() - since < 1000) await sleep(2);
+        assert.equal(remote.length, n);
+        assert.ok(remote[n - 1]!.at - since < 100, `arrived after ${remote[n - 1]!.at - since} ms`);
+      };
+
+      const a = await store.create(newSession());
+      const b = await store.create(newSession({ idp: `i-${uniq()}`, sid: 'bsid' }));
+      assert.deepEqual(local, [], 'create does not invalidate');
+
+      let t0 = Date.now();
+      await store.updateSecrets(a.session.id, secrets());
+      assert.deepEqual(local, [a.session.id]);
+      await waitRemote(1, t0);
+      assert.equal(remote[0]!.id, a.session.id);
+
+      t0 = Date.now();
+      await store.delete(a.session.id);
+      assert.deepEqual(local, [a.session.id, a.session.id]);
+      await waitRemote(2, t0);
+
+      t0 = Date.now();
+      assert.equal(await other.deleteBySid(b.session.idp, 'bsid'), 1);
+      while (local.length < 3 && Date.now() - t0 < 1000) await sleep(2);
+      assert.deepEqual(local.slice(2), [b.session.id], 'a delete elsewhere reaches this instance');
+      assert.ok(Date.now() - t0 < 100 + 50);
+      assert.equal(remote.length, 3, 'the deleting instance heard itself exactly once');
+
+      offLocal();
+      await store.delete(randomBytes(32).toString('base64url'));
+      await sleep(50);
+      assert.equal(local.length, 3, 'unsubscribed');
+    });
+
+    it('pings', async () => {
+      await open().ping();
+    });
+  });
+}
