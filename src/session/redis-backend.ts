@@ -28,6 +28,12 @@
 // its replica was promoted — fails WAIT instead of silently losing writes). With several replicas
 // the promoted one may not be the one that confirmed: Redis cannot promise more than that.
 // Writes use their own connection in these modes, so a WAIT that blocks never delays a read.
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { setTimeout, clearTimeout, setInterval, clearInterval } from 'node:timers';
+import type { Fields, KvBackend } from './backend.ts';
+import type { RedisTarget } from './redis-url.ts';
+import type { Logger } from '../log.ts';
+
 export const INVALIDATE_CHANNEL = 'gp:invalidate';
 
 // KEYS[1] = hash; ARGV[1] = ttl ms; ARGV[2..] = field, value, ...

@@ -105,7 +105,7 @@ export class RedisSentinel {
   /** The master's port according to the first live sentinel. */
   async masterPort(): Promise<number> {
     const s = this.sentinels.find((x) => x.proc)!;
-    return withNode(s.port, async (c) => Number(((await c.sentinel('get-master-addr-by-name', this.name)) as string[])[1]));
+    return withNode(s.port, async (c) => Number(((await c.call('SENTINEL', 'get-master-addr-by-name', this.name)) as string[])[1]));
   }
 
   /**
@@ -120,11 +120,11 @@ export class RedisSentinel {
       const views = new Set<number>();
       for (const s of this.sentinels.filter((x) => x.proc)) {
         const ok = await withNode(s.port, async (c) => {
-          views.add(Number(((await c.sentinel('get-master-addr-by-name', this.name)) as string[])[1]));
-          const m = pack((await c.sentinel('master', this.name)) as string[]);
+          views.add(Number(((await c.call('SENTINEL', 'get-master-addr-by-name', this.name)) as string[])[1]));
+          const m = pack((await c.call('SENTINEL', 'master', this.name)) as string[]);
           if (m.flags !== 'master' || Number(m['num-slaves']) < replicas) return false;
           if (Number(m['num-other-sentinels']) < this.sentinels.filter((x) => x.proc).length - 1) return false;
-          const known = ((await c.sentinel('replicas', this.name)) as string[][]).map(pack);
+          const known = ((await c.call('SENTINEL', 'replicas', this.name)) as string[][]).map(pack);
           return known.filter((r) => !/s_down|o_down|disconnected/.test(r.flags ?? '') && r['master-link-status'] === 'ok').length >= replicas;
         });
         if (!ok) return false;
@@ -147,7 +147,7 @@ export class RedisSentinel {
    */
   async failover(): Promise<[number, number]> {
     const before = await this.masterPort();
-    await withNode(this.sentinels[0]!.port, (c) => c.sentinel('failover', this.name));
+    await withNode(this.sentinels[0]!.port, (c) => c.call('SENTINEL', 'failover', this.name));
     await waitFor('the failover', async () => (await this.masterPort()) !== before);
     const after = await this.waitSettled();
     return [before, after];
