@@ -19,6 +19,7 @@ import { htmlErrorPages } from './error-page.ts';
 import { loginHandler } from './login.ts';
 import { logoutHandler } from './logout.ts';
 import { createBffMetrics, type BffMetrics } from './metrics.ts';
+import { securityHeaders } from './security-headers.ts';
 import { sessionHandler } from './session-info.ts';
 import type { BffDeps } from './state.ts';
 
@@ -82,11 +83,15 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
     registry: metrics.registry,
     ready: async () => {
       await store.ping();
+      // A full (noeviction) or read-only Redis still answers PING, yet no login could be saved:
+      // probe a write too (one short-lived key, overwritten by every probe).
+      await store.putTransient('readyz', 'probe', '1', 10_000);
       await current.idps.loadAll();
     },
   });
 
   app.use(assignRequestId);
+  app.use(securityHeaders);
   app.use(accessLog(log, metrics));
   app.use(errorHandler(log));
   app.use(countStoreErrors(metrics));

@@ -5,6 +5,9 @@ import type { Context, Next } from 'koa';
 import { render } from '../http/error-handler.ts';
 import type { Logger } from '../log.ts';
 
+/** What a 503 says: the generic renderer hides 5xx messages ("internal error"), which tells a user nothing. */
+export const UNAVAILABLE_TEXT = 'The sign-in service is temporarily unavailable. Try again in a moment.';
+
 function esc(s: string): string {
   return s.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
@@ -16,11 +19,15 @@ export function htmlErrorPages(log: Logger, onError?: (err: unknown) => void) {
     } catch (err) {
       onError?.(err);
       render(ctx, err, log);
-      if (ctx.accepts('json', 'html') !== 'html') return;
       const body = ctx.body as { error?: string; error_description?: string };
+      if (ctx.status === 503) {
+        body.error_description = UNAVAILABLE_TEXT;
+        ctx.set('Retry-After', '5');
+      }
+      if (ctx.accepts('json', 'html') !== 'html') return;
       const title = ctx.status >= 500 ? 'Sign-in is unavailable right now' : 'Sign-in failed';
       ctx.type = 'html';
-      ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+      ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'");
       ctx.body = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}</style></head>

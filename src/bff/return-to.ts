@@ -17,7 +17,12 @@ export function safeReturnTo(value: unknown): string {
     const base = 'http://goldpath.invalid';
     const u = new URL(value, base);
     if (u.origin !== base) return '/';
-    return u.pathname + u.search + u.hash;
+    // The href after the origin, not pathname + search + hash: those drop an empty '?' or '#'.
+    const out = u.href.slice(base.length);
+    // Dot segments can collapse into a protocol-relative path: '/%2e//evil.com' and
+    // '/a/..//evil.com' both normalise to '//evil.com'.
+    if (!out.startsWith('/') || out.startsWith('//')) return '/';
+    return out;
   } catch {
     return '/';
   }

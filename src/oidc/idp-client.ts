@@ -2,7 +2,7 @@
 // PAR, DPoP binding, resource indicators), code exchange, userinfo, refresh, revocation, end
 // session and the JWKS for logout tokens. Thin over openid-client v6; policy lives here.
 import * as oidc from 'openid-client';
-import { createRemoteJWKSet, customFetch as joseCustomFetch, type JWTVerifyGetKey } from 'jose';
+import { compactVerify, createRemoteJWKSet, customFetch as joseCustomFetch, errors as joseErrors } from 'jose';
 import type { IdpConfig } from '../config/types.ts';
 import { Unavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -19,6 +19,15 @@ export interface IdpClientOptions {
 }
 
 export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+export type RemoteJwks = ReturnType<typeof createRemoteJWKSet>;
+
+/**
+ * ID token signature algorithms we accept: asymmetric only, whatever the discovery document
+ * lists. OIDC Core 10.1 allows HS256 keyed with the client secret when the client registered it;
+ * goldpath never registers it (the default is RS256), and a token anyone holding the secret can
+ * mint proves nothing about the IdP. `none` is never acceptable for a code-flow ID token.
+ */
+export const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
 export class IdpClient {
   readonly idp: IdpConfig;
@@ -27,7 +36,7 @@ export class IdpClient {
   readonly #timeout: number;
   #pending: Promise<oidc.Configuration> | undefined;
   #config: oidc.Configuration | undefined;
-  #jwks: JWTVerifyGetKey | undefined;
+  #jwks: RemoteJwks | undefined;
 
   constructor(idp: IdpConfig, opts: IdpClientOptions) {
     this.idp = idp;
@@ -81,8 +90,8 @@ export class IdpClient {
     return config;
   }
 
-  /** Key set for verifying logout tokens (refetched on an unknown kid, for key rotation). */
-  async jwks(): Promise<JWTVerifyGetKey> {
+  /** Key set for ID and logout tokens (refetched on an unknown kid, for key rotation). */
+  async jwks(): Promise<RemoteJwks> {
     if (this.#jwks) return this.#jwks;
     const meta = (await this.configuration()).serverMetadata();
     if (!meta.jwks_uri) throw new Unavailable(`the IdP "${this.name}" publishes no jwks_uri`);
@@ -131,15 +140,55 @@ export class IdpClient {
     return this.#idpCall('PAR', () => oidc.buildAuthorizationUrlWithPAR(config, params, dpop));
   }
 
-  /** Validates the authorization response (state, iss, code) and redeems the code (PKCE, nonce). */
+  /**
+   * Validates the authorization response (state, iss, code), redeems the code (PKCE) and checks the
+   * ID token: claims (iss, aud, exp, iat, nonce) by openid-client, signature by verifyIdToken.
+   */
   async exchangeCode(currentUrl: URL, p: { state: string; nonce: string; codeVerifier: string; dpopJwk: DpopJwk | undefined }): Promise<TokenResponse> {
     const config = await this.configuration();
-    return oidc.authorizationCodeGrant(config, currentUrl, {
+    const tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
       pkceCodeVerifier: p.codeVerifier,
       expectedState: p.state,
       expectedNonce: p.nonce,
       idTokenExpected: true,
     }, undefined, await this.#dpop(config, p.dpopJwk));
+    if (tokens.id_token) await this.verifyIdToken(tokens.id_token);
+    return tokens;
+  }
+
+  /**
+   * Checks an ID token's signature against the IdP's JWKS, asymmetric algorithms only.
+   * openid-client skips this for tokens from the token endpoint (OIDC Core 3.1.3.7 lets TLS stand
+   * in for it); we do not: it also holds when the IdP is reached through a proxy, a plain-http
+   * dev issuer, or a mis-routed token endpoint. Rejects with the jose error (→ 400) when the
+   * token is not signed by a published key, with Unavailable (→ 503) when the JWKS cannot be had.
+   */
+  async verifyIdToken(idToken: string): Promise<void> {
+    const jwks = await this.jwks();
+    const verify = () => compactVerify(idToken, jwks, { algorithms: ID_TOKEN_ALGORITHMS });
+    try {
+      await verify();
+      return;
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw this.#jwksFailure(err);
+    }
+    // An unknown kid: the IdP rotated its keys. This token came straight from the token endpoint,
+    // not from the browser, so refetching at once (skipping the JWKS cool-down) cannot be abused.
+    try {
+      await jwks.reload();
+      await verify();
+    } catch (err) {
+      throw this.#jwksFailure(err);
+    }
+  }
+
+  /** jose errors about the token stay as they are (a bad token); failures to get the keys → 503. */
+  #jwksFailure(err: unknown): unknown {
+    const unreachable = err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid
+      || !(err instanceof joseErrors.JOSEError) || err.code === 'ERR_JOSE_GENERIC';
+    if (!unreachable) return err;
+    this.#log.warn({ idp: this.name, err: errorSummary(err) }, 'cannot fetch the IdP key set');
+    return new Unavailable(`the IdP "${this.name}" key set cannot be fetched`, { cause: err });
   }
 
   /** Userinfo claims, or undefined when the IdP has no userinfo endpoint. */

@@ -43,6 +43,12 @@ export interface KvBackend {
   publish(message: string): Promise<void>;
   /** Receives every publish() made through any instance on the same store, including this one. */
   onMessage(listener: (message: string) => void): void;
+  /**
+   * Optional (absent = broadcasts are never lost, e.g. in-process): reports `false` whenever the
+   * broadcast feed drops (messages published meanwhile are lost) and `true` once it is back.
+   * Before the first `true` the feed counts as down.
+   */
+  onFeedState?(listener: (live: boolean) => void): void;
 
   /** Resolves when the store answers (and broadcasts can be received). */
   ping(): Promise<void>;

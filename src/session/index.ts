@@ -14,6 +14,7 @@ import { parseRedisUrl } from './redis-url.ts';
 import { KvSessionStore } from './store.ts';
 
 export { KvSessionStore, keys as storeKeys } from './store.ts';
+export { CachingSessionStore, DEFAULT_SESSION_CACHE_TTL_MS, DEFAULT_SESSION_CACHE_ENTRIES, type SessionCacheOptions, type ResyncSource } from './cache.ts';
 export { CookieCodec, storageIdOf, isStorageId, COOKIE_VALUE_LENGTH } from './cookie.ts';
 export { SecretBox, deriveKey } from './crypto.ts';
 export { MemoryBackend } from './memory-backend.ts';

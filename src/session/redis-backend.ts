@@ -17,10 +17,12 @@
 // spend one refresh token, a lost replay marker re-opens a jti. So every write (not the idle
 // touch, whose loss is harmless) is followed, in the same pipeline on the same connection, by
 // WAIT 1: it succeeds only once a replica holds it, and fails (StoreUnavailable, no cookie
-// handed out, the caller may retry) when no replica confirms within half the command timeout.
+// handed out, the caller may retry) when no replica confirms within the command timeout. So in
+// these modes a write may take up to twice the command timeout; reads keep the single bound.
 // "Has a replica" comes from the topology, so a master whose replicas are all down or resyncing
 // keeps accepting writes (single copy) instead of refusing every login:
-//   - Cluster: the slot's replicas in CLUSTER SLOTS (failed replicas are left out by Redis);
+//   - Cluster: the slot's replicas in CLUSTER SLOTS (failed replicas are left out by Redis),
+//     refreshed every 2 s;
 //   - Sentinel: the replicas Sentinel lists as up with their link to the master ok, polled every
 //     second; unknown or stale (Sentinel unreachable) counts as "has a replica".
 // This closes the gap for one replica per master (any failover promotes the replica that
@@ -121,6 +123,9 @@ function connect(target: RedisTarget, commandTimeout: number): Client {
         enableOfflineQueue: false,
         clusterRetryStrategy: backoff,
         slotsRefreshTimeout: 1000,
+        // ioredis only refreshes the slot table on redirections unless told to: poll it, so a
+        // replica that joins, fails or is promoted is noticed (it decides whether writes WAIT).
+        slotsRefreshInterval: 2000,
         maxRedirections: 4,
         // The cluster client manages its node connections' queues and reconnects itself;
         // commandTimeout and the per-call deadline in RedisBackend bound every call.
@@ -240,12 +245,14 @@ export class RedisBackend implements KvBackend {
   readonly #sub: Client;
   readonly #log: Logger;
   readonly #readyWaitMs: number;
-  /** WAIT timeout: below the command timeout, so "no replica" is an answer, not a timeout. */
+  /** WAIT timeout (the command timeout): a replica starved of CPU for a moment is not an outage. */
   readonly #waitMs: number;
   /** Cluster commands may be retried internally on redirections: bound the whole call. */
   readonly #deadlineMs: number | undefined;
+  readonly #writeDeadlineMs: number | undefined;
   readonly #replicas: SentinelReplicas | undefined;
   readonly #listeners: ((message: string) => void)[] = [];
+  readonly #feedListeners: ((live: boolean) => void)[] = [];
   readonly #readyWaits = new Map<Client, Promise<void>>();
   #subscribed = false;
   #subscribedWaiters: (() => void)[] = [];
@@ -255,14 +262,18 @@ export class RedisBackend implements KvBackend {
     const commandTimeout = opts.commandTimeoutMs ?? 500;
     this.#log = opts.log;
     this.#readyWaitMs = Math.round(commandTimeout * 0.6);
-    this.#waitMs = Math.max(10, Math.floor(commandTimeout / 2));
+    this.#waitMs = commandTimeout;
+    // A durable write is the write plus WAIT: its connection allows twice the command timeout, so
+    // WAIT can answer "not confirmed" before the command itself times out. Reads keep the bound.
+    const writeTimeout = target.mode === 'standalone' ? commandTimeout : 2 * commandTimeout;
     this.#deadlineMs = target.mode === 'cluster' ? commandTimeout + this.#readyWaitMs : undefined;
+    this.#writeDeadlineMs = target.mode === 'cluster' ? writeTimeout + this.#readyWaitMs : undefined;
     this.#client = this.#scripted(connect(target, commandTimeout));
     this.#watch(this.#client, 'commands');
     if (target.mode === 'standalone') {
       this.#writer = this.#client;
     } else {
-      this.#writer = this.#scripted(connect(target, commandTimeout));
+      this.#writer = this.#scripted(connect(target, writeTimeout));
       this.#watch(this.#writer, 'writes');
     }
     this.#replicas = target.mode === 'sentinel' ? new SentinelReplicas(target, opts.replicaCheckMs ?? 1000, commandTimeout) : undefined;
@@ -270,7 +281,10 @@ export class RedisBackend implements KvBackend {
     this.#sub = connect(target, commandTimeout);
     this.#watch(this.#sub, 'invalidations');
     this.#sub.on('ready', () => this.#subscribe());
-    this.#sub.on('close', () => { this.#subscribed = false; });
+    this.#sub.on('close', () => {
+      this.#subscribed = false;
+      this.#feed(false); // invalidations published from now on are lost until we re-subscribe
+    });
     this.#sub.on('message', (channel: string, message: string) => {
       if (channel !== INVALIDATE_CHANNEL) return;
       for (const l of this.#listeners) l(message);
@@ -299,6 +313,7 @@ export class RedisBackend implements KvBackend {
   #subscribe(): void {
     this.#sub.subscribe(INVALIDATE_CHANNEL).then(() => {
       this.#subscribed = true;
+      this.#feed(true);
       const waiters = this.#subscribedWaiters;
       this.#subscribedWaiters = [];
       for (const w of waiters) w();
@@ -313,7 +328,8 @@ export class RedisBackend implements KvBackend {
   #run<T>(c: Client, op: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('session store is closed'));
     const p = c.status === 'ready' ? op() : this.#whenReady(c).then(op);
-    return this.#deadlineMs === undefined ? p : withDeadline(p, this.#deadlineMs);
+    const deadline = c === this.#client ? this.#deadlineMs : this.#writeDeadlineMs;
+    return deadline === undefined ? p : withDeadline(p, deadline);
   }
 
   #whenReady(c: Client): Promise<void> {
@@ -408,7 +424,17 @@ export class RedisBackend implements KvBackend {
   /** The idle touch: on the read path, and harmless to lose, so no WAIT. */
   hashTouch(key: string, field: string, value: number, ttlMs: number): Promise<boolean> {
     const c = this.#client as unknown as Scripted;
-    return this.#run(this.#client, async () => (await c.gpTouch!(key, field, String(value), String(ttlMs))) === 1);
+    return this.#run(this.#client, async () => {
+      try {
+        return (await c.gpTouch!(key, field, String(value), String(ttlMs))) === 1;
+      } catch (err) {
+        // A full Redis (maxmemory with noeviction) refuses the touch's HSET. The session was just
+        // read and is there: serve it, rather than turn every active user's read into a 503 once
+        // per touch interval. Its TTL does not slide meanwhile (it may idle out a little early).
+        if (err instanceof Error && err.message.startsWith('OOM ')) return true;
+        throw err;
+      }
+    });
   }
 
   hashTake(key: string, fields: readonly string[]): Promise<(string | null)[] | null> {
@@ -454,6 +480,15 @@ export class RedisBackend implements KvBackend {
 
   onMessage(listener: (message: string) => void): void {
     this.#listeners.push(listener);
+  }
+
+  onFeedState(listener: (live: boolean) => void): void {
+    this.#feedListeners.push(listener);
+  }
+
+  #feed(live: boolean): void {
+    if (this.#closed) return;
+    for (const l of this.#feedListeners) l(live);
   }
 
   async ping(): Promise<void> {

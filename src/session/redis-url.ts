@@ -41,7 +41,7 @@ export function parseRedisUrl(url: string): RedisTarget {
       return { mode: 'cluster', nodes: hosts, auth };
     }
     if (path.length < 1 || path.length > 2) throw invalid('redis+sentinel:// needs the master name as its path: redis+sentinel://host:port,host:port/mastername');
-    return { mode: 'sentinel', sentinels: hosts, name: decodeURIComponent(path[0]!), db: parseDb(path[1]), auth };
+    return { mode: 'sentinel', sentinels: hosts, name: decode(path[0]!, 'master name'), db: parseDb(path[1]), auth };
   }
   throw invalid('has an unsupported scheme (expected redis://, rediss://, redis+sentinel://, redis+cluster:// or memory://)');
 }
@@ -51,9 +51,10 @@ function parseStandalone(url: string, tls: boolean): RedisTarget {
   const u = new URL(url);
   if (u.search !== '' || u.hash !== '') throw invalid('must not have a query or fragment');
   if (u.hostname === '') throw invalid('has no host');
+  if (u.port === '0') throw invalid('has port 0 (expected 1-65535)');
   const auth: Auth = {};
-  if (u.username) auth.username = decodeURIComponent(u.username);
-  if (u.password) auth.password = decodeURIComponent(u.password);
+  if (u.username) auth.username = decode(u.username, 'credentials');
+  if (u.password) auth.password = decode(u.password, 'credentials');
   const path = u.pathname.split('/').filter((p) => p !== '');
   if (path.length > 1) throw invalid('path must be empty or a database number');
   return {
@@ -64,6 +65,15 @@ function parseStandalone(url: string, tls: boolean): RedisTarget {
     tls,
     auth,
   };
+}
+
+/** decodeURIComponent, but a bad %-escape is a ConfigError (a URIError would crash start-up). */
+function decode(text: string, what: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw invalid(`has badly percent-encoded ${what}`);
+  }
 }
 
 function parseAuth(userinfo: string | undefined): Auth {

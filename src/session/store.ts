@@ -70,6 +70,9 @@ export class KvSessionStore implements SessionStore {
   /** Tags this instance's broadcasts so it does not hear its own twice. */
   readonly #origin = randomBytes(9).toString('base64url');
   readonly #listeners = new Set<(id: string) => void>();
+  readonly #resyncListeners = new Set<() => void>();
+  /** Whether other processes' invalidations reach us (see invalidationsLive). */
+  #feedLive: boolean;
 
   constructor(opts: KvSessionStoreOptions) {
     if (!(opts.sessionIdleMs > 0) || !(opts.sessionMaxMs > 0)) throw new RangeError('session durations must be positive');
@@ -86,6 +89,37 @@ export class KvSessionStore implements SessionStore {
       if (bar < 0 || message.slice(0, bar) === this.#origin) return;
       this.#fire(message.slice(bar + 1));
     });
+    this.#feedLive = this.#backend.onFeedState === undefined;
+    this.#backend.onFeedState?.((live) => {
+      this.#feedLive = live;
+      for (const l of this.#resyncListeners) {
+        try {
+          l();
+        } catch (err) {
+          this.#log.error({ err: (err as Error).message }, 'session resync listener threw');
+        }
+      }
+    });
+  }
+
+  /**
+   * Whether invalidations from other processes are being received right now. False until the
+   * backend's subscription is up, and again whenever it drops: a cache must not serve meanwhile.
+   */
+  get invalidationsLive(): boolean {
+    return this.#feedLive;
+  }
+
+  /**
+   * Called whenever the invalidation feed drops or comes back (a reconnect): invalidations may
+   * have been missed, so every cache built on onInvalidate must empty itself. Returns an unsubscribe.
+   */
+  onResync(listener: () => void): () => void {
+    const l = () => listener();
+    this.#resyncListeners.add(l);
+    return () => {
+      this.#resyncListeners.delete(l);
+    };
   }
 
   /** The storage id for a cookie value, or null if malformed or forged. No backend call. */
@@ -350,6 +384,7 @@ export class KvSessionStore implements SessionStore {
 
   async close(): Promise<void> {
     this.#listeners.clear();
+    this.#resyncListeners.clear();
     await this.#backend.close();
   }
 }

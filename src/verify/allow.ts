@@ -1,7 +1,8 @@
 // Step 8: 200 with the headers Traefik copies onto the upstream request (authResponseHeaders).
 // Headers we do not set are deleted by Traefik, so a client can never inject Authorization or
 // X-Auth-User, and the session cookie never reaches an upstream.
-import type { VerifyMiddleware } from './state.ts';
+import type { SessionUser } from '../session/types.ts';
+import type { VerifyStep } from './state.ts';
 
 const PLAIN = /^[\x20-\x7e]*$/;
 
@@ -10,21 +11,31 @@ export function headerSafe(v: string): string {
   return PLAIN.test(v) ? v : encodeURIComponent(v);
 }
 
-export const allow: VerifyMiddleware = async function allow(ctx) {
+// X-Auth-User and X-Auth-Roles are the same for every request of a session: computed once per
+// user object (a cached session hands out the same object until it is reloaded).
+const identity = new WeakMap<SessionUser, readonly [string, string]>();
+function identityHeaders(user: SessionUser): readonly [string, string] {
+  let h = identity.get(user);
+  if (h === undefined) {
+    h = [headerSafe(user.sub), headerSafe(user.roles.join(','))];
+    identity.set(user, h);
+  }
+  return h;
+}
+
+export const allow: VerifyStep = function allow(ctx) {
   const s = ctx.state;
-  const res = ctx.res;
+  const h = ctx.out;
   if (s.credentials) {
-    res.setHeader('Authorization', s.credentials.authorization);
-    if (s.credentials.dpop) res.setHeader('DPoP', s.credentials.dpop);
+    h.push('Authorization', s.credentials.authorization);
+    if (s.credentials.dpop) h.push('DPoP', s.credentials.dpop);
   }
   if (s.session) {
-    const user = s.session.secrets.user;
-    res.setHeader('X-Auth-User', headerSafe(user.sub));
-    res.setHeader('X-Auth-Roles', headerSafe(user.roles.join(',')));
+    const [user, roles] = identityHeaders(s.session.secrets.user);
+    h.push('X-Auth-User', user, 'X-Auth-Roles', roles);
   }
-  res.setHeader('X-Request-Id', s.requestId);
-  if (s.upstreamCookie !== '') res.setHeader('Cookie', s.upstreamCookie);
+  h.push('X-Request-Id', s.requestId);
+  if (s.upstreamCookie !== '') h.push('Cookie', s.upstreamCookie);
   s.outcome = s.session ? 'allow' : 'allow_anonymous';
   ctx.status = 200;
-  ctx.body = '';
 };

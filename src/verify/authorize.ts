@@ -1,19 +1,55 @@
 // Step 7: ask the PDP. Public routes need no rule. Deny, no rule and a throwing policy all give
 // 403: the PDP never lets an exception through, and we never allow on doubt.
 import { Forbidden } from '../errors.ts';
-import type { VerifyDeps, VerifyMiddleware } from './state.ts';
+import type { Decision } from '../pdp/index.ts';
+import type { SessionUser } from '../session/types.ts';
+import { quiet } from './quiet.ts';
+import type { VerifyDeps, VerifyPolicy, VerifyStep } from './state.ts';
 
-export function authorize(deps: VerifyDeps): VerifyMiddleware {
-  return async function authorizeMw(ctx, next) {
+// The Pdp caches decisions on their full input, but building that key (rule match, resource,
+// a JSON string, its hash) is most of the cost of a cached decision. In front of it, each user
+// object keeps the few decisions it got under the current policy, by method and path: the same
+// input (the route is a function of path and policy), so the same answer. A cached session hands
+// out one user object until it is reloaded (src/session/cache.ts), and a reload of the policy is
+// a new VerifyPolicy, so neither can serve a stale decision. Errors are never kept.
+const MEMO_PER_USER = 8;
+interface Memo {
+  readonly policy: VerifyPolicy;
+  readonly decisions: Map<string, Decision>;
+}
+const memos = new WeakMap<SessionUser, Memo>();
+
+export function authorize(deps: VerifyDeps): VerifyStep {
+  // Every denial renders the same: one error object (see run-chain.ts).
+  const forbidden = quiet(() => new Forbidden());
+  const deny = (ctx: Parameters<VerifyStep>[0], d: Decision): void => {
     const s = ctx.state;
-    if (s.route.auth === 'session') {
-      const d = await s.policy.pdp.decide(s.session!.secrets.user, { method: s.method, path: s.path, route: s.route.name });
-      if (!d.allow) {
-        s.outcome = d.outcome === 'allow' ? 'deny' : d.outcome;
-        if (d.outcome === 'error') deps.log.warn({ reqId: s.requestId, route: s.route.name, rule: d.rule }, 'policy error: denied');
-        throw new Forbidden();
-      }
+    s.outcome = d.outcome === 'allow' ? 'deny' : d.outcome;
+    if (d.outcome === 'error') deps.log.warn({ reqId: s.requestId, route: s.route.name, rule: d.rule }, 'policy error: denied');
+    ctx.fail(forbidden);
+  };
+  return function authorizeStep(ctx) {
+    const s = ctx.state;
+    if (s.route.auth !== 'session') return;
+    const user = s.session!.secrets.user;
+    let memo = memos.get(user);
+    if (memo === undefined || memo.policy !== s.policy) {
+      memo = { policy: s.policy, decisions: new Map() };
+      memos.set(user, memo);
     }
-    await next();
+    const key = s.method + ' ' + s.path;
+    const known = memo.decisions.get(key);
+    if (known !== undefined) {
+      if (!known.allow) deny(ctx, known);
+      return;
+    }
+    const decisions = memo.decisions;
+    return s.policy.pdp.decide(user, { method: s.method, path: s.path, route: s.route.name }).then((d) => {
+      if (d.outcome !== 'error') {
+        if (decisions.size >= MEMO_PER_USER) decisions.clear();
+        decisions.set(key, d);
+      }
+      if (!d.allow) deny(ctx, d);
+    });
   };
 }

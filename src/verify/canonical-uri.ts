@@ -18,6 +18,10 @@ const PATH_OK = new Uint8Array(128);
 for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@/%") PATH_OK[c.charCodeAt(0)] = 1;
 
 const HEX = /^[0-9A-Fa-f]{2}$/;
+const DOTS_AND_SPACES = /^[. ]+$/;
+/** A non-ASCII character whose compatibility form (NFKC) is or contains ASCII: a look-alike. */
+const NON_ASCII = /[^\x00-\x7f]/g;
+const HAS_ASCII = /[\x00-\x7f]/;
 const ENCODED_IN_DECODED = /%[0-9A-Fa-f]{2}/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -51,7 +55,10 @@ export function canonicalize(uri: string | undefined): CanonicalUri {
   for (let i = 1; i < segments.length; i++) {
     let seg = segments[i]!;
     if (hasPercent && seg.includes('%')) seg = segments[i] = decodeSegment(seg);
-    if (seg === '.' || seg === '..') reject('dot segment in path');
+    // '.', '..', and their look-alikes: '...' or '.. ' (Windows drops trailing dots and spaces,
+    // so '.. ' is '..' there) and all-space segments (dropped there: an empty segment).
+    const c0 = seg.charCodeAt(0);
+    if ((c0 === 0x2e || c0 === 0x20) && DOTS_AND_SPACES.test(seg)) reject('dot segment in path');
   }
   return { path: hasPercent ? segments.join('/') : rawPath, raw: uri };
 }
@@ -79,10 +86,17 @@ function decodeSegment(seg: string): string {
     const c = out.charCodeAt(i);
     if (c === 0x2f) reject("encoded '/' in path");
     if (c === 0x5c) reject("encoded '\\' in path");
+    // Spring, Tomcat-style stacks strip ';...' path parameters, some after decoding: /api/orders%3Bx
+    // is /api/orders there but no route (or a shorter, public one) here.
+    if (c === 0x3b) reject("encoded ';' (path parameter) in path");
     if (c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0)) reject('encoded control character in path');
   }
   // A server that decodes twice would see a different path: refuse %25XX.
   if (ENCODED_IN_DECODED.test(out)) reject('double percent-encoding in path');
+  // Servers that fold Unicode compatibility forms (IIS best-fit mapping, NFKC in some frameworks)
+  // read fullwidth '／', '．．', '‥', 'ｏrders' or 'ﬁ' as the ASCII they resemble: refuse them.
+  const wide = out.match(NON_ASCII);
+  if (wide) for (const ch of wide) if (HAS_ASCII.test(ch.normalize('NFKC'))) reject('Unicode look-alike of an ASCII character in path');
   return out;
 }
 

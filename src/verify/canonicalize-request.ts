@@ -2,22 +2,19 @@
 // the request to /auth/verify itself.
 import { BadRequest } from '../errors.ts';
 import { canonicalize } from './canonical-uri.ts';
-import type { VerifyDeps, VerifyMiddleware } from './state.ts';
+import type { VerifyDeps, VerifyStep } from './state.ts';
 
 const METHOD = /^[A-Z]{1,16}$/;
 
-export function canonicalizeRequest(deps: VerifyDeps): VerifyMiddleware {
-  return async function canonicalizeRequestMw(ctx, next) {
-    const headers = ctx.req.headers;
-    const method = headers['x-forwarded-method'] ?? ctx.method;
-    if (typeof method !== 'string' || !METHOD.test(method)) throw new BadRequest('X-Forwarded-Method is not an HTTP method');
-    const uri = headers['x-forwarded-uri'];
-    const { path, raw } = canonicalize(typeof uri === 'string' ? uri : undefined);
+export function canonicalizeRequest(deps: VerifyDeps): VerifyStep {
+  return function canonicalizeRequestStep(ctx) {
+    const method = ctx.h.method ?? ctx.method;
+    if (!METHOD.test(method)) throw new BadRequest('X-Forwarded-Method is not an HTTP method');
+    const { path, raw } = canonicalize(ctx.h.uri);
     const s = ctx.state;
     s.method = method;
     s.path = path;
     s.rawUri = raw;
     s.policy = deps.policy();
-    await next();
   };
 }

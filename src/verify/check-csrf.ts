@@ -3,7 +3,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Buffer } from 'node:buffer';
 import { CsrfError } from '../errors.ts';
-import type { VerifyDeps, VerifyMiddleware } from './state.ts';
+import { quiet } from './quiet.ts';
+import type { VerifyDeps, VerifyStep } from './state.ts';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -13,22 +14,20 @@ export function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export function checkCsrf(deps: VerifyDeps): VerifyMiddleware {
+export function checkCsrf(deps: VerifyDeps): VerifyStep {
   const publicOrigin = deps.settings.publicOrigin;
-  return async function checkCsrfMw(ctx, next) {
+  return function checkCsrfStep(ctx) {
     const s = ctx.state;
-    if (s.session && !SAFE.has(s.method)) {
-      const h = ctx.req.headers;
-      const token = h['x-csrf-token'];
-      if (typeof token !== 'string' || !safeEqual(token, s.session.secrets.csrf)) throw new CsrfError('missing or wrong X-CSRF-Token');
-      const origin = h.origin;
-      const allowedCrossOrigin = origin !== undefined && origin !== publicOrigin && s.policy.allowedOrigins.has(origin);
-      if (origin !== undefined && origin !== publicOrigin && !allowedCrossOrigin) throw new CsrfError('Origin not allowed');
-      const site = h['sec-fetch-site'];
-      if (site !== undefined && site !== 'same-origin' && !(site === 'same-site' && allowedCrossOrigin)) {
-        throw new CsrfError('Sec-Fetch-Site not allowed');
-      }
+    if (!s.session || SAFE.has(s.method)) return;
+    const h = ctx.h;
+    const token = h.csrfToken;
+    if (typeof token !== 'string' || !safeEqual(token, s.session.secrets.csrf)) throw quiet(() => new CsrfError('missing or wrong X-CSRF-Token'));
+    const origin = h.origin;
+    const allowedCrossOrigin = origin !== undefined && origin !== publicOrigin && s.policy.allowedOrigins.has(origin);
+    if (origin !== undefined && origin !== publicOrigin && !allowedCrossOrigin) throw quiet(() => new CsrfError('Origin not allowed'));
+    const site = h.secFetchSite;
+    if (site !== undefined && site !== 'same-origin' && !(site === 'same-site' && allowedCrossOrigin)) {
+      throw quiet(() => new CsrfError('Sec-Fetch-Site not allowed'));
     }
-    await next();
   };
 }

@@ -1,19 +1,31 @@
 // Step 4: find the session. Malformed or forged cookies are refused by the store's codec without
 // touching the backend; a missing session is fine on a public route and a 401 (or, for a browser
-// navigation, a 302 to the login page) on a session route.
+// navigation, a 302 to the login page) on a session route. In the sidecar process the store is a
+// CachingSessionStore: a cached session is found synchronously, with no Redis call.
 import { LoginRequired } from '../errors.ts';
+import { CachingSessionStore } from '../session/cache.ts';
+import type { Session } from '../session/types.ts';
 import { splitCookies } from './cookies.ts';
-import type { VerifyDeps, VerifyContext, VerifyMiddleware } from './state.ts';
+import { quiet } from './quiet.ts';
+import type { VerifyContext, VerifyDeps, VerifyStep } from './state.ts';
 
-export function loadSession(deps: VerifyDeps): VerifyMiddleware {
+export function loadSession(deps: VerifyDeps): VerifyStep {
   const cookieName = deps.settings.cookieName;
-  return async function loadSessionMw(ctx, next) {
-    const s = ctx.state;
-    const { session: value, rest } = splitCookies(ctx.req.headers.cookie, cookieName);
-    s.upstreamCookie = rest;
-    s.session = value ? (await deps.store.get(value)) ?? undefined : undefined;
-    if (!s.session && s.route.auth === 'session') return requireLogin(ctx, deps);
-    await next();
+  const store = deps.store;
+  const lookup = store instanceof CachingSessionStore
+    ? (v: string) => store.lookup(v)
+    : (v: string) => store.get(v);
+  const settle = (ctx: VerifyContext, session: Session | null): void => {
+    ctx.state.session = session ?? undefined;
+    if (session === null && ctx.state.route.auth === 'session') requireLogin(ctx, deps);
+  };
+  return function loadSessionStep(ctx) {
+    const { session: value, rest } = splitCookies(ctx.h.cookie, cookieName);
+    ctx.state.upstreamCookie = rest;
+    if (!value) return settle(ctx, null); // absent, empty, or sent twice (ambiguous)
+    const found = lookup(value);
+    if (found instanceof Promise) return found.then((s) => settle(ctx, s));
+    settle(ctx, found);
   };
 }
 
@@ -21,16 +33,33 @@ export function loginUrl(deps: VerifyDeps, returnTo: string): string {
   return `${deps.settings.publicOrigin}/auth/login?return_to=${encodeURIComponent(returnTo)}`;
 }
 
+// The 401 for a URI is always the same answer: one error object per (short) URI, so its rendering
+// is reused (run-chain.ts). Bounded: at most LOGIN_ERRORS URIs, then the table starts over.
+const LOGIN_ERRORS = 1000;
+const MEMO_URI_LENGTH = 256;
+const loginErrors = new WeakMap<VerifyDeps, Map<string, LoginRequired>>();
+
+function loginRequired(deps: VerifyDeps, rawUri: string): LoginRequired {
+  if (rawUri.length > MEMO_URI_LENGTH) return quiet(() => new LoginRequired(loginUrl(deps, rawUri)));
+  let table = loginErrors.get(deps);
+  if (table === undefined) loginErrors.set(deps, (table = new Map()));
+  let err = table.get(rawUri);
+  if (err === undefined) {
+    if (table.size >= LOGIN_ERRORS) table.clear();
+    err = quiet(() => new LoginRequired(loginUrl(deps, rawUri)));
+    table.set(rawUri, err);
+  }
+  return err;
+}
+
 /** 401 with a login_url, or a 302 to it when the browser is navigating (a link, a reload). */
 export function requireLogin(ctx: VerifyContext, deps: VerifyDeps): void {
-  const url = loginUrl(deps, ctx.state.rawUri);
-  if (ctx.req.headers['sec-fetch-mode'] === 'navigate') {
+  if (ctx.h.secFetchMode === 'navigate') {
     ctx.state.outcome = 'login_redirect';
     ctx.status = 302;
-    ctx.set('Location', url);
+    ctx.set('Location', loginUrl(deps, ctx.state.rawUri));
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = '';
     return;
   }
-  throw new LoginRequired(url);
+  ctx.fail(loginRequired(deps, ctx.state.rawUri));
 }

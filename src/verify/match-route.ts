@@ -1,10 +1,12 @@
 // Step 2: no declared route, no upstream.
 import { NotFound } from '../errors.ts';
-import type { VerifyMiddleware } from './state.ts';
+import { quiet } from './quiet.ts';
+import type { VerifyStep } from './state.ts';
 
-export const matchRoute: VerifyMiddleware = async function matchRoute(ctx, next) {
+const notFound = quiet(() => new NotFound());
+
+export const matchRoute: VerifyStep = function matchRoute(ctx) {
   const route = ctx.state.policy.table.match(ctx.state.path);
-  if (!route) throw new NotFound();
+  if (!route) return ctx.fail(notFound);
   ctx.state.route = route;
-  await next();
 };

@@ -7,6 +7,7 @@ import { loadConfig } from '../config/load.ts';
 import type { Settings } from '../config/types.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSessionStore } from '../session/index.ts';
+import { CachingSessionStore, type SessionCacheOptions } from '../session/cache.ts';
 import type { SessionStore } from '../session/types.ts';
 import type { TokenProvider } from '../oidc/types.ts';
 import { listen, type Listening } from '../http/serve.ts';
@@ -26,6 +27,11 @@ export interface VerifyOptions {
   readonly tokens?: (args: { settings: Settings; store: SessionStore; log: Logger; config: Awaited<ReturnType<typeof loadConfig>> }) => Promise<TokenProvider>;
   readonly port?: number;
   readonly host?: string;
+  /**
+   * The in-process session cache (src/session/cache.ts) in front of a store made from REDIS_URL;
+   * false turns it off. A store passed in (memory:// in the demo) is already in-process: not cached.
+   */
+  readonly sessionCache?: SessionCacheOptions | false;
 }
 
 export interface VerifyProcess extends Listening {
@@ -44,10 +50,16 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
     // A separate sidecar process would have its own empty memory: every request would be a 401.
     throw new ConfigError([{ file: 'environment', key: 'REDIS_URL', message: 'memory:// only works when everything runs in one process (goldpath demo); use redis://' }]);
   }
-  const store = opts.store ?? createSessionStore({ url: settings.redisUrl, settings, log });
+  let store: SessionStore;
+  if (opts.store) {
+    store = opts.store;
+  } else {
+    const kv = createSessionStore({ url: settings.redisUrl, settings, log });
+    store = opts.sessionCache === false ? kv : new CachingSessionStore(kv, opts.sessionCache ?? {});
+  }
   const makeTokens = opts.tokens ?? (await import('../oidc/index.ts')).tokenProviderFactory;
   const tokens = await makeTokens({ settings, store, log, config });
-  const metrics = createVerifyMetrics();
+  const metrics = createVerifyMetrics(undefined, { processMetrics: !opts.store });
   const app = createVerifyApp({ settings, store, tokens, log, metrics, policy: () => policy });
   const listening = await listen(app.callback(), opts.port ?? settings.port ?? DEFAULT_VERIFY_PORT, opts.host ?? settings.host);
 

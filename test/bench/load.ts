@@ -11,7 +11,7 @@
 //                politely waiting (no coordinated omission).
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { setImmediate } from 'node:timers';
+import { setTimeout } from 'node:timers';
 
 export interface LoadOptions {
   readonly port: number;
@@ -182,35 +182,42 @@ function fixedRate(conns: Conn[], opts: LoadOptions, rate: number): Promise<Load
   const stopAt = measureFrom + runMs;
   const samples = new Samples();
   const idle: Conn[] = [...conns];
-  let next = t0; // due time of the next request
+  // Requests that are due, by the time the generator first saw them due. Node timers tick about
+  // once a millisecond, so requests leave in small bursts; a request's latency counts from that
+  // tick (the generator's own lateness is not the server's), including any wait for a free
+  // connection (which IS the server's: it is still busy with earlier requests).
+  const pending: number[] = [];
+  let next = t0;
   let i = 0;
   let outstanding = 0;
+  let done = false;
   return new Promise((resolve) => {
-    const issue = (due: number) => {
-      const c = idle.pop()!;
-      outstanding++;
-      c.send(opts.request(i++), (status) => {
-        const end = performance.now();
-        outstanding--;
-        if (due >= measureFrom) samples.add((end - due) * 1000, status);
-        idle.push(c);
-      });
+    const drain = () => {
+      while (pending.length > 0 && idle.length > 0) {
+        const seen = pending.shift()!;
+        const c = idle.pop()!;
+        outstanding++;
+        c.send(opts.request(i++), (status) => {
+          const end = performance.now();
+          outstanding--;
+          if (seen >= measureFrom) samples.add((end - seen) * 1000, status);
+          idle.push(c);
+          drain();
+        });
+      }
+      if (!done && next >= stopAt && pending.length === 0 && outstanding === 0) {
+        done = true;
+        resolve(samples.result(runMs / 1000, 0, i));
+      }
     };
-    // Spin through the event loop (I/O is polled between turns) and send whatever is due.
     const tick = () => {
       const now = performance.now();
       while (next <= now && next < stopAt) {
-        if (idle.length === 0) {
-          break; // all connections busy: the request waits, and its latency still counts from `next`
-        }
-        issue(next);
+        pending.push(now);
         next += interval;
       }
-      if (next >= stopAt && outstanding === 0) {
-        resolve(samples.result(runMs / 1000, 0, i));
-        return;
-      }
-      setImmediate(tick);
+      drain();
+      if (next < stopAt) setTimeout(tick, Math.max(0, next - performance.now()));
     };
     tick();
   });

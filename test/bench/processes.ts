@@ -4,8 +4,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import process from 'node:process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '../helpers/redis.ts';
+import { freePort, RedisServer } from '../helpers/redis.ts';
 import { REPO_ROOT, runCli, waitHealthy, type Child } from '../helpers/process.ts';
+import { TEST_KEYS } from '../helpers/sessions.ts';
+import { loadSettings } from '../../src/config/env.ts';
+import { createSessionStore, type KvSessionStore } from '../../src/session/index.ts';
+import { silentLogger } from '../../src/log.ts';
 
 export const BENCH_CONFIG_DIR = join(REPO_ROOT, 'test/verify/fixtures/config');
 export const PUBLIC_URL = 'https://app.example.test';
@@ -19,14 +23,20 @@ export interface Sidecar {
   stop(): Promise<void>;
 }
 
-export async function startSidecar(redisUrl: string, sessionKeys: string[], extraEnv: Record<string, string> = {}): Promise<Sidecar> {
+export interface SidecarOptions {
+  readonly env?: Record<string, string>;
+  /** Flags for node itself (e.g. --cpu-prof, which NODE_OPTIONS does not accept). */
+  readonly nodeArgs?: readonly string[];
+}
+
+export async function startSidecar(redisUrl: string, sessionKeys: string[], opts: SidecarOptions = {}): Promise<Sidecar> {
   const port = await freePort();
   const env = {
     GOLDPATH_CONFIG_DIR: BENCH_CONFIG_DIR, REDIS_URL: redisUrl, GOLDPATH_PUBLIC_URL: PUBLIC_URL,
     GOLDPATH_SESSION_KEYS: sessionKeys.join(','), TEST_CLIENT_SECRET: 'bench-secret',
-    PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extraEnv,
+    PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...opts.env,
   };
-  const child = runCli('node', ['verify'], env);
+  const child = opts.nodeArgs?.length ? spawnNode([...opts.nodeArgs, 'dist/src/cli.js', 'verify'], env) : runCli('node', ['verify'], env);
   await waitHealthy(`http://127.0.0.1:${port}/readyz`, child, 20_000);
   return {
     child, port, env,
@@ -34,6 +44,33 @@ export async function startSidecar(redisUrl: string, sessionKeys: string[], extr
     stop: () => child.stop(),
   };
 }
+
+/** runCli with flags for node before the script. */
+function spawnNode(args: string[], env: Record<string, string>): Child {
+  const proc = spawn('node', args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  return {
+    proc,
+    output: () => out,
+    stop: () => new Promise<void>((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+      setTimeout(() => proc.kill('SIGKILL'), 10_000).unref();
+    }),
+  };
+}
+
+/** CPU time (user + system) a process has used so far, in seconds (/proc/<pid>/stat). */
+export function procCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat(5); here indexes 11 and 12 (after pid and comm).
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
 
 export function procMemory(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -43,6 +80,7 @@ export function procMemory(pid: number): { rss: number; peak: number } {
 
 export interface Bare {
   readonly port: number;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -63,10 +101,44 @@ export async function startBare(mode: 'ok' | 'json', status = 401, body = ''): P
   });
   return {
     port,
+    pid: proc.pid!,
     stop: () => new Promise<void>((resolve) => {
       if (proc.exitCode !== null) return resolve();
       proc.once('exit', () => resolve());
       proc.kill('SIGTERM');
     }),
+  };
+}
+
+export interface Harness {
+  readonly redis: RedisServer;
+  readonly store: KvSessionStore;
+  readonly sidecar: Sidecar;
+  close(): Promise<void>;
+}
+
+/** redis-server, a store with the bench keys (for creating sessions) and one sidecar process. */
+export async function startHarness(sidecar: SidecarOptions = {}): Promise<Harness> {
+  const redis = await RedisServer.start();
+  const settings = loadSettings({
+    GOLDPATH_CONFIG_DIR: BENCH_CONFIG_DIR, REDIS_URL: redis.url, GOLDPATH_PUBLIC_URL: PUBLIC_URL,
+    GOLDPATH_SESSION_KEYS: TEST_KEYS.join(','),
+  });
+  const store = createSessionStore({ url: redis.url, settings, log: silentLogger });
+  let sc: Sidecar;
+  try {
+    sc = await startSidecar(redis.url, TEST_KEYS, sidecar);
+  } catch (err) {
+    await store.close();
+    await redis.stop();
+    throw err;
+  }
+  return {
+    redis, store, sidecar: sc,
+    async close() {
+      await sc.stop();
+      await store.close();
+      await redis.stop();
+    },
   };
 }

@@ -7,47 +7,42 @@
 // within each round.
 //
 // Env: BENCH_SECONDS (per run, default 3), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32),
-// BENCH_MEMORY_SESSIONS (default 100000; 0 skips the memory step), BENCH_SIDECAR_NODE_OPTIONS
-// (e.g. "--cpu-prof --cpu-prof-dir=test-results/prof" to profile the sidecar).
+// BENCH_MEMORY_SESSIONS (default 100000; 0 skips the memory step). To see where the sidecar's time
+// goes: `node dist/test/bench/profile.js <scenario> [seconds]` (profile.ts).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
+import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
-import { RedisServer } from '../helpers/redis.ts';
+import type { RedisServer } from '../helpers/redis.ts';
 import { REPO_ROOT } from '../helpers/process.ts';
-import { newSession, TEST_KEYS } from '../helpers/sessions.ts';
-import { loadSettings } from '../../src/config/env.ts';
-import { createSessionStore, type KvSessionStore } from '../../src/session/index.ts';
-import { silentLogger } from '../../src/log.ts';
 import { runLoad, verifyRequest, type LoadResult } from './load.ts';
-import { startBare, startSidecar, PUBLIC_URL, BENCH_CONFIG_DIR, type Sidecar } from './processes.ts';
+import { procCpuSeconds, startBare, startHarness, type Bare } from './processes.ts';
 import { pdpMicro, type MicroResult } from './pdp-micro.ts';
+import { ACTIVE_SESSIONS, COOKIE, createBenchSessions, createSessions, scenarios, type Scenario } from './scenarios.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const MEMORY_SESSIONS = Number(process.env.BENCH_MEMORY_SESSIONS ?? 100_000);
-const ACTIVE_SESSIONS = 10_000;
-const COOKIE = '__Host-goldpath';
-
-interface Scenario {
-  readonly key: string;
-  readonly title: string;
-  /** What the sidecar must answer. */
-  readonly expect: number;
-  /** The bare server this scenario's ratio is against. */
-  readonly target: 'ok' | 'json';
-  readonly port: () => number;
-  readonly request: (i: number) => Buffer;
-  /** Whether Redis commands are expected (the figure is printed either way). */
-  readonly redis: boolean;
-}
 
 interface Row {
   readonly results: LoadResult[];
   readonly ratios: number[];
   readonly redisPerRequest: number[];
+  /** CPU used by the server process and by the load generator, in cores (1 = one core busy). */
+  readonly serverCpu: number[];
+  readonly loaderCpu: number[];
+  /** Server CPU time per answered request, µs: unlike req/s, barely moved by other load on the machine. */
+  readonly cpuPerRequest: number[];
+}
+
+interface Memory {
+  readonly sessions: number;
+  readonly active: number;
+  readonly rss: number;
+  readonly peak: number;
 }
 
 const median = (xs: number[]) => {
@@ -57,113 +52,64 @@ const median = (xs: number[]) => {
 };
 const log = (s: string) => process.stderr.write(s + '\n');
 
-async function createSessions(store: KvSessionStore, n: number, make: (i: number) => Parameters<typeof newSession>[0]): Promise<string[]> {
-  const cookies = new Array<string>(n);
-  let next = 0;
-  // 256 creates in flight: ioredis writes them back to back, Redis answers them in batches.
-  await Promise.all(Array.from({ length: Math.min(256, n) }, async () => {
-    while (next < n) {
-      const i = next++;
-      cookies[i] = (await store.create(newSession(make(i)))).cookieValue;
-    }
-  }));
-  return cookies;
-}
-
 async function main(): Promise<void> {
   const started = Date.now();
-  const redis = await RedisServer.start();
-  const env = {
-    GOLDPATH_CONFIG_DIR: BENCH_CONFIG_DIR, REDIS_URL: redis.url, GOLDPATH_PUBLIC_URL: PUBLIC_URL,
-    GOLDPATH_SESSION_KEYS: TEST_KEYS.join(','), TEST_CLIENT_SECRET: 'bench-secret',
-  };
-  const store = createSessionStore({ url: redis.url, settings: loadSettings(env), log: silentLogger });
-  const nodeOptions = process.env.BENCH_SIDECAR_NODE_OPTIONS;
-  const sidecar: Sidecar = await startSidecar(redis.url, TEST_KEYS, nodeOptions ? { NODE_OPTIONS: nodeOptions } : {});
-  const bareOk = await startBare('ok');
-  let bareJson: Awaited<ReturnType<typeof startBare>> | undefined;
+  const h = await startHarness();
+  const { redis, store, sidecar } = h;
+  const bare: Bare[] = [];
   try {
-    // Sessions, through the store API with the sidecar's keys.
-    const reader = (await store.create(newSession({ sub: 'bench-reader', roles: ['reader'] }))).cookieValue;
-    const nobody = (await store.create(newSession({ sub: 'bench-nobody', roles: [] }))).cookieValue;
-    log(`creating ${ACTIVE_SESSIONS} sessions...`);
-    const many = await createSessions(store, ACTIVE_SESSIONS, (i) => ({ sub: `active-${i}`, roles: ['reader'] }));
-    // Well-formed (right length and alphabet) but not MAC'd by our keys.
-    const forged = reader.slice(0, 43) + '.' + 'A'.repeat(21) + 'Q';
-
+    log(`creating ${ACTIVE_SESSIONS + 2} sessions...`);
+    const sessions = await createBenchSessions(store);
     // The bare 401 server writes exactly the sidecar's 401 body.
     const probe = await fetch(`http://127.0.0.1:${sidecar.port}/auth/verify`, {
       headers: { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/1' },
     });
     const body401 = await probe.text();
     if (probe.status !== 401) throw new Error(`probe: expected 401, got ${probe.status} ${body401}`);
-    bareJson = await startBare('json', 401, body401);
+    bare.push(await startBare('ok'), await startBare('json', 401, body401));
+    const ports = { bare200: bare[0]!.port, bare401: bare[1]!.port, sidecar: sidecar.port };
+    const pids = { bare200: bare[0]!.pid, bare401: bare[1]!.pid, sidecar: sidecar.child.proc.pid! };
 
-    const sc = () => sidecar.port;
-    const hot = verifyRequest('/api/orders/1', { Cookie: `theme=dark; ${COOKIE}=${reader}; lang=en` });
-    const scenarios: Scenario[] = [
-      { key: 'bare200', title: 'bare node:http, 200', expect: 200, target: 'ok', port: () => bareOk.port, request: () => hot, redis: false },
-      { key: 'a', title: '(a) allowed, valid session (hot path)', expect: 200, target: 'ok', port: sc, request: () => hot, redis: false },
-      { key: 'bare401', title: 'bare node:http, same 401 JSON', expect: 401, target: 'ok', port: () => bareJson!.port, request: () => hot, redis: false },
-      {
-        key: 'b', title: '(b) no cookie, session route', expect: 401, target: 'ok', port: sc, redis: false,
-        request: () => NO_COOKIE,
-      },
-      {
-        key: 'c', title: '(c) forged, well-formed cookie', expect: 401, target: 'ok', port: sc, redis: false,
-        request: () => FORGED,
-      },
-      {
-        key: 'd', title: '(d) policy deny', expect: 403, target: 'ok', port: sc, redis: false,
-        request: () => DENY,
-      },
-      {
-        key: 'e', title: `(e) ${ACTIVE_SESSIONS.toLocaleString('en')} sessions, round robin`, expect: 200, target: 'ok', port: sc, redis: true,
-        request: (i) => MANY[i % MANY.length]!,
-      },
-      {
-        key: 'f', title: '(f) 1,000 resource ids, round robin', expect: 200, target: 'ok', port: sc, redis: false,
-        request: (i) => IDS[i % IDS.length]!,
-      },
-      {
-        key: 'f2', title: '(f′) new resource id every request (decision-cache miss)', expect: 200, target: 'ok', port: sc, redis: false,
-        request: (i) => verifyRequest(`/api/orders/u${i}-${RUN}`, { Cookie: `${COOKIE}=${reader}` }),
-      },
-    ];
-    const NO_COOKIE = verifyRequest('/api/orders/1', { Cookie: 'theme=dark; lang=en' });
-    const FORGED = verifyRequest('/api/orders/1', { Cookie: `theme=dark; ${COOKIE}=${forged}` });
-    const DENY = verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${nobody}` });
-    const MANY = many.map((c) => verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${c}` }));
-    const IDS = Array.from({ length: 1000 }, (_, i) => verifyRequest(`/api/orders/${i}`, { Cookie: `${COOKIE}=${reader}` }));
-    let RUN = 0;
-
-    const rows = new Map<string, Row>(scenarios.map((s) => [s.key, { results: [], ratios: [], redisPerRequest: [] }]));
+    const list = scenarios(sessions);
+    const rows = new Map<string, Row>(list.map((s) => [s.key, { results: [], ratios: [], redisPerRequest: [], serverCpu: [], loaderCpu: [], cpuPerRequest: [] }]));
     const redisBase = await commandOverhead(redis);
     for (let round = 1; round <= ROUNDS; round++) {
-      const bare: Record<string, number> = {};
-      for (const s of scenarios) {
-        RUN++;
+      let bareRps = NaN;
+      for (const s of list) {
         const before = await redis.commandCount();
-        const r = await runLoad({ port: s.port(), request: s.request, seconds: SECONDS, connections: CONNECTIONS });
+        const cpu0 = procCpuSeconds(pids[s.server]);
+        const own0 = process.cpuUsage();
+        const t0 = performance.now();
+        const r = await runLoad({ port: ports[s.server], request: s.request, seconds: SECONDS, connections: CONNECTIONS });
+        const wall = (performance.now() - t0) / 1000;
+        const own = process.cpuUsage(own0);
+        const serverSeconds = procCpuSeconds(pids[s.server]) - cpu0;
+        const serverCpu = serverSeconds / wall;
+        const loaderCpu = (own.user + own.system) / 1e6 / wall;
         const cmds = (await redis.commandCount()) - before - redisBase;
-        const wrong = Object.entries(r.statuses).filter(([code]) => Number(code) !== s.expect);
+        const wrong = Object.keys(r.statuses).filter((code) => Number(code) !== s.expect);
         if (wrong.length > 0 || r.errors > 0) throw new Error(`${s.title}: unexpected answers ${JSON.stringify(r.statuses)}, errors ${r.errors}`);
-        if (s.key === 'bare200') bare.ok = r.rps;
+        if (s.server === 'bare200') bareRps = r.rps;
         const row = rows.get(s.key)!;
         row.results.push(r);
-        row.ratios.push(r.rps / bare.ok!);
-        // Warm-up requests reached Redis too: divide by everything sent.
-        row.redisPerRequest.push(cmds / r.sent);
-        log(`round ${round}  ${s.title.padEnd(58)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  redis/req ${(cmds / r.sent).toFixed(3)}`);
+        row.ratios.push(r.rps / bareRps);
+        row.redisPerRequest.push(cmds / r.sent); // warm-up requests reached Redis too
+        row.serverCpu.push(serverCpu);
+        row.loaderCpu.push(loaderCpu);
+        row.cpuPerRequest.push((serverSeconds * 1e6) / r.sent);
+        log(`round ${round}  ${s.title.padEnd(58)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  ` +
+          `redis/req ${(cmds / r.sent).toFixed(3)}  cpu server ${serverCpu.toFixed(2)} loader ${loaderCpu.toFixed(2)}  ` +
+          `server ${((serverSeconds * 1e6) / r.sent).toFixed(1)} µs/req`);
       }
     }
 
     // (a) at a fixed rate of half the sidecar's maximum: the latency a sidecar with headroom gives.
+    const hot = list.find((s) => s.key === 'a')!;
     const halfRate = Math.round(median(rows.get('a')!.results.map((r) => r.rps)) / 2);
     const fixed: { sidecar: LoadResult[]; bare: LoadResult[] } = { sidecar: [], bare: [] };
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const [name, port] of [['bare', bareOk.port], ['sidecar', sidecar.port]] as const) {
-        const r = await runLoad({ port, request: () => hot, seconds: SECONDS, connections: CONNECTIONS, rate: halfRate });
+      for (const [name, port] of [['bare', ports.bare200], ['sidecar', ports.sidecar]] as const) {
+        const r = await runLoad({ port, request: hot.request, seconds: SECONDS, connections: CONNECTIONS, rate: halfRate });
         fixed[name].push(r);
         log(`round ${round}  (a) at ${halfRate} req/s, ${name.padEnd(8)} p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  p99.9 ${r.p999.toFixed(0)} µs`);
       }
@@ -172,31 +118,32 @@ async function main(): Promise<void> {
     log('(g) PDP micro-benchmark...');
     const micro = await pdpMicro(Math.max(1, Math.min(3, SECONDS)));
 
-    let memory: { sessions: number; active: number; rss: number; peak: number; seconds: number } | undefined;
+    let memory: Memory | undefined;
     if (MEMORY_SESSIONS > 0) {
-      const t = Date.now();
       const extra = Math.max(0, MEMORY_SESSIONS - ACTIVE_SESSIONS - 2);
       log(`memory: creating ${extra} more sessions (${MEMORY_SESSIONS} in Redis)...`);
       await createSessions(store, extra, (i) => ({ sub: `idle-${i}` }));
-      // Every one of the 10,000 active sessions through the sidecar again, 32 at a time.
-      await runLoad({ port: sidecar.port, request: (i) => MANY[i % MANY.length]!, seconds: 2, connections: CONNECTIONS, warmupSeconds: 0 });
+      // Every one of the active sessions through the sidecar once more, after all the scenarios.
+      const many = sessions.many.map((c) => verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${c}` }));
+      let sent = 0;
+      while (sent < many.length) {
+        const r = await runLoad({ port: ports.sidecar, request: (i) => many[(sent + i) % many.length]!, seconds: 1, connections: CONNECTIONS, warmupSeconds: 0 });
+        sent += r.sent;
+      }
       const m = sidecar.memory();
-      memory = { sessions: MEMORY_SESSIONS, active: ACTIVE_SESSIONS, rss: m.rss, peak: m.peak, seconds: (Date.now() - t) / 1000 };
+      memory = { sessions: MEMORY_SESSIONS, active: ACTIVE_SESSIONS, rss: m.rss, peak: m.peak };
       log(`memory: sidecar RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB (peak ${(m.peak / 2 ** 20).toFixed(1)} MiB)`);
     }
 
-    const md = report({ scenarios, rows, halfRate, fixed, micro, memory, seconds: (Date.now() - started) / 1000 });
+    const md = report({ list, rows, halfRate, fixed, micro, memory, seconds: (Date.now() - started) / 1000 });
     process.stdout.write('\n' + md + '\n');
     const out = join(REPO_ROOT, 'test-results');
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'bench.md'), md + '\n');
-    log(`written to test-results/bench.md`);
+    log('written to test-results/bench.md');
   } finally {
-    await sidecar.stop();
-    await bareOk.stop();
-    await bareJson?.stop();
-    await store.close();
-    await redis.stop();
+    for (const b of bare) await b.stop();
+    await h.close();
   }
 }
 
@@ -208,12 +155,12 @@ async function commandOverhead(redis: RedisServer): Promise<number> {
 }
 
 function report(o: {
-  scenarios: Scenario[];
+  list: Scenario[];
   rows: Map<string, Row>;
   halfRate: number;
   fixed: { sidecar: LoadResult[]; bare: LoadResult[] };
   micro: MicroResult[];
-  memory: { sessions: number; active: number; rss: number; peak: number; seconds: number } | undefined;
+  memory: Memory | undefined;
   seconds: number;
 }): string {
   const us = (x: number) => x.toFixed(0);
@@ -228,17 +175,23 @@ function report(o: {
       `load generator, sidecar, bare servers and redis-server on the same machine); whole run ${o.seconds.toFixed(0)} s.`,
     '',
     `Closed loop (each connection sends its next request when the answer arrives), medians of ${ROUNDS} interleaved rounds; ` +
-      'ratio = scenario ÷ bare 200 server in the same round (median of rounds). Latency in µs.',
+      'ratio = scenario ÷ bare 200 server in the same round (median of rounds). Latency in µs. ' +
+      'Server CPU µs/req: CPU time (user + system, /proc) the server process spent per answered request; ' +
+      '× bare CPU = bare server\'s µs/req ÷ this one (the throughput ratio a dedicated core would give). ' +
+      'CPU columns: cores used by the server process and by the load generator during the run (1.00 = one core busy).',
     '',
-    '| scenario | answer | req/s | × bare | p50 µs | p99 µs | p99.9 µs | Redis cmds/req |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| scenario | answer | req/s | × bare | p50 µs | p99 µs | p99.9 µs | Redis cmds/req | server CPU µs/req | × bare CPU | server CPU | load gen CPU |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
-  for (const s of o.scenarios) {
+  const bareCpu = median(o.rows.get('bare200')!.cpuPerRequest);
+  for (const s of o.list) {
     const row = o.rows.get(s.key)!;
     const r = row.results;
     lines.push(`| ${s.title} | ${s.expect} | ${median(r.map((x) => x.rps)).toFixed(0)} | ${median(row.ratios).toFixed(2)} | ` +
       `${us(median(r.map((x) => x.p50)))} | ${us(median(r.map((x) => x.p99)))} | ${us(median(r.map((x) => x.p999)))} | ` +
-      `${s.key.startsWith('bare') ? '–' : median(row.redisPerRequest).toFixed(3)} |`);
+      `${s.server === 'sidecar' ? median(row.redisPerRequest).toFixed(3) : '–'} | ` +
+      `${median(row.cpuPerRequest).toFixed(1)} | ${(bareCpu / median(row.cpuPerRequest)).toFixed(2)} | ` +
+      `${median(row.serverCpu).toFixed(2)} | ${median(row.loaderCpu).toFixed(2)} |`);
   }
   lines.push('', `Fixed rate ${o.halfRate} req/s (half the sidecar's (a) maximum), latency counted from when each request was due:`, '',
     '| server | p50 µs | p99 µs | p99.9 µs | max µs |', '|---|---:|---:|---:|---:|');

@@ -116,6 +116,9 @@ export class RedisCluster {
       '--cluster-replica-validity-factor', '0',
       // Replicas sync at once (the default waits 5 s for more replicas to join a diskless transfer).
       '--repl-diskless-sync-delay', '0',
+      // Redis lists a replica in CLUSTER SLOTS only once its replication offset is non-zero: ping
+      // replicas every second so an idle, fresh cluster gets there fast.
+      '--repl-ping-replica-period', '1',
     ]));
     const cluster = new RedisCluster(servers);
     try {
@@ -154,6 +157,15 @@ export class RedisCluster {
         if (me?.role === 'replica') {
           const repl = await withNode(s.port, (c) => c.info('replication'));
           if (!/master_link_status:up/.test(repl)) return false;
+        }
+        // Clients learn replicas from CLUSTER SLOTS (it decides whether writes WAIT): every live
+        // replica must be listed there too.
+        const slots = await withNode(s.port, (c) => c.cluster('SLOTS') as Promise<unknown[][]>);
+        for (const m of nodes.filter((n) => n.role === 'master')) {
+          const replicas = nodes.filter((n) => n.masterId === m.id).length;
+          for (const range of slots.filter((r) => (r[2] as unknown[])[1] === m.port)) {
+            if (range.length - 3 !== replicas) return false;
+          }
         }
       }
       return views.length > 0 && views.every((v) => v === views[0]);

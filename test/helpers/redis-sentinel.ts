@@ -87,6 +87,11 @@ export class RedisSentinel {
         ].join('\n')));
       }
       await Promise.all(sentinels.map((s) => s.start()));
+      // Sentinel's periods suit production, not a test: it INFOs replicas every 10 s and waits
+      // 4 publish periods (8 s) before demoting an old master that still claims the role, so a
+      // failover took ~20 s to settle. SENTINEL DEBUG (Redis 7+) shortens both; the TILT trigger
+      // goes up so a starved CI box does not make Sentinel freeze for 30 s.
+      await Promise.all(sentinels.map((s) => withNode(s.port, (c) => c.call('SENTINEL', 'DEBUG', 'info-period', '1000', 'publish-period', '500', 'tilt-trigger', '10000'))));
       await set.waitSettled();
     } catch (err) {
       await set.stop();
@@ -142,15 +147,37 @@ export class RedisSentinel {
   }
 
   /**
-   * SENTINEL FAILOVER: promote a replica now, without waiting for the master to be declared down,
-   * then wait until everything agrees. Returns [old master port, new master port].
+   * SENTINEL FAILOVER: promote a replica now, without waiting for the master to be declared down.
+   * Resolves once every sentinel names the new master and it acts as one; the old master is
+   * turned into a replica by Sentinel later (it waits ~8 s before reconfiguring a node that still
+   * claims to be master): call waitSettled() for that. Returns [old master port, new master port].
    */
   async failover(): Promise<[number, number]> {
     const before = await this.masterPort();
     await withNode(this.sentinels[0]!.port, (c) => c.call('SENTINEL', 'failover', this.name));
-    await waitFor('the failover', async () => (await this.masterPort()) !== before);
-    const after = await this.waitSettled();
-    return [before, after];
+    return [before, await this.waitSwitched(before)];
+  }
+
+  /** kill -9 of the master: the sentinels must agree it is down and elect a leader to fail over. */
+  async killMaster(): Promise<[number, number]> {
+    const before = await this.masterPort();
+    await this.server(before).kill();
+    return [before, await this.waitSwitched(before)];
+  }
+
+  /** Waits until every live sentinel names a master other than `old` and that node is master. */
+  async waitSwitched(old: number, ms = 30_000): Promise<number> {
+    let port = 0;
+    await waitFor('sentinels to switch master', async () => {
+      const views = new Set<number>();
+      for (const s of this.sentinels.filter((x) => x.proc)) {
+        views.add(await withNode(s.port, async (c) => Number(((await c.call('SENTINEL', 'get-master-addr-by-name', this.name)) as string[])[1])));
+      }
+      if (views.size !== 1 || views.has(old)) return false;
+      port = [...views][0]!;
+      return /role:master/.test(await withNode(port, (c) => c.info('replication')));
+    }, ms);
+    return port;
   }
 
   /** A direct client to the current master (assertions). */

@@ -1,0 +1,207 @@
+// A short-lived in-process session cache for the verify sidecar: the hot path answers from memory
+// instead of one Redis round trip (and an AES-GCM open and a JSON.parse) per request.
+//
+// Staleness, and why it is bounded:
+//   - Deletion and secret changes (logout, back-channel logout, token refresh, a refresh the IdP
+//     rejected) are broadcast by the store (onInvalidate, Redis pub/sub): every sidecar drops the
+//     entry as soon as the message arrives, typically well under a millisecond after the write.
+//   - Pub/sub can lose messages while the subscriber reconnects. The store tells us (onResync) when
+//     the feed drops and when it is back: we empty the cache both times and do not serve from it
+//     while the feed is down (invalidationsLive), so a missed message cannot leave a stale entry.
+//   - As a backstop for anything else (a silently broken feed), an entry lives at most `ttlMs`
+//     (default 2 s), and never past the session's absolute or idle expiry.
+//   - A load that was in flight while an invalidation arrived is answered but not cached (the
+//     generation check), so a read racing a logout cannot re-insert the deleted session.
+//   - "No such session" is cached too: a session id is 256 random bits and is never re-created,
+//     so a deleted or expired session cannot come back; the entry only spares Redis.
+//
+// Sliding idle expiry still works: a miss goes through the store's get(), which records activity
+// (one write at most per touch interval, default min(60 s, idle / 10)). An active session misses
+// at least once per ttlMs, so its lastSeen lags real activity by at most touchInterval + ttlMs;
+// with the defaults a user active at time T keeps the session until at least T + 30 min − 62 s.
+//
+// Keys are the exact cookie values: a hit costs one Map lookup (no HMAC, no SHA-256). Only values
+// that the store accepted (valid MAC) ever become keys, so a forged cookie can never hit.
+// Bounded: at most maxEntries entries, oldest inserted evicted first (entries are short-lived
+// anyway, so insertion order is close to recency).
+import type { NewSession, Session, SessionSecrets, SessionStore } from './types.ts';
+
+/** What the cache needs from a store beyond the contract (KvSessionStore has both). */
+export interface ResyncSource {
+  readonly invalidationsLive: boolean;
+  onResync(listener: () => void): () => void;
+}
+
+export interface SessionCacheOptions {
+  /** Longest a cached answer is used without reading the store. Default 2000 ms. */
+  readonly ttlMs?: number;
+  /** Upper bound on cached cookies. Default 20,000. */
+  readonly maxEntries?: number;
+  /** Clock (tests). Default Date.now. */
+  readonly now?: () => number;
+}
+
+export const DEFAULT_SESSION_CACHE_TTL_MS = 2000;
+export const DEFAULT_SESSION_CACHE_ENTRIES = 20_000;
+
+interface Entry {
+  readonly session: Session | null;
+  readonly until: number;
+}
+
+export class CachingSessionStore implements SessionStore {
+  readonly #inner: SessionStore & ResyncSource;
+  readonly #ttl: number;
+  readonly #max: number;
+  readonly #now: () => number;
+  readonly #entries = new Map<string, Entry>();
+  /** Session id → the cookie its entry is cached under. */
+  readonly #byId = new Map<string, string>();
+  readonly #inflight = new Map<string, Promise<Session | null>>();
+  readonly #unsubscribe: (() => void)[];
+  /** Bumped by every invalidation and resync: a load that saw a bump is not cached. */
+  #gen = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(inner: SessionStore & ResyncSource, opts: SessionCacheOptions = {}) {
+    this.#inner = inner;
+    this.#ttl = opts.ttlMs ?? DEFAULT_SESSION_CACHE_TTL_MS;
+    this.#max = Math.max(1, opts.maxEntries ?? DEFAULT_SESSION_CACHE_ENTRIES);
+    this.#now = opts.now ?? Date.now;
+    if (!(this.#ttl > 0)) throw new RangeError('ttlMs must be positive');
+    this.#unsubscribe = [
+      inner.onInvalidate((id) => this.#invalidate(id)),
+      inner.onResync(() => this.clear()),
+    ];
+  }
+
+  /** Cached entries (metrics, tests). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Drops everything (also done on every resync of the invalidation feed). */
+  clear(): void {
+    this.#gen++;
+    this.#entries.clear();
+    this.#byId.clear();
+    this.#inflight.clear();
+  }
+
+  /**
+   * The session for a cookie value: synchronously when cached (the hot path awaits nothing),
+   * otherwise through the store, with concurrent misses for one cookie sharing one load.
+   */
+  lookup(cookieValue: string): Session | null | Promise<Session | null> {
+    const e = this.#entries.get(cookieValue);
+    if (e !== undefined) {
+      if (e.until > this.#now() && this.#inner.invalidationsLive) {
+        this.hits++;
+        return e.session;
+      }
+      this.#drop(cookieValue, e);
+    }
+    this.misses++;
+    return this.#load(cookieValue);
+  }
+
+  #load(cookieValue: string): Promise<Session | null> {
+    const pending = this.#inflight.get(cookieValue);
+    if (pending !== undefined) return pending;
+    const gen = this.#gen;
+    const p = this.#inner.get(cookieValue).then((session) => {
+      if (this.#inflight.get(cookieValue) === p) this.#inflight.delete(cookieValue);
+      if (gen === this.#gen && this.#inner.invalidationsLive) this.#put(cookieValue, session);
+      return session;
+    }, (err: unknown) => {
+      if (this.#inflight.get(cookieValue) === p) this.#inflight.delete(cookieValue);
+      throw err; // a store failure is never cached
+    });
+    this.#inflight.set(cookieValue, p);
+    return p;
+  }
+
+  #put(cookieValue: string, session: Session | null): void {
+    const now = this.#now();
+    let until = now + this.#ttl;
+    if (session !== null) {
+      until = Math.min(until, session.expiresAt, session.idleExpiresAt);
+      if (until <= now) return;
+      const other = this.#byId.get(session.id);
+      if (other !== undefined && other !== cookieValue) return; // one id, two spellings: do not cache
+      this.#byId.set(session.id, cookieValue);
+    }
+    if (this.#entries.size >= this.#max && !this.#entries.has(cookieValue)) {
+      const oldest = this.#entries.keys().next().value as string;
+      this.#drop(oldest, this.#entries.get(oldest)!);
+    }
+    this.#entries.set(cookieValue, { session, until });
+  }
+
+  #drop(cookieValue: string, e: Entry): void {
+    this.#entries.delete(cookieValue);
+    if (e.session !== null && this.#byId.get(e.session.id) === cookieValue) this.#byId.delete(e.session.id);
+  }
+
+  #invalidate(id: string): void {
+    this.#gen++;
+    // Loads already in flight may predate the change: later callers start a fresh one.
+    this.#inflight.clear();
+    const cookie = this.#byId.get(id);
+    if (cookie === undefined) return;
+    this.#byId.delete(id);
+    this.#entries.delete(cookie);
+  }
+
+  // The SessionStore contract: reads by cookie go through the cache, everything else (including
+  // getById, which token refresh uses to see the latest secrets under its lock) goes straight
+  // to the store, whose writes broadcast the invalidations this cache listens to.
+  async get(cookieValue: string): Promise<Session | null> {
+    return this.lookup(cookieValue);
+  }
+  getById(id: string): Promise<Session | null> {
+    return this.#inner.getById(id);
+  }
+  create(input: NewSession): Promise<{ cookieValue: string; session: Session }> {
+    return this.#inner.create(input);
+  }
+  updateSecrets(id: string, secrets: SessionSecrets): Promise<boolean> {
+    return this.#inner.updateSecrets(id, secrets);
+  }
+  delete(id: string): Promise<boolean> {
+    return this.#inner.delete(id);
+  }
+  deleteBySid(idp: string, sid: string): Promise<number> {
+    return this.#inner.deleteBySid(idp, sid);
+  }
+  deleteBySub(idp: string, sub: string): Promise<number> {
+    return this.#inner.deleteBySub(idp, sub);
+  }
+  tryLock(name: string, ttlMs: number): Promise<string | null> {
+    return this.#inner.tryLock(name, ttlMs);
+  }
+  unlock(name: string, token: string): Promise<void> {
+    return this.#inner.unlock(name, token);
+  }
+  putTransient(kind: string, key: string, value: string, ttlMs: number): Promise<void> {
+    return this.#inner.putTransient(kind, key, value, ttlMs);
+  }
+  takeTransient(kind: string, key: string): Promise<string | null> {
+    return this.#inner.takeTransient(kind, key);
+  }
+  markOnce(kind: string, key: string, ttlMs: number): Promise<boolean> {
+    return this.#inner.markOnce(kind, key, ttlMs);
+  }
+  onInvalidate(listener: (id: string) => void): () => void {
+    return this.#inner.onInvalidate(listener);
+  }
+  ping(): Promise<void> {
+    return this.#inner.ping();
+  }
+  async close(): Promise<void> {
+    for (const u of this.#unsubscribe) u();
+    this.clear();
+    await this.#inner.close();
+  }
+}

@@ -1,0 +1,64 @@
+// The request headers the chain reads, found in one pass over rawHeaders. Node builds req.headers
+// lazily, one property at a time, into a dictionary-mode object whose every read is a slow lookup;
+// the sidecar reads nine headers and ignores the rest, so it never asks for that object.
+// Repeated headers are joined exactly as Node joins them in req.headers (Cookie with '; ', the
+// others with ', '), so a duplicated X-Forwarded-Uri or Origin is still refused the same way.
+
+export interface RequestHeaders {
+  /** X-Forwarded-Method */
+  method: string | undefined;
+  /** X-Forwarded-Uri */
+  uri: string | undefined;
+  cookie: string | undefined;
+  requestId: string | undefined;
+  origin: string | undefined;
+  secFetchMode: string | undefined;
+  secFetchSite: string | undefined;
+  csrfToken: string | undefined;
+  /** Access-Control-Request-Method */
+  preflightMethod: string | undefined;
+}
+
+const join = (prev: string | undefined, v: string, sep: string) => (prev === undefined ? v : prev + sep + v);
+
+export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
+  const h: RequestHeaders = {
+    method: undefined, uri: undefined, cookie: undefined, requestId: undefined, origin: undefined,
+    secFetchMode: undefined, secFetchSite: undefined, csrfToken: undefined, preflightMethod: undefined,
+  };
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const v = raw[i + 1]!;
+    // The length picks the few candidates; only those are lower-cased and compared.
+    switch (name.length) {
+      case 6: {
+        const n = name.toLowerCase();
+        if (n === 'cookie') h.cookie = join(h.cookie, v, '; ');
+        else if (n === 'origin') h.origin = join(h.origin, v, ', ');
+        break;
+      }
+      case 12: {
+        const n = name.toLowerCase();
+        if (n === 'x-request-id') h.requestId = join(h.requestId, v, ', ');
+        else if (n === 'x-csrf-token') h.csrfToken = join(h.csrfToken, v, ', ');
+        break;
+      }
+      case 14: {
+        const n = name.toLowerCase();
+        if (n === 'sec-fetch-mode') h.secFetchMode = join(h.secFetchMode, v, ', ');
+        else if (n === 'sec-fetch-site') h.secFetchSite = join(h.secFetchSite, v, ', ');
+        break;
+      }
+      case 15:
+        if (name.toLowerCase() === 'x-forwarded-uri') h.uri = join(h.uri, v, ', ');
+        break;
+      case 18:
+        if (name.toLowerCase() === 'x-forwarded-method') h.method = join(h.method, v, ', ');
+        break;
+      case 29:
+        if (name.toLowerCase() === 'access-control-request-method') h.preflightMethod = join(h.preflightMethod, v, ', ');
+        break;
+    }
+  }
+  return h;
+}

@@ -1,0 +1,72 @@
+// The benchmark scenarios, and the sessions they need (created through the store API with the
+// sidecar's keys, as the BFF would).
+import { newSession } from '../helpers/sessions.ts';
+import type { KvSessionStore } from '../../src/session/index.ts';
+import { verifyRequest } from './load.ts';
+
+export const COOKIE = '__Host-goldpath';
+export const ACTIVE_SESSIONS = 10_000;
+
+export interface Scenario {
+  readonly key: string;
+  readonly title: string;
+  /** The status every answer must have. */
+  readonly expect: number;
+  /** 'bare' rows are the bare node:http servers; the others hit the sidecar. */
+  readonly server: 'bare200' | 'bare401' | 'sidecar';
+  readonly request: (i: number) => Buffer;
+}
+
+/** Creates `n` sessions, 256 creates in flight (ioredis writes them back to back). */
+export async function createSessions(store: KvSessionStore, n: number, make: (i: number) => Parameters<typeof newSession>[0]): Promise<string[]> {
+  const cookies = new Array<string>(n);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(256, n) }, async () => {
+    while (next < n) {
+      const i = next++;
+      cookies[i] = (await store.create(newSession(make(i)))).cookieValue;
+    }
+  }));
+  return cookies;
+}
+
+export interface BenchSessions {
+  readonly reader: string;
+  readonly nobody: string;
+  readonly many: readonly string[];
+}
+
+export async function createBenchSessions(store: KvSessionStore): Promise<BenchSessions> {
+  const reader = (await store.create(newSession({ sub: 'bench-reader', roles: ['reader'] }))).cookieValue;
+  const nobody = (await store.create(newSession({ sub: 'bench-nobody', roles: [] }))).cookieValue;
+  const many = await createSessions(store, ACTIVE_SESSIONS, (i) => ({ sub: `active-${i}`, roles: ['reader'] }));
+  return { reader, nobody, many };
+}
+
+export function scenarios(s: BenchSessions): Scenario[] {
+  // Well-formed (right length and alphabet) but not MAC'd by our keys.
+  const forged = s.reader.slice(0, 43) + '.' + 'A'.repeat(21) + 'Q';
+  const hot = verifyRequest('/api/orders/1', { Cookie: `theme=dark; ${COOKIE}=${s.reader}; lang=en` });
+  const noCookie = verifyRequest('/api/orders/1', { Cookie: 'theme=dark; lang=en' });
+  const forgedReq = verifyRequest('/api/orders/1', { Cookie: `theme=dark; ${COOKIE}=${forged}` });
+  const deny = verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${s.nobody}` });
+  const many = s.many.map((c) => verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${c}` }));
+  const ids = Array.from({ length: 1000 }, (_, i) => verifyRequest(`/api/orders/${i}`, { Cookie: `${COOKIE}=${s.reader}` }));
+  // A new resource id on every request, unique across runs too: every decision is a cache miss.
+  let unique = 0;
+  const n = s.many.length.toLocaleString('en');
+  return [
+    { key: 'bare200', title: 'bare node:http, 200', expect: 200, server: 'bare200', request: () => hot },
+    { key: 'a', title: '(a) allowed, valid session (hot path)', expect: 200, server: 'sidecar', request: () => hot },
+    { key: 'bare401', title: 'bare node:http, same 401 JSON', expect: 401, server: 'bare401', request: () => hot },
+    { key: 'b', title: '(b) no cookie, session route', expect: 401, server: 'sidecar', request: () => noCookie },
+    { key: 'c', title: '(c) forged, well-formed cookie', expect: 401, server: 'sidecar', request: () => forgedReq },
+    { key: 'd', title: '(d) policy deny', expect: 403, server: 'sidecar', request: () => deny },
+    { key: 'e', title: `(e) ${n} sessions, round robin`, expect: 200, server: 'sidecar', request: (i) => many[i % many.length]! },
+    { key: 'f', title: '(f) 1,000 resource ids, round robin', expect: 200, server: 'sidecar', request: (i) => ids[i % ids.length]! },
+    {
+      key: 'f2', title: '(f′) new resource id every request (decision-cache miss)', expect: 200, server: 'sidecar',
+      request: () => verifyRequest(`/api/orders/u${unique++}`, { Cookie: `${COOKIE}=${s.reader}` }),
+    },
+  ];
+}

@@ -1,0 +1,158 @@
+// The session store on a Redis Cluster with replicas (3 masters + 3 replicas): the store contract
+// again (writes now go through WAIT), durability of every confirmed write, and a master failing
+// over in the middle of a run without losing a session, missing a read or letting verify say 401.
+import assert from 'node:assert/strict';
+import type { Cluster } from 'ioredis';
+import { StoreUnavailable } from '../../src/errors.ts';
+import { createSessionStore, storeKeys, type KvSessionStore } from '../../src/session/index.ts';
+import { keySlot } from '../../src/session/redis-backend.ts';
+import { silentLogger } from '../../src/log.ts';
+import { loadSettings } from '../../src/config/env.ts';
+import { RedisCluster, waitFor, withNode } from '../helpers/redis-cluster.ts';
+import { startVerifyApp, verifyEnv, type RunningVerify } from '../helpers/verify-app.ts';
+import { contract, KEY_A, MIN, newSession } from './contract-suite.ts';
+import { lostSessions, runThroughFailover } from './failover-run.ts';
+import { topologyHarness } from './topology-harness.ts';
+
+describe('session store on Redis Cluster with replicas (3 masters + 3 replicas)', function () {
+  this.timeout(30_000);
+  let cluster: RedisCluster;
+  let probe: Cluster;
+
+  before(async function () {
+    cluster = await RedisCluster.start({ masters: 3, replicas: 1 });
+    probe = cluster.client();
+  });
+  after(async function () {
+    probe?.disconnect();
+    await cluster?.stop();
+  });
+
+  contract('redis cluster, 3 masters + 3 replicas', () => topologyHarness(
+    () => cluster.url,
+    (key) => probe.exists(key),
+    () => cluster.commandStats(),
+  ));
+
+  describe('durability', function () {
+    const opened: KvSessionStore[] = [];
+    const open = () => {
+      const s = createSessionStore({ url: cluster.url, settings: { sessionKeys: [KEY_A], sessionIdleMs: 30 * MIN, sessionMaxMs: 60 * MIN }, log: silentLogger });
+      opened.push(s);
+      return s;
+    };
+    afterEach(async function () {
+      for (const s of cluster.servers) s.resume();
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    });
+
+    /** An IdP/sub pair whose index key lives in a slot served by master `port`. */
+    async function subOnMaster(port: number): Promise<string> {
+      for (let i = 0; ; i++) {
+        if ((await cluster.masterOf(keySlot(storeKeys.bySub('dev', `u${i}`)))).port === port) return `u${i}`;
+      }
+    }
+
+    it('a create resolves only once a replica holds the session: a stalled replica fails writes of its shard, never reads', async function () {
+      const store = open();
+      await store.ping();
+      const topo = await cluster.topology();
+      const master = topo.find((n) => n.role === 'master')!;
+      const replica = topo.find((n) => n.role === 'replica' && n.masterId === master.id)!;
+      const sub = await subOnMaster(master.port);
+      const before = await store.create(newSession({ sub, sid: undefined }));
+
+      // The replica's copy is there the moment create() resolved (no waiting, no polling).
+      const { session } = await store.create(newSession({ sub, sid: undefined }));
+      const slot = keySlot(storeKeys.session(session.id));
+      const holder = (await cluster.masterOf(slot)).port;
+      const holderReplica = topo.find((n) => n.role === 'replica' && n.masterId === topo.find((m) => m.port === holder)!.id)!;
+      assert.equal(await withNode(holderReplica.port, async (c) => { await c.call('READONLY'); return c.exists(storeKeys.session(session.id)); }), 1);
+
+      cluster.servers.find((s) => s.port === replica.port)!.pause(); // SIGSTOP: connected, silent
+      try {
+        const t0 = performance.now();
+        await assert.rejects(store.create(newSession({ sub, sid: undefined })), StoreUnavailable);
+        assert.ok(performance.now() - t0 < 1000, `failed in ${performance.now() - t0} ms`);
+        // Reads of the same shard are not queued behind the blocked WAIT.
+        for (let i = 0; i < 5; i++) {
+          const t1 = performance.now();
+          assert.equal((await store.get(before.cookieValue))?.id, before.session.id);
+          assert.ok(performance.now() - t1 < 100, 'a read waited for a write');
+        }
+      } finally {
+        cluster.servers.find((s) => s.port === replica.port)!.resume();
+      }
+      await waitFor('writes to heal', async () => {
+        try {
+          await store.create(newSession({ sub, sid: undefined }));
+          return true;
+        } catch {
+          return false;
+        }
+      }, 10_000);
+    });
+
+    it('CLUSTER FAILOVER in the middle of a run: no confirmed session lost, no read misses, verify never 401s, heals by itself', async function () {
+      const store = open();
+      const sidecar: RunningVerify = await startVerifyApp(
+        createSessionStore({ url: cluster.url, settings: loadSettings(verifyEnv(cluster.url)), log: silentLogger }),
+        cluster.url,
+      );
+      try {
+        // Fail over the master that holds the sidecar's own session, so verify is in the blast radius.
+        const probeSession = await sidecar.login({ sub: 'probe' });
+        const slot = keySlot(storeKeys.session(probeSession.id));
+        let ports: [number, number] = [0, 0];
+        const report = await runThroughFailover(store, async () => {
+          ports = await cluster.failover(slot);
+        }, { sidecar });
+        assert.notEqual(ports[0], ports[1]);
+        assert.equal((await cluster.masterOf(slot)).port, ports[1], 'the replica now serves the slot');
+        const byPhase = (p: string) => report.confirmed.filter((c) => c.phase === p).length;
+        assert.ok(byPhase('during') + byPhase('after') >= 10, `sessions created through the failover: ${JSON.stringify(report.confirmed.map((c) => c.phase))}`);
+        assert.deepEqual(await lostSessions(store, report.confirmed), [], 'every confirmed session survives');
+        assert.equal(report.misses, 0, 'a session that existed was never reported absent');
+        for (const status of report.verifyStatuses.keys()) assert.ok(status === 200 || status === 503, `verify answered ${status}`);
+        assert.ok((report.verifyStatuses.get(200) ?? 0) > 0);
+        const after = await sidecar.verify('GET', '/api/orders/1', { Cookie: probeSession.cookie });
+        assert.equal(after.status, 200, 'the session that lived on the failed-over master still verifies');
+        assert.equal((await sidecar.get('/readyz')).status, 200);
+      } finally {
+        await sidecar.close();
+      }
+    });
+
+    it('a dead replica: writes of its shard fail closed at first, then heal on their own once the cluster marks it failed', async function () {
+      this.timeout(40_000);
+      const store = open();
+      await store.ping();
+      const topo = await cluster.topology();
+      const master = topo.find((n) => n.role === 'master')!;
+      const replica = topo.find((n) => n.role === 'replica' && n.masterId === master.id)!;
+      const sub = await subOnMaster(master.port);
+      const existing = await store.create(newSession({ sub, sid: undefined }));
+      const server = cluster.servers.find((s) => s.port === replica.port)!;
+      await server.kill();
+      try {
+        await assert.rejects(store.create(newSession({ sub, sid: undefined })), StoreUnavailable);
+        assert.equal((await store.get(existing.cookieValue))?.id, existing.session.id, 'reads keep working');
+        // cluster-node-timeout (5 s) marks it failed, CLUSTER SLOTS drops it, the client refreshes.
+        await waitFor('writes to resume without the dead replica', async () => {
+          try {
+            await store.create(newSession({ sub, sid: undefined }));
+            return true;
+          } catch (err) {
+            assert.ok(err instanceof StoreUnavailable);
+            return false;
+          }
+        }, 25_000, 250);
+      } finally {
+        await server.start();
+        await cluster.waitSettled();
+      }
+      const { cookieValue } = await store.create(newSession({ sub, sid: undefined }));
+      assert.ok(await store.get(cookieValue));
+    });
+  });
+});

@@ -1,0 +1,210 @@
+// The Redis store under faults, beyond the basics in contract.test.ts (one kill, one short stall):
+// a full Redis (maxmemory + noeviction), repeated kill -9/restart cycles, long stalls under
+// concurrency, Redis absent at start-up, and a restart with persistence. Every failure must be
+// StoreUnavailable (503), fast, and the same store instance must heal on its own.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { StoreUnavailable } from '../../src/errors.ts';
+import { createSessionStore, type KvSessionStore } from '../../src/session/index.ts';
+import { RedisServer, freePort } from '../helpers/redis.ts';
+import { fillUntilOom } from '../helpers/redis-faults.ts';
+import { KEY_A, MIN, newSession, secrets, uniq } from './contract-suite.ts';
+
+const opened: KvSessionStore[] = [];
+function open(url: string, now?: () => number): KvSessionStore {
+  const s = createSessionStore({ url, settings: { sessionKeys: [KEY_A], sessionIdleMs: 30 * MIN, sessionMaxMs: 12 * 60 * MIN }, now });
+  opened.push(s);
+  return s;
+}
+
+/** Asserts `p` rejects with StoreUnavailable within `ms`; returns the error. */
+async function failsFast(p: Promise<unknown>, ms = 1000): Promise<StoreUnavailable> {
+  const t0 = performance.now();
+  try {
+    await p;
+  } catch (err) {
+    const took = performance.now() - t0;
+    assert.ok(err instanceof StoreUnavailable, `expected StoreUnavailable, got ${String(err)}`);
+    assert.equal(err.status, 503);
+    assert.equal(err.code, 'unavailable');
+    assert.ok(took < ms, `failed after ${Math.round(took)} ms (limit ${ms})`);
+    return err;
+  }
+  assert.fail('expected StoreUnavailable');
+}
+
+/** Polls until `op` succeeds; every failure in between must be StoreUnavailable. */
+async function heals<T>(op: () => Promise<T>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await op();
+    } catch (err) {
+      assert.ok(err instanceof StoreUnavailable, String(err));
+      if (Date.now() > deadline) throw new Error('the store did not heal in time');
+      await sleep(100);
+    }
+  }
+}
+
+describe('session store under Redis faults', function () {
+  this.timeout(30_000);
+  afterEach(async function () {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+  });
+
+  describe('a full Redis (maxmemory 2mb, noeviction)', function () {
+    let redis: RedisServer;
+    let probe: Redis;
+    before(async function () {
+      redis = await RedisServer.start(['--maxmemory', '2mb', '--maxmemory-policy', 'noeviction']);
+      probe = redis.client();
+    });
+    after(async function () {
+      probe?.disconnect();
+      await redis?.stop();
+    });
+
+    it('refuses new sessions and other writes with a clear StoreUnavailable, keeps reads and deletes working, and recovers when memory frees up', async function () {
+      let t = Date.now();
+      const store = open(redis.url, () => t);
+      const a = await store.create(newSession({ sid: `a-${uniq()}` }));
+      const b = await store.create(newSession({ idp: `i-${uniq()}`, sid: 'b' }));
+      assert.ok((await fillUntilOom(probe)) > 0);
+
+      const err = await failsFast(store.create(newSession()));
+      assert.equal(err.message, 'the session store is unavailable');
+      assert.match(String((err.cause as Error)?.message), /^OOM command not allowed/, 'the cause says why, for the logs');
+      await failsFast(store.updateSecrets(a.session.id, secrets()));
+      await failsFast(store.tryLock(`refresh:${a.session.id}`, 10_000));
+      await failsFast(store.putTransient('login', uniq(), 'tx', 10_000));
+      await failsFast(store.markOnce('bcl-jti', uniq(), 10_000));
+
+      // Reads go on: a plain read, and a read whose idle touch is due (the touch cannot be stored).
+      assert.equal((await store.get(a.cookieValue))?.id, a.session.id);
+      t += 10 * MIN;
+      const touched = await store.get(a.cookieValue);
+      assert.equal(touched?.id, a.session.id, 'a read that would record activity still answers');
+      assert.equal((await store.getById(b.session.id))?.id, b.session.id);
+      await store.ping();
+      // Deleting frees memory and must work on a full Redis: logout and back-channel logout.
+      assert.equal(await store.delete(a.session.id), true);
+      assert.equal(await store.get(a.cookieValue), null);
+      assert.equal(await store.deleteBySid(b.session.idp, 'b'), 1);
+
+      await probe.flushall();
+      const fresh = await heals(() => store.create(newSession()));
+      assert.ok(await store.get(fresh.cookieValue), 'the same store works again by itself');
+    });
+  });
+
+  describe('a killed and restarted Redis', function () {
+    let redis: RedisServer;
+    before(async function () {
+      redis = await RedisServer.start();
+    });
+    after(async function () {
+      await redis?.stop();
+    });
+
+    it('fails fast and heals, three kill -9 cycles in a row, invalidations included', async function () {
+      const store = open(redis.url);
+      const other = open(redis.url);
+      const heard: string[] = [];
+      other.onInvalidate((id) => heard.push(id));
+      for (let cycle = 0; cycle < 3; cycle++) {
+        const { cookieValue } = await heals(() => store.create(newSession()));
+        await redis.kill();
+        await failsFast(store.get(cookieValue));
+        await failsFast(store.create(newSession()));
+        await failsFast(store.ping());
+        await redis.start();
+        await heals(() => store.ping());
+        await heals(() => other.ping()); // re-subscribed to invalidations
+        const { session } = await heals(() => store.create(newSession()));
+        await store.delete(session.id);
+        const deadline = Date.now() + 1000;
+        while (!heard.includes(session.id) && Date.now() < deadline) await sleep(5);
+        assert.ok(heard.includes(session.id), `cycle ${cycle}: a delete after the restart reached the other instance`);
+      }
+    });
+
+    it('works once Redis comes up for the first time (down when the store was created)', async function () {
+      const late = new RedisServer(await freePort());
+      try {
+        const store = open(late.url);
+        await failsFast(store.ping());
+        await failsFast(store.create(newSession()));
+        await late.start();
+        const { cookieValue } = await heals(() => store.create(newSession()));
+        assert.ok(await store.get(cookieValue));
+      } finally {
+        await late.stop();
+      }
+    });
+
+    it('keeps sessions across a restart when Redis persists (appendonly, SIGTERM)', async function () {
+      const durable = await RedisServer.start(['--appendonly', 'yes', '--appendfsync', 'always']);
+      try {
+        const store = open(durable.url);
+        const { cookieValue, session } = await store.create(newSession());
+        await durable.kill('SIGTERM');
+        await failsFast(store.get(cookieValue));
+        await durable.start();
+        assert.equal((await heals(() => store.get(cookieValue)))?.id, session.id);
+      } finally {
+        await durable.stop();
+      }
+    });
+  });
+
+  describe('a stalled Redis (SIGSTOP)', function () {
+    let redis: RedisServer;
+    before(async function () {
+      redis = await RedisServer.start();
+    });
+    after(async function () {
+      redis?.resume();
+      await redis?.stop();
+    });
+
+    it('fails every one of 50 concurrent calls within 1 s, keeps failing fast past the socket timeout, and heals with the data intact', async function () {
+      const store = open(redis.url);
+      const { cookieValue, session } = await store.create(newSession());
+      await store.ping();
+      redis.pause();
+      try {
+        await Promise.all(Array.from({ length: 50 }, (_, i) => failsFast(i % 5 === 0 ? store.create(newSession()) : store.get(cookieValue))));
+        // Past socketTimeout (6 x 500 ms) the stalled connection is recycled; calls still fail fast.
+        const until = Date.now() + 3500;
+        while (Date.now() < until) {
+          await failsFast(store.get(cookieValue));
+          await sleep(250);
+        }
+        await failsFast(store.ping());
+      } finally {
+        redis.resume();
+      }
+      const back = await heals(() => store.get(cookieValue));
+      assert.equal(back?.id, session.id, 'nothing was lost: the process was only paused');
+      assert.ok(await store.create(newSession()));
+    });
+
+    it('never reports a stalled read as "no session"', async function () {
+      const store = open(redis.url);
+      const { cookieValue } = await store.create(newSession());
+      redis.pause();
+      try {
+        const results = await Promise.allSettled(Array.from({ length: 10 }, () => store.get(cookieValue)));
+        for (const r of results) {
+          assert.equal(r.status, 'rejected', 'a stalled store must not answer null (that would log the user out)');
+          assert.ok(r.reason instanceof StoreUnavailable);
+        }
+      } finally {
+        redis.resume();
+      }
+      assert.ok(await heals(() => store.get(cookieValue)));
+    });
+  });
+});
