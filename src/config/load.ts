@@ -13,7 +13,7 @@ import { show, YamlFile, type Env } from './yaml.ts';
 
 export const CONFIG_FILES = ['routes.yaml', 'pdp.yaml', 'idps.yaml'] as const;
 /** Config files are small; a huge one is a mistake (or an attack on the parser). */
-const MAX_FILE_BYTES = 1024 * 1024;
+const MAX_FILE_BYTES = 256 * 1024;
 
 async function readYaml(dir: string, file: string, env: Env, problems: Problems): Promise<YamlFile | undefined> {
   const abs = path.join(dir, file);
@@ -25,7 +25,7 @@ async function readYaml(dir: string, file: string, env: Env, problems: Problems)
       return undefined;
     }
     if (s.size > MAX_FILE_BYTES) {
-      problems.add(file, undefined, '(file)', `is larger than 1 MiB`);
+      problems.add(file, undefined, '(file)', `is larger than 256 KiB (a goldpath config file is a few KiB)`);
       return undefined;
     }
     source = await readFile(abs, 'utf8');
@@ -34,7 +34,35 @@ async function readYaml(dir: string, file: string, env: Env, problems: Problems)
     problems.add(file, undefined, '(file)', code === 'ENOENT' ? `not found (looked for ${abs})` : `cannot be read (${code ?? 'error'})`);
     return undefined;
   }
+  const depth = flowDepth(source);
+  if (depth > MAX_FLOW_DEPTH) {
+    // The YAML parser recurses per level: a hostile file of '[[[[…' would exhaust the stack.
+    problems.add(file, undefined, '(yaml)', `nests [ ] or { } ${depth} levels deep; at most ${MAX_FLOW_DEPTH} are accepted`);
+    return undefined;
+  }
   return YamlFile.parse(file, dir, source, env, problems);
+}
+
+const MAX_FLOW_DEPTH = 32;
+
+/** Deepest nesting of flow collections, ignoring brackets inside quotes and comments (roughly). */
+function flowDepth(source: string): number {
+  let depth = 0;
+  let max = 0;
+  let quote = '';
+  let comment = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (comment) {
+      if (c === '\n') comment = false;
+    } else if (quote) {
+      if (c === quote) quote = '';
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '#') comment = true;
+    else if (c === '[' || c === '{') max = Math.max(max, ++depth);
+    else if (c === ']' || c === '}') depth = Math.max(0, depth - 1);
+  }
+  return max;
 }
 
 /** Whether some path under `prefix` could match the rule pattern `rule` (segments). */
@@ -84,7 +112,7 @@ export async function validateConfig(dir: string, env: Env): Promise<{ config: G
   const isDir = await stat(abs).then((s) => s.isDirectory(), () => false);
   if (!isDir) {
     problems.add(abs, undefined, '(folder)', 'config folder not found; set GOLDPATH_CONFIG_DIR to the folder holding routes.yaml, pdp.yaml and idps.yaml');
-    return { config: undefined, problems: problems.list };
+    return { config: undefined, problems: problems.redacted() };
   }
 
   const [routesY, pdpY, idpsY] = await Promise.all(CONFIG_FILES.map((f) => readYaml(abs, f, env, problems)));
@@ -93,7 +121,7 @@ export async function validateConfig(dir: string, env: Env): Promise<{ config: G
   const idps = idpsY ? await validateIdps(idpsY.root()) : undefined;
   crossCheck(routes, pdp, idps, problems);
 
-  if (problems.count > 0 || !routes || !pdp || !idps) return { config: undefined, problems: sortProblems(problems.list) };
+  if (problems.count > 0 || !routes || !pdp || !idps) return { config: undefined, problems: sortProblems(problems.redacted()) };
   return { config: deepFreeze<GoldpathConfig>({ routes: routes.config, pdp: pdp.config, idps: idps.config }), problems: [] };
 }
 

@@ -4,9 +4,26 @@ import { ConfigError, formatProblem, type ConfigProblem } from '../errors.ts';
 
 export class Problems {
   readonly list: ConfigProblem[] = [];
+  /** Values that came from the environment, shown in messages as the ${NAME} that produced them. */
+  readonly #fromEnv = new Map<string, string>();
 
   add(file: string, line: number | undefined, key: string, message: string): void {
     this.list.push(line === undefined ? { file, key, message } : { file, line, key, message });
+  }
+
+  /** Remembers that `value` came from `${name}`: no message may show it (it may be a secret). */
+  substituted(value: string, raw: string): void {
+    if (value.length >= 3 && value !== raw) this.#fromEnv.set(value, raw);
+  }
+
+  /** Every problem, with substituted environment values masked back to the text that was written. */
+  redacted(): ConfigProblem[] {
+    if (this.#fromEnv.size === 0) return this.list;
+    return this.list.map((p) => {
+      let message = p.message;
+      for (const [value, raw] of this.#fromEnv) message = message.split(value).join(raw);
+      return message === p.message ? p : { ...p, message };
+    });
   }
 
   get count(): number {
@@ -15,7 +32,7 @@ export class Problems {
 
   /** Throws a ConfigError carrying every problem, if there is any. */
   throwIfAny(): void {
-    if (this.list.length > 0) throw new ConfigError(sortProblems(this.list));
+    if (this.list.length > 0) throw new ConfigError(sortProblems(this.redacted()));
   }
 }
 

@@ -234,6 +234,7 @@ export class Cursor {
         return undefined;
       }
       value = r.value;
+      this.y.problems.substituted(value, n.value);
     } else if (opts.allowNumber && (typeof n.value === 'number' || typeof n.value === 'bigint')) {
       value = (n as Scalar).source ?? String(n.value);
     } else {
