@@ -9,16 +9,24 @@
 //     the feed drops and when it is back: we empty the cache both times and do not serve from it
 //     while the feed is down (invalidationsLive), so a missed message cannot leave a stale entry.
 //   - As a backstop for anything else (a silently broken feed), an entry lives at most `ttlMs`
-//     (default 2 s), and never past the session's absolute or idle expiry.
+//     (default 2 s), and never past the session's absolute or idle expiry. That is also how long
+//     a session cached just before Redis *stalled* (connection open, no answers) is still served;
+//     a Redis that is gone closes the subscriber connection, which empties the cache at once.
 //   - A load that was in flight while an invalidation arrived is answered but not cached (the
 //     generation check), so a read racing a logout cannot re-insert the deleted session.
-//   - "No such session" is cached too: a session id is 256 random bits and is never re-created,
-//     so a deleted or expired session cannot come back; the entry only spares Redis.
+//   - "No such session" is cached too, for cookies with a valid MAC only: a session id is 256
+//     random bits and is never re-created, so a deleted or expired session cannot come back; the
+//     entry only spares Redis. Forged or malformed cookies never cost a Redis call and never enter
+//     the session cache, so nobody can flood it with junk to push real sessions out. They go to a
+//     small table of their own (REFUSED_ENTRIES, emptied when full): a value that keeps coming back
+//     (a cookie signed with a key since rotated out, sent by every poll of a forgotten tab) is then
+//     refused without recomputing its MAC; an attacker who varies the value only churns that table.
 //
-// Sliding idle expiry still works: a miss goes through the store's get(), which records activity
-// (one write at most per touch interval, default min(60 s, idle / 10)). An active session misses
-// at least once per ttlMs, so its lastSeen lags real activity by at most touchInterval + ttlMs;
-// with the defaults a user active at time T keeps the session until at least T + 30 min − 62 s.
+// Sliding idle expiry still works: a miss goes through the store (get, or revalidate for an entry
+// that aged out), which records activity exactly as an uncached read does (one write at most per
+// touch interval, default min(60 s, idle / 10)). An active session misses at least once per ttlMs,
+// so its lastSeen lags real activity by at most touchInterval + ttlMs; with the defaults a user
+// active at time T keeps the session until at least T + 30 min − 62 s.
 //
 // Keys are the exact cookie values: a hit costs one Map lookup (no HMAC, no SHA-256). Only values
 // that the store accepted (valid MAC) ever become keys, so a forged cookie can never hit.
@@ -30,6 +38,10 @@ import type { NewSession, Session, SessionSecrets, SessionStore } from './types.
 export interface ResyncSource {
   readonly invalidationsLive: boolean;
   onResync(listener: () => void): () => void;
+  /** Optional: reads a known session again, keeping its decrypted secrets when unchanged. */
+  revalidate?(known: Session): Promise<Session | null>;
+  /** Optional: the storage id of a cookie value, or null when it is malformed or forged (no I/O). */
+  idOf?(cookieValue: string): string | null;
 }
 
 export interface SessionCacheOptions {
@@ -43,6 +55,8 @@ export interface SessionCacheOptions {
 
 export const DEFAULT_SESSION_CACHE_TTL_MS = 2000;
 export const DEFAULT_SESSION_CACHE_ENTRIES = 20_000;
+/** Cookie values refused by the codec (bad MAC, malformed) remembered, at most. */
+const REFUSED_ENTRIES = 4096;
 
 interface Entry {
   readonly session: Session | null;
@@ -58,6 +72,7 @@ export class CachingSessionStore implements SessionStore {
   /** Session id → the cookie its entry is cached under. */
   readonly #byId = new Map<string, string>();
   readonly #inflight = new Map<string, Promise<Session | null>>();
+  readonly #refused = new Set<string>();
   readonly #unsubscribe: (() => void)[];
   /** Bumped by every invalidation and resync: a load that saw a bump is not cached. */
   #gen = 0;
@@ -95,24 +110,53 @@ export class CachingSessionStore implements SessionStore {
    */
   lookup(cookieValue: string): Session | null | Promise<Session | null> {
     const e = this.#entries.get(cookieValue);
+    let known: Session | undefined;
     if (e !== undefined) {
       if (e.until > this.#now() && this.#inner.invalidationsLive) {
         this.hits++;
         return e.session;
       }
       this.#drop(cookieValue, e);
+      known = e.session ?? undefined;
+    }
+    let id: string | undefined;
+    if (known === undefined && this.#inner.idOf !== undefined) {
+      if (this.#refused.has(cookieValue)) return null;
+      const checked = this.#inner.idOf(cookieValue);
+      if (checked === null) {
+        // Forged or malformed: no I/O, and never in the session cache.
+        if (this.#refused.size >= REFUSED_ENTRIES) this.#refused.clear();
+        this.#refused.add(cookieValue);
+        return null;
+      }
+      id = checked;
     }
     this.misses++;
-    return this.#load(cookieValue);
+    return this.#load(cookieValue, known, id);
   }
 
-  #load(cookieValue: string): Promise<Session | null> {
+  /**
+   * Reads the store. An entry that merely aged out is revalidated (same reads, same activity
+   * recording, but its secrets are not decrypted and parsed again when unchanged): the session
+   * keeps its objects, and what the chain keeps with them (authorize.ts, allow.ts...) stays warm.
+   */
+  #load(cookieValue: string, known: Session | undefined, id: string | undefined): Promise<Session | null> {
     const pending = this.#inflight.get(cookieValue);
     if (pending !== undefined) return pending;
+    const inner = this.#inner;
+    let read: Promise<Session | null>;
+    let genuine = true; // the cookie's MAC is known to be valid: "no session" may be cached
+    if (known !== undefined && inner.revalidate !== undefined) read = inner.revalidate(known);
+    else if (known !== undefined) read = inner.getById(known.id);
+    else if (id !== undefined) read = inner.getById(id);
+    else {
+      read = inner.get(cookieValue);
+      genuine = false;
+    }
     const gen = this.#gen;
-    const p = this.#inner.get(cookieValue).then((session) => {
+    const p = read.then((session) => {
       if (this.#inflight.get(cookieValue) === p) this.#inflight.delete(cookieValue);
-      if (gen === this.#gen && this.#inner.invalidationsLive) this.#put(cookieValue, session);
+      if (gen === this.#gen && inner.invalidationsLive && (session !== null || genuine)) this.#put(cookieValue, session);
       return session;
     }, (err: unknown) => {
       if (this.#inflight.get(cookieValue) === p) this.#inflight.delete(cookieValue);

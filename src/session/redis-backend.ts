@@ -387,7 +387,9 @@ export class RedisBackend implements KvBackend {
         if (LUA[name]) p.call('EVAL', LUA[name], '1', key, ...args);
         else p.call(name, key, ...args);
         p.call('WAIT', String(acks), String(this.#waitMs));
-        const [[err, reply], [waitErr, acked]] = (await p.exec()) as [Error | null, unknown][] as [[Error | null, unknown], [Error | null, unknown]];
+        const results = await p.exec();
+        if (!results || results.length !== 2) throw new Error('the write pipeline was discarded');
+        const [[err, reply], [waitErr, acked]] = results as [[Error | null, unknown], [Error | null, unknown]];
         if (err) {
           // A failover moved the slot: learn the new owner and try once more.
           if (w instanceof Cluster && attempt === 0 && /^(MOVED|ASK) /.test(err.message)) {

@@ -181,8 +181,17 @@ export class KvSessionStore implements SessionStore {
     return typeof id === 'string' && isStorageId(id) ? this.#load(id) : Promise.resolve(null);
   }
 
+  /**
+   * For caches: reads `known` again (existence, expiry, activity, exactly as get()), but when its
+   * version is unchanged keeps its secrets instead of decrypting and parsing them again. The result
+   * shares `known.secrets` (object identity) in that case; null when the session is gone.
+   */
+  revalidate(known: Session): Promise<Session | null> {
+    return this.#load(known.id, known);
+  }
+
   /** One backend read; a second (the touch) only when lastSeen is older than the touch interval. */
-  async #load(id: string): Promise<Session | null> {
+  async #load(id: string, known?: Session): Promise<Session | null> {
     const key = keys.session(id);
     let h: Fields | null;
     try {
@@ -198,13 +207,19 @@ export class KvSessionStore implements SessionStore {
     if (!(expiresAt > now) || !(lastSeen + this.#idleMs > now) || h.d === undefined || !h.sub || !h.idp) {
       return this.#discard(id);
     }
-    const plain = this.#box.openText(h.d, id);
-    if (plain === null) return this.#discard(id); // rotated-out key, tampering, or moved blob
     let secrets: SessionSecrets;
-    try {
-      secrets = JSON.parse(plain) as SessionSecrets;
-    } catch {
-      return this.#discard(id);
+    // Every change of the secrets bumps the version (updateSecrets), so an equal version is an
+    // equal blob: what `known` holds is what decrypting it would give.
+    if (known !== undefined && h.version === String(known.version) && h.sub === known.sub && h.idp === known.idp) {
+      secrets = known.secrets;
+    } else {
+      const plain = this.#box.openText(h.d, id);
+      if (plain === null) return this.#discard(id); // rotated-out key, tampering, or moved blob
+      try {
+        secrets = JSON.parse(plain) as SessionSecrets;
+      } catch {
+        return this.#discard(id);
+      }
     }
     let seen = lastSeen;
     if (now - lastSeen >= this.#touchMs) {

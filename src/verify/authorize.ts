@@ -12,12 +12,20 @@ import type { VerifyDeps, VerifyPolicy, VerifyStep } from './state.ts';
 // input (the route is a function of path and policy), so the same answer. A cached session hands
 // out one user object until it is reloaded (src/session/cache.ts), and a reload of the policy is
 // a new VerifyPolicy, so neither can serve a stale decision. Errors are never kept.
+// Small: a flat [key, decision, key, decision...] list (10,000 active users each holding a Map
+// would cost megabytes), searched linearly, emptied when full.
 const MEMO_PER_USER = 8;
 interface Memo {
   readonly policy: VerifyPolicy;
-  readonly decisions: Map<string, Decision>;
+  readonly entries: (string | Decision)[];
 }
 const memos = new WeakMap<SessionUser, Memo>();
+
+function recall(memo: Memo, key: string): Decision | undefined {
+  const e = memo.entries;
+  for (let i = 0; i < e.length; i += 2) if (e[i] === key) return e[i + 1] as Decision;
+  return undefined;
+}
 
 export function authorize(deps: VerifyDeps): VerifyStep {
   // Every denial renders the same: one error object (see run-chain.ts).
@@ -34,20 +42,20 @@ export function authorize(deps: VerifyDeps): VerifyStep {
     const user = s.session!.secrets.user;
     let memo = memos.get(user);
     if (memo === undefined || memo.policy !== s.policy) {
-      memo = { policy: s.policy, decisions: new Map() };
+      memo = { policy: s.policy, entries: [] };
       memos.set(user, memo);
     }
     const key = s.method + ' ' + s.path;
-    const known = memo.decisions.get(key);
+    const known = recall(memo, key);
     if (known !== undefined) {
       if (!known.allow) deny(ctx, known);
       return;
     }
-    const decisions = memo.decisions;
+    const entries = memo.entries;
     return s.policy.pdp.decide(user, { method: s.method, path: s.path, route: s.route.name }).then((d) => {
       if (d.outcome !== 'error') {
-        if (decisions.size >= MEMO_PER_USER) decisions.clear();
-        decisions.set(key, d);
+        if (entries.length >= 2 * MEMO_PER_USER) entries.length = 0;
+        entries.push(key, d);
       }
       if (!d.allow) deny(ctx, d);
     });

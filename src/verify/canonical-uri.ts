@@ -38,6 +38,7 @@ export function canonicalize(uri: string | undefined): CanonicalUri {
   const q = uri.indexOf('?');
   const rawPath = q < 0 ? uri : uri.slice(0, q);
   let hasPercent = false;
+  let hasDot = false;
   for (let i = 0; i < rawPath.length; i++) {
     const c = rawPath.charCodeAt(i);
     if (c >= 128 || PATH_OK[c] === 0) {
@@ -47,9 +48,12 @@ export function canonicalize(uri: string | undefined): CanonicalUri {
       reject('character not allowed in a path (percent-encode it)');
     }
     if (c === 0x25) hasPercent = true;
+    else if (c === 0x2e) hasDot = true;
     else if (c === 0x2f && i > 0 && rawPath.charCodeAt(i - 1) === 0x2f) reject('empty path segment (//)');
   }
   if (q >= 0) checkQuery(uri, q + 1);
+  // Nothing to decode and no '.' anywhere: no segment can be a dot segment (the common case).
+  if (!hasPercent && !hasDot) return { path: rawPath, raw: uri };
 
   const segments = rawPath.split('/');
   for (let i = 1; i < segments.length; i++) {

@@ -1,11 +1,13 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 
 export interface VerifyMetrics {
   readonly registry: Registry;
-  readonly decisions: Counter<'outcome'>;
-  readonly duration: Histogram<'outcome'>;
   readonly storeErrors: Counter;
-  /** Counts one answer and its latency (label children are bound once per outcome, not per call). */
+  /**
+   * Counts one /auth/verify answer by outcome (goldpath_verify_decisions_total) and its latency
+   * (goldpath_verify_duration_seconds): a few additions to plain numbers per request; prom-client
+   * reads them at scrape time. (Its own label lookup costs more than a cached decision.)
+   */
   observe(outcome: string, seconds: number): void;
 }
 
@@ -14,12 +16,49 @@ export interface VerifyMetricsOptions {
   readonly processMetrics?: boolean;
 }
 
+const BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1];
+
+interface Slot {
+  count: number;
+  sum: number;
+  /** Observations per bucket (not cumulative); the last slot is +Inf. */
+  readonly buckets: number[];
+}
+
+interface Sample {
+  value: number;
+  labels: Record<string, string | number>;
+  metricName?: string;
+}
+
+/** A metric prom-client's registry renders (the shape its own metrics' get() returns). */
+function scraped(name: string, help: string, type: 'counter' | 'histogram', values: () => Sample[]): Metric {
+  const metric = {
+    name, help, type, aggregator: 'sum',
+    get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
+    reset: () => {},
+  };
+  return metric as unknown as Metric;
+}
+
 export function createVerifyMetrics(registry = new Registry(), opts: VerifyMetricsOptions = {}): VerifyMetrics {
-  const decisions = new Counter({ name: 'goldpath_verify_decisions_total', help: '/auth/verify answers by outcome', labelNames: ['outcome'], registers: [registry] });
-  const duration = new Histogram({
-    name: 'goldpath_verify_duration_seconds', help: '/auth/verify latency by outcome', labelNames: ['outcome'], registers: [registry],
-    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
-  });
+  const slots = new Map<string, Slot>();
+  registry.registerMetric(scraped('goldpath_verify_decisions_total', '/auth/verify answers by outcome', 'counter',
+    () => [...slots].map(([outcome, s]) => ({ value: s.count, labels: { outcome } }))));
+  registry.registerMetric(scraped('goldpath_verify_duration_seconds', '/auth/verify latency by outcome', 'histogram', () => {
+    const out: Sample[] = [];
+    for (const [outcome, s] of slots) {
+      let cumulative = 0;
+      BUCKETS.forEach((le, i) => {
+        cumulative += s.buckets[i]!;
+        out.push({ metricName: 'goldpath_verify_duration_seconds_bucket', value: cumulative, labels: { le, outcome } });
+      });
+      out.push({ metricName: 'goldpath_verify_duration_seconds_bucket', value: s.count, labels: { le: '+Inf', outcome } });
+      out.push({ metricName: 'goldpath_verify_duration_seconds_sum', value: s.sum, labels: { outcome } });
+      out.push({ metricName: 'goldpath_verify_duration_seconds_count', value: s.count, labels: { outcome } });
+    }
+    return out;
+  }));
   const storeErrors = new Counter({ name: 'goldpath_store_errors_total', help: 'session store failures', registers: [registry] });
   if (opts.processMetrics) {
     try {
@@ -28,19 +67,49 @@ export function createVerifyMetrics(registry = new Registry(), opts: VerifyMetri
       // A runtime without some of the hooks (perf_hooks, GC observers) still gets its own metrics.
     }
   }
-  const bound = new Map<string, { inc: () => void; observe: (v: number) => void }>();
   return {
-    registry, decisions, duration, storeErrors,
+    registry, storeErrors,
     observe(outcome, seconds) {
-      let b = bound.get(outcome);
-      if (b === undefined) {
-        const c = decisions.labels(outcome);
-        const h = duration.labels(outcome);
-        b = { inc: () => c.inc(), observe: (v) => h.observe(v) };
-        bound.set(outcome, b);
-      }
-      b.inc();
-      b.observe(seconds);
+      let s = slots.get(outcome);
+      if (s === undefined) slots.set(outcome, (s = { count: 0, sum: 0, buckets: new Array<number>(BUCKETS.length).fill(0) }));
+      s.count++;
+      s.sum += seconds;
+      let i = 0;
+      while (i < BUCKETS.length && seconds > BUCKETS[i]!) i++;
+      if (i < BUCKETS.length) s.buckets[i]!++;
     },
   };
+}
+
+/** What the session cache reports (src/session/cache.ts). */
+export interface SessionCacheStats {
+  readonly hits: number;
+  readonly misses: number;
+  readonly size: number;
+}
+
+/** Session cache hits, misses and size, read at scrape time (nothing per request). */
+export function exportSessionCacheMetrics(registry: Registry, cache: SessionCacheStats): void {
+  let hits = 0;
+  let misses = 0;
+  new Counter({
+    name: 'goldpath_session_cache_hits_total', help: 'sessions answered from the in-process cache', registers: [registry],
+    collect() {
+      this.inc(cache.hits - hits);
+      hits = cache.hits;
+    },
+  });
+  new Counter({
+    name: 'goldpath_session_cache_misses_total', help: 'session lookups that read the store', registers: [registry],
+    collect() {
+      this.inc(cache.misses - misses);
+      misses = cache.misses;
+    },
+  });
+  new Gauge({
+    name: 'goldpath_session_cache_entries', help: 'sessions in the in-process cache', registers: [registry],
+    collect() {
+      this.set(cache.size);
+    },
+  });
 }

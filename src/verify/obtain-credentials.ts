@@ -2,30 +2,38 @@
 // (the TokenProvider makes that single-flight across processes). A refresh the IdP rejects has
 // already deleted the session: the user must log in again.
 import type { UpstreamCredentials } from '../oidc/types.ts';
-import type { Session } from '../session/types.ts';
+import type { Session, SessionSecrets } from '../session/types.ts';
 import type { VerifyDeps, VerifyStep } from './state.ts';
 import { requireLogin } from './load-session.ts';
 
 /** SPEC 5.6: a token is refreshed when it expires within 30 s. */
 const REFRESH_SKEW_MS = 30_000;
 
-// The provider's Bearer answer for a session object and audience stays the same until the token
-// comes within the refresh window: kept with the session object (a cached session is one object
-// until it is reloaded or invalidated) so the hot path does not go through the provider, and
-// awaits nothing. DPoP credentials carry a fresh proof per request and are never kept.
+// The provider's Bearer answer for a session's secrets and an audience stays the same until the
+// token comes within the refresh window: kept with the secrets object (a cached session keeps one
+// until its secrets change, src/session/cache.ts) so the hot path does not go through the
+// provider, and awaits nothing. DPoP credentials carry a fresh proof per request: never kept.
 interface Kept {
+  readonly audience: string;
   readonly creds: UpstreamCredentials;
   readonly until: number;
 }
-const kept = new WeakMap<Session, Map<string, Kept>>();
+/** Per secrets object, one entry per audience used (a short list: sessions use one or two). */
+const kept = new WeakMap<SessionSecrets, Kept[]>();
+
+function recall(secrets: SessionSecrets, audience: string): Kept | undefined {
+  const list = kept.get(secrets);
+  if (list !== undefined) for (const k of list) if (k.audience === audience) return k;
+  return undefined;
+}
 
 function keep(session: Session, audience: string, creds: UpstreamCredentials): void {
   if (creds.dpop !== undefined) return;
   const expiresAt = session.secrets.tokens[audience]?.expiresAt;
   const until = expiresAt === undefined ? Infinity : expiresAt - REFRESH_SKEW_MS;
-  let m = kept.get(session);
-  if (m === undefined) kept.set(session, (m = new Map()));
-  m.set(audience, { creds, until });
+  const list = (kept.get(session.secrets) ?? []).filter((k) => k.audience !== audience);
+  list.push({ audience, creds, until });
+  kept.set(session.secrets, list);
 }
 
 export function obtainCredentials(deps: VerifyDeps): VerifyStep {
@@ -35,7 +43,7 @@ export function obtainCredentials(deps: VerifyDeps): VerifyStep {
     const session = s.session;
     if (!session) return;
     const audience = s.route.audience ?? '';
-    const k = kept.get(session)?.get(audience);
+    const k = recall(session.secrets, audience);
     if (k !== undefined && k.until > Date.now()) {
       s.credentials = k.creds;
       return;
@@ -45,8 +53,8 @@ export function obtainCredentials(deps: VerifyDeps): VerifyStep {
         s.session = undefined;
         return requireLogin(ctx, deps);
       }
-      // Only a token of this very session object: after a refresh the provider answers from a
-      // newer session, whose token this object does not hold.
+      // Only a token these secrets hold: after a refresh the provider answers from a newer
+      // session, whose token these secrets do not have.
       if (creds.authorization === `Bearer ${session.secrets.tokens[audience]?.value}`) keep(session, audience, creds);
       s.credentials = creds;
     });

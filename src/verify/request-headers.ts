@@ -21,6 +21,12 @@ export interface RequestHeaders {
 
 const join = (prev: string | undefined, v: string, sep: string) => (prev === undefined ? v : prev + sep + v);
 
+/**
+ * Whether `name` is the header `lower`. Traefik (Go) sends header names in canonical form
+ * (X-Forwarded-Uri, Cookie, X-Csrf-Token): that spelling is compared first, without lower-casing.
+ */
+const is = (name: string, canonical: string, lower: string) => name === canonical || name.toLowerCase() === lower;
+
 export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
   const h: RequestHeaders = {
     method: undefined, uri: undefined, cookie: undefined, requestId: undefined, origin: undefined,
@@ -29,34 +35,28 @@ export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
     const v = raw[i + 1]!;
-    // The length picks the few candidates; only those are lower-cased and compared.
+    // The length picks the few candidates; only those are compared.
     switch (name.length) {
-      case 6: {
-        const n = name.toLowerCase();
-        if (n === 'cookie') h.cookie = join(h.cookie, v, '; ');
-        else if (n === 'origin') h.origin = join(h.origin, v, ', ');
+      case 6:
+        if (is(name, 'Cookie', 'cookie')) h.cookie = join(h.cookie, v, '; ');
+        else if (is(name, 'Origin', 'origin')) h.origin = join(h.origin, v, ', ');
         break;
-      }
-      case 12: {
-        const n = name.toLowerCase();
-        if (n === 'x-request-id') h.requestId = join(h.requestId, v, ', ');
-        else if (n === 'x-csrf-token') h.csrfToken = join(h.csrfToken, v, ', ');
+      case 12:
+        if (is(name, 'X-Request-Id', 'x-request-id')) h.requestId = join(h.requestId, v, ', ');
+        else if (is(name, 'X-Csrf-Token', 'x-csrf-token')) h.csrfToken = join(h.csrfToken, v, ', ');
         break;
-      }
-      case 14: {
-        const n = name.toLowerCase();
-        if (n === 'sec-fetch-mode') h.secFetchMode = join(h.secFetchMode, v, ', ');
-        else if (n === 'sec-fetch-site') h.secFetchSite = join(h.secFetchSite, v, ', ');
+      case 14:
+        if (is(name, 'Sec-Fetch-Mode', 'sec-fetch-mode')) h.secFetchMode = join(h.secFetchMode, v, ', ');
+        else if (is(name, 'Sec-Fetch-Site', 'sec-fetch-site')) h.secFetchSite = join(h.secFetchSite, v, ', ');
         break;
-      }
       case 15:
-        if (name.toLowerCase() === 'x-forwarded-uri') h.uri = join(h.uri, v, ', ');
+        if (is(name, 'X-Forwarded-Uri', 'x-forwarded-uri')) h.uri = join(h.uri, v, ', ');
         break;
       case 18:
-        if (name.toLowerCase() === 'x-forwarded-method') h.method = join(h.method, v, ', ');
+        if (is(name, 'X-Forwarded-Method', 'x-forwarded-method')) h.method = join(h.method, v, ', ');
         break;
       case 29:
-        if (name.toLowerCase() === 'access-control-request-method') h.preflightMethod = join(h.preflightMethod, v, ', ');
+        if (is(name, 'Access-Control-Request-Method', 'access-control-request-method')) h.preflightMethod = join(h.preflightMethod, v, ', ');
         break;
     }
   }

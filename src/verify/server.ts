@@ -1,5 +1,6 @@
 // `goldpath verify`: the sidecar process. Loads and validates everything before listening (it never
 // starts half-configured) and reloads routes, rules and policies on SIGHUP, atomically.
+import './process-tuning.ts'; // first: before anything loads Oso (see there)
 import process from 'node:process';
 import { ConfigError } from '../errors.ts';
 import { loadSettings } from '../config/env.ts';
@@ -12,7 +13,7 @@ import type { SessionStore } from '../session/types.ts';
 import type { TokenProvider } from '../oidc/types.ts';
 import { listen, type Listening } from '../http/serve.ts';
 import { createVerifyApp } from './app.ts';
-import { createVerifyMetrics } from './metrics.ts';
+import { createVerifyMetrics, exportSessionCacheMetrics } from './metrics.ts';
 import { buildVerifyPolicy } from './policy.ts';
 import type { VerifyPolicy } from './state.ts';
 
@@ -60,6 +61,7 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
   const makeTokens = opts.tokens ?? (await import('../oidc/index.ts')).tokenProviderFactory;
   const tokens = await makeTokens({ settings, store, log, config });
   const metrics = createVerifyMetrics(undefined, { processMetrics: !opts.store });
+  if (store instanceof CachingSessionStore) exportSessionCacheMetrics(metrics.registry, store);
   const app = createVerifyApp({ settings, store, tokens, log, metrics, policy: () => policy });
   const listening = await listen(app.callback(), opts.port ?? settings.port ?? DEFAULT_VERIFY_PORT, opts.host ?? settings.host);
 

@@ -31,7 +31,8 @@ export interface VerifyDeps {
 }
 
 export interface VerifyState {
-  requestId: string;
+  /** X-Request-Id from the edge when well-formed, else a new one (made on first use). */
+  readonly requestId: string;
   policy: VerifyPolicy;
   method: string;
   path: string;
@@ -43,6 +44,31 @@ export interface VerifyState {
   credentials: UpstreamCredentials | undefined;
   /** Set by the step that answers (metrics label); errors are labelled by their code. */
   outcome: string | undefined;
+}
+
+class State implements VerifyState {
+  readonly #header: string | undefined;
+  readonly #make: (header: string | undefined) => string;
+  #id: string | undefined = undefined;
+  policy: VerifyPolicy = undefined!;
+  method = '';
+  path = '';
+  rawUri = '';
+  route: RouteConfig = undefined!;
+  upstreamCookie = '';
+  session: Session | undefined = undefined;
+  credentials: UpstreamCredentials | undefined = undefined;
+  outcome: string | undefined = undefined;
+
+  constructor(header: string | undefined, make: (header: string | undefined) => string) {
+    this.#header = header;
+    this.#make = make;
+  }
+
+  // Only answers that carry it (200) and log lines need one: a refusal does not mint a UUID.
+  get requestId(): string {
+    return (this.#id ??= this.#make(this.#header));
+  }
 }
 
 /**
@@ -70,10 +96,7 @@ export class VerifyContext {
     this.req = req;
     this.res = res;
     this.h = readRequestHeaders(req.rawHeaders);
-    this.state = {
-      requestId: requestId(this.h.requestId), policy: undefined!, method: '', path: '', rawUri: '', route: undefined!,
-      upstreamCookie: '', session: undefined, credentials: undefined, outcome: undefined,
-    };
+    this.state = new State(this.h.requestId, requestId);
   }
 
   get method(): string {

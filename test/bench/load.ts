@@ -11,7 +11,7 @@
 //                politely waiting (no coordinated omission).
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { setTimeout } from 'node:timers';
+import { setImmediate, setTimeout } from 'node:timers';
 
 export interface LoadOptions {
   readonly port: number;
@@ -24,6 +24,8 @@ export interface LoadOptions {
   readonly rate?: number;
   /** Seconds of load before measuring starts (JIT, caches). */
   readonly warmupSeconds?: number;
+  /** Fixed rate only: send each request at its due time (costs the generator a busy core). */
+  readonly spin?: boolean;
 }
 
 export interface LoadResult {
@@ -217,7 +219,12 @@ function fixedRate(conns: Conn[], opts: LoadOptions, rate: number): Promise<Load
         next += interval;
       }
       drain();
-      if (next < stopAt) setTimeout(tick, Math.max(0, next - performance.now()));
+      if (next >= stopAt) return;
+      // Spin (setImmediate: I/O is still polled between turns) while the next request is due
+      // within a timer tick, so requests leave on time instead of in 1 ms bursts; sleep otherwise.
+      const wait = next - performance.now();
+      if (opts.spin && wait < 1.5) setImmediate(tick);
+      else setTimeout(tick, Math.max(0, wait));
     };
     tick();
   });

@@ -1,18 +1,23 @@
 // The processes a benchmark run drives: the sidecar (`goldpath verify`, its own process so the load
 // generator never shares its event loop) and bare node:http servers (the ceiling).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import process from 'node:process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, RedisServer } from '../helpers/redis.ts';
 import { REPO_ROOT, runCli, waitHealthy, type Child } from '../helpers/process.ts';
-import { TEST_KEYS } from '../helpers/sessions.ts';
+import { randomBytes } from 'node:crypto';
 import { loadSettings } from '../../src/config/env.ts';
 import { createSessionStore, type KvSessionStore } from '../../src/session/index.ts';
 import { silentLogger } from '../../src/log.ts';
 
 export const BENCH_CONFIG_DIR = join(REPO_ROOT, 'test/verify/fixtures/config');
 export const PUBLIC_URL = 'https://app.example.test';
+/**
+ * One session key, as a deployment runs between rotations. (During a rotation every extra key in
+ * GOLDPATH_SESSION_KEYS adds one HMAC, ~1.7 µs, to the refusal of a forged cookie.)
+ */
+export const BENCH_KEYS = [randomBytes(32).toString('base64url')];
 
 export interface Sidecar {
   readonly child: Child;
@@ -61,6 +66,19 @@ function spawnNode(args: string[], env: Record<string, string>): Child {
       setTimeout(() => proc.kill('SIGKILL'), 10_000).unref();
     }),
   };
+}
+
+/**
+ * Pins a process (all its threads) to the given CPUs with taskset, when there is one and the
+ * machine has at least two CPUs; returns whether it did.
+ */
+export function pin(pid: number, cpus: string): boolean {
+  try {
+    execFileSync('taskset', ['-acp', cpus, String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** CPU time (user + system) a process has used so far, in seconds (/proc/<pid>/stat). */
@@ -122,12 +140,12 @@ export async function startHarness(sidecar: SidecarOptions = {}): Promise<Harnes
   const redis = await RedisServer.start();
   const settings = loadSettings({
     GOLDPATH_CONFIG_DIR: BENCH_CONFIG_DIR, REDIS_URL: redis.url, GOLDPATH_PUBLIC_URL: PUBLIC_URL,
-    GOLDPATH_SESSION_KEYS: TEST_KEYS.join(','),
+    GOLDPATH_SESSION_KEYS: BENCH_KEYS.join(','),
   });
   const store = createSessionStore({ url: redis.url, settings, log: silentLogger });
   let sc: Sidecar;
   try {
-    sc = await startSidecar(redis.url, TEST_KEYS, sidecar);
+    sc = await startSidecar(redis.url, BENCH_KEYS, sidecar);
   } catch (err) {
     await store.close();
     await redis.stop();

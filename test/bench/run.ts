@@ -7,7 +7,8 @@
 // within each round.
 //
 // Env: BENCH_SECONDS (per run, default 3), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32),
-// BENCH_MEMORY_SESSIONS (default 100000; 0 skips the memory step). To see where the sidecar's time
+// BENCH_MEMORY_SESSIONS (default 100000; 0 skips the memory step), BENCH_PIN (default 1: servers on
+// CPU 1, load generator and redis-server on CPU 0, with taskset). To see where the sidecar's time
 // goes: `node dist/test/bench/profile.js <scenario> [seconds]` (profile.ts).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -18,7 +19,7 @@ import { execFileSync } from 'node:child_process';
 import type { RedisServer } from '../helpers/redis.ts';
 import { REPO_ROOT } from '../helpers/process.ts';
 import { runLoad, verifyRequest, type LoadResult } from './load.ts';
-import { procCpuSeconds, startBare, startHarness, type Bare } from './processes.ts';
+import { BENCH_KEYS, pin, procCpuSeconds, startBare, startHarness, startSidecar, type Bare } from './processes.ts';
 import { pdpMicro, type MicroResult } from './pdp-micro.ts';
 import { ACTIVE_SESSIONS, COOKIE, createBenchSessions, createSessions, scenarios, type Scenario } from './scenarios.ts';
 
@@ -26,6 +27,22 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const MEMORY_SESSIONS = Number(process.env.BENCH_MEMORY_SESSIONS ?? 100_000);
+/** BENCH_PIN=0 leaves scheduling to the OS. */
+const PIN = process.env.BENCH_PIN !== '0';
+let PINNED = false;
+/** `nproc`, asked before this process is pinned to one CPU (nproc counts the allowed ones). */
+const NPROC = (() => {
+  try {
+    return execFileSync('nproc', { encoding: 'utf8' }).trim();
+  } catch {
+    return String(cpus().length); // not on every OS
+  }
+})();
+/** The memory step runs `goldpath verify` as shipped, then with the young generation capped. */
+const MEMORY_VARIANTS: [string, Record<string, string>][] = [
+  ['`goldpath verify`', {}],
+  ['`goldpath verify` with NODE_OPTIONS=--max-semi-space-size=1', { NODE_OPTIONS: '--max-semi-space-size=1' }],
+];
 
 interface Row {
   readonly results: LoadResult[];
@@ -39,6 +56,7 @@ interface Row {
 }
 
 interface Memory {
+  readonly label: string;
   readonly sessions: number;
   readonly active: number;
   readonly rss: number;
@@ -69,70 +87,102 @@ async function main(): Promise<void> {
     bare.push(await startBare('ok'), await startBare('json', 401, body401));
     const ports = { bare200: bare[0]!.port, bare401: bare[1]!.port, sidecar: sidecar.port };
     const pids = { bare200: bare[0]!.pid, bare401: bare[1]!.pid, sidecar: sidecar.child.proc.pid! };
+    // One core for the server under test, the other for the load generator and Redis: each
+    // server gets the same dedicated core, and scheduling noise between them is gone.
+    PINNED = PIN && cpus().length >= 2 && pin(process.pid, '0') && pin(redis.proc!.pid!, '0') &&
+      Object.values(pids).every((p) => pin(p, '1'));
+    log(PINNED ? 'pinned: load generator and redis-server on CPU 0, servers on CPU 1' : 'not pinned');
 
     const list = scenarios(sessions);
     const rows = new Map<string, Row>(list.map((s) => [s.key, { results: [], ratios: [], redisPerRequest: [], serverCpu: [], loaderCpu: [], cpuPerRequest: [] }]));
-    const redisBase = await commandOverhead(redis);
-    for (let round = 1; round <= ROUNDS; round++) {
-      let bareRps = NaN;
-      for (const s of list) {
-        const before = await redis.commandCount();
-        const cpu0 = procCpuSeconds(pids[s.server]);
-        const own0 = process.cpuUsage();
-        const t0 = performance.now();
-        const r = await runLoad({ port: ports[s.server], request: s.request, seconds: SECONDS, connections: CONNECTIONS });
-        const wall = (performance.now() - t0) / 1000;
-        const own = process.cpuUsage(own0);
-        const serverSeconds = procCpuSeconds(pids[s.server]) - cpu0;
-        const serverCpu = serverSeconds / wall;
-        const loaderCpu = (own.user + own.system) / 1e6 / wall;
-        const cmds = (await redis.commandCount()) - before - redisBase;
-        const wrong = Object.keys(r.statuses).filter((code) => Number(code) !== s.expect);
-        if (wrong.length > 0 || r.errors > 0) throw new Error(`${s.title}: unexpected answers ${JSON.stringify(r.statuses)}, errors ${r.errors}`);
-        if (s.server === 'bare200') bareRps = r.rps;
-        const row = rows.get(s.key)!;
-        row.results.push(r);
-        row.ratios.push(r.rps / bareRps);
-        row.redisPerRequest.push(cmds / r.sent); // warm-up requests reached Redis too
-        row.serverCpu.push(serverCpu);
-        row.loaderCpu.push(loaderCpu);
-        row.cpuPerRequest.push((serverSeconds * 1e6) / r.sent);
-        log(`round ${round}  ${s.title.padEnd(58)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  ` +
-          `redis/req ${(cmds / r.sent).toFixed(3)}  cpu server ${serverCpu.toFixed(2)} loader ${loaderCpu.toFixed(2)}  ` +
-          `server ${((serverSeconds * 1e6) / r.sent).toFixed(1)} µs/req`);
+    for (const s of list) {
+      for (let sent = 0; sent < (s.prime ?? 0);) {
+        sent += (await runLoad({ port: ports[s.server], request: (i) => s.request(sent + i), seconds: 1, connections: CONNECTIONS, warmupSeconds: 0 })).sent;
       }
     }
-
+    const redisBase = await commandOverhead(redis);
+    const closedLoop = async (scenarioList: Scenario[]) => {
+      for (let round = 1; round <= ROUNDS; round++) {
+        let bareRps = NaN;
+        for (const s of scenarioList) {
+          const before = await redis.commandCount();
+          const cpu0 = procCpuSeconds(pids[s.server]);
+          const own0 = process.cpuUsage();
+          const t0 = performance.now();
+          const r = await runLoad({ port: ports[s.server], request: s.request, seconds: SECONDS, connections: CONNECTIONS });
+          const wall = (performance.now() - t0) / 1000;
+          const own = process.cpuUsage(own0);
+          const serverSeconds = procCpuSeconds(pids[s.server]) - cpu0;
+          const serverCpu = serverSeconds / wall;
+          const loaderCpu = (own.user + own.system) / 1e6 / wall;
+          const cmds = (await redis.commandCount()) - before - redisBase;
+          const wrong = Object.keys(r.statuses).filter((code) => Number(code) !== s.expect);
+          if (wrong.length > 0 || r.errors > 0) throw new Error(`${s.title}: unexpected answers ${JSON.stringify(r.statuses)}, errors ${r.errors}`);
+          if (s.server === 'bare200') bareRps = r.rps;
+          const row = rows.get(s.key)!;
+          row.results.push(r);
+          row.ratios.push(r.rps / bareRps);
+          row.redisPerRequest.push(cmds / r.sent); // warm-up requests reached Redis too
+          row.serverCpu.push(serverCpu);
+          row.loaderCpu.push(loaderCpu);
+          row.cpuPerRequest.push((serverSeconds * 1e6) / r.sent);
+          log(`round ${round}  ${s.title.padEnd(58)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  ` +
+            `redis/req ${(cmds / r.sent).toFixed(3)}  cpu server ${serverCpu.toFixed(2)} loader ${loaderCpu.toFixed(2)}  ` +
+            `server ${((serverSeconds * 1e6) / r.sent).toFixed(1)} µs/req`);
+        }
+      }
+    };
+    // Scenarios that fill the sidecar's caches with garbage-to-be ((f′): tens of thousands of
+    // one-off decisions) run last, after the fixed-rate runs, so their collection does not land
+    // in another scenario's latencies. Their rounds repeat the bare server for their ratios.
+    const late = (s: Scenario) => s.key === 'f2';
+    await closedLoop(list.filter((s) => !late(s)));
     // (a) at a fixed rate of half the sidecar's maximum: the latency a sidecar with headroom gives.
     const hot = list.find((s) => s.key === 'a')!;
     const halfRate = Math.round(median(rows.get('a')!.results.map((r) => r.rps)) / 2);
     const fixed: { sidecar: LoadResult[]; bare: LoadResult[] } = { sidecar: [], bare: [] };
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, port] of [['bare', ports.bare200], ['sidecar', ports.sidecar]] as const) {
-        const r = await runLoad({ port, request: hot.request, seconds: SECONDS, connections: CONNECTIONS, rate: halfRate });
+        const r = await runLoad({ port, request: hot.request, seconds: SECONDS, connections: CONNECTIONS, rate: halfRate, spin: true });
         fixed[name].push(r);
         log(`round ${round}  (a) at ${halfRate} req/s, ${name.padEnd(8)} p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  p99.9 ${r.p999.toFixed(0)} µs`);
       }
     }
 
+    await closedLoop(list.filter((s) => s.server === 'bare200' || late(s)));
+
     log('(g) PDP micro-benchmark...');
     const micro = await pdpMicro(Math.max(1, Math.min(3, SECONDS)));
 
-    let memory: Memory | undefined;
+    // Memory: 100,000 sessions in Redis, 10,000 of them active through one fresh sidecar process
+    // (and, for comparison, the same with the V8 young generation capped), plus the RSS of the
+    // sidecar that ran every scenario above (its decision cache filled by (f′)).
+    const memory: Memory[] = [];
     if (MEMORY_SESSIONS > 0) {
       const extra = Math.max(0, MEMORY_SESSIONS - ACTIVE_SESSIONS - 2);
-      log(`memory: creating ${extra} more sessions (${MEMORY_SESSIONS} in Redis)...`);
+      const t = performance.now();
       await createSessions(store, extra, (i) => ({ sub: `idle-${i}` }));
-      // Every one of the active sessions through the sidecar once more, after all the scenarios.
+      log(`memory: created ${extra} more sessions in ${((performance.now() - t) / 1000).toFixed(1)} s (${MEMORY_SESSIONS} in Redis)`);
       const many = sessions.many.map((c) => verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${c}` }));
-      let sent = 0;
-      while (sent < many.length) {
-        const r = await runLoad({ port: ports.sidecar, request: (i) => many[(sent + i) % many.length]!, seconds: 1, connections: CONNECTIONS, warmupSeconds: 0 });
-        sent += r.sent;
+      for (const [label, env] of MEMORY_VARIANTS) {
+        const fresh = await startSidecar(redis.url, BENCH_KEYS, { env });
+        try {
+          // Every active session at least three times, for at least 3 s.
+          let sent = 0;
+          const t0 = performance.now();
+          while (sent < many.length * 3 || performance.now() - t0 < 3000) {
+            const r = await runLoad({ port: fresh.port, request: (i) => many[(sent + i) % many.length]!, seconds: 1, connections: CONNECTIONS, warmupSeconds: 0 });
+            sent += r.sent;
+          }
+          const m = fresh.memory();
+          memory.push({ label, sessions: MEMORY_SESSIONS, active: ACTIVE_SESSIONS, rss: m.rss, peak: m.peak });
+          log(`memory: ${label}: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB (peak ${(m.peak / 2 ** 20).toFixed(1)} MiB) after ${sent} requests`);
+        } finally {
+          await fresh.stop();
+        }
       }
       const m = sidecar.memory();
-      memory = { sessions: MEMORY_SESSIONS, active: ACTIVE_SESSIONS, rss: m.rss, peak: m.peak };
-      log(`memory: sidecar RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB (peak ${(m.peak / 2 ** 20).toFixed(1)} MiB)`);
+      memory.push({ label: 'the sidecar that ran every scenario above', sessions: MEMORY_SESSIONS, active: ACTIVE_SESSIONS, rss: m.rss, peak: m.peak });
     }
 
     const md = report({ list, rows, halfRate, fixed, micro, memory, seconds: (Date.now() - started) / 1000 });
@@ -160,19 +210,16 @@ function report(o: {
   halfRate: number;
   fixed: { sidecar: LoadResult[]; bare: LoadResult[] };
   micro: MicroResult[];
-  memory: Memory | undefined;
+  memory: Memory[];
   seconds: number;
 }): string {
   const us = (x: number) => x.toFixed(0);
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  let nproc = String(cpus().length);
-  try {
-    nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
-  } catch { /* not on every OS */ }
   const lines = [
-    `Machine: ${nproc} cores (\`nproc\`), ${cpu}; Node ${process.version}; \`npm run bench\` ` +
-      `(BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}, ${CONNECTIONS} keep-alive connections, ` +
-      `load generator, sidecar, bare servers and redis-server on the same machine); whole run ${o.seconds.toFixed(0)} s.`,
+    `Machine: ${NPROC} cores (\`nproc\`), ${cpu}; Node ${process.version}; \`npm run bench\` ` +
+      `(BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}, ${CONNECTIONS} keep-alive connections; load generator, sidecar, ` +
+      `bare servers and redis-server on the same machine${PINNED ? ', the servers pinned to CPU 1, load generator and redis-server to CPU 0 (taskset)' : ''}); ` +
+      `whole run ${o.seconds.toFixed(0)} s.`,
     '',
     `Closed loop (each connection sends its next request when the answer arrives), medians of ${ROUNDS} interleaved rounds; ` +
       'ratio = scenario ÷ bare 200 server in the same round (median of rounds). Latency in µs. ' +
@@ -193,17 +240,19 @@ function report(o: {
       `${median(row.cpuPerRequest).toFixed(1)} | ${(bareCpu / median(row.cpuPerRequest)).toFixed(2)} | ` +
       `${median(row.serverCpu).toFixed(2)} | ${median(row.loaderCpu).toFixed(2)} |`);
   }
-  lines.push('', `Fixed rate ${o.halfRate} req/s (half the sidecar's (a) maximum), latency counted from when each request was due:`, '',
+  lines.push('', `Fixed rate ${o.halfRate} req/s (half the sidecar's (a) maximum; each request sent at its due time, latency counted from then; the generator spins on one core to keep time), medians of ${ROUNDS} rounds:`, '',
     '| server | p50 µs | p99 µs | p99.9 µs | max µs |', '|---|---:|---:|---:|---:|');
   for (const [name, rs] of [['bare node:http, 200', o.fixed.bare], ['(a) sidecar, hot path', o.fixed.sidecar]] as const) {
     lines.push(`| ${name} | ${us(median(rs.map((x) => x.p50)))} | ${us(median(rs.map((x) => x.p99)))} | ${us(median(rs.map((x) => x.p999)))} | ${us(median(rs.map((x) => x.max)))} |`);
   }
   lines.push('', '(g) The PDP alone, in process, one call at a time:', '', '| call | calls/s | p50 µs | p99 µs | p99.9 µs |', '|---|---:|---:|---:|---:|');
   for (const m of o.micro) lines.push(`| ${m.name} | ${m.opsPerSec.toFixed(0)} | ${m.p50.toFixed(1)} | ${m.p99.toFixed(1)} | ${m.p999.toFixed(1)} |`);
-  if (o.memory) {
+  if (o.memory.length > 0) {
     const mib = (b: number) => (b / 2 ** 20).toFixed(1);
-    lines.push('', `Memory: ${o.memory.sessions.toLocaleString('en')} sessions in Redis, ${o.memory.active.toLocaleString('en')} of them driven through the sidecar ` +
-      `(after all scenarios above): sidecar RSS **${mib(o.memory.rss)} MiB** (peak ${mib(o.memory.peak)} MiB; VmRSS/VmHWM from /proc).`);
+    lines.push('', `Memory, ${o.memory[0]!.sessions.toLocaleString('en')} sessions in Redis, ${o.memory[0]!.active.toLocaleString('en')} of them active ` +
+      '(each driven through the sidecar at least three times); resident set size from /proc/<pid>/status:', '',
+      '| sidecar process | RSS MiB | peak RSS MiB |', '|---|---:|---:|');
+    for (const m of o.memory) lines.push(`| ${m.label} | ${mib(m.rss)} | ${mib(m.peak)} |`);
   }
   return lines.join('\n');
 }

@@ -2,6 +2,7 @@
 // again (writes now go through WAIT), durability of every confirmed write, and a master failing
 // over in the middle of a run without losing a session, missing a read or letting verify say 401.
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster } from 'ioredis';
 import { StoreUnavailable } from '../../src/errors.ts';
 import { createSessionStore, storeKeys, type KvSessionStore } from '../../src/session/index.ts';
@@ -60,7 +61,12 @@ describe('session store on Redis Cluster with replicas (3 masters + 3 replicas)'
       const master = topo.find((n) => n.role === 'master')!;
       const replica = topo.find((n) => n.role === 'replica' && n.masterId === master.id)!;
       const sub = await subOnMaster(master.port);
-      const before = await store.create(newSession({ sub, sid: undefined }));
+      // A session stored on that very master, so the reads below go to the node whose write
+      // connection is blocked in WAIT.
+      let before = await store.create(newSession({ sub, sid: undefined }));
+      while ((await cluster.masterOf(keySlot(storeKeys.session(before.session.id)))).port !== master.port) {
+        before = await store.create(newSession({ sub, sid: undefined }));
+      }
 
       // The replica's copy is there the moment create() resolved (no waiting, no polling).
       const { session } = await store.create(newSession({ sub, sid: undefined }));
@@ -72,14 +78,17 @@ describe('session store on Redis Cluster with replicas (3 masters + 3 replicas)'
       cluster.servers.find((s) => s.port === replica.port)!.pause(); // SIGSTOP: connected, silent
       try {
         const t0 = performance.now();
-        await assert.rejects(store.create(newSession({ sub, sid: undefined })), StoreUnavailable);
-        assert.ok(performance.now() - t0 < 1000, `failed in ${performance.now() - t0} ms`);
-        // Reads of the same shard are not queued behind the blocked WAIT.
+        // The create's WAIT now blocks the write connection until it gives up (500 ms)...
+        const failing = assert.rejects(store.create(newSession({ sub, sid: undefined })), StoreUnavailable);
+        await sleep(20);
+        // ...while reads, on their own connection, are not queued behind it.
         for (let i = 0; i < 5; i++) {
           const t1 = performance.now();
           assert.equal((await store.get(before.cookieValue))?.id, before.session.id);
-          assert.ok(performance.now() - t1 < 100, 'a read waited for a write');
+          assert.ok(performance.now() - t1 < 300, 'a read waited behind the blocked WAIT');
         }
+        await failing;
+        assert.ok(performance.now() - t0 < 1000, `failed in ${performance.now() - t0} ms`);
       } finally {
         cluster.servers.find((s) => s.port === replica.port)!.resume();
       }

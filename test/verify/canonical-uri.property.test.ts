@@ -98,7 +98,17 @@ describe('verify: canonical URI (property-based)', function () {
   this.timeout(60_000);
 
   it('accepts only URIs whose canonical path equals the WHATWG reference and routes like every modelled upstream', function () {
-    fc.assert(fc.property(fc.oneof(anyUri, routed), (uri) => check(uri)), { numRuns: 20_000 });
+    const decisions = new Map<string, number>();
+    fc.assert(fc.property(fc.oneof(anyUri, routed), (uri) => {
+      check(uri);
+      const p = accepted(uri);
+      const d = p === undefined ? 'rejected' : decision(p);
+      decisions.set(d, (decisions.get(d) ?? 0) + 1);
+    }), { numRuns: 20_000 });
+    // Not vacuous: thousands accepted, and every route (and no route) decided at least once.
+    for (const d of ['rejected', 'no-route', 'api-public', 'orders', 'orders-admin', 'public', 'docs']) {
+      assert.ok((decisions.get(d) ?? 0) > 20, `${d}: ${JSON.stringify([...decisions])}`);
+    }
   });
 
   it('accepts the plain and percent-encoded paths that real SPAs send (the property is not vacuous)', function () {

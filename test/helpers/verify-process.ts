@@ -1,0 +1,36 @@
+// `goldpath verify` as a real child process (Node or Deno) on a free port, against any REDIS_URL,
+// with the verify fixture config. For tests that need the sidecar exactly as it is deployed.
+import { freePort } from './redis.ts';
+import { runCli, waitHealthy, type Child, type Runtime } from './process.ts';
+import { send, verifyEnv, type VerifyResponse } from './verify-app.ts';
+
+export interface VerifyChild {
+  readonly port: number;
+  readonly child: Child;
+  /** GET /auth/verify for GET `uri` with the session cookie value (if any). */
+  verify(cookieValue: string | undefined, uri?: string): Promise<VerifyResponse>;
+  get(path: string): Promise<VerifyResponse>;
+  stop(): Promise<void>;
+}
+
+export async function spawnVerify(runtime: Runtime, redisUrl: string, extraEnv: Record<string, string> = {}): Promise<VerifyChild> {
+  const port = await freePort();
+  const env = { ...verifyEnv(redisUrl), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...extraEnv };
+  const child = runCli(runtime, ['verify'], env);
+  try {
+    await waitHealthy(`http://127.0.0.1:${port}/healthz`, child, runtime === 'deno' ? 45_000 : 15_000);
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+  return {
+    port,
+    child,
+    verify: (cookieValue, uri = '/api/orders/1') => send(port, '/auth/verify', {
+      'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': uri, 'X-Forwarded-Host': 'localhost:8080', 'X-Forwarded-Proto': 'http',
+      ...(cookieValue === undefined ? {} : { Cookie: `goldpath=${cookieValue}` }),
+    }),
+    get: (path) => send(port, path, {}),
+    stop: () => child.stop(),
+  };
+}

@@ -1,0 +1,289 @@
+// The sidecar's session cache (src/session/cache.ts) over the real store code on memory:// (one
+// dataset shared by several stores = several processes), with a clock the tests move; and, for
+// the races and the invalidation-feed states, over a hand-driven stub store (pure unit tests).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { CachingSessionStore, CookieCodec, createSessionStore, MemoryBackend, type KvSessionStore, type ResyncSource } from '../../src/session/index.ts';
+import type { Session, SessionStore } from '../../src/session/types.ts';
+import { newSession } from '../helpers/sessions.ts';
+
+const KEYS = [randomBytes(32)];
+
+function world(o: { idleMs?: number; ttlMs?: number; maxEntries?: number } = {}) {
+  let t = 1_700_000_000_000;
+  const now = () => t;
+  const url = `memory://cache-${randomBytes(6).toString('hex')}`;
+  const settings = { sessionKeys: KEYS, sessionIdleMs: o.idleMs ?? 600_000, sessionMaxMs: 3_600_000 };
+  const kv = createSessionStore({ url, settings, now });
+  const other = createSessionStore({ url, settings, now }); // the BFF, or another sidecar
+  const cache = new CachingSessionStore(kv, { ttlMs: o.ttlMs ?? 2000, maxEntries: o.maxEntries, now });
+  const stats = new MemoryBackend(url).stats; // the shared dataset's counters
+  return {
+    kv, other, cache, stats,
+    advance: (ms: number) => { t += ms; },
+    close: async () => { await cache.close(); await other.close(); },
+  };
+}
+
+describe('session cache', function () {
+  it('answers a cached session synchronously, without reading the store', async function () {
+    const w = world();
+    try {
+      const { cookieValue, session } = await w.other.create(newSession());
+      const first = await w.cache.lookup(cookieValue);
+      assert.equal(first?.id, session.id);
+      const reads = w.stats.reads;
+      const again = w.cache.lookup(cookieValue);
+      assert.ok(!(again instanceof Promise), 'a hit is synchronous');
+      assert.equal(again, first);
+      assert.equal(w.stats.reads, reads, 'no store read for a hit');
+      assert.equal(w.cache.hits, 1);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('serves an entry for at most the TTL, then reads the store again', async function () {
+    const w = world({ ttlMs: 2000 });
+    try {
+      const { cookieValue } = await w.other.create(newSession());
+      await w.cache.lookup(cookieValue);
+      const reads = w.stats.reads;
+      w.advance(1999);
+      assert.ok(!(w.cache.lookup(cookieValue) instanceof Promise));
+      w.advance(1);
+      assert.ok(w.cache.lookup(cookieValue) instanceof Promise, 'aged out: read again');
+      await new Promise((r) => setImmediate(r));
+      assert.equal(w.stats.reads, reads + 1);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('drops a session deleted through any store on the same backend, at once', async function () {
+    const w = world();
+    try {
+      const { cookieValue, session } = await w.other.create(newSession());
+      assert.ok(await w.cache.lookup(cookieValue));
+      await w.other.delete(session.id);
+      assert.equal(await w.cache.lookup(cookieValue), null);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('drops a session whose secrets changed (token refresh), and serves the new secrets', async function () {
+    const w = world();
+    try {
+      const { cookieValue, session } = await w.other.create(newSession());
+      assert.equal((await w.cache.lookup(cookieValue))!.version, 1);
+      await w.other.updateSecrets(session.id, { ...session.secrets, csrf: 'rotated' });
+      const after = await w.cache.lookup(cookieValue);
+      assert.equal(after!.secrets.csrf, 'rotated');
+      assert.equal(after!.version, 2);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('an aged-out entry is revalidated: same secrets object when unchanged, activity still recorded', async function () {
+    const w = world({ idleMs: 100_000, ttlMs: 2000 }); // touch interval: 10 s
+    try {
+      const { cookieValue } = await w.other.create(newSession());
+      const first = (await w.cache.lookup(cookieValue))!;
+      w.advance(11_000);
+      const writes = w.stats.writes;
+      const second = (await w.cache.lookup(cookieValue))!;
+      assert.equal(second.secrets, first.secrets, 'not decrypted and parsed again');
+      assert.ok(second.idleExpiresAt > first.idleExpiresAt, 'idle expiry moved');
+      assert.equal(w.stats.writes, writes + 1, 'lastSeen written (the touch)');
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('idle expiry still slides while every request is a cache hit, and still ends when idle', async function () {
+    const w = world({ idleMs: 10_000, ttlMs: 2000 }); // touch interval 1 s
+    try {
+      const { cookieValue } = await w.other.create(newSession());
+      const writes = w.stats.writes;
+      // One request every 100 ms for 60 s: 5x the idle timeout, mostly cache hits.
+      for (let i = 0; i < 600; i++) {
+        w.advance(100);
+        assert.ok(await w.cache.lookup(cookieValue), `session lost at ${i * 100} ms`);
+      }
+      assert.ok(w.cache.hits > 500, `${w.cache.hits} hits`);
+      const touches = w.stats.writes - writes;
+      assert.ok(touches >= 20 && touches <= 61, `${touches} touches: at most one per touch interval, and they happen`);
+      // Silence for longer than the idle timeout: gone for every store, cached or not.
+      w.advance(10_001);
+      assert.equal(await w.cache.lookup(cookieValue), null);
+      assert.equal(await w.other.get(cookieValue), null);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('never serves past the absolute expiry, even within the TTL', async function () {
+    let t = 1_700_000_000_000;
+    const now = () => t;
+    const url = `memory://cache-${randomBytes(6).toString('hex')}`;
+    const kv = createSessionStore({ url, settings: { sessionKeys: KEYS, sessionIdleMs: 60_000, sessionMaxMs: 5_000 }, now });
+    const cache = new CachingSessionStore(kv, { ttlMs: 60_000, now });
+    try {
+      const { cookieValue } = await kv.create(newSession());
+      assert.ok(await cache.lookup(cookieValue));
+      t += 5_000;
+      assert.equal(await cache.lookup(cookieValue), null);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it('caches "no such session" for genuine cookies, but never lets forged cookies in', async function () {
+    const w = world();
+    try {
+      const unknown = new CookieCodec(KEYS).issue().cookieValue; // valid MAC, never stored
+      assert.equal(await w.cache.lookup(unknown), null);
+      const reads = w.stats.reads;
+      assert.equal(w.cache.lookup(unknown), null, 'cached, synchronously');
+      assert.equal(w.stats.reads, reads);
+      const size = w.cache.size;
+      for (let i = 0; i < 100; i++) {
+        const forged = new CookieCodec([randomBytes(32)]).issue().cookieValue;
+        assert.equal(w.cache.lookup(forged), null, 'refused synchronously');
+      }
+      assert.equal(w.cache.size, size, 'forged cookies take no room');
+      assert.equal(w.stats.reads, reads, 'and cost no store read');
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('is bounded: the oldest entries go first', async function () {
+    const w = world({ maxEntries: 3 });
+    try {
+      const cookies = [];
+      for (let i = 0; i < 5; i++) cookies.push((await w.other.create(newSession({ sub: `u${i}` }))).cookieValue);
+      for (const c of cookies) await w.cache.lookup(c);
+      assert.equal(w.cache.size, 3);
+      assert.ok(w.cache.lookup(cookies[0]!) instanceof Promise, 'evicted');
+      assert.ok(!(w.cache.lookup(cookies[4]!) instanceof Promise), 'kept');
+    } finally {
+      await w.close();
+    }
+  });
+
+  describe('against a hand-driven store', function () {
+    /** A store whose reads resolve when the test says so, and whose feed state the test sets. */
+    class Stub implements Partial<SessionStore>, ResyncSource {
+      invalidationsLive = true;
+      readonly reads: { id: string; resolve: (s: Session | null) => void }[] = [];
+      #invalidate: ((id: string) => void)[] = [];
+      #resync: (() => void)[] = [];
+      macChecks = 0;
+      idOf(cookie: string): string | null {
+        this.macChecks++;
+        return cookie.startsWith('ok-') ? cookie.slice(3) : null;
+      }
+      getById(id: string): Promise<Session | null> {
+        return new Promise((resolve) => this.reads.push({ id, resolve }));
+      }
+      revalidate(known: Session): Promise<Session | null> {
+        return this.getById(known.id);
+      }
+      onInvalidate(l: (id: string) => void): () => void {
+        this.#invalidate.push(l);
+        return () => {};
+      }
+      onResync(l: () => void): () => void {
+        this.#resync.push(l);
+        return () => {};
+      }
+      fireInvalidate(id: string): void { for (const l of this.#invalidate) l(id); }
+      fireResync(live: boolean): void {
+        this.invalidationsLive = live;
+        for (const l of this.#resync) l();
+      }
+    }
+    const session = (id: string): Session => ({
+      id, sub: 's', idp: 'dev', sid: undefined, createdAt: 0, expiresAt: Date.now() + 3_600_000,
+      idleExpiresAt: Date.now() + 3_600_000, version: 1, secrets: newSession().secrets,
+    });
+    const make = () => {
+      const stub = new Stub();
+      return { stub, cache: new CachingSessionStore(stub as unknown as SessionStore & ResyncSource) };
+    };
+
+    it('a read that raced a deletion is answered but not cached', async function () {
+      const { stub, cache } = make();
+      const p = cache.lookup('ok-a') as Promise<Session | null>;
+      assert.equal(stub.reads.length, 1);
+      stub.fireInvalidate('a'); // the logout lands while our read is in flight
+      stub.reads[0]!.resolve(session('a')); // and the read returns what it saw before
+      assert.equal((await p)?.id, 'a');
+      assert.ok(cache.lookup('ok-a') instanceof Promise, 'not cached: the next request reads again');
+      assert.equal(stub.reads.length, 2);
+    });
+
+    it('concurrent misses share one read; after an invalidation, new callers start a new one', async function () {
+      const { stub, cache } = make();
+      const a = cache.lookup('ok-a');
+      const b = cache.lookup('ok-a');
+      assert.equal(a, b);
+      assert.equal(stub.reads.length, 1);
+      stub.fireInvalidate('x'); // any invalidation
+      const c = cache.lookup('ok-a');
+      assert.notEqual(c, a);
+      assert.equal(stub.reads.length, 2);
+      for (const r of stub.reads) r.resolve(session('a'));
+      await Promise.all([a, c]);
+    });
+
+    it('while the invalidation feed is down nothing is served from or put in the cache; a resync empties it', async function () {
+      const { stub, cache } = make();
+      const p = cache.lookup('ok-a');
+      stub.reads[0]!.resolve(session('a'));
+      await p;
+      assert.ok(!(cache.lookup('ok-a') instanceof Promise));
+      stub.fireResync(false); // subscriber connection lost
+      assert.equal(cache.size, 0);
+      const q = cache.lookup('ok-a');
+      assert.ok(q instanceof Promise, 'read from the store');
+      stub.reads[1]!.resolve(session('a'));
+      await q;
+      assert.equal(cache.size, 0, 'not cached while the feed is down');
+      stub.fireResync(true);
+      const r = cache.lookup('ok-a');
+      stub.reads[2]!.resolve(session('a'));
+      await r;
+      assert.equal(cache.size, 1, 'cached again once the feed is back');
+    });
+
+    it('a refused cookie value is remembered (no second MAC check), in a table of its own', async function () {
+      const { stub, cache } = make();
+      assert.equal(cache.lookup('forged-1'), null);
+      assert.equal(cache.lookup('forged-1'), null);
+      assert.equal(stub.macChecks, 1, 'the MAC of a value already refused is not computed again');
+      for (let i = 0; i < 10_000; i++) cache.lookup(`forged-${i}`);
+      assert.equal(cache.size, 0, 'refused values never take room in the session cache');
+      assert.equal(stub.reads.length, 0, 'and never reach the store');
+    });
+
+    it('a store failure is passed on and never cached', async function () {
+      const stub = new Stub();
+      let fail = true;
+      stub.getById = (id) => (fail ? Promise.reject(new Error('down')) : Promise.resolve(session(id)));
+      const cache = new CachingSessionStore(stub as unknown as SessionStore & ResyncSource);
+      await assert.rejects(Promise.resolve(cache.lookup('ok-a')), /down/);
+      fail = false;
+      assert.equal((await cache.lookup('ok-a'))?.id, 'a');
+    });
+  });
+
+  it('KvSessionStore reports the memory backend\'s feed as always live', function () {
+    const kv: KvSessionStore = createSessionStore({ url: `memory://cache-${randomBytes(4).toString('hex')}`, settings: { sessionKeys: KEYS, sessionIdleMs: 1000, sessionMaxMs: 2000 } });
+    assert.equal(kv.invalidationsLive, true);
+    return kv.close();
+  });
+});
