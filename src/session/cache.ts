@@ -9,7 +9,7 @@
 //     the feed drops and when it is back: we empty the cache both times and do not serve from it
 //     while the feed is down (invalidationsLive), so a missed message cannot leave a stale entry.
 //   - As a backstop for anything else (a silently broken feed), an entry lives at most `ttlMs`
-//     (default 2 s), and never past the session's absolute or idle expiry. That is also how long
+//     (default 1 s), and never past the session's absolute or idle expiry. That is also how long
 //     a session cached just before Redis *stalled* (connection open, no answers) is still served;
 //     a Redis that is gone closes the subscriber connection, which empties the cache at once.
 //   - A load that was in flight while an invalidation arrived is answered but not cached (the
@@ -26,7 +26,7 @@
 // that aged out), which records activity exactly as an uncached read does (one write at most per
 // touch interval, default min(60 s, idle / 10)). An active session misses at least once per ttlMs,
 // so its lastSeen lags real activity by at most touchInterval + ttlMs; with the defaults a user
-// active at time T keeps the session until at least T + 30 min − 62 s.
+// active at time T keeps the session until at least T + 30 min − 61 s.
 //
 // Keys are the exact cookie values: a hit costs one Map lookup (no HMAC, no SHA-256). Only values
 // that the store accepted (valid MAC) ever become keys, so a forged cookie can never hit.
@@ -45,7 +45,7 @@ export interface ResyncSource {
 }
 
 export interface SessionCacheOptions {
-  /** Longest a cached answer is used without reading the store. Default 2000 ms. */
+  /** Longest a cached answer is used without reading the store. Default 1000 ms. */
   readonly ttlMs?: number;
   /** Upper bound on cached cookies. Default 20,000. */
   readonly maxEntries?: number;
@@ -53,7 +53,7 @@ export interface SessionCacheOptions {
   readonly now?: () => number;
 }
 
-export const DEFAULT_SESSION_CACHE_TTL_MS = 2000;
+export const DEFAULT_SESSION_CACHE_TTL_MS = 1000;
 export const DEFAULT_SESSION_CACHE_ENTRIES = 20_000;
 /** Cookie values refused by the codec (bad MAC, malformed) remembered, at most. */
 const REFUSED_ENTRIES = 4096;

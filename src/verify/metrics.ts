@@ -3,6 +3,8 @@ import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'pr
 export interface VerifyMetrics {
   readonly registry: Registry;
   readonly storeErrors: Counter;
+  /** Token refreshes made or awaited by this sidecar, by outcome (success, rejected, error, waited). */
+  readonly refreshes: Counter<'outcome'>;
   /**
    * Counts one /auth/verify answer by outcome (goldpath_verify_decisions_total) and its latency
    * (goldpath_verify_duration_seconds): a few additions to plain numbers per request; prom-client
@@ -60,6 +62,7 @@ export function createVerifyMetrics(registry = new Registry(), opts: VerifyMetri
     return out;
   }));
   const storeErrors = new Counter({ name: 'goldpath_store_errors_total', help: 'session store failures', registers: [registry] });
+  const refreshes = new Counter({ name: 'goldpath_refreshes_total', help: 'token refreshes by outcome', labelNames: ['outcome'], registers: [registry] });
   if (opts.processMetrics) {
     try {
       collectDefaultMetrics({ register: registry });
@@ -68,7 +71,7 @@ export function createVerifyMetrics(registry = new Registry(), opts: VerifyMetri
     }
   }
   return {
-    registry, storeErrors,
+    registry, storeErrors, refreshes,
     observe(outcome, seconds) {
       let s = slots.get(outcome);
       if (s === undefined) slots.set(outcome, (s = { count: 0, sum: 0, buckets: new Array<number>(BUCKETS.length).fill(0) }));

@@ -5,7 +5,7 @@ import process from 'node:process';
 import { ConfigError } from '../errors.ts';
 import { loadSettings } from '../config/env.ts';
 import { loadConfig } from '../config/load.ts';
-import type { Settings } from '../config/types.ts';
+import type { GoldpathConfig, Settings } from '../config/types.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSessionStore } from '../session/index.ts';
 import { CachingSessionStore, type SessionCacheOptions } from '../session/cache.ts';
@@ -25,7 +25,9 @@ export interface VerifyOptions {
   /** Share a store (memory:// in the demo); otherwise one is made from REDIS_URL. */
   readonly store?: SessionStore;
   /** How tokens are refreshed; defaults to the OIDC token provider for idps.yaml. */
-  readonly tokens?: (args: { settings: Settings; store: SessionStore; log: Logger; config: Awaited<ReturnType<typeof loadConfig>> }) => Promise<TokenProvider>;
+  readonly tokens?: (args: {
+    settings: Settings; store: SessionStore; log: Logger; config: GoldpathConfig; onRefresh?: (outcome: string) => void;
+  }) => Promise<TokenProvider>;
   readonly port?: number;
   readonly host?: string;
   /**
@@ -58,9 +60,12 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
     const kv = createSessionStore({ url: settings.redisUrl, settings, log });
     store = opts.sessionCache === false ? kv : new CachingSessionStore(kv, opts.sessionCache ?? {});
   }
-  const makeTokens = opts.tokens ?? (await import('../oidc/index.ts')).tokenProviderFactory;
-  const tokens = await makeTokens({ settings, store, log, config });
   const metrics = createVerifyMetrics(undefined, { processMetrics: !opts.store });
+  const makeTokens = opts.tokens ?? (await import('../oidc/index.ts')).tokenProviderFactory;
+  const onRefresh = (outcome: string) => metrics.refreshes.inc({ outcome });
+  let currentTokens = await makeTokens({ settings, store, log, config, onRefresh });
+  // idps.yaml reloads too (SIGHUP): the chain always calls the current provider.
+  const tokens: TokenProvider = { credentials: (...args) => currentTokens.credentials(...args) };
   if (store instanceof CachingSessionStore) exportSessionCacheMetrics(metrics.registry, store);
   const app = createVerifyApp({ settings, store, tokens, log, metrics, policy: () => policy });
   const listening = await listen(app.callback(), opts.port ?? settings.port ?? DEFAULT_VERIFY_PORT, opts.host ?? settings.host);
@@ -69,7 +74,9 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
     try {
       const next = await loadConfig(settings.configDir, opts.env);
       const old = policy;
+      const nextTokens = await makeTokens({ settings, store, log, config: next, onRefresh });
       policy = await buildVerifyPolicy(next, settings, log);
+      currentTokens = nextTokens;
       // Oso's WASM heap is not garbage-collected: free the old engine once its in-flight queries end.
       old.pdp.close();
       log.info('configuration reloaded');
