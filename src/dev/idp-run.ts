@@ -34,6 +34,9 @@ export async function startDevIdpFromConfig(opts: { env: Record<string, string |
   const host = env['HOST'] || '0.0.0.0';
   const issuer = env['GOLDPATH_IDP_ISSUER'] || `http://localhost:${port}`;
   const origin = new URL(env['GOLDPATH_PUBLIC_URL'] || 'http://localhost:8080').origin;
+  // In compose the IdP container cannot reach the BFF at the browser's origin (localhost is itself):
+  // GOLDPATH_DEV_IDP_BACKCHANNEL_URL (e.g. http://bff:3001) is where back-channel logouts go then.
+  const backchannelOrigin = env['GOLDPATH_DEV_IDP_BACKCHANNEL_URL'] ? new URL(env['GOLDPATH_DEV_IDP_BACKCHANNEL_URL']).origin : undefined;
   const dir = path.resolve(env['GOLDPATH_CONFIG_DIR'] || 'compose/config');
 
   const config = await loadConfig(dir, env);
@@ -61,7 +64,7 @@ export async function startDevIdpFromConfig(opts: { env: Record<string, string |
   }
   return startDevIdp({
     port, host, issuer, log, tls, audiences,
-    clients: mine.map((i) => clientFor(i, origin)),
+    clients: mine.map((i) => clientFor(i, origin, backchannelOrigin)),
     dangerouslyAllowInsecureHttp: insecure,
     trustProxy: new URL(issuer).port !== String(port),
   });
@@ -71,7 +74,7 @@ function sameIssuer(a: string, b: string): boolean {
   return a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
 }
 
-function clientFor(idp: IdpConfig, origin: string): DevIdpClient {
+function clientFor(idp: IdpConfig, origin: string, backchannelOrigin: string | undefined): DevIdpClient {
   const extra: Record<string, unknown> = {};
   if (idp.clientAuth === 'private_key_jwt' && idp.privateKey) {
     const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, k: _k, ...pub } = JSON.parse(readFileSync(idp.privateKey, 'utf8')) as JWK;
@@ -85,6 +88,7 @@ function clientFor(idp: IdpConfig, origin: string): DevIdpClient {
     clientId: idp.clientId,
     clientSecret: idp.clientSecret,
     origin,
+    backchannelOrigin,
     tokenEndpointAuthMethod: idp.clientAuth,
     extra,
   });

@@ -92,6 +92,8 @@ export function devIdpClientFor(opts: {
   clientId: string;
   clientSecret?: string;
   origin: string;
+  /** Where the IdP itself reaches the BFF, when that differs from the browser's origin (compose). */
+  backchannelOrigin?: string;
   tokenEndpointAuthMethod?: string;
   extra?: Record<string, unknown>;
 }): DevIdpClient {
@@ -100,7 +102,7 @@ export function devIdpClientFor(opts: {
     ...(opts.clientSecret ? { client_secret: opts.clientSecret } : {}),
     redirect_uris: [`${opts.origin}/auth/callback`],
     post_logout_redirect_uris: [`${opts.origin}/`],
-    backchannel_logout_uri: `${opts.origin}/auth/backchannel-logout`,
+    backchannel_logout_uri: `${opts.backchannelOrigin ?? opts.origin}/auth/backchannel-logout`,
     backchannel_logout_session_required: true,
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],

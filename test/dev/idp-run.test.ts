@@ -39,6 +39,26 @@ ${insecure ? '    dangerously_allow_insecure_http: true\n' : ''}    audiences:
 `);
   }
 
+  it('sends back-channel logouts to GOLDPATH_DEV_IDP_BACKCHANNEL_URL when set (compose: the BFF on the internal network)', async () => {
+    const port = await freePort();
+    const issuer = `http://127.0.0.1:${port}`;
+    writeIdps(issuer, true);
+    const idp = await startDevIdpFromConfig({
+      log: silentLogger,
+      env: {
+        GOLDPATH_CONFIG_DIR: dir, GOLDPATH_IDP_ISSUER: issuer, PORT: String(port), HOST: '127.0.0.1', GOLDPATH_PUBLIC_URL: 'http://localhost:8080',
+        TEST_CLIENT_SECRET: 'sekret-sekret', GOLDPATH_DEV_IDP_BACKCHANNEL_URL: 'http://bff:3001',
+      },
+    });
+    try {
+      const client = await (idp.provider as unknown as { Client: { find(id: string): Promise<Record<string, unknown>> } }).Client.find('goldpath');
+      assert.equal(client['backchannelLogoutUri'] ?? client['backchannel_logout_uri'], 'http://bff:3001/auth/backchannel-logout');
+      assert.deepEqual(client['redirectUris'] ?? client['redirect_uris'], ['http://localhost:8080/auth/callback']);
+    } finally {
+      await idp.close();
+    }
+  });
+
   it('registers the client of idps.yaml and serves discovery, login and the audiences', async () => {
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}`;
