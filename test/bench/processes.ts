@@ -41,30 +41,12 @@ export async function startSidecar(redisUrl: string, sessionKeys: string[], opts
     GOLDPATH_SESSION_KEYS: sessionKeys.join(','), TEST_CLIENT_SECRET: 'bench-secret',
     PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...opts.env,
   };
-  const child = opts.nodeArgs?.length ? spawnNode([...opts.nodeArgs, 'dist/src/cli.js', 'verify'], env) : runCli('node', ['verify'], env);
+  const child = runCli('node', ['verify'], env, { nodeArgs: opts.nodeArgs });
   await waitHealthy(`http://127.0.0.1:${port}/readyz`, child, 20_000);
   return {
     child, port, env,
     memory: () => procMemory(child.proc.pid!),
     stop: () => child.stop(),
-  };
-}
-
-/** runCli with flags for node before the script. */
-function spawnNode(args: string[], env: Record<string, string>): Child {
-  const proc = spawn('node', args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => { out += d; });
-  proc.stderr!.on('data', (d) => { out += d; });
-  return {
-    proc,
-    output: () => out,
-    stop: () => new Promise<void>((resolve) => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-      proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
-      setTimeout(() => proc.kill('SIGKILL'), 10_000).unref();
-    }),
   };
 }
 

@@ -13,9 +13,10 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export function runCli(runtime: Runtime, args: string[], env: Record<string, string>): Child {
+/** `nodeArgs` go before the script (e.g. --cpu-prof), for Node only. */
+export function runCli(runtime: Runtime, args: string[], env: Record<string, string>, opts: { nodeArgs?: readonly string[] } = {}): Child {
   const cmd = runtime === 'node'
-    ? ['node', ['dist/src/cli.js', ...args]] as const
+    ? ['node', [...(opts.nodeArgs ?? []), 'dist/src/cli.js', ...args]] as const
     : ['node_modules/.bin/deno', ['run', '--quiet', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/cli.ts', ...args]] as const;
   const proc = spawn(cmd[0], [...cmd[1]], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

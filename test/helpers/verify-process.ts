@@ -1,5 +1,10 @@
 // `goldpath verify` as a real child process (Node or Deno) on a free port, against any REDIS_URL,
 // with the verify fixture config. For tests that need the sidecar exactly as it is deployed.
+import assert from 'node:assert/strict';
+import { loadSettings } from '../../src/config/env.ts';
+import { silentLogger } from '../../src/log.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import { newSession } from './sessions.ts';
 import { freePort } from './redis.ts';
 import { runCli, waitHealthy, type Child, type Runtime } from './process.ts';
 import { send, verifyEnv, type VerifyResponse } from './verify-app.ts';
@@ -33,4 +38,27 @@ export async function spawnVerify(runtime: Runtime, redisUrl: string, extraEnv: 
     get: (path) => send(port, path, {}),
     stop: () => child.stop(),
   };
+}
+
+/**
+ * Mocha tests: `goldpath verify` under Node and Deno against the store at `url()` answers 200 for a
+ * session created through the store API, 401 without one, and is ready. Shared by every topology.
+ */
+export function itServesVerifyProcesses(kind: string, url: () => string): void {
+  for (const runtime of ['node', 'deno'] as const) {
+    it(`the goldpath verify process under ${runtime} with ${kind}: 200 for a session, 401 without, ready`, async function () {
+      this.timeout(60_000);
+      const store = createSessionStore({ url: url(), settings: loadSettings(verifyEnv(url())), log: silentLogger });
+      const sidecar = await spawnVerify(runtime, url());
+      try {
+        const { cookieValue } = await store.create(newSession());
+        assert.equal((await sidecar.verify(cookieValue)).status, 200);
+        assert.equal((await sidecar.verify(undefined)).status, 401);
+        assert.equal((await sidecar.get('/readyz')).status, 200);
+      } finally {
+        await sidecar.stop();
+        await store.close();
+      }
+    });
+  }
 }

@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/log.ts';
 import { loadSettings } from '../../src/config/env.ts';
 import { RedisCluster, withNode } from '../helpers/redis-cluster.ts';
 import { startVerifyApp, verifyEnv, type RunningVerify } from '../helpers/verify-app.ts';
-import { spawnVerify } from '../helpers/verify-process.ts';
+import { itServesVerifyProcesses } from '../helpers/verify-process.ts';
 import { contract, newSession } from './contract-suite.ts';
 import { topologyHarness } from './topology-harness.ts';
 
@@ -95,22 +95,7 @@ describe('session store on Redis Cluster (3 masters)', function () {
     });
   });
 
-  for (const runtime of ['node', 'deno'] as const) {
-    it(`the goldpath verify process under ${runtime} with redis+cluster://: 200 for a session, 401 without, ready`, async function () {
-      this.timeout(60_000);
-      const store = createSessionStore({ url: cluster.url, settings: loadSettings(verifyEnv(cluster.url)), log: silentLogger });
-      const sidecar = await spawnVerify(runtime, cluster.url);
-      try {
-        const { cookieValue } = await store.create(newSession());
-        assert.equal((await sidecar.verify(cookieValue)).status, 200);
-        assert.equal((await sidecar.verify(undefined)).status, 401);
-        assert.equal((await sidecar.get('/readyz')).status, 200);
-      } finally {
-        await sidecar.stop();
-        await store.close();
-      }
-    });
-  }
+  itServesVerifyProcesses('redis+cluster://', () => cluster.url);
 
   describe('/auth/verify on the cluster store', function () {
     let store: KvSessionStore;

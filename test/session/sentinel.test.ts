@@ -12,7 +12,7 @@ import { loadSettings } from '../../src/config/env.ts';
 import { waitFor, withNode } from '../helpers/redis-cluster.ts';
 import { RedisSentinel } from '../helpers/redis-sentinel.ts';
 import { startVerifyApp, verifyEnv, type RunningVerify } from '../helpers/verify-app.ts';
-import { spawnVerify } from '../helpers/verify-process.ts';
+import { itServesVerifyProcesses } from '../helpers/verify-process.ts';
 import { contract, KEY_A, MIN, newSession } from './contract-suite.ts';
 import { lostSessions, runThroughFailover } from './failover-run.ts';
 import { topologyHarness } from './topology-harness.ts';
@@ -65,22 +65,7 @@ describe('session store on Redis Sentinel (1 master, 1 replica, 3 sentinels)', f
     });
   });
 
-  for (const runtime of ['node', 'deno'] as const) {
-    it(`the goldpath verify process under ${runtime} with redis+sentinel://: 200 for a session, 401 without, ready`, async function () {
-      this.timeout(60_000);
-      const store = createSessionStore({ url: deployment.url, settings: loadSettings(verifyEnv(deployment.url)), log: silentLogger });
-      const sidecar = await spawnVerify(runtime, deployment.url);
-      try {
-        const { cookieValue } = await store.create(newSession());
-        assert.equal((await sidecar.verify(cookieValue)).status, 200);
-        assert.equal((await sidecar.verify(undefined)).status, 401);
-        assert.equal((await sidecar.get('/readyz')).status, 200);
-      } finally {
-        await sidecar.stop();
-        await store.close();
-      }
-    });
-  }
+  itServesVerifyProcesses('redis+sentinel://', () => deployment.url);
 
   describe('durability and failover', function () {
     const opened: KvSessionStore[] = [];
