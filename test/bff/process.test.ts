@@ -10,21 +10,11 @@ import { silentLogger } from '../../src/log.ts';
 import { RedisServer, freePort } from '../helpers/redis.ts';
 import { REPO_ROOT, runCli, waitHealthy, type Runtime } from '../helpers/process.ts';
 import { browserLogin, httpCall } from '../helpers/login.ts';
+import { devIdpsYaml } from '../helpers/idp-bff.ts';
 
 const SECRET = randomBytes(24).toString('base64url');
 
-function idpsYaml(issuer: string): string {
-  return `default: dev
-idps:
-  dev:
-    issuer: ${issuer}
-    client_id: goldpath
-    client_secret: \${TEST_CLIENT_SECRET}
-    dangerously_allow_insecure_http: true
-    audiences:
-      reports: { resource: "https://api.example.test/reports", scopes: [reports.read] }
-`;
-}
+const idpsYaml = devIdpsYaml;
 
 for (const runtime of ['node', 'deno'] as Runtime[]) {
   describe(`bff process under ${runtime}`, function () {

@@ -188,3 +188,17 @@ export function capturingLogger(level = 'debug'): { log: Logger; lines: string[]
   });
   return { log: createLogger({ level, destination }), lines };
 }
+
+/** idps.yaml for the verify fixture config pointed at a dev IdP on plain http (tests only). */
+export function devIdpsYaml(issuer: string): string {
+  return `default: dev
+idps:
+  dev:
+    issuer: ${issuer}
+    client_id: goldpath
+    client_secret: \${TEST_CLIENT_SECRET}
+    dangerously_allow_insecure_http: true
+    audiences:
+      reports: { resource: "https://api.example.test/reports", scopes: [reports.read] }
+`;
+}

@@ -19,6 +19,7 @@ import { browserLogin } from '../helpers/login.ts';
 import { REPO_ROOT, runCli, waitHealthy, type Child } from '../helpers/process.ts';
 import { RedisServer, freePort } from '../helpers/redis.ts';
 import { newSession, TEST_KEYS } from '../helpers/sessions.ts';
+import { devIdpsYaml } from '../helpers/idp-bff.ts';
 
 const LOAD_SECONDS = 12;
 const KILL_AT_MS = 3_000;
@@ -29,18 +30,7 @@ const SECRET = randomBytes(24).toString('base64url');
 type Scenario = 'valid' | 'no-cookie' | 'forged' | 'bff-session';
 interface Sample { target: string; scenario: Scenario; status: number; at: number; gen: string }
 
-function idpsYaml(issuer: string): string {
-  return `default: dev
-idps:
-  dev:
-    issuer: ${issuer}
-    client_id: goldpath
-    client_secret: \${TEST_CLIENT_SECRET}
-    dangerously_allow_insecure_http: true
-    audiences:
-      reports: { resource: "https://api.example.test/reports", scopes: [reports.read] }
-`;
-}
+const idpsYaml = devIdpsYaml;
 
 /** A config folder of its own (the verify fixture), pointed at the dev IdP. */
 function configCopy(root: string, name: string, issuer: string): string {
