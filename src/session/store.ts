@@ -1,7 +1,8 @@
 // The one SessionStore, on top of a KvBackend (Redis or memory). Layout, crypto, expiry, indexes
 // and invalidation are written here once, so both backends behave identically by construction.
 //
-// Layout (Redis keys; braces are Cluster hash tags, so a session and its lock share a slot):
+// Layout (Redis keys; braces are Cluster hash tags). Every operation touches exactly one key (Lua
+// scripts included), so no operation can span two slots; the tags keep each key's slot stable:
 //   gp:s:{<id>}                 hash: sub idp sid createdAt expiresAt lastSeen version d
 //                               d = AEAD(SessionSecrets JSON, aad = id): user, csrf and all tokens
 //   gp:sid:{<idp>:<sid>}        set of ids   } TTL >= the longest absolute expiry of a member,
