@@ -4,7 +4,6 @@
 // No TTL: the policy and rules are fixed for the life of a Pdp, and a reload builds a new Pdp (and
 // cache) that the caller swaps in atomically. Same input + same policy = same answer.
 import { createHash } from 'node:crypto';
-import type { SessionUser } from '../session/types.ts';
 
 /**
  * Two generations of at most max/2 entries each: when the young one fills, the old one is dropped.
@@ -45,27 +44,20 @@ export class DecisionCache<V> {
   }
 }
 
-/**
- * Everything Polar can see of the actor, as a fixed-size digest. Computed once per SessionUser
- * object: session caches hand out the same (readonly) object for the life of a session, so the
- * per-request cost is one WeakMap lookup. A digest, not the JSON itself, keeps 50,000 entries small
- * even when claims are large.
- */
-const actorKeys = new WeakMap<SessionUser, string>();
-
-export function actorKey(user: SessionUser): string {
-  let key = actorKeys.get(user);
-  if (key === undefined) {
-    key = digest(JSON.stringify([
-      user.sub, user.idp, user.email ?? null, user.roles, user.groups, user.scopes, user.claims,
-    ]));
-    actorKeys.set(user, key);
-  }
-  return key;
+/** Everything Polar can see of the actor, as a fixed-size digest (see User.cacheKey). */
+export function actorKey(user: {
+  id: string; idp: string; email: string | null; roles: readonly string[]; groups: readonly string[];
+  scopes: readonly string[]; claims: Readonly<Record<string, unknown>>;
+}): string {
+  return digest(JSON.stringify([user.id, user.idp, user.email, user.roles, user.groups, user.scopes, user.claims]));
 }
 
-/** The complete resource plus the action; long ones (long paths) are digested to bound memory. */
-export function requestKey(input: {
+/**
+ * The key of one decision: the actor's digest, the rule, the complete resource and the action,
+ * digested again. A digest is a flat 43-character string whatever the path's length: concatenated
+ * keys would keep every piece they were built from alive for as long as the entry lives.
+ */
+export function decisionKey(actor: string, rule: number, input: {
   action: string;
   type: string;
   id: string | null;
@@ -74,8 +66,7 @@ export function requestKey(input: {
   method: string;
   route: string;
 }): string {
-  const s = JSON.stringify([input.action, input.type, input.id, input.params, input.path, input.method, input.route]);
-  return s.length > 512 ? digest(s) : s;
+  return digest(actor + '|' + rule + '|' + JSON.stringify([input.action, input.type, input.id, input.params, input.path, input.method, input.route]));
 }
 
 function digest(s: string): string {

@@ -28,6 +28,10 @@
 // so its lastSeen lags real activity by at most touchInterval + ttlMs; with the defaults a user
 // active at time T keeps the session until at least T + 30 min − 61 s.
 //
+// What is kept of a session: everything but the refresh token and the ID token, which a sidecar
+// never sends anywhere (a token refresh reads the session again from the store, under its lock).
+// They can be kilobytes each, and a secret not held in memory cannot leak from it.
+//
 // Keys are the exact cookie values: a hit costs one Map lookup (no HMAC, no SHA-256). Only values
 // that the store accepted (valid MAC) ever become keys, so a forged cookie can never hit.
 // Bounded: at most maxEntries entries, oldest inserted evicted first (entries are short-lived
@@ -61,6 +65,24 @@ const REFUSED_ENTRIES = 4096;
 interface Entry {
   readonly session: Session | null;
   readonly until: number;
+}
+
+/** The same characters in a string of their own (JSON's escaping round-trips every string exactly). */
+function flatCopy(s: string): string {
+  return JSON.parse(JSON.stringify(s)) as string;
+}
+
+/** The session without what only a refresh needs (the same object when already without). */
+function withoutRefreshSecrets(session: Session): Session {
+  const x = session.secrets;
+  if (x.refreshToken === undefined && x.idToken === undefined) return session; // revalidated: keeps its secrets
+  const secrets: SessionSecrets = {
+    user: x.user, csrf: x.csrf, tokens: x.tokens, refreshToken: undefined, idToken: undefined, dpopJwk: x.dpopJwk,
+  };
+  return {
+    id: session.id, sub: session.sub, idp: session.idp, sid: session.sid, createdAt: session.createdAt,
+    expiresAt: session.expiresAt, idleExpiresAt: session.idleExpiresAt, version: session.version, secrets,
+  };
 }
 
 export class CachingSessionStore implements SessionStore {
@@ -105,7 +127,7 @@ export class CachingSessionStore implements SessionStore {
   }
 
   /**
-   * The session for a cookie value: synchronously when cached (the hot path awaits nothing),
+   * The session for a cookie value (without its refresh and ID tokens), synchronously when cached (the hot path awaits nothing),
    * otherwise through the store, with concurrent misses for one cookie sharing one load.
    */
   lookup(cookieValue: string): Session | null | Promise<Session | null> {
@@ -116,7 +138,8 @@ export class CachingSessionStore implements SessionStore {
         this.hits++;
         return e.session;
       }
-      this.#drop(cookieValue, e);
+      // Left in place until the reload replaces it: a Map that deletes and re-adds every entry
+      // each second keeps twice the slots, and this one is not served meanwhile (expired).
       known = e.session ?? undefined;
     }
     let id: string | undefined;
@@ -154,8 +177,9 @@ export class CachingSessionStore implements SessionStore {
       genuine = false;
     }
     const gen = this.#gen;
-    const p = read.then((session) => {
+    const p = read.then((found) => {
       if (this.#inflight.get(cookieValue) === p) this.#inflight.delete(cookieValue);
+      const session = found === null ? null : withoutRefreshSecrets(found);
       if (gen === this.#gen && inner.invalidationsLive && (session !== null || genuine)) this.#put(cookieValue, session);
       return session;
     }, (err: unknown) => {
@@ -169,18 +193,30 @@ export class CachingSessionStore implements SessionStore {
   #put(cookieValue: string, session: Session | null): void {
     const now = this.#now();
     let until = now + this.#ttl;
+    const old = this.#entries.get(cookieValue);
+    // A copy of the key: the value handed in is usually a slice of the whole Cookie header, which
+    // a Map key would keep alive for as long as the entry lives.
+    let key: string | undefined;
     if (session !== null) {
       until = Math.min(until, session.expiresAt, session.idleExpiresAt);
       if (until <= now) return;
       const other = this.#byId.get(session.id);
       if (other !== undefined && other !== cookieValue) return; // one id, two spellings: do not cache
-      this.#byId.set(session.id, cookieValue);
+      if (other === undefined) this.#byId.set(session.id, key = flatCopy(cookieValue));
+    } else if (old?.session) {
+      this.#byId.delete(old.session.id);
     }
-    if (this.#entries.size >= this.#max && !this.#entries.has(cookieValue)) {
+    if (old !== undefined) {
+      // Replaced in place: keeps its slot and its place in the eviction order (first cached, first
+      // evicted: a full cache may evict a busy session, which then costs one read).
+      this.#entries.set(cookieValue, { session, until });
+      return;
+    }
+    if (this.#entries.size >= this.#max) {
       const oldest = this.#entries.keys().next().value as string;
       this.#drop(oldest, this.#entries.get(oldest)!);
     }
-    this.#entries.set(cookieValue, { session, until });
+    this.#entries.set(key ?? flatCopy(cookieValue), { session, until });
   }
 
   #drop(cookieValue: string, e: Entry): void {

@@ -18,6 +18,7 @@ import type { Logger } from '../log.ts';
 import type { Fields, KvBackend } from './backend.ts';
 import { CookieCodec, isStorageId } from './cookie.ts';
 import { SecretBox } from './crypto.ts';
+import { intern, internSecrets } from './intern.ts';
 import type { NewSession, Session, SessionSecrets, SessionStore } from './types.ts';
 
 /** Index sets outlive their members' sessions by this much (clock skew between processes). */
@@ -217,7 +218,7 @@ export class KvSessionStore implements SessionStore {
       const plain = this.#box.openText(h.d, id);
       if (plain === null) return this.#discard(id); // rotated-out key, tampering, or moved blob
       try {
-        secrets = JSON.parse(plain) as SessionSecrets;
+        secrets = internSecrets(JSON.parse(plain) as SessionSecrets);
       } catch {
         return this.#discard(id);
       }
@@ -234,8 +235,11 @@ export class KvSessionStore implements SessionStore {
       if (!alive) return null; // deleted between our read and the touch
       seen = now;
     }
+    // A revalidated session keeps the strings it had (equal, checked above): the new ones die young.
+    const same = known !== undefined && secrets === known.secrets;
     return {
-      id, sub: h.sub, idp: h.idp, sid: h.sid, createdAt: Number(h.createdAt), expiresAt,
+      id, sub: same ? known.sub : h.sub, idp: same ? known.idp : intern(h.idp), sid: same && h.sid === known.sid ? known.sid : h.sid,
+      createdAt: Number(h.createdAt), expiresAt,
       idleExpiresAt: seen + this.#idleMs, version: Number(h.version), secrets,
     };
   }

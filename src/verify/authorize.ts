@@ -2,28 +2,20 @@
 // 403: the PDP never lets an exception through, and we never allow on doubt.
 import { Forbidden } from '../errors.ts';
 import type { Decision } from '../pdp/index.ts';
-import type { SessionUser } from '../session/types.ts';
 import { quiet } from './quiet.ts';
-import type { VerifyDeps, VerifyPolicy, VerifyStep } from './state.ts';
+import { memoOf } from './session-memo.ts';
+import type { VerifyDeps, VerifyStep } from './state.ts';
 
 // The Pdp caches decisions on their full input, but building that key (rule match, resource,
-// a JSON string, its hash) is most of the cost of a cached decision. In front of it, each user
-// object keeps the few decisions it got under the current policy, by method and path: the same
-// input (the route is a function of path and policy), so the same answer. A cached session hands
-// out one user object until it is reloaded (src/session/cache.ts), and a reload of the policy is
-// a new VerifyPolicy, so neither can serve a stale decision. Errors are never kept.
-// Small: a flat [key, decision, key, decision...] list (10,000 active users each holding a Map
-// would cost megabytes), searched linearly, emptied when full.
-const MEMO_PER_USER = 8;
-interface Memo {
-  readonly policy: VerifyPolicy;
-  readonly entries: (string | Decision)[];
-}
-const memos = new WeakMap<SessionUser, Memo>();
+// a JSON string, its hash) is most of the cost of a cached decision. In front of it, each session
+// keeps the few decisions it got under the current policy, by method and path (session-memo.ts):
+// the same input (the route is a function of path and policy), so the same answer. A reload of
+// the policy is a new VerifyPolicy, which empties them. Errors are never kept.
+// Small: searched linearly, emptied when full.
+const MEMO_PER_SESSION = 8;
 
-function recall(memo: Memo, key: string): Decision | undefined {
-  const e = memo.entries;
-  for (let i = 0; i < e.length; i += 2) if (e[i] === key) return e[i + 1] as Decision;
+function recall(e: readonly (string | Decision)[], method: string, path: string): Decision | undefined {
+  for (let i = 0; i < e.length; i += 3) if (e[i] === method && e[i + 1] === path) return e[i + 2] as Decision;
   return undefined;
 }
 
@@ -39,23 +31,21 @@ export function authorize(deps: VerifyDeps): VerifyStep {
   return function authorizeStep(ctx) {
     const s = ctx.state;
     if (s.route.auth !== 'session') return;
-    const user = s.session!.secrets.user;
-    let memo = memos.get(user);
-    if (memo === undefined || memo.policy !== s.policy) {
-      memo = { policy: s.policy, entries: [] };
-      memos.set(user, memo);
+    const secrets = s.session!.secrets;
+    const memo = memoOf(secrets);
+    const { method, path, policy } = s;
+    if (memo.policy === policy) {
+      const known = recall(memo.decisions, method, path);
+      if (known !== undefined) {
+        if (!known.allow) deny(ctx, known);
+        return;
+      }
     }
-    const key = s.method + ' ' + s.path;
-    const known = recall(memo, key);
-    if (known !== undefined) {
-      if (!known.allow) deny(ctx, known);
-      return;
-    }
-    const entries = memo.entries;
-    return s.policy.pdp.decide(user, { method: s.method, path: s.path, route: s.route.name }).then((d) => {
+    return policy.pdp.decide(secrets.user, { method, path, route: s.route.name }).then((d) => {
       if (d.outcome !== 'error') {
-        if (entries.length >= 2 * MEMO_PER_USER) entries.length = 0;
-        entries.push(key, d);
+        const keep = memo.policy === policy && memo.decisions.length < 3 * MEMO_PER_SESSION;
+        memo.decisions = keep ? memo.decisions.concat(method, path, d) : [method, path, d];
+        memo.policy = policy;
       }
       if (!d.allow) deny(ctx, d);
     });

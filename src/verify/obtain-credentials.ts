@@ -5,24 +5,17 @@ import type { UpstreamCredentials } from '../oidc/types.ts';
 import type { Session, SessionSecrets } from '../session/types.ts';
 import type { VerifyDeps, VerifyStep } from './state.ts';
 import { requireLogin } from './load-session.ts';
+import { memoOf, type KeptCredentials } from './session-memo.ts';
 
 /** SPEC 5.6: a token is refreshed when it expires within 30 s. */
 const REFRESH_SKEW_MS = 30_000;
 
 // The provider's Bearer answer for a session's secrets and an audience stays the same until the
-// token comes within the refresh window: kept with the secrets object (a cached session keeps one
-// until its secrets change, src/session/cache.ts) so the hot path does not go through the
-// provider, and awaits nothing. DPoP credentials carry a fresh proof per request: never kept.
-interface Kept {
-  readonly audience: string;
-  readonly creds: UpstreamCredentials;
-  readonly until: number;
-}
-/** Per secrets object, one entry per audience used (a short list: sessions use one or two). */
-const kept = new WeakMap<SessionSecrets, Kept[]>();
-
-function recall(secrets: SessionSecrets, audience: string): Kept | undefined {
-  const list = kept.get(secrets);
+// token comes within the refresh window: kept with the secrets (session-memo.ts) so the hot path
+// does not go through the provider, and awaits nothing. DPoP credentials carry a fresh proof per
+// request: never kept.
+function recall(secrets: SessionSecrets, audience: string): KeptCredentials | undefined {
+  const list = memoOf(secrets).credentials;
   if (list !== undefined) for (const k of list) if (k.audience === audience) return k;
   return undefined;
 }
@@ -31,9 +24,8 @@ function keep(session: Session, audience: string, creds: UpstreamCredentials): v
   if (creds.dpop !== undefined) return;
   const expiresAt = session.secrets.tokens[audience]?.expiresAt;
   const until = expiresAt === undefined ? Infinity : expiresAt - REFRESH_SKEW_MS;
-  const list = (kept.get(session.secrets) ?? []).filter((k) => k.audience !== audience);
-  list.push({ audience, creds, until });
-  kept.set(session.secrets, list);
+  const memo = memoOf(session.secrets);
+  memo.credentials = [...(memo.credentials ?? []).filter((k) => k.audience !== audience), { audience, creds, until }];
 }
 
 export function obtainCredentials(deps: VerifyDeps): VerifyStep {

@@ -6,7 +6,7 @@
 // neighbours) hits both alike; we report medians over rounds, and ratios to the bare server taken
 // within each round.
 //
-// Env: BENCH_SECONDS (per run, default 3), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32),
+// Env: BENCH_SECONDS (per run, default 2), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32),
 // BENCH_MEMORY_SESSIONS (default 100000; 0 skips the memory step), BENCH_PIN (default 1: servers on
 // CPU 1, load generator and redis-server on CPU 0, with taskset). To see where the sidecar's time
 // goes: `node dist/test/bench/profile.js <scenario> [seconds]` (profile.ts).
@@ -23,7 +23,7 @@ import { BENCH_KEYS, pin, procCpuSeconds, startBare, startHarness, startSidecar,
 import { pdpMicro, type MicroResult } from './pdp-micro.ts';
 import { ACTIVE_SESSIONS, COOKIE, createBenchSessions, createSessions, scenarios, type Scenario } from './scenarios.ts';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const MEMORY_SESSIONS = Number(process.env.BENCH_MEMORY_SESSIONS ?? 100_000);
@@ -38,10 +38,9 @@ const NPROC = (() => {
     return String(cpus().length); // not on every OS
   }
 })();
-/** The memory step runs `goldpath verify` as shipped, then with the young generation capped. */
+/** The memory step runs `goldpath verify` as shipped (its V8 tuning is src/verify/process-tuning.ts). */
 const MEMORY_VARIANTS: [string, Record<string, string>][] = [
   ['`goldpath verify`', {}],
-  ['`goldpath verify` with NODE_OPTIONS=--max-semi-space-size=1', { NODE_OPTIONS: '--max-semi-space-size=1' }],
 ];
 
 interface Row {
@@ -53,6 +52,8 @@ interface Row {
   readonly loaderCpu: number[];
   /** Server CPU time per answered request, µs: unlike req/s, barely moved by other load on the machine. */
   readonly cpuPerRequest: number[];
+  /** The bare server's CPU µs per request (mean of the runs around this one) ÷ this run's. */
+  readonly cpuRatios: number[];
 }
 
 interface Memory {
@@ -94,42 +95,59 @@ async function main(): Promise<void> {
     log(PINNED ? 'pinned: load generator and redis-server on CPU 0, servers on CPU 1' : 'not pinned');
 
     const list = scenarios(sessions);
-    const rows = new Map<string, Row>(list.map((s) => [s.key, { results: [], ratios: [], redisPerRequest: [], serverCpu: [], loaderCpu: [], cpuPerRequest: [] }]));
+    const rows = new Map<string, Row>(list.map((s) => [s.key, { results: [], ratios: [], redisPerRequest: [], serverCpu: [], loaderCpu: [], cpuPerRequest: [], cpuRatios: [] }]));
     for (const s of list) {
       for (let sent = 0; sent < (s.prime ?? 0);) {
         sent += (await runLoad({ port: ports[s.server], request: (i) => s.request(sent + i), seconds: 1, connections: CONNECTIONS, warmupSeconds: 0 })).sent;
       }
     }
     const redisBase = await commandOverhead(redis);
+    /** One closed-loop run of a scenario, recorded in its row (ratios are added by the caller). */
+    const measure = async (s: Scenario, round: number) => {
+      const before = await redis.commandCount();
+      const cpu0 = procCpuSeconds(pids[s.server]);
+      const own0 = process.cpuUsage();
+      const t0 = performance.now();
+      const r = await runLoad({ port: ports[s.server], request: s.request, seconds: SECONDS, connections: CONNECTIONS });
+      const wall = (performance.now() - t0) / 1000;
+      const own = process.cpuUsage(own0);
+      const serverSeconds = procCpuSeconds(pids[s.server]) - cpu0;
+      const serverCpu = serverSeconds / wall;
+      const loaderCpu = (own.user + own.system) / 1e6 / wall;
+      const cmds = (await redis.commandCount()) - before - redisBase;
+      const wrong = Object.keys(r.statuses).filter((code) => Number(code) !== s.expect);
+      if (wrong.length > 0 || r.errors > 0) throw new Error(`${s.title}: unexpected answers ${JSON.stringify(r.statuses)}, errors ${r.errors}`);
+      const row = rows.get(s.key)!;
+      const cpuPerRequest = (serverSeconds * 1e6) / r.sent;
+      row.results.push(r);
+      row.redisPerRequest.push(cmds / r.sent); // warm-up requests reached Redis too
+      row.serverCpu.push(serverCpu);
+      row.loaderCpu.push(loaderCpu);
+      row.cpuPerRequest.push(cpuPerRequest);
+      log(`round ${round}  ${s.title.padEnd(58)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  ` +
+        `redis/req ${(cmds / r.sent).toFixed(3)}  cpu server ${serverCpu.toFixed(2)} loader ${loaderCpu.toFixed(2)}  ` +
+        `server ${cpuPerRequest.toFixed(1)} µs/req`);
+      return { rps: r.rps, cpuPerRequest };
+    };
+    // Every scenario runs between two runs of the bare server, and its ratios are taken against
+    // the mean of those two: this machine's speed drifts over seconds (other tenants), and a
+    // scenario compared with a bare run half a minute earlier would carry that drift.
     const closedLoop = async (scenarioList: Scenario[]) => {
+      const bare200 = scenarioList.find((s) => s.server === 'bare200')!;
+      const bareRow = rows.get(bare200.key)!;
       for (let round = 1; round <= ROUNDS; round++) {
-        let bareRps = NaN;
+        let before = await measure(bare200, round);
         for (const s of scenarioList) {
-          const before = await redis.commandCount();
-          const cpu0 = procCpuSeconds(pids[s.server]);
-          const own0 = process.cpuUsage();
-          const t0 = performance.now();
-          const r = await runLoad({ port: ports[s.server], request: s.request, seconds: SECONDS, connections: CONNECTIONS });
-          const wall = (performance.now() - t0) / 1000;
-          const own = process.cpuUsage(own0);
-          const serverSeconds = procCpuSeconds(pids[s.server]) - cpu0;
-          const serverCpu = serverSeconds / wall;
-          const loaderCpu = (own.user + own.system) / 1e6 / wall;
-          const cmds = (await redis.commandCount()) - before - redisBase;
-          const wrong = Object.keys(r.statuses).filter((code) => Number(code) !== s.expect);
-          if (wrong.length > 0 || r.errors > 0) throw new Error(`${s.title}: unexpected answers ${JSON.stringify(r.statuses)}, errors ${r.errors}`);
-          if (s.server === 'bare200') bareRps = r.rps;
+          if (s === bare200) continue;
+          const m = await measure(s, round);
+          const after = await measure(bare200, round);
           const row = rows.get(s.key)!;
-          row.results.push(r);
-          row.ratios.push(r.rps / bareRps);
-          row.redisPerRequest.push(cmds / r.sent); // warm-up requests reached Redis too
-          row.serverCpu.push(serverCpu);
-          row.loaderCpu.push(loaderCpu);
-          row.cpuPerRequest.push((serverSeconds * 1e6) / r.sent);
-          log(`round ${round}  ${s.title.padEnd(58)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  ` +
-            `redis/req ${(cmds / r.sent).toFixed(3)}  cpu server ${serverCpu.toFixed(2)} loader ${loaderCpu.toFixed(2)}  ` +
-            `server ${((serverSeconds * 1e6) / r.sent).toFixed(1)} µs/req`);
+          row.ratios.push(m.rps / ((before.rps + after.rps) / 2));
+          row.cpuRatios.push((before.cpuPerRequest + after.cpuPerRequest) / 2 / m.cpuPerRequest);
+          before = after;
         }
+        bareRow.ratios.push(1);
+        bareRow.cpuRatios.push(1);
       }
     };
     // Scenarios that fill the sidecar's caches with garbage-to-be ((f′): tens of thousands of
@@ -155,7 +173,7 @@ async function main(): Promise<void> {
     const micro = await pdpMicro(Math.max(1, Math.min(3, SECONDS)));
 
     // Memory: 100,000 sessions in Redis, 10,000 of them active through one fresh sidecar process
-    // (and, for comparison, the same with the V8 young generation capped), plus the RSS of the
+    // (test/bench/memory.ts shows where it goes), plus the RSS of the
     // sidecar that ran every scenario above (its decision cache filled by (f′)).
     const memory: Memory[] = [];
     if (MEMORY_SESSIONS > 0) {
@@ -221,23 +239,22 @@ function report(o: {
       `bare servers and redis-server on the same machine${PINNED ? ', the servers pinned to CPU 1, load generator and redis-server to CPU 0 (taskset)' : ''}); ` +
       `whole run ${o.seconds.toFixed(0)} s.`,
     '',
-    `Closed loop (each connection sends its next request when the answer arrives), medians of ${ROUNDS} interleaved rounds; ` +
-      'ratio = scenario ÷ bare 200 server in the same round (median of rounds). Latency in µs. ' +
+    `Closed loop (each connection sends its next request when the answer arrives), medians of ${ROUNDS} rounds; ` +
+      'every scenario runs between two runs of the bare 200 server, and × bare = its req/s ÷ the mean of those two (median of rounds). Latency in µs. ' +
       'Server CPU µs/req: CPU time (user + system, /proc) the server process spent per answered request; ' +
-      '× bare CPU = bare server\'s µs/req ÷ this one (the throughput ratio a dedicated core would give). ' +
+      '× bare CPU = the bare server\'s µs/req (the same two runs) ÷ this one (the throughput ratio a dedicated core would give). ' +
       'CPU columns: cores used by the server process and by the load generator during the run (1.00 = one core busy).',
     '',
     '| scenario | answer | req/s | × bare | p50 µs | p99 µs | p99.9 µs | Redis cmds/req | server CPU µs/req | × bare CPU | server CPU | load gen CPU |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
-  const bareCpu = median(o.rows.get('bare200')!.cpuPerRequest);
   for (const s of o.list) {
     const row = o.rows.get(s.key)!;
     const r = row.results;
     lines.push(`| ${s.title} | ${s.expect} | ${median(r.map((x) => x.rps)).toFixed(0)} | ${median(row.ratios).toFixed(2)} | ` +
       `${us(median(r.map((x) => x.p50)))} | ${us(median(r.map((x) => x.p99)))} | ${us(median(r.map((x) => x.p999)))} | ` +
       `${s.server === 'sidecar' ? median(row.redisPerRequest).toFixed(3) : '–'} | ` +
-      `${median(row.cpuPerRequest).toFixed(1)} | ${(bareCpu / median(row.cpuPerRequest)).toFixed(2)} | ` +
+      `${median(row.cpuPerRequest).toFixed(1)} | ${median(row.cpuRatios).toFixed(2)} | ` +
       `${median(row.serverCpu).toFixed(2)} | ${median(row.loaderCpu).toFixed(2)} |`);
   }
   lines.push('', `Fixed rate ${o.halfRate} req/s (half the sidecar's (a) maximum; each request sent at its due time, latency counted from then; the generator spins on one core to keep time), medians of ${ROUNDS} rounds:`, '',

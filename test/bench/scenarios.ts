@@ -2,6 +2,7 @@
 // sidecar's keys, as the BFF would).
 import { newSession } from '../helpers/sessions.ts';
 import type { KvSessionStore } from '../../src/session/index.ts';
+import type { SessionStore } from '../../src/session/types.ts';
 import { verifyRequest } from './load.ts';
 
 export const COOKIE = '__Host-goldpath';
@@ -24,7 +25,7 @@ export interface Scenario {
 }
 
 /** Creates `n` sessions, 256 creates in flight (ioredis writes them back to back). */
-export async function createSessions(store: KvSessionStore, n: number, make: (i: number) => Parameters<typeof newSession>[0]): Promise<string[]> {
+export async function createSessions(store: SessionStore, n: number, make: (i: number) => Parameters<typeof newSession>[0]): Promise<string[]> {
   const cookies = new Array<string>(n);
   let next = 0;
   await Promise.all(Array.from({ length: Math.min(256, n) }, async () => {

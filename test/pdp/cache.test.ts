@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../src/log.ts';
-import { DecisionCache, actorKey } from '../../src/pdp/decision-cache.ts';
-import { Pdp, type PdpRequest } from '../../src/pdp/index.ts';
+import { DecisionCache } from '../../src/pdp/decision-cache.ts';
+import { Pdp, actorKeyOf, type PdpRequest } from '../../src/pdp/index.ts';
 import { OsoEngine } from '../../src/pdp/oso-adapter.ts';
 import type { SessionUser } from '../../src/session/types.ts';
 import { demoConfig, fixture, rule, user } from './helpers.ts';
@@ -119,9 +119,14 @@ describe('pdp decision cache', () => {
     assert.equal(spy.calls(), 1);
   });
 
-  it('the actor key is computed once per SessionUser object and covers every visible field', () => {
+  it('the actor key is made once per SessionUser object, and covers every field Polar can see', () => {
+    const actorKey = (u: SessionUser) => actorKeyOf(u);
     const u = user({ roles: ['a'] });
-    assert.equal(actorKey(u), actorKey(u));
+    assert.equal(actorKey(u), actorKey({ ...u }));
+    const frozen = actorKey(u);
+    (u.roles as string[]).push('b'); // the same object: its key was made once (sessions are never mutated)
+    assert.equal(actorKey(u), frozen);
+    assert.notEqual(actorKey({ ...u }), frozen);
     const keys = new Set([
       actorKey(user()), actorKey(user({ sub: 'x' })), actorKey(user({ idp: 'x' })), actorKey(user({ email: 'x' })),
       actorKey(user({ email: undefined })), actorKey(user({ roles: ['x'] })), actorKey(user({ groups: ['x'] })),

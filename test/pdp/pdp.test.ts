@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/log.ts';
-import { Pdp, type PdpRequest } from '../../src/pdp/index.ts';
+import { inspect } from 'node:util';
+import { Pdp, User, type PdpRequest } from '../../src/pdp/index.ts';
 import { OsoEngine } from '../../src/pdp/oso-adapter.ts';
 import { demoConfig, demoRules, fixture, mainPolicy, rule, user } from './helpers.ts';
 import { captureLogger } from './log-capture.ts';
@@ -78,6 +79,20 @@ describe('pdp: what Polar sees', () => {
       assert.equal((await p.decide(user({ sub: 'other', email: undefined, claims: {} }), req('GET', '/t'))).outcome,
         'deny', action);
     }
+  });
+
+  it('claims are a frozen copy that shows only claims: no prototype methods, a short repr', () => {
+    const u = user({ claims: { tenant: 'acme', nested: { a: 1 } } });
+    const claims = new User(u).claims as Record<string, unknown>;
+    assert.deepEqual({ ...claims }, { tenant: 'acme', nested: { a: 1 } });
+    assert.ok(Object.isFrozen(claims));
+    for (const inherited of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) assert.equal(claims[inherited], undefined, inherited);
+    assert.equal(inspect(claims), '{claims}');
+    assert.equal(inspect(new User(u)), `User<${u.sub}>`);
+    // A claim named __proto__ (JSON can carry one) neither becomes the prototype nor a claim.
+    const odd = new User(user({ claims: JSON.parse('{"__proto__": {"tenant": "evil"}, "x": 1}') as Record<string, unknown> })).claims;
+    assert.equal((odd as Record<string, unknown>)['tenant'], undefined);
+    assert.equal((odd as Record<string, unknown>)['x'], 1);
   });
 
   it('the resource has id, params, path, method and route', async () => {

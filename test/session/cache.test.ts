@@ -160,6 +160,52 @@ describe('session cache', function () {
     }
   });
 
+  it('keeps no refresh token and no ID token in memory; the store still has them for a refresh', async function () {
+    const w = world();
+    try {
+      const { cookieValue, session } = await w.other.create(newSession({ sub: 'slim' }));
+      const full = session.secrets;
+      assert.ok(full.refreshToken, 'the test session has a refresh token');
+      for (const got of [await w.cache.lookup(cookieValue), w.cache.lookup(cookieValue)]) {
+        const s = got as Session;
+        assert.equal(s.secrets.refreshToken, undefined);
+        assert.equal(s.secrets.idToken, undefined);
+        assert.deepEqual(s.secrets.tokens, full.tokens);
+        assert.deepEqual(s.secrets.user, full.user);
+        assert.equal(s.secrets.csrf, full.csrf);
+      }
+      assert.equal((await w.cache.getById(session.id))!.secrets.refreshToken, full.refreshToken);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('a revalidated entry keeps its place in the eviction order: first cached, first evicted', async function () {
+    const w = world({ maxEntries: 2, ttlMs: 2000 });
+    try {
+      const a = (await w.other.create(newSession({ sub: 'a' }))).cookieValue;
+      const b = (await w.other.create(newSession({ sub: 'b' }))).cookieValue;
+      const c = (await w.other.create(newSession({ sub: 'c' }))).cookieValue;
+      await w.cache.lookup(a);
+      await w.cache.lookup(b);
+      w.advance(2500);
+      await w.cache.lookup(b); // both aged out; b is revalidated in place
+      await w.cache.lookup(a);
+      assert.equal(w.cache.size, 2);
+      await w.cache.lookup(c); // evicts a, the first cached, although it was read last
+      assert.equal(w.cache.size, 2);
+      assert.ok(w.cache.lookup(a) instanceof Promise, 'a evicted');
+      assert.ok(!(w.cache.lookup(b) instanceof Promise), 'b kept');
+      // A revalidation that finds the session idle-expired answers null, and never serves it again.
+      w.advance(601_000);
+      assert.equal(await w.cache.lookup(b), null);
+      assert.equal(await w.cache.lookup(b), null);
+      assert.ok(w.cache.size <= 2);
+    } finally {
+      await w.close();
+    }
+  });
+
   it('is bounded: the oldest entries go first', async function () {
     const w = world({ maxEntries: 3 });
     try {
