@@ -1,16 +1,35 @@
 // Step 1: the request being authorised is described by Traefik's X-Forwarded-* headers, not by
 // the request to /auth/verify itself.
 import { BadRequest } from '../errors.ts';
-import { canonicalize } from './canonical-uri.ts';
+import { canonicalize, type CanonicalUri } from './canonical-uri.ts';
 import type { VerifyDeps, VerifyStep } from './state.ts';
 
 const METHOD = /^[A-Z]{1,16}$/;
+
+// canonicalize() is a pure function of the URI string and costs more than a Map lookup (decoding,
+// segment checks, look-alike checks): an SPA asks about the same few URIs again and again, so the
+// results for short ones are kept. Bounded, emptied when full; a refusal is never kept (it throws,
+// and is rare).
+const MEMO_ENTRIES = 2048;
+const MEMO_URI_LENGTH = 256;
+const memo = new Map<string, CanonicalUri>();
+
+function canonical(uri: string | undefined): CanonicalUri {
+  if (uri === undefined || uri.length > MEMO_URI_LENGTH) return canonicalize(uri);
+  let c = memo.get(uri);
+  if (c === undefined) {
+    c = Object.freeze(canonicalize(uri));
+    if (memo.size >= MEMO_ENTRIES) memo.clear();
+    memo.set(uri, c);
+  }
+  return c;
+}
 
 export function canonicalizeRequest(deps: VerifyDeps): VerifyStep {
   return function canonicalizeRequestStep(ctx) {
     const method = ctx.h.method ?? ctx.method;
     if (!METHOD.test(method)) throw new BadRequest('X-Forwarded-Method is not an HTTP method');
-    const { path, raw } = canonicalize(ctx.h.uri);
+    const { path, raw } = canonical(ctx.h.uri);
     const s = ctx.state;
     s.method = method;
     s.path = path;
