@@ -4,10 +4,12 @@
 // No TTL: the policy and rules are fixed for the life of a Pdp, and a reload builds a new Pdp (and
 // cache) that the caller swaps in atomically. Same input + same policy = same answer.
 import { createHash } from 'node:crypto';
+import { flatCopy } from '../strings.ts';
 
 /**
  * Two generations of at most max/2 entries each: when the young one fills, the old one is dropped.
  * Bounded, O(1), no per-hit bookkeeping; entries still in use are promoted on hit so they survive.
+ * Keys are looked up as built (concatenated, per call) and stored as flat copies (strings.ts).
  */
 export class DecisionCache<V> {
   readonly #half: number;
@@ -31,7 +33,7 @@ export class DecisionCache<V> {
       this.#old = this.#young;
       this.#young = new Map();
     }
-    this.#young.set(key, value);
+    this.#young.set(flatCopy(key), value);
   }
 
   get size(): number {
@@ -53,9 +55,10 @@ export function actorKey(user: {
 }
 
 /**
- * The key of one decision: the actor's digest, the rule, the complete resource and the action,
- * digested again. A digest is a flat 43-character string whatever the path's length: concatenated
- * keys would keep every piece they were built from alive for as long as the entry lives.
+ * The key of one decision: the actor's digest, the rule, the complete resource and the action.
+ * Long ones (long paths) are digested to bound memory; the others are used as they are, because a
+ * SHA-256 per lookup would cost more than the lookup (scenario (f) of the benchmark: every
+ * request of one user asks about another resource).
  */
 export function decisionKey(actor: string, rule: number, input: {
   action: string;
@@ -66,7 +69,8 @@ export function decisionKey(actor: string, rule: number, input: {
   method: string;
   route: string;
 }): string {
-  return digest(actor + '|' + rule + '|' + JSON.stringify([input.action, input.type, input.id, input.params, input.path, input.method, input.route]));
+  const s = JSON.stringify([input.action, input.type, input.id, input.params, input.path, input.method, input.route]);
+  return actor + '|' + rule + '|' + (s.length > 512 ? digest(s) : s);
 }
 
 function digest(s: string): string {

@@ -36,6 +36,7 @@
 // that the store accepted (valid MAC) ever become keys, so a forged cookie can never hit.
 // Bounded: at most maxEntries entries, oldest inserted evicted first (entries are short-lived
 // anyway, so insertion order is close to recency).
+import { flatCopy } from '../strings.ts';
 import type { NewSession, Session, SessionSecrets, SessionStore } from './types.ts';
 
 /** What the cache needs from a store beyond the contract (KvSessionStore has both). */
@@ -65,11 +66,6 @@ const REFUSED_ENTRIES = 4096;
 interface Entry {
   readonly session: Session | null;
   readonly until: number;
-}
-
-/** The same characters in a string of their own (JSON's escaping round-trips every string exactly). */
-function flatCopy(s: string): string {
-  return JSON.parse(JSON.stringify(s)) as string;
 }
 
 /** The session without what only a refresh needs (the same object when already without). */

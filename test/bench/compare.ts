@@ -1,0 +1,58 @@
+// `node dist/test/bench/compare.js <other checkout> [scenarios]`: this sidecar against another
+// build of it (say, `git worktree add /tmp/old <ref> && cd /tmp/old && ln -s $PWD/../main/node_modules
+// && npx tsc -p .`), both as processes on the same core, the same Redis and sessions, runs alternating.
+// Prints the server CPU time per request of each run and the ratio of the medians. On a shared
+// machine whose speed drifts, the ratio of two sidecars measured side by side is the figure to
+// trust when asking "did this change make it slower?". Scenarios: keys from scenarios.ts (a,b,e...).
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import process from 'node:process';
+import { waitHealthy } from '../helpers/process.ts';
+import { freePort } from '../helpers/redis.ts';
+import { runLoad } from './load.ts';
+import { pin, procCpuSeconds, startHarness } from './processes.ts';
+import { createBenchSessions, scenarios } from './scenarios.ts';
+
+const otherDir = process.argv[2];
+if (!otherDir) {
+  process.stderr.write('usage: node dist/test/bench/compare.js <other checkout, built> [a,b,e]\n');
+  process.exit(2);
+}
+const keys = (process.argv[3] ?? 'a,b,e').split(',');
+const RUNS = 5;
+const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1]!;
+
+const h = await startHarness();
+const port = await freePort();
+const other = spawn('node', [join(otherDir, 'dist/src/cli.js'), 'verify'], {
+  cwd: otherDir, env: { ...h.sidecar.env, PATH: process.env.PATH ?? '', PORT: String(port) }, stdio: 'ignore',
+});
+try {
+  await waitHealthy(`http://127.0.0.1:${port}/readyz`, { proc: other, output: () => '', stop: async () => {} }, 20_000);
+  const list = scenarios(await createBenchSessions(h.store));
+  pin(process.pid, '0');
+  pin(h.redis.proc!.pid!, '0');
+  pin(h.sidecar.child.proc.pid!, '1');
+  pin(other.pid!, '1');
+  const sides = { this: { port: h.sidecar.port, pid: h.sidecar.child.proc.pid! }, other: { port, pid: other.pid! } };
+  for (const key of keys) {
+    const s = list.find((x) => x.key === key);
+    if (!s || s.server !== 'sidecar') throw new Error(`no sidecar scenario ${key}`);
+    for (const side of Object.values(sides)) {
+      for (let sent = 0; sent < (s.prime ?? 0);) sent += (await runLoad({ port: side.port, request: (i) => s.request(sent + i), seconds: 1, connections: 32, warmupSeconds: 0 })).sent;
+    }
+    const us: Record<keyof typeof sides, number[]> = { this: [], other: [] };
+    for (let i = 0; i < RUNS; i++) {
+      for (const [name, side] of Object.entries(sides) as [keyof typeof sides, { port: number; pid: number }][]) {
+        const c0 = procCpuSeconds(side.pid);
+        const r = await runLoad({ port: side.port, request: s.request, seconds: 2, connections: 32 });
+        us[name].push(((procCpuSeconds(side.pid) - c0) * 1e6) / r.sent);
+      }
+    }
+    const f = (x: number[]) => x.map((v) => v.toFixed(1)).join(' ');
+    console.log(`${s.title}: this ${f(us.this)} | other ${f(us.other)} µs/req | this ÷ other (medians) ${(median(us.this) / median(us.other)).toFixed(2)}`);
+  }
+} finally {
+  other.kill();
+  await h.close();
+}
