@@ -1,9 +1,10 @@
 // `node dist/test/bench/compare.js <other checkout> [scenarios]`: this sidecar against another
 // build of it (say, `git worktree add /tmp/old <ref> && cd /tmp/old && ln -s $PWD/../main/node_modules
 // && npx tsc -p .`), both as processes on the same core, the same Redis and sessions, runs alternating.
-// Prints the server CPU time per request of each run and the ratio of the medians. On a shared
+// Prints the server CPU time per request of each run and the median ratio of paired runs. On a shared
 // machine whose speed drifts, the ratio of two sidecars measured side by side is the figure to
-// trust when asking "did this change make it slower?". Scenarios: keys from scenarios.ts (a,b,e...).
+// trust when asking "did this change make it slower?". Scenarios: keys from scenarios.ts (a,b,e...);
+// COMPARE_RUNS runs of each (default 5).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -19,7 +20,7 @@ if (!otherDir) {
   process.exit(2);
 }
 const keys = (process.argv[3] ?? 'a,b,e').split(',');
-const RUNS = 5;
+const RUNS = Number(process.env.COMPARE_RUNS ?? 5);
 const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1]!;
 
 const h = await startHarness();
@@ -50,7 +51,10 @@ try {
       }
     }
     const f = (x: number[]) => x.map((v) => v.toFixed(1)).join(' ');
-    console.log(`${s.title}: this ${f(us.this)} | other ${f(us.other)} µs/req | this ÷ other (medians) ${(median(us.this) / median(us.other)).toFixed(2)}`);
+    // Each run of this build is paired with the run of the other just after it: the median of those
+    // ratios is steadier than a ratio of medians when the machine's speed drifts.
+    const paired = median(us.this.map((t, i) => t / us.other[i]!));
+    console.log(`${s.title}: this ${f(us.this)} | other ${f(us.other)} µs/req | this ÷ other: ${paired.toFixed(2)} (median of paired runs)`);
   }
 } finally {
   other.kill();
