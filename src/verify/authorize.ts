@@ -43,8 +43,12 @@ export function authorize(deps: VerifyDeps): VerifyStep {
     }
     return policy.pdp.decide(secrets.user, { method, path, route: s.route.name }).then((d) => {
       if (d.outcome !== 'error') {
-        const keep = memo.policy === policy && memo.decisions.length < 3 * MEMO_PER_SESSION;
-        memo.decisions = keep ? memo.decisions.concat(method, path, d) : [method, path, d];
+        const list = memo.decisions;
+        if (memo.policy === policy && list.length > 0 && list.length < 3 * MEMO_PER_SESSION) {
+          (list as (string | Decision)[]).push(method, path, d); // a session asking about many paths
+        } else {
+          memo.decisions = [method, path, d]; // exact size: most sessions never need a second
+        }
         memo.policy = policy;
       }
       if (!d.allow) deny(ctx, d);

@@ -16,7 +16,8 @@ export interface SessionMemo {
   policy: VerifyPolicy | undefined;
   /**
    * Flat [method, path, decision, method, path, decision...]: no key string to build per request.
-   * Replaced, never grown in place: an array grown by push keeps spare room, ~50 bytes a session.
+   * Its first entry gets an array of exactly three (push would leave spare room, ~50 bytes a
+   * session); only a session asking about more paths grows it.
    */
   decisions: readonly (string | Decision)[];
   /** Bearer credentials per audience, until the token nears its refresh window. */
