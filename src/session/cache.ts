@@ -34,8 +34,9 @@
 //
 // Keys are the exact cookie values: a hit costs one Map lookup (no HMAC, no SHA-256). Only values
 // that the store accepted (valid MAC) ever become keys, so a forged cookie can never hit.
-// Bounded: at most maxEntries entries, oldest inserted evicted first (entries are short-lived
-// anyway, so insertion order is close to recency).
+// Bounded: at most maxEntries entries, first cached first evicted. An entry that ages out is
+// revalidated in place and keeps its place, so when the cache is full a session that has been busy
+// for long goes before newer ones; that costs it one read (its secrets are decrypted again).
 import { flatCopy } from '../strings.ts';
 import type { NewSession, Session, SessionSecrets, SessionStore } from './types.ts';
 
@@ -123,8 +124,9 @@ export class CachingSessionStore implements SessionStore {
   }
 
   /**
-   * The session for a cookie value (without its refresh and ID tokens), synchronously when cached (the hot path awaits nothing),
-   * otherwise through the store, with concurrent misses for one cookie sharing one load.
+   * The session for a cookie value (without its refresh and ID tokens): synchronously when cached
+   * (the hot path awaits nothing), otherwise through the store, concurrent misses for one cookie
+   * sharing one load.
    */
   lookup(cookieValue: string): Session | null | Promise<Session | null> {
     const e = this.#entries.get(cookieValue);
