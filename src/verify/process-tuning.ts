@@ -46,8 +46,10 @@ try {
 // per-request and dies young, so a small nursery collects it just as well (a scavenge costs what
 // survives, not the nursery's size: more, shorter pauses). `--max-semi-space-size` cannot be
 // changed once the heap exists; the growth factor can, and 1 means "keep the current size".
-// Measured: RSS with 10,000 active sessions −28 MB; CPU per request unchanged within noise
-// (test/bench/compare.js against a build without 3 and 4: hot path 1.01, a 401 0.97).
+// Measured: RSS with 10,000 active sessions −28 MB. CPU per request against a build without 3
+// and 4 (test/bench/compare.js): hot path 1.01, a 401 0.97, but one user asking about 1,000
+// resource ids in turn (bench scenario (f), every request a decision-cache lookup) 1.24: the
+// price of the memory, paid only by sessions that keep asking about new resources.
 flag('--semi-space-growth-factor=1', /semi-space/);
 
 // 4. A tighter old generation. After each full collection V8 lets the heap grow by a factor it
