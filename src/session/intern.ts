@@ -18,6 +18,11 @@ export function intern(s: string): string {
   return s;
 }
 
+/** Strings held at the moment (tests: the table stays bounded). */
+export function internedCount(): number {
+  return table.size;
+}
+
 function internList(list: unknown): void {
   if (!Array.isArray(list)) return;
   for (let i = 0; i < list.length; i++) if (typeof list[i] === 'string') list[i] = intern(list[i] as string);

@@ -5,14 +5,10 @@
 // machine whose speed drifts, the ratio of two sidecars measured side by side is the figure to
 // trust when asking "did this change make it slower?". Scenarios: keys from scenarios.ts (a,b,e...);
 // COMPARE_RUNS runs of each (default 5).
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import process from 'node:process';
-import { waitHealthy } from '../helpers/process.ts';
-import { freePort } from '../helpers/redis.ts';
 import { runLoad } from './load.ts';
-import { pin, procCpuSeconds, startHarness } from './processes.ts';
-import { createBenchSessions, scenarios } from './scenarios.ts';
+import { BENCH_KEYS, pin, procCpuSeconds, startHarness, startSidecar } from './processes.ts';
+import { createBenchSessions, prime, scenarios } from './scenarios.ts';
 
 const otherDir = process.argv[2];
 if (!otherDir) {
@@ -24,24 +20,21 @@ const RUNS = Number(process.env.COMPARE_RUNS ?? 5);
 const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1]!;
 
 const h = await startHarness();
-const port = await freePort();
-const other = spawn('node', [join(otherDir, 'dist/src/cli.js'), 'verify'], {
-  cwd: otherDir, env: { ...h.sidecar.env, PATH: process.env.PATH ?? '', PORT: String(port) }, stdio: 'ignore',
+const other = await startSidecar(h.redis.url, BENCH_KEYS, { root: otherDir }).catch(async (err: unknown) => {
+  await h.close();
+  throw err;
 });
 try {
-  await waitHealthy(`http://127.0.0.1:${port}/readyz`, { proc: other, output: () => '', stop: async () => {} }, 20_000);
   const list = scenarios(await createBenchSessions(h.store));
   pin(process.pid, '0');
   pin(h.redis.proc!.pid!, '0');
   pin(h.sidecar.child.proc.pid!, '1');
-  pin(other.pid!, '1');
-  const sides = { this: { port: h.sidecar.port, pid: h.sidecar.child.proc.pid! }, other: { port, pid: other.pid! } };
+  pin(other.child.proc.pid!, '1');
+  const sides = { this: { port: h.sidecar.port, pid: h.sidecar.child.proc.pid! }, other: { port: other.port, pid: other.child.proc.pid! } };
   for (const key of keys) {
     const s = list.find((x) => x.key === key);
     if (!s || s.server !== 'sidecar') throw new Error(`no sidecar scenario ${key}`);
-    for (const side of Object.values(sides)) {
-      for (let sent = 0; sent < (s.prime ?? 0);) sent += (await runLoad({ port: side.port, request: (i) => s.request(sent + i), seconds: 1, connections: 32, warmupSeconds: 0 })).sent;
-    }
+    for (const side of Object.values(sides)) await prime(side.port, s);
     const us: Record<keyof typeof sides, number[]> = { this: [], other: [] };
     for (let i = 0; i < RUNS; i++) {
       for (const [name, side] of Object.entries(sides) as [keyof typeof sides, { port: number; pid: number }][]) {
@@ -57,6 +50,6 @@ try {
     console.log(`${s.title}: this ${f(us.this)} | other ${f(us.other)} µs/req | this ÷ other: ${paired.toFixed(2)} (median of paired runs)`);
   }
 } finally {
-  other.kill();
+  await other.stop();
   await h.close();
 }

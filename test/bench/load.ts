@@ -149,12 +149,16 @@ class Samples {
   }
 }
 
-function closedLoop(conns: Conn[], opts: LoadOptions): Promise<LoadResult> {
-  const warmMs = (opts.warmupSeconds ?? 0.5) * 1000;
-  const runMs = opts.seconds * 1000;
+/** A run's timeline: starts now, measured after the warm-up, over after `seconds` more (ms). */
+function timeline(opts: LoadOptions): { t0: number; measureFrom: number; stopAt: number; runMs: number } {
   const t0 = performance.now();
-  const measureFrom = t0 + warmMs;
-  const stopAt = measureFrom + runMs;
+  const runMs = opts.seconds * 1000;
+  const measureFrom = t0 + (opts.warmupSeconds ?? 0.5) * 1000;
+  return { t0, measureFrom, stopAt: measureFrom + runMs, runMs };
+}
+
+function closedLoop(conns: Conn[], opts: LoadOptions): Promise<LoadResult> {
+  const { measureFrom, stopAt, runMs } = timeline(opts);
   const samples = new Samples();
   let i = 0;
   let open = conns.length;
@@ -177,11 +181,7 @@ function closedLoop(conns: Conn[], opts: LoadOptions): Promise<LoadResult> {
 
 function fixedRate(conns: Conn[], opts: LoadOptions, rate: number): Promise<LoadResult> {
   const interval = 1000 / rate;
-  const warmMs = (opts.warmupSeconds ?? 0.5) * 1000;
-  const runMs = opts.seconds * 1000;
-  const t0 = performance.now();
-  const measureFrom = t0 + warmMs;
-  const stopAt = measureFrom + runMs;
+  const { t0, measureFrom, stopAt, runMs } = timeline(opts);
   const samples = new Samples();
   const idle: Conn[] = [...conns];
   // Requests that are due, by the time the generator first saw them due. Node timers tick about

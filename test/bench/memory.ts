@@ -3,12 +3,13 @@
 // The full target run (100,000 sessions in Redis) is part of `npm run bench`; idle sessions in
 // Redis cost the sidecar nothing, so this quicker probe is what to run while changing the code.
 // SIDECAR_NODE_OPTIONS sets the sidecar's NODE_OPTIONS; MEMORY_SNAPSHOT=1 takes a heap snapshot at the end.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import process from 'node:process';
-import { performance } from 'node:perf_hooks';
-import { runLoad, verifyRequest } from './load.ts';
+import { verifyRequest } from './load.ts';
+import { REPO_ROOT } from '../helpers/process.ts';
 import { startHarness, type Sidecar } from './processes.ts';
-import { COOKIE, createSessions } from './scenarios.ts';
+import { COOKIE, createSessions, driveAll } from './scenarios.ts';
 
 const active = Number(process.argv[2] ?? 10_000);
 const seconds = Number(process.argv[3] ?? 3);
@@ -36,23 +37,22 @@ async function describe(sidecar: Sidecar): Promise<string> {
 }
 
 const snapshot = process.env.MEMORY_SNAPSHOT === '1';
-const nodeOptions = [process.env.SIDECAR_NODE_OPTIONS, snapshot ? '--heapsnapshot-signal=SIGUSR2' : ''].join(' ').trim();
+// Heap snapshots hold the sessions' decrypted secrets: written under test-results/ (ignored by git).
+const snapshotDir = join(REPO_ROOT, 'test-results', 'heap');
+if (snapshot) mkdirSync(snapshotDir, { recursive: true });
+const nodeOptions = [process.env.SIDECAR_NODE_OPTIONS, snapshot ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir}` : ''].join(' ').trim();
 const h = await startHarness({ env: nodeOptions ? { NODE_OPTIONS: nodeOptions } : {} });
 try {
   console.log(`idle: ${await describe(h.sidecar)}`);
   const cookies = await createSessions(h.store, active, (i) => ({ sub: `active-${i}`, roles: ['reader'] }));
   const many = cookies.map((c) => verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${c}` }));
-  let sent = 0;
-  const t0 = performance.now();
-  while (sent < many.length * 3 || performance.now() - t0 < seconds * 1000) {
-    sent += (await runLoad({ port: h.sidecar.port, request: (i) => many[(sent + i) % many.length]!, seconds: 1, connections: 32, warmupSeconds: 0 })).sent;
-  }
+  const sent = await driveAll(h.sidecar.port, many, { times: 3, seconds });
   console.log(`after ${sent} requests over ${active} sessions: ${await describe(h.sidecar)}`);
   if (snapshot) {
-    // --heapsnapshot-signal writes Heap.<date>.<pid>...heapsnapshot into the sidecar's cwd.
+    // --heapsnapshot-signal writes Heap.<date>.<pid>...heapsnapshot into --diagnostic-dir.
     process.kill(h.sidecar.child.proc.pid!, 'SIGUSR2');
     await new Promise((r) => setTimeout(r, 15_000));
-    console.log('heap snapshot written to the repository root (Heap.*.heapsnapshot)');
+    console.log(`heap snapshot written to ${snapshotDir}`);
   }
 } finally {
   await h.close();

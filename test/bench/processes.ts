@@ -32,6 +32,8 @@ export interface SidecarOptions {
   readonly env?: Record<string, string>;
   /** Flags for node itself (e.g. --cpu-prof, which NODE_OPTIONS does not accept). */
   readonly nodeArgs?: readonly string[];
+  /** Another built checkout to run instead of this one (compare.ts). */
+  readonly root?: string;
 }
 
 export async function startSidecar(redisUrl: string, sessionKeys: string[], opts: SidecarOptions = {}): Promise<Sidecar> {
@@ -41,7 +43,7 @@ export async function startSidecar(redisUrl: string, sessionKeys: string[], opts
     GOLDPATH_SESSION_KEYS: sessionKeys.join(','), TEST_CLIENT_SECRET: 'bench-secret',
     PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...opts.env,
   };
-  const child = runCli('node', ['verify'], env, { nodeArgs: opts.nodeArgs });
+  const child = runCli('node', ['verify'], env, { nodeArgs: opts.nodeArgs, root: opts.root });
   await waitHealthy(`http://127.0.0.1:${port}/readyz`, child, 20_000);
   return {
     child, port, env,

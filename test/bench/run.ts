@@ -21,7 +21,7 @@ import { REPO_ROOT } from '../helpers/process.ts';
 import { runLoad, verifyRequest, type LoadResult } from './load.ts';
 import { BENCH_KEYS, pin, procCpuSeconds, startBare, startHarness, startSidecar, type Bare } from './processes.ts';
 import { pdpMicro, type MicroResult } from './pdp-micro.ts';
-import { ACTIVE_SESSIONS, COOKIE, createBenchSessions, createSessions, scenarios, type Scenario } from './scenarios.ts';
+import { ACTIVE_SESSIONS, COOKIE, createBenchSessions, createSessions, driveAll, prime, scenarios, type Scenario } from './scenarios.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -96,11 +96,7 @@ async function main(): Promise<void> {
 
     const list = scenarios(sessions);
     const rows = new Map<string, Row>(list.map((s) => [s.key, { results: [], ratios: [], redisPerRequest: [], serverCpu: [], loaderCpu: [], cpuPerRequest: [], cpuRatios: [] }]));
-    for (const s of list) {
-      for (let sent = 0; sent < (s.prime ?? 0);) {
-        sent += (await runLoad({ port: ports[s.server], request: (i) => s.request(sent + i), seconds: 1, connections: CONNECTIONS, warmupSeconds: 0 })).sent;
-      }
-    }
+    for (const s of list) await prime(ports[s.server], s, CONNECTIONS);
     const redisBase = await commandOverhead(redis);
     /** One closed-loop run of a scenario, recorded in its row (ratios are added by the caller). */
     const measure = async (s: Scenario, round: number) => {
@@ -186,12 +182,7 @@ async function main(): Promise<void> {
         const fresh = await startSidecar(redis.url, BENCH_KEYS, { env });
         try {
           // Every active session at least three times, for at least 3 s.
-          let sent = 0;
-          const t0 = performance.now();
-          while (sent < many.length * 3 || performance.now() - t0 < 3000) {
-            const r = await runLoad({ port: fresh.port, request: (i) => many[(sent + i) % many.length]!, seconds: 1, connections: CONNECTIONS, warmupSeconds: 0 });
-            sent += r.sent;
-          }
+          const sent = await driveAll(fresh.port, many, { times: 3, seconds: 3, connections: CONNECTIONS });
           const m = fresh.memory();
           memory.push({ label, sessions: MEMORY_SESSIONS, active: ACTIVE_SESSIONS, rss: m.rss, peak: m.peak });
           log(`memory: ${label}: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB (peak ${(m.peak / 2 ** 20).toFixed(1)} MiB) after ${sent} requests`);

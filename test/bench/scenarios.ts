@@ -3,7 +3,7 @@
 import { newSession } from '../helpers/sessions.ts';
 import type { KvSessionStore } from '../../src/session/index.ts';
 import type { SessionStore } from '../../src/session/types.ts';
-import { verifyRequest } from './load.ts';
+import { runLoad, verifyRequest } from './load.ts';
 
 export const COOKIE = '__Host-goldpath';
 export const ACTIVE_SESSIONS = 10_000;
@@ -35,6 +35,33 @@ export async function createSessions(store: SessionStore, n: number, make: (i: n
     }
   }));
   return cookies;
+}
+
+/**
+ * Sends every request of `requests` in turn, in one-second closed-loop runs, until each has gone
+ * at least `times` times and at least `seconds` have passed (at most `maxRuns` runs). Every answer
+ * must have status `expect`. Returns how many requests were sent.
+ */
+export async function driveAll(port: number, requests: readonly Buffer[], o: {
+  times?: number; seconds?: number; connections?: number; expect?: number; maxRuns?: number;
+} = {}): Promise<number> {
+  const { times = 3, seconds = 0, connections = 32, expect = 200, maxRuns = 60 } = o;
+  let sent = 0;
+  const t0 = Date.now();
+  for (let run = 0; run < maxRuns && (sent < times * requests.length || Date.now() - t0 < seconds * 1000); run++) {
+    const r = await runLoad({ port, request: (i) => requests[(sent + i) % requests.length]!, seconds: 1, connections, warmupSeconds: 0 });
+    const wrong = Object.keys(r.statuses).filter((code) => Number(code) !== expect);
+    if (wrong.length > 0 || r.errors > 0) throw new Error(`driveAll: unexpected answers ${JSON.stringify(r.statuses)}, errors ${r.errors}`);
+    sent += r.sent;
+  }
+  return sent;
+}
+
+/** Sends a scenario's `prime` requests (its steady state, see Scenario.prime). */
+export async function prime(port: number, s: Scenario, connections = 32): Promise<void> {
+  for (let sent = 0; sent < (s.prime ?? 0);) {
+    sent += (await runLoad({ port, request: (i) => s.request(sent + i), seconds: 1, connections, warmupSeconds: 0 })).sent;
+  }
 }
 
 export interface BenchSessions {

@@ -9,6 +9,18 @@ function isAuthorize(u: URL, issuer: string): boolean {
   return u.href.startsWith(issuer) && u.pathname === new URL(issuer).pathname.replace(/\/$/, '') + '/auth';
 }
 
+/** Sends the browser to the IdP `other` while the callback claims to come from `issuer`. */
+function toOtherAsIf(issuer: string, other: string): (u: URL) => URL | undefined {
+  return (u) => {
+    if (isAuthorize(u, issuer)) return new URL(u.href.replace(issuer, other));
+    if (u.pathname === '/auth/callback') {
+      u.searchParams.set('iss', issuer);
+      return u;
+    }
+    return undefined;
+  };
+}
+
 function assert400Page(r: LoginResult, text: RegExp): void {
   assert.equal(r.status, 400, `expected 400, got ${r.status}: ${r.last.body.slice(0, 200)}`);
   assert.match(String(r.last.headers['content-type']), /text\/html/);
@@ -142,16 +154,7 @@ describe('BFF callback failures', function () {
   it('another IdP\'s code under a forged iss is a 400 (the token endpoint refuses it)', async () => {
     const dev = env.idps['dev']!;
     const other = env.idps['other']!;
-    const r = await env.login('alice', {
-      rewrite: (u) => {
-        if (isAuthorize(u, dev.issuer)) return new URL(u.href.replace(dev.issuer, other.issuer));
-        if (u.pathname === '/auth/callback') {
-          u.searchParams.set('iss', dev.issuer);
-          return u;
-        }
-        return undefined;
-      },
-    });
+    const r = await env.login('alice', { rewrite: toOtherAsIf(dev.issuer, other.issuer) });
     assert400Page(r, /did not accept the sign-in code \(invalid_grant\)/);
   });
 
@@ -161,16 +164,7 @@ describe('BFF callback failures', function () {
     // The browser is sent to "other", and dev's token endpoint is (as if hijacked) answered by
     // other: the tokens are genuine but the ID token's iss is not the IdP the login was for.
     divertTokenEndpoint = { from: `${dev.issuer}/token`, to: `${other.issuer}/token` };
-    const r = await env.login('alice', {
-      rewrite: (u) => {
-        if (isAuthorize(u, dev.issuer)) return new URL(u.href.replace(dev.issuer, other.issuer));
-        if (u.pathname === '/auth/callback') {
-          u.searchParams.set('iss', dev.issuer);
-          return u;
-        }
-        return undefined;
-      },
-    });
+    const r = await env.login('alice', { rewrite: toOtherAsIf(dev.issuer, other.issuer) });
     assert400Page(r, /did not pass validation/);
     assert.equal(lastFailure().reason, 'validation');
     assert.equal(lastFailure().err.errCode, 'OAUTH_JWT_CLAIM_COMPARISON_FAILED');

@@ -83,20 +83,23 @@ describe('BFF client authentication and PAR', function () {
       pki = makeTestPki();
     });
     after(() => pki?.cleanup());
+    /** The dev IdP over TLS, the BFF authenticating with the test client certificate; the IdP
+     *  registers the client under `subjectDn`. */
+    const startMtls = (subjectDn: string) => startIdpBff({
+      redis,
+      browserCa: pki.caCert,
+      idps: [{
+        devIdp: { tls: { key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert } },
+        config: {
+          clientAuth: 'tls_client_auth', clientSecret: undefined,
+          mtls: { cert: pki.clientCertPath, key: pki.clientKeyPath, ca: pki.caCertPath },
+        },
+        client: { tls_client_auth_subject_dn: subjectDn },
+      }],
+    });
 
     it('logs in and refreshes with the client certificate', async () => {
-      const env = await startIdpBff({
-        redis,
-        browserCa: pki.caCert,
-        idps: [{
-          devIdp: { tls: { key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert } },
-          config: {
-            clientAuth: 'tls_client_auth', clientSecret: undefined,
-            mtls: { cert: pki.clientCertPath, key: pki.clientKeyPath, ca: pki.caCertPath },
-          },
-          client: { tls_client_auth_subject_dn: pki.clientSubject },
-        }],
-      });
+      const env = await startMtls(pki.clientSubject);
       try {
         assert.ok(env.idp.issuer.startsWith('https://'));
         watch(env);
@@ -108,18 +111,7 @@ describe('BFF client authentication and PAR', function () {
     });
 
     it('fails closed (503 page at /auth/login, no session) when the certificate does not match the registration', async () => {
-      const env = await startIdpBff({
-        redis,
-        browserCa: pki.caCert,
-        idps: [{
-          devIdp: { tls: { key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert } },
-          config: {
-            clientAuth: 'tls_client_auth', clientSecret: undefined,
-            mtls: { cert: pki.clientCertPath, key: pki.clientKeyPath, ca: pki.caCertPath },
-          },
-          client: { tls_client_auth_subject_dn: 'CN=someone-else' },
-        }],
-      });
+      const env = await startMtls('CN=someone-else');
       try {
         const refused: string[] = [];
         env.idp.provider.on('pushed_authorization_request.error', (_ctx: unknown, err: { error?: string }) => refused.push(String(err.error)));

@@ -54,13 +54,18 @@ describe('session store on Redis Cluster with replicas (3 masters + 3 replicas)'
       }
     }
 
-    it('a create resolves only once a replica holds the session: a stalled replica fails writes of its shard, never reads', async function () {
+    /** A connected store, one master, its replica, and a sub whose index key that master serves. */
+    async function shardUnderTest() {
       const store = open();
       await store.ping();
       const topo = await cluster.topology();
       const master = topo.find((n) => n.role === 'master')!;
       const replica = topo.find((n) => n.role === 'replica' && n.masterId === master.id)!;
-      const sub = await subOnMaster(master.port);
+      return { store, topo, master, replica, sub: await subOnMaster(master.port) };
+    }
+
+    it('a create resolves only once a replica holds the session: a stalled replica fails writes of its shard, never reads', async function () {
+      const { store, topo, master, replica, sub } = await shardUnderTest();
       // A session stored on that very master, so the reads below go to the node whose write
       // connection is blocked in WAIT.
       let before = await store.create(newSession({ sub, sid: undefined }));
@@ -134,12 +139,7 @@ describe('session store on Redis Cluster with replicas (3 masters + 3 replicas)'
 
     it('a dead replica: writes of its shard fail closed at first, then heal on their own once the cluster marks it failed', async function () {
       this.timeout(40_000);
-      const store = open();
-      await store.ping();
-      const topo = await cluster.topology();
-      const master = topo.find((n) => n.role === 'master')!;
-      const replica = topo.find((n) => n.role === 'replica' && n.masterId === master.id)!;
-      const sub = await subOnMaster(master.port);
+      const { store, master, replica, sub } = await shardUnderTest();
       const existing = await store.create(newSession({ sub, sid: undefined }));
       const server = cluster.servers.find((s) => s.port === replica.port)!;
       await server.kill();

@@ -1,7 +1,7 @@
 // src/session/intern.ts: the shared strings of decrypted sessions are de-duplicated in place,
 // without changing any value.
 import assert from 'node:assert/strict';
-import { intern, internSecrets } from '../../src/session/intern.ts';
+import { intern, internedCount, internSecrets } from '../../src/session/intern.ts';
 import type { SessionSecrets } from '../../src/session/types.ts';
 import { newSession } from '../helpers/sessions.ts';
 
@@ -20,10 +20,15 @@ describe('session string interning', function () {
     }
   });
 
-  it('returns equal strings for any input, long or short, past its bound', function () {
-    for (let i = 0; i < 5000; i++) assert.equal(intern(`role-${i}`), `role-${i}`);
+  it('returns equal strings for any input, and never holds more than 4,096 or long ones', function () {
+    for (let i = 0; i < 10_000; i++) {
+      assert.equal(intern(`role-${i}`), `role-${i}`);
+      assert.ok(internedCount() <= 4096, `${internedCount()} strings held`);
+    }
+    const before = internedCount();
     const long = 'x'.repeat(65);
     assert.equal(intern(long), long);
+    assert.equal(internedCount(), before, 'a long string is not held');
     assert.equal(intern(''), '');
   });
 });

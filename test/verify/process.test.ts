@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { RedisServer, freePort } from '../helpers/redis.ts';
 import { REPO_ROOT, runCli, waitHealthy, type Runtime } from '../helpers/process.ts';
 import { newSession, TEST_KEYS } from '../helpers/sessions.ts';
-import { runLoad, verifyRequest } from '../bench/load.ts';
-import { createSessions } from '../bench/scenarios.ts';
+import { verifyRequest } from '../bench/load.ts';
+import { createSessions, driveAll } from '../bench/scenarios.ts';
 import { loadSettings } from '../../src/config/env.ts';
 import { createSessionStore } from '../../src/session/index.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -88,12 +88,7 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
         // src/verify/process-tuning.ts: untuned, V8 grows the nursery to 32 MB under this load.
         const cookies = await createSessions(store, 3000, (i) => ({ sub: `young-${i}` }));
         const requests = cookies.map((c) => verifyRequest('/api/orders/1', { Cookie: `goldpath=${c}` }));
-        let sent = 0;
-        for (let round = 0; round < 20 && sent < 3 * requests.length; round++) {
-          const r = await runLoad({ port, request: (i) => requests[(sent + i) % requests.length]!, seconds: 1, connections: 16, warmupSeconds: 0 });
-          assert.deepEqual(Object.keys(r.statuses), ['200']);
-          sent += r.sent;
-        }
+        const sent = await driveAll(port, requests, { times: 3, connections: 16, maxRuns: 20 });
         assert.ok(sent >= 3 * requests.length, `every session used at least three times (${sent} requests)`);
         const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         const young = Number(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m.exec(metrics)?.[1]);
