@@ -292,17 +292,23 @@ export class Pdp {
     if (this.#active === 0) this.#engine.free();
   }
 
-  decide(user: SessionUser, request: PdpRequest): Promise<Decision> {
-    return this.#decide(user, request, this.#cache);
+  /**
+   * `user` may be a function, called only when the policy engine must be asked, with `actorKey`
+   * (actorKeyOf of that user) for the decision cache: a caller that keeps the key (the verify
+   * chain's session memo) then answers a cached decision without materialising the user at all.
+   */
+  decide(user: SessionUser | (() => SessionUser), request: PdpRequest, actorKey?: string): Promise<Decision> {
+    return this.#decide(typeof user === 'function' ? user : () => user, request, this.#cache, actorKey);
   }
 
   /** Always asks the policy engine (benchmarks: the cost of one Oso query). */
   decideUncached(user: SessionUser, request: PdpRequest): Promise<Decision> {
-    return this.#decide(user, request, null);
+    return this.#decide(() => user, request, null, undefined);
   }
 
-  async #decide(user: SessionUser, request: PdpRequest, cache: DecisionCache<Decision> | null): Promise<Decision> {
+  async #decide(userOf: () => SessionUser, request: PdpRequest, cache: DecisionCache<Decision> | null, actor: string | undefined): Promise<Decision> {
     let m: RuleMatch | null = null;
+    let user: SessionUser | undefined;
     try {
       m = this.#match(request.method, request.path);
       if (m === null) return NO_RULE;
@@ -314,21 +320,21 @@ export class Pdp {
         method,
         route: request.route,
       };
-      if (cache === null) return await this.#query(m, user, fields);
+      if (cache === null) return await this.#query(m, (user = userOf()), fields);
 
       let key: string;
       try {
-        key = decisionKey(actorKeyOf(user), m.index, { action: m.rule.action, type: m.rule.resource.type, ...fields });
+        key = decisionKey(actor ?? actorKeyOf((user = userOf())), m.index, fields);
       } catch {
         // Claims that cannot be serialised (not from JSON, e.g. a cycle): still answer, uncached.
-        return await this.#query(m, user, fields);
+        return await this.#query(m, (user ??= userOf()), fields);
       }
       const hit = cache.get(key);
       if (hit !== undefined) return hit;
       // Concurrent identical questions share one query.
       let pending = this.#inflight.get(key);
       if (pending === undefined) {
-        pending = this.#query(m, user, fields).then((d) => {
+        pending = this.#query(m, (user ??= userOf()), fields).then((d) => {
           if (d.outcome !== 'error') cache.set(key, d);
           return d;
         }).finally(() => this.#inflight.delete(key));
@@ -359,7 +365,7 @@ export class Pdp {
   }
 
   /** Once per (rule, error): a throwing policy would otherwise log on every request. No user data but sub. */
-  #logPolicyError(m: RuleMatch | null, user: SessionUser, err: unknown): void {
+  #logPolicyError(m: RuleMatch | null, user: SessionUser | undefined, err: unknown): void {
     try {
       const info = describePolicyError(err, { hideValues: true });
       const once = `${m?.index ?? -1}\0${info.message}\0${info.file ?? ''}:${info.line ?? ''}`;
@@ -369,7 +375,7 @@ export class Pdp {
         rule: m ? ruleName(m.rule) : undefined,
         action: m?.rule.action,
         resource_type: m?.rule.resource.type,
-        sub: user.sub,
+        sub: user?.sub,
         policy_error: info.message,
         policy_file: info.file,
         policy_line: info.line,

@@ -9,6 +9,11 @@ export type Fields = Record<string, string>;
 export interface KvBackend {
   /** All fields of a hash, or null when the key does not exist. */
   hashGet(key: string): Promise<Fields | null>;
+  /**
+   * Some fields of a hash (HMGET), in the order asked, null for a missing one; null when the key
+   * does not exist (or holds none of them).
+   */
+  hashGetSome(key: string, fields: readonly string[]): Promise<(string | null)[] | null>;
   /** Creates a hash with a TTL (the key is assumed not to exist: ids are 256-bit random). */
   hashCreate(key: string, fields: Fields, ttlMs: number): Promise<void>;
   /**

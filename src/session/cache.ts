@@ -28,9 +28,9 @@
 // so its lastSeen lags real activity by at most touchInterval + ttlMs; with the defaults a user
 // active at time T keeps the session until at least T + 30 min − 61 s.
 //
-// What is kept of a session: everything but the refresh token and the ID token, which a sidecar
-// never sends anywhere (a token refresh reads the session again from the store, under its lock).
-// They can be kilobytes each, and a secret not held in memory cannot leak from it.
+// What is kept of a session: a CachedSession (cached-session.ts), its secrets as one JSON string
+// without the refresh token and the ID token, which a sidecar never sends anywhere (a token refresh
+// reads the session again from the store, under its lock).
 //
 // Keys are the exact cookie values: a hit costs one Map lookup (no HMAC, no SHA-256). Only values
 // that the store accepted (valid MAC) ever become keys, so a forged cookie can never hit.
@@ -38,6 +38,7 @@
 // revalidated in place and keeps its place, so when the cache is full a session that has been busy
 // for long goes before newer ones; that costs it one read (its secrets are decrypted again).
 import { flatCopy } from '../strings.ts';
+import { CachedSession } from './cached-session.ts';
 import type { NewSession, Session, SessionSecrets, SessionStore } from './types.ts';
 
 /** What the cache needs from a store beyond the contract (KvSessionStore has both). */
@@ -64,23 +65,12 @@ export const DEFAULT_SESSION_CACHE_ENTRIES = 20_000;
 /** Cookie values refused by the codec (bad MAC, malformed) remembered, at most. */
 const REFUSED_ENTRIES = 4096;
 
-interface Entry {
-  readonly session: Session | null;
-  readonly until: number;
+/** A cookie with a valid MAC whose session does not exist (it cannot come back: see above). */
+class Absent {
+  constructor(readonly until: number) {}
 }
 
-/** The session without what only a refresh needs (the same object when already without). */
-function withoutRefreshSecrets(session: Session): Session {
-  const x = session.secrets;
-  if (x.refreshToken === undefined && x.idToken === undefined) return session; // revalidated: keeps its secrets
-  const secrets: SessionSecrets = {
-    user: x.user, csrf: x.csrf, tokens: x.tokens, refreshToken: undefined, idToken: undefined, dpopJwk: x.dpopJwk,
-  };
-  return {
-    id: session.id, sub: session.sub, idp: session.idp, sid: session.sid, createdAt: session.createdAt,
-    expiresAt: session.expiresAt, idleExpiresAt: session.idleExpiresAt, version: session.version, secrets,
-  };
-}
+type Entry = CachedSession | Absent;
 
 export class CachingSessionStore implements SessionStore {
   readonly #inner: SessionStore & ResyncSource;
@@ -130,15 +120,15 @@ export class CachingSessionStore implements SessionStore {
    */
   lookup(cookieValue: string): Session | null | Promise<Session | null> {
     const e = this.#entries.get(cookieValue);
-    let known: Session | undefined;
+    let known: CachedSession | undefined;
     if (e !== undefined) {
       if (e.until > this.#now() && this.#inner.invalidationsLive) {
         this.hits++;
-        return e.session;
+        return e instanceof CachedSession ? e : null;
       }
       // Left in place until the reload replaces it: a Map that deletes and re-adds every entry
       // each second keeps twice the slots, and this one is not served meanwhile (expired).
-      known = e.session ?? undefined;
+      if (e instanceof CachedSession) known = e;
     }
     let id: string | undefined;
     if (known === undefined && this.#inner.idOf !== undefined) {
@@ -159,10 +149,13 @@ export class CachingSessionStore implements SessionStore {
   /**
    * Reads the store. An entry that merely aged out is revalidated (same reads, same activity
    * recording, but its secrets are not decrypted and parsed again when unchanged): the session
-   * keeps its objects, and what the chain keeps with them (authorize.ts, allow.ts...) stays warm.
+   * keeps its secrets, and what the chain keeps with them (authorize.ts, allow.ts...) stays warm.
    */
-  #load(cookieValue: string, known: Session | undefined, id: string | undefined): Promise<Session | null> {
-    const pending = this.#inflight.get(cookieValue);
+  #load(cookieValue: string, known: CachedSession | undefined, id: string | undefined): Promise<Session | null> {
+    // A revalidation in flight is kept on its record, a first load in #inflight: a Map that takes
+    // and drops a key per revalidation (thousands a second) keeps reallocating its table, and
+    // those tables lived long enough to fill the old generation.
+    const pending = known !== undefined ? known.reloading : this.#inflight.get(cookieValue);
     if (pending !== undefined) return pending;
     const inner = this.#inner;
     let read: Promise<Session | null>;
@@ -175,51 +168,67 @@ export class CachingSessionStore implements SessionStore {
       genuine = false;
     }
     const gen = this.#gen;
-    const p = read.then((found) => {
-      if (this.#inflight.get(cookieValue) === p) this.#inflight.delete(cookieValue);
-      const session = found === null ? null : withoutRefreshSecrets(found);
-      if (gen === this.#gen && inner.invalidationsLive && (session !== null || genuine)) this.#put(cookieValue, session);
+    const settled = () => {
+      if (known !== undefined) {
+        if (known.reloading === p) known.reloading = undefined;
+      } else if (this.#inflight.get(cookieValue) === p) {
+        this.#inflight.delete(cookieValue);
+      }
+    };
+    const p: Promise<Session | null> = read.then((found) => {
+      settled();
+      if (found === null) {
+        if (gen === this.#gen && inner.invalidationsLive && genuine) this.#put(cookieValue, null);
+        return null;
+      }
+      const session = CachedSession.of(found, this.#until(found), known);
+      if (gen === this.#gen && inner.invalidationsLive) this.#put(cookieValue, session);
       return session;
     }, (err: unknown) => {
-      if (this.#inflight.get(cookieValue) === p) this.#inflight.delete(cookieValue);
+      settled();
       throw err; // a store failure is never cached
     });
-    this.#inflight.set(cookieValue, p);
+    if (known !== undefined) known.reloading = p;
+    else this.#inflight.set(cookieValue, p);
     return p;
   }
 
-  #put(cookieValue: string, session: Session | null): void {
+  /** How long a session just read may be served: the TTL, never past its own expiry. */
+  #until(session: Session): number {
+    return Math.min(this.#now() + this.#ttl, session.expiresAt, session.idleExpiresAt);
+  }
+
+  #put(cookieValue: string, session: CachedSession | null): void {
     const now = this.#now();
-    let until = now + this.#ttl;
     const old = this.#entries.get(cookieValue);
     // A copy of the key: the value handed in is usually a slice of the whole Cookie header, which
     // a Map key would keep alive for as long as the entry lives.
     let key: string | undefined;
     if (session !== null) {
-      until = Math.min(until, session.expiresAt, session.idleExpiresAt);
-      if (until <= now) return;
+      if (session.until <= now) return;
       const other = this.#byId.get(session.id);
       if (other !== undefined && other !== cookieValue) return; // one id, two spellings: do not cache
       if (other === undefined) this.#byId.set(session.id, key = flatCopy(cookieValue));
-    } else if (old?.session) {
-      this.#byId.delete(old.session.id);
+    } else if (old instanceof CachedSession) {
+      this.#byId.delete(old.id);
     }
+    const entry = session ?? new Absent(now + this.#ttl);
     if (old !== undefined) {
       // Replaced in place: keeps its slot and its place in the eviction order (first cached, first
       // evicted: a full cache may evict a busy session, which then costs one read).
-      this.#entries.set(cookieValue, { session, until });
+      this.#entries.set(cookieValue, entry);
       return;
     }
     if (this.#entries.size >= this.#max) {
       const oldest = this.#entries.keys().next().value as string;
       this.#drop(oldest, this.#entries.get(oldest)!);
     }
-    this.#entries.set(key ?? flatCopy(cookieValue), { session, until });
+    this.#entries.set(key ?? flatCopy(cookieValue), entry);
   }
 
   #drop(cookieValue: string, e: Entry): void {
     this.#entries.delete(cookieValue);
-    if (e.session !== null && this.#byId.get(e.session.id) === cookieValue) this.#byId.delete(e.session.id);
+    if (e instanceof CachedSession && this.#byId.get(e.id) === cookieValue) this.#byId.delete(e.id);
   }
 
   #invalidate(id: string): void {

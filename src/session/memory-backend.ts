@@ -109,6 +109,13 @@ export class MemoryBackend implements KvBackend {
     return e?.kind === 'hash' ? Object.fromEntries(e.value) : null;
   }
 
+  async hashGetSome(key: string, fields: readonly string[]): Promise<(string | null)[] | null> {
+    const e = this.#read(key);
+    if (e?.kind !== 'hash') return null;
+    const values = fields.map((f) => e.value.get(f) ?? null);
+    return values.some((v) => v !== null) ? values : null;
+  }
+
   async hashCreate(key: string, fields: Fields, ttlMs: number): Promise<void> {
     this.#write(key);
     this.#data.entries.set(key, { kind: 'hash', value: new Map(Object.entries(fields)), expiresAt: this.#data.now() + ttlMs });

@@ -415,6 +415,13 @@ export class RedisBackend implements KvBackend {
     });
   }
 
+  hashGetSome(key: string, fields: readonly string[]): Promise<(string | null)[] | null> {
+    return this.#run(this.#client, async () => {
+      const values = await this.#client.hmget(key, ...fields);
+      return values.some((v) => v !== null) ? values : null;
+    });
+  }
+
   async hashCreate(key: string, fields: Fields, ttlMs: number): Promise<void> {
     await this.#write(key, 'gpCreate', [String(ttlMs), ...flatten(fields)]);
   }

@@ -26,6 +26,13 @@ const INDEX_SLACK_MS = 60_000;
 /** Above this many members an index is pruned of ids whose session is gone. */
 const INDEX_PRUNE_AT = 32;
 const SESSION_FIELDS = ['idp', 'sid', 'sub'] as const;
+/** The hash fields of a session without its secrets (layout above). */
+const METADATA_FIELDS = ['sub', 'idp', 'sid', 'createdAt', 'expiresAt', 'lastSeen', 'version'] as const;
+
+/** The stored session is the version `known` was read at (same blob, see #load). */
+function sameVersion(h: Fields, known: Session): boolean {
+  return h.version === String(known.version) && h.sub === known.sub && h.idp === known.idp;
+}
 
 const enc = encodeURIComponent;
 export const keys = {
@@ -186,18 +193,24 @@ export class KvSessionStore implements SessionStore {
   /**
    * For caches: reads `known` again (existence, expiry, activity, exactly as get()), but when its
    * version is unchanged keeps its secrets instead of decrypting and parsing them again. The result
-   * shares `known.secrets` (object identity) in that case; null when the session is gone.
+   * then reads its secrets from `known` (for a plain Session: the same object); null when the
+   * session is gone.
    */
   revalidate(known: Session): Promise<Session | null> {
     return this.#load(known.id, known);
   }
 
-  /** One backend read; a second (the touch) only when lastSeen is older than the touch interval. */
+  /**
+   * One backend read; a second (the touch) only when lastSeen is older than the touch interval.
+   * With `known`, the read leaves out the secrets (HMGET of the other fields: the ciphertext is most
+   * of a session's bytes), and only a changed version reads them too.
+   */
   async #load(id: string, known?: Session): Promise<Session | null> {
     const key = keys.session(id);
     let h: Fields | null;
     try {
-      h = await this.#backend.hashGet(key);
+      h = known === undefined ? await this.#backend.hashGet(key) : await this.#metadata(key);
+      if (h !== null && known !== undefined && !sameVersion(h, known)) h = await this.#backend.hashGet(key);
     } catch (err) {
       throw unavailable(err);
     }
@@ -205,17 +218,16 @@ export class KvSessionStore implements SessionStore {
     const now = this.#now();
     const expiresAt = Number(h.expiresAt);
     const lastSeen = Number(h.lastSeen);
-    // NaN-safe: a field that is missing or garbled fails these comparisons and the session goes.
-    if (!(expiresAt > now) || !(lastSeen + this.#idleMs > now) || h.d === undefined || !h.sub || !h.idp) {
-      return this.#discard(id);
-    }
-    let secrets: SessionSecrets;
     // Every change of the secrets bumps the version (updateSecrets), so an equal version is an
     // equal blob: what `known` holds is what decrypting it would give.
-    if (known !== undefined && h.version === String(known.version) && h.sub === known.sub && h.idp === known.idp) {
-      secrets = known.secrets;
-    } else {
-      const plain = this.#box.openText(h.d, id);
+    const same = known !== undefined && sameVersion(h, known);
+    // NaN-safe: a field that is missing or garbled fails these comparisons and the session goes.
+    if (!(expiresAt > now) || !(lastSeen + this.#idleMs > now) || (!same && h.d === undefined) || !h.sub || !h.idp) {
+      return this.#discard(id);
+    }
+    let secrets: SessionSecrets | undefined;
+    if (!same) {
+      const plain = this.#box.openText(h.d!, id);
       if (plain === null) return this.#discard(id); // rotated-out key, tampering, or moved blob
       try {
         secrets = internSecrets(JSON.parse(plain) as SessionSecrets);
@@ -235,13 +247,27 @@ export class KvSessionStore implements SessionStore {
       if (!alive) return null; // deleted between our read and the touch
       seen = now;
     }
-    // A revalidated session keeps the strings it had (equal, checked above): the new ones die young.
-    const same = known !== undefined && secrets === known.secrets;
-    return {
-      id, sub: same ? known.sub : h.sub, idp: same ? known.idp : intern(h.idp), sid: same && h.sid === known.sid ? known.sid : h.sid,
-      createdAt: Number(h.createdAt), expiresAt,
-      idleExpiresAt: seen + this.#idleMs, version: Number(h.version), secrets,
-    };
+    const times = { createdAt: Number(h.createdAt), expiresAt, idleExpiresAt: seen + this.#idleMs, version: Number(h.version) };
+    if (same) {
+      // A revalidated session keeps the strings it had (equal, checked above), and its secrets are
+      // read from `known` only if someone asks (a cache that keeps them its own way never does).
+      const k = known!;
+      const sid = h.sid === k.sid ? k.sid : h.sid;
+      return { id, sub: k.sub, idp: k.idp, sid, ...times, get secrets() { return k.secrets; } };
+    }
+    return { id, sub: h.sub, idp: intern(h.idp), sid: h.sid, ...times, secrets: secrets! };
+  }
+
+  /** Every field of a session's hash but its secrets (`d`). */
+  async #metadata(key: string): Promise<Fields | null> {
+    const values = await this.#backend.hashGetSome(key, METADATA_FIELDS);
+    if (values === null) return null;
+    const h: Fields = {};
+    METADATA_FIELDS.forEach((f, i) => {
+      const v = values[i];
+      if (typeof v === 'string') h[f] = v;
+    });
+    return h;
   }
 
   /** An expired or unreadable session counts as absent and is removed (best effort). */

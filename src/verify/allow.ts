@@ -19,10 +19,15 @@ export const allow: VerifyStep = function allow(ctx) {
     if (s.credentials.dpop) h.push('DPoP', s.credentials.dpop);
   }
   if (s.session) {
-    // The same for every request of a session: computed once per secrets object (session-memo.ts).
-    const memo = memoOf(s.session.secrets);
-    const { user } = s.session.secrets;
-    h.push('X-Auth-User', memo.user ??= headerSafe(user.sub), 'X-Auth-Roles', memo.roles ??= headerSafe(user.roles.join(',')));
+    // The same for every request of a session: computed once per version of it (session-memo.ts).
+    const memo = memoOf(s.session);
+    if (memo.user === undefined || memo.roles === undefined) {
+      const { user } = s.session.secrets;
+      // The session's own copy of the sub when equal (it is kept anyway): one string, not two.
+      memo.user = headerSafe(user.sub === s.session.sub ? s.session.sub : user.sub);
+      memo.roles = headerSafe(user.roles.join(','));
+    }
+    h.push('X-Auth-User', memo.user, 'X-Auth-Roles', memo.roles);
   }
   h.push('X-Request-Id', s.requestId);
   if (s.upstreamCookie !== '') h.push('Cookie', s.upstreamCookie);

@@ -1,7 +1,9 @@
 // Step 7: ask the PDP. Public routes need no rule. Deny, no rule and a throwing policy all give
 // 403: the PDP never lets an exception through, and we never allow on doubt.
 import { Forbidden } from '../errors.ts';
-import type { Decision } from '../pdp/index.ts';
+import { actorKeyOf, type Decision } from '../pdp/index.ts';
+import { intern } from '../session/intern.ts';
+import type { SessionUser } from '../session/types.ts';
 import { quiet } from './quiet.ts';
 import { memoOf } from './session-memo.ts';
 import type { VerifyDeps, VerifyStep } from './state.ts';
@@ -31,8 +33,8 @@ export function authorize(deps: VerifyDeps): VerifyStep {
   return function authorizeStep(ctx) {
     const s = ctx.state;
     if (s.route.auth !== 'session') return;
-    const secrets = s.session!.secrets;
-    const memo = memoOf(secrets);
+    const session = s.session!;
+    const memo = memoOf(session);
     const { method, path, policy } = s;
     if (memo.policy === policy) {
       const known = recall(memo.decisions, method, path);
@@ -41,13 +43,26 @@ export function authorize(deps: VerifyDeps): VerifyStep {
         return;
       }
     }
-    return policy.pdp.decide(secrets.user, { method, path, route: s.route.name }).then((d) => {
+    // The actor's decision-cache key is kept in the memo: a decision the Pdp has cached (another
+    // path of this user) is then found without reading the session's secrets (cached-session.ts).
+    let user: SessionUser | (() => SessionUser) = () => session.secrets.user;
+    if (memo.actorKey === undefined) {
+      user = session.secrets.user;
+      try {
+        memo.actorKey = actorKeyOf(user);
+      } catch {
+        // Claims JSON cannot hold: the Pdp answers such a user uncached.
+      }
+    }
+    return policy.pdp.decide(user, { method, path, route: s.route.name }, memo.actorKey).then((d) => {
       if (d.outcome !== 'error') {
         const list = memo.decisions;
+        // The method string is the request's own: one shared copy instead (every session keeps one).
+        const m = intern(method);
         if (memo.policy === policy && list.length > 0 && list.length < 3 * MEMO_PER_SESSION) {
-          (list as (string | Decision)[]).push(method, path, d); // a session asking about many paths
+          (list as (string | Decision)[]).push(m, path, d); // a session asking about many paths
         } else {
-          memo.decisions = [method, path, d]; // exact size: most sessions never need a second
+          memo.decisions = [m, path, d]; // exact size: most sessions never need a second
         }
         memo.policy = policy;
       }

@@ -3,6 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Buffer } from 'node:buffer';
 import { CsrfError } from '../errors.ts';
+import { CachedSession } from '../session/cached-session.ts';
 import { quiet } from './quiet.ts';
 import type { VerifyDeps, VerifyStep } from './state.ts';
 
@@ -21,7 +22,9 @@ export function checkCsrf(deps: VerifyDeps): VerifyStep {
     if (!s.session || SAFE.has(s.method)) return;
     const h = ctx.h;
     const token = h.csrfToken;
-    if (typeof token !== 'string' || !safeEqual(token, s.session.secrets.csrf)) throw quiet(() => new CsrfError('missing or wrong X-CSRF-Token'));
+    // A cached session keeps its CSRF token outside its (parsed on demand) secrets.
+    const expected = s.session instanceof CachedSession ? s.session.csrf : s.session.secrets.csrf;
+    if (typeof token !== 'string' || !safeEqual(token, expected)) throw quiet(() => new CsrfError('missing or wrong X-CSRF-Token'));
     const origin = h.origin;
     const allowedCrossOrigin = origin !== undefined && origin !== publicOrigin && s.policy.allowedOrigins.has(origin);
     if (origin !== undefined && origin !== publicOrigin && !allowedCrossOrigin) throw quiet(() => new CsrfError('Origin not allowed'));

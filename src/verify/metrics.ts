@@ -1,4 +1,5 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { Counter, Gauge, Registry, type Metric } from 'prom-client';
+import { exportProcessMetrics } from './process-metrics.ts';
 
 export interface VerifyMetrics {
   readonly registry: Registry;
@@ -14,7 +15,7 @@ export interface VerifyMetrics {
 }
 
 export interface VerifyMetricsOptions {
-  /** Also export process_* and nodejs_* metrics (resident memory, CPU, event loop lag, GC). */
+  /** Also export process_* and nodejs_* metrics (resident memory, CPU, heap, event loop lag). */
   readonly processMetrics?: boolean;
 }
 
@@ -64,11 +65,7 @@ export function createVerifyMetrics(registry = new Registry(), opts: VerifyMetri
   const storeErrors = new Counter({ name: 'goldpath_store_errors_total', help: 'session store failures', registers: [registry] });
   const refreshes = new Counter({ name: 'goldpath_refreshes_total', help: 'token refreshes by outcome', labelNames: ['outcome'], registers: [registry] });
   if (opts.processMetrics) {
-    try {
-      collectDefaultMetrics({ register: registry });
-    } catch {
-      // A runtime without some of the hooks (perf_hooks, GC observers) still gets its own metrics.
-    }
+    exportProcessMetrics(registry);
   }
   return {
     registry, storeErrors, refreshes,

@@ -2,7 +2,8 @@
 // (the TokenProvider makes that single-flight across processes). A refresh the IdP rejects has
 // already deleted the session: the user must log in again.
 import type { UpstreamCredentials } from '../oidc/types.ts';
-import type { Session, SessionSecrets } from '../session/types.ts';
+import { flatCopy } from '../strings.ts';
+import type { Session } from '../session/types.ts';
 import type { VerifyDeps, VerifyStep } from './state.ts';
 import { requireLogin } from './load-session.ts';
 import { memoOf, type KeptCredentials } from './session-memo.ts';
@@ -14,18 +15,29 @@ const REFRESH_SKEW_MS = 30_000;
 // token comes within the refresh window: kept with the secrets (session-memo.ts) so the hot path
 // does not go through the provider, and awaits nothing. DPoP credentials carry a fresh proof per
 // request: never kept.
-function recall(secrets: SessionSecrets, audience: string): KeptCredentials | undefined {
-  const list = memoOf(secrets).credentials;
-  if (list !== undefined) for (const k of list) if (k.audience === audience) return k;
+function recall(session: Session, audience: string): KeptCredentials | undefined {
+  const kept = memoOf(session).credentials;
+  if (kept === undefined) return undefined;
+  if (!Array.isArray(kept)) return (kept as KeptCredentials).audience === audience ? kept as KeptCredentials : undefined;
+  for (const k of kept as readonly KeptCredentials[]) if (k.audience === audience) return k;
   return undefined;
 }
 
+/**
+ * Keeps a Bearer answer, only for a token this session holds: after a refresh the provider answers
+ * from a newer session, whose token this one does not have. (A flat copy of the header: the
+ * provider's is a concatenation that would keep its pieces alive too.)
+ */
 function keep(session: Session, audience: string, creds: UpstreamCredentials): void {
   if (creds.dpop !== undefined) return;
-  const expiresAt = session.secrets.tokens[audience]?.expiresAt;
-  const until = expiresAt === undefined ? Infinity : expiresAt - REFRESH_SKEW_MS;
-  const memo = memoOf(session.secrets);
-  memo.credentials = [...(memo.credentials ?? []).filter((k) => k.audience !== audience), { audience, creds, until }];
+  const token = session.secrets.tokens[audience];
+  if (token === undefined || creds.authorization !== `Bearer ${token.value}`) return;
+  const until = token.expiresAt === undefined ? Infinity : token.expiresAt - REFRESH_SKEW_MS;
+  const memo = memoOf(session);
+  const k: KeptCredentials = { authorization: flatCopy(creds.authorization), dpop: undefined, audience, until };
+  const kept = memo.credentials;
+  const others = kept === undefined ? [] : (Array.isArray(kept) ? kept as readonly KeptCredentials[] : [kept as KeptCredentials]).filter((x) => x.audience !== audience);
+  memo.credentials = others.length === 0 ? k : [...others, k];
 }
 
 export function obtainCredentials(deps: VerifyDeps): VerifyStep {
@@ -35,9 +47,9 @@ export function obtainCredentials(deps: VerifyDeps): VerifyStep {
     const session = s.session;
     if (!session) return;
     const audience = s.route.audience ?? '';
-    const k = recall(session.secrets, audience);
+    const k = recall(session, audience);
     if (k !== undefined && k.until > Date.now()) {
-      s.credentials = k.creds;
+      s.credentials = k;
       return;
     }
     return deps.tokens.credentials(session, audience, s.method, origin + s.path).then((creds) => {
@@ -45,9 +57,7 @@ export function obtainCredentials(deps: VerifyDeps): VerifyStep {
         s.session = undefined;
         return requireLogin(ctx, deps);
       }
-      // Only a token these secrets hold: after a refresh the provider answers from a newer
-      // session, whose token these secrets do not have.
-      if (creds.authorization === `Bearer ${session.secrets.tokens[audience]?.value}`) keep(session, audience, creds);
+      keep(session, audience, creds);
       s.credentials = creds;
     });
   };

@@ -2,13 +2,16 @@
 // the policy decisions it got (authorize.ts), the upstream credentials (obtain-credentials.ts) and
 // the identity headers (allow.ts).
 //
-// Keyed by the session's secrets object: the session cache (src/session/cache.ts) hands out the
-// same one until the secrets change (a refresh, new claims), and a change means a new object, so
-// nothing kept here can outlive what it was computed from. One record per session, not one
-// WeakMap entry per step: with 10,000 active sessions every entry and object counts.
+// Kept in the slot a cached session has for it (src/session/cached-session.ts): the session cache
+// hands out records of one version of the session's secrets, a change of the secrets (a refresh,
+// new claims) makes a record without a memo, so nothing kept here can outlive what it was
+// computed from. Sessions read without the cache (tests, the one-process demo) get a memo per
+// session object, which is per request. One record per session, not one entry per step: with
+// 10,000 active sessions every object counts.
 import type { Decision } from '../pdp/index.ts';
 import type { UpstreamCredentials } from '../oidc/types.ts';
-import type { SessionSecrets } from '../session/types.ts';
+import { CachedSession } from '../session/cached-session.ts';
+import type { Session } from '../session/types.ts';
 import type { VerifyPolicy } from './state.ts';
 
 export interface SessionMemo {
@@ -20,27 +23,33 @@ export interface SessionMemo {
    * session); only a session asking about more paths grows it.
    */
   decisions: readonly (string | Decision)[];
-  /** Bearer credentials per audience, until the token nears its refresh window. */
-  credentials: readonly KeptCredentials[] | undefined;
+  /**
+   * Bearer credentials per audience, until the token nears its refresh window: one, or a list for
+   * a session whose routes use several audiences (a list per session would cost ~60 bytes).
+   */
+  credentials: KeptCredentials | readonly KeptCredentials[] | undefined;
   /** The X-Auth-User and X-Auth-Roles values. */
   user: string | undefined;
   roles: string | undefined;
+  /** The actor's decision-cache key (src/pdp): found without reading the secrets again. */
+  actorKey: string | undefined;
 }
 
-export interface KeptCredentials {
+/** The provider's answer itself, with what it is for and until when: one object per audience. */
+export interface KeptCredentials extends UpstreamCredentials {
+  readonly dpop: undefined;
   readonly audience: string;
-  readonly creds: UpstreamCredentials;
   readonly until: number;
 }
 
 const NONE: readonly (string | Decision)[] = Object.freeze([]);
-const memos = new WeakMap<SessionSecrets, SessionMemo>();
+const uncached = new WeakMap<Session, SessionMemo>();
 
-export function memoOf(secrets: SessionSecrets): SessionMemo {
-  let m = memos.get(secrets);
-  if (m === undefined) {
-    m = { policy: undefined, decisions: NONE, credentials: undefined, user: undefined, roles: undefined };
-    memos.set(secrets, m);
-  }
+const fresh = (): SessionMemo => ({ policy: undefined, decisions: NONE, credentials: undefined, user: undefined, roles: undefined, actorKey: undefined });
+
+export function memoOf(session: Session): SessionMemo {
+  if (session instanceof CachedSession) return (session.memo ??= fresh()) as SessionMemo;
+  let m = uncached.get(session);
+  if (m === undefined) uncached.set(session, (m = fresh()));
   return m;
 }

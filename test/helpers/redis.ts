@@ -80,6 +80,19 @@ export class RedisServer {
     }
   }
 
+  /** Calls per command name so far (INFO commandstats), lower-case names. */
+  async commandCalls(): Promise<Record<string, number>> {
+    const c = this.client();
+    try {
+      const info = await c.info('commandstats');
+      const calls: Record<string, number> = {};
+      for (const [, name, n] of info.matchAll(/^cmdstat_([\w|]+):calls=(\d+)/gm)) calls[name!] = Number(n);
+      return calls;
+    } finally {
+      c.disconnect();
+    }
+  }
+
   /** kill -9 and wait for the process to be gone. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = this.proc;

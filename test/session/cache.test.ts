@@ -3,6 +3,7 @@
 // the races and the invalidation-feed states, over a hand-driven stub store (pure unit tests).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { CachedSession } from '../../src/session/cached-session.ts';
 import { CachingSessionStore, CookieCodec, createSessionStore, MemoryBackend, type KvSessionStore, type ResyncSource } from '../../src/session/index.ts';
 import type { Session, SessionStore } from '../../src/session/types.ts';
 import { newSession } from '../helpers/sessions.ts';
@@ -86,17 +87,33 @@ describe('session cache', function () {
     }
   });
 
-  it('an aged-out entry is revalidated: same secrets object when unchanged, activity still recorded', async function () {
+  it('an aged-out entry is revalidated: same secrets and memo when unchanged, activity still recorded', async function () {
     const w = world({ idleMs: 100_000, ttlMs: 2000 }); // touch interval: 10 s
     try {
       const { cookieValue } = await w.other.create(newSession());
-      const first = (await w.cache.lookup(cookieValue))!;
+      const first = (await w.cache.lookup(cookieValue)) as CachedSession;
+      assert.ok(first instanceof CachedSession);
+      const memo = { kept: 'by the verify chain' };
+      first.memo = memo;
+      const idleBefore = first.idleExpiresAt;
+      const secretsBefore = first.secrets;
       w.advance(11_000);
       const writes = w.stats.writes;
-      const second = (await w.cache.lookup(cookieValue))!;
-      assert.equal(second.secrets, first.secrets, 'not decrypted and parsed again');
-      assert.ok(second.idleExpiresAt > first.idleExpiresAt, 'idle expiry moved');
+      const second = (await w.cache.lookup(cookieValue)) as CachedSession;
+      assert.equal(second, first, 'the same record, renewed in place (no garbage per revalidation)');
+      assert.equal(second.memo, memo, 'what was derived from this version is kept');
+      assert.deepEqual(second.secrets, secretsBefore);
+      assert.ok(second.idleExpiresAt > idleBefore, 'idle expiry moved');
       assert.equal(w.stats.writes, writes + 1, 'lastSeen written (the touch)');
+      // A new version (a refresh) is a new record: nothing derived from the old secrets survives.
+      const changed = { ...first.secrets, csrf: 'csrf-after-refresh' };
+      assert.ok(await w.other.updateSecrets(first.id, changed));
+      await new Promise((r) => setTimeout(r, 50)); // the invalidation message
+      const third = (await w.cache.lookup(cookieValue)) as CachedSession;
+      assert.equal(third.memo, undefined);
+      assert.equal(third.csrf, 'csrf-after-refresh');
+      assert.equal(third.secrets.csrf, 'csrf-after-refresh');
+      assert.equal(third.version, first.version + 1);
     } finally {
       await w.close();
     }

@@ -29,4 +29,31 @@ describe('verify metrics', function () {
     assert.ok(Math.abs(sum - 3.00073) < 1e-9, String(sum));
     assert.match(text, /^goldpath_store_errors_total 0$/m);
   });
+
+  it('process metrics are read at scrape time: CPU, memory, heap by space, event loop lag since the last scrape, no GC hook', async function () {
+    const m = createVerifyMetrics(undefined, { processMetrics: true });
+    const value = (text: string, name: string) => Number(new RegExp(`^${name} ([\\d.e+-]+)$`, 'm').exec(text)?.[1]);
+    await new Promise((r) => setTimeout(r, 30));
+    const first = await m.registry.metrics();
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes']) {
+      assert.ok(value(first, name) > 0, name);
+    }
+    assert.match(first, /^nodejs_heap_space_size_total_bytes\{space="new"\} \d+$/m);
+    assert.match(first, /^# TYPE process_cpu_seconds_total counter$/m);
+    // The GC histogram of prom-client's defaults ran JavaScript on every collection (see
+    // process-metrics.ts): it is not there.
+    assert.doesNotMatch(first, /nodejs_gc_/);
+    // The event loop blocked for 60 ms shows in the next scrape's maximum, and only in that one.
+    // (Node's monitor drops the first 10 ms tick after a reset: the block starts after it.)
+    await new Promise((r) => setTimeout(r, 25));
+    const until = Date.now() + 60;
+    while (Date.now() < until) { /* block the loop */ }
+    await new Promise((r) => setTimeout(r, 30));
+    const blocked = await m.registry.metrics();
+    assert.ok(value(blocked, 'nodejs_eventloop_lag_max_seconds') >= 0.04, blocked);
+    await new Promise((r) => setTimeout(r, 30));
+    const after = await m.registry.metrics();
+    assert.ok(value(after, 'nodejs_eventloop_lag_max_seconds') < 0.04, 'reset at each scrape');
+    assert.ok(value(after, 'process_cpu_seconds_total') >= value(first, 'process_cpu_seconds_total') + 0.04, 'CPU counted, cumulatively');
+  });
 });

@@ -1,0 +1,85 @@
+// What the sidecar's session cache (cache.ts) keeps of one session: its plain fields, its CSRF token,
+// the rest of its secrets as one JSON string, and a slot for what the verify chain derives from
+// it (src/verify/session-memo.ts: decisions, upstream credentials, identity headers).
+//
+// Why a string: a session as parsed JSON is some twenty small objects, arrays and strings (user,
+// claims, roles, tokens...), ~1.9 KB of heap with the test sessions of `npm run bench` and far more
+// with real ID-token claims; the same data as one flat string is the size of its characters. The
+// hot path never reads the secrets: every request of a session after its first is answered from
+// the memo. Reading `secrets` parses the string again (a few µs): what needs them (a policy query
+// the memo and the decision cache cannot answer, a token near its refresh) costs far more anyway.
+//
+// What is not kept: the refresh token and the ID token, which a sidecar never sends anywhere (a
+// refresh reads the session again from the store, under its lock). A secret not held in memory
+// cannot leak from it.
+import type { Session, SessionSecrets } from './types.ts';
+
+/** The secrets the JSON string holds (csrf is a field of its own, read on every unsafe request). */
+interface Kept {
+  readonly user: SessionSecrets['user'];
+  readonly tokens: SessionSecrets['tokens'];
+  readonly dpopJwk: SessionSecrets['dpopJwk'] | null;
+}
+
+export class CachedSession implements Session {
+  readonly id: string;
+  readonly sub: string;
+  readonly idp: string;
+  readonly sid: string | undefined;
+  readonly createdAt: number;
+  readonly version: number;
+  readonly csrf: string;
+  // Moved forward in place by a revalidation (renew): a new record per session per cache TTL
+  // would be steady old-generation garbage (a record lives long enough to be promoted).
+  expiresAt: number;
+  idleExpiresAt: number;
+  /** Until when the cache serves this record without asking the store. */
+  until: number;
+  /**
+   * Owned by the code that reads sessions (the verify chain's memo): it lives exactly as long as
+   * this version of the session.
+   */
+  memo: unknown;
+  /** The session cache's revalidation of this record, while one is in flight (cache.ts). */
+  reloading: Promise<Session | null> | undefined;
+  readonly #json: string;
+
+  private constructor(s: Session, until: number, csrf: string, json: string) {
+    this.id = s.id;
+    this.sub = s.sub;
+    this.idp = s.idp;
+    this.sid = s.sid;
+    this.createdAt = s.createdAt;
+    this.expiresAt = s.expiresAt;
+    this.idleExpiresAt = s.idleExpiresAt;
+    this.version = s.version;
+    this.csrf = csrf;
+    this.until = until;
+    this.memo = undefined;
+    this.reloading = undefined;
+    this.#json = json;
+  }
+
+  /**
+   * A record of `found`. When `known` is the same session at the same version (a revalidation:
+   * the store guarantees an equal version is an equal blob), `known` itself with its times moved
+   * forward, without reading found.secrets at all: its memo stays with it.
+   */
+  static of(found: Session, until: number, known?: CachedSession): CachedSession {
+    if (known !== undefined && known.id === found.id && known.version === found.version && known.sid === found.sid) {
+      known.expiresAt = found.expiresAt;
+      known.idleExpiresAt = found.idleExpiresAt;
+      known.until = until;
+      return known;
+    }
+    const x = found.secrets;
+    const kept: Kept = { user: x.user, tokens: x.tokens, dpopJwk: x.dpopJwk ?? null };
+    return new CachedSession(found, until, x.csrf, JSON.stringify(kept));
+  }
+
+  /** A new copy each time: parsed from the kept JSON (no refresh token, no ID token). */
+  get secrets(): SessionSecrets {
+    const k = JSON.parse(this.#json) as Kept;
+    return { user: k.user, csrf: this.csrf, tokens: k.tokens, refreshToken: undefined, idToken: undefined, dpopJwk: k.dpopJwk ?? undefined };
+  }
+}
