@@ -12,13 +12,42 @@
 // What is not kept: the refresh token and the ID token, which a sidecar never sends anywhere (a
 // refresh reads the session again from the store, under its lock). A secret not held in memory
 // cannot leak from it.
-import type { Session, SessionSecrets } from './types.ts';
+import type { AccessToken, Session, SessionSecrets } from './types.ts';
 
-/** The secrets the JSON string holds (csrf is a field of its own, read on every unsafe request). */
-interface Kept {
-  readonly user: SessionSecrets['user'];
-  readonly tokens: SessionSecrets['tokens'];
-  readonly dpopJwk: SessionSecrets['dpopJwk'] | null;
+/**
+ * The secrets as one JSON array, without property names (they were a quarter of the bytes) and
+ * without what the record holds anyway (csrf; user.sub and user.idp when they equal the session's):
+ *   [sub|null, idp|null, name, email, roles, groups, scopes, claims, tokens, dpopJwk]
+ * where tokens = [audience, value, type, expiresAt, scope, audience, value, ...], null for undefined.
+ */
+type Packed = [string | null, string | null, string | null, string | null, string[], string[], string[], Record<string, unknown>, (string | number | null)[], Record<string, unknown> | null];
+
+function pack(s: Session): string {
+  const { user, tokens, dpopJwk } = s.secrets;
+  const flat: (string | number | null)[] = [];
+  for (const [audience, t] of Object.entries(tokens)) flat.push(audience, t.value, t.type, t.expiresAt ?? null, t.scope ?? null);
+  const packed: Packed = [
+    user.sub === s.sub ? null : user.sub, user.idp === s.idp ? null : user.idp, user.name ?? null, user.email ?? null,
+    [...user.roles], [...user.groups], [...user.scopes], user.claims as Record<string, unknown>, flat, dpopJwk ?? null,
+  ];
+  return JSON.stringify(packed);
+}
+
+function unpack(json: string, r: CachedSession): SessionSecrets {
+  const [sub, idp, name, email, roles, groups, scopes, claims, flat, dpopJwk] = JSON.parse(json) as Packed;
+  const tokens: Record<string, AccessToken> = {};
+  for (let i = 0; i + 4 < flat.length; i += 5) {
+    const token: AccessToken = {
+      value: flat[i + 1] as string, type: flat[i + 2] as AccessToken['type'],
+      expiresAt: (flat[i + 3] as number | null) ?? undefined, scope: (flat[i + 4] as string | null) ?? undefined,
+    };
+    // An own property whatever the audience is called (as JSON.parse makes it: even `__proto__`).
+    Object.defineProperty(tokens, flat[i] as string, { value: token, enumerable: true, writable: true, configurable: true });
+  }
+  return {
+    user: { sub: sub ?? r.sub, idp: idp ?? r.idp, name: name ?? undefined, email: email ?? undefined, roles, groups, scopes, claims },
+    csrf: r.csrf, tokens, refreshToken: undefined, idToken: undefined, dpopJwk: dpopJwk ?? undefined,
+  };
 }
 
 export class CachedSession implements Session {
@@ -72,14 +101,11 @@ export class CachedSession implements Session {
       known.until = until;
       return known;
     }
-    const x = found.secrets;
-    const kept: Kept = { user: x.user, tokens: x.tokens, dpopJwk: x.dpopJwk ?? null };
-    return new CachedSession(found, until, x.csrf, JSON.stringify(kept));
+    return new CachedSession(found, until, found.secrets.csrf, pack(found));
   }
 
   /** A new copy each time: parsed from the kept JSON (no refresh token, no ID token). */
   get secrets(): SessionSecrets {
-    const k = JSON.parse(this.#json) as Kept;
-    return { user: k.user, csrf: this.csrf, tokens: k.tokens, refreshToken: undefined, idToken: undefined, dpopJwk: k.dpopJwk ?? undefined };
+    return unpack(this.#json, this);
   }
 }

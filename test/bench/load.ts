@@ -81,6 +81,8 @@ class Conn {
     this.socket.write(bytes);
   }
 
+  // Parsed on the bytes: a string per response (and its lower-cased copy) was garbage whose
+  // collection paused the generator, and those pauses were counted as server latency.
   #data(chunk: Buffer): void {
     const buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk]);
     const end = buf.indexOf(HEADER_END);
@@ -88,13 +90,14 @@ class Conn {
       this.#buf = buf;
       return;
     }
-    const head = buf.toString("latin1", 0, end).toLowerCase();
-    const status = Number(head.slice(9, 12));
+    const status = (buf[9]! - 48) * 100 + (buf[10]! - 48) * 10 + (buf[11]! - 48);
     let total: number;
-    const cl = /\r\ncontent-length: *(\d+)/.exec(head);
-    if (cl) {
-      total = end + 4 + Number(cl[1]);
-    } else if (head.includes('\r\ntransfer-encoding: chunked')) {
+    const cl = headerValueAt(buf, end, CONTENT_LENGTH);
+    if (cl >= 0) {
+      let n = 0;
+      for (let i = cl; i < end && buf[i]! >= 48 && buf[i]! <= 57; i++) n = n * 10 + buf[i]! - 48;
+      total = end + 4 + n;
+    } else if (headerValueAt(buf, end, TRANSFER_ENCODING) >= 0) {
       const z = buf.indexOf(CHUNK_END, end + 4);
       total = z < 0 ? Infinity : z + CHUNK_END.length;
     } else {
@@ -111,6 +114,26 @@ class Conn {
     this.#onResponse = null;
     cb(status);
   }
+}
+
+const CONTENT_LENGTH = Buffer.from('\r\ncontent-length:');
+const TRANSFER_ENCODING = Buffer.from('\r\ntransfer-encoding: chunked');
+
+/**
+ * Where the value of header `name` (CRLF + lower-case name + colon) starts within the head
+ * (buf[0, end)), spaces skipped; -1 when absent. Case-insensitive on ASCII letters.
+ */
+function headerValueAt(buf: Buffer, end: number, name: Buffer): number {
+  outer: for (let i = 0; i + name.length <= end; i++) {
+    for (let j = 0; j < name.length; j++) {
+      const c = buf[i + j]!;
+      if ((c >= 65 && c <= 90 ? c + 32 : c) !== name[j]) continue outer;
+    }
+    let v = i + name.length;
+    while (v < end && buf[v] === 32) v++;
+    return v;
+  }
+  return -1;
 }
 
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { freePort, RedisServer } from '../helpers/redis.ts';
 import { REPO_ROOT, runCli, waitHealthy, type Child } from '../helpers/process.ts';
 import { randomBytes } from 'node:crypto';
+import { parse as parseYaml } from 'yaml';
 import { loadSettings } from '../../src/config/env.ts';
 import { createSessionStore, type KvSessionStore } from '../../src/session/index.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -34,16 +35,35 @@ export interface SidecarOptions {
   readonly nodeArgs?: readonly string[];
   /** Another built checkout to run instead of this one (compare.ts). */
   readonly root?: string;
+  /** Without compose.yaml's node flags and tuning environment (shippedVerify). */
+  readonly plain?: boolean;
+}
+
+/**
+ * How compose/compose.yaml starts the sidecar: the node flags of its command and its process
+ * tuning environment (MALLOC_*, UV_*). The benchmark runs the sidecar the way it ships.
+ */
+export function shippedVerify(root = REPO_ROOT): { nodeArgs: string[]; env: Record<string, string> } {
+  const compose = parseYaml(readFileSync(join(root, 'compose/compose.yaml'), 'utf8')) as {
+    services: { verify: { command: string[]; environment: Record<string, string> } };
+  };
+  const { command, environment } = compose.services.verify;
+  const cli = command.indexOf('dist/src/cli.js');
+  if (command[0] !== 'node' || cli < 0 || command[cli + 1] !== 'verify') throw new Error(`compose.yaml: unexpected verify command ${JSON.stringify(command)}`);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(environment)) if (/^(MALLOC|UV)_/.test(k)) env[k] = String(v);
+  return { nodeArgs: command.slice(1, cli), env };
 }
 
 export async function startSidecar(redisUrl: string, sessionKeys: string[], opts: SidecarOptions = {}): Promise<Sidecar> {
   const port = await freePort();
+  const shipped = opts.plain ? { nodeArgs: [], env: {} } : shippedVerify(opts.root);
   const env = {
     GOLDPATH_CONFIG_DIR: BENCH_CONFIG_DIR, REDIS_URL: redisUrl, GOLDPATH_PUBLIC_URL: PUBLIC_URL,
     GOLDPATH_SESSION_KEYS: sessionKeys.join(','), TEST_CLIENT_SECRET: 'bench-secret',
-    PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...opts.env,
+    PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...shipped.env, ...opts.env,
   };
-  const child = runCli('node', ['verify'], env, { nodeArgs: opts.nodeArgs, root: opts.root });
+  const child = runCli('node', ['verify'], env, { nodeArgs: [...shipped.nodeArgs, ...(opts.nodeArgs ?? [])], root: opts.root });
   await waitHealthy(`http://127.0.0.1:${port}/readyz`, child, 20_000);
   return {
     child, port, env,

@@ -19,7 +19,7 @@ import { execFileSync } from 'node:child_process';
 import type { RedisServer } from '../helpers/redis.ts';
 import { REPO_ROOT } from '../helpers/process.ts';
 import { runLoad, verifyRequest, type LoadResult } from './load.ts';
-import { BENCH_KEYS, pin, procCpuSeconds, startBare, startHarness, startSidecar, type Bare } from './processes.ts';
+import { BENCH_KEYS, pin, procCpuSeconds, startBare, startHarness, startSidecar, type Bare, type SidecarOptions } from './processes.ts';
 import { pdpMicro, type MicroResult } from './pdp-micro.ts';
 import { ACTIVE_SESSIONS, COOKIE, createBenchSessions, createSessions, driveAll, prime, scenarios, type Scenario } from './scenarios.ts';
 
@@ -38,9 +38,14 @@ const NPROC = (() => {
     return String(cpus().length); // not on every OS
   }
 })();
-/** The memory step runs `goldpath verify` as shipped (its V8 tuning is src/verify/process-tuning.ts). */
-const MEMORY_VARIANTS: [string, Record<string, string>][] = [
-  ['`goldpath verify`', {}],
+/**
+ * The memory step runs `goldpath verify` as compose/compose.yaml starts it (node flags and malloc
+ * tuning, see shippedVerify), and as a plain `node dist/src/cli.js verify`. Both get the runtime
+ * tuning of src/verify/process-tuning.ts. Every scenario above runs the compose way.
+ */
+const MEMORY_VARIANTS: [string, SidecarOptions][] = [
+  ['`goldpath verify` as compose.yaml starts it', {}],
+  ['`node dist/src/cli.js verify`, no process flags', { plain: true }],
 ];
 
 interface Row {
@@ -178,8 +183,8 @@ async function main(): Promise<void> {
       await createSessions(store, extra, (i) => ({ sub: `idle-${i}` }));
       log(`memory: created ${extra} more sessions in ${((performance.now() - t) / 1000).toFixed(1)} s (${MEMORY_SESSIONS} in Redis)`);
       const many = sessions.many.map((c) => verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${c}` }));
-      for (const [label, env] of MEMORY_VARIANTS) {
-        const fresh = await startSidecar(redis.url, BENCH_KEYS, { env });
+      for (const [label, options] of MEMORY_VARIANTS) {
+        const fresh = await startSidecar(redis.url, BENCH_KEYS, options);
         try {
           // Every active session at least three times, for at least 3 s.
           const sent = await driveAll(fresh.port, many, { times: 3, seconds: 3, connections: CONNECTIONS });
