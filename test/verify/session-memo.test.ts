@@ -117,7 +117,8 @@ describe('verify: cached sessions and the session memo', function () {
       ['GET', '/api/orders/1', {}],
       ['GET', '/api/reports', {}],
       ['POST', '/api/orders/1', { 'X-CSRF-Token': 'csrf-same' }],
-      ['GET', '/api/boom', {}],
+      ['GET', '/api/boom', {}], // the policy throws: 403
+      ['GET', '/api/orders', {}], // no rule: 403
       ['GET', '/api/public/x', {}],
     ];
     for (const { cookieValue } of [reader, nobody]) {
