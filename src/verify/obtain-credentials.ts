@@ -12,7 +12,7 @@ import { memoOf, type KeptCredentials } from './session-memo.ts';
 const REFRESH_SKEW_MS = 30_000;
 
 // The provider's Bearer answer for a session's secrets and an audience stays the same until the
-// token comes within the refresh window: kept with the secrets (session-memo.ts) so the hot path
+// token comes within the refresh window: kept with the session (session-memo.ts) so the hot path
 // does not go through the provider, and awaits nothing. DPoP credentials carry a fresh proof per
 // request: never kept.
 function recall(session: Session, audience: string): KeptCredentials | undefined {
