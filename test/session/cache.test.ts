@@ -245,6 +245,11 @@ describe('session cache', function () {
       #invalidate: ((id: string) => void)[] = [];
       #resync: (() => void)[] = [];
       macChecks = 0;
+      /** A stalled store: pings get no answer. */
+      stalled = false;
+      ping(): Promise<void> {
+        return this.stalled ? new Promise(() => {}) : Promise.resolve();
+      }
       idOf(cookie: string): string | null {
         this.macChecks++;
         return cookie.startsWith('ok-') ? cookie.slice(3) : null;
@@ -273,9 +278,9 @@ describe('session cache', function () {
       id, sub: 's', idp: 'dev', sid: undefined, createdAt: 0, expiresAt: Date.now() + 3_600_000,
       idleExpiresAt: Date.now() + 3_600_000, version: 1, secrets: newSession().secrets,
     });
-    const make = () => {
+    const make = (o: { heartbeatMs?: number; stallMs?: number } = {}) => {
       const stub = new Stub();
-      return { stub, cache: new CachingSessionStore(stub as unknown as SessionStore & ResyncSource) };
+      return { stub, cache: new CachingSessionStore(stub as unknown as SessionStore & ResyncSource, { heartbeatMs: 0, ...o }) };
     };
 
     it('a read that raced a deletion is answered but not cached', async function () {
@@ -323,6 +328,51 @@ describe('session cache', function () {
       assert.equal(cache.size, 1, 'cached again once the feed is back');
     });
 
+    it('a store that stops answering pings (a stalled Redis) is not trusted: nothing served or kept until it answers again', async function () {
+      const { stub, cache } = make({ heartbeatMs: 20, stallMs: 60 });
+      try {
+        const p = cache.lookup('ok-a');
+        stub.reads[0]!.resolve(session('a'));
+        await p;
+        assert.ok(!(cache.lookup('ok-a') instanceof Promise), 'cached');
+        stub.stalled = true;
+        const t0 = Date.now();
+        while (!(cache.lookup('ok-a') instanceof Promise)) {
+          assert.ok(Date.now() - t0 < 20 + 60 + 200, 'still served from memory after the heartbeat should have noticed');
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        assert.equal(cache.size, 0, 'emptied');
+        stub.reads.at(-1)!.resolve(session('a')); // a read that got through: answered, not kept
+        assert.ok(cache.lookup('ok-a') instanceof Promise, 'not cached while the store does not answer pings');
+        stub.stalled = false;
+        const t1 = Date.now();
+        for (;;) {
+          const r = cache.lookup('ok-a');
+          if (r instanceof Promise) stub.reads.at(-1)!.resolve(session('a'));
+          if (!(r instanceof Promise)) break;
+          await r;
+          assert.ok(Date.now() - t1 < 1000, 'trusted again once pings are answered');
+          await new Promise((x) => setTimeout(x, 10));
+        }
+      } finally {
+        await cache.close().catch(() => {});
+      }
+    });
+
+    it('a ping that fails (not merely slow) stops the cache serving at once', async function () {
+      const { stub, cache } = make({ heartbeatMs: 20, stallMs: 1000 });
+      try {
+        const p = cache.lookup('ok-b');
+        stub.reads[0]!.resolve(session('b'));
+        await p;
+        stub.ping = () => Promise.reject(new Error('not subscribed to session invalidations'));
+        await new Promise((r) => setTimeout(r, 80));
+        assert.ok(cache.lookup('ok-b') instanceof Promise);
+      } finally {
+        await cache.close().catch(() => {});
+      }
+    });
+
     it('a refused cookie value is remembered (no second MAC check), in a table of its own', async function () {
       const { stub, cache } = make();
       assert.equal(cache.lookup('forged-1'), null);
@@ -337,7 +387,7 @@ describe('session cache', function () {
       const stub = new Stub();
       let fail = true;
       stub.getById = (id) => (fail ? Promise.reject(new Error('down')) : Promise.resolve(session(id)));
-      const cache = new CachingSessionStore(stub as unknown as SessionStore & ResyncSource);
+      const cache = new CachingSessionStore(stub as unknown as SessionStore & ResyncSource, { heartbeatMs: 0 });
       await assert.rejects(Promise.resolve(cache.lookup('ok-a')), /down/);
       fail = false;
       assert.equal((await cache.lookup('ok-a'))?.id, 'a');

@@ -5,6 +5,7 @@
 // without a valid session on a session route, whatever the fault; /readyz follows the store;
 // everything recovers on its own.
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CookieCodec, createSessionStore, type KvSessionStore } from '../../src/session/index.ts';
 import { loadSettings } from '../../src/config/env.ts';
@@ -200,6 +201,38 @@ describe('verify sidecar under Redis faults', function () {
       assert.equal((await verify(cached)).status, 401, 'not served from a stale cache: Redis lost it');
       assert.equal(child.proc.exitCode, null, 'the process never crashed');
       assert.doesNotMatch(child.output(), new RegExp(cookieValue), 'no cookie value in the logs');
+    });
+
+    it('stalled Redis (SIGSTOP): a session served from the cache stops being served within 1 s (the heartbeat), then 503s; heals by itself', async function () {
+      redis = await RedisServer.start();
+      await spawnVerify();
+      const { cookieValue } = await store.create(newSession({ sub: 'cached-stall' }));
+      const cached = `goldpath=${cookieValue}`;
+      for (let i = 0; i < 3; i++) assert.equal((await verify(cached)).status, 200); // now in the cache
+      redis.pause();
+      try {
+        const t0 = performance.now();
+        let first503: VerifyResponse | undefined;
+        for (;;) {
+          const res = await verify(cached);
+          const at = performance.now() - t0;
+          if (res.status === 503) {
+            first503 = res;
+            break;
+          }
+          assert.equal(res.status, 200, `${res.status} at ${Math.round(at)} ms`);
+          assert.ok(at < 1000, `still served from the cache ${Math.round(at)} ms into the stall`);
+          await sleep(25);
+        }
+        assertUnavailable(first503, 'cached session, Redis stalled');
+        // Once distrusted, never served from memory again while the stall lasts.
+        for (let i = 0; i < 5; i++) assertUnavailable(await verify(cached), `stalled #${i}`);
+        assert.equal((await verify(undefined)).status, 401);
+      } finally {
+        redis.resume();
+      }
+      await eventually('the session to verify again', async () => ((await verify(cached)).status === 200 ? true : undefined));
+      assert.equal(child.proc.exitCode, null, 'the process never crashed');
     });
 
     it('starts while Redis is down: alive but not ready, 503 for sessions, then ready on its own when Redis appears', async function () {
