@@ -283,6 +283,14 @@ describe('session cache', function () {
       return { stub, cache: new CachingSessionStore(stub as unknown as SessionStore & ResyncSource, { heartbeatMs: 0, ...o }) };
     };
 
+    /** Loads session `id` through the cache (the stub answers the read) and checks it is cached. */
+    async function cacheOne(stub: Stub, cache: CachingSessionStore, id: string): Promise<void> {
+      const p = cache.lookup(`ok-${id}`);
+      stub.reads.at(-1)!.resolve(session(id));
+      await p;
+      assert.ok(!(cache.lookup(`ok-${id}`) instanceof Promise), 'cached');
+    }
+
     it('a read that raced a deletion is answered but not cached', async function () {
       const { stub, cache } = make();
       const p = cache.lookup('ok-a') as Promise<Session | null>;
@@ -331,10 +339,7 @@ describe('session cache', function () {
     it('a store that stops answering pings (a stalled Redis) is not trusted: nothing served or kept until it answers again', async function () {
       const { stub, cache } = make({ heartbeatMs: 20, stallMs: 60 });
       try {
-        const p = cache.lookup('ok-a');
-        stub.reads[0]!.resolve(session('a'));
-        await p;
-        assert.ok(!(cache.lookup('ok-a') instanceof Promise), 'cached');
+        await cacheOne(stub, cache, 'a');
         stub.stalled = true;
         const t0 = Date.now();
         while (!(cache.lookup('ok-a') instanceof Promise)) {
@@ -362,9 +367,7 @@ describe('session cache', function () {
     it('a ping that fails (not merely slow) stops the cache serving at once', async function () {
       const { stub, cache } = make({ heartbeatMs: 20, stallMs: 1000 });
       try {
-        const p = cache.lookup('ok-b');
-        stub.reads[0]!.resolve(session('b'));
-        await p;
+        await cacheOne(stub, cache, 'b');
         stub.ping = () => Promise.reject(new Error('not subscribed to session invalidations'));
         await new Promise((r) => setTimeout(r, 80));
         assert.ok(cache.lookup('ok-b') instanceof Promise);

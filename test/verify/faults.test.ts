@@ -172,6 +172,15 @@ describe('verify sidecar under Redis faults', function () {
       child = runCli('node', ['verify'], env);
       await waitHealthy(`http://127.0.0.1:${port}/healthz`, child);
     }
+    /** Redis, the sidecar, and a session the sidecar has just served (now in its cache). */
+    async function withCachedSession(sub: string): Promise<{ cookieValue: string; cached: string }> {
+      redis = await RedisServer.start();
+      await spawnVerify();
+      const { cookieValue } = await store.create(newSession({ sub }));
+      const cached = `goldpath=${cookieValue}`;
+      for (let i = 0; i < 3; i++) assert.equal((await verify(cached)).status, 200);
+      return { cookieValue, cached };
+    }
     afterEach(async function () {
       await child?.stop();
       await store?.close();
@@ -179,11 +188,7 @@ describe('verify sidecar under Redis faults', function () {
     });
 
     it('killed Redis: 503 within 1 s even for a session it just served from cache, 401 without one, /readyz 503; heals by itself', async function () {
-      redis = await RedisServer.start();
-      await spawnVerify();
-      const { cookieValue } = await store.create(newSession({ sub: 'cached' }));
-      const cached = `goldpath=${cookieValue}`;
-      for (let i = 0; i < 3; i++) assert.equal((await verify(cached)).status, 200); // now in the cache
+      const { cookieValue, cached } = await withCachedSession('cached');
       const { cookieValue: other } = await store.create(newSession({ sub: 'uncached' }));
       await redis.kill();
       await sleep(50); // the subscriber notices the closed connection and stops trusting the cache
@@ -204,11 +209,7 @@ describe('verify sidecar under Redis faults', function () {
     });
 
     it('stalled Redis (SIGSTOP): a session served from the cache stops being served within 1 s (the heartbeat), then 503s; heals by itself', async function () {
-      redis = await RedisServer.start();
-      await spawnVerify();
-      const { cookieValue } = await store.create(newSession({ sub: 'cached-stall' }));
-      const cached = `goldpath=${cookieValue}`;
-      for (let i = 0; i < 3; i++) assert.equal((await verify(cached)).status, 200); // now in the cache
+      const { cached } = await withCachedSession('cached-stall');
       redis.pause();
       try {
         const t0 = performance.now();
