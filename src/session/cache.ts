@@ -149,7 +149,8 @@ export class CachingSessionStore implements SessionStore {
       if (this.#pingSent === sent) this.#pingSent = 0;
       if (Date.now() - sent <= this.#stallMs) this.#answering = true;
     }, () => {
-      if (this.#pingSent === sent) this.#pingSent = 0;
+      if (this.#pingSent !== sent) return; // abandoned as stalled already
+      this.#pingSent = 0;
       this.#stalled();
     });
   }
