@@ -22,10 +22,21 @@ export interface RequestHeaders {
 const join = (prev: string | undefined, v: string, sep: string) => (prev === undefined ? v : prev + sep + v);
 
 /**
- * Whether `name` is the header `lower`. Traefik (Go) sends header names in canonical form
- * (X-Forwarded-Uri, Cookie, X-Csrf-Token): that spelling is compared first, without lower-casing.
+ * Whether `name` is the header `lower` (same length already). Traefik (Go) sends header names in
+ * canonical form (X-Forwarded-Uri, Cookie, X-Csrf-Token): that spelling is compared first. The
+ * others are compared letter by letter, ASCII case folded: a lower-cased copy per header of the
+ * same length (Accept against Cookie and Origin, X-Forwarded-For against X-Forwarded-Uri) was
+ * garbage on every request.
  */
-const is = (name: string, canonical: string, lower: string) => name === canonical || name.toLowerCase() === lower;
+function is(name: string, canonical: string, lower: string): boolean {
+  if (name === canonical) return true;
+  for (let i = 0; i < lower.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
 
 export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
   const h: RequestHeaders = {
