@@ -1,6 +1,7 @@
 // What the sidecar's session cache (cache.ts) keeps of one session: its plain fields, its CSRF token,
-// the rest of its secrets as one JSON string, and a slot for what the verify chain derives from
-// it (src/verify/session-memo.ts: decisions, upstream credentials, identity headers).
+// its access tokens as the Authorization header values they become, the rest of its secrets as one
+// JSON string, and a slot for what the verify chain derives from it (src/verify/session-memo.ts:
+// decisions, upstream credentials, identity headers).
 //
 // Why a string: a session as parsed JSON is some twenty small objects, arrays and strings (user,
 // claims, roles, tokens...), ~1.9 KB of heap with the test sessions of `npm run bench` and far more
@@ -9,40 +10,55 @@
 // the memo. Reading `secrets` parses the string again (a few µs): what needs them (a policy query
 // the memo and the decision cache cannot answer, a token near its refresh) costs far more anyway.
 //
+// Why the tokens apart: a JWT access token is ~1 KB, most of what a real session weighs. The memo
+// keeps the header it sends upstream (obtain-credentials.ts); kept here as that very header, the
+// memo holds the record's string, not a second copy, and a token is in memory once per session.
+//
 // What is not kept: the refresh token and the ID token, which a sidecar never sends anywhere (a
 // refresh reads the session again from the store, under its lock). A secret not held in memory
 // cannot leak from it.
+import { flatCopy } from '../strings.ts';
+import { intern } from './intern.ts';
 import type { AccessToken, Session, SessionSecrets } from './types.ts';
 
 /**
- * The secrets as one JSON array, without property names (they were a quarter of the bytes) and
- * without what the record holds anyway (csrf; user.sub and user.idp when they equal the session's):
+ * The secrets but the tokens' values as one JSON array, without property names (they were a
+ * quarter of the bytes) and without what the record holds anyway (csrf; user.sub and user.idp when
+ * they equal the session's):
  *   [sub|null, idp|null, name, email, roles, groups, scopes, claims, tokens, dpopJwk]
- * where tokens = [audience, value, type, expiresAt, scope, audience, value, ...], null for undefined.
+ * where tokens = [type, expiresAt, scope, type, ...] (null for undefined), in the order of the
+ * record's [audience, header, audience, header...] list.
  */
 type Packed = [string | null, string | null, string | null, string | null, string[], string[], string[], Record<string, unknown>, (string | number | null)[], Record<string, unknown> | null];
 
-function pack(s: Session): string {
+function pack(s: Session): { json: string; tokens: string[] } {
   const { user, tokens, dpopJwk } = s.secrets;
   const flat: (string | number | null)[] = [];
-  for (const [audience, t] of Object.entries(tokens)) flat.push(audience, t.value, t.type, t.expiresAt ?? null, t.scope ?? null);
+  const headers: string[] = [];
+  for (const [audience, t] of Object.entries(tokens)) {
+    flat.push(t.type, t.expiresAt ?? null, t.scope ?? null);
+    // A flat string: the concatenation would keep its two pieces alive with it.
+    headers.push(intern(audience), flatCopy(`${t.type} ${t.value}`));
+  }
   const packed: Packed = [
     user.sub === s.sub ? null : user.sub, user.idp === s.idp ? null : user.idp, user.name ?? null, user.email ?? null,
     [...user.roles], [...user.groups], [...user.scopes], user.claims as Record<string, unknown>, flat, dpopJwk ?? null,
   ];
-  return JSON.stringify(packed);
+  return { json: JSON.stringify(packed), tokens: headers };
 }
 
-function unpack(json: string, r: CachedSession): SessionSecrets {
+function unpack(json: string, headers: readonly string[], r: CachedSession): SessionSecrets {
   const [sub, idp, name, email, roles, groups, scopes, claims, flat, dpopJwk] = JSON.parse(json) as Packed;
   const tokens: Record<string, AccessToken> = {};
-  for (let i = 0; i + 4 < flat.length; i += 5) {
+  for (let i = 0, j = 0; j + 1 < headers.length; i += 3, j += 2) {
+    const type = flat[i] as AccessToken['type'];
     const token: AccessToken = {
-      value: flat[i + 1] as string, type: flat[i + 2] as AccessToken['type'],
-      expiresAt: (flat[i + 3] as number | null) ?? undefined, scope: (flat[i + 4] as string | null) ?? undefined,
+      // A view into the header, not a copy (and gone with this parse).
+      value: headers[j + 1]!.slice(type.length + 1), type,
+      expiresAt: (flat[i + 1] as number | null) ?? undefined, scope: (flat[i + 2] as string | null) ?? undefined,
     };
     // An own property whatever the audience is called (as JSON.parse makes it: even `__proto__`).
-    Object.defineProperty(tokens, flat[i] as string, { value: token, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(tokens, headers[j]!, { value: token, enumerable: true, writable: true, configurable: true });
   }
   return {
     user: { sub: sub ?? r.sub, idp: idp ?? r.idp, name: name ?? undefined, email: email ?? undefined, roles, groups, scopes, claims },
@@ -72,8 +88,10 @@ export class CachedSession implements Session {
   /** The session cache's revalidation of this record, while one is in flight (cache.ts). */
   reloading: Promise<Session | null> | undefined;
   readonly #json: string;
+  /** [audience, Authorization header value, audience, ...]: `${type} ${value}` per token. */
+  readonly #tokens: readonly string[];
 
-  private constructor(s: Session, until: number, csrf: string, json: string) {
+  private constructor(s: Session, until: number, csrf: string, packed: { json: string; tokens: string[] }) {
     this.id = s.id;
     this.sub = s.sub;
     this.idp = s.idp;
@@ -86,7 +104,8 @@ export class CachedSession implements Session {
     this.until = until;
     this.memo = undefined;
     this.reloading = undefined;
-    this.#json = json;
+    this.#json = packed.json;
+    this.#tokens = packed.tokens;
   }
 
   /**
@@ -106,6 +125,16 @@ export class CachedSession implements Session {
 
   /** A new copy each time: parsed from the kept JSON (no refresh token, no ID token). */
   get secrets(): SessionSecrets {
-    return unpack(this.#json, this);
+    return unpack(this.#json, this.#tokens, this);
+  }
+
+  /**
+   * The kept `${type} ${value}` of the token for `audience`: the very string, so that what is
+   * derived from it (the memo's credentials) can hold it instead of a copy.
+   */
+  authorization(audience: string): string | undefined {
+    const t = this.#tokens;
+    for (let j = 0; j + 1 < t.length; j += 2) if (t[j] === audience) return t[j + 1];
+    return undefined;
   }
 }

@@ -19,6 +19,7 @@ import type { Fields, KvBackend } from './backend.ts';
 import { CookieCodec, isStorageId } from './cookie.ts';
 import { SecretBox } from './crypto.ts';
 import { intern, internSecrets } from './intern.ts';
+import { hasSecretsShape } from './secrets-shape.ts';
 import type { NewSession, Session, SessionSecrets, SessionStore } from './types.ts';
 
 /** Index sets outlive their members' sessions by this much (clock skew between processes). */
@@ -229,11 +230,14 @@ export class KvSessionStore implements SessionStore {
     if (!same) {
       const plain = this.#box.openText(h.d!, id);
       if (plain === null) return this.#discard(id); // rotated-out key, tampering, or moved blob
+      let parsed: unknown;
       try {
-        secrets = internSecrets(JSON.parse(plain) as SessionSecrets);
+        parsed = JSON.parse(plain);
       } catch {
         return this.#discard(id);
       }
+      if (!hasSecretsShape(parsed)) return null; // see secrets-shape.ts: not ours to delete
+      secrets = internSecrets(parsed);
     }
     let seen = lastSeen;
     if (now - lastSeen >= this.#touchMs) {

@@ -3,6 +3,7 @@
 // already deleted the session: the user must log in again.
 import type { UpstreamCredentials } from '../oidc/types.ts';
 import { flatCopy } from '../strings.ts';
+import { CachedSession } from '../session/cached-session.ts';
 import type { Session } from '../session/types.ts';
 import type { VerifyDeps, VerifyStep } from './state.ts';
 import { requireLogin } from './load-session.ts';
@@ -25,8 +26,9 @@ function recall(session: Session, audience: string): KeptCredentials | undefined
 
 /**
  * Keeps a Bearer answer, only for a token this session holds: after a refresh the provider answers
- * from a newer session, whose token this one does not have. (A flat copy of the header: the
- * provider's is a concatenation that would keep its pieces alive too.)
+ * from a newer session, whose token this one does not have. The header kept is the cached
+ * session's own string (cached-session.ts: one copy of a ~1 KB token per session, not two), or a
+ * flat copy: the provider's is a concatenation that would keep its pieces alive too.
  */
 function keep(session: Session, audience: string, creds: UpstreamCredentials): void {
   if (creds.dpop !== undefined) return;
@@ -34,7 +36,9 @@ function keep(session: Session, audience: string, creds: UpstreamCredentials): v
   if (token === undefined || creds.authorization !== `Bearer ${token.value}`) return;
   const until = token.expiresAt === undefined ? Infinity : token.expiresAt - REFRESH_SKEW_MS;
   const memo = memoOf(session);
-  const k: KeptCredentials = { authorization: flatCopy(creds.authorization), dpop: undefined, audience, until };
+  const own = session instanceof CachedSession ? session.authorization(audience) : undefined;
+  const authorization = own === creds.authorization ? own : flatCopy(creds.authorization);
+  const k: KeptCredentials = { authorization, dpop: undefined, audience, until };
   const kept = memo.credentials;
   const others = kept === undefined ? [] : (Array.isArray(kept) ? kept as readonly KeptCredentials[] : [kept as KeptCredentials]).filter((x) => x.audience !== audience);
   memo.credentials = others.length === 0 ? k : [...others, k];

@@ -45,6 +45,21 @@ describe('cached session record', function () {
     assert.ok(!('name' in back.user) || back.user.name === undefined);
   });
 
+  it('holds each access token once, as the header it is sent as, and finds it by audience', function () {
+    const s = session({
+      tokens: {
+        '': { value: 'at-main', type: 'Bearer', expiresAt: 7, scope: 'openid' },
+        reports: { value: 'at-reports', type: 'DPoP', expiresAt: undefined, scope: undefined },
+      },
+    });
+    const c = CachedSession.of(s, 10);
+    assert.equal(c.authorization(''), 'Bearer at-main');
+    assert.equal(c.authorization('reports'), 'DPoP at-reports');
+    assert.equal(c.authorization('orders'), undefined);
+    assert.equal(c.authorization('__proto__'), undefined);
+    assert.deepEqual(c.secrets.tokens, s.secrets.tokens);
+  });
+
   it('a record of the same version is renewed in place; another version is a new record without the memo', function () {
     const s = session();
     const c = CachedSession.of(s, 10);

@@ -168,6 +168,28 @@ export function contract(name: string, harness: () => Harness): void {
       assert.equal(await a.getById(session.id), null);
     });
 
+    it('treats secrets of a shape this version cannot use as absent, and keeps them stored', async () => {
+      const s = open();
+      const bad: Record<string, (x: SessionSecrets) => unknown> = {
+        'no csrf': (x) => ({ ...x, csrf: undefined }),
+        'empty csrf': (x) => ({ ...x, csrf: '' }),
+        'roles not a list': (x) => ({ ...x, user: { ...x.user, roles: 'admin' } }),
+        'no user': (x) => ({ ...x, user: undefined }),
+        'a token without a value': (x) => ({ ...x, tokens: { '': { type: 'Bearer' } } }),
+        'an unknown token type': (x) => ({ ...x, tokens: { '': { ...x.tokens['']!, type: 'MAC' } } }),
+        'claims not an object': (x) => ({ ...x, user: { ...x.user, claims: ['a'] } }),
+      };
+      for (const [what, change] of Object.entries(bad)) {
+        const { cookieValue, session } = await s.create(newSession({ secrets: change(secrets()) as SessionSecrets }));
+        assert.equal(await s.get(cookieValue), null, what);
+        assert.equal(await s.getById(session.id), null, what);
+        assert.equal(await h.rawExists(url, session.id), true, `${what}: still stored`);
+      }
+      // Extra members (a newer version's) are fine.
+      const { cookieValue } = await s.create(newSession({ secrets: { ...secrets(), future: { x: 1 } } as SessionSecrets }));
+      assert.notEqual(await s.get(cookieValue), null);
+    });
+
     it('enforces idle expiry on read, sliding with activity', async () => {
       let t = Date.now();
       const store = open({ idleMs: 10 * MIN, maxMs: 60 * MIN, now: () => t });
