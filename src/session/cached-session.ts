@@ -34,11 +34,15 @@ type Packed = [string | null, string | null, string | null, string | null, strin
 function pack(s: Session): { json: string; tokens: string[] } {
   const { user, tokens, dpopJwk } = s.secrets;
   const flat: (string | number | null)[] = [];
-  const headers: string[] = [];
-  for (const [audience, t] of Object.entries(tokens)) {
+  const entries = Object.entries(tokens);
+  // Exactly as long as it is full (push grows a backing store ~4× the size of a short list's).
+  const headers = new Array<string>(2 * entries.length);
+  for (let k = 0; k < entries.length; k++) {
+    const [audience, t] = entries[k]!;
     flat.push(t.type, t.expiresAt ?? null, t.scope ?? null);
+    headers[2 * k] = intern(audience);
     // A flat string: the concatenation would keep its two pieces alive with it.
-    headers.push(intern(audience), flatCopy(`${t.type} ${t.value}`));
+    headers[2 * k + 1] = flatCopy(`${t.type} ${t.value}`);
   }
   const packed: Packed = [
     user.sub === s.sub ? null : user.sub, user.idp === s.idp ? null : user.idp, user.name ?? null, user.email ?? null,
