@@ -1,6 +1,7 @@
 // Offline checks of traefik/ and compose/: the files validate against the upstream JSON schemas,
 // reference only things that exist, and agree with each other and with compose/config/.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -268,6 +269,21 @@ describe('traefik/ and compose/ (static checks)', () => {
       assert.deepEqual(compose.services.verify!.command?.slice(-1), ['verify']);
       assert.deepEqual(compose.services.bff!.command?.slice(-1), ['bff']);
       assert.deepEqual(compose.services['dev-idp']!.command?.slice(-1), ['dev-idp']);
+    });
+
+    it("node accepts every flag a service's command gives it (a typo would stop the container at start)", () => {
+      let checked = 0;
+      for (const [name, s] of Object.entries(compose.services)) {
+        const script = s.command?.findIndex((c) => c.startsWith('dist/')) ?? -1;
+        if (s.command?.[0] !== 'node' || script < 0) continue;
+        const flags = s.command.slice(1, script);
+        const r = spawnSync(process.execPath, [...flags, '-e', ''], { encoding: 'utf8' });
+        assert.equal(r.status, 0, `${name}: node ${flags.join(' ')}: ${r.stderr}`);
+        checked += flags.length;
+      }
+      assert.ok(checked >= 2, 'the verify service starts node with its memory flags');
+      const bad = spawnSync(process.execPath, ['--max-semi-space-sise=2', '-e', ''], { encoding: 'utf8' });
+      assert.notEqual(bad.status, 0, 'node refuses a misspelt flag: the check above can fail');
     });
 
     it('every file, folder and Dockerfile it references exists', () => {
