@@ -5,15 +5,13 @@
 // SIDECAR_NODE_OPTIONS sets the sidecar's NODE_OPTIONS; MEMORY_SNAPSHOT=1 takes a heap snapshot at the end;
 // MEMORY_REALISTIC=1 makes sessions the size an IdP's are (JWT access tokens, a dozen claims)
 // instead of the benchmark's small ones.
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { verifyRequest } from './load.ts';
 import { REPO_ROOT } from '../helpers/process.ts';
 import { startHarness, type Sidecar } from './processes.ts';
-import { COOKIE, createSessions, driveAll } from './scenarios.ts';
-import type { newSession } from '../helpers/sessions.ts';
+import { COOKIE, createSessions, driveAll, idpSizedSession } from './scenarios.ts';
 
 const active = Number(process.argv[2] ?? 10_000);
 const seconds = Number(process.argv[3] ?? 3);
@@ -40,26 +38,6 @@ async function describe(sidecar: Sidecar): Promise<string> {
     `  used by space: ${spaces('nodejs_heap_space_size_used_bytes')}\n  size by space: ${spaces('nodejs_heap_space_size_total_bytes')}`;
 }
 
-/** A session as a typical OIDC login leaves it: two ~1 KB JWT access tokens and the user's claims. */
-function realistic(i: number): Parameters<typeof newSession>[0] {
-  const sub = `5f3c${i.toString(16).padStart(8, '0')}-8b1e-4c2a-9d7f-3e6a1b2c4d5e`;
-  const jwt = () => ['eyJhbGciOiJSUzI1NiIsImtpZCI6ImtleS0xIiwidHlwIjoiYXQrand0In0', randomBytes(560).toString('base64url'), randomBytes(256).toString('base64url')].join('.');
-  const exp = Date.now() + 3_600_000;
-  return {
-    sub, roles: ['reader', 'orders.viewer'],
-    tokens: {
-      '': { value: jwt(), type: 'Bearer', expiresAt: exp, scope: 'openid profile email offline_access' },
-      reports: { value: jwt(), type: 'Bearer', expiresAt: exp, scope: 'reports.read' },
-    },
-    claims: {
-      iss: 'https://idp.example.com/realms/main', email: `user${i}@example.com`, email_verified: true,
-      name: `User Number ${i}`, given_name: 'User', family_name: `Number ${i}`, preferred_username: `user${i}`,
-      locale: 'en', tenant: `tenant-${i % 50}`, groups: ['/staff', '/staff/orders'],
-      realm_access: { roles: ['reader', 'orders.viewer', 'offline_access'] }, updated_at: 1_790_000_000,
-    },
-  };
-}
-
 const snapshot = process.env.MEMORY_SNAPSHOT === '1';
 // Heap snapshots hold the sessions' decrypted secrets: written under test-results/ (ignored by git).
 const snapshotDir = join(REPO_ROOT, 'test-results', 'heap');
@@ -68,7 +46,7 @@ const nodeOptions = [process.env.SIDECAR_NODE_OPTIONS, snapshot ? `--heapsnapsho
 const h = await startHarness({ env: nodeOptions ? { NODE_OPTIONS: nodeOptions } : {} });
 try {
   console.log(`idle: ${await describe(h.sidecar)}`);
-  const cookies = await createSessions(h.store, active, process.env.MEMORY_REALISTIC === '1' ? realistic : (i) => ({ sub: `active-${i}`, roles: ['reader'] }));
+  const cookies = await createSessions(h.store, active, process.env.MEMORY_REALISTIC === '1' ? idpSizedSession : (i) => ({ sub: `active-${i}`, roles: ['reader'] }));
   const many = cookies.map((c) => verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${c}` }));
   const sent = await driveAll(h.sidecar.port, many, { times: 3, seconds });
   console.log(`after ${sent} requests over ${active} sessions: ${await describe(h.sidecar)}`);

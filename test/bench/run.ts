@@ -21,7 +21,7 @@ import { REPO_ROOT } from '../helpers/process.ts';
 import { runLoad, verifyRequest, type LoadResult } from './load.ts';
 import { BENCH_KEYS, pin, procCpuSeconds, startBare, startHarness, startSidecar, type Bare, type SidecarOptions } from './processes.ts';
 import { pdpMicro, type MicroResult } from './pdp-micro.ts';
-import { ACTIVE_SESSIONS, COOKIE, createBenchSessions, createSessions, driveAll, prime, scenarios, type Scenario } from './scenarios.ts';
+import { ACTIVE_SESSIONS, COOKIE, createBenchSessions, createSessions, driveAll, idpSizedSession, prime, scenarios, type Scenario } from './scenarios.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -194,6 +194,20 @@ async function main(): Promise<void> {
         } finally {
           await fresh.stop();
         }
+      }
+      // The same with 10,000 more sessions the size an IdP's are (two ~1.1 KB JWT access tokens,
+      // a dozen claims) as the active ones: what a deployment's sessions weigh in the cache.
+      const sized = await createSessions(store, ACTIVE_SESSIONS, idpSizedSession);
+      const sizedRequests = sized.map((c) => verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${c}` }));
+      const fresh = await startSidecar(redis.url, BENCH_KEYS, {});
+      try {
+        const sent = await driveAll(fresh.port, sizedRequests, { times: 3, seconds: 3, connections: CONNECTIONS });
+        const m = fresh.memory();
+        const label = `${MEMORY_VARIANTS[0]![0]}, IdP-sized sessions (${ACTIVE_SESSIONS.toLocaleString('en')} more in Redis)`;
+        memory.push({ label, sessions: MEMORY_SESSIONS + ACTIVE_SESSIONS, active: ACTIVE_SESSIONS, rss: m.rss, peak: m.peak });
+        log(`memory: ${label}: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB (peak ${(m.peak / 2 ** 20).toFixed(1)} MiB) after ${sent} requests`);
+      } finally {
+        await fresh.stop();
       }
       const m = sidecar.memory();
       memory.push({ label: 'the sidecar that ran every scenario above', sessions: MEMORY_SESSIONS, active: ACTIVE_SESSIONS, rss: m.rss, peak: m.peak });

@@ -1,5 +1,6 @@
 // The benchmark scenarios, and the sessions they need (created through the store API with the
 // sidecar's keys, as the BFF would).
+import { randomBytes } from 'node:crypto';
 import { newSession } from '../helpers/sessions.ts';
 import type { KvSessionStore } from '../../src/session/index.ts';
 import type { SessionStore } from '../../src/session/types.ts';
@@ -62,6 +63,26 @@ export async function prime(port: number, s: Scenario, connections = 32): Promis
   for (let sent = 0; sent < (s.prime ?? 0);) {
     sent += (await runLoad({ port, request: (i) => s.request(sent + i), seconds: 1, connections, warmupSeconds: 0 })).sent;
   }
+}
+
+/** A session as a typical OIDC login leaves it: two ~1 KB JWT access tokens and the user's claims. */
+export function idpSizedSession(i: number): Parameters<typeof newSession>[0] {
+  const sub = `5f3c${i.toString(16).padStart(8, '0')}-8b1e-4c2a-9d7f-3e6a1b2c4d5e`;
+  const jwt = () => ['eyJhbGciOiJSUzI1NiIsImtpZCI6ImtleS0xIiwidHlwIjoiYXQrand0In0', randomBytes(560).toString('base64url'), randomBytes(256).toString('base64url')].join('.');
+  const exp = Date.now() + 3_600_000;
+  return {
+    sub, roles: ['reader', 'orders.viewer'],
+    tokens: {
+      '': { value: jwt(), type: 'Bearer', expiresAt: exp, scope: 'openid profile email offline_access' },
+      reports: { value: jwt(), type: 'Bearer', expiresAt: exp, scope: 'reports.read' },
+    },
+    claims: {
+      iss: 'https://idp.example.com/realms/main', email: `user${i}@example.com`, email_verified: true,
+      name: `User Number ${i}`, given_name: 'User', family_name: `Number ${i}`, preferred_username: `user${i}`,
+      locale: 'en', tenant: `tenant-${i % 50}`, groups: ['/staff', '/staff/orders'],
+      realm_access: { roles: ['reader', 'orders.viewer', 'offline_access'] }, updated_at: 1_790_000_000,
+    },
+  };
 }
 
 export interface BenchSessions {
