@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import fc from 'fast-check';
-import { CookieCodec, createSessionStore, type KvSessionStore } from '../../src/session/index.ts';
+import { CookieCodec, createSessionStore, type KvSessionStore, type SessionSecrets } from '../../src/session/index.ts';
+import { newSession } from '../helpers/sessions.ts';
 import { loadSettings } from '../../src/config/env.ts';
 import { silentLogger } from '../../src/log.ts';
 import { RedisServer, freePort } from '../helpers/redis.ts';
@@ -121,6 +122,17 @@ describe('verify: hostile input over real HTTP', function () {
         assert.deepEqual(cookieValues(String(res.headers.cookie ?? ''), name), [], 'session cookie passed upstream');
       }), { numRuns: 300 });
       assert.ok(sent >= 250, `only ${sent} requests were sent`);
+    });
+
+    it('a session whose stored secrets this version cannot use (no CSRF token) is a 401 for every method, never a 500', async function () {
+      const n = newSession({ sub: 'odd-shape' });
+      const { cookieValue } = await store.create({ ...n, secrets: { ...n.secrets, csrf: undefined } as unknown as SessionSecrets });
+      const cookie = `${name}=${cookieValue}`;
+      for (const method of ['GET', 'POST', 'DELETE']) {
+        const res = await sidecar.verify(method, '/api/orders/1', { Cookie: cookie, 'X-CSRF-Token': 'anything', Origin: 'http://localhost:8080' });
+        assert.equal(res.status, 401, `${method}: ${res.status} ${res.body}`);
+        assert.equal(JSON.parse(res.body).error, 'login_required');
+      }
     });
 
     it('a huge cookie (30 KiB) beside the session is fine; past the header limit it is a 431', async function () {
