@@ -45,7 +45,7 @@ describe('cached session record', function () {
     assert.ok(!('name' in back.user) || back.user.name === undefined);
   });
 
-  it('holds each access token once, as the header it is sent as, and finds it by audience', function () {
+  it('keeps each access token as the header it is sent as, finds it by audience, and gives the same tokens back', function () {
     const s = session({
       tokens: {
         '': { value: 'at-main', type: 'Bearer', expiresAt: 7, scope: 'openid' },
