@@ -18,9 +18,10 @@ export interface Scenario {
   readonly server: 'bare200' | 'bare401' | 'sidecar';
   readonly request: (i: number) => Buffer;
   /**
-   * Requests to send once before the measured rounds, so a round-robin scenario measures its
-   * steady state and not the first-ever request of each session or resource (the cost of a
-   * decision-cache miss is scenario (f′) and the micro-benchmark (g)).
+   * Requests to send before each measured run, so a round-robin scenario measures its steady
+   * state: not the first-ever request of each session or resource (the cost of a decision-cache
+   * miss is scenario (f′) and the micro-benchmark (g)), nor a revalidation of every session at
+   * once because their time in the session cache lapsed while other scenarios ran.
    */
   readonly prime?: number;
 }
