@@ -189,33 +189,25 @@ async function main(): Promise<void> {
       const t = performance.now();
       await createSessions(store, extra, (i) => ({ sub: `idle-${i}` }));
       log(`memory: created ${extra} more sessions in ${((performance.now() - t) / 1000).toFixed(1)} s (${MEMORY_SESSIONS} in Redis)`);
-      const many = sessions.many.map((c) => verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${c}` }));
-      for (const [label, options] of MEMORY_VARIANTS) {
+      /** A fresh sidecar driven through `cookies` (each at least three times, at least 3 s): its RSS. */
+      const measureFresh = async (label: string, cookies: readonly string[], options: SidecarOptions, inRedis: number) => {
+        const requests = cookies.map((c) => verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${c}` }));
         const fresh = await startSidecar(redis.url, BENCH_KEYS, options);
         try {
-          // Every active session at least three times, for at least 3 s.
-          const sent = await driveAll(fresh.port, many, { times: 3, seconds: 3, connections: CONNECTIONS });
+          const sent = await driveAll(fresh.port, requests, { times: 3, seconds: 3, connections: CONNECTIONS });
           const m = fresh.memory();
-          memory.push({ label, sessions: MEMORY_SESSIONS, active: ACTIVE_SESSIONS, rss: m.rss, peak: m.peak });
+          memory.push({ label, sessions: inRedis, active: cookies.length, rss: m.rss, peak: m.peak });
           log(`memory: ${label}: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB (peak ${(m.peak / 2 ** 20).toFixed(1)} MiB) after ${sent} requests`);
         } finally {
           await fresh.stop();
         }
-      }
+      };
+      for (const [label, options] of MEMORY_VARIANTS) await measureFresh(label, sessions.many, options, MEMORY_SESSIONS);
       // The same with 10,000 more sessions the size an IdP's are (two ~1.1 KB JWT access tokens,
       // a dozen claims) as the active ones: what a deployment's sessions weigh in the cache.
       const sized = await createSessions(store, ACTIVE_SESSIONS, idpSizedSession);
-      const sizedRequests = sized.map((c) => verifyRequest('/api/orders/1', { Cookie: `${COOKIE}=${c}` }));
-      const fresh = await startSidecar(redis.url, BENCH_KEYS, {});
-      try {
-        const sent = await driveAll(fresh.port, sizedRequests, { times: 3, seconds: 3, connections: CONNECTIONS });
-        const m = fresh.memory();
-        const label = `${MEMORY_VARIANTS[0]![0]}, IdP-sized sessions (${ACTIVE_SESSIONS.toLocaleString('en')} more in Redis)`;
-        memory.push({ label, sessions: MEMORY_SESSIONS + ACTIVE_SESSIONS, active: ACTIVE_SESSIONS, rss: m.rss, peak: m.peak });
-        log(`memory: ${label}: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB (peak ${(m.peak / 2 ** 20).toFixed(1)} MiB) after ${sent} requests`);
-      } finally {
-        await fresh.stop();
-      }
+      const [compose, composeOptions] = MEMORY_VARIANTS[0]!;
+      await measureFresh(`${compose}, IdP-sized sessions (${ACTIVE_SESSIONS.toLocaleString('en')} more in Redis)`, sized, composeOptions, MEMORY_SESSIONS + ACTIVE_SESSIONS);
       const m = sidecar.memory();
       memory.push({ label: 'the sidecar that ran every scenario above', sessions: MEMORY_SESSIONS, active: ACTIVE_SESSIONS, rss: m.rss, peak: m.peak });
     }
