@@ -22,15 +22,17 @@ export function logoutHandler(deps: BffDeps) {
     const cookie = readCookie(ctx, settings.cookieName);
     const session = cookie ? await store.get(cookie) : null;
 
+    const origin = ctx.get('origin');
+    const foreign = origin !== '' && !trustedOrigins.has(origin);
     if (session) {
-      const origin = ctx.get('origin');
-      if (origin && !trustedOrigins.has(origin)) throw new CsrfError('the request comes from another origin');
+      if (foreign) throw new CsrfError('the request comes from another origin');
       const token = ctx.get('x-csrf-token') || fields['csrf_token'] || '';
       if (!token || !safeEqual(token, session.secrets.csrf)) throw new CsrfError();
     }
 
     let logoutUrl = '/';
     if (session) logoutUrl = await endSession(ctx, session) ?? '/';
+    else if (cookie && !foreign) await endUnreadable(ctx, cookie);
     clearSessionCookie(ctx, settings);
     metrics.logout('rp', 'success');
 
@@ -44,6 +46,18 @@ export function logoutHandler(deps: BffDeps) {
       ctx.body = { logout_url: logoutUrl };
     }
   };
+
+  /**
+   * A genuine cookie (valid MAC) whose session reads as absent may still name a stored session
+   * that this version cannot use (another version's secrets, see session/secrets-shape.ts): the
+   * user asked to log out, so it goes too, or it would come back under the version that wrote it.
+   * Without a CSRF token to check (it is in those secrets): the cookie is SameSite=Strict, so a
+   * cross-site POST never carries it, and a foreign Origin was refused above.
+   */
+  async function endUnreadable(ctx: Context, cookie: string): Promise<void> {
+    const id = store.idOf(cookie);
+    if (id !== null && await store.delete(id)) log.info({ reqId: ctx.state.requestId }, 'logout of a session this version cannot read');
+  }
 
   /** Revoke, delete, and build the end-session URL. Revocation is best effort: the session dies anyway. */
   async function endSession(ctx: Context, session: Session): Promise<string | undefined> {

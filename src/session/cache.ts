@@ -54,8 +54,6 @@ export interface ResyncSource {
   onResync(listener: () => void): () => void;
   /** Optional: reads a known session again, keeping its decrypted secrets when unchanged. */
   revalidate?(known: Session): Promise<Session | null>;
-  /** Optional: the storage id of a cookie value, or null when it is malformed or forged (no I/O). */
-  idOf?(cookieValue: string): string | null;
 }
 
 export interface SessionCacheOptions {
@@ -191,20 +189,20 @@ export class CachingSessionStore implements SessionStore {
       // each second keeps twice the slots, and this one is not served meanwhile (expired).
       if (e instanceof CachedSession) known = e;
     }
-    let id: string | undefined;
-    if (known === undefined && this.#inner.idOf !== undefined) {
-      if (this.#refused.has(cookieValue)) return null;
-      const checked = this.#inner.idOf(cookieValue);
-      if (checked === null) {
-        // Forged or malformed: no I/O, and never in the session cache.
-        if (this.#refused.size >= REFUSED_ENTRIES) this.#refused.clear();
-        this.#refused.add(cookieValue);
-        return null;
-      }
-      id = checked;
+    if (known !== undefined) {
+      this.misses++;
+      return this.#load(cookieValue, known, known.id);
+    }
+    if (this.#refused.has(cookieValue)) return null;
+    const id = this.#inner.idOf(cookieValue);
+    if (id === null) {
+      // Forged or malformed: no I/O, and never in the session cache.
+      if (this.#refused.size >= REFUSED_ENTRIES) this.#refused.clear();
+      this.#refused.add(cookieValue);
+      return null;
     }
     this.misses++;
-    return this.#load(cookieValue, known, id);
+    return this.#load(cookieValue, undefined, id);
   }
 
   /**
@@ -212,22 +210,15 @@ export class CachingSessionStore implements SessionStore {
    * recording, but its secrets are not decrypted and parsed again when unchanged): the session
    * keeps its secrets, and what the chain keeps with them (authorize.ts, allow.ts...) stays warm.
    */
-  #load(cookieValue: string, known: CachedSession | undefined, id: string | undefined): Promise<Session | null> {
+  #load(cookieValue: string, known: CachedSession | undefined, id: string): Promise<Session | null> {
     // A revalidation in flight is kept on its record, a first load in #inflight: a Map that takes
     // and drops a key per revalidation (thousands a second) keeps reallocating its table, and
     // those tables lived long enough to fill the old generation.
     const pending = known !== undefined ? known.reloading : this.#inflight.get(cookieValue);
     if (pending !== undefined) return pending;
     const inner = this.#inner;
-    let read: Promise<Session | null>;
-    let genuine = true; // the cookie's MAC is known to be valid: "no session" may be cached
-    if (known !== undefined && inner.revalidate !== undefined) read = inner.revalidate(known);
-    else if (known !== undefined) read = inner.getById(known.id);
-    else if (id !== undefined) read = inner.getById(id);
-    else {
-      read = inner.get(cookieValue);
-      genuine = false;
-    }
+    // The cookie's MAC is valid (idOf, or an entry cached under it): "no session" may be cached.
+    const read = known !== undefined && inner.revalidate !== undefined ? inner.revalidate(known) : inner.getById(id);
     const gen = this.#gen;
     const settled = () => {
       if (known !== undefined) {
@@ -239,7 +230,7 @@ export class CachingSessionStore implements SessionStore {
     const p: Promise<Session | null> = read.then((found) => {
       settled();
       if (found === null) {
-        if (gen === this.#gen && this.#trusted && genuine) this.#put(cookieValue, null);
+        if (gen === this.#gen && this.#trusted) this.#put(cookieValue, null);
         return null;
       }
       const session = CachedSession.of(found, this.#until(found), known);
@@ -310,6 +301,9 @@ export class CachingSessionStore implements SessionStore {
   }
   getById(id: string): Promise<Session | null> {
     return this.#inner.getById(id);
+  }
+  idOf(cookieValue: string): string | null {
+    return this.#inner.idOf(cookieValue);
   }
   create(input: NewSession): Promise<{ cookieValue: string; session: Session }> {
     return this.#inner.create(input);

@@ -3,7 +3,8 @@
 // (the CSRF check compares strings, the session cache packs the arrays, Polar reads the claims),
 // so a session whose secrets lack what this version needs is not served: it reads as absent (the
 // user logs in again) instead of failing every request with a 500. It is not deleted either: a
-// process of the version that wrote it may read it fine.
+// process of the version that wrote it may read it fine. (Its user's logout does delete it:
+// bff/logout.ts.)
 import type { SessionSecrets } from './types.ts';
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);

@@ -76,6 +76,11 @@ export interface SessionStore {
   /** Same as get, by storage id (used after a lock wait, and by back-channel logout tests). */
   getById(id: string): Promise<Session | null>;
   /**
+   * The storage id a cookie value names, or null when the value is malformed or forged (bad MAC).
+   * No I/O; says nothing about whether that session exists.
+   */
+  idOf(cookieValue: string): string | null;
+  /**
    * Replaces the secrets of an existing session (token refresh). Returns false, writing nothing,
    * when the session no longer exists: a refresh must never resurrect a deleted session.
    */

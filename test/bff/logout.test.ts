@@ -6,6 +6,9 @@ import { generateSigningKey } from '../../src/dev/idp.ts';
 import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { CookieJar, httpCall, parseForms } from '../helpers/login.ts';
 import { RedisServer } from '../helpers/redis.ts';
+import { newSession } from '../helpers/sessions.ts';
+import { storeKeys } from '../../src/session/index.ts';
+import type { SessionSecrets } from '../../src/session/types.ts';
 
 async function loggedIn(env: IdpBff, user = 'alice') {
   const r = await env.login(user);
@@ -123,6 +126,31 @@ describe('BFF logout', function () {
         method: 'POST', jar, body: JSON.stringify({ csrf_token: csrf }), headers: { 'content-type': 'application/json' },
       });
       assert.equal(json.status, 200, 'a JSON body with csrf_token works');
+    });
+
+    it('a session this version cannot read (another version\'s secrets) is deleted too, unless the request comes from another origin', async () => {
+      const redisClient = redis.client();
+      try {
+        const stored = async () => {
+          const n = newSession({ sub: 'odd-shape' });
+          const { cookieValue, session } = await env.store.create({ ...n, secrets: { ...n.secrets, csrf: undefined } as unknown as SessionSecrets });
+          assert.equal(await env.store.get(cookieValue), null, 'it reads as absent');
+          return { cookie: `${env.settings.cookieName}=${cookieValue}`, key: storeKeys.session(session.id) };
+        };
+        const foreign = await stored();
+        const refused = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json', cookie: foreign.cookie, origin: 'https://evil.example' } });
+        assert.equal(refused.status, 200, refused.body);
+        assert.equal(await redisClient.exists(foreign.key), 1, 'a foreign origin deletes nothing');
+
+        const odd = await stored();
+        const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json', cookie: odd.cookie, origin: env.url } });
+        assert.equal(res.status, 200, res.body);
+        assert.deepEqual(JSON.parse(res.body), { logout_url: '/' });
+        assert.ok(res.headers['set-cookie']!.some((c) => /^goldpath=;.*Max-Age=0/.test(c)), 'cookie cleared');
+        assert.equal(await redisClient.exists(odd.key), 0, 'gone from Redis');
+      } finally {
+        redisClient.disconnect();
+      }
     });
 
     it('without a session it just clears the cookie and points to /', async () => {
