@@ -37,6 +37,10 @@ export interface SidecarOptions {
   readonly root?: string;
   /** Without compose.yaml's node flags and tuning environment (shippedVerify). */
   readonly plain?: boolean;
+  /** A command that runs node (valgrind, instructions.ts). */
+  readonly wrap?: readonly string[];
+  /** How long it may take to become ready. Default 20 s. */
+  readonly readyMs?: number;
 }
 
 /**
@@ -63,8 +67,8 @@ export async function startSidecar(redisUrl: string, sessionKeys: string[], opts
     GOLDPATH_SESSION_KEYS: sessionKeys.join(','), TEST_CLIENT_SECRET: 'bench-secret',
     PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...shipped.env, ...opts.env,
   };
-  const child = runCli('node', ['verify'], env, { nodeArgs: [...shipped.nodeArgs, ...(opts.nodeArgs ?? [])], root: opts.root });
-  await waitHealthy(`http://127.0.0.1:${port}/readyz`, child, 20_000);
+  const child = runCli('node', ['verify'], env, { nodeArgs: [...shipped.nodeArgs, ...(opts.nodeArgs ?? [])], root: opts.root, wrap: opts.wrap });
+  await waitHealthy(`http://127.0.0.1:${port}/readyz`, child, opts.readyMs ?? 20_000);
   return {
     child, port, env,
     memory: () => procMemory(child.proc.pid!),
@@ -106,9 +110,13 @@ export interface Bare {
   stop(): Promise<void>;
 }
 
-/** A bare node:http server process: 'ok' answers 200 empty; 'json' answers `status` with `body`. */
-export async function startBare(mode: 'ok' | 'json', status = 401, body = ''): Promise<Bare> {
-  const proc: ChildProcess = spawn('node', [join(REPO_ROOT, 'dist/test/bench/bare-server.js'), mode], {
+/**
+ * A bare node:http server process: 'ok' answers 200 empty; 'json' answers `status` with `body`.
+ * `wrap`: a command that runs node (valgrind, instructions.ts).
+ */
+export async function startBare(mode: 'ok' | 'json', status = 401, body = '', wrap: readonly string[] = []): Promise<Bare> {
+  const [bin, ...argv] = [...wrap, 'node', join(REPO_ROOT, 'dist/test/bench/bare-server.js'), mode];
+  const proc: ChildProcess = spawn(bin!, argv, {
     env: { PATH: process.env.PATH ?? '', BARE_STATUS: String(status), BARE_BODY: body },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

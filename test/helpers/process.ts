@@ -15,13 +15,15 @@ export interface Child {
 
 /**
  * `nodeArgs` go before the script (e.g. --cpu-prof), for Node only. `root`: another built checkout
- * to run instead of this one (test/bench/compare.ts).
+ * to run instead of this one (test/bench/compare.ts). `wrap`: a command that runs it (e.g.
+ * valgrind and its flags, test/bench/instructions.ts).
  */
-export function runCli(runtime: Runtime, args: string[], env: Record<string, string>, opts: { nodeArgs?: readonly string[]; root?: string } = {}): Child {
+export function runCli(runtime: Runtime, args: string[], env: Record<string, string>, opts: { nodeArgs?: readonly string[]; root?: string; wrap?: readonly string[] } = {}): Child {
   const cmd = runtime === 'node'
-    ? ['node', [...(opts.nodeArgs ?? []), 'dist/src/cli.js', ...args]] as const
-    : ['node_modules/.bin/deno', ['run', '--quiet', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/cli.ts', ...args]] as const;
-  const proc = spawn(cmd[0], [...cmd[1]], { cwd: opts.root ?? REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    ? ['node', ...(opts.nodeArgs ?? []), 'dist/src/cli.js', ...args]
+    : ['node_modules/.bin/deno', 'run', '--quiet', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/cli.ts', ...args];
+  const [bin, ...argv] = [...(opts.wrap ?? []), ...cmd];
+  const proc = spawn(bin!, argv, { cwd: opts.root ?? REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => { out += d; });
   proc.stderr!.on('data', (d) => { out += d; });
