@@ -62,3 +62,11 @@ flag('--semi-space-growth-factor=1', /semi-space/);
 // slowly, so a full collection is rare either way; 20 % growth between them keeps RSS close to
 // what is live.
 flag('--heap-growing-percent=20', /heap-growing|optimize-for-size/);
+
+// 5. Scavenges on the main thread alone. With the small nursery of 3 a scavenge has little to copy
+// (the requests in flight), and handing that to helper threads costs more in coordination than
+// it saves: median pause 0.20–0.26 ms in parallel, 0.16–0.18 ms alone, total pause time −20 to
+// −30 % (`--trace-gc`, hot path at 20,000 req/s, four runs each), at the same instructions per
+// request (test/bench/instructions.ts). Every request that arrives during a scavenge waits for
+// it, so this is latency, not throughput. V8 reads the flag at every scavenge.
+flag('--no-parallel-scavenge', /scavenge|single-threaded/);
