@@ -1,10 +1,11 @@
-// `node dist/test/bench/instructions.js [warm-s] [window-s] [scenario,...]`: instructions per request, the
-// figure this shared machine cannot blur. Requests per second move by ±30 % between runs here
-// (other tenants); the instructions a process executes per request do not. Each server runs under
-// valgrind's callgrind (every instruction of every thread in user space, JIT code included): a
-// scenario is driven for `warm` seconds, then counted in windows until the count settles (count()). What it cannot see: the kernel's side of each
-// request (one read and one writev per request for every server here, ~12 µs of the sidecar's ~20
-// on this machine), so its ratios are those of the work a server itself does.
+// `node dist/test/bench/instructions.js [warm-s] [window-s] [scenario,...]`: instructions per
+// request, the figure this shared machine cannot blur. Requests per second move by ±30 % between
+// runs here (other tenants); the instructions a process executes per request do not. Each server
+// runs under valgrind's callgrind (every instruction of every thread in user space, JIT code
+// included): a scenario is driven for `warm` seconds, then counted in windows until the count
+// settles (count()). What it cannot see: the kernel's side of each request (one read and one
+// writev per request for every server here, ~12 µs of the sidecar's ~20 on this machine), so its
+// ratios are those of the work a server itself does.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,7 +28,7 @@ const CONNECTIONS = 8;
 const KEYS = process.argv[4]?.split(',') ?? ['bare200', 'a', 'bare401', 'b', 'c', 'd'];
 const dir = join(REPO_ROOT, 'test-results', 'callgrind');
 
-export interface Counted {
+interface Counted {
   readonly key: string;
   readonly title: string;
   readonly requests: number;
@@ -47,7 +48,9 @@ interface Server {
 /**
  * Instructions per request for `s` driven through `server`: counted over windows of SECONDS (zero
  * the counters, drive, dump) until two windows in a row agree within 2 %. Under valgrind V8 takes
- * some 20–30 s of load to finish tiering up; the counts then repeat to ±0.2 %.
+ * some 20–30 s of load to finish tiering up; the counts then repeat to ±0.5 % between runs. A
+ * zeroing, like a dump, takes effect when the process next runs: between windows it is idle, so
+ * at the window's first request.
  */
 async function count(s: Scenario, server: Server): Promise<Counted> {
   const drive = async (seconds: number) => {
