@@ -10,13 +10,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
-import { RedisServer } from '../helpers/redis.ts';
 import { REPO_ROOT } from '../helpers/process.ts';
-import { loadSettings } from '../../src/config/env.ts';
-import { createSessionStore } from '../../src/session/index.ts';
-import { silentLogger } from '../../src/log.ts';
-import { runLoad } from './load.ts';
-import { BENCH_CONFIG_DIR, BENCH_KEYS, PUBLIC_URL, startBare, startSidecar } from './processes.ts';
+import { expectAnswers, runLoad } from './load.ts';
+import { loginRequiredBody, startBare, startHarness } from './processes.ts';
 import { createBenchSessions, scenarios, type Scenario } from './scenarios.ts';
 
 const WARM = Number(process.argv[2] ?? 10);
@@ -55,8 +51,7 @@ interface Server {
 async function count(s: Scenario, server: Server): Promise<Counted> {
   const drive = async (seconds: number) => {
     const r = await runLoad({ port: server.port, request: s.request, seconds, connections: CONNECTIONS, warmupSeconds: 0 });
-    const wrong = Object.keys(r.statuses).filter((code) => Number(code) !== s.expect);
-    if (wrong.length > 0 || r.errors > 0) throw new Error(`${s.title}: unexpected answers ${JSON.stringify(r.statuses)}, errors ${r.errors}`);
+    expectAnswers(r, s.expect, s.title);
     return r.sent;
   };
   await drive(WARM);
@@ -100,22 +95,16 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const wrap = ['valgrind', '--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.%p')}`, `--log-file=${join(dir, 'valgrind.%p.log')}`];
-  const redis = await RedisServer.start();
-  const store = createSessionStore({
-    url: redis.url, log: silentLogger,
-    settings: loadSettings({ GOLDPATH_CONFIG_DIR: BENCH_CONFIG_DIR, REDIS_URL: redis.url, GOLDPATH_PUBLIC_URL: PUBLIC_URL, GOLDPATH_SESSION_KEYS: BENCH_KEYS.join(',') }),
-  });
+  const h = await startHarness({ wrap, readyMs: 180_000 });
   const counted: Counted[] = [];
   try {
-    const list = scenarios(await createBenchSessions(store));
-    const sidecar = await startSidecar(redis.url, BENCH_KEYS, { wrap, readyMs: 180_000 });
-    const probe = await fetch(`http://127.0.0.1:${sidecar.port}/auth/verify`, { headers: { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/1' } });
-    const body401 = await probe.text();
+    const list = scenarios(await createBenchSessions(h.store));
+    const body401 = await loginRequiredBody(h.sidecar);
     const bare200 = await startBare('ok', 200, '', wrap);
     const bare401 = await startBare('json', 401, body401, wrap);
     const servers: Record<Scenario['server'], Server> = {
       bare200: { ...bare200, host: undefined }, bare401: { ...bare401, host: undefined },
-      sidecar: { port: sidecar.port, pid: sidecar.child.proc.pid!, host: sidecar.env['HOST'] },
+      sidecar: { port: h.sidecar.port, pid: h.sidecar.child.proc.pid!, host: h.sidecar.env['HOST'] },
     };
     try {
       for (const key of KEYS) {
@@ -125,11 +114,10 @@ async function main(): Promise<void> {
         process.stderr.write(`${s.title.padEnd(40)} ${c.requests} requests, ${(c.perRequest / 1000).toFixed(1)} k instructions each\n`);
       }
     } finally {
-      await Promise.all([sidecar.stop(), bare200.stop(), bare401.stop()]);
+      await Promise.all([bare200.stop(), bare401.stop()]);
     }
   } finally {
-    await store.close();
-    await redis.stop();
+    await h.close();
   }
   const per = (k: string) => counted.find((c) => c.key === k)?.perRequest ?? NaN;
   const rows = counted.map((c) => {

@@ -44,6 +44,12 @@ export interface LoadResult {
   readonly errors: number;
 }
 
+/** Throws unless every answer of run `r` had status `expect` and no connection failed. */
+export function expectAnswers(r: LoadResult, expect: number, what: string): void {
+  const wrong = Object.keys(r.statuses).filter((code) => Number(code) !== expect);
+  if (wrong.length > 0 || r.errors > 0) throw new Error(`${what}: unexpected answers ${JSON.stringify(r.statuses)}, errors ${r.errors}`);
+}
+
 /** Builds a GET /auth/verify request as Traefik sends it. */
 export function verifyRequest(uri: string, headers: Record<string, string> = {}, method = 'GET'): Buffer {
   let s = `GET /auth/verify HTTP/1.1\r\nHost: verify\r\nX-Forwarded-Method: ${method}\r\nX-Forwarded-Proto: https\r\n`

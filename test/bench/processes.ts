@@ -76,6 +76,16 @@ export async function startSidecar(redisUrl: string, sessionKeys: string[], opts
   };
 }
 
+/** The sidecar's 401 body for a request without a session: what the bare 401 server writes. */
+export async function loginRequiredBody(sidecar: Sidecar): Promise<string> {
+  const probe = await fetch(`http://127.0.0.1:${sidecar.port}/auth/verify`, {
+    headers: { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/1' },
+  });
+  const body = await probe.text();
+  if (probe.status !== 401) throw new Error(`probe: expected 401, got ${probe.status} ${body}`);
+  return body;
+}
+
 /**
  * Pins a process (all its threads) to the given CPUs with taskset, when there is one and the
  * machine has at least two CPUs; returns whether it did.

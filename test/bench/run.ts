@@ -20,8 +20,8 @@ import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import type { RedisServer } from '../helpers/redis.ts';
 import { REPO_ROOT } from '../helpers/process.ts';
-import { runLoad, verifyRequest, type LoadResult } from './load.ts';
-import { BENCH_KEYS, pin, procCpuSeconds, startBare, startHarness, startSidecar, type Bare, type SidecarOptions } from './processes.ts';
+import { expectAnswers, runLoad, verifyRequest, type LoadResult } from './load.ts';
+import { BENCH_KEYS, loginRequiredBody, pin, procCpuSeconds, startBare, startHarness, startSidecar, type Bare, type SidecarOptions } from './processes.ts';
 import { pdpMicro, type MicroResult } from './pdp-micro.ts';
 import { DEFAULT_SESSION_CACHE_TTL_MS } from '../../src/session/cache.ts';
 import { ACTIVE_SESSIONS, COOKIE, createBenchSessions, createSessions, driveAll, idpSizedSession, prime, scenarios, type Scenario } from './scenarios.ts';
@@ -87,12 +87,7 @@ async function main(): Promise<void> {
   try {
     log(`creating ${ACTIVE_SESSIONS + 2} sessions...`);
     const sessions = await createBenchSessions(store);
-    // The bare 401 server writes exactly the sidecar's 401 body.
-    const probe = await fetch(`http://127.0.0.1:${sidecar.port}/auth/verify`, {
-      headers: { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/1' },
-    });
-    const body401 = await probe.text();
-    if (probe.status !== 401) throw new Error(`probe: expected 401, got ${probe.status} ${body401}`);
+    const body401 = await loginRequiredBody(sidecar);
     bare.push(await startBare('ok'), await startBare('json', 401, body401));
     const ports = { bare200: bare[0]!.port, bare401: bare[1]!.port, sidecar: sidecar.port };
     const pids = { bare200: bare[0]!.pid, bare401: bare[1]!.pid, sidecar: sidecar.child.proc.pid! };
@@ -125,8 +120,7 @@ async function main(): Promise<void> {
       const serverCpu = serverSeconds / wall;
       const loaderCpu = (own.user + own.system) / 1e6 / wall;
       const cmds = (await redis.commandCount()) - before - redisBase;
-      const wrong = Object.keys(r.statuses).filter((code) => Number(code) !== s.expect);
-      if (wrong.length > 0 || r.errors > 0) throw new Error(`${s.title}: unexpected answers ${JSON.stringify(r.statuses)}, errors ${r.errors}`);
+      expectAnswers(r, s.expect, s.title);
       const row = rows.get(s.key)!;
       const cpuPerRequest = (serverSeconds * 1e6) / r.sent;
       row.results.push(r);

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { newSession } from '../helpers/sessions.ts';
 import type { KvSessionStore } from '../../src/session/index.ts';
 import type { SessionStore } from '../../src/session/types.ts';
-import { runLoad, verifyRequest } from './load.ts';
+import { expectAnswers, runLoad, verifyRequest } from './load.ts';
 
 export const COOKIE = '__Host-goldpath';
 export const ACTIVE_SESSIONS = 10_000;
@@ -52,8 +52,7 @@ export async function driveAll(port: number, requests: readonly Buffer[], o: {
   const t0 = Date.now();
   for (let run = 0; run < maxRuns && (sent < times * requests.length || Date.now() - t0 < seconds * 1000); run++) {
     const r = await runLoad({ port, request: (i) => requests[(sent + i) % requests.length]!, seconds: 1, connections, warmupSeconds: 0 });
-    const wrong = Object.keys(r.statuses).filter((code) => Number(code) !== expect);
-    if (wrong.length > 0 || r.errors > 0) throw new Error(`driveAll: unexpected answers ${JSON.stringify(r.statuses)}, errors ${r.errors}`);
+    expectAnswers(r, expect, 'driveAll');
     sent += r.sent;
   }
   return sent;
