@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import { RedisServer } from '../helpers/redis.ts';
+import { waitFor } from '../helpers/redis-cluster.ts';
 import { StoredTokens } from '../helpers/stored-tokens.ts';
 import { newSession } from '../helpers/sessions.ts';
 import { VERIFY_CONFIG_DIR, verifyEnv } from '../helpers/verify-app.ts';
@@ -35,7 +36,11 @@ describe('verify: cached sessions and the session memo', function () {
     const config = await loadConfig(VERIFY_CONFIG_DIR, env);
     const policy = await buildVerifyPolicy(config, settings, silentLogger);
     kv = createSessionStore({ url: redis.url, settings, log: silentLogger });
-    cache = new CachingSessionStore(createSessionStore({ url: redis.url, settings, log: silentLogger }), { ttlMs: 60_000 });
+    const inner = createSessionStore({ url: redis.url, settings, log: silentLogger });
+    cache = new CachingSessionStore(inner, { ttlMs: 60_000 });
+    // The cache keeps nothing until the invalidation feed is up (cache.ts): the first test's first
+    // request must not race the subscription.
+    await waitFor('the invalidation feed', async () => inner.invalidationsLive, 5000, 10);
     tokens = new StoredTokens(kv);
     const app = (store: typeof kv | typeof cache) =>
       createVerifyApp({ settings, store, tokens, log: silentLogger, metrics: createVerifyMetrics(), policy: () => policy }).callback();
