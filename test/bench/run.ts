@@ -23,6 +23,7 @@ import { REPO_ROOT } from '../helpers/process.ts';
 import { expectAnswers, runLoad, verifyRequest, type LoadResult } from './load.ts';
 import { BENCH_KEYS, loginRequiredBody, pin, procCpuSeconds, startBare, startHarness, startSidecar, type Bare, type SidecarOptions } from './processes.ts';
 import { pdpMicro, type MicroResult } from './pdp-micro.ts';
+import { measureStalls, type Stalls } from './stalls.ts';
 import { DEFAULT_SESSION_CACHE_TTL_MS } from '../../src/session/cache.ts';
 import { ACTIVE_SESSIONS, COOKIE, createBenchSessions, createSessions, driveAll, idpSizedSession, prime, scenarios, type Scenario } from './scenarios.ts';
 
@@ -162,13 +163,22 @@ async function main(): Promise<void> {
     // (a) at a fixed rate of half the sidecar's maximum: the latency a sidecar with headroom gives.
     const hot = list.find((s) => s.key === 'a')!;
     const halfRate = Math.round(median(rows.get('a')!.results.map((r) => r.rps)) / 2);
-    const fixed: { sidecar: LoadResult[]; bare: LoadResult[] } = { sidecar: [], bare: [] };
+    const fixed: { sidecar: LoadResult[]; bare: LoadResult[]; stalls: Stalls[] } = { sidecar: [], bare: [], stalls: [] };
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, port] of [['bare', ports.bare200], ['sidecar', ports.sidecar]] as const) {
         const r = await runLoad({ port, request: hot.request, seconds: SECONDS, connections: CONNECTIONS, rate: halfRate, spin: true });
         fixed[name].push(r);
         log(`round ${round}  (a) at ${halfRate} req/s, ${name.padEnd(8)} p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  p99.9 ${r.p999.toFixed(0)} µs`);
       }
+      // The same seconds with no server: what the servers' core alone does to a request's wait.
+      const st = await measureStalls(SECONDS, PINNED ? '1' : undefined);
+      if (st === undefined) {
+        log('no C compiler (cc): the stall floor is not measured');
+        continue;
+      }
+      fixed.stalls.push(st);
+      log(`round ${round}  the servers' core alone: lost ${(st.lost * 100).toFixed(2)} % in stalls, ${st.over1ms} of 1 ms or more (longest ${st.maxMs.toFixed(2)} ms); ` +
+        `wait floor p99 ${st.p99.toFixed(0)} µs  p99.9 ${st.p999.toFixed(0)} µs`);
     }
 
     await closedLoop(list.filter((s) => s.server === 'bare200' || late(s)));
@@ -231,7 +241,7 @@ function report(o: {
   list: Scenario[];
   rows: Map<string, Row>;
   halfRate: number;
-  fixed: { sidecar: LoadResult[]; bare: LoadResult[] };
+  fixed: { sidecar: LoadResult[]; bare: LoadResult[]; stalls: Stalls[] };
   micro: MicroResult[];
   memory: Memory[];
   seconds: number;
@@ -268,6 +278,12 @@ function report(o: {
   for (const [name, rs] of [['bare node:http, 200', o.fixed.bare], ['(a) sidecar, hot path', o.fixed.sidecar]] as const) {
     lines.push(`| ${name} | ${us(median(rs.map((x) => x.p50)))} | ${us(median(rs.map((x) => x.p99)))} | ${us(median(rs.map((x) => x.p999)))} | ${us(median(rs.map((x) => x.max)))} |`);
   }
+  const st = o.fixed.stalls;
+  if (st.length > 0) lines.push(`| the servers' core alone, no server (floor) | 0 | ${us(median(st.map((x) => x.p99)))} | ${us(median(st.map((x) => x.p999)))} | ${us(median(st.map((x) => x.maxMs * 1000)))} |`,
+    '', `Floor: after each round, a loop that only reads the clock spins on the servers' core for ${SECONDS} s (test/bench/stalls.ts) while the generator's core spins too; ` +
+    'every gap between two readings is time the core was taken away (interrupts, other tenants, the hypervisor). A request arriving during a gap waits for the rest of it, ' +
+    'so these are the waits a server that took no time at all would give, from the machine alone. ' +
+    `Per round: ${st.map((x) => `${(x.lost * 100).toFixed(2)} % of the time lost, ${x.over1ms} gaps of 1 ms or more`).join('; ')}.`);
   lines.push('', '(g) The PDP alone, in process, one call at a time:', '', '| call | calls/s | p50 µs | p99 µs | p99.9 µs |', '|---|---:|---:|---:|---:|');
   for (const m of o.micro) lines.push(`| ${m.name} | ${m.opsPerSec.toFixed(0)} | ${m.p50.toFixed(1)} | ${m.p99.toFixed(1)} | ${m.p999.toFixed(1)} |`);
   if (o.memory.length > 0) {
