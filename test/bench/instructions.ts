@@ -100,8 +100,8 @@ async function main(): Promise<void> {
   try {
     const list = scenarios(await createBenchSessions(h.store));
     const body401 = await loginRequiredBody(h.sidecar);
-    const bare200 = await startBare('ok', 200, '', wrap);
-    const bare401 = await startBare('json', 401, body401, wrap);
+    const bare200 = await startBare('ok', 200, '', { wrap });
+    const bare401 = await startBare('json', 401, body401, { wrap });
     const servers: Record<Scenario['server'], Server> = {
       bare200: { ...bare200, host: undefined }, bare401: { ...bare401, host: undefined },
       sidecar: { port: h.sidecar.port, pid: h.sidecar.child.proc.pid!, host: h.sidecar.env['HOST'] },

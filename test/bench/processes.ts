@@ -117,31 +117,35 @@ export function procMemory(pid: number): { rss: number; peak: number } {
 export interface Bare {
   readonly port: number;
   readonly pid: number;
+  /** Everything the process printed on stdout so far (gc.ts reads --trace-gc-nvp from it). */
+  output(): string;
   stop(): Promise<void>;
 }
 
 /**
  * A bare node:http server process: 'ok' answers 200 empty; 'json' answers `status` with `body`.
- * `wrap`: a command that runs node (valgrind, instructions.ts).
+ * `wrap`: a command that runs node (valgrind, instructions.ts); `nodeArgs`: flags for node itself.
  */
-export async function startBare(mode: 'ok' | 'json', status = 401, body = '', wrap: readonly string[] = []): Promise<Bare> {
-  const [bin, ...argv] = [...wrap, 'node', join(REPO_ROOT, 'dist/test/bench/bare-server.js'), mode];
+export async function startBare(mode: 'ok' | 'json', status = 401, body = '', o: { wrap?: readonly string[]; nodeArgs?: readonly string[] } = {}): Promise<Bare> {
+  const [bin, ...argv] = [...(o.wrap ?? []), 'node', ...(o.nodeArgs ?? []), join(REPO_ROOT, 'dist/test/bench/bare-server.js'), mode];
   const proc: ChildProcess = spawn(bin!, argv, {
     env: { PATH: process.env.PATH ?? '', BARE_STATUS: String(status), BARE_BODY: body },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let out = '';
   const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
     proc.stdout!.on('data', (d) => {
       out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve((JSON.parse(out.slice(0, nl)) as { port: number }).port);
+      // Its first line of JSON (node's own tracing may print before it).
+      const line = /^\{"port":\d+\}$/m.exec(out);
+      if (line) resolve((JSON.parse(line[0]) as { port: number }).port);
     });
     proc.once('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
   });
   return {
     port,
     pid: proc.pid!,
+    output: () => out,
     stop: () => new Promise<void>((resolve) => {
       if (proc.exitCode !== null) return resolve();
       proc.once('exit', () => resolve());

@@ -1,0 +1,64 @@
+// `node dist/test/bench/gc.js [rate] [seconds] [rounds]`: the garbage collector's part in the
+// fixed-rate tail. The sidecar (10,000 sessions cached first, as in `npm run bench`) and the bare
+// 200 server, each with --trace-gc-nvp, pinned as `npm run bench` pins them, take the hot path at
+// the same fixed rate, alternating. For each run: scavenges (how many, median and longest pause),
+// bytes promoted to the old generation, and full collections (final pause plus the incremental
+// marking done on the main thread). Every pause is a stall of the server's own: requests that
+// arrive during it wait. The machine's stalls are the other part (stalls.ts, in `npm run bench`).
+import process from 'node:process';
+import { runLoad } from './load.ts';
+import { pin, startBare, startHarness } from './processes.ts';
+import { createBenchSessions, driveAll, scenarios } from './scenarios.ts';
+
+const rate = Number(process.argv[2] ?? 10_000);
+const seconds = Number(process.argv[3] ?? 4);
+const rounds = Number(process.argv[4] ?? 2);
+const TRACE = ['--trace-gc-nvp'];
+
+/** Reads the --trace-gc-nvp lines a run printed. */
+function gcSummary(trace: string): string {
+  const scavenges: number[] = [];
+  const full: string[] = [];
+  let promoted = 0;
+  for (const line of trace.split('\n')) {
+    const field = (name: string) => Number(new RegExp(` ${name}=([\\d.]+)`).exec(line)?.[1] ?? NaN);
+    const kind = / gc=(\w+)/.exec(line)?.[1];
+    if (kind === undefined) continue;
+    promoted += field('promoted') || 0;
+    if (kind === 's') scavenges.push(field('pause'));
+    else full.push(`${field('pause')} ms + ${field('incremental') || 0} ms incremental`);
+  }
+  scavenges.sort((a, b) => a - b);
+  const median = scavenges[scavenges.length >> 1] ?? 0;
+  return `scavenges ${scavenges.length} (median ${median} ms, longest ${scavenges.at(-1) ?? 0} ms), ` +
+    `promoted ${(promoted / 1024).toFixed(0)} KiB, full collections ${full.length}${full.length ? ': ' + full.join(', ') : ''}`;
+}
+
+const h = await startHarness({ nodeArgs: TRACE });
+const bare = await startBare('ok', 200, '', { nodeArgs: TRACE });
+try {
+  pin(process.pid, '0');
+  pin(h.redis.proc!.pid!, '0');
+  pin(h.sidecar.child.proc.pid!, '1');
+  pin(bare.pid, '1');
+  const list = scenarios(await createBenchSessions(h.store));
+  const hot = list.find((s) => s.key === 'a')!;
+  const many = list.find((s) => s.key === 'e')!;
+  await driveAll(h.sidecar.port, Array.from({ length: many.prime! }, (_, i) => many.request(i)), { times: 2 });
+  const servers = [
+    { name: 'bare node:http, 200', port: bare.port, output: () => bare.output() },
+    { name: '(a) sidecar, hot path', port: h.sidecar.port, output: () => h.sidecar.child.output() },
+  ];
+  for (const s of servers) await runLoad({ port: s.port, request: hot.request, seconds: 2, connections: 32 });
+  for (let round = 1; round <= rounds; round++) {
+    for (const s of servers) {
+      const from = s.output().length;
+      const r = await runLoad({ port: s.port, request: hot.request, seconds, connections: 32, rate, spin: true, warmupSeconds: 0 });
+      process.stdout.write(`round ${round}  ${s.name.padEnd(22)} ${rate} req/s ${seconds} s: p50 ${r.p50.toFixed(0)} µs, p99 ${r.p99.toFixed(0)} µs; ` +
+        `${gcSummary(s.output().slice(from))}\n`);
+    }
+  }
+} finally {
+  await bare.stop();
+  await h.close();
+}
