@@ -3,8 +3,9 @@
  * gap of at least 20 µs between two readings, in ms, as JSON: {"seconds":2,"gaps":[0.031,...]}.
  * A loop that allocates nothing and calls nothing but the clock has no stalls of its own: what it
  * finds is time its core was taken from it (interrupts, other tenants of the host, the hypervisor).
- * In C because the same loop in JavaScript finds three times as much (its own JIT compiles on the
- * same core, the clock binding): a floor that measured Node would not be the machine's.
+ * In C because the same loop in JavaScript finds more, 1.2 to 2 times the time lost in runs
+ * alternated with this one (its own JIT compiles on the same core: one took 9 ms): a floor that
+ * measured Node would not be the machine's.
  */
 #include <stdio.h>
 #include <stdlib.h>
