@@ -9,7 +9,9 @@
 // Env: BENCH_SECONDS (per run, default 2; round-robin scenarios at least one session-cache TTL + 1 s), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32),
 // BENCH_MEMORY_SESSIONS (default 100000; 0 skips the memory step), BENCH_PIN (default 1: servers on
 // CPU 1, load generator and redis-server on CPU 0, with taskset). To see where the sidecar's time
-// goes: `node dist/test/bench/profile.js <scenario> [seconds]` (profile.ts). The same ratios in
+// goes: `node dist/test/bench/profile.js <scenario> [seconds]` (profile.ts). After each fixed-rate
+// round, the floor the machine alone puts under every server's latency there (stalls.ts; needs a C
+// compiler), and gc.ts for the collector's part in it. The same ratios in
 // instructions, which other tenants of the machine cannot blur: `npm run bench:instructions`
 // (instructions.ts, under valgrind).
 import { mkdirSync, writeFileSync } from 'node:fs';
