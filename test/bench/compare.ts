@@ -7,7 +7,7 @@
 // COMPARE_RUNS runs of each (default 5).
 import process from 'node:process';
 import { runLoad } from './load.ts';
-import { BENCH_KEYS, pin, procCpuSeconds, startHarness, startSidecar } from './processes.ts';
+import { BENCH_KEYS, pinBench, procCpuSeconds, startHarness, startSidecar } from './processes.ts';
 import { createBenchSessions, prime, scenarios } from './scenarios.ts';
 
 const otherDir = process.argv[2];
@@ -26,10 +26,7 @@ const other = await startSidecar(h.redis.url, BENCH_KEYS, { root: otherDir }).ca
 });
 try {
   const list = scenarios(await createBenchSessions(h.store));
-  pin(process.pid, '0');
-  pin(h.redis.proc!.pid!, '0');
-  pin(h.sidecar.child.proc.pid!, '1');
-  pin(other.child.proc.pid!, '1');
+  if (!pinBench(h.redis.proc!.pid!, [h.sidecar.child.proc.pid!, other.child.proc.pid!])) process.stderr.write('not pinned: both sidecars share the CPUs with everything else\n');
   const sides = { this: { port: h.sidecar.port, pid: h.sidecar.child.proc.pid! }, other: { port: other.port, pid: other.child.proc.pid! } };
   for (const key of keys) {
     const s = list.find((x) => x.key === key);

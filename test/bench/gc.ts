@@ -7,7 +7,7 @@
 // arrive during it wait. The machine's stalls are the other part (stalls.ts, in `npm run bench`).
 import process from 'node:process';
 import { runLoad } from './load.ts';
-import { pin, startBare, startHarness } from './processes.ts';
+import { pinBench, startBare, startHarness } from './processes.ts';
 import { createBenchSessions, driveAll, scenarios } from './scenarios.ts';
 
 const rate = Number(process.argv[2] ?? 10_000);
@@ -37,10 +37,7 @@ function gcSummary(trace: string): string {
 const h = await startHarness({ nodeArgs: TRACE });
 const bare = await startBare('ok', 200, '', { nodeArgs: TRACE });
 try {
-  pin(process.pid, '0');
-  pin(h.redis.proc!.pid!, '0');
-  pin(h.sidecar.child.proc.pid!, '1');
-  pin(bare.pid, '1');
+  if (!pinBench(h.redis.proc!.pid!, [h.sidecar.child.proc.pid!, bare.pid])) process.stderr.write('not pinned: both servers share the CPUs with everything else\n');
   const list = scenarios(await createBenchSessions(h.store));
   const hot = list.find((s) => s.key === 'a')!;
   const many = list.find((s) => s.key === 'e')!;

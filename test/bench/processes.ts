@@ -1,6 +1,7 @@
 // The processes a benchmark run drives: the sidecar (`goldpath verify`, its own process so the load
 // generator never shares its event loop) and bare node:http servers (the ceiling).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
 import process from 'node:process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -86,10 +87,7 @@ export async function loginRequiredBody(sidecar: Sidecar): Promise<string> {
   return body;
 }
 
-/**
- * Pins a process (all its threads) to the given CPUs with taskset, when there is one and the
- * machine has at least two CPUs; returns whether it did.
- */
+/** Pins a process (all its threads) to the given CPUs with taskset; returns whether it did. */
 export function pin(pid: number, cpus: string): boolean {
   try {
     execFileSync('taskset', ['-acp', cpus, String(pid)], { stdio: 'ignore' });
@@ -97,6 +95,15 @@ export function pin(pid: number, cpus: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The benchmarks' layout: this process (the load generator) and redis-server on CPU 0, the servers
+ * under test on CPU 1, so each server gets the same dedicated core. False, pinning nothing more,
+ * on a machine with fewer than two CPUs or without taskset.
+ */
+export function pinBench(redisPid: number, serverPids: readonly number[]): boolean {
+  return cpus().length >= 2 && pin(process.pid, '0') && pin(redisPid, '0') && serverPids.every((p) => pin(p, '1'));
 }
 
 /** CPU time (user + system) a process has used so far, in seconds (/proc/<pid>/stat). */

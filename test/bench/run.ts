@@ -23,7 +23,7 @@ import { execFileSync } from 'node:child_process';
 import type { RedisServer } from '../helpers/redis.ts';
 import { REPO_ROOT } from '../helpers/process.ts';
 import { expectAnswers, runLoad, verifyRequest, type LoadResult } from './load.ts';
-import { BENCH_KEYS, loginRequiredBody, pin, procCpuSeconds, startBare, startHarness, startSidecar, type Bare, type SidecarOptions } from './processes.ts';
+import { BENCH_KEYS, loginRequiredBody, pinBench, procCpuSeconds, startBare, startHarness, startSidecar, type Bare, type SidecarOptions } from './processes.ts';
 import { pdpMicro, type MicroResult } from './pdp-micro.ts';
 import { measureStalls, type Stalls } from './stalls.ts';
 import { DEFAULT_SESSION_CACHE_TTL_MS } from '../../src/session/cache.ts';
@@ -96,8 +96,7 @@ async function main(): Promise<void> {
     const pids = { bare200: bare[0]!.pid, bare401: bare[1]!.pid, sidecar: sidecar.child.proc.pid! };
     // One core for the server under test, the other for the load generator and Redis: each
     // server gets the same dedicated core, and scheduling noise between them is gone.
-    PINNED = PIN && cpus().length >= 2 && pin(process.pid, '0') && pin(redis.proc!.pid!, '0') &&
-      Object.values(pids).every((p) => pin(p, '1'));
+    PINNED = PIN && pinBench(redis.proc!.pid!, Object.values(pids));
     log(PINNED ? 'pinned: load generator and redis-server on CPU 0, servers on CPU 1' : 'not pinned');
 
     const list = scenarios(sessions);
