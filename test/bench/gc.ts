@@ -1,11 +1,13 @@
 // `node dist/test/bench/gc.js [rate] [seconds] [rounds]`: the garbage collector's part in the
-// fixed-rate tail. The sidecar (10,000 sessions cached first, as in `npm run bench`) and the bare
-// 200 server, each with --trace-gc-nvp, pinned as `npm run bench` pins them, take the hot path at
-// the same fixed rate, alternating. For each run: scavenges (how many, median and longest pause),
+// fixed-rate tail. The sidecar (10,000 sessions cached and 1,000 decisions made first, as in
+// `npm run bench`) and the bare 200 server, each with --trace-gc-nvp, pinned as `npm run bench`
+// pins them, take the hot path at the same fixed rate, alternating (sent by the C generator of
+// fixed-rate.ts, which also reports its own stalls). For each run: scavenges (how many, median and longest pause),
 // bytes promoted to the old generation, and full collections (final pause plus the incremental
 // marking done on the main thread). Every pause is a stall of the server's own: requests that
 // arrive during it wait. The machine's stalls are the other part (stalls.ts, in `npm run bench`).
 import process from 'node:process';
+import { runFixedRate } from './fixed-rate.ts';
 import { runLoad } from './load.ts';
 import { pinBench, startBare, startHarness } from './processes.ts';
 import { createBenchSessions, driveAll, scenarios } from './scenarios.ts';
@@ -37,11 +39,16 @@ function gcSummary(trace: string): string {
 const h = await startHarness({ nodeArgs: TRACE });
 const bare = await startBare('ok', 200, '', { nodeArgs: TRACE });
 try {
-  if (!pinBench(h.redis.proc!.pid!, [h.sidecar.child.proc.pid!, bare.pid])) process.stderr.write('not pinned: both servers share the CPUs with everything else\n');
+  const pinned = pinBench(h.redis.proc!.pid!, [h.sidecar.child.proc.pid!, bare.pid]);
+  if (!pinned) process.stderr.write('not pinned: both servers share the CPUs with everything else\n');
   const list = scenarios(await createBenchSessions(h.store));
   const hot = list.find((s) => s.key === 'a')!;
   const many = list.find((s) => s.key === 'e')!;
+  const ids = list.find((s) => s.key === 'f')!;
+  // The state `npm run bench` leaves before its fixed-rate runs: 10,000 sessions cached, 1,000
+  // decisions on one session.
   await driveAll(h.sidecar.port, Array.from({ length: many.prime! }, (_, i) => many.request(i)), { times: 2 });
+  await driveAll(h.sidecar.port, Array.from({ length: 1000 }, (_, i) => ids.request(i)), { times: 3 });
   const servers = [
     { name: 'bare node:http, 200', port: bare.port, output: () => bare.output() },
     { name: '(a) sidecar, hot path', port: h.sidecar.port, output: () => h.sidecar.child.output() },
@@ -50,9 +57,13 @@ try {
   for (let round = 1; round <= rounds; round++) {
     for (const s of servers) {
       const from = s.output().length;
-      const r = await runLoad({ port: s.port, request: hot.request, seconds, connections: 32, rate, spin: true, warmupSeconds: 0 });
+      const load = { port: s.port, seconds, connections: 32, rate, warmupSeconds: 0 };
+      const r = (await runFixedRate({ ...load, request: hot.request(0), cpu: pinned ? '0' : undefined }))
+        ?? { ...(await runLoad({ ...load, request: hot.request, spin: true })), generator: undefined };
+      const g = r.generator;
       process.stdout.write(`round ${round}  ${s.name.padEnd(22)} ${rate} req/s ${seconds} s: p50 ${r.p50.toFixed(0)} µs, p99 ${r.p99.toFixed(0)} µs; ` +
-        `${gcSummary(s.output().slice(from))}\n`);
+        `${gcSummary(s.output().slice(from))}` +
+        `${g === undefined ? '' : `; the generator's own stalls ${(g.lost * 100).toFixed(2)} %, longest ${g.maxMs.toFixed(1)} ms`}\n`);
     }
   }
 } finally {

@@ -2,7 +2,7 @@
 //
 // One redis-server, one sidecar process (`goldpath verify`), two bare servers (200, and the same 401
 // JSON the sidecar writes), all driven by one load generator (this process; nothing else runs here
-// while load is on). Rounds interleave every scenario with the bare server so drift (thermal, noisy
+// while load is on; the fixed-rate runs are sent by a C generator instead, fixed-rate.ts). Rounds interleave every scenario with the bare server so drift (thermal, noisy
 // neighbours) hits both alike; we report medians over rounds, and ratios to the bare server taken
 // within each round.
 //
@@ -26,6 +26,7 @@ import { expectAnswers, runLoad, verifyRequest, type LoadResult } from './load.t
 import { BENCH_KEYS, loginRequiredBody, pinBench, procCpuSeconds, startBare, startHarness, startSidecar, type Bare, type SidecarOptions } from './processes.ts';
 import { pdpMicro, type MicroResult } from './pdp-micro.ts';
 import { measureStalls, type Stalls } from './stalls.ts';
+import { runFixedRate } from './fixed-rate.ts';
 import { DEFAULT_SESSION_CACHE_TTL_MS } from '../../src/session/cache.ts';
 import { ACTIVE_SESSIONS, COOKIE, createBenchSessions, createSessions, driveAll, idpSizedSession, prime, scenarios, type Scenario } from './scenarios.ts';
 
@@ -65,6 +66,15 @@ interface Row {
   readonly cpuPerRequest: number[];
   /** The bare server's CPU µs per request (mean of the runs around this one) ÷ this run's. */
   readonly cpuRatios: number[];
+}
+
+/** The fixed-rate runs: each with its generator's own stalls when the C generator sent it. */
+interface Fixed {
+  readonly sidecar: (LoadResult & { generator: Stalls | undefined })[];
+  readonly bare: (LoadResult & { generator: Stalls | undefined })[];
+  readonly stalls: Stalls[];
+  /** Whether every run was sent by the C generator (fixed-rate.c). */
+  native: boolean;
 }
 
 interface Memory {
@@ -164,17 +174,23 @@ async function main(): Promise<void> {
     // (a) at a fixed rate of half the sidecar's maximum: the latency a sidecar with headroom gives.
     const hot = list.find((s) => s.key === 'a')!;
     const halfRate = Math.round(median(rows.get('a')!.results.map((r) => r.rps)) / 2);
-    const fixed: { sidecar: LoadResult[]; bare: LoadResult[]; stalls: Stalls[] } = { sidecar: [], bare: [], stalls: [] };
+    const fixed: Fixed = { sidecar: [], bare: [], stalls: [], native: true };
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, port] of [['bare', ports.bare200], ['sidecar', ports.sidecar]] as const) {
-        const r = await runLoad({ port, request: hot.request, seconds: SECONDS, connections: CONNECTIONS, rate: halfRate, spin: true });
+        // The C generator, on this process's core; the JavaScript one where there is no C compiler.
+        const load = { port, seconds: SECONDS, connections: CONNECTIONS, rate: halfRate };
+        const native = await runFixedRate({ ...load, request: hot.request(0), cpu: PINNED ? '0' : undefined });
+        const r = native ?? { ...(await runLoad({ ...load, request: hot.request, spin: true })), generator: undefined };
+        if (native === undefined) fixed.native = false;
+        expectAnswers(r, 200, `fixed rate, ${name}`);
         fixed[name].push(r);
-        log(`round ${round}  (a) at ${halfRate} req/s, ${name.padEnd(8)} p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  p99.9 ${r.p999.toFixed(0)} µs`);
+        const own = r.generator === undefined ? '' : `  (generator's own stalls: ${(r.generator.lost * 100).toFixed(2)} %, floor p99 ${r.generator.p99.toFixed(0)} µs)`;
+        log(`round ${round}  (a) at ${halfRate} req/s, ${name.padEnd(8)} p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  p99.9 ${r.p999.toFixed(0)} µs${own}`);
       }
       // The same seconds with no server: what the servers' core alone does to a request's wait.
       const st = await measureStalls(SECONDS, PINNED ? '1' : undefined);
       if (st === undefined) {
-        log('no C compiler (cc): the stall floor is not measured');
+        if (round === 1) log('no C compiler (cc): the stall floor is not measured');
         continue;
       }
       fixed.stalls.push(st);
@@ -242,7 +258,7 @@ function report(o: {
   list: Scenario[];
   rows: Map<string, Row>;
   halfRate: number;
-  fixed: { sidecar: LoadResult[]; bare: LoadResult[]; stalls: Stalls[] };
+  fixed: Fixed;
   micro: MicroResult[];
   memory: Memory[];
   seconds: number;
@@ -274,17 +290,23 @@ function report(o: {
       `${median(row.cpuPerRequest).toFixed(1)} | ${median(row.cpuRatios).toFixed(2)} | ` +
       `${median(row.serverCpu).toFixed(2)} | ${median(row.loaderCpu).toFixed(2)} |`);
   }
-  lines.push('', `Fixed rate ${o.halfRate} req/s (half the sidecar's (a) maximum; each request sent at its due time, latency counted from then; the generator spins on one core to keep time), medians of ${ROUNDS} rounds:`, '',
-    '| server | p50 µs | p99 µs | p99.9 µs | max µs |', '|---|---:|---:|---:|---:|');
-  for (const [name, rs] of [['bare node:http, 200', o.fixed.bare], ['(a) sidecar, hot path', o.fixed.sidecar]] as const) {
-    lines.push(`| ${name} | ${us(median(rs.map((x) => x.p50)))} | ${us(median(rs.map((x) => x.p99)))} | ${us(median(rs.map((x) => x.p999)))} | ${us(median(rs.map((x) => x.max)))} |`);
+  const f = o.fixed;
+  const generator = f.native
+    ? 'sent by a C generator (test/bench/fixed-rate.c) spinning on its own core, so that no pause of a JavaScript generator is counted as the server\'s'
+    : 'sent by the JavaScript generator (no C compiler here: its own pauses count as the server\'s)';
+  lines.push('', `Fixed rate ${o.halfRate} req/s (half the sidecar's (a) maximum; each request's latency counted from the moment it was due; ${generator}), medians of ${ROUNDS} rounds:`, '',
+    '| server | p50 µs | p99 µs | p99.9 µs | max µs | generator\'s own stalls: floor p99 µs |', '|---|---:|---:|---:|---:|---:|');
+  for (const [name, rs] of [['bare node:http, 200', f.bare], ['(a) sidecar, hot path', f.sidecar]] as const) {
+    const own = rs.flatMap((x) => (x.generator === undefined ? [] : [x.generator.p99]));
+    lines.push(`| ${name} | ${us(median(rs.map((x) => x.p50)))} | ${us(median(rs.map((x) => x.p99)))} | ${us(median(rs.map((x) => x.p999)))} | ${us(median(rs.map((x) => x.max)))} | ${own.length > 0 ? us(median(own)) : '–'} |`);
   }
-  const st = o.fixed.stalls;
-  if (st.length > 0) lines.push(`| the servers' core alone, no server (floor) | 0 | ${us(median(st.map((x) => x.p99)))} | ${us(median(st.map((x) => x.p999)))} | ${us(median(st.map((x) => x.maxMs * 1000)))} |`,
+  const st = f.stalls;
+  if (st.length > 0) lines.push(`| the servers' core alone, no server (floor) | 0 | ${us(median(st.map((x) => x.p99)))} | ${us(median(st.map((x) => x.p999)))} | ${us(median(st.map((x) => x.maxMs * 1000)))} | – |`,
     '', `Floor: after each round, a loop that only reads the clock spins on the servers' core for ${SECONDS} s (test/bench/stalls.ts) while the generator's core spins too; ` +
     'every gap between two readings is time the core was taken away (interrupts, other tenants, the hypervisor). A request arriving during a gap waits for the rest of it, ' +
     'so these are the waits a server that took no time at all would give, from the machine alone. ' +
-    `Per round: ${st.map((x) => `${(x.lost * 100).toFixed(2)} % of the time lost, ${x.over1ms} gaps of 1 ms or more`).join('; ')}.`);
+    `Per round: ${st.map((x) => `${(x.lost * 100).toFixed(2)} % of the time lost, ${x.over1ms} gaps of 1 ms or more`).join('; ')}. ` +
+    'The generator\'s own stalls are the same measure taken by the generator during each run, on its core: a request due while its generator is stalled is sent late, and that counts.');
   lines.push('', '(g) The PDP alone, in process, one call at a time:', '', '| call | calls/s | p50 µs | p99 µs | p99.9 µs |', '|---|---:|---:|---:|---:|');
   for (const m of o.micro) lines.push(`| ${m.name} | ${m.opsPerSec.toFixed(0)} | ${m.p50.toFixed(1)} | ${m.p99.toFixed(1)} | ${m.p999.toFixed(1)} |`);
   if (o.memory.length > 0) {

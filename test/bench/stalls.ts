@@ -6,12 +6,8 @@
 // A probe (stall-probe.c, compiled here with the machine's C compiler) spins on the servers' core
 // while this process spins on its own core, as the fixed-rate load generator does, for as long as
 // a fixed-rate run lasts.
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { REPO_ROOT } from '../helpers/process.ts';
-import { pin } from './processes.ts';
+import { runNative } from './native.ts';
 
 export interface Stalls {
   readonly seconds: number;
@@ -62,40 +58,16 @@ export function summarize(gaps: readonly number[], seconds: number): Stalls {
   };
 }
 
-/** Compiles the probe into test-results/ (once per process); undefined without a C compiler. */
-let probe: string | undefined | null = null;
-function probeBinary(): string | undefined {
-  if (probe !== null) return probe;
-  const dir = join(REPO_ROOT, 'test-results');
-  mkdirSync(dir, { recursive: true });
-  const out = join(dir, 'stall-probe');
-  try {
-    execFileSync('cc', ['-O2', '-o', out, join(REPO_ROOT, 'test/bench/stall-probe.c')], { stdio: 'ignore' });
-    probe = out;
-  } catch {
-    probe = undefined;
-  }
-  return probe;
-}
-
 /**
  * Probes core `cpu` (undefined: wherever the OS puts the probe) for `seconds`; undefined when this
  * machine has no C compiler.
  */
 export async function measureStalls(seconds: number, cpu: string | undefined): Promise<Stalls | undefined> {
-  const bin = probeBinary();
-  if (bin === undefined) return undefined;
-  const child = spawn(bin, [String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  // 'close', not 'exit': the output may still be in the pipe when the process exits.
-  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-  let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  if (cpu !== undefined && !pin(child.pid!, cpu)) throw new Error(`could not pin the stall probe to CPU ${cpu}`);
+  const probe = runNative('stall-probe', [String(seconds)], cpu);
+  if (probe === undefined) return undefined;
   // Keep this core as busy as the fixed-rate generator keeps it (its spin), then collect.
   const until = performance.now() + seconds * 1000;
   while (performance.now() < until) { /* spin */ }
-  const code = await exited;
-  if (code !== 0) throw new Error(`stall probe exited with ${code}`);
-  const { gaps } = JSON.parse(out) as { gaps: number[] };
+  const { gaps } = (await probe.output) as { gaps: number[] };
   return summarize(gaps, seconds);
 }

@@ -1,0 +1,45 @@
+// Requests at a fixed rate, sent by a small C generator (fixed-rate.c) rather than this process:
+// the JavaScript generator (load.ts) pauses for its own collections and compilations, and those
+// pauses were counted as the server's latency. The C one never sleeps, so it also reports its own
+// stalls (its core taken away) as the floor they put under the latencies it measured.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import process from 'node:process';
+import { REPO_ROOT } from '../helpers/process.ts';
+import type { LoadResult } from './load.ts';
+import { runNative } from './native.ts';
+import { summarize, type Stalls } from './stalls.ts';
+
+export interface FixedRateOptions {
+  readonly port: number;
+  /** Raw request bytes (HTTP/1.1 keep-alive), the same for every request. */
+  readonly request: Buffer;
+  readonly rate: number;
+  readonly seconds: number;
+  readonly connections: number;
+  readonly warmupSeconds?: number;
+  /** The core to run on (undefined: wherever the OS puts it). */
+  readonly cpu?: string;
+}
+
+export interface FixedRateResult extends LoadResult {
+  /** The generator's own stalls over the whole run, warm-up included. */
+  readonly generator: Stalls;
+}
+
+/** Undefined when this machine has no C compiler (the caller falls back to load.ts). */
+export async function runFixedRate(o: FixedRateOptions): Promise<FixedRateResult | undefined> {
+  const dir = join(REPO_ROOT, 'test-results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `fixed-rate-${process.pid}.http`);
+  writeFileSync(file, o.request);
+  const warmup = o.warmupSeconds ?? 0.5;
+  const run = runNative('fixed-rate', [String(o.port), String(o.rate), String(o.seconds), String(warmup), String(o.connections), file], o.cpu);
+  if (run === undefined) return undefined;
+  const r = (await run.output) as Omit<LoadResult, 'seconds' | 'rps'> & { gaps: number[] };
+  return {
+    requests: r.requests, sent: r.sent, seconds: o.seconds, rps: r.requests / o.seconds,
+    p50: r.p50, p99: r.p99, p999: r.p999, max: r.max, statuses: r.statuses, errors: r.errors,
+    generator: summarize(r.gaps, o.seconds + warmup),
+  };
+}
