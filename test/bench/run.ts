@@ -73,6 +73,8 @@ interface Fixed {
   readonly sidecar: (LoadResult & { generator: Stalls | undefined })[];
   readonly bare: (LoadResult & { generator: Stalls | undefined })[];
   readonly stalls: Stalls[];
+  /** Per round: the longest its event loop stopped during its run, in ms (loopStopMaxMs). */
+  readonly sidecarLoopStopMaxMs: number[];
   /** Whether every run was sent by the C generator (fixed-rate.c). */
   native: boolean;
 }
@@ -174,18 +176,27 @@ async function main(): Promise<void> {
     // (a) at a fixed rate of half the sidecar's maximum: the latency a sidecar with headroom gives.
     const hot = list.find((s) => s.key === 'a')!;
     const halfRate = Math.round(median(rows.get('a')!.results.map((r) => r.rps)) / 2);
-    const fixed: Fixed = { sidecar: [], bare: [], stalls: [], native: true };
+    const fixed: Fixed = { sidecar: [], bare: [], stalls: [], sidecarLoopStopMaxMs: [], native: true };
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, port] of [['bare', ports.bare200], ['sidecar', ports.sidecar]] as const) {
         // The C generator, on this process's core; the JavaScript one where there is no C compiler.
         const load = { port, seconds: SECONDS, connections: CONNECTIONS, rate: halfRate };
+        if (name === 'sidecar') await loopStopMaxMs(port); // a scrape starts the monitor's next interval
         const native = await runFixedRate({ ...load, request: hot.request(0), cpu: PINNED ? '0' : undefined });
         const r = native ?? { ...(await runLoad({ ...load, request: hot.request, spin: true })), generator: undefined };
         if (native === undefined) fixed.native = false;
         expectAnswers(r, 200, `fixed rate, ${name}`);
         fixed[name].push(r);
         const own = r.generator === undefined ? '' : `  (generator's own stalls: ${(r.generator.lost * 100).toFixed(2)} %, floor p99 ${r.generator.p99.toFixed(0)} µs)`;
-        log(`round ${round}  (a) at ${halfRate} req/s, ${name.padEnd(8)} p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  p99.9 ${r.p999.toFixed(0)} µs${own}`);
+        // Whether a long wait was the sidecar's event loop stopping (a collection, its own work, its
+        // core taken away) or happened outside it (the generator, the network): its own monitor.
+        let lag = '';
+        if (name === 'sidecar') {
+          const ms = await loopStopMaxMs(port);
+          fixed.sidecarLoopStopMaxMs.push(ms);
+          lag = `  its event loop's longest stop ${ms.toFixed(1)} ms`;
+        }
+        log(`round ${round}  (a) at ${halfRate} req/s, ${name.padEnd(8)} p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  p99.9 ${r.p999.toFixed(0)} µs${own}${lag}`);
       }
       // The same seconds with no server: what the servers' core alone does to a request's wait.
       const st = await measureStalls(SECONDS, PINNED ? '1' : undefined);
@@ -307,6 +318,8 @@ function report(o: {
     'so these are the waits a server that took no time at all would give, from the machine alone. ' +
     `Per round: ${st.map((x) => `${(x.lost * 100).toFixed(2)} % of the time lost, ${x.over1ms} gaps of 1 ms or more`).join('; ')}. ` +
     'The generator\'s own stalls are the same measure taken by the generator during each run, on its core: a request due while its generator is stalled is sent late, and that counts.');
+  lines.push('', `The longest the sidecar's event loop stopped in each round (from its nodejs_eventloop_lag_max_seconds, a 10 ms timer's longest interval, less those 10 ms): ${f.sidecarLoopStopMaxMs.map((ms) => `${ms.toFixed(1)} ms`).join(', ')}. ` +
+    'A long wait longer than that happened outside its event loop (the generator, the network, the kernel).');
   lines.push('', '(g) The PDP alone, in process, one call at a time:', '', '| call | calls/s | p50 µs | p99 µs | p99.9 µs |', '|---|---:|---:|---:|---:|');
   for (const m of o.micro) lines.push(`| ${m.name} | ${m.opsPerSec.toFixed(0)} | ${m.p50.toFixed(1)} | ${m.p99.toFixed(1)} | ${m.p999.toFixed(1)} |`);
   if (o.memory.length > 0) {
@@ -317,6 +330,18 @@ function report(o: {
     for (const m of o.memory) lines.push(`| ${m.label} | ${mib(m.rss)} | ${mib(m.peak)} |`);
   }
   return lines.join('\n');
+}
+
+/**
+ * The longest the sidecar's event loop stopped since the previous scrape of its /metrics, in ms:
+ * its nodejs_eventloop_lag_max_seconds is the longest interval of a 10 ms timer (as prom-client
+ * reports it, the interval itself included), so a loop that never stopped reads ~10 ms.
+ */
+async function loopStopMaxMs(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const v = /^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text)?.[1];
+  if (v === undefined) throw new Error('the sidecar\'s /metrics has no nodejs_eventloop_lag_max_seconds');
+  return Math.max(0, Number(v) * 1000 - 10);
 }
 
 main().catch((err: unknown) => {
