@@ -33,6 +33,7 @@
 
 struct conn {
   int fd;
+  int busy; /* a request in flight */
   double due;
   size_t len;
   char buf[BUF];
@@ -156,6 +157,7 @@ int main(int argc, char **argv) {
       struct conn *c = &conns[idle[--nidle]];
       c->due = ring[head++];
       c->len = 0;
+      c->busy = 1;
       if (write(c->fd, req, req_len) != (ssize_t)req_len) die("a request could not be written whole");
       sent++;
       outstanding++;
@@ -166,6 +168,7 @@ int main(int argc, char **argv) {
     if (n < 0 && errno != EINTR) die("epoll_wait");
     for (int k = 0; k < n; k++) {
       struct conn *c = &conns[events[k].data.u32];
+      if (!c->busy) die("the server sent bytes on a connection with no request in flight");
       ssize_t got = read(c->fd, c->buf + c->len, BUF - c->len);
       if (got == 0) die("the server closed a connection");
       if (got < 0) {
@@ -182,6 +185,7 @@ int main(int argc, char **argv) {
       if (status > 0 && status < 600) statuses[status]++;
       else errors++;
       outstanding--;
+      c->busy = 0;
       idle[nidle++] = events[k].data.u32;
     }
   }

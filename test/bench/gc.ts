@@ -2,9 +2,9 @@
 // fixed-rate tail. The sidecar (10,000 sessions cached and 1,000 decisions made first, as in
 // `npm run bench`) and the bare 200 server, each with --trace-gc-nvp, pinned as `npm run bench`
 // pins them, take the hot path at the same fixed rate, alternating (sent by the C generator of
-// fixed-rate.ts, which also reports its own stalls). For each run: scavenges (how many, median and longest pause),
-// bytes promoted to the old generation, and full collections (final pause plus the incremental
-// marking done on the main thread). Every pause is a stall of the server's own: requests that
+// fixed-rate.ts, which also reports its own stalls). For each run: scavenges (how many, median
+// and longest pause), bytes promoted to the old generation, and full collections (final pause
+// plus the incremental marking done on the main thread). Every pause is a stall of the server's own: requests that
 // arrive during it wait. The machine's stalls are the other part (stalls.ts, in `npm run bench`).
 import process from 'node:process';
 import { runFixedRate } from './fixed-rate.ts';

@@ -2,9 +2,9 @@
 //
 // One redis-server, one sidecar process (`goldpath verify`), two bare servers (200, and the same 401
 // JSON the sidecar writes), all driven by one load generator (this process; nothing else runs here
-// while load is on; the fixed-rate runs are sent by a C generator instead, fixed-rate.ts). Rounds interleave every scenario with the bare server so drift (thermal, noisy
-// neighbours) hits both alike; we report medians over rounds, and ratios to the bare server taken
-// within each round.
+// while load is on; the fixed-rate runs are sent by a C generator instead, fixed-rate.ts). Rounds
+// interleave every scenario with the bare server so drift (thermal, noisy neighbours) hits both
+// alike; we report medians over rounds, and ratios to the bare server taken within each round.
 //
 // Env: BENCH_SECONDS (per run, default 2; round-robin scenarios at least one session-cache TTL + 1 s), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32),
 // BENCH_MEMORY_SESSIONS (default 100000; 0 skips the memory step), BENCH_PIN (default 1: servers on
@@ -319,7 +319,7 @@ function report(o: {
     `Per round: ${st.map((x) => `${(x.lost * 100).toFixed(2)} % of the time lost, ${x.over1ms} gaps of 1 ms or more`).join('; ')}. ` +
     'The generator\'s own stalls are the same measure taken by the generator during each run, on its core: a request due while its generator is stalled is sent late, and that counts.');
   lines.push('', `The longest the sidecar's event loop stopped in each round (from its nodejs_eventloop_lag_max_seconds, a 10 ms timer's longest interval, less those 10 ms): ${f.sidecarLoopStopMaxMs.map((ms) => `${ms.toFixed(1)} ms`).join(', ')}. ` +
-    'A long wait longer than that happened outside its event loop (the generator, the network, the kernel).');
+    'A wait longer than that happened outside its event loop (the generator, the network, the kernel).');
   lines.push('', '(g) The PDP alone, in process, one call at a time:', '', '| call | calls/s | p50 µs | p99 µs | p99.9 µs |', '|---|---:|---:|---:|---:|');
   for (const m of o.micro) lines.push(`| ${m.name} | ${m.opsPerSec.toFixed(0)} | ${m.p50.toFixed(1)} | ${m.p99.toFixed(1)} | ${m.p999.toFixed(1)} |`);
   if (o.memory.length > 0) {
