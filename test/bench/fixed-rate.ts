@@ -1,12 +1,13 @@
 // Requests at a fixed rate, sent by a small C generator (fixed-rate.c) rather than this process:
 // the JavaScript generator (load.ts) pauses for its own collections and compilations, and those
 // pauses were counted as the server's latency. The C one never sleeps, so it also reports its own
-// stalls (its core taken away) as the floor they put under the latencies it measured.
+// stalls (its core taken away) as the floor they put under the latencies it measured. Where there
+// is no C compiler, load.ts sends them (and there are no such stalls to report).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { REPO_ROOT } from '../helpers/process.ts';
-import type { LoadResult } from './load.ts';
+import { runLoad, type LoadResult } from './load.ts';
 import { runNative } from './native.ts';
 import { summarize, type Stalls } from './stalls.ts';
 
@@ -23,19 +24,24 @@ export interface FixedRateOptions {
 }
 
 export interface FixedRateResult extends LoadResult {
-  /** The generator's own stalls over the whole run, warm-up included. */
-  readonly generator: Stalls;
+  /**
+   * The C generator's own stalls over the whole run, warm-up included; undefined when load.ts
+   * sent the run (no C compiler here).
+   */
+  readonly generator: Stalls | undefined;
 }
 
-/** Undefined when this machine has no C compiler (the caller falls back to load.ts). */
-export async function runFixedRate(o: FixedRateOptions): Promise<FixedRateResult | undefined> {
+export async function runFixedRate(o: FixedRateOptions): Promise<FixedRateResult> {
   const dir = join(REPO_ROOT, 'test-results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `fixed-rate-${process.pid}.http`);
   writeFileSync(file, o.request);
   const warmup = o.warmupSeconds ?? 0.5;
   const run = runNative('fixed-rate', [String(o.port), String(o.rate), String(o.seconds), String(warmup), String(o.connections), file], o.cpu);
-  if (run === undefined) return undefined;
+  if (run === undefined) {
+    const r = await runLoad({ ...o, request: () => o.request, warmupSeconds: warmup, spin: true });
+    return { ...r, generator: undefined };
+  }
   const r = (await run.output) as Omit<LoadResult, 'seconds' | 'rps'> & { gaps: number[] };
   return {
     requests: r.requests, sent: r.sent, seconds: o.seconds, rps: r.requests / o.seconds,

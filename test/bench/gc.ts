@@ -57,9 +57,7 @@ try {
   for (let round = 1; round <= rounds; round++) {
     for (const s of servers) {
       const from = s.output().length;
-      const load = { port: s.port, seconds, connections: 32, rate, warmupSeconds: 0 };
-      const r = (await runFixedRate({ ...load, request: hot.request(0), cpu: pinned ? '0' : undefined }))
-        ?? { ...(await runLoad({ ...load, request: hot.request, spin: true })), generator: undefined };
+      const r = await runFixedRate({ port: s.port, seconds, connections: 32, rate, warmupSeconds: 0, request: hot.request(0), cpu: pinned ? '0' : undefined });
       const g = r.generator;
       process.stdout.write(`round ${round}  ${s.name.padEnd(22)} ${rate} req/s ${seconds} s: p50 ${r.p50.toFixed(0)} µs, p99 ${r.p99.toFixed(0)} µs; ` +
         `${gcSummary(s.output().slice(from))}` +

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import process from 'node:process';
 import { verifyRequest } from './load.ts';
 import { REPO_ROOT } from '../helpers/process.ts';
-import { startHarness, type Sidecar } from './processes.ts';
+import { scrapeMetrics, startHarness, type Sidecar } from './processes.ts';
 import { COOKIE, createSessions, driveAll, idpSizedSession } from './scenarios.ts';
 
 const active = Number(process.argv[2] ?? 10_000);
@@ -19,8 +19,8 @@ const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 
 async function describe(sidecar: Sidecar): Promise<string> {
   const m = sidecar.memory();
-  const metrics = await (await fetch(`http://127.0.0.1:${sidecar.port}/metrics`)).text();
-  const one = (name: string) => mib(Number(new RegExp(`^${name} (\\d+)`, 'm').exec(metrics)?.[1]));
+  const { text: metrics, value } = await scrapeMetrics(sidecar.port);
+  const one = (name: string) => mib(value(name));
   const spaces = (name: string) => [...metrics.matchAll(new RegExp(`^${name}\\{space="(\\w+)"\\} (\\d+)`, 'gm'))]
     .filter((x) => Number(x[2]) > 0).map((x) => `${x[1]} ${mib(Number(x[2]))}`).join(', ');
   // Where the resident pages are: the node binary and libraries (files), malloc's heap, anonymous maps.

@@ -87,6 +87,12 @@ export async function loginRequiredBody(sidecar: Sidecar): Promise<string> {
   return body;
 }
 
+/** A sidecar's /metrics, read once: `value` gives an unlabelled sample (NaN when absent). */
+export async function scrapeMetrics(port: number): Promise<{ text: string; value(name: string): number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return { text, value: (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) };
+}
+
 /** Pins a process (all its threads) to the given CPUs with taskset; returns whether it did. */
 export function pin(pid: number, cpus: string): boolean {
   try {

@@ -23,10 +23,10 @@ import { execFileSync } from 'node:child_process';
 import type { RedisServer } from '../helpers/redis.ts';
 import { REPO_ROOT } from '../helpers/process.ts';
 import { expectAnswers, runLoad, verifyRequest, type LoadResult } from './load.ts';
-import { BENCH_KEYS, loginRequiredBody, pinBench, procCpuSeconds, startBare, startHarness, startSidecar, type Bare, type SidecarOptions } from './processes.ts';
+import { BENCH_KEYS, loginRequiredBody, pinBench, procCpuSeconds, scrapeMetrics, startBare, startHarness, startSidecar, type Bare, type SidecarOptions } from './processes.ts';
 import { pdpMicro, type MicroResult } from './pdp-micro.ts';
 import { measureStalls, type Stalls } from './stalls.ts';
-import { runFixedRate } from './fixed-rate.ts';
+import { runFixedRate, type FixedRateResult } from './fixed-rate.ts';
 import { DEFAULT_SESSION_CACHE_TTL_MS } from '../../src/session/cache.ts';
 import { ACTIVE_SESSIONS, COOKIE, createBenchSessions, createSessions, driveAll, idpSizedSession, prime, scenarios, type Scenario } from './scenarios.ts';
 
@@ -70,13 +70,11 @@ interface Row {
 
 /** The fixed-rate runs: each with its generator's own stalls when the C generator sent it. */
 interface Fixed {
-  readonly sidecar: (LoadResult & { generator: Stalls | undefined })[];
-  readonly bare: (LoadResult & { generator: Stalls | undefined })[];
+  readonly sidecar: FixedRateResult[];
+  readonly bare: FixedRateResult[];
   readonly stalls: Stalls[];
   /** Per round: the longest its event loop stopped during its run, in ms (loopStopMaxMs). */
   readonly sidecarLoopStopMaxMs: number[];
-  /** Whether every run was sent by the C generator (fixed-rate.c). */
-  native: boolean;
 }
 
 interface Memory {
@@ -176,15 +174,12 @@ async function main(): Promise<void> {
     // (a) at a fixed rate of half the sidecar's maximum: the latency a sidecar with headroom gives.
     const hot = list.find((s) => s.key === 'a')!;
     const halfRate = Math.round(median(rows.get('a')!.results.map((r) => r.rps)) / 2);
-    const fixed: Fixed = { sidecar: [], bare: [], stalls: [], sidecarLoopStopMaxMs: [], native: true };
+    const fixed: Fixed = { sidecar: [], bare: [], stalls: [], sidecarLoopStopMaxMs: [] };
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, port] of [['bare', ports.bare200], ['sidecar', ports.sidecar]] as const) {
-        // The C generator, on this process's core; the JavaScript one where there is no C compiler.
-        const load = { port, seconds: SECONDS, connections: CONNECTIONS, rate: halfRate };
         if (name === 'sidecar') await loopStopMaxMs(port); // a scrape starts the monitor's next interval
-        const native = await runFixedRate({ ...load, request: hot.request(0), cpu: PINNED ? '0' : undefined });
-        const r = native ?? { ...(await runLoad({ ...load, request: hot.request, spin: true })), generator: undefined };
-        if (native === undefined) fixed.native = false;
+        // The C generator, on this process's core.
+        const r = await runFixedRate({ port, seconds: SECONDS, connections: CONNECTIONS, rate: halfRate, request: hot.request(0), cpu: PINNED ? '0' : undefined });
         expectAnswers(r, 200, `fixed rate, ${name}`);
         fixed[name].push(r);
         const own = r.generator === undefined ? '' : `  (generator's own stalls: ${(r.generator.lost * 100).toFixed(2)} %, floor p99 ${r.generator.p99.toFixed(0)} µs)`;
@@ -302,7 +297,7 @@ function report(o: {
       `${median(row.serverCpu).toFixed(2)} | ${median(row.loaderCpu).toFixed(2)} |`);
   }
   const f = o.fixed;
-  const generator = f.native
+  const generator = [...f.sidecar, ...f.bare].every((x) => x.generator !== undefined)
     ? 'sent by a C generator (test/bench/fixed-rate.c) spinning on its own core, so that no pause of a JavaScript generator is counted as the server\'s'
     : 'sent by the JavaScript generator (no C compiler here: its own pauses count as the server\'s)';
   lines.push('', `Fixed rate ${o.halfRate} req/s (half the sidecar's (a) maximum; each request's latency counted from the moment it was due; ${generator}), medians of ${ROUNDS} rounds:`, '',
@@ -338,10 +333,9 @@ function report(o: {
  * reports it, the interval itself included), so a loop that never stopped reads ~10 ms.
  */
 async function loopStopMaxMs(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const v = /^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text)?.[1];
-  if (v === undefined) throw new Error('the sidecar\'s /metrics has no nodejs_eventloop_lag_max_seconds');
-  return Math.max(0, Number(v) * 1000 - 10);
+  const max = (await scrapeMetrics(port)).value('nodejs_eventloop_lag_max_seconds');
+  if (Number.isNaN(max)) throw new Error('the sidecar\'s /metrics has no nodejs_eventloop_lag_max_seconds');
+  return Math.max(0, max * 1000 - 10);
 }
 
 main().catch((err: unknown) => {
