@@ -3,7 +3,7 @@
 // pauses were counted as the server's latency. The C one never sleeps, so it also reports its own
 // stalls (its core taken away) as the floor they put under the latencies it measured. Where there
 // is no C compiler, load.ts sends them (and there are no such stalls to report).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { REPO_ROOT } from '../helpers/process.ts';
@@ -39,10 +39,12 @@ export async function runFixedRate(o: FixedRateOptions): Promise<FixedRateResult
   const warmup = o.warmupSeconds ?? 0.5;
   const run = runNative('fixed-rate', [String(o.port), String(o.rate), String(o.seconds), String(warmup), String(o.connections), file], o.cpu);
   if (run === undefined) {
+    rmSync(file, { force: true });
     const r = await runLoad({ ...o, request: () => o.request, warmupSeconds: warmup, spin: true });
     return { ...r, generator: undefined };
   }
-  const r = (await run.output) as Omit<LoadResult, 'seconds' | 'rps'> & { gaps: number[] };
+  // The request carries a session cookie (of the bench's throwaway store and keys): not left behind.
+  const r = (await run.output.finally(() => rmSync(file, { force: true }))) as Omit<LoadResult, 'seconds' | 'rps'> & { gaps: number[] };
   return {
     requests: r.requests, sent: r.sent, seconds: o.seconds, rps: r.requests / o.seconds,
     p50: r.p50, p99: r.p99, p999: r.p999, max: r.max, statuses: r.statuses, errors: r.errors,
