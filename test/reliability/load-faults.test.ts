@@ -141,15 +141,21 @@ describe('load with faults: 2 sidecars + BFF, Redis restart and policy reload un
     await sleepUntil(KILL_AT_MS + DOWN_FOR_MS);
     await redis.start();
     const redisBackAt = Date.now();
-    // Every process finds Redis again by itself.
-    const ready = await Promise.all(children.map(async (c) => {
+    /** Polls until `ok` (within 8 s of Redis coming back); resolves with when it was. */
+    const recovered = async (ok: () => Promise<boolean>, who: string): Promise<number> => {
       for (;;) {
-        if ((await fetch(`${c.origin}/readyz`).catch(() => undefined))?.status === 200) return Date.now();
-        if (Date.now() - redisBackAt > 8_000) throw new Error(`${c.name} did not become ready after Redis came back`);
+        if (await ok()) return Date.now();
+        if (Date.now() - redisBackAt > 8_000) throw new Error(`${who} did not recover after Redis came back`);
         await new Promise((r) => setTimeout(r, 50));
       }
-    }));
+    };
+    // Every process finds Redis again by itself.
+    const ready = await Promise.all(children.map((c) =>
+      recovered(async () => (await fetch(`${c.origin}/readyz`).catch(() => undefined))?.status === 200, c.name)));
     const recoveredAt = Math.max(...ready);
+    // The test's own store reconnects on its own schedule too (a session created while it still
+    // reconnects fails with 503, as it should): wait for it as the processes were waited for.
+    await recovered(() => store.ping().then(() => true, () => false), "the test's store");
     pool = await Promise.all(Array.from({ length: 20 }, (_, i) => store.create(newSession({ sub: `load-new-${i}` }))));
     gen = 'new';
 
