@@ -4,8 +4,9 @@
 // pins them, take the hot path at the same fixed rate, alternating (sent by the C generator of
 // fixed-rate.ts, which also reports its own stalls). For each run: scavenges (how many, median
 // and longest pause), bytes promoted to the old generation, and full collections (final pause
-// plus the incremental marking done on the main thread). Every pause is a stall of the server's own: requests that
-// arrive during it wait. The machine's stalls are the other part (stalls.ts, in `npm run bench`).
+// plus the incremental marking done on the main thread). Every pause is a stall of the server's
+// own: requests that arrive during it wait. The machine's stalls are the other part (stalls.ts,
+// in `npm run bench`).
 import process from 'node:process';
 import { runFixedRate } from './fixed-rate.ts';
 import { runLoad } from './load.ts';

@@ -17,6 +17,7 @@ import { createSessionStore } from '../../src/session/index.ts';
 import type { SessionStore } from '../../src/session/types.ts';
 import { browserLogin } from '../helpers/login.ts';
 import { REPO_ROOT, runCli, waitHealthy, type Child } from '../helpers/process.ts';
+import { waitFor } from '../helpers/redis-cluster.ts';
 import { RedisServer, freePort } from '../helpers/redis.ts';
 import { newSession, TEST_KEYS } from '../helpers/sessions.ts';
 import { devIdpsYaml } from '../helpers/idp-bff.ts';
@@ -141,21 +142,15 @@ describe('load with faults: 2 sidecars + BFF, Redis restart and policy reload un
     await sleepUntil(KILL_AT_MS + DOWN_FOR_MS);
     await redis.start();
     const redisBackAt = Date.now();
-    /** Polls until `ok` (within 8 s of Redis coming back); resolves with when it was. */
-    const recovered = async (ok: () => Promise<boolean>, who: string): Promise<number> => {
-      for (;;) {
-        if (await ok()) return Date.now();
-        if (Date.now() - redisBackAt > 8_000) throw new Error(`${who} did not recover after Redis came back`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
-    // Every process finds Redis again by itself.
-    const ready = await Promise.all(children.map((c) =>
-      recovered(async () => (await fetch(`${c.origin}/readyz`).catch(() => undefined))?.status === 200, c.name)));
+    // Every process finds Redis again by itself (each within 8 s of Redis coming back).
+    const ready = await Promise.all(children.map(async (c) => {
+      await waitFor(`${c.name} to be ready after Redis came back`, async () => (await fetch(`${c.origin}/readyz`)).status === 200, 8_000, 50);
+      return Date.now();
+    }));
     const recoveredAt = Math.max(...ready);
     // The test's own store reconnects on its own schedule too (a session created while it still
     // reconnects fails with 503, as it should): wait for it as the processes were waited for.
-    await recovered(() => store.ping().then(() => true, () => false), "the test's store");
+    await waitFor("the test's store to reconnect", async () => (await store.ping(), true), 8_000, 50);
     pool = await Promise.all(Array.from({ length: 20 }, (_, i) => store.create(newSession({ sub: `load-new-${i}` }))));
     gen = 'new';
 
