@@ -35,6 +35,11 @@ import { setTimeout, clearTimeout, setInterval, clearInterval } from 'node:timer
 import type { Fields, KvBackend } from './backend.ts';
 import type { RedisTarget } from './redis-url.ts';
 import type { Logger } from '../log.ts';
+import { makeStringPrototypeFast } from './string-prototype.ts';
+
+// Loading ioredis leaves String.prototype in V8's slow mode; every string method on the hot path
+// paid for it (see string-prototype.ts). Imports are evaluated first: ioredis has loaded by now.
+makeStringPrototypeFast();
 
 export const INVALIDATE_CHANNEL = 'gp:invalidate';
 
