@@ -71,17 +71,17 @@ flag('--heap-growing-percent=20', /heap-growing|optimize-for-size/);
 // it, so this is latency, not throughput. V8 reads the flag at every scavenge.
 flag('--no-parallel-scavenge', /scavenge|single-threaded/);
 
-// 6. No allocation-site pretenuring. V8 watches each object or array literal, and after a
-// scavenge in which 85 % of a literal's objects (and at least 100) were still alive, it may
-// decide to allocate that literal's objects straight in the old generation from then on. It
-// never undoes that. With the fixed nursery of 3 every scavenge is a "maximum size" one, and
-// at those V8 decides at once. A moment with 100 requests in flight suffices, e.g. a burst
-// waiting on Redis after a restart. Once the chain's per-request literals were tenured
-// (the headers it reads, its response headers list), every request put them in the old
-// generation, with the young strings they point to. That was 18 MB a second at 20,000 req/s,
-// a full collection every 0.5 s, and a p99 of 5–9 ms, for the life of the process. The
-// process stayed that way. It was 1 process in 4 to 8 under test/bench/gc.ts ("the promoting
-// mode" in README). The sidecar's long-lived objects (cached sessions, decisions) are
-// few and change slowly: copying them once more through the nursery costs nothing measurable.
+// 6. No allocation-site pretenuring. V8 watches each object and array literal. When, at a
+// scavenge of a nursery at its maximum size, 85 % of the objects a literal made since the last
+// one (at least 100) are still alive, V8 allocates that literal's objects in the old generation
+// from then on, and never goes back. The fixed nursery of 3 is always at its maximum, so one
+// unlucky scavenge decides. When the chain's per-request literals were tenured (the headers it
+// reads, its list of response headers), every request put them in the old generation, with the
+// young strings they point to. At 20,000 req/s that was 18 MB every 2 s, 3–4 full collections,
+// and a p99 of 5–9 ms, for the life of the process. It hit 1 sidecar process in 4 to 8 under
+// test/bench/gc.ts, at random ("the promoting mode" in README). Newer V8 refuses such decisions
+// in nurseries under 16 MB for this reason, but not when the maximum is smaller still, as here.
+// The sidecar's long-lived objects (cached sessions, decisions) are few and change slowly:
+// copying them once more through the nursery costs nothing measurable.
 // Deno 2.9 ignores this flag when set here; compose/Dockerfile.deno passes it on the command line.
 flag('--no-allocation-site-pretenuring', /pretenur/);
