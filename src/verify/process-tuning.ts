@@ -83,5 +83,6 @@ flag('--no-parallel-scavenge', /scavenge|single-threaded/);
 // in nurseries under 16 MB for this reason, but not when the maximum is smaller still, as here.
 // The sidecar's long-lived objects (cached sessions, decisions) are few and change slowly:
 // copying them once more through the nursery costs nothing measurable.
-// Deno 2.9 ignores this flag when set here; compose/Dockerfile.deno passes it on the command line.
+// Deno 2.9 ignores every V8 flag set at run time: compose/Dockerfile.deno gives all of these on
+// its command line (test/compose/static.test.ts keeps the lists in step).
 flag('--no-allocation-site-pretenuring', /pretenur/);

@@ -363,5 +363,23 @@ describe('traefik/ and compose/ (static checks)', () => {
       assert.ok(existsSync(join(ROOT, 'src', 'dev', 'spa', 'index.html')));
       assert.ok(dirname(COMPOSE) === COMPOSE_DIR);
     });
+
+    it("Dockerfile.deno gives Deno the sidecar's V8 tuning on its command line, which Deno accepts", () => {
+      // Deno ignores V8 flags set at run time, where src/verify/process-tuning.ts sets them for Node.
+      const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(join(COMPOSE_DIR, 'Dockerfile.deno'), 'utf8'));
+      assert.ok(cmd, 'Dockerfile.deno has an exec-form CMD');
+      const argv = JSON.parse(cmd[1]!) as string[];
+      const v8 = argv.find((a) => a.startsWith('--v8-flags='))?.slice('--v8-flags='.length).split(',') ?? [];
+      const tuning = [...readFileSync(join(ROOT, 'src', 'verify', 'process-tuning.ts'), 'utf8').matchAll(/^flag\('([^']+)'/gm)].map((m) => m[1]!);
+      assert.ok(tuning.length >= 5, `process-tuning.ts flags found: ${tuning.join(' ')}`);
+      for (const f of tuning) assert.ok(v8.includes(f), `Dockerfile.deno lacks ${f}`);
+      const nursery = (flags: readonly string[]) => flags.find((f) => f.startsWith('--max-semi-space-size='));
+      assert.equal(nursery(v8), nursery(compose.services.verify!.command!), 'the same nursery as the Node sidecar');
+      const deno = join(ROOT, 'node_modules', '.bin', 'deno');
+      const ok = spawnSync(deno, ['eval', `--v8-flags=${v8.join(',')}`, ''], { encoding: 'utf8' });
+      assert.equal(ok.status, 0, `deno --v8-flags=${v8.join(',')}: ${ok.stderr}`);
+      const bad = spawnSync(deno, ['eval', '--v8-flags=--liftof-only', ''], { encoding: 'utf8' });
+      assert.notEqual(bad.status, 0, 'deno refuses a misspelt V8 flag: the check above can fail');
+    });
   });
 });

@@ -78,7 +78,7 @@ describe('allocation-site pretenuring in the sidecar process', function () {
 
   it('is off under Deno as compose/Dockerfile.deno starts it (Deno ignores the flag set at run time)', function () {
     this.timeout(120_000);
-    assert.deepEqual(denoImageV8Flags(), ['--no-allocation-site-pretenuring']);
+    assert.ok(denoImageV8Flags().includes('--no-allocation-site-pretenuring'), denoImageV8Flags().join(','));
     assert.equal(youngUnderDeno('src/verify/server.ts', []), 0, 'without the command-line flag Deno keeps pretenuring');
     assert.equal(youngUnderDeno('src/verify/server.ts', denoImageV8Flags()), 100);
   });
