@@ -9,6 +9,7 @@ import process from 'node:process';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { loadEdgeConfig, sanitizeRequestTarget, selectRouter, type EdgeConfig } from '../../src/dev/edge.ts';
+import { denoImageV8Flags } from '../helpers/process.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SHARED = resolve(ROOT, '..', 'shared', 'reference');
@@ -366,10 +367,7 @@ describe('traefik/ and compose/ (static checks)', () => {
 
     it("Dockerfile.deno gives Deno the sidecar's V8 tuning on its command line, which Deno accepts", () => {
       // Deno ignores V8 flags set at run time, where src/verify/process-tuning.ts sets them for Node.
-      const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(join(COMPOSE_DIR, 'Dockerfile.deno'), 'utf8'));
-      assert.ok(cmd, 'Dockerfile.deno has an exec-form CMD');
-      const argv = JSON.parse(cmd[1]!) as string[];
-      const v8 = argv.find((a) => a.startsWith('--v8-flags='))?.slice('--v8-flags='.length).split(',') ?? [];
+      const v8 = denoImageV8Flags();
       const tuning = [...readFileSync(join(ROOT, 'src', 'verify', 'process-tuning.ts'), 'utf8').matchAll(/^flag\('([^']+)'/gm)].map((m) => m[1]!);
       assert.ok(tuning.length >= 5, `process-tuning.ts flags found: ${tuning.join(' ')}`);
       for (const f of tuning) assert.ok(v8.includes(f), `Dockerfile.deno lacks ${f}`);

@@ -1,5 +1,7 @@
 // Runs a goldpath CLI subcommand as a real child process (under Node or Deno) and waits for it.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -37,6 +39,17 @@ export function runCli(runtime: Runtime, args: string[], env: Record<string, str
       setTimeout(() => proc.kill('SIGKILL'), 3000).unref();
     }),
   };
+}
+
+/**
+ * The V8 flags compose/Dockerfile.deno's command gives Deno (`--v8-flags=a,b,…`), which ignores
+ * the ones src/verify/process-tuning.ts sets at run time under Node.
+ */
+export function denoImageV8Flags(): string[] {
+  const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(join(REPO_ROOT, 'compose', 'Dockerfile.deno'), 'utf8'));
+  if (!cmd) throw new Error('compose/Dockerfile.deno has no exec-form CMD');
+  const flags = (JSON.parse(cmd[1]!) as string[]).find((a) => a.startsWith('--v8-flags='));
+  return flags === undefined ? [] : flags.slice('--v8-flags='.length).split(',');
 }
 
 /** Polls url until it answers 200 (or the child dies, or the deadline passes). */

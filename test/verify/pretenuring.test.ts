@@ -1,15 +1,15 @@
 // src/verify/process-tuning.ts, item 6: V8's allocation-site pretenuring is off in the sidecar.
-// Left on, one burst of requests in flight could make V8 allocate the chain's per-request literals
-// straight in the old generation for the rest of the process's life (a full collection every
-// ~0.5 s at 20,000 req/s: "the promoting mode" in README). Each case runs in a fresh Node process
+// Left on, one unlucky scavenge could make V8 allocate the chain's per-request literals straight
+// in the old generation for the rest of the process's life (a full collection every ~0.5 s at
+// 20,000 req/s: "the promoting mode" in README). Each case runs in a fresh Node process
 // and asks V8 where a new object went, with %InYoungGeneration (needs --allow-natives-syntax).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
-import { REPO_ROOT } from '../helpers/process.ts';
+import { denoImageV8Flags, REPO_ROOT } from '../helpers/process.ts';
 
 /**
  * Imports `modules`, then gives one object literal the history that makes V8 tenure it (its
@@ -36,7 +36,7 @@ for (let i = 0; i < 100; i++) if (%InYoungGeneration(make(i))) young++;
 console.log(String(young));`;
 }
 
-/** The same under Deno, with the V8 flags compose/Dockerfile.deno's command gives (and `extra`). */
+/** The same under Deno, with `v8Flags` added (compose/Dockerfile.deno's, say). */
 function youngUnderDeno(module: string, v8Flags: readonly string[]): number {
   // Inside the checkout (test-results/ is ignored by git), so that Deno finds package.json and
   // node_modules for the sidecar's imports, as it does for src/cli.ts.
@@ -53,14 +53,6 @@ function youngUnderDeno(module: string, v8Flags: readonly string[]): number {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** The V8 flags of compose/Dockerfile.deno's CMD. */
-function denoImageV8Flags(): string[] {
-  const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(join(REPO_ROOT, 'compose/Dockerfile.deno'), 'utf8'));
-  assert.ok(cmd, 'compose/Dockerfile.deno has an exec-form CMD');
-  const flags = (JSON.parse(cmd[1]!) as string[]).find((a) => a.startsWith('--v8-flags='));
-  return flags === undefined ? [] : flags.slice('--v8-flags='.length).split(',');
 }
 
 describe('allocation-site pretenuring in the sidecar process', function () {
