@@ -23,7 +23,9 @@ export interface Child {
 export function runCli(runtime: Runtime, args: string[], env: Record<string, string>, opts: { nodeArgs?: readonly string[]; root?: string; wrap?: readonly string[] } = {}): Child {
   const cmd = runtime === 'node'
     ? ['node', ...(opts.nodeArgs ?? []), 'dist/src/cli.js', ...args]
-    : ['node_modules/.bin/deno', 'run', '--quiet', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/cli.ts', ...args];
+    // The sidecar under Deno as compose/Dockerfile.deno starts it, with its V8 tuning.
+    : ['node_modules/.bin/deno', 'run', '--quiet', ...(args[0] === 'verify' ? [`--v8-flags=${denoImageV8Flags().join(',')}`] : []),
+      '--allow-net', '--allow-env', '--allow-read', '--allow-sys', 'src/cli.ts', ...args];
   const [bin, ...argv] = [...(opts.wrap ?? []), ...cmd];
   const proc = spawn(bin!, argv, { cwd: opts.root ?? REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
