@@ -53,6 +53,12 @@ export class NotFound extends GoldpathError {
     super(404, 'not_found', description);
   }
 }
+export class MethodNotAllowed extends GoldpathError {
+  /** `allow`: the methods the path does accept, as the Allow header lists them. */
+  constructor(allow: string) {
+    super(405, 'method_not_allowed', `this endpoint accepts ${allow} only`, { headers: { Allow: allow } });
+  }
+}
 export class UriTooLong extends GoldpathError {
   constructor() {
     super(414, 'uri_too_long', 'the request URI is longer than 8 KiB');

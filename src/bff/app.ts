@@ -5,6 +5,7 @@ import Router from '@koa/router';
 import { Registry } from 'prom-client';
 import type { GoldpathConfig, Settings } from '../config/types.ts';
 import { StoreUnavailable } from '../errors.ts';
+import { answerUnmatched } from '../http/answer-unmatched.ts';
 import { errorHandler } from '../http/error-handler.ts';
 import { mountHealth } from '../http/health.ts';
 import { assignRequestId } from '../http/request-id.ts';
@@ -95,13 +96,9 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
   app.use(accessLog(log, metrics));
   app.use(errorHandler(log));
   app.use(countStoreErrors(metrics));
+  app.use(answerUnmatched('no such endpoint'));
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));
-  app.use(async (ctx) => {
-    ctx.status = 404;
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
-  });
 
   return {
     app, metrics,

@@ -6,6 +6,7 @@
 import type { RequestListener } from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
+import { answerUnmatched } from '../http/answer-unmatched.ts';
 import { errorHandler } from '../http/error-handler.ts';
 import { mountHealth } from '../http/health.ts';
 import { canonicalizeRequest } from './canonicalize-request.ts';
@@ -56,12 +57,9 @@ export function createVerifyApp(deps: VerifyDeps): VerifyApp {
   const router = new Router();
   mountHealth(router, { registry: deps.metrics.registry, ready: () => deps.store.ping() });
   app.use(errorHandler(deps.log));
+  app.use(answerUnmatched('goldpath verify serves only /auth/verify'));
   app.use(router.routes());
-  app.use((ctx) => {
-    ctx.status = 404;
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = { error: 'not_found', error_description: 'goldpath verify serves only /auth/verify' };
-  });
+  app.use(router.allowedMethods({ throw: false }));
 
   return {
     callback() {

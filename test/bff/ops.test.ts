@@ -112,11 +112,17 @@ describe('BFF operations', function () {
     }
   });
 
-  it('unknown paths are 404 JSON; wrong methods are not 500', async () => {
+  it('unknown paths are 404 JSON; a known path under another method is 405 JSON with Allow', async () => {
     const res = await httpCall(`${env.url}/auth/nope`);
     assert.equal(res.status, 404);
     assert.equal(JSON.parse(res.body).error, 'not_found');
-    const get = await httpCall(`${env.url}/auth/logout`);
-    assert.ok(get.status === 405 || get.status === 404, String(get.status));
+    assert.equal(res.headers['cache-control'], 'no-store');
+    for (const [method, path, allow] of [['GET', '/auth/logout', 'POST'], ['POST', '/auth/session', 'HEAD, GET'], ['PROPFIND', '/auth/login', 'HEAD, GET']]) {
+      const r = await httpCall(`${env.url}${path}`, { method });
+      assert.equal(r.status, 405, `${method} ${path}`);
+      assert.deepEqual(JSON.parse(r.body), { error: 'method_not_allowed', error_description: `this endpoint accepts ${allow} only` });
+      assert.equal(r.headers['allow'], allow);
+      assert.equal(r.headers['cache-control'], 'no-store');
+    }
   });
 });

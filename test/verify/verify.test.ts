@@ -335,10 +335,16 @@ describe('verify: /auth/verify', function () {
       assert.match(m.text, /goldpath_verify_decisions_total\{outcome="allow"\} \d+/);
       assert.match(m.text, /goldpath_verify_duration_seconds_bucket/);
     });
-    it('anything else is a 404 JSON', async function () {
+    it('anything else is a 404 JSON; health paths under another method are 405 JSON with Allow', async function () {
       const res = await request(server).get('/auth/login');
       assert.equal(res.status, 404);
       assert.equal(res.body.error, 'not_found');
+      assert.equal(res.headers['cache-control'], 'no-store');
+      const post = await request(server).post('/metrics');
+      assert.equal(post.status, 405);
+      assert.deepEqual(post.body, { error: 'method_not_allowed', error_description: 'this endpoint accepts HEAD, GET only' });
+      assert.equal(post.headers['allow'], 'HEAD, GET');
+      assert.equal(post.headers['cache-control'], 'no-store');
     });
   });
 });
