@@ -1,6 +1,8 @@
 // The login transaction: everything /auth/callback needs to finish what /auth/login started. Kept
-// server-side (encrypted by the store, one use, 10 minutes), found by the hash of `state`, and
-// bound to the browser through the hash of the transaction cookie.
+// server-side (encrypted by the store, one use, 10 minutes), found by the hash of the browser's
+// transaction cookie and `state` together. Why both in the key: the state travels in URLs (the
+// IdP's logs, a Referer, a shoulder), and a transaction found by the state alone would be consumed
+// by whoever sent it first, so anyone who learnt it could spoil that browser's sign-in.
 import type { SessionStore } from '../session/types.ts';
 import type { DpopJwk } from '../oidc/dpop.ts';
 import { TX_TTL_MS, safeEqual, sha256 } from './cookies.ts';
@@ -20,18 +22,25 @@ export interface LoginTransaction {
   readonly previousSessionId: string | undefined;
 }
 
+/** The cookie first: its alphabet (base64url) has no newline, so no two pairs give one string. */
+const keyOf = (txCookie: string, state: string): string => sha256(`${txCookie}\n${state}`);
+
 export async function saveTransaction(store: SessionStore, txCookie: string, tx: Omit<LoginTransaction, 'binding'>): Promise<void> {
   const value: LoginTransaction = { ...tx, binding: sha256(txCookie) };
-  await store.putTransient(KIND, sha256(tx.state), JSON.stringify(value), TX_TTL_MS);
+  await store.putTransient(KIND, keyOf(txCookie, tx.state), JSON.stringify(value), TX_TTL_MS);
 }
 
 export type TakeResult =
   | { ok: true; tx: LoginTransaction }
   | { ok: false; reason: 'unknown' | 'browser_mismatch' };
 
-/** Takes (and so consumes) the transaction for `state`; checks it belongs to this browser. */
+/**
+ * Takes (and so consumes) this browser's transaction for `state`. Without the transaction cookie
+ * nothing is looked up, and with another browser's cookie nothing is found: neither consumes it.
+ */
 export async function takeTransaction(store: SessionStore, state: string, txCookie: string | undefined): Promise<TakeResult> {
-  const raw = await store.takeTransient(KIND, sha256(state));
+  if (!txCookie) return { ok: false, reason: 'browser_mismatch' };
+  const raw = await store.takeTransient(KIND, keyOf(txCookie, state));
   if (raw === null) return { ok: false, reason: 'unknown' };
   let tx: LoginTransaction;
   try {
@@ -39,7 +48,7 @@ export async function takeTransaction(store: SessionStore, state: string, txCook
   } catch {
     return { ok: false, reason: 'unknown' };
   }
-  if (tx.state !== state) return { ok: false, reason: 'unknown' };
-  if (!txCookie || !safeEqual(sha256(txCookie), tx.binding)) return { ok: false, reason: 'browser_mismatch' };
+  // Implied by the key; checked again so that a key collision could never hand out another login.
+  if (tx.state !== state || !safeEqual(sha256(txCookie), tx.binding)) return { ok: false, reason: 'unknown' };
   return { ok: true, tx };
 }

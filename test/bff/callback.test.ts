@@ -99,7 +99,7 @@ describe('BFF callback failures', function () {
     assert.equal(replay.headers['set-cookie']?.some((c) => c.startsWith('goldpath=')) ?? false, false);
   });
 
-  it('a callback in another browser (no transaction cookie) is a 400', async () => {
+  it('a callback in another browser is a 400 and does not use up the sign-in of the browser that started it', async () => {
     const r = await env.login('alice', {
       stopBefore: (u) => u.pathname === '/auth/callback',
     });
@@ -107,6 +107,13 @@ describe('BFF callback failures', function () {
     const res = await httpCall(cb, { headers: { accept: 'text/html' } });
     assert.equal(res.status, 400);
     assert.match(res.body, /another browser/);
+    // Someone who learnt the state, with a transaction cookie of their own.
+    const other = await httpCall(cb, { headers: { accept: 'text/html', cookie: `goldpath_tx=${'A'.repeat(43)}` } });
+    assert.equal(other.status, 400);
+    assert.match(other.body, /unknown, expired or was already used/);
+    const mine = await httpCall(cb, { jar: r.jar, headers: { accept: 'text/html' } });
+    assert.equal(mine.status, 302);
+    assert.ok(mine.headers['set-cookie']?.some((c) => c.startsWith('goldpath=')));
   });
 
   it('an IdP error response (access_denied) is a 400 page naming the error', async () => {
