@@ -51,6 +51,8 @@ import type { NewSession, Session, SessionSecrets, SessionStore } from './types.
 /** What the cache needs from a store beyond the contract (KvSessionStore has both). */
 export interface ResyncSource {
   readonly invalidationsLive: boolean;
+  /** The sessions' idle timeout: a cached session is read again well within it (see #until). */
+  readonly sessionIdleMs: number;
   onResync(listener: () => void): () => void;
   /** Optional: reads a known session again, keeping its decrypted secrets when unchanged. */
   revalidate?(known: Session): Promise<Session | null>;
@@ -245,9 +247,14 @@ export class CachingSessionStore implements SessionStore {
     return p;
   }
 
-  /** How long a session just read may be served: the TTL, never past its own expiry. */
+  /**
+   * How long a session just read may be served: the TTL, never past its own expiry, and never past
+   * half its idle timeout since the store last saw it. Answers from memory record no activity; only
+   * the read that ends an entry does (the store's touch). With an idle timeout shorter than the TTL,
+   * an entry served up to its idle expiry would let a session in constant use expire in Redis.
+   */
   #until(session: Session): number {
-    return Math.min(this.#now() + this.#ttl, session.expiresAt, session.idleExpiresAt);
+    return Math.min(this.#now() + this.#ttl, session.expiresAt, session.idleExpiresAt - this.#inner.sessionIdleMs / 2);
   }
 
   #put(cookieValue: string, session: CachedSession | null): void {

@@ -137,6 +137,11 @@ export class KvSessionStore implements SessionStore {
     return this.#cookies.parseCookie(cookieValue);
   }
 
+  /** How long a session lives without a request (GOLDPATH_SESSION_IDLE). */
+  get sessionIdleMs(): number {
+    return this.#idleMs;
+  }
+
   /** How stale lastSeen may get before a read writes (exposed for tests and metrics). */
   get touchIntervalMs(): number {
     return this.#touchMs;

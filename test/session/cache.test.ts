@@ -141,6 +141,26 @@ describe('session cache', function () {
     }
   });
 
+  it('a session in constant use outlives an idle timeout shorter than the cache TTL', async function () {
+    // GOLDPATH_SESSION_IDLE=3s with the sidecar's default 5 s TTL: an entry kept until the idle
+    // expiry would be served from memory (no activity recorded) while the session dies in the store.
+    for (const idleMs of [3000, 1000]) {
+      const w = world({ idleMs, ttlMs: 5000 });
+      try {
+        const { cookieValue } = await w.other.create(newSession());
+        for (let i = 0; i < 300; i++) {
+          w.advance(100);
+          assert.ok(await w.cache.lookup(cookieValue), `idle ${idleMs} ms: session lost at ${(i + 1) * 100} ms`);
+        }
+        assert.ok(w.cache.hits > 200, `${w.cache.hits} hits: still answered from memory`);
+        w.advance(idleMs + 1);
+        assert.equal(await w.cache.lookup(cookieValue), null, 'and still ends when idle');
+      } finally {
+        await w.close();
+      }
+    }
+  });
+
   it('never serves past the absolute expiry, even within the TTL', async function () {
     let t = 1_700_000_000_000;
     const now = () => t;
@@ -241,6 +261,7 @@ describe('session cache', function () {
     /** A store whose reads resolve when the test says so, and whose feed state the test sets. */
     class Stub implements Partial<SessionStore>, ResyncSource {
       invalidationsLive = true;
+      readonly sessionIdleMs = 1_800_000; // the sessions below are last seen now, idle for an hour
       readonly reads: { id: string; resolve: (s: Session | null) => void }[] = [];
       #invalidate: ((id: string) => void)[] = [];
       #resync: (() => void)[] = [];
