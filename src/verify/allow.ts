@@ -4,11 +4,22 @@
 import { memoOf } from './session-memo.ts';
 import type { VerifyStep } from './state.ts';
 
-const PLAIN = /^[\x20-\x7e]*$/;
+/** Visible ASCII but `%`, which would make a value read as already encoded. */
+const PLAIN = /^[\x20-\x24\x26-\x7e]*$/;
+/** The same without `,`, which separates the roles of X-Auth-Roles. */
+const PLAIN_ROLE = /^[\x20-\x24\x26-\x2b\x2d-\x7e]*$/;
 
-/** Header values must be visible ASCII; anything else (a unicode sub, say) is percent-encoded. */
+/**
+ * Header values must be visible ASCII; anything else (a unicode sub, say) is percent-encoded, and
+ * so is a value with `%` in it, so that an upstream can decode every value it gets, once.
+ */
 export function headerSafe(v: string): string {
   return PLAIN.test(v) ? v : encodeURIComponent(v);
+}
+
+/** Comma-joined, each role encoded on its own: commas between roles stay commas. */
+export function rolesHeader(roles: readonly string[]): string {
+  return roles.map((r) => (PLAIN_ROLE.test(r) ? r : encodeURIComponent(r))).join(',');
 }
 
 export const allow: VerifyStep = function allow(ctx) {
@@ -25,7 +36,7 @@ export const allow: VerifyStep = function allow(ctx) {
       const { user } = s.session.secrets;
       // The session's own copy of the sub when equal (it is kept anyway): one string, not two.
       memo.user = headerSafe(user.sub === s.session.sub ? s.session.sub : user.sub);
-      memo.roles = headerSafe(user.roles.join(','));
+      memo.roles = rolesHeader(user.roles);
     }
     h.push('X-Auth-User', memo.user, 'X-Auth-Roles', memo.roles);
   }

@@ -278,6 +278,14 @@ describe('verify: /auth/verify', function () {
       assert.equal(res.status, 200);
       assert.equal(res.headers['x-auth-user'], 'zo%C3%AB');
     });
+    it('X-Auth-Roles stays comma-joined when a role must be encoded: each role is encoded on its own', async function () {
+      const { cookie } = await login({ sub: '100%', roles: ['reader', 'röle', 'a,b', '50%'] });
+      const res = await verify('GET', '/api/orders/7', { Cookie: cookie });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['x-auth-roles'], 'reader,r%C3%B6le,a%2Cb,50%25');
+      assert.deepEqual(res.headers['x-auth-roles'].split(',').map(decodeURIComponent), ['reader', 'röle', 'a,b', '50%']);
+      assert.equal(decodeURIComponent(res.headers['x-auth-user']), '100%');
+    });
   });
 
   describe('store unreachable', function () {
