@@ -45,6 +45,17 @@ describe('BFF operations', function () {
     assert.doesNotMatch(m.body, /process_cpu/, 'not the global default registry');
   });
 
+  it('paths a client makes up add no metric series: they count as route="other"', async () => {
+    for (let i = 0; i < 30; i++) assert.equal((await httpCall(`${env.url}/auth/made-up-${i}`)).status, 404);
+    await httpCall(`${env.url}/auth/${'x'.repeat(3000)}`);
+    const m = (await httpCall(`${env.url}/metrics`)).body;
+    assert.doesNotMatch(m, /made-up|xxxx/);
+    assert.match(m, /goldpath_bff_request_duration_seconds_count\{route="other",status="404"\} [1-9]/);
+    const routes = new Set([...m.matchAll(/route="([^"]*)"/g)].map((x) => x[1]));
+    const known = ['/auth/login', '/auth/callback', '/auth/session', '/auth/logout', '/auth/backchannel-logout', '/healthz', '/readyz', '/metrics', 'other'];
+    assert.deepEqual([...routes].filter((r) => !known.includes(r!)), [], 'only the BFF\'s own paths are labels');
+  });
+
   it('a second BFF in the same process (own registry, or a shared one) does not clash', async () => {
     const shared = new Registry();
     const a = await startIdpBff({ redis, metricsRegistry: shared });
