@@ -2,7 +2,7 @@
 // 5xx details never exposed. Non-Goldpath errors are unexpected: logged, answered as opaque 500.
 import type { Context, Next } from 'koa';
 import { GoldpathError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { errorFields, type Logger } from '../log.ts';
 
 export function errorHandler(log: Logger) {
   return async function handleErrors(ctx: Context, next: Next): Promise<void> {
@@ -19,7 +19,7 @@ export function render(ctx: Context, err: unknown, log: Logger): void {
   // Koa's own HttpErrors (e.g. body too large from a parser) carry status/expose: honour 4xx.
   const status = ge?.status ?? clientStatus(err) ?? 500;
   if (status >= 500) {
-    log.error({ err: describe(err), reqId: ctx.state.requestId }, 'request failed');
+    log.error({ err: errorFields(err), reqId: ctx.state.requestId }, 'request failed');
   }
   const code = ge?.code ?? (status >= 500 ? 'server_error' : 'invalid_request');
   const description = status >= 500 ? 'internal error' : (err as Error).message;
@@ -32,12 +32,4 @@ export function render(ctx: Context, err: unknown, log: Logger): void {
 function clientStatus(err: unknown): number | undefined {
   const s = (err as { status?: unknown; expose?: unknown })?.status;
   return typeof s === 'number' && s >= 400 && s < 500 ? s : undefined;
-}
-
-/** Error summary for logs: name, code and message only (messages never carry secrets here). */
-export function describe(err: unknown): Record<string, unknown> {
-  if (err instanceof Error) {
-    return { type: err.name, message: err.message, code: (err as { code?: unknown }).code, stack: err.stack };
-  }
-  return { type: typeof err };
 }

@@ -5,7 +5,7 @@ import * as oidc from 'openid-client';
 import { compactVerify, createRemoteJWKSet, customFetch as joseCustomFetch, errors as joseErrors } from 'jose';
 import type { IdpConfig } from '../config/types.ts';
 import { Unavailable } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { errorFields, type Logger } from '../log.ts';
 import { clientAuthFor } from './client-auth.ts';
 import { dpopKeyPair, dpopThumbprint, type DpopJwk } from './dpop.ts';
 import { readTlsMaterial, tlsFetch, type FetchLike } from './fetch.ts';
@@ -248,12 +248,5 @@ export class IdpClient {
 export function errorSummary(err: unknown): Record<string, unknown> {
   if (err instanceof oidc.ResponseBodyError) return { type: 'ResponseBodyError', error: err.error, status: err.status };
   if (err instanceof oidc.AuthorizationResponseError) return { type: 'AuthorizationResponseError', error: err.error };
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    return {
-      type: err.name, errCode: (err as { code?: unknown }).code, message: err.message.slice(0, 200),
-      ...(cause instanceof Error ? { cause: `${cause.name}: ${cause.message.slice(0, 200)}` } : {}),
-    };
-  }
-  return { type: typeof err };
+  return errorFields(err);
 }

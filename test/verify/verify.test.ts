@@ -13,12 +13,14 @@ import { createVerifyApp } from '../../src/verify/app.ts';
 import { buildVerifyPolicy } from '../../src/verify/policy.ts';
 import { createVerifyMetrics } from '../../src/verify/metrics.ts';
 import { silentLogger } from '../../src/log.ts';
+import { capturingLogger } from '../helpers/idp-bff.ts';
 import type { SessionStore } from '../../src/session/types.ts';
 
 const CONFIG_DIR = fileURLToPath(new URL('../../../test/verify/fixtures/config', import.meta.url));
 const PUBLIC = 'http://localhost:8080';
 
 describe('verify: /auth/verify', function () {
+  const captured = capturingLogger('info');
   let redis: RedisServer;
   let store: SessionStore;
   let tokens: StoredTokens;
@@ -38,7 +40,7 @@ describe('verify: /auth/verify', function () {
     store = createSessionStore({ url: redis.url, settings, log: silentLogger });
     tokens = new StoredTokens(store);
     const policy = await buildVerifyPolicy(config, settings, silentLogger);
-    const app = createVerifyApp({ settings, store, tokens, log: silentLogger, metrics: createVerifyMetrics(), policy: () => policy });
+    const app = createVerifyApp({ settings, store, tokens, log: captured.log, metrics: createVerifyMetrics(), policy: () => policy });
     server = app.callback();
   });
   after(async function () {
@@ -301,6 +303,13 @@ describe('verify: /auth/verify', function () {
         assert.equal(res.status, 503);
         assert.equal(res.body.error, 'unavailable');
         assert.ok(ms < 1000, `answered in ${ms} ms`);
+      }
+      // Logged, with what went wrong, but no stack trace (SPEC section 5).
+      const failed = captured.lines.filter((l) => l.includes('"request failed"'));
+      assert.ok(failed.length >= 5, `${failed.length} lines`);
+      for (const line of failed) {
+        assert.match(line, /"type":"StoreUnavailable"/);
+        assert.doesNotMatch(line, /"stack"|\bat .+[.](js|ts):\d+/, line);
       }
       const ready = await request(server).get('/readyz');
       assert.equal(ready.status, 503);
