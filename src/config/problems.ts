@@ -16,12 +16,24 @@ export class Problems {
     if (value.length >= 3 && value !== raw) this.#fromEnv.set(value, raw);
   }
 
-  /** Every problem, with substituted environment values masked back to the text that was written. */
+  /**
+   * Every problem, with substituted environment values masked back to the text that was written:
+   * in every form a message can show them (yaml.ts `show`): whole or cut at 80 characters, as
+   * written or JSON-escaped. Longest first, so a value is never half masked by a shorter one.
+   */
   redacted(): ConfigProblem[] {
     if (this.#fromEnv.size === 0) return this.list;
+    const forms = new Map<string, string>();
+    const escaped = (v: string) => JSON.stringify(v).slice(1, -1);
+    for (const [value, raw] of this.#fromEnv) {
+      for (const f of [value, escaped(value), value.slice(0, 80), escaped(value.slice(0, 80))]) {
+        if (f.length >= 3 && !forms.has(f)) forms.set(f, raw);
+      }
+    }
+    const needles = [...forms].sort((a, b) => b[0].length - a[0].length);
     return this.list.map((p) => {
       let message = p.message;
-      for (const [value, raw] of this.#fromEnv) message = message.split(value).join(raw);
+      for (const [value, raw] of needles) message = message.split(value).join(raw);
       return message === p.message ? p : { ...p, message };
     });
   }

@@ -15,6 +15,17 @@ describe('config: hardening', function () {
     assert.match(p.message, /\$\{MAIN_SECRET\}/);
   });
 
+  it('masks a long or escaped substituted value too (a message shows 80 characters of it, JSON-escaped)', async function () {
+    for (const secret of ['s3cr3t-'.repeat(20), 'a"quoted\\secret\u0001value-long-enough']) {
+      const problems = await problemsFor({ idps: BASE_IDPS.replace('default: dev', 'default: ${MAIN_SECRET}') }, { MAIN_SECRET: secret });
+      const text = JSON.stringify(problems);
+      for (const part of [secret.slice(0, 80), JSON.stringify(secret.slice(0, 80)).slice(1, -1), secret.slice(3, 20)]) {
+        assert.ok(!text.includes(part) && !only(problems).message.includes(part), `${JSON.stringify(part)} shown: ${text}`);
+      }
+      assert.match(only(problems).message, /\$\{MAIN_SECRET\}/);
+    }
+  });
+
   it('refuses deeply nested flow collections with one clear problem', async function () {
     const problems = await problemsFor({ routes: `routes: ${'['.repeat(5000)}` });
     const p = only(problems);
