@@ -2,9 +2,9 @@
 // Prints every problem (file:line: key: message) and returns non-zero on any.
 import { resolve } from 'node:path';
 import process from 'node:process';
-import { ConfigError, formatProblem, type ConfigProblem } from './errors.ts';
-import { loadConfig } from './config/load.ts';
-import { DEFAULT_CONFIG_DIR } from './config/env.ts';
+import { formatProblem } from './errors.ts';
+import { validateConfig } from './config/load.ts';
+import { configDirOf } from './config/env.ts';
 import { Pdp } from './pdp/index.ts';
 
 export async function runCheck(o: {
@@ -13,17 +13,15 @@ export async function runCheck(o: {
   out: (line: string) => void;
   err: (line: string) => void;
 }): Promise<number> {
-  const dir = resolve(process.cwd(), o.dir ?? o.env.GOLDPATH_CONFIG_DIR ?? DEFAULT_CONFIG_DIR);
-  let problems: ConfigProblem[] = [];
+  const dir = o.dir === undefined ? configDirOf(o.env) : resolve(process.cwd(), o.dir);
   const warnings: string[] = [];
-  try {
-    const config = await loadConfig(dir, o.env);
-    const pdp = await Pdp.check(config.pdp);
-    problems = pdp.problems;
-    warnings.push(...pdp.warnings);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems = [...err.problems];
+  // The policies are checked whenever pdp.yaml itself is sound, even if another file is not: every
+  // problem in one round.
+  const { problems, pdp } = await validateConfig(dir, o.env);
+  if (pdp !== undefined) {
+    const checked = await Pdp.check(pdp);
+    problems.push(...checked.problems);
+    warnings.push(...checked.warnings);
   }
   for (const w of warnings) o.err(`warning: ${w}`);
   if (problems.length === 0) {

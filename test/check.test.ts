@@ -1,7 +1,7 @@
 // `goldpath check` as users run it: a real process, files only, every problem at once.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './helpers/process.ts';
@@ -47,6 +47,22 @@ describe('goldpath check', function () {
       const r = check([dir], { TEST_CLIENT_SECRET: 's' });
       assert.equal(r.code, 1, r.out);
       assert.match(r.out, /policy\.polar/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports a policy error together with the other files\' problems (one round of fixes)', function () {
+    const dir = mkdtempSync(join(tmpdir(), 'goldpath-check-'));
+    try {
+      cpSync(join(REPO_ROOT, 'test/verify/fixtures/config'), dir, { recursive: true });
+      writeFileSync(join(dir, 'policy.polar'), 'allow(user: User, "read", _o: Order) if user.roles.;\n');
+      writeFileSync(join(dir, 'routes.yaml'), readFileSync(join(dir, 'routes.yaml'), 'utf8') + 'extra: 1\n');
+      const r = check([dir], { TEST_CLIENT_SECRET: 's' });
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /routes\.yaml:\d+: extra: .*unknown/i);
+      assert.match(r.out, /policy\.polar/);
+      assert.match(r.out, /2 problems in /);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -2,8 +2,7 @@
 // starts half-configured); reloads idps.yaml (and the rest) on SIGHUP, keeping the old config
 // when the new one is broken.
 import process from 'node:process';
-import { loadSettings } from '../config/env.ts';
-import { loadConfig } from '../config/load.ts';
+import { loadConfig, loadSettingsAndConfig } from '../config/load.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSessionStore } from '../session/index.ts';
 import type { SessionStore } from '../session/types.ts';
@@ -31,9 +30,8 @@ export interface BffProcess extends Listening {
 }
 
 export async function startBffProcess(opts: BffProcessOptions): Promise<BffProcess> {
-  const settings = loadSettings(opts.env);
+  const { settings, config } = await loadSettingsAndConfig(opts.env);
   const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'bff' });
-  const config = await loadConfig(settings.configDir, opts.env);
   const store = opts.store ?? createSessionStore({ url: settings.redisUrl, settings, log });
   const bff = await createBffApp({ settings, config, store, log });
   const listening = await listen(bff.app.callback(), opts.port ?? settings.port ?? DEFAULT_BFF_PORT, opts.host ?? settings.host);

@@ -122,6 +122,11 @@ function parseDurationVar(env: Record<string, string | undefined>, name: string,
   return ms;
 }
 
+/** The config folder: GOLDPATH_CONFIG_DIR, or compose/config, from the working directory. */
+export function configDirOf(env: Record<string, string | undefined>, opts: { cwd?: string } = {}): string {
+  return path.resolve(opts.cwd ?? process.cwd(), get(env, 'GOLDPATH_CONFIG_DIR') ?? DEFAULT_CONFIG_DIR);
+}
+
 /**
  * Reads and validates the process settings. Throws ConfigError (file "environment", key = the
  * variable) listing every problem; otherwise returns deep-frozen Settings.
@@ -129,7 +134,7 @@ function parseDurationVar(env: Record<string, string | undefined>, name: string,
 export function loadSettings(env: Record<string, string | undefined>, opts: { cwd?: string } = {}): Settings {
   const problems = new Problems();
 
-  const configDir = path.resolve(opts.cwd ?? process.cwd(), get(env, 'GOLDPATH_CONFIG_DIR') ?? DEFAULT_CONFIG_DIR);
+  const configDir = configDirOf(env, opts);
 
   const redisUrl = get(env, 'REDIS_URL') ?? DEFAULT_REDIS_URL;
   checkRedisUrl(redisUrl, problems);

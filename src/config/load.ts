@@ -3,7 +3,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
-import type { GoldpathConfig } from './types.ts';
+import type { GoldpathConfig, PdpConfig, Settings } from './types.ts';
+import { configDirOf, loadSettings } from './env.ts';
 import { deepFreeze, Problems, sortProblems } from './problems.ts';
 import { validateRoutes, type RoutesResult } from './routes.ts';
 import { validatePdp, type PdpResult } from './pdp.ts';
@@ -105,14 +106,25 @@ function crossCheck(routes: RoutesResult | undefined, pdp: PdpResult | undefined
   }
 }
 
+export interface ConfigValidation {
+  /** The whole config, only when there is no problem at all. */
+  readonly config: GoldpathConfig | undefined;
+  readonly problems: ConfigProblem[];
+  /**
+   * pdp.yaml's policies and rules whenever pdp.yaml itself has no problem, even if another file
+   * has: `goldpath check` then checks the policies too, so that all problems show in one round.
+   */
+  readonly pdp: PdpConfig | undefined;
+}
+
 /** Validates the three files; returns the config only when there is no problem. */
-export async function validateConfig(dir: string, env: Env): Promise<{ config: GoldpathConfig | undefined; problems: ConfigProblem[] }> {
+export async function validateConfig(dir: string, env: Env): Promise<ConfigValidation> {
   const abs = path.resolve(dir);
   const problems = new Problems();
   const isDir = await stat(abs).then((s) => s.isDirectory(), () => false);
   if (!isDir) {
     problems.add(abs, undefined, '(folder)', 'config folder not found; set GOLDPATH_CONFIG_DIR to the folder holding routes.yaml, pdp.yaml and idps.yaml');
-    return { config: undefined, problems: problems.redacted() };
+    return { config: undefined, problems: problems.redacted(), pdp: undefined };
   }
 
   const [routesY, pdpY, idpsY] = await Promise.all(CONFIG_FILES.map((f) => readYaml(abs, f, env, problems)));
@@ -121,8 +133,12 @@ export async function validateConfig(dir: string, env: Env): Promise<{ config: G
   const idps = idpsY ? await validateIdps(idpsY.root()) : undefined;
   crossCheck(routes, pdp, idps, problems);
 
-  if (problems.count > 0 || !routes || !pdp || !idps) return { config: undefined, problems: sortProblems(problems.redacted()) };
-  return { config: deepFreeze<GoldpathConfig>({ routes: routes.config, pdp: pdp.config, idps: idps.config }), problems: [] };
+  if (problems.count > 0 || !routes || !pdp || !idps) {
+    const pdpClean = pdp !== undefined && !problems.list.some((p) => p.file === 'pdp.yaml');
+    return { config: undefined, problems: sortProblems(problems.redacted()), pdp: pdpClean ? deepFreeze(pdp.config) : undefined };
+  }
+  const config = deepFreeze<GoldpathConfig>({ routes: routes.config, pdp: pdp.config, idps: idps.config });
+  return { config, problems: [], pdp: config.pdp };
 }
 
 /**
@@ -133,4 +149,24 @@ export async function loadConfig(dir: string, env: Env): Promise<GoldpathConfig>
   const { config, problems } = await validateConfig(dir, env);
   if (!config) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * The process settings (environment) and the config folder they name, validated in one pass: the
+ * ConfigError lists the environment's problems and the files' together, so that a process that
+ * will not start is fixed in one round.
+ */
+export async function loadSettingsAndConfig(env: Env, opts: { cwd?: string } = {}): Promise<{ settings: Settings; config: GoldpathConfig }> {
+  let settings: Settings | undefined;
+  const problems: ConfigProblem[] = [];
+  try {
+    settings = loadSettings(env, opts);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  const { config, problems: inFiles } = await validateConfig(settings?.configDir ?? configDirOf(env, opts), env);
+  problems.push(...inFiles);
+  if (!settings || !config) throw new ConfigError(problems);
+  return { settings, config };
 }

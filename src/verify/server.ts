@@ -3,8 +3,7 @@
 import './process-tuning.ts'; // first: before anything loads Oso (see there)
 import process from 'node:process';
 import { ConfigError } from '../errors.ts';
-import { loadSettings } from '../config/env.ts';
-import { loadConfig } from '../config/load.ts';
+import { loadConfig, loadSettingsAndConfig } from '../config/load.ts';
 import type { GoldpathConfig, Settings } from '../config/types.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSessionStore } from '../session/index.ts';
@@ -45,9 +44,8 @@ export interface VerifyProcess extends Listening {
 }
 
 export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
-  const settings = loadSettings(opts.env);
+  const { settings, config } = await loadSettingsAndConfig(opts.env);
   const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'verify' });
-  const config = await loadConfig(settings.configDir, opts.env);
   let policy: VerifyPolicy = await buildVerifyPolicy(config, settings, log);
   if (!opts.store && settings.redisUrl.startsWith('memory:')) {
     // A separate sidecar process would have its own empty memory: every request would be a 401.

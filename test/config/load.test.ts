@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { ConfigError } from '../../src/errors.ts';
 import { checkConfig, formatProblems, loadConfig } from '../../src/config/index.ts';
+import { loadSettingsAndConfig } from '../../src/config/load.ts';
 import type { GoldpathConfig } from '../../src/config/types.ts';
 import { substitute } from '../../src/config/yaml.ts';
 import { BASE_IDPS, cleanupConfigDirs, configDir, FIXTURES, only, problemsFor, REPO, where } from './helpers.ts';
@@ -313,5 +314,28 @@ idps:
       assert.deepEqual(where(dangling), [['idps.yaml', 13, 'idps.second.audiences']]);
       assert.match(dangling[0]!.message, /alias \*nope has no anchor/);
     });
+  });
+});
+
+describe('config: loadSettingsAndConfig (how both processes start)', () => {
+  it('lists the environment\'s problems and the files\' together', async () => {
+    const dir = path.join(FIXTURES, 'broken');
+    let err: unknown;
+    try {
+      await loadSettingsAndConfig({ GOLDPATH_CONFIG_DIR: dir, PORT: '99999', GOLDPATH_SESSION_IDLE: 'soon' });
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof ConfigError, String(err));
+    const files = new Set(err.problems.map((p) => p.file));
+    for (const f of ['environment', 'routes.yaml', 'pdp.yaml', 'idps.yaml']) assert.ok(files.has(f), `no problem for ${f}: ${err.message}`);
+    assert.deepEqual(err.problems.filter((p) => p.file === 'environment').map((p) => p.key), ['GOLDPATH_SESSION_KEYS', 'PORT', 'GOLDPATH_SESSION_IDLE']);
+    assert.equal(err.problems[0]!.file, 'environment', 'the environment first');
+  });
+
+  it('returns both when both are sound', async () => {
+    const { settings, config } = await loadSettingsAndConfig({ GOLDPATH_CONFIG_DIR: VALID, GOLDPATH_SESSION_KEYS: Buffer.alloc(32, 7).toString('base64url'), ...VALID_ENV });
+    assert.equal(settings.configDir, VALID);
+    assert.ok(config.routes.routes.length > 0);
   });
 });
