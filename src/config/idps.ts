@@ -1,4 +1,5 @@
 // idps.yaml: the OpenID Providers and how goldpath authenticates to each as a client.
+import { createPrivateKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AudienceConfig, ClientAuth, IdpConfig, IdpsConfig } from './types.ts';
@@ -69,6 +70,46 @@ async function checkPrivateJwk(c: Cursor, abs: string): Promise<void> {
     c.problem('is not an RSA, EC or OKP JSON Web Key');
   } else if (typeof k.d !== 'string') {
     c.problem('holds a public key; private_key_jwt needs the private JWK (with "d")');
+  } else {
+    try {
+      createPrivateKey({ key: k as JsonWebKey, format: 'jwk' });
+    } catch {
+      c.problem(`holds a ${String(k.kty)} JWK whose key material does not parse (a damaged or hand-edited key?)`);
+    }
+  }
+}
+
+/**
+ * tls_client_auth's files must hold what they say, and the key must be the certificate's: found
+ * here, by `check` and at startup, rather than as a failed TLS handshake at the first login.
+ * Never echo any of their content.
+ */
+async function checkMtlsFiles(m: { cert: Cursor; key: Cursor; ca: Cursor }, files: { cert: string; key: string; ca: string | undefined }): Promise<void> {
+  let cert: X509Certificate | undefined;
+  let key: KeyObject | undefined;
+  try {
+    cert = new X509Certificate(await readFile(files.cert));
+  } catch {
+    m.cert.problem('is not a PEM certificate');
+  }
+  try {
+    key = createPrivateKey(await readFile(files.key));
+  } catch {
+    m.key.problem('is not a PEM private key (an encrypted key is not supported either)');
+  }
+  if (cert && key && !cert.checkPrivateKey(key)) m.key.problem('is not the private key of the certificate in mtls.cert');
+  if (files.ca !== undefined) {
+    const pem = await readFile(files.ca, 'utf8');
+    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+    const bad = blocks.filter((b) => {
+      try {
+        new X509Certificate(b);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    if (blocks.length === 0 || bad.length > 0) m.ca.problem('is not a bundle of PEM certificates');
   }
 }
 
@@ -147,7 +188,10 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
       const cert = certC.missing ? (certC.required('the client certificate (PEM) file'), undefined) : await keyFile(certC, 'a path to a PEM certificate');
       const key = mkeyC.missing ? (mkeyC.required('the client private key (PEM) file'), undefined) : await keyFile(mkeyC, 'a path to a PEM private key');
       const ca = caC.missing ? undefined : await keyFile(caC, 'a path to a PEM CA bundle');
-      if (cert && key) mtls = { cert, key, ca };
+      if (cert && key) {
+        mtls = { cert, key, ca };
+        await checkMtlsFiles({ cert: certC, key: mkeyC, ca: caC }, mtls);
+      }
     }
   }
 

@@ -1,7 +1,10 @@
 // One case per validation rule: the smallest config that breaks it, and the exact problem.
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadConfig } from '../../src/config/load.ts';
-import { BASE_IDPS, BASE_PDP, BASE_ROUTES, cleanupConfigDirs, configDir, problemsFor, where } from './helpers.ts';
+import { BASE_IDPS, BASE_PDP, BASE_ROUTES, cleanupConfigDirs, configDir, FIXTURES, problemsFor, where } from './helpers.ts';
 
 type Files = Parameters<typeof problemsFor>[0];
 interface Case {
@@ -11,6 +14,11 @@ interface Case {
   /** [file, line, key, message pattern] for each expected problem, in order. */
   expect: [string, number | undefined, string, RegExp][];
 }
+
+// A real certificate and its key (the valid fixture's, test-only), and a key that is not its own.
+const KEYS_DIR = path.join(FIXTURES, 'valid', 'keys');
+const CERT = readFileSync(path.join(KEYS_DIR, 'client.crt'), 'utf8');
+const OTHER_KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
 
 const route = (body: string) => `routes:\n  - name: orders\n    prefix: /api/orders\n${body}`;
 const rule = (match: string, resource = '{ type: Order }') =>
@@ -117,6 +125,10 @@ const cases: Case[] = [
     ['idps.yaml', 7, 'idps.dev.private_key', /holds a public key/],
     ['idps.yaml', 12, 'idps.two.private_key', /not a JSON Web Key file/],
   ] },
+  { name: 'private_key must parse as a key', files: {
+    idps: idp('    client_auth: private_key_jwt\n    private_key: bad.json\n'),
+    extra: { 'bad.json': '{"kty":"EC","crv":"P-256","x":"bad","y":"bad","d":"bad"}' },
+  }, expect: [['idps.yaml', 7, 'idps.dev.private_key', /EC JWK whose key material does not parse/]] },
   { name: 'private_key only with private_key_jwt', files: { idps: idp('    client_secret: s\n    private_key: k.json\n') },
     expect: [['idps.yaml', 7, 'idps.dev.private_key', /only used with client_auth: private_key_jwt/]] },
   { name: 'mtls required for tls_client_auth', files: { idps: idp('    client_auth: tls_client_auth\n') },
@@ -128,6 +140,18 @@ const cases: Case[] = [
     ['idps.yaml', 7, 'idps.dev.mtls.key', /is required/],
     ['idps.yaml', 7, 'idps.dev.mtls.ca', /"ca\.pem" does not exist/],
   ] },
+  { name: 'mtls files must hold a certificate, a private key and a CA bundle', files: {
+    idps: idp('    client_auth: tls_client_auth\n    mtls: { cert: c.pem, key: k.pem, ca: ca.pem }\n'),
+    extra: { 'c.pem': 'garbage', 'k.pem': 'garbage', 'ca.pem': 'garbage' },
+  }, expect: [
+    ['idps.yaml', 7, 'idps.dev.mtls.cert', /is not a PEM certificate/],
+    ['idps.yaml', 7, 'idps.dev.mtls.key', /is not a PEM private key/],
+    ['idps.yaml', 7, 'idps.dev.mtls.ca', /is not a bundle of PEM certificates/],
+  ] },
+  { name: 'mtls key must be the certificate\'s', files: {
+    idps: idp('    client_auth: tls_client_auth\n    mtls: { cert: c.pem, key: k.pem, ca: ca.pem }\n'),
+    extra: { 'c.pem': CERT, 'k.pem': OTHER_KEY, 'ca.pem': CERT },
+  }, expect: [['idps.yaml', 7, 'idps.dev.mtls.key', /is not the private key of the certificate in mtls\.cert/]] },
   { name: 'scopes: a list, no duplicates', files: { idps: `${BASE_IDPS}    scopes: [openid, openid]\n  two:\n    issuer: https://two.example.com\n    client_id: x\n    client_secret: y\n    scopes: openid\n` },
     expect: [['idps.yaml', 7, 'idps.dev.scopes[1]', /listed twice/], ['idps.yaml', 12, 'idps.two.scopes', /must be a list of scopes, got a string/]] },
   { name: 'audiences: names, resource required, unknown keys', files: {
