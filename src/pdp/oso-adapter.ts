@@ -148,8 +148,10 @@ export function describePolicyError(err: unknown, opts: { hideValues?: boolean }
   const raw = err instanceof Error ? err.message : String(err);
   // Runtime errors read "trace (most recent evaluation last): ...\n\n<Kind> error: <detail> at line L,
   // column C of file F:\n<source>". The trace is all values; the last paragraph is the error.
+  // Some errors span paragraphs before the location (an invalid rule: what it must match, why it
+  // failed, what to add), so the error is everything from its start to the location.
   const paragraphs = raw.split(/\n\s*\n/).filter((p) => !/^(?:Error )?trace \(most recent/i.test(p.trim()));
-  const main = [...paragraphs].reverse().find((p) => LOCATION.test(p)) ?? paragraphs[0] ?? raw;
+  const main = paragraphs.join('\n') || raw;
   const loc = LOCATION.exec(main);
   let head = (loc ? main.slice(0, loc.index) : firstLine(main)).trim();
   if (opts.hideValues) {
@@ -158,7 +160,7 @@ export function describePolicyError(err: unknown, opts: { hideValues?: boolean }
       head.replace(/\{[^]*\}/g, '{…}').replace(/\[[^]*\]/g, '[…]').replace(/'[^']*'|"[^"]*"/g, '…');
   }
   head = head.replace(/\s*\n\s*/g, ' ');
-  if (head.length > 300) head = `${head.slice(0, 300)}…`;
+  if (head.length > 600) head = `${head.slice(0, 600)}…`;
   return {
     message: head || 'policy error',
     file: loc?.[3],

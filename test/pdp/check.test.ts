@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Pdp } from '../../src/pdp/index.ts';
 import { demoConfig, demoRules, fixture, mainPolicy, rule } from './helpers.ts';
 
@@ -15,6 +18,20 @@ describe('Pdp.check (goldpath check)', () => {
     assert.equal(problems[0]!.line, 3);
     assert.equal(problems[0]!.key, 'policies');
     assert.match(problems[0]!.message, /token ';'.*\(column \d+\)/);
+  });
+
+  it('reports an invalid rule with Oso\'s whole explanation, not only its last line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'goldpath-polar-'));
+    try {
+      const file = join(dir, 'widget.polar');
+      writeFileSync(file, 'resource Widget {\n  permissions = ["read"];\n}\nhas_permission(u: User, "read", w: Widget) if u.id = w.id;\n');
+      const { problems } = await Pdp.check(demoConfig([mainPolicy, file]));
+      assert.equal(problems.length, 1, JSON.stringify(problems));
+      assert.equal(problems[0]!.line, 4);
+      assert.match(problems[0]!.message, /^Invalid rule: .*must be a member of rule type specializer Actor.*actor User \{\}/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports every unreadable file at once', async () => {
