@@ -206,7 +206,7 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
   let par: IdpConfig['par'] = 'auto';
   const parC = f.get('par');
   if (!parC.missing) {
-    const s = parC.string();
+    const s = parC.string({ what: 'auto, always or never' });
     if (s === 'auto' || s === 'always' || s === 'never') par = s;
     else if (s !== undefined) parC.problem(`is ${show(s)}; expected auto (use PAR when the IdP offers it), always or never`);
   }

@@ -96,9 +96,10 @@ export async function validatePdp(root: Cursor): Promise<PdpResult> {
   const polC = top.get('policies');
   if (polC.missing) polC.required('a list of .polar files, relative to pdp.yaml');
   else {
-    const items = polC.seq('a list of .polar files, relative to pdp.yaml') ?? [];
-    if (polC.node && items.length === 0) polC.problem('must list at least one .polar file');
-    for (const item of items) {
+    // Not a list at all is one problem (seq reports it), not also "lists none".
+    const items = polC.seq('a list of .polar files, relative to pdp.yaml');
+    if (items?.length === 0) polC.problem('must list at least one .polar file');
+    for (const item of items ?? []) {
       const s = item.string({ what: 'a path to a .polar file' });
       if (s === undefined) continue;
       const abs = path.resolve(root.y.dir, s);

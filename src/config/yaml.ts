@@ -91,7 +91,9 @@ export class YamlFile {
     const lastLine = source.replace(/\n+$/, '').split('\n').length;
     for (const e of issues) {
       const line = Math.min(lc.linePos(e.pos[0]).line || 1, lastLine);
-      let message = e.code === 'DUPLICATE_KEY' ? 'a key appears twice in the same map' : e.message.split('\n')[0]!;
+      let message = e.code === 'DUPLICATE_KEY' ? 'a key appears twice in the same map'
+        : e.code === 'MULTIPLE_DOCS' ? 'the file holds more than one document (a second --- line); a goldpath config file is one'
+          : e.message.split('\n')[0]!;
       // `match: * /api/x` is the classic trap: a plain value starting with * is an alias.
       if (e.code === 'BAD_ALIAS') message += ' (a value that starts with * must be quoted, e.g. match: "* /api/orders/*")';
       problems.add(file, line, '(yaml)', `YAML syntax: ${message}`);
