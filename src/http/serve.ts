@@ -1,6 +1,8 @@
 // Listen, and shut down cleanly on SIGTERM/SIGINT. Shared by every goldpath process.
 import { createServer, type Server, type RequestListener } from 'node:http';
+import { Buffer } from 'node:buffer';
 import process from 'node:process';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.ts';
 
 export interface Listening {
@@ -16,6 +18,7 @@ export async function listen(handler: RequestListener, port: number, host: strin
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
@@ -31,6 +34,26 @@ export async function listen(handler: RequestListener, port: number, host: strin
       server.closeAllConnections?.();
     }),
   };
+}
+
+/**
+ * A request Node refuses before any handler sees it (headers over 32 KiB, a malformed request, a
+ * timeout) gets the one error shape too, not Node's bare status line: JSON, no-store. As Node's
+ * own handler does, only while no response has started on the socket, and the connection closes.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (err.code === 'ECONNRESET' || !socket.writable || started) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code, description] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'the request headers are larger than 32 KiB']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request_timeout', 'the request took too long to arrive']
+        : [400, 'Bad Request', 'invalid_request', 'the request is not valid HTTP/1.1'];
+  const body = JSON.stringify({ error: code, error_description: description });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** Runs `stop` once on SIGTERM or SIGINT, then exits. */

@@ -1,0 +1,49 @@
+// listen(): what a request Node itself refuses (before any handler runs) gets back.
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { listen, type Listening } from '../../src/http/serve.ts';
+
+/** Sends raw bytes, reads until the server closes. */
+function raw(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: '127.0.0.1' });
+    let out = '';
+    s.on('data', (d) => { out += d; });
+    s.on('end', () => resolve(out));
+    s.on('error', reject);
+    s.write(bytes);
+  });
+}
+
+describe('listen: requests Node refuses', function () {
+  let server: Listening;
+  before(async () => {
+    server = await listen((_req, res) => res.end('ok'), 0, '127.0.0.1');
+  });
+  after(() => server.close());
+
+  const answer = (text: string) => {
+    const [head, body] = text.split('\r\n\r\n');
+    return { status: Number(head!.split(' ')[1]), head: head!.toLowerCase(), body: JSON.parse(body!) as Record<string, string> };
+  };
+
+  it('headers over 32 KiB (e.g. a URI far past the 8 KiB limit) get 431 JSON, no-store', async () => {
+    const r = answer(await raw(server.port, `GET /auth/verify HTTP/1.1\r\nHost: x\r\nX-Forwarded-Uri: /api/${'a'.repeat(40_000)}\r\n\r\n`));
+    assert.equal(r.status, 431);
+    assert.deepEqual(r.body, { error: 'headers_too_large', error_description: 'the request headers are larger than 32 KiB' });
+    assert.match(r.head, /cache-control: no-store/);
+    assert.match(r.head, /content-type: application\/json/);
+  });
+
+  it('a request that is not HTTP gets 400 JSON', async () => {
+    const r = answer(await raw(server.port, 'HELLO\r\n\r\n'));
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, 'invalid_request');
+    assert.match(r.head, /cache-control: no-store/);
+  });
+
+  it('a sound request is not affected', async () => {
+    const text = await raw(server.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.match(text, /^HTTP\/1\.1 200 OK/);
+  });
+});
