@@ -1,7 +1,7 @@
 // BFF metrics on a registry of its own (never prom-client's global one), so two apps can share a
 // process. Metric objects are reused when the registry already has them (the demo shares one).
 import { Counter, Histogram, Registry } from 'prom-client';
-import type { RefreshOutcome } from '../oidc/token-provider.ts';
+import { REFRESH_OUTCOMES, type RefreshOutcome } from '../oidc/token-provider.ts';
 
 export type LoginOutcome = 'success' | 'idp_error' | 'invalid' | 'unavailable';
 
@@ -31,7 +31,7 @@ export function createBffMetrics(registry: Registry = new Registry()): BffMetric
     });
   // Every label value exists from the start, so dashboards show zeros rather than gaps.
   for (const o of ['success', 'idp_error', 'invalid', 'unavailable']) logins.inc({ outcome: o }, 0);
-  for (const o of ['success', 'rejected', 'error', 'waited']) refreshes.inc({ outcome: o }, 0);
+  for (const o of REFRESH_OUTCOMES) refreshes.inc({ outcome: o }, 0);
   storeErrors.inc(0);
   return {
     registry,

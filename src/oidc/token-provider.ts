@@ -13,7 +13,9 @@ import type { IdpRegistry } from './registry.ts';
 import { isFresh, toAccessToken } from './tokens.ts';
 import type { TokenProvider, UpstreamCredentials } from './types.ts';
 
-export type RefreshOutcome = 'success' | 'rejected' | 'error' | 'waited';
+/** Every outcome a refresh can have: the metrics of both processes start each at 0. */
+export const REFRESH_OUTCOMES = ['success', 'rejected', 'error', 'waited'] as const;
+export type RefreshOutcome = typeof REFRESH_OUTCOMES[number];
 
 export interface TokenProviderOptions {
   idps: IdpRegistry;

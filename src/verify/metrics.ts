@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import { exportProcessMetrics } from './process-metrics.ts';
+import { REFRESH_OUTCOMES } from '../oidc/token-provider.ts';
 
 export interface VerifyMetrics {
   readonly registry: Registry;
@@ -63,7 +64,9 @@ export function createVerifyMetrics(registry = new Registry(), opts: VerifyMetri
     return out;
   }));
   const storeErrors = new Counter({ name: 'goldpath_store_errors_total', help: 'session store failures', registers: [registry] });
-  const refreshes = new Counter({ name: 'goldpath_refreshes_total', help: 'token refreshes by outcome', labelNames: ['outcome'], registers: [registry] });
+  // The BFF's name, help and outcomes: one dashboard query covers both processes.
+  const refreshes = new Counter({ name: 'goldpath_token_refreshes_total', help: 'Token refreshes by outcome', labelNames: ['outcome'], registers: [registry] });
+  for (const o of REFRESH_OUTCOMES) refreshes.inc({ outcome: o }, 0);
   if (opts.processMetrics) {
     exportProcessMetrics(registry);
   }

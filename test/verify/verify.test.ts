@@ -351,6 +351,8 @@ describe('verify: /auth/verify', function () {
       assert.equal(m.status, 200);
       assert.match(m.text, /goldpath_verify_decisions_total\{outcome="allow"\} \d+/);
       assert.match(m.text, /goldpath_verify_duration_seconds_bucket/);
+      // The BFF's name for the same counter, every outcome from 0.
+      for (const o of ['success', 'rejected', 'error', 'waited']) assert.match(m.text, new RegExp(`goldpath_token_refreshes_total\\{outcome="${o}"\\} \\d+`));
     });
     it('anything else is a 404 JSON; health paths under another method are 405 JSON with Allow', async function () {
       const res = await request(server).get('/auth/login');
