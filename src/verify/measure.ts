@@ -3,11 +3,10 @@
 import type { VerifyContext, VerifyDeps } from './state.ts';
 
 export function measure(deps: VerifyDeps): (ctx: VerifyContext, seconds: number) => void {
-  const { observe, storeErrors } = deps.metrics;
+  const { observe } = deps.metrics;
   return function measureAnswer(ctx, seconds) {
     const body = ctx.body;
     const outcome = ctx.state.outcome ?? (typeof body === 'object' && typeof body.error === 'string' ? body.error : String(ctx.status));
-    if (ctx.status === 503) storeErrors.inc();
     observe(outcome, seconds);
   };
 }

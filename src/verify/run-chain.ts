@@ -4,7 +4,7 @@ import { Buffer } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Context } from 'koa';
-import { GoldpathError } from '../errors.ts';
+import { GoldpathError, StoreUnavailable } from '../errors.ts';
 import { render } from '../http/error-handler.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { measure } from './measure.ts';
@@ -37,6 +37,8 @@ export function runChain(deps: VerifyDeps, steps: readonly VerifyStep[]): (req: 
   function renderError(ctx: VerifyContext, err: unknown): void {
     ctx.out.length = 0; // nothing a step prepared survives an error
     ctx.error = undefined;
+    // The store's failures only: an IdP that cannot refresh a token is a 503 too, not Redis's.
+    if (err instanceof StoreUnavailable) deps.metrics.storeErrors.inc();
     render(ctx as unknown as Context, err, log);
   }
 

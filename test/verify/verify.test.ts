@@ -291,10 +291,29 @@ describe('verify: /auth/verify', function () {
   });
 
   describe('store unreachable', function () {
+    const storeErrors = async () => Number(/^goldpath_store_errors_total (\d+)$/m.exec((await request(server).get('/metrics')).text)?.[1]);
+
+    it('an IdP that cannot refresh is a 503 too, but not counted as a store error', async function () {
+      const { cookie, session } = await login();
+      const id = session.id;
+      tokens.unreachable.add(id);
+      try {
+        const before = await storeErrors();
+        const res = await verify('GET', '/api/orders/1', { Cookie: cookie });
+        assert.equal(res.status, 503);
+        assert.equal(res.body.error, 'unavailable');
+        assert.equal(await storeErrors(), before);
+      } finally {
+        tokens.unreachable.delete(id);
+      }
+    });
+
     it('503 within 1 s when Redis is killed, never 200, and recovers when it returns', async function () {
       this.timeout(20_000);
       const { cookie } = await login();
       assert.equal((await verify('GET', '/api/orders/1', { Cookie: cookie })).status, 200);
+      const before = await storeErrors();
+      const logFrom = captured.lines.length;
       await redis.kill();
       for (let i = 0; i < 5; i++) {
         const t = Date.now();
@@ -304,8 +323,9 @@ describe('verify: /auth/verify', function () {
         assert.equal(res.body.error, 'unavailable');
         assert.ok(ms < 1000, `answered in ${ms} ms`);
       }
+      assert.ok(await storeErrors() >= before + 5, 'each counted as a store error');
       // Logged, with what went wrong, but no stack trace (SPEC section 5).
-      const failed = captured.lines.filter((l) => l.includes('"request failed"'));
+      const failed = captured.lines.slice(logFrom).filter((l) => l.includes('"request failed"'));
       assert.ok(failed.length >= 5, `${failed.length} lines`);
       for (const line of failed) {
         assert.match(line, /"type":"StoreUnavailable"/);
