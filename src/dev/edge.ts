@@ -489,6 +489,10 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
 
     const clientIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     const headers = copyHeaders(req.headers);
+    // Hop-by-hop headers, and those the client names in Connection, go at the entry point, before
+    // any middleware, as Traefik (since 3.1.3) does: removed only on the way to the upstream, a
+    // `Connection: X-Auth-User` would delete what forwardAuth just set.
+    stripHopByHop(headers, false);
     // Entry point: nobody is trusted, so client-sent forwarding headers are replaced.
     for (const h of Object.keys(headers)) if (h.startsWith('x-forwarded-') || h === 'x-real-ip' || h === 'forwarded') delete headers[h];
     headers['x-forwarded-proto'] = 'http';

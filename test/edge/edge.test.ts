@@ -300,6 +300,17 @@ describe('development edge (src/dev/edge.ts)', () => {
       }
     });
 
+    it('a client cannot name the auth answer\'s headers in Connection to strip them from the upstream request', async () => {
+      answer = allowWith({ Authorization: 'Bearer upstream-token', 'X-Auth-User': 'alice', 'X-Auth-Roles': 'reader', 'X-Request-Id': 'req-1' });
+      const r = await send(edge.url, 'GET', '/api/orders/1', { connection: 'keep-alive, X-Auth-User, Authorization, X-Auth-Roles, X-Request-Id' });
+      assert.equal(r.status, 200);
+      const h = up.api!.seen[0]!.headers;
+      assert.equal(h['x-auth-user'], 'alice');
+      assert.equal(h.authorization, 'Bearer upstream-token');
+      assert.equal(h['x-auth-roles'], 'reader');
+      assert.equal(h['x-request-id'], 'req-1');
+    });
+
     it('strips hop-by-hop headers, including those named by Connection', async () => {
       await send(edge.url, 'GET', '/api/orders/1', { connection: 'keep-alive, X-Hop', 'x-hop': 'secret', 'keep-alive': 'timeout=5', te: 'trailers' });
       for (const seen of [auth.seen[0]!, up.api!.seen[0]!]) {
