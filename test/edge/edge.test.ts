@@ -278,7 +278,7 @@ describe('development edge (src/dev/edge.ts)', () => {
     });
 
     it('refuses an auth answer bigger than maxResponseBodySize (500, fail closed)', async () => {
-      answer = (_req, res) => { res.writeHead(401, { 'content-type': 'text/plain' }); res.end('x'.repeat(5000)); };
+      answer = (_req, res) => { res.writeHead(401, { 'content-type': 'text/plain' }); res.end('x'.repeat(40_000)); };
       const r = await send(edge.url, 'GET', '/api/orders/1');
       assert.equal(r.status, 500);
       assert.equal(r.text, '');

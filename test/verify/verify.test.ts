@@ -1,7 +1,9 @@
 // /auth/verify against a real redis-server, the real Oso and the real config loader:
 // every outcome of SPEC section 5, in order.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import request from 'supertest';
 import { RedisServer } from '../helpers/redis.ts';
 import { StoredTokens } from '../helpers/stored-tokens.ts';
@@ -127,6 +129,18 @@ describe('verify: /auth/verify', function () {
       assert.deepEqual({ error: res.body.error, login_url: res.body.login_url },
         { error: 'login_required', login_url: `${PUBLIC}/auth/login?return_to=${encodeURIComponent('/api/orders/1?x=1')}` });
       assert.equal(res.headers['cache-control'], 'no-store');
+    });
+    it('the largest 401 (an 8 KiB URI, every character encoded three times over in login_url) fits Traefik\'s maxResponseBodySize', async function () {
+      const uri = `/api/orders/${'@'.repeat(8192 - '/api/orders/'.length)}`;
+      const res = await verify('GET', uri);
+      assert.equal(res.status, 401);
+      const dynamic = parseYaml(readFileSync(fileURLToPath(new URL('../../../traefik/dynamic/goldpath.yml', import.meta.url)), 'utf8')) as {
+        http: { middlewares: Record<string, { forwardAuth?: { maxResponseBodySize: number } }> };
+      };
+      const limit = Object.values(dynamic.http.middlewares).find((m) => m.forwardAuth)!.forwardAuth!.maxResponseBodySize;
+      const bytes = Buffer.byteLength(res.text);
+      assert.ok(bytes > 24_000, `${bytes} bytes: the URI is in it, encoded`);
+      assert.ok(bytes <= limit, `a ${bytes}-byte 401 is over maxResponseBodySize (${limit}): Traefik would refuse it`);
     });
     it('302 to the login URL for a browser navigation', async function () {
       const res = await verify('GET', '/api/orders/1', { 'Sec-Fetch-Mode': 'navigate' });
