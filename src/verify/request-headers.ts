@@ -17,6 +17,11 @@ export interface RequestHeaders {
   csrfToken: string | undefined;
   /** Access-Control-Request-Method */
   preflightMethod: string | undefined;
+  /**
+   * The first header whose meaning could differ between us and the upstream (see confusing()),
+   * which step 1 refuses.
+   */
+  confusing: string | undefined;
 }
 
 const join = (prev: string | undefined, v: string, sep: string) => (prev === undefined ? v : prev + sep + v);
@@ -38,10 +43,44 @@ function is(name: string, canonical: string, lower: string): boolean {
   return true;
 }
 
+/** Whether `name` is `lower` spelt with at least one `_` for a `-`, ASCII case folded. */
+function underscored(name: string, lower: string): boolean {
+  let underscore = false;
+  for (let i = 0; i < lower.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c === 95) {
+      underscore = true;
+      c = 45;
+    } else if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return underscore;
+}
+
+/**
+ * Headers an upstream may read as something else than the edge and the sidecar did:
+ * - a method override (X-HTTP-Method-Override and kin): many frameworks run the method it names,
+ *   while the sidecar authorised (and, for GET, skipped the CSRF check of) the real one;
+ * - a look-alike of a header the sidecar sets, spelt with `_` (X_Auth_User): Traefik replaces
+ *   X-Auth-User, but CGI-style servers (Rack, WSGI, PHP) read both spellings as HTTP_X_AUTH_USER.
+ * Checked by length, as the headers read above, so other headers cost one switch.
+ */
+function confusing(name: string): boolean {
+  switch (name.length) {
+    case 11: return underscored(name, 'x-auth-user');
+    case 12: return underscored(name, 'x-auth-roles') || underscored(name, 'x-request-id');
+    case 13: return is(name, 'X-Http-Method', 'x-http-method') || underscored(name, 'x-http-method');
+    case 17: return is(name, 'X-Method-Override', 'x-method-override') || underscored(name, 'x-method-override');
+    case 22: return is(name, 'X-Http-Method-Override', 'x-http-method-override') || underscored(name, 'x-http-method-override');
+    default: return false;
+  }
+}
+
 export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
   const h: RequestHeaders = {
     method: undefined, uri: undefined, cookie: undefined, requestId: undefined, origin: undefined,
     secFetchMode: undefined, secFetchSite: undefined, csrfToken: undefined, preflightMethod: undefined,
+    confusing: undefined,
   };
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
@@ -70,6 +109,7 @@ export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
         if (is(name, 'Access-Control-Request-Method', 'access-control-request-method')) h.preflightMethod = join(h.preflightMethod, v, ', ');
         break;
     }
+    if (h.confusing === undefined && confusing(name)) h.confusing = name;
   }
   return h;
 }

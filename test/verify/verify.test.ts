@@ -81,6 +81,21 @@ describe('verify: /auth/verify', function () {
         assert.equal(res.headers.authorization, undefined);
       });
     }
+    it('400 for a method override or an underscore look-alike of an identity header, whatever the case', async function () {
+      const { cookie } = await login();
+      for (const name of ['X-HTTP-Method-Override', 'x-http-method-override', 'X_HTTP_Method_Override', 'X-HTTP-Method', 'X-Method-Override',
+        'X_Auth_User', 'x_auth_user', 'X-Auth_User', 'X_Auth_Roles', 'X_Request_Id']) {
+        const res = await verify('GET', '/api/orders/1', { Cookie: cookie, [name]: 'DELETE' });
+        assert.equal(res.status, 400, name);
+        assert.equal(res.body.error, 'invalid_request');
+        assert.match(res.body.error_description, new RegExp(`the ${name} header is refused`));
+        assert.equal(res.headers.authorization, undefined);
+      }
+      // The real names are the edge's to replace; near misses are ordinary headers.
+      for (const name of ['X-Auth-User', 'X-Request-Id', 'X_Auth_Users', 'X-Method', 'X-Forwarded-Proto', 'Content-Type']) {
+        assert.equal((await verify('GET', '/api/orders/1', { Cookie: cookie, [name]: 'x' })).status, 200, name);
+      }
+    });
     it('400 without X-Forwarded-Uri', async function () {
       const res = await request(server).get('/auth/verify').set('X-Forwarded-Method', 'GET');
       assert.equal(res.status, 400);
