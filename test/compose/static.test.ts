@@ -247,7 +247,7 @@ describe('traefik/ and compose/ (static checks)', () => {
       }
       assert.equal(compose.services.verify!.expose, undefined);
       const ports = compose.services.traefik!.ports as string[];
-      assert.deepEqual(ports, ['8080:8080']);
+      assert.deepEqual(ports, ['127.0.0.1:8080:8080'], 'on loopback only: the dev IdP signs anyone in');
       const web = ((staticConfig.entryPoints as Obj).web as Obj).address as string;
       assert.equal(web, ':8080');
       for (const [name, ep] of Object.entries(staticConfig.entryPoints as Obj)) {
