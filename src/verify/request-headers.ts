@@ -58,23 +58,14 @@ function underscored(name: string, lower: string): boolean {
 }
 
 /**
- * Headers an upstream may read as something else than the edge and the sidecar did:
+ * Headers an upstream may read as something else than the edge and the sidecar did, which step 1
+ * refuses (found in the same pass, by length like the rest, so other headers cost nothing more):
  * - a method override (X-HTTP-Method-Override and kin): many frameworks run the method it names,
  *   while the sidecar authorised (and, for GET, skipped the CSRF check of) the real one;
  * - a look-alike of a header the sidecar sets, spelt with `_` (X_Auth_User): Traefik replaces
  *   X-Auth-User, but CGI-style servers (Rack, WSGI, PHP) read both spellings as HTTP_X_AUTH_USER.
- * Checked by length, as the headers read above, so other headers cost one switch.
  */
-function confusing(name: string): boolean {
-  switch (name.length) {
-    case 11: return underscored(name, 'x-auth-user');
-    case 12: return underscored(name, 'x-auth-roles') || underscored(name, 'x-request-id');
-    case 13: return is(name, 'X-Http-Method', 'x-http-method') || underscored(name, 'x-http-method');
-    case 17: return is(name, 'X-Method-Override', 'x-method-override') || underscored(name, 'x-method-override');
-    case 22: return is(name, 'X-Http-Method-Override', 'x-http-method-override') || underscored(name, 'x-http-method-override');
-    default: return false;
-  }
-}
+const override = (name: string, canonical: string, lower: string) => is(name, canonical, lower) || underscored(name, lower);
 
 export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
   const h: RequestHeaders = {
@@ -87,6 +78,18 @@ export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
     const v = raw[i + 1]!;
     // The length picks the few candidates; only those are compared.
     switch (name.length) {
+      case 11:
+        if (underscored(name, 'x-auth-user')) h.confusing ??= name;
+        break;
+      case 13:
+        if (override(name, 'X-Http-Method', 'x-http-method')) h.confusing ??= name;
+        break;
+      case 17:
+        if (override(name, 'X-Method-Override', 'x-method-override')) h.confusing ??= name;
+        break;
+      case 22:
+        if (override(name, 'X-Http-Method-Override', 'x-http-method-override')) h.confusing ??= name;
+        break;
       case 6:
         if (is(name, 'Cookie', 'cookie')) h.cookie = join(h.cookie, v, '; ');
         else if (is(name, 'Origin', 'origin')) h.origin = join(h.origin, v, ', ');
@@ -94,6 +97,7 @@ export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
       case 12:
         if (is(name, 'X-Request-Id', 'x-request-id')) h.requestId = join(h.requestId, v, ', ');
         else if (is(name, 'X-Csrf-Token', 'x-csrf-token')) h.csrfToken = join(h.csrfToken, v, ', ');
+        else if (underscored(name, 'x-auth-roles') || underscored(name, 'x-request-id')) h.confusing ??= name;
         break;
       case 14:
         if (is(name, 'Sec-Fetch-Mode', 'sec-fetch-mode')) h.secFetchMode = join(h.secFetchMode, v, ', ');
@@ -109,7 +113,6 @@ export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
         if (is(name, 'Access-Control-Request-Method', 'access-control-request-method')) h.preflightMethod = join(h.preflightMethod, v, ', ');
         break;
     }
-    if (h.confusing === undefined && confusing(name)) h.confusing = name;
   }
   return h;
 }
