@@ -18,7 +18,7 @@ export interface RequestHeaders {
   /** Access-Control-Request-Method */
   preflightMethod: string | undefined;
   /**
-   * The first header whose meaning could differ between us and the upstream (see confusing()),
+   * The first header whose meaning could differ between us and the upstream (see `override`),
    * which step 1 refuses.
    */
   confusing: string | undefined;
