@@ -99,17 +99,16 @@ async function checkMtlsFiles(m: { cert: Cursor; key: Cursor; ca: Cursor }, file
   }
   if (cert && key && !cert.checkPrivateKey(key)) m.key.problem('is not the private key of the certificate in mtls.cert');
   if (files.ca !== undefined) {
-    const pem = await readFile(files.ca, 'utf8');
-    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-    const bad = blocks.filter((b) => {
+    const parses = (pem: string) => {
       try {
-        new X509Certificate(b);
-        return false;
-      } catch {
+        new X509Certificate(pem);
         return true;
+      } catch {
+        return false;
       }
-    });
-    if (blocks.length === 0 || bad.length > 0) m.ca.problem('is not a bundle of PEM certificates');
+    };
+    const blocks = (await readFile(files.ca, 'utf8').catch(() => '')).match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+    if (blocks.length === 0 || !blocks.every(parses)) m.ca.problem('is not a bundle of PEM certificates');
   }
 }
 

@@ -28,6 +28,9 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
       redis = await RedisServer.start();
       dir = mkdtempSync(join(tmpdir(), 'goldpath-verify-'));
       cpSync(join(REPO_ROOT, 'test/verify/fixtures/config'), dir, { recursive: true });
+      // An IdP that refuses every connection (a closed local port, no DNS): only a refresh asks it.
+      const idps = join(dir, 'idps.yaml');
+      writeFileSync(idps, readFileSync(idps, 'utf8').replace('issuer: https://idp.example.test', `issuer: http://127.0.0.1:${await freePort()}\n    dangerously_allow_insecure_http: true`));
       port = await freePort();
       env = {
         GOLDPATH_CONFIG_DIR: dir, REDIS_URL: redis.url, GOLDPATH_PUBLIC_URL: 'http://localhost:8080',
@@ -60,6 +63,18 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
       assert.equal((await verify('')).status, 401);
       assert.equal((await verify(cookie, '/api/orders/%2e%2e/x')).status, 400);
       assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
+    });
+
+    it('an IdP that cannot refresh a token is a 503, not counted as a store error', async function () {
+      const storeErrors = async () => Number(/^goldpath_store_errors_total (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1]);
+      const soon = Date.now() + 10_000; // within the 30 s refresh window
+      const { cookieValue } = await store.create(newSession({ sub: 'refresh', tokens: { '': { value: 'at-old', type: 'Bearer', expiresAt: soon, scope: 'openid' } } }));
+      const before = await storeErrors();
+      const res = await verify(`goldpath=${cookieValue}`);
+      assert.equal(res.status, 503);
+      assert.equal((await res.json() as { error: string }).error, 'unavailable');
+      assert.equal(await storeErrors(), before, 'the IdP\'s failure is not the store\'s');
+      assert.match(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), /^goldpath_token_refreshes_total\{outcome="error"\} [1-9]/m);
     });
 
     it('reloads policies on SIGHUP, and keeps serving the old ones when the new ones are broken', async function () {

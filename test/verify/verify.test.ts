@@ -1,9 +1,8 @@
 // /auth/verify against a real redis-server, the real Oso and the real config loader:
 // every outcome of SPEC section 5, in order.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
+import { loadEdgeConfig } from '../../src/dev/edge.ts';
 import request from 'supertest';
 import { RedisServer } from '../helpers/redis.ts';
 import { StoredTokens } from '../helpers/stored-tokens.ts';
@@ -149,10 +148,10 @@ describe('verify: /auth/verify', function () {
       const uri = `/api/orders/${'@'.repeat(8192 - '/api/orders/'.length)}`;
       const res = await verify('GET', uri);
       assert.equal(res.status, 401);
-      const dynamic = parseYaml(readFileSync(fileURLToPath(new URL('../../../traefik/dynamic/goldpath.yml', import.meta.url)), 'utf8')) as {
-        http: { middlewares: Record<string, { forwardAuth?: { maxResponseBodySize: number } }> };
-      };
-      const limit = Object.values(dynamic.http.middlewares).find((m) => m.forwardAuth)!.forwardAuth!.maxResponseBodySize;
+      // Read as the development edge reads the bundled Traefik config.
+      const edge = loadEdgeConfig(fileURLToPath(new URL('../../../traefik/dynamic/goldpath.yml', import.meta.url)));
+      const forwardAuth = Object.values(edge.middlewares).find((m) => m.type === 'forwardAuth');
+      const limit = forwardAuth?.type === 'forwardAuth' ? forwardAuth.forwardAuth.maxResponseBodySize ?? Infinity : NaN;
       const bytes = Buffer.byteLength(res.text);
       assert.ok(bytes > 24_000, `${bytes} bytes: the URI is in it, encoded`);
       assert.ok(bytes <= limit, `a ${bytes}-byte 401 is over maxResponseBodySize (${limit}): Traefik would refuse it`);
@@ -321,21 +320,6 @@ describe('verify: /auth/verify', function () {
 
   describe('store unreachable', function () {
     const storeErrors = async () => Number(/^goldpath_store_errors_total (\d+)$/m.exec((await request(server).get('/metrics')).text)?.[1]);
-
-    it('an IdP that cannot refresh is a 503 too, but not counted as a store error', async function () {
-      const { cookie, session } = await login();
-      const id = session.id;
-      tokens.unreachable.add(id);
-      try {
-        const before = await storeErrors();
-        const res = await verify('GET', '/api/orders/1', { Cookie: cookie });
-        assert.equal(res.status, 503);
-        assert.equal(res.body.error, 'unavailable');
-        assert.equal(await storeErrors(), before);
-      } finally {
-        tokens.unreachable.delete(id);
-      }
-    });
 
     it('503 within 1 s when Redis is killed, never 200, and recovers when it returns', async function () {
       this.timeout(20_000);
