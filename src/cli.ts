@@ -19,6 +19,10 @@ async function main(argv: string[]): Promise<number> {
   const env = process.env as Record<string, string | undefined>;
   switch (command) {
     case 'verify': {
+      // The process's V8 tuning before its modules load, not as server.ts's first import: loading
+      // and linking server.ts's module graph allocates enough to grow the nursery to 4 or 8 MB
+      // (under plain `node`) before the flag that keeps it at its starting size could apply.
+      await import('./verify/process-tuning.ts');
       const { startVerify, reloadOnSighup } = await import('./verify/server.ts');
       const { onShutdown } = await import('./http/serve.ts');
       const p = await startVerify({ env });

@@ -1,5 +1,6 @@
-// Imported first by server.ts, before anything loads Oso: what the sidecar process changes about
-// its runtime, and why. Each is measured with `npm run bench` (test/bench/, memory.ts for memory).
+// Imported by cli.ts before it loads the sidecar's modules (loading them grows the nursery, see 3),
+// and first by server.ts, before anything loads Oso: what the sidecar process changes about its
+// runtime, and why. Each is measured with `npm run bench` (test/bench/, memory.ts for memory).
 import { createRequire } from 'node:module';
 import process from 'node:process';
 import { setFlagsFromString } from 'node:v8';

@@ -4,7 +4,8 @@
 // Redis cost the sidecar nothing, so this quicker probe is what to run while changing the code.
 // SIDECAR_NODE_OPTIONS sets the sidecar's NODE_OPTIONS; MEMORY_SNAPSHOT=1 takes a heap snapshot at the end;
 // MEMORY_REALISTIC=1 makes sessions the size an IdP's are (JWT access tokens, a dozen claims)
-// instead of the benchmark's small ones.
+// instead of the benchmark's small ones; MEMORY_PLAIN=1 starts the sidecar as a plain
+// `node dist/src/cli.js verify`, without compose's process flags.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -43,7 +44,7 @@ const snapshot = process.env.MEMORY_SNAPSHOT === '1';
 const snapshotDir = join(REPO_ROOT, 'test-results', 'heap');
 if (snapshot) mkdirSync(snapshotDir, { recursive: true });
 const nodeOptions = [process.env.SIDECAR_NODE_OPTIONS, snapshot ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir}` : ''].join(' ').trim();
-const h = await startHarness({ env: nodeOptions ? { NODE_OPTIONS: nodeOptions } : {} });
+const h = await startHarness({ plain: process.env.MEMORY_PLAIN === '1', env: nodeOptions ? { NODE_OPTIONS: nodeOptions } : {} });
 try {
   console.log(`idle: ${await describe(h.sidecar)}`);
   const cookies = await createSessions(h.store, active, process.env.MEMORY_REALISTIC === '1' ? idpSizedSession : (i) => ({ sub: `active-${i}`, roles: ['reader'] }));
