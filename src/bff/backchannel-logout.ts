@@ -23,7 +23,8 @@ class InvalidLogoutToken extends BadRequest {
 }
 
 export function backchannelLogoutHandler(deps: BffDeps) {
-  const { store, idps, log, metrics } = deps;
+  // deps.idps is read per request, never kept: a SIGHUP reload swaps it (app.ts).
+  const { store, log, metrics } = deps;
 
   return async function backchannelLogout(ctx: Context): Promise<void> {
     ctx.set('Cache-Control', 'no-store');
@@ -66,7 +67,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
     }
     if (typeof unverified.iss !== 'string') throw new InvalidLogoutToken('no iss');
     // The issuer picks the IdP (and so the key set); the client id must be an audience.
-    const candidates = idps.all().filter((c) => c.idp.issuer === unverified.iss || c.idp.issuer.replace(/\/+$/, '') === unverified.iss);
+    const candidates = deps.idps.all().filter((c) => c.idp.issuer === unverified.iss || c.idp.issuer.replace(/\/+$/, '') === unverified.iss);
     const aud = ([] as unknown[]).concat(unverified.aud ?? []);
     const idp = candidates.find((c) => aud.includes(c.idp.clientId));
     if (!idp) throw new InvalidLogoutToken('unknown issuer or audience');

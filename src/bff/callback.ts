@@ -19,7 +19,8 @@ import { takeTransaction, type LoginTransaction } from './transaction.ts';
 const UNAVAILABLE_CODES = new Set(['OAUTH_TIMEOUT', 'OAUTH_ABORT', 'OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_RESPONSE_IS_NOT_JSON']);
 
 export function callbackHandler(deps: BffDeps) {
-  const { settings, store, idps, log, metrics } = deps;
+  // deps.idps is read per request, never kept: a SIGHUP reload swaps it (app.ts).
+  const { settings, store, log, metrics } = deps;
 
   async function fail(ctx: Context, description: string, detail: Record<string, unknown>, outcome: 'invalid' | 'idp_error' = 'invalid'): Promise<never> {
     metrics.login(outcome);
@@ -40,7 +41,7 @@ export function callbackHandler(deps: BffDeps) {
         : 'This sign-in was started in another browser. Start the sign-in again.', { reason: taken.reason });
     }
     const tx = taken.tx;
-    const idp = idps.get(tx.idp);
+    const idp = deps.idps.get(tx.idp);
     if (!idp) return fail(ctx, 'The IdP of this sign-in is no longer configured.', { reason: 'idp_gone', idp: tx.idp });
 
     // Mix-up defence (RFC 9207): the response must come from the IdP this login was sent to.

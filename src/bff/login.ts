@@ -13,11 +13,13 @@ import { saveTransaction } from './transaction.ts';
 const IDP_NAME = /^[a-z0-9_-]{1,64}$/;
 
 export function loginHandler(deps: BffDeps) {
-  const { settings, store, idps, log } = deps;
+  // deps.idps is read per request, never kept: a SIGHUP reload swaps it (app.ts).
+  const { settings, store, log } = deps;
   return async function login(ctx: Context): Promise<void> {
     ctx.set('Cache-Control', 'no-store');
     const requested = single(ctx.query['idp']);
     if (requested !== undefined && !IDP_NAME.test(requested)) throw new BadRequest('unknown IdP');
+    const idps = deps.idps;
     const idp = requested === undefined ? idps.default : idps.get(requested);
     if (!idp) throw new BadRequest('unknown IdP');
     const returnTo = safeReturnTo(single(ctx.query['return_to']));

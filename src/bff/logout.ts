@@ -12,8 +12,9 @@ import type { BffDeps } from './state.ts';
 const BODY_LIMIT = 4 * 1024;
 
 export function logoutHandler(deps: BffDeps) {
-  const { settings, config, store, idps, log, metrics } = deps;
-  const trustedOrigins = new Set([settings.publicOrigin, ...config.routes.cors.allowedOrigins]);
+  // deps.config and deps.idps are read per request, never kept: a SIGHUP reload swaps them (app.ts).
+  const { settings, store, log, metrics } = deps;
+  const trusted = (origin: string) => origin === settings.publicOrigin || deps.config.routes.cors.allowedOrigins.includes(origin);
 
   return async function logout(ctx: Context): Promise<void> {
     ctx.set('Cache-Control', 'no-store');
@@ -23,7 +24,7 @@ export function logoutHandler(deps: BffDeps) {
     const session = cookie ? await store.get(cookie) : null;
 
     const origin = ctx.get('origin');
-    const foreign = origin !== '' && !trustedOrigins.has(origin);
+    const foreign = origin !== '' && !trusted(origin);
     if (session) {
       if (foreign) throw new CsrfError('the request comes from another origin');
       const token = ctx.get('x-csrf-token') || fields['csrf_token'] || '';
@@ -61,7 +62,7 @@ export function logoutHandler(deps: BffDeps) {
 
   /** Revoke, delete, and build the end-session URL. Revocation is best effort: the session dies anyway. */
   async function endSession(ctx: Context, session: Session): Promise<string | undefined> {
-    const idp = idps.get(session.idp);
+    const idp = deps.idps.get(session.idp);
     const rt = session.secrets.refreshToken;
     if (idp && rt) {
       try {

@@ -8,6 +8,7 @@ import type { BffMetrics } from './metrics.ts';
 
 export interface BffDeps {
   readonly settings: Settings;
+  /** config, idps and tokens change on a SIGHUP reload (app.ts): read them per request, never keep them. */
   readonly config: GoldpathConfig;
   readonly store: SessionStore;
   readonly log: Logger;

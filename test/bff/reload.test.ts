@@ -1,0 +1,53 @@
+// A reload (SIGHUP: BffApp.reload) reaches every BFF endpoint, not only /readyz and the token
+// provider: handlers read the IdPs and config per request. Real dev IdPs, real redis-server.
+import assert from 'node:assert/strict';
+import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { httpCall } from '../helpers/login.ts';
+import type { GoldpathConfig } from '../../src/config/types.ts';
+
+describe('BFF reload', function () {
+  this.timeout(30_000);
+  let env: IdpBff;
+  beforeEach(async () => {
+    env = await startIdpBff({ idps: [{ name: 'dev' }, { name: 'other' }] });
+  });
+  afterEach(() => env?.close());
+
+  function without(name: string): GoldpathConfig {
+    const idps = { ...env.config.idps.idps };
+    delete (idps as Record<string, unknown>)[name];
+    return { ...env.config, idps: { default: 'dev', idps } };
+  }
+
+  it('an IdP removed from idps.yaml can no longer start or finish a login', async () => {
+    // A login started at `other` before the reload, its callback after.
+    const started = await env.login('alice', { idp: 'other', stopBefore: (u) => u.pathname.startsWith('/auth/callback') });
+    env.bff.reload(without('other'));
+    const login = await httpCall(`${env.url}/auth/login?idp=other`);
+    assert.equal(login.status, 400);
+    assert.match(login.body, /unknown IdP/);
+    const last = started.hops[started.hops.length - 1]!;
+    const callback = await httpCall(last.location!, { jar: started.jar, headers: { accept: 'text/html' } });
+    assert.equal(callback.status, 400);
+    assert.match(callback.body, /no longer configured/);
+    assert.equal(callback.headers['set-cookie']?.some((c) => c.startsWith('goldpath=') && !c.startsWith('goldpath=;')) ?? false, false);
+  });
+
+  it('a new default IdP takes the logins without ?idp=', async () => {
+    env.bff.reload({ ...env.config, idps: { default: 'other', idps: env.config.idps.idps } });
+    const res = await httpCall(`${env.url}/auth/login`);
+    assert.equal(res.status, 302);
+    assert.ok(res.headers.location!.startsWith(`${env.idps['other']!.issuer}/`), res.headers.location);
+  });
+
+  it('logout trusts an origin the reload added to routes.yaml', async () => {
+    const r = await env.login('alice');
+    const { csrf_token: csrf } = JSON.parse((await httpCall(`${env.url}/auth/session`, { jar: r.jar })).body) as { csrf_token: string };
+    const origin = 'http://spa.test:5173';
+    const before = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: r.jar, headers: { origin, 'x-csrf-token': csrf } });
+    assert.equal(before.status, 403);
+    env.bff.reload({ ...env.config, routes: { ...env.config.routes, cors: { allowedOrigins: [origin] } } });
+    const after = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: r.jar, headers: { origin, 'x-csrf-token': csrf } });
+    assert.equal(after.status, 200);
+  });
+});
