@@ -16,8 +16,8 @@ export function loadSession(deps: VerifyDeps): VerifyStep {
     ? (v: string) => store.lookup(v)
     : (v: string) => store.get(v);
   const settle = (ctx: VerifyContext, session: Session | null): void => {
-    ctx.state.session = session ?? undefined;
-    if (session === null && ctx.state.route.auth === 'session') requireLogin(ctx, deps);
+    if (session === null) return withoutSession(ctx, deps);
+    ctx.state.session = session;
   };
   return function loadSessionStep(ctx) {
     const { session: value, rest } = splitCookies(ctx.h.cookie, cookieName);
@@ -50,6 +50,15 @@ function loginRequired(deps: VerifyDeps, rawUri: string): LoginRequired {
     table.set(rawUri, err);
   }
   return err;
+}
+
+/**
+ * No usable session (none, or one that just ended): a public route goes on anonymously, a session
+ * route answers as requireLogin does.
+ */
+export function withoutSession(ctx: VerifyContext, deps: VerifyDeps): void {
+  ctx.state.session = undefined;
+  if (ctx.state.route.auth === 'session') requireLogin(ctx, deps);
 }
 
 /** 401 with a login_url, or a 302 to it when the browser is navigating (a link, a reload). */

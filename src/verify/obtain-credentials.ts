@@ -1,12 +1,13 @@
 // Step 6: the access token for the route's audience, refreshed first when it is about to expire
 // (the TokenProvider makes that single-flight across processes). A refresh the IdP rejects has
-// already deleted the session: the user must log in again.
+// already deleted the session: the user must log in again, or, on a public route, goes on
+// anonymously (as step 4 would have done without the session).
 import type { UpstreamCredentials } from '../oidc/types.ts';
 import { flatCopy } from '../strings.ts';
 import { CachedSession } from '../session/cached-session.ts';
 import type { Session } from '../session/types.ts';
 import type { VerifyDeps, VerifyStep } from './state.ts';
-import { requireLogin } from './load-session.ts';
+import { withoutSession } from './load-session.ts';
 import { memoOf, type KeptCredentials } from './session-memo.ts';
 
 /** SPEC 5.6: a token is refreshed when it expires within 30 s. */
@@ -57,10 +58,7 @@ export function obtainCredentials(deps: VerifyDeps): VerifyStep {
       return;
     }
     return deps.tokens.credentials(session, audience, s.method, origin + s.path).then((creds) => {
-      if (!creds) {
-        s.session = undefined;
-        return requireLogin(ctx, deps);
-      }
+      if (!creds) return withoutSession(ctx, deps);
       keep(session, audience, creds);
       s.credentials = creds;
     });

@@ -7,6 +7,7 @@ import { loadSettings } from '../../src/config/env.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Settings } from '../../src/config/types.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
+import type { TokenProvider } from '../../src/oidc/types.ts';
 import type { SessionStore } from '../../src/session/types.ts';
 import { createVerifyApp } from '../../src/verify/app.ts';
 import { createVerifyMetrics } from '../../src/verify/metrics.ts';
@@ -70,14 +71,15 @@ export function send(port: number, path: string, headers: http.OutgoingHttpHeade
   });
 }
 
-export async function startVerifyApp(store: SessionStore, redisUrl: string, opts: { log?: Logger; maxHeaderSize?: number } = {}): Promise<RunningVerify> {
+/** The verify app over `store`; tokens come from the store as stored (StoredTokens) unless `opts.tokens` (e.g. the real provider). */
+export async function startVerifyApp(store: SessionStore, redisUrl: string, opts: { log?: Logger; maxHeaderSize?: number; tokens?: TokenProvider } = {}): Promise<RunningVerify> {
   const env = verifyEnv(redisUrl);
   const settings = loadSettings(env);
   const log = opts.log ?? silentLogger;
   const config = await loadConfig(VERIFY_CONFIG_DIR, env);
   const policy = await buildVerifyPolicy(config, settings, log);
   const tokens = new StoredTokens(store);
-  const app = createVerifyApp({ settings, store, tokens, log, metrics: createVerifyMetrics(), policy: () => policy });
+  const app = createVerifyApp({ settings, store, tokens: opts.tokens ?? tokens, log, metrics: createVerifyMetrics(), policy: () => policy });
   // The same server limits as the real process (src/http/serve.ts).
   const server = http.createServer({ maxHeaderSize: opts.maxHeaderSize ?? 32 * 1024 }, app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));

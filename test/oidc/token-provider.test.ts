@@ -10,6 +10,7 @@ import { createTokenProvider, type OidcTokenProvider, type RefreshOutcome } from
 import { createSessionStore } from '../../src/session/index.ts';
 import type { Session, SessionStore } from '../../src/session/types.ts';
 import { startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+import { startVerifyApp } from '../helpers/verify-app.ts';
 
 const ORDERS = 'https://api.example.test/orders';
 
@@ -59,6 +60,12 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
     const t = s.secrets.tokens[audience]!;
     assert.ok(await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { ...s.secrets.tokens, [audience]: { ...t, expiresAt: Date.now() - 1000 } } }));
     return (await env.store.getById(s.id))!;
+  }
+
+  /** Revokes a refresh token at the IdP, as an admin would. */
+  async function revoke(refreshToken: string): Promise<void> {
+    const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
+    await oidc.tokenRevocation(config, refreshToken);
   }
 
   it('10 concurrent calls on an expired token in 3 processes: exactly one refresh grant, all get the new token', async () => {
@@ -113,14 +120,32 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
   it('a refresh the IdP rejects resolves null for every caller and deletes the session', async () => {
     const s = await expire(await loginSession('carol'));
     // The IdP no longer knows the refresh token (revoked by an admin, expired, ...).
-    const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
-    await oidc.tokenRevocation(config, s.secrets.refreshToken!);
+    await revoke(s.secrets.refreshToken!);
     const results = await Promise.all(Array.from({ length: 5 }, (_, i) =>
       processes[i % 3]!.tokens.credentials(s, '', 'GET', 'https://api.example.test/')));
     assert.deepEqual(results, [null, null, null, null, null]);
     assert.equal(refreshErrors, 1, 'one rejected grant, not five');
     assert.equal(await env.store.getById(s.id), null, 'session deleted');
     assert.ok(processes.flatMap((p) => p.outcomes).includes('rejected'));
+  });
+
+  it('through /auth/verify: a rejected refresh goes on anonymously on a public route, 401 on a session route', async () => {
+    const verify = await startVerifyApp(env.store, env.redis.url, { tokens: processes[0]!.tokens });
+    try {
+      for (const [uri, status] of [['/api/public/x', 200], ['/api/orders/1', 401]] as const) {
+        const r = await env.login(`gone-${status}`);
+        const s = await expire((await env.store.get(r.sessionCookie!))!);
+        await revoke(s.secrets.refreshToken!);
+        const res = await verify.verify('GET', uri, { Cookie: `goldpath=${r.sessionCookie}` });
+        assert.equal(res.status, status, res.body);
+        assert.equal(res.headers['authorization'], undefined);
+        assert.equal(res.headers['x-auth-user'], undefined);
+        assert.equal(await env.store.getById(s.id), null, 'session deleted');
+      }
+      assert.equal(refreshErrors, 2);
+    } finally {
+      await verify.close();
+    }
   });
 
   it('waits at most waitMs for a refresh held by another (stuck) process, then 503', async () => {
