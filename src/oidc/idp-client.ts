@@ -49,6 +49,14 @@ export class IdpClient {
     return this.idp.name;
   }
 
+  /**
+   * The longest a refresh grant can take, ms: two requests (openid-client retries once when a DPoP
+   * IdP asks for a nonce), each bounded by the per-request timeout.
+   */
+  get refreshBudgetMs(): number {
+    return 2 * this.#timeout * 1000;
+  }
+
   /** True once the discovery document has been loaded. */
   get ready(): boolean {
     return this.#config !== undefined;

@@ -2,7 +2,11 @@
 // token expires within 30 s. Refreshes of one session are single-flight across every process that
 // shares the store: the winner of store.tryLock(`refresh:<id>`) calls the IdP and writes the new
 // secrets; the others poll the store until they see them. Safe under refresh-token rotation: a
-// refresh token is only ever sent by the lock holder, after re-reading the latest one.
+// refresh token is only ever sent by the lock holder, after re-reading the latest one, and only
+// while the lock will outlast the grant: a lock that expired under a grant still in flight would
+// let another process send the same token (the IdP then refuses one of them, and with reuse
+// detection revokes the whole grant). So the IdP's metadata is loaded before the lock is taken,
+// and a holder whose lock has less time left than a grant can take sends nothing (503).
 import { Unavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Session, SessionSecrets, SessionStore } from '../session/types.ts';
@@ -27,7 +31,10 @@ export interface TokenProviderOptions {
   refreshSkewMs?: number;
   /** How long a caller waits for another process's refresh before giving up (503). Default 5 s. */
   waitMs?: number;
-  /** Lock lifetime: longer than one IdP round trip. Default 15 s. */
+  /**
+   * Lock lifetime. Default 15 s: a read under the lock (≤ 1 s), the grant (≤ 10 s: two requests of
+   * at most 5 s, see IdpClient.refreshBudgetMs), the write (≤ 1 s), and room to spare.
+   */
   lockTtlMs?: number;
 }
 
@@ -69,8 +76,16 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     const lockName = `refresh:${session.id}`;
     const stale = session.secrets.tokens[audience]?.value;
     const deadline = Date.now() + waitMs;
+    // Discovery (up to one IdP timeout) before the lock, never under it: see the top of this file.
+    try {
+      await idps.get(session.idp)?.configuration();
+    } catch (err) {
+      report('error');
+      throw err;
+    }
     let delay = 15;
     for (;;) {
+      const lockedAt = Date.now();
       const lock = await store.tryLock(lockName, lockTtl);
       if (lock) {
         try {
@@ -81,9 +96,11 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
             report('waited');
             return current;
           }
-          return await refreshLocked(current, audience);
+          return await refreshLocked(current, audience, lockedAt + lockTtl);
         } finally {
-          await store.unlock(lockName, lock).catch((err: unknown) => log.warn({ err: errorSummary(err) }, 'refresh lock release failed'));
+          // Not awaited: the answer does not depend on it, and a store that stalls would add its
+          // timeout to a 503 that SPEC wants within 1 s. A lock not released expires.
+          store.unlock(lockName, lock).catch((err: unknown) => log.warn({ err: errorSummary(err) }, 'refresh lock release failed'));
         }
       }
       await new Promise((r) => setTimeout(r, delay));
@@ -101,7 +118,8 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     }
   }
 
-  async function refreshLocked(current: Session, audience: string): Promise<Session | null> {
+  /** Refreshes under the lock, which expires at `lockExpiresAt` (local clock). */
+  async function refreshLocked(current: Session, audience: string, lockExpiresAt: number): Promise<Session | null> {
     const idp = idps.get(current.idp);
     const rt = current.secrets.refreshToken;
     const existing = current.secrets.tokens[audience];
@@ -112,6 +130,12 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
       await store.delete(current.id);
       report('rejected');
       return null;
+    }
+    // The grant, then the write (≤ 1 s), must end while the lock holds.
+    if (Date.now() + idp.refreshBudgetMs + 1_000 > lockExpiresAt) {
+      log.warn({ idp: idp.name }, 'token refresh not sent: the refresh lock would expire before the IdP must answer');
+      report('error');
+      throw new Unavailable('the token refresh could not start in time');
     }
     let res;
     try {

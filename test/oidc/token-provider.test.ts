@@ -11,6 +11,9 @@ import { createSessionStore } from '../../src/session/index.ts';
 import type { Session, SessionStore } from '../../src/session/types.ts';
 import { startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
 import { startVerifyApp } from '../helpers/verify-app.ts';
+import type { FetchLike } from '../../src/oidc/fetch.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 const ORDERS = 'https://api.example.test/orders';
 
@@ -177,6 +180,67 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
     const again = await processes[1]!.tokens.credentials(stored, 'orders', 'GET', `${ORDERS}/2`);
     assert.equal(again?.authorization, r.authorization);
     assert.equal(refreshGrants, 1, 'cached');
+  });
+
+  /** A process whose IdP client times out after 1 s and whose refresh answers arrive `lateMs` late. */
+  function processWith(store: SessionStore, lockTtlMs: number, lateMs: number, onAnswered?: () => void) {
+    const fetch: FetchLike = async (url, init) => {
+      const res = await globalThis.fetch(url, init as RequestInit);
+      if (String(init.body ?? '').includes('grant_type=refresh_token')) {
+        onAnswered?.();
+        await sleep(lateMs);
+      }
+      return res;
+    };
+    const idps = new IdpRegistry(env.config.idps, { log: silentLogger, fetch, timeoutSeconds: 1 });
+    return createTokenProvider({ idps, store, log: silentLogger, lockTtlMs });
+  }
+
+  it('a holder whose lock would expire before the IdP must answer sends nothing: no refresh token is spent twice', async () => {
+    const s = await expire(await loginSession('heidi'));
+    // Process A reads slowly under its lock (3 s of its 3.5 s), and its IdP answers arrive 0.9 s
+    // late. Were it to send the grant, its lock would expire while the answer is on its way, and
+    // B would send the same refresh token: the dev IdP rotates them, so one grant would fail and
+    // the session would end.
+    let lockedAt = 0;
+    const slow = new Proxy(env.store, {
+      get(target, p) {
+        if (p === 'getById') {
+          return async (id: string) => {
+            lockedAt ||= Date.now();
+            await sleep(3000);
+            return target.getById(id);
+          };
+        }
+        const v = Reflect.get(target, p, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const a = processWith(slow, 3500, 900).credentials(s, '', 'GET', 'https://api.example.test/');
+    const aFailed = assert.rejects(a, Unavailable);
+    while (lockedAt === 0) await sleep(10);
+    await sleep(lockedAt + 3600 - Date.now());
+    const b = await processes[1]!.tokens.credentials((await env.store.getById(s.id))!, '', 'GET', 'https://api.example.test/');
+    await aFailed;
+    assert.ok(b, 'B refreshed');
+    assert.equal(refreshErrors, 0, 'no refresh token was sent twice');
+    assert.equal(refreshGrants, 1);
+    assert.ok(await env.store.getById(s.id), 'the session lives on');
+  });
+
+  it('a store that stalls after the IdP answered: 503 within 1 s (the lock is released in the background)', async () => {
+    const s = await expire(await loginSession('ivan'));
+    const store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
+    try {
+      const tokens = processWith(store, 15_000, 0, () => env.redis.pause());
+      const t0 = Date.now();
+      await assert.rejects(tokens.credentials(s, '', 'GET', 'https://api.example.test/'), Unavailable);
+      const ms = Date.now() - t0;
+      assert.ok(ms < 1000, `503 after ${ms} ms`);
+    } finally {
+      env.redis.resume();
+      await store.close();
+    }
   });
 
   it('an audience idps.yaml does not define is a programming error, not a 401', async () => {
