@@ -16,6 +16,14 @@ const IDP_KEYS = [
 /** RFC 6749 section 3.3 scope-token. */
 const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const AUDIENCE_NAME = /^[A-Za-z0-9_.-]+$/;
+/**
+ * A name every JavaScript object already has (constructor, __proto__, toString, ...). IdP and
+ * audience names become keys of plain objects (the config, a session's tokens): such a key would
+ * read the inherited member where none was set (a "token" that is a function) or replace the
+ * object's prototype.
+ */
+const reserved = (name: string) => Object.prototype.hasOwnProperty.call(Object.prototype, name);
+const RESERVED = 'is a name every JavaScript object already has; choose another';
 
 export interface IdpEntry {
   readonly idp: IdpConfig;
@@ -225,6 +233,9 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
       if (!AUDIENCE_NAME.test(a.key)) {
         a.value.problem(`audience name ${show(a.key)} may contain only A-Z a-z 0-9 _ . -`, a.keyLine);
         ok = false;
+      } else if (reserved(a.key)) {
+        a.value.problem(`audience name ${show(a.key)} ${RESERVED}`, a.keyLine);
+        ok = false;
       }
       const af = a.value.map(['resource', 'scopes'], 'a map with resource: and scopes:');
       let resource = '';
@@ -285,6 +296,10 @@ export async function validateIdps(root: Cursor): Promise<IdpsResult> {
   if (list && list.length === 0) listC.problem('must define at least one IdP');
   for (const e of list ?? []) {
     if (!NAME.test(e.key)) e.value.problem(`IdP name ${show(e.key)} may contain only a-z 0-9 _ -`, e.keyLine);
+    else if (reserved(e.key)) {
+      e.value.problem(`IdP name ${show(e.key)} ${RESERVED}`, e.keyLine);
+      continue;
+    }
     const entry = await validateIdp(e.key, e.value);
     if (entry) {
       entries.push(entry);

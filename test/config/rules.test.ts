@@ -164,6 +164,13 @@ const cases: Case[] = [
     ['idps.yaml', 10, 'idps.dev.audiences.c.audience', /unknown key \(expected resource, scopes\)/],
     ['idps.yaml', 10, 'idps.dev.audiences.c.resource', /without fragment/],
   ] },
+  { name: 'IdP and audience names an object already has (constructor, __proto__, ...) are refused', files: {
+    idps: `${BASE_IDPS}    audiences:\n      constructor: { resource: https://a.example.com }\n      __proto__: { resource: https://b.example.com }\n  tostring_ok:\n    issuer: https://two.example.com\n    client_id: x\n    client_secret: y\n  __proto__:\n    issuer: https://three.example.com\n    client_id: x\n    client_secret: y\n`,
+  }, expect: [
+    ['idps.yaml', 8, 'idps.dev.audiences.constructor', /audience name "constructor" is a name every JavaScript object already has/],
+    ['idps.yaml', 9, 'idps.dev.audiences.__proto__', /audience name "__proto__" is a name every JavaScript object already has/],
+    ['idps.yaml', 14, 'idps.__proto__', /IdP name "__proto__" is a name every JavaScript object already has/],
+  ] },
   { name: 'claims: unknown key and empty path', files: { idps: `${BASE_IDPS}    claims: { roles: ".roles", email: mail }\n` },
     expect: [['idps.yaml', 7, 'idps.dev.claims.email', /unknown key/], ['idps.yaml', 7, 'idps.dev.claims.roles', /dotted claim path/]] },
   { name: 'par names its values', files: { idps: `${BASE_IDPS}    par: true\n` },
