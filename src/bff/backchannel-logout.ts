@@ -34,13 +34,20 @@ export function backchannelLogoutHandler(deps: BffDeps) {
       const token = form['logout_token'];
       if (!token) throw new InvalidLogoutToken('no logout_token');
       const { idp, claims } = await verify(token);
-      if (!(await store.markOnce('bcl-jti', `${idp.name}:${claims.jti}`, REPLAY_TTL_MS))) {
+      const jti = `${idp.name}:${claims.jti}`;
+      if (!(await store.markOnce('bcl-jti', jti, REPLAY_TTL_MS))) {
         throw new InvalidLogoutToken('replayed jti');
       }
       const sid = typeof claims['sid'] === 'string' ? claims['sid'] : undefined;
-      const deleted = sid !== undefined
-        ? await store.deleteBySid(idp.name, sid)
-        : await store.deleteBySub(idp.name, claims.sub!);
+      let deleted: number;
+      try {
+        deleted = sid !== undefined ? await store.deleteBySid(idp.name, sid) : await store.deleteBySub(idp.name, claims.sub!);
+      } catch (err) {
+        // The IdP retries a logout that did not answer 200 (OIDC Back-Channel Logout 2.8): its
+        // retry, with the same token, must not be refused as a replay of this failed one.
+        await store.unmark('bcl-jti', jti).catch((e: unknown) => log.warn({ reqId: ctx.state.requestId, err: errorSummary(e) }, 'back-channel logout: could not forget the jti of a failed logout'));
+        throw err;
+      }
       metrics.logout('backchannel', 'success');
       log.info({ reqId: ctx.state.requestId, idp: idp.name, by: sid !== undefined ? 'sid' : 'sub', deleted }, 'back-channel logout');
       ctx.body = {};

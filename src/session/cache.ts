@@ -342,6 +342,10 @@ export class CachingSessionStore implements SessionStore {
   markOnce(kind: string, key: string, ttlMs: number): Promise<boolean> {
     return this.#inner.markOnce(kind, key, ttlMs);
   }
+
+  unmark(kind: string, key: string): Promise<void> {
+    return this.#inner.unmark(kind, key);
+  }
   onInvalidate(listener: (id: string) => void): () => void {
     return this.#inner.onInvalidate(listener);
   }

@@ -401,6 +401,14 @@ export class KvSessionStore implements SessionStore {
     }
   }
 
+  async unmark(kind: string, key: string): Promise<void> {
+    try {
+      await this.#backend.take(keys.once(kind, key));
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
   onInvalidate(listener: (id: string) => void): () => void {
     const l = (id: string) => listener(id); // distinct wrapper: the same function may subscribe twice
     this.#listeners.add(l);

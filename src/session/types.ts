@@ -103,6 +103,8 @@ export interface SessionStore {
   takeTransient(kind: string, key: string): Promise<string | null>;
   /** Records `key` once; false when it was already recorded and unexpired (jti replay). */
   markOnce(kind: string, key: string, ttlMs: number): Promise<boolean>;
+  /** Forgets what markOnce recorded: the work it guarded failed, and may be tried again. */
+  unmark(kind: string, key: string): Promise<void>;
 
   /**
    * Called, in every process using the same backend, with a session id whenever that session is

@@ -229,6 +229,32 @@ describe('BFF logout', function () {
       assert.equal(await env.store.getById(session.id), null, 'deleted by the IdP-sent logout token');
     });
 
+    it('a logout the store failed to carry out is not a replay: the IdP\'s retry with the same token ends the session', async () => {
+      const a = await loggedIn(env, 'trent');
+      const client = redis.client();
+      try {
+        const index = storeKeys.bySid(a.session.idp, a.session.sid!);
+        const members = await client.smembers(index);
+        const ttl = await client.pttl(index);
+        assert.deepEqual(members, [a.session.id]);
+        // The store fails halfway: its sid index cannot be read (a real Redis error, WRONGTYPE).
+        await client.set(index, 'not a set');
+        const token = await logoutToken({ sid: a.session.sid });
+        const first = await post(token);
+        assert.equal(first.status, 503, first.body);
+        assert.ok(await env.store.getById(a.session.id), 'not deleted yet');
+        await client.del(index);
+        await client.sadd(index, ...members);
+        await client.pexpire(index, ttl);
+        const retry = await post(token);
+        assert.equal(retry.status, 200, retry.body);
+        assert.equal(await env.store.getById(a.session.id), null);
+        assert.equal((await post(token)).status, 400, 'a replay of the logout that was carried out is still refused');
+      } finally {
+        client.disconnect();
+      }
+    });
+
     it('refuses bad signatures, replays and malformed tokens with 400 {"error":"invalid_request"}', async () => {
       const victim = await loggedIn(env, 'judy');
       const sid = victim.session.sid!;

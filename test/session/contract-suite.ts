@@ -381,6 +381,17 @@ export function contract(name: string, harness: () => Harness): void {
       assert.equal(await store.markOnce('logout', short, 150), true, 'expired');
     });
 
+    it('unmark forgets a markOnce, for that kind and key only', async () => {
+      const store = open();
+      const jti = `jti-${uniq()}`;
+      assert.equal(await store.markOnce('logout', jti, 10_000), true);
+      assert.equal(await store.markOnce('other', jti, 10_000), true);
+      await open().unmark('logout', jti);
+      assert.equal(await store.markOnce('logout', jti, 10_000), true, 'recorded again after unmark');
+      assert.equal(await store.markOnce('other', jti, 10_000), false, 'the other kind is kept');
+      await store.unmark('logout', `never-${uniq()}`); // nothing to forget: no error
+    });
+
     it('fires onInvalidate on delete and update, in this and other instances, within 100 ms', async () => {
       const store = open();
       const other = open();
