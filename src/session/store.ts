@@ -14,7 +14,7 @@
 // Index components are percent-encoded so no idp/sid/sub can forge a separator or a hash tag.
 import { randomBytes } from 'node:crypto';
 import { StoreUnavailable } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { errorFields, type Logger } from '../log.ts';
 import type { Fields, KvBackend } from './backend.ts';
 import { CookieCodec, isStorageId } from './cookie.ts';
 import { SecretBox } from './crypto.ts';
@@ -305,23 +305,32 @@ export class KvSessionStore implements SessionStore {
 
   async delete(id: string): Promise<boolean> {
     if (typeof id !== 'string' || !isStorageId(id)) return false;
+    let was: (string | null)[] | null = null;
+    let failure: unknown;
     try {
-      const was = await this.#backend.hashTake(keys.session(id), SESSION_FIELDS);
-      if (was !== null) {
-        const [idp, sid, sub] = was;
-        if (idp) {
-          await Promise.all([
-            sub ? this.#backend.setRemove(keys.bySub(idp, sub), [id]) : undefined,
-            sid ? this.#backend.setRemove(keys.bySid(idp, sid), [id]) : undefined,
-          ]);
-        }
-      }
-      // Broadcast even when nothing was stored: a cache elsewhere may still hold it.
-      await this.#invalidate(id);
-      return was !== null;
+      was = await this.#backend.hashTake(keys.session(id), SESSION_FIELDS);
     } catch (err) {
-      throw unavailable(err);
+      failure = err; // it may be gone anyway: a write a replica did not confirm in time still ran
     }
+    // Broadcast whatever happened, even when nothing was stored: a cache elsewhere may still hold
+    // it, and must not serve a session that may be gone for its TTL.
+    try {
+      await this.#invalidate(id);
+    } catch (err) {
+      failure ??= err;
+    }
+    if (failure !== undefined) throw unavailable(failure);
+    if (was !== null && was[0]) {
+      // The indexes only point at sessions: a member left behind points at nothing (deleteBySid
+      // and #prune skip and drop such members). Best effort, so that a failure here does not turn
+      // a logout that happened into an error.
+      const [idp, sid, sub] = was as [string, string | null, string | null];
+      await Promise.all([
+        sub ? this.#backend.setRemove(keys.bySub(idp, sub), [id]) : undefined,
+        sid ? this.#backend.setRemove(keys.bySid(idp, sid), [id]) : undefined,
+      ]).catch((err: unknown) => this.#log.warn({ err: errorFields(err) }, 'session deleted, but not yet removed from its sid/sub index'));
+    }
+    return was !== null;
   }
 
   deleteBySid(idp: string, sid: string): Promise<number> {

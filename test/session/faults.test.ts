@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { StoreUnavailable } from '../../src/errors.ts';
-import { createSessionStore, type KvSessionStore } from '../../src/session/index.ts';
+import { CachingSessionStore, createSessionStore, KvSessionStore, storeKeys } from '../../src/session/index.ts';
+import { RedisBackend } from '../../src/session/redis-backend.ts';
+import { parseRedisUrl } from '../../src/session/redis-url.ts';
+import { silentLogger } from '../../src/log.ts';
 import { RedisServer, freePort } from '../helpers/redis.ts';
 import { fillUntilOom } from '../helpers/redis-faults.ts';
 import { KEY_A, MIN, newSession, secrets, uniq } from './contract-suite.ts';
@@ -207,4 +210,76 @@ describe('session store under Redis faults', function () {
       assert.ok(await heals(() => store.get(cookieValue)));
     });
   });
+
+  describe('a deletion that fails halfway', function () {
+    // What a sidecar's cache holds must end with the session, however the deletion went: a
+    // logged-out session must not be served for the cache's TTL.
+    let redis: RedisServer;
+    before(async function () {
+      redis = await RedisServer.start();
+    });
+    after(async function () {
+      await redis?.stop();
+    });
+
+    async function cachedElsewhere(store: KvSessionStore) {
+      const sidecar = new CachingSessionStore(open(redis.url), { ttlMs: 5000 });
+      const { cookieValue, session } = await store.create(newSession({ sub: `half-${uniq()}`, sid: `sid-${uniq()}` }));
+      // Cached once the sidecar's invalidation feed is up (until then it keeps nothing).
+      const deadline = performance.now() + 5000;
+      for (let found = sidecar.lookup(cookieValue); found instanceof Promise; found = sidecar.lookup(cookieValue)) {
+        assert.equal((await found)?.id, session.id);
+        assert.ok(performance.now() < deadline, 'never served from the cache');
+        await sleep(20);
+      }
+      return { sidecar, cookieValue, session };
+    }
+
+    async function goneWithin(sidecar: CachingSessionStore, cookieValue: string, ms: number) {
+      const deadline = performance.now() + ms;
+      while (await sidecar.lookup(cookieValue) !== null) {
+        assert.ok(performance.now() < deadline, `still served ${ms} ms after the deletion`);
+        await sleep(5);
+      }
+    }
+
+    it('an index that cannot be updated (a real Redis error) does not keep the session in any cache', async function () {
+      const bff = open(redis.url);
+      const { sidecar, cookieValue, session } = await cachedElsewhere(bff);
+      const client = redis.client();
+      try {
+        await client.set(storeKeys.bySub(session.idp, session.sub), 'not a set'); // SREM: WRONGTYPE
+        assert.equal(await bff.delete(session.id), true, 'the session is gone: a logout that happened');
+        await goneWithin(sidecar, cookieValue, 100);
+        assert.equal(await bff.getById(session.id), null);
+      } finally {
+        client.disconnect();
+      }
+      await sidecar.close();
+    });
+
+    it('a deletion that ran but failed to confirm is still announced to every cache', async function () {
+      // As a write a replica did not confirm in time (WAIT) does: it ran on the master, and failed.
+      const backend = new RedisBackend(parseRedisUrl(redis.url), { log: silentLogger });
+      const unconfirmed = new Proxy(backend, {
+        get(target, p) {
+          if (p === 'hashTake') {
+            return async (...args: Parameters<RedisBackend['hashTake']>) => {
+              await target.hashTake(...args);
+              throw new Error('write not confirmed by a replica (injected)');
+            };
+          }
+          const v = Reflect.get(target, p, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      const bff = new KvSessionStore({ backend: unconfirmed, sessionKeys: [KEY_A], sessionIdleMs: 30 * MIN, sessionMaxMs: 12 * 60 * MIN, log: silentLogger });
+      opened.push(bff);
+      const { sidecar, cookieValue, session } = await cachedElsewhere(bff);
+      await failsFast(bff.delete(session.id));
+      await goneWithin(sidecar, cookieValue, 100);
+      await sidecar.close();
+    });
+  });
 });
+
