@@ -9,11 +9,14 @@
 //     the feed drops and when it is back: we empty the cache both times and do not serve from it
 //     while the feed is down (invalidationsLive), so a missed message cannot leave a stale entry.
 //   - A Redis that is gone closes the subscriber connection, which empties the cache at once. A
-//     Redis that *stalls* (connections open, no answers) is found by a heartbeat: the store is
-//     pinged every `heartbeatMs` (250 ms), and a ping unanswered for `stallMs` (400 ms), or
-//     failed, empties the cache and stops it serving until a ping answers again. A session
-//     cached just before a stall is served for at most heartbeatMs + stallMs (~650 ms); then its
-//     reads wait on Redis and time out into 503s like any other.
+//     Redis that *stalls* (connections open, no answers) is found by a heartbeat: every
+//     `heartbeatMs` (250 ms) the store is pinged and a probe is published on the invalidation
+//     channel, which must come back through this process's own subscriber (a feed can go deaf
+//     with its connection open: on Redis Cluster the subscriber sits on one node, which may stall,
+//     and ioredis moves it to another node without a word). A probe unanswered for `stallMs`
+//     (400 ms), or failed, empties the cache and stops it serving until a probe answers again. A
+//     session cached just before a stall is served for at most heartbeatMs + stallMs (~650 ms);
+//     then its reads wait on Redis and time out into 503s like any other.
 //   - As a backstop for anything else (a silently broken feed), an entry lives at most `ttlMs`
 //     (default 5 s), and never past the session's absolute or idle expiry. (It was 1 s, and also
 //     bounded the stall case, before the heartbeat: every cached session then cost a Redis read a
@@ -54,6 +57,11 @@ export interface ResyncSource {
   /** The sessions' idle timeout: a cached session is read again well within it (see #until). */
   readonly sessionIdleMs: number;
   onResync(listener: () => void): () => void;
+  /**
+   * Optional, used by the heartbeat instead of ping(): the store answers AND this process's
+   * invalidation feed hears what is published now (KvSessionStore.probeInvalidations).
+   */
+  probeInvalidations?(timeoutMs: number): Promise<void>;
   /** Optional: reads a known session again, keeping its decrypted secrets when unchanged. */
   revalidate?(known: Session): Promise<Session | null>;
 }
@@ -61,9 +69,12 @@ export interface ResyncSource {
 export interface SessionCacheOptions {
   /** Longest a cached answer is used without reading the store. Default 5000 ms. */
   readonly ttlMs?: number;
-  /** How often the store is pinged to find a stalled Redis (0: never, tests). Default 250 ms. */
+  /**
+   * How often the store is probed (a ping, and an echo through the invalidation feed) to find a
+   * stalled Redis or a deaf feed (0: never, tests). Default 250 ms.
+   */
   readonly heartbeatMs?: number;
-  /** A ping unanswered this long: the store counts as stalled, nothing is served from memory. Default 400 ms. */
+  /** A probe unanswered this long: the store counts as stalled, nothing is served from memory. Default 400 ms. */
   readonly stallMs?: number;
   /** Upper bound on cached cookies. Default 20,000. */
   readonly maxEntries?: number;
@@ -141,7 +152,7 @@ export class CachingSessionStore implements SessionStore {
     const sent = (this.#pingSent = Date.now());
     let answer: Promise<void>;
     try {
-      answer = this.#inner.ping();
+      answer = this.#inner.probeInvalidations ? this.#inner.probeInvalidations(this.#stallMs) : this.#inner.ping();
     } catch (err) {
       answer = Promise.reject(err);
     }

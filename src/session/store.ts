@@ -13,6 +13,7 @@
 // <id> is the storage id (SHA-256 of the cookie's random part): a dump holds no cookie and no token.
 // Index components are percent-encoded so no idp/sid/sub can forge a separator or a hash tag.
 import { randomBytes } from 'node:crypto';
+import { clearTimeout, setTimeout } from 'node:timers';
 import { StoreUnavailable } from '../errors.ts';
 import { errorFields, type Logger } from '../log.ts';
 import type { Fields, KvBackend } from './backend.ts';
@@ -81,6 +82,9 @@ export class KvSessionStore implements SessionStore {
   readonly #origin = randomBytes(9).toString('base64url');
   readonly #listeners = new Set<(id: string) => void>();
   readonly #resyncListeners = new Set<() => void>();
+  /** Feed probes (probeInvalidations) waiting for their own message to come back. */
+  readonly #probes = new Map<string, () => void>();
+  #probeSeq = 0;
   /** Whether other processes' invalidations reach us (see invalidationsLive). */
   #feedLive: boolean;
 
@@ -96,8 +100,16 @@ export class KvSessionStore implements SessionStore {
     this.#log = opts.log;
     this.#backend.onMessage((message) => {
       const bar = message.indexOf('|');
-      if (bar < 0 || message.slice(0, bar) === this.#origin) return;
-      this.#fire(message.slice(bar + 1));
+      if (bar < 0) return;
+      const mine = message.slice(0, bar) === this.#origin;
+      const id = message.slice(bar + 1);
+      // `~…` is a feed probe (no storage id has a ~), never an invalidation: only its sender
+      // listens for it.
+      if (id.charCodeAt(0) === 0x7e) {
+        if (mine) this.#probes.get(id)?.();
+        return;
+      }
+      if (!mine) this.#fire(id);
     });
     this.#feedLive = this.#backend.onFeedState === undefined;
     this.#backend.onFeedState?.((live) => {
@@ -451,6 +463,32 @@ export class KvSessionStore implements SessionStore {
       await this.#backend.ping();
     } catch (err) {
       throw unavailable(err);
+    }
+  }
+
+  /**
+   * Resolves when the store answers and a message published now comes back through this
+   * process's own invalidation feed within `timeoutMs`; StoreUnavailable otherwise. What a cache
+   * needs to trust its feed: a subscriber can go deaf without its connection closing (a Redis
+   * Cluster node that stalls holds it, and ioredis moves it to another node silently), and
+   * invalidations published meanwhile are lost.
+   */
+  async probeInvalidations(timeoutMs: number): Promise<void> {
+    const token = `~probe:${++this.#probeSeq}`;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const echoed = new Promise<void>((resolve, reject) => {
+      this.#probes.set(token, resolve);
+      timer = setTimeout(() => reject(new StoreUnavailable(new Error(`the invalidation feed did not echo within ${timeoutMs} ms`))), timeoutMs);
+    });
+    echoed.catch(() => { /* awaited below; this keeps a rejection while publish() runs from counting as unhandled */ });
+    try {
+      await this.#backend.publish(`${this.#origin}|${token}`);
+      await Promise.all([this.#backend.ping(), echoed]);
+    } catch (err) {
+      throw unavailable(err);
+    } finally {
+      clearTimeout(timer);
+      this.#probes.delete(token);
     }
   }
 

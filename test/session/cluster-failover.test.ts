@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster } from 'ioredis';
 import { StoreUnavailable } from '../../src/errors.ts';
-import { createSessionStore, storeKeys, type KvSessionStore } from '../../src/session/index.ts';
+import { CachingSessionStore, createSessionStore, storeKeys, type KvSessionStore } from '../../src/session/index.ts';
 import { keySlot } from '../../src/session/redis-backend.ts';
 import { silentLogger } from '../../src/log.ts';
 import { loadSettings } from '../../src/config/env.ts';
@@ -134,6 +134,82 @@ describe('session store on Redis Cluster with replicas (3 masters + 3 replicas)'
         assert.equal((await sidecar.get('/readyz')).status, 200);
       } finally {
         await sidecar.close();
+      }
+    });
+
+    /** Pub/sub subscribers on every node, as `port/client-id`. */
+    async function subscribers(): Promise<Set<string>> {
+      const out = new Set<string>();
+      for (const port of cluster.ports) {
+        const list = await withNode(port, (c) => c.client('LIST') as Promise<string>);
+        for (const line of list.split('\n')) if (/ sub=[1-9]/.test(line)) out.add(`${port}/${/^id=(\d+)/.exec(line)![1]}`);
+      }
+      return out;
+    }
+
+    it('a node that stalls while it holds a sidecar\'s subscriber: the cache stops serving within ~650 ms (its feed echo fails), not its 5 s TTL', async function () {
+      this.timeout(60_000);
+      const topo = await cluster.topology();
+      // ioredis puts a Cluster's subscriber on a random node: open stores until one is on a replica
+      // (stalling a replica leaves every shard readable, so only the feed is hit).
+      let inner: KvSessionStore | undefined;
+      let port = 0;
+      for (let i = 0; i < 30 && !inner; i++) {
+        const before = await subscribers();
+        const s = open();
+        await s.ping();
+        const mine = [...await subscribers()].filter((x) => !before.has(x));
+        assert.equal(mine.length, 1, `one new subscriber (${mine.join(', ')})`);
+        const p = Number(mine[0]!.split('/')[0]);
+        if (topo.find((n) => n.port === p)!.role === 'replica') [inner, port] = [s, p];
+      }
+      assert.ok(inner, 'a subscriber on a replica');
+      const stalledShard = topo.find((n) => n.port === port)!.masterId;
+      const onStalledShard = (key: string) => topo.find((n) => n.role === 'master' && n.slots.some(([a, b]) => keySlot(key) >= a && keySlot(key) <= b))!.id === stalledShard;
+      let i = 0;
+      while (onStalledShard(storeKeys.bySub('dev', `deaf${i}`)) || onStalledShard(storeKeys.bySid('dev', `deaf-sid${i}`))) i++;
+      const bff = open();
+      const create = async () => {
+        for (;;) {
+          const c = await bff.create(newSession({ sub: `deaf${i}`, sid: `deaf-sid${i}` }));
+          if (!onStalledShard(storeKeys.session(c.session.id))) return c;
+        }
+      };
+      const cache = new CachingSessionStore(inner, { ttlMs: 5000 }); // the sidecar's defaults, heartbeat on
+      try {
+        const served = async (cookie: string) => {
+          for (let tries = 0; tries < 100; tries++) {
+            const found = cache.lookup(cookie);
+            if (!(found instanceof Promise)) return found;
+            await found;
+            await sleep(20);
+          }
+          assert.fail('never served from the cache');
+        };
+        // Healthy feed: a deletion elsewhere empties the cache at once.
+        const control = await create();
+        assert.ok(await served(control.cookieValue));
+        await bff.delete(control.session.id);
+        await sleep(100);
+        assert.equal(await cache.lookup(control.cookieValue), null, 'invalidated within 100 ms');
+
+        const victim = await create();
+        assert.ok(await served(victim.cookieValue));
+        cluster.servers.find((s) => s.port === port)!.pause();
+        await bff.delete(victim.session.id); // a logout, while the sidecar's feed is deaf
+        const t0 = performance.now();
+        let last = -1;
+        while (performance.now() - t0 < 2000) {
+          const r = cache.lookup(victim.cookieValue);
+          if (!(r instanceof Promise) && r !== null) last = performance.now() - t0;
+          else if (r instanceof Promise) r.catch(() => undefined);
+          await sleep(20);
+        }
+        assert.ok(last < 1000, `the deleted session was served ${Math.round(last)} ms after the deletion`);
+        assert.equal(inner.invalidationsLive, true, 'the subscriber\'s connection never said it was down');
+      } finally {
+        cluster.servers.find((s) => s.port === port)!.resume();
+        await cache.close();
       }
     });
 
