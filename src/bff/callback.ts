@@ -15,6 +15,15 @@ import { single } from './login.ts';
 import type { BffDeps } from './state.ts';
 import { takeTransaction, type LoginTransaction } from './transaction.ts';
 
+/**
+ * The token endpoint refused the client itself: `invalid_client` in the body (RFC 6749 5.2), or a
+ * 401 challenge (openid-client's WWWAuthenticateChallengeError).
+ */
+function refusesClient(err: unknown): boolean {
+  return err instanceof oidc.WWWAuthenticateChallengeError
+    || (err instanceof oidc.ResponseBodyError && err.error === 'invalid_client');
+}
+
 /** openid-client error codes that mean "the IdP could not be reached or answered garbage". */
 const UNAVAILABLE_CODES = new Set(['OAUTH_TIMEOUT', 'OAUTH_ABORT', 'OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_RESPONSE_IS_NOT_JSON']);
 
@@ -108,6 +117,14 @@ export function callbackHandler(deps: BffDeps) {
     const summary = errorSummary(err);
     if (err instanceof oidc.AuthorizationResponseError) {
       return fail(ctx, `The identity provider refused the sign-in (${err.error}).`, { reason: 'idp_error', err: summary, idp: idp.name }, 'idp_error');
+    }
+    if (refusesClient(err)) {
+      // The IdP does not accept goldpath's own client authentication (a wrong or rotated secret,
+      // key or certificate): every login fails until an operator fixes idps.yaml, and it is not the
+      // user's sign-in response that is wrong.
+      metrics.login('unavailable');
+      log.error({ reqId: ctx.state.requestId, err: summary, idp: idp.name }, 'the IdP refused goldpath\'s client authentication at its token endpoint');
+      throw new Unavailable('the identity provider refused the sign-in; try again later');
     }
     if (err instanceof oidc.ResponseBodyError) {
       // e.g. invalid_grant: a replayed, expired or foreign code, or a PKCE mismatch.

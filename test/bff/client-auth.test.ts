@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
-import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { capturingLogger, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { makeTestPki, type TestPki } from '../helpers/idp-tls.ts';
 import { httpCall } from '../helpers/login.ts';
 import { RedisServer } from '../helpers/redis.ts';
@@ -47,6 +47,29 @@ describe('BFF client authentication and PAR', function () {
         watch(env);
         await loginAndRefresh(env, 'alice');
         assert.deepEqual(authMethods, [method, method]);
+      } finally {
+        await env.close();
+      }
+    });
+  }
+
+  for (const method of ['client_secret_basic', 'client_secret_post'] as const) {
+    it(`a secret the IdP does not accept (${method}, no PAR): the callback is a 503 and an error line for operators, not a 400 blaming the sign-in`, async () => {
+      const cap = capturingLogger();
+      const env = await startIdpBff({
+        redis, log: cap.log,
+        idps: [{ config: { clientAuth: method, par: 'never' }, client: { client_secret: 'the-idp-has-another-secret-0123456789xx' } }],
+      });
+      try {
+        const refused: string[] = [];
+        env.idp.provider.on('grant.error', (_ctx: unknown, err: { error?: string }) => refused.push(String(err.error)));
+        const r = await env.login('erin');
+        assert.deepEqual(refused, ['invalid_client'], 'the IdP refused the client at its token endpoint');
+        assert.equal(r.status, 503, r.last.body.slice(0, 300));
+        assert.equal(r.sessionCookie, undefined);
+        const line = cap.lines.map((l) => JSON.parse(l) as { level: string; msg: string }).find((l) => /client authentication/.test(l.msg));
+        assert.ok(line && line.level === 'error', `an error-level line: ${JSON.stringify(line)}`);
+        assert.match(await (await fetch(`${env.url}/metrics`)).text(), /^goldpath_logins_total\{outcome="unavailable"\} 1$/m);
       } finally {
         await env.close();
       }
