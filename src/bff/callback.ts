@@ -47,7 +47,7 @@ export function callbackHandler(deps: BffDeps) {
     if (!taken.ok) {
       return fail(ctx, taken.reason === 'unknown'
         ? 'This sign-in is unknown, expired or was already used. Start the sign-in again.'
-        : 'This sign-in was started in another browser. Start the sign-in again.', { reason: taken.reason });
+        : 'This sign-in has expired, or was started in another browser. Start the sign-in again.', { reason: taken.reason });
     }
     const tx = taken.tx;
     const idp = deps.idps.get(tx.idp);

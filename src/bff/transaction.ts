@@ -32,14 +32,15 @@ export async function saveTransaction(store: SessionStore, txCookie: string, tx:
 
 export type TakeResult =
   | { ok: true; tx: LoginTransaction }
-  | { ok: false; reason: 'unknown' | 'browser_mismatch' };
+  | { ok: false; reason: 'unknown' | 'no_tx_cookie' };
 
 /**
  * Takes (and so consumes) this browser's transaction for `state`. Without the transaction cookie
  * nothing is looked up, and with another browser's cookie nothing is found: neither consumes it.
  */
 export async function takeTransaction(store: SessionStore, state: string, txCookie: string | undefined): Promise<TakeResult> {
-  if (!txCookie) return { ok: false, reason: 'browser_mismatch' };
+  // No transaction cookie: it expired with the transaction (TX_TTL_MS), or this is another browser.
+  if (!txCookie) return { ok: false, reason: 'no_tx_cookie' };
   const raw = await store.takeTransient(KIND, keyOf(txCookie, state));
   if (raw === null) return { ok: false, reason: 'unknown' };
   let tx: LoginTransaction;
