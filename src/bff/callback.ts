@@ -90,7 +90,8 @@ export function callbackHandler(deps: BffDeps) {
     }
     const claims = mergeClaims(idClaims as Record<string, unknown>, userinfo);
     const secrets: SessionSecrets = {
-      user: userFromClaims(idp.idp, claims, tokens.scope),
+      // RFC 6749 5.1: an IdP may leave `scope` out when it granted exactly what was asked.
+      user: userFromClaims(idp.idp, claims, tokens.scope ?? idp.scope()),
       csrf: randomBytes(32).toString('base64url'),
       tokens: { '': toAccessToken(tokens) },
       refreshToken: tokens.refresh_token,

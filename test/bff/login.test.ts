@@ -127,3 +127,29 @@ describe('BFF login (real dev IdP + redis)', function () {
     assert.equal(u.searchParams.get('code_challenge'), null, 'nothing but client_id and request_uri in the URL');
   });
 });
+
+describe('BFF login against an IdP that leaves scope out of its token response', function () {
+  this.timeout(30_000);
+  let env: IdpBff;
+  before(async () => {
+    // RFC 6749 5.1: `scope` may be omitted when it is what was asked for. The real dev IdP's
+    // token responses, without it.
+    env = await startIdpBff({
+      fetch: async (url, init) => {
+        const res = await globalThis.fetch(url, init as RequestInit);
+        if (!String(url).endsWith('/token')) return res;
+        const body = await res.json() as Record<string, unknown>;
+        delete body['scope'];
+        return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+      },
+    });
+  });
+  after(() => env?.close());
+
+  it('the user\'s scopes are the ones asked for', async () => {
+    const r = await env.login('walt');
+    assert.equal(r.status, 302, r.last.body.slice(0, 300));
+    const s = (await env.store.get(r.sessionCookie!))!;
+    assert.deepEqual([...s.secrets.user.scopes].sort(), ['email', 'offline_access', 'openid', 'profile']);
+  });
+});
