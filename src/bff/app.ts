@@ -15,6 +15,7 @@ import { IdpRegistry } from '../oidc/registry.ts';
 import { createTokenProvider, type OidcTokenProvider } from '../oidc/token-provider.ts';
 import type { SessionStore } from '../session/types.ts';
 import { backchannelLogoutHandler } from './backchannel-logout.ts';
+import { CALLBACK_PATH } from './callback-path.ts';
 import { callbackHandler } from './callback.ts';
 import { htmlErrorPages } from './error-page.ts';
 import { loginHandler } from './login.ts';
@@ -76,7 +77,9 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
     if (err instanceof StoreUnavailable) metrics.storeError();
   });
   router.get('/auth/login', html, loginHandler(deps));
-  router.get('/auth/callback', html, callbackHandler(deps));
+  const callback = callbackHandler(deps);
+  router.get(CALLBACK_PATH, html, callback);
+  router.get(`${CALLBACK_PATH}/:idp`, html, callback); // the other IdPs' redirect URIs (callback-path.ts)
   router.get('/auth/session', sessionHandler(deps));
   router.post('/auth/logout', logoutHandler(deps));
   router.post('/auth/backchannel-logout', backchannelLogoutHandler(deps));
@@ -131,7 +134,8 @@ function accessLog(log: Logger, metrics: BffMetrics) {
     } finally {
       const seconds = (performance.now() - start) / 1000;
       const known = ROUTES.has(ctx.path);
-      metrics.observe(known ? ctx.path : 'other', ctx.status, seconds);
+      const label = known ? ctx.path : (ctx.path.startsWith(`${CALLBACK_PATH}/`) ? CALLBACK_PATH : 'other');
+      metrics.observe(label, ctx.status, seconds);
       if (!QUIET.has(ctx.path)) {
         log.info({ reqId: ctx.state.requestId, method: ctx.method, path: known ? ctx.path : ctx.path.slice(0, 200), status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
       }

@@ -10,6 +10,7 @@ import { mergeClaims, userFromClaims } from '../oidc/claims.ts';
 import { errorSummary, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
 import { toAccessToken } from '../oidc/tokens.ts';
 import type { SessionSecrets } from '../session/types.ts';
+import { CALLBACK_PATH } from './callback-path.ts';
 import { readCookie, readTxCookie, setSessionCookie } from './cookies.ts';
 import { single } from './login.ts';
 import type { BffDeps } from './state.ts';
@@ -50,6 +51,13 @@ export function callbackHandler(deps: BffDeps) {
         : 'This sign-in has expired, or was started in another browser. Start the sign-in again.', { reason: taken.reason });
     }
     const tx = taken.tx;
+    // Mix-up defence for every IdP, RFC 9207 or not (callback-path.ts): the response must arrive
+    // at the redirect URI its login was sent with. (A transaction from before that was recorded
+    // went to /auth/callback.)
+    const currentUrl = new URL(`${settings.publicOrigin}${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ''}`);
+    if (`${currentUrl.origin}${currentUrl.pathname}` !== (tx.redirectUri ?? `${settings.publicOrigin}${CALLBACK_PATH}`)) {
+      return fail(ctx, 'The sign-in response came back to the address of another identity provider than the one the sign-in was sent to.', { reason: 'redirect_mismatch', idp: tx.idp });
+    }
     const idp = deps.idps.get(tx.idp);
     if (!idp) return fail(ctx, 'The IdP of this sign-in is no longer configured.', { reason: 'idp_gone', idp: tx.idp });
 
@@ -71,7 +79,6 @@ export function callbackHandler(deps: BffDeps) {
       return fail(ctx, `The identity provider refused the sign-in (${shown}${text}).`, { reason: 'idp_error', error: shown, idp: idp.name }, 'idp_error');
     }
 
-    const currentUrl = new URL(`${settings.publicOrigin}/auth/callback${ctx.querystring ? `?${ctx.querystring}` : ''}`);
     let tokens: TokenResponse;
     try {
       tokens = await idp.exchangeCode(currentUrl, tx);

@@ -6,6 +6,7 @@ import { BadRequest, GoldpathError, Unavailable } from '../errors.ts';
 import { errorSummary } from '../oidc/idp-client.ts';
 import { newDpopJwk } from '../oidc/dpop.ts';
 import { ensureTxCookie, readCookie } from './cookies.ts';
+import { callbackPath } from './callback-path.ts';
 import { safeReturnTo } from './return-to.ts';
 import type { BffDeps } from './state.ts';
 import { saveTransaction } from './transaction.ts';
@@ -33,11 +34,10 @@ export function loginHandler(deps: BffDeps) {
     const nonce = oidc.randomNonce();
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const dpopJwk = idp.idp.dpop ? await newDpopJwk() : undefined;
+    const redirectUri = `${settings.publicOrigin}${callbackPath(idp.name, idps.defaultName)}`;
     let url: URL;
     try {
-      url = await idp.authorizationUrl({
-        redirectUri: `${settings.publicOrigin}/auth/callback`, state, nonce, codeVerifier, dpopJwk,
-      });
+      url = await idp.authorizationUrl({ redirectUri, state, nonce, codeVerifier, dpopJwk });
     } catch (err) {
       if (err instanceof GoldpathError) throw err;
       // The IdP refused the pushed request (client authentication, policy): nothing the user can
@@ -47,7 +47,7 @@ export function loginHandler(deps: BffDeps) {
     }
     const txCookie = ensureTxCookie(ctx, settings);
     await saveTransaction(store, txCookie, {
-      idp: idp.name, state, nonce, codeVerifier, returnTo, dpopJwk, previousSessionId: previous?.id,
+      idp: idp.name, state, nonce, codeVerifier, returnTo, redirectUri, dpopJwk, previousSessionId: previous?.id,
     });
     log.debug({ idp: idp.name, reqId: ctx.state.requestId }, 'login started');
     ctx.status = 302;

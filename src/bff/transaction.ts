@@ -15,6 +15,8 @@ export interface LoginTransaction {
   readonly nonce: string;
   readonly codeVerifier: string;
   readonly returnTo: string;
+  /** The redirect URI the login was sent with (callback-path.ts); the response must come back there. */
+  readonly redirectUri: string;
   readonly dpopJwk: DpopJwk | undefined;
   /** sha256 of the transaction cookie value. */
   readonly binding: string;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { X509Certificate } from 'node:crypto';
 import type { JWK } from 'jose';
+import { callbackPath } from '../bff/callback-path.ts';
 import { loadConfig } from '../config/load.ts';
 import type { IdpConfig } from '../config/types.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -64,7 +65,7 @@ export async function startDevIdpFromConfig(opts: { env: Record<string, string |
   }
   return startDevIdp({
     port, host, issuer, log, tls, audiences,
-    clients: mine.map((i) => clientFor(i, origin, backchannelOrigin)),
+    clients: mine.map((i) => clientFor(i, origin, backchannelOrigin, config.idps.default)),
     dangerouslyAllowInsecureHttp: insecure,
     trustProxy: new URL(issuer).port !== String(port),
   });
@@ -74,7 +75,7 @@ function sameIssuer(a: string, b: string): boolean {
   return a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
 }
 
-function clientFor(idp: IdpConfig, origin: string, backchannelOrigin: string | undefined): DevIdpClient {
+function clientFor(idp: IdpConfig, origin: string, backchannelOrigin: string | undefined, defaultIdp: string): DevIdpClient {
   const extra: Record<string, unknown> = {};
   if (idp.clientAuth === 'private_key_jwt' && idp.privateKey) {
     const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, k: _k, ...pub } = JSON.parse(readFileSync(idp.privateKey, 'utf8')) as JWK;
@@ -88,6 +89,7 @@ function clientFor(idp: IdpConfig, origin: string, backchannelOrigin: string | u
     clientId: idp.clientId,
     clientSecret: idp.clientSecret,
     origin,
+    redirectPath: callbackPath(idp.name, defaultIdp),
     backchannelOrigin,
     tokenEndpointAuthMethod: idp.clientAuth,
     extra,

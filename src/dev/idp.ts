@@ -92,6 +92,8 @@ export function devIdpClientFor(opts: {
   clientId: string;
   clientSecret?: string;
   origin: string;
+  /** The path of the redirect URI at `origin` (src/bff/callback-path.ts). Default /auth/callback. */
+  redirectPath?: string;
   /** Where the IdP itself reaches the BFF, when that differs from the browser's origin (compose). */
   backchannelOrigin?: string;
   tokenEndpointAuthMethod?: string;
@@ -100,7 +102,7 @@ export function devIdpClientFor(opts: {
   return {
     client_id: opts.clientId,
     ...(opts.clientSecret ? { client_secret: opts.clientSecret } : {}),
-    redirect_uris: [`${opts.origin}/auth/callback`],
+    redirect_uris: [`${opts.origin}${opts.redirectPath ?? '/auth/callback'}`],
     post_logout_redirect_uris: [`${opts.origin}/`],
     backchannel_logout_uri: `${opts.backchannelOrigin ?? opts.origin}/auth/backchannel-logout`,
     backchannel_logout_session_required: true,

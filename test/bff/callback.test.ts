@@ -2,7 +2,7 @@
 // error responses, a wrong nonce, another issuer's response or ID token, a foreign browser.
 import assert from 'node:assert/strict';
 import { capturingLogger, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
-import { httpCall, type LoginResult } from '../helpers/login.ts';
+import { browserLogin, CookieJar, httpCall, type LoginResult } from '../helpers/login.ts';
 import { RedisServer } from '../helpers/redis.ts';
 
 function isAuthorize(u: URL, issuer: string): boolean {
@@ -44,7 +44,10 @@ describe('BFF callback failures', function () {
     env = await startIdpBff({
       redis, log: captured.log,
       // par: never, so a browser (the attacker here) can tamper with the authorization request.
-      idps: [{ name: 'dev', config: { par: 'never' } }, { name: 'other', config: { par: 'never' } }],
+      // `other` also accepts dev's redirect URI, as an IdP under an attacker's control would: the
+      // tests below reach the defences behind the redirect URI (iss, the token endpoint, the ID
+      // token); the redirect URI's own defence is tested further down.
+      idps: [{ name: 'dev', config: { par: 'never' } }, { name: 'other', config: { par: 'never' }, redirectPaths: ['/auth/callback/other', '/auth/callback'] }],
       fetch: (url, init) => {
         const d = divertTokenEndpoint;
         return globalThis.fetch(d && url === d.from ? d.to : url, init as RequestInit);
@@ -194,3 +197,62 @@ describe('BFF callback failures', function () {
     assert.match(r.last.body, /unavailable/);
   });
 });
+
+describe('BFF mix-up defence without RFC 9207 (a redirect URI per IdP)', function () {
+  // Two IdPs, neither naming itself in its responses (no `iss`: the attacker's by choice, the
+  // honest one like many IdPs). The victim picks the attacker's IdP, which sends the victim on to
+  // the honest IdP with the attacker's own pending login request there (its PKCE challenge and
+  // nonce) and the victim's state. Were the honest IdP's code redeemed for the victim's login, it
+  // would go to the attacker's token endpoint, and the attacker would inject it into their login.
+  this.timeout(30_000);
+  let env: IdpBff;
+  const atEvilTokenEndpoint: string[] = [];
+  let evil = '';
+  before(async () => {
+    env = await startIdpBff({
+      idps: [{ name: 'honest', config: { par: 'never' } }, { name: 'evil', config: { par: 'never' } }],
+      fetch: async (url, init) => {
+        if (evil && url === `${evil}/token`) atEvilTokenEndpoint.push(String(init.body));
+        const res = await globalThis.fetch(url, init as RequestInit);
+        if (!url.endsWith('/.well-known/openid-configuration')) return res;
+        const meta = await res.json() as Record<string, unknown>;
+        delete meta['authorization_response_iss_parameter_supported'];
+        return new Response(JSON.stringify(meta), { status: 200, headers: { 'content-type': 'application/json' } });
+      },
+    });
+    evil = env.idps['evil']!.issuer;
+  });
+  after(() => env?.close());
+
+  it('each IdP is sent its own redirect URI: the default /auth/callback, the others /auth/callback/<name>', async () => {
+    for (const [idp, path] of [['honest', '/auth/callback'], ['evil', '/auth/callback/evil']] as const) {
+      const res = await httpCall(`${env.url}/auth/login?idp=${idp}`);
+      assert.equal(new URL(res.headers.location!).searchParams.get('redirect_uri'), `${env.url}${path}`);
+      const r = await env.login('uma', { idp });
+      assert.equal(r.status, 302, r.last.body.slice(0, 300));
+      assert.equal(new URL(r.callbackUrl!).pathname, path);
+    }
+  });
+
+  it('a response that comes back to another IdP\'s address than its login\'s is refused before any code is redeemed', async () => {
+    atEvilTokenEndpoint.length = 0;
+    const attacker = new CookieJar();
+    const start = await httpCall(`${env.url}/auth/login?idp=honest`, { jar: attacker });
+    const attackerRequest = new URL(start.headers.location!);
+    const victim = await browserLogin({
+      start: `${env.url}/auth/login?idp=evil`, user: 'victim', cookieName: 'goldpath',
+      rewrite: (u) => {
+        if (!u.href.startsWith(`${evil}/auth?`)) return undefined;
+        const to = new URL(attackerRequest);
+        to.searchParams.set('state', u.searchParams.get('state')!);
+        return to;
+      },
+    });
+    assert.equal(new URL(victim.callbackUrl!).pathname, '/auth/callback', 'the honest IdP answered at its own address');
+    assert.equal(victim.status, 400);
+    assert.match(victim.last.body, /address of another identity provider/);
+    assert.equal(victim.sessionCookie, undefined);
+    assert.deepEqual(atEvilTokenEndpoint, [], 'no code went to the attacker\'s token endpoint');
+  });
+});
+

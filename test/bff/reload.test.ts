@@ -9,7 +9,9 @@ describe('BFF reload', function () {
   this.timeout(30_000);
   let env: IdpBff;
   beforeEach(async () => {
-    env = await startIdpBff({ idps: [{ name: 'dev' }, { name: 'other' }] });
+    // `other` is registered at both addresses it can have: /auth/callback/other, and
+    // /auth/callback once it becomes the default (callback-path.ts).
+    env = await startIdpBff({ idps: [{ name: 'dev' }, { name: 'other', redirectPaths: ['/auth/callback/other', '/auth/callback'] }] });
   });
   afterEach(() => env?.close());
 
@@ -33,11 +35,15 @@ describe('BFF reload', function () {
     assert.equal(callback.headers['set-cookie']?.some((c) => c.startsWith('goldpath=') && !c.startsWith('goldpath=;')) ?? false, false);
   });
 
-  it('a new default IdP takes the logins without ?idp=', async () => {
+  it('a new default IdP takes the logins without ?idp=, at /auth/callback', async () => {
     env.bff.reload({ ...env.config, idps: { default: 'other', idps: env.config.idps.idps } });
     const res = await httpCall(`${env.url}/auth/login`);
     assert.equal(res.status, 302);
     assert.ok(res.headers.location!.startsWith(`${env.idps['other']!.issuer}/`), res.headers.location);
+    const r = await env.login('olga');
+    assert.equal(r.status, 302, r.last.body.slice(0, 300));
+    assert.equal(new URL(r.callbackUrl!).pathname, '/auth/callback');
+    assert.equal((await env.store.get(r.sessionCookie!))?.idp, 'other');
   });
 
   it('logout trusts an origin the reload added to routes.yaml', async () => {

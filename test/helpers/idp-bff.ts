@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { createBffApp, type BffApp } from '../../src/bff/app.ts';
+import { callbackPath } from '../../src/bff/callback-path.ts';
 import type { GoldpathConfig, IdpConfig, Settings } from '../../src/config/types.ts';
 import { startDevIdp, devIdpClientFor, type DevIdp, type DevIdpOptions } from '../../src/dev/idp.ts';
 import { createLogger, silentLogger, type Logger } from '../../src/log.ts';
@@ -30,6 +31,11 @@ export interface TestIdpSpec {
   config?: Partial<IdpConfig>;
   /** Extra client metadata at the dev IdP (e.g. jwks for private_key_jwt). */
   client?: Record<string, unknown>;
+  /**
+   * Redirect URI paths the dev IdP accepts for goldpath. Default: this IdP's own only
+   * (src/bff/callback-path.ts), as an operator registers it.
+   */
+  redirectPaths?: string[];
 }
 
 export interface IdpBffOptions {
@@ -134,7 +140,8 @@ export async function startIdpBff(o: IdpBffOptions = {}): Promise<IdpBff> {
         clients: [devIdpClientFor({
           clientId: spec.config?.clientId ?? 'goldpath',
           clientSecret: authMethod.startsWith('client_secret') ? (spec.config?.clientSecret ?? TEST_CLIENT_SECRET) : undefined,
-          origin: front.origin, tokenEndpointAuthMethod: authMethod, extra: spec.client,
+          origin: front.origin, redirectPath: callbackPath(name, specs[0]?.name ?? 'dev'), tokenEndpointAuthMethod: authMethod,
+          extra: { ...(spec.redirectPaths ? { redirect_uris: spec.redirectPaths.map((p) => `${front.origin}${p}`) } : {}), ...spec.client },
         })],
       });
       idps[name] = idp;

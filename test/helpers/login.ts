@@ -236,7 +236,7 @@ export async function browserLogin(o: LoginOptions): Promise<LoginResult> {
     const rewritten = o.rewrite?.(next, i);
     if (rewritten !== undefined) next = new URL(rewritten);
     if (o.stopBefore?.(next)) break;
-    const isCallback = next.origin === bffOrigin && next.pathname === '/auth/callback';
+    const isCallback = next.origin === bffOrigin && (next.pathname === '/auth/callback' || next.pathname.startsWith('/auth/callback/'));
     if (isCallback) callbackUrl = next.href;
     const headers: Record<string, string> = {
       accept: 'text/html,application/xhtml+xml', 'sec-fetch-mode': 'navigate', ...o.headers,
