@@ -380,6 +380,9 @@ export class KvSessionStore implements SessionStore {
     try {
       return (await this.#backend.put(keys.lock(name), token, ttl, true)) ? token : null;
     } catch (err) {
+      // A write a replica did not confirm in time still ran on the master: the lock may be ours,
+      // and nobody would release it, blocking every refresh of that session for the lock's TTL.
+      this.#backend.deleteIfEquals(keys.lock(name), token).catch(() => { /* it expires anyway */ });
       throw unavailable(err);
     }
   }

@@ -122,6 +122,24 @@ describe('session store on Redis Sentinel (1 master, 1 replica, 3 sentinels)', f
       await waitFor('writes to heal', () => created(store), 10_000);
     });
 
+    it('a lock whose write a stalled replica did not confirm is not left behind: the next tryLock gets it', async function () {
+      const store = open();
+      await store.ping();
+      await waitFor('a write confirmed by the replica', () => created(store));
+      const replica = await replicaServer();
+      const name = `refresh:${Math.random()}`;
+      replica.pause();
+      try {
+        await assert.rejects(store.tryLock(name, 15_000), StoreUnavailable);
+      } finally {
+        replica.resume();
+      }
+      await waitFor('writes to heal', () => created(store), 10_000);
+      const token = await store.tryLock(name, 15_000);
+      assert.ok(token, 'the unconfirmed lock was released, not held for its 15 s');
+      await store.unlock(name, token);
+    });
+
     it('a dead replica: writes fail closed at first, then go on without it once Sentinel marks it down; it rejoins', async function () {
       const store = open();
       await waitFor('a write confirmed by the replica', () => created(store));
