@@ -33,6 +33,12 @@ export class BadRequest extends GoldpathError {
     super(400, code, description, opts);
   }
 }
+/** A login whose IdP session (`sid`) a back-channel logout ended before the goldpath session existed. */
+export class SessionEnded extends BadRequest {
+  constructor() {
+    super('the identity provider ended this sign-in (a logout) before it completed', 'login_failed');
+  }
+}
 export class LoginRequired extends GoldpathError {
   constructor(loginUrl: string) {
     super(401, 'login_required', 'a valid session is required', { extra: { login_url: loginUrl } });

@@ -5,7 +5,7 @@
 import type { Context } from 'koa';
 import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { BadRequest, GoldpathError, Unavailable } from '../errors.ts';
+import { BadRequest, GoldpathError, SessionEnded, Unavailable } from '../errors.ts';
 import { mergeClaims, userFromClaims } from '../oidc/claims.ts';
 import { errorSummary, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
 import { toAccessToken } from '../oidc/tokens.ts';
@@ -108,7 +108,14 @@ export function callbackHandler(deps: BffDeps) {
 
     await replacePreviousSessions(ctx, tx);
     const sid = typeof idClaims['sid'] === 'string' ? idClaims['sid'] : undefined;
-    const { cookieValue, session } = await store.create({ sub: idClaims.sub, idp: idp.name, sid, secrets });
+    let created: Awaited<ReturnType<typeof store.create>>;
+    try {
+      created = await store.create({ sub: idClaims.sub, idp: idp.name, sid, secrets });
+    } catch (err) {
+      if (!(err instanceof SessionEnded)) throw err;
+      return fail(ctx, 'The identity provider ended this sign-in (a logout) before it completed. Sign in again.', { reason: 'sid_ended', idp: idp.name });
+    }
+    const { cookieValue, session } = created;
     setSessionCookie(ctx, settings, cookieValue, session.expiresAt);
     metrics.login('success');
     log.info({ reqId: ctx.state.requestId, idp: idp.name, sub: idClaims.sub, dpop: !!tx.dpopJwk }, 'login succeeded');

@@ -14,7 +14,7 @@
 // Index components are percent-encoded so no idp/sid/sub can forge a separator or a hash tag.
 import { randomBytes } from 'node:crypto';
 import { clearTimeout, setTimeout } from 'node:timers';
-import { StoreUnavailable } from '../errors.ts';
+import { SessionEnded, StoreUnavailable } from '../errors.ts';
 import { errorFields, type Logger } from '../log.ts';
 import type { Fields, KvBackend } from './backend.ts';
 import { CookieCodec, isStorageId } from './cookie.ts';
@@ -44,6 +44,8 @@ export const keys = {
   lock: (name: string) => `gp:lock:{${enc(name)}}`,
   transient: (kind: string, key: string) => `gp:t:${enc(kind)}:{${enc(key)}}`,
   once: (kind: string, key: string) => `gp:once:${enc(kind)}:{${enc(key)}}`,
+  /** An IdP session (sid) a back-channel logout ended: no session may be created for it after. */
+  sidEnded: (idp: string, sid: string) => `gp:sid-ended:{${enc(idp)}:${enc(sid)}}`,
 };
 
 export interface KvSessionStoreOptions {
@@ -189,6 +191,21 @@ export class KvSessionStore implements SessionStore {
       if (bySid > INDEX_PRUNE_AT && input.sid !== undefined) this.#prune(keys.bySid(input.idp, input.sid));
     } catch (err) {
       throw unavailable(err);
+    }
+    // A back-channel logout of this sid that ran while the login completed (its code exchange
+    // came first): deleteBySid marks the sid ended before it reads the index, and this reads the
+    // mark after the index write, so one of the two always sees the other.
+    if (input.sid !== undefined) {
+      let ended: boolean;
+      try {
+        ended = await this.#backend.exists(keys.sidEnded(input.idp, input.sid));
+      } catch (err) {
+        throw unavailable(err);
+      }
+      if (ended) {
+        await this.delete(id);
+        throw new SessionEnded();
+      }
     }
     return {
       cookieValue,
@@ -345,7 +362,13 @@ export class KvSessionStore implements SessionStore {
     return was !== null;
   }
 
-  deleteBySid(idp: string, sid: string): Promise<number> {
+  async deleteBySid(idp: string, sid: string): Promise<number> {
+    try {
+      // For as long as any session could carry it (see create()).
+      await this.#backend.put(keys.sidEnded(idp, sid), '1', this.#maxMs + INDEX_SLACK_MS, false);
+    } catch (err) {
+      throw unavailable(err);
+    }
     return this.#deleteIndexed(keys.bySid(idp, sid));
   }
 

@@ -65,7 +65,10 @@ export interface NewSession {
 export { StoreUnavailable } from '../errors.ts';
 
 export interface SessionStore {
-  /** Creates a session under a fresh random id; returns the cookie value to set. */
+  /**
+   * Creates a session under a fresh random id; returns the cookie value to set. SessionEnded when
+   * a back-channel logout ended its `sid` first (deleteBySid): no session outlives its IdP session.
+   */
   create(input: NewSession): Promise<{ cookieValue: string; session: Session }>;
   /**
    * The session for a cookie value, or null when the cookie is malformed, forged (bad MAC: no
@@ -87,7 +90,7 @@ export interface SessionStore {
   updateSecrets(id: string, secrets: SessionSecrets): Promise<boolean>;
   /** Deletes one session and its index entries. */
   delete(id: string): Promise<boolean>;
-  /** Deletes every session of that IdP with that `sid`; returns how many. */
+  /** Deletes every session of that IdP with that `sid`, and refuses new ones for it (create); returns how many. */
   deleteBySid(idp: string, sid: string): Promise<number>;
   /** Deletes every session of that IdP with that `sub`; returns how many. */
   deleteBySub(idp: string, sub: string): Promise<number>;

@@ -203,6 +203,18 @@ describe('BFF logout', function () {
       assert.equal(await env.store.getById(a.session.id), null);
     });
 
+    it('a sign-in that completes after a back-channel logout of its IdP session is refused: no session outlives its sid', async () => {
+      const a = await loggedIn(env, 'ursula');
+      assert.equal((await post(await logoutToken({ sid: a.session.sid }))).status, 200);
+      // The same browser signs in again while the IdP still holds that session (as when the
+      // logout arrives while a login completes): the ID token carries the ended sid.
+      const again = await env.login('ursula', { jar: a.jar });
+      assert.equal(again.status, 400, again.last.body.slice(0, 300));
+      assert.match(again.last.body, /ended this sign-in \(a logout\)/);
+      assert.equal(again.sessionCookie, a.cookie, 'no new session cookie (the old one, whose session is gone)');
+      assert.equal(await env.store.deleteBySub(a.session.idp, 'ursula'), 0, 'no session stored');
+    });
+
     it('deletes every session of that sub when there is no sid', async () => {
       const a = await loggedIn(env, 'grace');
       const b = await loggedIn(env, 'grace');

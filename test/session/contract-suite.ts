@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SessionEnded } from '../../src/errors.ts';
 import {
   CookieCodec, createSessionStore, type KvSessionStore, type NewSession, type SessionSecrets,
 } from '../../src/session/index.ts';
@@ -326,6 +327,23 @@ export function contract(name: string, harness: () => Harness): void {
       assert.equal(await store.deleteBySid(a, 'x:z'), 1);
       assert.deepEqual(await alive(), []);
       assert.equal(await store.deleteBySub(`nobody-${uniq()}`, 'nobody'), 0);
+    });
+
+    it('after deleteBySid no session of that sid can be created, not even one racing it', async () => {
+      const store = open();
+      const other = open();
+      const idp = `idp-${uniq()}`;
+      await store.deleteBySid(idp, 'gone');
+      await assert.rejects(other.create(newSession({ idp, sub: 'late', sid: 'gone' })), SessionEnded);
+      assert.equal(await other.deleteBySub(idp, 'late'), 0, 'nothing of it was kept');
+      assert.ok(await other.create(newSession({ idp, sub: 'late', sid: 'another' })), 'other sids are unaffected');
+      // A login completing while the IdP's logout arrives: whichever order, nothing lives on.
+      for (let i = 0; i < 20; i++) {
+        const sid = `race-${i}`;
+        const [, created] = await Promise.allSettled([store.deleteBySid(idp, sid), other.create(newSession({ idp, sub: `r${i}`, sid }))]);
+        if (created.status === 'fulfilled') assert.equal(await store.getById(created.value.session.id), null, `round ${i}: the session outlived its sid`);
+        else assert.ok(created.reason instanceof SessionEnded, String(created.reason));
+      }
     });
 
     it('locks are exclusive and only released by their token', async () => {
