@@ -1,7 +1,7 @@
 // Bad callbacks end in a clear 400 page (or JSON), never a 500: bogus state, replayed code, IdP
 // error responses, a wrong nonce, another issuer's response or ID token, a foreign browser.
 import assert from 'node:assert/strict';
-import { capturingLogger, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { capturingLogger, editingIdpJson, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { browserLogin, CookieJar, httpCall, type LoginResult } from '../helpers/login.ts';
 import { RedisServer } from '../helpers/redis.ts';
 
@@ -208,16 +208,13 @@ describe('BFF mix-up defence without RFC 9207 (a redirect URI per IdP)', functio
   let env: IdpBff;
   const atEvilTokenEndpoint: string[] = [];
   let evil = '';
+  const withoutIss = editingIdpJson('/.well-known/openid-configuration', (meta) => delete meta['authorization_response_iss_parameter_supported']);
   before(async () => {
     env = await startIdpBff({
       idps: [{ name: 'honest', config: { par: 'never' } }, { name: 'evil', config: { par: 'never' } }],
-      fetch: async (url, init) => {
+      fetch: (url, init) => {
         if (evil && url === `${evil}/token`) atEvilTokenEndpoint.push(String(init.body));
-        const res = await globalThis.fetch(url, init as RequestInit);
-        if (!url.endsWith('/.well-known/openid-configuration')) return res;
-        const meta = await res.json() as Record<string, unknown>;
-        delete meta['authorization_response_iss_parameter_supported'];
-        return new Response(JSON.stringify(meta), { status: 200, headers: { 'content-type': 'application/json' } });
+        return withoutIss(url, init);
       },
     });
     evil = env.idps['evil']!.issuer;

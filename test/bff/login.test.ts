@@ -1,6 +1,6 @@
 // Login through the BFF against a real oidc-provider and a real redis-server, driven like a browser.
 import assert from 'node:assert/strict';
-import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { editingIdpJson, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall, CookieJar } from '../helpers/login.ts';
 
 describe('BFF login (real dev IdP + redis)', function () {
@@ -134,15 +134,7 @@ describe('BFF login against an IdP that leaves scope out of its token response',
   before(async () => {
     // RFC 6749 5.1: `scope` may be omitted when it is what was asked for. The real dev IdP's
     // token responses, without it.
-    env = await startIdpBff({
-      fetch: async (url, init) => {
-        const res = await globalThis.fetch(url, init as RequestInit);
-        if (!String(url).endsWith('/token')) return res;
-        const body = await res.json() as Record<string, unknown>;
-        delete body['scope'];
-        return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
-      },
-    });
+    env = await startIdpBff({ fetch: editingIdpJson('/token', (body) => delete body['scope']) });
   });
   after(() => env?.close());
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { generateSigningKey } from '../../src/dev/idp.ts';
-import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { editingIdpJson, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { CookieJar, httpCall, parseForms } from '../helpers/login.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { newSession } from '../helpers/sessions.ts';
@@ -306,15 +306,7 @@ describe('BFF logout with an IdP without end_session_endpoint', function () {
   let env: IdpBff;
   before(async () => {
     // The discovery document is served without end_session_endpoint (as many OAuth-only IdPs do).
-    env = await startIdpBff({
-      fetch: async (url, init) => {
-        const res = await globalThis.fetch(url, init as RequestInit);
-        if (!url.endsWith('/.well-known/openid-configuration')) return res;
-        const meta = await res.json() as Record<string, unknown>;
-        delete meta['end_session_endpoint'];
-        return new Response(JSON.stringify(meta), { status: 200, headers: { 'content-type': 'application/json' } });
-      },
-    });
+    env = await startIdpBff({ fetch: editingIdpJson('/.well-known/openid-configuration', (meta) => delete meta['end_session_endpoint']) });
   });
   after(() => env?.close());
 

@@ -184,6 +184,21 @@ export async function startIdpBff(o: IdpBffOptions = {}): Promise<IdpBff> {
   };
 }
 
+/**
+ * A fetch for the BFF's IdP calls that answers with the real IdP's JSON, edited by `edit`, for the
+ * URLs that end with `suffix` (e.g. '/token', '/.well-known/openid-configuration'): an IdP that
+ * leaves a member out, as some real ones do.
+ */
+export function editingIdpJson(suffix: string, edit: (body: Record<string, unknown>) => void): FetchLike {
+  return async (url, init) => {
+    const res = await globalThis.fetch(url, init as RequestInit);
+    if (!String(url).endsWith(suffix)) return res;
+    const body = await res.json() as Record<string, unknown>;
+    edit(body);
+    return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+  };
+}
+
 /** A pino logger whose every line is kept (for "no secret in any log line" assertions). */
 export function capturingLogger(level = 'debug'): { log: Logger; lines: string[] } {
   const lines: string[] = [];
