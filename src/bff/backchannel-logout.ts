@@ -3,7 +3,7 @@
 // sub, no nonce, jti not seen before) and delete the matching sessions at once.
 import type { Context } from 'koa';
 import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { BadRequest, GoldpathError, Unavailable } from '../errors.ts';
+import { BadRequest, GoldpathError, StoreUnavailable, Unavailable } from '../errors.ts';
 import { errorSummary, type IdpClient } from '../oidc/idp-client.ts';
 import { mediaType, readForm } from './body.ts';
 import type { BffDeps } from './state.ts';
@@ -35,8 +35,16 @@ export function backchannelLogoutHandler(deps: BffDeps) {
       if (!token) throw new InvalidLogoutToken('no logout_token');
       const { idp, claims } = await verify(token);
       const jti = `${idp.name}:${claims.jti}`;
-      if (!(await store.markOnce('bcl-jti', jti, REPLAY_TTL_MS))) {
-        throw new InvalidLogoutToken('replayed jti');
+      let recorded = false;
+      try {
+        recorded = await store.markOnce('bcl-jti', jti, REPLAY_TTL_MS);
+        if (!recorded) throw new InvalidLogoutToken('replayed jti');
+      } catch (err) {
+        if (!(err instanceof StoreUnavailable)) throw err;
+        // A store that refuses the write (a full Redis) still deletes: the logout goes ahead
+        // without its replay record, as a replay could only delete again. A store that is down
+        // fails the deletion below as well (503, and the IdP retries).
+        log.warn({ reqId: ctx.state.requestId, err: errorSummary(err) }, 'back-channel logout: the jti could not be recorded; logging out anyway');
       }
       const sid = typeof claims['sid'] === 'string' ? claims['sid'] : undefined;
       let deleted: number;
@@ -45,7 +53,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
       } catch (err) {
         // The IdP retries a logout that did not answer 200 (OIDC Back-Channel Logout 2.8): its
         // retry, with the same token, must not be refused as a replay of this failed one.
-        await store.unmark('bcl-jti', jti).catch((e: unknown) => log.warn({ reqId: ctx.state.requestId, err: errorSummary(e) }, 'back-channel logout: could not forget the jti of a failed logout'));
+        if (recorded) await store.unmark('bcl-jti', jti).catch((e: unknown) => log.warn({ reqId: ctx.state.requestId, err: errorSummary(e) }, 'back-channel logout: could not forget the jti of a failed logout'));
         throw err;
       }
       metrics.logout('backchannel', 'success');

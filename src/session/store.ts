@@ -367,7 +367,9 @@ export class KvSessionStore implements SessionStore {
       // For as long as any session could carry it (see create()).
       await this.#backend.put(keys.sidEnded(idp, sid), '1', this.#maxMs + INDEX_SLACK_MS, false);
     } catch (err) {
-      throw unavailable(err);
+      // Deleting must not wait on it: a full Redis (noeviction) refuses this write but still
+      // deletes, and it refuses the writes of create() too, so no session can race this one then.
+      this.#log.warn({ err: errorFields(err) }, 'back-channel logout: the ended sid could not be recorded; deleting its sessions anyway');
     }
     return this.#deleteIndexed(keys.bySid(idp, sid));
   }

@@ -4,7 +4,9 @@
 // is 503; once Redis is back the BFF heals by itself: /readyz 200 and a full login works.
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import type { JWK } from 'jose';
+import { generateSigningKey } from '../../src/dev/idp.ts';
+import { logoutToken, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall, type CookieJar, type HttpResponse } from '../helpers/login.ts';
 import { RedisServer } from '../helpers/redis.ts';
 
@@ -92,10 +94,12 @@ for (const fault of FAULTS) {
     this.timeout(20_000);
     let redis: RedisServer;
     let env: IdpBff;
+    let signingKey: JWK;
 
     before(async () => {
       redis = await RedisServer.start(fault.args);
-      env = await startIdpBff({ redis });
+      signingKey = await generateSigningKey();
+      env = await startIdpBff({ redis, idps: [{ devIdp: { keys: [signingKey] } }] });
     });
     after(async () => {
       redis?.resume();
@@ -119,6 +123,7 @@ for (const fault of FAULTS) {
       const csrf = JSON.parse((await httpCall(`${env.url}/auth/session`, { jar: before.jar })).body).csrf_token as string;
       const forHtml = await pendingCallback();
       const forJson = await pendingCallback();
+      const loggedOutByIdp = (await env.store.get((await env.login('carol')).sessionCookie!))!;
 
       await fault.inject(redis);
 
@@ -145,6 +150,20 @@ for (const fault of FAULTS) {
           assert.equal(r.status, 503, `${what}: ${r.status} ${r.body}`);
           assert.equal(JSON.parse(r.body).error, 'unavailable');
         }
+      }
+
+      // A back-channel logout: a full Redis still deletes (it cannot record the jti: a replay could
+      // only delete again); one that is down or stalled is a 503, and the IdP retries.
+      const bcl = await timed(httpCall(`${env.url}/auth/backchannel-logout`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ logout_token: await logoutToken(env.idp.issuer, signingKey, { sid: loggedOutByIdp.sid }) }).toString(),
+      }));
+      assert.ok(bcl.ms < FAST_MS, `back-channel logout answered in ${Math.round(bcl.ms)} ms`);
+      if (fault.readsWork) {
+        assert.equal(bcl.status, 200, `back-channel logout: ${bcl.status} ${bcl.body}`);
+        assert.equal(await env.store.getById(loggedOutByIdp.id), null, 'the session is gone');
+      } else {
+        assert.equal(bcl.status, 503, `back-channel logout: ${bcl.status} ${bcl.body}`);
       }
 
       const ready = await timed(httpCall(`${env.url}/readyz`));

@@ -1,9 +1,8 @@
 // POST /auth/logout (fetch and form) and POST /auth/backchannel-logout against a real IdP and Redis.
 import assert from 'node:assert/strict';
-import { SignJWT, importJWK, type JWK } from 'jose';
-import { randomBytes } from 'node:crypto';
+import type { JWK } from 'jose';
 import { generateSigningKey } from '../../src/dev/idp.ts';
-import { editingIdpJson, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { editingIdpJson, logoutToken as signLogoutToken, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { CookieJar, httpCall, parseForms } from '../helpers/login.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { newSession } from '../helpers/sessions.ts';
@@ -161,20 +160,8 @@ describe('BFF logout', function () {
   });
 
   describe('POST /auth/backchannel-logout', () => {
-    async function logoutToken(claims: Record<string, unknown>, opts: { key?: JWK; typ?: string | null; kid?: string } = {}): Promise<string> {
-      const k = opts.key ?? signingKey;
-      const header: Record<string, unknown> = { alg: 'RS256', kid: opts.kid ?? signingKey.kid };
-      if (opts.typ !== null) header['typ'] = opts.typ ?? 'logout+jwt';
-      return new SignJWT({
-        events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
-        jti: randomBytes(12).toString('base64url'),
-        iss: env.idp.issuer,
-        aud: 'goldpath',
-        iat: Math.floor(Date.now() / 1000),
-        ...claims,
-      })
-        .setProtectedHeader(header as { alg: string })
-        .sign(await importJWK(k, 'RS256'));
+    function logoutToken(claims: Record<string, unknown>, opts: { key?: JWK; typ?: string | null; kid?: string } = {}): Promise<string> {
+      return signLogoutToken(env.idp.issuer, opts.key ?? signingKey, claims, { typ: opts.typ, kid: opts.kid ?? signingKey.kid });
     }
 
     function post(token: string | undefined, type = 'application/x-www-form-urlencoded') {

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { SignJWT, importJWK, type JWK } from 'jose';
 import { Registry } from 'prom-client';
 import { createBffApp, type BffApp } from '../../src/bff/app.ts';
 import { callbackPath } from '../../src/bff/callback-path.ts';
@@ -197,6 +198,26 @@ export function editingIdpJson(suffix: string, edit: (body: Record<string, unkno
     edit(body);
     return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
   };
+}
+
+/**
+ * An OIDC back-channel logout token from `issuer` for the client `goldpath`, signed with `key`
+ * (one of the dev IdP's `keys`): a fresh jti, iat now, the logout event; `claims` add or override
+ * (undefined removes). `typ: null` leaves typ out.
+ */
+export async function logoutToken(issuer: string, key: JWK, claims: Record<string, unknown>, opts: { typ?: string | null; kid?: string } = {}): Promise<string> {
+  const header: Record<string, unknown> = { alg: 'RS256', kid: opts.kid ?? key.kid };
+  if (opts.typ !== null) header['typ'] = opts.typ ?? 'logout+jwt';
+  return new SignJWT({
+    events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+    jti: randomBytes(12).toString('base64url'),
+    iss: issuer,
+    aud: 'goldpath',
+    iat: Math.floor(Date.now() / 1000),
+    ...claims,
+  })
+    .setProtectedHeader(header as { alg: string })
+    .sign(await importJWK(key, 'RS256'));
 }
 
 /** A pino logger whose every line is kept (for "no secret in any log line" assertions). */
