@@ -260,7 +260,9 @@ describe('TokenProvider with real access-token expiry', function () {
   this.timeout(30_000);
   let env: IdpBff;
   before(async () => {
-    env = await startIdpBff({ idps: [{ devIdp: { accessTokenTtl: 1 } }] });
+    // 2 s, not 1: exp has whole seconds, so a token lives TTL − 1 to TTL seconds; with 1 s the
+    // refreshed token could already be expired when the test asks about it.
+    env = await startIdpBff({ idps: [{ devIdp: { accessTokenTtl: 2 } }] });
   });
   after(() => env?.close());
 
@@ -268,7 +270,7 @@ describe('TokenProvider with real access-token expiry', function () {
     const r = await env.login('heidi');
     const s = (await env.store.get(r.sessionCookie!))!;
     const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
-    await new Promise((res) => setTimeout(res, 1100));
+    await new Promise((res) => setTimeout(res, 2100));
     assert.equal((await oidc.tokenIntrospection(config, s.secrets.tokens['']!.value)).active, false, 'really expired at the IdP');
     const creds = await env.bff.tokens.credentials(s, '', 'GET', 'https://api.example.test/');
     const fresh = creds!.authorization.replace(/^Bearer /, '');
