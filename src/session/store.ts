@@ -507,6 +507,7 @@ export class KvSessionStore implements SessionStore {
     const echoed = new Promise<void>((resolve, reject) => {
       this.#probes.set(token, resolve);
       timer = setTimeout(() => reject(new StoreUnavailable(new Error(`the invalidation feed did not echo within ${timeoutMs} ms`))), timeoutMs);
+      timer.unref(); // a probe never keeps a closing process alive
     });
     echoed.catch(() => { /* awaited below; this keeps a rejection while publish() runs from counting as unhandled */ });
     try {
