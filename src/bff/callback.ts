@@ -52,8 +52,7 @@ export function callbackHandler(deps: BffDeps) {
     }
     const tx = taken.tx;
     // Mix-up defence for every IdP, RFC 9207 or not (callback-path.ts): the response must arrive
-    // at the redirect URI its login was sent with. (A transaction from before that was recorded
-    // went to /auth/callback.)
+    // at the redirect URI its login was sent with.
     const currentUrl = new URL(`${settings.publicOrigin}${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ''}`);
     if (`${currentUrl.origin}${currentUrl.pathname}` !== (tx.redirectUri ?? `${settings.publicOrigin}${CALLBACK_PATH}`)) {
       return fail(ctx, 'The sign-in response came back to the address of another identity provider than the one the sign-in was sent to.', { reason: 'redirect_mismatch', idp: tx.idp });

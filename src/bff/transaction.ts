@@ -15,8 +15,11 @@ export interface LoginTransaction {
   readonly nonce: string;
   readonly codeVerifier: string;
   readonly returnTo: string;
-  /** The redirect URI the login was sent with (callback-path.ts); the response must come back there. */
-  readonly redirectUri: string;
+  /**
+   * The redirect URI the login was sent with (callback-path.ts); the response must come back there.
+   * Absent in a transaction saved by an earlier version, whose redirect URI was /auth/callback.
+   */
+  readonly redirectUri?: string;
   readonly dpopJwk: DpopJwk | undefined;
   /** sha256 of the transaction cookie value. */
   readonly binding: string;
