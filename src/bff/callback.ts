@@ -11,7 +11,7 @@ import { errorSummary, type IdpClient, type TokenResponse } from '../oidc/idp-cl
 import { toAccessToken } from '../oidc/tokens.ts';
 import type { SessionSecrets } from '../session/types.ts';
 import { CALLBACK_PATH } from './callback-path.ts';
-import { readCookie, readTxCookie, setSessionCookie } from './cookies.ts';
+import { TX_TTL_MS, readCookie, readTxCookie, setSessionCookie } from './cookies.ts';
 import { single } from './login.ts';
 import type { BffDeps } from './state.ts';
 import { takeTransaction, type LoginTransaction } from './transaction.ts';
@@ -109,10 +109,12 @@ export function callbackHandler(deps: BffDeps) {
     const sid = typeof idClaims['sid'] === 'string' ? idClaims['sid'] : undefined;
     let created: Awaited<ReturnType<typeof store.create>>;
     try {
-      created = await store.create({ sub: idClaims.sub, idp: idp.name, sid, secrets });
+      // An earlier version's transaction has no start: it began at the latest TX_TTL_MS ago.
+      const login = { browser: tx.binding, startedAt: tx.startedAt ?? Date.now() - TX_TTL_MS };
+      created = await store.create({ sub: idClaims.sub, idp: idp.name, sid, secrets, login });
     } catch (err) {
       if (!(err instanceof SessionEnded)) throw err;
-      return fail(ctx, 'The identity provider ended this sign-in (a logout) before it completed. Sign in again.', { reason: 'sid_ended', idp: idp.name });
+      return fail(ctx, 'The identity provider ended this sign-in (a logout) before it completed. Sign in again.', { reason: 'logged_out', idp: idp.name });
     }
     const { cookieValue, session } = created;
     setSessionCookie(ctx, settings, cookieValue, session.expiresAt);

@@ -48,6 +48,7 @@ export function loginHandler(deps: BffDeps) {
     const txCookie = ensureTxCookie(ctx, settings);
     await saveTransaction(store, txCookie, {
       idp: idp.name, state, nonce, codeVerifier, returnTo, redirectUri, dpopJwk, previousSessionId: previous?.id,
+      startedAt: Date.now(),
     });
     log.debug({ idp: idp.name, reqId: ctx.state.requestId }, 'login started');
     ctx.status = 302;

@@ -25,6 +25,11 @@ export interface LoginTransaction {
   readonly binding: string;
   /** Storage id of the session the browser had when the login started (replaced on success). */
   readonly previousSessionId: string | undefined;
+  /**
+   * When the login started (ms since epoch): a back-channel logout of the user received after
+   * that ends it (SignIn). Absent in a transaction saved by an earlier version.
+   */
+  readonly startedAt?: number;
 }
 
 /** The cookie first: its alphabet (base64url) has no newline, so no two pairs give one string. */

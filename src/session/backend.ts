@@ -41,6 +41,10 @@ export interface KvBackend {
   put(key: string, value: string, ttlMs: number, onlyIfAbsent: boolean): Promise<boolean>;
   /** GETDEL: read and delete atomically. */
   take(key: string): Promise<string | null>;
+  /** GET: the value, or null when the key does not exist. */
+  get(key: string): Promise<string | null>;
+  /** SET PX GET: stores `value` and returns, atomically, what the key held before (null: nothing). */
+  swap(key: string, value: string, ttlMs: number): Promise<string | null>;
   /** Deletes the key only if it holds `value` (lock release). */
   deleteIfEquals(key: string, value: string): Promise<boolean>;
 

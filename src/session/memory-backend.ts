@@ -72,7 +72,7 @@ export class MemoryBackend implements KvBackend {
     this.#data = data;
   }
 
-  /** Counters of the shared dataset (reads: hashGet/setMembers/exists; writes: everything else). */
+  /** Counters of the shared dataset (reads: hashGet/setMembers/exists/get; writes: everything else). */
   get stats(): { readonly reads: number; readonly writes: number } {
     return this.#data.stats;
   }
@@ -187,6 +187,17 @@ export class MemoryBackend implements KvBackend {
     if (e?.kind !== 'string') return null;
     this.#data.entries.delete(key);
     return e.value;
+  }
+
+  async get(key: string): Promise<string | null> {
+    const e = this.#read(key);
+    return e?.kind === 'string' ? e.value : null;
+  }
+
+  async swap(key: string, value: string, ttlMs: number): Promise<string | null> {
+    const e = this.#write(key);
+    this.#data.entries.set(key, { kind: 'string', value, expiresAt: this.#data.now() + ttlMs });
+    return e?.kind === 'string' ? e.value : null;
   }
 
   async deleteIfEquals(key: string, value: string): Promise<boolean> {

@@ -482,6 +482,14 @@ export class RedisBackend implements KvBackend {
     return this.#write(key, 'GETDEL', []) as Promise<string | null>;
   }
 
+  get(key: string): Promise<string | null> {
+    return this.#run(this.#client, () => this.#client.get(key));
+  }
+
+  swap(key: string, value: string, ttlMs: number): Promise<string | null> {
+    return this.#write(key, 'SET', [value, 'PX', String(ttlMs), 'GET']) as Promise<string | null>;
+  }
+
   async deleteIfEquals(key: string, value: string): Promise<boolean> {
     return (await this.#write(key, 'gpDelIfEq', [value])) === 1;
   }

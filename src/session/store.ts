@@ -10,6 +10,9 @@
 //   gp:lock:{<name>}            lock token (SET NX PX)
 //   gp:t:<kind>:{<key>}         AEAD(transient value, aad = kind + key)
 //   gp:once:<kind>:{<key>}      replay marker
+//   gp:sid-ended:{<idp>:<sid>}  '1': a back-channel logout ended this sid     } TTL = the longest
+//   gp:sub-ended:{<idp>:<sub>}  when a back-channel logout ended this sub (ms) } absolute expiry
+//   gp:browser:{<browser>}      id of the session the browser's last sign-in created
 // <id> is the storage id (SHA-256 of the cookie's random part): a dump holds no cookie and no token.
 // Index components are percent-encoded so no idp/sid/sub can forge a separator or a hash tag.
 import { randomBytes } from 'node:crypto';
@@ -46,6 +49,10 @@ export const keys = {
   once: (kind: string, key: string) => `gp:once:${enc(kind)}:{${enc(key)}}`,
   /** An IdP session (sid) a back-channel logout ended: no session may be created for it after. */
   sidEnded: (idp: string, sid: string) => `gp:sid-ended:{${enc(idp)}:${enc(sid)}}`,
+  /** When a back-channel logout ended every session of a user: sign-ins begun before are refused. */
+  subEnded: (idp: string, sub: string) => `gp:sub-ended:{${enc(idp)}:${enc(sub)}}`,
+  /** The session a browser's last sign-in created (SignIn.browser). */
+  browser: (browser: string) => `gp:browser:{${enc(browser)}}`,
 };
 
 export interface KvSessionStoreOptions {
@@ -192,21 +199,25 @@ export class KvSessionStore implements SessionStore {
     } catch (err) {
       throw unavailable(err);
     }
-    // A back-channel logout of this sid that ran while the login completed (its code exchange
-    // came first): deleteBySid marks the sid ended before it reads the index, and this reads the
-    // mark after the index write, so one of the two always sees the other.
-    if (input.sid !== undefined) {
-      let ended: boolean;
-      try {
-        ended = await this.#backend.exists(keys.sidEnded(input.idp, input.sid));
-      } catch (err) {
-        throw unavailable(err);
-      }
-      if (ended) {
-        await this.delete(id);
-        throw new SessionEnded();
-      }
+    // A back-channel logout that ran while the login completed (its code exchange came first):
+    // deleteBySid and deleteBySub mark the sid or sub ended before they read the index, and this
+    // reads the marks after the index write, so one of the two always sees the other.
+    const startedAt = input.login?.startedAt ?? now;
+    let sidEnded: boolean;
+    let subEndedAt: string | null;
+    try {
+      [sidEnded, subEndedAt] = await Promise.all([
+        input.sid === undefined ? false : this.#backend.exists(keys.sidEnded(input.idp, input.sid)),
+        this.#backend.get(keys.subEnded(input.idp, input.sub)),
+      ]);
+    } catch (err) {
+      throw unavailable(err);
     }
+    if (sidEnded || (subEndedAt !== null && Number(subEndedAt) > startedAt)) {
+      await this.delete(id);
+      throw new SessionEnded();
+    }
+    if (input.login !== undefined) await this.#replaceBrowserSession(input.login.browser, id);
     return {
       cookieValue,
       session: {
@@ -363,19 +374,38 @@ export class KvSessionStore implements SessionStore {
   }
 
   async deleteBySid(idp: string, sid: string): Promise<number> {
-    try {
-      // For as long as any session could carry it (see create()).
-      await this.#backend.put(keys.sidEnded(idp, sid), '1', this.#maxMs + INDEX_SLACK_MS, false);
-    } catch (err) {
-      // Deleting must not wait on it: a full Redis (noeviction) refuses this write but still
-      // deletes, and it refuses the writes of create() too, so no session can race this one then.
-      this.#log.warn({ err: errorFields(err) }, 'back-channel logout: the ended sid could not be recorded; deleting its sessions anyway');
-    }
+    await this.#markEnded(keys.sidEnded(idp, sid), '1');
     return this.#deleteIndexed(keys.bySid(idp, sid));
   }
 
-  deleteBySub(idp: string, sub: string): Promise<number> {
+  async deleteBySub(idp: string, sub: string): Promise<number> {
+    await this.#markEnded(keys.subEnded(idp, sub), String(this.#now()));
     return this.#deleteIndexed(keys.bySub(idp, sub));
+  }
+
+  /** For as long as any session could carry the sid or sub (see create()). */
+  async #markEnded(key: string, value: string): Promise<void> {
+    try {
+      await this.#backend.put(key, value, this.#maxMs + INDEX_SLACK_MS, false);
+    } catch (err) {
+      // Deleting must not wait on it: a full Redis (noeviction) refuses this write but still
+      // deletes, and it refuses the writes of create() too, so no session can race this one then.
+      this.#log.warn({ err: errorFields(err) }, 'back-channel logout: the end of the IdP session could not be recorded; deleting its sessions anyway');
+    }
+  }
+
+  /**
+   * The browser's previous sign-in left a session only that browser's cookie could name, and the
+   * cookie now names the new one. Best effort: the new session is made, and the old one at worst
+   * idles out as it did before.
+   */
+  async #replaceBrowserSession(browser: string, id: string): Promise<void> {
+    try {
+      const previous = await this.#backend.swap(keys.browser(browser), id, this.#maxMs);
+      if (previous !== null && previous !== id) await this.delete(previous);
+    } catch (err) {
+      this.#log.warn({ err: errorFields(err) }, 'sign-in: the session of the browser\'s previous sign-in could not be deleted');
+    }
   }
 
   async #deleteIndexed(indexKey: string): Promise<number> {

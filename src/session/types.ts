@@ -59,6 +59,22 @@ export interface NewSession {
   readonly idp: string;
   readonly sid: string | undefined;
   readonly secrets: SessionSecrets;
+  /** The sign-in that creates it (the BFF's callback); absent for sessions made otherwise (tests). */
+  readonly login?: SignIn;
+}
+
+export interface SignIn {
+  /**
+   * Stands for the browser the sign-in ran in (a hash of its login-transaction cookie). A browser
+   * holds one session cookie, so the session of this browser's previous sign-in is deleted: two
+   * tabs that both complete a sign-in leave one session, not one nobody holds a cookie for.
+   */
+  readonly browser: string;
+  /**
+   * When the sign-in began (ms since epoch). A back-channel logout by `sub` received after that
+   * ends it (SessionEnded), as a logout by `sid` ends every session of that sid.
+   */
+  readonly startedAt: number;
 }
 
 /** Thrown by a store when the backend cannot answer within its deadline: maps to 503. */
@@ -67,7 +83,9 @@ export { StoreUnavailable } from '../errors.ts';
 export interface SessionStore {
   /**
    * Creates a session under a fresh random id; returns the cookie value to set. SessionEnded when
-   * a back-channel logout ended its `sid` first (deleteBySid): no session outlives its IdP session.
+   * a back-channel logout ended its `sid` (deleteBySid), or its `sub` after its sign-in began
+   * (deleteBySub): no session outlives its IdP session. With `login`, deletes the session of the
+   * same browser's previous sign-in (SignIn).
    */
   create(input: NewSession): Promise<{ cookieValue: string; session: Session }>;
   /**
@@ -92,7 +110,10 @@ export interface SessionStore {
   delete(id: string): Promise<boolean>;
   /** Deletes every session of that IdP with that `sid`, and refuses new ones for it (create); returns how many. */
   deleteBySid(idp: string, sid: string): Promise<number>;
-  /** Deletes every session of that IdP with that `sub`; returns how many. */
+  /**
+   * Deletes every session of that IdP with that `sub`, and refuses new ones whose sign-in began
+   * before it (create); returns how many.
+   */
   deleteBySub(idp: string, sub: string): Promise<number>;
 
   /** A cross-process lock (e.g. single-flight refresh). Returns a release token, or null if held. */

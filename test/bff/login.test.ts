@@ -73,6 +73,35 @@ describe('BFF login (real dev IdP + redis)', function () {
     assert.equal(await env.store.get(first.sessionCookie!), null);
   });
 
+  it('two tabs that both complete a sign-in leave one session: the one the browser holds the cookie of', async () => {
+    // Both tabs start signing in before either finishes, so neither transaction knows a previous
+    // session, and the SameSite=Strict session cookie set by the first callback does not come
+    // back on the IdP's cross-site redirect to the second (this client would send it: drop it).
+    const jar = new CookieJar();
+    const toCallback = async () => {
+      const r = await env.login('tabby', { jar, stopBefore: (u) => u.pathname.startsWith('/auth/callback') });
+      const callback = r.hops.at(-1)?.location;
+      assert.ok(callback?.startsWith(`${env.url}/auth/callback?`), `stopped at ${callback}`);
+      return callback!;
+    };
+    const [first, second] = [await toCallback(), await toCallback()];
+    const a = await httpCall(first, { jar });
+    assert.equal(a.status, 302);
+    const cookieA = jar.get('goldpath')!.value;
+    const sessionA = (await env.store.get(cookieA))!;
+    assert.ok(sessionA);
+    jar.delete('goldpath');
+    const b = await httpCall(second, { jar });
+    assert.equal(b.status, 302);
+    const cookieB = jar.get('goldpath')!.value;
+    assert.notEqual(cookieB, cookieA);
+    assert.ok(await env.store.get(cookieB), 'the second tab\'s session is the browser\'s');
+    assert.equal(await env.store.getById(sessionA.id), null, 'the first tab\'s session, whose cookie the browser no longer has, is gone');
+    // Another browser's sign-in leaves this one's session alone.
+    await env.login('tabby');
+    assert.ok(await env.store.get(cookieB));
+  });
+
   it('stores identity, claims, tokens and sid in the session', async () => {
     const r = await env.login('carol');
     const s = (await env.store.get(r.sessionCookie!))!;

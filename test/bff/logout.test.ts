@@ -202,6 +202,22 @@ describe('BFF logout', function () {
       assert.equal(await env.store.deleteBySub(a.session.idp, 'ursula'), 0, 'no session stored');
     });
 
+    it('a sign-in begun before a back-channel logout of its user (sub, no sid) is refused; one begun after is not', async () => {
+      // The login is at the IdP when the logout of every session of the user arrives.
+      const pending = await env.login('victor', { stopBefore: (u) => u.pathname.startsWith('/auth/callback') });
+      const callback = pending.hops.at(-1)!.location!;
+      assert.ok(callback.startsWith(`${env.url}/auth/callback?`), callback);
+      assert.equal((await post(await logoutToken({ sub: 'victor' }))).status, 200);
+      const late = await httpCall(callback, { jar: pending.jar, headers: { accept: 'text/html' } });
+      assert.equal(late.status, 400, late.body.slice(0, 300));
+      assert.match(late.body, /ended this sign-in \(a logout\)/);
+      assert.equal(pending.jar.get('goldpath'), undefined, 'no session cookie');
+      assert.equal(await env.store.deleteBySub('dev', 'victor'), 0, 'no session stored');
+      await new Promise((r) => setTimeout(r, 2)); // the mark's clock is in ms
+      const after = await loggedIn(env, 'victor');
+      assert.ok(await env.store.getById(after.session.id), 'a sign-in begun after the logout signs in');
+    });
+
     it('deletes every session of that sub when there is no sid', async () => {
       const a = await loggedIn(env, 'grace');
       const b = await loggedIn(env, 'grace');

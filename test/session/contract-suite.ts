@@ -49,7 +49,7 @@ export function secrets(tag = randomBytes(6).toString('hex')): SessionSecrets {
 }
 
 export function newSession(o: Partial<NewSession> = {}): NewSession {
-  return { sub: o.sub ?? 'alice', idp: o.idp ?? 'dev', sid: 'sid' in o ? o.sid : 'sid-1', secrets: o.secrets ?? secrets() };
+  return { sub: o.sub ?? 'alice', idp: o.idp ?? 'dev', sid: 'sid' in o ? o.sid : 'sid-1', secrets: o.secrets ?? secrets(), login: o.login };
 }
 
 /** JSON drops undefined members; compare what a round trip can preserve. */
@@ -343,6 +343,49 @@ export function contract(name: string, harness: () => Harness): void {
         const [, created] = await Promise.allSettled([store.deleteBySid(idp, sid), other.create(newSession({ idp, sub: `r${i}`, sid }))]);
         if (created.status === 'fulfilled') assert.equal(await store.getById(created.value.session.id), null, `round ${i}: the session outlived its sid`);
         else assert.ok(created.reason instanceof SessionEnded, String(created.reason));
+      }
+    });
+
+    it('after deleteBySub no sign-in begun before it can create a session of that sub, not even one racing it', async () => {
+      const store = open();
+      const other = open();
+      const idp = `idp-${uniq()}`;
+      const signIn = (startedAt: number) => ({ browser: `b-${uniq()}`, startedAt });
+      const before = Date.now() - 1;
+      await store.deleteBySub(idp, 'gone');
+      await assert.rejects(other.create(newSession({ idp, sub: 'gone', sid: undefined, login: signIn(before) })), SessionEnded);
+      assert.equal(await other.deleteBySub(idp, 'gone'), 0, 'nothing of it was kept');
+      assert.ok(await other.create(newSession({ idp, sub: 'gone', sid: 'new', login: signIn(Date.now()) })), 'a sign-in begun after it is not ended');
+      assert.ok(await other.create(newSession({ idp, sub: 'someone-else', sid: undefined, login: signIn(before) })), 'other subs are unaffected');
+      // A login completing while the IdP's logout of the user arrives: whichever order, nothing lives on.
+      for (let i = 0; i < 20; i++) {
+        const sub = `race-${i}`;
+        const login = signIn(Date.now() - 1);
+        const [, created] = await Promise.allSettled([store.deleteBySub(idp, sub), other.create(newSession({ idp, sub, sid: undefined, login }))]);
+        if (created.status === 'fulfilled') assert.equal(await store.getById(created.value.session.id), null, `round ${i}: the session outlived its user's logout`);
+        else assert.ok(created.reason instanceof SessionEnded, String(created.reason));
+      }
+    });
+
+    it('a sign-in deletes the session of the same browser\'s previous sign-in, and only that one', async () => {
+      const store = open();
+      const other = open();
+      const browser = `browser-${uniq()}`;
+      const login = { browser, startedAt: Date.now() };
+      const first = await store.create(newSession({ login }));
+      const unrelated = await store.create(newSession({ login: { browser: `elsewhere-${uniq()}`, startedAt: Date.now() } }));
+      const plain = await store.create(newSession());
+      const second = await other.create(newSession({ login }));
+      assert.equal(await store.getById(first.session.id), null, 'the first sign-in\'s session is gone');
+      assert.ok(await store.getById(second.session.id));
+      assert.ok(await store.getById(unrelated.session.id), 'another browser\'s session stays');
+      assert.ok(await store.getById(plain.session.id), 'a session made without a sign-in stays');
+      // Two tabs completing at once: one session is left, whichever finished last.
+      for (let i = 0; i < 10; i++) {
+        const both = { browser: `tabs-${i}-${uniq()}`, startedAt: Date.now() };
+        const made = await Promise.all([store.create(newSession({ login: both })), other.create(newSession({ login: both }))]);
+        const alive = (await Promise.all(made.map((m) => store.getById(m.session.id)))).filter(Boolean);
+        assert.equal(alive.length, 1, `round ${i}: ${alive.length} sessions left`);
       }
     });
 

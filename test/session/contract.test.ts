@@ -110,7 +110,8 @@ describe('redis-server for the session contract', function () {
     it('stores the documented layout with TTLs', async () => {
       const store = open();
       const idp = `idp-${uniq()}`;
-      const { session } = await store.create(newSession({ idp, sub: 'bob', sid: 'sid-b' }));
+      const browser = `browser-${uniq()}`;
+      const { session } = await store.create(newSession({ idp, sub: 'bob', sid: 'sid-b', login: { browser, startedAt: Date.now() } }));
       const key = `gp:s:{${session.id}}`;
       const h = await probe.hgetall(key);
       assert.deepEqual(Object.keys(h).sort(), ['createdAt', 'd', 'expiresAt', 'idp', 'lastSeen', 'sid', 'sub', 'version']);
@@ -123,6 +124,13 @@ describe('redis-server for the session contract', function () {
         assert.deepEqual(await probe.smembers(k), [session.id], k);
         assert.ok((await probe.pttl(k)) >= 12 * 60 * MIN, `${k} outlives the session`);
       }
+      assert.equal(await probe.get(`gp:browser:{${browser}}`), session.id, 'the browser\'s last sign-in');
+      assert.ok((await probe.pttl(`gp:browser:{${browser}}`)) > 11 * 60 * MIN);
+      await store.deleteBySid(idp, 'sid-b');
+      await store.deleteBySub(idp, 'carol');
+      assert.equal(await probe.get(`gp:sid-ended:{${idp}:sid-b}`), '1');
+      assert.ok(Math.abs(Number(await probe.get(`gp:sub-ended:{${idp}:carol}`)) - Date.now()) < 5_000, 'when the user was logged out');
+      for (const k of [`gp:sid-ended:{${idp}:sid-b}`, `gp:sub-ended:{${idp}:carol}`]) assert.ok((await probe.pttl(k)) >= 12 * 60 * MIN, k);
     });
 
     it('leaves nothing usable in a dump: no cookie, no token, no csrf', async () => {
