@@ -186,11 +186,12 @@ export class KvSessionStore implements SessionStore {
     };
     if (input.sid !== undefined) fields.sid = input.sid;
     const indexTtl = this.#maxMs + INDEX_SLACK_MS;
-    // All in parallel: if any write fails the cookie is never handed out, so a half-written
-    // session is unreachable and simply expires.
+    // If any write fails the cookie is never handed out, so a half-written session is unreachable
+    // and simply expires. The session before its index entries: #prune drops members whose session
+    // does not exist, and on Redis Cluster writes sent together reach their nodes in no order.
     try {
-      const [, bySub, bySid] = await Promise.all([
-        this.#backend.hashCreate(keys.session(id), fields, Math.min(this.#idleMs, this.#maxMs)),
+      await this.#backend.hashCreate(keys.session(id), fields, Math.min(this.#idleMs, this.#maxMs));
+      const [bySub, bySid] = await Promise.all([
         this.#backend.setAdd(keys.bySub(input.idp, input.sub), id, indexTtl),
         input.sid === undefined ? 0 : this.#backend.setAdd(keys.bySid(input.idp, input.sid), id, indexTtl),
       ]);

@@ -211,6 +211,48 @@ describe('session store under Redis faults', function () {
     });
   });
 
+  describe('writes that land out of order (as on Redis Cluster)', function () {
+    let redis: RedisServer;
+    before(async function () {
+      redis = await RedisServer.start();
+    });
+    after(async function () {
+      await redis?.stop();
+    });
+
+    it('a session whose record is written late is still found by a back-channel logout of its user, however many sessions the user has', async function () {
+      // On a Cluster the session's record and the user's index live on different nodes: writes
+      // sent together land in no particular order. Here the record is sent 150 ms late.
+      const backend = new RedisBackend(parseRedisUrl(redis.url), { log: silentLogger });
+      const late = new Proxy(backend, {
+        get(target, p) {
+          if (p === 'hashCreate') {
+            return async (...args: Parameters<RedisBackend['hashCreate']>) => {
+              await sleep(150);
+              return target.hashCreate(...args);
+            };
+          }
+          const v = Reflect.get(target, p, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      const bff = new KvSessionStore({ backend: late, sessionKeys: [KEY_A], sessionIdleMs: 30 * MIN, sessionMaxMs: 12 * 60 * MIN, log: silentLogger });
+      opened.push(bff);
+      const store = open(redis.url);
+      const sub = `many-${uniq()}`;
+      // Enough sessions that the next index write prunes the index (of members whose session is gone).
+      for (let i = 0; i < 33; i++) await store.create(newSession({ sub, sid: undefined }));
+      // Another sign-in of the user meanwhile: its index write prunes the index.
+      const [{ session }] = await Promise.all([
+        bff.create(newSession({ sub, sid: undefined })),
+        sleep(50).then(() => store.create(newSession({ sub, sid: undefined }))),
+      ]);
+      await sleep(300); // the prune runs in the background
+      assert.equal(await store.deleteBySub('dev', sub), 35);
+      assert.equal(await store.getById(session.id), null, 'the newest session outlived its user\'s logout');
+    });
+  });
+
   describe('a deletion that fails halfway', function () {
     // What a sidecar's cache holds must end with the session, however the deletion went: a
     // logged-out session must not be served for the cache's TTL.
