@@ -66,6 +66,30 @@ Object.setPrototypeOf(Claims.prototype, null);
 Reflect.deleteProperty(Claims.prototype, 'constructor');
 Object.defineProperty(Claims.prototype, inspectCustom, { value: () => '{claims}' });
 
+/** The first field a query asked of an object that does not have it. */
+interface Misses {
+  field: string | undefined;
+}
+
+/**
+ * The object itself, for Polar, noting in `misses` every field asked of it that it lacks. Oso
+ * reports such a lookup to the Polar VM as an application error, which the VM raises (with the
+ * policy line), except under `not` (and `matches`): there it is a mere failed subgoal, so
+ * `not order.owner = "x"` on an Order without `owner` succeeded, and allowed. The actor's and the
+ * resources' fields are fixed: a field they lack is always a policy bug, and a query that met one
+ * is an error, wherever it met it. (Claims are not wrapped: a claim the IdP did not send is
+ * absent, and `claims matches {tenant: t}` is the documented guard.)
+ */
+function noting<T extends object>(o: T, on: string, misses: Misses): T {
+  return new Proxy(o, {
+    has(target, key) {
+      const has = Reflect.has(target, key);
+      if (!has && typeof key === 'string') misses.field ??= `${key} not found on ${on}`;
+      return has;
+    },
+  });
+}
+
 /**
  * The actor Polar sees. Short repr: Oso renders every value it is handed with util.inspect (cost on
  * every query, and the text lands in error traces); the sub is enough to debug with.
@@ -353,8 +377,13 @@ export class Pdp {
     if (this.#closed) return d.error;
     this.#active++;
     try {
-      const Resource = this.#classes.get(m.rule.resource.type)!;
-      const allowed = await this.#engine.isAllowed(new User(user), m.rule.action, new Resource(fields));
+      const type = m.rule.resource.type;
+      const Resource = this.#classes.get(type)!;
+      const misses: Misses = { field: undefined };
+      const resource = new Resource({ ...fields, params: noting(fields.params, `${type}.params`, misses) });
+      const allowed = await this.#engine.isAllowed(noting(new User(user), 'User', misses), m.rule.action, noting(resource, type, misses));
+      // A lookup Polar did not raise (under `not`): the answer rests on a policy bug.
+      if (misses.field !== undefined) throw new Error(`Application error: ${misses.field}.`);
       return allowed ? d.allow : d.deny;
     } catch (err) {
       this.#logPolicyError(m, user, err);
