@@ -17,6 +17,12 @@ import { buildVerifyPolicy } from './policy.ts';
 import type { VerifyPolicy } from './state.ts';
 
 export const DEFAULT_VERIFY_PORT = 3002;
+/**
+ * How long a replaced policy stays usable. A request takes its policy at step 1 and asks it at
+ * step 7, after a Redis round trip and maybe an IdP refresh: freed at once, the requests in the
+ * chain during a reload were denied as engine errors. Longer than any request lives.
+ */
+const RELOAD_GRACE_MS = 60_000;
 
 export interface VerifyOptions {
   readonly env: Record<string, string | undefined>;
@@ -75,8 +81,9 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
       const nextTokens = await makeTokens({ settings, store, log, config: next, onRefresh });
       policy = await buildVerifyPolicy(next, settings, log);
       currentTokens = nextTokens;
-      // Oso's WASM heap is not garbage-collected: free the old engine once its in-flight queries end.
-      old.pdp.close();
+      // Oso's WASM heap is not garbage-collected: free the old engine once the requests that took
+      // it (not only its queries already running) are done.
+      setTimeout(() => old.pdp.close(), RELOAD_GRACE_MS).unref();
       log.info('configuration reloaded');
       return true;
     } catch (err) {

@@ -1,0 +1,67 @@
+// A SIGHUP reload must not turn the requests already in the chain into denials: a request takes
+// its policy at step 1 and asks it at step 7, after the session lookup and the token step (a
+// Redis round trip, maybe an IdP refresh). startVerify's reload freed the old policy engine at
+// once, so such a request's decision was an engine "error": 403 for an allowed user.
+import assert from 'node:assert/strict';
+import { RedisServer } from '../helpers/redis.ts';
+import { newSession } from '../helpers/sessions.ts';
+import { send, verifyEnv } from '../helpers/verify-app.ts';
+import { loadSettings } from '../../src/config/env.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import { silentLogger } from '../../src/log.ts';
+import { startVerify, type VerifyProcess } from '../../src/verify/server.ts';
+import type { TokenProvider } from '../../src/oidc/types.ts';
+import type { SessionStore } from '../../src/session/types.ts';
+
+describe('verify: a reload while requests are in the chain', function () {
+  this.timeout(30_000);
+  let redis: RedisServer;
+  let store: SessionStore;
+  let verify: VerifyProcess;
+  // The token step waits here until the test lets it go.
+  let entered: () => void = () => {};
+  let gate: Promise<void> = Promise.resolve();
+
+  before(async function () {
+    redis = await RedisServer.start();
+    const env = { ...verifyEnv(redis.url), PORT: '0', HOST: '127.0.0.1' };
+    store = createSessionStore({ url: redis.url, settings: loadSettings(env), log: silentLogger });
+    const tokens: TokenProvider = {
+      async credentials(session, audience) {
+        entered();
+        await gate;
+        const t = session.secrets.tokens[audience]!;
+        return { authorization: `Bearer ${t.value}`, dpop: undefined };
+      },
+    };
+    verify = await startVerify({ env, log: silentLogger, tokens: async () => tokens, port: 0, host: '127.0.0.1', sessionCache: false });
+  });
+  after(async function () {
+    await verify?.close();
+    await store?.close();
+    await redis?.stop();
+  });
+
+  it('a request that started before the reload is answered as the policy says (200), not 403', async function () {
+    const { cookieValue } = await store.create(newSession({ sub: 'reload-user', roles: ['reader'] }));
+    let release!: () => void;
+    gate = new Promise((r) => (release = r));
+    const inToken = new Promise<void>((r) => (entered = r));
+    const pending = send(verify.port, '/auth/verify', {
+      'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/1', 'X-Forwarded-Proto': 'http',
+      'X-Forwarded-Host': 'localhost:8080', Cookie: `goldpath=${cookieValue}`,
+    });
+    await inToken; // the request holds the old policy and waits in step 6
+    assert.equal(await verify.reload(), true);
+    release();
+    const res = await pending;
+    assert.equal(res.status, 200, res.body);
+    // And after the reload, the new policy answers the same.
+    gate = Promise.resolve();
+    const again = await send(verify.port, '/auth/verify', {
+      'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/2', 'X-Forwarded-Proto': 'http',
+      'X-Forwarded-Host': 'localhost:8080', Cookie: `goldpath=${cookieValue}`,
+    });
+    assert.equal(again.status, 200, again.body);
+  });
+});
