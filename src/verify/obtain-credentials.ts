@@ -57,7 +57,11 @@ export function obtainCredentials(deps: VerifyDeps): VerifyStep {
       s.credentials = k;
       return;
     }
-    return deps.tokens.credentials(session, audience, s.method, origin + s.path).then((creds) => {
+    // The URL the upstream receives (a DPoP proof's htu): the path as sent, not the decoded one,
+    // which reads differently once it holds a decoded '?', '#' or '%'. No query (RFC 9449 4.2).
+    const q = s.rawUri.indexOf('?');
+    const url = origin + (q < 0 ? s.rawUri : s.rawUri.slice(0, q));
+    return deps.tokens.credentials(session, audience, s.method, url).then((creds) => {
       if (!creds) return withoutSession(ctx, deps);
       keep(session, audience, creds);
       s.credentials = creds;
