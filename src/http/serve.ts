@@ -12,8 +12,15 @@ export interface Listening {
   close(): Promise<void>;
 }
 
+/** Every server this process listens with: a SIGTERM lets their accepted requests finish first. */
+const servers = new Set<Server>();
+/** How long a stopping process waits for accepted requests (docker stop sends SIGKILL after 10 s). */
+export const SHUTDOWN_GRACE_MS = 5_000;
+
 export async function listen(handler: RequestListener, port: number, host: string): Promise<Listening> {
   const server = createServer({ maxHeaderSize: 32 * 1024 }, handler);
+  servers.add(server);
+  server.once('close', () => servers.delete(server));
   // Slow or stuck clients must not hold sockets forever.
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
@@ -56,14 +63,28 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
-/** Runs `stop` once on SIGTERM or SIGINT, then exits. */
+/**
+ * Stops accepting connections and closes the idle ones; resolves when the requests already
+ * accepted have been answered, or after `ms` (whatever is still open is then cut by `stop`).
+ */
+function drain(ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const all = Promise.all([...servers].map((s) => new Promise<void>((resolve) => {
+    s.close(() => resolve());
+    s.closeIdleConnections?.();
+  })));
+  const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); });
+  return Promise.race([all.then(() => undefined), deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Runs `stop` once on SIGTERM or SIGINT, after the accepted requests were answered, then exits. */
 export function onShutdown(log: Logger, stop: () => Promise<void>): void {
   let stopping = false;
   const handler = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    stop().then(() => process.exit(0), (err) => {
+    drain(SHUTDOWN_GRACE_MS).then(stop).then(() => process.exit(0), (err) => {
       log.error({ err: String(err) }, 'shutdown failed');
       process.exit(1);
     });
