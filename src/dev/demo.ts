@@ -48,7 +48,10 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
   const closers: (() => Promise<void>)[] = [];
   try {
     const issuerPort = Number(new URL(env['GOLDPATH_IDP_ISSUER']!).port || 80);
-    const idp = await startDevIdpFromConfig({ env: { ...internal, PORT: String(issuerPort) }, log: log.child({ svc: 'dev-idp' }) });
+    // On the edge's interface (loopback unless HOST says otherwise): the dev IdP signs anyone in.
+    const idp = await startDevIdpFromConfig({
+      env: { ...internal, PORT: String(issuerPort), HOST: env['HOST'] || '127.0.0.1' }, log: log.child({ svc: 'dev-idp' }),
+    });
     closers.push(() => idp.close());
     const bff = await startBffProcess({ env: internal, store, port: 0, host: '127.0.0.1', signals: false, log: log.child({ svc: 'bff' }) });
     closers.push(() => bff.close());
