@@ -20,12 +20,19 @@
     return `${new Date(ms).toLocaleString()} (${rel})`;
   }
 
-  function sameOriginUrl(value, fallback) {
+  /**
+   * The login URL the sidecar sent (same origin only), returning to this page: its return_to is
+   * the API call that failed, and a person who logs in wants the SPA back, not that call's JSON.
+   */
+  function loginLinkFrom(value) {
+    if (typeof value !== 'string') return loginHref();
     try {
-      const u = new URL(String(value), window.location.href);
-      return u.origin === window.location.origin ? u.pathname + u.search : fallback;
+      const u = new URL(value, window.location.href);
+      if (u.origin !== window.location.origin) return loginHref();
+      u.searchParams.set('return_to', window.location.pathname || '/');
+      return u.pathname + u.search;
     } catch {
-      return fallback;
+      return loginHref();
     }
   }
 
@@ -88,7 +95,7 @@
     if (status === 401) {
       const link = document.createElement('a');
       link.id = 'result-login';
-      link.href = sameOriginUrl(data && data.login_url, loginHref());
+      link.href = loginLinkFrom(data && data.login_url);
       link.textContent = 'Log in';
       note.append('Not logged in, or the session has ended. ', link, ' to continue.');
       note.hidden = false;
