@@ -60,6 +60,26 @@ export function substitute(text: string, env: Env): { value: string; problems: s
   return { value: out, problems };
 }
 
+/**
+ * The parser's messages that repeat file text after the fact, each with that text left out: an
+ * unquoted value YAML reads as a tag (`!…`), a block scalar header (`|…`, `>…`) or an escape could
+ * be a client secret written in the file. The line and key still say where.
+ */
+const SOURCE_ECHOES: readonly [RegExp, string][] = [
+  [/^(Unresolved tag|Could not resolve tag|Not a valid tag|Verbatim tags aren't resolved|The .* tag has no suffix)\b.*/s,
+    'a value that starts with ! is read as a YAML tag, and this one is not known (quote the value)'],
+  [/^Block scalar header includes extra characters\b.*/s,
+    'a value that starts with | or > is read as a block scalar header (quote the value)'],
+  [/^Invalid escape sequence\b.*/s, 'invalid escape sequence in a double-quoted string (write \\\\ for a backslash, or use single quotes)'],
+  [/^Unresolved plain scalar\b.*/s, 'unresolved plain scalar (quote the value)'],
+  [/^Unknown directive\b.*/s, 'unknown % directive (a value that starts with % must be quoted)'],
+];
+
+function withoutSource(message: string): string {
+  for (const [re, safe] of SOURCE_ECHOES) if (re.test(message)) return safe;
+  return message;
+}
+
 /** A parsed YAML file plus what is needed to report problems in it. */
 export class YamlFile {
   readonly file: string;
@@ -93,7 +113,7 @@ export class YamlFile {
       const line = Math.min(lc.linePos(e.pos[0]).line || 1, lastLine);
       let message = e.code === 'DUPLICATE_KEY' ? 'a key appears twice in the same map'
         : e.code === 'MULTIPLE_DOCS' ? 'the file holds more than one document (a second --- line); a goldpath config file is one'
-          : e.message.split('\n')[0]!;
+          : withoutSource(e.message.split('\n')[0]!);
       // `match: * /api/x` is the classic trap: a plain value starting with * is an alias.
       if (e.code === 'BAD_ALIAS') message += ' (a value that starts with * must be quoted, e.g. match: "* /api/orders/*")';
       problems.add(file, line, '(yaml)', `YAML syntax: ${message}`);
@@ -154,7 +174,9 @@ export class Cursor {
     if (n !== undefined && isAlias(n)) {
       const target = n.resolve(y.doc);
       if (target === undefined) {
-        y.problems.add(y.file, y.lineOf(n) ?? fallbackLine, path || '(root)', `alias *${n.source} has no anchor (&${n.source}) before it`);
+        // Not the name: an unquoted client secret that starts with * is read as an alias too.
+        y.problems.add(y.file, y.lineOf(n) ?? fallbackLine, path || '(root)',
+          'is an alias (*name) with no anchor (&name) before it; a value that starts with * must be quoted');
         this.danglingAlias = true;
       }
       n = target as Node | undefined;
