@@ -14,11 +14,29 @@ const USAGE = `usage: goldpath <command>
 environment: GOLDPATH_CONFIG_DIR, REDIS_URL, GOLDPATH_PUBLIC_URL, GOLDPATH_SESSION_KEYS, PORT, HOST,
 LOG_LEVEL, GOLDPATH_SESSION_IDLE, GOLDPATH_SESSION_MAX (see README.md)`;
 
+/**
+ * A SIGHUP while a process is still starting (loading config and policies, connecting) would take
+ * Node's default action and kill it. From the start, it is remembered instead; once the process
+ * serves, `handOver` runs the reload it asked for (the files may have changed since they were read).
+ */
+function sighupDuringStartup(): { handOver(reload: () => Promise<boolean>): void } {
+  let pending = false;
+  const early = () => { pending = true; };
+  process.on('SIGHUP', early);
+  return {
+    handOver(reload) {
+      process.off('SIGHUP', early);
+      if (pending) void reload();
+    },
+  };
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const env = process.env as Record<string, string | undefined>;
   switch (command) {
     case 'verify': {
+      const hup = sighupDuringStartup();
       // The process's V8 tuning before its modules load, not as server.ts's first import: loading
       // and linking server.ts's module graph allocates enough to grow the nursery to 4 or 8 MB
       // (under plain `node`) before the flag that keeps it at its starting size could apply.
@@ -27,12 +45,15 @@ async function main(argv: string[]): Promise<number> {
       const { onShutdown } = await import('./http/serve.ts');
       const p = await startVerify({ env });
       reloadOnSighup(p);
+      hup.handOver(() => p.reload());
       onShutdown(p.log, () => p.close());
       return -1;
     }
     case 'bff': {
+      const hup = sighupDuringStartup();
       const { startBffProcess } = await import('./bff/server.ts');
-      await startBffProcess({ env });
+      const p = await startBffProcess({ env });
+      hup.handOver(() => p.reload());
       return -1;
     }
     case 'dev-idp': {

@@ -2,12 +2,14 @@
 // starts half-configured); reloads idps.yaml (and the rest) on SIGHUP, keeping the old config
 // when the new one is broken.
 import process from 'node:process';
+import { ConfigError } from '../errors.ts';
 import { loadConfig, loadSettingsAndConfig } from '../config/load.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSessionStore } from '../session/index.ts';
 import type { SessionStore } from '../session/types.ts';
 import { listen, onShutdown, type Listening } from '../http/serve.ts';
 import { createBffApp, type BffApp } from './app.ts';
+import { serialized } from '../http/serialized.ts';
 
 export const DEFAULT_BFF_PORT = 3001;
 
@@ -31,12 +33,18 @@ export interface BffProcess extends Listening {
 
 export async function startBffProcess(opts: BffProcessOptions): Promise<BffProcess> {
   const { settings, config } = await loadSettingsAndConfig(opts.env);
+  if (!opts.store && settings.redisUrl.startsWith('memory:')) {
+    // Sessions in this process's memory could never reach a verify sidecar (its own process, which
+    // refuses memory:// too): every sign-in would end in a 401 at the API.
+    throw new ConfigError([{ file: 'environment', key: 'REDIS_URL', message: 'memory:// only works when everything runs in one process (goldpath demo); use redis://' }]);
+  }
   const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'bff' });
   const store = opts.store ?? createSessionStore({ url: settings.redisUrl, settings, log });
   const bff = await createBffApp({ settings, config, store, log });
   const listening = await listen(bff.app.callback(), opts.port ?? settings.port ?? DEFAULT_BFF_PORT, opts.host ?? settings.host);
 
-  async function reload(): Promise<boolean> {
+  // One reload at a time (see serialized): the last SIGHUP's files are the ones that serve.
+  const reload = serialized(async (): Promise<boolean> => {
     try {
       bff.reload(await loadConfig(settings.configDir, opts.env));
       log.info('configuration reloaded');
@@ -45,7 +53,7 @@ export async function startBffProcess(opts: BffProcessOptions): Promise<BffProce
       log.error({ err: (err as Error).message }, 'reload rejected: the previous configuration keeps serving');
       return false;
     }
-  }
+  });
   const p: BffProcess = {
     ...listening, bff, store, log, reload,
     async close() {

@@ -11,6 +11,7 @@ import { CachingSessionStore, type SessionCacheOptions } from '../session/cache.
 import type { SessionStore } from '../session/types.ts';
 import type { TokenProvider } from '../oidc/types.ts';
 import { listen, type Listening } from '../http/serve.ts';
+import { serialized } from '../http/serialized.ts';
 import { createVerifyApp } from './app.ts';
 import { createVerifyMetrics, exportSessionCacheMetrics } from './metrics.ts';
 import { buildVerifyPolicy } from './policy.ts';
@@ -74,7 +75,7 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
   const app = createVerifyApp({ settings, store, tokens, log, metrics, policy: () => policy });
   const listening = await listen(app.callback(), opts.port ?? settings.port ?? DEFAULT_VERIFY_PORT, opts.host ?? settings.host);
 
-  async function reload(): Promise<boolean> {
+  async function reloadOnce(): Promise<boolean> {
     try {
       const next = await loadConfig(settings.configDir, opts.env);
       const old = policy;
@@ -91,6 +92,7 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
       return false;
     }
   }
+  const reload = serialized(reloadOnce);
   log.info({ url: listening.url }, 'goldpath verify listening');
   return {
     ...listening,
