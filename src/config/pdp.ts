@@ -79,12 +79,31 @@ function parseMatch(c: Cursor, text: string): ParsedMatch | undefined {
   return ok ? { methods, pattern, segments, params } : undefined;
 }
 
+function ruleText(r: PdpRule): string {
+  return `${r.methods === '*' ? '*' : r.methods.join('|')} ${r.pattern}`;
+}
+
 /** Two rules the same request would match, written differently only in parameter names. */
 function sameShape(a: PdpRule, b: PdpRule): boolean {
   const norm = (r: PdpRule) => r.segments.map((s) => (s.startsWith(':') ? ':' : s)).join('/');
   if (norm(a) !== norm(b)) return false;
   if (a.methods === '*' || b.methods === '*') return true;
   return a.methods.some((m) => (b.methods as readonly string[]).includes(m));
+}
+
+/**
+ * Whether every request `b` matches is matched by `a` too (a comes first in the file: first match
+ * wins, so b would never apply). Conservative: when in doubt, not covered.
+ */
+function covers(a: PdpRule, b: PdpRule): boolean {
+  if (a.methods !== '*' && (b.methods === '*' || !b.methods.every((m) => (a.methods as readonly string[]).includes(m)))) return false;
+  const aWild = a.segments[a.segments.length - 1] === '*';
+  const bWild = b.segments[b.segments.length - 1] === '*';
+  const aFixed = aWild ? a.segments.slice(0, -1) : a.segments;
+  const bFixed = bWild ? b.segments.slice(0, -1) : b.segments;
+  // a's final * needs at least one more segment than its fixed ones; b's paths must all have it.
+  if (aWild ? bFixed.length <= aFixed.length : bWild || bFixed.length !== aFixed.length) return false;
+  return aFixed.every((s, i) => (s.startsWith(':') ? true : bFixed[i] === s));
 }
 
 export async function validatePdp(root: Cursor): Promise<PdpResult> {
@@ -170,7 +189,12 @@ export async function validatePdp(root: Cursor): Promise<PdpResult> {
     };
     if (parsed) {
       const twin = entries.find((e) => e.matchOk && sameShape(e.rule, rule));
+      const cover = twin ? undefined : entries.find((e) => e.matchOk && covers(e.rule, rule));
       if (twin) matchC.problem(`overlaps the rule at line ${twin.rule.line}: the same request would match both`);
+      else if (cover) {
+        matchC.problem(`can never apply: the rule at line ${cover.rule.line} (${show(ruleText(cover.rule))}) matches every request it matches, ` +
+          'and the first matching rule wins (put the more specific rule first)');
+      }
     }
     entries.push({ rule, matchOk: parsed !== undefined, matchAt: { line: matchC.line, key: matchC.path } });
   }

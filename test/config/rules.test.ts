@@ -204,7 +204,8 @@ describe('config: validation rules', () => {
 
   it('rules reaching a route through parameters or a wildcard count as covered', async () => {
     const pdp = 'policies: [app.polar]\nrules:\n' + [
-      '"* /api/:area/:id"', '"* /*"', 'GET /api/public/x/y', 'GET|HEAD /api/orders', 'DELETE /api/orders/*',
+      // "* /*" last: first match wins, so above the others it would leave them nothing to match.
+      '"* /api/:area/:id"', 'GET /api/public/x/y', 'GET|HEAD /api/orders', 'DELETE /api/orders/*', '"* /*"',
     ].map((m) => `  - match: ${m}\n    action: a\n    resource: { type: Thing }\n`).join('');
     assert.deepEqual(await problemsFor({ pdp }), []);
   });
