@@ -330,6 +330,19 @@ describe('traefik/ and compose/ (static checks)', () => {
       assert.match(example, /randomBytes\(32\)/, 'say how to generate the session keys');
     });
 
+    it('the BFF and the sidecar get every setting of SPEC 2 that the operator may set in .env', () => {
+      // A variable set in .env that compose does not pass on is silently ignored: the defaults apply.
+      const settings = ['GOLDPATH_CONFIG_DIR', 'REDIS_URL', 'GOLDPATH_PUBLIC_URL', 'GOLDPATH_SESSION_KEYS', 'HOST', 'LOG_LEVEL', 'GOLDPATH_SESSION_IDLE', 'GOLDPATH_SESSION_MAX'];
+      for (const name of ['bff', 'verify']) {
+        const env = compose.services[name]!.environment ?? {};
+        for (const v of settings) assert.ok(env[v] !== undefined, `${name}: ${v} is not passed`);
+      }
+      for (const v of ['GOLDPATH_SESSION_IDLE', 'GOLDPATH_SESSION_MAX', 'REDIS_URL', 'LOG_LEVEL']) {
+        assert.equal(compose.services.bff!.environment![v], compose.services.verify!.environment![v], `${v}: the BFF and the sidecar read the same`);
+        assert.match(compose.services.bff!.environment![v]!, new RegExp(`^\\$\\{${v}:-`), `${v} comes from .env, with a default`);
+      }
+    });
+
     it('the IdP issuer works from the browser and the containers: traefik carries the idp.localhost alias', () => {
       const nets = compose.services.traefik!.networks as Record<string, { aliases?: string[] }>;
       assert.ok(Object.values(nets).some((n) => n?.aliases?.includes('idp.localhost')));
