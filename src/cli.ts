@@ -9,7 +9,8 @@ const USAGE = `usage: goldpath <command>
   bff       the OAuth/OIDC backend-for-frontend (/auth/*)     default port 3001
   dev-idp   a development OpenID Provider (any user logs in)  default port 4000
   demo      the whole golden path on one machine               http://localhost:8080
-  check     validate the config folder and policies offline; exit 1 on any problem
+  check     validate the config folder and its policies offline; exit 1 on any problem
+            (goldpath check [folder]: default GOLDPATH_CONFIG_DIR, then compose/config)
 
 environment: GOLDPATH_CONFIG_DIR, REDIS_URL, GOLDPATH_PUBLIC_URL, GOLDPATH_SESSION_KEYS, PORT, HOST,
 LOG_LEVEL, GOLDPATH_SESSION_IDLE, GOLDPATH_SESSION_MAX (see README.md)`;
@@ -29,6 +30,11 @@ function sighupDuringStartup(): { handOver(reload: () => Promise<boolean>): void
       if (pending) void reload();
     },
   };
+}
+
+function usage(to: NodeJS.WriteStream, code: number): number {
+  to.write(USAGE + '\n');
+  return code;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -67,6 +73,12 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'check': {
+      // An option is not a folder: `check --help` must not report "config folder not found".
+      if (rest[0] === '-h' || rest[0] === '--help') return usage(process.stdout, 0);
+      if (rest.length > 1 || rest[0]?.startsWith('-')) {
+        process.stderr.write(`goldpath check: expected at most one folder, got ${JSON.stringify(rest)}\n\n`);
+        return usage(process.stderr, 2);
+      }
       const { runCheck } = await import('./check.ts');
       return runCheck({ env, dir: rest[0], out: (s) => process.stdout.write(s + '\n'), err: (s) => process.stderr.write(s + '\n') });
     }
@@ -74,8 +86,7 @@ async function main(argv: string[]): Promise<number> {
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(USAGE + '\n');
-      return command === undefined ? 2 : 0;
+      return usage(process.stdout, command === undefined ? 2 : 0);
     default:
       process.stderr.write(`goldpath: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
       return 2;

@@ -33,6 +33,18 @@ describe('goldpath check', function () {
     assert.match(r.out, /problems? in /);
   });
 
+  it('--help prints the usage; an option or a second argument is not taken for a folder', function () {
+    const help = check(['--help']);
+    assert.equal(help.code, 0, help.out);
+    assert.match(help.out, /usage: goldpath <command>/);
+    assert.doesNotMatch(help.out, /not found/);
+    for (const args of [['--strict'], ['compose/config', 'extra']]) {
+      const r = check(args);
+      assert.equal(r.code, 2, r.out);
+      assert.match(r.out, /expected at most one folder/);
+    }
+  });
+
   it('names a missing environment variable with file and key', function () {
     const r = check(['compose/config']);
     assert.equal(r.code, 1);
