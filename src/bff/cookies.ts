@@ -3,9 +3,10 @@
 import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import type { Settings } from '../config/types.ts';
+import { LONGEST_SIGN_IN_MS } from '../session/types.ts';
 
 /** The login-transaction cookie lives as long as the transaction (10 minutes). */
-export const TX_TTL_MS = 10 * 60 * 1000;
+export const TX_TTL_MS = LONGEST_SIGN_IN_MS;
 const TX_VALUE = /^[A-Za-z0-9_-]{43}$/;
 
 export function txCookieName(settings: Pick<Settings, 'secureCookies'>): string {

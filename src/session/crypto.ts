@@ -82,6 +82,16 @@ export class SecretBox {
     }
   }
 
+  /**
+   * Whether `sealed` names a key this box has. A blob under a key it lacks was sealed by a
+   * process with other keys (a rotation rolling out, or a key since retired): unreadable here,
+   * but not known to be garbage.
+   */
+  hasKeyFor(sealed: string): boolean {
+    const raw = Buffer.from(sealed, 'base64url');
+    return raw.length >= HEADER_LEN + TAG_LEN && raw[0] === VERSION && this.#byId.has(raw.readUInt32BE(1));
+  }
+
   /** Convenience: open() as UTF-8 text. */
   openText(sealed: string, aad: string): string | null {
     const b = this.open(sealed, aad);

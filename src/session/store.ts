@@ -10,8 +10,8 @@
 //   gp:lock:{<name>}            lock token (SET NX PX)
 //   gp:t:<kind>:{<key>}         AEAD(transient value, aad = kind + key)
 //   gp:once:<kind>:{<key>}      replay marker
-//   gp:sid-ended:{<idp>:<sid>}  '1': a back-channel logout ended this sid     } TTL = the longest
-//   gp:sub-ended:{<idp>:<sub>}  when a back-channel logout ended this sub (ms) } absolute expiry
+//   gp:sid-ended:{<idp>:<sid>}  '1': a back-channel logout ended this sid     } TTL = the longest absolute
+//   gp:sub-ended:{<idp>:<sub>}  when a back-channel logout ended this sub (ms) } expiry or sign-in, if longer
 //   gp:browser:{<browser>}      id of the session the browser's last sign-in created
 // <id> is the storage id (SHA-256 of the cookie's random part): a dump holds no cookie and no token.
 // Index components are percent-encoded so no idp/sid/sub can forge a separator or a hash tag.
@@ -24,7 +24,7 @@ import { CookieCodec, isStorageId } from './cookie.ts';
 import { SecretBox } from './crypto.ts';
 import { intern, internSecrets } from './intern.ts';
 import { hasSecretsShape } from './secrets-shape.ts';
-import type { NewSession, Session, SessionSecrets, SessionStore } from './types.ts';
+import { LONGEST_SIGN_IN_MS, type NewSession, type Session, type SessionSecrets, type SessionStore } from './types.ts';
 
 /** Index sets outlive their members' sessions by this much (clock skew between processes). */
 const INDEX_SLACK_MS = 60_000;
@@ -218,7 +218,7 @@ export class KvSessionStore implements SessionStore {
       await this.delete(id);
       throw new SessionEnded();
     }
-    if (input.login !== undefined) await this.#replaceBrowserSession(input.login.browser, id);
+    if (input.login !== undefined) await this.#replaceBrowserSession(input.login.browser, id, input.idp, input.sub);
     return {
       cookieValue,
       session: {
@@ -275,7 +275,12 @@ export class KvSessionStore implements SessionStore {
     let secrets: SessionSecrets | undefined;
     if (!same) {
       const plain = this.#box.openText(h.d!, id);
-      if (plain === null) return this.#discard(id); // rotated-out key, tampering, or moved blob
+      if (plain === null) {
+        // Tampering or a moved blob (a key we have does not authenticate it): removed. A key we
+        // lack: sealed by a process that has it (a rotation rolling out: a refresh there re-seals
+        // under the new first key), so absent here but not ours to delete; its TTLs end it.
+        return this.#box.hasKeyFor(h.d!) ? this.#discard(id) : null;
+      }
       let parsed: unknown;
       try {
         parsed = JSON.parse(plain);
@@ -384,10 +389,13 @@ export class KvSessionStore implements SessionStore {
     return this.#deleteIndexed(keys.bySub(idp, sub));
   }
 
-  /** For as long as any session could carry the sid or sub (see create()). */
+  /**
+   * For as long as any session could carry the sid or sub, and any sign-in begun before could
+   * still complete (a login transaction outlives a short GOLDPATH_SESSION_MAX); see create().
+   */
   async #markEnded(key: string, value: string): Promise<void> {
     try {
-      await this.#backend.put(key, value, this.#maxMs + INDEX_SLACK_MS, false);
+      await this.#backend.put(key, value, Math.max(this.#maxMs, LONGEST_SIGN_IN_MS) + INDEX_SLACK_MS, false);
     } catch (err) {
       // Deleting must not wait on it: a full Redis (noeviction) refuses this write but still
       // deletes, and it refuses the writes of create() too, so no session can race this one then.
@@ -398,12 +406,16 @@ export class KvSessionStore implements SessionStore {
   /**
    * The browser's previous sign-in left a session only that browser's cookie could name, and the
    * cookie now names the new one. Best effort: the new session is made, and the old one at worst
-   * idles out as it did before.
+   * idles out as it did before. Only a session of the same user is replaced: the binding is a
+   * cookie another browser may share (a login-transaction cookie planted on plain-http localhost,
+   * where it has no __Host- prefix and no port), and one user's sign-in must never end another's.
    */
-  async #replaceBrowserSession(browser: string, id: string): Promise<void> {
+  async #replaceBrowserSession(browser: string, id: string, idp: string, sub: string): Promise<void> {
     try {
       const previous = await this.#backend.swap(keys.browser(browser), id, this.#maxMs);
-      if (previous !== null && previous !== id) await this.delete(previous);
+      if (previous === null || previous === id || !isStorageId(previous)) return;
+      const owner = await this.#backend.hashGetSome(keys.session(previous), ['idp', 'sub']);
+      if (owner !== null && owner[0] === idp && owner[1] === sub) await this.delete(previous);
     } catch (err) {
       this.#log.warn({ err: errorFields(err) }, 'sign-in: the session of the browser\'s previous sign-in could not be deleted');
     }

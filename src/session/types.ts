@@ -63,11 +63,19 @@ export interface NewSession {
   readonly login?: SignIn;
 }
 
+/**
+ * The longest a sign-in can take from its start to its session's creation: the login transaction
+ * lives this long (bff/cookies.ts TX_TTL_MS). The marks a back-channel logout leaves (create())
+ * live at least this long, so no sign-in begun before a logout outlasts its mark.
+ */
+export const LONGEST_SIGN_IN_MS = 10 * 60 * 1000;
+
 export interface SignIn {
   /**
    * Stands for the browser the sign-in ran in (a hash of its login-transaction cookie). A browser
-   * holds one session cookie, so the session of this browser's previous sign-in is deleted: two
-   * tabs that both complete a sign-in leave one session, not one nobody holds a cookie for.
+   * holds one session cookie, so the session of this browser's previous sign-in is deleted when it
+   * is the same user's: two tabs that both complete a sign-in leave one session, not one nobody
+   * holds a cookie for.
    */
   readonly browser: string;
   /**

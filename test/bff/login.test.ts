@@ -102,6 +102,25 @@ describe('BFF login (real dev IdP + redis)', function () {
     assert.ok(await env.store.get(cookieB));
   });
 
+  it('a sign-in with a login-transaction cookie planted in another browser never deletes that browser\'s user\'s session', async () => {
+    // Plain http on localhost: goldpath_tx has no __Host- prefix and cookies ignore the port, so
+    // any page on localhost (another dev server, the SPA's dev origin) can set it before the
+    // BFF does; the BFF then reuses that value (ensureTxCookie). Whoever planted it knows it.
+    const planted = 'P'.repeat(43);
+    const victim = new CookieJar();
+    victim.store(env.url, `goldpath_tx=${planted}; Path=/`);
+    const v = await env.login('violet', { jar: victim });
+    assert.equal(v.status, 302);
+    assert.equal(victim.get('goldpath_tx')!.value, planted, 'the BFF kept the planted value');
+    const session = (await env.store.get(v.sessionCookie!))!;
+    assert.ok(session);
+    const attacker = new CookieJar();
+    attacker.store(env.url, `goldpath_tx=${planted}; Path=/`);
+    const m = await env.login('mallory', { jar: attacker });
+    assert.equal(m.status, 302);
+    assert.ok(await env.store.getById(session.id), 'another user\'s sign-in deleted violet\'s session');
+  });
+
   it('stores identity, claims, tokens and sid in the session', async () => {
     const r = await env.login('carol');
     const s = (await env.store.get(r.sessionCookie!))!;

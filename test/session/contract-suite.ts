@@ -160,13 +160,25 @@ export function contract(name: string, harness: () => Harness): void {
       assert.equal(await a.get(issuedBA.cookieValue), null);
     });
 
-    it('treats an undecryptable session as absent and deletes it', async () => {
+    it('treats a session sealed under a key it lacks as absent, and keeps it for the processes that have the key', async () => {
       const a = open({ keys: [KEY_A] });
       const b = open({ keys: [KEY_B] });
       const { session } = await a.create(newSession());
       assert.equal(await b.getById(session.id), null);
-      assert.equal(await h.rawExists(url, session.id), false);
-      assert.equal(await a.getById(session.id), null);
+      assert.equal(await h.rawExists(url, session.id), true, 'still stored');
+      assert.ok(await a.getById(session.id), 'still served where the key is known');
+    });
+
+    it('rolling key rotation: a process not yet given the new key does not delete sessions re-sealed under it', async () => {
+      // README: rotate by prepending. During the rollout some processes run [B, A], others still [A].
+      const old = open({ keys: [KEY_A] });
+      const rotated = open({ keys: [KEY_B, KEY_A] });
+      const { cookieValue, session } = await old.create(newSession());
+      // A token refresh in an updated process re-seals the secrets under B (the cookie stays A's).
+      assert.equal(await rotated.updateSecrets(session.id, secrets()), true);
+      assert.equal(await old.get(cookieValue), null, 'unreadable where B is unknown');
+      assert.equal(await h.rawExists(url, session.id), true, 'but not deleted');
+      assert.ok(await rotated.get(cookieValue), 'the user is still signed in once the rollout reaches every process');
     });
 
     it('treats secrets of a shape this version cannot use as absent, and keeps them stored', async () => {
@@ -387,6 +399,22 @@ export function contract(name: string, harness: () => Harness): void {
         const alive = (await Promise.all(made.map((m) => store.getById(m.session.id)))).filter(Boolean);
         assert.equal(alive.length, 1, `round ${i}: ${alive.length} sessions left`);
       }
+    });
+
+    it('a sign-in never deletes another user\'s session through a shared browser binding', async () => {
+      // The binding is the hash of the login-transaction cookie, which another browser may share
+      // (a value planted on plain-http localhost): only the same user's session is "the previous one".
+      const store = open();
+      const browser = `shared-${uniq()}`;
+      const idp = `idp-${uniq()}`;
+      const alice = await store.create(newSession({ idp, sub: 'alice', login: { browser, startedAt: Date.now() } }));
+      await store.create(newSession({ idp, sub: 'mallory', login: { browser, startedAt: Date.now() } }));
+      assert.ok(await store.getById(alice.session.id), 'alice\'s session survives mallory\'s sign-in');
+      const elsewhere = await store.create(newSession({ idp: `${idp}-2`, sub: 'alice', login: { browser, startedAt: Date.now() } }));
+      assert.ok(await store.getById(elsewhere.session.id));
+      const again = await store.create(newSession({ idp: `${idp}-2`, sub: 'alice', login: { browser, startedAt: Date.now() } }));
+      assert.equal(await store.getById(elsewhere.session.id), null, 'the same user\'s previous sign-in in that browser is still replaced');
+      assert.ok(await store.getById(again.session.id));
     });
 
     it('locks are exclusive and only released by their token', async () => {

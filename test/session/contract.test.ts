@@ -107,6 +107,17 @@ describe('redis-server for the session contract', function () {
       assert.equal(c3 - c2, overhead + 1, 'a genuine cookie costs exactly one command (HGETALL)');
     });
 
+    it('deletes a session whose blob does not authenticate under a key it has (tampered, or moved from another session)', async () => {
+      const store = open();
+      const a = await store.create(newSession());
+      const b = await store.create(newSession());
+      const moved = await probe.hget(storeKeys.session(b.session.id), 'd');
+      await probe.hset(storeKeys.session(a.session.id), 'd', moved!);
+      assert.equal(await store.get(a.cookieValue), null, 'another session\'s blob does not open here');
+      assert.equal(await probe.exists(storeKeys.session(a.session.id)), 0, 'and the session is removed');
+      assert.ok(await store.get(b.cookieValue), 'the session it came from is untouched');
+    });
+
     it('stores the documented layout with TTLs', async () => {
       const store = open();
       const idp = `idp-${uniq()}`;
