@@ -15,7 +15,7 @@ describe('claims', () => {
 
   it('turns claims into string lists', () => {
     assert.deepEqual(stringList(['a', 1, 'b', 'a', '']), ['a', 'b']);
-    assert.deepEqual(stringList('a b,c'), ['a', 'b', 'c']);
+    assert.deepEqual(stringList('a b,c'), ['a b,c']);
     assert.deepEqual(stringList({ a: 1 }), []);
     assert.deepEqual(stringList(undefined), []);
   });
@@ -32,5 +32,24 @@ describe('claims', () => {
       sub: 'u1', idp: 'kc', name: 'ux', email: undefined, roles: ['admin'], groups: ['g1'], scopes: ['openid', 'profile'],
       claims: { sub: 'u1', preferred_username: 'ux', realm_access: { roles: ['admin'] }, grp: ['g1'] },
     });
+  });
+});
+
+describe('claims: one string is one role or group', () => {
+  it('a roles or groups claim holding a single string is that one value, not split on spaces or commas', () => {
+    // ADFS and SAML-bridging IdPs send a single-valued claim as a string; group names and DNs
+    // contain spaces and commas. Splitting made "Not Admins" grant the role "Admins".
+    const idp = testIdpConfig('adfs', 'https://adfs.example.test', { claims: { roles: 'role', groups: 'group' } });
+    const u = userFromClaims(idp, { sub: 'u1', role: 'Not Admins', group: 'CN=Finance,OU=Groups,DC=corp' }, 'openid profile');
+    assert.deepEqual(u.roles, ['Not Admins']);
+    assert.deepEqual(u.groups, ['CN=Finance,OU=Groups,DC=corp']);
+    assert.deepEqual(u.scopes, ['openid', 'profile'], 'the scope string is space-separated (RFC 6749 3.3)');
+  });
+
+  it('a claim whose name contains dots (Auth0 namespaced claims) is found by its full name', () => {
+    const idp = testIdpConfig('auth0', 'https://tenant.auth0.example', { claims: { roles: 'https://app.example.com/roles', groups: 'org.groups' } });
+    const u = userFromClaims(idp, { sub: 'u1', 'https://app.example.com/roles': ['admin'], org: { groups: ['g1'] } }, undefined);
+    assert.deepEqual(u.roles, ['admin']);
+    assert.deepEqual(u.groups, ['g1'], 'a dotted path still walks nested objects');
   });
 });
