@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { BadRequest, GoldpathError, SessionEnded, Unavailable } from '../errors.ts';
 import { mergeClaims, userFromClaims } from '../oidc/claims.ts';
-import { errorSummary, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
+import { OUTAGE_CODES, errorSummary, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
 import { toAccessToken } from '../oidc/tokens.ts';
 import type { SessionSecrets } from '../session/types.ts';
 import { CALLBACK_PATH } from './callback-path.ts';
@@ -25,8 +25,6 @@ function refusesClient(err: unknown): boolean {
     || (err instanceof oidc.ResponseBodyError && err.error === 'invalid_client');
 }
 
-/** openid-client error codes that mean "the IdP could not be reached or answered garbage". */
-const UNAVAILABLE_CODES = new Set(['OAUTH_TIMEOUT', 'OAUTH_ABORT', 'OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_RESPONSE_IS_NOT_JSON']);
 
 export function callbackHandler(deps: BffDeps) {
   // deps.idps is read per request, never kept: a SIGHUP reload swaps it (app.ts).
@@ -147,7 +145,7 @@ export function callbackHandler(deps: BffDeps) {
       return fail(ctx, `The identity provider did not accept the sign-in code (${err.error}). Start the sign-in again.`, { reason: 'token_error', err: summary, idp: idp.name });
     }
     if (err instanceof GoldpathError) throw countUnavailable(err);
-    if (err instanceof TypeError || (err instanceof oidc.ClientError && (UNAVAILABLE_CODES.has(err.code ?? '') || err.code === undefined))) {
+    if (err instanceof TypeError || (err instanceof oidc.ClientError && (OUTAGE_CODES.has(err.code ?? '') || err.code === undefined))) {
       metrics.login('unavailable');
       log.warn({ reqId: ctx.state.requestId, err: summary, idp: idp.name }, 'IdP unreachable during login');
       throw new Unavailable('the identity provider cannot be reached; try again shortly');

@@ -24,6 +24,42 @@ export interface TlsMaterial {
 /** IdP responses are small JSON documents; anything larger is refused. */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
+/**
+ * `inner` (the global fetch, or the one the caller passed) with the same bound on the response
+ * body as tlsFetch: a larger answer is an error (→ 503), never buffered whole or kept in a session.
+ */
+export function limitedFetch(inner: FetchLike): FetchLike {
+  return async (url, init) => {
+    const res = await inner(url, init);
+    const declared = Number(res.headers.get('content-length') ?? '0');
+    if (declared > MAX_RESPONSE_BYTES) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new Error('IdP response too large');
+    }
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    if (res.body) {
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > MAX_RESPONSE_BYTES) {
+          await reader.cancel().catch(() => undefined);
+          throw new Error('IdP response too large');
+        }
+        chunks.push(value);
+      }
+    }
+    const headers = new Headers(res.headers);
+    // The body below is the decoded one.
+    headers.delete('content-encoding');
+    headers.delete('content-length');
+    const noBody = res.status === 204 || res.status === 304 || res.body === null;
+    return new Response(noBody ? null : Buffer.concat(chunks), { status: res.status, statusText: res.statusText, headers });
+  };
+}
+
 /** Reads the PEM files of an idps.yaml `mtls:` block. */
 export function readTlsMaterial(m: { cert: string; key: string; ca: string | undefined }): TlsMaterial {
   return { cert: readFileSync(m.cert), key: readFileSync(m.key), ca: m.ca ? readFileSync(m.ca) : undefined };

@@ -8,7 +8,7 @@ import { Unavailable } from '../errors.ts';
 import { errorFields, type Logger } from '../log.ts';
 import { clientAuthFor } from './client-auth.ts';
 import { dpopKeyPair, dpopThumbprint, type DpopJwk } from './dpop.ts';
-import { readTlsMaterial, tlsFetch, type FetchLike } from './fetch.ts';
+import { limitedFetch, readTlsMaterial, tlsFetch, type FetchLike } from './fetch.ts';
 
 export interface IdpClientOptions {
   log: Logger;
@@ -32,7 +32,7 @@ export const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384',
 export class IdpClient {
   readonly idp: IdpConfig;
   readonly #log: Logger;
-  readonly #fetch: FetchLike | undefined;
+  readonly #fetch: FetchLike;
   readonly #timeout: number;
   #pending: Promise<oidc.Configuration> | undefined;
   #config: oidc.Configuration | undefined;
@@ -42,7 +42,10 @@ export class IdpClient {
     this.idp = idp;
     this.#log = opts.log;
     this.#timeout = opts.timeoutSeconds ?? 5;
-    this.#fetch = idp.clientAuth === 'tls_client_auth' && idp.mtls ? tlsFetch(readTlsMaterial(idp.mtls)) : opts.fetch;
+    // Every IdP answer is size-bounded, whichever fetch carries it (fetch.ts).
+    this.#fetch = idp.clientAuth === 'tls_client_auth' && idp.mtls
+      ? tlsFetch(readTlsMaterial(idp.mtls))
+      : limitedFetch(opts.fetch ?? ((url, init) => globalThis.fetch(url, init as RequestInit)));
   }
 
   get name(): string {
@@ -85,7 +88,7 @@ export class IdpClient {
     const execute: Array<(c: oidc.Configuration) => void> = [];
     if (idp.dangerouslyAllowInsecureHttp) execute.push(oidc.allowInsecureRequests);
     const options: oidc.DiscoveryRequestOptions = { execute, timeout: this.#timeout };
-    if (this.#fetch) options[oidc.customFetch] = this.#fetch as oidc.CustomFetch;
+    options[oidc.customFetch] = this.#fetch as oidc.CustomFetch;
     const metadata: Partial<oidc.ClientMetadata> = {};
     if (idp.clientSecret) metadata.client_secret = idp.clientSecret;
     if (idp.clientAuth === 'tls_client_auth') metadata.use_mtls_endpoint_aliases = true;
@@ -104,7 +107,7 @@ export class IdpClient {
     const meta = (await this.configuration()).serverMetadata();
     if (!meta.jwks_uri) throw new Unavailable(`the IdP "${this.name}" publishes no jwks_uri`);
     const opts: Parameters<typeof createRemoteJWKSet>[1] = { timeoutDuration: this.#timeout * 1000, cooldownDuration: 10_000 };
-    if (this.#fetch) opts[joseCustomFetch] = this.#fetch as never;
+    opts[joseCustomFetch] = this.#fetch as never;
     this.#jwks = createRemoteJWKSet(new URL(meta.jwks_uri), opts);
     return this.#jwks;
   }
@@ -246,11 +249,17 @@ export class IdpClient {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof oidc.ResponseBodyError || err instanceof oidc.ClientError) throw err;
+      // The IdP's own error answers stay (the caller tells the user); an IdP that times out or
+      // answers a non-OAuth page (a proxy's 502, an HTML error) is unavailable, as at the token endpoint.
+      if (err instanceof oidc.ResponseBodyError) throw err;
+      if (err instanceof oidc.ClientError && err.code !== undefined && !OUTAGE_CODES.has(err.code)) throw err;
       throw new Unavailable(`the IdP "${this.name}" did not answer the ${what} request`, { cause: err });
     }
   }
 }
+
+/** openid-client error codes that mean "the IdP could not be reached or answered garbage". */
+export const OUTAGE_CODES: ReadonlySet<string> = new Set(['OAUTH_TIMEOUT', 'OAUTH_ABORT', 'OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_RESPONSE_IS_NOT_JSON']);
 
 /** Loggable summary of an openid-client/network error: no response bodies, no tokens. */
 export function errorSummary(err: unknown): Record<string, unknown> {

@@ -1,0 +1,53 @@
+// IdpClient against a real dev IdP whose answers a test fetch spoils: a userinfo endpoint that is
+// down or answers garbage is "try again later" (503), as at the token endpoint, not a 400 that
+// blames the sign-in; an IdP answer larger than any IdP document is refused whatever fetch carries it.
+import assert from 'node:assert/strict';
+import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { RedisServer } from '../helpers/redis.ts';
+import type { FetchLike } from '../../src/oidc/fetch.ts';
+
+type Spoil = (url: string) => Response | undefined;
+
+describe('IdpClient: IdP answers that are not answers', function () {
+  this.timeout(30_000);
+  let redis: RedisServer;
+  let env: IdpBff;
+  let spoil: Spoil | undefined;
+  const fetch: FetchLike = async (url, init) => spoil?.(String(url)) ?? globalThis.fetch(url, init as RequestInit);
+  const isUserinfo = (url: string) => new URL(url).pathname === '/me';
+
+  before(async () => {
+    redis = await RedisServer.start();
+    env = await startIdpBff({ redis, fetch });
+  });
+  after(async () => {
+    await env?.close();
+    await redis?.stop();
+  });
+  afterEach(() => { spoil = undefined; });
+
+  const outages: Array<[string, () => Response]> = [
+    ['answers 502 with an HTML page', () => new Response('<h1>Bad gateway</h1>', { status: 502, headers: { 'content-type': 'text/html' } })],
+    ['answers 200 with HTML (a proxy\'s error page)', () => new Response('<h1>maintenance</h1>', { status: 200, headers: { 'content-type': 'text/html' } })],
+  ];
+  for (const [what, answer] of outages) {
+    it(`a userinfo endpoint that ${what} is a 503 page (try again), not a 400, and no session`, async () => {
+      spoil = (url) => (isUserinfo(url) ? answer() : undefined);
+      const r = await env.login('alice');
+      assert.equal(r.status, 503, `${r.status}: ${r.last.body.slice(0, 200)}`);
+      assert.match(String(r.last.headers['content-type']), /text\/html/);
+      assert.equal(r.sessionCookie, undefined);
+    });
+  }
+
+  it('an IdP answer over 1 MiB (userinfo) is refused: no session holding it', async () => {
+    spoil = (url) => {
+      if (!isUserinfo(url)) return undefined;
+      const body = JSON.stringify({ sub: 'alice', name: 'Alice', padding: 'x'.repeat(4 * 1024 * 1024) });
+      return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    const r = await env.login('alice');
+    assert.equal(r.status, 503, `${r.status}: ${r.last.body.slice(0, 200)}`);
+    assert.equal(r.sessionCookie, undefined, 'no session with a 4 MiB claim in it');
+  });
+});
