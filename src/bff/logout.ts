@@ -24,7 +24,11 @@ export function logoutHandler(deps: BffDeps) {
     const session = cookie ? await store.get(cookie) : null;
 
     const origin = ctx.get('origin');
-    const foreign = origin !== '' && !trusted(origin);
+    // A same-origin form POST from a page with Referrer-Policy: no-referrer (what Traefik's
+    // security-headers give the SPA) carries Origin: null (Fetch standard; Chromium does); the
+    // browser's Sec-Fetch-Site then says where it really came from.
+    const opaqueSameOrigin = origin === 'null' && ctx.get('sec-fetch-site') === 'same-origin';
+    const foreign = origin !== '' && !trusted(origin) && !opaqueSameOrigin;
     if (session) {
       if (foreign) throw new CsrfError('the request comes from another origin');
       const token = ctx.get('x-csrf-token') || fields['csrf_token'] || '';

@@ -86,6 +86,30 @@ describe('BFF logout', function () {
       assert.ok(JSON.parse(res2.body).logout_url);
     });
 
+    it('a form post from a page with Referrer-Policy: no-referrer (the SPA router\'s, traefik/dynamic) logs out: Chromium sends Origin: null there', async () => {
+      // The headers Chromium sends for a same-origin form POST from such a page.
+      const { jar, csrf, session } = await loggedIn(env);
+      const res = await httpCall(`${env.url}/auth/logout`, {
+        method: 'POST', jar, body: new URLSearchParams({ csrf_token: csrf }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'null', 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'navigate', accept: 'text/html' },
+      });
+      assert.equal(res.status, 302, res.body);
+      assert.equal(await env.store.getById(session.id), null, 'logged out');
+      // An opaque origin from another site (a sandboxed frame) is still refused.
+      const b = await loggedIn(env);
+      const foreign = await httpCall(`${env.url}/auth/logout`, {
+        method: 'POST', jar: b.jar, body: new URLSearchParams({ csrf_token: b.csrf }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'null', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' },
+      });
+      assert.equal(foreign.status, 403);
+      const bare = await httpCall(`${env.url}/auth/logout`, {
+        method: 'POST', jar: b.jar, body: new URLSearchParams({ csrf_token: b.csrf }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'null' },
+      });
+      assert.equal(bare.status, 403, 'Origin: null without Fetch Metadata proves nothing');
+      assert.ok(await env.store.getById(b.session.id));
+    });
+
     it('a missing or wrong CSRF token is 403 {"error":"csrf"} and the session survives', async () => {
       const { jar, csrf, session } = await loggedIn(env);
       for (const headers of [{}, { 'x-csrf-token': 'wrong' }, { 'x-csrf-token': csrf.slice(0, -1) }] as Array<Record<string, string>>) {
