@@ -9,7 +9,7 @@ import { answerUnmatched } from '../http/answer-unmatched.ts';
 import { errorHandler } from '../http/error-handler.ts';
 import { mountHealth } from '../http/health.ts';
 import { assignRequestId } from '../http/request-id.ts';
-import type { Logger } from '../log.ts';
+import { errorFields, type Logger } from '../log.ts';
 import type { FetchLike } from '../oidc/fetch.ts';
 import { IdpRegistry } from '../oidc/registry.ts';
 import { createTokenProvider, type OidcTokenProvider } from '../oidc/token-provider.ts';
@@ -72,6 +72,12 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
 
   const app = new Koa();
   app.proxy = false; // the BFF builds every URL from GOLDPATH_PUBLIC_URL, never from request headers
+  // Koa's default 'error' listener prints the stack of whatever reaches it to stderr: a client
+  // that resets its connection mid-request (read ECONNRESET, passed on by the response's
+  // on-finished) would write multi-line stack traces between the JSON log lines, as often as it
+  // likes. Everything else is rendered by errorHandler; what still arrives here is the connection's.
+  app.silent = true;
+  app.on('error', (err: unknown) => log.debug({ err: errorFields(err) }, 'connection error'));
   const router = new Router();
   const html = htmlErrorPages(log, (err) => {
     if (err instanceof StoreUnavailable) metrics.storeError();

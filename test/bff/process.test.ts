@@ -5,6 +5,7 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { startDevIdp, devIdpClientFor, type DevIdp } from '../../src/dev/idp.ts';
 import { silentLogger } from '../../src/log.ts';
 import { RedisServer, freePort } from '../helpers/redis.ts';
@@ -68,6 +69,24 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
       assert.ok(logs.includes('login succeeded'));
       assert.ok(!logs.includes(r.sessionCookie!), 'no cookie value in the process output');
       assert.ok(!logs.includes(SECRET), 'no client secret in the process output');
+    });
+
+    it('a client that resets its connection mid-request leaves only JSON log lines: no stack trace', async () => {
+      const before = child.output().length;
+      for (let i = 0; i < 10; i++) {
+        await new Promise<void>((resolve) => {
+          const s = connect(port, '127.0.0.1', () => {
+            s.write('GET /auth/login HTTP/1.1\r\nHost: x\r\n\r\n');
+            setTimeout(() => { s.resetAndDestroy(); resolve(); }, i % 3);
+          });
+          s.on('error', () => {});
+        });
+      }
+      await new Promise((res) => setTimeout(res, 500));
+      assert.equal((await httpCall(`${origin}/healthz`)).status, 200, 'still serving');
+      const lines = child.output().slice(before).split('\n').filter((l) => l.trim() !== '');
+      const other = lines.filter((l) => { try { JSON.parse(l); return false; } catch { return true; } });
+      assert.deepEqual(other, [], 'every line of output is a JSON log line');
     });
 
     it('reloads idps.yaml on SIGHUP and keeps the old config when the new one is broken', async () => {
