@@ -13,7 +13,7 @@ const USAGE = `usage: goldpath <command>
             (goldpath check [folder]: default GOLDPATH_CONFIG_DIR, then compose/config)
 
 environment: GOLDPATH_CONFIG_DIR, REDIS_URL, GOLDPATH_PUBLIC_URL, GOLDPATH_SESSION_KEYS, PORT, HOST,
-LOG_LEVEL, GOLDPATH_SESSION_IDLE, GOLDPATH_SESSION_MAX (see README.md)`;
+LOG_LEVEL, GOLDPATH_SESSION_IDLE, GOLDPATH_SESSION_MAX, GOLDPATH_MAX_LOGINS_PER_MINUTE (see README.md)`;
 
 /**
  * A SIGHUP while a process is still starting (loading config and policies, connecting) would take

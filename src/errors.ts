@@ -70,6 +70,12 @@ export class UriTooLong extends GoldpathError {
     super(414, 'uri_too_long', 'the request URI is longer than 8 KiB');
   }
 }
+/** Too many requests of a kind in a window (a bound on what anonymous clients can make us store). */
+export class TooManyRequests extends GoldpathError {
+  constructor(description: string, retryAfterS: number) {
+    super(429, 'too_many_requests', description, { headers: { 'Retry-After': String(retryAfterS) } });
+  }
+}
 /** The session store (or another dependency) cannot be reached: fail closed. */
 export class Unavailable extends GoldpathError {
   constructor(description = 'a dependency is unavailable', opts?: { cause?: unknown }) {

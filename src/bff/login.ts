@@ -2,7 +2,7 @@
 // PAR per idps.yaml, DPoP key per session when configured).
 import type { Context } from 'koa';
 import * as oidc from 'openid-client';
-import { BadRequest, GoldpathError, Unavailable } from '../errors.ts';
+import { BadRequest, GoldpathError, TooManyRequests, Unavailable } from '../errors.ts';
 import { errorSummary } from '../oidc/idp-client.ts';
 import { newDpopJwk } from '../oidc/dpop.ts';
 import { ensureTxCookie, readCookie } from './cookies.ts';
@@ -12,10 +12,29 @@ import type { BffDeps } from './state.ts';
 import { saveTransaction } from './transaction.ts';
 
 const IDP_NAME = /^[a-z0-9_-]{1,64}$/;
+/** The window GOLDPATH_MAX_LOGINS_PER_MINUTE counts in. */
+const LOGIN_WINDOW_MS = 60_000;
 
 export function loginHandler(deps: BffDeps) {
   // deps.idps is read per request, never kept: a SIGHUP reload swaps it (app.ts).
   const { settings, store, log } = deps;
+
+  /**
+   * Anyone may start a sign-in, and each start stores a transaction for TX_TTL_MS (and may make a
+   * PAR call to the IdP): past GOLDPATH_MAX_LOGINS_PER_MINUTE in a minute, starts are refused, so
+   * a script cannot fill Redis (and lose or lock out real sessions) or flood the IdP through us.
+   */
+  async function admit(ctx: Context): Promise<void> {
+    const count = await store.tally('login', LOGIN_WINDOW_MS);
+    if (count <= settings.loginsPerMinute) return;
+    // Once per window, not once per refusal: a flood must not flood the log too.
+    if (count === settings.loginsPerMinute + 1) {
+      log.warn({ reqId: ctx.state.requestId, limit: settings.loginsPerMinute }, 'sign-ins refused until the next minute: GOLDPATH_MAX_LOGINS_PER_MINUTE reached');
+    }
+    const retryAfterS = Math.ceil((LOGIN_WINDOW_MS - (Date.now() % LOGIN_WINDOW_MS)) / 1000);
+    throw new TooManyRequests('Too many sign-ins are in progress right now. Try again in a minute.', retryAfterS);
+  }
+
   return async function login(ctx: Context): Promise<void> {
     ctx.set('Cache-Control', 'no-store');
     const requested = single(ctx.query['idp']);
@@ -24,6 +43,7 @@ export function loginHandler(deps: BffDeps) {
     const idp = requested === undefined ? idps.default : idps.get(requested);
     if (!idp) throw new BadRequest('unknown IdP');
     const returnTo = safeReturnTo(single(ctx.query['return_to']));
+    await admit(ctx);
 
     // The session this browser has now is replaced when the login completes. Remembered here
     // because the SameSite=Strict cookie does not come back on the IdP's cross-site redirect.

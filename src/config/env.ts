@@ -17,6 +17,8 @@ export const DEFAULT_PUBLIC_URL = 'http://localhost:8080';
 /** Containers must listen on every interface to be reachable from Traefik; bind narrower with HOST. */
 export const DEFAULT_HOST = '0.0.0.0';
 export const DEFAULT_SESSION_IDLE = '30m';
+/** ~680 bytes of Redis a pending sign-in: at most 10 × 6,000 of them, ~40 MB. */
+export const DEFAULT_MAX_LOGINS_PER_MINUTE = 6000;
 export const DEFAULT_SESSION_MAX = '12h';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -164,6 +166,12 @@ export function loadSettings(env: Record<string, string | undefined>, opts: { cw
       'is longer than GOLDPATH_SESSION_MAX; the idle timeout must be at most the absolute session lifetime');
   }
 
+  const limitText = get(env, 'GOLDPATH_MAX_LOGINS_PER_MINUTE');
+  const loginsPerMinute = limitText === undefined ? DEFAULT_MAX_LOGINS_PER_MINUTE : /^\d{1,9}$/.test(limitText) ? Number(limitText) : NaN;
+  if (!(loginsPerMinute >= 1)) {
+    problems.add(FILE, undefined, 'GOLDPATH_MAX_LOGINS_PER_MINUTE', `is ${JSON.stringify(limitText)}; expected a whole number of sign-ins, 1 or more`);
+  }
+
   problems.throwIfAny();
   return deepFreeze<Settings>({
     configDir,
@@ -174,6 +182,7 @@ export function loadSettings(env: Record<string, string | undefined>, opts: { cw
     sessionKeys,
     sessionIdleMs: idle!,
     sessionMaxMs: max!,
+    loginsPerMinute,
     port,
     host,
     logLevel,

@@ -17,6 +17,12 @@ export interface Settings {
   readonly sessionKeys: readonly Uint8Array[];
   readonly sessionIdleMs: number;
   readonly sessionMaxMs: number;
+  /**
+   * GOLDPATH_MAX_LOGINS_PER_MINUTE: sign-ins that may start per minute, all BFF processes together.
+   * Each start stores a login transaction for 10 minutes, and anyone may start one: this bounds
+   * what anonymous clients can make Redis hold (at most ten minutes' worth).
+   */
+  readonly loginsPerMinute: number;
   readonly port: number | undefined;
   readonly host: string;
   readonly logLevel: string;

@@ -323,6 +323,10 @@ export class CachingSessionStore implements SessionStore {
   idOf(cookieValue: string): string | null {
     return this.#inner.idOf(cookieValue);
   }
+  tally(kind: string, windowMs: number): Promise<number> {
+    return this.#inner.tally(kind, windowMs);
+  }
+
   create(input: NewSession): Promise<{ cookieValue: string; session: Session }> {
     return this.#inner.create(input);
   }

@@ -189,6 +189,13 @@ export class MemoryBackend implements KvBackend {
     return e.value;
   }
 
+  async increment(key: string, ttlMs: number): Promise<number> {
+    const e = this.#write(key);
+    const n = (e?.kind === 'string' ? Number(e.value) : 0) + 1;
+    this.#data.entries.set(key, { kind: 'string', value: String(n), expiresAt: e?.kind === 'string' ? e.expiresAt : this.#data.now() + ttlMs });
+    return n;
+  }
+
   async get(key: string): Promise<string | null> {
     const e = this.#read(key);
     return e?.kind === 'string' ? e.value : null;

@@ -73,8 +73,14 @@ return redis.call('SCARD', KEYS[1])`;
 const DEL_IF_EQ = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+// KEYS[1] = counter; ARGV[1] = ttl ms, set when INCR creates it (a counter never lives on).
+const INCREMENT = `local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`;
+
 const LUA: Record<string, string> = {
   gpCreate: CREATE, gpUpdate: UPDATE, gpTouch: TOUCH, gpTake: TAKE, gpSetAdd: SET_ADD, gpDelIfEq: DEL_IF_EQ,
+  gpIncrement: INCREMENT,
 };
 
 type Client = Redis | Cluster;
@@ -484,6 +490,10 @@ export class RedisBackend implements KvBackend {
 
   get(key: string): Promise<string | null> {
     return this.#run(this.#client, () => this.#client.get(key));
+  }
+
+  async increment(key: string, ttlMs: number): Promise<number> {
+    return Number(await this.#write(key, 'gpIncrement', [String(ttlMs)]));
   }
 
   swap(key: string, value: string, ttlMs: number): Promise<string | null> {

@@ -13,6 +13,7 @@
 //   gp:sid-ended:{<idp>:<sid>}  '1': a back-channel logout ended this sid     } TTL = the longest absolute
 //   gp:sub-ended:{<idp>:<sub>}  when a back-channel logout ended this sub (ms) } expiry or sign-in, if longer
 //   gp:browser:{<browser>}      id of the session the browser's last sign-in created
+//   gp:tally:{<kind>:<window>}  count of events in a window (sign-ins started per minute)
 // <id> is the storage id (SHA-256 of the cookie's random part): a dump holds no cookie and no token.
 // Index components are percent-encoded so no idp/sid/sub can forge a separator or a hash tag.
 import { randomBytes } from 'node:crypto';
@@ -53,6 +54,8 @@ export const keys = {
   subEnded: (idp: string, sub: string) => `gp:sub-ended:{${enc(idp)}:${enc(sub)}}`,
   /** The session a browser's last sign-in created (SignIn.browser). */
   browser: (browser: string) => `gp:browser:{${enc(browser)}}`,
+  /** Events of a kind in one window (tally). */
+  tally: (kind: string, window: number) => `gp:tally:{${enc(kind)}:${window}}`,
 };
 
 export interface KvSessionStoreOptions {
@@ -440,6 +443,16 @@ export class KvSessionStore implements SessionStore {
       const alive = await Promise.all(ids.map((id) => this.#backend.exists(keys.session(id))));
       await this.#backend.setRemove(indexKey, ids.filter((_, i) => !alive[i]));
     })().catch((err: Error) => this.#log.debug({ err: err.message }, 'index prune failed'));
+  }
+
+  async tally(kind: string, windowMs: number): Promise<number> {
+    const window = Math.floor(this.#now() / checkTtl(windowMs));
+    try {
+      // Lives one window past its own, for processes whose clocks lag a little.
+      return await this.#backend.increment(keys.tally(kind, window), 2 * windowMs);
+    } catch (err) {
+      throw unavailable(err);
+    }
   }
 
   async tryLock(name: string, ttlMs: number): Promise<string | null> {

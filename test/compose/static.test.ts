@@ -332,7 +332,7 @@ describe('traefik/ and compose/ (static checks)', () => {
 
     it('the BFF and the sidecar get every setting of SPEC 2 that the operator may set in .env', () => {
       // A variable set in .env that compose does not pass on is silently ignored: the defaults apply.
-      const settings = ['GOLDPATH_CONFIG_DIR', 'REDIS_URL', 'GOLDPATH_PUBLIC_URL', 'GOLDPATH_SESSION_KEYS', 'HOST', 'LOG_LEVEL', 'GOLDPATH_SESSION_IDLE', 'GOLDPATH_SESSION_MAX'];
+      const settings = ['GOLDPATH_CONFIG_DIR', 'REDIS_URL', 'GOLDPATH_PUBLIC_URL', 'GOLDPATH_SESSION_KEYS', 'HOST', 'LOG_LEVEL', 'GOLDPATH_SESSION_IDLE', 'GOLDPATH_SESSION_MAX', 'GOLDPATH_MAX_LOGINS_PER_MINUTE'];
       for (const name of ['bff', 'verify']) {
         const env = compose.services[name]!.environment ?? {};
         for (const v of settings) assert.ok(env[v] !== undefined, `${name}: ${v} is not passed`);

@@ -35,6 +35,7 @@ describe('config: loadSettings (environment)', () => {
     assert.equal(s.port, undefined);
     assert.equal(s.host, '0.0.0.0');
     assert.equal(s.logLevel, 'info');
+    assert.equal(s.loginsPerMinute, 6000);
     assert.ok(Object.isFrozen(s));
     assert.ok(Object.isFrozen(s.sessionKeys));
     assert.throws(() => { (s as { host: string }).host = 'x'; }, TypeError);
@@ -52,6 +53,7 @@ describe('config: loadSettings (environment)', () => {
       LOG_LEVEL: 'DEBUG',
       GOLDPATH_SESSION_IDLE: '90s',
       GOLDPATH_SESSION_MAX: '1d',
+      GOLDPATH_MAX_LOGINS_PER_MINUTE: '250',
     });
     assert.equal(s.configDir, '/etc/goldpath');
     assert.equal(s.redisUrl, 'rediss://user:pw@redis.internal:6380/2');
@@ -64,6 +66,11 @@ describe('config: loadSettings (environment)', () => {
     assert.equal(s.logLevel, 'debug');
     assert.equal(s.sessionIdleMs, 90_000);
     assert.equal(s.sessionMaxMs, 86_400_000);
+    assert.equal(s.loginsPerMinute, 250);
+    for (const bad of ['0', '-5', '1.5', 'many', '1e4']) {
+      const err = problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_MAX_LOGINS_PER_MINUTE: bad });
+      assert.match(err.message, /environment: GOLDPATH_MAX_LOGINS_PER_MINUTE: .*whole number/, bad);
+    }
 
     const d = loadSettings({ GOLDPATH_SESSION_KEYS: KEY1, REDIS_URL: '', PORT: ' ', GOLDPATH_CONFIG_DIR: 'cfg' }, { cwd: '/srv' });
     assert.equal(d.redisUrl, 'redis://127.0.0.1:6379');

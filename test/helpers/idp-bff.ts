@@ -80,6 +80,7 @@ export function testSettings(publicOrigin: string, redisUrl: string, over: Parti
     sessionKeys: [new Uint8Array(randomBytes(32))],
     sessionIdleMs: 30 * 60_000,
     sessionMaxMs: 12 * 3600_000,
+    loginsPerMinute: 6000,
     port: undefined,
     host: '127.0.0.1',
     logLevel: 'info',

@@ -417,6 +417,19 @@ export function contract(name: string, harness: () => Harness): void {
       assert.ok(await store.getById(again.session.id));
     });
 
+    it('tally counts the events of a kind per window, every store instance together', async () => {
+      let t = 1_900_000_000_000;
+      const store = open({ now: () => t });
+      const other = open({ now: () => t });
+      const kind = `starts-${uniq()}`;
+      assert.deepEqual([await store.tally(kind, 60_000), await other.tally(kind, 60_000), await store.tally(kind, 60_000)], [1, 2, 3]);
+      assert.equal(await other.tally(`${kind}-else`, 60_000), 1, 'kinds count apart');
+      t += 60_000;
+      assert.equal(await other.tally(kind, 60_000), 1, 'a new window starts at one');
+      assert.equal(await store.tally(kind, 60_000), 2);
+      await assert.rejects(store.tally(kind, 0), RangeError);
+    });
+
     it('locks are exclusive and only released by their token', async () => {
       const store = open();
       const other = open();
