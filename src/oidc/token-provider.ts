@@ -54,6 +54,8 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
   const report = (o: RefreshOutcome) => opts.onRefresh?.(o);
   // In-process coalescing: concurrent callers in this process share one store round trip.
   const inflight = new Map<string, Promise<Session | null>>();
+  /** IdP and audience pairs already logged as impossible without a refresh token (once each). */
+  const warnedNoRefreshToken = new Set<string>();
 
   async function fresh(session: Session, audience: string): Promise<Session | null> {
     if (isFresh(session.secrets.tokens[audience], skew)) return session;
@@ -126,6 +128,17 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     if (!idp || !rt) {
       // Nothing to refresh with: an unexpired token is still usable, otherwise log in again.
       if (existing && (existing.expiresAt === undefined || existing.expiresAt > Date.now())) return current;
+      if (idp && audience !== '') {
+        // A login gives the login token only; another audience's comes from the refresh token. The
+        // IdP issued none (offline_access not asked for, or not granted): a new login would not
+        // help, and deleting the session would send the user round a login loop. An operator's fix.
+        if (!warnedNoRefreshToken.has(`${idp.name}\n${audience}`)) {
+          warnedNoRefreshToken.add(`${idp.name}\n${audience}`);
+          log.error({ idp: idp.name, audience }, 'the IdP issued no refresh token, so no token for this audience can be obtained: add offline_access to the IdP\'s scopes in idps.yaml');
+        }
+        report('error');
+        throw new Unavailable('no token for this API can be obtained from the identity provider');
+      }
       log.info({ idp: current.idp, reason: idp ? 'no refresh token' : 'unknown IdP' }, 'session cannot be refreshed: deleted');
       await store.delete(current.id);
       report('rejected');

@@ -182,6 +182,19 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
     assert.equal(refreshGrants, 1, 'cached');
   });
 
+  it('without a refresh token, an audience token cannot be had: 503, and the session stays (a new login would not help)', async () => {
+    const s = await loginSession('noel');
+    const { refreshToken: _, ...rest } = s.secrets;
+    assert.ok(await env.store.updateSecrets(s.id, rest as typeof s.secrets), 'as if the IdP had issued none');
+    const without = (await env.store.getById(s.id))!;
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(processes[0]!.tokens.credentials(without, 'orders', 'GET', `${ORDERS}/1`), (err: Error) => err instanceof Unavailable);
+    }
+    assert.ok(await env.store.getById(s.id), 'the session is kept');
+    assert.ok(await processes[0]!.tokens.credentials(without, '', 'GET', `${ORDERS}/1`), 'and its login token still serves');
+    assert.equal(refreshGrants, 0);
+  });
+
   /** A process whose IdP client times out after 1 s and whose refresh answers arrive `lateMs` late. */
   function processWith(store: SessionStore, lockTtlMs: number, lateMs: number, onAnswered?: () => void) {
     const fetch: FetchLike = async (url, init) => {
