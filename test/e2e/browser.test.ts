@@ -50,6 +50,16 @@ describe('e2e: the golden path in Chromium', function () {
     await demo?.stop();
   });
 
+  /** On the dev IdP's pages (after a click that leads there): signs in as `user`, back on the SPA. */
+  async function signInAtIdp(p: Page, user: string): Promise<void> {
+    await p.waitForURL((u) => u.origin !== origin, { timeout: 20_000 });
+    await p.fill('#user', user);
+    await p.click('#login button[type=submit]');
+    // Consent (first login of this user).
+    if (await p.locator('#consent').count()) await p.click('#consent button[type=submit]');
+    await p.waitForURL((u) => u.origin === origin, { timeout: 20_000 });
+  }
+
   async function statusAfterClick(id: string): Promise<string> {
     await page.evaluate(() => document.querySelector('#status')!.setAttribute('data-status', ''));
     await page.click(`#${id}`);
@@ -64,12 +74,7 @@ describe('e2e: the golden path in Chromium', function () {
 
   it('logs in at the dev IdP and comes back to the SPA with the identity', async function () {
     await page.click('#login');
-    await page.waitForURL((u) => u.origin !== origin, { timeout: 20_000 });
-    await page.fill('#user', 'admin');
-    await page.click('#login button[type=submit]');
-    // Consent (first login of this user).
-    if (await page.locator('#consent').count()) await page.click('#consent button[type=submit]');
-    await page.waitForURL((u) => u.origin === origin, { timeout: 20_000 });
+    await signInAtIdp(page, 'admin');
     await page.waitForFunction(() => document.querySelector('#who-sub')?.textContent === 'admin', null, { timeout: 10_000 });
     assert.match((await page.textContent('#who-roles'))!, /admin/);
     const cookies = await page.context().cookies(origin);
@@ -101,5 +106,23 @@ describe('e2e: the golden path in Chromium', function () {
     await page.waitForLoadState('networkidle');
     assert.equal(await statusAfterClick('read'), '401');
     assert.equal(await page.locator('#login').isVisible(), true);
+  });
+
+  it('the Log in link under a 401 lands back on the SPA page, logged in (not on the JSON of the API call)', async function () {
+    // The sidecar's login_url returns to the API URI, which suits a navigation to the API, not a
+    // fetch made by the page. Another browser profile: no session, no IdP session.
+    const context = await browser.newContext();
+    try {
+      const p = await context.newPage();
+      await p.goto(origin + '/');
+      await p.click('#read');
+      await p.waitForSelector('#result-login');
+      await p.click('#result-login');
+      await signInAtIdp(p, 'alice');
+      await p.waitForLoadState('load');
+      assert.equal(new URL(p.url()).pathname, '/', `after login the browser shows ${p.url()}: ${(await p.content()).slice(0, 200)}`);
+    } finally {
+      await context.close();
+    }
   });
 });
