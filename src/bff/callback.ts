@@ -25,7 +25,6 @@ function refusesClient(err: unknown): boolean {
     || (err instanceof oidc.ResponseBodyError && err.error === 'invalid_client');
 }
 
-
 export function callbackHandler(deps: BffDeps) {
   // deps.idps is read per request, never kept: a SIGHUP reload swaps it (app.ts).
   const { settings, store, log, metrics } = deps;
