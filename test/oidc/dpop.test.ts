@@ -6,6 +6,7 @@ import * as oidc from 'openid-client';
 import { EmbeddedJWK, calculateJwkThumbprint, decodeJwt, jwtVerify } from 'jose';
 import { dpopThumbprint } from '../../src/oidc/dpop.ts';
 import { startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+import { PUBLIC_URL, startVerifyApp } from '../helpers/verify-app.ts';
 
 const ORDERS = 'https://api.example.test/orders';
 
@@ -65,6 +66,28 @@ describe('DPoP-bound sessions', function () {
     assert.equal((protectedHeader.jwk as Record<string, unknown>)['d'], undefined, 'no private key material in the proof');
     const again = (await env.bff.tokens.credentials(s, '', 'POST', upstream))!;
     assert.notEqual(decodeJwt(again.dpop!).jti, payload.jti, 'a fresh jti per proof');
+  });
+
+  it('through /auth/verify, the proof is for the path the upstream receives: as sent, without its query', async () => {
+    // The decoded path would read differently once it holds a decoded '?', '#' or '%'.
+    const verify = await startVerifyApp(env.store, env.redis.url, { tokens: env.bff.tokens });
+    try {
+      const r = await env.login('dora');
+      for (const [uri, htu] of [
+        ['/api/orders/1?x=1', '/api/orders/1'],
+        ['/api/orders/caf%C3%A9', '/api/orders/caf%C3%A9'],
+        ['/api/orders/a%3Fb', '/api/orders/a%3Fb'],
+        ['/api/orders/a%23b', '/api/orders/a%23b'],
+        ['/api/orders/100%25', '/api/orders/100%25'],
+      ] as const) {
+        const res = await verify.verify('GET', uri, { Cookie: `goldpath=${r.sessionCookie}` });
+        assert.equal(res.status, 200, `${uri}: ${res.body}`);
+        assert.match(String(res.headers['authorization']), /^DPoP /);
+        assert.equal(decodeJwt(String(res.headers['dpop']))['htu'], `${PUBLIC_URL}${htu}`, uri);
+      }
+    } finally {
+      await verify.close();
+    }
   });
 
   it('refreshes and audience tokens stay bound to the same key (through nonce retries)', async () => {

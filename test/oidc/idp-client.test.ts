@@ -40,6 +40,16 @@ describe('IdpClient: IdP answers that are not answers', function () {
     });
   }
 
+  it('a token endpoint answer over 1 MiB is a 503 (the IdP is not answering as one), not a 400 blaming the sign-in', async () => {
+    spoil = (url) => {
+      if (new URL(url).pathname !== '/token') return undefined;
+      return new Response(JSON.stringify({ padding: 'x'.repeat(2 * 1024 * 1024) }), { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    const r = await env.login('alice');
+    assert.equal(r.status, 503, `${r.status}: ${r.last.body.slice(0, 200)}`);
+    assert.equal(r.sessionCookie, undefined);
+  });
+
   it('an IdP answer over 1 MiB (userinfo) is refused: no session holding it', async () => {
     spoil = (url) => {
       if (!isUserinfo(url)) return undefined;
