@@ -73,6 +73,8 @@ const SOURCE_ECHOES: readonly [RegExp, string][] = [
   [/^Invalid escape sequence\b.*/s, 'invalid escape sequence in a double-quoted string (write \\\\ for a backslash, or use single quotes)'],
   [/^Unresolved plain scalar\b.*/s, 'unresolved plain scalar (quote the value)'],
   [/^Unknown directive\b.*/s, 'unknown % directive (a value that starts with % must be quoted)'],
+  // The parser recurses once per level of block nesting (`- - - …`, deeper and deeper indents).
+  [/^Maximum call stack size exceeded\b.*/s, 'lists or maps nest too deeply to read (a goldpath config file needs a few levels)'],
 ];
 
 function withoutSource(message: string): string {

@@ -1,5 +1,5 @@
 // Config problems never show a value taken from the environment (it may be a secret), and hostile
-// nesting is refused before the YAML parser can exhaust its stack.
+// nesting is refused (flow nesting before the YAML parser can exhaust its stack; block nesting when it has) with a clear problem.
 import assert from 'node:assert/strict';
 import { BASE_IDPS, cleanupConfigDirs, only, problemsFor } from './helpers.ts';
 
@@ -31,5 +31,13 @@ describe('config: hardening', function () {
     const p = only(problems);
     assert.equal(p.file, 'routes.yaml');
     assert.match(p.message, /levels deep/);
+  });
+
+  it('refuses deeply nested block collections with one clear problem, not the parser\'s stack overflow', async function () {
+    const problems = await problemsFor({ routes: `routes:\n  ${'- '.repeat(3000)}x\n` });
+    const p = only(problems);
+    assert.equal(p.file, 'routes.yaml');
+    assert.match(p.message, /nest too deeply/);
+    assert.doesNotMatch(p.message, /call stack/);
   });
 });
