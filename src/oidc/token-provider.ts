@@ -20,6 +20,8 @@ import type { TokenProvider, UpstreamCredentials } from './types.ts';
 /** Every outcome a refresh can have: the metrics of both processes start each at 0. */
 export const REFRESH_OUTCOMES = ['success', 'rejected', 'error', 'waited'] as const;
 export type RefreshOutcome = typeof REFRESH_OUTCOMES[number];
+/** How long a grant the IdP refused (not rejected: see isRejection) is not sent again for a session. */
+export const REFUSED_RETRY_MS = 30_000;
 
 export interface TokenProviderOptions {
   idps: IdpRegistry;
@@ -56,10 +58,35 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
   const inflight = new Map<string, Promise<Session | null>>();
   /** IdP and audience pairs already logged as impossible without a refresh token (once each). */
   const warnedNoRefreshToken = new Set<string>();
+  /**
+   * Session and audience pairs whose last grant the IdP refused with an error other than a
+   * rejection (invalid_target, invalid_scope, invalid_client...: a configuration problem, never
+   * cured by asking again at once), until when they are not sent again. Without it every request
+   * of such a session would be one more grant at the IdP, and one more log line. (oidc-provider
+   * spends the refresh token on such a refusal: asking again would end the session besides.)
+   */
+  const refused = new Map<string, number>();
 
   async function fresh(session: Session, audience: string): Promise<Session | null> {
-    if (isFresh(session.secrets.tokens[audience], skew)) return session;
+    const token = session.secrets.tokens[audience];
+    if (isFresh(token, skew)) return session;
+    try {
+      return await refresh(session, audience);
+    } catch (err) {
+      // A refresh ahead of time that failed (the IdP or the store away, a refusal): the token
+      // still works for a few seconds, and serving it beats a 503. The next request tries again.
+      if (err instanceof Unavailable && isFresh(token, 0)) return session;
+      throw err;
+    }
+  }
+
+  function refresh(session: Session, audience: string): Promise<Session | null> {
     const key = `${session.id}\n${audience}`;
+    const until = refused.get(key);
+    if (until !== undefined) {
+      if (until > Date.now()) return Promise.reject(new Unavailable('the identity provider refused to issue this token'));
+      refused.delete(key);
+    }
     let p = inflight.get(key);
     if (!p) {
       p = singleFlight(session, audience).finally(() => inflight.delete(key));
@@ -90,6 +117,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
       const lockedAt = Date.now();
       const lock = await store.tryLock(lockName, lockTtl);
       if (lock) {
+        let held: Promise<unknown> = Promise.resolve();
         try {
           // Re-read under the lock: the refresh token may have rotated since `session` was loaded.
           const current = await store.getById(session.id);
@@ -98,11 +126,14 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
             report('waited');
             return current;
           }
-          return await refreshLocked(current, audience, lockedAt + lockTtl);
+          return await refreshLocked(current, audience, lockedAt + lockTtl, (saving) => { held = saving; });
         } finally {
           // Not awaited: the answer does not depend on it, and a store that stalls would add its
-          // timeout to a 503 that SPEC wants within 1 s. A lock not released expires.
-          store.unlock(lockName, lock).catch((err: unknown) => log.warn({ err: errorSummary(err) }, 'refresh lock release failed'));
+          // timeout to a 503 that SPEC wants within 1 s. A lock not released expires. Released
+          // only once a save still being retried (persist) is over: until then the refresh token
+          // in the store may be one the IdP has already rotated away.
+          held.then(() => store.unlock(lockName, lock))
+            .catch((err: unknown) => log.warn({ err: errorSummary(err) }, 'refresh lock release failed'));
         }
       }
       await new Promise((r) => setTimeout(r, delay));
@@ -120,8 +151,11 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     }
   }
 
-  /** Refreshes under the lock, which expires at `lockExpiresAt` (local clock). */
-  async function refreshLocked(current: Session, audience: string, lockExpiresAt: number): Promise<Session | null> {
+  /**
+   * Refreshes under the lock, which expires at `lockExpiresAt` (local clock). `hold` is given a
+   * save still being retried after this call has answered: the lock is kept until it is over.
+   */
+  async function refreshLocked(current: Session, audience: string, lockExpiresAt: number, hold: (saving: Promise<unknown>) => void): Promise<Session | null> {
     const idp = idps.get(current.idp);
     const rt = current.secrets.refreshToken;
     const existing = current.secrets.tokens[audience];
@@ -160,6 +194,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
         report('rejected');
         return null;
       }
+      if (isRefusal(err)) refuse(`${current.id}\n${audience}`);
       log.warn({ idp: idp.name, err: errorSummary(err) }, 'token refresh failed');
       report('error');
       throw err instanceof Unavailable ? err : new Unavailable('the IdP could not refresh the token', { cause: err });
@@ -170,12 +205,47 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
       refreshToken: res.refresh_token ?? rt,
       idToken: res.id_token ?? current.secrets.idToken,
     };
-    if (!(await store.updateSecrets(current.id, secrets))) {
+    let saved: boolean;
+    try {
+      saved = await store.updateSecrets(current.id, secrets);
+    } catch (err) {
+      // The IdP may have rotated the refresh token: the one in the store is spent, and a session
+      // left with it ends at its next refresh. This request answers 503 now (within 1 s, as for
+      // any store failure); the save goes on in the background while the lock holds (a failover
+      // takes seconds), and the lock is kept until it is over.
+      hold(persist(current.id, secrets, lockExpiresAt));
+      report('error');
+      throw err;
+    }
+    if (!saved) {
       report('rejected');
       return null; // deleted meanwhile (logout): never resurrect it
     }
     report('success');
     return { ...current, secrets, version: current.version + 1 };
+  }
+
+  /** Retries a save of refreshed secrets until it lands, the session is gone, or the lock ends. */
+  async function persist(id: string, secrets: SessionSecrets, lockExpiresAt: number): Promise<void> {
+    let delay = 100;
+    // Each try may take the store's timeout (1 s): the last one must end while the lock holds.
+    while (Date.now() + delay + 1_000 < lockExpiresAt) {
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 1_000);
+      try {
+        if (await store.updateSecrets(id, secrets)) log.info('refreshed tokens saved after a session store failure');
+        return;
+      } catch {
+        // The store is still away: try again.
+      }
+    }
+    log.error('refreshed tokens could not be saved: the session ends when the IdP refuses its previous refresh token');
+  }
+
+  function refuse(key: string): void {
+    // Bounded: a store of refusals must not grow with every session an IdP misconfiguration hits.
+    if (refused.size >= 10_000) refused.clear();
+    refused.set(key, Date.now() + REFUSED_RETRY_MS);
   }
 
   async function credentials(session: Session, audience: string, method: string, upstreamUrl: string): Promise<UpstreamCredentials | null> {
@@ -196,6 +266,15 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
   }
 
   return { credentials, fresh };
+}
+
+/**
+ * The IdP refused the grant for a reason asking again at once will not change (invalid_target,
+ * invalid_scope, invalid_client...), as opposed to an outage it says will pass.
+ */
+function isRefusal(err: unknown): boolean {
+  return err instanceof oidc.ResponseBodyError && err.status < 500 &&
+    !['temporarily_unavailable', 'server_error', 'slow_down', 'use_dpop_nonce'].includes(err.error);
 }
 
 /** The IdP says this refresh token is no good (expired, revoked, reused): the session is over. */

@@ -3,19 +3,24 @@
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
+import { Redis } from 'ioredis';
 import { Unavailable } from '../../src/errors.ts';
 import { silentLogger } from '../../src/log.ts';
 import { IdpRegistry } from '../../src/oidc/registry.ts';
 import { createTokenProvider, type OidcTokenProvider, type RefreshOutcome } from '../../src/oidc/token-provider.ts';
 import { createSessionStore } from '../../src/session/index.ts';
 import type { Session, SessionStore } from '../../src/session/types.ts';
-import { startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+import { editingIdpJson, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
 import { startVerifyApp } from '../helpers/verify-app.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 const ORDERS = 'https://api.example.test/orders';
+/** An audience the IdP stops knowing (as when an admin removes it): its grants are refused (invalid_target). */
+const UNKNOWN = 'https://api.example.test/unknown';
+/** The dev IdP's resource servers: the very object it looks resources up in. */
+const IDP_AUDIENCES: Record<string, { scopes: string[] }> = { [ORDERS]: { scopes: ['orders.read'] }, [UNKNOWN]: { scopes: [] } };
 
 describe('TokenProvider (refresh, single-flight, audiences)', function () {
   this.timeout(30_000);
@@ -27,7 +32,10 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
 
   before(async () => {
     env = await startIdpBff({
-      idps: [{ config: { audiences: { orders: { resource: ORDERS, scopes: ['orders.read'] } } }, devIdp: { accessTokenTtl: 120 } }],
+      idps: [{
+        config: { audiences: { orders: { resource: ORDERS, scopes: ['orders.read'] }, unknown: { resource: UNKNOWN, scopes: [] } } },
+        devIdp: { accessTokenTtl: 120, audiences: IDP_AUDIENCES },
+      }],
     });
     env.idp.provider.on('grant.success', (ctx: { oidc: { params: { grant_type: string } } }) => {
       if (ctx.oidc.params.grant_type === 'refresh_token') refreshGrants++;
@@ -253,6 +261,86 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
     } finally {
       env.redis.resume();
       await store.close();
+    }
+  });
+
+  it('a grant the IdP refuses (invalid_target) is not sent again at every request: 503 from the second without asking', async () => {
+    const s = await loginSession('olga');
+    const known = IDP_AUDIENCES[UNKNOWN]!;
+    delete IDP_AUDIENCES[UNKNOWN];
+    try {
+      for (let i = 0; i < 3; i++) {
+        await assert.rejects(processes[0]!.tokens.credentials(s, 'unknown', 'GET', `${UNKNOWN}/1`), Unavailable);
+      }
+    } finally {
+      IDP_AUDIENCES[UNKNOWN] = known;
+    }
+    assert.equal(refreshErrors, 1, 'one refused grant, not three');
+    assert.ok(await env.store.getById(s.id), 'the session stays (a configuration problem, not the user\'s)');
+    assert.ok(await processes[0]!.tokens.credentials(s, '', 'GET', 'https://api.example.test/'), 'and its login token still serves');
+  });
+
+  it('a refresh ahead of time that fails serves the token it would have replaced while that one is unexpired', async () => {
+    const s = await loginSession('paula');
+    const t = s.secrets.tokens['']!;
+    assert.ok(await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { '': { ...t, expiresAt: Date.now() + 10_000 } } }));
+    const soon = (await env.store.getById(s.id))!;
+    const down: FetchLike = async (url, init) => {
+      if (String(init.body ?? '').includes('grant_type=refresh_token')) throw new TypeError('fetch failed');
+      return globalThis.fetch(url, init as RequestInit);
+    };
+    const idps = new IdpRegistry(env.config.idps, { log: silentLogger, fetch: down });
+    const tokens = createTokenProvider({ idps, store: env.store, log: silentLogger });
+    const r = await tokens.credentials(soon, '', 'GET', 'https://api.example.test/');
+    assert.equal(r?.authorization, `Bearer ${t.value}`, 'the unexpired token, not a 503');
+    // Expired, it is a 503: an expired token is never sent upstream.
+    await assert.rejects(tokens.credentials(await expire(soon), '', 'GET', 'https://api.example.test/'), Unavailable);
+    assert.equal(refreshGrants, 0);
+  });
+
+  it('an IdP that leaves expires_in out: a JWT access token\'s exp says when it is refreshed', async () => {
+    const s = await loginSession('quinn');
+    const fetch = editingIdpJson('/token', (body) => { delete body['expires_in']; });
+    const tokens = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: silentLogger, fetch }), store: env.store, log: silentLogger });
+    const r = await tokens.credentials(s, 'orders', 'GET', `${ORDERS}/1`);
+    const exp = decodeJwt(r!.authorization.replace(/^Bearer /, '')).exp!;
+    const stored = (await env.store.getById(s.id))!.secrets.tokens['orders']!;
+    assert.equal(stored.expiresAt, exp * 1000);
+  });
+
+  it('refreshed tokens the store could not take are saved once it is back (the rotated refresh token is not lost)', async () => {
+    const s = await expire(await loginSession('rosa'));
+    const oldRt = s.secrets.refreshToken;
+    // The store refuses writes (out of memory, as a failing-over primary refuses them) from the
+    // moment the IdP has answered: a paused redis-server would not do, as the write it had been
+    // sent would land when it resumes.
+    const admin = new Redis(env.redis.url);
+    const fetch: FetchLike = async (url, init) => {
+      const res = await globalThis.fetch(url, init as RequestInit);
+      if (String(init.body ?? '').includes('grant_type=refresh_token')) await admin.config('SET', 'maxmemory', '1');
+      return res;
+    };
+    try {
+      const tokens = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: silentLogger, fetch }), store: env.store, log: silentLogger });
+      await assert.rejects(tokens.credentials(s, '', 'GET', 'https://api.example.test/'), Unavailable);
+      await sleep(1500); // a failover's worth of store outage
+      await admin.config('SET', 'maxmemory', '0');
+      let saved: Session | null = null;
+      for (let i = 0; i < 100 && !(saved && saved.secrets.refreshToken !== oldRt); i++) {
+        await sleep(100);
+        saved = await env.store.getById(s.id);
+      }
+      assert.ok(saved, 'the session lives on');
+      assert.notEqual(saved.secrets.refreshToken, oldRt, 'the refresh token the IdP rotated to is in the store');
+      assert.notEqual(saved.secrets.tokens['']!.value, s.secrets.tokens['']!.value);
+      // And it works: the next refresh is granted, not refused as a reuse.
+      const r = await processes[0]!.tokens.credentials(await expire(saved), '', 'GET', 'https://api.example.test/');
+      assert.ok(r);
+      assert.equal(refreshErrors, 0);
+      assert.equal(refreshGrants, 2);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+      admin.disconnect();
     }
   });
 
