@@ -118,7 +118,8 @@ export class YamlFile {
           : withoutSource(e.message.split('\n')[0]!);
       // `match: * /api/x` is the classic trap: a plain value starting with * is an alias.
       if (e.code === 'BAD_ALIAS') message += ' (a value that starts with * must be quoted, e.g. match: "* /api/orders/*")';
-      problems.add(file, line, '(yaml)', `YAML syntax: ${message}`);
+      const key = e.code === 'MULTIPLE_DOCS' ? '' : pathAt(doc.contents, e.pos[0]);
+      problems.add(file, line, key || '(yaml)', `YAML syntax: ${message}`);
     }
     if (issues.length > 0) return undefined;
     return new YamlFile(file, dir, doc, lc, env, problems);
@@ -132,6 +133,31 @@ export class YamlFile {
   root(): Cursor {
     return new Cursor(this, this.doc.contents ?? undefined, '', 1);
   }
+}
+
+/**
+ * The key path of the deepest map entry or list item holding `offset` in a (partly) parsed
+ * document: a syntax problem is located by key too. Only plain keys are named (a key written
+ * oddly could itself be a misread value); '' when the offset is outside every entry.
+ */
+function pathAt(node: unknown, offset: number, path = ''): string {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = pair.key as Node | null;
+      const value = pair.value as Node | null;
+      const start = key?.range?.[0] ?? value?.range?.[0];
+      const end = value?.range?.[2] ?? key?.range?.[2];
+      if (start === undefined || end === undefined || offset < start || offset > end) continue;
+      if (!isScalar(key) || typeof key.value !== 'string' || !/^[A-Za-z0-9_-]+$/.test(key.value)) return path;
+      return pathAt(value, offset, childPath(path, key.value));
+    }
+  } else if (isSeq(node)) {
+    for (let i = 0; i < node.items.length; i++) {
+      const range = (node.items[i] as Node | null)?.range;
+      if (range && offset >= range[0] && offset <= range[2]) return pathAt(node.items[i], offset, childPath(path, i));
+    }
+  }
+  return path;
 }
 
 /** Appends a key to a path: `a.b`, or `a["odd key"]` for keys that are not plain names. */

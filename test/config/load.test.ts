@@ -259,14 +259,14 @@ idps:
       assert.match(gone[0]!.message, /GOLDPATH_CONFIG_DIR/);
     });
 
-    it('reports YAML syntax errors with their line, in every file at once', async () => {
+    it('reports YAML syntax errors with their line and key, in every file at once', async () => {
       const problems = await problemsFor({
         routes: 'routes:\n  - name: a\n    prefix: "/api/a\n',
         pdp: 'policies: [app.polar]\nrules:\n  - match: GET /api/a\n    match: GET /api/b\n',
         idps: 'default: dev\nidps:\n  dev: { issuer: x\n',
       });
       assert.deepEqual(problems.map((p) => [p.file, p.key]),
-        [['routes.yaml', '(yaml)'], ['pdp.yaml', '(yaml)'], ['idps.yaml', '(yaml)']]);
+        [['routes.yaml', 'routes[0].prefix'], ['pdp.yaml', 'rules[0].match'], ['idps.yaml', 'idps.dev.issuer']]);
       assert.equal(problems[0]!.line, 3);
       assert.equal(problems[1]!.line, 4);
       assert.match(problems[1]!.message, /a key appears twice/);

@@ -76,7 +76,7 @@ const cases: Case[] = [
     expect: [['pdp.yaml', 1, 'policies[0]', /is not a file/]] },
   { name: 'unknown method', files: { pdp: rule('FETCH /api/orders') }, expect: [['pdp.yaml', 3, 'rules[0].match', /method "FETCH"/]] },
   { name: 'an unquoted * method gets a hint', files: { pdp: rule('* /api/orders') },
-    expect: [['pdp.yaml', 3, '(yaml)', /must be quoted, e\.g\. match: "\* \/api\/orders\/\*"/], ['pdp.yaml', 3, '(yaml)', /Unexpected scalar/]] },
+    expect: [['pdp.yaml', 3, 'rules[0].match', /must be quoted, e\.g\. match: "\* \/api\/orders\/\*"/], ['pdp.yaml', 3, 'rules[0].match', /Unexpected scalar/]] },
   { name: 'method twice', files: { pdp: rule('GET|HEAD|GET /api/orders') }, expect: [['pdp.yaml', 3, 'rules[0].match', /names method GET twice/]] },
   { name: 'bad parameter name', files: { pdp: rule('GET /api/orders/:1x') }, expect: [['pdp.yaml', 3, 'rules[0].match', /parameter ":1x"/]] },
   { name: 'pattern must be canonical', files: { pdp: rule('GET /api/orders/') }, expect: [['pdp.yaml', 3, 'rules[0].match', /must not end with \//]] },

@@ -20,6 +20,7 @@ describe('config: a literal client secret YAML misreads is never echoed', functi
       const p = only(err.problems);
       assert.equal(p.file, 'idps.yaml');
       assert.equal(p.line, 6);
+      assert.equal(p.key, 'idps.dev.client_secret', 'located by key too');
       assert.ok(!err.message.includes(SECRET.slice(0, 8)), `the secret is shown: ${err.message}`);
     });
   }
