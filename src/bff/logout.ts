@@ -71,7 +71,7 @@ export function logoutHandler(deps: BffDeps) {
     if (idp && rt) {
       try {
         const revoked = await idp.revoke(rt);
-        log.debug({ idp: idp.name, revoked }, 'refresh token revocation');
+        log.debug({ reqId: ctx.state.requestId, idp: idp.name, revoked }, 'refresh token revocation');
       } catch (err) {
         log.warn({ reqId: ctx.state.requestId, idp: idp.name, err: errorSummary(err) }, 'refresh token revocation failed; deleting the session anyway');
       }

@@ -111,6 +111,7 @@ export class YamlFile {
     const issues = [...doc.errors, ...doc.warnings];
     // Errors at end of input (an unclosed quote or bracket) point past the last line; clamp to it.
     const lastLine = source.replace(/\n+$/, '').split('\n').length;
+    const told = new Set<string>();
     for (const e of issues) {
       const line = Math.min(lc.linePos(e.pos[0]).line || 1, lastLine);
       let message = e.code === 'DUPLICATE_KEY' ? 'a key appears twice in the same map'
@@ -119,6 +120,9 @@ export class YamlFile {
       // `match: * /api/x` is the classic trap: a plain value starting with * is an alias.
       if (e.code === 'BAD_ALIAS') message += ' (a value that starts with * must be quoted, e.g. match: "* /api/orders/*")';
       const key = e.code === 'MULTIPLE_DOCS' ? '' : pathAt(doc.contents, e.pos[0]);
+      // The parser may report one fault twice (a stack overflow unwinding): once is enough.
+      if (told.has(`${line}\n${message}`)) continue;
+      told.add(`${line}\n${message}`);
       problems.add(file, line, key || '(yaml)', `YAML syntax: ${message}`);
     }
     if (issues.length > 0) return undefined;
@@ -140,7 +144,9 @@ export class YamlFile {
  * document: a syntax problem is located by key too. Only plain keys are named (a key written
  * oddly could itself be a misread value); '' when the offset is outside every entry.
  */
-function pathAt(node: unknown, offset: number, path = ''): string {
+function pathAt(node: unknown, offset: number, path = '', depth = 0): string {
+  // A config file is a few levels deep; a path of hundreds would only bury the message.
+  if (depth >= 8) return path;
   if (isMap(node)) {
     for (const pair of node.items) {
       const key = pair.key as Node | null;
@@ -149,12 +155,12 @@ function pathAt(node: unknown, offset: number, path = ''): string {
       const end = value?.range?.[2] ?? key?.range?.[2];
       if (start === undefined || end === undefined || offset < start || offset > end) continue;
       if (!isScalar(key) || typeof key.value !== 'string' || !/^[A-Za-z0-9_-]+$/.test(key.value)) return path;
-      return pathAt(value, offset, childPath(path, key.value));
+      return pathAt(value, offset, childPath(path, key.value), depth + 1);
     }
   } else if (isSeq(node)) {
     for (let i = 0; i < node.items.length; i++) {
       const range = (node.items[i] as Node | null)?.range;
-      if (range && offset >= range[0] && offset <= range[2]) return pathAt(node.items[i], offset, childPath(path, i));
+      if (range && offset >= range[0] && offset <= range[2]) return pathAt(node.items[i], offset, childPath(path, i), depth + 1);
     }
   }
   return path;

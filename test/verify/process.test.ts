@@ -65,11 +65,15 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
       assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
     });
 
-    it('an IdP that cannot refresh a token is a 503, not counted as a store error', async function () {
+    it('an IdP that cannot refresh an expired token is a 503, not counted as a store error; one not yet expired is still sent', async function () {
       const storeErrors = async () => Number(/^goldpath_store_errors_total (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1]);
       const soon = Date.now() + 10_000; // within the 30 s refresh window
-      const { cookieValue } = await store.create(newSession({ sub: 'refresh', tokens: { '': { value: 'at-old', type: 'Bearer', expiresAt: soon, scope: 'openid' } } }));
+      const unexpired = await store.create(newSession({ sub: 'refresh', tokens: { '': { value: 'at-old', type: 'Bearer', expiresAt: soon, scope: 'openid' } } }));
       const before = await storeErrors();
+      const kept = await verify(`goldpath=${unexpired.cookieValue}`);
+      assert.equal(kept.status, 200);
+      assert.equal(kept.headers.get('authorization'), 'Bearer at-old');
+      const { cookieValue } = await store.create(newSession({ sub: 'refresh', tokens: { '': { value: 'at-old', type: 'Bearer', expiresAt: Date.now() - 1000, scope: 'openid' } } }));
       const res = await verify(`goldpath=${cookieValue}`);
       assert.equal(res.status, 503);
       assert.equal((await res.json() as { error: string }).error, 'unavailable');
