@@ -255,6 +255,34 @@ describe('traefik/ and compose/ (static checks)', () => {
       }
     });
 
+    it('upstream services share no network with Redis or the sidecar; each service reaches what it calls', () => {
+      const netsOf = (name: string): string[] => {
+        const n = compose.services[name]!.networks;
+        return n === undefined ? ['default'] : Array.isArray(n) ? n : Object.keys(n);
+      };
+      const reaches = (from: string, to: string) => netsOf(from).some((n) => netsOf(to).includes(n));
+      for (const name of Object.keys(compose.services)) {
+        for (const n of netsOf(name)) assert.ok(n in compose.networks, `${name}: network ${n} is not declared`);
+      }
+      // Everything Traefik routes to, and the dev IdP: none can touch the store or call the sidecar.
+      const upstreams = new Set(Object.values(edge.services).flat().map((url) => hostPort(url).host));
+      upstreams.add('dev-idp');
+      for (const name of upstreams) {
+        if (name === 'bff') continue; // the BFF writes the sessions
+        for (const inner of ['redis', 'verify']) assert.ok(!reaches(name, inner), `${name} shares a network with ${inner}`);
+      }
+      assert.ok(upstreams.has('api') && upstreams.has('spa'));
+      for (const [from, to] of [['traefik', 'verify'], ['bff', 'redis'], ['verify', 'redis'], ['dev-idp', 'bff']] as const) {
+        assert.ok(reaches(from, to), `${from} cannot reach ${to}`);
+      }
+      for (const name of upstreams) assert.ok(reaches('traefik', name), `traefik cannot reach ${name}`);
+      // The BFF and the sidecar call the dev IdP at idp.localhost: Traefik's alias on a network they are on.
+      const traefikNets = compose.services.traefik!.networks as Record<string, { aliases?: string[] } | null>;
+      for (const name of ['bff', 'verify']) {
+        assert.ok(netsOf(name).some((n) => traefikNets[n]?.aliases?.includes('idp.localhost')), `${name} cannot resolve idp.localhost`);
+      }
+    });
+
     it('every Traefik service and the forwardAuth address point at a compose service and its port', () => {
       for (const [name, urls] of Object.entries(edge.services)) {
         for (const url of urls) {
