@@ -25,7 +25,7 @@ import { CookieCodec, isStorageId } from './cookie.ts';
 import { SecretBox } from './crypto.ts';
 import { intern, internSecrets } from './intern.ts';
 import { hasSecretsShape } from './secrets-shape.ts';
-import { LONGEST_SIGN_IN_MS, type NewSession, type Session, type SessionSecrets, type SessionStore } from './types.ts';
+import { LONGEST_SIGN_IN_MS, type NewSession, type Session, type SessionSecrets, type SessionStore, type SignIn } from './types.ts';
 
 /** Index sets outlive their members' sessions by this much (clock skew between processes). */
 const INDEX_SLACK_MS = 60_000;
@@ -221,7 +221,7 @@ export class KvSessionStore implements SessionStore {
       await this.delete(id);
       throw new SessionEnded();
     }
-    if (input.login !== undefined) await this.#replaceBrowserSession(input.login.browser, id, input.idp, input.sub);
+    if (input.login !== undefined) await this.#replaceBrowserSession(input.login, id, input.idp, input.sub);
     return {
       cookieValue,
       session: {
@@ -412,13 +412,14 @@ export class KvSessionStore implements SessionStore {
    * idles out as it did before. Only a session of the same user is replaced: the binding is a
    * cookie another browser may share (a login-transaction cookie planted on plain-http localhost,
    * where it has no __Host- prefix and no port), and one user's sign-in must never end another's.
+   * Nor one made after this sign-in began (SignIn.browser: overlapping sign-ins both stay).
    */
-  async #replaceBrowserSession(browser: string, id: string, idp: string, sub: string): Promise<void> {
+  async #replaceBrowserSession(login: SignIn, id: string, idp: string, sub: string): Promise<void> {
     try {
-      const previous = await this.#backend.swap(keys.browser(browser), id, this.#maxMs);
+      const previous = await this.#backend.swap(keys.browser(login.browser), id, this.#maxMs);
       if (previous === null || previous === id || !isStorageId(previous)) return;
-      const owner = await this.#backend.hashGetSome(keys.session(previous), ['idp', 'sub']);
-      if (owner !== null && owner[0] === idp && owner[1] === sub) await this.delete(previous);
+      const owner = await this.#backend.hashGetSome(keys.session(previous), ['idp', 'sub', 'createdAt']);
+      if (owner !== null && owner[0] === idp && owner[1] === sub && Number(owner[2]) < login.startedAt) await this.delete(previous);
     } catch (err) {
       this.#log.warn({ err: errorFields(err) }, 'sign-in: the session of the browser\'s previous sign-in could not be deleted');
     }

@@ -74,8 +74,10 @@ export interface SignIn {
   /**
    * Stands for the browser the sign-in ran in (a hash of its login-transaction cookie). A browser
    * holds one session cookie, so the session of this browser's previous sign-in is deleted when it
-   * is the same user's: two tabs that both complete a sign-in leave one session, not one nobody
-   * holds a cookie for.
+   * is the same user's and was made before this sign-in began. Two sign-ins that overlapped (two
+   * tabs sent to the IdP at once) both keep their sessions: their responses may reach the browser
+   * in either order, and deleting the one whose cookie the browser kept would sign the user out.
+   * The other, held by no cookie, idles out.
    */
   readonly browser: string;
   /**

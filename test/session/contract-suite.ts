@@ -383,21 +383,32 @@ export function contract(name: string, harness: () => Harness): void {
       const store = open();
       const other = open();
       const browser = `browser-${uniq()}`;
-      const login = { browser, startedAt: Date.now() };
-      const first = await store.create(newSession({ login }));
+      const first = await store.create(newSession({ login: { browser, startedAt: Date.now() - 1 } }));
       const unrelated = await store.create(newSession({ login: { browser: `elsewhere-${uniq()}`, startedAt: Date.now() } }));
       const plain = await store.create(newSession());
-      const second = await other.create(newSession({ login }));
+      await new Promise((r) => setTimeout(r, 2));
+      // The next sign-in in this browser began after the first one's session was made.
+      const second = await other.create(newSession({ login: { browser, startedAt: Date.now() } }));
       assert.equal(await store.getById(first.session.id), null, 'the first sign-in\'s session is gone');
       assert.ok(await store.getById(second.session.id));
       assert.ok(await store.getById(unrelated.session.id), 'another browser\'s session stays');
       assert.ok(await store.getById(plain.session.id), 'a session made without a sign-in stays');
-      // Two tabs completing at once: one session is left, whichever finished last.
+    });
+
+    it('two sign-ins of one browser that overlapped both keep their sessions (the browser may keep either cookie)', async () => {
+      const store = open();
+      const other = open();
       for (let i = 0; i < 10; i++) {
-        const both = { browser: `tabs-${i}-${uniq()}`, startedAt: Date.now() };
+        // Two tabs sent to the IdP at once: both began before either session was made.
+        const both = { browser: `tabs-${i}-${uniq()}`, startedAt: Date.now() - 1 };
         const made = await Promise.all([store.create(newSession({ login: both })), other.create(newSession({ login: both }))]);
         const alive = (await Promise.all(made.map((m) => store.getById(m.session.id)))).filter(Boolean);
-        assert.equal(alive.length, 1, `round ${i}: ${alive.length} sessions left`);
+        assert.equal(alive.length, 2, `round ${i}: ${alive.length} sessions left`);
+        // One made in the same millisecond the later sign-in began overlapped it too.
+        const browser = `same-ms-${i}-${uniq()}`;
+        const early = await store.create(newSession({ login: { browser, startedAt: Date.now() - 1 } }));
+        await other.create(newSession({ login: { browser, startedAt: early.session.createdAt } }));
+        assert.ok(await store.getById(early.session.id), `round ${i}: the session made as the later sign-in began stays`);
       }
     });
 
@@ -412,7 +423,7 @@ export function contract(name: string, harness: () => Harness): void {
       assert.ok(await store.getById(alice.session.id), 'alice\'s session survives mallory\'s sign-in');
       const elsewhere = await store.create(newSession({ idp: `${idp}-2`, sub: 'alice', login: { browser, startedAt: Date.now() } }));
       assert.ok(await store.getById(elsewhere.session.id));
-      const again = await store.create(newSession({ idp: `${idp}-2`, sub: 'alice', login: { browser, startedAt: Date.now() } }));
+      const again = await store.create(newSession({ idp: `${idp}-2`, sub: 'alice', login: { browser, startedAt: elsewhere.session.createdAt + 1 } }));
       assert.equal(await store.getById(elsewhere.session.id), null, 'the same user\'s previous sign-in in that browser is still replaced');
       assert.ok(await store.getById(again.session.id));
     });
