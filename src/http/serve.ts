@@ -17,15 +17,25 @@ const servers = new Set<Server>();
 /** How long a stopping process waits for accepted requests (docker stop sends SIGKILL after 10 s). */
 export const SHUTDOWN_GRACE_MS = 5_000;
 
-export async function listen(handler: RequestListener, port: number, host: string): Promise<Listening> {
-  const server = createServer({ maxHeaderSize: 32 * 1024 }, handler);
+/** Request headers a goldpath process reads (Node's default is 16 KiB): Traefik's own bound, too. */
+export const MAX_HEADER_BYTES = 32 * 1024;
+/**
+ * What the verify sidecar reads. Traefik takes at most MAX_HEADER_BYTES of a client's request
+ * (traefik/traefik.yml, maxHeaderBytes) and forwardAuth sends every header on, plus the URI again
+ * as X-Forwarded-Uri: twice that and some, so every request Traefik let through reaches the
+ * sidecar's checks (a URI over 8 KiB gets the 414 of SPEC 5.1, not Node's 431).
+ */
+export const FORWARD_AUTH_MAX_HEADER_BYTES = 2 * MAX_HEADER_BYTES + 8 * 1024;
+
+export async function listen(handler: RequestListener, port: number, host: string, maxHeaderBytes = MAX_HEADER_BYTES): Promise<Listening> {
+  const server = createServer({ maxHeaderSize: maxHeaderBytes }, handler);
   servers.add(server);
   server.once('close', () => servers.delete(server));
   // Slow or stuck clients must not hold sockets forever.
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 65_000;
-  server.on('clientError', answerClientError);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, maxHeaderBytes));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
@@ -44,18 +54,18 @@ export async function listen(handler: RequestListener, port: number, host: strin
 }
 
 /**
- * A request Node refuses before any handler sees it (headers over 32 KiB, a malformed request, a
- * timeout) gets the one error shape too, not Node's bare status line: JSON, no-store. As Node's
+ * A request Node refuses before any handler sees it (headers over the limit, a malformed request,
+ * a timeout) gets the one error shape too, not Node's bare status line: JSON, no-store. As Node's
  * own handler does, only while no response has started on the socket, and the connection closes.
  */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, maxHeaderBytes: number): void {
   const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
   if (err.code === 'ECONNRESET' || !socket.writable || started) {
     socket.destroy();
     return;
   }
   const [status, reason, code, description] =
-    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'the request headers are larger than 32 KiB']
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'headers_too_large', `the request headers are larger than ${maxHeaderBytes / 1024} KiB`]
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request_timeout', 'the request took too long to arrive']
         : [400, 'Bad Request', 'invalid_request', 'the request is not valid HTTP/1.1'];
   const body = JSON.stringify({ error: code, error_description: description });

@@ -10,7 +10,7 @@ import { createSessionStore } from '../session/index.ts';
 import { CachingSessionStore, type SessionCacheOptions } from '../session/cache.ts';
 import type { SessionStore } from '../session/types.ts';
 import type { TokenProvider } from '../oidc/types.ts';
-import { listen, type Listening } from '../http/serve.ts';
+import { FORWARD_AUTH_MAX_HEADER_BYTES, listen, type Listening } from '../http/serve.ts';
 import { serialized } from '../http/serialized.ts';
 import { createVerifyApp } from './app.ts';
 import { createVerifyMetrics, exportSessionCacheMetrics } from './metrics.ts';
@@ -73,7 +73,7 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
   const tokens: TokenProvider = { credentials: (...args) => currentTokens.credentials(...args) };
   if (store instanceof CachingSessionStore) exportSessionCacheMetrics(metrics.registry, store);
   const app = createVerifyApp({ settings, store, tokens, log, metrics, policy: () => policy });
-  const listening = await listen(app.callback(), opts.port ?? settings.port ?? DEFAULT_VERIFY_PORT, opts.host ?? settings.host);
+  const listening = await listen(app.callback(), opts.port ?? settings.port ?? DEFAULT_VERIFY_PORT, opts.host ?? settings.host, FORWARD_AUTH_MAX_HEADER_BYTES);
 
   async function reloadOnce(): Promise<boolean> {
     try {

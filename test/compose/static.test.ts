@@ -10,6 +10,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { loadEdgeConfig, sanitizeRequestTarget, selectRouter, type EdgeConfig } from '../../src/dev/edge.ts';
 import { denoImageV8Flags } from '../helpers/process.ts';
+import { FORWARD_AUTH_MAX_HEADER_BYTES, MAX_HEADER_BYTES } from '../../src/http/serve.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SHARED = resolve(ROOT, '..', 'shared', 'reference');
@@ -179,6 +180,14 @@ describe('traefik/ and compose/ (static checks)', () => {
       for (const path of ['/', '/api/orders', '/auth/login', '/.well-known/openid-configuration']) {
         assert.equal(router(path, 'idp.localhost')?.service, 'dev-idp', path);
       }
+    });
+
+    it('Traefik takes no larger request than the sidecar can read with the URI sent twice (a long URI gets the sidecar\'s 414)', () => {
+      const web = ((staticConfig.entryPoints as Obj).web as Obj).http as Obj;
+      const limit = web.maxHeaderBytes as number;
+      assert.equal(limit, MAX_HEADER_BYTES, 'maxHeaderBytes of the web entry point');
+      // Every client header, the URI again as X-Forwarded-Uri, and X-Forwarded-Method/-Proto/-Host/-For.
+      assert.ok(FORWARD_AUTH_MAX_HEADER_BYTES >= 2 * limit + 1024);
     });
 
     it('forwardAuth: all client headers in, the SPEC section 5 headers out, bounded, no trust', () => {

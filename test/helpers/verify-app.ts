@@ -14,6 +14,7 @@ import { createVerifyMetrics } from '../../src/verify/metrics.ts';
 import { buildVerifyPolicy } from '../../src/verify/policy.ts';
 import { newSession, TEST_KEYS } from './sessions.ts';
 import { StoredTokens } from './stored-tokens.ts';
+import { FORWARD_AUTH_MAX_HEADER_BYTES } from '../../src/http/serve.ts';
 
 export const VERIFY_CONFIG_DIR = fileURLToPath(new URL('../../../test/verify/fixtures/config', import.meta.url));
 export const PUBLIC_URL = 'http://localhost:8080';
@@ -81,7 +82,7 @@ export async function startVerifyApp(store: SessionStore, redisUrl: string, opts
   const tokens = new StoredTokens(store);
   const app = createVerifyApp({ settings, store, tokens: opts.tokens ?? tokens, log, metrics: createVerifyMetrics(), policy: () => policy });
   // The same server limits as the real process (src/http/serve.ts).
-  const server = http.createServer({ maxHeaderSize: opts.maxHeaderSize ?? 32 * 1024 }, app.callback());
+  const server = http.createServer({ maxHeaderSize: opts.maxHeaderSize ?? FORWARD_AUTH_MAX_HEADER_BYTES }, app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.address() as { port: number }).port;
   const cookieName = settings.cookieName;

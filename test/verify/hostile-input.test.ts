@@ -140,8 +140,16 @@ describe('verify: hostile input over real HTTP', function () {
       const ok = await sidecar.verify('GET', '/api/orders/1', { Cookie: `big=${big}; ${name}=${value}` });
       assert.equal(ok.status, 200);
       assert.equal(ok.headers.cookie, `big=${big}`);
-      const tooBig = await sidecar.verify('GET', '/api/orders/1', { Cookie: `big=${big}${big}; ${name}=${value}` });
+      const tooBig = await sidecar.verify('GET', '/api/orders/1', { Cookie: `big=${big}${big}${big}; ${name}=${value}` });
       assert.equal(tooBig.status, 431);
+    });
+
+    it('the largest request Traefik lets through (32 KiB: a 24 KiB URI and 8 KiB of cookies) gets the 414 of a URI over 8 KiB, not a 431', async function () {
+      // forwardAuth sends the client's headers on and the URI again, as X-Forwarded-Uri.
+      const uri = `/api/orders/${'a'.repeat(24 * 1024)}`;
+      const r = await sidecar.verify('GET', uri, { Cookie: `big=${'x'.repeat(8 * 1024)}; ${name}=${value}`, Referer: `http://localhost:8080${uri}` });
+      assert.equal(r.status, 414, r.body);
+      assert.equal(JSON.parse(r.body).error, 'uri_too_long');
     });
 
     it('1000 cookies: the session among them is found; the same with the session twice is refused', async function () {
@@ -167,8 +175,8 @@ describe('verify: hostile input over real HTTP', function () {
   });
 
   describe('headers', function () {
-    it('a 64 KiB header is a 431 (or a closed connection), not a 5xx or a hang', async function () {
-      const r = await raw(sidecar.port, Buffer.from(head(`X-Junk: ${'j'.repeat(64 * 1024)}\r\nCookie: ${name}=${value}\r\n`), 'latin1'));
+    it('a 96 KiB header is a 431 (or a closed connection), not a 5xx or a hang', async function () {
+      const r = await raw(sidecar.port, Buffer.from(head(`X-Junk: ${'j'.repeat(96 * 1024)}\r\nCookie: ${name}=${value}\r\n`), 'latin1'));
       assert.equal(r.timedOut, false);
       // The server answers 431 as soon as the limit is crossed and closes; with the rest of our
       // bytes still unread, the kernel may turn that close into a reset that eats the answer.
@@ -299,8 +307,11 @@ describe('verify: hostile input over real HTTP', function () {
           Array.isArray(headers) ? [...Object.entries(FORWARDED), ['X-Forwarded-Uri', uri], ...headers] : { ...FORWARDED, 'X-Forwarded-Uri': uri, ...headers });
         const cookie = `${name}=${value}`;
         assert.equal((await v('/api/orders/1', { Cookie: cookie })).status, 200);
-        const huge = await raw(port, Buffer.from(head(`X-Junk: ${'j'.repeat(64 * 1024)}\r\nCookie: ${cookie}\r\n`), 'latin1'));
+        const huge = await raw(port, Buffer.from(head(`X-Junk: ${'j'.repeat(96 * 1024)}\r\nCookie: ${cookie}\r\n`), 'latin1'));
         assert.ok(!huge.timedOut && (huge.status === 431 || huge.status === undefined), String(huge.status));
+        // What Traefik lets through (32 KiB of a client's request, the URI again in X-Forwarded-Uri) is read.
+        const long = `/api/orders/${'a'.repeat(24 * 1024)}`;
+        assert.equal((await v(long, { Cookie: `big=${'x'.repeat(8 * 1024)}; ${cookie}`, Referer: long })).status, 414);
         const many: Record<string, string> = { Cookie: cookie };
         for (let i = 0; i < 500; i++) many[`X-H${i}`] = `v${i}`;
         assert.equal((await v('/api/orders/1', many)).status, 200);
