@@ -68,8 +68,10 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'demo': {
+      const hup = sighupDuringStartup();
       const { startDemo } = await import('./dev/demo.ts');
-      await startDemo({ env });
+      const demo = await startDemo({ env });
+      hup.handOver(() => demo.reload());
       return -1;
     }
     case 'check': {

@@ -62,7 +62,9 @@ export function loginHandler(deps: BffDeps) {
       if (err instanceof GoldpathError) throw err;
       // The IdP refused the pushed request (client authentication, policy): nothing the user can
       // fix; operators find the reason in the log.
-      log.error({ reqId: ctx.state.requestId, idp: idp.name, err: errorSummary(err) }, 'the IdP refused the authorization request');
+      log.error({ reqId: ctx.state.requestId, idp: idp.name, redirect_uri: redirectUri, err: errorSummary(err) },
+        'the IdP refused the authorization request: check the client registered at the IdP (client_id, client authentication, ' +
+        'and redirect_uri registered exactly as logged here)');
       throw new Unavailable('the identity provider refused the sign-in request');
     }
     const txCookie = ensureTxCookie(ctx, settings);

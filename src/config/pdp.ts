@@ -188,12 +188,18 @@ export async function validatePdp(root: Cursor): Promise<PdpResult> {
       line: item.line,
     };
     if (parsed) {
-      const twin = entries.find((e) => e.matchOk && sameShape(e.rule, rule));
-      const cover = twin ? undefined : entries.find((e) => e.matchOk && covers(e.rule, rule));
-      if (twin) matchC.problem(`overlaps the rule at line ${twin.rule.line}: the same request would match both`);
-      else if (cover) {
+      // A rule an earlier one covers entirely is the more useful news (nothing of it applies).
+      const cover = entries.find((e) => e.matchOk && covers(e.rule, rule));
+      const twin = cover ? undefined : entries.find((e) => e.matchOk && sameShape(e.rule, rule));
+      if (cover) {
         matchC.problem(`can never apply: the rule at line ${cover.rule.line} (${show(ruleText(cover.rule))}) matches every request it matches, ` +
-          'and the first matching rule wins (put the more specific rule first)');
+          'and the first matching rule wins (put the more specific rule first, or remove this one)');
+      } else if (twin) {
+        const shared = twin.rule.methods === '*' ? rule.methods : rule.methods === '*' ? twin.rule.methods
+          : rule.methods.filter((m) => (twin.rule.methods as readonly string[]).includes(m));
+        const which = shared === '*' ? 'every request' : `${shared.join(', ')} requests`;
+        matchC.problem(`overlaps the rule at line ${twin.rule.line} (${show(ruleText(twin.rule))}): ${which} match both, and the first ` +
+          'matching rule wins, so this one never sees them (list each method in one of the two rules only)');
       }
     }
     entries.push({ rule, matchOk: parsed !== undefined, matchAt: { line: matchC.line, key: matchC.path } });

@@ -82,6 +82,9 @@ function withoutSource(message: string): string {
   return message;
 }
 
+/** YAML parser error codes that mean, in a hand-written config, a key at the wrong column. */
+const INDENTATION = new Set(['BAD_INDENT', 'TAB_AS_INDENT', 'BLOCK_AS_IMPLICIT_KEY', 'MULTILINE_IMPLICIT_KEY']);
+
 /** A parsed YAML file plus what is needed to report problems in it. */
 export class YamlFile {
   readonly file: string;
@@ -112,6 +115,7 @@ export class YamlFile {
     // Errors at end of input (an unclosed quote or bracket) point past the last line; clamp to it.
     const lastLine = source.replace(/\n+$/, '').split('\n').length;
     const told = new Set<string>();
+    const indented = new Set<number>();
     for (const e of issues) {
       const line = Math.min(lc.linePos(e.pos[0]).line || 1, lastLine);
       let message = e.code === 'DUPLICATE_KEY' ? 'a key appears twice in the same map'
@@ -119,6 +123,14 @@ export class YamlFile {
           : withoutSource(e.message.split('\n')[0]!);
       // `match: * /api/x` is the classic trap: a plain value starting with * is an alias.
       if (e.code === 'BAD_ALIAS') message += ' (a value that starts with * must be quoted, e.g. match: "* /api/orders/*")';
+      // A key a space off, or a tab: the parser names the grammar it broke, not the fix; and it
+      // reports the slip two or three times on that line, once is enough.
+      const indentation = INDENTATION.has(e.code) || (e.code === 'MISSING_CHAR' && /without - indicator/.test(message));
+      if (indented.has(line)) continue;
+      if (indentation) {
+        indented.add(line);
+        message += ': check the indentation of this line and the next (the keys of one map or list item start at the same column; indent with spaces, never tabs)';
+      }
       const key = e.code === 'MULTIPLE_DOCS' ? '' : pathAt(doc.contents, e.pos[0]);
       // The parser may report one fault twice (a stack overflow unwinding): once is enough.
       if (told.has(`${line}\n${message}`)) continue;

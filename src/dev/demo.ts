@@ -17,7 +17,15 @@ import { startDevEdge } from './edge.ts';
 export interface Demo {
   readonly url: string;
   readonly issuer: string;
+  /** Reloads the three files and the policies in the sidecar and the BFF (SIGHUP); false if rejected. */
+  reload(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** A port of the demo's that is taken: which part wanted it, and which variable moves it. */
+function portTaken(err: unknown, what: string, fix: string): unknown {
+  if ((err as { code?: unknown })?.code !== 'EADDRINUSE') return err;
+  return new Error(`${what} cannot listen: ${(err as Error).message}. ${fix}`, { cause: err });
 }
 
 /** Fills what a fresh machine lacks; everything can still be set from the environment. */
@@ -40,7 +48,10 @@ export function demoEnv(env: Record<string, string | undefined>, log: Logger): R
 }
 
 export async function startDemo(opts: { env: Record<string, string | undefined>; log?: Logger; signals?: boolean }): Promise<Demo> {
-  const log = opts.log ?? createLogger({ level: opts.env['LOG_LEVEL'] || 'info', name: 'demo' });
+  // Every part logs with its own svc (one svc key per line: a child's svc beside the root's would
+  // repeat the key, which some log pipelines refuse).
+  const root = opts.log ?? createLogger({ level: opts.env['LOG_LEVEL'] || 'info' });
+  const log = root.child({ svc: 'demo' });
   const env = demoEnv(opts.env, log);
   const settings = loadSettings(env);
   const store = createSessionStore({ url: settings.redisUrl, settings, log });
@@ -50,12 +61,15 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
     const issuerPort = Number(new URL(env['GOLDPATH_IDP_ISSUER']!).port || 80);
     // On the edge's interface (loopback unless HOST says otherwise): the dev IdP signs anyone in.
     const idp = await startDevIdpFromConfig({
-      env: { ...internal, PORT: String(issuerPort), HOST: env['HOST'] || '127.0.0.1' }, log: log.child({ svc: 'dev-idp' }),
+      env: { ...internal, PORT: String(issuerPort), HOST: env['HOST'] || '127.0.0.1' }, log: root.child({ svc: 'dev-idp' }),
+    }).catch((err: unknown) => {
+      throw portTaken(err, `the dev IdP (issuer ${env['GOLDPATH_IDP_ISSUER']})`,
+        'Give it another port: GOLDPATH_IDP_ISSUER=http://localhost:<free port>.');
     });
     closers.push(() => idp.close());
-    const bff = await startBffProcess({ env: internal, store, port: 0, host: '127.0.0.1', signals: false, log: log.child({ svc: 'bff' }) });
+    const bff = await startBffProcess({ env: internal, store, port: 0, host: '127.0.0.1', signals: false, log: root.child({ svc: 'bff' }) });
     closers.push(() => bff.close());
-    const verify = await startVerify({ env: internal, store, port: 0, host: '127.0.0.1', log: log.child({ svc: 'verify' }) });
+    const verify = await startVerify({ env: internal, store, port: 0, host: '127.0.0.1', log: root.child({ svc: 'verify' }) });
     closers.push(() => verify.close());
     const api = await startExampleApi({ port: 0, host: '127.0.0.1' });
     closers.push(() => api.close());
@@ -67,12 +81,18 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
       services: { api: api.url, bff: bff.url, spa: spa.url, verify: verify.url },
       // The demo reaches the dev IdP directly on its own port; compose routes it through Traefik.
       omitRouters: ['idp'],
-      log: log.child({ svc: 'edge' }),
+      log: root.child({ svc: 'edge' }),
+    }).catch((err: unknown) => {
+      throw portTaken(err, `the demo's page (${settings.publicOrigin})`, 'Give it another port: PORT=<free port>.');
     });
     closers.push(() => edge.close());
     const demo: Demo = {
       url: settings.publicOrigin,
       issuer: idp.issuer,
+      async reload() {
+        const [v, b] = await Promise.all([verify.reload(), bff.reload()]);
+        return v && b;
+      },
       async close() {
         for (const c of closers.reverse()) await c().catch(() => {});
         await store.close();
@@ -83,6 +103,8 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
       const stop = () => void demo.close().then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      // As `goldpath verify` and `goldpath bff` do: without a handler, SIGHUP would end the demo.
+      process.on('SIGHUP', () => void demo.reload());
     }
     return demo;
   } catch (err) {

@@ -2,6 +2,46 @@
 // PDP needs from a policy engine is the small PolicyEngine interface below, so swapping the engine
 // means rewriting this file only.
 import { Oso } from 'oso';
+import { Query } from 'oso/dist/src/Query.js';
+
+// Oso's JavaScript host answers a lookup of an attribute the object lacks with an application
+// error *and* a result (`undefined`, as an external instance). Where the Polar VM ignores lookup
+// errors, in a `matches` pattern, it went on with that value: `user.claims matches {tenant: _}`
+// held for a user without a tenant claim, and `{tenant: t}` bound t. Oso's Python host answers
+// "no result" there, a failed lookup; so does this one now. Elsewhere the error is raised as
+// before; a failed method call (not a lookup) keeps Oso's answer, which no `not` can turn into a pass.
+const lookup = Symbol('goldpath.lookup');
+const failedLookup = Symbol('goldpath.failedLookup');
+{
+  const q = Query.prototype as unknown as {
+    handleCall(attr: string, callId: number, instance: unknown, args: unknown): Promise<void>;
+    applicationError(message: string): void;
+    callResult(callId: number, term: unknown): void;
+    [lookup]?: boolean;
+    [failedLookup]?: boolean;
+  };
+  const { handleCall, applicationError, callResult } = q;
+  if ([handleCall, applicationError, callResult].every((f) => typeof f === 'function')) {
+    // One call at a time per query: the VM waits for each call's result before the next. Oso's
+    // handleCall reports an error (applicationError) and then, always, a result (callResult).
+    q.handleCall = function (this: typeof q, attr, callId, instance, args) {
+      this[lookup] = !args;
+      this[failedLookup] = false;
+      return handleCall.call(this, attr, callId, instance, args);
+    };
+    q.applicationError = function (this: typeof q, message: string) {
+      if (this[lookup]) this[failedLookup] = true;
+      return applicationError.call(this, message);
+    };
+    q.callResult = function (this: typeof q, callId: number, term: unknown) {
+      if (this[failedLookup]) {
+        this[failedLookup] = false;
+        return callResult.call(this, callId, undefined);
+      }
+      return callResult.call(this, callId, term);
+    };
+  }
+}
 
 /** One Polar file's text, named by the path that errors should point at. */
 export interface PolarSource {

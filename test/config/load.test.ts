@@ -147,7 +147,7 @@ describe('config: loadConfig', () => {
     expectLine('pdp.yaml:2: policies[0]:', /does not exist/);
     expectLine('pdp.yaml:5: rules[0].match:', /methods are upper-case/);
     expectLine('pdp.yaml:12: rules[2].resource.id:', /":oid", which is not a parameter/);
-    expectLine('pdp.yaml:16: rules[4].match:', /overlaps the rule at line 11/);
+    expectLine('pdp.yaml:16: rules[4].match:', /can never apply: the rule at line 11/);
     expectLine('pdp.yaml:18: rules[4].resource.id:', /environment variable RESOURCE_ID is not set/);
     expectLine('idps.yaml:10: idps.plain.issuer:', /dangerously_allow_insecure_http: true/);
     expectLine('idps.yaml:26: idps.Bad_Name.client_secret:', /UNSET_SECRET is not set/);

@@ -39,4 +39,25 @@ describe('config: a pdp.yaml rule shadowed by an earlier one', function () {
       assert.deepEqual(await problemsFor({ routes: BASE_ROUTES, pdp: pdp(rule(earlier, 'read') + rule(later, 'other')) }), []);
     });
   }
+
+  // README "Write a policy" step 2 adds `PUT|PATCH /api/orders/:id` (write); the shipped pdp.yaml
+  // already has `PUT|PATCH|DELETE /api/orders/:id` (write) above it. The problem must say that the
+  // rule can never apply and what to do, not only that the two "overlap".
+  it('a rule of the same shape that an earlier one covers says it can never apply, and what to do', async function () {
+    const problems = await problemsFor({ routes: BASE_ROUTES, pdp: pdp(rule('PUT|PATCH|DELETE /api/orders/:id', 'write') + rule('PUT|PATCH /api/orders/:order', 'write')) });
+    assert.equal(problems.length, 1, JSON.stringify(problems));
+    assert.equal(problems[0]!.key, 'rules[1].match');
+    assert.match(problems[0]!.message, /can never apply: the rule at line 3 \("PUT\|PATCH\|DELETE \/api\/orders\/:id"\)/);
+    assert.match(problems[0]!.message, /first matching rule wins/);
+  });
+
+  it('a partial overlap of the same shape names the methods both take and how to part them', async function () {
+    const problems = await problemsFor({ routes: BASE_ROUTES, pdp: pdp(rule('GET|HEAD /api/orders/:id', 'read') + rule('GET|DELETE /api/orders/:id', 'remove')) });
+    assert.equal(problems.length, 1, JSON.stringify(problems));
+    assert.equal(problems[0]!.key, 'rules[1].match');
+    assert.match(problems[0]!.message, /overlaps the rule at line 3 \("GET\|HEAD \/api\/orders\/:id"\)/);
+    assert.match(problems[0]!.message, /GET/);
+    assert.match(problems[0]!.message, /first matching rule wins/);
+    assert.match(problems[0]!.message, /one of the two rules/);
+  });
 });

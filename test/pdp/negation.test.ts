@@ -57,4 +57,30 @@ describe('pdp: a policy error under `not` fails closed', () => {
       pdp.close();
     }
   });
+
+  it('a claim the user lacks fails every pattern over it, an unbound variable too (never an allow)', async () => {
+    const { log, lines, text } = captureLogger();
+    const pdp = await Pdp.load({ policies: [fixture('claim-guards.polar')], rules: [
+      rule('GET /h', 'has_tenant', 'Thing'), rule('GET /b', 'tenant_bound', 'Thing'),
+      rule('GET /t/:tenant', 'own_tenant', 'Thing'), rule('GET /n', 'nested', 'Thing'),
+    ] }, { log });
+    try {
+      const d = (claims: Record<string, unknown>, path: string) => pdp.decide(user({ claims }), req('GET', path, 't')).then((x) => x.outcome);
+      // Without the claim: denied, not allowed, and no policy error either.
+      assert.equal(await d({}, '/h'), 'deny');
+      assert.equal(await d({}, '/b'), 'deny');
+      assert.equal(await d({}, '/t/acme'), 'deny');
+      assert.equal(await d({ realm: {} }, '/n'), 'deny');
+      // With it: as written.
+      assert.equal(await d({ tenant: 'acme' }, '/h'), 'allow');
+      assert.equal(await d({ tenant: 'acme' }, '/b'), 'allow');
+      assert.equal(await d({ tenant: 'blocked' }, '/b'), 'deny');
+      assert.equal(await d({ tenant: 'acme' }, '/t/acme'), 'allow');
+      assert.equal(await d({ tenant: 'acme' }, '/t/other'), 'deny');
+      assert.equal(await d({ realm: { roles: ['x'] } }, '/n'), 'allow');
+      assert.equal(lines().filter((l) => l['level'] === 'error').length, 0, text());
+    } finally {
+      pdp.close();
+    }
+  });
 });
