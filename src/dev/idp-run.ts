@@ -32,7 +32,8 @@ export async function startDevIdpFromConfig(opts: { env: Record<string, string |
   const log = opts.log ?? createLogger({ level: env['LOG_LEVEL'] || 'info', name: 'dev-idp' });
   const port = env['PORT'] ? Number(env['PORT']) : DEFAULT_DEV_IDP_PORT;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('PORT must be an integer from 0 to 65535');
-  const host = env['HOST'] || '0.0.0.0';
+  // Loopback unless HOST says otherwise (compose does): this IdP signs anyone in, admin included.
+  const host = env['HOST'] || '127.0.0.1';
   const issuer = env['GOLDPATH_IDP_ISSUER'] || `http://localhost:${port}`;
   const origin = new URL(env['GOLDPATH_PUBLIC_URL'] || 'http://localhost:8080').origin;
   // In compose the IdP container cannot reach the BFF at the browser's origin (localhost is itself):

@@ -228,17 +228,51 @@ async function build(
         warnings.push(`pdp.yaml uses resource type ${type}, which no policy mentions: those requests will be denied`);
       }
     }
+    // A misspelt action (`action: wirte`) or rule name (`alow(...)`) loads fine and denies quietly.
+    const warned = new Set<string>();
+    for (const rule of config.rules) {
+      if (warned.has(rule.action) || text.includes(JSON.stringify(rule.action))) continue;
+      warned.add(rule.action);
+      warnings.push(`pdp.yaml${rule.line === undefined ? '' : `:${rule.line}`} asks action ${JSON.stringify(rule.action)}, which no policy mentions: unless a rule allows any action, those requests will be denied`);
+    }
+    for (const name of unusedRuleNames(text)) {
+      warnings.push(`policy rule ${name}(…) is defined but never used (allow is what goldpath asks; is it misspelt?)`);
+    }
     return { problems, warnings, engine, classes };
   } catch (err) {
     const info = err instanceof PolicyLoadError ? err.info : describePolicyError(err);
     const file = info.file ?? config.policies.join(', ');
-    const message = info.column === undefined ? info.message : `${info.message} (column ${info.column})`;
+    // The usual cause of a token the parser did not expect at the start of a line: the rule before
+    // it lacks its closing `;`.
+    const hint = info.column === 1 && /^did not expect to find the token/.test(info.message) ? ' (is the `;` missing at the end of the rule before it?)' : '';
+    const message = info.column === undefined ? info.message : `${info.message}${hint} (column ${info.column})`;
     problems.push(info.line === undefined ? { file, key: 'policies', message } : { file, line: info.line, key: 'policies', message });
     return { problems, warnings, engine: undefined, classes };
   }
 }
 
 const defaultReadFile = (path: string) => fsReadFile(path, 'utf8');
+
+/** Rules Oso or goldpath call by name, whether or not a policy does. */
+const ENTRY_RULES = new Set(['allow', 'allow_field', 'allow_request', 'has_role', 'has_permission', 'has_relation', 'actor_has_role_for_resource']);
+
+/**
+ * Names of rules `text` (comments removed) defines and never calls: a rule head is a name and `(`
+ * at the start of a statement (after a `;`, a `{` or `}` of a resource block, or the file's start).
+ * Strings are blanked first, so a `;` or `name(` inside one counts for nothing.
+ */
+function unusedRuleNames(text: string): string[] {
+  const code = text.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  const heads = new Map<string, number>();
+  for (const m of code.matchAll(/(?:^|[;{}])\s*([a-z_][A-Za-z0-9_]*)\s*\(/g)) heads.set(m[1]!, (heads.get(m[1]!) ?? 0) + 1);
+  const unused: string[] = [];
+  for (const [name, defined] of heads) {
+    if (ENTRY_RULES.has(name)) continue;
+    const uses = code.match(new RegExp(`\\b${name}\\s*\\(`, 'g'))?.length ?? 0;
+    if (uses <= defined) unused.push(name);
+  }
+  return unused;
+}
 
 function ruleName(rule: PdpRule): string {
   return `${rule.methods === '*' ? '*' : rule.methods.join('|')} ${rule.pattern}`;

@@ -88,7 +88,7 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
       log.info('configuration reloaded');
       return true;
     } catch (err) {
-      log.error({ err: (err as Error).message }, 'reload rejected: the previous configuration keeps serving');
+      log.error({ err: (err as Error).message }, 'reload rejected: the previous configuration keeps serving (goldpath check lists every problem)');
       return false;
     }
   }

@@ -281,6 +281,8 @@ describe('traefik/ and compose/ (static checks)', () => {
         for (const inner of ['redis', 'verify']) assert.ok(!reaches(name, inner), `${name} shares a network with ${inner}`);
       }
       assert.ok(upstreams.has('api') && upstreams.has('spa'));
+      // Each listens beyond its own loopback (the dev IdP's default is loopback only).
+      for (const name of ['bff', 'verify', 'api', 'spa', 'dev-idp']) assert.equal(compose.services[name]!.environment?.HOST, '0.0.0.0', `${name}: HOST`);
       for (const [from, to] of [['traefik', 'verify'], ['bff', 'redis'], ['verify', 'redis'], ['dev-idp', 'bff']] as const) {
         assert.ok(reaches(from, to), `${from} cannot reach ${to}`);
       }

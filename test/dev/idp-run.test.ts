@@ -1,7 +1,7 @@
 // `goldpath dev-idp` wiring: clients come from idps.yaml (same id, secret and auth method) for the
 // IdPs whose issuer is the dev IdP; plain http needs the explicit dangerous opt-in.
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as oidc from 'openid-client';
@@ -83,6 +83,25 @@ ${insecure ? '    dangerously_allow_insecure_http: true\n' : ''}    audiences:
       assert.equal(tokens.claims()?.sub, 'admin');
       await assert.rejects(oidc.discovery(new URL(issuer), 'someone-else', 'x', undefined, { execute: [oidc.allowInsecureRequests] })
         .then((c) => oidc.refreshTokenGrant(c, 'x')), 'IdPs with another issuer get no client');
+    } finally {
+      await idp.close();
+    }
+  });
+
+  it('listens on loopback only unless HOST says otherwise (it signs anyone in, admin included)', async () => {
+    const port = await freePort();
+    const issuer = `http://localhost:${port}`;
+    writeIdps(issuer, true);
+    const idp = await startDevIdpFromConfig({
+      log: silentLogger,
+      env: { GOLDPATH_CONFIG_DIR: dir, GOLDPATH_IDP_ISSUER: issuer, PORT: String(port), GOLDPATH_PUBLIC_URL: 'http://localhost:8080', TEST_CLIENT_SECRET: 'x' },
+    });
+    try {
+      // The kernel's own list of listening sockets: local address 127.0.0.1 (0100007F), not 0.0.0.0.
+      const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+      const listening = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A').map((f) => f[1]!.split(':')[0]);
+      assert.deepEqual(listening, ['0100007F']);
     } finally {
       await idp.close();
     }

@@ -49,6 +49,45 @@ describe('Pdp.check (goldpath check)', () => {
     assert.ok(warnings.some((w) => /policy names type Profile, which no pdp.yaml rule produces/.test(w)), warnings.join('\n'));
   });
 
+  it('warns about an action no policy mentions and a rule nothing calls (misspellings that would deny quietly)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'goldpath-polar-'));
+    try {
+      const file = join(dir, 'typos.polar');
+      writeFileSync(file, [
+        'allow(user: User, "read", _o: Order) if is_reader(user);',
+        'is_reader(user: User) if "reader" in user.roles;',
+        '# alow(x) in a comment is not a rule',
+        'alow(user: User, "write", _o: Order) if "x;alow(" = "x" and user.id = "admin";',
+        '', 'allow(_user: User, "list", _o: OrderList);',
+      ].join('\n'));
+      const { problems, warnings } = await Pdp.check({
+        policies: [file],
+        rules: [rule('GET /api/orders/:id', 'read', 'Order', ':id'), rule('PUT /api/orders/:id', 'wirte', 'Order', ':id'), rule('GET /api/orders', 'list', 'OrderList')],
+      });
+      assert.deepEqual(problems, []);
+      assert.deepEqual(warnings.filter((w) => /action|never used/.test(w)), [
+        'pdp.yaml asks action "wirte", which no policy mentions: unless a rule allows any action, those requests will be denied',
+        'policy rule alow(…) is defined but never used (allow is what goldpath asks; is it misspelt?)',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a token the parser did not expect at the start of a line suggests the missing `;` before it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'goldpath-polar-'));
+    try {
+      const file = join(dir, 'semicolon.polar');
+      writeFileSync(file, 'allow(user: User, "read", _o: Order) if user.id = "a"\nallow(user: User, "list", _o: OrderList) if user.id = "b";\n');
+      const { problems } = await Pdp.check(demoConfig([file]));
+      assert.equal(problems.length, 1, JSON.stringify(problems));
+      assert.equal(problems[0]!.line, 2);
+      assert.match(problems[0]!.message, /is the `;` missing at the end of the rule before it\?/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('main.polar combines with resource blocks (its helper does not clash with has_role)', async () => {
     const { problems } = await Pdp.check(demoConfig([mainPolicy, fixture('resource-block.polar')]));
     assert.deepEqual(problems, []);
