@@ -73,6 +73,9 @@ const SOURCE_ECHOES: readonly [RegExp, string][] = [
   [/^Invalid escape sequence\b.*/s, 'invalid escape sequence in a double-quoted string (write \\\\ for a backslash, or use single quotes)'],
   [/^Unresolved plain scalar\b.*/s, 'unresolved plain scalar (quote the value)'],
   [/^Unknown directive\b.*/s, 'unknown % directive (a value that starts with % must be quoted)'],
+  // The parser's stray tokens (a first line indented deeper than the lines after it) quote their text.
+  [/^(Unexpected \S+ token in YAML (stream|document)|Not a YAML token)\b.*/s,
+    'unexpected text outside the structure of the lines above (check the indentation)'],
   // The parser recurses once per level of block nesting (`- - - …`, deeper and deeper indents).
   [/^Maximum call stack size exceeded\b.*/s, 'lists or maps nest too deeply to read (a goldpath config file needs a few levels)'],
 ];
@@ -116,6 +119,7 @@ export class YamlFile {
     const lastLine = source.replace(/\n+$/, '').split('\n').length;
     const told = new Set<string>();
     const indented = new Set<number>();
+    const lastChar = source.trimEnd().length - 1;
     for (const e of issues) {
       const line = Math.min(lc.linePos(e.pos[0]).line || 1, lastLine);
       let message = e.code === 'DUPLICATE_KEY' ? 'a key appears twice in the same map'
@@ -131,7 +135,8 @@ export class YamlFile {
         indented.add(line);
         message += ': check the indentation of this line and the next (the keys of one map or list item start at the same column; indent with spaces, never tabs)';
       }
-      const key = e.code === 'MULTIPLE_DOCS' ? '' : pathAt(doc.contents, e.pos[0]);
+      // An error at the end of input (an unclosed quote or bracket) is in the last entry.
+      const key = e.code === 'MULTIPLE_DOCS' ? '' : pathAt(doc.contents, Math.min(e.pos[0], lastChar), e.code === 'DUPLICATE_KEY');
       // The parser may report one fault twice (a stack overflow unwinding): once is enough.
       if (told.has(`${line}\n${message}`)) continue;
       told.add(`${line}\n${message}`);
@@ -154,9 +159,12 @@ export class YamlFile {
 /**
  * The key path of the deepest map entry or list item holding `offset` in a (partly) parsed
  * document: a syntax problem is located by key too. Only plain keys are named (a key written
- * oddly could itself be a misread value); '' when the offset is outside every entry.
+ * oddly could itself be a misread value); '' when the offset is outside every entry. Nor is a key
+ * the parser faults itself (the offset is on it: a value written on the line after its key, or
+ * holding ': ', is read as a key) or one without a ':' (no value): such a "key" is a misread
+ * value, maybe a secret. Only a duplicate key (`keyAtFault`) is a key the user wrote as one.
  */
-function pathAt(node: unknown, offset: number, path = '', depth = 0): string {
+function pathAt(node: unknown, offset: number, keyAtFault = false, path = '', depth = 0): string {
   // A config file is a few levels deep; a path of hundreds would only bury the message.
   if (depth >= 8) return path;
   if (isMap(node)) {
@@ -165,14 +173,15 @@ function pathAt(node: unknown, offset: number, path = '', depth = 0): string {
       const value = pair.value as Node | null;
       const start = key?.range?.[0] ?? value?.range?.[0];
       const end = value?.range?.[2] ?? key?.range?.[2];
-      if (start === undefined || end === undefined || offset < start || offset > end) continue;
+      if (start === undefined || end === undefined || offset < start || offset >= end) continue; // [start, end)
       if (!isScalar(key) || typeof key.value !== 'string' || !/^[A-Za-z0-9_-]+$/.test(key.value)) return path;
-      return pathAt(value, offset, childPath(path, key.value), depth + 1);
+      if (value === null || (!keyAtFault && key.range !== undefined && key.range !== null && offset < key.range[1])) return path;
+      return pathAt(value, offset, keyAtFault, childPath(path, key.value), depth + 1);
     }
   } else if (isSeq(node)) {
     for (let i = 0; i < node.items.length; i++) {
       const range = (node.items[i] as Node | null)?.range;
-      if (range && offset >= range[0] && offset <= range[2]) return pathAt(node.items[i], offset, childPath(path, i), depth + 1);
+      if (range && offset >= range[0] && offset < range[2]) return pathAt(node.items[i], offset, keyAtFault, childPath(path, i), depth + 1);
     }
   }
   return path;

@@ -190,8 +190,11 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     } catch (err) {
       if (isRejection(err)) {
         log.info({ idp: idp.name, err: errorSummary(err) }, 'refresh rejected by the IdP: session deleted');
-        await store.delete(current.id);
         report('rejected');
+        // The IdP ended the session: this request is a 401 even when the store cannot delete it
+        // now (an error here would let fresh() serve the unexpired token of an ended session).
+        // Left in the store, its next refresh is rejected again and deletes it then.
+        await store.delete(current.id).catch((e: unknown) => log.warn({ err: errorSummary(e) }, 'refresh rejected, but the session could not be deleted yet'));
         return null;
       }
       if (isRefusal(err)) refuse(`${current.id}\n${audience}`);

@@ -5,7 +5,7 @@ import { checkConfig, formatProblems, loadConfig } from '../../src/config/index.
 import { loadSettingsAndConfig } from '../../src/config/load.ts';
 import type { GoldpathConfig } from '../../src/config/types.ts';
 import { substitute } from '../../src/config/yaml.ts';
-import { BASE_IDPS, cleanupConfigDirs, configDir, FIXTURES, only, problemsFor, REPO, where } from './helpers.ts';
+import { BASE_IDPS, BASE_PDP, cleanupConfigDirs, configDir, FIXTURES, only, problemsFor, REPO, where } from './helpers.ts';
 
 const VALID = path.join(FIXTURES, 'valid');
 const BROKEN = path.join(FIXTURES, 'broken');
@@ -271,6 +271,19 @@ idps:
       assert.equal(problems[1]!.line, 4);
       assert.match(problems[1]!.message, /a key appears twice/);
       assert.equal(problems[2]!.line, 3);
+    });
+
+    it('a YAML syntax problem at the start of a line is not blamed on the entry of the line before', async () => {
+      const problems = await problemsFor({
+        routes: 'routes:\n  - name: a\n    prefix: /api/a\n   auth: public\n',
+        pdp: `${BASE_PDP}policies: [app.polar]\n`,
+        idps: 'default: dev\nstray\nidps:\n  dev:\n    issuer: x\n',
+      });
+      assert.deepEqual(where(problems), [
+        ['routes.yaml', 4, 'routes'],
+        ['pdp.yaml', 6, 'policies'],
+        ['idps.yaml', 2, '(yaml)'],
+      ]);
     });
 
     it('reports an empty file, a file of the wrong shape, unknown top-level keys and several documents', async () => {

@@ -298,6 +298,26 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
     assert.equal(refreshGrants, 0);
   });
 
+  it('a refresh the IdP rejects never serves the unexpired token, even when the session cannot be deleted', async () => {
+    const s = await loginSession('sven');
+    const t = s.secrets.tokens['']!;
+    assert.ok(await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { '': { ...t, expiresAt: Date.now() + 10_000 } } }));
+    const soon = (await env.store.getById(s.id))!;
+    await revoke(soon.secrets.refreshToken!);
+    // The store stalls once the IdP has rejected the refresh: the session cannot be deleted.
+    const store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
+    try {
+      const tokens = processWith(store, 15_000, 0, () => env.redis.pause());
+      const r = await tokens.credentials(soon, '', 'GET', 'https://api.example.test/').then((c) => c, (err: unknown) => err);
+      assert.notEqual((r as { authorization?: string } | null)?.authorization, `Bearer ${t.value}`, 'the token of a session the IdP ended is never sent upstream');
+      assert.equal(r, null, 'the session is over: 401 (login again), as for any rejected refresh');
+    } finally {
+      env.redis.resume();
+      await store.close();
+    }
+    assert.equal(refreshErrors, 1);
+  });
+
   it('an IdP that leaves expires_in out: a JWT access token\'s exp says when it is refreshed', async () => {
     const s = await loginSession('quinn');
     const fetch = editingIdpJson('/token', (body) => { delete body['expires_in']; });
