@@ -380,6 +380,7 @@ describe(`no secret in any log line of the dev IdP, BFF and verify processes at 
     has('bff', 'back-channel logout refused', { reason: 'replayed jti' });
     has('bff', 'shutting down');
     has('verify', 'goldpath verify listening');
+    has('verify', 'token refreshed', { level: 'debug', audience: '(login)', rotated: true });
     has('verify', 'pdp: policy error, request denied (logged once per rule and error)');
     has('verify', 'shutting down');
     for (const l of lines.get('bff')!.filter((x) => x['msg'] === 'request')) assert.ok(l['reqId'], 'BFF request lines carry a request id');

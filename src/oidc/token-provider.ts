@@ -225,6 +225,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
       return null; // deleted meanwhile (logout): never resurrect it
     }
     report('success');
+    log.debug({ idp: idp.name, audience: audience || '(login)', rotated: res.refresh_token !== undefined }, 'token refreshed');
     return { ...current, secrets, version: current.version + 1 };
   }
 
