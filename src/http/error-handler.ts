@@ -22,7 +22,8 @@ export function render(ctx: Context, err: unknown, log: Logger): void {
     log.error({ err: errorFields(err), reqId: ctx.state.requestId }, 'request failed');
   }
   const code = ge?.code ?? (status >= 500 ? 'server_error' : 'invalid_request');
-  const description = status >= 500 ? 'internal error' : (err as Error).message;
+  // A 503 says what the client can do (try again) without saying which dependency failed.
+  const description = status === 503 && ge ? 'temporarily unavailable: try again shortly' : status >= 500 ? 'internal error' : (err as Error).message;
   ctx.status = status;
   ctx.set('Cache-Control', 'no-store');
   if (ge?.headers) ctx.set(ge.headers);

@@ -20,7 +20,7 @@ const SESSION_ROUTES = ['/api/orders/1', '/api/reports', '/api/boom'];
 
 function assertUnavailable(res: VerifyResponse, what: string): void {
   assert.equal(res.status, 503, `${what}: ${res.status} ${res.body}`);
-  assert.equal(JSON.parse(res.body).error, 'unavailable', what);
+  assert.deepEqual(JSON.parse(res.body), { error: 'unavailable', error_description: 'temporarily unavailable: try again shortly' }, what);
   assert.equal(res.headers['cache-control'], 'no-store');
   assert.equal(res.headers.authorization, undefined);
   assert.ok(res.ms < 1000, `${what}: answered in ${Math.round(res.ms)} ms`);
