@@ -264,8 +264,10 @@ export const OUTAGE_CODES: ReadonlySet<string> = new Set(['OAUTH_TIMEOUT', 'OAUT
 /** Loggable summary of an openid-client/network error: no response bodies, no tokens. */
 export function errorSummary(err: unknown): Record<string, unknown> {
   // The IdP's error_description is what tells an operator the cause (a redirect URI not
-  // registered, a client authentication that failed): kept when it is plain short text.
-  const described = (d: unknown) => (typeof d === 'string' && /^[\x20-\x7e]{1,300}$/.test(d) ? { error_description: d } : {});
+  // registered, a client authentication that failed): kept when it is plain short text, with any
+  // run that could be a token or code an IdP quoted back (20 or more token characters) cut out.
+  const described = (d: unknown) => (typeof d === 'string' && /^[\x20-\x7e]{1,300}$/.test(d)
+    ? { error_description: d.replace(/[A-Za-z0-9_~+=-]{20,}/g, '[…]') } : {});
   if (err instanceof oidc.ResponseBodyError) return { type: 'ResponseBodyError', error: err.error, status: err.status, ...described(err.error_description) };
   if (err instanceof oidc.AuthorizationResponseError) return { type: 'AuthorizationResponseError', error: err.error, ...described(err.error_description) };
   return errorFields(err);

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
+import * as oidc from 'openid-client';
+import { errorSummary } from '../../src/oidc/idp-client.ts';
 
 type Spoil = (url: string) => Response | undefined;
 
@@ -59,5 +61,24 @@ describe('IdpClient: IdP answers that are not answers', function () {
     const r = await env.login('alice');
     assert.equal(r.status, 503, `${r.status}: ${r.last.body.slice(0, 200)}`);
     assert.equal(r.sessionCookie, undefined, 'no session with a 4 MiB claim in it');
+  });
+});
+
+describe('errorSummary: what a log line keeps of an IdP error', function () {
+  it('keeps the error and a plain error_description, without any run that could be a token the IdP quoted back', () => {
+    const token = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
+    const err = new oidc.ResponseBodyError('server responded with an error', {
+      cause: { error: 'invalid_grant', error_description: `refresh token ${token} is unknown; redirect_uri http://localhost:8080/auth/callback` },
+      response: new Response(null, { status: 400 }),
+    });
+    const s = errorSummary(err);
+    assert.equal(s['error'], 'invalid_grant');
+    assert.equal(s['status'], 400);
+    const d = String(s['error_description']);
+    for (const part of token.split('.')) assert.ok(!d.includes(part.slice(0, 16)), d);
+    assert.match(d, /^refresh token .* is unknown; redirect_uri http:\/\/localhost:8080\/auth\/callback$/);
+    // Not plain short text: left out.
+    const long = new oidc.ResponseBodyError('x', { cause: { error: 'invalid_request', error_description: 'a'.repeat(400) }, response: new Response(null, { status: 400 }) });
+    assert.equal(errorSummary(long)['error_description'], undefined);
   });
 });
