@@ -2,10 +2,41 @@
 // Prints every problem (file:line: key: message) and returns non-zero on any.
 import { resolve } from 'node:path';
 import process from 'node:process';
-import { formatProblem } from './errors.ts';
+import { ConfigError, formatProblem, type ConfigProblem } from './errors.ts';
 import { validateConfig } from './config/load.ts';
 import { configDirOf } from './config/env.ts';
 import { Pdp } from './pdp/index.ts';
+
+/** Every problem of the config folder and its policies, and the warnings: what `goldpath check` says. */
+export async function checkConfig(dir: string, env: Record<string, string | undefined>): Promise<{ problems: ConfigProblem[]; warnings: string[] }> {
+  // The policies are checked whenever pdp.yaml itself is sound, even if another file is not: every
+  // problem in one round.
+  const { problems, pdp } = await validateConfig(dir, env);
+  const warnings: string[] = [];
+  if (pdp !== undefined) {
+    const checked = await Pdp.check(pdp);
+    problems.push(...checked.problems);
+    warnings.push(...checked.warnings);
+  }
+  return { problems, warnings };
+}
+
+/**
+ * Runs `load`; when it fails on the configuration, fails with every problem there is, as `goldpath
+ * check` lists them (a YAML slip must not hide a Polar one until the next attempt), besides those
+ * `load` found (the environment's, say).
+ */
+export async function withEveryProblem<T>(dir: string, env: Record<string, string | undefined>, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const seen = new Set(err.problems.map(formatProblem));
+    const more = (await checkConfig(dir, env)).problems.filter((p) => !seen.has(formatProblem(p)));
+    if (more.length === 0) throw err;
+    throw new ConfigError([...err.problems, ...more]);
+  }
+}
 
 export async function runCheck(o: {
   env: Record<string, string | undefined>;
@@ -14,15 +45,7 @@ export async function runCheck(o: {
   err: (line: string) => void;
 }): Promise<number> {
   const dir = o.dir === undefined ? configDirOf(o.env) : resolve(process.cwd(), o.dir);
-  const warnings: string[] = [];
-  // The policies are checked whenever pdp.yaml itself is sound, even if another file is not: every
-  // problem in one round.
-  const { problems, pdp } = await validateConfig(dir, o.env);
-  if (pdp !== undefined) {
-    const checked = await Pdp.check(pdp);
-    problems.push(...checked.problems);
-    warnings.push(...checked.warnings);
-  }
+  const { problems, warnings } = await checkConfig(dir, o.env);
   for (const w of warnings) o.err(`warning: ${w}`);
   if (problems.length === 0) {
     o.out(`goldpath check: ${dir}: OK (routes.yaml, pdp.yaml, idps.yaml and policies)`);

@@ -4,6 +4,8 @@ import './process-tuning.ts'; // first: before anything loads Oso (see there)
 import process from 'node:process';
 import { ConfigError } from '../errors.ts';
 import { loadConfig, loadSettingsAndConfig } from '../config/load.ts';
+import { configDirOf } from '../config/env.ts';
+import { withEveryProblem } from '../check.ts';
 import type { GoldpathConfig, Settings } from '../config/types.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSessionStore } from '../session/index.ts';
@@ -51,9 +53,10 @@ export interface VerifyProcess extends Listening {
 }
 
 export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
-  const { settings, config } = await loadSettingsAndConfig(opts.env);
+  const dir = configDirOf(opts.env);
+  const { settings, config } = await withEveryProblem(dir, opts.env, () => loadSettingsAndConfig(opts.env));
   const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'verify' });
-  let policy: VerifyPolicy = await buildVerifyPolicy(config, settings, log);
+  let policy: VerifyPolicy = await withEveryProblem(dir, opts.env, () => buildVerifyPolicy(config, settings, log));
   if (!opts.store && settings.redisUrl.startsWith('memory:')) {
     // A separate sidecar process would have its own empty memory: every request would be a 401.
     throw new ConfigError([{ file: 'environment', key: 'REDIS_URL', message: 'memory:// only works when everything runs in one process (goldpath demo); use redis://' }]);
@@ -77,10 +80,13 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
 
   async function reloadOnce(): Promise<boolean> {
     try {
-      const next = await loadConfig(settings.configDir, opts.env);
+      const { nextTokens, nextPolicy } = await withEveryProblem(settings.configDir, opts.env, async () => {
+        const next = await loadConfig(settings.configDir, opts.env);
+        const tokensOfNext = await makeTokens({ settings, store, log, config: next, onRefresh });
+        return { nextTokens: tokensOfNext, nextPolicy: await buildVerifyPolicy(next, settings, log) };
+      });
       const old = policy;
-      const nextTokens = await makeTokens({ settings, store, log, config: next, onRefresh });
-      policy = await buildVerifyPolicy(next, settings, log);
+      policy = nextPolicy;
       currentTokens = nextTokens;
       // Oso's WASM heap is not garbage-collected: free the old engine once the requests that took
       // it (not only its queries already running) are done.
@@ -88,7 +94,7 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
       log.info('configuration reloaded');
       return true;
     } catch (err) {
-      log.error({ err: (err as Error).message }, 'reload rejected: the previous configuration keeps serving (goldpath check lists every problem)');
+      log.error({ err: (err as Error).message }, 'reload rejected: the previous configuration keeps serving');
       return false;
     }
   }

@@ -13,6 +13,7 @@ import { createSessionStore } from '../../src/session/index.ts';
 import { loadSettings } from '../../src/config/env.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startVerify } from '../../src/verify/server.ts';
+import { capturingLogger } from '../helpers/idp-bff.ts';
 
 function fixtureDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'goldpath-reload-signals-'));
@@ -121,5 +122,49 @@ describe('verify reload', function () {
         }
       });
     }
+  });
+
+  describe('a YAML slip and a Polar one at once', function () {
+    it('are both named, by a start that fails and by a reload that is rejected', async function () {
+      const dir = fixtureDir();
+      const env = {
+        GOLDPATH_CONFIG_DIR: dir, REDIS_URL: 'memory://reload-both', GOLDPATH_PUBLIC_URL: 'http://localhost:8080',
+        GOLDPATH_SESSION_KEYS: TEST_KEYS.join(','), TEST_CLIENT_SECRET: 's3cret', HOST: '127.0.0.1',
+      };
+      const store = createSessionStore({ url: env.REDIS_URL, settings: loadSettings(env), log: silentLogger });
+      const routesFile = join(dir, 'routes.yaml');
+      const policyFile = join(dir, 'policy.polar');
+      const [routes, policy] = [readFileSync(routesFile, 'utf8'), readFileSync(policyFile, 'utf8')];
+      const breakBoth = () => {
+        writeFileSync(routesFile, routes.replace('routes:\n', 'routes:\n  - name: typo\n    prefx: /api/typo\n'));
+        writeFileSync(policyFile, `${policy}\nallow(this is not polar`);
+      };
+      const named = (text: string) => {
+        assert.match(text, /routes\.yaml:\d+: routes\[0\]\.prefx/, text);
+        assert.match(text, /policy\.polar:\d+: policies:/, text);
+      };
+      try {
+        breakBoth();
+        const failed = await startVerify({ env, store, port: 0, host: '127.0.0.1', log: silentLogger, tokens: async ({ store: s }) => new StoredTokens(s) })
+          .then(() => assert.fail('started with a broken configuration'), (err: Error) => err.message);
+        named(failed);
+        writeFileSync(routesFile, routes);
+        writeFileSync(policyFile, policy);
+        const { log, lines } = capturingLogger('info');
+        const p = await startVerify({ env, store, port: 0, host: '127.0.0.1', log, tokens: async ({ store: s }) => new StoredTokens(s) });
+        try {
+          breakBoth();
+          assert.equal(await p.reload(), false);
+          const rejected = lines.map((l) => JSON.parse(l) as { msg: string; err?: string }).find((l) => /^reload rejected/.test(l.msg));
+          assert.ok(rejected, lines.join('\n'));
+          named(String(rejected.err));
+        } finally {
+          await p.close();
+        }
+      } finally {
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 });
