@@ -56,11 +56,38 @@ const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
  * memory of a copy whose shape is shared by every user with the same claim names.
  */
 class Claims {
-  constructor(c: Readonly<Record<string, unknown>>) {
-    // `__proto__` as an assignment would set the prototype, never a claim worth reading.
-    for (const k of Object.keys(c)) if (k !== '__proto__') (this as Record<string, unknown>)[k] = c[k];
+  constructor(c: Readonly<Record<string, unknown>>, seen: Map<object, unknown> = new Map()) {
+    seen.set(c, this);
+    // `__proto__` as an assignment would set the prototype, never a claim worth reading. A claim
+    // whose value is undefined is absent (JSON has no undefined, and the decision-cache key, made
+    // with JSON.stringify, drops it: kept, {tenant: undefined} matched {tenant: _} and its allow
+    // was served to users without the claim).
+    for (const k of Object.keys(c)) {
+      const v = c[k];
+      if (k !== '__proto__' && v !== undefined) (this as Record<string, unknown>)[k] = claimValue(v, seen);
+    }
     Object.freeze(this);
   }
+}
+
+/**
+ * Nested objects, in lists too, are Claims as well: a plain object shows Object.prototype to Oso
+ * (which asks `name in object`), so `user.claims.tenant_roles.(key)` held for the key
+ * `constructor` from a path, and `{org: {toString: _}}` matched every org. Cycles (not from JSON)
+ * stay cycles.
+ */
+function claimValue(v: unknown, seen: Map<object, unknown>): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  const known = seen.get(v);
+  if (known !== undefined) return known;
+  if (Array.isArray(v)) {
+    const list: unknown[] = [];
+    seen.set(v, list);
+    for (const x of v) list.push(claimValue(x, seen));
+    return Object.freeze(list);
+  }
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null ? new Claims(v as Record<string, unknown>, seen) : v;
 }
 Object.setPrototypeOf(Claims.prototype, null);
 Reflect.deleteProperty(Claims.prototype, 'constructor');
@@ -134,13 +161,16 @@ type ResourceClass = new (f: ResourceFields) => ResourceFields;
 function resourceClass(name: string): ResourceClass {
   const holder = {
     [name]: class implements ResourceFields {
-      readonly id: string | null;
+      // Only a rule with an `id:` template gives its resource an id. Without one, reading it is a
+      // policy bug, an error like any missing field: as nil, `doc.id = user.email` held for every
+      // user without an email (nil = nil), on every request of such a rule.
+      declare readonly id: string | null;
       readonly params: Readonly<Record<string, string>>;
       readonly path: string;
       readonly method: string;
       readonly route: string;
       constructor(f: ResourceFields) {
-        this.id = f.id;
+        if (f.id !== null) Object.defineProperty(this, 'id', { value: f.id, enumerable: true });
         this.params = f.params;
         this.path = f.path;
         this.method = f.method;

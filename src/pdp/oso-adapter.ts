@@ -2,6 +2,7 @@
 // PDP needs from a policy engine is the small PolicyEngine interface below, so swapping the engine
 // means rewriting this file only.
 import { Oso } from 'oso';
+import { Host } from 'oso/dist/src/Host.js';
 import { Query } from 'oso/dist/src/Query.js';
 
 // Oso's JavaScript host answers a lookup of an attribute the object lacks with an application
@@ -9,19 +10,26 @@ import { Query } from 'oso/dist/src/Query.js';
 // errors, in a `matches` pattern, it went on with that value: `user.claims matches {tenant: _}`
 // held for a user without a tenant claim, and `{tenant: t}` bound t. Oso's Python host answers
 // "no result" there, a failed lookup; so does this one now. Elsewhere the error is raised as
-// before; a failed method call (not a lookup) keeps Oso's answer, which no `not` can turn into a pass.
+// before.
+// A failed method call (a misspelt or missing method, a call on nil) is an error wherever it
+// happens, under `not` too: Oso answers it with `undefined`, which the VM, under `not`, used as
+// the call's value, so `not user.claims.tier.toLowercase() = "blocked"` passed for a blocked user
+// (SPEC: a policy that throws fails closed). Outside `not` the VM raises it first, with its line.
 const lookup = Symbol('goldpath.lookup');
 const failedLookup = Symbol('goldpath.failedLookup');
+const failedCall = Symbol('goldpath.failedCall');
 {
   const q = Query.prototype as unknown as {
     handleCall(attr: string, callId: number, instance: unknown, args: unknown): Promise<void>;
     applicationError(message: string): void;
     callResult(callId: number, term: unknown): void;
+    start(): AsyncGenerator<unknown, void, undefined>;
     [lookup]?: boolean;
     [failedLookup]?: boolean;
+    [failedCall]?: string;
   };
-  const { handleCall, applicationError, callResult } = q;
-  if ([handleCall, applicationError, callResult].every((f) => typeof f === 'function')) {
+  const { handleCall, applicationError, callResult, start } = q;
+  if ([handleCall, applicationError, callResult, start].every((f) => typeof f === 'function')) {
     // One call at a time per query: the VM waits for each call's result before the next. Oso's
     // handleCall reports an error (applicationError) and then, always, a result (callResult).
     q.handleCall = function (this: typeof q, attr, callId, instance, args) {
@@ -31,7 +39,16 @@ const failedLookup = Symbol('goldpath.failedLookup');
     };
     q.applicationError = function (this: typeof q, message: string) {
       if (this[lookup]) this[failedLookup] = true;
+      else this[failedCall] ??= message;
       return applicationError.call(this, message);
+    };
+    // The query's results: none once a method call has failed, the query fails instead.
+    q.start = async function* (this: typeof q) {
+      for await (const result of start.call(this)) {
+        if (this[failedCall] !== undefined) break;
+        yield result;
+      }
+      if (this[failedCall] !== undefined) throw new Error(`Application error: ${this[failedCall]}`);
     };
     q.callResult = function (this: typeof q, callId: number, term: unknown) {
       if (this[failedLookup]) {
@@ -39,6 +56,31 @@ const failedLookup = Symbol('goldpath.failedLookup');
         return callResult.call(this, callId, undefined);
       }
       return callResult.call(this, callId, term);
+    };
+  }
+}
+
+// An ordering comparison (<, <=, >, >=) reaches the host only when a side is not a Polar number
+// or string: nil or an object. Oso's JS host then compared with JavaScript's loose rules, where
+// null is 0 (`user.claims.risk < 50` held for `"risk": null`) and an object a string
+// ("[object Object]" < "m"). Polar refuses to order values of different types, and Oso's Python
+// host raises a TypeError here: so does this one now (the query fails, the request is denied).
+// = and != keep Oso's answer (nil = nil holds in Polar too).
+{
+  const h = Host.prototype as unknown as {
+    externalOp(op: string, left: unknown, right: unknown): Promise<boolean>;
+    toJs(term: unknown): Promise<unknown>;
+  };
+  const { externalOp } = h;
+  if (typeof externalOp === 'function' && typeof h.toJs === 'function') {
+    h.externalOp = async function (this: typeof h, op, leftTerm, rightTerm) {
+      if (op === 'Eq' || op === 'Neq') return externalOp.call(this, op, leftTerm, rightTerm);
+      const [left, right] = [await this.toJs(leftTerm), await this.toJs(rightTerm)];
+      const kind = (v: unknown) => (v === null ? 'nil' : typeof v);
+      if (!(typeof left === typeof right && (typeof left === 'number' || typeof left === 'string'))) {
+        throw new TypeError(`Type error: cannot order ${kind(left)} and ${kind(right)} (${op})`);
+      }
+      return externalOp.call(this, op, leftTerm, rightTerm);
     };
   }
 }
@@ -196,8 +238,13 @@ export function describePolicyError(err: unknown, opts: { hideValues?: boolean }
   let head = (loc ? main.slice(0, loc.index) : firstLine(main)).trim();
   if (opts.hideValues) {
     const notFound = /^([^:]*):\s*(\S+) not found on /.exec(head);
+    // A lookup on a string or number claim: JavaScript's TypeError ends with the value, unquoted
+    // (an email); numbers appear unquoted in Polar's messages too ("918273 < …").
+    const notObject = /^([^:]*):\s*Cannot use 'in' operator to search for '([^']*)' in /.exec(head);
     head = notFound ? `${notFound[1]}: attribute '${notFound[2]}' not found` :
-      head.replace(/\{[^]*\}/g, '{…}').replace(/\[[^]*\]/g, '[…]').replace(/'[^']*'|"[^"]*"/g, '…');
+      notObject ? `${notObject[1]}: attribute '${notObject[2]}' not found (not an object)` :
+      head.replace(/\{[^]*\}/g, '{…}').replace(/\[[^]*\]/g, '[…]').replace(/'[^']*'|"[^"]*"/g, '…')
+        .replace(/(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?!\w)/gi, '…');
   }
   head = head.replace(/\s*\n\s*/g, ' ');
   if (head.length > 600) head = `${head.slice(0, 600)}…`;

@@ -84,9 +84,14 @@ describe('pdp: what Polar sees', () => {
   it('claims are a frozen copy that shows only claims: no prototype methods, a short repr', () => {
     const u = user({ claims: { tenant: 'acme', nested: { a: 1 } } });
     const claims = new User(u).claims as Record<string, unknown>;
-    assert.deepEqual({ ...claims }, { tenant: 'acme', nested: { a: 1 } });
+    // (nested objects are copies without a prototype too: compared by content)
+    assert.deepEqual(JSON.parse(JSON.stringify(claims)), { tenant: 'acme', nested: { a: 1 } });
     assert.ok(Object.isFrozen(claims));
-    for (const inherited of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) assert.equal(claims[inherited], undefined, inherited);
+    const nested = claims['nested'] as Record<string, unknown>;
+    for (const inherited of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
+      assert.equal(claims[inherited], undefined, inherited);
+      assert.equal(nested[inherited], undefined, `nested ${inherited}`);
+    }
     assert.equal(inspect(claims), '{claims}');
     assert.equal(inspect(new User(u)), `User<${u.sub}>`);
     // A claim named __proto__ (JSON can carry one) neither becomes the prototype nor a claim.
