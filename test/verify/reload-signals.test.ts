@@ -21,17 +21,22 @@ function fixtureDir(): string {
   return dir;
 }
 
+/** A copy of the fixture config, the environment of a sidecar over it, and its memory:// store. */
+function inProcessSidecar(name: string) {
+  const dir = fixtureDir();
+  const env = {
+    GOLDPATH_CONFIG_DIR: dir, REDIS_URL: `memory://${name}`, GOLDPATH_PUBLIC_URL: 'http://localhost:8080',
+    GOLDPATH_SESSION_KEYS: TEST_KEYS.join(','), TEST_CLIENT_SECRET: 's3cret', HOST: '127.0.0.1',
+  };
+  return { dir, env, store: createSessionStore({ url: env.REDIS_URL, settings: loadSettings(env), log: silentLogger }) };
+}
+
 describe('verify reload', function () {
   this.timeout(60_000);
 
   describe('two reloads at once', function () {
     it('end with the configuration on disk at the last SIGHUP, not with the slower, older one', async function () {
-      const dir = fixtureDir();
-      const env = {
-        GOLDPATH_CONFIG_DIR: dir, REDIS_URL: 'memory://reload-signals', GOLDPATH_PUBLIC_URL: 'http://localhost:8080',
-        GOLDPATH_SESSION_KEYS: TEST_KEYS.join(','), TEST_CLIENT_SECRET: 's3cret', HOST: '127.0.0.1',
-      };
-      const store = createSessionStore({ url: env.REDIS_URL, settings: loadSettings(env), log: silentLogger });
+      const { dir, env, store } = inProcessSidecar('reload-signals');
       // The first reload is slow to build its token provider (an IdP registry over a big idps.yaml,
       // a slow disk...): it is held until the second reload has finished.
       let holdFirst: (() => void) | undefined;
@@ -126,12 +131,7 @@ describe('verify reload', function () {
 
   describe('a YAML slip and a Polar one at once', function () {
     it('are both named, by a start that fails and by a reload that is rejected', async function () {
-      const dir = fixtureDir();
-      const env = {
-        GOLDPATH_CONFIG_DIR: dir, REDIS_URL: 'memory://reload-both', GOLDPATH_PUBLIC_URL: 'http://localhost:8080',
-        GOLDPATH_SESSION_KEYS: TEST_KEYS.join(','), TEST_CLIENT_SECRET: 's3cret', HOST: '127.0.0.1',
-      };
-      const store = createSessionStore({ url: env.REDIS_URL, settings: loadSettings(env), log: silentLogger });
+      const { dir, env, store } = inProcessSidecar('reload-both');
       const routesFile = join(dir, 'routes.yaml');
       const policyFile = join(dir, 'policy.polar');
       const [routes, policy] = [readFileSync(routesFile, 'utf8'), readFileSync(policyFile, 'utf8')];
