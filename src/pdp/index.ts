@@ -110,7 +110,9 @@ interface Misses {
 function noting<T extends object>(o: T, on: string, misses: Misses): T {
   return new Proxy(o, {
     has(target, key) {
-      const has = Reflect.has(target, key);
+      // Own fields only: what they inherit (toString, constructor…) is no field of theirs, and
+      // `user matches {toString: _}` or `r.params.(segment)` with a segment `constructor` held.
+      const has = typeof key === 'string' ? Object.hasOwn(target, key) : Reflect.has(target, key);
       if (!has && typeof key === 'string') misses.field ??= `${key} not found on ${on}`;
       return has;
     },

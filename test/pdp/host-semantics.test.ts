@@ -15,6 +15,8 @@ const rules = [
   ...['org_proto', 'list_proto', 'low_risk', 'before_m', 'not_blocked_typo', 'not_blocked', 'has_tenant', 'email_length', 'emp_order']
     .map((action) => rule(`GET /${action}`, action, 'Thing')),
   rule('GET /id_email', 'id_email', 'Thing'),
+  rule('GET /user_proto', 'user_proto', 'Thing'),
+  rule('GET /param_proto/:name', 'param_proto', 'Thing'),
 ];
 
 describe('pdp: Polar semantics over odd claim shapes (JavaScript host)', () => {
@@ -37,6 +39,14 @@ describe('pdp: Polar semantics over odd claim shapes (JavaScript host)', () => {
   it('a resource whose rule has no id: template has no id: reading it is an error, not a nil that equals a missing email', async () => {
     for (const email of [undefined, 'a@example.test']) {
       assert.equal((await pdp.decide(user({ email }), req('/id_email'))).outcome, 'error', String(email));
+    }
+  });
+
+  it('what the actor, the resource and its params inherit is no field of theirs (toString, constructor…)', async () => {
+    assert.notEqual((await pdp.decide(user({}), req('/user_proto'))).outcome, 'allow');
+    assert.equal((await pdp.decide(user({}), req('/param_proto/name'))).outcome, 'allow', 'an own param still reads');
+    for (const member of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
+      assert.notEqual((await pdp.decide(user({}), req(`/param_proto/${member}`))).outcome, 'allow', member);
     }
   });
 
