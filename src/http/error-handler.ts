@@ -3,6 +3,7 @@
 import type { Context, Next } from 'koa';
 import { GoldpathError } from '../errors.ts';
 import { errorFields, type Logger } from '../log.ts';
+import { FloodGate } from './flood-gate.ts';
 
 export function errorHandler(log: Logger) {
   return async function handleErrors(ctx: Context, next: Next): Promise<void> {
@@ -19,7 +20,10 @@ export function render(ctx: Context, err: unknown, log: Logger): void {
   // Koa's own HttpErrors (e.g. body too large from a parser) carry status/expose: honour 4xx.
   const status = ge?.status ?? clientStatus(err) ?? 500;
   if (status >= 500) {
-    log.error({ err: errorFields(err), reqId: ctx.state.requestId }, 'request failed');
+    // A 503 is a dependency away: one line a second, saying how many it stands for. A 500 is a
+    // bug, each worth its line.
+    const held = status === 503 && ge ? gateOf(log).pass(Date.now()) : 0;
+    if (held !== undefined) log.error({ err: errorFields(err), reqId: ctx.state.requestId, ...(held > 0 ? { alsoFailed: held } : {}) }, 'request failed');
   }
   const code = ge?.code ?? (status >= 500 ? 'server_error' : 'invalid_request');
   // A 503 says what the client can do (try again) without saying which dependency failed.
@@ -28,6 +32,13 @@ export function render(ctx: Context, err: unknown, log: Logger): void {
   ctx.set('Cache-Control', 'no-store');
   if (ge?.headers) ctx.set(ge.headers);
   ctx.body = { error: code, error_description: description, ...(ge?.extra ?? {}) };
+}
+
+const gates = new WeakMap<Logger, FloodGate>();
+function gateOf(log: Logger): FloodGate {
+  let gate = gates.get(log);
+  if (gate === undefined) gates.set(log, (gate = new FloodGate(1_000)));
+  return gate;
 }
 
 function clientStatus(err: unknown): number | undefined {

@@ -337,9 +337,10 @@ describe('verify: /auth/verify', function () {
         assert.ok(ms < 1000, `answered in ${ms} ms`);
       }
       assert.ok(await storeErrors() >= before + 5, 'each counted as a store error');
-      // Logged, with what went wrong, but no stack trace (SPEC section 5).
+      // Logged, with what went wrong, but no stack trace (SPEC section 5); a line a second at most
+      // (src/http/flood-gate.ts, test/http/flood-gate.test.ts).
       const failed = captured.lines.slice(logFrom).filter((l) => l.includes('"request failed"'));
-      assert.ok(failed.length >= 5, `${failed.length} lines`);
+      assert.ok(failed.length >= 1, `${failed.length} lines`);
       for (const line of failed) {
         assert.match(line, /"type":"StoreUnavailable"/);
         assert.doesNotMatch(line, /"stack"|\bat .+[.](js|ts):\d+/, line);
