@@ -33,7 +33,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
       const form = await readForm(ctx.req, BODY_LIMIT);
       const token = form['logout_token'];
       if (!token) throw new InvalidLogoutToken('no logout_token');
-      const { idp, claims } = await verify(token);
+      const { idp, targets, claims } = await verify(token);
       const jti = `${idp.name}:${claims.jti}`;
       let recorded = false;
       try {
@@ -49,7 +49,8 @@ export function backchannelLogoutHandler(deps: BffDeps) {
       const sid = typeof claims['sid'] === 'string' ? claims['sid'] : undefined;
       let deleted: number;
       try {
-        deleted = sid !== undefined ? await store.deleteBySid(idp.name, sid) : await store.deleteBySub(idp.name, claims.sub!);
+        deleted = 0;
+        for (const t of targets) deleted += sid !== undefined ? await store.deleteBySid(t.name, sid) : await store.deleteBySub(t.name, claims.sub!);
       } catch (err) {
         // The IdP retries a logout that did not answer 200 (OIDC Back-Channel Logout 2.8): its
         // retry, with the same token, must not be refused as a replay of this failed one.
@@ -57,7 +58,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
         throw err;
       }
       metrics.logout('backchannel', 'success');
-      log.info({ reqId: ctx.state.requestId, idp: idp.name, by: sid !== undefined ? 'sid' : 'sub', deleted }, 'back-channel logout');
+      log.info({ reqId: ctx.state.requestId, idp: targets.map((t) => t.name).join(','), by: sid !== undefined ? 'sid' : 'sub', deleted }, 'back-channel logout');
       ctx.body = {};
     } catch (err) {
       if (err instanceof InvalidLogoutToken) {
@@ -73,7 +74,11 @@ export function backchannelLogoutHandler(deps: BffDeps) {
     }
   };
 
-  async function verify(token: string): Promise<{ idp: IdpClient; claims: JWTPayload & { jti: string } }> {
+  /**
+   * `idp` verifies the token; `targets` are every idps.yaml entry it speaks for (the same issuer and
+   * client registered under several names: the IdP sends one token, sessions exist under each name).
+   */
+  async function verify(token: string): Promise<{ idp: IdpClient; targets: IdpClient[]; claims: JWTPayload & { jti: string } }> {
     let unverified: JWTPayload;
     try {
       unverified = decodeJwt(token);
@@ -81,10 +86,13 @@ export function backchannelLogoutHandler(deps: BffDeps) {
       throw new InvalidLogoutToken('not a JWT');
     }
     if (typeof unverified.iss !== 'string') throw new InvalidLogoutToken('no iss');
-    // The issuer picks the IdP (and so the key set); the client id must be an audience.
-    const candidates = deps.idps.all().filter((c) => c.idp.issuer === unverified.iss || c.idp.issuer.replace(/\/+$/, '') === unverified.iss);
+    // The issuer picks the IdP (and so the key set); the client id must be an audience. Matched up
+    // to trailing slashes either way, as discovery matches idps.yaml's issuer (as URLs: a host-only
+    // `https://idp.example` is `https://idp.example/`); jwtVerify then holds iss to the IdP's own.
+    const candidates = deps.idps.byIssuer(unverified.iss);
     const aud = ([] as unknown[]).concat(unverified.aud ?? []);
-    const idp = candidates.find((c) => aud.includes(c.idp.clientId));
+    const targets = candidates.filter((c) => aud.includes(c.idp.clientId));
+    const idp = targets[0];
     if (!idp) throw new InvalidLogoutToken('unknown issuer or audience');
 
     let claims: JWTPayload;
@@ -120,6 +128,6 @@ export function backchannelLogoutHandler(deps: BffDeps) {
     if (claims.sub !== undefined && (typeof claims.sub !== 'string' || claims.sub === '')) throw new InvalidLogoutToken('sub');
     if (sid === undefined && claims.sub === undefined) throw new InvalidLogoutToken('neither sid nor sub');
     if (typeof claims.jti !== 'string' || claims.jti === '' || claims.jti.length > 256) throw new InvalidLogoutToken('jti');
-    return { idp, claims: claims as JWTPayload & { jti: string } };
+    return { idp, targets, claims: claims as JWTPayload & { jti: string } };
   }
 }

@@ -84,6 +84,11 @@ export function callbackHandler(deps: BffDeps) {
 
     const idClaims = tokens.claims();
     if (!idClaims) return fail(ctx, 'The identity provider returned no ID token.', { reason: 'no_id_token', idp: idp.name });
+    // openid-client checks that `sub` is a string, not that it names anyone: an empty one is no
+    // identity (and no session can be stored for it).
+    if (idClaims.sub === '') {
+      return fail(ctx, 'The sign-in response did not pass validation. Start the sign-in again.', { reason: 'validation', err: { cause: 'the ID token "sub" is empty' }, idp: idp.name });
+    }
     let userinfo: Record<string, unknown> | undefined;
     try {
       userinfo = await idp.userinfo(tokens.access_token, idClaims.sub, tx.dpopJwk);

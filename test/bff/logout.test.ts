@@ -4,7 +4,7 @@ import type { JWK } from 'jose';
 import { generateSigningKey } from '../../src/dev/idp.ts';
 import { editingIdpJson, logoutToken as signLogoutToken, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { CookieJar, httpCall, parseForms } from '../helpers/login.ts';
-import { RedisServer } from '../helpers/redis.ts';
+import { RedisServer, freePort } from '../helpers/redis.ts';
 import { newSession } from '../helpers/sessions.ts';
 import { storeKeys } from '../../src/session/index.ts';
 import type { SessionSecrets } from '../../src/session/types.ts';
@@ -348,5 +348,89 @@ describe('BFF logout with an IdP without end_session_endpoint', function () {
     assert.equal(res.headers.location, '/');
     assert.equal(await env.store.get(r.sessionCookie!), null);
     assert.equal((await httpCall(`${env.url}/auth/session`, { jar: new CookieJar() })).status, 401);
+  });
+});
+
+describe('BFF back-channel logout from an IdP whose issuer ends in "/", written without it in idps.yaml', function () {
+  // Auth0's issuer is `https://<tenant>.auth0.com/`. idps.yaml may say `https://<tenant>.auth0.com`:
+  // discovery compares the two as URLs (both are `https://<tenant>.auth0.com/`), so sign-ins work,
+  // and the IdP's logout tokens carry its own spelling, with the slash.
+  this.timeout(30_000);
+  let env: IdpBff;
+  let signingKey: JWK;
+  let issuer = '';
+  before(async () => {
+    signingKey = await generateSigningKey();
+    const port = await freePort();
+    issuer = `http://127.0.0.1:${port}/`;
+    env = await startIdpBff({ idps: [{ devIdp: { port, issuer, keys: [signingKey] }, config: { issuer: `http://127.0.0.1:${port}` } }] });
+  });
+  after(() => env?.close());
+
+  it('the IdP\'s logout tokens end the session (iss compared as the IdP spells it, not as idps.yaml does)', async () => {
+    const a = await loggedIn(env, 'oscar');
+    assert.equal(a.session.idp, 'dev');
+    const token = await signLogoutToken(issuer, signingKey, { sid: a.session.sid, sub: 'oscar' });
+    const res = await httpCall(`${env.url}/auth/backchannel-logout`, {
+      method: 'POST', body: new URLSearchParams({ logout_token: token }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assert.equal(res.status, 200, res.body);
+    assert.equal(await env.store.getById(a.session.id), null);
+    // Still exact: the issuer without its slash is another issuer.
+    const b = await loggedIn(env, 'oscar');
+    const wrong = await signLogoutToken(issuer.slice(0, -1), signingKey, { sid: b.session.sid });
+    const refused = await httpCall(`${env.url}/auth/backchannel-logout`, {
+      method: 'POST', body: new URLSearchParams({ logout_token: wrong }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assert.equal(refused.status, 400, refused.body);
+    assert.ok(await env.store.getById(b.session.id));
+  });
+});
+
+describe('BFF back-channel logout with one IdP client under two idps.yaml names', function () {
+  // The same issuer and client_id twice (say `corp`, and `corp-admin` asking for more scopes): the
+  // IdP knows one client, so it sends ONE logout token for a sid, and the session may have been
+  // made under either name.
+  this.timeout(30_000);
+  let env: IdpBff;
+  let signingKey: JWK;
+  before(async () => {
+    signingKey = await generateSigningKey();
+    env = await startIdpBff({ idps: [{ devIdp: { keys: [signingKey] }, redirectPaths: ['/auth/callback', '/auth/callback/dev2'] }] });
+    const dev = env.config.idps.idps['dev']!;
+    env.bff.reload({ ...env.config, idps: { default: 'dev', idps: { dev, dev2: { ...dev, name: 'dev2', scopes: dev.scopes.filter((s) => s !== 'offline_access') } } } });
+  });
+  after(() => env?.close());
+
+  async function post(token: string) {
+    return httpCall(`${env.url}/auth/backchannel-logout`, {
+      method: 'POST', body: new URLSearchParams({ logout_token: token }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+  }
+
+  it('a logout token by sid ends the session whichever of the two names it was made under', async () => {
+    const r = await env.login('petra', { idp: 'dev2' });
+    assert.equal(r.status, 302, r.last.body.slice(0, 300));
+    const s = (await env.store.get(r.sessionCookie!))!;
+    assert.equal(s.idp, 'dev2');
+    const res = await post(await signLogoutToken(env.idp.issuer, signingKey, { sid: s.sid, sub: 'petra' }));
+    assert.equal(res.status, 200, res.body);
+    assert.equal(await env.store.getById(s.id), null, 'the session made under dev2 is gone');
+  });
+
+  it('a logout token by sub ends the user\'s sessions under both names, and is still one use', async () => {
+    const a = await env.login('quinn', { idp: 'dev' });
+    const b = await env.login('quinn', { idp: 'dev2' });
+    const sa = (await env.store.get(a.sessionCookie!))!;
+    const sb = (await env.store.get(b.sessionCookie!))!;
+    assert.deepEqual([sa.idp, sb.idp], ['dev', 'dev2']);
+    const token = await signLogoutToken(env.idp.issuer, signingKey, { sub: 'quinn' });
+    assert.equal((await post(token)).status, 200);
+    assert.equal(await env.store.getById(sa.id), null);
+    assert.equal(await env.store.getById(sb.id), null);
+    assert.equal((await post(token)).status, 400, 'replayed');
   });
 });

@@ -23,7 +23,8 @@ export type IdTokenFault =
   | 'alg-none'        // unsecured JWS (RFC 7519 section 6)
   | 'hs256-secret'    // HS256, keyed with the client secret
   | 'unknown-kid'     // signed by a key the JWKS never publishes
-  | 'no-id-token';    // the token response has no id_token at all
+  | 'no-id-token'     // the token response has no id_token at all
+  | 'empty-sub';      // sub is the empty string (a string, so the claim type checks pass)
 
 export interface FakeIdpOptions {
   clientId: string;
@@ -191,6 +192,7 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
     if (fault === 'wrong-iss') claims['iss'] = 'https://evil.example';
     if (fault === 'wrong-aud') claims['aud'] = 'someone-else';
     if (fault === 'no-nonce') delete claims['nonce'];
+    if (fault === 'empty-sub') claims['sub'] = '';
     if (fault === 'wrong-nonce') claims['nonce'] = 'attacker-nonce';
     if (fault === 'expired') {
       claims['iat'] = now - 7200;

@@ -105,6 +105,7 @@ describe('a misbehaving IdP', function () {
     ['hs256-secret', 'an HS256 ID token keyed with the client secret', (f) => assert.match(f.err?.cause ?? '', /"alg"/)],
     ['unknown-kid', 'an ID token signed by a key the JWKS does not publish', (f) => assert.equal(f.err?.errCode, 'ERR_JWKS_NO_MATCHING_KEY')],
     ['no-id-token', 'a token response without an ID token', (f) => assert.match(f.err?.cause ?? '', /id_token/)],
+    ['empty-sub', 'an ID token whose sub is the empty string', (f) => assert.match(f.err?.cause ?? '', /"sub"/)],
   ];
   for (const [fault, title, why] of faults) {
     it(`${title} is a 400 page, never a 500, and no session`, async () => {
