@@ -4,10 +4,14 @@
 import { memoOf } from './session-memo.ts';
 import type { VerifyStep } from './state.ts';
 
-/** Visible ASCII but `%`, which would make a value read as already encoded. */
-const PLAIN = /^[\x20-\x24\x26-\x7e]*$/;
+/**
+ * Visible ASCII but `%`, which would make a value read as already encoded. Spaces only inside: a
+ * receiver drops spaces around a header value (RFC 9110 5.5; Traefik, Node) and around each item
+ * of a list (5.6.1), so a sub ` admin` or a role `admin ` would reach the upstream as `admin`.
+ */
+const PLAIN = /^(?! )[\x20-\x24\x26-\x7e]*(?<! )$/;
 /** The same without `,`, which separates the roles of X-Auth-Roles. */
-const PLAIN_ROLE = /^[\x20-\x24\x26-\x2b\x2d-\x7e]*$/;
+const PLAIN_ROLE = /^(?! )[\x20-\x24\x26-\x2b\x2d-\x7e]*(?<! )$/;
 
 /**
  * Header values must be visible ASCII; anything else (a unicode sub, say) is percent-encoded, and

@@ -27,7 +27,10 @@ function canonical(uri: string | undefined): CanonicalUri {
 
 export function canonicalizeRequest(deps: VerifyDeps): VerifyStep {
   return function canonicalizeRequestStep(ctx) {
-    const method = ctx.h.method ?? ctx.method;
+    // Traefik always sends it. Without it, the request to /auth/verify (a GET) is no stand-in for
+    // the one being authorised: read as a GET, a POST would skip the CSRF check.
+    const method = ctx.h.method;
+    if (method === undefined) throw new BadRequest('X-Forwarded-Method is missing');
     if (!METHOD.test(method)) throw new BadRequest('X-Forwarded-Method is not an HTTP method');
     if (ctx.h.confusing !== undefined) {
       throw new BadRequest(`the ${ctx.h.confusing} header is refused: an upstream could read it as another method or identity than the one authorised`);

@@ -217,6 +217,14 @@ describe('verify: hostile input over real HTTP', function () {
       assert.equal(JSON.parse(methods.body).error, 'invalid_request');
     });
 
+    it('no X-Forwarded-Method: 400, not read as the GET to /auth/verify (a POST would skip the CSRF check)', async function () {
+      const cookie = `${name}=${value}`;
+      const res = await send(sidecar.port, '/auth/verify', [['X-Forwarded-Uri', '/api/orders/1'], ['X-Forwarded-Proto', 'http'], ['X-Forwarded-Host', 'localhost:8080'], ['Cookie', cookie]]);
+      assert.equal(res.status, 400, res.body);
+      assert.deepEqual(JSON.parse(res.body), { error: 'invalid_request', error_description: 'X-Forwarded-Method is missing' });
+      assert.equal(res.headers.authorization, undefined);
+    });
+
     it('a browser navigation with a hostile URI gets a 400, or a 302 to a clean login URL', async function () {
       for (const uri of ['/api/orders/1?next=%0d%0aSet-Cookie:x', '/api/orders/1?a=%22%3E%3Cscript%3E', '/api/orders/%0d%0a']) {
         const res = await sidecar.verify('GET', uri, { 'Sec-Fetch-Mode': 'navigate' });

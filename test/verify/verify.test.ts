@@ -316,6 +316,21 @@ describe('verify: /auth/verify', function () {
       assert.deepEqual(res.headers['x-auth-roles'].split(',').map(decodeURIComponent), ['reader', 'röle', 'a,b', '50%']);
       assert.equal(decodeURIComponent(res.headers['x-auth-user']), '100%');
     });
+    it('a sub or role with a leading or trailing space is percent-encoded: the receiver\'s whitespace trimming cannot make it another identity', async function () {
+      // A receiver (Traefik, then the upstream) drops spaces around a header value and around each
+      // item of a comma list: sent raw, the sub ' admin' and the role 'admin ' arrive as 'admin'.
+      const { cookie } = await login({ sub: ' admin', roles: ['reader', ' admin', 'ops '] });
+      const res = await verify('GET', '/api/orders/7', { Cookie: cookie });
+      assert.equal(res.status, 200);
+      assert.equal(decodeURIComponent(res.headers['x-auth-user']), ' admin');
+      assert.deepEqual(res.headers['x-auth-roles'].split(',').map((r: string) => decodeURIComponent(r.trim())), ['reader', ' admin', 'ops ']);
+      // Inner spaces are no ambiguity and stay as they are.
+      const inner = await login({ sub: 'ann lee', roles: ['reader', 'team lead'] });
+      const res2 = await verify('GET', '/api/orders/7', { Cookie: inner.cookie });
+      assert.equal(res2.status, 200);
+      assert.equal(res2.headers['x-auth-user'], 'ann lee');
+      assert.equal(res2.headers['x-auth-roles'], 'reader,team lead');
+    });
   });
 
   describe('store unreachable', function () {
