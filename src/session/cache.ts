@@ -86,6 +86,11 @@ export const DEFAULT_SESSION_CACHE_TTL_MS = 5000;
 const DEFAULT_HEARTBEAT_MS = 250;
 const DEFAULT_STALL_MS = 400;
 export const DEFAULT_SESSION_CACHE_ENTRIES = 20_000;
+/**
+ * The clock going back by more than this empties the cache: entries' expiry times were computed on
+ * the clock before the step, and would be served, unread, for as long as the step.
+ */
+const CLOCK_STEP_BACK_MS = 1000;
 /** Cookie values refused by the codec (bad MAC, malformed) remembered, at most. */
 const REFUSED_ENTRIES = 4096;
 
@@ -115,6 +120,8 @@ export class CachingSessionStore implements SessionStore {
   #pingSent = 0;
   /** Bumped by every invalidation and resync: a load that saw a bump is not cached. */
   #gen = 0;
+  /** The latest time lookup() saw on the clock (a step back, see CLOCK_STEP_BACK_MS). */
+  #latest = 0;
   hits = 0;
   misses = 0;
 
@@ -191,10 +198,16 @@ export class CachingSessionStore implements SessionStore {
    * sharing one load.
    */
   lookup(cookieValue: string): Session | null | Promise<Session | null> {
+    const now = this.#now();
+    if (now > this.#latest) this.#latest = now;
+    else if (now < this.#latest - CLOCK_STEP_BACK_MS) {
+      this.#latest = now;
+      this.clear();
+    }
     const e = this.#entries.get(cookieValue);
     let known: CachedSession | undefined;
     if (e !== undefined) {
-      if (e.until > this.#now() && this.#trusted) {
+      if (e.until > now && this.#trusted) {
         this.hits++;
         return e instanceof CachedSession ? e : null;
       }

@@ -31,7 +31,7 @@
 // the promoted one may not be the one that confirmed: Redis cannot promise more than that.
 // Writes use their own connection in these modes, so a WAIT that blocks never delays a read.
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { setTimeout, clearTimeout, setInterval, clearInterval } from 'node:timers';
+import { setTimeout, clearTimeout, setInterval, clearInterval, setImmediate } from 'node:timers';
 import type { Fields, KvBackend } from './backend.ts';
 import type { RedisTarget } from './redis-url.ts';
 import type { Logger } from '../log.ts';
@@ -267,6 +267,8 @@ export class RedisBackend implements KvBackend {
   readonly #readyWaits = new Map<Client, Promise<void>>();
   #subscribed = false;
   #subscribedWaiters: (() => void)[] = [];
+  /** Cluster: the node connection our subscription lives on (see #subscribe). */
+  #subConn: Redis | undefined;
   #closed = false;
 
   constructor(target: RedisTarget, opts: RedisBackendOptions) {
@@ -289,10 +291,18 @@ export class RedisBackend implements KvBackend {
     }
     this.#replicas = target.mode === 'sentinel' ? new SentinelReplicas(target, opts.replicaCheckMs ?? 1000, commandTimeout) : undefined;
 
+    if (this.#client instanceof Cluster) {
+      // A node whose connection ends may come back empty (a restart without persistence keeps
+      // its slots, not its data) while the subscriber, on another node, never noticed: whatever
+      // a cache took from it must not be trusted, exactly as when the feed drops.
+      this.#client.on('-node', () => this.#dataMayBeLost());
+    }
+
     this.#sub = connect(target, commandTimeout);
     this.#watch(this.#sub, 'invalidations');
     this.#sub.on('ready', () => this.#subscribe());
     this.#sub.on('close', () => {
+      this.#subConn = undefined;
       this.#subscribed = false;
       this.#feed(false); // invalidations published from now on are lost until we re-subscribe
     });
@@ -322,7 +332,30 @@ export class RedisBackend implements KvBackend {
   }
 
   #subscribe(): void {
+    // On a Cluster the subscription is one connection to one node, which ioredis replaces by
+    // itself when it drops (and re-subscribes) without telling its owner: the Cluster's own
+    // 'close' only comes when the whole cluster is lost. Whatever is published while it is
+    // replaced is lost, so that connection's end is the feed's drop, exactly as on standalone.
+    const conn = this.#clusterSubscriber();
     this.#sub.subscribe(INVALIDATE_CHANNEL).then(() => {
+      if (this.#sub instanceof Cluster) {
+        if (conn === undefined || conn !== this.#clusterSubscriber() || conn.status !== 'ready') {
+          // Replaced while we subscribed: subscribe (and watch) the one in use now.
+          setImmediate(() => this.#resubscribe());
+          return;
+        }
+        if (this.#subConn !== conn) {
+          this.#subConn = conn;
+          conn.once('close', () => {
+            if (this.#subConn !== conn) return;
+            this.#subConn = undefined;
+            this.#subscribed = false;
+            this.#feed(false);
+            // ioredis picks another node when this one ends (right after 'close'): subscribe there.
+            setImmediate(() => this.#resubscribe());
+          });
+        }
+      }
       this.#subscribed = true;
       this.#feed(true);
       const waiters = this.#subscribedWaiters;
@@ -333,6 +366,19 @@ export class RedisBackend implements KvBackend {
       this.#log.warn({ err: err.message }, 'cannot subscribe to session invalidations; reconnecting');
       this.#sub.disconnect(true);
     });
+  }
+
+  /** Subscribes again unless closed, subscribed, or the Cluster is down ('ready' subscribes then). */
+  #resubscribe(): void {
+    if (this.#closed || this.#subscribed || this.#sub.status !== 'ready') return;
+    this.#subscribe();
+  }
+
+  /** Cluster: the node connection ioredis uses for (un)subscribing right now (ioredis internals). */
+  #clusterSubscriber(): Redis | undefined {
+    if (!(this.#sub instanceof Cluster)) return undefined;
+    const holder = (this.#sub as unknown as { subscriber?: { getInstance?(): Redis | null } }).subscriber;
+    return holder?.getInstance?.() ?? undefined;
   }
 
   /** Runs `op` now if `c` is connected, after a short wait if a connection attempt is in flight, else fails. */
@@ -392,20 +438,31 @@ export class RedisBackend implements KvBackend {
       if (acks === 0) {
         return LUA[name] ? (w as unknown as Scripted)[name]!(key, ...args) : w.call(name, key, ...args);
       }
+      /** ASK: the master the key's slot is being migrated to (the key is there already). */
+      let asking: Redis | undefined;
       for (let attempt = 0; ; attempt++) {
-        const p = w.pipeline();
+        const p = asking !== undefined ? asking.pipeline() : w.pipeline();
+        if (asking !== undefined) p.call('ASKING');
         // EVAL, not EVALSHA: a NOSCRIPT retry would run outside the pipeline, after the WAIT.
         if (LUA[name]) p.call('EVAL', LUA[name], '1', key, ...args);
         else p.call(name, key, ...args);
         p.call('WAIT', String(acks), String(this.#waitMs));
-        const results = await p.exec();
+        const all = await p.exec();
+        const results = asking !== undefined ? all?.slice(1) : all;
         if (!results || results.length !== 2) throw new Error('the write pipeline was discarded');
         const [[err, reply], [waitErr, acked]] = results as [[Error | null, unknown], [Error | null, unknown]];
         if (err) {
           // A failover moved the slot: learn the new owner and try once more.
-          if (w instanceof Cluster && attempt === 0 && /^(MOVED|ASK) /.test(err.message)) {
+          if (w instanceof Cluster && attempt === 0 && /^MOVED /.test(err.message)) {
             await new Promise<void>((resolve) => w.refreshSlotsCache(() => resolve()));
             continue;
+          }
+          // A slot in migration whose key has moved (a resharding): the slot table still names the
+          // old master, which answers ASK every time. ioredis follows ASK for single commands, not
+          // for a pipeline that holds a WAIT: send it to the new master, after ASKING, once.
+          if (w instanceof Cluster && asking === undefined && attempt < 2 && /^ASK /.test(err.message)) {
+            asking = askTarget(w, err.message.split(' ')[2] ?? '');
+            if (asking !== undefined) continue;
           }
           throw err;
         }
@@ -518,6 +575,13 @@ export class RedisBackend implements KvBackend {
     this.#feedListeners.push(listener);
   }
 
+  /** Caches must empty themselves (a resync) without the feed itself having dropped. */
+  #dataMayBeLost(): void {
+    if (this.#closed) return;
+    this.#feed(false);
+    if (this.#subscribed) this.#feed(true);
+  }
+
   #feed(live: boolean): void {
     if (this.#closed) return;
     for (const l of this.#feedListeners) l(live);
@@ -549,6 +613,22 @@ export class RedisBackend implements KvBackend {
     if (this.#writer !== this.#client) this.#writer.disconnect();
     this.#sub.disconnect();
   }
+}
+
+/**
+ * The connection to `hostPort` (from an ASK reply) as ioredis itself finds it when it follows ASK:
+ * a master new to the cluster (what a resharding usually fills) holds no slot yet, so it may not
+ * be among the client's nodes. Undefined if the address is unreadable or ioredis has no such pool.
+ */
+function askTarget(c: Cluster, hostPort: string): Redis | undefined {
+  const at = hostPort.lastIndexOf(':');
+  const host = hostPort.slice(0, at);
+  const port = Number(hostPort.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(port)) return undefined;
+  const known = c.nodes('master').find((n) => n.options.host === host && n.options.port === port);
+  if (known !== undefined) return known;
+  const pool = (c as unknown as { connectionPool?: { findOrCreate?(node: { host: string; port: number }): Redis } }).connectionPool;
+  return pool?.findOrCreate?.({ host, port });
 }
 
 function flatten(fields: Fields): string[] {

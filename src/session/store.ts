@@ -23,6 +23,7 @@ import { errorFields, type Logger } from '../log.ts';
 import type { Fields, KvBackend } from './backend.ts';
 import { CookieCodec, isStorageId } from './cookie.ts';
 import { SecretBox } from './crypto.ts';
+import { DEFAULT_SESSION_CACHE_TTL_MS } from './cache.ts';
 import { intern, internSecrets } from './intern.ts';
 import { hasSecretsShape } from './secrets-shape.ts';
 import { LONGEST_SIGN_IN_MS, type NewSession, type Session, type SessionSecrets, type SessionStore, type SignIn } from './types.ts';
@@ -526,11 +527,29 @@ export class KvSessionStore implements SessionStore {
   /** Local listeners at once; other processes through the backend's broadcast. */
   async #invalidate(id: string): Promise<void> {
     this.#fire(id);
+    const message = `${this.#origin}|${id}`;
     try {
-      await this.#backend.publish(`${this.#origin}|${id}`);
+      await this.#backend.publish(message);
     } catch (err) {
+      // The change is made (or may be): the caller hears of the failure, and the broadcast is
+      // sent again until it goes through, for as long as a cache elsewhere may hold the session.
+      this.#republish(message);
       throw unavailable(err);
     }
+  }
+
+  /** Retries a failed broadcast in the background, every 25 ms to 400 ms, for a cache's TTL. */
+  #republish(message: string): void {
+    const until = performance.now() + DEFAULT_SESSION_CACHE_TTL_MS;
+    const attempt = (delayMs: number) => {
+      setTimeout(() => {
+        this.#backend.publish(message).catch((err: unknown) => {
+          if (performance.now() + delayMs < until) attempt(Math.min(2 * delayMs, 400));
+          else this.#log.warn({ err: errorFields(err) }, 'a session invalidation could not be broadcast; caches elsewhere drop it within their TTL');
+        });
+      }, delayMs).unref();
+    };
+    attempt(25);
   }
 
   #fire(id: string): void {

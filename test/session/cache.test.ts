@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { CachedSession } from '../../src/session/cached-session.ts';
-import { CachingSessionStore, CookieCodec, createSessionStore, MemoryBackend, type KvSessionStore, type ResyncSource } from '../../src/session/index.ts';
+import { CachingSessionStore, CookieCodec, createSessionStore, MemoryBackend, storeKeys, type KvSessionStore, type ResyncSource } from '../../src/session/index.ts';
 import type { Session, SessionStore } from '../../src/session/types.ts';
 import { newSession } from '../helpers/sessions.ts';
 
@@ -20,7 +20,7 @@ function world(o: { idleMs?: number; ttlMs?: number; maxEntries?: number } = {})
   const cache = new CachingSessionStore(kv, { ttlMs: o.ttlMs ?? 2000, maxEntries: o.maxEntries, now });
   const stats = new MemoryBackend(url).stats; // the shared dataset's counters
   return {
-    kv, other, cache, stats,
+    kv, other, cache, stats, url,
     advance: (ms: number) => { t += ms; },
     close: async () => { await cache.close(); await other.close(); },
   };
@@ -158,6 +158,23 @@ describe('session cache', function () {
       } finally {
         await w.close();
       }
+    }
+  });
+
+  it('a wall clock that steps back does not stretch what is cached: an entry still ages out after its TTL', async function () {
+    // NTP stepping the clock back (a VM resumed, a bad time source corrected): an entry whose
+    // expiry was computed on the old clock would be served, without a store read, for as long as
+    // the step, past sessions that ended without a broadcast and with no idle activity recorded.
+    const w = world({ ttlMs: 2000 });
+    try {
+      const { cookieValue, session } = await w.other.create(newSession());
+      assert.ok(await w.cache.lookup(cookieValue));
+      w.advance(-3_600_000);
+      await new MemoryBackend(w.url).hashTake(storeKeys.session(session.id), []); // gone, no broadcast (a Redis TTL, a flush)
+      w.advance(2000);
+      assert.equal(await w.cache.lookup(cookieValue), null, 'served from memory after the TTL, because the clock stepped back');
+    } finally {
+      await w.close();
     }
   });
 

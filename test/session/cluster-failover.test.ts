@@ -213,6 +213,31 @@ describe('session store on Redis Cluster with replicas (3 masters + 3 replicas)'
       }
     });
 
+    it('a logout during a resharding: a session whose slot is being migrated, already moved to the new master (ASK), is deleted', async function () {
+      // redis-cli --cluster reshard moves a slot key by key: meanwhile the old master answers ASK
+      // for the keys that have moved. A back-channel logout refused there is not sent again.
+      const store = open();
+      const { cookieValue, session } = await store.create(newSession({ sub: `ask-${Date.now()}` }));
+      const key = storeKeys.session(session.id);
+      const slot = keySlot(key);
+      const topo = await cluster.topology();
+      const from = await cluster.masterOf(slot);
+      const to = topo.find((n) => n.role === 'master' && n.id !== from.id)!;
+      await withNode(to.port, (c) => c.cluster('SETSLOT', slot, 'IMPORTING', from.id));
+      await withNode(from.port, (c) => c.cluster('SETSLOT', slot, 'MIGRATING', to.id));
+      try {
+        await withNode(from.port, (c) => c.migrate('127.0.0.1', to.port, '', 0, 5000, 'KEYS', key));
+        // The importing master answers for the slot only after ASKING.
+        const onNewMaster = () => withNode(to.port, async (c) => { await c.call('ASKING'); return c.exists(key); });
+        assert.equal(await onNewMaster(), 1, 'the session moved ahead of its slot');
+        assert.equal(await store.delete(session.id), true, 'the logout went through');
+        assert.equal(await onNewMaster(), 0);
+        assert.equal(await store.get(cookieValue), null);
+      } finally {
+        for (const n of [from, to]) await withNode(n.port, (c) => c.cluster('SETSLOT', slot, 'STABLE'));
+      }
+    });
+
     it('a dead replica: writes of its shard fail closed at first, then heal on their own once the cluster marks it failed', async function () {
       this.timeout(40_000);
       const { store, master, replica, sub } = await shardUnderTest();

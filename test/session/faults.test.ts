@@ -322,6 +322,36 @@ describe('session store under Redis faults', function () {
       await goneWithin(sidecar, cookieValue, 100);
       await sidecar.close();
     });
+
+    it('a deletion whose broadcast fails (the delete ran, the PUBLISH did not) is still announced to every cache', async function () {
+      // This process's link to Redis fails between the two commands (a blip, a command timeout);
+      // the sidecars' links are fine, and their caches hold the session for up to 5 s.
+      const backend = new RedisBackend(parseRedisUrl(redis.url), { log: silentLogger });
+      let failures = 0;
+      const lossy = new Proxy(backend, {
+        get(target, p) {
+          if (p === 'publish') {
+            return async (message: string) => {
+              if (failures === 0) {
+                failures++;
+                throw new Error('Connection is closed. (injected)');
+              }
+              return target.publish(message);
+            };
+          }
+          const v = Reflect.get(target, p, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      const bff = new KvSessionStore({ backend: lossy, sessionKeys: [KEY_A], sessionIdleMs: 30 * MIN, sessionMaxMs: 12 * 60 * MIN, log: silentLogger });
+      opened.push(bff);
+      const { sidecar, cookieValue, session } = await cachedElsewhere(bff);
+      await failsFast(bff.delete(session.id));
+      assert.equal(failures, 1);
+      assert.equal(await bff.getById(session.id), null, 'the session is gone: a logout that happened');
+      await goneWithin(sidecar, cookieValue, 100);
+      await sidecar.close();
+    });
   });
 });
 
