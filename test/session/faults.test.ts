@@ -51,6 +51,17 @@ async function heals<T>(op: () => Promise<T>, ms = 10_000): Promise<T> {
   }
 }
 
+/** `backend` with its method `name` replaced by `fault` (every other method its own, bound). */
+function withOne<K extends keyof RedisBackend>(backend: RedisBackend, name: K, fault: RedisBackend[K]): RedisBackend {
+  return new Proxy(backend, {
+    get(target, p) {
+      if (p === name) return fault;
+      const v = Reflect.get(target, p, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
 describe('session store under Redis faults', function () {
   this.timeout(30_000);
   afterEach(async function () {
@@ -224,17 +235,9 @@ describe('session store under Redis faults', function () {
       // On a Cluster the session's record and the user's index live on different nodes: writes
       // sent together land in no particular order. Here the record is sent 150 ms late.
       const backend = new RedisBackend(parseRedisUrl(redis.url), { log: silentLogger });
-      const late = new Proxy(backend, {
-        get(target, p) {
-          if (p === 'hashCreate') {
-            return async (...args: Parameters<RedisBackend['hashCreate']>) => {
-              await sleep(150);
-              return target.hashCreate(...args);
-            };
-          }
-          const v = Reflect.get(target, p, target) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
+      const late = withOne(backend, 'hashCreate', async (...args: Parameters<RedisBackend['hashCreate']>) => {
+        await sleep(150);
+        return backend.hashCreate(...args);
       });
       const bff = new KvSessionStore({ backend: late, sessionKeys: [KEY_A], sessionIdleMs: 30 * MIN, sessionMaxMs: 12 * 60 * MIN, log: silentLogger });
       opened.push(bff);
@@ -303,17 +306,9 @@ describe('session store under Redis faults', function () {
     it('a deletion that ran but failed to confirm is still announced to every cache', async function () {
       // As a write a replica did not confirm in time (WAIT) does: it ran on the master, and failed.
       const backend = new RedisBackend(parseRedisUrl(redis.url), { log: silentLogger });
-      const unconfirmed = new Proxy(backend, {
-        get(target, p) {
-          if (p === 'hashTake') {
-            return async (...args: Parameters<RedisBackend['hashTake']>) => {
-              await target.hashTake(...args);
-              throw new Error('write not confirmed by a replica (injected)');
-            };
-          }
-          const v = Reflect.get(target, p, target) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
+      const unconfirmed = withOne(backend, 'hashTake', async (...args: Parameters<RedisBackend['hashTake']>) => {
+        await backend.hashTake(...args);
+        throw new Error('write not confirmed by a replica (injected)');
       });
       const bff = new KvSessionStore({ backend: unconfirmed, sessionKeys: [KEY_A], sessionIdleMs: 30 * MIN, sessionMaxMs: 12 * 60 * MIN, log: silentLogger });
       opened.push(bff);
@@ -328,20 +323,12 @@ describe('session store under Redis faults', function () {
       // the sidecars' links are fine, and their caches hold the session for up to 5 s.
       const backend = new RedisBackend(parseRedisUrl(redis.url), { log: silentLogger });
       let failures = 0;
-      const lossy = new Proxy(backend, {
-        get(target, p) {
-          if (p === 'publish') {
-            return async (message: string) => {
-              if (failures === 0) {
-                failures++;
-                throw new Error('Connection is closed. (injected)');
-              }
-              return target.publish(message);
-            };
-          }
-          const v = Reflect.get(target, p, target) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
+      const lossy = withOne(backend, 'publish', async (message: string) => {
+        if (failures === 0) {
+          failures++;
+          throw new Error('Connection is closed. (injected)');
+        }
+        return backend.publish(message);
       });
       const bff = new KvSessionStore({ backend: lossy, sessionKeys: [KEY_A], sessionIdleMs: 30 * MIN, sessionMaxMs: 12 * 60 * MIN, log: silentLogger });
       opened.push(bff);
