@@ -1,6 +1,9 @@
 // One log line a second for the 503s of a dependency that is away, saying how many it stands for.
 import assert from 'node:assert/strict';
 import { FloodGate } from '../../src/http/flood-gate.ts';
+import { render } from '../../src/http/error-handler.ts';
+import { Unavailable } from '../../src/errors.ts';
+import { capturingLogger } from '../helpers/idp-bff.ts';
 
 describe('FloodGate', function () {
   it('lets the first event through, holds the rest of its window, and the next one says how many were held', function () {
@@ -11,5 +14,22 @@ describe('FloodGate', function () {
     assert.equal(gate.pass(11_500), undefined);
     assert.equal(gate.pass(20_000), 1);
     assert.equal(gate.pass(21_000), 0);
+  });
+});
+
+describe('the error renderer and the flood gate', function () {
+  const ctxOf = () => ({ state: { requestId: 'r' }, status: 0, body: undefined as unknown, set() { /* headers: not read here */ } });
+
+  it('logs a burst of 503s as one line (the next one says how many it stands for), and every 500', function () {
+    const { log, lines } = capturingLogger('info');
+    for (let i = 0; i < 50; i++) {
+      const ctx = ctxOf();
+      render(ctx as never, new Unavailable('the session store is unavailable'), log);
+      assert.equal(ctx.status, 503, 'each request still gets its 503');
+    }
+    for (let i = 0; i < 3; i++) render(ctxOf() as never, new Error('a bug'), log);
+    const failed = lines.map((l) => JSON.parse(l) as { msg: string; err: { type: string } }).filter((l) => l.msg === 'request failed');
+    assert.equal(failed.filter((l) => l.err.type === 'Unavailable').length, 1, 'one line for the burst of 503s');
+    assert.equal(failed.filter((l) => l.err.type === 'Error').length, 3, 'a line for every 500');
   });
 });
