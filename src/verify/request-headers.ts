@@ -43,29 +43,42 @@ function is(name: string, canonical: string, lower: string): boolean {
   return true;
 }
 
-/** Whether `name` is `lower` spelt with at least one `_` for a `-`, ASCII case folded. */
-function underscored(name: string, lower: string): boolean {
-  let underscore = false;
+/**
+ * Whether `name` is `lower` spelt with at least one other separator for a `-`, ASCII case folded.
+ * CGI-style servers name a header's variable by upper-casing it and turning every character that
+ * is not a letter or a digit into `_` (RFC 3875 4.1.18; Traefik's "header aliases" security notes):
+ * for them X_Auth_User, X.Auth.User, X~Auth~User and X+Auth+User are all HTTP_X_AUTH_USER. Any
+ * tchar of RFC 9110 other than a letter or a digit may stand for a `-`.
+ */
+function aliased(name: string, lower: string): boolean {
+  let alias = false;
   for (let i = 0; i < lower.length; i++) {
     let c = name.charCodeAt(i);
-    if (c === 95) {
-      underscore = true;
-      c = 45;
-    } else if (c >= 65 && c <= 90) c += 32;
-    if (c !== lower.charCodeAt(i)) return false;
+    const want = lower.charCodeAt(i);
+    if (want === 45 && c !== 45 && SEPARATOR_ALIAS[c] === 1) {
+      alias = true;
+      continue;
+    }
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== want) return false;
   }
-  return underscore;
+  return alias;
 }
+
+/** 1 for the tchars (RFC 9110 5.6.2) that are neither letters, digits nor `-`: ! # $ % & ' * + . ^ _ ` | ~ */
+const SEPARATOR_ALIAS = new Uint8Array(128);
+for (const ch of "!#$%&'*+.^_`|~") SEPARATOR_ALIAS[ch.charCodeAt(0)] = 1;
 
 /**
  * Headers an upstream may read as something else than the edge and the sidecar did, which step 1
  * refuses (found in the same pass, by length like the rest, so other headers cost nothing more):
  * - a method override (X-HTTP-Method-Override and kin): many frameworks run the method it names,
  *   while the sidecar authorised (and, for GET, skipped the CSRF check of) the real one;
- * - a look-alike of a header the sidecar sets, spelt with `_` (X_Auth_User): Traefik replaces
- *   X-Auth-User, but CGI-style servers (Rack, WSGI, PHP) read both spellings as HTTP_X_AUTH_USER.
+ * - a look-alike of a header the sidecar sets, spelt with `_`, `.` or another separator for a `-`
+ *   (X_Auth_User, X.Auth.User): Traefik replaces X-Auth-User only, but CGI-style servers (Rack,
+ *   WSGI, PHP) read every such spelling as HTTP_X_AUTH_USER.
  */
-const override = (name: string, canonical: string, lower: string) => is(name, canonical, lower) || underscored(name, lower);
+const override = (name: string, canonical: string, lower: string) => is(name, canonical, lower) || aliased(name, lower);
 
 export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
   const h: RequestHeaders = {
@@ -79,7 +92,7 @@ export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
     // The length picks the few candidates; only those are compared.
     switch (name.length) {
       case 11:
-        if (underscored(name, 'x-auth-user')) h.confusing ??= name;
+        if (aliased(name, 'x-auth-user')) h.confusing ??= name;
         break;
       case 13:
         if (override(name, 'X-Http-Method', 'x-http-method')) h.confusing ??= name;
@@ -97,7 +110,7 @@ export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
       case 12:
         if (is(name, 'X-Request-Id', 'x-request-id')) h.requestId = join(h.requestId, v, ', ');
         else if (is(name, 'X-Csrf-Token', 'x-csrf-token')) h.csrfToken = join(h.csrfToken, v, ', ');
-        else if (underscored(name, 'x-auth-roles') || underscored(name, 'x-request-id')) h.confusing ??= name;
+        else if (aliased(name, 'x-auth-roles') || aliased(name, 'x-request-id')) h.confusing ??= name;
         break;
       case 14:
         if (is(name, 'Sec-Fetch-Mode', 'sec-fetch-mode')) h.secFetchMode = join(h.secFetchMode, v, ', ');

@@ -42,3 +42,23 @@ describe('verify: request headers from rawHeaders', function () {
     assert.equal(h.origin, undefined);
   });
 });
+
+describe('verify: look-alikes of the headers the sidecar sets', function () {
+  // CGI-style servers (RFC 3875 4.1.18: Rack, WSGI, PHP, …) turn every character of a header name
+  // that is not a letter or a digit into "_": for them all these spellings are HTTP_X_AUTH_USER, so
+  // a client could send one past Traefik, which replaces only X-Auth-User (authResponseHeaders).
+  it('flags every separator spelling of X-Auth-User, X-Auth-Roles, X-Request-Id and the method overrides', function () {
+    for (const name of ['X_Auth_User', 'X.Auth.User', 'x~auth~user', 'X+Auth+User', 'X!Auth!User', "X'Auth'User", 'X-Auth.User',
+      'X|Auth|User', 'X^Auth^User', 'X`Auth`User', 'X#Auth#User', 'X$Auth$User', 'X%Auth%User', 'X&Auth&User', 'X*Auth*User',
+      'X.Auth.Roles', 'X.Request.Id', 'X.HTTP.Method.Override', 'X.Method.Override', 'X.HTTP.Method']) {
+      assert.equal(readRequestHeaders([name, 'admin']).confusing, name, name);
+    }
+  });
+
+  it('leaves the real names and near misses alone', function () {
+    for (const name of ['X-Auth-User', 'x-auth-user', 'X-Auth-Roles', 'X-Request-Id', 'X.Auth.Users', 'X_Auth_User_', 'XAuthUser.',
+      'X-Auth-Usex', 'X1Auth1User', 'Http_X_Auth_User']) {
+      assert.equal(readRequestHeaders([name, 'admin']).confusing, undefined, name);
+    }
+  });
+});
