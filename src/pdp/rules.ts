@@ -60,33 +60,53 @@ export function compileRules(rules: readonly PdpRule[]): MatchRule {
     };
   });
 
+  /** Whether rule `c` matches the segments (`n` of them after the leading ''), literals compared exactly or ignoring case. */
+  const matches = (c: CompiledRule, segs: readonly string[], n: number, ignoreCase: boolean): boolean => {
+    const k = c.literals.length;
+    if (c.wildcard ? n <= k : n !== k) return false;
+    for (let i = 0; i < k; i++) {
+      const lit = c.literals[i];
+      const seg = segs[i + 1]!;
+      if (lit !== null) {
+        if (lit !== seg && !(ignoreCase && lit.toLowerCase() === seg.toLowerCase())) return false;
+      } else if (seg === '') return false; // a parameter is never empty
+    }
+    return true;
+  };
+
   return (method, path) => {
     if (path.charCodeAt(0) !== 0x2f /* / */) return null;
     const segs = path.split('/'); // segs[0] is the empty string before the leading '/'
     const n = segs.length - 1;
     const m = method.toUpperCase();
+    let hit: CompiledRule | undefined;
     for (const c of compiled) {
       if (c.methods !== null && !c.methods.has(m)) continue;
-      const k = c.literals.length;
-      if (c.wildcard ? n <= k : n !== k) continue;
-      let ok = true;
-      for (let i = 0; i < k; i++) {
-        const lit = c.literals[i];
-        if (lit !== null) {
-          if (lit !== segs[i + 1]) { ok = false; break; }
-        } else if (segs[i + 1] === '') { ok = false; break; } // a parameter is never empty
+      if (matches(c, segs, n, false)) {
+        hit = c;
+        break;
       }
-      if (!ok) continue;
-      // Null prototype: a parameter named like an Object.prototype member stays plain data.
-      const params: Record<string, string> = Object.create(null);
-      for (let i = 0; i < k; i++) {
-        const name = c.names[i];
-        if (name !== null && name !== undefined) params[name] = segs[i + 1]!;
-      }
-      if (c.wildcard) params['*'] = segs.slice(k + 1).join('/');
-      return { rule: c.rule, index: c.index, params };
     }
-    return null;
+    if (hit === undefined) return null;
+    // A rule that matches only when letter case is ignored names what a case-insensitive upstream
+    // router (@koa/router and Express by default, ASP.NET Core) may serve for this path: with
+    // rules `GET /api/orders/admin` then `GET /api/orders/:id`, /api/orders/ADMIN would be
+    // judged as an order here and served as admin there. Such a path matches no rule (denied).
+    if (/[A-Z]/.test(path)) {
+      for (const c of compiled) {
+        if (c === hit || (c.methods !== null && !c.methods.has(m))) continue;
+        if (!matches(c, segs, n, false) && matches(c, segs, n, true)) return null;
+      }
+    }
+    const k = hit.literals.length;
+    // Null prototype: a parameter named like an Object.prototype member stays plain data.
+    const params: Record<string, string> = Object.create(null);
+    for (let i = 0; i < k; i++) {
+      const name = hit.names[i];
+      if (name !== null && name !== undefined) params[name] = segs[i + 1]!;
+    }
+    if (hit.wildcard) params['*'] = segs.slice(k + 1).join('/');
+    return { rule: hit.rule, index: hit.index, params };
   };
 }
 

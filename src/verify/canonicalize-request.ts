@@ -33,7 +33,7 @@ export function canonicalizeRequest(deps: VerifyDeps): VerifyStep {
     if (method === undefined) throw new BadRequest('X-Forwarded-Method is missing');
     if (!METHOD.test(method)) throw new BadRequest('X-Forwarded-Method is not an HTTP method');
     if (ctx.h.confusing !== undefined) {
-      throw new BadRequest(`the ${ctx.h.confusing} header is refused: an upstream could read it as another method or identity than the one authorised`);
+      throw new BadRequest(`the ${ctx.h.confusing} header is refused: an upstream could read it as another method, path or identity than the one authorised`);
     }
     const { path, raw } = canonical(ctx.h.uri);
     const s = ctx.state;

@@ -1,12 +1,19 @@
 // Step 2: no declared route, no upstream.
-import { NotFound } from '../errors.ts';
+import { BadRequest, NotFound } from '../errors.ts';
 import { quiet } from './quiet.ts';
 import type { VerifyStep } from './state.ts';
 
 const notFound = quiet(() => new NotFound());
 
 export const matchRoute: VerifyStep = function matchRoute(ctx) {
-  const route = ctx.state.policy.table.match(ctx.state.path);
+  const { table } = ctx.state.policy;
+  const path = ctx.state.path;
+  const route = table.match(path);
   if (!route) return ctx.fail(notFound);
+  // Step 1's rule, for letter case: a path that a case-insensitive upstream router would give to
+  // another route than the one it matches here could differ in meaning between us and it.
+  if (table.caseAmbiguous(path, route)) {
+    throw new BadRequest('X-Forwarded-Uri rejected: ignoring letter case, it falls under another route', 'invalid_request');
+  }
   ctx.state.route = route;
 };

@@ -76,7 +76,10 @@ for (const ch of "!#$%&'*+.^_`|~") SEPARATOR_ALIAS[ch.charCodeAt(0)] = 1;
  *   while the sidecar authorised (and, for GET, skipped the CSRF check of) the real one;
  * - a look-alike of a header the sidecar sets, spelt with `_`, `.` or another separator for a `-`
  *   (X_Auth_User, X.Auth.User): Traefik replaces X-Auth-User only, but CGI-style servers (Rack,
- *   WSGI, PHP) read every such spelling as HTTP_X_AUTH_USER.
+ *   WSGI, PHP) read every such spelling as HTTP_X_AUTH_USER;
+ * - a path override (X-Original-URL, X-Rewrite-URL): Symfony's and Zend's request objects and
+ *   IIS URL Rewrite route by it instead of the request line, so a public X-Forwarded-Uri could
+ *   carry a session route's path to such an upstream.
  */
 const override = (name: string, canonical: string, lower: string) => is(name, canonical, lower) || aliased(name, lower);
 
@@ -95,7 +98,7 @@ export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
         if (aliased(name, 'x-auth-user')) h.confusing ??= name;
         break;
       case 13:
-        if (override(name, 'X-Http-Method', 'x-http-method')) h.confusing ??= name;
+        if (override(name, 'X-Http-Method', 'x-http-method') || override(name, 'X-Rewrite-Url', 'x-rewrite-url')) h.confusing ??= name;
         break;
       case 17:
         if (override(name, 'X-Method-Override', 'x-method-override')) h.confusing ??= name;
@@ -115,6 +118,7 @@ export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
       case 14:
         if (is(name, 'Sec-Fetch-Mode', 'sec-fetch-mode')) h.secFetchMode = join(h.secFetchMode, v, ', ');
         else if (is(name, 'Sec-Fetch-Site', 'sec-fetch-site')) h.secFetchSite = join(h.secFetchSite, v, ', ');
+        else if (override(name, 'X-Original-Url', 'x-original-url')) h.confusing ??= name;
         break;
       case 15:
         if (is(name, 'X-Forwarded-Uri', 'x-forwarded-uri')) h.uri = join(h.uri, v, ', ');
