@@ -10,8 +10,10 @@ export function safeReturnTo(value: unknown): string {
   // Control characters and whitespace (browsers strip tab/newline: '/\t/evil.com' is '//evil.com').
   // Backslashes anywhere, too: no legitimate SPA path needs them.
   if (/[\u0000-\u0020\u007f\\]/.test(value)) return '/';
-  // Encoded slashes or backslashes could be decoded into '//' by some hop: refuse them.
-  if (/%(2f|5c)/i.test(value)) return '/';
+  // Encoded slashes or backslashes in the path could be decoded into '//' by some hop: refuse
+  // them. In the query or fragment they are data (`/app?next=%2Fhome`), never a path.
+  const end = value.search(/[?#]/);
+  if (/%(2f|5c)/i.test(end < 0 ? value : value.slice(0, end))) return '/';
   // Must stay on our origin once resolved (belt and braces over the checks above).
   try {
     const base = 'http://goldpath.invalid';

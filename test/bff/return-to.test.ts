@@ -8,12 +8,15 @@ describe('safeReturnTo', () => {
     assert.equal(safeReturnTo('/'), '/');
     assert.equal(safeReturnTo('/orders/7?tab=lines#x'), '/orders/7?tab=lines#x');
     assert.equal(safeReturnTo('/a/./b/../c'), '/a/c');
+    // Encoded slashes in the query or fragment are data: the page a login began on comes back.
+    assert.equal(safeReturnTo('/app?next=%2Fhome'), '/app?next=%2Fhome');
+    assert.equal(safeReturnTo('/app#/x%2Fy%5Cz'), '/app#/x%2Fy%5Cz');
   });
 
   it('turns everything else into /', () => {
     for (const bad of [
       undefined, 42, '', 'orders', '//evil.com', '///evil.com', '/\\evil.com', '\\\\evil.com', 'https://evil.com',
-      'http:/evil.com', 'javascript:alert(1)', 'data:text/html,x', '/%2F%2Fevil.com', '/%2fevil.com', '/%5cevil.com',
+      'http:/evil.com', 'javascript:alert(1)', 'data:text/html,x', '/%2F%2Fevil.com', '/%2fevil.com', '/%5cevil.com', '/a%2F/evil?x', '/%2F#x',
       '/\t/evil.com', '/\n/evil.com', '/\r//evil.com', '/ /evil.com', '/x\u0000y', '/x\u007f', '/a\\b', '/' + 'a'.repeat(3000),
     ]) {
       assert.equal(safeReturnTo(bad), '/', JSON.stringify(bad));
