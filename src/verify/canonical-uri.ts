@@ -62,7 +62,7 @@ export function canonicalize(uri: string | undefined): CanonicalUri {
     // '.', '..', and their look-alikes: '...' or '.. ' (Windows drops trailing dots and spaces,
     // so '.. ' is '..' there) and all-space segments (dropped there: an empty segment).
     const c0 = seg.charCodeAt(0);
-    if ((c0 === 0x2e || c0 === 0x20) && DOTS_AND_SPACES.test(seg)) reject('dot segment in path');
+    if ((c0 === 0x2e || c0 === 0x20) && DOTS_AND_SPACES.test(seg)) reject(seg.trim() === '' ? 'all-space segment in path' : 'dot segment in path');
   }
   return { path: hasPercent ? segments.join('/') : rawPath, raw: uri };
 }

@@ -34,6 +34,18 @@ describe('verify: canonical URI', function () {
   it('rejects missing, relative and absolute-form URIs', function () {
     for (const u of [undefined, '', 'api/x', 'http://evil/api', '*']) assert.equal(status(u), 400, String(u));
   });
+  it('names why a segment is refused: a dot segment, or one of spaces only', function () {
+    const why = (uri: string) => {
+      try {
+        canonicalize(uri);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    for (const u of ['/a/..', '/a/%2e%2E/b', '/a/.%20', '/a/...']) assert.match(why(u), /dot segment/, u);
+    for (const u of ['/a/%20', '/a/%20%20/b']) assert.match(why(u), /all-space segment/, u);
+  });
   it('414 only beyond 8 KiB', function () {
     assert.equal(status('/' + 'a'.repeat(MAX_URI_BYTES - 1)), 200);
     assert.equal(status('/' + 'a'.repeat(MAX_URI_BYTES)), 414);
