@@ -94,6 +94,9 @@ export interface RedisBackendOptions {
   replicaCheckMs?: number;
 }
 
+/** The server's answer to SELECT of a database it does not have (Redis 7: 'DB index is out of range'). */
+const WRONG_DB = /^ERR (DB index is out of range|invalid DB index)/;
+
 /** Reconnect forever: 50 ms doubling to 2 s, with jitter so a fleet does not reconnect in step. */
 function backoff(times: number): number {
   return Math.min(50 * 2 ** Math.min(times - 1, 6), 2000) + Math.floor(Math.random() * 50);
@@ -321,6 +324,7 @@ export class RedisBackend implements KvBackend {
   #watch(c: Client, role: string): void {
     let down = false;
     c.on('error', (err: Error) => {
+      if (WRONG_DB.test(err.message)) return this.#refuseDb(c, role);
       if (down || this.#closed) return;
       down = true;
       this.#log.warn({ role, err: err.message }, 'session store connection lost; failing closed until it is back');
@@ -329,6 +333,17 @@ export class RedisBackend implements KvBackend {
       if (down) this.#log.info({ role }, 'session store connection restored');
       down = false;
     });
+  }
+
+  /**
+   * REDIS_URL names a database the server does not have. ioredis reports the failed SELECT and
+   * then carries on in database 0, where every session would be written: this connection ends
+   * for good instead, so the store fails closed (503s, /readyz 503) until REDIS_URL is fixed.
+   */
+  #refuseDb(c: Client, role: string): void {
+    c.disconnect(false);
+    if (this.#closed) return;
+    this.#log.error({ role }, 'REDIS_URL names a database the server does not have (SELECT refused): the session store stays closed; use a database the server has (0 to its `databases` setting less one) and restart');
   }
 
   #subscribe(): void {

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, StoreUnavailable } from '../../src/errors.ts';
 import { createSessionStore, MemoryBackend, parseRedisUrl, type NewSession } from '../../src/session/index.ts';
+import { captureLogger } from '../pdp/log-capture.ts';
+import { RedisServer } from '../helpers/redis.ts';
 
 const KEYS = [randomBytes(32)];
 const settings = { sessionKeys: KEYS, sessionIdleMs: 60_000, sessionMaxMs: 3_600_000 };
@@ -120,6 +122,47 @@ describe('REDIS_URL parsing', () => {
         assert.ok(!err.message.includes('s3cr3t'));
         return true;
       });
+    }
+  });
+});
+
+describe('REDIS_URL naming a database the server does not have', function () {
+  this.timeout(20_000);
+  let redis: RedisServer;
+  before(async () => {
+    redis = await RedisServer.start(['--databases', '4']);
+  });
+  after(async () => {
+    await redis?.stop();
+  });
+
+  it('fails closed with one clear error line: nothing is written to database 0 instead', async () => {
+    // ioredis reports the refused SELECT and carries on in database 0 unless told otherwise.
+    const { log, lines } = captureLogger();
+    const store = createSessionStore({ url: `${redis.url}/9`, settings, log });
+    const admin = redis.client();
+    try {
+      await new Promise((r) => setTimeout(r, 1000)); // the connection is set up (or refused) by now
+      await assert.rejects(store.create(input()), StoreUnavailable);
+      assert.equal(await store.ping().then(() => 'up', () => 'down'), 'down');
+      assert.equal(await admin.dbsize(), 0, 'database 0 stays empty');
+      const refused = lines().filter((l) => /names a database the server does not have/.test(String(l.msg)));
+      assert.ok(refused.length >= 1, JSON.stringify(lines()));
+      assert.equal(refused[0]!.level, 'error');
+      // A database the server has works as ever.
+      const good = createSessionStore({ url: `${redis.url}/3`, settings, log });
+      try {
+        await new Promise((r) => setTimeout(r, 300));
+        await good.create(input());
+        assert.equal(await admin.dbsize(), 0);
+        await admin.select(3);
+        assert.ok((await admin.dbsize()) > 0, 'written to database 3');
+      } finally {
+        await good.close();
+      }
+    } finally {
+      admin.disconnect();
+      await store.close();
     }
   });
 });
