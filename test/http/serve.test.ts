@@ -42,6 +42,16 @@ describe('listen: requests Node refuses', function () {
     assert.match(r.head, /cache-control: no-store/);
   });
 
+  it('a client that stops sending its headers gets 408 JSON once the 10 s headers timeout passes, not up to 30 s later', async function () {
+    this.timeout(30_000);
+    const started = Date.now();
+    const r = answer(await raw(server.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n'));
+    const waited = Date.now() - started;
+    assert.equal(r.status, 408);
+    assert.deepEqual(r.body, { error: 'request_timeout', error_description: 'the request took too long to arrive' });
+    assert.ok(waited >= 9_000 && waited < 13_000, `answered after ${waited} ms`);
+  });
+
   it('a sound request is not affected', async () => {
     const text = await raw(server.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.match(text, /^HTTP\/1\.1 200 OK/);
