@@ -80,6 +80,11 @@ export interface SessionCacheOptions {
   readonly maxEntries?: number;
   /** Clock (tests). Default Date.now. */
   readonly now?: () => number;
+  /**
+   * Called for each cookie refused without a store read (malformed, or a MAC no session key
+   * verifies): the sidecar's log line when its keys differ from the BFF's (every sign-in a 401).
+   */
+  readonly onRefused?: () => void;
 }
 
 export const DEFAULT_SESSION_CACHE_TTL_MS = 5000;
@@ -122,14 +127,18 @@ export class CachingSessionStore implements SessionStore {
   #gen = 0;
   /** The latest time lookup() saw on the clock (a step back, see CLOCK_STEP_BACK_MS). */
   #latest = 0;
+  readonly #onRefused: (() => void) | undefined;
   hits = 0;
   misses = 0;
+  /** Cookies refused without a store read (see onRefused). */
+  refused = 0;
 
   constructor(inner: SessionStore & ResyncSource, opts: SessionCacheOptions = {}) {
     this.#inner = inner;
     this.#ttl = opts.ttlMs ?? DEFAULT_SESSION_CACHE_TTL_MS;
     this.#max = Math.max(1, opts.maxEntries ?? DEFAULT_SESSION_CACHE_ENTRIES);
     this.#now = opts.now ?? Date.now;
+    this.#onRefused = opts.onRefused;
     if (!(this.#ttl > 0)) throw new RangeError('ttlMs must be positive');
     this.#unsubscribe = [
       inner.onInvalidate((id) => this.#invalidate(id)),
@@ -219,16 +228,22 @@ export class CachingSessionStore implements SessionStore {
       this.misses++;
       return this.#load(cookieValue, known, known.id);
     }
-    if (this.#refused.has(cookieValue)) return null;
+    if (this.#refused.has(cookieValue)) return this.#refuse();
     const id = this.#inner.idOf(cookieValue);
     if (id === null) {
       // Forged or malformed: no I/O, and never in the session cache.
       if (this.#refused.size >= REFUSED_ENTRIES) this.#refused.clear();
       this.#refused.add(cookieValue);
-      return null;
+      return this.#refuse();
     }
     this.misses++;
     return this.#load(cookieValue, undefined, id);
+  }
+
+  #refuse(): null {
+    this.refused++;
+    this.#onRefused?.();
+    return null;
   }
 
   /**

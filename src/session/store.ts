@@ -19,6 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { SessionEnded, StoreUnavailable } from '../errors.ts';
+import { FloodGate } from '../http/flood-gate.ts';
 import { errorFields, type Logger } from '../log.ts';
 import type { Fields, KvBackend } from './backend.ts';
 import { CookieCodec, isStorageId } from './cookie.ts';
@@ -91,6 +92,8 @@ export class KvSessionStore implements SessionStore {
   readonly #touchMs: number;
   readonly #now: () => number;
   readonly #log: Logger;
+  /** Sessions that cannot be decrypted are logged a line a minute at most (see #unreadable). */
+  readonly #unreadableGate = new FloodGate(60_000);
   /** Tags this instance's broadcasts so it does not hear its own twice. */
   readonly #origin = randomBytes(9).toString('base64url');
   readonly #listeners = new Set<(id: string) => void>();
@@ -283,7 +286,9 @@ export class KvSessionStore implements SessionStore {
         // Tampering or a moved blob (a key we have does not authenticate it): removed. A key we
         // lack: sealed by a process that has it (a rotation rolling out: a refresh there re-seals
         // under the new first key), so absent here but not ours to delete; its TTLs end it.
-        return this.#box.hasKeyFor(h.d!) ? this.#discard(id) : null;
+        const ours = this.#box.hasKeyFor(h.d!);
+        this.#unreadable(ours);
+        return ours ? this.#discard(id) : null;
       }
       let parsed: unknown;
       try {
@@ -327,6 +332,15 @@ export class KvSessionStore implements SessionStore {
       if (typeof v === 'string') h[f] = v;
     });
     return h;
+  }
+
+  /** A session that reads as absent because it cannot be decrypted: a warning a minute, at most. */
+  #unreadable(keyKnown: boolean): void {
+    const held = this.#unreadableGate.pass(Date.now());
+    if (held === undefined) return;
+    this.#log.warn({ sessions: held + 1 }, keyKnown
+      ? 'sessions refused: their tokens fail authentication under GOLDPATH_SESSION_KEYS (tampered with, or moved between sessions); deleted'
+      : 'sessions refused: their tokens are sealed under a key this process lacks (a key rotation half rolled out? every process needs every key of GOLDPATH_SESSION_KEYS)');
   }
 
   /** An expired or unreadable session counts as absent and is removed (best effort). */

@@ -44,7 +44,6 @@ export const allow: VerifyStep = function allow(ctx) {
     }
     h.push('X-Auth-User', memo.user, 'X-Auth-Roles', memo.roles);
   }
-  h.push('X-Request-Id', s.requestId);
   if (s.upstreamCookie !== '') h.push('Cookie', s.upstreamCookie);
   s.outcome = s.session ? 'allow' : 'allow_anonymous';
   ctx.status = 200;

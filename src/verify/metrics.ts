@@ -88,6 +88,7 @@ export function createVerifyMetrics(registry = new Registry(), opts: VerifyMetri
 export interface SessionCacheStats {
   readonly hits: number;
   readonly misses: number;
+  readonly refused: number;
   readonly size: number;
 }
 
@@ -107,6 +108,16 @@ export function exportSessionCacheMetrics(registry: Registry, cache: SessionCach
     collect() {
       this.inc(cache.misses - misses);
       misses = cache.misses;
+    },
+  });
+  let refused = 0;
+  new Counter({
+    name: 'goldpath_session_cookies_refused_total',
+    help: 'session cookies refused without a store read: malformed, or signed by no key of GOLDPATH_SESSION_KEYS (forged, or made by a process with other keys)',
+    registers: [registry],
+    collect() {
+      this.inc(cache.refused - refused);
+      refused = cache.refused;
     },
   });
   new Gauge({

@@ -4,6 +4,7 @@ import { Buffer } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Context } from 'koa';
+import type { RouteConfig } from '../config/types.ts';
 import { GoldpathError, StoreUnavailable } from '../errors.ts';
 import { render } from '../http/error-handler.ts';
 import { requestIdOf } from '../http/request-id.ts';
@@ -28,6 +29,9 @@ interface Prepared {
 export function runChain(deps: VerifyDeps, steps: readonly VerifyStep[]): (req: IncomingMessage, res: ServerResponse) => void {
   const record = measure(deps);
   const log = deps.log;
+  // LOG_LEVEL=debug logs every answer (never the query, a cookie or a header value): the trail of
+  // a refusal nobody can explain. Read once: at info the hot path pays nothing for it.
+  const logAnswers = log.isLevelEnabled('debug');
   // A 4xx renders the same for the same error object (render reads it, never the request), and
   // the chain reuses error objects for its common denials (load-session.ts, authorize.ts...):
   // their rendering is kept with them and a repeated denial costs no JSON work.
@@ -59,7 +63,9 @@ export function runChain(deps: VerifyDeps, steps: readonly VerifyStep[]): (req: 
       }
       ctx.status = p.status;
       ctx.state.outcome ??= p.code;
-      ctx.res.writeHead(p.status, p.headers as string[]);
+      const headers = p.headers.slice();
+      headers.push('X-Request-Id', ctx.state.requestId);
+      ctx.res.writeHead(p.status, headers);
       ctx.res.end(p.body);
       return;
     }
@@ -67,8 +73,11 @@ export function runChain(deps: VerifyDeps, steps: readonly VerifyStep[]): (req: 
     send(ctx);
   }
 
+  // Every answer names its request: on a 200 Traefik passes X-Request-Id to the upstream; on any
+  // other it reaches the client, which can quote it against the sidecar's log lines.
   function send(ctx: VerifyContext): void {
     const h = ctx.out;
+    h.push('X-Request-Id', ctx.state.requestId);
     const body = ctx.body;
     if (typeof body === 'string') {
       h.push('Content-Length', '0');
@@ -96,7 +105,17 @@ export function runChain(deps: VerifyDeps, steps: readonly VerifyStep[]): (req: 
       renderError(ctx, err);
       send(ctx);
     }
-    record(ctx, (performance.now() - start) / 1000);
+    const seconds = (performance.now() - start) / 1000;
+    record(ctx, seconds);
+    if (logAnswers) logAnswer(ctx, seconds);
+  }
+
+  function logAnswer(ctx: VerifyContext, seconds: number): void {
+    const s = ctx.state;
+    log.debug({
+      reqId: s.requestId, method: s.method || undefined, path: s.path || undefined, route: (s.route as RouteConfig | undefined)?.name,
+      status: ctx.status, outcome: s.outcome ?? (ctx.body as { error?: string }).error, ms: Math.round(seconds * 1e6) / 1e3,
+    }, 'verify answer');
   }
 
   /** The rest of the chain once a step returned a promise (a session or decision not cached). */

@@ -14,6 +14,7 @@ import type { SessionStore } from '../session/types.ts';
 import type { TokenProvider } from '../oidc/types.ts';
 import { FORWARD_AUTH_MAX_HEADER_BYTES, listen, type Listening } from '../http/serve.ts';
 import { serialized } from '../http/serialized.ts';
+import { FloodGate } from '../http/flood-gate.ts';
 import { createVerifyApp } from './app.ts';
 import { createVerifyMetrics, exportSessionCacheMetrics } from './metrics.ts';
 import { buildVerifyPolicy } from './policy.ts';
@@ -66,7 +67,7 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
     store = opts.store;
   } else {
     const kv = createSessionStore({ url: settings.redisUrl, settings, log });
-    store = opts.sessionCache === false ? kv : new CachingSessionStore(kv, opts.sessionCache ?? {});
+    store = opts.sessionCache === false ? kv : new CachingSessionStore(kv, { onRefused: refusedCookieLog(log), ...opts.sessionCache });
   }
   const metrics = createVerifyMetrics(undefined, { processMetrics: !opts.store });
   const makeTokens = opts.tokens ?? (await import('../oidc/index.ts')).tokenProviderFactory;
@@ -109,6 +110,20 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
       await listening.close();
       if (!opts.store) await store.close();
     },
+  };
+}
+
+/**
+ * One warning a minute while session cookies are refused. Forged ones are the usual cause, but
+ * a sidecar whose GOLDPATH_SESSION_KEYS differ from the BFF's refuses every cookie the BFF sets:
+ * users then go round between a sign-in that succeeds and a 401, and this line is the clue.
+ */
+function refusedCookieLog(log: Logger): () => void {
+  const gate = new FloodGate(60_000);
+  return () => {
+    const held = gate.pass(Date.now());
+    if (held === undefined) return;
+    log.warn({ refused: held + 1 }, 'session cookies refused: malformed, or signed by no key of GOLDPATH_SESSION_KEYS (forged, or set by a BFF whose keys differ from this sidecar\'s: then every sign-in ends in a 401)');
   };
 }
 

@@ -65,7 +65,7 @@ class State implements VerifyState {
     this.#make = make;
   }
 
-  // Only answers that carry it (200) and log lines need one: a refusal does not mint a UUID.
+  // Made on first use: every answer carries one (run-chain.ts), and so do its log lines.
   get requestId(): string {
     return (this.#id ??= this.#make(this.#header));
   }
