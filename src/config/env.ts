@@ -7,6 +7,7 @@ import process from 'node:process';
 import { ConfigError } from '../errors.ts';
 import { parseRedisUrl } from '../session/redis-url.ts';
 import type { Settings } from './types.ts';
+import { checkOrigin } from './origin.ts';
 import { deepFreeze, Problems } from './problems.ts';
 
 const FILE = 'environment';
@@ -25,21 +26,20 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export const KEY_GENERATE_HINT =
   `generate one with: node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`;
 
-/** Hosts where plain http is acceptable: the browser treats them as secure contexts. */
-const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 /** Browsers cap cookie lifetimes at 400 days; a longer session would silently end earlier. */
 const MAX_DURATION_MS = 400 * 24 * 3600 * 1000;
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
- * Parses `90s`, `30m`, `12h`, `1d`, `250ms` or a plain integer of milliseconds.
- * Returns undefined for anything else (including zero, negatives and fractions).
+ * Parses `90s`, `30m`, `12h`, `1d` or `250ms`. Returns undefined for anything else (including
+ * zero, negatives, fractions and a number without a unit: `1800` meant as seconds was read as
+ * 1.8 s, and sessions died at once).
  */
 export function parseDuration(text: string): number | undefined {
-  const m = /^(\d{1,15})(ms|s|m|h|d)?$/.exec(text.trim());
+  const m = /^(\d{1,15})(ms|s|m|h|d)$/.exec(text.trim());
   if (!m) return undefined;
-  const ms = Number(m[1]) * UNITS[m[2] ?? 'ms']!;
+  const ms = Number(m[1]) * UNITS[m[2]!]!;
   return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
 }
 
@@ -63,23 +63,11 @@ function checkRedisUrl(value: string, problems: Problems): void {
 }
 
 function parsePublicUrl(value: string, problems: Problems): { origin: string; secure: boolean } | undefined {
-  const key = 'GOLDPATH_PUBLIC_URL';
-  const bad = (why: string) => {
-    problems.add(FILE, undefined, key, `${why}; expected an origin such as https://app.example.com`);
-    return undefined;
-  };
-  if (!URL.canParse(value)) return bad('is not a URL');
-  const u = new URL(value);
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') return bad(`has scheme ${u.protocol} (only https, or http on localhost)`);
-  if (u.username || u.password) return bad('must not contain a user name or password');
-  if (u.pathname !== '/' || value.includes('?') || value.includes('#')) {
-    return bad('must be an origin only, without path, query or fragment (goldpath serves /auth/* and /api/* at the root)');
-  }
-  if (u.protocol === 'http:' && !LOCAL_HOSTS.has(u.hostname)) {
-    return bad(`uses plain http for ${JSON.stringify(u.hostname)}: session cookies would travel unencrypted; ` +
-      'use https (http is accepted only for localhost, 127.0.0.1 and [::1])');
-  }
-  return { origin: u.origin, secure: u.protocol === 'https:' };
+  const r = checkOrigin(value, 'session cookies would travel unencrypted');
+  if (r.problem === undefined) return r;
+  problems.add(FILE, undefined, 'GOLDPATH_PUBLIC_URL', `${r.problem}; expected an origin such as https://app.example.com ` +
+    '(goldpath serves /auth/* and /api/* at its root)');
+  return undefined;
 }
 
 function parseSessionKeys(value: string | undefined, problems: Problems): Uint8Array[] {
@@ -104,6 +92,11 @@ function parseSessionKeys(value: string | undefined, problems: Problems): Uint8A
       if (bytes.length !== 32) {
         problems.add(FILE, undefined, key,
           `${which} decodes to ${bytes.length} bytes, expected exactly 32; ${KEY_GENERATE_HINT}`);
+      } else if (bytes.toString('base64url') !== part) {
+        // The decoder ignores the unused low bits of the last character and any = padding: another
+        // text would be the same key, so a key list could hold one key twice under two spellings.
+        problems.add(FILE, undefined, key,
+          `${which} is not canonical base64url (its last character has unused bits set, or it has = padding); ${KEY_GENERATE_HINT}`);
       } else keys.push(new Uint8Array(bytes));
     }
   });
@@ -113,8 +106,15 @@ function parseSessionKeys(value: string | undefined, problems: Problems): Uint8A
 function parseDurationVar(env: Record<string, string | undefined>, name: string, fallback: string, problems: Problems): number | undefined {
   const text = get(env, name) ?? fallback;
   const ms = parseDuration(text);
+  if (ms === undefined && /^\d{1,15}$/.test(text) && Number(text) > 0) {
+    const n = Number(text);
+    const minutes = n % 60 === 0 ? `, ${n / 60}m` : '';
+    problems.add(FILE, undefined, name, `is ${JSON.stringify(text)}, a number without a unit; give a unit: ${n}s${minutes} ` +
+      '(units: ms, s, m, h, d)');
+    return undefined;
+  }
   if (ms === undefined) {
-    problems.add(FILE, undefined, name, `is ${JSON.stringify(text)}; expected a positive duration such as 90s, 30m, 12h, 1d or milliseconds`);
+    problems.add(FILE, undefined, name, `is ${JSON.stringify(text)}; expected a positive duration with a unit such as 90s, 30m, 12h, 1d or 250ms`);
     return undefined;
   }
   if (ms > MAX_DURATION_MS) {

@@ -1,18 +1,64 @@
 // File checks for paths named in config. `goldpath check` works offline, but a missing key file
 // or policy is still caught before any process starts.
+import { Buffer } from 'node:buffer';
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, open, stat } from 'node:fs/promises';
 
-/** Why `abs` is not a readable regular file, or undefined if it is. */
-export async function fileProblem(abs: string): Promise<string | undefined> {
+/** A policy is a few KiB; a huge one is a mistake (or an attack on the Polar parser's memory). */
+export const MAX_POLICY_BYTES = 1024 * 1024;
+
+/** `1 MiB`, `256 KiB`: how a size limit reads in a problem. */
+function sizeText(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${Math.round(bytes / 1024)} KiB`;
+}
+
+/** The problem for a file over `maxBytes`. */
+export function tooLarge(maxBytes: number): string {
+  return `is larger than ${sizeText(maxBytes)}, the most goldpath reads (a policy file is a few KiB; split a large one)`;
+}
+
+/** Why `abs` is not a readable regular file of at most `maxBytes` (if given), or undefined if it is. */
+export async function fileProblem(abs: string, maxBytes?: number): Promise<string | undefined> {
   try {
     const s = await stat(abs);
     if (!s.isFile()) return 'is not a file';
+    if (maxBytes !== undefined && s.size > maxBytes) return tooLarge(maxBytes);
     await access(abs, constants.R_OK);
     return undefined;
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return 'does not exist';
     return `cannot be read (${code ?? 'error'})`;
+  }
+}
+
+/** A file over the limit of readTextCapped(). */
+export class FileTooLargeError extends Error {
+  readonly maxBytes: number;
+  constructor(maxBytes: number) {
+    super(tooLarge(maxBytes));
+    this.name = 'FileTooLargeError';
+    this.maxBytes = maxBytes;
+  }
+}
+
+/**
+ * Reads `abs` as UTF-8, reading at most `maxBytes` + 1 bytes whatever its size (a file may grow
+ * after a stat, or be a device): throws FileTooLargeError when there is more.
+ */
+export async function readTextCapped(abs: string, maxBytes: number): Promise<string> {
+  const fh = await open(abs, 'r');
+  try {
+    const buf = Buffer.alloc(maxBytes + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n > maxBytes) throw new FileTooLargeError(maxBytes);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    await fh.close();
   }
 }

@@ -44,8 +44,8 @@ function scopeList(c: Cursor): string[] | undefined {
   for (const item of items) {
     const s = item.string({ what: 'a scope' });
     if (s === undefined) ok = false;
-    else if (!SCOPE.test(s)) item.problem(`${show(s)} is not a single scope token (no spaces or quotes)`), ok = false;
-    else if (seen.has(s)) item.problem(`${show(s)} is listed twice`), ok = false;
+    else if (!SCOPE.test(s)) item.problem(`${item.show(s)} is not a single scope token (no spaces or quotes)`), ok = false;
+    else if (seen.has(s)) item.problem(`${item.show(s)} is listed twice`), ok = false;
     if (s !== undefined) seen.add(s);
   }
   return ok ? [...seen] : undefined;
@@ -58,7 +58,7 @@ async function keyFile(c: Cursor, what: string): Promise<string | undefined> {
   const abs = path.resolve(c.y.dir, s);
   const why = await fileProblem(abs);
   if (why) {
-    c.problem(`${show(s)} ${why} (resolved to ${abs})`);
+    c.problem(`${c.show(s)} ${why} (resolved to ${c.safe(abs)})`);
     return undefined;
   }
   return abs;
@@ -135,11 +135,11 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
     const s = issuerC.string({ what: 'an https URL' });
     if (s !== undefined) {
       const u = URL.canParse(s) ? new URL(s) : undefined;
-      if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:')) issuerC.problem(`is ${show(s)}; expected an https URL`);
+      if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:')) issuerC.problem(`is ${issuerC.show(s)}; expected an https URL`);
       else if (u.search || u.hash || s.includes('?') || s.includes('#') || u.username || u.password) {
-        issuerC.problem(`is ${show(s)}; an issuer has no query, fragment or credentials (OpenID Connect Discovery 1.0)`);
+        issuerC.problem(`is ${issuerC.show(s)}; an issuer has no query, fragment or credentials (OpenID Connect Discovery 1.0)`);
       } else if (u.protocol === 'http:' && !insecure) {
-        issuerC.problem(`is ${show(s)}, plain http: codes, tokens and the client secret would cross the network unencrypted. ` +
+        issuerC.problem(`is ${issuerC.show(s)}, plain http: codes, tokens and the client secret would cross the network unencrypted. ` +
           'Use https, or, for a local development IdP only, set dangerously_allow_insecure_http: true on this IdP');
       } else issuer = s;
     }
@@ -159,10 +159,12 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
     if (s !== undefined && (CLIENT_AUTHS as readonly string[]).includes(s)) clientAuth = s as ClientAuth;
     else {
       authKnown = false;
-      if (s !== undefined) authC.problem(`is ${show(s)}; expected one of ${CLIENT_AUTHS.join(', ')}`);
+      if (s !== undefined) authC.problem(`is ${authC.show(s)}; expected one of ${CLIENT_AUTHS.join(', ')}`);
     }
   }
-  const usedWith = `client_auth: ${clientAuth}`;
+  // The method as written (it may come from the environment); the default when none is.
+  const authShown = authC.missing ? clientAuth : authC.safe(clientAuth);
+  const usedWith = `client_auth: ${authShown}`;
 
   // Client credentials: required for their own method, refused for the others so that a
   // leftover secret or key never looks like it is in use.
@@ -176,7 +178,7 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
   let privateKey: string | undefined;
   const keyC = f.get('private_key');
   if (authKnown && clientAuth === 'private_key_jwt' && keyC.missing) keyC.required(`a private JWK file relative to idps.yaml (${usedWith})`);
-  else if (authKnown && clientAuth !== 'private_key_jwt' && !keyC.missing) keyC.problem(`is only used with client_auth: private_key_jwt, not ${clientAuth}; remove it`);
+  else if (authKnown && clientAuth !== 'private_key_jwt' && !keyC.missing) keyC.problem(`is only used with client_auth: private_key_jwt, not ${authShown}; remove it`);
   else if (!keyC.missing) {
     privateKey = await keyFile(keyC, 'a path to a private JWK file');
     if (privateKey) await checkPrivateJwk(keyC, privateKey);
@@ -185,7 +187,7 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
   let mtls: IdpConfig['mtls'];
   const mtlsC = f.get('mtls');
   if (authKnown && clientAuth === 'tls_client_auth' && mtlsC.missing) mtlsC.required(`{ cert, key, ca } files relative to idps.yaml (${usedWith})`);
-  else if (authKnown && clientAuth !== 'tls_client_auth' && !mtlsC.missing) mtlsC.problem(`is only used with client_auth: tls_client_auth, not ${clientAuth}; remove it`);
+  else if (authKnown && clientAuth !== 'tls_client_auth' && !mtlsC.missing) mtlsC.problem(`is only used with client_auth: tls_client_auth, not ${authShown}; remove it`);
   else if (!mtlsC.missing) {
     const m = mtlsC.map(['cert', 'key', 'ca'], 'a map with cert:, key: and optionally ca:');
     if (m) {
@@ -215,7 +217,7 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
   if (!parC.missing) {
     const s = parC.string({ what: 'auto, always or never' });
     if (s === 'auto' || s === 'always' || s === 'never') par = s;
-    else if (s !== undefined) parC.problem(`is ${show(s)}; expected auto (use PAR when the IdP offers it), always or never`);
+    else if (s !== undefined) parC.problem(`is ${parC.show(s)}; expected auto (use PAR when the IdP offers it), always or never`);
   }
 
   let dpop = false;
@@ -247,7 +249,7 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
         else {
           const s = rC.string({ what: 'an absolute URL' });
           if (s === undefined) ok = false;
-          else if (!URL.canParse(s) || s.includes('#')) rC.problem(`is ${show(s)}; expected an absolute URL without fragment (RFC 8707)`), ok = false;
+          else if (!URL.canParse(s) || s.includes('#')) rC.problem(`is ${rC.show(s)}; expected an absolute URL without fragment (RFC 8707)`), ok = false;
           else resource = s;
         }
         const sC = af.get('scopes');
@@ -272,7 +274,7 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
       if (!cc || cc.missing) continue;
       const s = cc.string({ what: 'a dotted claim path such as realm_access.roles' });
       if (s === undefined) continue;
-      if (s.split('.').some((part) => part.trim() === '')) cc.problem(`is ${show(s)}; expected a dotted claim path such as realm_access.roles`);
+      if (s.split('.').some((part) => part.trim() === '')) cc.problem(`is ${cc.show(s)}; expected a dotted claim path such as realm_access.roles`);
       else claims[k] = s;
     }
   }
@@ -312,7 +314,7 @@ export async function validateIdps(root: Cursor): Promise<IdpsResult> {
   else {
     const s = defC.string();
     if (s !== undefined && list && !list.some((e) => e.key === s)) {
-      defC.problem(`is ${show(s)}, which is not an IdP under idps: (have ${list.map((e) => e.key).join(', ') || 'none'})`);
+      defC.problem(`is ${defC.show(s)}, which is not an IdP under idps: (have ${list.map((e) => e.key).join(', ') || 'none'})`);
     } else if (s !== undefined) def = s;
   }
 

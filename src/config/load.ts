@@ -83,12 +83,13 @@ function crossCheck(routes: RoutesResult | undefined, pdp: PdpResult | undefined
     for (const r of routes.entries) {
       if (!r.audienceAt || r.route.audience === undefined) continue;
       const aud = r.route.audience;
+      const shown = r.audienceAt.shown;
       const checked = idps.entries.filter((e) => e.audienceNames !== undefined);
       const lacking = checked.filter((e) => !e.audienceNames!.has(aud)).map((e) => e.idp.name);
       if (lacking.length === 0) continue;
       const msg = lacking.length === checked.length
-        ? `is ${show(aud)}, but no IdP in idps.yaml defines audiences.${aud}`
-        : `is ${show(aud)}, but IdP ${lacking.join(', ')} in idps.yaml do${lacking.length === 1 ? 'es' : ''} not define audiences.${aud} ` +
+        ? `is ${show(shown)}, but no IdP in idps.yaml defines audiences.${shown}`
+        : `is ${show(shown)}, but IdP ${lacking.join(', ')} in idps.yaml do${lacking.length === 1 ? 'es' : ''} not define audiences.${shown} ` +
           '(every IdP needs it: users may log in with any of them)';
       problems.add('routes.yaml', r.audienceAt.line, r.audienceAt.key, msg);
     }
@@ -97,11 +98,12 @@ function crossCheck(routes: RoutesResult | undefined, pdp: PdpResult | undefined
   // A rule no route covers can never apply: almost always a typo in the rule or the prefix.
   if (routes?.prefixesComplete && pdp) {
     const prefixes = routes.entries.map((e) => e.route.prefix);
+    const shownPrefixes = routes.entries.map((e) => e.prefixShown);
     for (const e of pdp.entries) {
       if (!e.matchOk) continue;
       if (prefixes.some((p) => ruleReachesPrefix(splitPath(p), e.rule.segments))) continue;
       problems.add('pdp.yaml', e.matchAt.line, e.matchAt.key,
-        `path ${show(e.rule.pattern)} is under no route prefix in routes.yaml (${prefixes.join(', ')}), so the rule can never apply`);
+        `path ${show(e.patternShown)} is under no route prefix in routes.yaml (${shownPrefixes.join(', ')}), so the rule can never apply`);
     }
   }
 }
@@ -124,7 +126,7 @@ export async function validateConfig(dir: string, env: Env): Promise<ConfigValid
   const isDir = await stat(abs).then((s) => s.isDirectory(), () => false);
   if (!isDir) {
     problems.add(abs, undefined, '(folder)', 'config folder not found; set GOLDPATH_CONFIG_DIR to the folder holding routes.yaml, pdp.yaml and idps.yaml');
-    return { config: undefined, problems: problems.redacted(), pdp: undefined };
+    return { config: undefined, problems: problems.list, pdp: undefined };
   }
 
   const [routesY, pdpY, idpsY] = await Promise.all(CONFIG_FILES.map((f) => readYaml(abs, f, env, problems)));
@@ -135,7 +137,7 @@ export async function validateConfig(dir: string, env: Env): Promise<ConfigValid
 
   if (problems.count > 0 || !routes || !pdp || !idps) {
     const pdpClean = pdp !== undefined && !problems.list.some((p) => p.file === 'pdp.yaml');
-    return { config: undefined, problems: sortProblems(problems.redacted()), pdp: pdpClean ? deepFreeze(pdp.config) : undefined };
+    return { config: undefined, problems: sortProblems(problems.list), pdp: pdpClean ? deepFreeze(pdp.config) : undefined };
   }
   const config = deepFreeze<GoldpathConfig>({ routes: routes.config, pdp: pdp.config, idps: idps.config });
   return { config, problems: [], pdp: config.pdp };

@@ -5,12 +5,15 @@
 /** RFC 3986 pchar without '%' (no encodings in config) and without '*' (not a wildcard here). */
 const SEGMENT = /^[A-Za-z0-9\-._~!$&'()+,;=:@]+$/;
 
+/** Quotes a piece of the value into a message (Cursor.show: it may come from the environment). */
+export type Quote = (text: string) => string;
+
 /** Why `segment` is not a canonical literal path segment, or undefined if it is. */
-export function segmentProblem(segment: string): string | undefined {
+export function segmentProblem(segment: string, quote: Quote = JSON.stringify): string | undefined {
   if (segment === '.' || segment === '..') return 'must not contain dot segments (. or ..)';
   if (segment.includes('%')) return 'must not contain percent-encoding (write the decoded characters)';
   if (segment.includes('*')) return 'must not contain *';
-  if (!SEGMENT.test(segment)) return `has a character not allowed in a path segment in ${JSON.stringify(segment)}`;
+  if (!SEGMENT.test(segment)) return `has a character not allowed in a path segment in ${quote(segment)}`;
   return undefined;
 }
 
@@ -18,7 +21,8 @@ export function segmentProblem(segment: string): string | undefined {
  * Why `p` is not an absolute canonical path (starts with '/', no trailing slash, no '//', no dot
  * segments, no '%', '?', '#'), or undefined if it is. `segmentCheck` vets each segment.
  */
-export function pathProblem(p: string, segmentCheck: (s: string) => string | undefined = segmentProblem): string | undefined {
+export function pathProblem(p: string, quote: Quote = JSON.stringify,
+  segmentCheck: (s: string) => string | undefined = (s) => segmentProblem(s, quote)): string | undefined {
   if (!p.startsWith('/')) return 'must start with /';
   if (p.includes('?')) return 'must not contain ? (a query is not part of a path)';
   if (p.includes('#')) return 'must not contain # (a fragment never reaches the server)';

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { PdpConfig, PdpRule } from './types.ts';
 import { pathProblem, segmentProblem, splitPath } from './paths.ts';
-import { fileProblem } from './files.ts';
+import { fileProblem, MAX_POLICY_BYTES } from './files.ts';
 import { show, type Cursor } from './yaml.ts';
 
 /** Methods a rule may name. TRACE and CONNECT never reach an API through the edge. */
@@ -17,6 +17,9 @@ export interface RuleEntry {
   /** Whether methods and pattern are valid (only then may other checks rely on them). */
   readonly matchOk: boolean;
   readonly matchAt: { readonly line: number | undefined; readonly key: string };
+  /** The pattern, and the whole `METHODS /path`, as another problem may show them (Cursor.safe). */
+  readonly patternShown: string;
+  readonly shown: string;
 }
 
 export interface PdpResult {
@@ -24,21 +27,29 @@ export interface PdpResult {
   readonly entries: readonly RuleEntry[];
 }
 
-interface ParsedMatch {
-  methods: readonly string[] | '*';
+/** A rule's path pattern, valid. */
+interface ParsedPath {
   pattern: string;
   segments: string[];
   params: Set<string>;
 }
 
-/** Parses `METHODS PATH`; reports problems on `c` and returns undefined if it is not valid. */
-function parseMatch(c: Cursor, text: string): ParsedMatch | undefined {
+interface ParsedMatch extends ParsedPath {
+  methods: readonly string[] | '*';
+}
+
+/**
+ * Parses `METHODS PATH`, reporting problems on `c`. `match` is the whole when valid; `path` the
+ * path part when that is valid, even beside a bad method: resource.id is still checked against
+ * its parameters, so that both mistakes show in one round.
+ */
+function parseMatch(c: Cursor, text: string): { match?: ParsedMatch; path?: ParsedPath } {
   const m = /^(\S+)\s+(\S+)$/.exec(text.trim());
   if (!m) {
-    c.problem(`is ${show(text)}; expected "METHODS /path", e.g. "GET|HEAD /api/orders/:id" or "* /api/orders/*"`);
-    return undefined;
+    c.problem(`is ${c.show(text)}; expected "METHODS /path", e.g. "GET|HEAD /api/orders/:id" or "* /api/orders/*"`);
+    return {};
   }
-  let ok = true;
+  let methodsOk = true;
   const [, methodText, pattern] = m as unknown as [string, string, string];
   let methods: string[] | '*' = '*';
   if (methodText !== '*') {
@@ -47,36 +58,35 @@ function parseMatch(c: Cursor, text: string): ParsedMatch | undefined {
     for (const meth of methods) {
       if (!(HTTP_METHODS as readonly string[]).includes(meth)) {
         const hint = (HTTP_METHODS as readonly string[]).includes(meth.toUpperCase()) ? ' (methods are upper-case)' : '';
-        c.problem(`has method ${show(meth)}${hint}; expected * or methods from ${HTTP_METHODS.join(', ')} joined by |`);
-        ok = false;
+        c.problem(`has method ${c.show(meth)}${hint}; expected * or methods from ${HTTP_METHODS.join(', ')} joined by |`);
+        methodsOk = false;
       } else if (seen.has(meth)) {
-        c.problem(`names method ${meth} twice`);
-        ok = false;
+        c.problem(`names method ${c.safe(meth)} twice`);
+        methodsOk = false;
       }
       seen.add(meth);
     }
   }
 
   const params = new Set<string>();
-  const why = pathProblem(pattern, (s) => {
+  const quote = (x: string) => c.show(x);
+  const why = pathProblem(pattern, quote, (s) => {
     if (s.startsWith(':')) {
-      if (!PARAM.test(s)) return `has parameter ${show(s)}; expected :name with name like [A-Za-z_][A-Za-z0-9_]*`;
-      if (params.has(s)) return `uses parameter ${s} twice`;
+      if (!PARAM.test(s)) return `has parameter ${c.show(s)}; expected :name with name like [A-Za-z_][A-Za-z0-9_]*`;
+      if (params.has(s)) return `uses parameter ${c.safe(s)} twice`;
       params.add(s);
       return undefined;
     }
     if (s === '*') return undefined;
-    return segmentProblem(s);
+    return segmentProblem(s, quote);
   });
   const segments = splitPath(pattern);
-  if (why) {
-    c.problem(`path ${why}; got ${show(pattern)}`);
-    ok = false;
-  } else if (segments.slice(0, -1).includes('*')) {
-    c.problem(`path may use * only as its last segment (it captures the rest of the path); got ${show(pattern)}`);
-    ok = false;
-  }
-  return ok ? { methods, pattern, segments, params } : undefined;
+  let path: ParsedPath | undefined;
+  if (why) c.problem(`path ${why}; got ${c.show(pattern)}`);
+  else if (segments.slice(0, -1).includes('*')) {
+    c.problem(`path may use * only as its last segment (it captures the rest of the path); got ${c.show(pattern)}`);
+  } else path = { pattern, segments, params };
+  return { path, match: methodsOk && path ? { methods, ...path } : undefined };
 }
 
 function ruleText(r: PdpRule): string {
@@ -122,11 +132,11 @@ export async function validatePdp(root: Cursor): Promise<PdpResult> {
       const s = item.string({ what: 'a path to a .polar file' });
       if (s === undefined) continue;
       const abs = path.resolve(root.y.dir, s);
-      if (!abs.endsWith('.polar')) item.problem(`${show(s)} must end in .polar`);
-      else if (policies.includes(abs)) item.problem(`${show(s)} is listed twice`);
+      if (!abs.endsWith('.polar')) item.problem(`${item.show(s)} must end in .polar`);
+      else if (policies.includes(abs)) item.problem(`${item.show(s)} is listed twice`);
       else {
-        const why = await fileProblem(abs);
-        if (why) item.problem(`${show(s)} ${why} (resolved to ${abs})`);
+        const why = await fileProblem(abs, MAX_POLICY_BYTES);
+        if (why) item.problem(`${item.show(s)} ${why} (resolved to ${item.safe(abs)})`);
         policies.push(abs);
       }
     }
@@ -140,10 +150,11 @@ export async function validatePdp(root: Cursor): Promise<PdpResult> {
 
     const matchC = f.get('match');
     let parsed: ParsedMatch | undefined;
+    let pathPart: ParsedPath | undefined;
     if (matchC.missing) matchC.required('"METHODS /path", e.g. "GET /api/orders/:id"');
     else {
       const s = matchC.string();
-      if (s !== undefined) parsed = parseMatch(matchC, s);
+      if (s !== undefined) ({ match: parsed, path: pathPart } = parseMatch(matchC, s));
     }
 
     let action = '';
@@ -162,17 +173,17 @@ export async function validatePdp(root: Cursor): Promise<PdpResult> {
         if (typeC.missing) typeC.required('a Polar class name such as Order');
         else {
           const s = typeC.string();
-          if (s !== undefined && !POLAR_CLASS.test(s)) typeC.problem(`is ${show(s)}; expected a Polar class name like Order ([A-Z][A-Za-z0-9_]*)`);
+          if (s !== undefined && !POLAR_CLASS.test(s)) typeC.problem(`is ${typeC.show(s)}; expected a Polar class name like Order ([A-Z][A-Za-z0-9_]*)`);
           else if (s !== undefined && RESERVED_CLASSES.has(s)) {
-            typeC.problem(`is ${s}, which is ${s === 'User' ? 'the actor class' : 'a Polar built-in class'}; choose another name`);
+            typeC.problem(`is ${typeC.safe(s)}, which is ${s === 'User' ? 'the actor class' : 'a Polar built-in class'}; choose another name`);
           } else if (s !== undefined) type = s;
         }
         const idC = r.get('id');
         if (!idC.missing) {
           id = idC.string({ allowNumber: true, what: 'a literal id or ":param"' });
-          if (id !== undefined && id.startsWith(':') && parsed && !parsed.params.has(id)) {
-            const have = [...parsed.params];
-            idC.problem(`is ${show(id)}, which is not a parameter of ${show(parsed.pattern)}` +
+          if (id !== undefined && id.startsWith(':') && pathPart && !pathPart.params.has(id)) {
+            const have = [...pathPart.params].map((p) => matchC.safe(p));
+            idC.problem(`is ${idC.show(id)}, which is not a parameter of ${matchC.show(pathPart.pattern)}` +
               (have.length ? ` (it has ${have.join(', ')})` : ' (it has no parameters)'));
           }
         }
@@ -192,17 +203,20 @@ export async function validatePdp(root: Cursor): Promise<PdpResult> {
       const cover = entries.find((e) => e.matchOk && covers(e.rule, rule));
       const twin = cover ? undefined : entries.find((e) => e.matchOk && sameShape(e.rule, rule));
       if (cover) {
-        matchC.problem(`can never apply: the rule at line ${cover.rule.line} (${show(ruleText(cover.rule))}) matches every request it matches, ` +
+        matchC.problem(`can never apply: the rule at line ${cover.rule.line} (${show(cover.shown)}) matches every request it matches, ` +
           'and the first matching rule wins (put the more specific rule first, or remove this one)');
       } else if (twin) {
         const shared = twin.rule.methods === '*' ? rule.methods : rule.methods === '*' ? twin.rule.methods
           : rule.methods.filter((m) => (twin.rule.methods as readonly string[]).includes(m));
         const which = shared === '*' ? 'every request' : `${shared.join(', ')} requests`;
-        matchC.problem(`overlaps the rule at line ${twin.rule.line} (${show(ruleText(twin.rule))}): ${which} match both, and the first ` +
+        matchC.problem(`overlaps the rule at line ${twin.rule.line} (${show(twin.shown)}): ${which} match both, and the first ` +
           'matching rule wins, so this one never sees them (list each method in one of the two rules only)');
       }
     }
-    entries.push({ rule, matchOk: parsed !== undefined, matchAt: { line: matchC.line, key: matchC.path } });
+    entries.push({
+      rule, matchOk: parsed !== undefined, matchAt: { line: matchC.line, key: matchC.path },
+      patternShown: matchC.safe(rule.pattern), shown: matchC.safe(ruleText(rule)),
+    });
   }
 
   return { config: { policies, rules: entries.map((e) => e.rule) }, entries };

@@ -1,41 +1,13 @@
 // Collects configuration problems instead of throwing at the first one: users fix a broken
-// config in one round, not one error per restart.
+// config in one round, not one error per restart. Values from the environment are kept out of
+// messages where they are quoted (Cursor.show in yaml.ts), never by editing finished messages.
 import { ConfigError, formatProblem, type ConfigProblem } from '../errors.ts';
 
 export class Problems {
   readonly list: ConfigProblem[] = [];
-  /** Values that came from the environment, shown in messages as the ${NAME} that produced them. */
-  readonly #fromEnv = new Map<string, string>();
 
   add(file: string, line: number | undefined, key: string, message: string): void {
     this.list.push(line === undefined ? { file, key, message } : { file, line, key, message });
-  }
-
-  /** Remembers that `value` came from `${name}`: no message may show it (it may be a secret). */
-  substituted(value: string, raw: string): void {
-    if (value.length >= 3 && value !== raw) this.#fromEnv.set(value, raw);
-  }
-
-  /**
-   * Every problem, with substituted environment values masked back to the text that was written:
-   * in every form a message can show them (yaml.ts `show`): whole or cut at 80 characters, as
-   * written or JSON-escaped. Longest first, so a value is never half masked by a shorter one.
-   */
-  redacted(): ConfigProblem[] {
-    if (this.#fromEnv.size === 0) return this.list;
-    const forms = new Map<string, string>();
-    const escaped = (v: string) => JSON.stringify(v).slice(1, -1);
-    for (const [value, raw] of this.#fromEnv) {
-      for (const f of [value, escaped(value), value.slice(0, 80), escaped(value.slice(0, 80))]) {
-        if (f.length >= 3 && !forms.has(f)) forms.set(f, raw);
-      }
-    }
-    const needles = [...forms].sort((a, b) => b[0].length - a[0].length);
-    return this.list.map((p) => {
-      let message = p.message;
-      for (const [value, raw] of needles) message = message.split(value).join(raw);
-      return message === p.message ? p : { ...p, message };
-    });
   }
 
   get count(): number {
@@ -44,7 +16,7 @@ export class Problems {
 
   /** Throws a ConfigError carrying every problem, if there is any. */
   throwIfAny(): void {
-    if (this.list.length > 0) throw new ConfigError(sortProblems(this.redacted()));
+    if (this.list.length > 0) throw new ConfigError(sortProblems(this.list));
   }
 }
 

@@ -1,9 +1,12 @@
 // routes.yaml: which canonical API prefixes may reach an upstream, and with which token.
 import type { AuthMode, RouteConfig, RoutesConfig } from './types.ts';
+import { checkOrigin } from './origin.ts';
 import { pathProblem } from './paths.ts';
-import { show, type Cursor } from './yaml.ts';
+import type { Cursor } from './yaml.ts';
 
 export const NAME = /^[a-z0-9_-]+$/;
+/** The CSRF check trusts these origins' requests as the app's own. */
+const PLAIN_HTTP_ORIGIN = 'anyone on the network can change what a plain-http page sends, and the CSRF check trusts its requests';
 
 /** A validated route plus where it was written (for cross-file checks). */
 export interface RouteEntry {
@@ -11,7 +14,10 @@ export interface RouteEntry {
   readonly line: number | undefined;
   /** Whether the prefix is valid (only then may other checks rely on it). */
   readonly prefixOk: boolean;
-  readonly audienceAt: { readonly line: number | undefined; readonly key: string } | undefined;
+  /** The prefix as another file's problem may show it (Cursor.safe: it may come from the environment). */
+  readonly prefixShown: string;
+  /** Where the audience was written, and the name as a message may show it. */
+  readonly audienceAt: { readonly line: number | undefined; readonly key: string; readonly shown: string } | undefined;
 }
 
 export interface RoutesResult {
@@ -19,19 +25,6 @@ export interface RoutesResult {
   readonly entries: readonly RouteEntry[];
   /** Every route was read with a valid prefix: checks against "all prefixes" are meaningful. */
   readonly prefixesComplete: boolean;
-}
-
-/** Why `value` is not a plain origin (scheme://host[:port]); returns the normalised origin otherwise. */
-export function parseOrigin(value: string): { origin?: string; problem?: string } {
-  if (value.includes('*')) return { problem: 'must be an exact origin; wildcards are not allowed' };
-  if (!URL.canParse(value)) return { problem: 'is not a URL; expected an origin such as https://app.example.com' };
-  const u = new URL(value);
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') return { problem: 'must use http or https' };
-  if (u.username || u.password) return { problem: 'must not contain a user name or password' };
-  if (u.pathname !== '/' || value.includes('?') || value.includes('#') || /^[a-z]+:\/\/[^/]+\/./i.test(value)) {
-    return { problem: 'must be an origin (scheme://host[:port]) without path, query or fragment' };
-  }
-  return { origin: u.origin };
 }
 
 export function validateRoutes(root: Cursor): RoutesResult {
@@ -55,8 +48,8 @@ export function validateRoutes(root: Cursor): RoutesResult {
     if (nameC.missing) nameC.required('a unique name made of a-z 0-9 _ -');
     else {
       const s = nameC.string();
-      if (s !== undefined && !NAME.test(s)) nameC.problem(`is ${show(s)}; expected a-z 0-9 _ - only`);
-      else if (s !== undefined && names.has(s)) nameC.problem(`${show(s)} is already used by the route at line ${names.get(s)}`);
+      if (s !== undefined && !NAME.test(s)) nameC.problem(`is ${nameC.show(s)}; expected a-z 0-9 _ - only`);
+      else if (s !== undefined && names.has(s)) nameC.problem(`${nameC.show(s)} is already used by the route at line ${names.get(s)}`);
       else if (s !== undefined) {
         names.set(s, nameC.line);
         name = s;
@@ -70,12 +63,12 @@ export function validateRoutes(root: Cursor): RoutesResult {
     else {
       const s = prefixC.string();
       if (s !== undefined) {
-        const why = pathProblem(s);
-        if (why) prefixC.problem(`${why}; got ${show(s)}`);
+        const why = pathProblem(s, (x) => prefixC.show(x));
+        if (why) prefixC.problem(`${why}; got ${prefixC.show(s)}`);
         else if (s !== '/api' && !s.startsWith('/api/')) {
-          prefixC.problem(`must start with /api/ (Traefik sends only /api/** through the verify sidecar); got ${show(s)}`);
+          prefixC.problem(`must start with /api/ (Traefik sends only /api/** through the verify sidecar); got ${prefixC.show(s)}`);
         } else {
-          if (prefixes.has(s)) prefixC.problem(`${show(s)} is already the prefix of the route at line ${prefixes.get(s)}`);
+          if (prefixes.has(s)) prefixC.problem(`${prefixC.show(s)} is already the prefix of the route at line ${prefixes.get(s)}`);
           else prefixes.set(s, prefixC.line);
           prefix = s;
           prefixOk = true;
@@ -88,7 +81,7 @@ export function validateRoutes(root: Cursor): RoutesResult {
     const audC = f.get('audience');
     if (!audC.missing) {
       audience = audC.string({ what: 'the name of an audience in idps.yaml' });
-      if (audience !== undefined) audienceAt = { line: audC.line, key: audC.path };
+      if (audience !== undefined) audienceAt = { line: audC.line, key: audC.path, shown: audC.safe(audience) };
     }
 
     let auth: AuthMode = 'session';
@@ -96,10 +89,10 @@ export function validateRoutes(root: Cursor): RoutesResult {
     if (!authC.missing) {
       const s = authC.string();
       if (s === 'session' || s === 'public') auth = s;
-      else if (s !== undefined) authC.problem(`is ${show(s)}; expected session (login required) or public (no login required)`);
+      else if (s !== undefined) authC.problem(`is ${authC.show(s)}; expected session (login required) or public (no login required)`);
     }
 
-    entries.push({ route: { name, prefix, audience, auth }, line: item.line, prefixOk, audienceAt });
+    entries.push({ route: { name, prefix, audience, auth }, line: item.line, prefixOk, prefixShown: prefixC.safe(prefix), audienceAt });
   }
 
   const corsC = top.get('cors');
@@ -111,12 +104,12 @@ export function validateRoutes(root: Cursor): RoutesResult {
       for (const o of originsC.seq('a list of origins such as http://localhost:5173') ?? []) {
         const s = o.string({ what: 'an origin such as http://localhost:5173' });
         if (s === undefined) continue;
-        const r = parseOrigin(s);
-        if (r.problem) o.problem(`${r.problem}; got ${show(s)}`);
-        else if (seen.has(r.origin!)) o.problem(`${show(s)} is listed twice`);
+        const r = checkOrigin(s, PLAIN_HTTP_ORIGIN);
+        if (r.problem !== undefined) o.problem(`${r.problem}; got ${o.show(s)}`);
+        else if (seen.has(r.origin)) o.problem(`${o.show(s)} is listed twice`);
         else {
-          seen.add(r.origin!);
-          allowedOrigins.push(r.origin!);
+          seen.add(r.origin);
+          allowedOrigins.push(r.origin);
         }
       }
     }

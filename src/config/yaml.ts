@@ -17,30 +17,48 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * Returns the problems instead of throwing; never includes a variable's value in them.
  */
 export function substitute(text: string, env: Env): { value: string; problems: string[] } {
+  const { value, problems } = expand(text, env);
+  return { value, problems };
+}
+
+/**
+ * substitute(), plus the runs of the result that came from the environment (adjacent variables
+ * make one run: `${A}${B}` is one secret, not two short ones). Defaults and literal text are the
+ * file's own; only these runs may hold a secret.
+ */
+function expand(text: string, env: Env): { value: string; problems: string[]; fromEnv: string[] } {
   const problems: string[] = [];
+  const fromEnv: string[] = [];
+  let run = '';
   let out = '';
   let i = 0;
+  const literal = (s: string) => {
+    if (s === '') return;
+    if (run !== '') fromEnv.push(run);
+    run = '';
+    out += s;
+  };
   while (i < text.length) {
     const dollar = text.indexOf('$', i);
     if (dollar === -1) {
-      out += text.slice(i);
+      literal(text.slice(i));
       break;
     }
-    out += text.slice(i, dollar);
+    literal(text.slice(i, dollar));
     if (text.startsWith('$${', dollar)) {
-      out += '${';
+      literal('${');
       i = dollar + 3;
       continue;
     }
     if (text[dollar + 1] !== '{') {
-      out += '$';
+      literal('$');
       i = dollar + 1;
       continue;
     }
     const close = text.indexOf('}', dollar + 2);
     if (close === -1) {
       problems.push('has "${" without a closing "}" (write "$${" for a literal "${")');
-      out += text.slice(dollar);
+      literal(text.slice(dollar));
       break;
     }
     const body = text.slice(dollar + 2, close);
@@ -50,14 +68,37 @@ export function substitute(text: string, env: Env): { value: string; problems: s
       problems.push(`has \${${body.slice(0, 40)}}: expected \${NAME} or \${NAME:-default} with NAME like [A-Za-z_][A-Za-z0-9_]*`);
     } else {
       const value = env[name];
-      if (sep !== -1 && (value === undefined || value === '')) out += body.slice(sep + 2);
+      if (sep !== -1 && (value === undefined || value === '')) literal(body.slice(sep + 2));
       else if (value === undefined) {
         problems.push(`environment variable ${name} is not set (set it, or write \${${name}:-default} for a default)`);
-      } else out += value;
+      } else {
+        run += value;
+        out += value;
+      }
     }
     i = close + 1;
   }
-  return { value: out, problems };
+  if (run !== '') fromEnv.push(run);
+  return { value: out, problems, fromEnv };
+}
+
+/** Shorter runs of an environment value may be shown: too short to give a secret away. */
+const MIN_SECRET = 3;
+
+/**
+ * Whether `text` shows any MIN_SECRET-character piece of one of `fromEnv` (letter case ignored:
+ * a host name may come back lower-cased). Linear: the pieces of the values go in a set.
+ */
+function showsEnv(text: string, fromEnv: readonly string[]): boolean {
+  const pieces = new Set<string>();
+  for (const v of fromEnv) {
+    const lower = v.toLowerCase();
+    for (let i = 0; i + MIN_SECRET <= lower.length; i++) pieces.add(lower.slice(i, i + MIN_SECRET));
+  }
+  if (pieces.size === 0) return false;
+  const lower = text.toLowerCase();
+  for (let i = 0; i + MIN_SECRET <= lower.length; i++) if (pieces.has(lower.slice(i, i + MIN_SECRET))) return true;
+  return false;
 }
 
 /**
@@ -194,7 +235,11 @@ export function childPath(parent: string, key: string | number): string {
   return `${parent}[${JSON.stringify(key)}]`;
 }
 
-/** Shows a user-written (never secret) value in a message. */
+/**
+ * Quotes a value written in the file into a message. Only for text that cannot hold a value from
+ * the environment (a key, a name checked against keys); a scalar's value, which may, goes through
+ * its Cursor's show().
+ */
 export function show(value: string): string {
   return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value);
 }
@@ -221,6 +266,8 @@ export class Cursor {
   readonly line: number | undefined;
   /** An alias without anchor, already reported: later checks stay quiet about it. */
   private readonly danglingAlias: boolean = false;
+  /** What string() read here: the text as written and the parts of its value from the environment. */
+  #written: { readonly raw: string; readonly fromEnv: readonly string[] } | undefined;
 
   constructor(y: YamlFile, node: Node | undefined, path: string, fallbackLine: number | undefined) {
     this.y = y;
@@ -244,6 +291,22 @@ export class Cursor {
   get missing(): boolean {
     if (this.danglingAlias) return false;
     return this.node === undefined || (isScalar(this.node) && this.node.value === null);
+  }
+
+  /**
+   * `text` (this place's value, a piece of it, or text made from it) as a message may show it:
+   * itself, or, when it shows any part of a value from the environment (a secret, maybe), the
+   * text written here (`${NAME}`). Decided per value, where it is quoted: a message's own wording
+   * is never touched, and a value is never shown as another place's text.
+   */
+  safe(text: string): string {
+    const w = this.#written;
+    return w !== undefined && showsEnv(text, w.fromEnv) ? w.raw : text;
+  }
+
+  /** safe(), quoted (see show()). */
+  show(text: string): string {
+    return show(this.safe(text));
   }
 
   problem(message: string, line = this.line): void {
@@ -307,13 +370,13 @@ export class Cursor {
     }
     let value: string;
     if (typeof n.value === 'string') {
-      const r = substitute(n.value, this.y.env);
+      const r = expand(n.value, this.y.env);
       if (r.problems.length > 0) {
         for (const p of r.problems) this.problem(p);
         return undefined;
       }
       value = r.value;
-      this.y.problems.substituted(value, n.value);
+      this.#written = { raw: n.value, fromEnv: r.fromEnv };
     } else if (opts.allowNumber && (typeof n.value === 'number' || typeof n.value === 'bigint')) {
       value = (n as Scalar).source ?? String(n.value);
     } else {

@@ -1,7 +1,8 @@
 // The policy decision point: a request (method, canonical path, route name) is mapped by pdp.yaml to
 // an (action, resource) pair and asked to the Polar policy as allow(User, action, Resource).
 // Fails closed: no rule, a deny, or a policy that throws are all `allow: false`; decide() never throws.
-import { readFile as fsReadFile } from 'node:fs/promises';
+import { Buffer } from 'node:buffer';
+import { FileTooLargeError, MAX_POLICY_BYTES, readTextCapped } from '../config/files.ts';
 import type { PdpConfig, PdpRule } from '../config/types.ts';
 import type { ConfigProblem } from '../errors.ts';
 import { ConfigError } from '../errors.ts';
@@ -9,7 +10,8 @@ import type { Logger } from '../log.ts';
 import type { SessionUser } from '../session/types.ts';
 import { DecisionCache, actorKey, decisionKey } from './decision-cache.ts';
 import {
-  PolicyLoadError, describePolicyError, loadPolicyEngine, type PolicyClass, type PolicyEngine, type PolarSource,
+  PolicyLoadError, describePolicyError, loadPolicyEngine, policySyntaxErrors,
+  type PolicyClass, type PolicyEngine, type PolicyErrorInfo, type PolarSource,
 } from './oso-adapter.ts';
 import { compileRules, resourceId, validateRule, type MatchRule, type RuleMatch } from './rules.ts';
 
@@ -235,10 +237,15 @@ async function build(
   const sources: PolarSource[] = [];
   for (const file of config.policies) {
     try {
-      sources.push({ filename: file, src: await readFile(file) });
+      const src = await readFile(file);
+      // Also for a caller's readFile: the limit is the policy's, not the reader's.
+      if (Buffer.byteLength(src) > MAX_POLICY_BYTES) throw new FileTooLargeError(MAX_POLICY_BYTES);
+      sources.push({ filename: file, src });
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      problems.push({ file, key: 'policies', message: `cannot read policy file (${typeof code === 'string' ? code : String(err)})` });
+      const message = err instanceof FileTooLargeError ? err.message
+        : `cannot read policy file (${typeof code === 'string' ? code : String(err)})`;
+      problems.push({ file, key: 'policies', message });
     }
   }
   if (problems.length > 0) return { problems, warnings, engine: undefined, classes };
@@ -273,17 +280,32 @@ async function build(
     return { problems, warnings, engine, classes };
   } catch (err) {
     const info = err instanceof PolicyLoadError ? err.info : describePolicyError(err);
-    const file = info.file ?? config.policies.join(', ');
-    // The usual cause of a token the parser did not expect at the start of a line: the rule before
-    // it lacks its closing `;`.
-    const hint = info.column === 1 && /^did not expect to find the token/.test(info.message) ? ' (is the `;` missing at the end of the rule before it?)' : '';
-    const message = info.column === undefined ? info.message : `${info.message}${hint} (column ${info.column})`;
-    problems.push(info.line === undefined ? { file, key: 'policies', message } : { file, line: info.line, key: 'policies', message });
+    const seen = new Set<string>();
+    const add = (e: PolicyErrorInfo) => {
+      const problem = policyProblem(e, config.policies.join(', '));
+      const id = `${problem.file}\0${problem.line ?? ''}\0${problem.message}`;
+      if (!seen.has(id)) problems.push(problem);
+      seen.add(id);
+    };
+    add(info);
+    // Oso stops at the first error of all the files together: each other file's own syntax error
+    // is found by parsing it alone, so that every broken file shows in one round.
+    if (sources.length > 1) for (const e of await policySyntaxErrors(sources)) add(e);
     return { problems, warnings, engine: undefined, classes };
   }
 }
 
-const defaultReadFile = (path: string) => fsReadFile(path, 'utf8');
+/** A policy load error as a problem at its file and line. */
+function policyProblem(info: PolicyErrorInfo, files: string): ConfigProblem {
+  const file = info.file ?? files;
+  // The usual cause of a token the parser did not expect at the start of a line: the rule before
+  // it lacks its closing `;`.
+  const hint = info.column === 1 && /^did not expect to find the token/.test(info.message) ? ' (is the `;` missing at the end of the rule before it?)' : '';
+  const message = info.column === undefined ? info.message : `${info.message}${hint} (column ${info.column})`;
+  return info.line === undefined ? { file, key: 'policies', message } : { file, line: info.line, key: 'policies', message };
+}
+
+const defaultReadFile = (path: string) => readTextCapped(path, MAX_POLICY_BYTES);
 
 /** Rules Oso or goldpath call by name, whether or not a policy does. */
 const ENTRY_RULES = new Set(['allow', 'allow_field', 'allow_request', 'has_role', 'has_permission', 'has_relation', 'actor_has_role_for_resource']);

@@ -189,6 +189,27 @@ export async function loadPolicyEngine(opts: {
   }
 }
 
+/**
+ * The syntax error of each source parsed alone, in a throwaway engine: parsing needs no other
+ * file, so unlike a load of all of them together (which stops at the first error) this finds
+ * every broken file. Other errors need the files together and are left to loadPolicyEngine.
+ */
+export async function policySyntaxErrors(sources: readonly PolarSource[]): Promise<PolicyErrorInfo[]> {
+  const errors: PolicyErrorInfo[] = [];
+  for (const source of sources) {
+    const oso = newOso(undefined);
+    try {
+      await oso.loadStr(source.src, source.filename);
+    } catch (err) {
+      // Oso names its errors by kind: ParseError::UnrecognizedToken, ValidationError::…
+      if (err instanceof Error && err.name.startsWith('ParseError::')) errors.push(describePolicyError(err));
+    } finally {
+      freeOso(oso);
+    }
+  }
+  return errors;
+}
+
 function newOso(onWarning: ((message: string) => void) | undefined): Oso {
   const oso = new Oso();
   // Oso prints load-time warnings with console.warn (not JSON, not our logger). Its message pump is

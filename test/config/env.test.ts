@@ -142,12 +142,52 @@ describe('config: loadSettings (environment)', () => {
     assert.equal(parseDuration('12h'), 43_200_000);
     assert.equal(parseDuration('1d'), 86_400_000);
     assert.equal(parseDuration('250ms'), 250);
-    assert.equal(parseDuration('1500'), 1500);
-    for (const bad of ['', '0', '0s', '-5m', '1.5h', '5 minutes', '1w', 'm', '1e3', '99999999999999999d']) {
+    for (const bad of ['', '1500', '0', '0s', '-5m', '1.5h', '5 minutes', '1w', 'm', '1e3', '99999999999999999d']) {
       assert.equal(parseDuration(bad), undefined, bad);
     }
     const bad = problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_SESSION_MAX: '5 minutes', GOLDPATH_SESSION_IDLE: '401d' });
     assert.deepEqual(bad.problems.map((p) => p.key).sort(), ['GOLDPATH_SESSION_IDLE', 'GOLDPATH_SESSION_MAX']);
+  });
+
+  it('refuses a duration without a unit, naming the variable and the fix (1800 was read as 1.8 s)', () => {
+    const err = problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_SESSION_IDLE: '1800', GOLDPATH_SESSION_MAX: '90' });
+    assert.deepEqual(err.problems.map((p) => p.key), ['GOLDPATH_SESSION_IDLE', 'GOLDPATH_SESSION_MAX']);
+    assert.match(err.problems[0]!.message, /^is "1800", a number without a unit; give a unit: 1800s, 30m \(units: ms, s, m, h, d\)$/);
+    assert.match(err.problems[1]!.message, /give a unit: 90s \(/);
+    assert.equal(parseDuration('1800'), undefined);
+    // Milliseconds stay available, with their unit (tests use short sessions).
+    assert.equal(loadSettings({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_SESSION_IDLE: '1800ms' }).sessionIdleMs, 1800);
+  });
+
+  it('refuses a public URL that is no origin, even where the URL parser would normalise it into one', () => {
+    for (const url of ['https://*.example.com', 'https://app.example.com:0', 'https://app.example.com:65536', 'https://app.example.com:',
+      'https://-bad-.com', 'https://bad-.example.com', 'https://a..example.com', 'https://app.example.com.', 'https://a_b.example.com',
+      'https://1.2.3', 'https://0x7f.1', 'https://bücher.example', 'https://app.example.com/..', 'https://app.example.com/.',
+      'https://app.example.com/%2e', 'https://app.example.com\\..', 'https://app.example.com?', 'https://app.example.com#',
+      'https://@app.example.com', 'http://evil.com']) {
+      const err = problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_PUBLIC_URL: url });
+      assert.deepEqual(err.problems.map((p) => p.key), ['GOLDPATH_PUBLIC_URL'], url);
+      assert.match(err.problems[0]!.message, /expected an origin such as https:\/\/app\.example\.com/, url);
+    }
+    for (const [url, origin] of [['https://app.example.com:8443', 'https://app.example.com:8443'], ['https://10.0.0.1/', 'https://10.0.0.1'],
+      ['https://[2001:db8::1]:443', 'https://[2001:db8::1]'], ['https://xn--bcher-kva.example', 'https://xn--bcher-kva.example'],
+      ['http://LOCALHOST:5173', 'http://localhost:5173'], ['https://a-b.example.com:65535', 'https://a-b.example.com:65535']]) {
+      assert.equal(loadSettings({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_PUBLIC_URL: url }).publicOrigin, origin, url);
+    }
+  });
+
+  it('refuses a key that is not canonical base64url (two texts would be one key)', () => {
+    // KEY1 ends in a character whose two low bits are unused: the next letter decodes the same.
+    const last = KEY1.at(-1)!;
+    const twin = KEY1.slice(0, -1) + String.fromCharCode(last.charCodeAt(0) + 1);
+    assert.deepEqual(Buffer.from(twin, 'base64url'), Buffer.from(KEY1, 'base64url'), 'the same 32 bytes');
+    for (const keys of [`${KEY1},${twin}`, `${KEY1},${KEY2}=`]) {
+      const err = problemsOf({ GOLDPATH_SESSION_KEYS: keys });
+      assert.equal(err.problems.length, 1, err.message);
+      assert.equal(err.problems[0]!.key, 'GOLDPATH_SESSION_KEYS');
+      assert.match(err.problems[0]!.message, /^key #2 is not canonical base64url/);
+      assert.ok(!err.message.includes(KEY1.slice(0, 20)) && !err.message.includes(KEY2.slice(0, 20)), 'a key appears in the error');
+    }
   });
 
   it('collects every problem at once, and never echoes a store password', () => {

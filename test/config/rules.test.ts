@@ -1,8 +1,9 @@
 // One case per validation rule: the smallest config that breaks it, and the exact problem.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { checkConfig } from '../../src/config/check.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { BASE_IDPS, BASE_PDP, BASE_ROUTES, cleanupConfigDirs, configDir, FIXTURES, problemsFor, where } from './helpers.ts';
 
@@ -60,6 +61,16 @@ const cases: Case[] = [
     ['routes.yaml', 12, 'cors.allowed_origins[3]', /without path, query or fragment/],
     ['routes.yaml', 13, 'cors.methods', /unknown key \(expected allowed_origins\)/],
   ] },
+  { name: 'cors origins: https, or plain http on localhost only (the CSRF check trusts them); exact origins', files: {
+    routes: `${BASE_ROUTES}cors:\n  allowed_origins:\n    - http://evil.com\n    - http://localhost:5173\n    - http://127.0.0.1:3000\n    - "http://[::1]:5173"\n` +
+      '    - https://app.example.com\n    - "https://*.example.com"\n    - https://app.example.com:0\n    - https://-bad-.example.com\n    - https://app.example.com/..\n',
+  }, expect: [
+    ['routes.yaml', 9, 'cors.allowed_origins[0]', /uses plain http: .*CSRF check.*; use https \(http is accepted only for localhost, 127\.0\.0\.1 and \[::1\]\); got "http:\/\/evil\.com"$/],
+    ['routes.yaml', 14, 'cors.allowed_origins[5]', /wildcards are not allowed/],
+    ['routes.yaml', 15, 'cors.allowed_origins[6]', /invalid port/],
+    ['routes.yaml', 16, 'cors.allowed_origins[7]', /invalid host name/],
+    ['routes.yaml', 17, 'cors.allowed_origins[8]', /without path, query or fragment/],
+  ] },
 
   // pdp.yaml
   { name: 'policies required, rules required', files: { pdp: 'other: 1\n' }, expect: [
@@ -78,6 +89,8 @@ const cases: Case[] = [
   { name: 'an unquoted * method gets a hint', files: { pdp: rule('* /api/orders') },
     expect: [['pdp.yaml', 3, 'rules[0].match', /must be quoted, e\.g\. match: "\* \/api\/orders\/\*"/], ['pdp.yaml', 3, 'rules[0].match', /Unexpected scalar/]] },
   { name: 'method twice', files: { pdp: rule('GET|HEAD|GET /api/orders') }, expect: [['pdp.yaml', 3, 'rules[0].match', /names method GET twice/]] },
+  { name: 'a bad method does not hide a resource.id naming no parameter of the path', files: { pdp: rule('GET|FOO /api/orders', '{ type: Order, id: ":nope" }') },
+    expect: [['pdp.yaml', 3, 'rules[0].match', /method "FOO"/], ['pdp.yaml', 5, 'rules[0].resource.id', /":nope", which is not a parameter of "\/api\/orders" \(it has no parameters\)/]] },
   { name: 'bad parameter name', files: { pdp: rule('GET /api/orders/:1x') }, expect: [['pdp.yaml', 3, 'rules[0].match', /parameter ":1x"/]] },
   { name: 'pattern must be canonical', files: { pdp: rule('GET /api/orders/') }, expect: [['pdp.yaml', 3, 'rules[0].match', /must not end with \//]] },
   { name: 'pattern literal without %', files: { pdp: rule('GET /api/orders/a%20b') }, expect: [['pdp.yaml', 3, 'rules[0].match', /percent-encoding/]] },
@@ -208,6 +221,15 @@ describe('config: validation rules', () => {
       '"* /api/:area/:id"', 'GET /api/public/x/y', 'GET|HEAD /api/orders', 'DELETE /api/orders/*', '"* /*"',
     ].map((m) => `  - match: ${m}\n    action: a\n    resource: { type: Thing }\n`).join('');
     assert.deepEqual(await problemsFor({ pdp }), []);
+  });
+
+  it('a policy file over 1 MiB is a problem at its pdp.yaml line (found from its size, not read)', async () => {
+    const dir = await configDir({ pdp: BASE_PDP.replace('policies: [app.polar]', 'policies: [app.polar, big.polar]') });
+    writeFileSync(path.join(dir, 'big.polar'), '');
+    truncateSync(path.join(dir, 'big.polar'), 200 * 1024 * 1024); // sparse: no disk used
+    const problems = await checkConfig(dir, {});
+    assert.deepEqual(where(problems), [['pdp.yaml', 1, 'policies[1]']], JSON.stringify(problems));
+    assert.match(problems[0]!.message, /^"big\.polar" is larger than 1 MiB, the most goldpath reads .*\(resolved to .*big\.polar\)$/);
   });
 
   it('an http issuer is accepted with the explicit opt-in', async () => {

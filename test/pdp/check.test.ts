@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ConfigError } from '../../src/errors.ts';
 import { Pdp } from '../../src/pdp/index.ts';
+import { silentLogger } from '../../src/log.ts';
 import { demoConfig, demoRules, fixture, mainPolicy, rule } from './helpers.ts';
 
 describe('Pdp.check (goldpath check)', () => {
@@ -29,6 +31,41 @@ describe('Pdp.check (goldpath check)', () => {
       assert.equal(problems.length, 1, JSON.stringify(problems));
       assert.equal(problems[0]!.line, 4);
       assert.match(problems[0]!.message, /^Invalid rule: .*must be a member of rule type specializer Actor.*actor User \{\}/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports the syntax error of each broken file at once, not only the first', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'goldpath-polar-'));
+    try {
+      const [a, b, c] = ['a.polar', 'b.polar', 'c.polar'].map((f) => join(dir, f)) as [string, string, string];
+      writeFileSync(a, 'allow(_u: User, "read", _o: Order) if true\nallow(_u: User, "list", _o: OrderList);\n');
+      writeFileSync(b, 'allow(_u: User, "read", _p: Profile);\n');
+      writeFileSync(c, '\n\nallow(_u: User, "write", _o: Order) if ;\n');
+      const { problems } = await Pdp.check(demoConfig([a, b, c]));
+      assert.deepEqual(problems.map((p) => [p.file, p.line, p.key]), [[a, 2, 'policies'], [c, 3, 'policies']], JSON.stringify(problems));
+      assert.match(problems[0]!.message, /did not expect to find the token 'allow'.*missing at the end of the rule before it/);
+      assert.match(problems[1]!.message, /did not expect to find the token ';'/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a policy file over 1 MiB, for check and for load, without reading it whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'goldpath-polar-'));
+    try {
+      const big = join(dir, 'big.polar');
+      writeFileSync(big, '');
+      truncateSync(big, 64 * 1024 * 1024); // sparse: no disk used
+      const { problems } = await Pdp.check(demoConfig([mainPolicy, big]));
+      assert.deepEqual(problems.map((p) => [p.file, p.line, p.key]), [[big, undefined, 'policies']], JSON.stringify(problems));
+      assert.match(problems[0]!.message, /^is larger than 1 MiB/);
+      await assert.rejects(Pdp.load(demoConfig([big]), { log: silentLogger }), (err: unknown) =>
+        err instanceof ConfigError && err.problems.length === 1 && /larger than 1 MiB/.test(err.problems[0]!.message));
+      // The limit is the policy's, whoever reads it.
+      const read = await Pdp.check(demoConfig(['/virtual/big.polar']), { readFile: async () => '#'.repeat(1024 * 1024 + 1) });
+      assert.match(read.problems[0]?.message ?? '', /^is larger than 1 MiB/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
