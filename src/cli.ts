@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // goldpath: one CLI, one process per subcommand (SPEC section 2).
 import process from 'node:process';
-import { ConfigError, formatProblem } from './errors.ts';
+import { ConfigError, explainListenError, formatProblem, ListenError } from './errors.ts';
+import { commandUsage } from './cli-usage.ts';
 
 const USAGE = `usage: goldpath <command>
 
@@ -13,21 +14,23 @@ const USAGE = `usage: goldpath <command>
             (goldpath check [folder]: default GOLDPATH_CONFIG_DIR, then compose/config)
 
 environment: GOLDPATH_CONFIG_DIR, REDIS_URL, GOLDPATH_PUBLIC_URL, GOLDPATH_SESSION_KEYS, PORT, HOST,
-LOG_LEVEL, GOLDPATH_SESSION_IDLE, GOLDPATH_SESSION_MAX, GOLDPATH_MAX_LOGINS_PER_MINUTE (see README.md)`;
+LOG_LEVEL, GOLDPATH_SESSION_IDLE, GOLDPATH_SESSION_MAX, GOLDPATH_MAX_LOGINS_PER_MINUTE (see README.md);
+goldpath <command> --help lists the ones a command reads`;
 
 /**
  * A SIGHUP while a process is still starting (loading config and policies, connecting) would take
  * Node's default action and kill it. From the start, it is remembered instead; once the process
- * serves, `handOver` runs the reload it asked for (the files may have changed since they were read).
+ * serves, `handOver` does what a SIGHUP does to it: the reload it asked for (the files may have
+ * changed since they were read), or for the dev IdP, which does not reload, the line saying so.
  */
-function sighupDuringStartup(): { handOver(reload: () => Promise<boolean>): void } {
+function sighupDuringStartup(): { handOver(onSighup: () => unknown): void } {
   let pending = false;
   const early = () => { pending = true; };
   process.on('SIGHUP', early);
   return {
-    handOver(reload) {
+    handOver(onSighup) {
       process.off('SIGHUP', early);
-      if (pending) void reload();
+      if (pending) void onSighup();
     },
   };
 }
@@ -37,9 +40,31 @@ function usage(to: NodeJS.WriteStream, code: number): number {
   return code;
 }
 
+/**
+ * verify, bff, dev-idp and demo take no arguments (the environment configures them): with `--help`
+ * this prints the command's usage and returns 0, with anything else 2 (an ignored `--port 9999`
+ * would start on another port than asked), before anything starts. Undefined: none, go on.
+ */
+function refuseArguments(command: string, rest: string[]): number | undefined {
+  if (rest.length === 0) return undefined;
+  const usage = commandUsage(command)!;
+  if (rest.includes('-h') || rest.includes('--help')) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const [first] = rest;
+  const what = first!.startsWith('-') ? 'unknown option' : 'unexpected argument';
+  process.stderr.write(`goldpath ${command}: ${what} ${JSON.stringify(first)}: it takes none, the environment configures it\n\n${usage}`);
+  return 2;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const env = process.env as Record<string, string | undefined>;
+  if (command !== undefined && commandUsage(command) !== undefined) {
+    const refused = refuseArguments(command, rest);
+    if (refused !== undefined) return refused;
+  }
   switch (command) {
     case 'verify': {
       const hup = sighupDuringStartup();
@@ -63,8 +88,10 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'dev-idp': {
+      const hup = sighupDuringStartup();
       const { runDevIdp } = await import('./dev/idp.ts');
-      await runDevIdp({ env });
+      const p = await runDevIdp({ env });
+      hup.handOver(() => p.sighup());
       return -1;
     }
     case 'demo': {
@@ -101,7 +128,12 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     // Startup failures: print every config problem, never a stack for expected errors.
-    if (err instanceof ConfigError) {
+    if (err instanceof ListenError) {
+      // verify, bff and dev-idp listen where HOST and PORT say (the demo names its own parts' variables).
+      const shown = (name: string, value: string | number) => (process.env[name]?.trim() ? `${name}=${value}` : `${name} unset: ${value}`);
+      const explained = explainListenError(err, (e) => `${shown('HOST', e.host)}, ${shown('PORT', e.port)}`, undefined, 'set PORT to a free port') as Error;
+      process.stderr.write(`goldpath ${process.argv[2]}: ${explained.message}\n`);
+    } else if (err instanceof ConfigError) {
       process.stderr.write(`goldpath: invalid configuration, not starting:\n${err.problems.map((p) => '  ' + formatProblem(p)).join('\n')}\n`);
     } else {
       process.stderr.write(`goldpath: ${(err as Error)?.message ?? String(err)}\n`);

@@ -112,3 +112,56 @@ export class ConfigError extends Error {
 export function formatProblem(p: ConfigProblem): string {
   return `${p.file}${p.line ? `:${p.line}` : ''}: ${p.key}: ${p.message}`;
 }
+
+/**
+ * A server that could not listen: where, and why in plain words. `naming` adds which variables
+ * chose the address; the CLI prints `goldpath <command>: <message>`, never a stack trace.
+ */
+export class ListenError extends Error {
+  readonly host: string;
+  readonly port: number;
+  readonly code: string | undefined;
+  /** The variables that chose the address, e.g. `HOST=127.0.0.1, PORT=3002`, once named. */
+  readonly vars: string | undefined;
+
+  constructor(host: string, port: number, cause: unknown, vars?: string, part?: string, fix?: string) {
+    const code = (cause as { code?: unknown })?.code;
+    const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    super(`${part ? `${part} ` : ''}cannot listen on ${where}${vars ? ` (${vars})` : ''}: ` +
+      `${listenReason(typeof code === 'string' ? code : undefined, cause)}${fix ? `; ${fix}` : ''}`, { cause });
+    this.name = 'ListenError';
+    this.host = host;
+    this.port = port;
+    this.code = typeof code === 'string' ? code : undefined;
+    this.vars = vars;
+  }
+
+  /** The same failure, saying which part of the process it was and which variables move it. */
+  naming(vars: string, part?: string, fix?: string): ListenError {
+    return new ListenError(this.host, this.port, this.cause, vars, part, fix);
+  }
+}
+
+/**
+ * A listen failure not yet explained, naming the variables that chose the address (`vars`, e.g.
+ * `HOST=127.0.0.1, PORT=3002`) and the part that wanted it; `ifInUse` says how to move it when
+ * the port is taken. Anything else is returned as it is.
+ */
+export function explainListenError(err: unknown, vars: (e: ListenError) => string, part?: string, ifInUse?: string): unknown {
+  if (!(err instanceof ListenError) || err.vars !== undefined) return err;
+  return err.naming(vars(err), part, err.code === 'EADDRINUSE' ? ifInUse : undefined);
+}
+
+/** Node's listen error codes, in the words of the person who set HOST and PORT. */
+function listenReason(code: string | undefined, cause: unknown): string {
+  switch (code) {
+    case 'EADDRINUSE': return 'the address is in use (another process listens on that port)';
+    case 'EADDRNOTAVAIL': return 'this machine has no network interface with that address';
+    // Deno reports an address the machine does not have as EINVAL.
+    case 'EINVAL': return 'this machine cannot listen on that address (is it one of its own?)';
+    case 'ENOTFOUND': case 'EAI_NONAME': case 'EAI_AGAIN': case 'EAI_FAIL': return 'the host name does not resolve to an address';
+    case 'EACCES': case 'EPERM': return 'permission denied (ports below 1024 need privileges)';
+    case 'EAFNOSUPPORT': return 'this machine does not support that address family (IPv6?)';
+    default: return code ?? ((cause as Error)?.message || 'unknown error');
+  }
+}

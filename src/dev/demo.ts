@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import process from 'node:process';
 import { loadSettings } from '../config/env.ts';
+import { explainListenError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { packageRoot } from '../paths.ts';
 import { createSessionStore } from '../session/index.ts';
@@ -20,12 +21,6 @@ export interface Demo {
   /** Reloads the three files and the policies in the sidecar and the BFF (SIGHUP); false if rejected. */
   reload(): Promise<boolean>;
   close(): Promise<void>;
-}
-
-/** A port of the demo's that is taken: which part wanted it, and which variable moves it. */
-function portTaken(err: unknown, what: string, fix: string): unknown {
-  if ((err as { code?: unknown })?.code !== 'EADDRINUSE') return err;
-  return new Error(`${what} cannot listen: ${(err as Error).message}. ${fix}`, { cause: err });
 }
 
 /** Fills what a fresh machine lacks; everything can still be set from the environment. */
@@ -60,11 +55,13 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
   try {
     const issuerPort = Number(new URL(env['GOLDPATH_IDP_ISSUER']!).port || 80);
     // On the edge's interface (loopback unless HOST says otherwise): the dev IdP signs anyone in.
+    const host = env['HOST'] || '127.0.0.1';
+    // A failure to listen names the part and the variables that move it (the dev IdP's port is its issuer's).
     const idp = await startDevIdpFromConfig({
-      env: { ...internal, PORT: String(issuerPort), HOST: env['HOST'] || '127.0.0.1' }, log: root.child({ svc: 'dev-idp' }),
+      env: { ...internal, PORT: String(issuerPort), HOST: host }, log: root.child({ svc: 'dev-idp' }),
     }).catch((err: unknown) => {
-      throw portTaken(err, `the dev IdP (issuer ${env['GOLDPATH_IDP_ISSUER']})`,
-        'Give it another port: GOLDPATH_IDP_ISSUER=http://localhost:<free port>.');
+      throw explainListenError(err, () => `HOST=${host}, GOLDPATH_IDP_ISSUER=${env['GOLDPATH_IDP_ISSUER']}`, 'the dev IdP',
+        'give it another port: GOLDPATH_IDP_ISSUER=http://localhost:<free port>');
     });
     closers.push(() => idp.close());
     const bff = await startBffProcess({ env: internal, store, port: 0, host: '127.0.0.1', signals: false, log: root.child({ svc: 'bff' }) });
@@ -76,14 +73,15 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
     const spa = await startSpaServer({ port: 0, host: '127.0.0.1' });
     closers.push(() => spa.close());
     const edge = await startDevEdge({
-      port: Number(env['PORT']), host: env['HOST'] || '127.0.0.1',
+      port: Number(env['PORT']), host,
       dynamicConfigPath: join(packageRoot(), 'traefik/dynamic/goldpath.yml'),
       services: { api: api.url, bff: bff.url, spa: spa.url, verify: verify.url },
       // The demo reaches the dev IdP directly on its own port; compose routes it through Traefik.
       omitRouters: ['idp'],
       log: root.child({ svc: 'edge' }),
     }).catch((err: unknown) => {
-      throw portTaken(err, `the demo's page (${settings.publicOrigin})`, 'Give it another port: PORT=<free port>.');
+      throw explainListenError(err, () => `HOST=${host}, PORT=${env['PORT']}`, `the demo's page (${settings.publicOrigin})`,
+        'give it another port: PORT=<free port>');
     });
     closers.push(() => edge.close());
     const demo: Demo = {

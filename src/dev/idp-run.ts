@@ -2,78 +2,61 @@
 // this dev IdP, a client with the same id, secret and authentication method, so the BFF and the
 // dev IdP agree without a second config file.
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import process from 'node:process';
 import { X509Certificate } from 'node:crypto';
 import type { JWK } from 'jose';
 import { callbackPath } from '../bff/callback-path.ts';
-import { loadConfig } from '../config/load.ts';
 import type { IdpConfig } from '../config/types.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { devIdpClientFor, startDevIdp, type DevIdp, type DevIdpAudience, type DevIdpClient } from './idp.ts';
+import { devIdpSettings, type DevIdpSettings } from './idp-env.ts';
 
-export const DEFAULT_DEV_IDP_PORT = 4000;
+export { DEFAULT_DEV_IDP_PORT } from './idp-env.ts';
+
+export interface RunningDevIdp extends DevIdp {
+  /** What SIGHUP does to it: one log line saying it changes nothing (the CLI calls it for one sent while starting). */
+  sighup(): void;
+}
 
 /** `goldpath dev-idp`: starts the dev IdP from the environment and stops it on SIGTERM/SIGINT. */
-export async function runDevIdp(opts: { env: Record<string, string | undefined>; log?: Logger }): Promise<DevIdp> {
-  const idp = await startDevIdpFromConfig(opts);
+export async function runDevIdp(opts: { env: Record<string, string | undefined>; log?: Logger }): Promise<RunningDevIdp> {
+  const settings = await devIdpSettings(opts.env);
+  const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'dev-idp' });
+  const idp = await start(settings, log);
   const stop = () => void idp.close().then(() => process.exit(0));
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  return idp;
+  // verify, bff and demo reload on SIGHUP, so scripts send it to every goldpath process; without a
+  // handler it would end this one. Its clients are registered once, in oidc-provider's static
+  // configuration: a reload would be a restart (which would also forget every sign-in), so say so.
+  const sighup = () => log.warn('SIGHUP ignored: the dev IdP reads idps.yaml only when it starts; restart it to apply changes');
+  process.on('SIGHUP', sighup);
+  return { ...idp, sighup };
 }
 
 /**
  * The dev IdP for the IdPs of idps.yaml (GOLDPATH_CONFIG_DIR) whose issuer is GOLDPATH_IDP_ISSUER
  * (default http://localhost:<PORT>), with clients for GOLDPATH_PUBLIC_URL. No signal handlers.
+ * Throws ConfigError naming every variable and file that is wrong.
  */
 export async function startDevIdpFromConfig(opts: { env: Record<string, string | undefined>; log?: Logger }): Promise<DevIdp> {
-  const env = opts.env;
-  const log = opts.log ?? createLogger({ level: env['LOG_LEVEL'] || 'info', name: 'dev-idp' });
-  const port = env['PORT'] ? Number(env['PORT']) : DEFAULT_DEV_IDP_PORT;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('PORT must be an integer from 0 to 65535');
-  // Loopback unless HOST says otherwise (compose does): this IdP signs anyone in, admin included.
-  const host = env['HOST'] || '127.0.0.1';
-  const issuer = env['GOLDPATH_IDP_ISSUER'] || `http://localhost:${port}`;
-  const origin = new URL(env['GOLDPATH_PUBLIC_URL'] || 'http://localhost:8080').origin;
-  // In compose the IdP container cannot reach the BFF at the browser's origin (localhost is itself):
-  // GOLDPATH_DEV_IDP_BACKCHANNEL_URL (e.g. http://bff:3001) is where back-channel logouts go then.
-  const backchannelOrigin = env['GOLDPATH_DEV_IDP_BACKCHANNEL_URL'] ? new URL(env['GOLDPATH_DEV_IDP_BACKCHANNEL_URL']).origin : undefined;
-  const dir = path.resolve(env['GOLDPATH_CONFIG_DIR'] || 'compose/config');
+  const settings = await devIdpSettings(opts.env);
+  return start(settings, opts.log ?? createLogger({ level: settings.logLevel, name: 'dev-idp' }));
+}
 
-  const config = await loadConfig(dir, env);
-  const mine = Object.values(config.idps.idps).filter((i) => sameIssuer(i.issuer, issuer));
-  if (mine.length === 0) {
-    throw new Error(`no IdP in ${path.join(dir, 'idps.yaml')} has issuer ${issuer}: nothing to serve (set GOLDPATH_IDP_ISSUER)`);
-  }
-  const insecure = issuer.startsWith('http:');
-  if (insecure && !mine.every((i) => i.dangerouslyAllowInsecureHttp)) {
-    throw new Error('the dev IdP issuer is plain http but idps.yaml does not set dangerously_allow_insecure_http: true for it');
-  }
-  const tls = env['GOLDPATH_DEV_IDP_TLS_CERT'] && env['GOLDPATH_DEV_IDP_TLS_KEY']
-    ? {
-      cert: readFileSync(env['GOLDPATH_DEV_IDP_TLS_CERT']),
-      key: readFileSync(env['GOLDPATH_DEV_IDP_TLS_KEY']),
-      ca: env['GOLDPATH_DEV_IDP_TLS_CA'] ? readFileSync(env['GOLDPATH_DEV_IDP_TLS_CA']) : undefined,
-    }
-    : undefined;
-
+function start(s: DevIdpSettings, log: Logger): Promise<DevIdp> {
   const audiences: Record<string, DevIdpAudience> = {};
-  for (const idp of mine) {
+  for (const idp of s.idps) {
     for (const a of Object.values(idp.audiences)) {
       audiences[a.resource] = { scopes: [...new Set([...(audiences[a.resource]?.scopes ?? []), ...a.scopes])] };
     }
   }
   return startDevIdp({
-    port, host, issuer, log, tls, audiences,
-    clients: mine.map((i) => clientFor(i, origin, backchannelOrigin, config.idps.default)),
-    dangerouslyAllowInsecureHttp: insecure,
-    trustProxy: new URL(issuer).port !== String(port),
+    port: s.port, host: s.host, issuer: s.issuer, log, tls: s.tls, audiences,
+    clients: s.idps.map((i) => clientFor(i, s.origin, s.backchannelOrigin, s.config.idps.default)),
+    dangerouslyAllowInsecureHttp: s.issuer.startsWith('http:'),
+    trustProxy: new URL(s.issuer).port !== String(s.port),
   });
-}
-
-function sameIssuer(a: string, b: string): boolean {
-  return a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
 }
 
 function clientFor(idp: IdpConfig, origin: string, backchannelOrigin: string | undefined, defaultIdp: string): DevIdpClient {

@@ -12,6 +12,7 @@ import { Buffer } from 'node:buffer';
 import Provider, { errors as opErrors } from 'oidc-provider';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { Logger } from '../log.ts';
+import { listenOn } from '../http/serve.ts';
 import { logoutPage, messagePage } from './idp-pages.ts';
 import { interactions } from './idp-interactions.ts';
 import { createDevIdpAdapter } from './idp-adapter.ts';
@@ -139,13 +140,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       requestCert: opts.tls.ca !== undefined, rejectUnauthorized: false,
     }, onRequest)
     : createHttpServer(onRequest);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 4000, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, opts.port ?? 4000, host);
   const { port } = server.address() as AddressInfo;
   const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const issuer = opts.issuer ?? url;

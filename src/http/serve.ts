@@ -1,8 +1,10 @@
 // Listen, and shut down cleanly on SIGTERM/SIGINT. Shared by every goldpath process.
 import { createServer, type Server, type RequestListener } from 'node:http';
 import { Buffer } from 'node:buffer';
+import type { Server as NetServer } from 'node:net';
 import process from 'node:process';
 import type { Duplex } from 'node:stream';
+import { ListenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
 export interface Listening {
@@ -42,9 +44,9 @@ export async function listen(handler: RequestListener, port: number, host: strin
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 65_000;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, maxHeaderBytes));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
+  await listenOn(server, port, host).catch((err: unknown) => {
+    servers.delete(server);
+    throw err;
   });
   const addr = server.address() as { port: number };
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
@@ -57,6 +59,22 @@ export async function listen(handler: RequestListener, port: number, host: strin
       server.closeAllConnections?.();
     }),
   };
+}
+
+/** `server.listen`, failing with a ListenError (Node's own names the syscall, not the setting). */
+export function listenOn(server: NetServer, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    // Once listening, the listener stays (as it always did here): it answers a later 'error'
+    // (an accept failure) with a no-op, rather than letting it end the process.
+    const fail = (err: unknown) => reject(new ListenError(host, port, err));
+    server.once('error', fail);
+    try {
+      server.listen(port, host, () => resolve());
+    } catch (err) {
+      // A port out of range throws at once (the settings reject it before this; embedders may not).
+      fail(err);
+    }
+  });
 }
 
 /**

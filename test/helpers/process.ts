@@ -67,3 +67,25 @@ export async function waitHealthy(url: string, child: Child, ms = 20_000): Promi
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** How the child ended; if it is still running after `ms`, it is stopped and this rejects. */
+export async function exitOf(child: Child, ms = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const { proc } = child;
+  const ended = () => ({ code: proc.exitCode, signal: proc.signalCode });
+  // 'close', not 'exit': by then everything the child printed has been read.
+  if (proc.stdout!.closed && proc.stderr!.closed && (proc.exitCode !== null || proc.signalCode !== null)) return ended();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('close', () => resolve(ended()))),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          void child.stop();
+          reject(new Error(`still running after ${ms} ms (it should have exited):\n${child.output()}`));
+        }, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
