@@ -5,14 +5,13 @@
 // `svc` each. And a port it cannot have says which part wanted it and which variable moves it.
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDemo } from '../../src/dev/demo.ts';
 import { silentLogger } from '../../src/log.ts';
 import { browserLogin } from '../helpers/login.ts';
 import { REPO_ROOT, runCli, waitHealthy, type Child } from '../helpers/process.ts';
-import { freePort } from '../helpers/redis.ts';
+import { freePort, takenPort } from '../helpers/redis.ts';
 
 async function until(what: string, child: Child, ok: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -88,15 +87,14 @@ describe('goldpath demo: SIGHUP reloads, logs and ports', function () {
   });
 
   describe('a port that is taken', function () {
-    let blocker: Server;
+    let blocker: Awaited<ReturnType<typeof takenPort>>;
     let taken: number;
     before(async function () {
-      taken = await freePort();
-      blocker = createServer();
-      await new Promise<void>((resolve) => blocker.listen(taken, '127.0.0.1', resolve));
+      blocker = await takenPort();
+      taken = blocker.port;
     });
     after(async function () {
-      await new Promise((resolve) => blocker.close(resolve));
+      await blocker?.close();
     });
 
     it("the dev IdP's: the error names GOLDPATH_IDP_ISSUER", async function () {

@@ -89,3 +89,20 @@ export async function exitOf(child: Child, ms = 15_000): Promise<{ code: number 
     clearTimeout(timer);
   }
 }
+
+/**
+ * Runs a TypeScript file under Deno (node_modules/.bin/deno) with the permissions the sidecars
+ * need, and only PATH, HOME and `env` in its environment; resolves with its exit code and output.
+ */
+export function runDenoScript(script: string, env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('node_modules/.bin/deno', ['run', '--quiet', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', script], {
+      cwd: REPO_ROOT, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('exit', (code) => resolve({ code, out, err }));
+  });
+}

@@ -18,6 +18,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A port on 127.0.0.1 that something listens on (a taken port), until close(). */
+export async function takenPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const port = await freePort();
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+  return { port, close: () => new Promise((resolve) => blocker.close(() => resolve())) };
+}
+
 export class RedisServer {
   proc: ChildProcess | undefined;
   readonly dir = mkdtempSync(join(tmpdir(), 'goldpath-redis-'));

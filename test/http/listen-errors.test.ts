@@ -2,9 +2,8 @@
 // not Node's `getaddrinfo ENOTFOUND …` / `listen EADDRINUSE …` (which name a syscall, not HOST or
 // PORT), and exits non-zero without a stack trace. Real processes, with a port held by this test.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:net';
 import { exitOf, runCli, type Runtime } from '../helpers/process.ts';
-import { freePort } from '../helpers/redis.ts';
+import { freePort, takenPort } from '../helpers/redis.ts';
 import { TEST_KEYS } from '../helpers/sessions.ts';
 
 /** 192.0.2.0/24 is TEST-NET-1 (RFC 5737): no machine has it. */
@@ -32,15 +31,14 @@ async function failure(runtime: Runtime, command: string, e: Record<string, stri
 
 describe('a process that cannot listen names HOST and PORT', function () {
   this.timeout(90_000);
-  let blocker: Server;
+  let blocker: Awaited<ReturnType<typeof takenPort>>;
   let taken: number;
   before(async function () {
-    taken = await freePort();
-    blocker = createServer();
-    await new Promise<void>((resolve) => blocker.listen(taken, '127.0.0.1', resolve));
+    blocker = await takenPort();
+    taken = blocker.port;
   });
   after(async function () {
-    await new Promise((resolve) => blocker.close(resolve));
+    await blocker?.close();
   });
 
   for (const [runtime, command] of [['node', 'verify'], ['node', 'bff'], ['node', 'dev-idp'], ['deno', 'verify']] as [Runtime, string][]) {

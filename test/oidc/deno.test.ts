@@ -1,26 +1,13 @@
 // The token provider is used by the verify sidecar, which must run unchanged under Deno 2: a real
 // refresh through Deno, with tls_client_auth (client certificate via node:https) and DPoP.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { makeTestPki, type TestPki } from '../helpers/idp-tls.ts';
-import { REPO_ROOT } from '../helpers/process.ts';
+import { runDenoScript } from '../helpers/process.ts';
 
-function runDeno(script: string, env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn('node_modules/.bin/deno', ['run', '--quiet', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', script], {
-      cwd: REPO_ROOT, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
-    p.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
 
 describe('TokenProvider under Deno (mTLS + DPoP refresh)', function () {
   this.timeout(60_000);
@@ -57,7 +44,7 @@ describe('TokenProvider under Deno (mTLS + DPoP refresh)', function () {
     const t = s.secrets.tokens['']!;
     await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { '': { ...t, expiresAt: Date.now() - 1 } } });
     const upstream = 'https://api.example.test/orders/7';
-    const res = await runDeno('test/oidc/fixtures/deno-refresh.ts', {
+    const res = await runDenoScript('test/oidc/fixtures/deno-refresh.ts', {
       GP_INPUT: JSON.stringify({
         redisUrl: env.redis.url,
         sessionKey: Buffer.from(env.settings.sessionKeys[0]!).toString('base64url'),

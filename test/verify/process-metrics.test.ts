@@ -3,27 +3,14 @@
 // monitorEventLoopDelay does not (a 60 ms block read as ~2 ms), so process-metrics.ts samples the
 // delay with a timer there.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { REPO_ROOT } from '../helpers/process.ts';
+import { runDenoScript } from '../helpers/process.ts';
 
-function runDeno(script: string): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn('node_modules/.bin/deno', ['run', '--quiet', '--allow-env', '--allow-read', '--allow-sys', script], {
-      cwd: REPO_ROOT, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
-    p.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
 
 describe('verify process metrics under Deno', function () {
   this.timeout(60_000);
 
   it('nodejs_eventloop_lag_* show a loop blocked for 60 ms, and mean what they mean under Node', async function () {
-    const res = await runDeno('test/verify/fixtures/deno-eventloop-lag.ts');
+    const res = await runDenoScript('test/verify/fixtures/deno-eventloop-lag.ts');
     assert.equal(res.code, 0, `deno failed:\n${res.err}\n${res.out}`);
     const r = JSON.parse(res.out.trim().split('\n').at(-1)!) as { runtime: string; idleP50: number; blockedMax: number; afterMax: number };
     assert.equal(r.runtime, 'deno');
