@@ -1,6 +1,7 @@
 // Step 8: 200 with the headers Traefik copies onto the upstream request (authResponseHeaders).
 // Headers we do not set are deleted by Traefik, so a client can never inject Authorization or
-// X-Auth-User, and the session cookie never reaches an upstream.
+// X-Auth-User, and the session cookie never reaches an upstream. (X-Request-Id is added to every
+// allow by run-chain.ts, which decides it for every answer.)
 import { memoOf } from './session-memo.ts';
 import type { VerifyStep } from './state.ts';
 

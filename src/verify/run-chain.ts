@@ -63,9 +63,9 @@ export function runChain(deps: VerifyDeps, steps: readonly VerifyStep[]): (req: 
       }
       ctx.status = p.status;
       ctx.state.outcome ??= p.code;
-      const headers = p.headers.slice();
-      headers.push('X-Request-Id', ctx.state.requestId);
-      ctx.res.writeHead(p.status, headers);
+      let headers = p.headers;
+      if (logAnswers || ctx.state.outcome === 'error') headers = [...headers, 'X-Request-Id', ctx.state.requestId];
+      ctx.res.writeHead(p.status, headers as string[]);
       ctx.res.end(p.body);
       return;
     }
@@ -73,11 +73,15 @@ export function runChain(deps: VerifyDeps, steps: readonly VerifyStep[]): (req: 
     send(ctx);
   }
 
-  // Every answer names its request: on a 200 Traefik passes X-Request-Id to the upstream; on any
-  // other it reaches the client, which can quote it against the sidecar's log lines.
+  // X-Request-Id: an allow's goes to the upstream (Traefik copies it, authResponseHeaders). Any
+  // other answer reaches the client through the edge, and carries one when a log line names it,
+  // so a user can quote it: a 5xx, a policy error (answerError), every answer at LOG_LEVEL=debug.
+  // Not the common refusals at info: there it would be a header Node validates and writes, ~3 %
+  // of a 401's instructions (callgrind), that no log line could be matched with.
   function send(ctx: VerifyContext): void {
     const h = ctx.out;
-    h.push('X-Request-Id', ctx.state.requestId);
+    const allowed = ctx.status === 200 && ctx.state.outcome !== 'preflight';
+    if (allowed || logAnswers || ctx.status >= 500) h.push('X-Request-Id', ctx.state.requestId);
     const body = ctx.body;
     if (typeof body === 'string') {
       h.push('Content-Length', '0');

@@ -65,7 +65,7 @@ class State implements VerifyState {
     this.#make = make;
   }
 
-  // Made on first use: every answer carries one (run-chain.ts), and so do its log lines.
+  // Made on first use: only a 200 and an answer a log line names carry one (run-chain.ts).
   get requestId(): string {
     return (this.#id ??= this.#make(this.#header));
   }

@@ -11,7 +11,8 @@ import { captureLogger } from '../pdp/log-capture.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { newSession } from '../helpers/sessions.ts';
 import { StoredTokens } from '../helpers/stored-tokens.ts';
-import { send, verifyEnv } from '../helpers/verify-app.ts';
+import { send, startVerifyApp, verifyEnv } from '../helpers/verify-app.ts';
+import { silentLogger } from '../../src/log.ts';
 
 const key = () => randomBytes(32).toString('base64url');
 
@@ -53,7 +54,7 @@ describe('verify: diagnostics', function () {
     await redis?.stop();
   });
 
-  it('every answer carries X-Request-Id: the edge\'s when well-formed, else one of its own', async () => {
+  it('at LOG_LEVEL=debug every answer carries X-Request-Id (the edge\'s when well-formed, else one of its own) and is a log line', async () => {
     const { cookieValue } = await bff.create(newSession({ roles: ['reader'] }));
     const cookie = `goldpath=${cookieValue}`;
     const answers = [
@@ -82,6 +83,22 @@ describe('verify: diagnostics', function () {
     assert.equal(lines.find((l) => l.reqId === ids[4])?.outcome, 'no_rule');
     assert.equal(lines.find((l) => l.reqId === ids[4])?.route, 'reports');
     assert.ok(!logs.text().includes(cookieValue), 'the cookie is never logged');
+  });
+
+  it('at info, the answers a log line names carry X-Request-Id (an allow, a policy error); a plain refusal does not', async () => {
+    const quiet = await startVerifyApp(bff, redis.url, { log: silentLogger });
+    try {
+      const { cookie } = await quiet.login({ roles: ['reader'] });
+      const allowed = await quiet.verify('GET', '/api/orders/1', { cookie });
+      const policyError = await quiet.verify('GET', '/api/boom', { cookie }); // the policy reads a field User lacks
+      const refused = await quiet.verify('GET', '/api/orders/1');
+      assert.deepEqual([allowed.status, policyError.status, refused.status], [200, 403, 401]);
+      assert.ok(allowed.headers['x-request-id']);
+      assert.ok(policyError.headers['x-request-id'], 'a policy error is logged under its id');
+      assert.equal(refused.headers['x-request-id'], undefined);
+    } finally {
+      await quiet.close();
+    }
   });
 
   it('cookies signed with a key the sidecar lacks: a warning naming GOLDPATH_SESSION_KEYS (a line a minute), and a counter', async () => {
