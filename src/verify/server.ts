@@ -14,7 +14,6 @@ import type { SessionStore } from '../session/types.ts';
 import type { TokenProvider } from '../oidc/types.ts';
 import { FORWARD_AUTH_MAX_HEADER_BYTES, listen, type Listening } from '../http/serve.ts';
 import { serialized } from '../http/serialized.ts';
-import { FloodGate } from '../http/flood-gate.ts';
 import { createVerifyApp } from './app.ts';
 import { createVerifyMetrics, exportSessionCacheMetrics } from './metrics.ts';
 import { buildVerifyPolicy } from './policy.ts';
@@ -114,16 +113,23 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
 }
 
 /**
- * One warning a minute while session cookies are refused. Forged ones are the usual cause, but
- * a sidecar whose GOLDPATH_SESSION_KEYS differ from the BFF's refuses every cookie the BFF sets:
- * users then go round between a sign-in that succeeds and a 401, and this line is the clue.
+ * A warning when session cookies are refused, then at most one a minute. Forged ones are the usual
+ * cause, but a sidecar whose GOLDPATH_SESSION_KEYS differ from the BFF's refuses every cookie the
+ * BFF sets: users then go round between a sign-in that succeeds and a 401, and this line is the
+ * clue. The clock is read on the first refusal since a line and then every 1024th only: reading
+ * it on each was most of what this cost a refused request.
  */
 function refusedCookieLog(log: Logger): () => void {
-  const gate = new FloodGate(60_000);
+  let pending = 0;
+  let loggedAt = -Infinity;
   return () => {
-    const held = gate.pass(Date.now());
-    if (held === undefined) return;
-    log.warn({ refused: held + 1 }, 'session cookies refused: malformed, or signed by no key of GOLDPATH_SESSION_KEYS (forged, or set by a BFF whose keys differ from this sidecar\'s: then every sign-in ends in a 401)');
+    pending++;
+    if (pending !== 1 && (pending & 1023) !== 0) return;
+    const now = Date.now();
+    if (now - loggedAt < 60_000) return;
+    loggedAt = now;
+    log.warn({ refused: pending }, 'session cookies refused: malformed, or signed by no key of GOLDPATH_SESSION_KEYS (forged, or set by a BFF whose keys differ from this sidecar\'s: then every sign-in ends in a 401)');
+    pending = 0;
   };
 }
 
