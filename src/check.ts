@@ -6,6 +6,7 @@ import { ConfigError, formatProblem, type ConfigProblem } from './errors.ts';
 import { validateConfig } from './config/load.ts';
 import { configDirOf } from './config/env.ts';
 import { Pdp } from './pdp/index.ts';
+import type { PdpConfig } from './config/types.ts';
 
 /** Every problem of the config folder and its policies, and the warnings: what `goldpath check` says. */
 export async function checkConfig(dir: string, env: Record<string, string | undefined>): Promise<{ problems: ConfigProblem[]; warnings: string[] }> {
@@ -19,6 +20,16 @@ export async function checkConfig(dir: string, env: Record<string, string | unde
     warnings.push(...checked.warnings);
   }
   return { problems, warnings };
+}
+
+/**
+ * Fails with the policies' problems, if they do not load (a throwaway engine, freed): for a
+ * process that does not run the policies itself (the BFF), so that it accepts exactly the
+ * configurations `goldpath check` and the sidecar accept.
+ */
+export async function assertPoliciesLoad(pdp: PdpConfig): Promise<void> {
+  const { problems } = await Pdp.check(pdp);
+  if (problems.length > 0) throw new ConfigError(problems);
 }
 
 /**

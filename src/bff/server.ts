@@ -4,6 +4,8 @@
 import process from 'node:process';
 import { ConfigError } from '../errors.ts';
 import { loadConfig, loadSettingsAndConfig } from '../config/load.ts';
+import { configDirOf } from '../config/env.ts';
+import { assertPoliciesLoad, withEveryProblem } from '../check.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSessionStore } from '../session/index.ts';
 import type { SessionStore } from '../session/types.ts';
@@ -32,7 +34,13 @@ export interface BffProcess extends Listening {
 }
 
 export async function startBffProcess(opts: BffProcessOptions): Promise<BffProcess> {
-  const { settings, config } = await loadSettingsAndConfig(opts.env);
+  // The policies too, though the BFF does not run them: it starts on exactly the configurations
+  // the sidecar and `goldpath check` accept, and names every problem as they do.
+  const { settings, config } = await withEveryProblem(configDirOf(opts.env), opts.env, async () => {
+    const loaded = await loadSettingsAndConfig(opts.env);
+    await assertPoliciesLoad(loaded.config.pdp);
+    return loaded;
+  });
   if (!opts.store && settings.redisUrl.startsWith('memory:')) {
     // Sessions in this process's memory could never reach a verify sidecar (its own process, which
     // refuses memory:// too): every sign-in would end in a 401 at the API.
@@ -46,7 +54,9 @@ export async function startBffProcess(opts: BffProcessOptions): Promise<BffProce
   // One reload at a time (see serialized): the last SIGHUP's files are the ones that serve.
   const reload = serialized(async (): Promise<boolean> => {
     try {
-      bff.reload(await loadConfig(settings.configDir, opts.env));
+      const next = await loadConfig(settings.configDir, opts.env);
+      await assertPoliciesLoad(next.pdp);
+      bff.reload(next);
       log.info('configuration reloaded');
       return true;
     } catch (err) {

@@ -1,7 +1,7 @@
 // `goldpath bff` as users run it: a real process under Node and under Deno 2, a real dev IdP and
 // redis-server, a browser-like login, /auth/session and logout; SIGHUP reload.
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -89,6 +89,21 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
       assert.deepEqual(other, [], 'every line of output is a JSON log line');
     });
 
+    it('a reload whose policy does not load is rejected, as the sidecar and goldpath check reject it', async () => {
+      const policy = join(dir, 'policy.polar');
+      const good = readFileSync(policy, 'utf8');
+      const before = child.output().length;
+      writeFileSync(policy, `${good}\nallow(user, "x", _r) if user.roles.(;\n`);
+      try {
+        child.proc.kill('SIGHUP');
+        await new Promise((res) => setTimeout(res, 1500));
+        const line = child.output().slice(before).split('\n').find((l) => l.includes('reload rejected')) ?? '';
+        assert.match(line, /policy\.polar:\d+: policies: /, child.output().slice(before));
+      } finally {
+        writeFileSync(policy, good);
+      }
+    });
+
     it('reloads idps.yaml on SIGHUP and keeps the old config when the new one is broken', async () => {
       writeFileSync(join(dir, 'idps.yaml'), 'default: nope\nidps: {}\n');
       child.proc.kill('SIGHUP');
@@ -105,3 +120,28 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
     });
   });
 }
+
+describe('bff start', function () {
+  this.timeout(30_000);
+  it('refuses a configuration whose policy does not load, naming it with every other problem', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'goldpath-bff-polar-'));
+    try {
+      cpSync(join(REPO_ROOT, 'test/verify/fixtures/config'), dir, { recursive: true });
+      writeFileSync(join(dir, 'idps.yaml'), idpsYaml('https://idp.example.test'));
+      writeFileSync(join(dir, 'policy.polar'), 'allow(user, "read", _r) if user.roles.(;\n');
+      const { startBffProcess } = await import('../../src/bff/server.ts');
+      await assert.rejects(startBffProcess({
+        env: {
+          GOLDPATH_CONFIG_DIR: dir, REDIS_URL: 'redis://127.0.0.1:1', GOLDPATH_PUBLIC_URL: 'http://localhost:8080',
+          GOLDPATH_SESSION_KEYS: randomBytes(32).toString('base64url'), TEST_CLIENT_SECRET: SECRET, LOG_LEVEL: 'silent',
+        },
+        log: silentLogger, port: 0, host: '127.0.0.1', signals: false,
+      }), (err: Error) => {
+        assert.match(err.message, /policy\.polar/);
+        return true;
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
