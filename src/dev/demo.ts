@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import process from 'node:process';
-import { loadSettings } from '../config/env.ts';
+import { LOG_LEVELS, loadSettings } from '../config/env.ts';
 import { explainListenError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { packageRoot } from '../paths.ts';
@@ -45,7 +45,10 @@ export function demoEnv(env: Record<string, string | undefined>, log: Logger): R
 export async function startDemo(opts: { env: Record<string, string | undefined>; log?: Logger; signals?: boolean }): Promise<Demo> {
   // Every part logs with its own svc (one svc key per line: a child's svc beside the root's would
   // repeat the key, which some log pipelines refuse).
-  const root = opts.log ?? createLogger({ level: opts.env['LOG_LEVEL'] || 'info' });
+  // A LOG_LEVEL pino does not know would throw pino's own message here: loadSettings below names
+  // the variable instead, as for the other commands.
+  const level = opts.env['LOG_LEVEL'] || 'info';
+  const root = opts.log ?? createLogger({ level: (LOG_LEVELS as readonly string[]).includes(level) ? level : 'info' });
   const log = root.child({ svc: 'demo' });
   const env = demoEnv(opts.env, log);
   const settings = loadSettings(env);
