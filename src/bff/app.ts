@@ -96,7 +96,15 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
       // A full (noeviction) or read-only Redis still answers PING, yet no login could be saved:
       // probe a write too (one short-lived key, overwritten by every probe).
       await store.putTransient('readyz', 'probe', '1', 10_000);
-      await current.idps.loadAll();
+      // The default IdP's metadata, which most sign-ins need. Another IdP that cannot be reached
+      // is named, not a reason to take this BFF out of rotation: its users get a 503 page, the
+      // others sign in as ever (every BFF would fail the probe alike, so none would serve).
+      const { idps } = current;
+      await idps.default.configuration();
+      const others = idps.all().filter((c) => c !== idps.default);
+      const results = await Promise.allSettled(others.map((c) => c.configuration()));
+      const down = others.filter((_, i) => results[i]!.status === 'rejected').map((c) => c.name);
+      return down.length > 0 ? { idps_unavailable: down } : undefined;
     },
   });
 

@@ -3,8 +3,11 @@ import type Router from '@koa/router';
 import type { Registry } from 'prom-client';
 
 export interface HealthOptions {
-  /** Resolves when the process can serve; rejects (with a reason safe to show) otherwise. */
-  readonly ready: () => Promise<void>;
+  /**
+   * Resolves when the process can serve, with what else the answer should say (parts that are
+   * down without stopping it); rejects (with a reason safe to show) otherwise.
+   */
+  readonly ready: () => Promise<void | Record<string, unknown>>;
   readonly registry: Registry;
 }
 
@@ -16,8 +19,8 @@ export function mountHealth(router: Router, opts: HealthOptions): void {
   router.get('/readyz', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     try {
-      await opts.ready();
-      ctx.body = { status: 'ready' };
+      const more = await opts.ready();
+      ctx.body = { status: 'ready', ...more };
     } catch (err) {
       ctx.status = 503;
       ctx.body = { status: 'unavailable', error: 'unavailable', error_description: (err as Error).message };

@@ -88,6 +88,23 @@ describe('BFF operations', function () {
     }
   });
 
+  it('/readyz stays 200 while an IdP other than the default cannot be reached, and names it; the default\'s sign-ins go on', async () => {
+    const settings = testSettings(env.url, redis.url);
+    const store = createSessionStore({ url: redis.url, settings, log: silentLogger });
+    const dev = env.config.idps.idps['dev']!;
+    const config = { ...env.config, idps: { default: 'dev', idps: { dev, corp: testIdpConfig('corp', 'http://127.0.0.1:1') } } };
+    const bff = await createBffApp({ settings, config, store, log: silentLogger });
+    try {
+      const ready = await request(bff.app.callback()).get('/readyz');
+      assert.equal(ready.status, 200, ready.text);
+      assert.deepEqual(ready.body, { status: 'ready', idps_unavailable: ['corp'] });
+      assert.equal((await request(bff.app.callback()).get('/auth/login')).status, 302, 'the default IdP signs in');
+      assert.equal((await request(bff.app.callback()).get('/auth/login?idp=corp').set('accept', 'application/json')).status, 503);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('/readyz is 503 and /auth/session is 503 (not 401) when Redis is down', async () => {
     const own = await RedisServer.start();
     const e = await startIdpBff({ redis: own });
