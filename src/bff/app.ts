@@ -122,7 +122,7 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
     get tokens() { return current.tokens; },
     get idps() { return current.idps; },
     reload(next: GoldpathConfig) {
-      const nextIdps = new IdpRegistry(next.idps, { log, fetch: opts.fetch });
+      const nextIdps = new IdpRegistry(next.idps, { log, fetch: opts.fetch }, current.idps);
       current = { config: next, idps: nextIdps, tokens: createTokenProvider({ idps: nextIdps, store, log, onRefresh: (o) => metrics.refresh(o) }) };
       void nextIdps.loadAll().catch(() => { /* logged; retried on use */ });
     },

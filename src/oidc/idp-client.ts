@@ -16,6 +16,11 @@ export interface IdpClientOptions {
   fetch?: FetchLike;
   /** Per-request timeout for IdP calls, seconds. Default 5. */
   timeoutSeconds?: number;
+  /**
+   * The metadata the client this one replaces (a reload) had discovered, for the same issuer:
+   * used when discovery fails, so a SIGHUP while the IdP is away does not unlearn what it knew.
+   */
+  previousMetadata?: Readonly<oidc.ServerMetadata>;
 }
 
 export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
@@ -37,11 +42,13 @@ export class IdpClient {
   #pending: Promise<oidc.Configuration> | undefined;
   #config: oidc.Configuration | undefined;
   #jwks: RemoteJwks | undefined;
+  readonly #previous: Readonly<oidc.ServerMetadata> | undefined;
 
   constructor(idp: IdpConfig, opts: IdpClientOptions) {
     this.idp = idp;
     this.#log = opts.log;
     this.#timeout = opts.timeoutSeconds ?? 5;
+    this.#previous = opts.previousMetadata;
     // Every IdP answer is size-bounded, whichever fetch carries it (fetch.ts).
     this.#fetch = idp.clientAuth === 'tls_client_auth' && idp.mtls
       ? tlsFetch(readTlsMaterial(idp.mtls))
@@ -65,6 +72,11 @@ export class IdpClient {
     return this.#config !== undefined;
   }
 
+  /** The discovered server metadata, once loaded (handed to the client that replaces this one). */
+  get metadata(): Readonly<oidc.ServerMetadata> | undefined {
+    return this.#config?.serverMetadata();
+  }
+
   /** The discovered configuration; discovery is retried on the next call after a failure. */
   configuration(): Promise<oidc.Configuration> {
     if (this.#config) return Promise.resolve(this.#config);
@@ -85,14 +97,28 @@ export class IdpClient {
 
   async #discover(): Promise<oidc.Configuration> {
     const idp = this.idp;
-    const execute: Array<(c: oidc.Configuration) => void> = [];
-    if (idp.dangerouslyAllowInsecureHttp) execute.push(oidc.allowInsecureRequests);
-    const options: oidc.DiscoveryRequestOptions = { execute, timeout: this.#timeout };
-    options[oidc.customFetch] = this.#fetch as oidc.CustomFetch;
     const metadata: Partial<oidc.ClientMetadata> = {};
     if (idp.clientSecret) metadata.client_secret = idp.clientSecret;
     if (idp.clientAuth === 'tls_client_auth') metadata.use_mtls_endpoint_aliases = true;
-    const config = await oidc.discovery(new URL(idp.issuer), idp.clientId, metadata, await clientAuthFor(idp), options);
+    const auth = await clientAuthFor(idp);
+    let config: oidc.Configuration;
+    try {
+      // openid-client looks for allowInsecureRequests itself in `execute` (the discovery request
+      // is plain http too): the function, not a wrapper.
+      const execute = this.idp.dangerouslyAllowInsecureHttp ? [oidc.allowInsecureRequests] : [];
+      const options: oidc.DiscoveryRequestOptions = { execute, timeout: this.#timeout };
+      options[oidc.customFetch] = this.#fetch as oidc.CustomFetch;
+      config = await oidc.discovery(new URL(idp.issuer), idp.clientId, metadata, auth, options);
+    } catch (err) {
+      if (this.#previous === undefined) throw err;
+      // The same client as before the reload (its key files read again), on what was discovered then.
+      this.#log.warn({ idp: this.name, err: errorSummary(err) }, 'IdP discovery failed: using the metadata loaded before the reload');
+      config = new oidc.Configuration(this.#previous as oidc.ServerMetadata, idp.clientId, metadata, auth);
+      if (idp.dangerouslyAllowInsecureHttp) oidc.allowInsecureRequests(config);
+      config[oidc.customFetch] = this.#fetch as oidc.CustomFetch;
+      config.timeout = this.#timeout;
+      return config;
+    }
     const meta = config.serverMetadata();
     if (meta.require_pushed_authorization_requests && idp.par === 'never') {
       this.#log.warn({ idp: this.name }, 'the IdP requires PAR: using it although idps.yaml says par: never');

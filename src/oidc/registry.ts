@@ -6,8 +6,13 @@ export class IdpRegistry {
   readonly #clients: ReadonlyMap<string, IdpClient>;
   readonly defaultName: string;
 
-  constructor(config: IdpsConfig, opts: IdpClientOptions) {
-    this.#clients = new Map(Object.values(config.idps).map((idp) => [idp.name, new IdpClient(idp, opts)]));
+  /** `previous`: the registry this one replaces (a reload): what its clients discovered is kept as a fallback. */
+  constructor(config: IdpsConfig, opts: IdpClientOptions, previous?: IdpRegistry) {
+    this.#clients = new Map(Object.values(config.idps).map((idp) => {
+      const before = previous?.get(idp.name);
+      const same = before !== undefined && before.idp.issuer === idp.issuer;
+      return [idp.name, new IdpClient(idp, { ...opts, previousMetadata: same ? before.metadata : undefined })];
+    }));
     this.defaultName = config.default;
     if (!this.#clients.has(config.default)) throw new Error(`idps.yaml: default IdP "${config.default}" is not defined`);
   }

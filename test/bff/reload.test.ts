@@ -35,6 +35,18 @@ describe('BFF reload', function () {
     assert.equal(callback.headers['set-cookie']?.some((c) => c.startsWith('goldpath=') && !c.startsWith('goldpath=;')) ?? false, false);
   });
 
+  it('a reload while an IdP is away keeps the metadata it had discovered: /readyz stays 200', async () => {
+    assert.equal((await httpCall(`${env.url}/readyz`)).status, 200, 'metadata loaded');
+    await env.idps['dev']!.close();
+    env.bff.reload({ ...env.config });
+    const ready = await httpCall(`${env.url}/readyz`);
+    assert.equal(ready.status, 200, ready.body);
+    // A reload naming another issuer for it starts afresh (nothing to fall back on).
+    const idps = { ...env.config.idps.idps, dev: { ...env.config.idps.idps['dev']!, issuer: 'http://127.0.0.1:1' } };
+    env.bff.reload({ ...env.config, idps: { default: 'dev', idps } });
+    assert.equal((await httpCall(`${env.url}/readyz`)).status, 503);
+  });
+
   it('a new default IdP takes the logins without ?idp=, at /auth/callback', async () => {
     env.bff.reload({ ...env.config, idps: { default: 'other', idps: env.config.idps.idps } });
     const res = await httpCall(`${env.url}/auth/login`);
