@@ -10,7 +10,8 @@ export function sessionHandler(deps: BffDeps) {
     ctx.set('Vary', 'Cookie');
     const cookie = readCookie(ctx, settings.cookieName);
     const session = cookie ? await store.get(cookie) : null;
-    if (!session) {
+    // A session of an IdP idps.yaml no longer names is refused by the sidecar: say so here too.
+    if (!session || !deps.idps.get(session.idp)) {
       ctx.status = 401;
       ctx.body = { authenticated: false, login_url: `${settings.publicOrigin}/auth/login` };
       return;

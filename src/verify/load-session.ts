@@ -16,7 +16,9 @@ export function loadSession(deps: VerifyDeps): VerifyStep {
     ? (v: string) => store.lookup(v)
     : (v: string) => store.get(v);
   const settle = (ctx: VerifyContext, session: Session | null): void => {
-    if (session === null) return withoutSession(ctx, deps);
+    // An IdP removed from idps.yaml (a SIGHUP) is no longer trusted: its sessions are refused at
+    // once, not served until their tokens expire. Not deleted: an IdP put back brings them back.
+    if (session === null || !ctx.state.policy.idps.has(session.idp)) return withoutSession(ctx, deps);
     ctx.state.session = session;
   };
   return function loadSessionStep(ctx) {

@@ -17,6 +17,8 @@ export interface VerifyPolicy {
   readonly pdp: Pdp;
   /** Origins allowed for CORS and CSRF Origin checks (the public origin is always allowed). */
   readonly allowedOrigins: ReadonlySet<string>;
+  /** The idps.yaml names: a session made with an IdP since removed is no session (load-session.ts). */
+  readonly idps: ReadonlySet<string>;
 }
 
 export interface VerifyDeps {

@@ -1,0 +1,86 @@
+// An IdP removed from idps.yaml (and a SIGHUP) is no longer trusted: the sessions it signed in are
+// refused at once by the sidecar and reported as signed out by the BFF, instead of being served
+// until their tokens expire. They are not deleted: the IdP put back brings them back.
+import assert from 'node:assert/strict';
+import request from 'supertest';
+import { loadSettings } from '../../src/config/env.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import type { GoldpathConfig } from '../../src/config/types.ts';
+import { silentLogger } from '../../src/log.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import type { SessionStore } from '../../src/session/types.ts';
+import { createVerifyApp } from '../../src/verify/app.ts';
+import { createVerifyMetrics } from '../../src/verify/metrics.ts';
+import { buildVerifyPolicy } from '../../src/verify/policy.ts';
+import type { VerifyPolicy } from '../../src/verify/state.ts';
+import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { httpCall } from '../helpers/login.ts';
+import { RedisServer } from '../helpers/redis.ts';
+import { newSession } from '../helpers/sessions.ts';
+import { StoredTokens } from '../helpers/stored-tokens.ts';
+import { VERIFY_CONFIG_DIR, verifyEnv } from '../helpers/verify-app.ts';
+
+/** `config` with the IdP `dev` renamed `corp`: what is left after removing dev and adding another. */
+function withoutDev(config: GoldpathConfig): GoldpathConfig {
+  const { dev, ...rest } = config.idps.idps;
+  return { ...config, idps: { default: 'corp', idps: { ...rest, corp: { ...dev!, name: 'corp' } } } };
+}
+
+describe('an IdP removed from idps.yaml', function () {
+  this.timeout(30_000);
+  let redis: RedisServer;
+  let store: SessionStore;
+
+  before(async () => {
+    redis = await RedisServer.start();
+    store = createSessionStore({ url: redis.url, settings: loadSettings(verifyEnv(redis.url)), log: silentLogger });
+  });
+  after(async () => {
+    await store?.close();
+    await redis?.stop();
+  });
+
+  it('the sidecar refuses its sessions at the reload (401), and serves them again once it is back', async () => {
+    const env = verifyEnv(redis.url);
+    const settings = loadSettings(env);
+    const config = await loadConfig(VERIFY_CONFIG_DIR, env);
+    const withDev = await buildVerifyPolicy(config, settings, silentLogger);
+    const without = await buildVerifyPolicy(withoutDev(config), settings, silentLogger);
+    let policy: VerifyPolicy = withDev;
+    const app = createVerifyApp({
+      settings, store, tokens: new StoredTokens(store), log: silentLogger, metrics: createVerifyMetrics(), policy: () => policy,
+    }).callback();
+    const { cookieValue } = await store.create(newSession({ idp: 'dev', roles: ['reader'] }));
+    const verify = () => request(app).get('/auth/verify').set('X-Forwarded-Method', 'GET').set('X-Forwarded-Uri', '/api/orders/1')
+      .set('Cookie', `${settings.cookieName}=${cookieValue}`);
+    try {
+      assert.equal((await verify()).status, 200);
+      policy = without;
+      const refused = await verify();
+      assert.equal(refused.status, 401);
+      assert.equal(refused.body.error, 'login_required');
+      policy = withDev;
+      assert.equal((await verify()).status, 200, 'not deleted');
+    } finally {
+      withDev.pdp.close();
+      without.pdp.close();
+    }
+  });
+
+  describe('the BFF', () => {
+    let env: IdpBff;
+    before(async () => {
+      env = await startIdpBff({ redis });
+    });
+    after(() => env?.close());
+
+    it('/auth/session says signed out after the reload', async () => {
+      const { jar } = await env.login('alice');
+      assert.equal((await httpCall(`${env.url}/auth/session`, { jar })).status, 200);
+      env.bff.reload(withoutDev(env.config));
+      const after = await httpCall(`${env.url}/auth/session`, { jar });
+      assert.equal(after.status, 401);
+      assert.equal(JSON.parse(after.body).authenticated, false);
+    });
+  });
+});
