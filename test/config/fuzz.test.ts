@@ -110,7 +110,9 @@ function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 async function loadChecked(base: Base, file: string, text: string): Promise<'ok' | 'config-error'> {
   for (const f of FILES) writeFileSync(path.join(base.dir, f), f === file ? text : base.originals[f]!);
   try {
-    await withDeadline(loadConfig(base.dir, base.env), 5000, `${base.name}/${file}: ${JSON.stringify(text.slice(0, 300))}`);
+    // A load takes ~5 ms (12,000 mutations under a 1 s deadline: none near it). 15 s catches a
+    // real hang without failing CI on a machine that stalls a few seconds (one 5 s stall seen).
+    await withDeadline(loadConfig(base.dir, base.env), 15_000, `${base.name}/${file}: ${JSON.stringify(text.slice(0, 300))}`);
     return 'ok';
   } catch (err) {
     if (!(err instanceof ConfigError)) {
