@@ -44,7 +44,8 @@ export function parseDuration(text: string): number | undefined {
 }
 
 /** Empty strings count as unset: `FOO=` in an .env file means "use the default". */
-function get(env: Record<string, string | undefined>, name: string): string | undefined {
+/** A variable as every process reads it: trimmed, and empty means unset (`FOO=` in an .env file). */
+export function envValue(env: Record<string, string | undefined>, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
@@ -104,7 +105,7 @@ function parseSessionKeys(value: string | undefined, problems: Problems): Uint8A
 }
 
 function parseDurationVar(env: Record<string, string | undefined>, name: string, fallback: string, problems: Problems): number | undefined {
-  const text = get(env, name) ?? fallback;
+  const text = envValue(env, name) ?? fallback;
   const ms = parseDuration(text);
   if (ms === undefined && /^\d{1,15}$/.test(text) && Number(text) > 0) {
     const n = Number(text);
@@ -126,7 +127,7 @@ function parseDurationVar(env: Record<string, string | undefined>, name: string,
 
 /** The config folder: GOLDPATH_CONFIG_DIR, or compose/config, from the working directory. */
 export function configDirOf(env: Record<string, string | undefined>, opts: { cwd?: string } = {}): string {
-  return path.resolve(opts.cwd ?? process.cwd(), get(env, 'GOLDPATH_CONFIG_DIR') ?? DEFAULT_CONFIG_DIR);
+  return path.resolve(opts.cwd ?? process.cwd(), envValue(env, 'GOLDPATH_CONFIG_DIR') ?? DEFAULT_CONFIG_DIR);
 }
 
 /**
@@ -138,23 +139,23 @@ export function loadSettings(env: Record<string, string | undefined>, opts: { cw
 
   const configDir = configDirOf(env, opts);
 
-  const redisUrl = get(env, 'REDIS_URL') ?? DEFAULT_REDIS_URL;
+  const redisUrl = envValue(env, 'REDIS_URL') ?? DEFAULT_REDIS_URL;
   checkRedisUrl(redisUrl, problems);
 
-  const pub = parsePublicUrl(get(env, 'GOLDPATH_PUBLIC_URL') ?? DEFAULT_PUBLIC_URL, problems);
-  const sessionKeys = parseSessionKeys(get(env, 'GOLDPATH_SESSION_KEYS'), problems);
+  const pub = parsePublicUrl(envValue(env, 'GOLDPATH_PUBLIC_URL') ?? DEFAULT_PUBLIC_URL, problems);
+  const sessionKeys = parseSessionKeys(envValue(env, 'GOLDPATH_SESSION_KEYS'), problems);
 
   let port: number | undefined;
-  const portText = get(env, 'PORT');
+  const portText = envValue(env, 'PORT');
   if (portText !== undefined) {
     port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
     if (!(port >= 0 && port <= 65535)) problems.add(FILE, undefined, 'PORT', `is ${JSON.stringify(portText)}; expected a TCP port 0-65535`);
   }
 
-  const host = get(env, 'HOST') ?? DEFAULT_HOST;
+  const host = envValue(env, 'HOST') ?? DEFAULT_HOST;
   if (/\s/.test(host)) problems.add(FILE, undefined, 'HOST', 'must be a host name or IP address to listen on');
 
-  const logLevel = (get(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
+  const logLevel = (envValue(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     problems.add(FILE, undefined, 'LOG_LEVEL', `is ${JSON.stringify(logLevel)}; expected one of ${LOG_LEVELS.join(', ')}`);
   }
@@ -166,7 +167,7 @@ export function loadSettings(env: Record<string, string | undefined>, opts: { cw
       'is longer than GOLDPATH_SESSION_MAX; the idle timeout must be at most the absolute session lifetime');
   }
 
-  const limitText = get(env, 'GOLDPATH_MAX_LOGINS_PER_MINUTE');
+  const limitText = envValue(env, 'GOLDPATH_MAX_LOGINS_PER_MINUTE');
   const loginsPerMinute = limitText === undefined ? DEFAULT_MAX_LOGINS_PER_MINUTE : /^\d{1,9}$/.test(limitText) ? Number(limitText) : NaN;
   if (!(loginsPerMinute >= 1)) {
     problems.add(FILE, undefined, 'GOLDPATH_MAX_LOGINS_PER_MINUTE', `is ${JSON.stringify(limitText)}; expected a whole number of sign-ins, 1 or more`);

@@ -320,3 +320,8 @@ export async function validateIdps(root: Cursor): Promise<IdpsResult> {
 
   return { config: { default: def, idps }, entries };
 }
+
+/** Whether two spellings name one issuer: trailing slashes aside (Auth0's end in `/`, idps.yaml may not). */
+export function sameIssuer(a: string, b: string): boolean {
+  return a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
+}

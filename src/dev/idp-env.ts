@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Buffer } from 'node:buffer';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
-import { configDirOf, DEFAULT_PUBLIC_URL, loadSettings } from '../config/env.ts';
+import { configDirOf, DEFAULT_PUBLIC_URL, envValue, loadSettings } from '../config/env.ts';
+import { sameIssuer } from '../config/idps.ts';
 import { validateConfig } from '../config/load.ts';
 import type { GoldpathConfig, IdpConfig } from '../config/types.ts';
 
@@ -35,12 +36,6 @@ export interface DevIdpSettings {
   readonly configDir: string;
 }
 
-/** As loadSettings reads a variable: trimmed, and empty means unset (`FOO=` in an .env file). */
-function read(env: Record<string, string | undefined>, name: string): string | undefined {
-  const v = env[name]?.trim();
-  return v ? v : undefined;
-}
-
 /** The shared variables' problems, found by the validator verify and bff use. */
 function sharedProblems(env: Record<string, string | undefined>): ConfigProblem[] {
   try {
@@ -57,16 +52,16 @@ export async function devIdpSettings(env: Record<string, string | undefined>): P
   const problems = sharedProblems(env);
   const bad = (key: string, message: string) => { problems.push({ file: 'environment', key, message }); };
 
-  const portText = read(env, 'PORT');
+  const portText = envValue(env, 'PORT');
   const port = portText === undefined ? DEFAULT_DEV_IDP_PORT : Number(portText);
-  const issuerText = read(env, 'GOLDPATH_IDP_ISSUER');
+  const issuerText = envValue(env, 'GOLDPATH_IDP_ISSUER');
   const issuer = issuerText ?? `http://localhost:${port}`;
   // The default issuer comes from PORT: when PORT is wrong, that is the one problem to report.
   const issuerOk = httpUrl(issuer) && !problems.some((p) => p.key === 'PORT' && issuerText === undefined);
   if (issuerText !== undefined && !issuerOk) {
     bad('GOLDPATH_IDP_ISSUER', `is ${JSON.stringify(issuerText)}; expected an http(s) URL such as http://localhost:4000`);
   }
-  const backchannel = read(env, 'GOLDPATH_DEV_IDP_BACKCHANNEL_URL');
+  const backchannel = envValue(env, 'GOLDPATH_DEV_IDP_BACKCHANNEL_URL');
   if (backchannel !== undefined && !httpUrl(backchannel)) {
     bad('GOLDPATH_DEV_IDP_BACKCHANNEL_URL', 'is not an http(s) URL; expected the BFF\'s origin such as http://bff:3001');
   }
@@ -91,10 +86,10 @@ export async function devIdpSettings(env: Record<string, string | undefined>): P
 
   return {
     port,
-    host: read(env, 'HOST') ?? DEFAULT_DEV_IDP_HOST,
-    logLevel: (read(env, 'LOG_LEVEL') ?? 'info').toLowerCase(),
+    host: envValue(env, 'HOST') ?? DEFAULT_DEV_IDP_HOST,
+    logLevel: (envValue(env, 'LOG_LEVEL') ?? 'info').toLowerCase(),
     issuer,
-    origin: new URL(read(env, 'GOLDPATH_PUBLIC_URL') ?? DEFAULT_PUBLIC_URL).origin,
+    origin: new URL(envValue(env, 'GOLDPATH_PUBLIC_URL') ?? DEFAULT_PUBLIC_URL).origin,
     backchannelOrigin: backchannel === undefined ? undefined : new URL(backchannel).origin,
     tls,
     idps,
@@ -107,13 +102,10 @@ function httpUrl(text: string): boolean {
   return URL.canParse(text) && ['http:', 'https:'].includes(new URL(text).protocol);
 }
 
-function sameIssuer(a: string, b: string): boolean {
-  return a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
-}
 
 /** The PEM files of GOLDPATH_DEV_IDP_TLS_*: both cert and key or none; each named if unreadable. */
 function readTls(env: Record<string, string | undefined>, bad: (key: string, message: string) => void): DevIdpSettings['tls'] {
-  const [cert, key, ca] = [TLS_CERT, TLS_KEY, TLS_CA].map((n) => read(env, n));
+  const [cert, key, ca] = [TLS_CERT, TLS_KEY, TLS_CA].map((n) => envValue(env, n));
   if (cert === undefined && key === undefined) {
     if (ca !== undefined) bad(TLS_CA, `is set, but ${TLS_CERT} and ${TLS_KEY} are not: the CA is for the client certificates of an https dev IdP`);
     return undefined;

@@ -1,5 +1,6 @@
 // Every IdP of idps.yaml as an IdpClient, by name. Several IdPs may be active at once (?idp=).
 import type { IdpsConfig } from '../config/types.ts';
+import { sameIssuer } from '../config/idps.ts';
 import { IdpClient, type IdpClientOptions } from './idp-client.ts';
 
 export class IdpRegistry {
@@ -32,7 +33,7 @@ export class IdpRegistry {
 
   /** The IdP whose issuer is `iss` (back-channel logout tokens name their issuer). */
   byIssuer(iss: string): IdpClient[] {
-    return this.all().filter((c) => c.idp.issuer.replace(/\/+$/, '') === iss.replace(/\/+$/, ''));
+    return this.all().filter((c) => sameIssuer(c.idp.issuer, iss));
   }
 
   /** Loads every IdP's metadata; rejects with the first failure. */
