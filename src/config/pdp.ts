@@ -195,6 +195,7 @@ export async function validatePdp(root: Cursor): Promise<PdpResult> {
       pattern: parsed?.pattern ?? '',
       segments: parsed?.segments ?? [],
       action,
+      actionShown: actionC.show(action),
       resource: { type, id },
       line: item.line,
     };

@@ -52,6 +52,11 @@ export interface PdpRule {
   /** Pattern split on '/', without the leading empty segment. ':name' captures one segment; a final '*' captures the rest. */
   readonly segments: readonly string[];
   readonly action: string;
+  /**
+   * The action as a message may quote it: the text written in pdp.yaml (`${NAME}`) when the value
+   * comes from the environment (Cursor.show). Set by the loader; a rule made in code has none.
+   */
+  readonly actionShown?: string;
   readonly resource: {
     readonly type: string;
     /** Template for the resource id: a literal, or ':param'. undefined = no id. */

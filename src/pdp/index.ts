@@ -272,7 +272,7 @@ async function build(
     for (const rule of config.rules) {
       if (warned.has(rule.action) || text.includes(JSON.stringify(rule.action))) continue;
       warned.add(rule.action);
-      warnings.push(`pdp.yaml${rule.line === undefined ? '' : `:${rule.line}`} asks action ${JSON.stringify(rule.action)}, which no policy mentions: unless a rule allows any action, those requests will be denied`);
+      warnings.push(`pdp.yaml${rule.line === undefined ? '' : `:${rule.line}`} asks action ${rule.actionShown ?? JSON.stringify(rule.action)}, which no policy mentions: unless a rule allows any action, those requests will be denied`);
     }
     for (const name of unusedRuleNames(text)) {
       warnings.push(`policy rule ${name}(…) is defined but never used (allow is what goldpath asks; is it misspelt?)`);

@@ -3,7 +3,9 @@
 // appears in "expected ..."), and a value is never shown as another line's text.
 import assert from 'node:assert/strict';
 import type { ConfigProblem } from '../../src/errors.ts';
-import { BASE_IDPS, BASE_ROUTES, cleanupConfigDirs, problemsFor } from './helpers.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { Pdp } from '../../src/pdp/index.ts';
+import { BASE_IDPS, BASE_PDP, BASE_ROUTES, cleanupConfigDirs, configDir, problemsFor } from './helpers.ts';
 
 /** Distinctive text inside every environment value below: no 3 characters of it may show. */
 const MARK = 'Qx7Zk';
@@ -97,5 +99,20 @@ rules:
     assert.equal(messages.length, expect.length, messages.join('\n'));
     expect.forEach((re, i) => assert.match(messages[i]!, re));
     assert.deepEqual(showsMark(problems), []);
+  });
+
+  it('a policy warning about an action from the environment shows the text written, not the value', async function () {
+    // A warning, not a problem: the config loads, and the sidecar logs it at start and on reload.
+    const pdp = `${BASE_PDP}  - match: POST /api/orders/:id
+    action: \${ACTION}
+    resource: { type: Order, id: ":id" }
+`;
+    const config = await loadConfig(await configDir({ pdp }), { ACTION: `approve${MARK}` });
+    assert.equal(config.pdp.rules[1]!.action, `approve${MARK}`, 'the value is what the policy is asked');
+    const { problems, warnings } = await Pdp.check(config.pdp);
+    assert.deepEqual(problems, []);
+    const asks = warnings.filter((w) => w.includes('asks action'));
+    assert.deepEqual(asks, ['pdp.yaml:6 asks action "${ACTION}", which no policy mentions: unless a rule allows any action, those requests will be denied']);
+    assert.deepEqual(warnings.filter((w) => /Qx7|x7Z|7Zk/i.test(w)), []);
   });
 });
