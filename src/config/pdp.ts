@@ -195,7 +195,8 @@ export async function validatePdp(root: Cursor): Promise<PdpResult> {
       pattern: parsed?.pattern ?? '',
       segments: parsed?.segments ?? [],
       action,
-      actionShown: actionC.show(action),
+      // Only when it differs: the frozen config of a literal action stays as written.
+      ...(actionC.show(action) === show(action) ? {} : { actionShown: actionC.show(action) }),
       resource: { type, id },
       line: item.line,
     };

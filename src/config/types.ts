@@ -54,7 +54,7 @@ export interface PdpRule {
   readonly action: string;
   /**
    * The action as a message may quote it: the text written in pdp.yaml (`${NAME}`) when the value
-   * comes from the environment (Cursor.show). Set by the loader; a rule made in code has none.
+   * comes from the environment (Cursor.show); absent when that is the value itself.
    */
   readonly actionShown?: string;
   readonly resource: {
