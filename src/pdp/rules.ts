@@ -98,6 +98,23 @@ export function compileRules(rules: readonly PdpRule[]): MatchRule {
         if (!matches(c, segs, n, false) && matches(c, segs, n, true)) return null;
       }
     }
+    // The same for a `.format` suffix on the last segment, which Rails routes and Spring MVC (up
+    // to 5.2) strip: with the rules above, /api/orders/admin.json is an order here and admin
+    // there. Denied when the path without it has another first rule (one that matches nothing is
+    // no sign of ambiguity); a literal that holds the dot is the rule's own.
+    const last = segs[n]!;
+    const dot = last.indexOf('.', 1);
+    if (dot > 0 && hit.literals[n - 1] !== last) {
+      const bare = segs.slice();
+      bare[n] = last.slice(0, dot);
+      for (const c of compiled) {
+        if (c.methods !== null && !c.methods.has(m)) continue;
+        if (matches(c, bare, n, false)) {
+          if (c !== hit) return null;
+          break;
+        }
+      }
+    }
     const k = hit.literals.length;
     // Null prototype: a parameter named like an Object.prototype member stays plain data.
     const params: Record<string, string> = Object.create(null);

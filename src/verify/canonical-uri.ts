@@ -19,11 +19,17 @@ for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-
 
 const HEX = /^[0-9A-Fa-f]{2}$/;
 const DOTS_AND_SPACES = /^[. ]+$/;
-/** A non-ASCII character whose compatibility form (NFKC) is or contains ASCII: a look-alike. */
-const NON_ASCII = /[^\x00-\x7f]/g;
+/** Non-ASCII characters, whole (`u`: a character outside the BMP is one match, not two halves). */
+const NON_ASCII = /[^\x00-\x7f]/gu;
 const HAS_ASCII = /[\x00-\x7f]/;
+/**
+ * Invisible formatting characters (zero-width space and joiners, BOM, soft hyphen, bidi controls):
+ * servers that drop default-ignorable characters read `admin\u200b` as `admin`.
+ */
+const FORMAT_CHAR = /\p{Cf}/u;
 const ENCODED_IN_DECODED = /%[0-9A-Fa-f]{2}/;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is kept (and refused below), not silently dropped: the upstream gets it.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function reject(why: string): never {
   throw new BadRequest(`X-Forwarded-Uri rejected: ${why}`, 'invalid_request');
@@ -63,6 +69,9 @@ export function canonicalize(uri: string | undefined): CanonicalUri {
     // so '.. ' is '..' there) and all-space segments (dropped there: an empty segment).
     const c0 = seg.charCodeAt(0);
     if ((c0 === 0x2e || c0 === 0x20) && DOTS_AND_SPACES.test(seg)) reject(seg.trim() === '' ? 'all-space segment in path' : 'dot segment in path');
+    // 'admin.' and 'admin ' are 'admin' there too, for the same reason.
+    const cz = seg.charCodeAt(seg.length - 1);
+    if (cz === 0x2e || cz === 0x20) reject("path segment ending in '.' or a space (Windows servers drop them)");
   }
   return { path: hasPercent ? segments.join('/') : rawPath, raw: uri };
 }
@@ -98,17 +107,59 @@ function decodeSegment(seg: string): string {
   // A server that decodes twice would see a different path: refuse %25XX.
   if (ENCODED_IN_DECODED.test(out)) reject('double percent-encoding in path');
   // Servers that fold Unicode compatibility forms (IIS best-fit mapping, NFKC in some frameworks)
-  // read fullwidth '／', '．．', '‥', 'ｏrders' or 'ﬁ' as the ASCII they resemble: refuse them.
+  // read fullwidth '／', '．．', '‥', 'ｏrders', 'ﬁ' or mathematical '𝐚𝐝𝐦𝐢𝐧' as the ASCII they
+  // resemble, and case-insensitive comparisons char by char (Java's equalsIgnoreCase, .NET's
+  // OrdinalIgnoreCase) read dotless 'ı' and dotted 'İ' as 'i', and one that upper-cases whole
+  // strings reads 'ß' as 'SS': refuse them all.
   const wide = out.match(NON_ASCII);
-  if (wide) for (const ch of wide) if (HAS_ASCII.test(ch.normalize('NFKC'))) reject('Unicode look-alike of an ASCII character in path');
+  if (wide) {
+    for (const ch of wide) {
+      if (HAS_ASCII.test(ch.normalize('NFKC')) || ch.toUpperCase().charCodeAt(0) < 0x80 || ch.toLowerCase().charCodeAt(0) < 0x80) {
+        reject('Unicode look-alike of an ASCII character in path');
+      }
+      if (FORMAT_CHAR.test(ch)) reject('invisible formatting character in path');
+    }
+  }
   return out;
 }
 
 function checkQuery(uri: string, from: number): void {
+  let method = false;
   for (let i = from; i < uri.length; i++) {
     const c = uri.charCodeAt(i);
     if (c <= 0x20 || c >= 0x7f) reject('control, space or non-ASCII character in query');
     if (c === 0x23) reject("'#' in URI");
-    if (c === 0x25 && !HEX.test(uri.slice(i + 1, i + 3))) reject('invalid percent-encoding in query');
+    if (c === 0x25) {
+      if (!HEX.test(uri.slice(i + 1, i + 3))) reject('invalid percent-encoding in query');
+      method = true; // an encoded name may spell one (`_%6Dethod`)
+    } else if ((c | 0x20) === 0x6d && (uri.charCodeAt(i + 1) | 0x20) === 0x65) method = true; // 'me'
+  }
+  if (method) checkOverrideParameters(uri, from);
+}
+
+/**
+ * Query parameters that make the upstream run another method than the one the policy judged:
+ * `POST /api/orders/1?_method=DELETE` is a DELETE in Symfony and Laravel, Express's
+ * method-override('_method'), Scalatra and akka-http. Refused like the override headers
+ * (request-headers.ts). Names are compared as PHP reads them (decoded, '.', ' ' and '[' become
+ * '_') and ignoring case. A `_method` in a form body is not visible here: see README.
+ */
+const OVERRIDE_PARAMETERS = new Set(['_method', 'x-http-method-override', 'x-http-method', 'x-method-override']);
+
+function checkOverrideParameters(uri: string, from: number): void {
+  for (const part of uri.slice(from).split(/[&;]/)) {
+    const eq = part.indexOf('=');
+    let name = (eq < 0 ? part : part.slice(0, eq)).replace(/\+/g, ' ');
+    if (name.includes('%')) {
+      try {
+        name = decodeURIComponent(name);
+      } catch {
+        continue; // not UTF-8: no framework reads it as one of these names
+      }
+    }
+    const read = name.toLowerCase().replace(/[. []/g, '_');
+    if (OVERRIDE_PARAMETERS.has(read) || OVERRIDE_PARAMETERS.has(read.replace(/_/g, '-'))) {
+      reject('method override parameter in query (the upstream would run another method than the one authorised)');
+    }
   }
 }

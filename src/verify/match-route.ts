@@ -15,5 +15,9 @@ export const matchRoute: VerifyStep = function matchRoute(ctx) {
   if (table.caseAmbiguous(path, route)) {
     throw new BadRequest('X-Forwarded-Uri rejected: ignoring letter case, it falls under another route', 'invalid_request');
   }
+  // And for a `.format` suffix, which Rails and older Spring MVC routers strip (route-table.ts).
+  if (table.formatAmbiguous(path, route)) {
+    throw new BadRequest('X-Forwarded-Uri rejected: without its .format suffix, it falls under another route', 'invalid_request');
+  }
   ctx.state.route = route;
 };

@@ -59,4 +59,25 @@ export class RouteTable {
     for (const r of this.routes) if (startsIgnoringCase(path, r.prefix)) return r !== exact;
     return false;
   }
+
+  /**
+   * Whether `path`, which matched `exact`, would match another route without the `.format`
+   * suffix of its last segment, as Rails routes (`(.:format)`) and Spring MVC's suffix pattern
+   * matching (up to 5.2) read it: /api/public/admin.json is the public route /api/public here,
+   * but the handler of the session route /api/public/admin there. A dot within the matched
+   * prefix is part of what routes.yaml declares, not a suffix.
+   */
+  formatAmbiguous(path: string, exact: RouteConfig): boolean {
+    const dot = formatDot(path);
+    if (dot < exact.prefix.length) return false;
+    return this.match(path.slice(0, dot)) !== exact;
+  }
+}
+
+/**
+ * Where the `.format` suffix of the path's last segment starts (its first dot, not a leading
+ * one: `.well-known` has none), or -1.
+ */
+export function formatDot(path: string): number {
+  return path.indexOf('.', path.lastIndexOf('/') + 2);
 }

@@ -1,7 +1,12 @@
-// Letter case and the upstream's router: many routers match paths ignoring case (@koa/router and
-// Express by default, ASP.NET Core). A path that such an upstream gives to another route, or another
-// rule's handler, than the one the sidecar judged it by must not be allowed (SPEC 5 step 1: reject
-// anything whose meaning could differ between us and the upstream).
+// How the upstream may read a request otherwise than the sidecar judged it (SPEC 5 step 1: reject
+// anything whose meaning could differ between us and the upstream):
+//   - letter case: many routers match paths ignoring case (@koa/router and Express by default,
+//     ASP.NET Core): a path such an upstream gives to another route, or another rule's handler;
+//   - a `.format` suffix, which Rails routes and Spring MVC up to 5.2 strip, and a trailing dot or
+//     space, which Windows servers drop;
+//   - Unicode that folds to ASCII (NFKC, case mapping) or vanishes (zero-width characters);
+//   - a method override in the query (`?_method=DELETE`);
+// and what the upstream must never get: the session cookie, in any spelling a server reads.
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +23,7 @@ import type { SessionStore } from '../../src/session/types.ts';
 import { createVerifyApp } from '../../src/verify/app.ts';
 import { createVerifyMetrics } from '../../src/verify/metrics.ts';
 import { buildVerifyPolicy } from '../../src/verify/policy.ts';
+import { compileRules } from '../../src/pdp/rules.ts';
 import { RouteTable } from '../../src/verify/route-table.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { newSession, TEST_KEYS } from '../helpers/sessions.ts';
@@ -25,7 +31,7 @@ import { StoredTokens } from '../helpers/stored-tokens.ts';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/verify/fixtures/config', import.meta.url));
 
-describe('verify: letter case cannot steer a request past its route or rule', function () {
+describe('verify: no reading of the upstream steers a request past its route or rule', function () {
   let dir: string;
   let redis: RedisServer;
   let store: SessionStore;
@@ -131,5 +137,87 @@ rules:
     assert.equal(t.caseAmbiguous('/api/public/ADMIN', pub), true);
     assert.equal(t.caseAmbiguous('/api/public/other/ADMIN', t.match('/api/public/other/ADMIN')!), false);
     assert.equal(t.caseAmbiguous('/api/public/admin', t.match('/api/public/admin')!), false);
+  });
+
+  it('a .format suffix (Rails, Spring MVC ≤ 5.2) that would give the path to another route: 400; to another rule: 403', async function () {
+    for (const uri of ['/api/public/admin.json', '/api/public/admin.tar.gz']) {
+      const res = await verify(uri);
+      assert.equal(res.status, 400, `${uri} → ${res.status}`);
+      assert.match(res.body.error_description, /\.format suffix/);
+    }
+    const { cookieValue } = await store.create(newSession({ roles: ['reader'] }));
+    const cookie = `${cookieName}=${cookieValue}`;
+    assert.equal((await verify('/api/orders/admin.json', cookie)).status, 403);
+    // Where the suffix changes nothing, it is just part of the path.
+    assert.equal((await verify('/api/public/report.pdf')).status, 200);
+    assert.equal((await verify('/api/public/.well-known')).status, 200);
+    assert.equal((await verify('/api/orders/42.json', cookie)).status, 200);
+    assert.equal((await verify('/api/orders/v1.2/x', cookie)).status, 403, 'no rule has two segments after /api/orders');
+  });
+
+  it('a segment ending in a dot or a space (dropped by Windows servers): 400', async function () {
+    for (const uri of ['/api/public/admin.', '/api/public/admin%20', '/api/public/admin.%20', '/api/orders/1.']) {
+      assert.equal((await verify(uri)).status, 400, uri);
+    }
+  });
+
+  it('Unicode that an upstream may fold to ASCII or drop: 400, whatever plane it is from; other Unicode passes', async function () {
+    const enc = (s: string) => encodeURIComponent(s);
+    for (const word of ['𝐚𝐝𝐦𝐢𝐧', 'adm\u0131n' /* dotless ı */, '\u0130dmin' /* dotted İ */, 'admin\u200b', '\ufeffadmin', 'ad\u00admin', 'stra\u00dfe']) {
+      const res = await verify(`/api/public/${enc(word)}`);
+      assert.equal(res.status, 400, `${JSON.stringify(word)} → ${res.status}`);
+    }
+    assert.equal((await verify(`/api/public/${enc('café')}`)).status, 200);
+    assert.equal((await verify(`/api/public/${enc('日本語')}`)).status, 200);
+  });
+
+  it('a method override in the query (?_method=, as Symfony, Laravel, Express method-override read it): 400', async function () {
+    const { cookieValue } = await store.create(newSession({ roles: ['reader'] }));
+    const cookie = `${cookieName}=${cookieValue}`;
+    assert.equal((await verify('/api/orders/1?x=1', cookie)).status, 200);
+    for (const q of ['_method=DELETE', '_METHOD=delete&x=1', 'x=1&%5Fmethod=PUT', '_m%65thod=PUT', '.method=PUT', '+method=PUT', 'X-HTTP-Method-Override=DELETE', 'a=1;_method=PUT']) {
+      const res = await verify(`/api/orders/1?${q}`, cookie);
+      assert.equal(res.status, 400, `${q} → ${res.status}`);
+      assert.match(res.body.error_description, /method override/);
+    }
+    // Names that merely look alike, and values, are not overrides.
+    for (const q of ['method=x', 'name=me', 'q=_method', '_methods=1', 'me=_method']) {
+      assert.equal((await verify(`/api/orders/1?${q}`, cookie)).status, 200, q);
+    }
+  });
+
+  it('the upstream never gets the session cookie, whatever spelling a server could read as it', async function () {
+    const { cookieValue } = await store.create(newSession({ roles: ['reader'] }));
+    const cases: [string, string][] = [
+      [`GOLDPATH=${cookieValue}; a=1`, 'a=1'],
+      [`Goldpath=${cookieValue}; a=1`, 'a=1'],
+      [`__Host-goldpath=${cookieValue}; a=1`, 'a=1'],
+      [`__HOST-GOLDPATH_tx=1; a=1`, 'a=1'],
+      [`a=1, goldpath=${cookieValue}; b=2`, 'b=2'],
+      [`a=1,GOLDPATH =${cookieValue}; b=2`, 'b=2'],
+      [`${cookieName}=${cookieValue}; theme=dark; goldpathx=1`, 'theme=dark; goldpathx=1'],
+    ];
+    for (const [sent, forwarded] of cases) {
+      const res = await verify('/api/public/x', sent);
+      assert.equal(res.status, 200, sent);
+      assert.equal(res.headers['cookie'] ?? '', forwarded, sent);
+    }
+  });
+
+  it('a dot the configuration writes is not a suffix: in a route prefix, or in a rule\'s literal', function () {
+    const t = new RouteTable([
+      { name: 'api', prefix: '/api', audience: undefined, auth: 'public' },
+      { name: 'v1', prefix: '/api/v1.0', audience: undefined, auth: 'session' },
+    ]);
+    assert.equal(t.formatAmbiguous('/api/v1.0', t.match('/api/v1.0')!), false);
+    assert.equal(t.formatAmbiguous('/api/v1.0/x.json', t.match('/api/v1.0/x.json')!), false);
+    assert.equal(t.formatAmbiguous('/api/v1.json', t.match('/api/v1.json')!), false, '/api/v1 is the same route');
+    const rule = (match: string, action: string) => {
+      const [method, pattern] = match.split(' ') as [string, string];
+      return { methods: [method], pattern, segments: pattern.split('/').slice(1), action, resource: { type: 'Report', id: undefined }, line: undefined };
+    };
+    const match = compileRules([rule('GET /api/reports/summary.csv', 'export'), rule('GET /api/reports/:name', 'read')]);
+    assert.equal(match('GET', '/api/reports/summary.csv')?.rule.action, 'export');
+    assert.equal(match('GET', '/api/reports/q3.csv')?.rule.action, 'read');
   });
 });
