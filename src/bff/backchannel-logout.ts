@@ -117,7 +117,10 @@ export function backchannelLogoutHandler(deps: BffDeps) {
       }
       throw new InvalidLogoutToken(`verification: ${(err as { code?: string }).code ?? 'failed'}`);
     }
-    if (typ !== undefined && !/^(application\/)?logout\+jwt$/i.test(typ)) throw new InvalidLogoutToken('typ');
+    // `logout+jwt` as Back-Channel Logout 1.0 recommends, or the plain `JWT` that Keycloak before
+    // 25 and other IdPs still send (refusing it would let no IdP logout end a session there). An ID
+    // token, also a `JWT`, cannot pass for one: the events claim is required and a nonce refused.
+    if (typ !== undefined && !/^((application\/)?logout\+jwt|JWT)$/i.test(typ)) throw new InvalidLogoutToken('typ');
     const events = claims['events'];
     if (!events || typeof events !== 'object' || Array.isArray(events)) throw new InvalidLogoutToken('events');
     const event = (events as Record<string, unknown>)[EVENT];

@@ -38,9 +38,8 @@ export function callbackHandler(deps: BffDeps) {
   return async function callback(ctx: Context): Promise<void> {
     ctx.set('Cache-Control', 'no-store');
     const state = single(ctx.query['state']);
-    if (!state || state.length > 512) {
-      return fail(ctx, 'The sign-in response is incomplete (no state). Start the sign-in again.', { reason: 'no_state' });
-    }
+    if (!state) return fail(ctx, 'The sign-in response is incomplete (no state). Start the sign-in again.', { reason: 'no_state' });
+    if (state.length > 512) return fail(ctx, 'This sign-in is unknown (its state is not one goldpath makes). Start the sign-in again.', { reason: 'bad_state' });
     const taken = await takeTransaction(store, state, readTxCookie(ctx, settings));
     if (!taken.ok) {
       return fail(ctx, taken.reason === 'unknown'

@@ -43,6 +43,11 @@ export async function listen(handler: RequestListener, port: number, host: strin
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 65_000;
+  // Node keeps only the first 2,000 header fields (llhttp hands them over in batches; in practice
+  // ~1,000 were seen) and drops the rest without a word: a method override or a look-alike of the
+  // sidecar's headers sent after a thousand padding fields went unseen by its checks, while the
+  // upstream got it. No count limit: maxHeaderSize still bounds the bytes.
+  server.maxHeadersCount = 0;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, maxHeaderBytes));
   await listenOn(server, port, host).catch((err: unknown) => {
     servers.delete(server);
@@ -93,9 +98,19 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, maxHeader
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request_timeout', 'the request took too long to arrive']
         : [400, 'Bad Request', 'invalid_request', 'the request is not valid HTTP/1.1'];
   const body = JSON.stringify({ error: code, error_description: description });
+  // Closed for good once written: end() alone half-closes, and the server's sockets allow half-open
+  // connections, so a client that never closed its end kept the descriptor for as long as it liked
+  // (thousands of them after a flood of stalled connections). A peer that does not read the
+  // answer cannot hold it either.
+  const closing = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS);
+  closing.unref();
+  socket.once('close', () => clearTimeout(closing));
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
 }
+
+/** How long a refused connection may take to receive its answer before it is cut. */
+const CLIENT_ERROR_LINGER_MS = 2_000;
 
 /**
  * Stops accepting connections and closes the idle ones; resolves when the requests already

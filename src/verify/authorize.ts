@@ -3,6 +3,8 @@
 import { Forbidden } from '../errors.ts';
 import { actorKeyOf, type Decision } from '../pdp/index.ts';
 import { intern } from '../session/intern.ts';
+import { flatCopy } from '../strings.ts';
+import { MEMO_URI_LENGTH } from './canonical-uri.ts';
 import type { SessionUser } from '../session/types.ts';
 import { quiet } from './quiet.ts';
 import { memoOf } from './session-memo.ts';
@@ -55,14 +57,19 @@ export function authorize(deps: VerifyDeps): VerifyStep {
       }
     }
     return policy.pdp.decide(user, { method, path, route: s.route.name }, memo.actorKey).then((d) => {
-      if (d.outcome !== 'error') {
+      // Long paths are not kept: 20,000 sessions × 8 paths of 8 KiB were 1.3 GB (the Pdp's own
+      // cache digests long keys).
+      if (d.outcome !== 'error' && path.length <= MEMO_URI_LENGTH) {
         const list = memo.decisions;
         // The method string is the request's own: one shared copy instead (every session keeps one).
         const m = intern(method);
+        // A path cut from a longer X-Forwarded-Uri (before a query of up to 8 KiB) is a slice that
+        // keeps the whole alive: kept as a copy. Otherwise it is the URI itself, short.
+        const kept = s.rawUri.length !== path.length ? flatCopy(path) : path;
         if (memo.policy === policy && list.length > 0 && list.length < 3 * MEMO_PER_SESSION) {
-          (list as (string | Decision)[]).push(m, path, d); // a session asking about many paths
+          (list as (string | Decision)[]).push(m, kept, d); // a session asking about many paths
         } else {
-          memo.decisions = [m, path, d]; // exact size: most sessions never need a second
+          memo.decisions = [m, kept, d]; // exact size: most sessions never need a second
         }
         memo.policy = policy;
       }

@@ -4,6 +4,11 @@
 import { BadRequest, UriTooLong } from '../errors.ts';
 
 export const MAX_URI_BYTES = 8192;
+/**
+ * The longest URI (or path) a per-URI memo of the verify chain keeps: each memo is bounded in
+ * entries, and this bounds their bytes (a memo of 8 KiB URIs is 32 times one of 256 bytes).
+ */
+export const MEMO_URI_LENGTH = 256;
 
 export interface CanonicalUri {
   /** Percent-decoded path, segments joined by '/'. Used for route and rule matching. */

@@ -1,7 +1,7 @@
 // Step 1: the request being authorised is described by Traefik's X-Forwarded-* headers, not by
 // the request to /auth/verify itself.
 import { BadRequest } from '../errors.ts';
-import { canonicalize, type CanonicalUri } from './canonical-uri.ts';
+import { canonicalize, MEMO_URI_LENGTH, type CanonicalUri } from './canonical-uri.ts';
 import type { VerifyDeps, VerifyStep } from './state.ts';
 
 const METHOD = /^[A-Z]{1,16}$/;
@@ -11,7 +11,6 @@ const METHOD = /^[A-Z]{1,16}$/;
 // results for short ones are kept. Bounded, emptied when full; a refusal is never kept (it throws,
 // and is rare).
 const MEMO_ENTRIES = 2048;
-const MEMO_URI_LENGTH = 256;
 const memo = new Map<string, CanonicalUri>();
 
 function canonical(uri: string | undefined): CanonicalUri {

@@ -5,6 +5,7 @@
 import { LoginRequired } from '../errors.ts';
 import { CachingSessionStore } from '../session/cache.ts';
 import type { Session } from '../session/types.ts';
+import { MEMO_URI_LENGTH } from './canonical-uri.ts';
 import { splitCookies } from './cookies.ts';
 import { quiet } from './quiet.ts';
 import type { VerifyContext, VerifyDeps, VerifyStep } from './state.ts';
@@ -38,7 +39,6 @@ export function loginUrl(deps: VerifyDeps, returnTo: string): string {
 // The 401 for a URI is always the same answer: one error object per (short) URI, so its rendering
 // is reused (run-chain.ts). Bounded: at most LOGIN_ERRORS URIs, then the table starts over.
 const LOGIN_ERRORS = 1000;
-const MEMO_URI_LENGTH = 256;
 const loginErrors = new WeakMap<VerifyDeps, Map<string, LoginRequired>>();
 
 function loginRequired(deps: VerifyDeps, rawUri: string): LoginRequired {

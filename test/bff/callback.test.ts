@@ -71,6 +71,15 @@ describe('BFF callback failures', function () {
     assert400Page(r, /unknown, expired or was already used/);
   });
 
+  it('a state longer than any goldpath makes is a 400 that says so, not "no state"', async () => {
+    const res = await httpCall(`${env.url}/auth/callback?code=abc&state=${'s'.repeat(600)}`, { headers: { accept: 'application/json' } });
+    assert.equal(res.status, 400);
+    const body = JSON.parse(res.body) as { error: string; error_description: string };
+    assert.equal(body.error, 'invalid_request');
+    assert.match(body.error_description, /unknown/);
+    assert.doesNotMatch(body.error_description, /no state/);
+  });
+
   it('a callback without state is a 400; with Accept: application/json it is JSON', async () => {
     const res = await httpCall(`${env.url}/auth/callback?code=abc`, { headers: { accept: 'application/json' } });
     assert.equal(res.status, 400);

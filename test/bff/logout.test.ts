@@ -224,6 +224,18 @@ describe('BFF logout', function () {
       assert.equal((await httpCall(`${env.url}/auth/session`, { jar: a.jar })).status, 401);
     });
 
+    it('accepts a token typed JWT (Keycloak before 25) or untyped, as well as logout+jwt; refuses another type', async () => {
+      for (const typ of ['JWT', null, 'application/logout+jwt']) {
+        const a = await loggedIn(env, 'typed');
+        const res = await post(await logoutToken({ sid: a.session.sid }, { typ }));
+        assert.equal(res.status, 200, `${typ}: ${res.body}`);
+        assert.equal(await env.store.getById(a.session.id), null, String(typ));
+      }
+      const b = await loggedIn(env, 'typed');
+      assert.equal((await post(await logoutToken({ sid: b.session.sid }, { typ: 'at+jwt' }))).status, 400);
+      assert.ok(await env.store.getById(b.session.id), 'an access token type is not a logout token');
+    });
+
     it('accepts a token signed with any published key (key rotation), by kid', async () => {
       const a = await loggedIn(env, 'rotor');
       const res = await post(await logoutToken({ sid: a.session.sid }, { key: nextKey, kid: nextKey.kid }));
@@ -324,7 +336,7 @@ describe('BFF logout', function () {
         ['no events', logoutToken({ sid, events: undefined })],
         ['wrong event', logoutToken({ sid, events: { 'http://example.com/other': {} } })],
         ['neither sid nor sub', logoutToken({})],
-        ['typ is not logout+jwt', logoutToken({ sid }, { typ: 'JWT' })],
+        ['typ is neither logout+jwt nor JWT', logoutToken({ sid }, { typ: 'at+jwt' })],
         ['too old', logoutToken({ sid, iat: Math.floor(Date.now() / 1000) - 3600 })],
         ['wrong audience', logoutToken({ sid, aud: 'someone-else' })],
         ['not a JWT', 'garbage'],

@@ -56,4 +56,30 @@ describe('listen: requests Node refuses', function () {
     const text = await raw(server.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.match(text, /^HTTP\/1\.1 200 OK/);
   });
+
+  it('a refused connection is closed for good once answered, even when the client keeps its end open', async () => {
+    const s = connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+    await new Promise<void>((resolve) => s.once('connect', resolve));
+    const answered = new Promise<void>((resolve) => s.once('end', resolve));
+    s.resume();
+    s.write('HELLO\r\n\r\n');
+    await answered; // the server's answer and FIN; our end stays open
+    const open = () => new Promise<number>((resolve, reject) => server.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    const until = Date.now() + 3_000;
+    while ((await open()) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await open(), 0, 'the server still holds the socket');
+    s.destroy();
+  });
+
+  it('every header field reaches the handler, however many (Node kept ~1,000 and dropped the rest unseen)', async () => {
+    const counting = await listen((req, res) => res.end(String(req.rawHeaders.length / 2)), 0, '127.0.0.1');
+    try {
+      const padding = Array.from({ length: 1_500 }, (_, i) => `X-Pad-${i}: a\r\n`).join('');
+      const text = await raw(counting.port, `GET / HTTP/1.1\r\nHost: x\r\n${padding}X-HTTP-Method-Override: DELETE\r\nConnection: close\r\n\r\n`);
+      assert.match(text, /^HTTP\/1\.1 200 OK/);
+      assert.equal(text.split('\r\n\r\n')[1], '1503');
+    } finally {
+      await counting.close();
+    }
+  });
 });

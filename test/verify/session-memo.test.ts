@@ -15,6 +15,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import { CachedSession } from '../../src/session/cached-session.ts';
 import { CachingSessionStore, createSessionStore, type KvSessionStore } from '../../src/session/index.ts';
 import { createVerifyApp } from '../../src/verify/app.ts';
+import { memoOf } from '../../src/verify/session-memo.ts';
 import { buildVerifyPolicy } from '../../src/verify/policy.ts';
 import { createVerifyMetrics } from '../../src/verify/metrics.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -136,5 +137,26 @@ describe('verify: cached sessions and the session memo', function () {
         }
       }
     }
+  });
+
+  it('keeps no long path in a session\'s memo (20,000 sessions × 8 paths of 8 KiB were 1.3 GB), only short ones', async function () {
+    const { cookieValue } = await kv.create(newSession({ sub: 'memo-long', roles: ['reader'] }));
+    const cookie = { Cookie: `${cookieName}=${cookieValue}` };
+    const long = `/api/orders/${'x'.repeat(8000)}`;
+    assert.equal((await verify(cached, 'GET', long, cookie)).status, 200);
+    assert.equal((await verify(cached, 'GET', '/api/orders/7?q=' + 'y'.repeat(8000), cookie)).status, 200);
+    const record = cache.lookup(cookieValue);
+    assert.ok(record instanceof CachedSession);
+    const kept = (memoOf(record).decisions as unknown[]).filter((x) => typeof x === 'string' && x.startsWith('/'));
+    assert.deepEqual(kept, ['/api/orders/7'], 'the short path is kept, the long one is not');
+  });
+
+  it('remembers refused cookie values only when well-formed: one of another length costs nothing to refuse again', function () {
+    const before = cache.refusedSize;
+    assert.equal(cache.lookup('p'.repeat(72_000)), null);
+    assert.equal(cache.lookup('short'), null);
+    assert.equal(cache.refusedSize, before, 'malformed values are not kept');
+    assert.equal(cache.lookup(`${'A'.repeat(43)}.${'A'.repeat(22)}`), null); // well-formed, forged
+    assert.equal(cache.refusedSize, before + 1);
   });
 });
