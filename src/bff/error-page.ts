@@ -6,7 +6,8 @@ import { render } from '../http/error-handler.ts';
 import type { Logger } from '../log.ts';
 
 /** What a 503 says: the generic renderer hides 5xx messages ("internal error"), which tells a user nothing. */
-export const UNAVAILABLE_TEXT = 'The sign-in service is temporarily unavailable. Try again in a moment.';
+// "Sign in again": a callback that met an outage has used its one-time sign-in; reloading it cannot work.
+export const UNAVAILABLE_TEXT = 'The sign-in service is temporarily unavailable. Sign in again in a moment.';
 
 function esc(s: string): string {
   return s.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
