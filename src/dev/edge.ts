@@ -1,7 +1,7 @@
 // The development edge: a small reverse proxy that applies traefik/dynamic/goldpath.yml with
 // Traefik v3 semantics, so `npm start` and the tests exercise the very routes production uses.
 // It implements only the subset goldpath needs (routers with Path/PathPrefix/Host rules, the
-// headers and forwardAuth middlewares, load-balancer services) and refuses anything else at startup:
+// headers, forwardAuth and rateLimit middlewares, load-balancer services) and refuses anything else at startup:
 // a config it does not understand must never be half-applied. Traefik is the production edge.
 //
 // Behaviour copied from Traefik (pkg/middlewares/auth/forward.go, pkg/middlewares/headers, the
@@ -23,6 +23,7 @@ import type { Readable } from 'node:stream';
 import { LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { listen } from '../http/serve.ts';
+import { RateLimiter, rateLimitProblems, type RateLimitConfig } from './edge-rate-limit.ts';
 import type { Logger } from '../log.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -200,7 +201,8 @@ export interface ForwardAuthConfig {
 
 export type MiddlewareConfig =
   | { readonly name: string; readonly type: 'headers'; readonly headers: HeadersConfig }
-  | { readonly name: string; readonly type: 'forwardAuth'; readonly forwardAuth: ForwardAuthConfig };
+  | { readonly name: string; readonly type: 'forwardAuth'; readonly forwardAuth: ForwardAuthConfig }
+  | { readonly name: string; readonly type: 'rateLimit'; readonly rateLimit: RateLimitConfig };
 
 export interface EdgeRouter {
   readonly name: string;
@@ -303,8 +305,13 @@ export function loadEdgeConfig(file: string): EdgeConfig {
         continue;
       }
       middlewares[name] = { name, type, forwardAuth: fa };
+    } else if (type === 'rateLimit') {
+      if (!isPlainObject(body)) { add([...at, type], 'expected a map of options'); continue; }
+      const wrong = rateLimitProblems(body);
+      for (const [k, message] of wrong) add([...at, type, k], message);
+      if (wrong.length === 0) middlewares[name] = { name, type, rateLimit: body as unknown as RateLimitConfig };
     } else {
-      add([...at, type], `middleware type ${type} is not supported by the development edge (supported: headers, forwardAuth)`);
+      add([...at, type], `middleware type ${type} is not supported by the development edge (supported: headers, forwardAuth, rateLimit)`);
     }
   }
 
@@ -459,6 +466,7 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
     for (const m of r.middlewares) {
       const mw = config.middlewares[m]!;
       if (mw.type === 'headers') steps.push(headersStep(mw.headers));
+      else if (mw.type === 'rateLimit') steps.push(rateLimitStep(new RateLimiter(mw.rateLimit)));
       else {
         const address = new URL(mw.forwardAuth.address);
         const target = origin(address.hostname, `http.middlewares.${m}.forwardAuth.address`);
@@ -575,6 +583,22 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
           if (vary !== 'Origin') setHeader(h, 'vary', vary ? `${vary},Origin` : 'Origin');
         }
       });
+      await next();
+    };
+  }
+
+  function rateLimitStep(limiter: RateLimiter): Step {
+    return async (ex, next) => {
+      const a = limiter.admit(ex.clientIp);
+      if ('refused' in a) {
+        const text = 'Too Many Requests';
+        respond(ex, 429, {
+          'retry-after': String(Math.ceil(a.retryInMs / 1000)), 'x-retry-in': `${Math.round(a.retryInMs)}ms`,
+          'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)),
+        }, Buffer.from(text));
+        return;
+      }
+      if (a.wait > 0) await new Promise((r) => setTimeout(r, a.wait));
       await next();
     };
   }

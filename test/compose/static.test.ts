@@ -137,11 +137,18 @@ describe('traefik/ and compose/ (static checks)', () => {
       }
     });
 
-    it('the auth router sends /auth/** (except /auth/verify) to the BFF', () => {
-      for (const path of ['/auth/login', '/auth/callback', '/auth/logout', '/auth/session', '/auth/backchannel-logout', '/auth/verifyx']) {
+    it('the auth router sends /auth/** (except /auth/verify) to the BFF; sign-in starts go there through a per-client rate limit', () => {
+      for (const path of ['/auth/callback', '/auth/logout', '/auth/session', '/auth/backchannel-logout', '/auth/verifyx', '/auth/login/x']) {
         assert.equal(router(path)?.name, 'auth', path);
         assert.equal(router(path)?.service, 'bff', path);
       }
+      const login = router('/auth/login')!;
+      assert.equal(login.service, 'bff');
+      assert.deepEqual(login.middlewares, ['login-rate']);
+      const limit = (dynamic.http.middlewares['login-rate'] as Obj).rateLimit as Obj;
+      assert.ok(limit, 'login-rate is a rateLimit middleware');
+      assert.equal(limit.sourceCriterion, undefined, 'by remote address: no forwarded header is trusted');
+      assert.ok((limit.average as number) >= 1 && (limit.burst as number) >= 1);
       assert.equal(router('/auth')?.name, 'spa');
       assert.equal(router('/authx/login')?.name, 'spa');
     });

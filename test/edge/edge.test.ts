@@ -10,6 +10,7 @@ import { Buffer } from 'node:buffer';
 import { parseRule, sanitizeRequestTarget, startDevEdge, type DevEdge } from '../../src/dev/edge.ts';
 import { startExampleApi, type RunningServer } from '../../src/dev/api.ts';
 import { ConfigError } from '../../src/errors.ts';
+import { RateLimiter } from '../../src/dev/edge-rate-limit.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GOLDPATH_YML = join(ROOT, 'traefik', 'dynamic', 'goldpath.yml');
@@ -448,6 +449,19 @@ describe('development edge (src/dev/edge.ts)', () => {
   });
 
   describe('rule parser and path sanitiser (units)', () => {
+    it('rateLimit: a token bucket per source; a short wait is waited, a long one refused (Traefik\'s maxDelay)', () => {
+      let now = 0;
+      const rl = new RateLimiter({ average: 60, period: '1m', burst: 2 }, () => now);
+      assert.deepEqual(rl.admit('a'), { wait: 0 });
+      assert.deepEqual(rl.admit('a'), { wait: 0 });
+      const r = rl.admit('a');
+      assert.ok('refused' in r && r.retryInMs > 500, JSON.stringify(r));
+      assert.deepEqual(rl.admit('b'), { wait: 0 }, 'another source has its own bucket');
+      now = 600; // 0.6 token back: the next is 400 ms away, within maxDelay (500 ms at 1/s)
+      const w = rl.admit('a');
+      assert.ok('wait' in w && Math.round(w.wait) === 400, JSON.stringify(w));
+    });
+
     it('parses Traefik v3 rules with precedence ! > && > ||', () => {
       const m = parseRule('Path(`/a`) || PathPrefix(`/b/`) && !Path(`/b/x`)');
       const at = (path: string) => m({ host: 'h', path });
@@ -468,6 +482,23 @@ describe('development edge (src/dev/edge.ts)', () => {
       for (const bad of ['a', 'http://x/a', '/a%2fb', '/a%5Cb', '/%00', '/a b', '/a\u00e9', '/%2', '/a#b']) {
         assert.equal(sanitizeRequestTarget(bad), undefined, bad);
       }
+    });
+  });
+  // Last: it spends this edge's sign-in budget (mocha runs a suite's own tests before its sub-suites).
+  describe('rateLimit on /auth/login', () => {
+    it('limits sign-in starts per client address (rateLimit): 429 with Retry-After past the burst; other paths unaffected', async () => {
+      let ok = 0;
+      let refused: Awaited<ReturnType<typeof send>> | undefined;
+      for (let i = 0; i < 80 && refused === undefined; i++) {
+        const r = await send(edge.url, 'GET', '/auth/login');
+        if (r.status === 200) ok++;
+        else refused = r;
+      }
+      assert.ok(refused, 'a client past its burst is refused');
+      assert.equal(refused.status, 429);
+      assert.match(String(refused.headers['retry-after']), /^[1-9]\d*$/);
+      assert.ok(ok >= 55 && ok <= 62, `${ok} sign-in starts let through before the first 429 (burst 60, minus the routing test's)`);
+      assert.equal((await send(edge.url, 'GET', '/auth/session')).status, 200, 'only /auth/login is limited');
     });
   });
 });

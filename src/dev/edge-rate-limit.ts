@@ -1,0 +1,92 @@
+// The development edge's rateLimit middleware, with Traefik v3's semantics
+// (pkg/middlewares/ratelimiter): one token bucket per client address (the remote address: no
+// forwarded header is trusted), refilled at `average` per `period`, holding at most `burst`. A
+// request that finds the bucket empty waits for its token when that is at most maxDelay away
+// (half the interval between tokens, at most 500 ms), and is otherwise refused at once with 429,
+// `Retry-After` and `X-Retry-In`. Traefik is the production edge; this is for local trials.
+
+export interface RateLimitConfig {
+  readonly average: number;
+  /** Traefik duration: seconds as an integer, or text like 10s, 1m. Default 1 s. */
+  readonly period?: number | string;
+  readonly burst?: number;
+}
+
+/** The period in ms, or undefined when Traefik would not read it as a duration. */
+export function periodMs(period: number | string | undefined): number | undefined {
+  if (period === undefined) return 1000;
+  if (typeof period === 'number') return Number.isInteger(period) && period > 0 ? period * 1000 : undefined;
+  const m = /^(\d+)(ms|s|m|h)$/.exec(period);
+  if (!m) return undefined;
+  const n = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return n > 0 ? n : undefined;
+}
+
+/** Problems with a rateLimit block, as [key, message] pairs. */
+export function rateLimitProblems(body: Record<string, unknown>): [string, string][] {
+  const out: [string, string][] = [];
+  for (const k of Object.keys(body)) {
+    if (!['average', 'period', 'burst'].includes(k)) out.push([k, `option ${k} is not supported by the development edge (it limits by remote address only)`]);
+  }
+  if (!Number.isInteger(body['average']) || (body['average'] as number) < 1) out.push(['average', 'expected a whole number of requests, 1 or more']);
+  if (body['burst'] !== undefined && (!Number.isInteger(body['burst']) || (body['burst'] as number) < 1)) out.push(['burst', 'expected a whole number, 1 or more']);
+  if (periodMs(body['period'] as number | string | undefined) === undefined) out.push(['period', 'expected a duration: whole seconds, or text such as 10s or 1m']);
+  return out;
+}
+
+/** Buckets kept at most (Traefik: 65,536); idle ones go first. */
+const MAX_SOURCES = 65_536;
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+export type Admission = { readonly wait: number } | { readonly refused: true; readonly retryInMs: number };
+
+export class RateLimiter {
+  readonly #perMs: number;
+  readonly #burst: number;
+  readonly #maxDelay: number;
+  readonly #buckets = new Map<string, Bucket>();
+  readonly #now: () => number;
+
+  constructor(cfg: RateLimitConfig, now: () => number = Date.now) {
+    this.#perMs = cfg.average / periodMs(cfg.period)!;
+    this.#burst = cfg.burst ?? 1;
+    this.#maxDelay = this.#perMs * 1000 < 1 ? 500 : 1 / this.#perMs / 2;
+    this.#now = now;
+  }
+
+  /** Takes a token for `source`: now (wait 0), after `wait` ms, or refused. */
+  admit(source: string): Admission {
+    const now = this.#now();
+    let b = this.#buckets.get(source);
+    if (b === undefined) {
+      if (this.#buckets.size >= MAX_SOURCES) this.#forgetIdle(now);
+      b = { tokens: this.#burst, at: now };
+      this.#buckets.set(source, b);
+    }
+    b.tokens = Math.min(this.#burst, b.tokens + (now - b.at) * this.#perMs);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return { wait: 0 };
+    }
+    const wait = (1 - b.tokens) / this.#perMs;
+    if (wait > this.#maxDelay) return { refused: true, retryInMs: wait };
+    b.tokens -= 1; // reserved: the bucket owes this token until it refills
+    return { wait };
+  }
+
+  #forgetIdle(now: number): void {
+    for (const [k, b] of this.#buckets) {
+      if (b.tokens + (now - b.at) * this.#perMs >= this.#burst) this.#buckets.delete(k);
+    }
+    // All busy: the oldest go (a fresh bucket is what a forgotten source gets back).
+    for (const k of this.#buckets.keys()) {
+      if (this.#buckets.size < MAX_SOURCES) break;
+      this.#buckets.delete(k);
+    }
+  }
+}
