@@ -70,6 +70,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
         metrics.logout('backchannel', 'invalid');
         throw new BadRequest(err.message, 'invalid_request');
       }
+      if (err instanceof StoreUnavailable) metrics.logout('backchannel', 'unavailable');
       throw err;
     }
   };

@@ -2,7 +2,7 @@
 // deletes the session, clears the cookie, then sends the browser to the IdP's end-session endpoint
 // (302 for a form navigation, {"logout_url"} for fetch/XHR).
 import type { Context } from 'koa';
-import { BadRequest, CsrfError } from '../errors.ts';
+import { BadRequest, CsrfError, StoreUnavailable } from '../errors.ts';
 import { errorSummary } from '../oidc/idp-client.ts';
 import type { Session } from '../session/types.ts';
 import { mediaType, readRawBody, parseForm } from './body.ts';
@@ -17,6 +17,17 @@ export function logoutHandler(deps: BffDeps) {
   const trusted = (origin: string) => origin === settings.publicOrigin || deps.config.routes.cors.allowedOrigins.includes(origin);
 
   return async function logout(ctx: Context): Promise<void> {
+    try {
+      await logOut(ctx);
+    } catch (err) {
+      // The store could not read or delete the session: the user is not logged out (503, and the
+      // SPA may try again). Counted as logins are, so a dashboard shows logouts that failed.
+      if (err instanceof StoreUnavailable) metrics.logout('rp', 'unavailable');
+      throw err;
+    }
+  };
+
+  async function logOut(ctx: Context): Promise<void> {
     ctx.set('Cache-Control', 'no-store');
     const type = mediaType(ctx.req);
     // The token in X-CSRF-Token makes the body irrelevant: it is not read, so an SPA's fetch with
@@ -52,7 +63,7 @@ export function logoutHandler(deps: BffDeps) {
     } else {
       ctx.body = { logout_url: logoutUrl };
     }
-  };
+  }
 
   /**
    * A genuine cookie (valid MAC) whose session reads as absent may still name a stored session

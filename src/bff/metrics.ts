@@ -4,12 +4,16 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { REFRESH_OUTCOMES, type RefreshOutcome } from '../oidc/token-provider.ts';
 
 export type LoginOutcome = 'success' | 'idp_error' | 'invalid' | 'unavailable';
+/** 'unavailable': the session store could not end the session (503), as for logins. */
+export type LogoutOutcome = 'success' | 'invalid' | 'unavailable';
+const LOGOUT_KINDS = ['rp', 'backchannel'] as const;
+const LOGOUT_OUTCOMES: readonly LogoutOutcome[] = ['success', 'invalid', 'unavailable'];
 
 export interface BffMetrics {
   readonly registry: Registry;
   login(outcome: LoginOutcome): void;
   refresh(outcome: RefreshOutcome): void;
-  logout(kind: 'rp' | 'backchannel', outcome: 'success' | 'invalid'): void;
+  logout(kind: typeof LOGOUT_KINDS[number], outcome: LogoutOutcome): void;
   storeError(): void;
   observe(route: string, status: number, seconds: number): void;
 }
@@ -32,6 +36,7 @@ export function createBffMetrics(registry: Registry = new Registry()): BffMetric
   // Every label value exists from the start, so dashboards show zeros rather than gaps.
   for (const o of ['success', 'idp_error', 'invalid', 'unavailable']) logins.inc({ outcome: o }, 0);
   for (const o of REFRESH_OUTCOMES) refreshes.inc({ outcome: o }, 0);
+  for (const kind of LOGOUT_KINDS) for (const outcome of LOGOUT_OUTCOMES) logouts.inc({ kind, outcome }, 0);
   storeErrors.inc(0);
   return {
     registry,

@@ -7,7 +7,25 @@
 // let another process send the same token (the IdP then refuses one of them, and with reuse
 // detection revokes the whole grant). So the IdP's metadata is loaded before the lock is taken,
 // and a holder whose lock has less time left than a grant can take sends nothing (503).
-import { Unavailable } from '../errors.ts';
+//
+// Time (SPEC 5: 503 within 1 s when the store is away). A refresh is a run of store calls (tryLock,
+// a read under the lock, updateSecrets), each bounded alone (redis-backend.ts), and an IdP grant.
+// It runs on its own (a Flight), under its lock, to its end, whoever waits for it; the requests
+// that need it wait as follows:
+//   - ahead of time (the token is valid but within the refresh window): at most AHEAD_WAIT_MS
+//     (and never past the request's store budget), then they are answered with the token they
+//     have, which still works; the refresh finishes in the background and the next request
+//     finds its token. Its failures are logged (never an unhandled rejection).
+//   - the token has expired: nothing can be sent without the refresh, so the request waits for
+//     it, but only for as long as the refresh spends waiting on the STORE, up to what is left of
+//     the request's store budget (STORE_BUDGET_MS since it started): then StoreUnavailable (503).
+//     Time at the IdP is not counted: an IdP that is slow is bounded by its own budget
+//     (IdpClient.refreshBudgetMs), and answering 503 early would not make it faster, only spend
+//     the user's request while the grant (and the rotated refresh token it brings) is saved anyway.
+//     Nor is waiting for another process's refresh (its lock): that is its IdP time, bounded by
+//     waitMs, and our polls of the store are counted.
+import { clearTimeout, setTimeout } from 'node:timers';
+import { StoreUnavailable, Unavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Session, SessionSecrets, SessionStore } from '../session/types.ts';
 import * as oidc from 'openid-client';
@@ -15,13 +33,24 @@ import { dpopProof } from './dpop.ts';
 import { errorSummary } from './idp-client.ts';
 import type { IdpRegistry } from './registry.ts';
 import { isFresh, toAccessToken } from './tokens.ts';
-import type { TokenProvider, UpstreamCredentials } from './types.ts';
+import type { RequestScope, TokenProvider, UpstreamCredentials } from './types.ts';
 
 /** Every outcome a refresh can have: the metrics of both processes start each at 0. */
 export const REFRESH_OUTCOMES = ['success', 'rejected', 'error', 'waited'] as const;
 export type RefreshOutcome = typeof REFRESH_OUTCOMES[number];
 /** How long a grant the IdP refused (not rejected: see isRejection) is not sent again for a session. */
 export const REFUSED_RETRY_MS = 30_000;
+/**
+ * How long a request waits on the store, from its start, before a 503: SPEC 5's 1 s less room for
+ * the rest of the chain (the PDP, the answer). The session load has its own, shorter bound
+ * (session/store.ts DEFAULT_LOAD_DEADLINE_MS); a refresh gets what the load left.
+ */
+export const STORE_BUDGET_MS = 850;
+/**
+ * How long a request whose token is still valid waits for its refresh ahead of time: enough for a
+ * healthy store and IdP (a few ms each), short enough to never matter for the 1 s.
+ */
+export const AHEAD_WAIT_MS = 150;
 
 export interface TokenProviderOptions {
   idps: IdpRegistry;
@@ -33,6 +62,10 @@ export interface TokenProviderOptions {
   refreshSkewMs?: number;
   /** How long a caller waits for another process's refresh before giving up (503). Default 5 s. */
   waitMs?: number;
+  /** See STORE_BUDGET_MS (tests). */
+  storeBudgetMs?: number;
+  /** See AHEAD_WAIT_MS (tests). */
+  aheadWaitMs?: number;
   /**
    * Lock lifetime. Default 15 s: a read under the lock (≤ 1 s), the grant (≤ 10 s: two requests of
    * at most 5 s, see IdpClient.refreshBudgetMs), the write (≤ 1 s), and room to spare.
@@ -45,7 +78,102 @@ export interface OidcTokenProvider extends TokenProvider {
    * Makes sure the session has a fresh token for `audience`; returns the (possibly updated)
    * session, or null when the IdP rejected the refresh and the session was deleted.
    */
-  fresh(session: Session, audience: string): Promise<Session | null>;
+  fresh(session: Session, audience: string, scope?: RequestScope): Promise<Session | null>;
+}
+
+/** A caller waiting for a Flight, with what is left of its store budget (ms). */
+interface Waiter {
+  left: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  readonly expire: () => void;
+}
+
+/**
+ * One refresh of one session and audience in this process, running to its end whoever waits for
+ * it, and metering the time it spends waiting on the store against each waiting caller's budget.
+ */
+class Flight {
+  readonly done: Promise<Session | null>;
+  /** The request that started it (its log lines carry that request's id). */
+  readonly scope: RequestScope | undefined;
+  /** performance.now() when the store call in progress began; undefined between store calls. */
+  #since: number | undefined;
+  readonly #waiters = new Set<Waiter>();
+  /** Callers waiting without a store budget (within()). */
+  #others = 0;
+
+  constructor(scope: RequestScope | undefined, run: (f: Flight) => Promise<Session | null>) {
+    this.scope = scope;
+    this.done = run(this);
+  }
+
+  /** Whether a caller is still waiting to hear how it ends (or it ends unheard: logged then). */
+  get heard(): boolean {
+    return this.#waiters.size > 0 || this.#others > 0;
+  }
+
+  /** A store call of the refresh: its time counts against every waiting caller's budget. */
+  async store<T>(call: Promise<T>): Promise<T> {
+    this.#since = performance.now();
+    for (const w of this.#waiters) this.#arm(w);
+    try {
+      return await call;
+    } finally {
+      const spent = performance.now() - this.#since;
+      this.#since = undefined;
+      for (const w of this.#waiters) {
+        clearTimeout(w.timer);
+        w.left -= spent;
+      }
+    }
+  }
+
+  #arm(w: Waiter): void {
+    w.timer = setTimeout(w.expire, Math.max(0, w.left));
+    w.timer.unref();
+  }
+
+  /**
+   * Its outcome, or StoreUnavailable once it has kept this caller waiting on the store for
+   * `budgetMs`. The refresh itself goes on either way.
+   */
+  wait(budgetMs: number): Promise<Session | null> {
+    return new Promise((resolve, reject) => {
+      const w: Waiter = {
+        left: budgetMs,
+        timer: undefined,
+        expire: () => {
+          this.#waiters.delete(w);
+          reject(new StoreUnavailable(new Error('a token refresh waited on the session store beyond the request\'s budget')));
+        },
+      };
+      this.#waiters.add(w);
+      if (this.#since !== undefined) this.#arm(w);
+      const leave = () => {
+        clearTimeout(w.timer);
+        return this.#waiters.delete(w);
+      };
+      this.done.then((s) => { if (leave()) resolve(s); }, (err: unknown) => { if (leave()) reject(err); });
+    });
+  }
+
+  /** Its outcome if it comes within `ms` (wall time); `otherwise` after that, the refresh going on. */
+  within(ms: number, otherwise: Session): Promise<Session | null> {
+    return new Promise((resolve, reject) => {
+      let waiting = true;
+      this.#others++;
+      const leave = () => {
+        if (!waiting) return false;
+        waiting = false;
+        this.#others--;
+        clearTimeout(timer);
+        return true;
+      };
+      const timer = setTimeout(() => { if (leave()) resolve(otherwise); }, ms);
+      timer.unref();
+      this.done.then((s) => { if (leave()) resolve(s); }, (err: unknown) => { if (leave()) reject(err); });
+    });
+  }
 }
 
 export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvider {
@@ -53,9 +181,11 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
   const skew = opts.refreshSkewMs ?? 30_000;
   const waitMs = opts.waitMs ?? 5_000;
   const lockTtl = opts.lockTtlMs ?? 15_000;
+  const storeBudget = opts.storeBudgetMs ?? STORE_BUDGET_MS;
+  const aheadWait = opts.aheadWaitMs ?? AHEAD_WAIT_MS;
   const report = (o: RefreshOutcome) => opts.onRefresh?.(o);
-  // In-process coalescing: concurrent callers in this process share one store round trip.
-  const inflight = new Map<string, Promise<Session | null>>();
+  // In-process coalescing: concurrent callers in this process share one refresh.
+  const inflight = new Map<string, Flight>();
   /** IdP and audience pairs already logged as impossible without a refresh token (once each). */
   const warnedNoRefreshToken = new Set<string>();
   /**
@@ -66,33 +196,65 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
    * spends the refresh token on such a refusal: asking again would end the session besides.)
    */
   const refused = new Map<string, number>();
+  /**
+   * Sessions whose refresh the IdP rejected here, whose deletion may still be under way (it is not
+   * waited for, see refreshLocked): a request meanwhile must not be answered with their token
+   * after a short wait. Bounded as `refused` is; a session id never comes back.
+   */
+  const ended = new Set<string>();
+  /** Failures already logged where they happened: a refresh that ends unheard does not log them twice. */
+  const logged = new WeakSet<object>();
+  const loggedAlready = <E>(err: E): E => {
+    if (typeof err === 'object' && err !== null) logged.add(err);
+    return err;
+  };
 
-  async function fresh(session: Session, audience: string): Promise<Session | null> {
+  /** What is left of the request's store budget (STORE_BUDGET_MS), in ms. */
+  function budgetLeft(scope: RequestScope | undefined): number {
+    const started = scope?.startedAt;
+    return started === undefined ? storeBudget : Math.max(0, started + storeBudget - performance.now());
+  }
+
+  async function fresh(session: Session, audience: string, scope?: RequestScope): Promise<Session | null> {
     const token = session.secrets.tokens[audience];
     if (isFresh(token, skew)) return session;
+    if (ended.has(session.id)) return null;
+    const usable = isFresh(token, 0);
     try {
-      return await refresh(session, audience);
+      const flight = refresh(session, audience, scope);
+      // Ahead of time: the token still works, so the answer never waits long for its successor.
+      if (usable) return await flight.within(Math.min(aheadWait, budgetLeft(scope)), session);
+      return await flight.wait(budgetLeft(scope));
     } catch (err) {
       // A refresh ahead of time that failed (the IdP or the store away, a refusal): the token
       // still works for a few seconds, and serving it beats a 503. The next request tries again.
-      if (err instanceof Unavailable && isFresh(token, 0)) return session;
+      if (err instanceof Unavailable && usable) return session;
       throw err;
     }
   }
 
-  function refresh(session: Session, audience: string): Promise<Session | null> {
+  function refresh(session: Session, audience: string, scope: RequestScope | undefined): Flight {
     const key = `${session.id}\n${audience}`;
     const until = refused.get(key);
     if (until !== undefined) {
-      if (until > Date.now()) return Promise.reject(new Unavailable('the identity provider refused to issue this token'));
+      if (until > Date.now()) throw new Unavailable('the identity provider refused to issue this token');
       refused.delete(key);
     }
-    let p = inflight.get(key);
-    if (!p) {
-      p = singleFlight(session, audience).finally(() => inflight.delete(key));
-      inflight.set(key, p);
+    let flight = inflight.get(key);
+    if (flight === undefined) {
+      const f = new Flight(scope, (me) => singleFlight(session, audience, me));
+      inflight.set(key, f);
+      f.done.then(() => inflight.delete(key), (err: unknown) => {
+        inflight.delete(key);
+        // Nobody heard it (a refresh ahead of time that outlived its request's short wait, or
+        // whose request was answered 503): its failure would otherwise go unsaid.
+        if (!f.heard && !logged.has(err as object)) {
+          log.warn({ reqId: f.scope?.requestId, err: errorSummary(err) }, 'token refresh failed (in the background)');
+        }
+      });
+      flight = f;
     }
-    return p;
+    return flight;
   }
 
   /** True when `current` holds a token for `audience` that differs from the stale one and is unexpired. */
@@ -101,7 +263,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     return t !== undefined && t.value !== stale && (t.expiresAt === undefined || t.expiresAt > Date.now());
   }
 
-  async function singleFlight(session: Session, audience: string): Promise<Session | null> {
+  async function singleFlight(session: Session, audience: string, flight: Flight): Promise<Session | null> {
     const lockName = `refresh:${session.id}`;
     const stale = session.secrets.tokens[audience]?.value;
     const deadline = Date.now() + waitMs;
@@ -110,35 +272,35 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
       await idps.get(session.idp)?.configuration();
     } catch (err) {
       report('error');
-      throw err;
+      throw loggedAlready(err); // IdpClient logs a discovery that failed
     }
     let delay = 15;
     for (;;) {
       const lockedAt = Date.now();
-      const lock = await store.tryLock(lockName, lockTtl);
+      const lock = await flight.store(store.tryLock(lockName, lockTtl));
       if (lock) {
         let held: Promise<unknown> = Promise.resolve();
         try {
           // Re-read under the lock: the refresh token may have rotated since `session` was loaded.
-          const current = await store.getById(session.id);
+          const current = await flight.store(store.getById(session.id));
           if (!current) return null;
           if (refreshedElsewhere(current, audience, stale)) {
             report('waited');
             return current;
           }
-          return await refreshLocked(current, audience, lockedAt + lockTtl, (saving) => { held = saving; });
+          return await refreshLocked(current, audience, lockedAt + lockTtl, (saving) => { held = saving; }, flight);
         } finally {
           // Not awaited: the answer does not depend on it, and a store that stalls would add its
           // timeout to a 503 that SPEC wants within 1 s. A lock not released expires. Released
           // only once a save still being retried (persist) is over: until then the refresh token
           // in the store may be one the IdP has already rotated away.
           held.then(() => store.unlock(lockName, lock))
-            .catch((err: unknown) => log.warn({ err: errorSummary(err) }, 'refresh lock release failed'));
+            .catch((err: unknown) => log.warn({ reqId: flight.scope?.requestId, err: errorSummary(err) }, 'refresh lock release failed'));
         }
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 200);
-      const current = await store.getById(session.id);
+      const current = await flight.store(store.getById(session.id));
       if (!current) return null; // the winner's refresh was rejected (or the user logged out)
       if (refreshedElsewhere(current, audience, stale)) {
         report('waited');
@@ -155,7 +317,8 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
    * Refreshes under the lock, which expires at `lockExpiresAt` (local clock). `hold` is given a
    * save still being retried after this call has answered: the lock is kept until it is over.
    */
-  async function refreshLocked(current: Session, audience: string, lockExpiresAt: number, hold: (saving: Promise<unknown>) => void): Promise<Session | null> {
+  async function refreshLocked(current: Session, audience: string, lockExpiresAt: number, hold: (saving: Promise<unknown>) => void, flight: Flight): Promise<Session | null> {
+    const reqId = flight.scope?.requestId;
     const idp = idps.get(current.idp);
     const rt = current.secrets.refreshToken;
     const existing = current.secrets.tokens[audience];
@@ -168,39 +331,43 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
         // help, and deleting the session would send the user round a login loop. An operator's fix.
         if (!warnedNoRefreshToken.has(`${idp.name}\n${audience}`)) {
           warnedNoRefreshToken.add(`${idp.name}\n${audience}`);
-          log.error({ idp: idp.name, audience }, 'the IdP issued no refresh token, so no token for this audience can be obtained: add offline_access to the IdP\'s scopes in idps.yaml');
+          log.error({ reqId, idp: idp.name, audience }, 'the IdP issued no refresh token, so no token for this audience can be obtained: add offline_access to the IdP\'s scopes in idps.yaml');
         }
         report('error');
-        throw new Unavailable('no token for this API can be obtained from the identity provider');
+        throw loggedAlready(new Unavailable('no token for this API can be obtained from the identity provider'));
       }
-      log.info({ idp: current.idp, reason: idp ? 'no refresh token' : 'unknown IdP' }, 'session cannot be refreshed: deleted');
-      await store.delete(current.id);
+      log.info({ reqId, idp: current.idp, reason: idp ? 'no refresh token' : 'unknown IdP' }, 'session cannot be refreshed: deleted');
+      await flight.store(store.delete(current.id));
       report('rejected');
       return null;
     }
     // The grant, then the write (≤ 1 s), must end while the lock holds.
     if (Date.now() + idp.refreshBudgetMs + 1_000 > lockExpiresAt) {
-      log.warn({ idp: idp.name }, 'token refresh not sent: the refresh lock would expire before the IdP must answer');
+      log.warn({ reqId, idp: idp.name }, 'token refresh not sent: the refresh lock would expire before the IdP must answer');
       report('error');
-      throw new Unavailable('the token refresh could not start in time');
+      throw loggedAlready(new Unavailable('the token refresh could not start in time'));
     }
     let res;
     try {
       res = await idp.refresh(rt, audience, current.secrets.dpopJwk);
     } catch (err) {
       if (isRejection(err)) {
-        log.info({ idp: idp.name, err: errorSummary(err) }, 'refresh rejected by the IdP: session deleted');
+        log.info({ reqId, idp: idp.name, err: errorSummary(err) }, 'refresh rejected by the IdP: session deleted');
         report('rejected');
         // The IdP ended the session: this request is a 401 even when the store cannot delete it
         // now (an error here would let fresh() serve the unexpired token of an ended session).
-        // Left in the store, its next refresh is rejected again and deletes it then.
-        await store.delete(current.id).catch((e: unknown) => log.warn({ err: errorSummary(e) }, 'refresh rejected, but the session could not be deleted yet'));
+        // Nor is the deletion waited for: a caller whose short wait (AHEAD_WAIT_MS) ran out while
+        // a slow store deleted would be answered with that token. The lock is kept until it is
+        // done. Left in the store, its next refresh is rejected again and deletes it then.
+        if (ended.size >= 10_000) ended.clear();
+        ended.add(current.id);
+        hold(store.delete(current.id).catch((e: unknown) => log.warn({ reqId, err: errorSummary(e) }, 'refresh rejected, but the session could not be deleted yet')));
         return null;
       }
       if (isRefusal(err)) refuse(`${current.id}\n${audience}`);
-      log.warn({ idp: idp.name, err: errorSummary(err) }, 'token refresh failed');
+      log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'token refresh failed');
       report('error');
-      throw err instanceof Unavailable ? err : new Unavailable('the IdP could not refresh the token', { cause: err });
+      throw loggedAlready(err instanceof Unavailable ? err : new Unavailable('the IdP could not refresh the token', { cause: err }));
     }
     const secrets: SessionSecrets = {
       ...current.secrets,
@@ -210,13 +377,13 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     };
     let saved: boolean;
     try {
-      saved = await store.updateSecrets(current.id, secrets);
+      saved = await flight.store(store.updateSecrets(current.id, secrets));
     } catch (err) {
       // The IdP may have rotated the refresh token: the one in the store is spent, and a session
       // left with it ends at its next refresh. This request answers 503 now (within 1 s, as for
       // any store failure); the save goes on in the background while the lock holds (a failover
       // takes seconds), and the lock is kept until it is over.
-      hold(persist(current.id, secrets, lockExpiresAt));
+      hold(persist(current.id, secrets, lockExpiresAt, reqId));
       report('error');
       throw err;
     }
@@ -225,25 +392,25 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
       return null; // deleted meanwhile (logout): never resurrect it
     }
     report('success');
-    log.debug({ idp: idp.name, audience: audience || '(login)', rotated: res.refresh_token !== undefined }, 'token refreshed');
+    log.debug({ reqId, idp: idp.name, audience: audience || '(login)', rotated: res.refresh_token !== undefined }, 'token refreshed');
     return { ...current, secrets, version: current.version + 1 };
   }
 
   /** Retries a save of refreshed secrets until it lands, the session is gone, or the lock ends. */
-  async function persist(id: string, secrets: SessionSecrets, lockExpiresAt: number): Promise<void> {
+  async function persist(id: string, secrets: SessionSecrets, lockExpiresAt: number, reqId: string | undefined): Promise<void> {
     let delay = 100;
     // Each try may take the store's timeout (1 s): the last one must end while the lock holds.
     while (Date.now() + delay + 1_000 < lockExpiresAt) {
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 1_000);
       try {
-        if (await store.updateSecrets(id, secrets)) log.info('refreshed tokens saved after a session store failure');
+        if (await store.updateSecrets(id, secrets)) log.info({ reqId }, 'refreshed tokens saved after a session store failure');
         return;
       } catch {
         // The store is still away: try again.
       }
     }
-    log.error('refreshed tokens could not be saved: the session ends when the IdP refuses its previous refresh token');
+    log.error({ reqId }, 'refreshed tokens could not be saved: the session ends when the IdP refuses its previous refresh token');
   }
 
   function refuse(key: string): void {
@@ -252,12 +419,12 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     refused.set(key, Date.now() + REFUSED_RETRY_MS);
   }
 
-  async function credentials(session: Session, audience: string, method: string, upstreamUrl: string): Promise<UpstreamCredentials | null> {
+  async function credentials(session: Session, audience: string, method: string, upstreamUrl: string, scope?: RequestScope): Promise<UpstreamCredentials | null> {
     const idp = idps.get(session.idp);
     if (audience !== '' && idp && !idp.idp.audiences[audience]) {
       throw new Error(`route audience "${audience}" is not configured for IdP "${session.idp}"`);
     }
-    const s = await fresh(session, audience);
+    const s = await fresh(session, audience, scope);
     if (!s) return null;
     const t = s.secrets.tokens[audience];
     if (!t) return null;

@@ -9,6 +9,21 @@ export interface UpstreamCredentials {
   readonly dpop: string | undefined;
 }
 
+/**
+ * The request a credentials() call is made for. The verify chain hands its own state in (nothing is
+ * allocated per request): `requestId` is read only when a line is logged, as the chain mints ids
+ * on first use.
+ */
+export interface RequestScope {
+  /** Its id: the refresh's log lines carry it as reqId. */
+  readonly requestId: string;
+  /**
+   * When it started (performance.now()): a refresh it waits for may keep it waiting on the store
+   * only for what is left of the store budget since then (oidc/token-provider.ts).
+   */
+  readonly startedAt?: number;
+}
+
 export interface TokenProvider {
   /**
    * Credentials for calling `upstreamUrl` (method `method`) with the access token of `audience`
@@ -17,7 +32,7 @@ export interface TokenProvider {
    * refresh (the session has then been deleted: the caller answers 401). Throws
    * StoreUnavailable/Unavailable when the store or IdP cannot be reached.
    */
-  credentials(session: Session, audience: string, method: string, upstreamUrl: string): Promise<UpstreamCredentials | null>;
+  credentials(session: Session, audience: string, method: string, upstreamUrl: string, scope?: RequestScope): Promise<UpstreamCredentials | null>;
 }
 
 export type { AccessToken };

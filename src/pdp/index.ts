@@ -33,6 +33,11 @@ export interface PdpRequest {
   readonly route: string;
 }
 
+/** The request a decision is for: its id goes on the policy-error line (read only then). */
+export interface DecisionScope {
+  readonly requestId: string;
+}
+
 export interface PdpLoadOptions {
   readonly log: Logger;
   /** Reads a policy file as UTF-8 (default: node:fs). */
@@ -408,17 +413,19 @@ export class Pdp {
    * `user` may be a function, called only when the policy engine must be asked, with `actorKey`
    * (actorKeyOf of that user) for the decision cache: a caller that keeps the key (the verify
    * chain's session memo) then answers a cached decision without materialising the user at all.
+   * `scope`: the request asking, whose id a policy-error line carries (the verify chain hands its
+   * state in, so nothing is made per request, and its id is read only if the line is logged).
    */
-  decide(user: SessionUser | (() => SessionUser), request: PdpRequest, actorKey?: string): Promise<Decision> {
-    return this.#decide(typeof user === 'function' ? user : () => user, request, this.#cache, actorKey);
+  decide(user: SessionUser | (() => SessionUser), request: PdpRequest, actorKey?: string, scope?: DecisionScope): Promise<Decision> {
+    return this.#decide(typeof user === 'function' ? user : () => user, request, this.#cache, actorKey, scope);
   }
 
   /** Always asks the policy engine (benchmarks: the cost of one Oso query). */
   decideUncached(user: SessionUser, request: PdpRequest): Promise<Decision> {
-    return this.#decide(() => user, request, null, undefined);
+    return this.#decide(() => user, request, null, undefined, undefined);
   }
 
-  async #decide(userOf: () => SessionUser, request: PdpRequest, cache: DecisionCache<Decision> | null, actor: string | undefined): Promise<Decision> {
+  async #decide(userOf: () => SessionUser, request: PdpRequest, cache: DecisionCache<Decision> | null, actor: string | undefined, scope: DecisionScope | undefined): Promise<Decision> {
     let m: RuleMatch | null = null;
     let user: SessionUser | undefined;
     try {
@@ -432,21 +439,21 @@ export class Pdp {
         method,
         route: request.route,
       };
-      if (cache === null) return await this.#query(m, (user = userOf()), fields);
+      if (cache === null) return await this.#query(m, (user = userOf()), fields, scope);
 
       let key: string;
       try {
         key = decisionKey(actor ?? actorKeyOf((user = userOf())), m.index, fields);
       } catch {
         // Claims that cannot be serialised (not from JSON, e.g. a cycle): still answer, uncached.
-        return await this.#query(m, (user ??= userOf()), fields);
+        return await this.#query(m, (user ??= userOf()), fields, scope);
       }
       const hit = cache.get(key);
       if (hit !== undefined) return hit;
       // Concurrent identical questions share one query.
       let pending = this.#inflight.get(key);
       if (pending === undefined) {
-        pending = this.#query(m, (user ??= userOf()), fields).then((d) => {
+        pending = this.#query(m, (user ??= userOf()), fields, scope).then((d) => {
           if (d.outcome !== 'error') cache.set(key, d);
           return d;
         }).finally(() => this.#inflight.delete(key));
@@ -455,12 +462,12 @@ export class Pdp {
       return await pending;
     } catch (err) {
       // Only reachable through a bug outside the policy (#query catches policy errors): fail closed.
-      this.#logPolicyError(m, user, err);
+      this.#logPolicyError(m, user, err, scope);
       return m === null ? Object.freeze({ allow: false, outcome: 'error' }) : this.#decisions[m.index]!.error;
     }
   }
 
-  async #query(m: RuleMatch, user: SessionUser, fields: ResourceFields): Promise<Decision> {
+  async #query(m: RuleMatch, user: SessionUser, fields: ResourceFields, scope: DecisionScope | undefined): Promise<Decision> {
     const d = this.#decisions[m.index]!;
     if (this.#closed) return d.error;
     this.#active++;
@@ -474,21 +481,26 @@ export class Pdp {
       if (misses.field !== undefined) throw new Error(`Application error: ${misses.field}.`);
       return allowed ? d.allow : d.deny;
     } catch (err) {
-      this.#logPolicyError(m, user, err);
+      this.#logPolicyError(m, user, err, scope);
       return d.error;
     } finally {
       if (--this.#active === 0 && this.#closed) this.#engine.free();
     }
   }
 
-  /** Once per (rule, error): a throwing policy would otherwise log on every request. No user data but sub. */
-  #logPolicyError(m: RuleMatch | null, user: SessionUser | undefined, err: unknown): void {
+  /**
+   * Once per (rule, error): a throwing policy would otherwise log on every request. No user data but
+   * sub. The request id is the one that met the error first (concurrent identical questions share
+   * one query, and its line).
+   */
+  #logPolicyError(m: RuleMatch | null, user: SessionUser | undefined, err: unknown, scope: DecisionScope | undefined): void {
     try {
       const info = describePolicyError(err, { hideValues: true });
       const once = `${m?.index ?? -1}\0${info.message}\0${info.file ?? ''}:${info.line ?? ''}`;
       if (this.#loggedErrors.has(once)) return;
       if (this.#loggedErrors.size < MAX_LOGGED_ERRORS) this.#loggedErrors.add(once);
       this.#log.error({
+        reqId: scope?.requestId,
         rule: m ? ruleName(m.rule) : undefined,
         action: m?.rule.action,
         resource_type: m?.rule.resource.type,

@@ -13,7 +13,7 @@ import { RedisBackend } from './redis-backend.ts';
 import { parseRedisUrl } from './redis-url.ts';
 import { KvSessionStore } from './store.ts';
 
-export { KvSessionStore, keys as storeKeys } from './store.ts';
+export { KvSessionStore, DEFAULT_LOAD_DEADLINE_MS, keys as storeKeys } from './store.ts';
 export { CachingSessionStore, DEFAULT_SESSION_CACHE_TTL_MS, DEFAULT_SESSION_CACHE_ENTRIES, type SessionCacheOptions, type ResyncSource } from './cache.ts';
 export { CookieCodec, storageIdOf, isStorageId, COOKIE_VALUE_LENGTH } from './cookie.ts';
 export { SecretBox, deriveKey } from './crypto.ts';
@@ -33,6 +33,8 @@ export interface CreateSessionStoreOptions {
   touchIntervalMs?: number;
   /** Redis command bound, default 500 ms. */
   commandTimeoutMs?: number;
+  /** Bound on a whole session load, default 800 ms (store.ts, DEFAULT_LOAD_DEADLINE_MS). */
+  loadDeadlineMs?: number;
 }
 
 export function createSessionStore(opts: CreateSessionStoreOptions): KvSessionStore {
@@ -48,6 +50,7 @@ export function createSessionStore(opts: CreateSessionStoreOptions): KvSessionSt
     log,
     now: opts.now,
     touchIntervalMs: opts.touchIntervalMs,
+    loadDeadlineMs: opts.loadDeadlineMs,
   });
 }
 

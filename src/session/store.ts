@@ -31,6 +31,15 @@ import { LONGEST_SIGN_IN_MS, type NewSession, type Session, type SessionSecrets,
 
 /** Index sets outlive their members' sessions by this much (clock skew between processes). */
 const INDEX_SLACK_MS = 60_000;
+/**
+ * The whole of a session load (its reads, the idle touch, the removal of an expired session) ends
+ * within this, or fails with StoreUnavailable (503): SPEC 5 wants /auth/verify answered within 1 s
+ * on a store that is down or slow, and each backend call is only bounded alone. A single read may
+ * already take the backend's ready-wait plus its command timeout (300 + 500 ms, redis-backend.ts),
+ * so the bound is that, and what is left of the second goes to the rest of the chain (a refresh
+ * ahead of time waits at most what is left of 850 ms: oidc/token-provider.ts).
+ */
+export const DEFAULT_LOAD_DEADLINE_MS = 800;
 /** Above this many members an index is pruned of ids whose session is gone. */
 const INDEX_PRUNE_AT = 32;
 const SESSION_FIELDS = ['idp', 'sid', 'sub'] as const;
@@ -71,6 +80,33 @@ export interface KvSessionStoreOptions {
   now?: () => number;
   /** How stale lastSeen may get before a read records activity. Default min(60 s, idle / 10). */
   touchIntervalMs?: number;
+  /** Bound on a whole session load (get, getById, revalidate). Default DEFAULT_LOAD_DEADLINE_MS. */
+  loadDeadlineMs?: number;
+}
+
+/** What a wait that ran into a load's deadline resolves to. */
+const LATE = Symbol('late');
+
+/** One timer for every wait of one load (see DEFAULT_LOAD_DEADLINE_MS). */
+class Deadline {
+  readonly #reached: Promise<typeof LATE>;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(ms: number) {
+    this.#reached = new Promise((resolve) => {
+      this.#timer = setTimeout(resolve, ms, LATE);
+      this.#timer.unref(); // a load never keeps a closing process alive
+    });
+  }
+
+  /** `p`'s outcome, or LATE once the deadline has passed (a later rejection of `p` is handled here). */
+  race<T>(p: Promise<T>): Promise<T | typeof LATE> {
+    return Promise.race([p, this.#reached]);
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+  }
 }
 
 /** The store failed: anything from the backend becomes StoreUnavailable (503), never "absent". */
@@ -90,6 +126,7 @@ export class KvSessionStore implements SessionStore {
   readonly #idleMs: number;
   readonly #maxMs: number;
   readonly #touchMs: number;
+  readonly #loadMs: number;
   readonly #now: () => number;
   readonly #log: Logger;
   /** Sessions that cannot be decrypted are logged a line a minute at most (see #unreadable). */
@@ -112,6 +149,8 @@ export class KvSessionStore implements SessionStore {
     this.#idleMs = opts.sessionIdleMs;
     this.#maxMs = opts.sessionMaxMs;
     this.#touchMs = Math.max(1, opts.touchIntervalMs ?? Math.min(60_000, Math.floor(opts.sessionIdleMs / 10)));
+    this.#loadMs = opts.loadDeadlineMs ?? DEFAULT_LOAD_DEADLINE_MS;
+    if (!(this.#loadMs > 0)) throw new RangeError('loadDeadlineMs must be positive');
     this.#now = opts.now ?? Date.now;
     this.#log = opts.log;
     this.#backend.onMessage((message) => {
@@ -257,17 +296,28 @@ export class KvSessionStore implements SessionStore {
   /**
    * One backend read; a second (the touch) only when lastSeen is older than the touch interval.
    * With `known`, the read leaves out the secrets (HMGET of the other fields: the ciphertext is most
-   * of a session's bytes), and only a changed version reads them too.
+   * of a session's bytes), and only a changed version reads them too. All of it within the load
+   * deadline (DEFAULT_LOAD_DEADLINE_MS): a read not answered by then is StoreUnavailable.
    */
   async #load(id: string, known?: Session): Promise<Session | null> {
-    const key = keys.session(id);
-    let h: Fields | null;
+    const deadline = new Deadline(this.#loadMs);
     try {
-      h = known === undefined ? await this.#backend.hashGet(key) : await this.#metadata(key);
-      if (h !== null && known !== undefined && !sameVersion(h, known)) h = await this.#backend.hashGet(key);
+      return await this.#loadWithin(id, known, deadline);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  async #loadWithin(id: string, known: Session | undefined, deadline: Deadline): Promise<Session | null> {
+    const key = keys.session(id);
+    let h: Fields | null | typeof LATE;
+    try {
+      h = await deadline.race(known === undefined ? this.#backend.hashGet(key) : this.#metadata(key));
+      if (h !== LATE && h !== null && known !== undefined && !sameVersion(h, known)) h = await deadline.race(this.#backend.hashGet(key));
     } catch (err) {
       throw unavailable(err);
     }
+    if (h === LATE) throw new StoreUnavailable(new Error(`the session store did not answer a session read within ${this.#loadMs} ms`));
     if (h === null) return null;
     const now = this.#now();
     const expiresAt = Number(h.expiresAt);
@@ -277,7 +327,7 @@ export class KvSessionStore implements SessionStore {
     const same = known !== undefined && sameVersion(h, known);
     // NaN-safe: a field that is missing or garbled fails these comparisons and the session goes.
     if (!(expiresAt > now) || !(lastSeen + this.#idleMs > now) || (!same && h.d === undefined) || !h.sub || !h.idp) {
-      return this.#discard(id);
+      return this.#discard(id, deadline);
     }
     let secrets: SessionSecrets | undefined;
     if (!same) {
@@ -288,13 +338,13 @@ export class KvSessionStore implements SessionStore {
         // under the new first key), so absent here but not ours to delete; its TTLs end it.
         const ours = this.#box.hasKeyFor(h.d!);
         this.#unreadable(ours);
-        return ours ? this.#discard(id) : null;
+        return ours ? this.#discard(id, deadline) : null;
       }
       let parsed: unknown;
       try {
         parsed = JSON.parse(plain);
       } catch {
-        return this.#discard(id);
+        return this.#discard(id, deadline);
       }
       if (!hasSecretsShape(parsed)) return null; // see secrets-shape.ts: not ours to delete
       secrets = internSecrets(parsed);
@@ -302,14 +352,22 @@ export class KvSessionStore implements SessionStore {
     let seen = lastSeen;
     if (now - lastSeen >= this.#touchMs) {
       const ttl = Math.max(1, Math.min(now + this.#idleMs, expiresAt) - now);
-      let alive: boolean;
+      let alive: boolean | typeof LATE;
       try {
-        alive = await this.#backend.hashTouch(key, 'lastSeen', now, ttl);
+        alive = await deadline.race(this.#backend.hashTouch(key, 'lastSeen', now, ttl));
       } catch (err) {
-        throw unavailable(err);
+        throw unavailable(err); // never allow on error: the store is failing right now
       }
-      if (!alive) return null; // deleted between our read and the touch
-      seen = now;
+      // A touch still unanswered at the deadline: the session is served from the read. The read
+      // succeeded, so the session existed a moment ago, and the touch is bookkeeping for sliding
+      // expiry (it goes on, and lands or not; lastSeen is left as read, so a cache keeps the
+      // session no longer than the store last confirmed). Failing instead would turn every read
+      // of a slow store that is due a touch into a 503, and a request racing a logout may be
+      // answered from the read before it anyway (the logout's broadcast keeps any cache from
+      // keeping it). A touch that DOES answer within the deadline still decides: "no such
+      // session" there is a deletion between our read and the touch, and is honoured (null).
+      if (alive === false) return null;
+      if (alive === true) seen = now;
     }
     const times = { createdAt: Number(h.createdAt), expiresAt, idleExpiresAt: seen + this.#idleMs, version: Number(h.version) };
     if (same) {
@@ -343,13 +401,15 @@ export class KvSessionStore implements SessionStore {
       : 'sessions refused: their tokens are sealed under a key this process lacks (a key rotation half rolled out? every process needs every key of GOLDPATH_SESSION_KEYS)');
   }
 
-  /** An expired or unreadable session counts as absent and is removed (best effort). */
-  async #discard(id: string): Promise<null> {
-    try {
-      await this.delete(id);
-    } catch (err) {
+  /**
+   * An expired or unreadable session counts as absent and is removed (best effort): waited for
+   * until the load's deadline at most, then left to finish on its own.
+   */
+  async #discard(id: string, deadline: Deadline): Promise<null> {
+    const removal = this.delete(id).catch((err: unknown) => {
       this.#log.debug({ err: (err as Error).message }, 'could not remove an expired or undecryptable session');
-    }
+    });
+    await deadline.race(removal);
     return null;
   }
 

@@ -56,7 +56,8 @@ export function authorize(deps: VerifyDeps): VerifyStep {
         // Claims JSON cannot hold: the Pdp answers such a user uncached.
       }
     }
-    return policy.pdp.decide(user, { method, path, route: s.route.name }, memo.actorKey).then((d) => {
+    // The state goes along for the PDP's policy-error line, which reads its request id only then.
+    return policy.pdp.decide(user, { method, path, route: s.route.name }, memo.actorKey, s).then((d) => {
       // Long paths are not kept: 20,000 sessions × 8 paths of 8 KiB were 1.3 GB (the Pdp's own
       // cache digests long keys).
       if (d.outcome !== 'error' && path.length <= MEMO_URI_LENGTH) {

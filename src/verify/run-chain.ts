@@ -149,6 +149,7 @@ export function runChain(deps: VerifyDeps, steps: readonly VerifyStep[]): (req: 
   return function verifyRequest(req, res) {
     const start = performance.now();
     const ctx = new VerifyContext(req, res, requestIdOf);
+    ctx.state.startedAt = start;
     try {
       for (let i = 0; i < steps.length && ctx.status === 0; i++) {
         const pending = steps[i]!(ctx);

@@ -35,6 +35,8 @@ export interface VerifyDeps {
 export interface VerifyState {
   /** X-Request-Id from the edge when well-formed, else a new one (made on first use). */
   readonly requestId: string;
+  /** performance.now() when the chain began: a token refresh bounds its store waits from it. */
+  startedAt: number;
   policy: VerifyPolicy;
   method: string;
   path: string;
@@ -52,6 +54,7 @@ class State implements VerifyState {
   readonly #header: string | undefined;
   readonly #make: (header: string | undefined) => string;
   #id: string | undefined = undefined;
+  startedAt = 0;
   policy: VerifyPolicy = undefined!;
   method = '';
   path = '';

@@ -463,3 +463,46 @@ describe('BFF back-channel logout with one IdP client under two idps.yaml names'
     assert.equal((await post(token)).status, 400, 'replayed');
   });
 });
+
+describe('BFF logout while the session store is away', function () {
+  this.timeout(30_000);
+  let env: IdpBff;
+
+  before(async () => {
+    env = await startIdpBff();
+  });
+  after(async () => {
+    env?.redis.resume();
+    await env?.close();
+  });
+
+  async function metrics(): Promise<string> {
+    return (await httpCall(`${env.url}/metrics`)).body;
+  }
+
+  it('a logout the store cannot carry out is a 503, counted in goldpath_logouts_total as outcome "unavailable"', async () => {
+    // Every series exists from the start (zeros on a dashboard, not gaps).
+    const initial = await metrics();
+    for (const kind of ['rp', 'backchannel']) {
+      for (const outcome of ['success', 'invalid', 'unavailable']) {
+        assert.match(initial, new RegExp(`^goldpath_logouts_total\\{kind="${kind}",outcome="${outcome}"\\} 0$`, 'm'));
+      }
+    }
+    const { jar, csrf, session } = await loggedIn(env, 'stalled');
+    env.redis.pause(); // SIGSTOP: every store call times out
+    let res;
+    try {
+      res = await httpCall(`${env.url}/auth/logout`, {
+        method: 'POST', jar, headers: { 'x-csrf-token': csrf, accept: 'application/json', 'sec-fetch-mode': 'cors' },
+      });
+    } finally {
+      env.redis.resume();
+    }
+    assert.equal(res.status, 503, res.body);
+    assert.equal(JSON.parse(res.body).error, 'unavailable');
+    const after = await metrics();
+    assert.match(after, /^goldpath_logouts_total\{kind="rp",outcome="unavailable"\} 1$/m);
+    assert.match(after, /^goldpath_logouts_total\{kind="rp",outcome="success"\} 0$/m, 'not a success');
+    assert.ok(await env.store.getById(session.id), 'the session is still there: the user may try again');
+  });
+});

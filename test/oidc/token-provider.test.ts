@@ -123,7 +123,10 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
     const s = await loginSession('bob');
     const t = s.secrets.tokens['']!;
     await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { '': { ...t, expiresAt: Date.now() + 20_000 } } });
-    const r = await processes[1]!.tokens.credentials((await env.store.getById(s.id))!, '', 'GET', 'https://api.example.test/');
+    // A wait long enough for any machine: the point is the refresh, not how long a request waits
+    // for it (150 ms by default, then the valid token: test/verify/slow-store.test.ts).
+    const patient = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: silentLogger }), store: env.store, log: silentLogger, aheadWaitMs: 5_000 });
+    const r = await patient.credentials((await env.store.getById(s.id))!, '', 'GET', 'https://api.example.test/');
     assert.notEqual(r?.authorization, `Bearer ${t.value}`);
     assert.equal(refreshGrants, 1);
   });
