@@ -55,6 +55,12 @@ export interface KvBackend {
   /** Receives every publish() made through any instance on the same store, including this one. */
   onMessage(listener: (message: string) => void): void;
   /**
+   * Optional (absent: publish() is used): delivers `message` to this instance's onMessage only,
+   * through the same feed as publish()'s messages and in order with them, without sending it to
+   * every other instance (a heartbeat probe, many a second per process).
+   */
+  echo?(message: string): Promise<void>;
+  /**
    * Optional (absent = broadcasts are never lost, e.g. in-process): reports `false` whenever the
    * broadcast feed drops (messages published meanwhile are lost) and `true` once it is back.
    * Before the first `true` the feed counts as down.

@@ -9,14 +9,30 @@
 //     the feed drops and when it is back: we empty the cache both times and do not serve from it
 //     while the feed is down (invalidationsLive), so a missed message cannot leave a stale entry.
 //   - A Redis that is gone closes the subscriber connection, which empties the cache at once. A
-//     Redis that *stalls* (connections open, no answers) is found by a heartbeat: every
-//     `heartbeatMs` (250 ms) the store is pinged and a probe is published on the invalidation
-//     channel, which must come back through this process's own subscriber (a feed can go deaf
-//     with its connection open: on Redis Cluster the subscriber sits on one node, which may stall,
-//     and ioredis moves it to another node without a word). A probe unanswered for `stallMs`
-//     (400 ms), or failed, empties the cache and stops it serving until a probe answers again. A
-//     session cached just before a stall is served for at most heartbeatMs + stallMs (~650 ms);
-//     then its reads wait on Redis and time out into 503s like any other.
+//     link that *stalls* (connections open, no answers: a partition, a frozen Redis, a deaf
+//     Cluster subscriber that ioredis moved to another node without a word) is covered by a
+//     heartbeat, and that is what bounds staleness whatever the link does: every `heartbeatMs`
+//     (50 ms) the store is pinged and a probe is published that must come back through this
+//     process's own subscriber connection (KvSessionStore.probeInvalidations). Redis writes what
+//     it delivers to one subscriber connection in the order it executed the PUBLISHes, so a probe
+//     SENT at time S that came back proves that every invalidation published before S (a logout
+//     whose delete had completed by S) has reached this process, and was applied before the echo.
+//     An entry is served from memory at time t only if such an S >= t - `freshMs` (100 ms): a
+//     revoked session is served for at most freshMs after its delete completed, on every link. On
+//     a healthy link the latest echoed probe is at most heartbeatMs + one round trip old (~51 ms).
+//     When it is older (a slow link, a late event loop, a GC pause) lookups go to the store as
+//     misses and what they load is not cached, but the entries stay: a 60 ms pause must not cost
+//     every session a re-read. A probe unanswered for `stallMs` (400 ms), or failed, empties the
+//     cache (a real stall: reads wait on Redis and time out into 503s like any other) and it
+//     stays unserved until a probe answers again. (Before, the bound was heartbeatMs + stallMs,
+//     250 + 400 ms: a sidecar cut off from Redis answered 200 for ~550 ms after a logout.)
+//     On Redis Cluster a PUBLISH reaches the subscriber's node over the cluster bus, whose order
+//     across publishing nodes Redis does not promise: there the bound holds up to that bus delay.
+//   - The heartbeat's cost, per sidecar process: 20 probes a second, each a PUBLISH and a PING
+//     (40 commands/s; a second PING on Sentinel, where writes have their own connection). A probe
+//     goes to a channel only its sender subscribes to (RedisBackend.echo), so it is not fanned
+//     out: Redis delivers 20 messages/s per process whatever the number of processes (on the
+//     shared invalidation channel it would be 20 x N to each of N processes, 20 N^2 in all).
 //   - As a backstop for anything else (a silently broken feed), an entry lives at most `ttlMs`
 //     (default 5 s), and never past the session's absolute or idle expiry. (It was 1 s, and also
 //     bounded the stall case, before the heartbeat: every cached session then cost a Redis read a
@@ -71,10 +87,17 @@ export interface SessionCacheOptions {
   /** Longest a cached answer is used without reading the store. Default 5000 ms. */
   readonly ttlMs?: number;
   /**
-   * How often the store is probed (a ping, and an echo through the invalidation feed) to find a
-   * stalled Redis or a deaf feed (0: never, tests). Default 250 ms.
+   * How often the store is probed (a ping, and an echo through the invalidation feed), which keeps
+   * the cache fresh (see freshMs) and finds a stalled Redis or a deaf feed (0: never, and entries
+   * are served without a probe: tests). Default 50 ms.
    */
   readonly heartbeatMs?: number;
+  /**
+   * Longest time since the SENDING of the latest probe that came back for which memory may still
+   * answer: the bound on how long a revoked session is served, whatever the link to Redis does.
+   * Default 100 ms. Keep it well above heartbeatMs plus a round trip, or hits turn into reads.
+   */
+  readonly freshMs?: number;
   /** A probe unanswered this long: the store counts as stalled, nothing is served from memory. Default 400 ms. */
   readonly stallMs?: number;
   /** Upper bound on cached cookies. Default 20,000. */
@@ -89,7 +112,8 @@ export interface SessionCacheOptions {
 }
 
 export const DEFAULT_SESSION_CACHE_TTL_MS = 5000;
-const DEFAULT_HEARTBEAT_MS = 250;
+const DEFAULT_HEARTBEAT_MS = 50;
+const DEFAULT_FRESH_MS = 100;
 const DEFAULT_STALL_MS = 400;
 export const DEFAULT_SESSION_CACHE_ENTRIES = 20_000;
 /**
@@ -120,10 +144,19 @@ export class CachingSessionStore implements SessionStore {
   readonly #unsubscribe: (() => void)[];
   readonly #heartbeat: ReturnType<typeof setInterval> | undefined;
   readonly #stallMs: number;
-  /** The last ping answered in time (see the heartbeat above). */
+  readonly #freshMs: number;
+  /** The clock is Date.now (not injected): lookup's `now` is also the freshness clock. */
+  readonly #dateClock: boolean;
+  /** The last probe answered in time (see the heartbeat above). */
   #answering = true;
-  /** When the ping in flight was sent (Date.now(); the injectable clock is for expiry only), or 0. */
+  /** When the probe in flight was sent (performance.now(): a stall is timed on a monotonic clock), or 0. */
   #pingSent = 0;
+  /**
+   * Memory may answer while Date.now() is at most this: when the latest probe that came back was
+   * sent, plus freshMs. Infinity without a heartbeat; -Infinity once stalled, until a probe answers.
+   * (Date.now(), whatever the injected clock: that one is for expiry only.)
+   */
+  #freshUntil: number;
   /** Bumped by every invalidation and resync: a load that saw a bump is not cached. */
   #gen = 0;
   /** The latest time lookup() saw on the clock (a step back, see CLOCK_STEP_BACK_MS). */
@@ -139,34 +172,53 @@ export class CachingSessionStore implements SessionStore {
     this.#ttl = opts.ttlMs ?? DEFAULT_SESSION_CACHE_TTL_MS;
     this.#max = Math.max(1, opts.maxEntries ?? DEFAULT_SESSION_CACHE_ENTRIES);
     this.#now = opts.now ?? Date.now;
+    this.#dateClock = this.#now === Date.now;
     this.#onRefused = opts.onRefused;
     if (!(this.#ttl > 0)) throw new RangeError('ttlMs must be positive');
+    this.#stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
+    this.#freshMs = opts.freshMs ?? DEFAULT_FRESH_MS;
+    if (!(this.#freshMs > 0)) throw new RangeError('freshMs must be positive');
+    const every = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    // Not fresh until a first probe has come back (the feed is not up yet anyway).
+    this.#freshUntil = every > 0 ? -Infinity : Infinity;
     this.#unsubscribe = [
       inner.onInvalidate((id) => this.#invalidate(id)),
-      inner.onResync(() => this.clear()),
+      inner.onResync(() => {
+        this.clear();
+        // The feed is back: probe now rather than at the next beat, so serving resumes sooner.
+        if (this.#heartbeat !== undefined && inner.invalidationsLive) this.#beat();
+      }),
     ];
-    this.#stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-    const every = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     if (every > 0) {
       this.#heartbeat = setInterval(() => this.#beat(), every);
       this.#heartbeat.unref();
+      this.#beat();
     }
   }
 
-  /** Whether cached answers may be served (and new ones kept): the feed is live, the store answers. */
-  get #trusted(): boolean {
-    return this.#answering && this.#inner.invalidationsLive;
+  /**
+   * Whether cached answers may be served now (and loads kept): the feed is live and a probe sent
+   * within freshMs came back. Off the hot path (lookup inlines it on the clock it already read).
+   */
+  get serving(): boolean {
+    const t = Date.now();
+    return (this.#dateClock && this.#latest > t ? this.#latest : t) <= this.#freshUntil && this.#inner.invalidationsLive;
   }
 
   #beat(): void {
     if (this.#pingSent !== 0) {
-      if (Date.now() - this.#pingSent <= this.#stallMs) return; // one ping at a time
-      // Unanswered too long: stalled. The next beat sends a new ping (the old one may never settle).
+      if (performance.now() - this.#pingSent <= this.#stallMs) return; // one probe at a time
+      // Unanswered too long: stalled. The next beat sends a new probe (the old one may never settle).
       this.#pingSent = 0;
       this.#stalled();
       return;
     }
-    const sent = (this.#pingSent = Date.now());
+    // A feed that is down cannot echo (and nothing is served meanwhile): probe once it is back.
+    if (!this.#inner.invalidationsLive) return;
+    // Taken BEFORE the probe is handed to the client: Redis executes it later still, so whatever
+    // was published before `sentAt` is ordered before it (the freshness argument at the top).
+    const sentAt = Date.now();
+    const sent = (this.#pingSent = performance.now());
     let answer: Promise<void>;
     try {
       answer = this.#inner.probeInvalidations ? this.#inner.probeInvalidations(this.#stallMs) : this.#inner.ping();
@@ -175,7 +227,12 @@ export class CachingSessionStore implements SessionStore {
     }
     answer.then(() => {
       if (this.#pingSent === sent) this.#pingSent = 0;
-      if (Date.now() - sent <= this.#stallMs) this.#answering = true;
+      if (performance.now() - sent > this.#stallMs) return; // too late: a stall was (or will be) declared
+      this.#answering = true;
+      // A sending time ahead of the clock now means the clock went back meanwhile: not proof of
+      // anything on the clock we compare against.
+      const until = sentAt + this.#freshMs;
+      if (sentAt <= Date.now() && until > this.#freshUntil) this.#freshUntil = until;
     }, () => {
       if (this.#pingSent !== sent) return; // abandoned as stalled already
       this.#pingSent = 0;
@@ -184,6 +241,7 @@ export class CachingSessionStore implements SessionStore {
   }
 
   #stalled(): void {
+    this.#freshUntil = -Infinity;
     if (!this.#answering) return;
     this.#answering = false;
     this.clear();
@@ -218,11 +276,16 @@ export class CachingSessionStore implements SessionStore {
     else if (now < this.#latest - CLOCK_STEP_BACK_MS) {
       this.#latest = now;
       this.clear();
+      // Probe times were taken on the clock before the step: wait for a probe sent after it.
+      if (this.#dateClock && this.#heartbeat !== undefined) this.#freshUntil = -Infinity;
     }
     const e = this.#entries.get(cookieValue);
     let known: CachedSession | undefined;
     if (e !== undefined) {
-      if (e.until > now && this.#trusted) {
+      // Fresh (see the top): compared on the clock already read when it is Date.now, and on its
+      // high-water mark, so that a small step back does not stretch the window. One more clock
+      // read only when a test injected its own.
+      if (e.until > now && (this.#dateClock ? this.#latest : Date.now()) <= this.#freshUntil && this.#inner.invalidationsLive) {
         this.hits++;
         return e instanceof CachedSession ? e : null;
       }
@@ -282,11 +345,12 @@ export class CachingSessionStore implements SessionStore {
     const p: Promise<Session | null> = read.then((found) => {
       settled();
       if (found === null) {
-        if (gen === this.#gen && this.#trusted) this.#put(cookieValue, null);
+        if (gen === this.#gen && this.serving) this.#put(cookieValue, null);
         return null;
       }
       const session = CachedSession.of(found, this.#until(found), known);
-      if (gen === this.#gen && this.#trusted) this.#put(cookieValue, session);
+      // Loaded while not fresh: answered, not kept (an invalidation may be on its way).
+      if (gen === this.#gen && this.serving) this.#put(cookieValue, session);
       return session;
     }, (err: unknown) => {
       settled();

@@ -32,6 +32,7 @@
 // its replica was promoted — fails WAIT instead of silently losing writes). With several replicas
 // the promoted one may not be the one that confirmed: Redis cannot promise more than that.
 // Writes use their own connection in these modes, so a WAIT that blocks never delays a read.
+import { randomBytes } from 'node:crypto';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { setTimeout, clearTimeout, setInterval, clearInterval, setImmediate } from 'node:timers';
 import type { Fields, KvBackend } from './backend.ts';
@@ -270,6 +271,11 @@ export class RedisBackend implements KvBackend {
   readonly #listeners: ((message: string) => void)[] = [];
   readonly #feedListeners: ((live: boolean) => void)[] = [];
   readonly #readyWaits = new Map<Client, Promise<void>>();
+  /**
+   * A channel only this instance subscribes to, on the same subscriber connection as the
+   * invalidations (echo(): probes in order with them, without fan-out to every process).
+   */
+  readonly #echoChannel = `${INVALIDATE_CHANNEL}:echo:${randomBytes(12).toString('base64url')}`;
   #subscribed = false;
   #subscribedWaiters: (() => void)[] = [];
   /** Cluster: the node connection our subscription lives on (see #subscribe). */
@@ -312,7 +318,7 @@ export class RedisBackend implements KvBackend {
       this.#feed(false); // invalidations published from now on are lost until we re-subscribe
     });
     this.#sub.on('message', (channel: string, message: string) => {
-      if (channel !== INVALIDATE_CHANNEL) return;
+      if (channel !== INVALIDATE_CHANNEL && channel !== this.#echoChannel) return;
       for (const l of this.#listeners) l(message);
     });
   }
@@ -354,7 +360,7 @@ export class RedisBackend implements KvBackend {
     // 'close' only comes when the whole cluster is lost. Whatever is published while it is
     // replaced is lost, so that connection's end is the feed's drop, exactly as on standalone.
     const conn = this.#clusterSubscriber();
-    this.#sub.subscribe(INVALIDATE_CHANNEL).then(() => {
+    this.#sub.subscribe(INVALIDATE_CHANNEL, this.#echoChannel).then(() => {
       if (this.#sub instanceof Cluster) {
         if (conn === undefined || conn !== this.#clusterSubscriber() || conn.status !== 'ready') {
           // Replaced while we subscribed: subscribe (and watch) the one in use now.
@@ -586,6 +592,12 @@ export class RedisBackend implements KvBackend {
 
   onMessage(listener: (message: string) => void): void {
     this.#listeners.push(listener);
+  }
+
+  echo(message: string): Promise<void> {
+    return this.#run(this.#client, async () => {
+      await this.#client.publish(this.#echoChannel, message);
+    });
   }
 
   onFeedState(listener: (live: boolean) => void): void {

@@ -649,7 +649,9 @@ export class KvSessionStore implements SessionStore {
    * process's own invalidation feed within `timeoutMs`; StoreUnavailable otherwise. What a cache
    * needs to trust its feed: a subscriber can go deaf without its connection closing (a Redis
    * Cluster node that stalls holds it, and ioredis moves it to another node silently), and
-   * invalidations published meanwhile are lost.
+   * invalidations published meanwhile are lost. And, since one subscriber connection receives
+   * messages in the order Redis executed their PUBLISH, an echo proves that every invalidation
+   * published before the probe was sent has been received (the session cache's freshness bound).
    */
   async probeInvalidations(timeoutMs: number): Promise<void> {
     const token = `~probe:${++this.#probeSeq}`;
@@ -661,7 +663,9 @@ export class KvSessionStore implements SessionStore {
     });
     echoed.catch(() => { /* awaited below; this keeps a rejection while publish() runs from counting as unhandled */ });
     try {
-      await this.#backend.publish(`${this.#origin}|${token}`);
+      // To ourselves only when the backend can (no fan-out to every process), on the same feed.
+      const message = `${this.#origin}|${token}`;
+      await (this.#backend.echo !== undefined ? this.#backend.echo(message) : this.#backend.publish(message));
       await Promise.all([this.#backend.ping(), echoed]);
     } catch (err) {
       throw unavailable(err);

@@ -64,7 +64,10 @@ const MEMORY_VARIANTS: [string, SidecarOptions][] = [
 interface Row {
   readonly results: LoadResult[];
   readonly ratios: number[];
+  /** Redis commands per request, the session cache's heartbeat not counted (see heartbeatCalls). */
   readonly redisPerRequest: number[];
+  /** The heartbeat's commands per second during the run (PING + PUBLISH, see heartbeatCalls). */
+  readonly heartbeatPerSec: number[];
   /** CPU used by the server process and by the load generator, in cores (1 = one core busy). */
   readonly serverCpu: number[];
   readonly loaderCpu: number[];
@@ -116,7 +119,7 @@ async function main(): Promise<void> {
     log(PINNED ? 'pinned: load generator and redis-server on CPU 0, servers on CPU 1' : 'not pinned');
 
     const list = scenarios(sessions);
-    const rows = new Map<string, Row>(list.map((s) => [s.key, { results: [], ratios: [], redisPerRequest: [], serverCpu: [], loaderCpu: [], cpuPerRequest: [], cpuRatios: [] }]));
+    const rows = new Map<string, Row>(list.map((s) => [s.key, { results: [], ratios: [], redisPerRequest: [], heartbeatPerSec: [], serverCpu: [], loaderCpu: [], cpuPerRequest: [], cpuRatios: [] }]));
     const redisBase = await commandOverhead(redis);
     /** One closed-loop run of a scenario, recorded in its row (ratios are added by the caller). */
     const measure = async (s: Scenario, round: number) => {
@@ -128,6 +131,7 @@ async function main(): Promise<void> {
       if (roundRobin) await prime(ports[s.server], s, CONNECTIONS);
       const seconds = roundRobin ? Math.max(SECONDS, DEFAULT_SESSION_CACHE_TTL_MS / 1000 + 1) : SECONDS;
       const before = await redis.commandCount();
+      const calls0 = await redis.commandCalls();
       const cpu0 = procCpuSeconds(pids[s.server]);
       const own0 = process.cpuUsage();
       const t0 = performance.now();
@@ -137,17 +141,19 @@ async function main(): Promise<void> {
       const serverSeconds = procCpuSeconds(pids[s.server]) - cpu0;
       const serverCpu = serverSeconds / wall;
       const loaderCpu = (own.user + own.system) / 1e6 / wall;
-      const cmds = (await redis.commandCount()) - before - redisBase;
+      const heartbeat = heartbeatCalls(calls0, await redis.commandCalls());
+      const cmds = (await redis.commandCount()) - before - redisBase - heartbeat;
       expectAnswers(r, s.expect, s.title);
       const row = rows.get(s.key)!;
       const cpuPerRequest = (serverSeconds * 1e6) / r.sent;
       row.results.push(r);
       row.redisPerRequest.push(cmds / r.sent); // warm-up requests reached Redis too
+      row.heartbeatPerSec.push(heartbeat / wall);
       row.serverCpu.push(serverCpu);
       row.loaderCpu.push(loaderCpu);
       row.cpuPerRequest.push(cpuPerRequest);
       log(`round ${round}  ${s.title.padEnd(58)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(0)} µs  p99 ${r.p99.toFixed(0)} µs  ` +
-        `redis/req ${(cmds / r.sent).toFixed(3)}  cpu server ${serverCpu.toFixed(2)} loader ${loaderCpu.toFixed(2)}  ` +
+        `redis/req ${(cmds / r.sent).toFixed(3)} (+ heartbeat ${(heartbeat / wall).toFixed(0)}/s)  cpu server ${serverCpu.toFixed(2)} loader ${loaderCpu.toFixed(2)}  ` +
         `server ${cpuPerRequest.toFixed(1)} µs/req`);
       return { rps: r.rps, cpuPerRequest };
     };
@@ -259,11 +265,36 @@ async function main(): Promise<void> {
   }
 }
 
-/** INFO stats costs commands of its own (connection setup + INFO): measured once, subtracted. */
+/**
+ * INFO stats and INFO commandstats cost commands of their own (connection setup + INFO): measured
+ * once, as measure() takes them, and subtracted (the heartbeat running meanwhile not counted).
+ */
 async function commandOverhead(redis: RedisServer): Promise<number> {
   const a = await redis.commandCount();
+  const calls0 = await redis.commandCalls();
+  const calls1 = await redis.commandCalls();
   const b = await redis.commandCount();
-  return b - a;
+  return b - a - heartbeatCalls(calls0, calls1);
+}
+
+/**
+ * The session cache's heartbeat between two INFO commandstats: its PING and PUBLISH calls (every
+ * 50 ms, a PUBLISH of a probe to the sidecar itself and a PING; see src/session/cache.ts). No
+ * scenario publishes (nothing is logged out) and no request pings, so these are the heartbeat's
+ * alone: counted apart, per second, and left out of the commands per request, which are what a
+ * request costs Redis (targets (a)–(d): none).
+ */
+function heartbeatCalls(before: Record<string, number>, after: Record<string, number>): number {
+  let n = 0;
+  for (const name of ['ping', 'publish']) n += (after[name] ?? 0) - (before[name] ?? 0);
+  return n;
+}
+
+/** The heartbeat's commands/s over the sidecar's runs (median, range), for the legend. */
+function heartbeatSummary(list: Scenario[], rows: Map<string, Row>): string {
+  const all = list.filter((s) => s.server === 'sidecar').flatMap((s) => rows.get(s.key)!.heartbeatPerSec);
+  if (all.length === 0) return 'not measured';
+  return `${median(all).toFixed(0)} commands/s (${Math.min(...all).toFixed(0)}–${Math.max(...all).toFixed(0)} over the runs), counted apart`;
 }
 
 function report(o: {
@@ -288,7 +319,10 @@ function report(o: {
       `round-robin scenarios send one whole cycle unmeasured first, then run ${Math.max(SECONDS, DEFAULT_SESSION_CACHE_TTL_MS / 1000 + 1)} s (every session revalidated once, as every 5 s in steady state). Latency in µs. ` +
       'Server CPU µs/req: CPU time (user + system, /proc) the server process spent per answered request; ' +
       '× bare CPU = the bare server\'s µs/req (the same two runs) ÷ this one (the throughput ratio a dedicated core would give). ' +
-      'CPU columns: cores used by the server process and by the load generator during the run (1.00 = one core busy).',
+      'CPU columns: cores used by the server process and by the load generator during the run (1.00 = one core busy). ' +
+      'Redis cmds/req: Redis commands (INFO stats) per request, without the session cache\'s heartbeat, which runs whatever the load ' +
+      '(a PING and a PUBLISH every 50 ms, from INFO commandstats; no scenario publishes or pings): ' +
+      `${heartbeatSummary(o.list, o.rows)}.`,
     '',
     '| scenario | answer | req/s | × bare | p50 µs | p99 µs | p99.9 µs | Redis cmds/req | server CPU µs/req | × bare CPU | server CPU | load gen CPU |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -17,7 +17,9 @@ function world(o: { idleMs?: number; ttlMs?: number; maxEntries?: number } = {})
   const settings = { sessionKeys: KEYS, sessionIdleMs: o.idleMs ?? 600_000, sessionMaxMs: 3_600_000 };
   const kv = createSessionStore({ url, settings, now });
   const other = createSessionStore({ url, settings, now }); // the BFF, or another sidecar
-  const cache = new CachingSessionStore(kv, { ttlMs: o.ttlMs ?? 2000, maxEntries: o.maxEntries, now });
+  // heartbeatMs 0: memory answers without probes, so the moved clock alone decides (freshness
+  // has tests of its own, against the hand-driven store below).
+  const cache = new CachingSessionStore(kv, { ttlMs: o.ttlMs ?? 2000, maxEntries: o.maxEntries, now, heartbeatMs: 0 });
   const stats = new MemoryBackend(url).stats; // the shared dataset's counters
   return {
     kv, other, cache, stats, url,
@@ -183,7 +185,7 @@ describe('session cache', function () {
     const now = () => t;
     const url = `memory://cache-${randomBytes(6).toString('hex')}`;
     const kv = createSessionStore({ url, settings: { sessionKeys: KEYS, sessionIdleMs: 60_000, sessionMaxMs: 5_000 }, now });
-    const cache = new CachingSessionStore(kv, { ttlMs: 60_000, now });
+    const cache = new CachingSessionStore(kv, { ttlMs: 60_000, now, heartbeatMs: 0 });
     try {
       const { cookieValue } = await kv.create(newSession());
       assert.ok(await cache.lookup(cookieValue));
@@ -285,8 +287,17 @@ describe('session cache', function () {
       macChecks = 0;
       /** A stalled store: pings get no answer. */
       stalled = false;
+      /** A slow link: pings are answered when the test releases them (releasePings). */
+      held: (() => void)[] | undefined;
       ping(): Promise<void> {
-        return this.stalled ? new Promise(() => {}) : Promise.resolve();
+        if (this.stalled) return new Promise(() => {});
+        const held = this.held;
+        return held === undefined ? Promise.resolve() : new Promise((resolve) => held.push(resolve));
+      }
+      releasePings(): void {
+        const held = this.held ?? [];
+        this.held = undefined;
+        for (const r of held) r();
       }
       idOf(cookie: string): string | null {
         this.macChecks++;
@@ -316,10 +327,18 @@ describe('session cache', function () {
       id, sub: 's', idp: 'dev', sid: undefined, createdAt: 0, expiresAt: Date.now() + 3_600_000,
       idleExpiresAt: Date.now() + 3_600_000, version: 1, secrets: newSession().secrets,
     });
-    const make = (o: { heartbeatMs?: number; stallMs?: number } = {}) => {
+    const make = (o: { heartbeatMs?: number; stallMs?: number; freshMs?: number } = {}) => {
       const stub = new Stub();
       return { stub, cache: new CachingSessionStore(stub as unknown as SessionStore & ResyncSource, { heartbeatMs: 0, ...o }) };
     };
+
+    async function waitServing(cache: CachingSessionStore): Promise<void> {
+      const t0 = Date.now();
+      while (!cache.serving) {
+        assert.ok(Date.now() - t0 < 2000, 'never fresh');
+        await new Promise((x) => setTimeout(x, 5));
+      }
+    }
 
     /** Loads session `id` through the cache (the stub answers the read) and checks it is cached. */
     async function cacheOne(stub: Stub, cache: CachingSessionStore, id: string): Promise<void> {
@@ -375,7 +394,8 @@ describe('session cache', function () {
     });
 
     it('a store that stops answering pings (a stalled Redis) is not trusted: nothing served or kept until it answers again', async function () {
-      const { stub, cache } = make({ heartbeatMs: 20, stallMs: 60 });
+      // freshMs above stallMs: this is about the stall (emptying), not the freshness window.
+      const { stub, cache } = make({ heartbeatMs: 20, stallMs: 60, freshMs: 1000 });
       try {
         await cacheOne(stub, cache, 'a');
         stub.stalled = true;
@@ -402,6 +422,33 @@ describe('session cache', function () {
       }
     });
 
+    it('a probe that comes back late stops memory answering after freshMs, without emptying the cache; it answers again once a probe is back', async function () {
+      const { stub, cache } = make({ heartbeatMs: 10, freshMs: 60, stallMs: 10_000 });
+      try {
+        await waitServing(cache);
+        await cacheOne(stub, cache, 'a');
+        stub.held = []; // the link slows down: no probe comes back, and none is late enough for a stall
+        const t0 = Date.now();
+        let r = cache.lookup('ok-a');
+        while (!(r instanceof Promise)) {
+          assert.ok(Date.now() - t0 < 60 + 500, 'still served from memory long after the latest probe that came back');
+          await new Promise((x) => setTimeout(x, 5));
+          r = cache.lookup('ok-a');
+        }
+        assert.equal(cache.size, 1, 'not emptied for a late probe');
+        stub.reads.at(-1)!.resolve(session('a')); // a read that got through: answered...
+        assert.equal((await r)?.id, 'a');
+        assert.ok(cache.lookup('ok-a') instanceof Promise, '...and while not fresh, neither kept nor served from memory');
+        stub.reads.at(-1)!.resolve(session('a'));
+        stub.releasePings(); // the probes come back: fresh again, the entry is served from memory
+        await waitServing(cache);
+        assert.ok(!(cache.lookup('ok-a') instanceof Promise), 'served from memory again, without a reload');
+      } finally {
+        stub.releasePings();
+        await cache.close().catch(() => {});
+      }
+    });
+
     it('a ping that fails (not merely slow) stops the cache serving at once', async function () {
       const { stub, cache } = make({ heartbeatMs: 20, stallMs: 1000 });
       try {
@@ -416,10 +463,16 @@ describe('session cache', function () {
 
     it('a refused cookie value is remembered (no second MAC check), in a table of its own', async function () {
       const { stub, cache } = make();
-      assert.equal(cache.lookup('forged-1'), null);
-      assert.equal(cache.lookup('forged-1'), null);
+      // Well-formed (the cookie's length): only those are remembered; others are refused on
+      // their length alone, which costs nothing to do again.
+      const forged = (i: number) => `${'F'.repeat(43)}.${String(i).padStart(22, 'A')}`;
+      assert.equal(cache.lookup(forged(1)), null);
+      assert.equal(cache.lookup(forged(1)), null);
       assert.equal(stub.macChecks, 1, 'the MAC of a value already refused is not computed again');
-      for (let i = 0; i < 10_000; i++) cache.lookup(`forged-${i}`);
+      assert.equal(cache.lookup('forged-1'), null);
+      assert.equal(cache.lookup('forged-1'), null);
+      assert.equal(stub.macChecks, 3, 'a malformed value is not remembered');
+      for (let i = 0; i < 10_000; i++) cache.lookup(forged(i));
       assert.equal(cache.size, 0, 'refused values never take room in the session cache');
       assert.equal(stub.reads.length, 0, 'and never reach the store');
     });

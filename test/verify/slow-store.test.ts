@@ -1,5 +1,5 @@
 // /auth/verify on a store that is up but SLOW: a real redis-server behind a proxy that holds every
-// chunk (test/helpers/slow-proxy.ts), so each command takes about twice the delay yet stays under
+// chunk (test/helpers/tcp-proxy.ts), so each command takes about twice the delay yet stays under
 // its own timeout. SPEC 5: an answer (or a 503) within 1 s, never an allow on error. Each Redis call
 // is bounded alone; these prove the bounds on the whole: the session load (store.ts) and a token
 // refresh (oidc/token-provider.ts), with the real sidecar chain, real oidc-provider where a refresh
@@ -15,7 +15,7 @@ import type { Session } from '../../src/session/types.ts';
 import { capturingLogger, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { newSession } from '../helpers/sessions.ts';
-import { SlowProxy } from '../helpers/slow-proxy.ts';
+import { TcpProxy } from '../helpers/tcp-proxy.ts';
 import { startVerifyApp, verifyEnv, type RunningVerify } from '../helpers/verify-app.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -34,13 +34,13 @@ async function eventually(what: string, check: () => Promise<boolean>, ms = 10_0
 describe('/auth/verify on a slow store: the session load', function () {
   this.timeout(60_000);
   let redis: RedisServer;
-  let proxy: SlowProxy;
+  let proxy: TcpProxy;
   let direct: KvSessionStore;
   const settings = () => loadSettings(verifyEnv(redis.url));
 
   before(async () => {
     redis = await RedisServer.start();
-    proxy = await SlowProxy.start(redis.port);
+    proxy = await TcpProxy.start(redis.port);
     direct = createSessionStore({ url: redis.url, settings: settings(), log: silentLogger });
   });
   after(async () => {
@@ -135,13 +135,13 @@ describe('/auth/verify on a slow store: the session load', function () {
 describe('/auth/verify on a slow store: token refresh (real IdP)', function () {
   this.timeout(60_000);
   let env: IdpBff;
-  let proxy: SlowProxy;
+  let proxy: TcpProxy;
   let refreshGrants = 0;
   let refreshErrors = 0;
 
   before(async () => {
     env = await startIdpBff({ idps: [{ devIdp: { accessTokenTtl: 120 } }] });
-    proxy = await SlowProxy.start(env.redis.port);
+    proxy = await TcpProxy.start(env.redis.port);
     env.idp.provider.on('grant.success', (ctx: { oidc: { params: { grant_type: string } } }) => {
       if (ctx.oidc.params.grant_type === 'refresh_token') refreshGrants++;
     });
