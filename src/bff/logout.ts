@@ -40,8 +40,13 @@ export function logoutHandler(deps: BffDeps) {
     // A same-origin form POST from a page with Referrer-Policy: no-referrer (what Traefik's
     // security-headers give the SPA) carries Origin: null (Fetch standard; Chromium does); the
     // browser's Sec-Fetch-Site then says where it really came from.
-    const opaqueSameOrigin = origin === 'null' && ctx.get('sec-fetch-site') === 'same-origin';
-    const foreign = origin !== '' && !trusted(origin) && !opaqueSameOrigin;
+    const site = ctx.get('sec-fetch-site');
+    const opaqueSameOrigin = origin === 'null' && site === 'same-origin';
+    // Fetch Metadata, when the browser sends it, as the sidecar reads it for every API call (SPEC
+    // 5 step 5): same-origin, or same-site from an allowed origin. A cross-site request holding
+    // the CSRF token should not exist; if it does, it is not a logout the user asked for here.
+    const crossSite = site !== '' && site !== 'same-origin' && !(site === 'same-site' && origin !== '' && origin !== 'null' && trusted(origin));
+    const foreign = (origin !== '' && !trusted(origin) && !opaqueSameOrigin) || crossSite;
     if (session) {
       if (foreign) throw new CsrfError('the request comes from another origin');
       const token = ctx.get('x-csrf-token') || fields['csrf_token'] || '';

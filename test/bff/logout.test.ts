@@ -110,6 +110,20 @@ describe('BFF logout', function () {
       assert.ok(await env.store.getById(b.session.id));
     });
 
+    it('Fetch Metadata is read as the sidecar reads it: cross-site (or same-site from an origin not allowed) is 403 even with the token', async () => {
+      for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site', origin: 'http://evil.localhost:8080' }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'none' }] as Array<Record<string, string>>) {
+        const { jar, csrf, session } = await loggedIn(env);
+        const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar, headers: { accept: 'application/json', 'x-csrf-token': csrf, ...headers } });
+        assert.equal(res.status, 403, JSON.stringify(headers));
+        assert.equal(JSON.parse(res.body).error, 'csrf');
+        assert.ok(await env.store.getById(session.id), `${JSON.stringify(headers)}: the session survives`);
+      }
+      const { jar, csrf, session } = await loggedIn(env);
+      const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar, headers: { accept: 'application/json', 'x-csrf-token': csrf, 'sec-fetch-site': 'same-origin' } });
+      assert.equal(res.status, 200, res.body);
+      assert.equal(await env.store.getById(session.id), null);
+    });
+
     it('a missing or wrong CSRF token is 403 {"error":"csrf"} and the session survives', async () => {
       const { jar, csrf, session } = await loggedIn(env);
       for (const headers of [{}, { 'x-csrf-token': 'wrong' }, { 'x-csrf-token': csrf.slice(0, -1) }] as Array<Record<string, string>>) {
