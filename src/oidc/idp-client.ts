@@ -17,6 +17,11 @@ export interface IdpClientOptions {
   /** Per-request timeout for IdP calls, seconds. Default 5. */
   timeoutSeconds?: number;
   /**
+   * Timeout of a refresh grant's request, seconds. Default REFRESH_GRANT_BUDGET_S, split between
+   * the two requests of a DPoP IdP (see refreshBudgetMs).
+   */
+  refreshTimeoutSeconds?: number;
+  /**
    * The metadata the client this one replaces (a reload) had discovered, for the same issuer:
    * used when discovery fails, so a SIGHUP while the IdP is away does not unlearn what it knew.
    */
@@ -24,6 +29,15 @@ export interface IdpClientOptions {
 }
 
 export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+
+/**
+ * How long a refresh grant may take, seconds: longer than other IdP calls. A grant cut short after
+ * the IdP has answered it leaves the IdP holding a rotated refresh token and us the spent one:
+ * with reuse detection (oidc-provider), the next refresh ends the session. The grant runs on under
+ * its lock whoever waits for it (token-provider.ts), so a slow IdP delays it rather than losing
+ * it; the lock (15 s) must outlast it and the write that follows.
+ */
+export const REFRESH_GRANT_BUDGET_S = 12;
 export type RemoteJwks = ReturnType<typeof createRemoteJWKSet>;
 
 /**
@@ -39,8 +53,13 @@ export class IdpClient {
   readonly #log: Logger;
   readonly #fetch: FetchLike;
   readonly #timeout: number;
+  readonly #refreshTimeout: number;
   #pending: Promise<oidc.Configuration> | undefined;
   #config: oidc.Configuration | undefined;
+  /** The configuration refresh grants use (#refreshConfiguration), and the one it was made from. */
+  #refreshConfig: { readonly from: oidc.Configuration; readonly config: oidc.Configuration } | undefined;
+  /** What the client was configured with at discovery (a second configuration needs them). */
+  #client: { readonly metadata: Partial<oidc.ClientMetadata>; readonly auth: oidc.ClientAuth } | undefined;
   #jwks: RemoteJwks | undefined;
   readonly #previous: Readonly<oidc.ServerMetadata> | undefined;
 
@@ -48,6 +67,7 @@ export class IdpClient {
     this.idp = idp;
     this.#log = opts.log;
     this.#timeout = opts.timeoutSeconds ?? 5;
+    this.#refreshTimeout = opts.refreshTimeoutSeconds ?? REFRESH_GRANT_BUDGET_S / (idp.dpop ? 2 : 1);
     this.#previous = opts.previousMetadata;
     // Every IdP answer is size-bounded, whichever fetch carries it (fetch.ts).
     this.#fetch = idp.clientAuth === 'tls_client_auth' && idp.mtls
@@ -60,11 +80,11 @@ export class IdpClient {
   }
 
   /**
-   * The longest a refresh grant can take, ms: two requests (openid-client retries once when a DPoP
-   * IdP asks for a nonce), each bounded by the per-request timeout.
+   * The longest a refresh grant can take, ms: one request, or two with DPoP (openid-client retries
+   * once when the IdP asks for a nonce), each bounded by the refresh timeout.
    */
   get refreshBudgetMs(): number {
-    return 2 * this.#timeout * 1000;
+    return (this.idp.dpop ? 2 : 1) * this.#refreshTimeout * 1000;
   }
 
   /** True once the discovery document has been loaded. */
@@ -101,6 +121,7 @@ export class IdpClient {
     if (idp.clientSecret) metadata.client_secret = idp.clientSecret;
     if (idp.clientAuth === 'tls_client_auth') metadata.use_mtls_endpoint_aliases = true;
     const auth = await clientAuthFor(idp);
+    this.#client = { metadata, auth };
     let config: oidc.Configuration;
     try {
       // openid-client looks for allowInsecureRequests itself in `execute` (the discovery request
@@ -113,11 +134,7 @@ export class IdpClient {
       if (this.#previous === undefined) throw err;
       // The same client as before the reload (its key files read again), on what was discovered then.
       this.#log.warn({ idp: this.name, err: errorSummary(err) }, 'IdP discovery failed: using the metadata loaded before the reload');
-      config = new oidc.Configuration(this.#previous as oidc.ServerMetadata, idp.clientId, metadata, auth);
-      if (idp.dangerouslyAllowInsecureHttp) oidc.allowInsecureRequests(config);
-      config[oidc.customFetch] = this.#fetch as oidc.CustomFetch;
-      config.timeout = this.#timeout;
-      return config;
+      return this.#configurationOf(this.#previous as oidc.ServerMetadata, this.#timeout);
     }
     const meta = config.serverMetadata();
     if (meta.require_pushed_authorization_requests && idp.par === 'never') {
@@ -125,6 +142,21 @@ export class IdpClient {
     }
     this.#log.info({ idp: this.name, issuer: meta.issuer }, 'IdP metadata loaded');
     return config;
+  }
+
+  /** A configuration of this client on known metadata (no discovery), with its own timeout. */
+  #configurationOf(meta: oidc.ServerMetadata, timeoutSeconds: number): oidc.Configuration {
+    const config = new oidc.Configuration(meta, this.idp.clientId, this.#client!.metadata, this.#client!.auth);
+    if (this.idp.dangerouslyAllowInsecureHttp) oidc.allowInsecureRequests(config);
+    config[oidc.customFetch] = this.#fetch as oidc.CustomFetch;
+    config.timeout = timeoutSeconds;
+    return config;
+  }
+
+  /** The configuration refresh grants use: the discovered one's, with the refresh timeout. */
+  #refreshConfiguration(from: oidc.Configuration): oidc.Configuration {
+    if (this.#refreshConfig?.from !== from) this.#refreshConfig = { from, config: this.#configurationOf(from.serverMetadata(), this.#refreshTimeout) };
+    return this.#refreshConfig.config;
   }
 
   /** Key set for ID and logout tokens (refetched on an unknown kid, for key rotation). */
@@ -237,7 +269,7 @@ export class IdpClient {
 
   /** A refresh_token grant; for an audience, narrowed with `resource` and its scopes (RFC 8707). */
   async refresh(refreshToken: string, audience: string, dpopJwk: DpopJwk | undefined): Promise<TokenResponse> {
-    const config = await this.configuration();
+    const config = this.#refreshConfiguration(await this.configuration());
     const params: Record<string, string> = {};
     if (audience !== '') {
       const a = this.idp.audiences[audience];

@@ -13,17 +13,18 @@
 // It runs on its own (a Flight), under its lock, to its end, whoever waits for it; the requests
 // that need it wait as follows:
 //   - ahead of time (the token is valid but within the refresh window): at most AHEAD_WAIT_MS
-//     (and never past the request's store budget), then they are answered with the token they
-//     have, which still works; the refresh finishes in the background and the next request
-//     finds its token. Its failures are logged (never an unhandled rejection).
+//     (and never past the request's store budget, nor past what the token has left less
+//     USABLE_MARGIN_MS), then they are answered with the token they have, which still works; the
+//     refresh finishes in the background and the next request finds its token. Its failures are
+//     logged (never an unhandled rejection). A token with less than the margin left counts as
+//     expired.
 //   - the token has expired: nothing can be sent without the refresh, so the request waits for
 //     it, but only for as long as the refresh spends waiting on the STORE, up to what is left of
 //     the request's store budget (STORE_BUDGET_MS since it started): then StoreUnavailable (503).
-//     Time at the IdP is not counted: an IdP that is slow is bounded by its own budget
-//     (IdpClient.refreshBudgetMs), and answering 503 early would not make it faster, only spend
-//     the user's request while the grant (and the rotated refresh token it brings) is saved anyway.
-//     Nor is waiting for another process's refresh (its lock): that is its IdP time, bounded by
-//     waitMs, and our polls of the store are counted.
+//     Time at the IdP, and waiting for another process's refresh (its lock), count against waitMs
+//     (5 s) only: then 503, while the grant runs on to its own timeout (IdpClient.refreshBudgetMs,
+//     12 s) and its rotated refresh token is saved. Cut off at 5 s, as it was, a grant the IdP had
+//     completed left us the spent refresh token, and the next refresh ended the session.
 import { clearTimeout, setTimeout } from 'node:timers';
 import { StoreUnavailable, Unavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -51,6 +52,16 @@ export const STORE_BUDGET_MS = 850;
  * healthy store and IdP (a few ms each), short enough to never matter for the 1 s.
  */
 export const AHEAD_WAIT_MS = 150;
+/**
+ * What a token must have left to be served instead of its successor: an upstream checks it a moment
+ * later (a few ms, more across a slow network). Less than this, it counts as expired.
+ */
+const USABLE_MARGIN_MS = 1_000;
+
+/** Whether a token (present or not, expiring at `expiresAt`) still works long enough to be served. */
+function usable(has: boolean, expiresAt: number | undefined): boolean {
+  return has && (expiresAt === undefined || expiresAt - Date.now() > USABLE_MARGIN_MS);
+}
 
 export interface TokenProviderOptions {
   idps: IdpRegistry;
@@ -60,15 +71,18 @@ export interface TokenProviderOptions {
   onRefresh?: (outcome: RefreshOutcome) => void;
   /** Refresh when the token expires within this many ms. Default 30 s. */
   refreshSkewMs?: number;
-  /** How long a caller waits for another process's refresh before giving up (503). Default 5 s. */
+  /**
+   * How long a caller with an expired token waits for a refresh, its own process's or another's,
+   * before giving up (503; the refresh goes on). Default 5 s.
+   */
   waitMs?: number;
   /** See STORE_BUDGET_MS (tests). */
   storeBudgetMs?: number;
   /** See AHEAD_WAIT_MS (tests). */
   aheadWaitMs?: number;
   /**
-   * Lock lifetime. Default 15 s: a read under the lock (≤ 1 s), the grant (≤ 10 s: two requests of
-   * at most 5 s, see IdpClient.refreshBudgetMs), the write (≤ 1 s), and room to spare.
+   * Lock lifetime. Default 15 s: a read under the lock (≤ 1 s), the grant (≤ 12 s,
+   * IdpClient.refreshBudgetMs), the write (≤ 1 s), and room to spare.
    */
   lockTtlMs?: number;
 }
@@ -137,12 +151,13 @@ class Flight {
    * Its outcome, or StoreUnavailable once it has kept this caller waiting on the store for
    * `budgetMs`. The refresh itself goes on either way.
    */
-  wait(budgetMs: number): Promise<Session | null> {
+  wait(budgetMs: number, wallMs: number): Promise<Session | null> {
     return new Promise((resolve, reject) => {
       const w: Waiter = {
         left: budgetMs,
         timer: undefined,
         expire: () => {
+          clearTimeout(wall);
           this.#waiters.delete(w);
           reject(new StoreUnavailable(new Error('a token refresh waited on the session store beyond the request\'s budget')));
         },
@@ -151,8 +166,14 @@ class Flight {
       if (this.#since !== undefined) this.#arm(w);
       const leave = () => {
         clearTimeout(w.timer);
+        clearTimeout(wall);
         return this.#waiters.delete(w);
       };
+      // And in all, however the time goes (a slow IdP): the refresh goes on, and saves what it gets.
+      const wall = setTimeout(() => {
+        if (leave()) reject(new Unavailable('the token refresh is taking long: it goes on, try again shortly'));
+      }, wallMs);
+      wall.unref();
       this.done.then((s) => { if (leave()) resolve(s); }, (err: unknown) => { if (leave()) reject(err); });
     });
   }
@@ -217,18 +238,25 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
 
   async function fresh(session: Session, audience: string, scope?: RequestScope): Promise<Session | null> {
     const token = session.secrets.tokens[audience];
+    // Whether the token still works long enough to be served (asked again after every wait).
+    const has = token !== undefined;
+    const expiresAt = token?.expiresAt;
     if (isFresh(token, skew)) return session;
     if (ended.has(session.id)) return null;
-    const usable = isFresh(token, 0);
     try {
       const flight = refresh(session, audience, scope);
-      // Ahead of time: the token still works, so the answer never waits long for its successor.
-      if (usable) return await flight.within(Math.min(aheadWait, budgetLeft(scope)), session);
-      return await flight.wait(budgetLeft(scope));
+      // Ahead of time: the token still works, so the answer never waits long for its successor,
+      // nor longer than the token has left: what is served after the wait must still work.
+      if (usable(has, expiresAt)) {
+        const left = expiresAt === undefined ? aheadWait : expiresAt - USABLE_MARGIN_MS - Date.now();
+        const s = await flight.within(Math.max(0, Math.min(aheadWait, budgetLeft(scope), left)), session);
+        if (s !== session || usable(has, expiresAt)) return s; // the refresh's result, or the old token, still good
+      }
+      return await flight.wait(budgetLeft(scope), waitMs);
     } catch (err) {
       // A refresh ahead of time that failed (the IdP or the store away, a refusal): the token
       // still works for a few seconds, and serving it beats a 503. The next request tries again.
-      if (err instanceof Unavailable && usable) return session;
+      if (err instanceof Unavailable && usable(has, expiresAt)) return session;
       throw err;
     }
   }
