@@ -78,7 +78,10 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
   // likes. Everything else is rendered by errorHandler; what still arrives here is the connection's.
   app.silent = true;
   app.on('error', (err: unknown) => log.debug({ err: errorFields(err) }, 'connection error'));
-  const router = new Router();
+  // Exact paths, as the edge's routers match them: @koa/router would otherwise also answer
+  // /auth/login/ and /AUTH/LOGIN, which miss the edge's per-client sign-in limit (the `login`
+  // router of traefik/dynamic/goldpath.yml is an exact, case-sensitive Path).
+  const router = new Router({ strict: true, sensitive: true });
   const html = htmlErrorPages(log, (err) => {
     if (err instanceof StoreUnavailable) metrics.storeError();
   });

@@ -34,6 +34,15 @@ export function rateLimitProblems(body: Record<string, unknown>): [string, strin
   return out;
 }
 
+/** A duration as Go's time.Duration prints it (Traefik's X-Retry-In): 816.2ms, 1.4s, 1m2.5s. */
+export function goDuration(ms: number): string {
+  const trim = (x: number, digits: number) => x.toFixed(digits).replace(/\.?0+$/, '');
+  if (ms < 1000) return `${trim(ms, 6)}ms`;
+  if (ms < 60_000) return `${trim(ms / 1000, 9)}s`;
+  const m = Math.floor(ms / 60_000);
+  return `${m}m${trim((ms - m * 60_000) / 1000, 9)}s`;
+}
+
 /** Buckets kept at most (Traefik: 65,536); idle ones go first. */
 const MAX_SOURCES = 65_536;
 

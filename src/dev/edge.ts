@@ -23,7 +23,7 @@ import type { Readable } from 'node:stream';
 import { LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { listen } from '../http/serve.ts';
-import { RateLimiter, rateLimitProblems, type RateLimitConfig } from './edge-rate-limit.ts';
+import { goDuration, RateLimiter, rateLimitProblems, type RateLimitConfig } from './edge-rate-limit.ts';
 import type { Logger } from '../log.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -593,7 +593,7 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
       if ('refused' in a) {
         const text = 'Too Many Requests';
         respond(ex, 429, {
-          'retry-after': String(Math.ceil(a.retryInMs / 1000)), 'x-retry-in': `${Math.round(a.retryInMs)}ms`,
+          'retry-after': String(Math.ceil(a.retryInMs / 1000)), 'x-retry-in': goDuration(a.retryInMs),
           'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)),
         }, Buffer.from(text));
         return;

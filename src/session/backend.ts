@@ -21,14 +21,20 @@ export interface KvBackend {
    * key and leaves its TTL alone. Returns the incremented value (0 without incrField), or null
    * when the key does not exist.
    */
-  hashUpdate(key: string, fields: Fields, incrField?: string): Promise<number | null>;
+  hashUpdate(key: string, fields: Fields, incrField?: string, announce?: string): Promise<number | null>;
   /**
    * If the hash exists and its numeric `field` is below `value`: sets it and resets the TTL to
    * `ttlMs`. Returns false only when the key does not exist (never creates it).
    */
   hashTouch(key: string, field: string, value: number, ttlMs: number): Promise<boolean>;
-  /** Deletes a hash, returning the requested fields as they were, or null when it did not exist. */
-  hashTake(key: string, fields: readonly string[]): Promise<(string | null)[] | null>;
+  /**
+   * Deletes a hash, returning the requested fields as they were, or null when it did not exist.
+   * hashUpdate and hashTake `announce`: published (as publish() does) in the same step as the
+   * change, whether or not the key existed for hashTake, only when it did for hashUpdate: an
+   * invalidation reaches subscribers in order with the change itself, not one round trip later
+   * (or never, when the writer's link fails in between).
+   */
+  hashTake(key: string, fields: readonly string[], announce?: string): Promise<(string | null)[] | null>;
   /** Whether a key exists. */
   exists(key: string): Promise<boolean>;
 

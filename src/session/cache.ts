@@ -273,18 +273,20 @@ export class CachingSessionStore implements SessionStore {
   lookup(cookieValue: string): Session | null | Promise<Session | null> {
     const now = this.#now();
     if (now > this.#latest) this.#latest = now;
-    else if (now < this.#latest - CLOCK_STEP_BACK_MS) {
-      this.#latest = now;
-      this.clear();
-      // Probe times were taken on the clock before the step: wait for a probe sent after it.
+    else if (now < this.#latest) {
+      // The clock went back. Probe times were taken on the clock before the step, so they prove
+      // nothing on this one: wait for a probe sent after it (≤ heartbeatMs; lookups read the
+      // store meanwhile). Kept as they were, a step back of up to a second froze the comparison
+      // below on the old time, and memory answered whatever the link did.
       if (this.#dateClock && this.#heartbeat !== undefined) this.#freshUntil = -Infinity;
+      if (now < this.#latest - CLOCK_STEP_BACK_MS) this.clear();
+      this.#latest = now;
     }
     const e = this.#entries.get(cookieValue);
     let known: CachedSession | undefined;
     if (e !== undefined) {
-      // Fresh (see the top): compared on the clock already read when it is Date.now, and on its
-      // high-water mark, so that a small step back does not stretch the window. One more clock
-      // read only when a test injected its own.
+      // Fresh (see the top): compared on the clock already read when it is Date.now (a step back
+      // is handled above). One more clock read only when a test injected its own.
       if (e.until > now && (this.#dateClock ? this.#latest : Date.now()) <= this.#freshUntil && this.#inner.invalidationsLive) {
         this.hits++;
         return e instanceof CachedSession ? e : null;

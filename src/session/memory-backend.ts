@@ -121,10 +121,11 @@ export class MemoryBackend implements KvBackend {
     this.#data.entries.set(key, { kind: 'hash', value: new Map(Object.entries(fields)), expiresAt: this.#data.now() + ttlMs });
   }
 
-  async hashUpdate(key: string, fields: Fields, incrField?: string): Promise<number | null> {
+  async hashUpdate(key: string, fields: Fields, incrField?: string, announce?: string): Promise<number | null> {
     const e = this.#write(key);
     if (e?.kind !== 'hash') return null;
     for (const [f, v] of Object.entries(fields)) e.value.set(f, v);
+    if (announce !== undefined) this.#broadcast(announce);
     if (incrField === undefined) return 0;
     const n = Number(e.value.get(incrField) ?? 0) + 1;
     e.value.set(incrField, String(n));
@@ -141,10 +142,11 @@ export class MemoryBackend implements KvBackend {
     return true;
   }
 
-  async hashTake(key: string, fields: readonly string[]): Promise<(string | null)[] | null> {
+  async hashTake(key: string, fields: readonly string[], announce?: string): Promise<(string | null)[] | null> {
     const e = this.#write(key);
+    if (e?.kind === 'hash') this.#data.entries.delete(key);
+    if (announce !== undefined) this.#broadcast(announce);
     if (e?.kind !== 'hash') return null;
-    this.#data.entries.delete(key);
     return fields.map((f) => e.value.get(f) ?? null);
   }
 
@@ -216,6 +218,10 @@ export class MemoryBackend implements KvBackend {
 
   async publish(message: string): Promise<void> {
     this.#open();
+    this.#broadcast(message);
+  }
+
+  #broadcast(message: string): void {
     for (const m of this.#data.members) m.#deliver(message);
   }
 

@@ -50,10 +50,12 @@ export const INVALIDATE_CHANNEL = 'gp:invalidate';
 const CREATE = `redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`;
-// KEYS[1] = hash; ARGV[1] = field to increment or ''; ARGV[2..] = field, value, ...
-// Never creates the hash: a refresh racing a logout must not resurrect the session.
+// KEYS[1] = hash; ARGV[1] = field to increment or ''; ARGV[2] = channel or ''; ARGV[3] = message;
+// ARGV[4..] = field, value, ... Never creates the hash: a refresh racing a logout must not
+// resurrect the session. The message is published in the same step (KvBackend.hashTake).
 const UPDATE = `if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
+if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 if ARGV[1] ~= '' then return redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
 return 0`;
 // KEYS[1] = hash; ARGV = field, value, ttl ms. Only moves forward; never creates.
@@ -64,9 +66,12 @@ if cur == nil or cur < tonumber(ARGV[2]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 return 1`;
-// KEYS[1] = hash; ARGV = fields to return. Read-and-delete in one step.
-const TAKE = `local v = redis.call('HMGET', KEYS[1], unpack(ARGV))
-if redis.call('DEL', KEYS[1]) == 0 then return false end
+// KEYS[1] = hash; ARGV[1] = channel or ''; ARGV[2] = message; ARGV[3..] = fields to return.
+// Read-and-delete in one step, and the message published in it, whether the hash existed or not.
+const TAKE = `local v = redis.call('HMGET', KEYS[1], unpack(ARGV, 3))
+local gone = redis.call('DEL', KEYS[1])
+if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+if gone == 0 then return false end
 return v`;
 // KEYS[1] = set; ARGV = member, ttl ms. TTL only grows (it must outlive every member's session).
 const SET_ADD = `redis.call('SADD', KEYS[1], ARGV[1])
@@ -517,8 +522,9 @@ export class RedisBackend implements KvBackend {
     await this.#write(key, 'gpCreate', [String(ttlMs), ...flatten(fields)]);
   }
 
-  hashUpdate(key: string, fields: Fields, incrField?: string): Promise<number | null> {
-    return this.#write(key, 'gpUpdate', [incrField ?? '', ...flatten(fields)]) as Promise<number | null>;
+  hashUpdate(key: string, fields: Fields, incrField?: string, announce?: string): Promise<number | null> {
+    const channel = announce === undefined ? '' : INVALIDATE_CHANNEL;
+    return this.#write(key, 'gpUpdate', [incrField ?? '', channel, announce ?? '', ...flatten(fields)]) as Promise<number | null>;
   }
 
   /** The idle touch: on the read path, and harmless to lose, so no WAIT. */
@@ -537,8 +543,9 @@ export class RedisBackend implements KvBackend {
     });
   }
 
-  hashTake(key: string, fields: readonly string[]): Promise<(string | null)[] | null> {
-    return this.#write(key, 'gpTake', [...fields]) as Promise<(string | null)[] | null>;
+  hashTake(key: string, fields: readonly string[], announce?: string): Promise<(string | null)[] | null> {
+    const channel = announce === undefined ? '' : INVALIDATE_CHANNEL;
+    return this.#write(key, 'gpTake', [channel, announce ?? '', ...fields]) as Promise<(string | null)[] | null>;
   }
 
   exists(key: string): Promise<boolean> {

@@ -418,12 +418,15 @@ export class KvSessionStore implements SessionStore {
     const d = this.#box.seal(JSON.stringify(secrets), id);
     let version: number | null;
     try {
-      version = await this.#backend.hashUpdate(keys.session(id), { d }, 'version');
+      // Announced in the same step: see delete().
+      version = await this.#backend.hashUpdate(keys.session(id), { d }, 'version', this.#message(id));
     } catch (err) {
+      // It may have run (a write a replica did not confirm in time): announce it on its own.
+      await this.#invalidate(id).catch(() => { /* the update's failure is what the caller hears */ });
       throw unavailable(err);
     }
     if (version === null) return false;
-    await this.#invalidate(id);
+    this.#fire(id);
     return true;
   }
 
@@ -432,16 +435,16 @@ export class KvSessionStore implements SessionStore {
     let was: (string | null)[] | null = null;
     let failure: unknown;
     try {
-      was = await this.#backend.hashTake(keys.session(id), SESSION_FIELDS);
+      // The invalidation is published by the delete itself, in one step: a second command would
+      // reach the other processes one round trip later, or never when this process's link fails
+      // in between, while their caches kept the session (their own links being fresh).
+      was = await this.#backend.hashTake(keys.session(id), SESSION_FIELDS, this.#message(id));
+      this.#fire(id);
     } catch (err) {
       failure = err; // it may be gone anyway: a write a replica did not confirm in time still ran
-    }
-    // Broadcast whatever happened, even when nothing was stored: a cache elsewhere may still hold
-    // it, and must not serve a session that may be gone for its TTL.
-    try {
-      await this.#invalidate(id);
-    } catch (err) {
-      failure ??= err;
+      // Broadcast whatever happened, even when nothing was stored: a cache elsewhere may still
+      // hold it, and must not serve a session that may be gone for its TTL.
+      await this.#invalidate(id).catch(() => { /* retried in the background (#republish) */ });
     }
     if (failure !== undefined) throw unavailable(failure);
     if (was !== null && was[0]) {
@@ -598,10 +601,15 @@ export class KvSessionStore implements SessionStore {
     };
   }
 
+  /** What announces a change of session `id` to the other processes (their listeners). */
+  #message(id: string): string {
+    return `${this.#origin}|${id}`;
+  }
+
   /** Local listeners at once; other processes through the backend's broadcast. */
   async #invalidate(id: string): Promise<void> {
     this.#fire(id);
-    const message = `${this.#origin}|${id}`;
+    const message = this.#message(id);
     try {
       await this.#backend.publish(message);
     } catch (err) {

@@ -28,10 +28,11 @@ const DOTS_AND_SPACES = /^[. ]+$/;
 const NON_ASCII = /[^\x00-\x7f]/gu;
 const HAS_ASCII = /[\x00-\x7f]/;
 /**
- * Invisible formatting characters (zero-width space and joiners, BOM, soft hyphen, bidi controls):
- * servers that drop default-ignorable characters read `admin\u200b` as `admin`.
+ * Invisible characters: formatting ones (zero-width space and joiners, BOM, soft hyphen, bidi
+ * controls) and the other default-ignorable ones (Hangul fillers, variation selectors, the
+ * combining grapheme joiner): servers that drop them read `admin\u200b` as `admin`.
  */
-const FORMAT_CHAR = /\p{Cf}/u;
+const FORMAT_CHAR = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
 const ENCODED_IN_DECODED = /%[0-9A-Fa-f]{2}/;
 // ignoreBOM: a leading U+FEFF is kept (and refused below), not silently dropped: the upstream gets it.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -162,6 +163,11 @@ function checkOverrideParameters(uri: string, from: number): void {
         continue; // not UTF-8: no framework reads it as one of these names
       }
     }
+    // PHP drops leading spaces, reads `_method[...]` as an array named `_method`, then turns
+    // '.', ' ' and '[' into '_'.
+    name = name.replace(/^ +/, '');
+    const bracket = name.indexOf('[');
+    if (bracket > 0 && name.indexOf(']', bracket) > 0) name = name.slice(0, bracket);
     const read = name.toLowerCase().replace(/[. []/g, '_');
     if (OVERRIDE_PARAMETERS.has(read) || OVERRIDE_PARAMETERS.has(read.replace(/_/g, '-'))) {
       reject('method override parameter in query (the upstream would run another method than the one authorised)');

@@ -163,6 +163,14 @@ describe('BFF login (real dev IdP + redis)', function () {
     }
   });
 
+  it('only the exact path starts a sign-in: /auth/login/, /auth/Login and /AUTH/LOGIN are 404 (they miss the edge\'s per-client limit)', async () => {
+    for (const path of ['/auth/login/', '/auth/Login', '/AUTH/LOGIN', '/auth/session/']) {
+      const res = await httpCall(`${env.url}${path}`, { jar: new CookieJar(), headers: { accept: 'application/json' } });
+      assert.equal(res.status, 404, path);
+    }
+    assert.equal((await httpCall(`${env.url}/auth/login`, { jar: new CookieJar() })).status, 302);
+  });
+
   it('an unknown ?idp= is a 400', async () => {
     const res = await httpCall(`${env.url}/auth/login?idp=nope`, { headers: { accept: 'application/json' } });
     assert.equal(res.status, 400);

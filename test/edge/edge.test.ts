@@ -10,7 +10,7 @@ import { Buffer } from 'node:buffer';
 import { parseRule, sanitizeRequestTarget, startDevEdge, type DevEdge } from '../../src/dev/edge.ts';
 import { startExampleApi, type RunningServer } from '../../src/dev/api.ts';
 import { ConfigError } from '../../src/errors.ts';
-import { RateLimiter } from '../../src/dev/edge-rate-limit.ts';
+import { goDuration, RateLimiter } from '../../src/dev/edge-rate-limit.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GOLDPATH_YML = join(ROOT, 'traefik', 'dynamic', 'goldpath.yml');
@@ -457,6 +457,7 @@ describe('development edge (src/dev/edge.ts)', () => {
       const r = rl.admit('a');
       assert.ok('refused' in r && r.retryInMs > 500, JSON.stringify(r));
       assert.deepEqual(rl.admit('b'), { wait: 0 }, 'another source has its own bucket');
+      assert.deepEqual([goDuration(816.2), goDuration(1400), goDuration(62_500), goDuration(1000)], ['816.2ms', '1.4s', '1m2.5s', '1s'], 'X-Retry-In as Go prints a Duration');
       now = 600; // 0.6 token back: the next is 400 ms away, within maxDelay (500 ms at 1/s)
       const w = rl.admit('a');
       assert.ok('wait' in w && Math.round(w.wait) === 400, JSON.stringify(w));
@@ -497,6 +498,7 @@ describe('development edge (src/dev/edge.ts)', () => {
       assert.ok(refused, 'a client past its burst is refused');
       assert.equal(refused.status, 429);
       assert.match(String(refused.headers['retry-after']), /^[1-9]\d*$/);
+    assert.match(String(refused.headers['x-retry-in']), /^\d+(\.\d+)?(ms|s)$/);
       assert.ok(ok >= 55 && ok <= 62, `${ok} sign-in starts let through before the first 429 (burst 60, minus the routing test's)`);
       assert.equal((await send(edge.url, 'GET', '/auth/session')).status, 200, 'only /auth/login is limited');
     });

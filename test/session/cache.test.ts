@@ -449,6 +449,33 @@ describe('session cache', function () {
       }
     });
 
+    it('a clock that steps back (under a second) does not keep memory answering while no probe comes back', async function () {
+      // The cache reads Date.now (not an injected clock, which freshness does not use): a Date.now
+      // that can be moved is installed before it is made.
+      const real = Date.now;
+      let back = 0;
+      Date.now = () => real() - back;
+      const { stub, cache } = make({ heartbeatMs: 10, freshMs: 60, stallMs: 10_000 });
+      try {
+        await waitServing(cache);
+        await cacheOne(stub, cache, 'c');
+        back = 600; // an NTP step back of 0.6 s...
+        stub.held = []; // ...and the link goes silent: no probe comes back
+        const t0 = real();
+        while (!(cache.lookup('ok-c') instanceof Promise)) {
+          assert.ok(real() - t0 < 60 + 200, 'still served from memory after the step, with no probe back');
+          await new Promise((x) => setTimeout(x, 5));
+        }
+        stub.releasePings(); // probes sent on the new clock come back: served from memory again
+        await waitServing(cache);
+        assert.ok(!(cache.lookup('ok-c') instanceof Promise), 'served from memory again');
+      } finally {
+        Date.now = real;
+        stub.releasePings();
+        await cache.close().catch(() => {});
+      }
+    });
+
     it('a ping that fails (not merely slow) stops the cache serving at once', async function () {
       const { stub, cache } = make({ heartbeatMs: 20, stallMs: 1000 });
       try {

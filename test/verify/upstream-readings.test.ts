@@ -163,7 +163,7 @@ rules:
 
   it('Unicode that an upstream may fold to ASCII or drop: 400, whatever plane it is from; other Unicode passes', async function () {
     const enc = (s: string) => encodeURIComponent(s);
-    for (const word of ['𝐚𝐝𝐦𝐢𝐧', 'adm\u0131n' /* dotless ı */, '\u0130dmin' /* dotted İ */, 'admin\u200b', '\ufeffadmin', 'ad\u00admin', 'stra\u00dfe']) {
+    for (const word of ['𝐚𝐝𝐦𝐢𝐧', 'adm\u0131n' /* dotless ı */, '\u0130dmin' /* dotted İ */, 'admin\u200b', '\ufeffadmin', 'ad\u00admin', 'stra\u00dfe', 'admin\u3164' /* Hangul filler */, 'ad\u034fmin' /* grapheme joiner */, 'admin\ufe0f' /* variation selector */]) {
       const res = await verify(`/api/public/${enc(word)}`);
       assert.equal(res.status, 400, `${JSON.stringify(word)} → ${res.status}`);
     }
@@ -175,7 +175,7 @@ rules:
     const { cookieValue } = await store.create(newSession({ roles: ['reader'] }));
     const cookie = `${cookieName}=${cookieValue}`;
     assert.equal((await verify('/api/orders/1?x=1', cookie)).status, 200);
-    for (const q of ['_method=DELETE', '_METHOD=delete&x=1', 'x=1&%5Fmethod=PUT', '_m%65thod=PUT', '.method=PUT', '+method=PUT', 'X-HTTP-Method-Override=DELETE', 'a=1;_method=PUT']) {
+    for (const q of ['_method=DELETE', '_METHOD=delete&x=1', 'x=1&%5Fmethod=PUT', '_m%65thod=PUT', '.method=PUT', 'X-HTTP-Method-Override=DELETE', 'a=1;_method=PUT', '%20_method=DELETE', '+_method=DELETE', '_method[x]=DELETE']) {
       const res = await verify(`/api/orders/1?${q}`, cookie);
       assert.equal(res.status, 400, `${q} → ${res.status}`);
       assert.match(res.body.error_description, /method override/);
