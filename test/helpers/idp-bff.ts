@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import assert from 'node:assert/strict';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import { Registry } from 'prom-client';
 import { createBffApp, type BffApp } from '../../src/bff/app.ts';
@@ -16,7 +17,7 @@ import type { GoldpathConfig, IdpConfig, Settings } from '../../src/config/types
 import { startDevIdp, devIdpClientFor, type DevIdp, type DevIdpOptions } from '../../src/dev/idp.ts';
 import { createLogger, silentLogger, type Logger } from '../../src/log.ts';
 import { createSessionStore } from '../../src/session/index.ts';
-import type { SessionStore } from '../../src/session/types.ts';
+import type { Session, SessionStore } from '../../src/session/types.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
 import { RedisServer } from './redis.ts';
 import { browserLogin, type LoginOptions, type LoginResult } from './login.ts';
@@ -245,4 +246,14 @@ idps:
     audiences:
       reports: { resource: "https://api.example.test/reports", scopes: [reports.read] }
 `;
+}
+
+/** A session from a real login whose login token expires at `expiresAt` (refresh tests). */
+export async function loginExpiringAt(env: IdpBff, user: string, expiresAt: number): Promise<{ cookie: string; session: Session; token: string }> {
+  const r = await env.login(user);
+  assert.equal(r.status, 302);
+  const s = (await env.store.get(r.sessionCookie!))!;
+  const t = s.secrets.tokens['']!;
+  assert.ok(await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { ...s.secrets.tokens, '': { ...t, expiresAt } } }));
+  return { cookie: `goldpath=${r.sessionCookie}`, session: (await env.store.getById(s.id))!, token: t.value };
 }

@@ -10,9 +10,8 @@ import type { FetchLike } from '../../src/oidc/fetch.ts';
 import { IdpRegistry } from '../../src/oidc/registry.ts';
 import { createTokenProvider } from '../../src/oidc/token-provider.ts';
 import { createSessionStore } from '../../src/session/index.ts';
-import type { Session } from '../../src/session/types.ts';
 import { silentLogger } from '../../src/log.ts';
-import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { loginExpiringAt, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { startVerifyApp, type RunningVerify } from '../helpers/verify-app.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -70,15 +69,7 @@ describe('token refresh against a slow IdP', function () {
     answerDelay = 0;
   });
 
-  /** A signed-in session whose login token expires at `expiresAt`. */
-  async function sessionExpiringAt(user: string, expiresAt: number): Promise<{ cookie: string; session: Session; token: string }> {
-    const r = await env.login(user);
-    assert.equal(r.status, 302);
-    const s = (await env.store.get(r.sessionCookie!))!;
-    const t = s.secrets.tokens['']!;
-    assert.ok(await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { ...s.secrets.tokens, '': { ...t, expiresAt } } }));
-    return { cookie: `goldpath=${r.sessionCookie}`, session: (await env.store.getById(s.id))!, token: t.value };
-  }
+  const sessionExpiringAt = (user: string, expiresAt: number) => loginExpiringAt(env, user, expiresAt);
 
   it('a grant answered after the request gave up is saved: the user stays signed in (it was cut off at 5 s, and the next refresh reused the spent refresh token)', async () => {
     const { cookie, session } = await sessionExpiringAt('slowpoke', Date.now() - 1000);

@@ -11,8 +11,7 @@ import { silentLogger } from '../../src/log.ts';
 import { IdpRegistry } from '../../src/oidc/registry.ts';
 import { createTokenProvider } from '../../src/oidc/token-provider.ts';
 import { createSessionStore, storeKeys, type KvSessionStore } from '../../src/session/index.ts';
-import type { Session } from '../../src/session/types.ts';
-import { capturingLogger, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+import { capturingLogger, loginExpiringAt, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { newSession } from '../helpers/sessions.ts';
 import { TcpProxy } from '../helpers/tcp-proxy.ts';
@@ -161,15 +160,7 @@ describe('/auth/verify on a slow store: token refresh (real IdP)', function () {
     proxy.delayMs = 0;
   });
 
-  /** A session from a real login whose login token expires at `expiresAt`. */
-  async function sessionExpiringAt(user: string, expiresAt: number): Promise<{ cookie: string; session: Session; token: string }> {
-    const r = await env.login(user);
-    assert.equal(r.status, 302);
-    const s = (await env.store.get(r.sessionCookie!))!;
-    const t = s.secrets.tokens['']!;
-    assert.ok(await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { ...s.secrets.tokens, '': { ...t, expiresAt } } }));
-    return { cookie: `goldpath=${r.sessionCookie}`, session: (await env.store.getById(s.id))!, token: t.value };
-  }
+  const sessionExpiringAt = (user: string, expiresAt: number) => loginExpiringAt(env, user, expiresAt);
 
   /** The sidecar over the proxy with the real TokenProvider, its IdP metadata loaded, connected before the delay. */
   async function sidecar(log = silentLogger): Promise<{ verify: RunningVerify; close(): Promise<void> }> {
