@@ -90,8 +90,12 @@ describe('token refresh against a slow IdP', function () {
   });
 
   it('a token that expires while the request waits for its refresh ahead of time is not served: the refreshed one is', async () => {
-    const { cookie, token } = await sessionExpiringAt('lastsecond', Date.now() + 1_100);
+    const { cookie, session, token } = await sessionExpiringAt('lastsecond', Date.now() + 3_600_000);
     askDelay = 400;
+    // 100 ms left when the request comes: it used to wait 150 ms for the refresh, then get this
+    // token, expired by then. (Set just before the request: a login takes longer than that.)
+    const t = session.secrets.tokens['']!;
+    assert.ok(await env.store.updateSecrets(session.id, { ...session.secrets, tokens: { ...session.secrets.tokens, '': { ...t, expiresAt: Date.now() + 100 } } }));
     const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
     assert.equal(res.status, 200, res.body);
     assert.notEqual(res.headers['authorization'], `Bearer ${token}`, 'the token about to expire was served after the wait');
