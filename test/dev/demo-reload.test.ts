@@ -11,7 +11,7 @@ import { startDemo } from '../../src/dev/demo.ts';
 import { silentLogger } from '../../src/log.ts';
 import { browserLogin } from '../helpers/login.ts';
 import { REPO_ROOT, runCli, waitHealthy, type Child } from '../helpers/process.ts';
-import { freePort, takenPort } from '../helpers/redis.ts';
+import { freePort, heldPort } from '../helpers/redis.ts';
 
 async function until(what: string, child: Child, ok: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -87,27 +87,19 @@ describe('goldpath demo: SIGHUP reloads, logs and ports', function () {
   });
 
   describe('a port that is taken', function () {
-    let blocker: Awaited<ReturnType<typeof takenPort>>;
-    let taken: number;
-    before(async function () {
-      blocker = await takenPort();
-      taken = blocker.port;
-    });
-    after(async function () {
-      await blocker?.close();
-    });
+    const port = heldPort();
 
     it("the dev IdP's: the error names GOLDPATH_IDP_ISSUER", async function () {
       await assert.rejects(
-        startDemo({ env: { PORT: String(await freePort()), GOLDPATH_IDP_ISSUER: `http://localhost:${taken}`, LOG_LEVEL: 'silent' }, log: silentLogger, signals: false }),
-        (err: Error) => /dev IdP/.test(err.message) && /GOLDPATH_IDP_ISSUER=/.test(err.message) && err.message.includes(String(taken)),
+        startDemo({ env: { PORT: String(await freePort()), GOLDPATH_IDP_ISSUER: `http://localhost:${port()}`, LOG_LEVEL: 'silent' }, log: silentLogger, signals: false }),
+        (err: Error) => /dev IdP/.test(err.message) && /GOLDPATH_IDP_ISSUER=/.test(err.message) && err.message.includes(String(port())),
       );
     });
 
     it("the page's: the error names PORT", async function () {
       await assert.rejects(
-        startDemo({ env: { PORT: String(taken), GOLDPATH_IDP_ISSUER: `http://localhost:${await freePort()}`, LOG_LEVEL: 'silent' }, log: silentLogger, signals: false }),
-        (err: Error) => /PORT=/.test(err.message) && err.message.includes(String(taken)),
+        startDemo({ env: { PORT: String(port()), GOLDPATH_IDP_ISSUER: `http://localhost:${await freePort()}`, LOG_LEVEL: 'silent' }, log: silentLogger, signals: false }),
+        (err: Error) => /PORT=/.test(err.message) && err.message.includes(String(port())),
       );
     });
   });

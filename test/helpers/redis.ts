@@ -26,6 +26,21 @@ export async function takenPort(): Promise<{ port: number; close(): Promise<void
   return { port, close: () => new Promise((resolve) => blocker.close(() => resolve())) };
 }
 
+/**
+ * A taken port held for the enclosing mocha suite (its before and after hooks): read its number
+ * from the returned function once the suite runs.
+ */
+export function heldPort(): () => number {
+  let held: Awaited<ReturnType<typeof takenPort>> | undefined;
+  before(async function () {
+    held = await takenPort();
+  });
+  after(async function () {
+    await held?.close();
+  });
+  return () => held!.port;
+}
+
 export class RedisServer {
   proc: ChildProcess | undefined;
   readonly dir = mkdtempSync(join(tmpdir(), 'goldpath-redis-'));

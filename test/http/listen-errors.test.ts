@@ -3,7 +3,7 @@
 // PORT), and exits non-zero without a stack trace. Real processes, with a port held by this test.
 import assert from 'node:assert/strict';
 import { exitOf, runCli, type Runtime } from '../helpers/process.ts';
-import { freePort, takenPort } from '../helpers/redis.ts';
+import { freePort, heldPort } from '../helpers/redis.ts';
 import { TEST_KEYS } from '../helpers/sessions.ts';
 
 /** 192.0.2.0/24 is TEST-NET-1 (RFC 5737): no machine has it. */
@@ -31,21 +31,13 @@ async function failure(runtime: Runtime, command: string, e: Record<string, stri
 
 describe('a process that cannot listen names HOST and PORT', function () {
   this.timeout(90_000);
-  let blocker: Awaited<ReturnType<typeof takenPort>>;
-  let taken: number;
-  before(async function () {
-    blocker = await takenPort();
-    taken = blocker.port;
-  });
-  after(async function () {
-    await blocker?.close();
-  });
+  const inUse = heldPort();
 
   for (const [runtime, command] of [['node', 'verify'], ['node', 'bff'], ['node', 'dev-idp'], ['deno', 'verify']] as [Runtime, string][]) {
     it(`${command} under ${runtime}: a port in use`, async function () {
-      const r = await failure(runtime, command, await env(command, taken, '127.0.0.1'));
+      const r = await failure(runtime, command, await env(command, inUse(), '127.0.0.1'));
       assert.notEqual(r.code, 0);
-      assert.equal(r.line, `goldpath ${command}: cannot listen on 127.0.0.1:${taken} (HOST=127.0.0.1, PORT=${taken}): ` +
+      assert.equal(r.line, `goldpath ${command}: cannot listen on 127.0.0.1:${inUse()} (HOST=127.0.0.1, PORT=${inUse()}): ` +
         'the address is in use (another process listens on that port); set PORT to a free port');
     });
   }
