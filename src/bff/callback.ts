@@ -6,7 +6,7 @@ import type { Context } from 'koa';
 import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { BadRequest, GoldpathError, SessionEnded, Unavailable } from '../errors.ts';
-import { mergeClaims, userFromClaims } from '../oidc/claims.ts';
+import { MAX_LIST_ENTRIES, MAX_USER_JSON_BYTES, mergeClaims, oversized, userFromClaims } from '../oidc/claims.ts';
 import { OUTAGE_CODES, errorSummary, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
 import { toAccessToken } from '../oidc/tokens.ts';
 import type { SessionSecrets } from '../session/types.ts';
@@ -96,9 +96,17 @@ export function callbackHandler(deps: BffDeps) {
       return fail(ctx, 'The identity provider refused the user info request.', { reason: 'userinfo', err: errorSummary(err), idp: idp.name });
     }
     const claims = mergeClaims(idClaims as Record<string, unknown>, userinfo);
+    // RFC 6749 5.1: an IdP may leave `scope` out when it granted exactly what was asked.
+    const user = userFromClaims(idp.idp, claims, tokens.scope ?? idp.scope());
+    // Refused, not truncated: a role list cut short would change what policies decide, silently.
+    const size = oversized(user);
+    if (size !== undefined) {
+      return fail(ctx, `Your account's profile at the identity provider is too large to sign in here (${Math.ceil(size.bytes / 1024)} KiB, ` +
+        `${size.roles} roles, ${size.groups} groups; goldpath keeps at most ${MAX_USER_JSON_BYTES / 1024} KiB and ${MAX_LIST_ENTRIES} of each). ` +
+        'Ask the operator to send fewer claims to this application.', { reason: 'claims_too_large', idp: idp.name, ...size }, 'idp_error');
+    }
     const secrets: SessionSecrets = {
-      // RFC 6749 5.1: an IdP may leave `scope` out when it granted exactly what was asked.
-      user: userFromClaims(idp.idp, claims, tokens.scope ?? idp.scope()),
+      user,
       csrf: randomBytes(32).toString('base64url'),
       tokens: { '': toAccessToken(tokens) },
       refreshToken: tokens.refresh_token,

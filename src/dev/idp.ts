@@ -54,6 +54,8 @@ export interface DevIdpOptions {
   trustProxy?: boolean;
   /** Skip the consent page (the login helper handles both). Default false. */
   autoConsent?: boolean;
+  /** Claims of a user over devUserClaims' (tests: a profile of any size or shape). */
+  extraClaims?: (user: string) => Record<string, unknown> | undefined;
 }
 
 export interface DevIdp {
@@ -160,7 +162,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     findAccount: async (_ctx: unknown, sub: string) => ({
       accountId: sub,
-      claims: async () => devUserClaims(sub),
+      claims: async () => ({ ...devUserClaims(sub), ...opts.extraClaims?.(sub) }),
     }),
     claims: {
       openid: ['sub'],

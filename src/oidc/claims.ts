@@ -1,5 +1,6 @@
 // From ID token + userinfo claims to the SessionUser the PDP and /auth/session see.
 import type { IdpConfig } from '../config/types.ts';
+import { Buffer } from 'node:buffer';
 import type { SessionUser } from '../session/types.ts';
 
 /** Protocol claims that say nothing about the user and are dropped from SessionUser.claims. */
@@ -47,6 +48,25 @@ export function mergeClaims(idToken: Record<string, unknown>, userinfo: Record<s
   const merged: Record<string, unknown> = { ...idToken, ...(userinfo ?? {}), sub: idToken['sub'] };
   for (const k of PROTOCOL_CLAIMS) delete merged[k];
   return merged;
+}
+
+/**
+ * Bounds on what a session keeps of the user. Claims are often the user's own to edit (a profile
+ * name, custom attributes, self-service groups), and each session keeps them in Redis and in every
+ * sidecar's cache: unbounded (up to the IdP's 1 MiB responses), a few thousand logins could fill
+ * either. And every uncached Oso query walks the role list (~16 ms with 10,000 roles). Real
+ * sessions hold 1-20 KB (the roles and groups lists are kept twice: as lists and in `claims`;
+ * 200 Entra ID group ids are ~16 KB), and IdPs cap their lists (Entra ID at 200 groups).
+ */
+export const MAX_USER_JSON_BYTES = 64 * 1024;
+export const MAX_LIST_ENTRIES = 1000;
+
+/** Why a user is too large to keep in a session (sizes and counts only, never values), or undefined. */
+export function oversized(user: SessionUser): Record<string, number> | undefined {
+  const counts = { roles: user.roles.length, groups: user.groups.length, scopes: user.scopes.length };
+  const bytes = Buffer.byteLength(JSON.stringify(user));
+  if (bytes <= MAX_USER_JSON_BYTES && Math.max(counts.roles, counts.groups, counts.scopes) <= MAX_LIST_ENTRIES) return undefined;
+  return { bytes, ...counts };
 }
 
 export function userFromClaims(idp: IdpConfig, claims: Record<string, unknown>, scope: string | undefined): SessionUser {

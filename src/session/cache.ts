@@ -33,6 +33,12 @@
 //     goes to a channel only its sender subscribes to (RedisBackend.echo), so it is not fanned
 //     out: Redis delivers 20 messages/s per process whatever the number of processes (on the
 //     shared invalidation channel it would be 20 x N to each of N processes, 20 N^2 in all).
+//     Only while sessions are looked up: after IDLE_BEATS beats (1 s) without a lookup of a
+//     cookie with a valid MAC no probe is sent (an idle fleet of sidecars costs Redis nothing,
+//     nor does one that only sees anonymous or forged requests), and the next lookup sends one at
+//     once. Nothing is lost by the pause: freshness is proven by a probe sent after it (the
+//     argument above does not care what came before), so until that probe is back, about one
+//     round trip, lookups read the store, as on a slow link.
 //   - As a backstop for anything else (a silently broken feed), an entry lives at most `ttlMs`
 //     (default 5 s), and never past the session's absolute or idle expiry. (It was 1 s, and also
 //     bounded the stall case, before the heartbeat: every cached session then cost a Redis read a
@@ -121,6 +127,8 @@ export const DEFAULT_SESSION_CACHE_ENTRIES = 20_000;
  * the clock before the step, and would be served, unread, for as long as the step.
  */
 const CLOCK_STEP_BACK_MS = 1000;
+/** Beats without a lookup after which the heartbeat sends no probe until the next lookup (1 s at 50 ms). */
+const IDLE_BEATS = 20;
 /** Cookie values refused by the codec (bad MAC, malformed) remembered, at most. */
 const REFUSED_ENTRIES = 4096;
 
@@ -151,6 +159,8 @@ export class CachingSessionStore implements SessionStore {
   #answering = true;
   /** When the probe in flight was sent (performance.now(): a stall is timed on a monotonic clock), or 0. */
   #pingSent = 0;
+  /** Beats since the last lookup (see IDLE_BEATS): a counter, so the hot path reads no clock for it. */
+  #quietBeats = 0;
   /**
    * Memory may answer while Date.now() is at most this: when the latest probe that came back was
    * sent, plus freshMs. Infinity without a heartbeat; -Infinity once stalled, until a probe answers.
@@ -190,7 +200,10 @@ export class CachingSessionStore implements SessionStore {
       }),
     ];
     if (every > 0) {
-      this.#heartbeat = setInterval(() => this.#beat(), every);
+      this.#heartbeat = setInterval(() => {
+        this.#quietBeats++;
+        this.#beat();
+      }, every);
       this.#heartbeat.unref();
       this.#beat();
     }
@@ -215,6 +228,8 @@ export class CachingSessionStore implements SessionStore {
     }
     // A feed that is down cannot echo (and nothing is served meanwhile): probe once it is back.
     if (!this.#inner.invalidationsLive) return;
+    // Idle: no probe until a lookup asks for one (lookup() beats at once).
+    if (this.#quietBeats > IDLE_BEATS) return;
     // Taken BEFORE the probe is handed to the client: Redis executes it later still, so whatever
     // was published before `sentAt` is ordered before it (the freshness argument at the top).
     const sentAt = Date.now();
@@ -285,6 +300,7 @@ export class CachingSessionStore implements SessionStore {
     const e = this.#entries.get(cookieValue);
     let known: CachedSession | undefined;
     if (e !== undefined) {
+      this.#awake();
       // Fresh (see the top): compared on the clock already read when it is Date.now (a step back
       // is handled above). One more clock read only when a test injected its own.
       if (e.until > now && (this.#dateClock ? this.#latest : Date.now()) <= this.#freshUntil && this.#inner.invalidationsLive) {
@@ -316,6 +332,18 @@ export class CachingSessionStore implements SessionStore {
     return this.#load(cookieValue, undefined, id);
   }
 
+  /**
+   * A lookup that memory may answer, or that reads the store: the heartbeat is needed. Waking from
+   * idle, it probes now; memory is not fresh after the pause, so this lookup and those until the
+   * probe is back (a round trip) read the store. Refused cookies do not count: they need no probe.
+   */
+  #awake(): void {
+    if (this.#quietBeats > IDLE_BEATS) {
+      this.#quietBeats = 0;
+      this.#beat();
+    } else this.#quietBeats = 0;
+  }
+
   #refuse(): null {
     this.refused++;
     this.#onRefused?.();
@@ -328,6 +356,7 @@ export class CachingSessionStore implements SessionStore {
    * keeps its secrets, and what the chain keeps with them (authorize.ts, allow.ts...) stays warm.
    */
   #load(cookieValue: string, known: CachedSession | undefined, id: string): Promise<Session | null> {
+    this.#awake();
     // A revalidation in flight is kept on its record, a first load in #inflight: a Map that takes
     // and drops a key per revalidation (thousands a second) keeps reallocating its table, and
     // those tables lived long enough to fill the old generation.

@@ -320,7 +320,7 @@ function report(o: {
       'Server CPU µs/req: CPU time (user + system, /proc) the server process spent per answered request; ' +
       '× bare CPU = the bare server\'s µs/req (the same two runs) ÷ this one (the throughput ratio a dedicated core would give). ' +
       'CPU columns: cores used by the server process and by the load generator during the run (1.00 = one core busy). ' +
-      'Redis cmds/req: Redis commands (INFO stats) per request, without the session cache\'s heartbeat, which runs whatever the load ' +
+      'Redis cmds/req: Redis commands (INFO stats) per request, without the session cache\'s heartbeat, which runs while sessions are looked up ' +
       '(a PING and a PUBLISH every 50 ms, from INFO commandstats; no scenario publishes or pings): ' +
       `${heartbeatSummary(o.list, o.rows)}.`,
     '',

@@ -29,6 +29,16 @@ function assert400Page(r: LoginResult, text: RegExp): void {
   assert.equal(r.sessionCookie, undefined, 'no session cookie');
 }
 
+/** Dev IdP users whose profiles are at goldpath's bounds (src/oidc/claims.ts), and over them. */
+function outsizedProfiles(user: string): Record<string, unknown> | undefined {
+  const roles = (n: number) => Array.from({ length: n }, (_, i) => `role-${i}`);
+  if (user === 'many-roles') return { roles: roles(1001) };
+  if (user === 'many-groups') return { groups: roles(1001) };
+  if (user === 'long-name') return { name: 'N'.repeat(65 * 1024) };
+  if (user === 'at-the-bounds') return { roles: roles(1000), groups: roles(1000) };
+  return undefined;
+}
+
 describe('BFF callback failures', function () {
   this.timeout(30_000);
   let redis: RedisServer;
@@ -47,7 +57,7 @@ describe('BFF callback failures', function () {
       // `other` also accepts dev's redirect URI, as an IdP under an attacker's control would: the
       // tests below reach the defences behind the redirect URI (iss, the token endpoint, the ID
       // token); the redirect URI's own defence is tested further down.
-      idps: [{ name: 'dev', config: { par: 'never' } }, { name: 'other', config: { par: 'never' }, redirectPaths: ['/auth/callback/other', '/auth/callback'] }],
+      idps: [{ name: 'dev', config: { par: 'never' }, devIdp: { extraClaims: outsizedProfiles } }, { name: 'other', config: { par: 'never' }, redirectPaths: ['/auth/callback/other', '/auth/callback'] }],
       fetch: (url, init) => {
         const d = divertTokenEndpoint;
         return globalThis.fetch(d && url === d.from ? d.to : url, init as RequestInit);
@@ -196,6 +206,22 @@ describe('BFF callback failures', function () {
     assert.equal(r.status, 302);
     const s = (await env.store.get(r.sessionCookie!))!;
     assert.equal(s.idp, 'other');
+  });
+
+  it('a profile too large to keep (over 1,000 roles or groups, over 64 KiB) is a 400 page that says so, and no session', async () => {
+    for (const user of ['many-roles', 'many-groups', 'long-name']) {
+      const r = await env.login(user);
+      assert400Page(r, /too large to sign in here/);
+      const why = lastFailure();
+      assert.equal(why.reason, 'claims_too_large', user);
+      assert.ok(why.bytes > 0 && why.roles >= 1 && why.groups >= 1, JSON.stringify(why));
+      assert.doesNotMatch(JSON.stringify(why), /NNNN|role-1/, 'sizes only, no claim values in the log');
+    }
+    // At the bounds: signs in, and the session keeps every role.
+    const ok = await env.login('at-the-bounds');
+    assert.equal(ok.status, 302);
+    const info = await httpCall(`${env.url}/auth/session`, { jar: ok.jar });
+    assert.equal((JSON.parse(info.body) as { user: { roles: string[] } }).user.roles.length, 1000);
   });
 
   it('an unreachable IdP at the callback is a 503 page, not a 500', async () => {

@@ -289,7 +289,10 @@ describe('session cache', function () {
       stalled = false;
       /** A slow link: pings are answered when the test releases them (releasePings). */
       held: (() => void)[] | undefined;
+      /** Probes sent (the heartbeat's pings). */
+      pings = 0;
       ping(): Promise<void> {
+        this.pings++;
         if (this.stalled) return new Promise(() => {});
         const held = this.held;
         return held === undefined ? Promise.resolve() : new Promise((resolve) => held.push(resolve));
@@ -391,6 +394,40 @@ describe('session cache', function () {
       stub.reads[2]!.resolve(session('a'));
       await r;
       assert.equal(cache.size, 1, 'cached again once the feed is back');
+    });
+
+    it('an idle cache sends no probes; the next lookup probes at once and reads the store until that probe is back', async function () {
+      const { stub, cache } = make({ heartbeatMs: 10, freshMs: 60, stallMs: 300 });
+      try {
+        await waitServing(cache);
+        await cacheOne(stub, cache, 'a');
+        await new Promise((x) => setTimeout(x, 300)); // 30 beats without a lookup: idle after 20
+        const idle = stub.pings;
+        await new Promise((x) => setTimeout(x, 200));
+        assert.equal(stub.pings, idle, 'no probe while nothing is looked up');
+        // The session is deleted while the sidecar is idle and the link is stalled: no probe can
+        // prove memory fresh, so the entry must not be served after the pause.
+        stub.stalled = true;
+        const p = cache.lookup('ok-a');
+        assert.equal(stub.pings, idle + 1, 'the first lookup sent a probe at once');
+        assert.ok(p instanceof Promise, 'read from the store, not served from memory after the pause');
+        stub.reads.at(-1)!.resolve(null);
+        assert.equal(await p, null);
+        // The link answers again: lookups bring a probe, the probe freshness, and hits come back.
+        // (Idle again by now, the stall declared: nothing probes until a lookup asks.)
+        stub.stalled = false;
+        const t1 = Date.now();
+        for (;;) {
+          const r = cache.lookup('ok-b');
+          if (!(r instanceof Promise)) break;
+          stub.reads.at(-1)!.resolve(session('b'));
+          await r;
+          assert.ok(Date.now() - t1 < 1000, 'served from memory again once a probe is answered');
+          await new Promise((x) => setTimeout(x, 5));
+        }
+      } finally {
+        await cache.close().catch(() => {});
+      }
     });
 
     it('a store that stops answering pings (a stalled Redis) is not trusted: nothing served or kept until it answers again', async function () {
