@@ -43,7 +43,7 @@ const COMMANDS: Record<string, { about: string; env: string[] }> = {
       'and SPA behind a development edge. SIGHUP reloads the config files and policies.',
     env: [ENV.config, 'REDIS_URL                  the session store (default memory://, in this process)',
       'GOLDPATH_SESSION_KEYS      as for bff (default: a random key; sessions end with the demo)',
-      `${ENV.issuer}, hence its port (default http://localhost:4000)`,
+      `${ENV.issuer}, hence its port (default http://127.0.0.1:4000)`,
       'PORT, HOST                 where the page is (default 127.0.0.1:8080, i.e. http://localhost:8080)', ENV.logLevel],
   },
 };

@@ -31,7 +31,10 @@ export function demoEnv(env: Record<string, string | undefined>, log: Logger): R
     GOLDPATH_CONFIG_DIR: env['GOLDPATH_CONFIG_DIR'] || join(packageRoot(), 'compose/config'),
     REDIS_URL: env['REDIS_URL'] || 'memory://',
     GOLDPATH_PUBLIC_URL: env['GOLDPATH_PUBLIC_URL'] || `http://localhost:${port}`,
-    GOLDPATH_IDP_ISSUER: env['GOLDPATH_IDP_ISSUER'] || 'http://localhost:4000',
+    // 127.0.0.1, not localhost: another host to the browser, whose cookies (the dev IdP's login
+    // session) are then never sent to the page's host, and so never reach the example API. On
+    // localhost they did: browsers share cookies between the ports of a host.
+    GOLDPATH_IDP_ISSUER: env['GOLDPATH_IDP_ISSUER'] || 'http://127.0.0.1:4000',
     PORT: port,
   };
   if (!env['GOLDPATH_SESSION_KEYS']) {

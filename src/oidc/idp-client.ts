@@ -1,6 +1,7 @@
 // One configured IdP (an idps.yaml entry) as an OAuth client: discovery, authorization URL (PKCE,
 // PAR, DPoP binding, resource indicators), code exchange, userinfo, refresh, revocation, end
 // session and the JWKS for logout tokens. Thin over openid-client v6; policy lives here.
+import { Buffer } from 'node:buffer';
 import * as oidc from 'openid-client';
 import { compactVerify, createRemoteJWKSet, customFetch as joseCustomFetch, errors as joseErrors } from 'jose';
 import type { IdpConfig } from '../config/types.ts';
@@ -69,6 +70,7 @@ export class IdpClient {
     this.#timeout = opts.timeoutSeconds ?? 5;
     this.#refreshTimeout = opts.refreshTimeoutSeconds ?? REFRESH_GRANT_BUDGET_S / (idp.dpop ? 2 : 1);
     this.#previous = opts.previousMetadata;
+    if (idp.clientSecret) clientSecrets.add(idp.clientSecret);
     // Every IdP answer is size-bounded, whichever fetch carries it (fetch.ts).
     this.#fetch = idp.clientAuth === 'tls_client_auth' && idp.mtls
       ? tlsFetch(readTlsMaterial(idp.mtls))
@@ -319,13 +321,48 @@ export class IdpClient {
 /** openid-client error codes that mean "the IdP could not be reached or answered garbage". */
 export const OUTAGE_CODES: ReadonlySet<string> = new Set(['OAUTH_TIMEOUT', 'OAUTH_ABORT', 'OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_RESPONSE_IS_NOT_JSON']);
 
-/** Loggable summary of an openid-client/network error: no response bodies, no tokens. */
+/**
+ * The client secrets of the IdPs this process was configured with (a reload adds its own; a few
+ * strings). errorSummary withholds an IdP's error text that quotes one: a secret is chosen by
+ * people, and passes for plain text (`Sup3r.S3cret/Value!`) where tokens and codes do not.
+ */
+const clientSecrets = new Set<string>();
+
+/** Percent-decoding that leaves what does not decode (a stray `%`) as it was. */
+const percentDecoded = (s: string) => s.replace(/(?:%[0-9A-Fa-f]{2})+/g, (m) => {
+  try {
+    return decodeURIComponent(m);
+  } catch {
+    return m;
+  }
+});
+
+/**
+ * Whether `text` holds a client secret as sent in any of the ways a client sends it: as is, form-
+ * or percent-encoded (client_secret_post, RFC 6749 2.3.1), or in a Basic header's base64.
+ */
+function quotesClientSecret(text: string): boolean {
+  if (clientSecrets.size === 0) return false;
+  const readings = [text, percentDecoded(text), percentDecoded(text.replace(/\+/g, ' '))];
+  for (const run of text.match(/[A-Za-z0-9+/]{8,}={0,2}/g) ?? []) {
+    const bytes = Buffer.from(run, 'base64').toString('latin1');
+    readings.push(bytes, percentDecoded(bytes.replace(/\+/g, ' ')));
+  }
+  for (const secret of clientSecrets) {
+    if (readings.some((r) => r.includes(secret))) return true;
+  }
+  return false;
+}
+
+/** Loggable summary of an openid-client/network error: no response bodies, no tokens, no secrets. */
 export function errorSummary(err: unknown): Record<string, unknown> {
   // The IdP's error_description is what tells an operator the cause (a redirect URI not
   // registered, a client authentication that failed): kept when it is plain short text, with any
-  // run that could be a token or code an IdP quoted back (20 or more token characters) cut out.
-  const described = (d: unknown) => (typeof d === 'string' && /^[\x20-\x7e]{1,300}$/.test(d)
-    ? { error_description: d.replace(/[A-Za-z0-9_~+=-]{20,}/g, '[…]') } : {});
+  // run that could be a token or code an IdP quoted back (20 or more token characters) cut out,
+  // and left out whole when it quotes the client secret.
+  const described = (d: unknown) => (typeof d !== 'string' || !/^[\x20-\x7e]{1,300}$/.test(d) ? {}
+    : quotesClientSecret(d) ? { error_description: '[left out: it quotes the client secret]' }
+      : { error_description: d.replace(/[A-Za-z0-9_~+=-]{20,}/g, '[…]') });
   if (err instanceof oidc.ResponseBodyError) return { type: 'ResponseBodyError', error: err.error, status: err.status, ...described(err.error_description) };
   if (err instanceof oidc.AuthorizationResponseError) return { type: 'AuthorizationResponseError', error: err.error, ...described(err.error_description) };
   return errorFields(err);

@@ -33,7 +33,7 @@
 //     goes to a channel only its sender subscribes to (RedisBackend.echo), so it is not fanned
 //     out: Redis delivers 20 messages/s per process whatever the number of processes (on the
 //     shared invalidation channel it would be 20 x N to each of N processes, 20 N^2 in all).
-//     Only while sessions are looked up: after IDLE_BEATS beats (1 s) without a lookup of a
+//     Only while sessions are looked up: after IDLE_BEATS beats (5 s) without a lookup of a
 //     cookie with a valid MAC no probe is sent (an idle fleet of sidecars costs Redis nothing,
 //     nor does one that only sees anonymous or forged requests), and the next lookup sends one at
 //     once. Nothing is lost by the pause: freshness is proven by a probe sent after it (the
@@ -127,8 +127,12 @@ export const DEFAULT_SESSION_CACHE_ENTRIES = 20_000;
  * the clock before the step, and would be served, unread, for as long as the step.
  */
 const CLOCK_STEP_BACK_MS = 1000;
-/** Beats without a lookup after which the heartbeat sends no probe until the next lookup (1 s at 50 ms). */
-const IDLE_BEATS = 20;
+/**
+ * Beats without a lookup after which the heartbeat sends no probe until the next lookup: 5 s at
+ * 50 ms, the cache's TTL. (After a pause the first lookups read Redis for a round trip: a shorter
+ * idle time would pause and resume a sidecar with a request every second or two, for nothing.)
+ */
+const IDLE_BEATS = 100;
 /** Cookie values refused by the codec (bad MAC, malformed) remembered, at most. */
 const REFUSED_ENTRIES = 4096;
 

@@ -104,6 +104,8 @@ export interface RedisBackendOptions {
 
 /** The server's answer to SELECT of a database it does not have (Redis 7: 'DB index is out of range'). */
 const WRONG_DB = /^ERR (DB index is out of range|invalid DB index)/;
+/** Redis refusing the credentials (AUTH, or HELLO's): a password that changed, a user disabled. */
+const AUTH_REFUSED = /^(?:WRONGPASS|NOAUTH|NOPERM)\b/;
 
 /** Reconnect forever: 50 ms doubling to 2 s, with jitter so a fleet does not reconnect in step. */
 function backoff(times: number): number {
@@ -333,18 +335,39 @@ export class RedisBackend implements KvBackend {
     return c;
   }
 
-  /** Logs one warning per outage and one line when the connection is back (never the URL). */
+  /**
+   * Logs one warning per outage and one line when the connection is back (never the URL), and
+   * an error when Redis refuses the credentials, even within an outage: a Redis that came back with
+   * another password is then told apart from one still away (the first error of the outage, a
+   * refused connection, was all its log said).
+   */
   #watch(c: Client, role: string): void {
     let down = false;
+    let refused = false;
     c.on('error', (err: Error) => {
       if (WRONG_DB.test(err.message)) return this.#refuseDb(c, role);
-      if (down || this.#closed) return;
+      if (this.#closed) return;
+      if (AUTH_REFUSED.test(err.message)) {
+        // The connection stays open but unauthenticated, every command refused, even once Redis
+        // takes the password again (CONFIG SET): reconnect, with the usual backoff, until it does.
+        if (c instanceof Redis) c.disconnect(true);
+        if (refused) return;
+        refused = down = true;
+        this.#log.error({ role, err: err.message.slice(0, 120) }, 'Redis refuses the user name or password of REDIS_URL; failing closed until it accepts them');
+        return;
+      }
+      if (down) return;
       down = true;
       this.#log.warn({ role, err: err.message }, 'session store connection lost; failing closed until it is back');
     });
     c.on('ready', () => {
-      if (down) this.#log.info({ role }, 'session store connection restored');
-      down = false;
+      if (!down) return;
+      // 'ready' comes before Redis has answered the AUTH (no ready check): back once a command is.
+      c.ping().then(() => {
+        if (!down || c.status !== 'ready') return;
+        this.#log.info({ role }, 'session store connection restored');
+        down = refused = false;
+      }, () => { /* still down: the error handler has said why */ });
     });
   }
 

@@ -18,3 +18,16 @@ describe('goldpath demo environment', function () {
     assert.doesNotMatch(child.output(), /custom levels/);
   });
 });
+
+describe('goldpath demo defaults', function () {
+  it('the dev IdP is on another host than the page (127.0.0.1, localhost), so its cookies never reach the page nor the API', async function () {
+    const { demoEnv } = await import('../../src/dev/demo.ts');
+    const { silentLogger } = await import('../../src/log.ts');
+    const env = demoEnv({}, silentLogger);
+    const idp = new URL(env['GOLDPATH_IDP_ISSUER']!);
+    const page = new URL(env['GOLDPATH_PUBLIC_URL']!);
+    assert.equal(idp.href, 'http://127.0.0.1:4000/');
+    assert.equal(page.href, 'http://localhost:8080/');
+    assert.notEqual(idp.hostname, page.hostname, 'browsers send a host\'s cookies to all its ports');
+  });
+});

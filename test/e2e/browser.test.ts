@@ -27,7 +27,7 @@ describe('e2e: the golden path in Chromium', function () {
     const [edgePort, idpPort] = [await freePort(), await freePort()];
     origin = `http://localhost:${edgePort}`;
     demo = runCli('node', ['demo'], {
-      PORT: String(edgePort), GOLDPATH_PUBLIC_URL: origin, GOLDPATH_IDP_ISSUER: `http://localhost:${idpPort}`, LOG_LEVEL: 'warn',
+      PORT: String(edgePort), GOLDPATH_PUBLIC_URL: origin, GOLDPATH_IDP_ISSUER: `http://127.0.0.1:${idpPort}`, LOG_LEVEL: 'warn',
     });
     await waitHealthy(`${origin}/`, demo, 45_000);
     browser = await chromium.launch({
@@ -91,6 +91,9 @@ describe('e2e: the golden path in Chromium', function () {
     assert.equal(h['x-auth-user'], 'admin');
     assert.match(String(h['authorization']), /^Bearer /);
     assert.equal(JSON.stringify(body).includes('goldpath='), false, 'the session cookie must not reach the API');
+    // Nor the dev IdP's login session (oidc-provider's _session and _interaction cookies): the
+    // demo's IdP is at 127.0.0.1, another host than the page's.
+    assert.doesNotMatch(String(h['cookie'] ?? ''), /_session|_interaction/, "the IdP's cookies must not reach the API");
   });
 
   it('writes with the CSRF header (admin may write)', async function () {

@@ -73,7 +73,8 @@ export class RedisServer {
     const deadline = Date.now() + 10_000;
     for (;;) {
       const c = new Redis({ port: this.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      c.on('error', () => {});
+      let refused = false;
+      c.on('error', (err: Error) => { refused ||= /^NOAUTH/.test(err.message); });
       try {
         await c.connect();
         await c.ping();
@@ -81,6 +82,8 @@ export class RedisServer {
         return;
       } catch {
         c.disconnect();
+        // Up, and asking for a password (--requirepass): ready.
+        if (refused) return;
         if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not become ready`);
         await new Promise((r) => setTimeout(r, 50));
       }

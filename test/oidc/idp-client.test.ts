@@ -2,11 +2,12 @@
 // down or answers garbage is "try again later" (503), as at the token endpoint, not a 400 that
 // blames the sign-in; an IdP answer larger than any IdP document is refused whatever fetch carries it.
 import assert from 'node:assert/strict';
-import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { startIdpBff, testIdpConfig, type IdpBff } from '../helpers/idp-bff.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
 import * as oidc from 'openid-client';
-import { errorSummary } from '../../src/oidc/idp-client.ts';
+import { errorSummary, IdpClient } from '../../src/oidc/idp-client.ts';
+import { silentLogger } from '../../src/log.ts';
 
 type Spoil = (url: string) => Response | undefined;
 
@@ -80,5 +81,29 @@ describe('errorSummary: what a log line keeps of an IdP error', function () {
     // Not plain short text: left out.
     const long = new oidc.ResponseBodyError('x', { cause: { error: 'invalid_request', error_description: 'a'.repeat(400) }, response: new Response(null, { status: 400 }) });
     assert.equal(errorSummary(long)['error_description'], undefined);
+  });
+
+  it('leaves out an error_description that quotes a configured client secret, however it was sent', () => {
+    // A secret people chose: punctuation, no long run of token characters for the shape filter.
+    const secret = 'Sup3r.S3cret/Value!2024#corp';
+    new IdpClient(testIdpConfig('corp', 'https://idp.example.test', { clientSecret: secret, clientAuth: 'client_secret_post' }), { log: silentLogger });
+    const form = new URLSearchParams({ client_id: 'goldpath', client_secret: secret }).toString();
+    const strict = encodeURIComponent(secret).replace(/[-_.!~*'()]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    const basic = Buffer.from(`goldpath:${strict}`).toString('base64');
+    const quoting = [
+      `client authentication failed: secret ${secret} does not match`,
+      `got grant_type=refresh_token&${form}`,
+      `got client_secret=${strict}`,
+      `auth Basic ${basic}`,
+    ];
+    for (const d of quoting) {
+      const err = new oidc.ResponseBodyError('x', { cause: { error: 'invalid_client', error_description: d }, response: new Response(null, { status: 401 }) });
+      const s = errorSummary(err);
+      assert.equal(s['error'], 'invalid_client');
+      assert.equal(s['error_description'], '[left out: it quotes the client secret]', d);
+    }
+    // Text that does not quote it is kept.
+    const plain = new oidc.ResponseBodyError('x', { cause: { error: 'invalid_client', error_description: 'client authentication failed' }, response: new Response(null, { status: 401 }) });
+    assert.equal(errorSummary(plain)['error_description'], 'client authentication failed');
   });
 });

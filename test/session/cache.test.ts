@@ -397,11 +397,12 @@ describe('session cache', function () {
     });
 
     it('an idle cache sends no probes; the next lookup probes at once and reads the store until that probe is back', async function () {
+      this.timeout(10_000);
       const { stub, cache } = make({ heartbeatMs: 10, freshMs: 60, stallMs: 300 });
       try {
         await waitServing(cache);
         await cacheOne(stub, cache, 'a');
-        await new Promise((x) => setTimeout(x, 300)); // 30 beats without a lookup: idle after 20
+        await new Promise((x) => setTimeout(x, 1300)); // 130 beats without a lookup: idle after 100
         const idle = stub.pings;
         await new Promise((x) => setTimeout(x, 200));
         assert.equal(stub.pings, idle, 'no probe while nothing is looked up');

@@ -1,0 +1,55 @@
+// A Redis that comes back with other credentials (a rotated password) than REDIS_URL's: the store
+// fails closed, and its log says why. It said "connection lost" at the outage's start and nothing
+// more: a password change read as an outage that never ended.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { capturingLogger } from '../helpers/idp-bff.ts';
+import { RedisServer } from '../helpers/redis.ts';
+import { RedisBackend } from '../../src/session/redis-backend.ts';
+import { parseRedisUrl } from '../../src/session/redis-url.ts';
+
+describe('session store: Redis refuses the credentials after a restart', function () {
+  this.timeout(20_000);
+
+  it('logs an error naming the credentials (never the password) and fails closed; restored when they are accepted again', async () => {
+    const first = 'first-Passw0rd.for/this!test';
+    const redis = await RedisServer.start(['--requirepass', first]);
+    const { log, lines } = capturingLogger('info');
+    const backend = new RedisBackend(parseRedisUrl(`redis://:${encodeURIComponent(first)}@127.0.0.1:${redis.port}`), { log });
+    const rotated = new RedisServer(redis.port, ['--requirepass', 'second-Passw0rd.for/this!test']);
+    try {
+      await backend.ping();
+      await redis.kill();
+      await sleep(300); // the outage is seen: "connection lost"
+      await rotated.start();
+      const deadline = Date.now() + 8000;
+      while (!lines.some((l) => l.includes('refuses the user name or password'))) {
+        assert.ok(Date.now() < deadline, `no line about the credentials:\n${lines.join('\n')}`);
+        await sleep(50);
+      }
+      const line = JSON.parse(lines.find((l) => l.includes('refuses the user name or password'))!) as Record<string, unknown>;
+      assert.equal(line['level'], 'error');
+      assert.match(String(line['err']), /^WRONGPASS/);
+      await assert.rejects(backend.ping(), 'fails closed');
+      // It keeps trying (reconnecting, as the password may be given back), and never claims to be back.
+      await sleep(1500);
+      await assert.rejects(backend.ping(), 'still fails closed');
+      assert.ok(!lines.some((l) => l.includes('connection restored')), `"restored" while Redis refuses the password:\n${lines.join('\n')}`);
+      assert.equal(lines.filter((l) => l.includes('refuses the user name or password')).length, 2, 'one line per connection (commands, invalidations), not one per retry');
+      // The password of REDIS_URL is back: so is the store.
+      await rotated.kill();
+      await redis.start();
+      const back = Date.now() + 8000;
+      while (!lines.some((l) => l.includes('session store connection restored'))) {
+        assert.ok(Date.now() < back, `not restored:\n${lines.join('\n')}`);
+        await sleep(50);
+      }
+      await backend.ping();
+      assert.ok(!lines.join('\n').includes('Passw0rd'), 'no password in any line');
+    } finally {
+      await backend.close();
+      await rotated.stop();
+      await redis.stop();
+    }
+  });
+});
