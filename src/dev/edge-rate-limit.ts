@@ -3,7 +3,11 @@
 // forwarded header is trusted), refilled at `average` per `period`, holding at most `burst`. A
 // request that finds the bucket empty waits for its token when that is at most maxDelay away
 // (half the interval between tokens, at most 500 ms), and is otherwise refused at once with 429,
-// `Retry-After` and `X-Retry-In`. Traefik is the production edge; this is for local trials.
+// `Retry-After` and `X-Retry-In`. A source with no request for the TTL (2 s at one token a second
+// or more, else 1 s plus the interval between tokens, in whole seconds of the clock) is forgotten,
+// and comes back to a full bucket: so a burst larger than what the TTL refills is given again to
+// whoever pauses that long (a limit of 60 a minute with a burst of 60 lets ~1,800 a minute through).
+// Traefik is the production edge; this is for local trials.
 
 export interface RateLimitConfig {
   readonly average: number;
@@ -49,6 +53,8 @@ const MAX_SOURCES = 65_536;
 interface Bucket {
   tokens: number;
   at: number;
+  /** Unix seconds at which the source is forgotten (Traefik's ttlmap: whole seconds). */
+  expiry: number;
 }
 
 export type Admission = { readonly wait: number } | { readonly refused: true; readonly retryInMs: number };
@@ -57,25 +63,35 @@ export class RateLimiter {
   readonly #perMs: number;
   readonly #burst: number;
   readonly #maxDelay: number;
+  readonly #ttlS: number;
   readonly #buckets = new Map<string, Bucket>();
   readonly #now: () => number;
 
   constructor(cfg: RateLimitConfig, now: () => number = Date.now) {
     this.#perMs = cfg.average / periodMs(cfg.period)!;
     this.#burst = cfg.burst ?? 1;
-    this.#maxDelay = this.#perMs * 1000 < 1 ? 500 : 1 / this.#perMs / 2;
+    const perS = this.#perMs * 1000;
+    this.#maxDelay = perS < 1 ? 500 : 1 / this.#perMs / 2;
+    this.#ttlS = perS >= 1 ? 2 : 1 + Math.floor(1 / perS);
     this.#now = now;
   }
 
   /** Takes a token for `source`: now (wait 0), after `wait` ms, or refused. */
   admit(source: string): Admission {
     const now = this.#now();
+    const second = Math.floor(now / 1000);
     let b = this.#buckets.get(source);
+    if (b !== undefined && b.expiry <= second) {
+      this.#buckets.delete(source);
+      b = undefined;
+    }
     if (b === undefined) {
       if (this.#buckets.size >= MAX_SOURCES) this.#forgetIdle(now);
-      b = { tokens: this.#burst, at: now };
+      b = { tokens: this.#burst, at: now, expiry: 0 };
       this.#buckets.set(source, b);
     }
+    // Every request, refused or not, puts the forgetting off (Traefik sets the entry each time).
+    b.expiry = second + this.#ttlS;
     b.tokens = Math.min(this.#burst, b.tokens + (now - b.at) * this.#perMs);
     b.at = now;
     if (b.tokens >= 1) {
@@ -89,8 +105,9 @@ export class RateLimiter {
   }
 
   #forgetIdle(now: number): void {
+    const second = Math.floor(now / 1000);
     for (const [k, b] of this.#buckets) {
-      if (b.tokens + (now - b.at) * this.#perMs >= this.#burst) this.#buckets.delete(k);
+      if (b.expiry <= second || b.tokens + (now - b.at) * this.#perMs >= this.#burst) this.#buckets.delete(k);
     }
     // All busy: the oldest go (a fresh bucket is what a forgotten source gets back).
     for (const k of this.#buckets.keys()) {

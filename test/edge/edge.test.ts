@@ -463,6 +463,29 @@ describe('development edge (src/dev/edge.ts)', () => {
       assert.ok('wait' in w && Math.round(w.wait) === 400, JSON.stringify(w));
     });
 
+    it('rateLimit: a source idle for Traefik\'s TTL (2 s at 1/s, whole seconds) is forgotten and gets a full bucket back', () => {
+      let now = 10_000;
+      const rl = new RateLimiter({ average: 60, period: '1m', burst: 60 }, () => now);
+      const taken = (n: number) => {
+        let ok = 0;
+        for (let i = 0; i < n; i++) if ('wait' in rl.admit('a')) ok++;
+        return ok;
+      };
+      assert.equal(taken(100), 60, 'the burst');
+      now = 11_500; // within the TTL (the entry, last set at second 10, lives to second 12): the refill only
+      assert.equal(taken(10), 2, '1.5 tokens back: one now, one 500 ms away (within maxDelay), no more');
+      now = 14_000; // no request since second 11: forgotten at second 13
+      assert.equal(taken(100), 60, 'a full bucket again after the pause, as Traefik gives it');
+      // At 1 a minute the TTL is 1 + 60 s: an address idle for 30 s is still remembered.
+      let t = 0;
+      const slow = new RateLimiter({ average: 1, period: '1m', burst: 1 }, () => t);
+      assert.ok('wait' in slow.admit('b'));
+      t = 30_000;
+      assert.ok('refused' in slow.admit('b'), 'remembered: its bucket is still empty');
+      t = 92_000; // 62 s after its last request: forgotten
+      assert.deepEqual(slow.admit('b'), { wait: 0 });
+    });
+
     it('parses Traefik v3 rules with precedence ! > && > ||', () => {
       const m = parseRule('Path(`/a`) || PathPrefix(`/b/`) && !Path(`/b/x`)');
       const at = (path: string) => m({ host: 'h', path });
@@ -500,10 +523,22 @@ describe('development edge (src/dev/edge.ts)', () => {
       assert.equal(refused.status, 429);
       assert.match(String(refused.headers['retry-after']), /^[1-9]\d*$/);
     assert.match(String(refused.headers['x-retry-in']), /^\d+(\.\d+)?(ms|s)$/);
-      // The burst (60, less the routing test's one), and a token a second while the loop ran.
+      // The burst (2, less the routing test's one), and a token a second while the loop ran.
       const refilled = Math.ceil((Date.now() - t0) / 1000);
-      assert.ok(ok >= 55 && ok <= 60 + refilled, `${ok} sign-in starts let through before the first 429 in ${Date.now() - t0} ms`);
+      assert.ok(ok >= 1 && ok <= 2 + refilled, `${ok} sign-in starts let through before the first 429 in ${Date.now() - t0} ms`);
       assert.equal((await send(edge.url, 'GET', '/auth/session')).status, 200, 'only /auth/login is limited');
+    });
+
+    it('an address that pauses past Traefik\'s 2 s TTL between bursts gets no more than the refill (the bundled burst is 2)', async () => {
+      let ok = 0;
+      for (let round = 0; round < 2; round++) {
+        await new Promise((r) => setTimeout(r, 2200)); // forgotten: a full bucket
+        const t0 = Date.now();
+        for (let i = 0; i < 20; i++) if ((await send(edge.url, 'GET', '/auth/login')).status === 200) ok++;
+        assert.ok(Date.now() - t0 < 2000, 'the burst was sent within the TTL');
+      }
+      // Two full buckets of 2 and what refills while each burst runs; with a burst of 60 it was 120.
+      assert.ok(ok <= 8, `${ok} sign-in starts in two bursts 2.2 s apart`);
     });
   });
 });
