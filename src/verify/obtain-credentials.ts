@@ -63,7 +63,7 @@ export function obtainCredentials(deps: VerifyDeps): VerifyStep {
     const url = origin + (q < 0 ? s.rawUri : s.rawUri.slice(0, q));
     // The state is the request's scope: the refresh's log lines read its id (only if they log) and
     // its store waits are bounded from its start (nothing made per request for either).
-    return deps.tokens.credentials(session, audience, s.method, url, s).then((creds) => {
+    return s.policy.tokens.credentials(session, audience, s.method, url, s).then((creds) => {
       if (!creds) return withoutSession(ctx, deps);
       keep(session, audience, creds);
       s.credentials = creds;

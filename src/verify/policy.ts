@@ -1,13 +1,16 @@
-// Builds the reloadable part of the sidecar from a validated config: routes, rules, policies.
+// Builds the reloadable part of the sidecar from a validated config: routes, rules, policies, and
+// the token provider for its idps.yaml.
 import type { GoldpathConfig, Settings } from '../config/types.ts';
 import type { Logger } from '../log.ts';
+import type { TokenProvider } from '../oidc/types.ts';
 import { Pdp } from '../pdp/index.ts';
 import { RouteTable } from './route-table.ts';
 import type { VerifyPolicy } from './state.ts';
 
-export async function buildVerifyPolicy(config: GoldpathConfig, settings: Settings, log: Logger): Promise<VerifyPolicy> {
+export async function buildVerifyPolicy(config: GoldpathConfig, settings: Settings, log: Logger, tokens: TokenProvider): Promise<VerifyPolicy> {
   const pdp = await Pdp.load(config.pdp, { log });
   return Object.freeze({
+    tokens,
     routes: config.routes,
     table: new RouteTable(config.routes.routes),
     pdp,

@@ -56,7 +56,6 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
   const dir = configDirOf(opts.env);
   const { settings, config } = await withEveryProblem(dir, opts.env, () => loadSettingsAndConfig(opts.env));
   const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'verify' });
-  let policy: VerifyPolicy = await withEveryProblem(dir, opts.env, () => buildVerifyPolicy(config, settings, log));
   if (!opts.store && settings.redisUrl.startsWith('memory:')) {
     // A separate sidecar process would have its own empty memory: every request would be a 401.
     throw new ConfigError([{ file: 'environment', key: 'REDIS_URL', message: 'memory:// only works when everything runs in one process (goldpath demo); use redis://' }]);
@@ -71,23 +70,24 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
   const metrics = createVerifyMetrics(undefined, { processMetrics: !opts.store });
   const makeTokens = opts.tokens ?? (await import('../oidc/index.ts')).tokenProviderFactory;
   const onRefresh = (outcome: string) => metrics.refreshes.inc({ outcome });
-  let currentTokens = await makeTokens({ settings, store, log, config, onRefresh });
-  // idps.yaml reloads too (SIGHUP): the chain always calls the current provider.
-  const tokens: TokenProvider = { credentials: (...args) => currentTokens.credentials(...args) };
+  // The token provider is part of the policy: a reload swaps both at once (state.ts).
+  let policy: VerifyPolicy;
+  const build = async (c: typeof config) => buildVerifyPolicy(c, settings, log, await makeTokens({ settings, store, log, config: c, onRefresh }));
+  try {
+    policy = await withEveryProblem(dir, opts.env, () => build(config));
+  } catch (err) {
+    if (!opts.store) await store.close().catch(() => {}); // a policy that does not load: nothing left open
+    throw err;
+  }
   if (store instanceof CachingSessionStore) exportSessionCacheMetrics(metrics.registry, store);
-  const app = createVerifyApp({ settings, store, tokens, log, metrics, policy: () => policy });
+  const app = createVerifyApp({ settings, store, log, metrics, policy: () => policy });
   const listening = await listen(app.callback(), opts.port ?? settings.port ?? DEFAULT_VERIFY_PORT, opts.host ?? settings.host, FORWARD_AUTH_MAX_HEADER_BYTES);
 
   async function reloadOnce(): Promise<boolean> {
     try {
-      const { nextTokens, nextPolicy } = await withEveryProblem(settings.configDir, opts.env, async () => {
-        const next = await loadConfig(settings.configDir, opts.env);
-        const tokensOfNext = await makeTokens({ settings, store, log, config: next, onRefresh });
-        return { nextTokens: tokensOfNext, nextPolicy: await buildVerifyPolicy(next, settings, log) };
-      });
+      const nextPolicy = await withEveryProblem(settings.configDir, opts.env, async () => build(await loadConfig(settings.configDir, opts.env)));
       const old = policy;
       policy = nextPolicy;
-      currentTokens = nextTokens;
       // Oso's WASM heap is not garbage-collected: free the old engine once the requests that took
       // it (not only its queries already running) are done.
       setTimeout(() => old.pdp.close(), RELOAD_GRACE_MS).unref();

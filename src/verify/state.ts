@@ -10,8 +10,13 @@ import type { RouteTable } from './route-table.ts';
 import type { VerifyMetrics } from './metrics.ts';
 import { readRequestHeaders, type RequestHeaders } from './request-headers.ts';
 
-/** Everything that a SIGHUP reload replaces at once. */
+/**
+ * Everything that a SIGHUP reload replaces at once. A request takes one at its start and uses it
+ * to its end: routes.yaml and idps.yaml of one version (a route's audience is one its IdP has).
+ */
 export interface VerifyPolicy {
+  /** How tokens are obtained and refreshed, for this version's idps.yaml. */
+  readonly tokens: TokenProvider;
   readonly routes: RoutesConfig;
   readonly table: RouteTable;
   readonly pdp: Pdp;
@@ -25,7 +30,6 @@ export interface VerifyDeps {
   readonly settings: Settings;
   /** A CachingSessionStore in the sidecar process (src/session/cache.ts); any store works. */
   readonly store: SessionStore;
-  readonly tokens: TokenProvider;
   readonly log: Logger;
   readonly metrics: VerifyMetrics;
   /** Read per request, so a reload swaps routes, rules and policies atomically. */

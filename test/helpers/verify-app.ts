@@ -78,9 +78,9 @@ export async function startVerifyApp(store: SessionStore, redisUrl: string, opts
   const settings = loadSettings(env);
   const log = opts.log ?? silentLogger;
   const config = await loadConfig(VERIFY_CONFIG_DIR, env);
-  const policy = await buildVerifyPolicy(config, settings, log);
   const tokens = new StoredTokens(store);
-  const app = createVerifyApp({ settings, store, tokens: opts.tokens ?? tokens, log, metrics: createVerifyMetrics(), policy: () => policy });
+  const policy = await buildVerifyPolicy(config, settings, log, opts.tokens ?? tokens);
+  const app = createVerifyApp({ settings, store, log, metrics: createVerifyMetrics(), policy: () => policy });
   // The same server limits as the real process (src/http/serve.ts).
   const server = http.createServer({ maxHeaderSize: opts.maxHeaderSize ?? FORWARD_AUTH_MAX_HEADER_BYTES }, app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));

@@ -42,6 +42,65 @@ describe('verify: a reload while requests are in the chain', function () {
     await redis?.stop();
   });
 
+  it('a request uses the token provider of the config it matched its route in, however a reload falls', async function () {
+    // A reload between the route match (step 2) and the token step (6) gave a request the old
+    // routes.yaml with the new idps.yaml: a route's audience the new IdP config lacks was a 500.
+    // Each provider here is the one a config version built; the lookup is held while a reload lands.
+    const used: number[] = [];
+    let built = 0;
+    let held: Promise<void> | undefined;
+    let lookedUp: () => void = () => {};
+    const gated = new Proxy(store, {
+      get(target, key) {
+        const v = Reflect.get(target, key) as unknown;
+        if (key !== 'get' || typeof v !== 'function') return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        return async (cookie: string) => {
+          lookedUp();
+          if (held) await held;
+          return target.get(cookie);
+        };
+      },
+    });
+    const env = { ...verifyEnv(redis.url), PORT: '0', HOST: '127.0.0.1' };
+    const proc = await startVerify({
+      env, log: silentLogger, port: 0, host: '127.0.0.1', store: gated,
+      tokens: async () => {
+        const version = ++built;
+        return {
+          async credentials(session, audience) {
+            used.push(version);
+            return { authorization: `Bearer ${session.secrets.tokens[audience]!.value}`, dpop: undefined };
+          },
+        };
+      },
+    });
+    try {
+      const { cookieValue } = await store.create(newSession({ sub: 'reload-user-2', roles: ['reader'] }));
+      let release!: () => void;
+      held = new Promise((r) => (release = r));
+      const inLookup = new Promise<void>((r) => (lookedUp = r));
+      const pending = send(proc.port, '/auth/verify', {
+        'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/1', 'X-Forwarded-Proto': 'http',
+        'X-Forwarded-Host': 'localhost:8080', Cookie: `goldpath=${cookieValue}`,
+      });
+      await inLookup; // route matched with config 1's routes.yaml
+      assert.equal(await proc.reload(), true); // config 2 (and its token provider) from now on
+      release();
+      const res = await pending;
+      assert.equal(res.status, 200, res.body);
+      assert.deepEqual(used, [1], 'the token provider of the config the route was matched in');
+      held = undefined;
+      const after = await send(proc.port, '/auth/verify', {
+        'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/1', 'X-Forwarded-Proto': 'http',
+        'X-Forwarded-Host': 'localhost:8080', Cookie: `goldpath=${cookieValue}`,
+      });
+      assert.equal(after.status, 200, after.body);
+      assert.deepEqual(used, [1, 2], 'a request after the reload: the new one');
+    } finally {
+      await proc.close();
+    }
+  });
+
   it('a request that started before the reload is answered as the policy says (200), not 403', async function () {
     const { cookieValue } = await store.create(newSession({ sub: 'reload-user', roles: ['reader'] }));
     let release!: () => void;

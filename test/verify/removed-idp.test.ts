@@ -44,11 +44,11 @@ describe('an IdP removed from idps.yaml', function () {
     const env = verifyEnv(redis.url);
     const settings = loadSettings(env);
     const config = await loadConfig(VERIFY_CONFIG_DIR, env);
-    const withDev = await buildVerifyPolicy(config, settings, silentLogger);
-    const without = await buildVerifyPolicy(withoutDev(config), settings, silentLogger);
+    const withDev = await buildVerifyPolicy(config, settings, silentLogger, new StoredTokens(store));
+    const without = await buildVerifyPolicy(withoutDev(config), settings, silentLogger, new StoredTokens(store));
     let policy: VerifyPolicy = withDev;
     const app = createVerifyApp({
-      settings, store, tokens: new StoredTokens(store), log: silentLogger, metrics: createVerifyMetrics(), policy: () => policy,
+      settings, store, log: silentLogger, metrics: createVerifyMetrics(), policy: () => policy,
     }).callback();
     const { cookieValue } = await store.create(newSession({ idp: 'dev', roles: ['reader'] }));
     const verify = () => request(app).get('/auth/verify').set('X-Forwarded-Method', 'GET').set('X-Forwarded-Uri', '/api/orders/1')

@@ -35,7 +35,6 @@ describe('verify: cached sessions and the session memo', function () {
     const settings = loadSettings(env);
     cookieName = settings.cookieName;
     const config = await loadConfig(VERIFY_CONFIG_DIR, env);
-    const policy = await buildVerifyPolicy(config, settings, silentLogger);
     kv = createSessionStore({ url: redis.url, settings, log: silentLogger });
     const inner = createSessionStore({ url: redis.url, settings, log: silentLogger });
     cache = new CachingSessionStore(inner, { ttlMs: 60_000 });
@@ -43,8 +42,9 @@ describe('verify: cached sessions and the session memo', function () {
     // request must not race the subscription.
     await waitFor('the invalidation feed', async () => inner.invalidationsLive, 5000, 10);
     tokens = new StoredTokens(kv);
+    const policy = await buildVerifyPolicy(config, settings, silentLogger, tokens);
     const app = (store: typeof kv | typeof cache) =>
-      createVerifyApp({ settings, store, tokens, log: silentLogger, metrics: createVerifyMetrics(), policy: () => policy }).callback();
+      createVerifyApp({ settings, store, log: silentLogger, metrics: createVerifyMetrics(), policy: () => policy }).callback();
     cached = app(cache);
     uncached = app(kv);
   });

@@ -73,9 +73,9 @@ rules:
     cookieName = settings.cookieName;
     const config = await loadConfig(dir, env);
     store = createSessionStore({ url: redis.url, settings, log: silentLogger });
-    const policy = await buildVerifyPolicy(config, settings, silentLogger);
+    const policy = await buildVerifyPolicy(config, settings, silentLogger, new StoredTokens(store));
     server = createVerifyApp({
-      settings, store, tokens: new StoredTokens(store), log: silentLogger, metrics: createVerifyMetrics(), policy: () => policy,
+      settings, store, log: silentLogger, metrics: createVerifyMetrics(), policy: () => policy,
     }).callback();
   });
   after(async function () {

@@ -40,8 +40,8 @@ describe('verify: /auth/verify', function () {
     const config = await loadConfig(CONFIG_DIR, env());
     store = createSessionStore({ url: redis.url, settings, log: silentLogger });
     tokens = new StoredTokens(store);
-    const policy = await buildVerifyPolicy(config, settings, silentLogger);
-    const app = createVerifyApp({ settings, store, tokens, log: captured.log, metrics: createVerifyMetrics(), policy: () => policy });
+    const policy = await buildVerifyPolicy(config, settings, silentLogger, tokens);
+    const app = createVerifyApp({ settings, store, log: captured.log, metrics: createVerifyMetrics(), policy: () => policy });
     server = app.callback();
   });
   after(async function () {
