@@ -1,5 +1,6 @@
 // GET /auth/session: who is logged in, for the SPA. Times are epoch SECONDS (like JWT exp/iat).
 import type { Context } from 'koa';
+import { signedInAt } from '../session/issuer.ts';
 import { readCookie } from './cookies.ts';
 import type { BffDeps } from './state.ts';
 
@@ -10,8 +11,10 @@ export function sessionHandler(deps: BffDeps) {
     ctx.set('Vary', 'Cookie');
     const cookie = readCookie(ctx, settings.cookieName);
     const session = cookie ? await store.get(cookie) : null;
-    // A session of an IdP idps.yaml no longer names is refused by the sidecar: say so here too.
-    if (!session || !deps.idps.get(session.idp)) {
+    // A session of an IdP idps.yaml no longer names, or names with another issuer, is refused by
+    // the sidecar (load-session.ts): say so here too.
+    const idp = session ? deps.idps.get(session.idp) : undefined;
+    if (!session || !idp || !signedInAt(session, idp.idp.issuer)) {
       ctx.status = 401;
       ctx.body = { authenticated: false, login_url: `${settings.publicOrigin}/auth/login` };
       return;

@@ -8,7 +8,24 @@ import type { Session } from '../session/types.ts';
 import { MEMO_URI_LENGTH } from './canonical-uri.ts';
 import { splitCookies } from './cookies.ts';
 import { quiet } from './quiet.ts';
-import type { VerifyContext, VerifyDeps, VerifyStep } from './state.ts';
+import { signedInAt } from '../session/issuer.ts';
+import { memoOf } from './session-memo.ts';
+import type { VerifyContext, VerifyDeps, VerifyPolicy, VerifyStep } from './state.ts';
+
+/**
+ * Whether the session's IdP is still configured, with the issuer that signed in its user (the `iss`
+ * of the ID token, kept with the claims; a session without one, which the BFF does not make, is
+ * judged by its IdP's name). Once per session and policy: reading the claims parses the secrets.
+ */
+export function issuedByIdpOf(session: Session, policy: VerifyPolicy): boolean {
+  const issuer = policy.idps.get(session.idp);
+  if (issuer === undefined) return false;
+  const memo = memoOf(session);
+  if (memo.issuerChecked === policy) return true;
+  if (!signedInAt(session, issuer)) return false;
+  memo.issuerChecked = policy;
+  return true;
+}
 
 export function loadSession(deps: VerifyDeps): VerifyStep {
   const cookieName = deps.settings.cookieName;
@@ -19,7 +36,8 @@ export function loadSession(deps: VerifyDeps): VerifyStep {
   const settle = (ctx: VerifyContext, session: Session | null): void => {
     // An IdP removed from idps.yaml (a SIGHUP) is no longer trusted: its sessions are refused at
     // once, not served until their tokens expire. Not deleted: an IdP put back brings them back.
-    if (session === null || !ctx.state.policy.idps.has(session.idp)) return withoutSession(ctx, deps);
+    // So is one whose entry now names another issuer: its sessions vouch for users of the old one.
+    if (session === null || !issuedByIdpOf(session, ctx.state.policy)) return withoutSession(ctx, deps);
     ctx.state.session = session;
   };
   return function loadSessionStep(ctx) {

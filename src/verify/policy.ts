@@ -15,6 +15,6 @@ export async function buildVerifyPolicy(config: GoldpathConfig, settings: Settin
     table: new RouteTable(config.routes.routes),
     pdp,
     allowedOrigins: new Set([settings.publicOrigin, ...config.routes.cors.allowedOrigins]),
-    idps: new Set(Object.keys(config.idps.idps)),
+    idps: new Map(Object.entries(config.idps.idps).map(([name, idp]) => [name, idp.issuer])),
   });
 }

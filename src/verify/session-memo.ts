@@ -33,6 +33,8 @@ export interface SessionMemo {
   roles: string | undefined;
   /** The actor's decision-cache key (src/pdp): found without reading the secrets again. */
   actorKey: string | undefined;
+  /** The policy under which the session's issuer was found to be its IdP's (load-session.ts). */
+  issuerChecked: VerifyPolicy | undefined;
 }
 
 /** The provider's answer itself, with what it is for and until when: one object per audience. */
@@ -45,7 +47,9 @@ export interface KeptCredentials extends UpstreamCredentials {
 const NONE: readonly (string | Decision)[] = Object.freeze([]);
 const uncached = new WeakMap<Session, SessionMemo>();
 
-const fresh = (): SessionMemo => ({ policy: undefined, decisions: NONE, credentials: undefined, user: undefined, roles: undefined, actorKey: undefined });
+const fresh = (): SessionMemo => ({
+  policy: undefined, decisions: NONE, credentials: undefined, user: undefined, roles: undefined, actorKey: undefined, issuerChecked: undefined,
+});
 
 export function memoOf(session: Session): SessionMemo {
   if (session instanceof CachedSession) return (session.memo ??= fresh()) as SessionMemo;

@@ -22,8 +22,11 @@ export interface VerifyPolicy {
   readonly pdp: Pdp;
   /** Origins allowed for CORS and CSRF Origin checks (the public origin is always allowed). */
   readonly allowedOrigins: ReadonlySet<string>;
-  /** The idps.yaml names: a session made with an IdP since removed is no session (load-session.ts). */
-  readonly idps: ReadonlySet<string>;
+  /**
+   * The idps.yaml names and their issuers: a session made with an IdP since removed, or since given
+   * another issuer under the same name, is no session (load-session.ts).
+   */
+  readonly idps: ReadonlyMap<string, string>;
 }
 
 export interface VerifyDeps {

@@ -1,6 +1,7 @@
 // An IdP removed from idps.yaml (and a SIGHUP) is no longer trusted: the sessions it signed in are
 // refused at once by the sidecar and reported as signed out by the BFF, instead of being served
-// until their tokens expire. They are not deleted: the IdP put back brings them back.
+// until their tokens expire. They are not deleted: the IdP put back brings them back. The same
+// for an entry kept under its name but pointed at another issuer.
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import { loadSettings } from '../../src/config/env.ts';
@@ -24,6 +25,12 @@ import { VERIFY_CONFIG_DIR, verifyEnv } from '../helpers/verify-app.ts';
 function withoutDev(config: GoldpathConfig): GoldpathConfig {
   const { dev, ...rest } = config.idps.idps;
   return { ...config, idps: { default: 'corp', idps: { ...rest, corp: { ...dev!, name: 'corp' } } } };
+}
+
+/** `config` with the IdP `dev` pointed at another issuer under the same name (README "Swap the IdP"). */
+function devElsewhere(config: GoldpathConfig): GoldpathConfig {
+  const dev = config.idps.idps['dev']!;
+  return { ...config, idps: { ...config.idps, idps: { ...config.idps.idps, dev: { ...dev, issuer: 'https://another-idp.example.test' } } } };
 }
 
 describe('an IdP removed from idps.yaml', function () {
@@ -67,6 +74,35 @@ describe('an IdP removed from idps.yaml', function () {
     }
   });
 
+  it('the same name given another issuer: the sessions of the old issuer are refused (401), its own served; back, they are back', async () => {
+    const env = verifyEnv(redis.url);
+    const settings = loadSettings(env);
+    const config = await loadConfig(VERIFY_CONFIG_DIR, env);
+    const issuer = config.idps.idps['dev']!.issuer;
+    const before = await buildVerifyPolicy(config, settings, silentLogger, new StoredTokens(store));
+    const swapped = await buildVerifyPolicy(devElsewhere(config), settings, silentLogger, new StoredTokens(store));
+    let policy: VerifyPolicy = before;
+    const app = createVerifyApp({ settings, store, log: silentLogger, metrics: createVerifyMetrics(), policy: () => policy }).callback();
+    const old = await store.create(newSession({ idp: 'dev', roles: ['reader'], claims: { iss: `${issuer}/` } }));
+    const fresh = await store.create(newSession({ sub: 'bob', idp: 'dev', roles: ['reader'], claims: { iss: 'https://another-idp.example.test' } }));
+    const verify = (cookie: string) => request(app).get('/auth/verify').set('X-Forwarded-Method', 'GET').set('X-Forwarded-Uri', '/api/orders/1')
+      .set('Cookie', `${settings.cookieName}=${cookie}`);
+    try {
+      assert.equal((await verify(old.cookieValue)).status, 200, 'its issuer (a trailing slash aside)');
+      assert.equal((await verify(fresh.cookieValue)).status, 401, 'another issuer than dev\'s');
+      policy = swapped;
+      const refused = await verify(old.cookieValue);
+      assert.equal(refused.status, 401, 'signed in at the issuer dev named before');
+      assert.equal(refused.body.error, 'login_required');
+      assert.equal((await verify(fresh.cookieValue)).status, 200, 'signed in at the issuer dev names now');
+      policy = before;
+      assert.equal((await verify(old.cookieValue)).status, 200, 'not deleted');
+    } finally {
+      before.pdp.close();
+      swapped.pdp.close();
+    }
+  });
+
   describe('the BFF', () => {
     let env: IdpBff;
     before(async () => {
@@ -81,6 +117,17 @@ describe('an IdP removed from idps.yaml', function () {
       const after = await httpCall(`${env.url}/auth/session`, { jar });
       assert.equal(after.status, 401);
       assert.equal(JSON.parse(after.body).authenticated, false);
+    });
+
+    it('/auth/session says signed out when the IdP\'s entry names another issuer', async () => {
+      env.bff.reload(env.config);
+      const { jar } = await env.login('alice');
+      assert.equal((await httpCall(`${env.url}/auth/session`, { jar })).status, 200);
+      env.bff.reload(devElsewhere(env.config));
+      const after = await httpCall(`${env.url}/auth/session`, { jar });
+      assert.equal(after.status, 401);
+      env.bff.reload(env.config);
+      assert.equal((await httpCall(`${env.url}/auth/session`, { jar })).status, 200, 'back with its issuer');
     });
   });
 });
