@@ -339,6 +339,16 @@ function ruleName(rule: PdpRule): string {
 
 const NO_RULE: Decision = Object.freeze({ allow: false, outcome: 'no_rule' });
 
+/**
+ * A query that fails after this long ran away: unbounded recursion ends at Polar's goal limit
+ * after ~7 s, a loop at its 30 s timeout (neither can be set in its WebAssembly build), and the
+ * query holds the event loop all along: every other request of the process waits. Queries take
+ * 0.05-4 ms; a policy error (a missing attribute) fails as fast.
+ */
+const RUNAWAY_MS = 250;
+/** How long a rule whose query ran away is denied without a query (then one is tried again). */
+const RUNAWAY_PAUSE_MS = 60_000;
+
 export class Pdp {
   /** Non-fatal findings from loading (unknown specialisers, unused types...). */
   readonly warnings: readonly string[];
@@ -351,6 +361,8 @@ export class Pdp {
   /** Per rule index: the allow, deny and error decisions (shared frozen objects). */
   readonly #decisions: { allow: Decision; deny: Decision; error: Decision }[];
   readonly #loggedErrors = new Set<string>();
+  /** Per rule index: until when (performance.now()) it is denied without a query, after a runaway. */
+  readonly #pausedUntil: Float64Array;
   #active = 0;
   #closed = false;
 
@@ -361,6 +373,7 @@ export class Pdp {
     this.#classes = built.classes;
     this.#log = opts.log;
     this.#cache = opts.cache === false ? null : new DecisionCache<Decision>(opts.cacheSize);
+    this.#pausedUntil = new Float64Array(config.rules.length);
     this.#decisions = config.rules.map((r) => {
       const rule = ruleName(r);
       return {
@@ -470,7 +483,10 @@ export class Pdp {
   async #query(m: RuleMatch, user: SessionUser, fields: ResourceFields, scope: DecisionScope | undefined): Promise<Decision> {
     const d = this.#decisions[m.index]!;
     if (this.#closed) return d.error;
+    const paused = this.#pausedUntil[m.index]!;
+    if (paused !== 0 && paused > performance.now()) return d.error;
     this.#active++;
+    const started = performance.now();
     try {
       const type = m.rule.resource.type;
       const Resource = this.#classes.get(type)!;
@@ -482,10 +498,23 @@ export class Pdp {
       return allowed ? d.allow : d.deny;
     } catch (err) {
       this.#logPolicyError(m, user, err, scope);
+      const ms = performance.now() - started;
+      if (ms > RUNAWAY_MS) this.#pause(m, ms, scope);
       return d.error;
     } finally {
       if (--this.#active === 0 && this.#closed) this.#engine.free();
     }
+  }
+
+  /**
+   * A rule whose query ran away is denied (a policy error, fail closed) without asking the policy
+   * for RUNAWAY_PAUSE_MS: otherwise each request for it stops the whole process for seconds,
+   * health checks included, and any signed-in user could keep it stopped.
+   */
+  #pause(m: RuleMatch, ms: number, scope: DecisionScope | undefined): void {
+    this.#pausedUntil[m.index] = performance.now() + RUNAWAY_PAUSE_MS;
+    this.#log.error({ reqId: scope?.requestId, rule: ruleName(m.rule), ms: Math.round(ms), pause_s: RUNAWAY_PAUSE_MS / 1000 },
+      'pdp: a policy query ran away (unbounded recursion?) and held the process until Polar stopped it: the rule is denied without a query for a while; fix the policy');
   }
 
   /**
