@@ -1,6 +1,6 @@
 // `goldpath demo` (npm start): the whole golden path in one process, no Docker. The dev IdP, the
 // BFF, the verify sidecar, the example API and SPA, behind a development edge that applies the
-// bundled Traefik routers (read from traefik/, not written twice) on http://localhost:8080.
+// bundled Traefik routers and entry point (read from traefik/, not written twice) on http://localhost:8080.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -81,6 +81,7 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
     const edge = await startDevEdge({
       port: Number(env['PORT']), host,
       dynamicConfigPath: join(packageRoot(), 'traefik/dynamic/goldpath.yml'),
+      staticConfigPath: join(packageRoot(), 'traefik/traefik.yml'),
       services: { api: api.url, bff: bff.url, spa: spa.url, verify: verify.url },
       // The demo reaches the dev IdP directly on its own port; compose routes it through Traefik.
       omitRouters: ['idp'],

@@ -6,12 +6,19 @@
 //
 // Behaviour copied from Traefik (pkg/middlewares/auth/forward.go, pkg/middlewares/headers, the
 // entry point's forwarded-headers handling and request-path sanitising):
-// - Client X-Forwarded-* and X-Real-Ip are never trusted: removed and rewritten at the entry.
+// - Entry point (the static file's entryPoints.web, when given): nobody is trusted, so Traefik's own
+//   X-Forwarded-* list and X-Real-Ip are removed, underscore spellings included
+//   (forwardedheaders.isManagedXHeader), and rewritten; any other client header passes (Forwarded,
+//   X-Forwarded-Ssl, ...) unless a middleware removes it. http.underscoreHeadersStrategy and
+//   http.middlewares (run ahead of every router's own) are applied; a query's ";" becomes "&"
+//   (http.AllowQuerySemicolons), or "%3B" with encodeQuerySemicolons.
 // - Paths with encoded / \ NUL ; % ? # are refused (400); dot segments and duplicate slashes are
 //   removed before routing, and the upstream sees the cleaned path.
 // - forwardAuth: GET to the address with the client's headers plus X-Forwarded-Method, -Proto,
-//   -Host, -Uri, -For (overwritten). 2xx: every authResponseHeaders name is deleted from the
-//   request and re-set from the auth answer, then the request goes upstream. Otherwise the auth
+//   -Host, -Uri, -For (overwritten; with trustForwardHeader: false every header of Traefik's list is
+//   removed first, so X-Real-Ip and X-Forwarded-Server do not reach it). 2xx: every
+//   authResponseHeaders name is deleted from the request and re-set from the auth answer, then the
+//   request goes upstream. An answer over maxResponseBodySize: 401, empty. Otherwise the auth
 //   answer (status, headers incl. Location and Set-Cookie, body) goes back to the client.
 // - headers: CORS preflights are answered at the edge (200, Access-Control-Allow-Origin only for a
 //   listed origin); CORS, custom and security headers are added to every answer below the middleware.
@@ -22,7 +29,7 @@ import { Buffer } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import { LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
-import { listen } from '../http/serve.ts';
+import { listen, MAX_HEADER_BYTES } from '../http/serve.ts';
 import { goDuration, RateLimiter, rateLimitProblems, type RateLimitConfig } from './edge-rate-limit.ts';
 import type { Logger } from '../log.ts';
 
@@ -160,6 +167,90 @@ export function sanitizeRequestTarget(target: string): { path: string; query: st
   let clean = '/' + segments.join('/');
   if (path.endsWith('/') && clean !== '/') clean += '/';
   return { path: clean, query };
+}
+
+/**
+ * The X-headers Traefik manages (pkg/middlewares/forwardedheaders: XHeadersSet of v3.6.14 and later).
+ * From an untrusted client, the entry point deletes each of them, and any spelling that is one of
+ * them once every "_" is read as "-" (X_Forwarded_Host, X-Real_Ip); forwardAuth with
+ * trustForwardHeader: false deletes them again from the auth request before setting its own.
+ */
+export const TRAEFIK_X_HEADERS: ReadonlySet<string> = new Set([
+  'x-forwarded-proto', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-server',
+  'x-forwarded-uri', 'x-forwarded-method', 'x-forwarded-prefix', 'x-forwarded-tls-client-cert',
+  'x-forwarded-tls-client-cert-info', 'x-real-ip',
+]);
+
+/** Deletes the headers of TRAEFIK_X_HEADERS and their underscore spellings (lower-case names). */
+function deleteTraefikXHeaders(h: Record<string, unknown>): void {
+  for (const k of Object.keys(h)) if (TRAEFIK_X_HEADERS.has(k.replaceAll('_', '-'))) delete h[k];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The static configuration: the entry point's settings that change what a request carries.
+
+export interface EntryPointConfig {
+  readonly name: string;
+  /** entryPoints.<name>.http.middlewares, names in the dynamic file, run ahead of every router's own. */
+  readonly middlewares: readonly string[];
+  /** http.underscoreHeadersStrategy (Traefik v3.6.20 and later): keep (Traefik's default), delete or reject. */
+  readonly underscoreHeadersStrategy: 'keep' | 'delete' | 'reject';
+  /** http.encodeQuerySemicolons: ";" in the query becomes "%3B" instead of "&". */
+  readonly encodeQuerySemicolons: boolean;
+}
+
+const ENCODED_CHARACTERS = ['allowEncodedSlash', 'allowEncodedBackSlash', 'allowEncodedNullCharacter',
+  'allowEncodedSemicolon', 'allowEncodedPercent', 'allowEncodedQuestionMark', 'allowEncodedHash'];
+
+/**
+ * Reads entryPoints.<name> of a Traefik static configuration file (traefik/traefik.yml). Settings the
+ * development edge does not apply are refused, not ignored (ConfigError naming each).
+ */
+export function loadEntryPoint(file: string, name = 'web'): EntryPointConfig {
+  const problems: ConfigProblem[] = [];
+  const add = (key: string, message: string) => problems.push({ file, key, message });
+  const doc = parseDocument(readFileSync(file, 'utf8'), { uniqueKeys: true });
+  for (const e of doc.errors) add('(yaml)', e.message);
+  if (problems.length) throw new ConfigError(problems);
+  const root = doc.toJS() as unknown;
+  const eps = isPlainObject(root) ? root.entryPoints : undefined;
+  const ep = isPlainObject(eps) ? eps[name] : undefined;
+  const at = `entryPoints.${name}`;
+  if (!isPlainObject(ep)) throw new ConfigError([{ file, key: at, message: 'no such entry point' }]);
+  for (const k of Object.keys(ep)) {
+    if (k === 'forwardedHeaders' || k === 'proxyProtocol') add(`${at}.${k}`, 'is not supported: the development edge trusts no one\'s forwarded headers');
+    else if (k !== 'address' && k !== 'http') add(`${at}.${k}`, 'is not supported by the development edge');
+  }
+  const http = ep.http ?? {};
+  let middlewares: string[] = [];
+  let underscoreHeadersStrategy: EntryPointConfig['underscoreHeadersStrategy'] = 'keep';
+  let encodeQuerySemicolons = false;
+  if (!isPlainObject(http)) add(`${at}.http`, 'expected a map');
+  else {
+    for (const [k, v] of Object.entries(http)) {
+      const key = `${at}.http.${k}`;
+      if (k === 'middlewares') {
+        const names = isStringArray(v) ? v.map(stripProvider) : [undefined];
+        if (names.some((n) => n === undefined)) add(key, 'expected a list of name@file middlewares');
+        else middlewares = names as string[];
+      } else if (k === 'underscoreHeadersStrategy') {
+        if (v === 'keep' || v === 'delete' || v === 'reject') underscoreHeadersStrategy = v;
+        else add(key, 'expected keep, delete or reject');
+      } else if (k === 'encodeQuerySemicolons') {
+        if (typeof v === 'boolean') encodeQuerySemicolons = v;
+        else add(key, 'expected a boolean');
+      } else if (k === 'maxHeaderBytes') {
+        if (v !== MAX_HEADER_BYTES) add(key, `the development edge reads ${MAX_HEADER_BYTES} bytes of headers (src/http/serve.ts)`);
+      } else if (k === 'encodedCharacters') {
+        // The development edge always refuses these encodings (sanitizeRequestTarget).
+        if (!isPlainObject(v) || Object.keys(v).some((o) => !ENCODED_CHARACTERS.includes(o) || v[o] !== false)) {
+          add(key, `the development edge refuses every one of them: set ${ENCODED_CHARACTERS.join(', ')} to false`);
+        }
+      } else add(key, 'is not supported by the development edge');
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { name, middlewares, underscoreHeadersStrategy, encodeQuerySemicolons };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -406,6 +497,13 @@ export interface DevEdgeOptions {
    * -> services.verify + /auth/verify).
    */
   readonly services: Readonly<Record<string, string>>;
+  /**
+   * traefik/traefik.yml: its entry point (entryPoint, default "web") gives the middlewares run ahead
+   * of every router and the underscore-header and query-semicolon settings. Without it, the edge
+   * behaves as Traefik's defaults (no entry-point middlewares, underscore headers kept).
+   */
+  readonly staticConfigPath?: string;
+  readonly entryPoint?: string;
   /** Routers to leave out, e.g. ['idp'] when the IdP is reached directly rather than through the edge. */
   readonly omitRouters?: readonly string[];
   readonly log?: Logger;
@@ -415,6 +513,7 @@ export interface DevEdge {
   readonly url: string;
   readonly port: number;
   readonly config: EdgeConfig;
+  readonly entryPoint: EntryPointConfig;
   close(): Promise<void>;
 }
 
@@ -447,6 +546,14 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
     if (!config.routers.some((r) => r.name === name)) problems.push({ file, key: `http.routers.${name}`, message: 'omitRouters names a router that does not exist' });
   }
   const routers = config.routers.filter((r) => !omitted.has(r.name));
+  const entryPoint: EntryPointConfig = opts.staticConfigPath
+    ? loadEntryPoint(opts.staticConfigPath, opts.entryPoint)
+    : { name: opts.entryPoint ?? 'web', middlewares: [], underscoreHeadersStrategy: 'keep', encodeQuerySemicolons: false };
+  for (const m of entryPoint.middlewares) {
+    if (!config.middlewares[m]) {
+      problems.push({ file: opts.staticConfigPath!, key: `entryPoints.${entryPoint.name}.http.middlewares`, message: `middleware ${m} is not defined in ${file}` });
+    }
+  }
   const origin = (name: string, key: string): URL | undefined => {
     const base = opts.services[name];
     if (base === undefined || !URL.canParse(base)) {
@@ -463,8 +570,9 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
   const chains = new Map<string, Step[]>();
   for (const r of routers) {
     const steps: Step[] = [];
-    for (const m of r.middlewares) {
-      const mw = config.middlewares[m]!;
+    for (const m of [...entryPoint.middlewares, ...r.middlewares]) {
+      const mw = config.middlewares[m];
+      if (!mw) continue; // reported above
       if (mw.type === 'headers') steps.push(headersStep(mw.headers));
       else if (mw.type === 'rateLimit') steps.push(rateLimitStep(new RateLimiter(mw.rateLimit)));
       else {
@@ -488,11 +596,14 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
     const target = sanitizeRequestTarget(req.url ?? '');
     const hostHeader = req.headers.host ?? '';
     const router = target && selectRouter(routers, { host: hostOnly(hostHeader), path: target.path });
+    const underscored = Object.keys(req.headers).filter((h) => h.includes('_'));
     const done = (status: number, routerName?: string) => log?.info({
       method: req.method, path: target?.path ?? '(refused)', router: routerName, status,
       ms: Math.round(performance.now() - started),
     }, 'edge');
-    if (!target) { plain(res, 400, '400 Bad Request\n'); done(400); return; }
+    if (!target || (underscored.length > 0 && entryPoint.underscoreHeadersStrategy === 'reject')) {
+      plain(res, 400, '400 Bad Request\n'); done(400); return;
+    }
     if (!router) { plain(res, 404, '404 page not found\n'); done(404); return; }
 
     const clientIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
@@ -501,15 +612,22 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
     // any middleware, as Traefik (since 3.1.3) does: removed only on the way to the upstream, a
     // `Connection: X-Auth-User` would delete what forwardAuth just set.
     stripHopByHop(headers, false);
-    // Entry point: nobody is trusted, so client-sent forwarding headers are replaced.
-    for (const h of Object.keys(headers)) if (h.startsWith('x-forwarded-') || h === 'x-real-ip' || h === 'forwarded') delete headers[h];
+    // Entry point: underscoreHeadersStrategy: delete removes every header whose name has a "_".
+    if (entryPoint.underscoreHeadersStrategy === 'delete') for (const h of underscored) delete headers[h];
+    // Nobody is trusted: Traefik's own X-Forwarded-* list and X-Real-Ip (any "_" spelling) are
+    // replaced. Nothing else: Forwarded, X-Forwarded-Ssl and the like pass unless a middleware
+    // (the bundled config's strip-forwarding) removes them.
+    deleteTraefikXHeaders(headers);
     headers['x-forwarded-proto'] = 'http';
     if (hostHeader) headers['x-forwarded-host'] = hostHeader;
     headers['x-forwarded-port'] = /:(\d+)$/.exec(hostHeader)?.[1] ?? '80';
     headers['x-forwarded-server'] = serverName;
     headers['x-real-ip'] = clientIp;
 
-    const ex: Exchange = { req, res, uri: target.path + target.query, hostHeader, clientIp, headers, modifiers: [] };
+    // http.AllowQuerySemicolons at the entry point, and the proxy's director after it: a ";" in the
+    // query is a "&" for forwardAuth's X-Forwarded-Uri and for the upstream alike.
+    const query = target.query.replaceAll(';', entryPoint.encodeQuerySemicolons ? '%3B' : '&');
+    const ex: Exchange = { req, res, uri: target.path + query, hostHeader, clientIp, headers, modifiers: [] };
     const steps = chains.get(router.name)!;
     const run = (i: number): Promise<void> => steps[i]!(ex, () => run(i + 1));
     res.once('finish', () => done(ex.status ?? res.statusCode, router.name));
@@ -612,10 +730,15 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
       for (const [k, v] of Object.entries(ex.headers)) h[k] = v;
       stripHopByHop(h, false);
       delete h['content-length']; // the auth request has no body
+      // trustForwardHeader set to false: writeHeader deletes Traefik's X-headers (X-Real-Ip and
+      // X-Forwarded-Server too) and sets its own; left unset, the older code only overwrites
+      // For, Proto, Method, Host and Uri.
+      if (cfg.trustForwardHeader === false) deleteTraefikXHeaders(h);
       if (requestFilter) for (const k of Object.keys(h)) if (!requestFilter.has(k)) delete h[k];
       h['x-forwarded-for'] = ex.clientIp;
       h['x-forwarded-method'] = ex.req.method ?? 'GET';
       h['x-forwarded-proto'] = 'http';
+      if (cfg.trustForwardHeader === false) h['x-forwarded-port'] = /:(\d+)$/.exec(ex.hostHeader)?.[1] ?? '80';
       if (ex.hostHeader) h['x-forwarded-host'] = ex.hostHeader;
       else delete h['x-forwarded-host'];
       h['x-forwarded-uri'] = ex.uri;
@@ -629,9 +752,10 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
           path: address.pathname + address.search, headers: h,
         }, limit);
       } catch (err) {
-        // Traefik answers 500 when the auth server cannot be reached or answers too much: fail closed.
+        // Traefik answers 500 when the auth server cannot be reached, and 401 (no body) when its
+        // answer is over maxResponseBodySize (forward.go, errResponseBodyTooLarge): fail closed.
         log?.warn({ err: (err as Error).message, address: address.href }, 'forwardAuth request failed');
-        respond(ex, 500, { 'content-length': '0' }, undefined);
+        respond(ex, err instanceof ResponseBodyTooLarge ? 401 : 500, { 'content-length': '0' }, undefined);
         ex.req.resume();
         return;
       }
@@ -691,6 +815,7 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
     url: listening.url,
     port: listening.port,
     config: { ...config, routers },
+    entryPoint,
     close: async () => {
       await listening.close();
       agent.destroy();
@@ -701,6 +826,9 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
+class ResponseBodyTooLarge extends Error {}
+
+/** Traefik reads at most limit + 1 bytes of the auth answer: anything more is too large. */
 function fetchLimited(
   options: RequestOptions,
   limit: number,
@@ -714,7 +842,7 @@ function fetchLimited(
         if (limit >= 0 && size > limit) {
           res.destroy();
           req.destroy();
-          reject(new Error(`the auth response body is larger than maxResponseBodySize (${limit} bytes)`));
+          reject(new ResponseBodyTooLarge(`the auth response body is larger than maxResponseBodySize (${limit} bytes)`));
           return;
         }
         chunks.push(c);

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import process from 'node:process';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { loadEdgeConfig, sanitizeRequestTarget, selectRouter, type EdgeConfig } from '../../src/dev/edge.ts';
+import { loadEdgeConfig, loadEntryPoint, sanitizeRequestTarget, selectRouter, TRAEFIK_X_HEADERS, type EdgeConfig } from '../../src/dev/edge.ts';
 import { denoImageV8Flags } from '../helpers/process.ts';
 import { FORWARD_AUTH_MAX_HEADER_BYTES, MAX_HEADER_BYTES } from '../../src/http/serve.ts';
 
@@ -265,7 +265,7 @@ describe('traefik/ and compose/ (static checks)', () => {
       for (const [name, s] of Object.entries(compose.services)) {
         if (name !== 'dev-idp') assert.equal(s.profiles, undefined, `${name} must run without a profile`);
       }
-      assert.match(compose.services.traefik!.image!, /^traefik:v3\.\d+(\.\d+)?$/, 'pin Traefik v3 to a minor version');
+      assert.match(compose.services.traefik!.image!, /^traefik:v3\.\d+\.\d+$/, 'pin Traefik v3 to a patch release');
       assert.match(compose.services.redis!.image!, /^redis:7/);
     });
 
@@ -409,6 +409,29 @@ describe('traefik/ and compose/ (static checks)', () => {
       assert.equal(idp.service, 'dev-idp');
     });
 
+    it('the web entry point runs strip-forwarding ahead of every router and deletes every "_" header', () => {
+      // Traefik removes only its own list of forwarding headers from a client (TRAEFIK_X_HEADERS, and
+      // their "_" spellings); RFC 7239 Forwarded and X-Forwarded-Ssl/-Scheme pass unless removed here.
+      const web = ((staticConfig.entryPoints as Obj).web as Obj).http as Obj;
+      assert.deepEqual(web.middlewares, ['strip-forwarding@file']);
+      assert.equal(web.underscoreHeadersStrategy, 'delete');
+      const strip = ((dynamic.http.middlewares['strip-forwarding'] as Obj).headers as Obj).customRequestHeaders as Record<string, string>;
+      assert.deepEqual(Object.keys((dynamic.http.middlewares['strip-forwarding'] as Obj).headers as Obj), ['customRequestHeaders'],
+        'headers only removes here: no CORS or security headers on every router');
+      for (const name of ['Forwarded', 'X-Forwarded-Prefix', 'X-Forwarded-Ssl', 'X-Forwarded-Scheme']) {
+        assert.equal(strip[name], '', `${name}: an empty value makes Traefik delete it`);
+      }
+      for (const [name, value] of Object.entries(strip)) assert.equal(value, '', `${name} is set, not removed`);
+      // Traefik's own list goes at the entry point anyway (X-Forwarded-Prefix too, since v3.2.1; it
+      // stays in strip-forwarding for an entry point that trusts a load balancer).
+      assert.ok(!Object.keys(strip).some((n) => TRAEFIK_X_HEADERS.has(n.toLowerCase()) && n !== 'X-Forwarded-Prefix'));
+      // The development edge applies the same entry point (npm start and test/edge/edge.test.ts).
+      const ep = loadEntryPoint(TRAEFIK_STATIC, 'web');
+      assert.deepEqual(ep.middlewares, ['strip-forwarding']);
+      assert.equal(ep.underscoreHeadersStrategy, 'delete');
+      // The routers of the dynamic file listen on web only (checked above), so this covers them all.
+    });
+
     it('no entry point trusts anyone\'s X-Forwarded-* (Traefik removes the clients\' and writes its own)', () => {
       // Nothing stands in front of Traefik in the trial; trusting the containers would let a
       // compromised upstream set X-Forwarded-Host/-Proto for the others, and `insecure` everyone.
@@ -430,11 +453,22 @@ describe('traefik/ and compose/ (static checks)', () => {
       assert.ok(checked >= 2, 'the bff and verify healthchecks');
     });
 
-    it('Traefik is a v3 release that knows every option the bundled config uses (v3.6 or later)', () => {
-      // forwardAuth.maxResponseBodySize and entryPoints.*.http.encodedCharacters are v3.6 options; an older
-      // Traefik refuses the dynamic file (no router at all) or the static one.
-      const m = /^traefik:v3\.(\d+)/.exec(compose.services.traefik!.image!);
-      assert.ok(m && Number(m[1]) >= 6, compose.services.traefik!.image);
+    it('Traefik is pinned to a patch release that knows every option the bundled config uses (v3.6.20 or later)', () => {
+      // Traefik refuses an option it does not know: in traefik.yml it does not start, in the dynamic
+      // file it drops the whole file (every route 404). A floating tag (traefik:v3.6) may be an older
+      // cached patch. First 3.6 patch with each (Traefik's docs/content/migrate/v3.md):
+      // encodedCharacters 3.6.4 (allowed by default from 3.6.7), forwardAuth maxResponseBodySize 3.6.9,
+      // trustForwardHeader as an explicit *bool 3.6.14, entry point underscoreHeadersStrategy 3.6.20
+      // (3.7.6 on 3.7). Another minor: check its release notes, then add it here.
+      const minimumPatch: Record<number, number> = { 6: 20, 7: 6 };
+      const image = compose.services.traefik!.image!;
+      const m = /^traefik:v3\.(\d+)\.(\d+)$/.exec(image);
+      assert.ok(m, `${image}: pin a patch release (traefik:v3.6.N), not a floating tag`);
+      const [minor, patch] = [Number(m[1]), Number(m[2])];
+      assert.ok(minor in minimumPatch, `${image}: no known minimum patch for v3.${minor}`);
+      assert.ok(patch >= minimumPatch[minor]!, `${image}: needs v3.${minor}.${minimumPatch[minor]} or later`);
+      const web = ((staticConfig.entryPoints as Obj).web as Obj).http as Obj;
+      assert.ok('underscoreHeadersStrategy' in web && 'encodedCharacters' in web, 'the options this minimum is for');
     });
 
     it('the Dockerfile is multi-stage, builds with npm ci and tsc, and runs as non-root on node:20-slim', () => {

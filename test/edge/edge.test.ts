@@ -14,6 +14,7 @@ import { goDuration, RateLimiter } from '../../src/dev/edge-rate-limit.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GOLDPATH_YML = join(ROOT, 'traefik', 'dynamic', 'goldpath.yml');
+const TRAEFIK_YML = join(ROOT, 'traefik', 'traefik.yml');
 
 interface Seen { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer }
 interface Fake { url: string; seen: Seen[]; close(): Promise<void> }
@@ -83,6 +84,7 @@ describe('development edge (src/dev/edge.ts)', () => {
     edge = await startDevEdge({
       port: 0,
       dynamicConfigPath: GOLDPATH_YML,
+      staticConfigPath: TRAEFIK_YML,
       services: { api: up.api!.url, bff: up.bff!.url, spa: up.spa!.url, 'dev-idp': up['dev-idp']!.url, verify: auth.url },
     });
   });
@@ -204,8 +206,11 @@ describe('development edge (src/dev/edge.ts)', () => {
       assert.equal(a.headers['x-forwarded-proto'], 'http');
       assert.equal(a.headers['x-forwarded-for'], '127.0.0.1');
       assert.equal(a.headers['x-forwarded-port'], '8080');
-      assert.equal(a.headers['x-real-ip'], '127.0.0.1');
-      assert.equal(a.headers.forwarded, undefined);
+      // trustForwardHeader: false deletes Traefik's whole list from the auth request, the entry
+      // point's X-Real-Ip and X-Forwarded-Server included, and sets only For/Method/Proto/Port/Host/Uri.
+      assert.equal(a.headers['x-real-ip'], undefined);
+      assert.equal(a.headers['x-forwarded-server'], undefined);
+      assert.equal(a.headers.forwarded, undefined, 'strip-forwarding (the web entry point) removes it');
       assert.equal(a.headers.cookie, 'goldpath=SESSION; theme=dark');
       assert.equal(a.headers['x-csrf-token'], 'csrf-1');
       assert.equal(a.headers.origin, 'http://app.localhost:8080');
@@ -278,12 +283,25 @@ describe('development edge (src/dev/edge.ts)', () => {
       assert.equal(r.headers.location, 'http://verify:3002/auth/login');
     });
 
-    it('refuses an auth answer bigger than maxResponseBodySize (500, fail closed)', async () => {
-      answer = (_req, res) => { res.writeHead(401, { 'content-type': 'text/plain' }); res.end('x'.repeat(40_000)); };
-      const r = await send(edge.url, 'GET', '/api/orders/1');
-      assert.equal(r.status, 500);
-      assert.equal(r.text, '');
+    it('refuses an auth answer bigger than maxResponseBodySize with Traefik\'s bare 401 (fail closed)', async () => {
+      // forward.go reads maxResponseBodySize + 1 bytes: one more than the limit is too large.
+      const fa = edge.config.middlewares['goldpath-verify'];
+      assert.ok(fa?.type === 'forwardAuth');
+      const limit = fa.forwardAuth.maxResponseBodySize!;
+      assert.equal(limit, 32768);
+      for (const status of [200, 401]) {
+        answer = (_req, res) => { res.writeHead(status, { 'content-type': 'text/plain', 'www-authenticate': 'x' }); res.end('x'.repeat(limit + 1)); };
+        const r = await send(edge.url, 'GET', '/api/orders/1');
+        assert.equal(r.status, 401, `auth answer ${status}`);
+        assert.equal(r.text, '');
+        assert.equal(r.headers['content-type'], undefined, 'nothing of the auth answer');
+        assert.equal(r.headers['www-authenticate'], undefined, 'nothing of the auth answer');
+      }
       assert.equal(up.api!.seen.length, 0);
+      answer = (_req, res) => { res.writeHead(401, { 'content-type': 'text/plain' }); res.end('x'.repeat(limit)); };
+      const atLimit = await send(edge.url, 'GET', '/api/orders/1');
+      assert.equal(atLimit.status, 401);
+      assert.equal(atLimit.text.length, limit, 'an answer of exactly maxResponseBodySize passes');
     });
 
     it('fails closed with 500 when the auth server is unreachable', async () => {
@@ -298,6 +316,81 @@ describe('development edge (src/dev/edge.ts)', () => {
         assert.equal(up.api!.seen.length, 0);
       } finally {
         await e.close();
+      }
+    });
+
+    it('client forwarding headers: Traefik replaces its own list, strip-forwarding removes Forwarded and the like, the entry point every "_" header', async () => {
+      const client = {
+        host: 'app.localhost:8080',
+        forwarded: 'for=6.6.6.6;host=evil.example;proto=https',
+        'x-forwarded-prefix': '/admin',
+        'x-forwarded-ssl': 'on',
+        'x-forwarded-scheme': 'https',
+        'x-url-scheme': 'https',
+        'x-forwarded-host': 'evil.example',
+        x_forwarded_host: 'evil.example',
+        'x-real_ip': '6.6.6.6',
+        x_auth_user: 'mallory',
+        'x-forwarded-by-client': 'passes', // on no list: Traefik forwards it, so the dev edge does too
+      };
+      answer = allowWith({ 'X-Auth-User': 'alice' });
+      assert.equal((await send(edge.url, 'GET', '/api/orders/1', client)).status, 200);
+      await send(edge.url, 'GET', '/auth/session', client); // a router without forwardAuth
+      const api = up.api!.seen[0]!.headers;
+      for (const [who, h] of [['the sidecar', auth.seen[0]!.headers], ['the API', api], ['the BFF', up.bff!.seen[0]!.headers]] as const) {
+        for (const name of ['forwarded', 'x-forwarded-prefix', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-url-scheme',
+          'x_forwarded_host', 'x-real_ip', 'x_auth_user']) {
+          assert.equal(h[name], undefined, `${who} got ${name}`);
+        }
+        assert.equal(h['x-forwarded-host'], 'app.localhost:8080', who);
+        assert.equal(h['x-forwarded-by-client'], 'passes', who);
+      }
+      assert.equal(api['x-auth-user'], 'alice');
+      assert.equal(api['x-real-ip'], '127.0.0.1', 'the entry point\'s own, on the way upstream');
+      assert.ok(api['x-forwarded-server'], 'the entry point\'s own, on the way upstream');
+    });
+
+    it('without the bundled entry point, as Traefik alone: only its own list (and its "_" spellings) is replaced, the rest passes', async () => {
+      const e = await startDevEdge({
+        port: 0, dynamicConfigPath: GOLDPATH_YML,
+        services: { api: up.api!.url, bff: up.bff!.url, spa: up.spa!.url, 'dev-idp': up['dev-idp']!.url, verify: auth.url },
+      });
+      try {
+        assert.deepEqual(e.entryPoint.middlewares, []);
+        await send(e.url, 'GET', '/api/orders/1', {
+          forwarded: 'for=6.6.6.6', 'x-forwarded-ssl': 'on', x_auth_user: 'mallory',
+          x_forwarded_host: 'evil.example', 'x-forwarded-prefix': '/admin', 'x_real-ip': '6.6.6.6',
+        });
+        for (const h of [auth.seen[0]!.headers, up.api!.seen[0]!.headers]) {
+          assert.equal(h.forwarded, 'for=6.6.6.6');
+          assert.equal(h['x-forwarded-ssl'], 'on');
+          assert.equal(h.x_auth_user, 'mallory');
+          assert.equal(h.x_forwarded_host, undefined);
+          assert.equal(h['x_real-ip'], undefined);
+          assert.equal(h['x-forwarded-prefix'], undefined);
+        }
+      } finally {
+        await e.close();
+      }
+    });
+
+    it('turns ";" in the query into "&" before forwardAuth and the upstream, as Traefik does (http.AllowQuerySemicolons, the proxy director)', async () => {
+      await send(edge.url, 'POST', '/api/orders?a=1;_method=DELETE');
+      assert.equal(auth.seen[0]!.headers['x-forwarded-uri'], '/api/orders?a=1&_method=DELETE');
+      assert.equal(up.api!.seen[0]!.url, '/api/orders?a=1&_method=DELETE');
+      const bff = await send(edge.url, 'GET', '/auth/session?a=1;b=2');
+      assert.equal(bff.json().url, '/auth/session?a=1&b=2');
+      // With encodeQuerySemicolons the entry point encodes them instead.
+      const dir = mkdtempSync(join(tmpdir(), 'goldpath-edge-ep-'));
+      const file = join(dir, 'traefik.yml');
+      writeFileSync(file, 'entryPoints:\n  web:\n    address: ":8080"\n    http:\n      encodeQuerySemicolons: true\n');
+      const e = await startDevEdge({ port: 0, dynamicConfigPath: GOLDPATH_YML, staticConfigPath: file, omitRouters: ['idp'],
+        services: { api: up.api!.url, bff: up.bff!.url, spa: up.spa!.url, verify: auth.url } });
+      try {
+        assert.equal((await send(e.url, 'GET', '/auth/session?a=1;b=2')).json().url, '/auth/session?a=1%3Bb=2');
+      } finally {
+        await e.close();
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 
@@ -436,6 +529,39 @@ describe('development edge (src/dev/edge.ts)', () => {
         });
       });
     }
+
+    const staticCases: [string, string[], RegExp][] = [
+      ['trusted forwarded headers', ['      maxHeaderBytes: 32768', '    forwardedHeaders: { trustedIPs: [10.0.0.1] }'], /entryPoints\.web\.forwardedHeaders/],
+      ['an allowed encoded character', ['      encodedCharacters: { allowEncodedSlash: true }'], /encodedCharacters/],
+      ['an unknown underscore strategy', ['      underscoreHeadersStrategy: drop'], /underscoreHeadersStrategy.*keep, delete or reject/],
+      ['an entry-point middleware the dynamic file lacks', ['      middlewares: [nope@file]'], /nope is not defined/],
+      ['an entry-point middleware of another provider', ['      middlewares: [auth@docker]'], /name@file/],
+    ];
+    for (const [what, lines, message] of staticCases) {
+      it(`refuses a static file with ${what}, naming the key`, async () => {
+        const file = join(dir, `static-${what.replace(/\W+/g, '-')}.yml`);
+        writeFileSync(file, ['entryPoints:', '  web:', '    address: ":8080"', '    http:', ...lines].join('\n'));
+        await assert.rejects(startDevEdge({ port: 0, dynamicConfigPath: GOLDPATH_YML, staticConfigPath: file,
+          services: { api: 'http://127.0.0.1:1', bff: 'http://127.0.0.1:1', spa: 'http://127.0.0.1:1', 'dev-idp': 'http://127.0.0.1:1', verify: 'http://127.0.0.1:1' } }),
+        (err: unknown) => err instanceof ConfigError && message.test(err.message));
+      });
+    }
+
+    it('underscoreHeadersStrategy: reject answers 400 to any header with "_", as Traefik does', async () => {
+      const file = join(dir, 'static-reject.yml');
+      writeFileSync(file, 'entryPoints:\n  web:\n    http:\n      underscoreHeadersStrategy: reject\n');
+      const api = await echoUpstream('api');
+      const e = await startDevEdge({ port: 0, dynamicConfigPath: GOLDPATH_YML, staticConfigPath: file, omitRouters: ['idp'],
+        services: { api: api.url, bff: api.url, spa: api.url, verify: api.url } });
+      try {
+        assert.equal((await send(e.url, 'GET', '/', { x_auth_user: 'mallory' })).status, 400);
+        assert.equal((await send(e.url, 'GET', '/', { 'x-auth-user': 'mallory' })).status, 200);
+        assert.equal(api.seen.length, 1);
+      } finally {
+        await e.close();
+        await api.close();
+      }
+    });
 
     it('refuses a router service or forwardAuth host missing from the services map', async () => {
       await assert.rejects(startDevEdge({ port: 0, dynamicConfigPath: GOLDPATH_YML, services: { api: 'http://127.0.0.1:1', bff: 'http://127.0.0.1:1', spa: 'http://127.0.0.1:1' } }),
