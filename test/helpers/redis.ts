@@ -66,7 +66,11 @@ export class RedisServer {
       proc.once('error', (e) => reject(new Error(`cannot start redis-server (is it installed?): ${e.message}`)));
       proc.once('spawn', () => resolve());
     });
-    await this.waitReady();
+    // A server that never became ready is not left running after the test that started it.
+    await this.waitReady().catch(async (err: unknown) => {
+      await this.kill();
+      throw err;
+    });
   }
 
   private async waitReady(): Promise<void> {

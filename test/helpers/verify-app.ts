@@ -4,6 +4,7 @@
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { loadSettings } from '../../src/config/env.ts';
+import type { GoldpathConfig } from '../../src/config/types.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Settings } from '../../src/config/types.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
@@ -72,12 +73,17 @@ export function send(port: number, path: string, headers: http.OutgoingHttpHeade
   });
 }
 
-/** The verify app over `store`; tokens come from the store as stored (StoredTokens) unless `opts.tokens` (e.g. the real provider). */
-export async function startVerifyApp(store: SessionStore, redisUrl: string, opts: { log?: Logger; maxHeaderSize?: number; tokens?: TokenProvider } = {}): Promise<RunningVerify> {
+/**
+ * The verify app over `store`; tokens come from the store as stored (StoredTokens) unless
+ * `opts.tokens` (e.g. the real provider), with `opts.idps` the idps.yaml it was made for: the chain
+ * checks that a session's user signed in at the issuer its IdP has there.
+ */
+export async function startVerifyApp(store: SessionStore, redisUrl: string, opts: { log?: Logger; maxHeaderSize?: number; tokens?: TokenProvider; idps?: GoldpathConfig['idps'] } = {}): Promise<RunningVerify> {
   const env = verifyEnv(redisUrl);
   const settings = loadSettings(env);
   const log = opts.log ?? silentLogger;
-  const config = await loadConfig(VERIFY_CONFIG_DIR, env);
+  const fixture = await loadConfig(VERIFY_CONFIG_DIR, env);
+  const config = opts.idps ? { ...fixture, idps: opts.idps } : fixture;
   const tokens = new StoredTokens(store);
   const policy = await buildVerifyPolicy(config, settings, log, opts.tokens ?? tokens);
   const app = createVerifyApp({ settings, store, log, metrics: createVerifyMetrics(), policy: () => policy });

@@ -70,7 +70,7 @@ describe('DPoP-bound sessions', function () {
 
   it('through /auth/verify, the proof is for the path the upstream receives: as sent, without its query', async () => {
     // The decoded path would read differently once it holds a decoded '?', '#' or '%'.
-    const verify = await startVerifyApp(env.store, env.redis.url, { tokens: env.bff.tokens });
+    const verify = await startVerifyApp(env.store, env.redis.url, { tokens: env.bff.tokens, idps: env.config.idps });
     try {
       const r = await env.login('dora');
       for (const [uri, htu] of [

@@ -55,7 +55,7 @@ describe('token refresh against a slow IdP', function () {
     const idps = new IdpRegistry(env.config.idps, { log: silentLogger, fetch: slow });
     // Requests wait 2 s at most for a refresh (5 s by default: the helper's client gives up at 5 s).
     const tokens = createTokenProvider({ idps, store, log: silentLogger, waitMs: 2_000 });
-    verify = await startVerifyApp(store, env.redis.url, { tokens });
+    verify = await startVerifyApp(store, env.redis.url, { tokens, idps: env.config.idps });
   });
   after(async () => {
     await verify?.close();

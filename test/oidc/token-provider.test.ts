@@ -144,7 +144,7 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
   });
 
   it('through /auth/verify: a rejected refresh goes on anonymously on a public route, 401 on a session route', async () => {
-    const verify = await startVerifyApp(env.store, env.redis.url, { tokens: processes[0]!.tokens });
+    const verify = await startVerifyApp(env.store, env.redis.url, { tokens: processes[0]!.tokens, idps: env.config.idps });
     try {
       for (const [uri, status] of [['/api/public/x', 200], ['/api/orders/1', 401]] as const) {
         const r = await env.login(`gone-${status}`);

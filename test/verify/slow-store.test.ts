@@ -176,7 +176,7 @@ describe('/auth/verify on a slow store: token refresh (real IdP)', function () {
     const idps = new IdpRegistry(env.config.idps, { log });
     await idps.get('dev')!.configuration();
     const tokens = createTokenProvider({ idps, store, log });
-    const verify = await startVerifyApp(store, proxy.url, { tokens, log });
+    const verify = await startVerifyApp(store, proxy.url, { tokens, log, idps: env.config.idps });
     return { verify, close: async () => { await verify.close(); await store.close(); } };
   }
 
