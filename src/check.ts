@@ -1,10 +1,12 @@
-// `goldpath check`: validates the three YAML files and the Polar policies, reading files only.
-// Prints every problem (file:line: key: message) and returns non-zero on any.
+// `goldpath check`: validates the three YAML files and the Polar policies, reading files only, and
+// the environment variables verify and bff would read, those that are set. Prints every problem
+// (file:line: key: message) and returns non-zero on any.
 import { resolve } from 'node:path';
 import process from 'node:process';
 import { ConfigError, formatProblem, type ConfigProblem } from './errors.ts';
-import { validateConfig } from './config/load.ts';
-import { configDirOf } from './config/env.ts';
+import { CONFIG_FILES, validateConfig } from './config/load.ts';
+import { checkSettings, configDirOf } from './config/env.ts';
+import { unknownVariableWarnings, variablesNamedIn } from './config/env-names.ts';
 import { Pdp } from './pdp/index.ts';
 import type { PdpConfig } from './config/types.ts';
 
@@ -12,8 +14,8 @@ import type { PdpConfig } from './config/types.ts';
 export async function checkConfig(dir: string, env: Record<string, string | undefined>): Promise<{ problems: ConfigProblem[]; warnings: string[] }> {
   // The policies are checked whenever pdp.yaml itself is sound, even if another file is not: every
   // problem in one round.
-  const { problems, pdp } = await validateConfig(dir, env);
-  const warnings: string[] = [];
+  const { problems, pdp, warnings: inFiles } = await validateConfig(dir, env);
+  const warnings = inFiles.map(formatProblem);
   if (pdp !== undefined) {
     const checked = await Pdp.check(pdp);
     problems.push(...checked.problems);
@@ -49,6 +51,18 @@ export async function withEveryProblem<T>(dir: string, env: Record<string, strin
   }
 }
 
+/**
+ * The environment's part of `goldpath check`: the variables verify and bff would read, those that
+ * are set, checked as they check them; and the GOLDPATH_* names nothing reads (typos).
+ */
+async function checkEnvironment(dir: string, env: Record<string, string | undefined>) {
+  const { checked, problems, missing } = checkSettings(env);
+  const warnings = unknownVariableWarnings(env, await variablesNamedIn(dir, CONFIG_FILES));
+  const notes = missing.map((name) => `${name} is not set here, so it was not checked; verify and bff will not start without it`);
+  const said = checked.length > 0 ? `environment: ${checked.join(', ')} checked` : 'environment: none of verify\'s and bff\'s variables set';
+  return { problems, warnings, notes, said };
+}
+
 export async function runCheck(o: {
   env: Record<string, string | undefined>;
   dir?: string;
@@ -56,13 +70,16 @@ export async function runCheck(o: {
   err: (line: string) => void;
 }): Promise<number> {
   const dir = o.dir === undefined ? configDirOf(o.env) : resolve(process.cwd(), o.dir);
-  const { problems, warnings } = await checkConfig(dir, o.env);
-  for (const w of warnings) o.err(`warning: ${w}`);
+  const environment = await checkEnvironment(dir, o.env);
+  const files = await checkConfig(dir, o.env);
+  const problems = [...environment.problems, ...files.problems];
+  for (const w of [...environment.warnings, ...files.warnings]) o.err(`warning: ${w}`);
+  for (const n of environment.notes) o.err(`note: ${n}`);
   if (problems.length === 0) {
-    o.out(`goldpath check: ${dir}: OK (routes.yaml, pdp.yaml, idps.yaml and policies)`);
+    o.out(`goldpath check: ${dir}: OK (routes.yaml, pdp.yaml, idps.yaml, policies; ${environment.said})`);
     return 0;
   }
   for (const p of problems) o.err(formatProblem(p));
-  o.err(`goldpath check: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${dir}`);
+  o.err(`goldpath check: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${dir} (${environment.said})`);
   return 1;
 }

@@ -10,7 +10,8 @@ const USAGE = `usage: goldpath <command>
   bff       the OAuth/OIDC backend-for-frontend (/auth/*)     default port 3001
   dev-idp   a development OpenID Provider (any user logs in)  default port 4000
   demo      the whole golden path on one machine               http://localhost:8080
-  check     validate the config folder and its policies offline; exit 1 on any problem
+  check     validate the config folder and its policies offline, and the variables below that
+            are set; exit 1 on any problem
             (goldpath check [folder]: default GOLDPATH_CONFIG_DIR, then compose/config)
 
 environment: GOLDPATH_CONFIG_DIR, REDIS_URL, GOLDPATH_PUBLIC_URL, GOLDPATH_SESSION_KEYS, PORT, HOST,
@@ -33,6 +34,23 @@ function sighupDuringStartup(): { handOver(onSighup: () => unknown): void } {
       if (pending) void onSighup();
     },
   };
+}
+
+/**
+ * Warns of GOLDPATH_* variables nothing reads: a typo (GOLDPATH_PUBLICURL) would otherwise start
+ * the process on the default without a word. A log line, as the process's own lines are.
+ */
+async function warnUnknownVariables(command: string, env: Record<string, string | undefined>, configDir?: string): Promise<void> {
+  const { unknownVariableWarnings, variablesNamedIn } = await import('./config/env-names.ts');
+  const { configDirOf, LOG_LEVELS } = await import('./config/env.ts');
+  const { CONFIG_FILES } = await import('./config/load.ts');
+  const warnings = unknownVariableWarnings(env, await variablesNamedIn(configDir ?? configDirOf(env), CONFIG_FILES));
+  if (warnings.length === 0) return;
+  const { createLogger } = await import('./log.ts');
+  const level = env['LOG_LEVEL']?.trim().toLowerCase() ?? '';
+  const log = createLogger({ level: (LOG_LEVELS as readonly string[]).includes(level) ? level : 'info', name: command });
+  for (const w of warnings) log.warn(w);
+  log.flush();
 }
 
 function usage(to: NodeJS.WriteStream, code: number): number {
@@ -72,6 +90,7 @@ async function main(argv: string[]): Promise<number> {
       // and linking server.ts's module graph allocates enough to grow the nursery to 4 or 8 MB
       // (under plain `node`) before the flag that keeps it at its starting size could apply.
       await import('./verify/process-tuning.ts');
+      await warnUnknownVariables(command, env);
       const { startVerify, reloadOnSighup } = await import('./verify/server.ts');
       const { onShutdown } = await import('./http/serve.ts');
       const p = await startVerify({ env });
@@ -82,6 +101,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'bff': {
       const hup = sighupDuringStartup();
+      await warnUnknownVariables(command, env);
       const { startBffProcess } = await import('./bff/server.ts');
       const p = await startBffProcess({ env });
       hup.handOver(() => p.reload());
@@ -89,6 +109,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'dev-idp': {
       const hup = sighupDuringStartup();
+      await warnUnknownVariables(command, env);
       const { runDevIdp } = await import('./dev/idp.ts');
       const p = await runDevIdp({ env });
       hup.handOver(() => p.sighup());
@@ -96,7 +117,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'demo': {
       const hup = sighupDuringStartup();
-      const { startDemo } = await import('./dev/demo.ts');
+      const { startDemo, demoConfigDir } = await import('./dev/demo.ts');
+      await warnUnknownVariables(command, env, demoConfigDir(env));
       const demo = await startDemo({ env });
       hup.handOver(() => demo.reload());
       return -1;

@@ -80,6 +80,50 @@ describe('goldpath check', function () {
     }
   });
 
+  it('checks the environment verify and bff would read, those variables that are set, and says which', function () {
+    const secret = { GOLDPATH_CLIENT_SECRET: 'x'.repeat(32) };
+    const bad = check(['compose/config'], { ...secret, PORT: '99999', REDIS_URL: 'foo://x', GOLDPATH_SESSION_KEYS: 'bad' });
+    assert.equal(bad.code, 1, bad.out);
+    assert.match(bad.out, /^environment: PORT: is "99999"; expected a TCP port 0-65535$/m);
+    assert.match(bad.out, /^environment: REDIS_URL: has an unsupported scheme/m);
+    assert.match(bad.out, /^environment: GOLDPATH_SESSION_KEYS: the key /m);
+    assert.match(bad.out, /3 problems in .* \(environment: REDIS_URL, GOLDPATH_SESSION_KEYS, PORT checked\)$/m);
+    const good = check(['compose/config'], { ...secret, PORT: '3002', LOG_LEVEL: 'debug' });
+    assert.equal(good.code, 0, good.out);
+    assert.match(good.out, /: OK \(routes\.yaml, pdp\.yaml, idps\.yaml, policies; environment: PORT, LOG_LEVEL checked\)$/m);
+  });
+
+  it('runs where the session keys are not set: a note, not a failure', function () {
+    const r = check(['compose/config'], { GOLDPATH_CLIENT_SECRET: 'x'.repeat(32) });
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /^note: GOLDPATH_SESSION_KEYS is not set here, so it was not checked; verify and bff will not start without it$/m);
+    assert.match(r.out, /environment: none of verify's and bff's variables set\)$/m);
+  });
+
+  it('warns of a GOLDPATH_* variable nothing reads, naming the closest known one, never its value', function () {
+    const r = check(['compose/config'], { GOLDPATH_CLIENT_SECRET: 'x'.repeat(32), GOLDPATH_SESION_KEYS: 'value-never-shown' });
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /^warning: GOLDPATH_SESION_KEYS is set, but goldpath reads no such variable \(did you mean GOLDPATH_SESSION_KEYS\?\); it is ignored$/m);
+    assert.doesNotMatch(r.out, /value-never-shown/);
+    // GOLDPATH_CLIENT_SECRET is no process variable, but compose/config's idps.yaml names it.
+    assert.doesNotMatch(r.out, /GOLDPATH_CLIENT_SECRET is set/);
+  });
+
+  for (const command of ['verify', 'bff']) {
+    it(`${command} warns at start of a GOLDPATH_* variable nothing reads (a log line)`, function () {
+      const r = spawnSync('node', ['dist/src/cli.js', command], {
+        cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000,
+        env: { PATH: process.env.PATH!, GOLDPATH_CONFIG_DIR: '/nonexistent-goldpath', GOLDPATH_PUBLICURL: 'https://app.example.com' },
+      });
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      const line = (r.stdout + r.stderr).split('\n').find((l) => l.includes('GOLDPATH_PUBLICURL')) ?? '';
+      const parsed = JSON.parse(line) as { level: string; svc: string; msg: string };
+      assert.equal(parsed.level, 'warn');
+      assert.equal(parsed.svc, command);
+      assert.match(parsed.msg, /did you mean GOLDPATH_PUBLIC_URL\?/);
+    });
+  }
+
   it('exits 2 with usage on an unknown command', function () {
     const r = spawnSync('node', ['dist/src/cli.js', 'nope'], { cwd: REPO_ROOT, encoding: 'utf8' });
     assert.equal(r.status, 2);

@@ -54,13 +54,17 @@ export async function startBffProcess(opts: BffProcessOptions): Promise<BffProce
   // One reload at a time (see serialized): the last SIGHUP's files are the ones that serve.
   const reload = serialized(async (): Promise<boolean> => {
     try {
-      const next = await loadConfig(settings.configDir, opts.env);
-      await assertPoliciesLoad(next.pdp);
+      // As at startup and in the sidecar: a YAML slip must not hide a policy problem.
+      const next = await withEveryProblem(settings.configDir, opts.env, async () => {
+        const loaded = await loadConfig(settings.configDir, opts.env);
+        await assertPoliciesLoad(loaded.pdp);
+        return loaded;
+      });
       bff.reload(next);
       log.info('configuration reloaded');
       return true;
     } catch (err) {
-      log.error({ err: (err as Error).message }, 'reload rejected: the previous configuration keeps serving (goldpath check lists every problem)');
+      log.error({ err: (err as Error).message }, 'reload rejected: the previous configuration keeps serving');
       return false;
     }
   });

@@ -4,7 +4,7 @@
 import { Buffer } from 'node:buffer';
 import path from 'node:path';
 import process from 'node:process';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { parseRedisUrl } from '../session/redis-url.ts';
 import type { Settings } from './types.ts';
 import { checkOrigin } from './origin.ts';
@@ -25,6 +25,13 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 export const KEY_GENERATE_HINT =
   `generate one with: node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`;
+
+/**
+ * The shortest idle timeout: it counts time without any request, and below a minute it ends
+ * sessions in ordinary use (a user reading a page). Nor could much less be enforced as written:
+ * a sidecar serves a session from memory for up to 5 s without asking the store (session/cache.ts).
+ */
+export const MIN_SESSION_IDLE_MS = 60_000;
 
 /** Browsers cap cookie lifetimes at 400 days; a longer session would silently end earlier. */
 const MAX_DURATION_MS = 400 * 24 * 3600 * 1000;
@@ -48,6 +55,14 @@ export function parseDuration(text: string): number | undefined {
 export function envValue(env: Record<string, string | undefined>, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/**
+ * HOST as a listen address: a bracketed IPv6 literal (`[::1]`, as URLs write it) without its
+ * brackets, which listen() would take as part of a host name that resolves to nothing.
+ */
+export function listenHost(text: string | undefined): string | undefined {
+  return text !== undefined && /^\[[^\]]*\]$/.test(text) ? text.slice(1, -1) : text;
 }
 
 /** Checks REDIS_URL with the parser the store itself uses, so both agree on what is valid. */
@@ -79,6 +94,7 @@ function parseSessionKeys(value: string | undefined, problems: Problems): Uint8A
     return [];
   }
   const keys: Uint8Array[] = [];
+  const seen = new Map<string, number>();
   const parts = value.split(',').map((s) => s.trim());
   parts.forEach((part, i) => {
     const which = parts.length === 1 ? 'the key' : `key #${i + 1}`;
@@ -98,7 +114,14 @@ function parseSessionKeys(value: string | undefined, problems: Problems): Uint8A
         // text would be the same key, so a key list could hold one key twice under two spellings.
         problems.add(FILE, undefined, key,
           `${which} is not canonical base64url (its last character has unused bits set, or it has = padding); ${KEY_GENERATE_HINT}`);
-      } else keys.push(new Uint8Array(bytes));
+      } else if (bytes.every((b) => b === 0)) {
+        problems.add(FILE, undefined, key, `${which} is all zero bytes, a placeholder, not a random key; ${KEY_GENERATE_HINT}`);
+      } else if (seen.has(part)) {
+        problems.add(FILE, undefined, key, `key #${i + 1} is the same as key #${seen.get(part)! + 1}; list each key once`);
+      } else {
+        seen.set(part, i);
+        keys.push(new Uint8Array(bytes));
+      }
     }
   });
   return keys;
@@ -152,7 +175,7 @@ export function loadSettings(env: Record<string, string | undefined>, opts: { cw
     if (!(port >= 0 && port <= 65535)) problems.add(FILE, undefined, 'PORT', `is ${JSON.stringify(portText)}; expected a TCP port 0-65535`);
   }
 
-  const host = envValue(env, 'HOST') ?? DEFAULT_HOST;
+  const host = listenHost(envValue(env, 'HOST')) ?? DEFAULT_HOST;
   if (/\s/.test(host)) problems.add(FILE, undefined, 'HOST', 'must be a host name or IP address to listen on');
 
   const logLevel = (envValue(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
@@ -160,7 +183,12 @@ export function loadSettings(env: Record<string, string | undefined>, opts: { cw
     problems.add(FILE, undefined, 'LOG_LEVEL', `is ${JSON.stringify(logLevel)}; expected one of ${LOG_LEVELS.join(', ')}`);
   }
 
-  const idle = parseDurationVar(env, 'GOLDPATH_SESSION_IDLE', DEFAULT_SESSION_IDLE, problems);
+  let idle = parseDurationVar(env, 'GOLDPATH_SESSION_IDLE', DEFAULT_SESSION_IDLE, problems);
+  if (idle !== undefined && idle < MIN_SESSION_IDLE_MS) {
+    problems.add(FILE, undefined, 'GOLDPATH_SESSION_IDLE', 'is shorter than 60s, the least accepted: it counts time without any ' +
+      'request, so sessions would end while their users read a page (OWASP suggests 2-5 minutes at the shortest)');
+    idle = undefined;
+  }
   const max = parseDurationVar(env, 'GOLDPATH_SESSION_MAX', DEFAULT_SESSION_MAX, problems);
   if (idle !== undefined && max !== undefined && idle > max) {
     problems.add(FILE, undefined, 'GOLDPATH_SESSION_IDLE',
@@ -188,4 +216,29 @@ export function loadSettings(env: Record<string, string | undefined>, opts: { cw
     host,
     logLevel,
   });
+}
+
+/** What loadSettings reads and checks (GOLDPATH_CONFIG_DIR aside: `check` takes the folder itself). */
+export const SETTINGS_VARIABLES: readonly string[] = [
+  'REDIS_URL', 'GOLDPATH_PUBLIC_URL', 'GOLDPATH_SESSION_KEYS', 'PORT', 'HOST', 'LOG_LEVEL',
+  'GOLDPATH_SESSION_IDLE', 'GOLDPATH_SESSION_MAX', 'GOLDPATH_MAX_LOGINS_PER_MINUTE',
+];
+const REQUIRED = 'GOLDPATH_SESSION_KEYS';
+
+/**
+ * The environment as `goldpath check` sees it: loadSettings' own rules and messages, as verify and
+ * bff apply them. An unset variable takes its default, which is valid; the one without a default
+ * (GOLDPATH_SESSION_KEYS) is returned as `missing`, not a problem: check also runs where the
+ * processes' secrets are not (CI), and its contract is the config folder.
+ */
+export function checkSettings(env: Record<string, string | undefined>): { checked: string[]; problems: ConfigProblem[]; missing: string[] } {
+  const checked = SETTINGS_VARIABLES.filter((name) => envValue(env, name) !== undefined);
+  const missing = envValue(env, REQUIRED) === undefined ? [REQUIRED] : [];
+  try {
+    loadSettings(env);
+    return { checked, problems: [], missing };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return { checked, problems: err.problems.filter((p) => !missing.includes(p.key)), missing };
+  }
 }

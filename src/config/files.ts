@@ -62,3 +62,13 @@ export async function readTextCapped(abs: string, maxBytes: number): Promise<str
     await fh.close();
   }
 }
+
+/**
+ * `(resolved to /abs/path)` for a problem about a file a config names, or, when the path holds a
+ * value from the environment (`safe` would show the text as written instead), a note saying it is
+ * not shown: "resolved to ./${SEC}.polar" would show a path that was never looked at.
+ */
+export function resolvedNote(abs: string, safe: (text: string) => string): string {
+  const shown = safe(abs);
+  return shown === abs ? `(resolved to ${abs})` : '(resolved with a value from the environment, not shown)';
+}

@@ -1,9 +1,11 @@
 // idps.yaml: the OpenID Providers and how goldpath authenticates to each as a client.
-import { createPrivateKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AudienceConfig, ClientAuth, IdpConfig, IdpsConfig } from './types.ts';
-import { fileProblem } from './files.ts';
+import { fileProblem, resolvedNote } from './files.ts';
+import { signingKeyProblem } from './jwk.ts';
+import { issuerProblem } from './origin.ts';
 import { NAME } from './routes.ts';
 import { show, type Cursor } from './yaml.ts';
 
@@ -58,33 +60,28 @@ async function keyFile(c: Cursor, what: string): Promise<string | undefined> {
   const abs = path.resolve(c.y.dir, s);
   const why = await fileProblem(abs);
   if (why) {
-    c.problem(`${c.show(s)} ${why} (resolved to ${c.safe(abs)})`);
+    c.problem(`${c.show(s)} ${why} ${resolvedNote(abs, (t) => c.safe(t))}`);
     return undefined;
   }
   return abs;
 }
 
-/** A private_key_jwt key must be a private asymmetric JWK; never echo any of its content. */
-async function checkPrivateJwk(c: Cursor, abs: string): Promise<void> {
+/**
+ * A private_key_jwt key must be one the BFF can sign with (jwk.ts decides, for both); the problem
+ * names the file as written, never any of its content.
+ */
+async function checkPrivateJwk(c: Cursor, abs: string, written: string): Promise<void> {
   let jwk: unknown;
   try {
     jwk = JSON.parse(await readFile(abs, 'utf8'));
   } catch {
-    c.problem('is not a JSON Web Key file (expected a private JWK as JSON)');
+    c.problem(`${c.show(written)} is not a JSON Web Key file (expected a private JWK as JSON)`);
     return;
   }
-  const k = jwk as Record<string, unknown> | null;
-  if (!k || typeof k !== 'object' || !['RSA', 'EC', 'OKP'].includes(String(k.kty))) {
-    c.problem('is not an RSA, EC or OKP JSON Web Key');
-  } else if (typeof k.d !== 'string') {
-    c.problem('holds a public key; private_key_jwt needs the private JWK (with "d")');
-  } else {
-    try {
-      createPrivateKey({ key: k as JsonWebKey, format: 'jwk' });
-    } catch {
-      c.problem(`holds a ${String(k.kty)} JWK whose key material does not parse (a damaged or hand-edited key?)`);
-    }
-  }
+  const why = jwk !== null && typeof jwk === 'object' && !Array.isArray(jwk)
+    ? await signingKeyProblem(jwk as Record<string, unknown>)
+    : 'is not an RSA, EC or OKP JSON Web Key';
+  if (why) c.problem(`${c.show(written)} ${why}`);
 }
 
 /**
@@ -135,9 +132,12 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
     const s = issuerC.string({ what: 'an https URL' });
     if (s !== undefined) {
       const u = URL.canParse(s) ? new URL(s) : undefined;
+      const shapeWhy = u ? issuerProblem(s) : undefined;
       if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:')) issuerC.problem(`is ${issuerC.show(s)}; expected an https URL`);
       else if (u.search || u.hash || s.includes('?') || s.includes('#') || u.username || u.password) {
         issuerC.problem(`is ${issuerC.show(s)}; an issuer has no query, fragment or credentials (OpenID Connect Discovery 1.0)`);
+      } else if (shapeWhy) {
+        issuerC.problem(`is ${issuerC.show(s)}; an issuer ${shapeWhy} (discovery compares it exactly with what the IdP says)`);
       } else if (u.protocol === 'http:' && !insecure) {
         issuerC.problem(`is ${issuerC.show(s)}, plain http: codes, tokens and the client secret would cross the network unencrypted. ` +
           'Use https, or, for a local development IdP only, set dangerously_allow_insecure_http: true on this IdP');
@@ -174,6 +174,10 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
   if (authKnown && wantsSecret && secretC.missing) secretC.required(`the client secret (${usedWith}); e.g. \${GOLDPATH_CLIENT_SECRET}`);
   else if (authKnown && !wantsSecret && !secretC.missing) secretC.problem(`is not used with ${usedWith}; remove it`);
   else if (!secretC.missing) clientSecret = secretC.string({ what: 'the client secret' });
+  if (clientSecret !== undefined && secretC.cutByComment) {
+    secretC.warn('has a comment after it on its line: YAML ends an unquoted value at " #", so if the # and what follows ' +
+      'are part of the secret, they were left out; quote it (\'...\') or keep it in the environment');
+  }
 
   let privateKey: string | undefined;
   const keyC = f.get('private_key');
@@ -181,7 +185,7 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
   else if (authKnown && clientAuth !== 'private_key_jwt' && !keyC.missing) keyC.problem(`is only used with client_auth: private_key_jwt, not ${authShown}; remove it`);
   else if (!keyC.missing) {
     privateKey = await keyFile(keyC, 'a path to a private JWK file');
-    if (privateKey) await checkPrivateJwk(keyC, privateKey);
+    if (privateKey) await checkPrivateJwk(keyC, privateKey, keyC.string()!);
   }
 
   let mtls: IdpConfig['mtls'];
@@ -263,6 +267,15 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
       if (!ok) audienceNames = undefined;
       else audienceNames?.add(a.key);
     }
+  }
+
+  // By design, an audience's token comes from the refresh token (a login gets the login token
+  // only: oidc/token-provider.ts), and most IdPs issue refresh tokens for offline_access only. A
+  // warning, not a problem: some issue them without it (Keycloak, where offline_access asks for
+  // an offline token with other lifetimes), and a config that works there must keep working.
+  if (!scopesC.missing && !scopes.includes('offline_access') && Object.keys(audiences).length > 0) {
+    scopesC.warn('lacks offline_access, which audiences need unless the IdP issues refresh tokens without it: their tokens are ' +
+      'obtained with the refresh token, so without one every route with an audience answers 503; add offline_access (or remove audiences)');
   }
 
   const claims = { roles: 'roles', groups: 'groups' };

@@ -117,6 +117,8 @@ export interface ConfigValidation {
    * has: `goldpath check` then checks the policies too, so that all problems show in one round.
    */
   readonly pdp: PdpConfig | undefined;
+  /** Legal but probably mistaken (Problems.warn); `goldpath check` prints them. */
+  readonly warnings: ConfigProblem[];
 }
 
 /** Validates the three files; returns the config only when there is no problem. */
@@ -126,7 +128,7 @@ export async function validateConfig(dir: string, env: Env): Promise<ConfigValid
   const isDir = await stat(abs).then((s) => s.isDirectory(), () => false);
   if (!isDir) {
     problems.add(abs, undefined, '(folder)', 'config folder not found; set GOLDPATH_CONFIG_DIR to the folder holding routes.yaml, pdp.yaml and idps.yaml');
-    return { config: undefined, problems: problems.list, pdp: undefined };
+    return { config: undefined, problems: problems.list, pdp: undefined, warnings: [] };
   }
 
   const [routesY, pdpY, idpsY] = await Promise.all(CONFIG_FILES.map((f) => readYaml(abs, f, env, problems)));
@@ -137,10 +139,10 @@ export async function validateConfig(dir: string, env: Env): Promise<ConfigValid
 
   if (problems.count > 0 || !routes || !pdp || !idps) {
     const pdpClean = pdp !== undefined && !problems.list.some((p) => p.file === 'pdp.yaml');
-    return { config: undefined, problems: sortProblems(problems.list), pdp: pdpClean ? deepFreeze(pdp.config) : undefined };
+    return { config: undefined, problems: sortProblems(problems.list), pdp: pdpClean ? deepFreeze(pdp.config) : undefined, warnings: problems.warnings };
   }
   const config = deepFreeze<GoldpathConfig>({ routes: routes.config, pdp: pdp.config, idps: idps.config });
-  return { config, problems: [], pdp: config.pdp };
+  return { config, problems: [], pdp: config.pdp, warnings: problems.warnings };
 }
 
 /**

@@ -23,6 +23,39 @@ function hostProblem(host: string): string | undefined {
   return undefined;
 }
 
+const INVALID_PORT = 'has an invalid port (expected 1-65535, or none for the default)';
+
+/** Why `authority` (host[:port], no user info) is not an exact DNS name or IP literal with a port 1-65535. */
+function authorityProblem(authority: string): string | undefined {
+  const hp = /^(\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(authority);
+  const [host, port] = hp ? [hp[1]!, hp[2]] : ['', undefined];
+  if (host === '') return 'has no host';
+  if (!host.startsWith('[')) {
+    const why = hostProblem(host);
+    if (why) return why;
+  }
+  if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) return INVALID_PORT;
+  return undefined;
+}
+
+/**
+ * Why `value` (an http(s) URL the caller has parsed) cannot be an OpenID issuer discovery will
+ * ever confirm, or undefined: the same host and port rules as an origin (no `*`, no port 0), and a
+ * path the URL parser keeps as written (no dot segments, plain or percent-encoded, no spaces or
+ * backslashes), as the IdP's `issuer` is compared with it exactly. Never repeats the value.
+ */
+export function issuerProblem(value: string): string | undefined {
+  if (value.includes('*')) return 'must be an exact URL; wildcards are not allowed';
+  const m = SHAPE.exec(value);
+  if (!m) return 'is not a URL';
+  const why = authorityProblem(m[2]!.slice(m[2]!.lastIndexOf('@') + 1));
+  if (why) return why;
+  const path = m[3]!.replace(/[?#].*$/s, '');
+  if (/[\s\\]/.test(path)) return 'has a space or backslash in its path';
+  if (path.split('/').some((seg) => /^(\.|%2e){1,2}$/i.test(seg))) return 'has a dot segment (. or .., maybe percent-encoded as %2e) in its path';
+  return undefined;
+}
+
 export type OriginCheck =
   | { readonly origin: string; readonly secure: boolean; readonly problem?: undefined }
   | { readonly problem: string };
@@ -36,7 +69,11 @@ export type OriginCheck =
 export function checkOrigin(value: string, plainHttpRisk: string): OriginCheck {
   if (value.includes('*')) return { problem: 'must be an exact origin; wildcards are not allowed' };
   const m = SHAPE.exec(value);
-  if (!m || !URL.canParse(value)) return { problem: 'is not a URL' };
+  if (!m) return { problem: 'is not a URL' };
+  // Checked before the URL parser, which refuses a port over 65535 as "not a URL" but takes :0.
+  const early = authorityProblem(m[2]!);
+  if (early === INVALID_PORT) return { problem: early };
+  if (!URL.canParse(value)) return { problem: 'is not a URL' };
   const [, scheme, authority, rest] = m as unknown as [string, string, string, string];
   const protocol = scheme.toLowerCase();
   if (protocol !== 'https' && protocol !== 'http') {
@@ -44,16 +81,8 @@ export function checkOrigin(value: string, plainHttpRisk: string): OriginCheck {
   }
   if (authority.includes('@')) return { problem: 'must not contain a user name or password' };
   if (rest !== '' && rest !== '/') return { problem: 'must be an origin only, without path, query or fragment' };
-  const hp = /^(\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(authority);
-  const [host, port] = hp ? [hp[1]!, hp[2]] : ['', undefined];
-  if (host === '') return { problem: 'has no host' };
-  if (!host.startsWith('[')) {
-    const why = hostProblem(host);
-    if (why) return { problem: why };
-  }
-  if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
-    return { problem: 'has an invalid port (expected 1-65535, or none for the default)' };
-  }
+  const why = authorityProblem(authority);
+  if (why) return { problem: why };
   const u = new URL(value);
   if (protocol === 'http' && !LOCAL_HOSTS.has(u.hostname)) {
     return { problem: `uses plain http: ${plainHttpRisk}; use https (http is accepted only for localhost, 127.0.0.1 and [::1])` };

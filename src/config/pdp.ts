@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { PdpConfig, PdpRule } from './types.ts';
 import { pathProblem, segmentProblem, splitPath } from './paths.ts';
-import { fileProblem, MAX_POLICY_BYTES } from './files.ts';
+import { fileProblem, MAX_POLICY_BYTES, resolvedNote } from './files.ts';
 import { show, type Cursor } from './yaml.ts';
 
 /** Methods a rule may name. TRACE and CONNECT never reach an API through the edge. */
@@ -151,7 +151,7 @@ export async function validatePdp(root: Cursor): Promise<PdpResult> {
       else if (policies.includes(abs)) item.problem(`${item.show(s)} is listed twice`);
       else {
         const why = await fileProblem(abs, MAX_POLICY_BYTES);
-        if (why) item.problem(`${item.show(s)} ${why} (resolved to ${item.safe(abs)})`);
+        if (why) item.problem(`${item.show(s)} ${why} ${resolvedNote(abs, (t) => item.safe(t))}`);
         policies.push(abs);
       }
     }

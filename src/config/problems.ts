@@ -5,9 +5,15 @@ import { ConfigError, formatProblem, type ConfigProblem } from '../errors.ts';
 
 export class Problems {
   readonly list: ConfigProblem[] = [];
+  /** Legal but probably a mistake: `goldpath check` prints them (`file:line: key: message`); they fail nothing. */
+  readonly warnings: ConfigProblem[] = [];
 
   add(file: string, line: number | undefined, key: string, message: string): void {
     this.list.push(line === undefined ? { file, key, message } : { file, line, key, message });
+  }
+
+  warn(file: string, line: number | undefined, key: string, message: string): void {
+    this.warnings.push(line === undefined ? { file, key, message } : { file, line, key, message });
   }
 
   get count(): number {

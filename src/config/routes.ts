@@ -39,6 +39,7 @@ export function validateRoutes(root: Cursor): RoutesResult {
 
   const names = new Map<string, number | undefined>();
   const prefixes = new Map<string, number | undefined>();
+  const foldedPrefixes = new Map<string, number | undefined>();
   for (const item of items ?? []) {
     const f = item.map(['name', 'prefix', 'audience', 'auth'], 'a map with name:, prefix:, audience:, auth:');
     if (!f) continue;
@@ -68,8 +69,17 @@ export function validateRoutes(root: Cursor): RoutesResult {
         else if (s !== '/api' && !s.startsWith('/api/')) {
           prefixC.problem(`must start with /api/ (Traefik sends only /api/** through the verify sidecar); got ${prefixC.show(s)}`);
         } else {
+          const folded = foldedPrefixes.get(s.toLowerCase());
           if (prefixes.has(s)) prefixC.problem(`${prefixC.show(s)} is already the prefix of the route at line ${prefixes.get(s)}`);
-          else prefixes.set(s, prefixC.line);
+          else if (folded !== undefined) {
+            // The sidecar refuses a path that another route would match once case is ignored (as
+            // many upstream routers match): every request under this prefix would be a 400.
+            prefixC.problem(`${prefixC.show(s)} differs from the prefix of the route at line ${folded} only in letter case; ` +
+              'the sidecar answers 400 to every request under it (case-insensitive upstream routers would give it to that route)');
+          } else {
+            prefixes.set(s, prefixC.line);
+            foldedPrefixes.set(s.toLowerCase(), prefixC.line);
+          }
           prefix = s;
           prefixOk = true;
         }

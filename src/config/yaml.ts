@@ -314,6 +314,21 @@ export class Cursor {
     this.y.problems.add(this.y.file, line, this.path || '(root)', message);
   }
 
+  /** See Problems.warn. */
+  warn(message: string): void {
+    if (!this.danglingAlias) this.y.problems.warn(this.y.file, this.line, this.path || '(root)', message);
+  }
+
+  /**
+   * Whether an unquoted value (not a `${NAME}`) has a comment after it on its line: YAML ends a
+   * plain value at ` #`, so a secret holding one is silently cut there.
+   */
+  get cutByComment(): boolean {
+    const n = this.node;
+    return n !== undefined && isScalar(n) && n.type === 'PLAIN' && n.comment !== undefined && n.comment !== null &&
+      typeof n.value === 'string' && !n.value.includes('${');
+  }
+
   /** Reports a missing required value. */
   required(what: string): void {
     this.problem(`is required: ${what}`);

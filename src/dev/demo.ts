@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import process from 'node:process';
-import { LOG_LEVELS, loadSettings } from '../config/env.ts';
+import { listenHost, LOG_LEVELS, loadSettings } from '../config/env.ts';
 import { explainListenError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { packageRoot } from '../paths.ts';
@@ -23,12 +23,17 @@ export interface Demo {
   close(): Promise<void>;
 }
 
+/** The demo's config folder: GOLDPATH_CONFIG_DIR, or the bundled one wherever it runs from. */
+export function demoConfigDir(env: Record<string, string | undefined>): string {
+  return env['GOLDPATH_CONFIG_DIR'] || join(packageRoot(), 'compose/config');
+}
+
 /** Fills what a fresh machine lacks; everything can still be set from the environment. */
 export function demoEnv(env: Record<string, string | undefined>, log: Logger): Record<string, string | undefined> {
   const port = env['PORT'] || '8080';
   const out: Record<string, string | undefined> = {
     ...env,
-    GOLDPATH_CONFIG_DIR: env['GOLDPATH_CONFIG_DIR'] || join(packageRoot(), 'compose/config'),
+    GOLDPATH_CONFIG_DIR: demoConfigDir(env),
     REDIS_URL: env['REDIS_URL'] || 'memory://',
     GOLDPATH_PUBLIC_URL: env['GOLDPATH_PUBLIC_URL'] || `http://localhost:${port}`,
     // 127.0.0.1, not localhost: another host to the browser, whose cookies (the dev IdP's login
@@ -61,7 +66,7 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
   try {
     const issuerPort = Number(new URL(env['GOLDPATH_IDP_ISSUER']!).port || 80);
     // On the edge's interface (loopback unless HOST says otherwise): the dev IdP signs anyone in.
-    const host = env['HOST'] || '127.0.0.1';
+    const host = listenHost(env['HOST'] || undefined) ?? '127.0.0.1';
     // A failure to listen names the part and the variables that move it (the dev IdP's port is its issuer's).
     const idp = await startDevIdpFromConfig({
       env: { ...internal, PORT: String(issuerPort), HOST: host }, log: root.child({ svc: 'dev-idp' }),

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Buffer } from 'node:buffer';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
-import { configDirOf, DEFAULT_PUBLIC_URL, envValue, loadSettings } from '../config/env.ts';
+import { configDirOf, DEFAULT_PUBLIC_URL, envValue, listenHost, loadSettings } from '../config/env.ts';
 import { sameIssuer } from '../config/idps.ts';
 import { validateConfig } from '../config/load.ts';
 import type { GoldpathConfig, IdpConfig } from '../config/types.ts';
@@ -86,7 +86,7 @@ export async function devIdpSettings(env: Record<string, string | undefined>): P
 
   return {
     port,
-    host: envValue(env, 'HOST') ?? DEFAULT_DEV_IDP_HOST,
+    host: listenHost(envValue(env, 'HOST')) ?? DEFAULT_DEV_IDP_HOST,
     logLevel: (envValue(env, 'LOG_LEVEL') ?? 'info').toLowerCase(),
     issuer,
     origin: new URL(envValue(env, 'GOLDPATH_PUBLIC_URL') ?? DEFAULT_PUBLIC_URL).origin,

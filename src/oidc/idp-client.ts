@@ -49,6 +49,13 @@ export type RemoteJwks = ReturnType<typeof createRemoteJWKSet>;
  */
 export const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
+/** The client's own key or secret failed before any request was made (see configuration()). */
+class UnusableCredentials extends Error {
+  constructor(cause: unknown) {
+    super('unusable client credentials', { cause });
+  }
+}
+
 export class IdpClient {
   readonly idp: IdpConfig;
   readonly #log: Logger;
@@ -110,6 +117,11 @@ export class IdpClient {
       },
       (err: unknown) => {
         this.#pending = undefined;
+        if (err instanceof UnusableCredentials) {
+          // Not the IdP's fault: saying it "cannot be reached" would send the operator to the network.
+          this.#log.error({ idp: this.name, err: errorSummary(err.cause) }, 'the client credentials in idps.yaml cannot be used');
+          throw new Unavailable(`the client credentials of IdP "${this.name}" cannot be used (goldpath check names the problem)`, { cause: err.cause });
+        }
         this.#log.warn({ idp: this.name, err: errorSummary(err) }, 'IdP discovery failed');
         throw new Unavailable(`the IdP "${this.name}" cannot be reached`, { cause: err });
       },
@@ -122,7 +134,8 @@ export class IdpClient {
     const metadata: Partial<oidc.ClientMetadata> = {};
     if (idp.clientSecret) metadata.client_secret = idp.clientSecret;
     if (idp.clientAuth === 'tls_client_auth') metadata.use_mtls_endpoint_aliases = true;
-    const auth = await clientAuthFor(idp);
+    // Validation vetted the key files, but they are read again here and may have changed since.
+    const auth = await clientAuthFor(idp).catch((err: unknown) => { throw new UnusableCredentials(err); });
     this.#client = { metadata, auth };
     let config: oidc.Configuration;
     try {

@@ -104,6 +104,25 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
       }
     });
 
+    it('a reload with a broken YAML file and a broken policy names both, as the sidecar does', async () => {
+      const policy = join(dir, 'policy.polar');
+      const routes = join(dir, 'routes.yaml');
+      const [goodPolicy, goodRoutes] = [readFileSync(policy, 'utf8'), readFileSync(routes, 'utf8')];
+      const before = child.output().length;
+      writeFileSync(policy, `${goodPolicy}\nallow(user, "x", _r) if user.roles.(;\n`);
+      writeFileSync(routes, 'routes: [\n');
+      try {
+        child.proc.kill('SIGHUP');
+        await new Promise((res) => setTimeout(res, 1500));
+        const line = child.output().slice(before).split('\n').find((l) => l.includes('reload rejected')) ?? '';
+        assert.match(line, /routes\.yaml:1: routes: /, child.output().slice(before));
+        assert.match(line, /policy\.polar:\d+: policies: /, child.output().slice(before));
+      } finally {
+        writeFileSync(policy, goodPolicy);
+        writeFileSync(routes, goodRoutes);
+      }
+    });
+
     it('reloads idps.yaml on SIGHUP and keeps the old config when the new one is broken', async () => {
       writeFileSync(join(dir, 'idps.yaml'), 'default: nope\nidps: {}\n');
       child.proc.kill('SIGHUP');

@@ -91,7 +91,7 @@ rules:
     const messages = problems.map((p) => `${p.file}:${p.line}: ${p.key}: ${p.message}`);
     const expect = [
       /^routes\.yaml:4: routes\[0\]\.audience: is "\$\{AUD\}", but no IdP in idps\.yaml defines audiences\.\$\{AUD\}$/,
-      /^pdp\.yaml:1: policies\[0\]: "\$\{DIR\}\/missing\.polar" does not exist \(resolved to \$\{DIR\}\/missing\.polar\)$/,
+      /^pdp\.yaml:1: policies\[0\]: "\$\{DIR\}\/missing\.polar" does not exist \(resolved with a value from the environment, not shown\)$/,
       /^pdp\.yaml:5: rules\[0\]\.resource\.id: is ":nope", which is not a parameter of "\$\{MATCH\}" \(it has \$\{MATCH\}\)$/,
       /^pdp\.yaml:6: rules\[1\]\.match: path "\/api\/elsewhere\/:id" is under no route prefix in routes\.yaml \(\$\{ORDERS\}\)/,
       /^pdp\.yaml:9: rules\[2\]\.match: can never apply: the rule at line 3 \("\$\{MATCH\}"\)/,

@@ -56,7 +56,7 @@ describe('config: loadConfig', () => {
         idps: {
           main: {
             name: 'main', issuer: 'https://idp.example.com/realms/main', clientId: 'goldpath', clientSecret: 'main-secret-value',
-            clientAuth: 'client_secret_post', privateKey: undefined, mtls: undefined, scopes: ['openid', 'email'], par: 'always',
+            clientAuth: 'client_secret_post', privateKey: undefined, mtls: undefined, scopes: ['openid', 'email', 'offline_access'], par: 'always',
             dpop: true, audiences: { orders: { resource: 'https://api.example.com/orders', scopes: ['orders.read', 'orders.write'] } },
             claims: { roles: 'realm_access.roles', groups: 'groups' }, dangerouslyAllowInsecureHttp: false,
           },
