@@ -2,6 +2,7 @@
 // deletes the session, clears the cookie, then sends the browser to the IdP's end-session endpoint
 // (302 for a form navigation, {"logout_url"} for fetch/XHR).
 import type { Context } from 'koa';
+import { signedInAt } from '../session/issuer.ts';
 import { BadRequest, CsrfError, StoreUnavailable } from '../errors.ts';
 import { errorSummary } from '../oidc/idp-client.ts';
 import type { Session } from '../session/types.ts';
@@ -84,7 +85,10 @@ export function logoutHandler(deps: BffDeps) {
 
   /** Revoke, delete, and build the end-session URL. Revocation is best effort: the session dies anyway. */
   async function endSession(ctx: Context, session: Session): Promise<string | undefined> {
-    const idp = deps.idps.get(session.idp);
+    // Only at the IdP that signed the user in: an entry given another issuer since (a reload) is
+    // another IdP, which must not be sent this session's refresh token or ID token.
+    const named = deps.idps.get(session.idp);
+    const idp = named && signedInAt(session, named.idp.issuer) ? named : undefined;
     const rt = session.secrets.refreshToken;
     if (idp && rt) {
       try {

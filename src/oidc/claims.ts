@@ -43,9 +43,12 @@ function spaceList(value: string): string[] {
   return [...new Set(value.split(/[\s,]+/).filter(Boolean))];
 }
 
-/** userinfo wins over the ID token for the same claim (it is the fresher source), except `sub`. */
+/**
+ * userinfo wins over the ID token for the same claim (it is the fresher source), except `sub` and
+ * `iss`: who signed the user in is what the ID token says (src/session/issuer.ts checks it).
+ */
 export function mergeClaims(idToken: Record<string, unknown>, userinfo: Record<string, unknown> | undefined): Record<string, unknown> {
-  const merged: Record<string, unknown> = { ...idToken, ...(userinfo ?? {}), sub: idToken['sub'] };
+  const merged: Record<string, unknown> = { ...idToken, ...(userinfo ?? {}), sub: idToken['sub'], iss: idToken['iss'] };
   for (const k of PROTOCOL_CLAIMS) delete merged[k];
   return merged;
 }

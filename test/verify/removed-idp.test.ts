@@ -14,7 +14,7 @@ import { createVerifyApp } from '../../src/verify/app.ts';
 import { createVerifyMetrics } from '../../src/verify/metrics.ts';
 import { buildVerifyPolicy } from '../../src/verify/policy.ts';
 import type { VerifyPolicy } from '../../src/verify/state.ts';
-import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { capturingLogger, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall } from '../helpers/login.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { newSession } from '../helpers/sessions.ts';
@@ -105,8 +105,9 @@ describe('an IdP removed from idps.yaml', function () {
 
   describe('the BFF', () => {
     let env: IdpBff;
+    const captured = capturingLogger();
     before(async () => {
-      env = await startIdpBff({ redis });
+      env = await startIdpBff({ redis, log: captured.log });
     });
     after(() => env?.close());
 
@@ -128,6 +129,23 @@ describe('an IdP removed from idps.yaml', function () {
       assert.equal(after.status, 401);
       env.bff.reload(env.config);
       assert.equal((await httpCall(`${env.url}/auth/session`, { jar })).status, 200, 'back with its issuer');
+    });
+
+    it('a logout of a session of the issuer the entry named before sends nothing to the one it names now', async () => {
+      env.bff.reload(env.config);
+      const { jar } = await env.login('alice');
+      const csrf = (JSON.parse((await httpCall(`${env.url}/auth/session`, { jar })).body) as { csrf_token: string }).csrf_token;
+      env.bff.reload(devElsewhere(env.config));
+      const before = captured.lines.length;
+      const out = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar, headers: { 'x-csrf-token': csrf, accept: 'application/json' } });
+      assert.equal(out.status, 200, out.body);
+      const url = (JSON.parse(out.body) as { logout_url: string }).logout_url;
+      assert.doesNotMatch(url, /another-idp|id_token_hint/, 'no end-session URL at the other IdP, no ID token in it');
+      const lines = captured.lines.slice(before).join('\n');
+      assert.doesNotMatch(lines, /revocation/, 'the refresh token was not sent to the other IdP');
+      assert.match(lines, /"msg":"logout"/, 'the session was ended');
+      env.bff.reload(env.config);
+      assert.equal((await httpCall(`${env.url}/auth/session`, { jar })).status, 401, 'deleted');
     });
   });
 });
