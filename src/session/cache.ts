@@ -232,8 +232,13 @@ export class CachingSessionStore implements SessionStore {
     }
     // A feed that is down cannot echo (and nothing is served meanwhile): probe once it is back.
     if (!this.#inner.invalidationsLive) return;
-    // Idle: no probe until a lookup asks for one (lookup() beats at once).
-    if (this.#quietBeats > IDLE_BEATS) return;
+    // Idle: no probe until a lookup asks for one (lookup() beats at once). Nothing is fresh
+    // meanwhile: a pause notices no stall, and a clock stepped back during it (no lookup saw the
+    // step) would otherwise make the last probe before it look recent again.
+    if (this.#quietBeats > IDLE_BEATS) {
+      this.#freshUntil = -Infinity;
+      return;
+    }
     // Taken BEFORE the probe is handed to the client: Redis executes it later still, so whatever
     // was published before `sentAt` is ordered before it (the freshness argument at the top).
     const sentAt = Date.now();

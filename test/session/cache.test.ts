@@ -431,6 +431,32 @@ describe('session cache', function () {
       }
     });
 
+    it('after a pause, a clock stepped back does not make the last probe before it count: nothing served until a new probe is back', async function () {
+      this.timeout(10_000);
+      const real = Date.now;
+      let back = 0;
+      Date.now = () => real() - back;
+      const { stub, cache } = make({ heartbeatMs: 10, freshMs: 60, stallMs: 300 });
+      try {
+        await waitServing(cache);
+        await cacheOne(stub, cache, 'p');
+        // Wait for the pause (100 beats without a lookup): probes stop.
+        for (let last = -1; stub.pings !== last;) {
+          last = stub.pings;
+          await new Promise((x) => setTimeout(x, 200));
+        }
+        stub.stalled = true; // the link stalls during the pause: nothing notices
+        back = 1000; // and the clock steps back to before the last probe's window ended
+        const p = cache.lookup('ok-p');
+        assert.ok(p instanceof Promise, 'read from the store, not served on a probe from before the pause');
+        stub.reads.at(-1)!.resolve(null);
+        assert.equal(await p, null);
+      } finally {
+        Date.now = real;
+        await cache.close().catch(() => {});
+      }
+    });
+
     it('a store that stops answering pings (a stalled Redis) is not trusted: nothing served or kept until it answers again', async function () {
       // freshMs above stallMs: this is about the stall (emptying), not the freshness window.
       const { stub, cache } = make({ heartbeatMs: 20, stallMs: 60, freshMs: 1000 });
