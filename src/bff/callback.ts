@@ -102,7 +102,8 @@ export function callbackHandler(deps: BffDeps) {
     const size = oversized(user);
     if (size !== undefined) {
       return fail(ctx, `Your account's profile at the identity provider is too large to sign in here (${Math.ceil(size.bytes / 1024)} KiB, ` +
-        `${size.roles} roles, ${size.groups} groups; goldpath keeps at most ${MAX_USER_JSON_BYTES / 1024} KiB and ${MAX_LIST_ENTRIES} of each). ` +
+        `${size.roles} roles, ${size.groups} groups, a list of ${size.longest_claim_list} in its claims; goldpath keeps at most ` +
+        `${MAX_USER_JSON_BYTES / 1024} KiB and lists of ${MAX_LIST_ENTRIES}). ` +
         'Ask the operator to send fewer claims to this application.', { reason: 'claims_too_large', idp: idp.name, ...size }, 'idp_error');
     }
     const secrets: SessionSecrets = {

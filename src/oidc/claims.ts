@@ -64,12 +64,24 @@ export function mergeClaims(idToken: Record<string, unknown>, userinfo: Record<s
 export const MAX_USER_JSON_BYTES = 64 * 1024;
 export const MAX_LIST_ENTRIES = 1000;
 
-/** Why a user is too large to keep in a session (sizes and counts only, never values), or undefined. */
+/**
+ * Why a user is too large to keep in a session (sizes and counts only, never values), or
+ * undefined. Every list counts, not only roles and groups: a policy may walk any claim (a
+ * `permissions` list of 30,000 short strings fits in 64 KiB and made each query ~0.5 s).
+ */
 export function oversized(user: SessionUser): Record<string, number> | undefined {
-  const counts = { roles: user.roles.length, groups: user.groups.length, scopes: user.scopes.length };
+  const counts = { roles: user.roles.length, groups: user.groups.length, scopes: user.scopes.length, longest_claim_list: longestList(user.claims, 0) };
   const bytes = Buffer.byteLength(JSON.stringify(user));
-  if (bytes <= MAX_USER_JSON_BYTES && Math.max(counts.roles, counts.groups, counts.scopes) <= MAX_LIST_ENTRIES) return undefined;
+  if (bytes <= MAX_USER_JSON_BYTES && Math.max(counts.roles, counts.groups, counts.scopes, counts.longest_claim_list) <= MAX_LIST_ENTRIES) return undefined;
   return { bytes, ...counts };
+}
+
+/** The longest array anywhere in a JSON value (claims come from JSON: no cycles; depth bounded anyway). */
+function longestList(v: unknown, depth: number): number {
+  if (v === null || typeof v !== 'object' || depth > 64) return 0;
+  let longest = Array.isArray(v) ? v.length : 0;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) longest = Math.max(longest, longestList(x, depth + 1));
+  return longest;
 }
 
 export function userFromClaims(idp: IdpConfig, claims: Record<string, unknown>, scope: string | undefined): SessionUser {

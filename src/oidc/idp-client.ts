@@ -350,19 +350,53 @@ const percentDecoded = (s: string) => s.replace(/(?:%[0-9A-Fa-f]{2})+/g, (m) => 
   }
 });
 
+/** JSON string escapes (`\/`, `\u002F`) and the HTML entities an error page may hold, undone. */
+const unescaped = (s: string) => s
+  .replace(/\\u([0-9A-Fa-f]{4})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)))
+  .replace(/\\(["\\/])/g, '$1')
+  .replace(/&#x([0-9A-Fa-f]{1,6});/g, (_, h: string) => String.fromCodePoint(Math.min(parseInt(h, 16), 0x10ffff)))
+  .replace(/&#(\d{1,7});/g, (_, d: string) => String.fromCodePoint(Math.min(Number(d), 0x10ffff)))
+  .replace(/&(amp|lt|gt|quot|apos);/g, (_, n: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" })[n]!);
+
+/** Every reading of `text` a quoted secret may hide in: decoded twice over, and base64 runs. */
+function readingsOf(text: string): Set<string> {
+  const decoders = [percentDecoded, (s: string) => percentDecoded(s.replace(/\+/g, ' ')), unescaped];
+  const all = new Set([text]);
+  let frontier = [text];
+  for (let round = 0; round < 2; round++) {
+    const next: string[] = [];
+    for (const t of frontier) {
+      for (const decode of decoders) {
+        const r = decode(t);
+        if (!all.has(r)) all.add(r), next.push(r);
+      }
+    }
+    frontier = next;
+  }
+  for (const t of [...all]) {
+    for (const run of t.match(/[A-Za-z0-9+/]{8,}={0,2}/g) ?? []) {
+      const bytes = Buffer.from(run, 'base64').toString('latin1');
+      all.add(bytes).add(percentDecoded(bytes.replace(/\+/g, ' ')));
+    }
+  }
+  return all;
+}
+
+/** Part of a secret long enough to count as quoting it (an IdP may quote a secret cut short). */
+const QUOTED_PART = 8;
+
 /**
- * Whether `text` holds a client secret as sent in any of the ways a client sends it: as is, form-
- * or percent-encoded (client_secret_post, RFC 6749 2.3.1), or in a Basic header's base64.
+ * Whether `text` holds a client secret, or 8 characters of one in a row, as sent in any of the
+ * ways a client sends it (as is, form- or percent-encoded for client_secret_post, RFC 6749 2.3.1,
+ * in a Basic header's base64) and as an IdP may quote it back (JSON- or HTML-escaped). A false
+ * alarm only leaves a description out.
  */
 function quotesClientSecret(text: string): boolean {
   if (clientSecrets.size === 0) return false;
-  const readings = [text, percentDecoded(text), percentDecoded(text.replace(/\+/g, ' '))];
-  for (const run of text.match(/[A-Za-z0-9+/]{8,}={0,2}/g) ?? []) {
-    const bytes = Buffer.from(run, 'base64').toString('latin1');
-    readings.push(bytes, percentDecoded(bytes.replace(/\+/g, ' ')));
-  }
+  const readings = [...readingsOf(text)];
   for (const secret of clientSecrets) {
-    if (readings.some((r) => r.includes(secret))) return true;
+    const parts = secret.length <= QUOTED_PART ? [secret] : Array.from({ length: secret.length - QUOTED_PART + 1 }, (_, i) => secret.slice(i, i + QUOTED_PART));
+    if (readings.some((r) => parts.some((p) => r.includes(p)))) return true;
   }
   return false;
 }

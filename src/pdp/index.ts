@@ -340,12 +340,12 @@ function ruleName(rule: PdpRule): string {
 const NO_RULE: Decision = Object.freeze({ allow: false, outcome: 'no_rule' });
 
 /**
- * A query that fails after this long ran away: unbounded recursion ends at Polar's goal limit
- * after ~7 s, a loop at its 30 s timeout (neither can be set in its WebAssembly build), and the
- * query holds the event loop all along: every other request of the process waits. Queries take
- * 0.05-4 ms; a policy error (a missing attribute) fails as fast.
+ * How Polar ends a query that ran away: unbounded recursion at its goal limit after ~7 s, a loop
+ * at its 30 s timeout (neither can be set in its WebAssembly build), the query holding the event
+ * loop all along: every other request of the process waits. Known by Polar's own messages, not by
+ * time: concurrent queries interleave, so a fast error in a burst took as long as the burst.
  */
-const RUNAWAY_MS = 250;
+const RUNAWAY = /Goal stack overflow|Query timeout/;
 /** How long a rule whose query ran away is denied without a query (then one is tried again). */
 const RUNAWAY_PAUSE_MS = 60_000;
 
@@ -486,7 +486,6 @@ export class Pdp {
     const paused = this.#pausedUntil[m.index]!;
     if (paused !== 0 && paused > performance.now()) return d.error;
     this.#active++;
-    const started = performance.now();
     try {
       const type = m.rule.resource.type;
       const Resource = this.#classes.get(type)!;
@@ -498,8 +497,7 @@ export class Pdp {
       return allowed ? d.allow : d.deny;
     } catch (err) {
       this.#logPolicyError(m, user, err, scope);
-      const ms = performance.now() - started;
-      if (ms > RUNAWAY_MS) this.#pause(m, ms, scope);
+      if (RUNAWAY.test(String((err as { message?: unknown } | null)?.message))) this.#pause(m, scope);
       return d.error;
     } finally {
       if (--this.#active === 0 && this.#closed) this.#engine.free();
@@ -509,11 +507,14 @@ export class Pdp {
   /**
    * A rule whose query ran away is denied (a policy error, fail closed) without asking the policy
    * for RUNAWAY_PAUSE_MS: otherwise each request for it stops the whole process for seconds,
-   * health checks included, and any signed-in user could keep it stopped.
+   * health checks included, and any signed-in user could keep it stopped. For every user: a
+   * runaway that only some users' data causes (a recursive walk of a claim's list) then denies
+   * the rule to the others too, but the process keeps answering everything else; paused per user,
+   * a policy that runs away for everyone would stop the process once for each.
    */
-  #pause(m: RuleMatch, ms: number, scope: DecisionScope | undefined): void {
+  #pause(m: RuleMatch, scope: DecisionScope | undefined): void {
     this.#pausedUntil[m.index] = performance.now() + RUNAWAY_PAUSE_MS;
-    this.#log.error({ reqId: scope?.requestId, rule: ruleName(m.rule), ms: Math.round(ms), pause_s: RUNAWAY_PAUSE_MS / 1000 },
+    this.#log.error({ reqId: scope?.requestId, rule: ruleName(m.rule), pause_s: RUNAWAY_PAUSE_MS / 1000 },
       'pdp: a policy query ran away (unbounded recursion?) and held the process until Polar stopped it: the rule is denied without a query for a while; fix the policy');
   }
 

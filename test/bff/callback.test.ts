@@ -34,6 +34,9 @@ function outsizedProfiles(user: string): Record<string, unknown> | undefined {
   const roles = (n: number) => Array.from({ length: n }, (_, i) => `role-${i}`);
   if (user === 'many-roles') return { roles: roles(1001) };
   if (user === 'many-groups') return { groups: roles(1001) };
+  // A list that is neither roles nor groups (the dev IdP releases the profile claims only: a
+  // groups claim that is a map, with a list inside, stands for any claim a policy may walk).
+  if (user === 'nested-list') return { groups: { orders: roles(1001) } };
   if (user === 'long-name') return { name: 'N'.repeat(65 * 1024) };
   if (user === 'at-the-bounds') return { roles: roles(1000), groups: roles(1000) };
   return undefined;
@@ -208,13 +211,13 @@ describe('BFF callback failures', function () {
     assert.equal(s.idp, 'other');
   });
 
-  it('a profile too large to keep (over 1,000 roles or groups, over 64 KiB) is a 400 page that says so, and no session', async () => {
-    for (const user of ['many-roles', 'many-groups', 'long-name']) {
+  it('a profile too large to keep (a list of over 1,000 in roles, groups or any claim; over 64 KiB) is a 400 page that says so, and no session', async () => {
+    for (const user of ['many-roles', 'many-groups', 'nested-list', 'long-name']) {
       const r = await env.login(user);
       assert400Page(r, /too large to sign in here/);
       const why = lastFailure();
       assert.equal(why.reason, 'claims_too_large', user);
-      assert.ok(why.bytes > 0 && why.roles >= 1 && why.groups >= 1, JSON.stringify(why));
+      assert.ok(why.bytes > 0 && why.roles >= 1 && why.longest_claim_list >= 1, JSON.stringify(why));
       assert.doesNotMatch(JSON.stringify(why), /NNNN|role-1/, 'sizes only, no claim values in the log');
     }
     // At the bounds: signs in, and the session keeps every role.

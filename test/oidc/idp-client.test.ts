@@ -95,6 +95,11 @@ describe('errorSummary: what a log line keeps of an IdP error', function () {
       `got grant_type=refresh_token&${form}`,
       `got client_secret=${strict}`,
       `auth Basic ${basic}`,
+      // As an IdP may quote it back: JSON-escaped, HTML-escaped, percent-encoded twice, cut short.
+      `secret ${JSON.stringify(secret).slice(1, -1).replace(/\//g, '\\/')} refused`,
+      `secret ${secret.replace(/\//g, '&#x2F;').replace(/#/g, '&#35;')} refused`,
+      `got client_secret=${encodeURIComponent(encodeURIComponent(secret))}`,
+      `secret starting ${secret.slice(0, 12)}... does not match`,
     ];
     for (const d of quoting) {
       const err = new oidc.ResponseBodyError('x', { cause: { error: 'invalid_client', error_description: d }, response: new Response(null, { status: 401 }) });

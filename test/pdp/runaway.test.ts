@@ -34,4 +34,26 @@ describe('pdp: a query that runs away', function () {
       pdp.close();
     }
   });
+
+  it('a policy error that is no runaway never pauses its rule, however long the burst it was in took', async () => {
+    const { log, lines } = captureLogger();
+    const pdp = await Pdp.load({ policies: [fixture('runaway.polar')], rules: [rule('GET /visits/:id', 'visit', 'Thing', ':id')] }, { log });
+    const tenant: SessionUser = { sub: 't', idp: 'dev', name: undefined, email: undefined, roles: [], groups: [], scopes: [], claims: { tenant: 't1' } };
+    const none: SessionUser = { ...tenant, sub: 'n', claims: {} };
+    try {
+      // The error first: its query's time (concurrent queries interleave) spans the whole burst.
+      const t0 = performance.now();
+      const [failed, ...rest] = await Promise.all([
+        pdp.decide(none, { method: 'GET', path: '/visits/0', route: 'visits' }),
+        ...Array.from({ length: 1500 }, (_, i) => pdp.decide(tenant, { method: 'GET', path: `/visits/${i + 1}`, route: 'visits' })),
+      ]);
+      const burst = performance.now() - t0;
+      assert.equal(failed!.outcome, 'error', 'a user without the claim: a policy error');
+      assert.ok(rest.every((d) => d.outcome === 'allow'));
+      assert.ok(!lines().some((l) => String(l['msg']).includes('ran away')), `no pause after a ${Math.round(burst)} ms burst`);
+      assert.equal((await pdp.decide(tenant, { method: 'GET', path: '/visits/x', route: 'visits' })).outcome, 'allow', 'the rule is still asked');
+    } finally {
+      pdp.close();
+    }
+  });
 });
