@@ -38,7 +38,7 @@ export function authorize(deps: VerifyDeps): VerifyStep {
     const session = s.session!;
     const memo = memoOf(session);
     const { method, path, policy } = s;
-    if (memo.policy === policy) {
+    if (memo.policy === policy.version) {
       const known = recall(memo.decisions, method, path);
       if (known !== undefined) {
         if (!known.allow) deny(ctx, known);
@@ -67,12 +67,12 @@ export function authorize(deps: VerifyDeps): VerifyStep {
         // A path cut from a longer X-Forwarded-Uri (before a query of up to 8 KiB) is a slice that
         // keeps the whole alive: kept as a copy. Otherwise it is the URI itself, short.
         const kept = s.rawUri.length !== path.length ? flatCopy(path) : path;
-        if (memo.policy === policy && list.length > 0 && list.length < 3 * MEMO_PER_SESSION) {
+        if (memo.policy === policy.version && list.length > 0 && list.length < 3 * MEMO_PER_SESSION) {
           (list as (string | Decision)[]).push(m, kept, d); // a session asking about many paths
         } else {
           memo.decisions = [m, kept, d]; // exact size: most sessions never need a second
         }
-        memo.policy = policy;
+        memo.policy = policy.version;
       }
       if (!d.allow) deny(ctx, d);
     });

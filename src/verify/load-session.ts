@@ -21,9 +21,9 @@ export function issuedByIdpOf(session: Session, policy: VerifyPolicy): boolean {
   const issuer = policy.idps.get(session.idp);
   if (issuer === undefined) return false;
   const memo = memoOf(session);
-  if (memo.issuerChecked === policy) return true;
+  if (memo.issuerChecked === policy.version) return true;
   if (!signedInAt(session, issuer)) return false;
-  memo.issuerChecked = policy;
+  memo.issuerChecked = policy.version;
   return true;
 }
 

@@ -7,9 +7,13 @@ import { Pdp } from '../pdp/index.ts';
 import { RouteTable } from './route-table.ts';
 import type { VerifyPolicy } from './state.ts';
 
+/** Versions built so far in this process (VerifyPolicy.version). */
+let built = 0;
+
 export async function buildVerifyPolicy(config: GoldpathConfig, settings: Settings, log: Logger, tokens: TokenProvider): Promise<VerifyPolicy> {
   const pdp = await Pdp.load(config.pdp, { log });
   return Object.freeze({
+    version: ++built,
     tokens,
     routes: config.routes,
     table: new RouteTable(config.routes.routes),

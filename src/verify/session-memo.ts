@@ -12,11 +12,14 @@ import type { Decision } from '../pdp/index.ts';
 import type { UpstreamCredentials } from '../oidc/types.ts';
 import { CachedSession } from '../session/cached-session.ts';
 import type { Session } from '../session/types.ts';
-import type { VerifyPolicy } from './state.ts';
 
 export interface SessionMemo {
-  /** The policy `decisions` were made under; another one (a SIGHUP reload) empties them. */
-  policy: VerifyPolicy | undefined;
+  /**
+   * The version of the policy `decisions` were made under; another one (a SIGHUP reload) empties
+   * them. A number, not the policy: a memo kept in the cache (an idle session) would keep an old
+   * policy alive, its route table, Pdp and token provider with it, long after a reload.
+   */
+  policy: number;
   /**
    * Flat [method, path, decision, method, path, decision...]: no key string to build per request.
    * Its first entry gets an array of exactly three (push would leave spare room, ~50 bytes a
@@ -33,8 +36,8 @@ export interface SessionMemo {
   roles: string | undefined;
   /** The actor's decision-cache key (src/pdp): found without reading the secrets again. */
   actorKey: string | undefined;
-  /** The policy under which the session's issuer was found to be its IdP's (load-session.ts). */
-  issuerChecked: VerifyPolicy | undefined;
+  /** The version of the policy under which the session's issuer was found to be its IdP's (load-session.ts). */
+  issuerChecked: number;
 }
 
 /** The provider's answer itself, with what it is for and until when: one object per audience. */
@@ -48,7 +51,7 @@ const NONE: readonly (string | Decision)[] = Object.freeze([]);
 const uncached = new WeakMap<Session, SessionMemo>();
 
 const fresh = (): SessionMemo => ({
-  policy: undefined, decisions: NONE, credentials: undefined, user: undefined, roles: undefined, actorKey: undefined, issuerChecked: undefined,
+  policy: 0, decisions: NONE, credentials: undefined, user: undefined, roles: undefined, actorKey: undefined, issuerChecked: 0,
 });
 
 export function memoOf(session: Session): SessionMemo {

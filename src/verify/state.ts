@@ -15,6 +15,8 @@ import { readRequestHeaders, type RequestHeaders } from './request-headers.ts';
  * to its end: routes.yaml and idps.yaml of one version (a route's audience is one its IdP has).
  */
 export interface VerifyPolicy {
+  /** This version's number, from 1, one more at every build (session-memo.ts keeps it, not the policy). */
+  readonly version: number;
   /** How tokens are obtained and refreshed, for this version's idps.yaml. */
   readonly tokens: TokenProvider;
   readonly routes: RoutesConfig;
