@@ -65,7 +65,8 @@
 //
 // Keys are the exact cookie values: a hit costs one Map lookup (no HMAC, no SHA-256). Only values
 // that the store accepted (valid MAC) ever become keys, so a forged cookie can never hit.
-// Bounded: at most maxEntries entries, first cached first evicted. An entry that ages out is
+// Bounded: at most maxEntries entries and maxBytes of what they hold (a session over 1/256 of that
+// is never kept), first cached first evicted. An entry that ages out is
 // revalidated in place and keeps its place, so when the cache is full a session that has been busy
 // for long goes before newer ones; that costs it one read (its secrets are decrypted again).
 import { clearInterval, setInterval } from 'node:timers';
@@ -108,6 +109,13 @@ export interface SessionCacheOptions {
   readonly stallMs?: number;
   /** Upper bound on cached cookies. Default 20,000. */
   readonly maxEntries?: number;
+  /**
+   * Upper bound on what the cached sessions hold, in bytes (CachedSession.bytes): an IdP's tokens
+   * (up to its 1 MiB answers) and a user's claims (up to 64 KiB) have no bound of their own that
+   * would keep maxEntries of them small. Oldest first out; a session over 1/256 of it is never
+   * cached (it is read at every request). Default 64 MiB.
+   */
+  readonly maxBytes?: number;
   /** Clock (tests). Default Date.now. */
   readonly now?: () => number;
   /**
@@ -122,6 +130,9 @@ const DEFAULT_HEARTBEAT_MS = 50;
 const DEFAULT_FRESH_MS = 100;
 const DEFAULT_STALL_MS = 400;
 export const DEFAULT_SESSION_CACHE_ENTRIES = 20_000;
+export const DEFAULT_SESSION_CACHE_BYTES = 64 * 1024 * 1024;
+/** What an entry for an absent session costs (its key and slot). */
+const ABSENT_BYTES = 150;
 /**
  * The clock going back by more than this empties the cache: entries' expiry times were computed on
  * the clock before the step, and would be served, unread, for as long as the step.
@@ -136,6 +147,8 @@ const IDLE_BEATS = 100;
 /** Cookie values refused by the codec (bad MAC, malformed) remembered, at most. */
 const REFUSED_ENTRIES = 4096;
 
+const sizeOf = (e: Entry): number => (e instanceof CachedSession ? e.bytes : ABSENT_BYTES);
+
 /** A cookie with a valid MAC whose session does not exist (it cannot come back: see above). */
 class Absent {
   constructor(readonly until: number) {}
@@ -147,6 +160,9 @@ export class CachingSessionStore implements SessionStore {
   readonly #inner: SessionStore & ResyncSource;
   readonly #ttl: number;
   readonly #max: number;
+  readonly #maxBytes: number;
+  /** The sum of the entries' sizes (sizeOf). */
+  #bytes = 0;
   readonly #now: () => number;
   readonly #entries = new Map<string, Entry>();
   /** Session id → the cookie its entry is cached under. */
@@ -185,6 +201,7 @@ export class CachingSessionStore implements SessionStore {
     this.#inner = inner;
     this.#ttl = opts.ttlMs ?? DEFAULT_SESSION_CACHE_TTL_MS;
     this.#max = Math.max(1, opts.maxEntries ?? DEFAULT_SESSION_CACHE_ENTRIES);
+    this.#maxBytes = opts.maxBytes ?? DEFAULT_SESSION_CACHE_BYTES;
     this.#now = opts.now ?? Date.now;
     this.#dateClock = this.#now === Date.now;
     this.#onRefused = opts.onRefused;
@@ -276,6 +293,11 @@ export class CachingSessionStore implements SessionStore {
     return this.#entries.size;
   }
 
+  /** What the cached entries hold, roughly (CachedSession.bytes; metrics, tests). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   /** Cookie values remembered as refused (tests). */
   get refusedSize(): number {
     return this.#refused.size;
@@ -285,6 +307,7 @@ export class CachingSessionStore implements SessionStore {
   clear(): void {
     this.#gen++;
     this.#entries.clear();
+    this.#bytes = 0;
     this.#byId.clear();
     this.#inflight.clear();
   }
@@ -414,6 +437,11 @@ export class CachingSessionStore implements SessionStore {
   #put(cookieValue: string, session: CachedSession | null): void {
     const now = this.#now();
     const old = this.#entries.get(cookieValue);
+    if (session !== null && session.bytes > this.#maxBytes / 256) {
+      // Too large to keep (see maxBytes): read at every request. Its previous version goes too.
+      if (old !== undefined) this.#drop(cookieValue, old);
+      return;
+    }
     // A copy of the key: the value handed in is usually a slice of the whole Cookie header, which
     // a Map key would keep alive for as long as the entry lives.
     let key: string | undefined;
@@ -430,17 +458,23 @@ export class CachingSessionStore implements SessionStore {
       // Replaced in place: keeps its slot and its place in the eviction order (first cached, first
       // evicted: a full cache may evict a busy session, which then costs one read).
       this.#entries.set(cookieValue, entry);
-      return;
+      this.#bytes += sizeOf(entry) - sizeOf(old);
+    } else {
+      if (this.#entries.size >= this.#max) this.#dropOldest();
+      this.#entries.set(key ?? flatCopy(cookieValue), entry);
+      this.#bytes += sizeOf(entry);
     }
-    if (this.#entries.size >= this.#max) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#drop(oldest, this.#entries.get(oldest)!);
-    }
-    this.#entries.set(key ?? flatCopy(cookieValue), entry);
+    while (this.#bytes > this.#maxBytes && this.#entries.size > 0) this.#dropOldest();
+  }
+
+  #dropOldest(): void {
+    const oldest = this.#entries.keys().next().value as string;
+    this.#drop(oldest, this.#entries.get(oldest)!);
   }
 
   #drop(cookieValue: string, e: Entry): void {
     this.#entries.delete(cookieValue);
+    this.#bytes -= sizeOf(e);
     if (e instanceof CachedSession && this.#byId.get(e.id) === cookieValue) this.#byId.delete(e.id);
   }
 
@@ -450,8 +484,9 @@ export class CachingSessionStore implements SessionStore {
     this.#inflight.clear();
     const cookie = this.#byId.get(id);
     if (cookie === undefined) return;
-    this.#byId.delete(id);
-    this.#entries.delete(cookie);
+    const e = this.#entries.get(cookie);
+    if (e !== undefined) this.#drop(cookie, e);
+    else this.#byId.delete(id);
   }
 
   // The SessionStore contract: reads by cookie go through the cache, everything else (including

@@ -70,6 +70,13 @@ function unpack(json: string, headers: readonly string[], r: CachedSession): Ses
   };
 }
 
+/**
+ * The rest of a cached session, beyond the strings a record counts: the record, its memo and what
+ * the memo derives (identity headers, decisions, credentials), the cache's key and map slots.
+ * ~1.2 KB by heap snapshot with IdP-sized sessions (README, Memory).
+ */
+const RECORD_OVERHEAD = 1200;
+
 export class CachedSession implements Session {
   readonly id: string;
   readonly sub: string;
@@ -94,6 +101,11 @@ export class CachedSession implements Session {
   readonly #json: string;
   /** [audience, Authorization header value, audience, ...]: `${type} ${value}` per token. */
   readonly #tokens: readonly string[];
+  /**
+   * What this record holds, roughly, in bytes: its strings plus RECORD_OVERHEAD. The cache bounds
+   * the sum (cache.ts): an IdP's tokens and a user's claims have no size of their own.
+   */
+  readonly bytes: number;
 
   private constructor(s: Session, until: number, csrf: string, packed: { json: string; tokens: string[] }) {
     this.id = s.id;
@@ -110,6 +122,9 @@ export class CachedSession implements Session {
     this.reloading = undefined;
     this.#json = packed.json;
     this.#tokens = packed.tokens;
+    let bytes = RECORD_OVERHEAD + packed.json.length + csrf.length + s.id.length;
+    for (const t of packed.tokens) bytes += t.length;
+    this.bytes = bytes;
   }
 
   /**

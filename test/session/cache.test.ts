@@ -330,7 +330,7 @@ describe('session cache', function () {
       id, sub: 's', idp: 'dev', sid: undefined, createdAt: 0, expiresAt: Date.now() + 3_600_000,
       idleExpiresAt: Date.now() + 3_600_000, version: 1, secrets: newSession().secrets,
     });
-    const make = (o: { heartbeatMs?: number; stallMs?: number; freshMs?: number } = {}) => {
+    const make = (o: { heartbeatMs?: number; stallMs?: number; freshMs?: number; maxBytes?: number } = {}) => {
       const stub = new Stub();
       return { stub, cache: new CachingSessionStore(stub as unknown as SessionStore & ResyncSource, { heartbeatMs: 0, ...o }) };
     };
@@ -350,6 +350,32 @@ describe('session cache', function () {
       await p;
       assert.ok(!(cache.lookup(`ok-${id}`) instanceof Promise), 'cached');
     }
+
+    it('bounds what it holds in bytes: oldest out first; a session over 1/256 of the bound is never kept', async function () {
+      const maxBytes = 256 * 2000; // sessions over 2,000 bytes are never kept
+      const { stub, cache } = make({ maxBytes });
+      // An IdP's 30 KB token (a session up to the IdP's 1 MiB answers could be cached before).
+      const small = session('big');
+      const big: Session = { ...small, secrets: { ...small.secrets, tokens: { '': { value: 'x'.repeat(30_000), type: 'Bearer', expiresAt: Date.now() + 3_600_000, scope: undefined } } } };
+      for (let i = 0; i < 2; i++) {
+        const p = cache.lookup('ok-big');
+        assert.ok(p instanceof Promise, 'read from the store every time');
+        stub.reads.at(-1)!.resolve(big);
+        assert.equal((await p)?.id, 'big', 'and answered');
+      }
+      assert.equal(cache.size, 0);
+      // Small sessions until the bound: the oldest go first, the sum stays under it.
+      for (let i = 0; i < 600; i++) await cacheOne(stub, cache, `s${i}`);
+      assert.ok(cache.bytes <= maxBytes, `${cache.bytes} bytes held`);
+      assert.ok(cache.size > 100 && cache.size < 600, `${cache.size} entries`);
+      assert.ok(cache.lookup('ok-s0') instanceof Promise, 'the oldest was evicted');
+      stub.reads.at(-1)!.resolve(session('s0'));
+      assert.ok(!(cache.lookup('ok-s599') instanceof Promise), 'the newest is kept');
+      // An invalidation gives its bytes back.
+      const held = cache.bytes;
+      stub.fireInvalidate('s599');
+      assert.ok(cache.bytes < held);
+    });
 
     it('a read that raced a deletion is answered but not cached', async function () {
       const { stub, cache } = make();
