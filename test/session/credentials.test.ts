@@ -39,8 +39,10 @@ describe('session store: Redis refuses the credentials after a restart', functio
       // The password of REDIS_URL is back: so is the store.
       await rotated.kill();
       await redis.start();
+      // Each connection (commands, invalidations) reconnects on its own backoff: wait for both.
       const back = Date.now() + 8000;
-      while (!lines.some((l) => l.includes('session store connection restored'))) {
+      const restored = (role: string) => lines.some((l) => l.includes('session store connection restored') && l.includes(`"role":"${role}"`));
+      while (!restored('commands') || !restored('invalidations')) {
         assert.ok(Date.now() < back, `not restored:\n${lines.join('\n')}`);
         await sleep(50);
       }
