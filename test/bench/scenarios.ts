@@ -77,7 +77,9 @@ export function idpSizedSession(i: number): Parameters<typeof newSession>[0] {
       reports: { value: jwt(), type: 'Bearer', expiresAt: exp, scope: 'reports.read' },
     },
     claims: {
-      iss: 'https://idp.example.com/realms/main', email: `user${i}@example.com`, email_verified: true,
+      // The bench config's issuer for `dev` (a session of another issuer is no session): 11 characters
+      // shorter than the Keycloak-like one these sessions had before Nov 30, 13:00.
+      iss: 'https://idp.example.test', email: `user${i}@example.com`, email_verified: true,
       name: `User Number ${i}`, given_name: 'User', family_name: `Number ${i}`, preferred_username: `user${i}`,
       locale: 'en', tenant: `tenant-${i % 50}`, groups: ['/staff', '/staff/orders'],
       realm_access: { roles: ['reader', 'orders.viewer', 'offline_access'] }, updated_at: 1_790_000_000,
