@@ -13,6 +13,12 @@ import { startVerify, type VerifyProcess } from '../../src/verify/server.ts';
 import type { TokenProvider } from '../../src/oidc/types.ts';
 import type { SessionStore } from '../../src/session/types.ts';
 
+/** GET `uri` through the sidecar on `port` with the session cookie `cookie`. */
+const ask = (port: number, uri: string, cookie: string) => send(port, '/auth/verify', {
+  'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': uri, 'X-Forwarded-Proto': 'http',
+  'X-Forwarded-Host': 'localhost:8080', Cookie: `goldpath=${cookie}`,
+});
+
 describe('verify: a reload while requests are in the chain', function () {
   this.timeout(30_000);
   let redis: RedisServer;
@@ -79,10 +85,7 @@ describe('verify: a reload while requests are in the chain', function () {
       let release!: () => void;
       held = new Promise((r) => (release = r));
       const inLookup = new Promise<void>((r) => (lookedUp = r));
-      const pending = send(proc.port, '/auth/verify', {
-        'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/1', 'X-Forwarded-Proto': 'http',
-        'X-Forwarded-Host': 'localhost:8080', Cookie: `goldpath=${cookieValue}`,
-      });
+      const pending = ask(proc.port, '/api/orders/1', cookieValue);
       await inLookup; // route matched with config 1's routes.yaml
       assert.equal(await proc.reload(), true); // config 2 (and its token provider) from now on
       release();
@@ -90,10 +93,7 @@ describe('verify: a reload while requests are in the chain', function () {
       assert.equal(res.status, 200, res.body);
       assert.deepEqual(used, [1], 'the token provider of the config the route was matched in');
       held = undefined;
-      const after = await send(proc.port, '/auth/verify', {
-        'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/1', 'X-Forwarded-Proto': 'http',
-        'X-Forwarded-Host': 'localhost:8080', Cookie: `goldpath=${cookieValue}`,
-      });
+      const after = await ask(proc.port, '/api/orders/1', cookieValue);
       assert.equal(after.status, 200, after.body);
       assert.deepEqual(used, [1, 2], 'a request after the reload: the new one');
     } finally {
@@ -106,10 +106,7 @@ describe('verify: a reload while requests are in the chain', function () {
     let release!: () => void;
     gate = new Promise((r) => (release = r));
     const inToken = new Promise<void>((r) => (entered = r));
-    const pending = send(verify.port, '/auth/verify', {
-      'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/1', 'X-Forwarded-Proto': 'http',
-      'X-Forwarded-Host': 'localhost:8080', Cookie: `goldpath=${cookieValue}`,
-    });
+    const pending = ask(verify.port, '/api/orders/1', cookieValue);
     await inToken; // the request holds the old policy and waits in step 6
     assert.equal(await verify.reload(), true);
     release();
@@ -117,10 +114,7 @@ describe('verify: a reload while requests are in the chain', function () {
     assert.equal(res.status, 200, res.body);
     // And after the reload, the new policy answers the same.
     gate = Promise.resolve();
-    const again = await send(verify.port, '/auth/verify', {
-      'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/orders/2', 'X-Forwarded-Proto': 'http',
-      'X-Forwarded-Host': 'localhost:8080', Cookie: `goldpath=${cookieValue}`,
-    });
+    const again = await ask(verify.port, '/api/orders/2', cookieValue);
     assert.equal(again.status, 200, again.body);
   });
 });
