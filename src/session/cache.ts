@@ -486,7 +486,7 @@ export class CachingSessionStore implements SessionStore {
     if (cookie === undefined) return;
     const e = this.#entries.get(cookie);
     if (e !== undefined) this.#drop(cookie, e);
-    else this.#byId.delete(id);
+    this.#byId.delete(id);
   }
 
   // The SessionStore contract: reads by cookie go through the cache, everything else (including

@@ -239,7 +239,8 @@ describe('/auth/verify on a slow store: token refresh (real IdP)', function () {
       const a = await sessionExpiringAt('logged', Date.now() - 1000);
       const ok = await verify.verify('GET', '/api/orders/1', { Cookie: a.cookie, 'X-Request-Id': 'req-refresh-ok' });
       assert.equal(ok.status, 200, ok.body);
-      const refreshed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'token refreshed');
+      const lineWith = (msg: string) => lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === msg);
+      const refreshed = lineWith('token refreshed');
       assert.ok(refreshed, `a "token refreshed" line among:\n${lines.join('\n')}`);
       assert.equal(refreshed.reqId, 'req-refresh-ok');
 
@@ -249,7 +250,7 @@ describe('/auth/verify on a slow store: token refresh (real IdP)', function () {
       await oidc.tokenRevocation(config, b.session.secrets.refreshToken!);
       const gone = await verify.verify('GET', '/api/orders/1', { Cookie: b.cookie, 'X-Request-Id': 'req-refresh-rejected' });
       assert.equal(gone.status, 401, gone.body);
-      const rejected = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'refresh rejected by the IdP: session deleted');
+      const rejected = lineWith('refresh rejected by the IdP: session deleted');
       assert.ok(rejected, `a rejection line among:\n${lines.join('\n')}`);
       assert.equal(rejected.reqId, 'req-refresh-rejected');
     } finally {
