@@ -344,6 +344,34 @@ export class RedisBackend implements KvBackend {
   #watch(c: Client, role: string): void {
     let down = false;
     let refused = false;
+    // A Cluster whose node connections ioredis replaces one by one stays 'ready' throughout: no
+    // 'ready' says it is back, so while it is down a PING every second finds out.
+    let probing: ReturnType<typeof setInterval> | undefined;
+    const back = (): void => {
+      if (!down) return;
+      if (this.#closed) return void clearInterval(probing);
+      // 'ready' comes before Redis has answered the AUTH (no ready check): back once a command is.
+      c.ping().then(() => {
+        if (!down || c.status !== 'ready') return;
+        this.#log.info({ role }, 'session store connection restored');
+        down = refused = false;
+        clearInterval(probing);
+        probing = undefined;
+      }, () => { /* still down: the error handler has said why */ });
+    };
+    const lost = (): void => {
+      down = true;
+      if (c instanceof Cluster && probing === undefined) (probing = setInterval(back, 1000)).unref?.();
+    };
+    const refusing = (err: Error): void => {
+      if (this.#closed || refused) return;
+      refused = true;
+      lost();
+      this.#log.error({ role, err: err.message.slice(0, 120) }, 'Redis refuses the user name or password of REDIS_URL; failing closed until it accepts them');
+    };
+    // A Cluster's own 'error' only says "Failed to refresh slots cache": the refusal comes from
+    // its node connections, which ioredis drops and makes anew on its own (slot refreshes).
+    if (c instanceof Cluster) c.on('node error', (err: Error) => { if (AUTH_REFUSED.test(err.message)) refusing(err); });
     c.on('error', (err: Error) => {
       if (WRONG_DB.test(err.message)) return this.#refuseDb(c, role);
       if (this.#closed) return;
@@ -351,24 +379,13 @@ export class RedisBackend implements KvBackend {
         // The connection stays open but unauthenticated, every command refused, even once Redis
         // takes the password again (CONFIG SET): reconnect, with the usual backoff, until it does.
         if (c instanceof Redis) c.disconnect(true);
-        if (refused) return;
-        refused = down = true;
-        this.#log.error({ role, err: err.message.slice(0, 120) }, 'Redis refuses the user name or password of REDIS_URL; failing closed until it accepts them');
-        return;
+        return refusing(err);
       }
       if (down) return;
-      down = true;
+      lost();
       this.#log.warn({ role, err: err.message }, 'session store connection lost; failing closed until it is back');
     });
-    c.on('ready', () => {
-      if (!down) return;
-      // 'ready' comes before Redis has answered the AUTH (no ready check): back once a command is.
-      c.ping().then(() => {
-        if (!down || c.status !== 'ready') return;
-        this.#log.info({ role }, 'session store connection restored');
-        down = refused = false;
-      }, () => { /* still down: the error handler has said why */ });
-    });
+    c.on('ready', back);
   }
 
   /**

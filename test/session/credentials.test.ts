@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { capturingLogger } from '../helpers/idp-bff.ts';
+import { Redis } from 'ioredis';
 import { RedisServer } from '../helpers/redis.ts';
+import { RedisCluster, waitFor, withNode } from '../helpers/redis-cluster.ts';
 import { RedisBackend } from '../../src/session/redis-backend.ts';
 import { parseRedisUrl } from '../../src/session/redis-url.ts';
 
@@ -52,6 +54,52 @@ describe('session store: Redis refuses the credentials after a restart', functio
       await backend.close();
       await rotated.stop();
       await redis.stop();
+    }
+  });
+});
+
+describe('session store: a Redis Cluster refuses the credentials after its clients reconnect', function () {
+  this.timeout(60_000);
+
+  it('fails closed with an error line, and is back once the cluster takes REDIS_URL\'s password again', async () => {
+    const pass = 'cluster-Passw0rd.for/this!test';
+    const cluster = await RedisCluster.start({ masters: 3 });
+    const admin = (port: number, password: string, fn: (c: Redis) => Promise<unknown>) => {
+      const c = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      c.on('error', () => {});
+      return c.connect().then(() => fn(c)).finally(() => c.disconnect());
+    };
+    // Every node takes `to` from now on, and drops its clients: they reconnect with REDIS_URL's.
+    const rotate = async (from: string, to: string) => {
+      for (const port of cluster.ports) {
+        await admin(port, from, async (c) => {
+          await c.config('SET', 'requirepass', to);
+          await c.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+          await c.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+        });
+      }
+    };
+    for (const port of cluster.ports) await withNode(port, (c) => c.config('SET', 'requirepass', pass));
+    const { log, lines } = capturingLogger('info');
+    const url = `redis+cluster://:${encodeURIComponent(pass)}@${cluster.ports.map((p) => `127.0.0.1:${p}`).join(',')}`;
+    const backend = new RedisBackend(parseRedisUrl(url), { log });
+    const rotated = 'rotated-Passw0rd.for/this!test';
+    try {
+      await waitFor('the backend to answer', () => backend.ping().then(() => true, () => false));
+      await rotate(pass, rotated);
+      // Said by each connection (the Cluster's own errors only say "Failed to refresh slots cache").
+      await waitFor('a line about the credentials', async () => lines.filter((l) => l.includes('refuses the user name or password')).length === 3, 15_000);
+      await assert.rejects(backend.ping(), 'fails closed');
+      await sleep(1500);
+      await assert.rejects(backend.ping(), 'still fails closed');
+      await rotate(rotated, pass);
+      await waitFor('the store to answer again', () => backend.ping().then(() => true, () => false), 20_000);
+      await waitFor('"restored" for every connection', async () => ['commands', 'writes', 'invalidations']
+        .every((role) => lines.some((l) => l.includes('session store connection restored') && l.includes(`"role":"${role}"`))), 10_000);
+      assert.ok(!lines.join('\n').includes('Passw0rd'), 'no password in any line');
+    } finally {
+      await backend.close();
+      await cluster.stop();
     }
   });
 });
