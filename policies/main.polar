@@ -27,7 +27,7 @@
 #
 # THE RESOURCE: an instance of the type pdp.yaml names (Order, OrderList, Profile here), with:
 #   resource.id      from the rule's id template: ":id" -> the path's :id segment; a literal stays as
-#                    written; nil when the rule has no id
+#                    written; absent when the rule has no id (reading it is an error: denied, logged)
 #   resource.params  every path parameter by name, e.g. resource.params.id
 #   resource.path    the canonical path, e.g. "/api/orders/42"
 #   resource.method  the HTTP method, upper case, e.g. "GET"

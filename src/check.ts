@@ -14,12 +14,14 @@ import type { PdpConfig } from './config/types.ts';
 export async function checkConfig(dir: string, env: Record<string, string | undefined>): Promise<{ problems: ConfigProblem[]; warnings: string[] }> {
   // The policies are checked whenever pdp.yaml itself is sound, even if another file is not: every
   // problem in one round.
-  const { problems, pdp, warnings: inFiles } = await validateConfig(dir, env);
+  // With some rules left out (pdpPartial), only the policies' problems: their warnings would be
+  // about the rules left out.
+  const { problems, pdp, pdpPartial, warnings: inFiles } = await validateConfig(dir, env);
   const warnings = inFiles.map(formatProblem);
   if (pdp !== undefined) {
     const checked = await Pdp.check(pdp);
     problems.push(...checked.problems);
-    warnings.push(...checked.warnings);
+    if (!pdpPartial) warnings.push(...checked.warnings);
   }
   return { problems, warnings };
 }

@@ -113,10 +113,13 @@ export interface ConfigValidation {
   readonly config: GoldpathConfig | undefined;
   readonly problems: ConfigProblem[];
   /**
-   * pdp.yaml's policies and rules whenever pdp.yaml itself has no problem, even if another file
-   * has: `goldpath check` then checks the policies too, so that all problems show in one round.
+   * pdp.yaml's policies and rules whenever its `policies:` list has no problem, even if another
+   * file or one of its rules has: `goldpath check` then checks the policies too, so that all
+   * problems show in one round. A rule with a problem is left out (see pdpPartial).
    */
   readonly pdp: PdpConfig | undefined;
+  /** Whether `pdp` lacks rules that have problems (the policies' warnings would then mislead). */
+  readonly pdpPartial?: boolean;
   /** Legal but probably mistaken (Problems.warn); `goldpath check` prints them. */
   readonly warnings: ConfigProblem[];
 }
@@ -138,8 +141,24 @@ export async function validateConfig(dir: string, env: Env): Promise<ConfigValid
   crossCheck(routes, pdp, idps, problems);
 
   if (problems.count > 0 || !routes || !pdp || !idps) {
-    const pdpClean = pdp !== undefined && !problems.list.some((p) => p.file === 'pdp.yaml');
-    return { config: undefined, problems: sortProblems(problems.list), pdp: pdpClean ? deepFreeze(pdp.config) : undefined, warnings: problems.warnings };
+    const inPdp = problems.list.filter((p) => p.file === 'pdp.yaml');
+    if (pdp === undefined || inPdp.length === 0) {
+      return { config: undefined, problems: sortProblems(problems.list), pdp: pdp && deepFreeze(pdp.config), warnings: problems.warnings };
+    }
+    // The policies can still be checked when only rules are wrong: a Polar slip must not wait
+    // for the next round. Rules with a problem are left out; a problem in the policies list
+    // leaves nothing sound to check.
+    const badRules = new Set<number>();
+    let policiesSound = true;
+    for (const p of inPdp) {
+      const m = /^rules\[(\d+)\]/.exec(p.key);
+      if (m) badRules.add(Number(m[1]));
+      else if (/^policies\b/.test(p.key)) policiesSound = false;
+    }
+    const partial = policiesSound && pdp.config.policies.length > 0
+      ? deepFreeze<PdpConfig>({ policies: pdp.config.policies, rules: pdp.config.rules.filter((_, i) => !badRules.has(i)) })
+      : undefined;
+    return { config: undefined, problems: sortProblems(problems.list), pdp: partial, pdpPartial: partial !== undefined, warnings: problems.warnings };
   }
   const config = deepFreeze<GoldpathConfig>({ routes: routes.config, pdp: pdp.config, idps: idps.config });
   return { config, problems: [], pdp: config.pdp, warnings: problems.warnings };

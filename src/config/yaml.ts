@@ -129,6 +129,39 @@ function withoutSource(message: string): string {
 /** YAML parser error codes that mean, in a hand-written config, a key at the wrong column. */
 const INDENTATION = new Set(['BAD_INDENT', 'TAB_AS_INDENT', 'BLOCK_AS_IMPLICIT_KEY', 'MULTILINE_IMPLICIT_KEY']);
 
+/**
+ * Lines (1-based) holding an unquoted `${` inside a flow collection (`[ ]`, `{ }`), where YAML
+ * reads its braces as a map. Quotes and comments are skipped (roughly, as flowDepth does).
+ */
+function flowVariableLines(source: string): Set<number> {
+  const lines = new Set<number>();
+  let depth = 0;
+  let line = 1;
+  let quote = '';
+  let comment = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '\n') {
+      line++;
+      comment = false;
+      continue;
+    }
+    if (comment) continue;
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = '';
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '#' && (i === 0 || /\s/.test(source[i - 1]!))) comment = true;
+    else if (c === '$' && source[i + 1] === '{' && depth > 0) {
+      lines.add(line);
+      const close = source.indexOf('}', i + 2);
+      if (close !== -1 && !source.slice(i, close).includes('\n')) i = close;
+    } else if (c === '[' || c === '{') depth++;
+    else if (c === ']' || c === '}') depth = Math.max(0, depth - 1);
+  }
+  return lines;
+}
+
 /** A parsed YAML file plus what is needed to report problems in it. */
 export class YamlFile {
   readonly file: string;
@@ -161,8 +194,20 @@ export class YamlFile {
     const told = new Set<string>();
     const indented = new Set<number>();
     const lastChar = source.trimEnd().length - 1;
+    // `{ client_secret: ${SECRET} }`: inside [ ] or { } YAML reads the braces of an unquoted
+    // ${NAME} as a map, and says so in two or three unhelpful errors. One line says the fix.
+    const unquotedVarLines = issues.length > 0 ? flowVariableLines(source) : new Set<number>();
+    const toldVar = new Set<number>();
     for (const e of issues) {
       const line = Math.min(lc.linePos(e.pos[0]).line || 1, lastLine);
+      if (unquotedVarLines.has(line)) {
+        if (toldVar.has(line)) continue;
+        toldVar.add(line);
+        const key = pathAt(doc.contents, Math.min(e.pos[0], lastChar));
+        problems.add(file, line, key || '(yaml)', 'YAML syntax: an unquoted ${NAME} inside [ ] or { } is read as a YAML map, ' +
+          'not substituted: quote it, e.g. client_secret: "${NAME}" (or write the map one key per line)');
+        continue;
+      }
       let message = e.code === 'DUPLICATE_KEY' ? 'a key appears twice in the same map'
         : e.code === 'MULTIPLE_DOCS' ? 'the file holds more than one document (a second --- line); a goldpath config file is one'
           : withoutSource(e.message.split('\n')[0]!);

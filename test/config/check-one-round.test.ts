@@ -1,0 +1,51 @@
+// Mistakes a user makes following README that `goldpath check` must report plainly and at once:
+// an unquoted ${NAME} inside a flow map (README's own "second IdP" example), and a Polar slip
+// next to a pdp.yaml rule slip (the policy error used to wait for the next round).
+import assert from 'node:assert/strict';
+import { checkConfig } from '../../src/check.ts';
+import { BASE_IDPS, BASE_PDP, cleanupConfigDirs, configDir, only, problemsFor, where } from './helpers.ts';
+
+describe('config: check reports every problem in one round, plainly', () => {
+  after(cleanupConfigDirs);
+
+  it('says to quote an unquoted ${NAME} inside { } instead of three parser errors', async () => {
+    const idps = `${BASE_IDPS}  corp: { issuer: http://localhost:4010, client_id: goldpath-corp, client_secret: \${CORP_SECRET}, dangerously_allow_insecure_http: true }\n`;
+    const p = only(await problemsFor({ idps }, { CORP_SECRET: 'corp-secret' }));
+    assert.deepEqual(where([p]), [['idps.yaml', 7, 'idps.corp.client_secret']]);
+    assert.match(p.message, /unquoted \$\{NAME\} inside \[ \] or \{ \}.*quote it, e.g. client_secret: "\$\{NAME\}"/);
+    assert.doesNotMatch(p.message, /corp-secret/);
+    // Quoted, as README now writes it, it is substituted.
+    const quoted = idps.replace('${CORP_SECRET}', '"${CORP_SECRET}"');
+    assert.deepEqual(await problemsFor({ idps: quoted }, { CORP_SECRET: 'corp-secret' }), []);
+  });
+
+  it('says so inside [ ] too, and leaves a quoted or block-style ${NAME} alone', async () => {
+    const routes = 'routes:\n  - name: orders\n    prefix: /api/orders\ncors:\n  allowed_origins: [${DEV_ORIGIN}]\n';
+    const p = only(await problemsFor({ routes }, { DEV_ORIGIN: 'http://localhost:5173' }));
+    assert.deepEqual([p.file, p.line], ['routes.yaml', 5]);
+    assert.match(p.message, /unquoted \$\{NAME\} inside/);
+    assert.deepEqual(await problemsFor({ routes: routes.replace('[${DEV_ORIGIN}]', '["${DEV_ORIGIN}"]') }, { DEV_ORIGIN: 'http://localhost:5173' }), []);
+  });
+
+  it('reports a policy syntax error beside a problem in a pdp.yaml rule', async () => {
+    const pdp = `${BASE_PDP}  - match: GET /api/orders
+    action: 42
+    resource: { type: OrderList }
+`;
+    const dir = await configDir({ pdp, extra: { 'app.polar': 'allow(_user: User, "read", _order: Order) if and;\n' } });
+    const { problems } = await checkConfig(dir, {});
+    const files = problems.map((p) => `${p.file.replace(/.*\//, '')}:${p.line}: ${p.key}`);
+    assert.deepEqual(files, ['pdp.yaml:7: rules[1].action', 'app.polar:1: policies'], JSON.stringify(problems));
+  });
+
+  it('does not warn of the rules it left out when checking the policies beside a rule problem', async () => {
+    const pdp = `${BASE_PDP}  - match: GET /api/orders
+    action: 42
+    resource: { type: OrderList }
+`;
+    const dir = await configDir({ pdp, extra: { 'app.polar': 'allow(_user: User, "read", _order: Order);\nallow(_user: User, "list", _o: OrderList);\n' } });
+    const { problems, warnings } = await checkConfig(dir, {});
+    assert.deepEqual(problems.map((p) => p.key), ['rules[1].action']);
+    assert.deepEqual(warnings, []);
+  });
+});
