@@ -14,17 +14,29 @@ const PLAIN = /^(?! )[\x20-\x24\x26-\x7e]*(?<! )$/;
 /** The same without `,`, which separates the roles of X-Auth-Roles. */
 const PLAIN_ROLE = /^(?! )[\x20-\x24\x26-\x2b\x2d-\x7e]*(?<! )$/;
 
+/** A UTF-16 surrogate without its other half (String.prototype.isWellFormed, before ES2024). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * Percent-encoded as UTF-8. A lone surrogate, which no UTF-8 can hold, becomes U+FFFD first:
+ * JSON lets an IdP send one (`"\ud800"` in a roles claim), and encodeURIComponent threw on it, a
+ * 500 for every request of that user, each logged.
+ */
+function encoded(v: string): string {
+  return encodeURIComponent(v.replace(LONE_SURROGATE, '\ufffd'));
+}
+
 /**
  * Header values must be visible ASCII; anything else (a unicode sub, say) is percent-encoded, and
  * so is a value with `%` in it, so that an upstream can decode every value it gets, once.
  */
 export function headerSafe(v: string): string {
-  return PLAIN.test(v) ? v : encodeURIComponent(v);
+  return PLAIN.test(v) ? v : encoded(v);
 }
 
 /** Comma-joined, each role encoded on its own: commas between roles stay commas. */
 export function rolesHeader(roles: readonly string[]): string {
-  return roles.map((r) => (PLAIN_ROLE.test(r) ? r : encodeURIComponent(r))).join(',');
+  return roles.map((r) => (PLAIN_ROLE.test(r) ? r : encoded(r))).join(',');
 }
 
 export const allow: VerifyStep = function allow(ctx) {

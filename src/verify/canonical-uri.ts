@@ -156,11 +156,17 @@ function checkOverrideParameters(uri: string, from: number): void {
   for (const part of uri.slice(from).split(/[&;]/)) {
     const eq = part.indexOf('=');
     let name = (eq < 0 ? part : part.slice(0, eq)).replace(/\+/g, ' ');
+    // PHP decodes a name and then reads it as a C string, up to its first NUL: `_method%00x` is
+    // `_method` to Symfony and Laravel. (Every '%' here starts a valid escape: checkQuery.)
+    const nul = name.indexOf('%00');
+    if (nul >= 0) name = name.slice(0, nul);
     if (name.includes('%')) {
       try {
         name = decodeURIComponent(name);
       } catch {
-        continue; // not UTF-8: no framework reads it as one of these names
+        // Not UTF-8, which PHP does not care about (`_method%00%FF` was let through here): its
+        // bytes as latin1 characters, none of which folds to the ASCII of the names below.
+        name = name.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
       }
     }
     // PHP drops leading spaces, reads `_method[...]` as an array named `_method`, then turns

@@ -21,11 +21,43 @@ function ours(key: string): boolean {
   return base === 'goldpath' || base.startsWith('goldpath_');
 }
 
+/** Whether `s` holds `word` (lower case ASCII) at `at`, ASCII case folded. */
+function wordAt(s: string, at: number, word: string): boolean {
+  if (at + word.length > s.length) return false;
+  for (let i = 0; i < word.length; i++) {
+    let c = s.charCodeAt(at + i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== word.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** The white space of a regular expression's \s that a latin1 header value can hold. */
+const isSpace = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
+
 /**
- * A pair whose value holds `, goldpath=` (any case): servers that still split cookies on ','
- * (RFC 2965's separator) read a session cookie there.
+ * Whether a pair's value holds `, goldpath=` (any case, `__Host-` and `_suffix` spellings too):
+ * servers that still split cookies on ',' (RFC 2965's separator) read a session cookie there.
+ * A scan in linear time. (It was the regular expression /,\s*(?:__host-)?goldpath(?:_[^=]*)?\s*=/i,
+ * whose backtracking is quadratic: one 32 KiB cookie `a=,goldpath_<spaces>x`, which Traefik lets
+ * through, held the sidecar's only thread for over a second, 5 s at the sidecar's 72 KiB limit.)
  */
-const AFTER_COMMA = /,\s*(?:__host-)?goldpath(?:_[^=]*)?\s*=/i;
+function hidesOurs(pair: string): boolean {
+  const n = pair.length;
+  const lastEq = pair.lastIndexOf('=');
+  for (let comma = pair.indexOf(','); comma >= 0 && comma < lastEq; comma = pair.indexOf(',', comma + 1)) {
+    let j = comma + 1;
+    while (j < n && isSpace(pair.charCodeAt(j))) j++;
+    if (wordAt(pair, j, '__host-')) j += 7;
+    if (!wordAt(pair, j, 'goldpath')) continue;
+    j += 8;
+    // `goldpath_<anything but =>=`: any '=' after the '_' ends such a name.
+    if (pair.charCodeAt(j) === 0x5f /* _ */) return lastEq > j;
+    while (j < n && isSpace(pair.charCodeAt(j))) j++;
+    if (pair.charCodeAt(j) === 0x3d /* = */) return true;
+  }
+  return false;
+}
 
 export function splitCookies(header: string | undefined, name: string): SplitCookies {
   if (!header) return { session: undefined, rest: '' };
@@ -42,7 +74,7 @@ export function splitCookies(header: string | undefined, name: string): SplitCoo
     const key = eq < 0 ? pair : pair.slice(0, eq).trim();
     if (key === name) {
       session = session === undefined ? pair.slice(eq + 1).trim() : null;
-    } else if (!ours(key) && !(pair.includes(',') && AFTER_COMMA.test(pair))) {
+    } else if (!ours(key) && !(pair.includes(',') && hidesOurs(pair))) {
       rest = rest === '' ? pair : rest + '; ' + pair;
     }
   }

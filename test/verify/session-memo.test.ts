@@ -37,7 +37,10 @@ describe('verify: cached sessions and the session memo', function () {
     const config = await loadConfig(VERIFY_CONFIG_DIR, env);
     kv = createSessionStore({ url: redis.url, settings, log: silentLogger });
     const inner = createSessionStore({ url: redis.url, settings, log: silentLogger });
-    cache = new CachingSessionStore(inner, { ttlMs: 60_000 });
+    // No heartbeat: its freshness is cache.test.ts's subject, not this file's. With it, a session's
+    // first request on a loaded machine could find the cache paused (idle) or its probe late, read
+    // the store without keeping what it read, and the memo's record was not the one cached.
+    cache = new CachingSessionStore(inner, { ttlMs: 60_000, heartbeatMs: 0 });
     // The cache keeps nothing until the invalidation feed is up (cache.ts): the first test's first
     // request must not race the subscription.
     await waitFor('the invalidation feed', async () => inner.invalidationsLive, 5000, 10);
