@@ -48,15 +48,18 @@ export function logoutHandler(deps: BffDeps) {
     // the CSRF token should not exist; if it does, it is not a logout the user asked for here.
     const crossSite = site !== '' && site !== 'same-origin' && !(site === 'same-site' && origin !== '' && origin !== 'null' && trusted(origin));
     const foreign = (origin !== '' && !trusted(origin) && !opaqueSameOrigin) || crossSite;
+    // Refused with or without a session: a cross-site form POST does not carry the SameSite=Strict
+    // cookie (so no session is found), yet it is a top-level navigation, whose response browsers
+    // let clear that cookie: answering it with the Set-Cookie below would log the user out.
+    if (foreign) throw new CsrfError('the request comes from another origin');
     if (session) {
-      if (foreign) throw new CsrfError('the request comes from another origin');
       const token = ctx.get('x-csrf-token') || fields['csrf_token'] || '';
       if (!token || !safeEqual(token, session.secrets.csrf)) throw new CsrfError();
     }
 
     let logoutUrl = '/';
     if (session) logoutUrl = await endSession(ctx, session) ?? '/';
-    else if (cookie && !foreign) await endUnreadable(ctx, cookie);
+    else if (cookie) await endUnreadable(ctx, cookie);
     clearSessionCookie(ctx, settings);
     metrics.logout('rp', 'success');
 

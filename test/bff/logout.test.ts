@@ -193,7 +193,7 @@ describe('BFF logout', function () {
         };
         const foreign = await stored();
         const refused = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json', cookie: foreign.cookie, origin: 'https://evil.example' } });
-        assert.equal(refused.status, 200, refused.body);
+        assert.equal(refused.status, 403, refused.body);
         assert.equal(await redisClient.exists(foreign.key), 1, 'a foreign origin deletes nothing');
 
         const odd = await stored();
@@ -205,6 +205,26 @@ describe('BFF logout', function () {
       } finally {
         redisClient.disconnect();
       }
+    });
+
+    it('a cross-site form post (which carries no SameSite=Strict cookie) is 403 and does not clear the cookie: no logout CSRF', async () => {
+      // What Chromium sends for a form on another site that posts to /auth/logout: no session
+      // cookie, yet its response may clear it (a top-level navigation), logging the user out.
+      const { jar, session } = await loggedIn(env);
+      for (const headers of [
+        { origin: 'http://evil.example', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' },
+        { origin: 'http://evil.example' },
+        { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' },
+      ] as Array<Record<string, string>>) {
+        const res = await httpCall(`${env.url}/auth/logout`, {
+          method: 'POST', body: '', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', ...headers },
+        });
+        assert.equal(res.status, 403, `${JSON.stringify(headers)}: ${res.body}`);
+        assert.equal(JSON.parse(res.body).error, 'csrf');
+        assert.equal(res.headers['set-cookie'], undefined, `${JSON.stringify(headers)}: the session cookie is not cleared`);
+      }
+      assert.equal((await httpCall(`${env.url}/auth/session`, { jar })).status, 200, 'still logged in');
+      assert.ok(await env.store.getById(session.id));
     });
 
     it('without a session it just clears the cookie and points to /', async () => {
