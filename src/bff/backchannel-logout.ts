@@ -13,7 +13,9 @@ const BODY_LIMIT = 16 * 1024;
 /** Logout tokens older than this are refused; jti markers live a bit longer than that. */
 const MAX_AGE_S = 600;
 const CLOCK_TOLERANCE_S = 60;
-const REPLAY_TTL_MS = (MAX_AGE_S + 2 * CLOCK_TOLERANCE_S) * 1000;
+// Plus a few seconds: jose compares whole seconds, and a marker that expired the very second its
+// token still passed (iat a minute ahead, 720 s later) would let it be replayed once.
+const REPLAY_TTL_MS = (MAX_AGE_S + 2 * CLOCK_TOLERANCE_S + 5) * 1000;
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
 class InvalidLogoutToken extends BadRequest {

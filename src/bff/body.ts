@@ -83,3 +83,37 @@ export function parseForm(text: string): Record<string, string> {
   }
   return out;
 }
+
+/**
+ * The text fields of a multipart/form-data body (RFC 7578), as parseForm gives a urlencoded one:
+ * what `fetch(url, { method: 'POST', body: new FormData(form) })` and an HTML form with that
+ * enctype send. Files are left out; a repeated field is a 400, as is a body that is not multipart.
+ */
+export function parseMultipart(text: string, contentType: string): Record<string, string> {
+  const b = /;\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))/i.exec(contentType);
+  if (!b) throw new BadRequest('a multipart body without its boundary');
+  const delimiter = `--${b[1] ?? b[2]}`;
+  const out: Record<string, string> = Object.create(null);
+  const parts = text.split(`\r\n${delimiter}`);
+  // The first delimiter may open the body (no CRLF before it); what precedes it is a preamble.
+  const first = parts[0]!.startsWith(delimiter) ? parts[0]!.slice(delimiter.length) : undefined;
+  if (first === undefined && parts.length < 2) throw new BadRequest('malformed multipart body');
+  const bodyParts = first === undefined ? parts.slice(1) : [first, ...parts.slice(1)];
+  let closed = false;
+  for (const part of bodyParts) {
+    if (part.startsWith('--')) {
+      closed = true;
+      break;
+    }
+    const headEnd = part.indexOf('\r\n\r\n');
+    if (!part.startsWith('\r\n') || headEnd < 0) throw new BadRequest('malformed multipart body');
+    const head = part.slice(0, headEnd);
+    const disposition = /\r\ncontent-disposition:[ \t]*form-data[ \t]*;[ \t]*name="([^"\r\n]*)"([^\r\n]*)/i.exec(head);
+    if (!disposition || /;\s*filename\*?=/i.test(disposition[2]!)) continue; // not a field, or a file
+    const name = disposition[1]!;
+    if (name in out) throw new BadRequest(`field ${JSON.stringify(name.slice(0, 40))} is repeated`);
+    out[name] = part.slice(headEnd + 4);
+  }
+  if (!closed) throw new BadRequest('malformed multipart body');
+  return out;
+}

@@ -6,7 +6,7 @@ import { signedInAt } from '../session/issuer.ts';
 import { BadRequest, CsrfError, StoreUnavailable } from '../errors.ts';
 import { errorSummary } from '../oidc/idp-client.ts';
 import type { Session } from '../session/types.ts';
-import { mediaType, readRawBody, parseForm } from './body.ts';
+import { mediaType, readRawBody, parseForm, parseMultipart } from './body.ts';
 import { clearSessionCookie, readCookie, safeEqual } from './cookies.ts';
 import type { BffDeps } from './state.ts';
 
@@ -64,7 +64,8 @@ export function logoutHandler(deps: BffDeps) {
     metrics.logout('rp', 'success');
 
     const mode = ctx.get('sec-fetch-mode');
-    const navigation = type === 'application/x-www-form-urlencoded'
+    // A form post of either encoding (an HTML form may say enctype="multipart/form-data").
+    const navigation = (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data')
       && (mode === 'navigate' || (mode === '' && !/json/i.test(ctx.get('accept'))));
     if (navigation) {
       ctx.status = 302;
@@ -118,6 +119,7 @@ async function readBody(ctx: Context, type: string): Promise<Record<string, stri
   if (raw.length === 0) return {};
   const text = raw.toString('utf8');
   if (type === 'application/x-www-form-urlencoded') return parseForm(text);
+  if (type === 'multipart/form-data') return parseMultipart(text, ctx.get('content-type'));
   if (type === 'application/json') {
     let v: unknown;
     try {
@@ -130,5 +132,5 @@ async function readBody(ctx: Context, type: string): Promise<Record<string, stri
     if (t !== undefined && typeof t !== 'string') throw new BadRequest('csrf_token must be a string');
     return t === undefined ? {} : { csrf_token: t };
   }
-  throw new BadRequest('expected an application/x-www-form-urlencoded or application/json body');
+  throw new BadRequest('expected an application/x-www-form-urlencoded, multipart/form-data or application/json body');
 }

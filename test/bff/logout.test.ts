@@ -165,6 +165,45 @@ describe('BFF logout', function () {
       assert.equal(json.status, 200, 'a JSON body with csrf_token works');
     });
 
+    it('reads csrf_token from a multipart/form-data body (fetch with a FormData, or a form of that enctype)', async () => {
+      const multipart = (fields: [string, string][], boundary = '----formdata-x7Yq') => ({
+        body: `preamble\r\n${fields.map(([k, v]) => `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('')}--${boundary}--\r\n`,
+        type: `multipart/form-data; boundary=${boundary}`,
+      });
+      const wrong = await loggedIn(env);
+      const refused = multipart([['other', 'x'], ['csrf_token', 'nope']]);
+      const r = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: wrong.jar, body: refused.body, headers: { 'content-type': refused.type, accept: 'application/json' } });
+      assert.equal(r.status, 403, r.body);
+      assert.equal(JSON.parse(r.body).error, 'csrf');
+      assert.ok(await env.store.getById(wrong.session.id), 'a wrong token logs nobody out');
+
+      const fetched = await loggedIn(env);
+      const ok = multipart([['csrf_token', fetched.csrf]]);
+      const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: fetched.jar, body: ok.body, headers: { 'content-type': ok.type, accept: 'application/json', 'sec-fetch-mode': 'cors', 'sec-fetch-site': 'same-origin' } });
+      assert.equal(res.status, 200, res.body);
+      assert.ok(JSON.parse(res.body).logout_url);
+      assert.equal(await env.store.getById(fetched.session.id), null, 'logged out');
+
+      const form = await loggedIn(env);
+      const nav = multipart([['csrf_token', form.csrf]], 'b');
+      const navigated = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: form.jar, body: nav.body.replace('preamble\r\n', ''), headers: { 'content-type': nav.type, 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'same-origin' } });
+      assert.equal(navigated.status, 302, 'a form navigation is sent on to the IdP');
+      assert.equal(await env.store.getById(form.session.id), null);
+
+      // Malformed or ambiguous: a 400, nothing deleted.
+      const kept = await loggedIn(env);
+      for (const bad of [
+        { body: 'csrf_token=x', type: 'multipart/form-data' },
+        { body: 'no delimiter at all', type: 'multipart/form-data; boundary=zz' },
+        { body: `--zz\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n${kept.csrf}\r\n`, type: 'multipart/form-data; boundary=zz' },
+        { ...multipart([['csrf_token', kept.csrf], ['csrf_token', 'b']], 'zz') },
+      ]) {
+        const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: kept.jar, body: bad.body, headers: { 'content-type': bad.type, accept: 'application/json' } });
+        assert.equal(res.status, 400, `${bad.type} ${JSON.stringify(bad.body.slice(0, 40))}: ${res.body}`);
+      }
+      assert.ok(await env.store.getById(kept.session.id), 'nothing deleted');
+    });
+
     it('with the token in X-CSRF-Token the body is not read: a FormData or text body logs out too', async () => {
       const bodies = [
         { body: '--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--b--\r\n', type: 'multipart/form-data; boundary=b' },
