@@ -9,3 +9,16 @@
 export function flatCopy(s: string): string {
   return JSON.parse(JSON.stringify(s)) as string;
 }
+
+/**
+ * A UTF-16 surrogate without its other half: JSON lets an IdP send one (`"\ud800"`), no UTF-8 can
+ * hold it (encodeURIComponent throws, Buffer writes U+FFFD), so it never round-trips. (What
+ * String.prototype.isWellFormed finds, from ES2024.)
+ */
+export const LONE_SURROGATES = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Whether `s` holds no lone surrogate. */
+export function wellFormed(s: string): boolean {
+  LONE_SURROGATES.lastIndex = 0;
+  return !LONE_SURROGATES.test(s);
+}

@@ -7,6 +7,7 @@ import { BadRequest, GoldpathError, StoreUnavailable, Unavailable } from '../err
 import { errorSummary, type IdpClient } from '../oidc/idp-client.ts';
 import { mediaType, readForm } from './body.ts';
 import type { BffDeps } from './state.ts';
+import { wellFormed } from '../strings.ts';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const BODY_LIMIT = 16 * 1024;
@@ -134,6 +135,8 @@ export function backchannelLogoutHandler(deps: BffDeps) {
     if (claims.sub !== undefined && (typeof claims.sub !== 'string' || claims.sub === '')) throw new InvalidLogoutToken('sub');
     if (sid === undefined && claims.sub === undefined) throw new InvalidLogoutToken('neither sid nor sub');
     if (typeof claims.jti !== 'string' || claims.jti === '' || claims.jti.length > 256) throw new InvalidLogoutToken('jti');
+    // No session can hold such an id (the callback refuses them): not valid text, not a logout.
+    if (![sid, claims.sub, claims.jti].every((v) => v === undefined || wellFormed(v as string))) throw new InvalidLogoutToken('not valid text');
     return { idp, targets, claims: claims as JWTPayload & { jti: string } };
   }
 }

@@ -10,6 +10,7 @@ import { MAX_LIST_ENTRIES, MAX_USER_JSON_BYTES, mergeClaims, oversized, userFrom
 import { OUTAGE_CODES, errorSummary, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
 import { toAccessToken } from '../oidc/tokens.ts';
 import type { SessionSecrets } from '../session/types.ts';
+import { wellFormed } from '../strings.ts';
 import { CALLBACK_PATH } from './callback-path.ts';
 import { TX_TTL_MS, readCookie, readTxCookie, setSessionCookie } from './cookies.ts';
 import { single } from './login.ts';
@@ -87,6 +88,12 @@ export function callbackHandler(deps: BffDeps) {
     // identity (and no session can be stored for it).
     if (idClaims.sub === '') {
       return fail(ctx, 'The sign-in response did not pass validation. Start the sign-in again.', { reason: 'validation', err: { cause: 'the ID token "sub" is empty' }, idp: idp.name });
+    }
+    // JSON lets an IdP send a lone surrogate (`"\ud800"`), which no UTF-8 holds: the session's
+    // record would read back another id than its indexes (by sub, by sid) were written under.
+    const sidClaim = idClaims['sid'];
+    if (!wellFormed(idClaims.sub) || (typeof sidClaim === 'string' && !wellFormed(sidClaim))) {
+      return fail(ctx, 'The sign-in response did not pass validation. Start the sign-in again.', { reason: 'validation', err: { cause: 'the ID token "sub" or "sid" is not valid text' }, idp: idp.name });
     }
     let userinfo: Record<string, unknown> | undefined;
     try {

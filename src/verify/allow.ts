@@ -2,6 +2,7 @@
 // Headers we do not set are deleted by Traefik, so a client can never inject Authorization or
 // X-Auth-User, and the session cookie never reaches an upstream. (X-Request-Id is added to every
 // allow by run-chain.ts, which decides it for every answer.)
+import { LONE_SURROGATES } from '../strings.ts';
 import { memoOf } from './session-memo.ts';
 import type { VerifyStep } from './state.ts';
 
@@ -14,16 +15,13 @@ const PLAIN = /^(?! )[\x20-\x24\x26-\x7e]*(?<! )$/;
 /** The same without `,`, which separates the roles of X-Auth-Roles. */
 const PLAIN_ROLE = /^(?! )[\x20-\x24\x26-\x2b\x2d-\x7e]*(?<! )$/;
 
-/** A UTF-16 surrogate without its other half (String.prototype.isWellFormed, before ES2024). */
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
 /**
  * Percent-encoded as UTF-8. A lone surrogate, which no UTF-8 can hold, becomes U+FFFD first:
  * JSON lets an IdP send one (`"\ud800"` in a roles claim), and encodeURIComponent threw on it, a
  * 500 for every request of that user, each logged.
  */
 function encoded(v: string): string {
-  return encodeURIComponent(v.replace(LONE_SURROGATE, '\ufffd'));
+  return encodeURIComponent(v.replace(LONE_SURROGATES, '\ufffd'));
 }
 
 /**

@@ -415,6 +415,10 @@ describe('BFF logout', function () {
         ['not a JWT', 'garbage'],
         ['no token', undefined],
         ['wrong content type', logoutToken({ sid }), 'application/json'],
+        // Valid JSON, not valid text (no session holds such an id: the callback refuses them).
+        ['a sub with a lone surrogate', logoutToken({ sub: 'judy\ud800' })],
+        ['a sid with a lone surrogate', logoutToken({ sid: `${sid}\udc00` })],
+        ['a jti with a lone surrogate', logoutToken({ sid, jti: 'j\ud800' })],
       ];
       for (const [name, token, type] of cases) {
         const res = await post(await token, type);

@@ -24,7 +24,9 @@ export type IdTokenFault =
   | 'hs256-secret'    // HS256, keyed with the client secret
   | 'unknown-kid'     // signed by a key the JWKS never publishes
   | 'no-id-token'     // the token response has no id_token at all
-  | 'empty-sub';      // sub is the empty string (a string, so the claim type checks pass)
+  | 'empty-sub'       // sub is the empty string (a string, so the claim type checks pass)
+  | 'lone-surrogate-sub'  // sub holds a lone UTF-16 surrogate ("\ud800" in the JSON: valid JSON, not valid text)
+  | 'lone-surrogate-sid';
 
 export interface FakeIdpOptions {
   clientId: string;
@@ -193,6 +195,8 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
     if (fault === 'wrong-aud') claims['aud'] = 'someone-else';
     if (fault === 'no-nonce') delete claims['nonce'];
     if (fault === 'empty-sub') claims['sub'] = '';
+    if (fault === 'lone-surrogate-sub') claims['sub'] = 'user-\ud800';
+    if (fault === 'lone-surrogate-sid') claims['sid'] = 'sid-\udc00';
     if (fault === 'wrong-nonce') claims['nonce'] = 'attacker-nonce';
     if (fault === 'expired') {
       claims['iat'] = now - 7200;

@@ -106,6 +106,9 @@ describe('a misbehaving IdP', function () {
     ['unknown-kid', 'an ID token signed by a key the JWKS does not publish', (f) => assert.equal(f.err?.errCode, 'ERR_JWKS_NO_MATCHING_KEY')],
     ['no-id-token', 'a token response without an ID token', (f) => assert.match(f.err?.cause ?? '', /id_token/)],
     ['empty-sub', 'an ID token whose sub is the empty string', (f) => assert.match(f.err?.cause ?? '', /"sub"/)],
+    // Valid JSON, not valid text: the session's indexes by sub and sid could not be written (503).
+    ['lone-surrogate-sub', 'an ID token whose sub holds a lone surrogate', (f) => assert.match(f.err?.cause ?? '', /"sub" or "sid" is not valid text/)],
+    ['lone-surrogate-sid', 'an ID token whose sid holds a lone surrogate', (f) => assert.match(f.err?.cause ?? '', /"sub" or "sid" is not valid text/)],
   ];
   for (const [fault, title, why] of faults) {
     it(`${title} is a 400 page, never a 500, and no session`, async () => {

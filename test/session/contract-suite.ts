@@ -341,6 +341,19 @@ export function contract(name: string, harness: () => Harness): void {
       assert.equal(await store.deleteBySub(`nobody-${uniq()}`, 'nobody'), 0);
     });
 
+    it('index names holding a lone surrogate are keys of their own, not a URIError', async () => {
+      // JSON lets a claim hold one; the BFF refuses such ids at sign-in, the store must not throw.
+      const store = open();
+      const idp = `l-${uniq()}`;
+      const literal = (await store.create(newSession({ idp, sub: 'u%ud800', sid: 's%udc00' }))).session.id;
+      assert.equal(await store.deleteBySub(idp, 'u\ud800'), 0, 'not the session whose sub spells the escape');
+      assert.equal(await store.deleteBySid(idp, 's\udc00'), 0);
+      assert.equal(await store.markOnce('lone', 'j\ud800x', 60_000), true);
+      assert.equal(await store.markOnce('lone', 'j\ud800x', 60_000), false);
+      assert.equal(await store.markOnce('lone', 'j%ud800x', 60_000), true);
+      assert.ok(await store.getById(literal));
+    });
+
     it('after deleteBySid no session of that sid can be created, not even one racing it', async () => {
       const store = open();
       const other = open();
