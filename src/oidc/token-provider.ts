@@ -381,21 +381,20 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     } catch (err) {
       if (isRejection(err)) {
         log.info({ reqId, idp: idp.name, err: errorSummary(err) }, 'refresh rejected by the IdP: session deleted');
-        report('rejected');
-        // The IdP ended the session: this request is a 401 even when the store cannot delete it
-        // now (an error here would let fresh() serve the unexpired token of an ended session).
-        // Nor is the deletion waited for: a caller whose short wait (AHEAD_WAIT_MS) ran out while
-        // a slow store deleted would be answered with that token. The lock is kept until it is
-        // done. Left in the store, its next refresh is rejected again and deletes it then.
-        if (ended.size >= 10_000) ended.clear();
-        ended.add(current.id);
-        hold(store.delete(current.id).catch((e: unknown) => log.warn({ reqId, err: errorSummary(e) }, 'refresh rejected, but the session could not be deleted yet')));
-        return null;
+        return end(current, hold, reqId);
       }
       if (isRefusal(err)) refuse(`${current.id}\n${audience}`);
       log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'token refresh failed');
       report('error');
       throw loggedAlready(err instanceof Unavailable ? err : new Unavailable('the IdP could not refresh the token', { cause: err }));
+    }
+    // OIDC Core 12.2: an ID token in a refresh answer must name the user the session is for. One
+    // that names another (an IdP that mixed up its grants) says this answer, its access token
+    // included, may be someone else's: nothing of it is kept or served, and the session ends.
+    // (iss, aud, exp and iat were checked by openid-client.)
+    if (res.id_token !== undefined && res.claims()?.sub !== current.sub) {
+      log.warn({ reqId, idp: idp.name }, 'the IdP answered a refresh with an ID token for another user: session deleted');
+      return end(current, hold, reqId);
     }
     const secrets: SessionSecrets = {
       ...current.secrets,
@@ -422,6 +421,21 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     report('success');
     log.debug({ reqId, idp: idp.name, audience: audience || '(login)', rotated: res.refresh_token !== undefined }, 'token refreshed');
     return { ...current, secrets, version: current.version + 1 };
+  }
+
+  /**
+   * Ends a session whose refresh the IdP rejected (or answered for someone else): this request is a
+   * 401 even when the store cannot delete it now (an error here would let fresh() serve the
+   * unexpired token of an ended session). Nor is the deletion waited for: a caller whose short wait
+   * (AHEAD_WAIT_MS) ran out while a slow store deleted would be answered with that token. The lock
+   * is kept until it is done. Left in the store, its next refresh is rejected again and deletes it then.
+   */
+  function end(current: Session, hold: (saving: Promise<unknown>) => void, reqId: string | undefined): null {
+    report('rejected');
+    if (ended.size >= 10_000) ended.clear();
+    ended.add(current.id);
+    hold(store.delete(current.id).catch((e: unknown) => log.warn({ reqId, err: errorSummary(e) }, 'refresh rejected, but the session could not be deleted yet')));
+    return null;
   }
 
   /** Retries a save of refreshed secrets until it lands, the session is gone, or the lock ends. */
@@ -458,7 +472,9 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     if (!t) return null;
     if (t.type === 'DPoP') {
       const jwk = s.secrets.dpopJwk;
-      if (!jwk) throw new Error('a DPoP-bound token without a DPoP key in the session');
+      // The IdP called the token DPoP-bound although this session has no key (it sent no proof):
+      // an IdP's misstep, not ours. Nothing can be sent with it: 503 (logged), never a 500.
+      if (!jwk) throw new Unavailable(`the IdP "${s.idp}" issued a DPoP token to a session without a DPoP key (is dpop set in idps.yaml as the IdP expects?)`);
       return { authorization: `DPoP ${t.value}`, dpop: await dpopProof(jwk, method, upstreamUrl, t.value) };
     }
     return { authorization: `Bearer ${t.value}`, dpop: undefined };
@@ -472,8 +488,14 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
  * invalid_scope, invalid_client...), as opposed to an outage it says will pass.
  */
 function isRefusal(err: unknown): boolean {
-  return err instanceof oidc.ResponseBodyError && err.status < 500 &&
-    !['temporarily_unavailable', 'server_error', 'slow_down', 'use_dpop_nonce'].includes(err.error);
+  const passing = ['temporarily_unavailable', 'server_error', 'slow_down', 'use_dpop_nonce'];
+  // A client authentication the IdP refuses (invalid_client) is a 401 with WWW-Authenticate
+  // (RFC 6749 5.2, as oidc-provider answers it): openid-client throws that as a challenge, not as
+  // a body error, and it was sent again at every request of every session needing a refresh.
+  if (err instanceof oidc.WWWAuthenticateChallengeError) {
+    return err.status < 500 && !err.cause.some((c) => passing.includes(String(c.parameters['error'])));
+  }
+  return err instanceof oidc.ResponseBodyError && err.status < 500 && !passing.includes(err.error);
 }
 
 /** The IdP says this refresh token is no good (expired, revoked, reused): the session is over. */

@@ -5,11 +5,14 @@ import type { TokenResponse } from './idp-client.ts';
 
 export function toAccessToken(res: TokenResponse, now = Date.now()): AccessToken {
   const expiresIn = typeof res.expires_in === 'number' && Number.isFinite(res.expires_in) ? res.expires_in : undefined;
+  const jwt = expiresIn === undefined ? jwtTimes(res.access_token) : undefined;
+  const lifetimeMs = expiresIn !== undefined ? expiresIn * 1000 : jwt?.lifetimeMs;
   return {
     value: res.access_token,
     type: res.token_type?.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer',
-    expiresAt: expiresIn === undefined ? jwtExpiry(res.access_token) : now + expiresIn * 1000,
+    expiresAt: expiresIn === undefined ? jwt?.expiresAt : now + expiresIn * 1000,
     scope: typeof res.scope === 'string' ? res.scope : undefined,
+    ...(lifetimeMs !== undefined && lifetimeMs >= 0 ? { lifetimeMs } : {}),
   };
 }
 
@@ -20,17 +23,29 @@ export function toAccessToken(res: TokenResponse, now = Date.now()): AccessToken
  * only schedules a refresh, and the token came from the IdP's own token endpoint. An opaque token
  * without expires_in stays undefined (see isFresh).
  */
-function jwtExpiry(token: string): number | undefined {
+function jwtTimes(token: string): { expiresAt: number | undefined; lifetimeMs: number | undefined } | undefined {
   if (typeof token !== 'string' || token.split('.').length !== 3) return undefined;
   try {
-    const { exp } = decodeJwt(token);
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+    const { exp, iat } = decodeJwt(token);
+    if (typeof exp !== 'number' || !Number.isFinite(exp)) return undefined;
+    return { expiresAt: exp * 1000, lifetimeMs: typeof iat === 'number' && Number.isFinite(iat) ? (exp - iat) * 1000 : undefined };
   } catch {
     return undefined;
   }
 }
 
-/** Usable for at least `skewMs` more (undefined expiry: the IdP did not say, assume usable). */
+/**
+ * How long before its expiry a token is refreshed: `skewMs` (SPEC 5.6: 30 s), but half its life
+ * (at least 1 s) for a token issued for less than twice that. An IdP that issues 10 s tokens would
+ * otherwise have every one of them "expire within 30 s" from its issue: each request would be
+ * one more refresh grant (one more rotated refresh token), and none would be kept for the next.
+ */
+export function refreshWindow(t: AccessToken, skewMs: number): number {
+  const life = t.lifetimeMs;
+  return life === undefined ? skewMs : Math.min(skewMs, Math.max(life / 2, 1_000));
+}
+
+/** Usable for longer than its refresh window (undefined expiry: the IdP did not say, assume usable). */
 export function isFresh(t: AccessToken | undefined, skewMs: number, now = Date.now()): t is AccessToken {
-  return t !== undefined && (t.expiresAt === undefined || t.expiresAt - now > skewMs);
+  return t !== undefined && (t.expiresAt === undefined || t.expiresAt - now > refreshWindow(t, skewMs));
 }

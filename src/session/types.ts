@@ -21,6 +21,12 @@ export interface AccessToken {
   /** ms since epoch; undefined = the IdP did not say. */
   readonly expiresAt: number | undefined;
   readonly scope: string | undefined;
+  /**
+   * How long the token was issued for, ms (the IdP's expires_in, or a JWT's exp - iat); absent when
+   * unknown (and in sessions stored before it was kept). A token issued for less than twice the
+   * refresh window is refreshed at half its life, not for the whole of it (tokens.ts refreshWindow).
+   */
+  readonly lifetimeMs?: number | undefined;
 }
 
 /** Everything secret about a session: stored only as AEAD ciphertext. */

@@ -4,6 +4,7 @@
 // anonymously (as step 4 would have done without the session).
 import type { UpstreamCredentials } from '../oidc/types.ts';
 import { flatCopy } from '../strings.ts';
+import { refreshWindow } from '../oidc/tokens.ts';
 import { CachedSession } from '../session/cached-session.ts';
 import type { Session } from '../session/types.ts';
 import type { VerifyDeps, VerifyStep } from './state.ts';
@@ -35,7 +36,7 @@ function keep(session: Session, audience: string, creds: UpstreamCredentials): v
   if (creds.dpop !== undefined) return;
   const token = session.secrets.tokens[audience];
   if (token === undefined || creds.authorization !== `Bearer ${token.value}`) return;
-  const until = token.expiresAt === undefined ? Infinity : token.expiresAt - REFRESH_SKEW_MS;
+  const until = token.expiresAt === undefined ? Infinity : token.expiresAt - refreshWindow(token, REFRESH_SKEW_MS);
   const memo = memoOf(session);
   const own = session instanceof CachedSession ? session.authorization(audience) : undefined;
   const authorization = own === creds.authorization ? own : flatCopy(creds.authorization);

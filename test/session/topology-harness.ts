@@ -17,6 +17,7 @@ export function topologyHarness(
 ): Harness {
   return {
     url,
+    commandTimeoutMs: 2000,
     async rawExists(_url, id) {
       return (await exists(storeKeys.session(id))) === 1;
     },

@@ -1,0 +1,127 @@
+// Refresh answers a real oidc-provider gives (or a proxy in front of it edits), through the real
+// token provider, a real redis-server and the real /auth/verify chain:
+//   - an ID token for another user (OIDC Core 12.2) ends the session: nothing of the answer is kept;
+//   - an IdP that issues 10 s access tokens is not asked for a refresh grant at every request;
+//   - a DPoP token issued to a session without a DPoP key is a 503, never a 500.
+import assert from 'node:assert/strict';
+import { decodeJwt } from 'jose';
+import type { FetchLike } from '../../src/oidc/fetch.ts';
+import { IdpRegistry } from '../../src/oidc/registry.ts';
+import { createTokenProvider } from '../../src/oidc/token-provider.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import type { SessionStore } from '../../src/session/types.ts';
+import { silentLogger } from '../../src/log.ts';
+import { Unavailable } from '../../src/errors.ts';
+import { loginExpiringAt, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { startVerifyApp, type RunningVerify } from '../helpers/verify-app.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('refresh answers', function () {
+  this.timeout(60_000);
+  let env: IdpBff;
+  let verify: RunningVerify;
+  let store: SessionStore;
+  let grants = 0;
+  let grantErrors: string[] = [];
+  /** Edits the JSON of the IdP's answers to refresh grants (none when undefined). */
+  let editRefresh: ((body: Record<string, unknown>) => void) | undefined;
+
+  before(async () => {
+    // The IdP issues access tokens for 10 s.
+    env = await startIdpBff({ idps: [{ devIdp: { accessTokenTtl: 10 } }] });
+    env.idp.provider.on('grant.success', (ctx: { oidc: { params: { grant_type: string } } }) => {
+      if (ctx.oidc.params.grant_type === 'refresh_token') grants++;
+    });
+    env.idp.provider.on('grant.error', (ctx: { oidc: { params?: { grant_type?: string } } }, err: { error?: string }) => {
+      if (ctx.oidc.params?.grant_type === 'refresh_token') grantErrors.push(String(err.error));
+    });
+    const fetch: FetchLike = async (url, init) => {
+      const res = await globalThis.fetch(url, init as RequestInit);
+      const edit = editRefresh;
+      if (edit === undefined || !String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
+      const body = await res.json() as Record<string, unknown>;
+      edit(body);
+      return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+    };
+    store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
+    const tokens = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: silentLogger, fetch }), store, log: silentLogger });
+    verify = await startVerifyApp(store, env.redis.url, { tokens, idps: env.config.idps });
+  });
+  after(async () => {
+    await verify?.close();
+    await store?.close();
+    await env?.close();
+  });
+  beforeEach(() => {
+    grants = 0;
+    grantErrors = [];
+    editRefresh = undefined;
+  });
+
+  it('a refresh answered with an ID token for another user ends the session: 401, and nothing of the answer is kept or served', async () => {
+    const r = await env.login('mallory');
+    const other = (await env.store.get(r.sessionCookie!))!.secrets.idToken!;
+    assert.equal(decodeJwt(other).sub, 'mallory');
+    const { cookie, session, token } = await loginExpiringAt(env, 'alice', Date.now() - 1000);
+    // A real ID token of the same IdP, valid in every claim openid-client checks: only its sub differs.
+    editRefresh = (body) => { body['id_token'] = other; };
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 401, res.body);
+    assert.equal(res.headers['authorization'], undefined, 'the access token of that answer is not sent upstream');
+    assert.notEqual(res.headers['x-auth-user'], 'alice');
+    assert.equal(grants, 1);
+    const stored = await env.store.getById(session.id);
+    assert.ok(stored === null || (stored.secrets.tokens['']!.value === token && decodeJwt(stored.secrets.idToken!).sub === 'alice'),
+      'the session does not hold another user\'s ID token (sent as id_token_hint at logout)');
+    assert.equal(stored, null, 'the session is over');
+  });
+
+  it('an ID token for the same user in a refresh answer is kept', async () => {
+    const { cookie, session } = await loginExpiringAt(env, 'bob', Date.now() - 1000);
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 200, res.body);
+    const stored = (await env.store.getById(session.id))!;
+    assert.equal(decodeJwt(stored.secrets.idToken!).sub, 'bob');
+    assert.notEqual(stored.secrets.refreshToken, session.secrets.refreshToken);
+  });
+
+  it('10 s access tokens: requests over 7 s need one refresh grant, not one each, and the token is still refreshed before it expires', async () => {
+    const r = await env.login('carol');
+    const cookie = `goldpath=${r.sessionCookie}`;
+    const seen = new Set<string>();
+    const until = Date.now() + 7_000;
+    let n = 0;
+    while (Date.now() < until) {
+      const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+      assert.equal(res.status, 200, res.body);
+      seen.add(String(res.headers['authorization']));
+      n++;
+      await sleep(250);
+    }
+    assert.ok(n >= 20, `${n} requests`);
+    assert.ok(grants <= 2, `${grants} refresh grants for ${n} requests (the IdP was asked at every request)`);
+    assert.ok(seen.size >= 2, 'the token was refreshed before it expired');
+    assert.deepEqual(grantErrors, []);
+  });
+
+  it('a DPoP token issued to a session without a DPoP key is a 503 (never a 500), and no token is sent', async () => {
+    const { cookie } = await loginExpiringAt(env, 'dora', Date.now() - 1000);
+    editRefresh = (body) => { body['token_type'] = 'DPoP'; };
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 503, res.body);
+    assert.equal(res.headers['authorization'], undefined);
+  });
+
+  it('a client the IdP no longer authenticates (invalid_client, a 401 challenge) is not sent again at every request: 503, the session stays', async () => {
+    const { session } = await loginExpiringAt(env, 'erin', Date.now() - 1000);
+    const dev = env.config.idps.idps['dev']!;
+    const idps = { ...env.config.idps, idps: { dev: { ...dev, clientSecret: 'a-secret-the-idp-does-not-know-0123' } } };
+    const tokens = createTokenProvider({ idps: new IdpRegistry(idps, { log: silentLogger }), store, log: silentLogger });
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(tokens.credentials(session, '', 'GET', 'https://api.example.test/'), Unavailable);
+    }
+    assert.deepEqual(grantErrors, ['invalid_client'], 'one refused grant, not three');
+    assert.ok(await env.store.getById(session.id), 'the session stays (a configuration problem, not the user\'s)');
+  });
+});
