@@ -64,9 +64,11 @@ export function logoutHandler(deps: BffDeps) {
     metrics.logout('rp', 'success');
 
     const mode = ctx.get('sec-fetch-mode');
-    // A form post of either encoding (an HTML form may say enctype="multipart/form-data").
-    const navigation = (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data')
-      && (mode === 'navigate' || (mode === '' && !/json/i.test(ctx.get('accept'))));
+    // SPEC 6's form post; a multipart one (enctype="multipart/form-data") only when the browser
+    // says it navigates: without Fetch Metadata it is as likely a fetch of a FormData, which a
+    // redirect to the IdP would break.
+    const navigation = (type === 'application/x-www-form-urlencoded' && (mode === 'navigate' || (mode === '' && !/json/i.test(ctx.get('accept')))))
+      || (type === 'multipart/form-data' && mode === 'navigate');
     if (navigation) {
       ctx.status = 302;
       ctx.redirect(logoutUrl);

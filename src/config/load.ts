@@ -158,7 +158,7 @@ export async function validateConfig(dir: string, env: Env): Promise<ConfigValid
     const partial = policiesSound && pdp.config.policies.length > 0
       ? deepFreeze<PdpConfig>({ policies: pdp.config.policies, rules: pdp.config.rules.filter((_, i) => !badRules.has(i)) })
       : undefined;
-    return { config: undefined, problems: sortProblems(problems.list), pdp: partial, pdpPartial: partial !== undefined, warnings: problems.warnings };
+    return { config: undefined, problems: sortProblems(problems.list), pdp: partial, pdpPartial: partial !== undefined && badRules.size > 0, warnings: problems.warnings };
   }
   const config = deepFreeze<GoldpathConfig>({ routes: routes.config, pdp: pdp.config, idps: idps.config });
   return { config, problems: [], pdp: config.pdp, warnings: problems.warnings };

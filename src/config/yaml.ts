@@ -131,10 +131,11 @@ const INDENTATION = new Set(['BAD_INDENT', 'TAB_AS_INDENT', 'BLOCK_AS_IMPLICIT_K
 
 /**
  * Lines (1-based) holding an unquoted `${` inside a flow collection (`[ ]`, `{ }`), where YAML
- * reads its braces as a map. Quotes and comments are skipped (roughly, as flowDepth does).
+ * reads its braces as a map. Quotes and comments are skipped (roughly, as flowDepth does), so a
+ * line is only a candidate: each `${NAME}` found is also given here as [start, end) to quote.
  */
-function flowVariableLines(source: string): Set<number> {
-  const lines = new Set<number>();
+function flowVariableLines(source: string): Map<number, [number, number][]> {
+  const lines = new Map<number, [number, number][]>();
   let depth = 0;
   let line = 1;
   let quote = '';
@@ -153,13 +154,41 @@ function flowVariableLines(source: string): Set<number> {
     } else if (c === '"' || c === "'") quote = c;
     else if (c === '#' && (i === 0 || /\s/.test(source[i - 1]!))) comment = true;
     else if (c === '$' && source[i + 1] === '{' && depth > 0) {
-      lines.add(line);
+      const spans = lines.get(line) ?? [];
+      lines.set(line, spans);
       const close = source.indexOf('}', i + 2);
-      if (close !== -1 && !source.slice(i, close).includes('\n')) i = close;
+      if (close !== -1 && !source.slice(i, close).includes('\n')) {
+        spans.push([i, close + 1]);
+        i = close;
+      }
     } else if (c === '[' || c === '{') depth++;
     else if (c === ']' || c === '}') depth = Math.max(0, depth - 1);
   }
   return lines;
+}
+
+/**
+ * Of the candidate lines, those whose every syntax error quoting their `${NAME}`s removes: the
+ * advice to quote is then the fix. A candidate may be no flow collection at all (a `{` in a plain
+ * value, or an unclosed `[` above it), and its error another one (a duplicate key, the missing `]`).
+ */
+function unquotedVariableLines(source: string): Set<number> {
+  const candidates = flowVariableLines(source);
+  const confirmed = new Set<number>();
+  if (candidates.size === 0) return confirmed;
+  const spans = [...candidates.values()].flat().sort((a, b) => a[0] - b[0]);
+  let quoted = '';
+  let at = 0;
+  for (const [start, end] of spans) {
+    quoted += `${source.slice(at, start)}"${source.slice(start, end)}"`;
+    at = end;
+  }
+  quoted += source.slice(at);
+  const lc = new LineCounter();
+  const doc = parseDocument(quoted, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, version: '1.2' });
+  const still = new Set([...doc.errors, ...doc.warnings].map((e) => lc.linePos(e.pos[0]).line || 1));
+  for (const [line, s] of candidates) if (s.length > 0 && !still.has(line)) confirmed.add(line);
+  return confirmed;
 }
 
 /** A parsed YAML file plus what is needed to report problems in it. */
@@ -196,7 +225,7 @@ export class YamlFile {
     const lastChar = source.trimEnd().length - 1;
     // `{ client_secret: ${SECRET} }`: inside [ ] or { } YAML reads the braces of an unquoted
     // ${NAME} as a map, and says so in two or three unhelpful errors. One line says the fix.
-    const unquotedVarLines = issues.length > 0 ? flowVariableLines(source) : new Set<number>();
+    const unquotedVarLines = issues.length > 0 ? unquotedVariableLines(source) : new Set<number>();
     const toldVar = new Set<number>();
     for (const e of issues) {
       const line = Math.min(lc.linePos(e.pos[0]).line || 1, lastLine);

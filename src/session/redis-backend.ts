@@ -351,7 +351,7 @@ export class RedisBackend implements KvBackend {
       if (!down) return;
       if (this.#closed) return void clearInterval(probing);
       // 'ready' comes before Redis has answered the AUTH (no ready check): back once a command is.
-      c.ping().then(() => {
+      (c instanceof Cluster ? everySlotOwner(c) : c.ping()).then(() => {
         if (!down || c.status !== 'ready') return;
         this.#log.info({ role }, 'session store connection restored');
         down = refused = false;
@@ -689,6 +689,24 @@ export class RedisBackend implements KvBackend {
     if (this.#writer !== this.#client) this.#writer.disconnect();
     this.#sub.disconnect();
   }
+}
+
+/**
+ * A PING answered by the master of every slot. A Cluster's own PING goes to one node at random,
+ * and the connection to a node that refuses the password is dropped from c.nodes(): one still
+ * refusing would be called restored while its keys fail. A slot owner without a connection is
+ * not back yet; a slot refresh makes its connection anew for the next probe.
+ */
+function everySlotOwner(c: Cluster): Promise<unknown> {
+  const owners = new Set<string>();
+  for (const s of c.slots) if (s?.[0] !== undefined) owners.add(s[0]);
+  const byKey = new Map(c.nodes('master').map((n) => [`${n.options.host}:${n.options.port}`, n]));
+  const nodes = [...owners].map((k) => byKey.get(k));
+  if (owners.size === 0 || nodes.some((n) => n === undefined)) {
+    c.refreshSlotsCache();
+    return Promise.reject(new Error('a slot owner has no connection'));
+  }
+  return Promise.all(nodes.map((n) => n!.ping()));
 }
 
 /**

@@ -189,6 +189,12 @@ describe('BFF logout', function () {
       const navigated = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: form.jar, body: nav.body.replace('preamble\r\n', ''), headers: { 'content-type': nav.type, 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'same-origin' } });
       assert.equal(navigated.status, 302, 'a form navigation is sent on to the IdP');
       assert.equal(await env.store.getById(form.session.id), null);
+      // Without Fetch Metadata a multipart post may be a fetch of a FormData: JSON, no redirect.
+      const older = await loggedIn(env);
+      const plain = multipart([['csrf_token', older.csrf]]);
+      const json = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: older.jar, body: plain.body, headers: { 'content-type': plain.type, accept: '*/*' } });
+      assert.equal(json.status, 200, json.body);
+      assert.ok(JSON.parse(json.body).logout_url);
 
       // Malformed or ambiguous: a 400, nothing deleted.
       const kept = await loggedIn(env);

@@ -49,3 +49,26 @@ describe('config: check reports every problem in one round, plainly', () => {
     assert.deepEqual(warnings, []);
   });
 });
+
+describe('config: check, reviewed edge cases', () => {
+  after(cleanupConfigDirs);
+
+  it('a pdp.yaml problem outside the rules leaves out no rule, and hides none of their warnings', async () => {
+    const pdp = `policies: [app.polar]\nextra: 1\nrules:\n  - match: GET /api/orders/:id\n    action: raed\n    resource: { type: Order, id: ":id" }\n`;
+    const { problems, warnings } = await checkConfig(await configDir({ pdp }), {});
+    assert.deepEqual(problems.map((p) => p.key), ['extra']);
+    assert.equal(warnings.filter((w) => /asks action "raed", which no policy mentions/.test(w)).length, 1, JSON.stringify(warnings));
+  });
+
+  it('says "quote it" only where quoting is the fix: not for a block-style ${NAME} below a { in a value or an unclosed [', async () => {
+    const head = 'default: dev\nidps:\n  dev:\n';
+    const dup = `${head}    issuer: https://idp.example.com/{x\n    client_id: goldpath\n    client_secret: \${SECRET}\n    client_secret: \${SECRET}\n`;
+    const p = only(await problemsFor({ idps: dup }, { SECRET: 's' }));
+    assert.deepEqual([p.line, p.key], [7, 'idps.dev.client_secret']);
+    assert.match(p.message, /a key appears twice/);
+    const unclosed = `${head}    issuer: https://idp.example.com\n    client_id: goldpath\n    scopes: [openid, profile\n    client_secret: \${SECRET}\n`;
+    const q = only(await problemsFor({ idps: unclosed }, { SECRET: 's' }));
+    assert.doesNotMatch(q.message, /unquoted \$\{NAME\}/);
+    assert.match(q.message, /end with a \]/);
+  });
+});
