@@ -19,6 +19,6 @@ export const LONE_SURROGATES = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\
 
 /** Whether `s` holds no lone surrogate. */
 export function wellFormed(s: string): boolean {
-  LONE_SURROGATES.lastIndex = 0;
-  return !LONE_SURROGATES.test(s);
+  // search(), not test(): it leaves the shared regex's lastIndex as it was (matchAll starts from it).
+  return s.search(LONE_SURROGATES) < 0;
 }

@@ -4,7 +4,10 @@ import type { AccessToken } from '../session/types.ts';
 import type { TokenResponse } from './idp-client.ts';
 
 export function toAccessToken(res: TokenResponse, now = Date.now()): AccessToken {
-  const expiresIn = typeof res.expires_in === 'number' && Number.isFinite(res.expires_in) ? res.expires_in : undefined;
+  // Finite in ms too: an absurd expires_in (1e306, a number openid-client takes) or JWT exp/iat
+  // made Infinity, which JSON stores as null, and a session with a null time fails the shape check
+  // (secrets-shape.ts): it read as absent right after it was written. Such a time is "not said".
+  const expiresIn = typeof res.expires_in === 'number' && Number.isFinite(res.expires_in * 1000 + now) ? res.expires_in : undefined;
   const jwt = expiresIn === undefined ? jwtTimes(res.access_token) : undefined;
   const lifetimeMs = expiresIn !== undefined ? expiresIn * 1000 : jwt?.lifetimeMs;
   return {
@@ -27,8 +30,9 @@ function jwtTimes(token: string): { expiresAt: number | undefined; lifetimeMs: n
   if (typeof token !== 'string' || token.split('.').length !== 3) return undefined;
   try {
     const { exp, iat } = decodeJwt(token);
-    if (typeof exp !== 'number' || !Number.isFinite(exp)) return undefined;
-    return { expiresAt: exp * 1000, lifetimeMs: typeof iat === 'number' && Number.isFinite(iat) ? (exp - iat) * 1000 : undefined };
+    if (typeof exp !== 'number' || !Number.isFinite(exp * 1000)) return undefined;
+    const lifetimeMs = typeof iat === 'number' ? (exp - iat) * 1000 : NaN;
+    return { expiresAt: exp * 1000, lifetimeMs: Number.isFinite(lifetimeMs) ? lifetimeMs : undefined };
   } catch {
     return undefined;
   }

@@ -63,6 +63,8 @@ function enc(s: string): string {
   } catch {
     let out = '';
     let last = 0;
+    // matchAll starts at the shared regex's lastIndex, which a test() elsewhere may have left set.
+    LONE_SURROGATES.lastIndex = 0;
     for (const m of s.matchAll(LONE_SURROGATES)) {
       out += `${encodeURIComponent(s.slice(last, m.index))}%u${m[0].charCodeAt(0).toString(16)}`;
       last = m.index! + 1;
