@@ -8,7 +8,7 @@ import * as oidc from 'openid-client';
 import { BadRequest, GoldpathError, SessionEnded, Unavailable } from '../errors.ts';
 import { MAX_LIST_ENTRIES, MAX_USER_JSON_BYTES, mergeClaims, oversized, userFromClaims } from '../oidc/claims.ts';
 import { OUTAGE_CODES, errorSummary, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
-import { toAccessToken } from '../oidc/tokens.ts';
+import { sendable, toAccessToken } from '../oidc/tokens.ts';
 import type { SessionSecrets } from '../session/types.ts';
 import { wellFormed } from '../strings.ts';
 import { CALLBACK_PATH } from './callback-path.ts';
@@ -91,6 +91,9 @@ export function callbackHandler(deps: BffDeps) {
     }
     // JSON lets an IdP send a lone surrogate (`"\ud800"`), which no UTF-8 holds: the session's
     // record would read back another id than its indexes (by sub, by sid) were written under.
+    if (!sendable(tokens.access_token)) {
+      return fail(ctx, 'The sign-in response did not pass validation. Start the sign-in again.', { reason: 'validation', err: { cause: 'the access token is not printable ASCII (RFC 6749 A.12)' }, idp: idp.name });
+    }
     const sidClaim = idClaims['sid'];
     if (!wellFormed(idClaims.sub) || (typeof sidClaim === 'string' && !wellFormed(sidClaim))) {
       return fail(ctx, 'The sign-in response did not pass validation. Start the sign-in again.', { reason: 'validation', err: { cause: 'the ID token "sub" or "sid" is not valid text' }, idp: idp.name });

@@ -33,7 +33,7 @@ import * as oidc from 'openid-client';
 import { dpopProof } from './dpop.ts';
 import { errorSummary } from './idp-client.ts';
 import type { IdpRegistry } from './registry.ts';
-import { isFresh, toAccessToken } from './tokens.ts';
+import { isFresh, sendable, toAccessToken } from './tokens.ts';
 import type { RequestScope, TokenProvider, UpstreamCredentials } from './types.ts';
 
 /** Every outcome a refresh can have: the metrics of both processes start each at 0. */
@@ -470,6 +470,9 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     if (!s) return null;
     const t = s.secrets.tokens[audience];
     if (!t) return null;
+    // Kept as the IdP sent it (the refresh that brought it must not lose its rotated refresh
+    // token), but not sendable: 503 (logged) for this session until its next token, never a 500.
+    if (!sendable(t.value)) throw new Unavailable(`the IdP "${s.idp}" issued an access token that is not printable ASCII (RFC 6749 A.12): it cannot be sent in a header`);
     if (t.type === 'DPoP') {
       const jwk = s.secrets.dpopJwk;
       // The IdP called the token DPoP-bound although this session has no key (it sent no proof):

@@ -53,3 +53,12 @@ export function refreshWindow(t: AccessToken, skewMs: number): number {
 export function isFresh(t: AccessToken | undefined, skewMs: number, now = Date.now()): t is AccessToken {
   return t !== undefined && (t.expiresAt === undefined || t.expiresAt - now > refreshWindow(t, skewMs));
 }
+
+/**
+ * Whether an access token can be sent as it is in an Authorization header: RFC 6749 A.12's VSCHAR
+ * (printable ASCII). Node refuses to write a header holding anything else (a 500), and an upstream
+ * would read latin1 bytes as something else than the IdP meant.
+ */
+export function sendable(value: string): boolean {
+  return /^[\x20-\x7e]+$/.test(value);
+}

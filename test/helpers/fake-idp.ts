@@ -26,7 +26,8 @@ export type IdTokenFault =
   | 'no-id-token'     // the token response has no id_token at all
   | 'empty-sub'       // sub is the empty string (a string, so the claim type checks pass)
   | 'lone-surrogate-sub'  // sub holds a lone UTF-16 surrogate ("\ud800" in the JSON: valid JSON, not valid text)
-  | 'lone-surrogate-sid';
+  | 'lone-surrogate-sid'
+  | 'non-ascii-access-token';  // an access token a header cannot carry (RFC 6749 A.12: printable ASCII)
 
 export interface FakeIdpOptions {
   clientId: string;
@@ -179,7 +180,8 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
       return;
     }
     const body: Record<string, unknown> = {
-      access_token: randomBytes(24).toString('base64url'), token_type: 'Bearer', expires_in: 300, scope: 'openid profile email',
+      access_token: randomBytes(24).toString('base64url') + (op.fault === 'non-ascii-access-token' ? '\u00e9' : ''),
+      token_type: 'Bearer', expires_in: 300, scope: 'openid profile email',
     };
     if (op.fault !== 'no-id-token') body['id_token'] = await idToken(op.fault, grant.nonce);
     return json(res, 200, body);

@@ -113,6 +113,14 @@ describe('refresh answers', function () {
     assert.equal(res.headers['authorization'], undefined);
   });
 
+  it('an access token a header cannot carry (not printable ASCII) is a 503 (never a 500), and nothing is sent', async () => {
+    const { cookie } = await loginExpiringAt(env, 'uma', Date.now() - 1000);
+    editRefresh = (body) => { body['access_token'] = `${String(body['access_token'])}\u20ac`; };
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 503, res.body);
+    assert.equal(res.headers['authorization'], undefined);
+  });
+
   it('a client the IdP no longer authenticates (invalid_client, a 401 challenge) is not sent again at every request: 503, the session stays', async () => {
     const { session } = await loginExpiringAt(env, 'erin', Date.now() - 1000);
     const dev = env.config.idps.idps['dev']!;
