@@ -20,8 +20,35 @@ interface CompiledRule {
   /** Per fixed segment: the literal to compare, or null for a ':param' capture. */
   readonly literals: readonly (string | null)[];
   readonly names: readonly (string | null)[];
+  /** The literals in lower case (null for a capture), for comparisons that ignore letter case. */
+  readonly lower: readonly (string | null)[];
   /** A final '*': one or more further segments (so /api/* matches /api/x and /api/, not /api). */
   readonly wildcard: boolean;
+}
+
+/** Whether `s` holds a character that case folding may change (ASCII upper case, or any non-ASCII). */
+function mayFold(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 65 && c <= 90) || c >= 0x80) return true;
+  }
+  return false;
+}
+
+/** `seg` equals `lower` (a lower-case literal) ignoring letter case; no allocation for ASCII. */
+function equalsIgnoringCase(lower: string, seg: string): boolean {
+  if (seg.length === lower.length) {
+    let i = 0;
+    for (; i < seg.length; i++) {
+      let a = seg.charCodeAt(i);
+      const b = lower.charCodeAt(i);
+      if (a >= 0x80 || b >= 0x80) break;
+      if (a >= 65 && a <= 90) a += 32;
+      if (a !== b) return false;
+    }
+    if (i === seg.length) return true;
+  } else if (!mayFold(seg) && !mayFold(lower)) return false;
+  return lower === seg.toLowerCase();
 }
 
 /** Problems that make a rule unusable, as `message` strings (the caller adds file and line). */
@@ -56,9 +83,13 @@ export function compileRules(rules: readonly PdpRule[]): MatchRule {
       methods: rule.methods === '*' ? null : new Set(rule.methods.map((m) => m.toUpperCase())),
       literals: fixed.map((s) => (s.startsWith(':') ? null : s)),
       names: fixed.map((s) => (s.startsWith(':') ? s.slice(1) : null)),
+      lower: fixed.map((s) => (s.startsWith(':') ? null : s.toLowerCase())),
       wildcard,
     };
   });
+  // The rules a path without upper-case (or non-ASCII) letters can match only when case is
+  // ignored: those with such a literal (`GET /api/Reports/summary` for /api/reports/summary).
+  const foldable = compiled.filter((c) => c.literals.some((l) => l !== null && mayFold(l)));
 
   /** Whether rule `c` matches the segments (`n` of them after the leading ''), literals compared exactly or ignoring case. */
   const matches = (c: CompiledRule, segs: readonly string[], n: number, ignoreCase: boolean): boolean => {
@@ -68,7 +99,7 @@ export function compileRules(rules: readonly PdpRule[]): MatchRule {
       const lit = c.literals[i];
       const seg = segs[i + 1]!;
       if (lit !== null) {
-        if (lit !== seg && !(ignoreCase && lit.toLowerCase() === seg.toLowerCase())) return false;
+        if (lit !== seg && !(ignoreCase && equalsIgnoringCase(c.lower[i]!, seg))) return false;
       } else if (seg === '') return false; // a parameter is never empty
     }
     return true;
@@ -92,8 +123,11 @@ export function compileRules(rules: readonly PdpRule[]): MatchRule {
     // router (@koa/router and Express by default, ASP.NET Core) may serve for this path: with
     // rules `GET /api/orders/admin` then `GET /api/orders/:id`, /api/orders/ADMIN would be
     // judged as an order here and served as admin there. Such a path matches no rule (denied).
-    if (/[A-Z]/.test(path)) {
-      for (const c of compiled) {
+    // Also for a path in lower case, against a rule whose literal is not (`GET /api/Reports/summary`
+    // above `GET /api/reports/:id`: /api/reports/summary is the summary there).
+    const candidates = mayFold(path) ? compiled : foldable;
+    if (candidates.length > 0) {
+      for (const c of candidates) {
         if (c === hit || (c.methods !== null && !c.methods.has(m))) continue;
         if (!matches(c, segs, n, false) && matches(c, segs, n, true)) return null;
       }
@@ -110,6 +144,19 @@ export function compileRules(rules: readonly PdpRule[]): MatchRule {
       for (const c of compiled) {
         if (c.methods !== null && !c.methods.has(m)) continue;
         if (matches(c, bare, n, false)) {
+          if (c !== hit) return null;
+          break;
+        }
+      }
+    }
+    // The same for a trailing '/', which most upstream routers ignore (@koa/router and Express by
+    // default, ASP.NET Core, Spring MVC up to 5.3): only a final '*' matches such a path here, but
+    // with `GET /api/orders` (admin) and `GET /api/orders/*` (reader), /api/orders/ is the list
+    // there. Denied when the path without it has another first rule.
+    if (hit.wildcard && n > 1 && last === '') {
+      for (const c of compiled) {
+        if (c.methods !== null && !c.methods.has(m)) continue;
+        if (matches(c, segs, n - 1, false)) {
           if (c !== hit) return null;
           break;
         }

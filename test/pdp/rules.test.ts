@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import Koa from 'koa';
+import Router from '@koa/router';
+import request from 'supertest';
 import { compileRules, resourceId, validateRule } from '../../src/pdp/rules.ts';
 import { demoRules, rule } from './helpers.ts';
 
@@ -65,6 +68,33 @@ describe('pdp rules: matching a request to a pdp.yaml rule', () => {
     assert.equal(m('POST', '/api/orders/special')?.rule.action, 'read');
     assert.equal(m('DELETE', '/api/orders/special')?.rule.action, 'fallback');
     assert.equal(m('GET', '/api/orders/1')?.rule.action, 'read');
+  });
+
+  it('a path in lower case that a rule with an upper-case literal matches once case is ignored matches no rule', async () => {
+    // The premise, on the router goldpath itself uses: case-insensitive by default.
+    const router = new Router();
+    router.get('/api/Reports/summary', (ctx) => { ctx.body = 'summary'; });
+    router.get('/api/reports/:id', (ctx) => { ctx.body = 'report'; });
+    assert.equal((await request(new Koa().use(router.routes()).callback()).get('/api/reports/summary')).text, 'summary');
+    const m = compileRules([rule('GET /api/Reports/summary', 'admin', 'Report'), rule('GET /api/reports/:id', 'read', 'Report', ':id')]);
+    assert.equal(m('GET', '/api/reports/summary'), null, 'not the report "summary"');
+    assert.equal(m('GET', '/api/reports/SUMMARY'), null);
+    assert.equal(m('GET', '/api/reports/q3')?.rule.action, 'read');
+  });
+
+  it("a trailing '/' that a final '*' matches, where the path without it has another rule, matches no rule", async () => {
+    // The premise: upstream routers ignore a trailing slash by default.
+    const router = new Router();
+    router.get('/api/orders', (ctx) => { ctx.body = 'list'; });
+    router.get('/api/orders/:rest', (ctx) => { ctx.body = 'item'; });
+    assert.equal((await request(new Koa().use(router.routes()).callback()).get('/api/orders/')).text, 'list');
+    const m = compileRules([rule('GET /api/orders', 'list', 'OrderList'), rule('GET /api/orders/*', 'read', 'Order')]);
+    assert.equal(m('GET', '/api/orders')?.rule.action, 'list');
+    assert.equal(m('GET', '/api/orders/'), null, 'not an order with an empty rest');
+    assert.equal(m('GET', '/api/orders/1')?.rule.action, 'read');
+    assert.equal(m('GET', '/api/orders/1/')?.params['*'], '1/', 'the path without it has the same rule');
+    // Without a rule for the path without it, nothing is ambiguous.
+    assert.equal(compileRules([rule('GET /files/*', 'read', 'File')])('GET', '/files/')?.params['*'], '');
   });
 
   it('params cannot touch Object.prototype', () => {
