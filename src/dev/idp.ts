@@ -56,6 +56,8 @@ export interface DevIdpOptions {
   autoConsent?: boolean;
   /** Claims of a user over devUserClaims' (tests: a profile of any size or shape). */
   extraClaims?: (user: string) => Record<string, unknown> | undefined;
+  /** Tests: edits the oidc-provider configuration before the provider is made (an IdP set up otherwise). */
+  configure?: (config: Record<string, any>) => void;
 }
 
 export interface DevIdp {
@@ -155,7 +157,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
   const audiences = opts.audiences ?? {};
   const accessTokenTtl = opts.accessTokenTtl ?? 300;
 
-  const provider = new Provider(issuer, {
+  const providerConfig: Record<string, any> = {
     clients: opts.clients,
     adapter: createDevIdpAdapter(),
     jwks: { keys },
@@ -248,7 +250,9 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       delete init['dispatcher'];
       return globalThis.fetch(u, init as RequestInit);
     },
-  });
+  };
+  opts.configure?.(providerConfig);
+  const provider = new Provider(issuer, providerConfig);
   if (opts.autoConsent) {
     log.info('dev IdP: consent is granted automatically');
   }

@@ -15,8 +15,15 @@ export async function clientAuthFor(idp: IdpConfig): Promise<oidc.ClientAuth> {
       if (!idp.privateKey) throw new Error(`idps.${idp.name}: private_key_jwt needs private_key`);
       const jwk = JSON.parse(readFileSync(idp.privateKey, 'utf8')) as JWK;
       // The same import `goldpath check` and startup vetted the key with (config/jwk.ts).
-      const { key } = await importClientKey(jwk);
-      return oidc.PrivateKeyJwt(jwk.kid ? { key, kid: jwk.kid } : key);
+      const { key, alg } = await importClientKey(jwk);
+      // openid-client names an Ed25519 key's signatures `Ed25519` (RFC 9864); the key file, check
+      // and most IdPs (Keycloak, a key registered with "alg": "EdDSA") say EdDSA: sign as the key says.
+      const asKeySays: oidc.ModifyAssertionOptions = {
+        [oidc.modifyAssertion]: (header) => {
+          if (header.alg === 'Ed25519' && alg === 'EdDSA') header.alg = 'EdDSA';
+        },
+      };
+      return oidc.PrivateKeyJwt(jwk.kid ? { key, kid: jwk.kid } : key, asKeySays);
     }
     case 'tls_client_auth':
       // The certificate is presented by the TLS layer (see fetch.ts); the body carries client_id.

@@ -7,6 +7,7 @@ import { compactVerify, createRemoteJWKSet, customFetch as joseCustomFetch, erro
 import type { IdpConfig } from '../config/types.ts';
 import { Unavailable } from '../errors.ts';
 import { errorFields, type Logger } from '../log.ts';
+import { sameIssuer } from '../config/idps.ts';
 import { clientAuthFor } from './client-auth.ts';
 import { dpopKeyPair, dpopThumbprint, type DpopJwk } from './dpop.ts';
 import { limitedFetch, readTlsMaterial, tlsFetch, type FetchLike } from './fetch.ts';
@@ -146,14 +147,31 @@ export class IdpClient {
       options[oidc.customFetch] = this.#fetch as oidc.CustomFetch;
       config = await oidc.discovery(new URL(idp.issuer), idp.clientId, metadata, auth, options);
     } catch (err) {
+      const spelled = issuerSpelledOtherwise(err, idp.issuer);
+      if (spelled !== undefined) {
+        // The IdP's issuer is idps.yaml's but for a trailing slash (`.../realms/corp/` written,
+        // `.../realms/corp` said): the same issuer, as everywhere else (sameIssuer). The IdP's
+        // own spelling is the one ID tokens and RFC 9207 `iss` are then held to.
+        this.#log.info({ idp: this.name, issuer: spelled.issuer }, 'the IdP spells its issuer with a different trailing slash than idps.yaml: using the IdP\'s');
+        config = this.#configurationOf(spelled, this.#timeout);
+        return this.#discovered(config);
+      }
       if (this.#previous === undefined) throw err;
       // The same client as before the reload (its key files read again), on what was discovered then.
       this.#log.warn({ idp: this.name, err: errorSummary(err) }, 'IdP discovery failed: using the metadata loaded before the reload');
       return this.#configurationOf(this.#previous as oidc.ServerMetadata, this.#timeout);
     }
+    return this.#discovered(config);
+  }
+
+  #discovered(config: oidc.Configuration): oidc.Configuration {
+    const idp = this.idp;
     const meta = config.serverMetadata();
     if (meta.require_pushed_authorization_requests && idp.par === 'never') {
       this.#log.warn({ idp: this.name }, 'the IdP requires PAR: using it although idps.yaml says par: never');
+    }
+    if (idp.dpop && !meta.dpop_signing_alg_values_supported) {
+      this.#log.warn({ idp: this.name }, 'idps.yaml sets dpop: true, but the IdP does not advertise DPoP (dpop_signing_alg_values_supported): sign-ins fail if it issues bearer tokens');
     }
     this.#log.info({ idp: this.name, issuer: meta.issuer }, 'IdP metadata loaded');
     return config;
@@ -236,6 +254,13 @@ export class IdpClient {
       expectedNonce: p.nonce,
       idTokenExpected: true,
     }, undefined, await this.#dpop(config, p.dpopJwk));
+    if (p.dpopJwk && tokens.token_type?.toLowerCase() !== 'dpop') {
+      // An IdP without DPoP (or not for this client) ignores the proof and issues a bearer token:
+      // not what idps.yaml asked for, and not to be kept as if it were bound to the session's key.
+      this.#log.error({ idp: this.name, token_type: tokens.token_type }, 'idps.yaml sets dpop: true, but the IdP issued an access token that is not DPoP-bound: ' +
+        'sign-ins are refused until DPoP is enabled for this client at the IdP, or dpop: false is set');
+      throw new Unavailable(`the IdP "${this.name}" issued a bearer token although idps.yaml sets dpop: true`);
+    }
     if (tokens.id_token) await this.verifyIdToken(tokens.id_token);
     return tokens;
   }
@@ -329,6 +354,18 @@ export class IdpClient {
       throw new Unavailable(`the IdP "${this.name}" did not answer the ${what} request`, { cause: err });
     }
   }
+}
+
+/**
+ * The discovery document openid-client refused only because its issuer differs from idps.yaml's
+ * by a trailing slash; undefined for any other failure.
+ */
+function issuerSpelledOtherwise(err: unknown, configured: string): oidc.ServerMetadata | undefined {
+  if (!(err instanceof oidc.ClientError) || err.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED') return undefined;
+  const cause = err.cause as { attribute?: unknown; body?: unknown } | undefined;
+  const body = cause?.body as oidc.ServerMetadata | undefined;
+  if (cause?.attribute !== 'issuer' || typeof body?.issuer !== 'string') return undefined;
+  return sameIssuer(body.issuer, configured) ? body : undefined;
 }
 
 /** openid-client error codes that mean "the IdP could not be reached or answered garbage". */
