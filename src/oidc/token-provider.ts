@@ -472,6 +472,9 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     if (!t) return null;
     // Kept as the IdP sent it (the refresh that brought it must not lose its rotated refresh
     // token), but not sendable: 503 (logged) for this session until its next token, never a 500.
+    // A session bound to a DPoP key whose token is not (a refresh the IdP answered with a bearer
+    // token): never sent as a bearer token, which anyone holding it could replay.
+    if (t.type !== 'DPoP' && s.secrets.dpopJwk) throw new Unavailable(`the IdP "${s.idp}" issued a bearer token to a DPoP-bound session (dpop: true): it is not sent`);
     if (!sendable(t.value)) throw new Unavailable(`the IdP "${s.idp}" issued an access token that is not printable ASCII (RFC 6749 A.12): it cannot be sent in a header`);
     if (t.type === 'DPoP') {
       const jwk = s.secrets.dpopJwk;

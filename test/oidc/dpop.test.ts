@@ -68,6 +68,19 @@ describe('DPoP-bound sessions', function () {
     assert.notEqual(decodeJwt(again.dpop!).jti, payload.jti, 'a fresh jti per proof');
   });
 
+  it('a bearer token in a DPoP-bound session (a refresh the IdP answered without DPoP) is never sent: 503', async () => {
+    const r = await env.login('dave');
+    const s = (await env.store.get(r.sessionCookie!))!;
+    const t = s.secrets.tokens['']!;
+    assert.ok(await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { '': { ...t, type: 'Bearer' } } }));
+    const downgraded = (await env.store.get(r.sessionCookie!))!;
+    await assert.rejects(env.bff.tokens.credentials(downgraded, '', 'GET', 'https://api.example.test/orders/1'), (err: Error) => {
+      assert.equal((err as { status?: number }).status, 503);
+      assert.match(err.message, /bearer token to a DPoP-bound session/);
+      return true;
+    });
+  });
+
   it('through /auth/verify, the proof is for the path the upstream receives: as sent, without its query', async () => {
     // The decoded path would read differently once it holds a decoded '?', '#' or '%'.
     const verify = await startVerifyApp(env.store, env.redis.url, { tokens: env.bff.tokens, idps: env.config.idps });
