@@ -36,6 +36,11 @@ export function callbackHandler(deps: BffDeps) {
     throw new BadRequest(description, outcome === 'idp_error' ? 'login_failed' : 'invalid_request');
   }
 
+  /** A sign-in response that fails validation; `err` (logged) says why. */
+  function invalid(ctx: Context, idp: IdpClient, err: unknown): Promise<never> {
+    return fail(ctx, 'The sign-in response did not pass validation. Start the sign-in again.', { reason: 'validation', err, idp: idp.name });
+  }
+
   return async function callback(ctx: Context): Promise<void> {
     ctx.set('Cache-Control', 'no-store');
     const state = single(ctx.query['state']);
@@ -86,17 +91,14 @@ export function callbackHandler(deps: BffDeps) {
     if (!idClaims) return fail(ctx, 'The identity provider returned no ID token.', { reason: 'no_id_token', idp: idp.name });
     // openid-client checks that `sub` is a string, not that it names anyone: an empty one is no
     // identity (and no session can be stored for it).
-    if (idClaims.sub === '') {
-      return fail(ctx, 'The sign-in response did not pass validation. Start the sign-in again.', { reason: 'validation', err: { cause: 'the ID token "sub" is empty' }, idp: idp.name });
-    }
+    if (idClaims.sub === '') return invalid(ctx, idp, { cause: 'the ID token "sub" is empty' });
+    // A token no header can carry: every request of the session would fail upstream.
+    if (!sendable(tokens.access_token)) return invalid(ctx, idp, { cause: 'the access token is not printable ASCII (RFC 6749 A.12)' });
     // JSON lets an IdP send a lone surrogate (`"\ud800"`), which no UTF-8 holds: the session's
     // record would read back another id than its indexes (by sub, by sid) were written under.
-    if (!sendable(tokens.access_token)) {
-      return fail(ctx, 'The sign-in response did not pass validation. Start the sign-in again.', { reason: 'validation', err: { cause: 'the access token is not printable ASCII (RFC 6749 A.12)' }, idp: idp.name });
-    }
     const sidClaim = idClaims['sid'];
     if (!wellFormed(idClaims.sub) || (typeof sidClaim === 'string' && !wellFormed(sidClaim))) {
-      return fail(ctx, 'The sign-in response did not pass validation. Start the sign-in again.', { reason: 'validation', err: { cause: 'the ID token "sub" or "sid" is not valid text' }, idp: idp.name });
+      return invalid(ctx, idp, { cause: 'the ID token "sub" or "sid" is not valid text' });
     }
     let userinfo: Record<string, unknown> | undefined;
     try {
@@ -173,7 +175,7 @@ export function callbackHandler(deps: BffDeps) {
       throw new Unavailable('the identity provider cannot be reached; try again shortly');
     }
     // Validation failures: wrong nonce, wrong issuer or audience in the ID token, bad state, ...
-    return fail(ctx, 'The sign-in response did not pass validation. Start the sign-in again.', { reason: 'validation', err: summary, idp: idp.name });
+    return invalid(ctx, idp, summary);
   }
 
   async function replacePreviousSessions(ctx: Context, tx: LoginTransaction): Promise<void> {

@@ -153,8 +153,7 @@ export class IdpClient {
         // `.../realms/corp` said): the same issuer, as everywhere else (sameIssuer). The IdP's
         // own spelling is the one ID tokens and RFC 9207 `iss` are then held to.
         this.#log.info({ idp: this.name, issuer: spelled.issuer }, 'the IdP spells its issuer with a different trailing slash than idps.yaml: using the IdP\'s');
-        config = this.#configurationOf(spelled, this.#timeout);
-        return this.#discovered(config);
+        return this.#discovered(this.#configurationOf(spelled, this.#timeout));
       }
       if (this.#previous === undefined) throw err;
       // The same client as before the reload (its key files read again), on what was discovered then.

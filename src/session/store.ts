@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { SessionEnded, StoreUnavailable } from '../errors.ts';
 import { FloodGate } from '../http/flood-gate.ts';
-import { LONE_SURROGATES } from '../strings.ts';
+import { percentEncode } from '../strings.ts';
 import { errorFields, type Logger } from '../log.ts';
 import type { Fields, KvBackend } from './backend.ts';
 import { CookieCodec, isStorageId } from './cookie.ts';
@@ -52,26 +52,8 @@ function sameVersion(h: Fields, known: Session): boolean {
   return h.version === String(known.version) && h.sub === known.sub && h.idp === known.idp;
 }
 
-/**
- * Key text, percent-encoded. Total: a lone surrogate (LONE_SURROGATES), which encodeURIComponent
- * throws on, becomes `%u` and its code, which no percent-encoding produces, so keys stay distinct.
- * The BFF refuses such ids at sign-in; this keeps any other caller from a URIError.
- */
-function enc(s: string): string {
-  try {
-    return encodeURIComponent(s);
-  } catch {
-    let out = '';
-    let last = 0;
-    // matchAll starts at the shared regex's lastIndex, which a test() elsewhere may have left set.
-    LONE_SURROGATES.lastIndex = 0;
-    for (const m of s.matchAll(LONE_SURROGATES)) {
-      out += `${encodeURIComponent(s.slice(last, m.index))}%u${m[0].charCodeAt(0).toString(16)}`;
-      last = m.index! + 1;
-    }
-    return out + encodeURIComponent(s.slice(last));
-  }
-}
+/** Key text: percent-encoded, lone surrogates included (the BFF refuses such ids at sign-in). */
+const enc = percentEncode;
 export const keys = {
   session: (id: string) => `gp:s:{${id}}`,
   bySid: (idp: string, sid: string) => `gp:sid:{${enc(idp)}:${enc(sid)}}`,

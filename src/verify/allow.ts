@@ -2,7 +2,7 @@
 // Headers we do not set are deleted by Traefik, so a client can never inject Authorization or
 // X-Auth-User, and the session cookie never reaches an upstream. (X-Request-Id is added to every
 // allow by run-chain.ts, which decides it for every answer.)
-import { LONE_SURROGATES } from '../strings.ts';
+import { toWellFormed } from '../strings.ts';
 import { memoOf } from './session-memo.ts';
 import type { VerifyStep } from './state.ts';
 
@@ -21,7 +21,7 @@ const PLAIN_ROLE = /^(?! )[\x20-\x24\x26-\x2b\x2d-\x7e]*(?<! )$/;
  * 500 for every request of that user, each logged.
  */
 function encoded(v: string): string {
-  return encodeURIComponent(v.replace(LONE_SURROGATES, '\ufffd'));
+  return encodeURIComponent(toWellFormed(v));
 }
 
 /**

@@ -1,7 +1,7 @@
 // Odd ids and times from an IdP (found reviewing 43f44f2 and fda6bd6):
-//   - the store's key encoder is total whatever was checked before it: wellFormed() shares the
-//     global LONE_SURROGATES regex, whose lastIndex a refusal left set, and String#matchAll starts
-//     from it (a URIError for the next id holding a lone surrogate);
+//   - the store's key encoder is total whatever was checked before it: wellFormed() and the
+//     encoder once shared an exported global regex, whose lastIndex a refusal left set, and
+//     String#matchAll started from it (a URIError for the next id holding a lone surrogate);
 //   - a token's times are finite or absent: an IdP's expires_in of 1e306 (finite, openid-client
 //     takes it) or a JWT iat of -1e306 made Infinity, stored as null (JSON), and the session's
 //     secrets failed the shape check: the session read as absent right after it was written.

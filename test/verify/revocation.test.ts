@@ -63,13 +63,21 @@ describe('verify: revocation reaches every sidecar despite the session cache', f
     return Number(/^goldpath_session_cache_hits_total (\d+)/m.exec(text)?.[1] ?? NaN);
   }
 
-  /** Both sidecars answer 200, the second time from their cache (proved by the hit counter). */
+  /**
+   * Both sidecars answer 200, and then from their cache (proved by the hit counter). A sidecar idle
+   * for 5 s (between tests) has paused its heartbeat: its lookups read the store, keeping nothing,
+   * until its wake-up probe is back, a round trip that a loaded machine stretches.
+   */
   async function cachedEverywhere(cookieValue: string): Promise<void> {
     for (const s of sidecars) {
-      assert.equal(await verify(s, cookieValue), 200);
-      const hits = await cacheHits(s);
-      assert.equal(await verify(s, cookieValue), 200);
-      assert.equal(await cacheHits(s), hits + 1, 'the second answer came from the session cache');
+      const deadline = performance.now() + 2000;
+      for (;;) {
+        assert.equal(await verify(s, cookieValue), 200);
+        const hits = await cacheHits(s);
+        assert.equal(await verify(s, cookieValue), 200);
+        if (await cacheHits(s) === hits + 1) break;
+        assert.ok(performance.now() < deadline, 'the session is never answered from the session cache');
+      }
     }
   }
 
