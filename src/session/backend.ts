@@ -4,6 +4,9 @@
 //
 // Every operation touches ONE key (so it is atomic within a Redis Cluster hash slot) and every
 // failure rejects: a backend never turns "unreachable" into "absent". Each TTL is in ms and > 0.
+// A key holding another type than the operation's (something else wrote there) is, as Redis
+// answers it, a failure for set and string operations; for the hash operations (sessions, named
+// by cookies) it is no hash: absent to reads and updates, deleted by hashTake.
 export type Fields = Record<string, string>;
 
 export interface KvBackend {

@@ -49,6 +49,16 @@ class Dataset {
 
 const registry = new Map<string, Dataset>();
 
+/**
+ * A key holding another type than the command's, as Redis answers it: set and string commands
+ * fail (a store failure: 503), and hash commands read it as no hash (redis-backend.ts NOT_A_HASH),
+ * so that a value nobody should have put there gives the same answer on both backends.
+ */
+function ofKind<K extends Entry['kind']>(e: Entry | undefined, kind: K): Extract<Entry, { kind: K }> | undefined {
+  if (e === undefined || e.kind === kind) return e as Extract<Entry, { kind: K }> | undefined;
+  throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+}
+
 export interface MemoryBackendOptions {
   /** Clock for TTLs; only the store that opens a dataset first sets it. Default Date.now. */
   now?: () => number;
@@ -124,10 +134,11 @@ export class MemoryBackend implements KvBackend {
   async hashUpdate(key: string, fields: Fields, incrField?: string, announce?: string): Promise<number | null> {
     const e = this.#write(key);
     if (e?.kind !== 'hash') return null;
+    // HINCRBY refuses a field that is not an integer, before the script has changed anything.
+    const n = incrField === undefined ? 0 : integer(e.value.get(incrField) ?? '0', 'hash value is not an integer') + 1;
     for (const [f, v] of Object.entries(fields)) e.value.set(f, v);
     if (announce !== undefined) this.#broadcast(announce);
     if (incrField === undefined) return 0;
-    const n = Number(e.value.get(incrField) ?? 0) + 1;
     e.value.set(incrField, String(n));
     return n;
   }
@@ -135,7 +146,8 @@ export class MemoryBackend implements KvBackend {
   async hashTouch(key: string, field: string, value: number, ttlMs: number): Promise<boolean> {
     const e = this.#write(key);
     if (e?.kind !== 'hash') return false;
-    if (Number(e.value.get(field)) < value) {
+    // As the script does: a field that is missing or not a number is replaced (NaN >= x is false).
+    if (!(Number(e.value.get(field)) >= value)) {
       e.value.set(field, String(value));
       e.expiresAt = this.#data.now() + ttlMs;
     }
@@ -144,7 +156,7 @@ export class MemoryBackend implements KvBackend {
 
   async hashTake(key: string, fields: readonly string[], announce?: string): Promise<(string | null)[] | null> {
     const e = this.#write(key);
-    if (e?.kind === 'hash') this.#data.entries.delete(key);
+    this.#data.entries.delete(key); // whatever it holds (redis-backend.ts TAKE)
     if (announce !== undefined) this.#broadcast(announce);
     if (e?.kind !== 'hash') return null;
     return fields.map((f) => e.value.get(f) ?? null);
@@ -155,9 +167,9 @@ export class MemoryBackend implements KvBackend {
   }
 
   async setAdd(key: string, member: string, ttlMs: number): Promise<number> {
-    let e = this.#write(key);
+    let e = ofKind(this.#write(key), 'set');
     const expiresAt = this.#data.now() + ttlMs;
-    if (e?.kind !== 'set') {
+    if (e === undefined) {
       e = { kind: 'set', value: new Set(), expiresAt };
       this.#data.entries.set(key, e);
     }
@@ -167,13 +179,13 @@ export class MemoryBackend implements KvBackend {
   }
 
   async setMembers(key: string): Promise<string[]> {
-    const e = this.#read(key);
-    return e?.kind === 'set' ? [...e.value] : [];
+    const e = ofKind(this.#read(key), 'set');
+    return e === undefined ? [] : [...e.value];
   }
 
   async setRemove(key: string, members: readonly string[]): Promise<void> {
-    const e = this.#write(key);
-    if (e?.kind !== 'set') return;
+    const e = ofKind(this.#write(key), 'set');
+    if (e === undefined) return;
     for (const m of members) e.value.delete(m);
     if (e.value.size === 0) this.#data.entries.delete(key);
   }
@@ -185,33 +197,32 @@ export class MemoryBackend implements KvBackend {
   }
 
   async take(key: string): Promise<string | null> {
-    const e = this.#write(key);
-    if (e?.kind !== 'string') return null;
+    const e = ofKind(this.#write(key), 'string');
+    if (e === undefined) return null;
     this.#data.entries.delete(key);
     return e.value;
   }
 
   async increment(key: string, ttlMs: number): Promise<number> {
-    const e = this.#write(key);
-    const n = (e?.kind === 'string' ? Number(e.value) : 0) + 1;
-    this.#data.entries.set(key, { kind: 'string', value: String(n), expiresAt: e?.kind === 'string' ? e.expiresAt : this.#data.now() + ttlMs });
+    const e = ofKind(this.#write(key), 'string');
+    const n = (e === undefined ? 0 : integer(e.value, 'value is not an integer or out of range')) + 1;
+    this.#data.entries.set(key, { kind: 'string', value: String(n), expiresAt: e?.expiresAt ?? this.#data.now() + ttlMs });
     return n;
   }
 
   async get(key: string): Promise<string | null> {
-    const e = this.#read(key);
-    return e?.kind === 'string' ? e.value : null;
+    return ofKind(this.#read(key), 'string')?.value ?? null;
   }
 
   async swap(key: string, value: string, ttlMs: number): Promise<string | null> {
-    const e = this.#write(key);
+    const e = ofKind(this.#write(key), 'string');
     this.#data.entries.set(key, { kind: 'string', value, expiresAt: this.#data.now() + ttlMs });
-    return e?.kind === 'string' ? e.value : null;
+    return e?.value ?? null;
   }
 
   async deleteIfEquals(key: string, value: string): Promise<boolean> {
-    const e = this.#write(key);
-    if (e?.kind !== 'string' || e.value !== value) return false;
+    const e = ofKind(this.#write(key), 'string');
+    if (e === undefined || e.value !== value) return false;
     this.#data.entries.delete(key);
     return true;
   }
@@ -254,4 +265,10 @@ export class MemoryBackend implements KvBackend {
       d.dispose();
     }
   }
+}
+
+/** A stored integer, as Redis reads one for INCR and HINCRBY (which refuse anything else). */
+function integer(text: string, refusal: string): number {
+  if (!/^-?(0|[1-9][0-9]{0,17})$/.test(text)) throw new Error(`ERR ${refusal}`);
+  return Number(text);
 }

@@ -53,13 +53,17 @@ return 1`;
 // KEYS[1] = hash; ARGV[1] = field to increment or ''; ARGV[2] = channel or ''; ARGV[3] = message;
 // ARGV[4..] = field, value, ... Never creates the hash: a refresh racing a logout must not
 // resurrect the session. The message is published in the same step (KvBackend.hashTake).
-const UPDATE = `if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+// A key holding another type (not ours: see NOT_A_HASH) is no session either. The increment comes
+// first: a script is not rolled back, and one whose HINCRBY fails (a field that is not a number)
+// must not have written and announced the rest.
+const UPDATE = `if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return false end
+local n = 0
+if ARGV[1] ~= '' then n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
 if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
 if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
-if ARGV[1] ~= '' then return redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
-return 0`;
+return n`;
 // KEYS[1] = hash; ARGV = field, value, ttl ms. Only moves forward; never creates.
-const TOUCH = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+const TOUCH = `if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
 local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
 if cur == nil or cur < tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -68,10 +72,12 @@ end
 return 1`;
 // KEYS[1] = hash; ARGV[1] = channel or ''; ARGV[2] = message; ARGV[3..] = fields to return.
 // Read-and-delete in one step, and the message published in it, whether the hash existed or not.
-const TAKE = `local v = redis.call('HMGET', KEYS[1], unpack(ARGV, 3))
-local gone = redis.call('DEL', KEYS[1])
+// A value of another type under the key is deleted too (NOT_A_HASH), and reads as no hash.
+const TAKE = `local hash = redis.call('TYPE', KEYS[1]).ok == 'hash'
+local v = hash and redis.call('HMGET', KEYS[1], unpack(ARGV, 3))
+redis.call('DEL', KEYS[1])
 if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
-if gone == 0 then return false end
+if not hash then return false end
 return v`;
 // KEYS[1] = set; ARGV = member, ttl ms. TTL only grows (it must outlive every member's session).
 const SET_ADD = `redis.call('SADD', KEYS[1], ARGV[1])
@@ -101,6 +107,19 @@ export interface RedisBackendOptions {
   /** Sentinel: how often to ask which replicas are in sync (default 1000 ms). */
   replicaCheckMs?: number;
 }
+
+/**
+ * A hash command on a key holding another type. Hash keys (sessions) are named by a cookie: a value
+ * of another type there (written by something else, or left by a bug) is no session, and reads as
+ * absent, as on memory://. Were it a store failure, every request of a browser holding that cookie
+ * would be a 503, its sign-in and its logout included (the callback and the logout read the old
+ * session first), until the cookie expired.
+ */
+const NOT_A_HASH = /^WRONGTYPE\b/;
+const absentIfNotAHash = (err: unknown): null => {
+  if (err instanceof Error && NOT_A_HASH.test(err.message)) return null;
+  throw err;
+};
 
 /** The server's answer to SELECT of a database it does not have (Redis 7: 'DB index is out of range'). */
 const WRONG_DB = /^ERR (DB index is out of range|invalid DB index)/;
@@ -545,7 +564,8 @@ export class RedisBackend implements KvBackend {
 
   hashGet(key: string): Promise<Fields | null> {
     return this.#run(this.#client, async () => {
-      const h = await this.#client.hgetall(key);
+      const h = await this.#client.hgetall(key).catch(absentIfNotAHash);
+      if (h === null) return null;
       for (const _ in h) return h;
       return null;
     });
@@ -553,8 +573,8 @@ export class RedisBackend implements KvBackend {
 
   hashGetSome(key: string, fields: readonly string[]): Promise<(string | null)[] | null> {
     return this.#run(this.#client, async () => {
-      const values = await this.#client.hmget(key, ...fields);
-      return values.some((v) => v !== null) ? values : null;
+      const values = await this.#client.hmget(key, ...fields).catch(absentIfNotAHash);
+      return values?.some((v) => v !== null) ? values : null;
     });
   }
 

@@ -252,6 +252,29 @@ describe('BFF logout', function () {
       }
     });
 
+    it('a cookie whose session key holds a value of another type: not signed in (401, not 503), logs out, and signs in again', async () => {
+      // Something other than goldpath wrote there (or a bug did): the browser must not be stuck
+      // with a cookie that makes its sign-in and its logout 503 until the cookie expires.
+      const { jar, session, cookie } = await loggedIn(env, 'wrongtype');
+      const redisClient = redis.client();
+      try {
+        const key = storeKeys.session(session.id);
+        await redisClient.del(key);
+        await redisClient.set(key, 'not a session');
+        assert.equal((await httpCall(`${env.url}/auth/session`, { jar })).status, 401);
+        const again = await env.login('wrongtype', { jar }); // the callback reads the old cookie's session
+        assert.equal(again.status, 302, again.last.body.slice(0, 200));
+        assert.ok(again.sessionCookie && again.sessionCookie !== cookie, 'a new session');
+        await redisClient.set(key, 'not a session');
+        const out = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json', origin: env.url, cookie: `${env.settings.cookieName}=${cookie}` } });
+        assert.equal(out.status, 200, out.body);
+        assert.ok(out.headers['set-cookie']!.some((c) => /^goldpath=;.*Max-Age=0/.test(c)), 'cookie cleared');
+        assert.equal(await redisClient.exists(key), 0, 'gone from Redis');
+      } finally {
+        redisClient.disconnect();
+      }
+    });
+
     it('a cross-site form post (which carries no SameSite=Strict cookie) is 403 and does not clear the cookie: no logout CSRF', async () => {
       // What Chromium sends for a form on another site that posts to /auth/logout: no session
       // cookie, yet its response may clear it (a top-level navigation), logging the user out.

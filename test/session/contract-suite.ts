@@ -5,9 +5,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SessionEnded } from '../../src/errors.ts';
+import { SessionEnded, StoreUnavailable } from '../../src/errors.ts';
+import { silentLogger } from '../../src/log.ts';
 import {
-  CookieCodec, createSessionStore, type KvSessionStore, type NewSession, type SessionSecrets,
+  CookieCodec, createSessionStore, MemoryBackend, parseRedisUrl, RedisBackend, storeKeys,
+  type KvBackend, type KvSessionStore, type NewSession, type SessionSecrets,
 } from '../../src/session/index.ts';
 
 export const KEY_A = randomBytes(32);
@@ -68,6 +70,7 @@ export function contract(name: string, harness: () => Harness): void {
     let h: Harness;
     let url: string;
     const opened: KvSessionStore[] = [];
+    const backends: KvBackend[] = [];
     const open = (o: StoreOpts = {}, u = url): KvSessionStore => {
       const s = createSessionStore({
         url: u,
@@ -83,7 +86,7 @@ export function contract(name: string, harness: () => Harness): void {
       url = h.url();
     });
     afterEach(async () => {
-      await Promise.all(opened.splice(0).map((s) => s.close()));
+      await Promise.all([...opened.splice(0), ...backends.splice(0)].map((s) => s.close()));
     });
 
     it('creates a session and reads it back by cookie and by id', async () => {
@@ -565,6 +568,64 @@ export function contract(name: string, harness: () => Harness): void {
       await store.delete(randomBytes(32).toString('base64url'));
       await sleep(50);
       assert.equal(local.length, 3, 'unsubscribed');
+    });
+
+    /** The backend under the store, to put there what the store itself never writes. */
+    const raw = (u = url): KvBackend => {
+      const b = u.startsWith('memory:') ? new MemoryBackend(u) : new RedisBackend(parseRedisUrl(u), { log: silentLogger, commandTimeoutMs: h.commandTimeoutMs });
+      backends.push(b);
+      return b;
+    };
+
+    it('a value of another type under a session key is no session (not a store failure), and a logout removes it', async () => {
+      // Were it a failure, every request of the browser holding that cookie would be a 503: its
+      // sign-in and its logout too, which read the old session first (BFF callback, logout).
+      const store = open();
+      const b = raw();
+      for (const foreign of [
+        (k: string) => b.put(k, 'not a session', 60_000, false),
+        (k: string) => b.setAdd(k, 'not a session', 60_000),
+      ]) {
+        const { cookieValue, session } = await store.create(newSession());
+        const key = storeKeys.session(session.id);
+        await b.hashTake(key, ['sub']);
+        await foreign(key);
+        assert.equal(await store.get(cookieValue), null, 'get: absent');
+        assert.equal(await store.getById(session.id), null, 'getById: absent');
+        assert.equal(await store.revalidate(session), null, 'revalidate: absent');
+        assert.equal(await store.updateSecrets(session.id, secrets()), false, 'nothing to update, nothing written');
+        assert.equal(await store.delete(session.id), false, 'not a session that was deleted, but no failure');
+        assert.equal(await b.exists(key), false, 'and the value is gone');
+      }
+    });
+
+    it('a session whose version is not a number: a refresh fails closed and writes nothing', async () => {
+      const store = open();
+      const b = raw();
+      const { session } = await store.create(newSession());
+      await b.hashUpdate(storeKeys.session(session.id), { version: 'garbled' });
+      await assert.rejects(store.updateSecrets(session.id, secrets()), StoreUnavailable);
+      assert.deepEqual((await store.getById(session.id))?.secrets, viaJson(session.secrets), 'the secrets it had');
+    });
+
+    it('a value of another type under an index key fails closed, never read as an empty index nor replaced', async () => {
+      const store = open();
+      const idp = `wt-${uniq()}`;
+      const b = raw();
+      await b.put(storeKeys.bySub(idp, 'u'), 'not a set', 60_000, false);
+      await b.put(storeKeys.bySid(idp, 's'), 'not a set', 60_000, false);
+      await assert.rejects(store.deleteBySub(idp, 'u'), StoreUnavailable, 'a back-channel logout that found nothing is not a success');
+      await assert.rejects(store.deleteBySid(idp, 's'), StoreUnavailable);
+      await assert.rejects(store.create(newSession({ idp, sub: 'u', sid: undefined })), StoreUnavailable);
+      assert.equal(await b.get(storeKeys.bySub(idp, 'u')), 'not a set', 'left as it was');
+      await b.setAdd(storeKeys.subEnded(idp, 'w'), 'a', 60_000);
+      await assert.rejects(store.create(newSession({ idp, sub: 'w', sid: undefined })), StoreUnavailable);
+      // A lock, a transient or a tally counter holding something else: the same failure.
+      await b.setAdd(storeKeys.transient('login', 'k'), 'x', 60_000);
+      await assert.rejects(store.takeTransient('login', 'k'), StoreUnavailable);
+      const hour = Math.floor(Date.now() / 3_600_000);
+      for (const w of [hour, hour + 1]) await b.put(storeKeys.tally('t', w), 'many', 60_000, false);
+      await assert.rejects(store.tally('t', 3_600_000), StoreUnavailable);
     });
 
     it('pings', async () => {
