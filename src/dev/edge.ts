@@ -13,7 +13,8 @@
 //   http.middlewares (run ahead of every router's own) are applied; a query's ";" becomes "&"
 //   (http.AllowQuerySemicolons), or "%3B" with encodeQuerySemicolons.
 // - Paths with encoded / \ NUL ; % ? # are refused (400); dot segments and duplicate slashes are
-//   removed before routing, and the upstream sees the cleaned path.
+//   removed before routing, and the upstream sees the cleaned path. A raw character Go escapes in a
+//   path (" < > \ ^ ` { | }) makes it escape the whole decoded path anew, as URL.EscapedPath does.
 // - forwardAuth: GET to the address with the client's headers plus X-Forwarded-Method, -Proto,
 //   -Host, -Uri, -For (overwritten; with trustForwardHeader: false every header of Traefik's list is
 //   removed first, so X-Real-Ip and X-Forwarded-Server do not reach it). 2xx: every
@@ -136,6 +137,10 @@ function tokenize(rule: string): Token[] {
 
 const REFUSED_ENCODINGS = new Set(['2F', '5C', '00', '3B', '25', '3F', '23']);
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
+/** A raw path Go's URL.EscapedPath keeps as it is (url.validEncoded): only these characters. */
+const GO_KEEPS_RAW_PATH = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]/%]*$/;
+/** What Go's path escaping leaves alone (url.shouldEscape, encodePath): every other byte is %XX. */
+const GO_PATH_PLAIN = /[A-Za-z0-9\-._~$&+,/:;=@]/;
 
 /**
  * The path Traefik routes on and forwards, and the raw query (with its "?"), or undefined when
@@ -147,16 +152,31 @@ export function sanitizeRequestTarget(target: string): { path: string; query: st
   const rawPath = q === -1 ? target : target.slice(0, q);
   const query = q === -1 ? '' : target.slice(q);
   let path = '';
+  const bytes: number[] = [];
   for (let i = 0; i < rawPath.length; i++) {
     const c = rawPath[i]!;
-    if (c !== '%') { path += c; continue; }
+    if (c !== '%') { path += c; bytes.push(c.charCodeAt(0)); continue; }
     const hex = rawPath.slice(i + 1, i + 3);
     if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return undefined;
     const upper = hex.toUpperCase();
     if (REFUSED_ENCODINGS.has(upper)) return undefined;
-    const ch = String.fromCharCode(parseInt(hex, 16));
+    const byte = parseInt(hex, 16);
+    bytes.push(byte);
+    const ch = String.fromCharCode(byte);
     path += UNRESERVED.test(ch) ? ch : `%${upper}`;
     i += 2;
+  }
+  // With a raw " < > \ ^ ` { | } (a browser sends | and ^ as they are) Go ignores the raw path and
+  // escapes the decoded one anew: Traefik checks its encodedCharacters on that, routes on it and
+  // sends it on, as X-Forwarded-Uri and to the upstream alike. Left raw here, the sidecar refused
+  // what production lets through. (Go's escaping would also decode a %2F or %3B of such a path;
+  // those stay refused above.)
+  if (!GO_KEEPS_RAW_PATH.test(rawPath)) {
+    path = bytes.map((b) => {
+      const ch = String.fromCharCode(b);
+      return GO_PATH_PLAIN.test(ch) ? ch : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    }).join('');
+    if (/%5C/.test(path)) return undefined; // a raw \ is now %5C, which allowEncodedBackSlash: false refuses
   }
   const segments: string[] = [];
   for (const seg of path.split('/')) {
@@ -506,6 +526,8 @@ export interface DevEdgeOptions {
   readonly entryPoint?: string;
   /** Routers to leave out, e.g. ['idp'] when the IdP is reached directly rather than through the edge. */
   readonly omitRouters?: readonly string[];
+  /** The whole forwardAuth exchange, answer body included, as Traefik's client Timeout (30 s). */
+  readonly authTimeoutMs?: number;
   readonly log?: Logger;
 }
 
@@ -535,7 +557,7 @@ interface Exchange {
 type Step = (ex: Exchange, next: () => Promise<void>) => Promise<void>;
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
-const AUTH_TIMEOUT_MS = 30_000;
+const AUTH_TIMEOUT_MS = 30_000; // forward.go: http.Client{Timeout: 30 * time.Second}
 
 export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
   const config = loadEdgeConfig(opts.dynamicConfigPath);
@@ -750,7 +772,7 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
           protocol: 'http:', hostname: target.hostname, port: target.port || 80, agent,
           method: cfg.preserveRequestMethod ? ex.req.method : 'GET',
           path: address.pathname + address.search, headers: h,
-        }, limit);
+        }, limit, opts.authTimeoutMs ?? AUTH_TIMEOUT_MS);
       } catch (err) {
         // Traefik answers 500 when the auth server cannot be reached, and 401 (no body) when its
         // answer is over maxResponseBodySize (forward.go, errResponseBodyTooLarge): fail closed.
@@ -832,14 +854,18 @@ class ResponseBodyTooLarge extends Error {}
 function fetchLimited(
   options: RequestOptions,
   limit: number,
+  timeoutMs: number,
 ): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settle = () => clearTimeout(timer);
     const req = httpRequest(options, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
         size += c.length;
         if (limit >= 0 && size > limit) {
+          settle();
           res.destroy();
           req.destroy();
           reject(new ResponseBodyTooLarge(`the auth response body is larger than maxResponseBodySize (${limit} bytes)`));
@@ -847,11 +873,13 @@ function fetchLimited(
         }
         chunks.push(c);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 500, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
+      res.on('end', () => { settle(); resolve({ status: res.statusCode ?? 500, headers: res.headers, body: Buffer.concat(chunks) }); });
+      res.on('error', (err) => { settle(); reject(err); });
     });
-    req.setTimeout(AUTH_TIMEOUT_MS, () => req.destroy(new Error('the auth server did not answer in time')));
-    req.on('error', reject);
+    req.on('error', (err) => { settle(); reject(err); });
+    // A deadline for the whole exchange, reading the answer included, as Go's Client.Timeout: a
+    // socket idle timeout never fired for an answer that trickled in, and the client waited forever.
+    timer = setTimeout(() => req.destroy(new Error('the auth server did not answer in time')), timeoutMs);
     req.end();
   });
 }

@@ -142,6 +142,9 @@ describe('traefik/ and compose/ (static checks)', () => {
         assert.equal(router(path)?.name, 'auth', path);
         assert.equal(router(path)?.service, 'bff', path);
       }
+      // The allowed origins' SPAs call /api/** with their CSRF token, which they read from /auth/session:
+      // the BFF's router answers them with the same CORS headers as the API's (the BFF sets none).
+      assert.deepEqual(router('/auth/session')?.middlewares, ['cors']);
       const login = router('/auth/login')!;
       assert.equal(login.service, 'bff');
       assert.deepEqual(login.middlewares, ['login-rate']);

@@ -2,9 +2,9 @@
 // server (ForwardAuth target) and header-echoing upstreams show what each side receives.
 import assert from 'node:assert/strict';
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Buffer } from 'node:buffer';
 import { parseRule, sanitizeRequestTarget, startDevEdge, type DevEdge } from '../../src/dev/edge.ts';
@@ -174,6 +174,32 @@ describe('development edge (src/dev/edge.ts)', () => {
       assert.equal(up.api!.seen[0]!.url, '/api/orders/43?q=%2F');
       assert.equal((await send(edge.url, 'GET', '/nothing')).status, 200);
     });
+
+    it('escapes a path with a raw " < > ^ ` { | } anew, as Go\'s URL.EscapedPath does: the sidecar and the upstream get what Traefik sends', async () => {
+      // Traefik forwards req.URL.RequestURI(): with any such character in the raw path, Go escapes
+      // the whole decoded path (a browser's fetch('/api/orders/a|b') sends the | unencoded). The query
+      // stays raw.
+      const cases: [string, string][] = [
+        ['/api/orders/a|b', '/api/orders/a%7Cb'],
+        ['/api/orders/a^b`c', '/api/orders/a%5Eb%60c'],
+        ['/api/orders/{x}"<>', '/api/orders/%7Bx%7D%22%3C%3E'],
+        ['/api/orders/(1)|', '/api/orders/%281%29%7C'],
+        ['/api/orders/a%2Cb%7e|', '/api/orders/a,b~%7C'],
+        ['/%61pi/x/../y|?q={|}', '/api/y%7C?q={|}'],
+        ['/api/orders/(1)', '/api/orders/(1)'],
+      ];
+      for (const [path, sent] of cases) {
+        auth.seen.length = 0;
+        up.api!.seen.length = 0;
+        assert.equal((await send(edge.url, 'GET', path)).status, 200, path);
+        assert.equal(auth.seen[0]!.headers['x-forwarded-uri'], sent, path);
+        assert.equal(up.api!.seen[0]!.url, sent, path);
+      }
+      // A raw backslash becomes %5C, which the entry point's allowEncodedBackSlash: false refuses.
+      auth.seen.length = 0;
+      assert.equal((await send(edge.url, 'GET', '/api/orders/a\\b')).status, 400);
+      assert.equal(auth.seen.length, 0);
+    });
   });
 
   describe('forwardAuth', () => {
@@ -319,6 +345,34 @@ describe('development edge (src/dev/edge.ts)', () => {
       }
     });
 
+    it('answers 500 when the auth exchange outlasts its deadline, also while the answer trickles in (Traefik\'s client Timeout)', async function () {
+      this.timeout(10_000);
+      const slow = await fakeServer((req, res) => {
+        if (req.url === '/auth/verify?never') return; // headers never come
+        res.writeHead(200, { 'X-Auth-User': 'alice', 'Content-Type': 'text/plain' });
+        const trickle = setInterval(() => res.write('.'), 50); // a byte every 50 ms, never the end
+        res.once('close', () => clearInterval(trickle));
+      });
+      const file = join(mkdtempSync(join(tmpdir(), 'goldpath-edge-slow-')), 'dyn.yml');
+      for (const address of ['http://verify:3002/auth/verify', 'http://verify:3002/auth/verify?never']) {
+        writeFileSync(file, readFileSync(GOLDPATH_YML, 'utf8').replace('"http://verify:3002/auth/verify"', JSON.stringify(address)));
+        const e = await startDevEdge({
+          port: 0, dynamicConfigPath: file, omitRouters: ['idp'], authTimeoutMs: 300,
+          services: { api: up.api!.url, bff: up.bff!.url, spa: up.spa!.url, verify: slow.url },
+        });
+        try {
+          const t0 = Date.now();
+          assert.equal((await send(e.url, 'GET', '/api/orders/1')).status, 500, address);
+          assert.ok(Date.now() - t0 < 3000, `${address}: answered after ${Date.now() - t0} ms`);
+          assert.equal(up.api!.seen.length, 0);
+        } finally {
+          await e.close();
+        }
+      }
+      await slow.close();
+      rmSync(dirname(file), { recursive: true, force: true });
+    });
+
     it('client forwarding headers: Traefik replaces its own list, strip-forwarding removes Forwarded and the like, the entry point every "_" header', async () => {
       const client = {
         host: 'app.localhost:8080',
@@ -439,6 +493,22 @@ describe('development edge (src/dev/edge.ts)', () => {
       }
       assert.equal(auth.seen.length, 0);
       assert.equal(up.api!.seen.length, 0);
+    });
+
+    it('lets an allowed origin read /auth/session and preflight a logout: a cross-origin SPA needs its CSRF token', async () => {
+      const session = await send(edge.url, 'GET', '/auth/session', { origin: 'http://localhost:5173' });
+      assert.equal(session.json().service, 'bff');
+      assert.equal(session.headers['access-control-allow-origin'], 'http://localhost:5173');
+      assert.equal(session.headers['access-control-allow-credentials'], 'true');
+      const logout = await send(edge.url, 'OPTIONS', '/auth/logout', {
+        origin: 'http://localhost:5173', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-csrf-token',
+      });
+      assert.equal(logout.status, 200);
+      assert.equal(logout.headers['access-control-allow-origin'], 'http://localhost:5173');
+      assert.match(String(logout.headers['access-control-allow-headers']), /X-CSRF-Token/);
+      assert.equal(up.bff!.seen.length, 1, 'the preflight is answered at the edge');
+      const other = await send(edge.url, 'GET', '/auth/session', { origin: 'http://evil.example' });
+      assert.equal(other.headers['access-control-allow-origin'], undefined);
     });
 
     it('adds the CORS headers to upstream answers and to the sidecar\'s refusals', async () => {
@@ -629,6 +699,8 @@ describe('development edge (src/dev/edge.ts)', () => {
       assert.deepEqual(sanitizeRequestTarget('/a//b/./c/../d/?x=%2F'), { path: '/a/b/d/', query: '?x=%2F' });
       assert.deepEqual(sanitizeRequestTarget('/%7e%41%c3%a9'), { path: '/~A%C3%A9', query: '' });
       assert.deepEqual(sanitizeRequestTarget('/../../etc'), { path: '/etc', query: '' });
+      assert.deepEqual(sanitizeRequestTarget('/a|(b)/%7e?q=|'), { path: '/a%7C%28b%29/~', query: '?q=|' });
+      assert.equal(sanitizeRequestTarget('/a\\b'), undefined);
       for (const bad of ['a', 'http://x/a', '/a%2fb', '/a%5Cb', '/%00', '/a b', '/a\u00e9', '/%2', '/a#b']) {
         assert.equal(sanitizeRequestTarget(bad), undefined, bad);
       }

@@ -1,6 +1,9 @@
 // /auth/verify against a real redis-server, the real Oso and the real config loader:
 // every outcome of SPEC section 5, in order.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { loadEdgeConfig } from '../../src/dev/edge.ts';
 import request from 'supertest';
@@ -133,6 +136,33 @@ describe('verify: /auth/verify', function () {
     it('403 for any other origin', async function () {
       const res = await verify('OPTIONS', '/api/orders/1', { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' });
       assert.equal(res.status, 403);
+    });
+    it('an empty or repeated Access-Control-Request-Method is no preflight (Traefik\'s cors does not answer it): login and policy apply', async function () {
+      // Traefik sends such an OPTIONS on to forwardAuth; a 200 here took it to the upstream with no session.
+      const empty = await verify('OPTIONS', '/api/orders/1', { Origin: 'http://localhost:5173', 'Access-Control-Request-Method': '' });
+      assert.equal(empty.status, 401);
+      assert.equal(empty.body.error, 'login_required');
+      // Go's Header.Get reads the first (empty) one; Node joins them (", GET").
+      const listening = createServer(server).listen(0, '127.0.0.1');
+      await once(listening, 'listening');
+      try {
+        const twice = await new Promise<string>((resolve, reject) => {
+          const c = connect((listening.address() as AddressInfo).port, '127.0.0.1', () => c.end(
+            'GET /auth/verify HTTP/1.1\r\nHost: verify\r\nX-Forwarded-Method: OPTIONS\r\nX-Forwarded-Uri: /api/orders/1\r\n' +
+            'Origin: http://localhost:5173\r\nAccess-Control-Request-Method:\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n'));
+          let text = '';
+          c.on('data', (d: Buffer) => { text += d.toString(); });
+          c.on('end', () => resolve(text));
+          c.on('error', reject);
+        });
+        assert.match(twice, /^HTTP\/1\.1 401 /);
+      } finally {
+        listening.close();
+      }
+      const { cookie } = await login();
+      const withSession = await verify('OPTIONS', '/api/orders/1', { Origin: 'http://localhost:5173', 'Access-Control-Request-Method': '', Cookie: cookie });
+      assert.equal(withSession.status, 403, 'pdp.yaml has no OPTIONS rule');
+      assert.equal(withSession.body.error, 'forbidden');
     });
   });
 
