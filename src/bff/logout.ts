@@ -3,7 +3,7 @@
 // (302 for a form navigation, {"logout_url"} for fetch/XHR).
 import type { Context } from 'koa';
 import { signedInAt } from '../session/issuer.ts';
-import { BadRequest, CsrfError, StoreUnavailable } from '../errors.ts';
+import { BadRequest, CsrfError, GoldpathError, StoreUnavailable } from '../errors.ts';
 import { errorSummary } from '../oidc/idp-client.ts';
 import type { Session } from '../session/types.ts';
 import { mediaType, readRawBody, parseForm, parseMultipart } from './body.ts';
@@ -24,6 +24,8 @@ export function logoutHandler(deps: BffDeps) {
       // The store could not read or delete the session: the user is not logged out (503, and the
       // SPA may try again). Counted as logins are, so a dashboard shows logouts that failed.
       if (err instanceof StoreUnavailable) metrics.logout('rp', 'unavailable');
+      // Refused (CSRF token, origin, body): a surge of them is what the `invalid` series is for.
+      else if (err instanceof GoldpathError && err.status < 500) metrics.logout('rp', 'invalid');
       throw err;
     }
   };

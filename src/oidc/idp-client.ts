@@ -102,9 +102,13 @@ export class IdpClient {
     return this.#config !== undefined;
   }
 
-  /** The discovered server metadata, once loaded (handed to the client that replaces this one). */
+  /**
+   * The discovered server metadata, once loaded, else what this client itself fell back on (handed
+   * to the client that replaces this one): a second reload while the first one's discovery still
+   * waits for a hanging IdP must not lose what was discovered before both.
+   */
   get metadata(): Readonly<oidc.ServerMetadata> | undefined {
-    return this.#config?.serverMetadata();
+    return this.#config?.serverMetadata() ?? this.#previous;
   }
 
   /** The discovered configuration; discovery is retried on the next call after a failure. */

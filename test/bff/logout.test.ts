@@ -300,6 +300,21 @@ describe('BFF logout', function () {
       assert.equal(res.status, 200);
       assert.deepEqual(JSON.parse(res.body), { logout_url: '/' });
     });
+
+    it('a refused logout (wrong CSRF token, another origin, a body it cannot read) counts as outcome "invalid", not "success"', async () => {
+      const count = async (outcome: string) => Number(new RegExp(`^goldpath_logouts_total\\{kind="rp",outcome="${outcome}"\\} (\\d+)$`, 'm')
+        .exec((await httpCall(`${env.url}/metrics`)).body)?.[1]);
+      const [invalid, success] = [await count('invalid'), await count('success')];
+      const { jar, csrf } = await loggedIn(env, 'refused');
+      const post = (headers: Record<string, string>, body?: string) =>
+        httpCall(`${env.url}/auth/logout`, { method: 'POST', jar, headers: { accept: 'application/json', ...headers }, body });
+      assert.equal((await post({ 'x-csrf-token': 'not-the-token' })).status, 403);
+      assert.equal((await post({ 'x-csrf-token': csrf, origin: 'https://evil.example' })).status, 403);
+      assert.equal((await post({ 'content-type': 'text/plain' }, 'csrf_token=x')).status, 400);
+      assert.equal(await count('invalid'), invalid + 3);
+      assert.equal(await count('success'), success, 'none was a logout');
+      assert.equal((await httpCall(`${env.url}/auth/session`, { jar })).status, 200, 'the session is kept');
+    });
   });
 
   describe('POST /auth/backchannel-logout', () => {

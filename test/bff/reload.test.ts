@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall } from '../helpers/login.ts';
 import type { GoldpathConfig } from '../../src/config/types.ts';
+import type { FetchLike } from '../../src/oidc/fetch.ts';
 
 describe('BFF reload', function () {
   this.timeout(30_000);
@@ -45,6 +46,26 @@ describe('BFF reload', function () {
     const idps = { ...env.config.idps.idps, dev: { ...env.config.idps.idps['dev']!, issuer: 'http://127.0.0.1:1' } };
     env.bff.reload({ ...env.config, idps: { default: 'dev', idps } });
     assert.equal((await httpCall(`${env.url}/readyz`)).status, 503);
+  });
+
+  it('two reloads in quick succession while the IdP hangs keep the metadata discovered before them: /readyz stays 200', async () => {
+    // An IdP that takes connections and never answers (a host gone, packets dropped): each
+    // discovery waits for its timeout. A second SIGHUP comes while the first reload's still waits.
+    let hang = false;
+    const fetch: FetchLike = (url, init) => hang
+      ? new Promise((_, reject) => init.signal?.addEventListener('abort', () => reject(init.signal!.reason)))
+      : globalThis.fetch(url, init as RequestInit);
+    const e = await startIdpBff({ fetch });
+    try {
+      assert.equal((await httpCall(`${e.url}/readyz`)).status, 200, 'metadata loaded');
+      hang = true;
+      e.bff.reload({ ...e.config });
+      e.bff.reload({ ...e.config });
+      const ready = await httpCall(`${e.url}/readyz`);
+      assert.equal(ready.status, 200, ready.body);
+    } finally {
+      await e.close();
+    }
   });
 
   it('a new default IdP takes the logins without ?idp=, at /auth/callback', async () => {
