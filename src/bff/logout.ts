@@ -4,7 +4,7 @@
 import type { Context } from 'koa';
 import { signedInAt } from '../session/issuer.ts';
 import { BadRequest, CsrfError, GoldpathError, StoreUnavailable } from '../errors.ts';
-import { errorSummary } from '../oidc/idp-client.ts';
+import { errorSummary, type IdpClient } from '../oidc/idp-client.ts';
 import type { Session } from '../session/types.ts';
 import { mediaType, readRawBody, parseForm, parseMultipart } from './body.ts';
 import { clearSessionCookie, readCookie, safeEqual } from './cookies.ts';
@@ -91,6 +91,16 @@ export function logoutHandler(deps: BffDeps) {
     if (id !== null && await store.delete(id)) log.info({ reqId: ctx.state.requestId }, 'logout of a session this version cannot read');
   }
 
+  /** RFC 7009, best effort: the session dies anyway. */
+  async function revoke(ctx: Context, idp: IdpClient, refreshToken: string): Promise<void> {
+    try {
+      const revoked = await idp.revoke(refreshToken);
+      log.debug({ reqId: ctx.state.requestId, idp: idp.name, revoked }, 'refresh token revocation');
+    } catch (err) {
+      log.warn({ reqId: ctx.state.requestId, idp: idp.name, err: errorSummary(err) }, 'refresh token revocation failed (the session ends anyway)');
+    }
+  }
+
   /** Revoke, delete, and build the end-session URL. Revocation is best effort: the session dies anyway. */
   async function endSession(ctx: Context, session: Session): Promise<string | undefined> {
     // Only at the IdP that signed the user in: an entry given another issuer since (a reload) is
@@ -98,15 +108,13 @@ export function logoutHandler(deps: BffDeps) {
     const named = deps.idps.get(session.idp);
     const idp = named && signedInAt(session, named.idp.issuer) ? named : undefined;
     const rt = session.secrets.refreshToken;
-    if (idp && rt) {
-      try {
-        const revoked = await idp.revoke(rt);
-        log.debug({ reqId: ctx.state.requestId, idp: idp.name, revoked }, 'refresh token revocation');
-      } catch (err) {
-        log.warn({ reqId: ctx.state.requestId, idp: idp.name, err: errorSummary(err) }, 'refresh token revocation failed; deleting the session anyway');
-      }
-    }
-    await store.delete(session.id);
+    if (idp && rt) await revoke(ctx, idp, rt);
+    // And the refresh token the session holds as it is deleted, when a refresh rotated it since the
+    // read above: at an IdP that revokes per token (not per grant), the grant would live on under
+    // it, held by nobody. (A refresh that saves after the delete finds no session, and revokes the
+    // token it obtained: oidc/token-provider.ts.) No lock is taken: a logout never waits on a refresh.
+    const held = (await store.take(session.id))?.refreshToken;
+    if (idp && held && held !== rt) await revoke(ctx, idp, held);
     log.info({ reqId: ctx.state.requestId, idp: session.idp, sub: session.sub }, 'logout');
     if (!idp) return undefined;
     try {

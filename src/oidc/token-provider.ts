@@ -31,7 +31,7 @@ import type { Logger } from '../log.ts';
 import type { Session, SessionSecrets, SessionStore } from '../session/types.ts';
 import * as oidc from 'openid-client';
 import { dpopProof } from './dpop.ts';
-import { errorSummary } from './idp-client.ts';
+import { errorSummary, type IdpClient } from './idp-client.ts';
 import type { IdpRegistry } from './registry.ts';
 import { isFresh, sendable, toAccessToken } from './tokens.ts';
 import type { RequestScope, TokenProvider, UpstreamCredentials } from './types.ts';
@@ -394,6 +394,8 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     // (iss, aud, exp and iat were checked by openid-client.)
     if (res.id_token !== undefined && res.claims()?.sub !== current.sub) {
       log.warn({ reqId, idp: idp.name }, 'the IdP answered a refresh with an ID token for another user: session deleted');
+      // The refresh token the session would have held from now on: nobody holds it after this.
+      discard(idp, res.refresh_token ?? rt, reqId);
       return end(current, hold, reqId);
     }
     const secrets: SessionSecrets = {
@@ -401,6 +403,14 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
       tokens: { ...current.secrets.tokens, [audience]: toAccessToken(res) },
       refreshToken: res.refresh_token ?? rt,
       idToken: res.id_token ?? current.secrets.idToken,
+    };
+    // The session is gone when the save comes (a logout, a back-channel logout or its expiry since
+    // it was read): a rotated refresh token is then held by nobody. Whoever deleted the session
+    // revoked (logout) the one it held, not this one, which at an IdP that revokes per token (not
+    // per grant) would keep the grant alive. Only on the store's answer "no such session": a save
+    // that failed may have landed, and the session may hold the token.
+    const gone = () => {
+      if (res.refresh_token !== undefined && res.refresh_token !== rt) discard(idp, res.refresh_token, reqId);
     };
     let saved: boolean;
     try {
@@ -410,11 +420,12 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
       // left with it ends at its next refresh. This request answers 503 now (within 1 s, as for
       // any store failure); the save goes on in the background while the lock holds (a failover
       // takes seconds), and the lock is kept until it is over.
-      hold(persist(current.id, secrets, lockExpiresAt, reqId));
+      hold(persist(current.id, secrets, lockExpiresAt, reqId, gone));
       report('error');
       throw err;
     }
     if (!saved) {
+      gone();
       report('rejected');
       return null; // deleted meanwhile (logout): never resurrect it
     }
@@ -438,8 +449,11 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     return null;
   }
 
-  /** Retries a save of refreshed secrets until it lands, the session is gone, or the lock ends. */
-  async function persist(id: string, secrets: SessionSecrets, lockExpiresAt: number, reqId: string | undefined): Promise<void> {
+  /**
+   * Retries a save of refreshed secrets until it lands, the session is gone (then `gone`), or the
+   * lock ends. Given up, nothing is revoked: a write that failed may have landed all the same.
+   */
+  async function persist(id: string, secrets: SessionSecrets, lockExpiresAt: number, reqId: string | undefined, gone: () => void): Promise<void> {
     let delay = 100;
     // Each try may take the store's timeout (1 s): the last one must end while the lock holds.
     while (Date.now() + delay + 1_000 < lockExpiresAt) {
@@ -447,12 +461,28 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
       delay = Math.min(delay * 2, 1_000);
       try {
         if (await store.updateSecrets(id, secrets)) log.info({ reqId }, 'refreshed tokens saved after a session store failure');
+        else gone();
         return;
       } catch {
         // The store is still away: try again.
       }
     }
     log.error({ reqId }, 'refreshed tokens could not be saved: the session ends when the IdP refuses its previous refresh token');
+  }
+
+  /**
+   * Revokes (RFC 7009, when the IdP has a revocation endpoint) the refresh token a refresh leaves
+   * to a session that has ended, which nobody will hold or revoke after it. Best effort and in the
+   * background: the request's answer (a 401) does not wait for it, nor does the lock; bounded by
+   * the IdP client's timeout.
+   */
+  function discard(idp: IdpClient, refreshToken: string, reqId: string | undefined): void {
+    idp.revoke(refreshToken).then(
+      (revoked) => log.info({ reqId, idp: idp.name, revoked }, revoked
+        ? 'token refresh: the refresh token of a session that ended is revoked'
+        : 'token refresh: the refresh token of a session that ended is dropped (the IdP has no revocation endpoint)'),
+      (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'token refresh: the refresh token of a session that ended could not be revoked'),
+    );
   }
 
   function refuse(key: string): void {

@@ -514,6 +514,9 @@ export class CachingSessionStore implements SessionStore {
   delete(id: string): Promise<boolean> {
     return this.#inner.delete(id);
   }
+  take(id: string): Promise<SessionSecrets | null> {
+    return this.#inner.take(id);
+  }
   deleteBySid(idp: string, sid: string): Promise<number> {
     return this.#inner.deleteBySid(idp, sid);
   }

@@ -433,14 +433,31 @@ export class KvSessionStore implements SessionStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    if (typeof id !== 'string' || !isStorageId(id)) return false;
+    return (await this.#remove(id, false)) !== null;
+  }
+
+  async take(id: string): Promise<SessionSecrets | null> {
+    const d = (await this.#remove(id, true))?.[SESSION_FIELDS.length];
+    const plain = typeof d === 'string' ? this.#box.openText(d, id) : null;
+    if (plain === null) return null;
+    try {
+      const parsed: unknown = JSON.parse(plain);
+      return hasSecretsShape(parsed) ? parsed : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Deletes a session; its fields as they were (SESSION_FIELDS, then `d` when asked), or null when there was none. */
+  async #remove(id: string, withSecrets: boolean): Promise<(string | null)[] | null> {
+    if (typeof id !== 'string' || !isStorageId(id)) return null;
     let was: (string | null)[] | null = null;
     let failure: unknown;
     try {
       // The invalidation is published by the delete itself, in one step: a second command would
       // reach the other processes one round trip later, or never when this process's link fails
       // in between, while their caches kept the session (their own links being fresh).
-      was = await this.#backend.hashTake(keys.session(id), SESSION_FIELDS, this.#message(id));
+      was = await this.#backend.hashTake(keys.session(id), withSecrets ? [...SESSION_FIELDS, 'd'] : SESSION_FIELDS, this.#message(id));
       this.#fire(id);
     } catch (err) {
       failure = err; // it may be gone anyway: a write a replica did not confirm in time still ran
@@ -459,7 +476,7 @@ export class KvSessionStore implements SessionStore {
         sid ? this.#backend.setRemove(keys.bySid(idp, sid), [id]) : undefined,
       ]).catch((err: unknown) => this.#log.warn({ err: errorFields(err) }, 'session deleted, but not yet removed from its sid/sub index'));
     }
-    return was !== null;
+    return was;
   }
 
   async deleteBySid(idp: string, sid: string): Promise<number> {

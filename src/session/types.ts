@@ -124,6 +124,12 @@ export interface SessionStore {
   updateSecrets(id: string, secrets: SessionSecrets): Promise<boolean>;
   /** Deletes one session and its index entries. */
   delete(id: string): Promise<boolean>;
+  /**
+   * Deletes one session as delete() does, returning the secrets it held at that moment (null when
+   * it did not exist or they cannot be read): a logout revokes the refresh token the session holds
+   * when it ends, which a refresh may have rotated since the session was read.
+   */
+  take(id: string): Promise<SessionSecrets | null>;
   /** Deletes every session of that IdP with that `sid`, and refuses new ones for it (create); returns how many. */
   deleteBySid(idp: string, sid: string): Promise<number>;
   /**

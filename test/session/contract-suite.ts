@@ -320,6 +320,28 @@ export function contract(name: string, harness: () => Harness): void {
       assert.equal(await store.deleteBySub(idp, 'u'), 0);
     });
 
+    it('take deletes a session as delete does and returns the secrets it held then (a logout revokes the refresh token a refresh saved since its read)', async () => {
+      const store = open();
+      const idp = `idp-${uniq()}`;
+      const { cookieValue, session } = await store.create(newSession({ idp, sub: 'u', sid: 's' }));
+      const later = secrets();
+      assert.equal(await store.updateSecrets(session.id, later), true);
+      const local: string[] = [];
+      store.onInvalidate((id) => local.push(id));
+      assert.deepEqual(await store.take(session.id), viaJson(later), 'as stored at the delete, not as first read');
+      assert.deepEqual(local, [session.id], 'announced as a delete is');
+      assert.equal(await store.get(cookieValue), null);
+      assert.equal(await h.rawExists(url, session.id), false);
+      assert.equal(await store.deleteBySid(idp, 's'), 0, 'index entries gone');
+      assert.equal(await store.take(session.id), null, 'nothing left to take');
+      assert.equal(await store.take('garbage'), null);
+      // Secrets sealed under a key this store lacks: deleted all the same, nothing to return.
+      const other = open({ keys: [KEY_B] });
+      const foreign = await other.create(newSession());
+      assert.equal(await store.take(foreign.session.id), null);
+      assert.equal(await h.rawExists(url, foreign.session.id), false);
+    });
+
     it('deleteBySid and deleteBySub delete exactly the matching sessions', async () => {
       const store = open();
       const a = `a-${uniq()}`;

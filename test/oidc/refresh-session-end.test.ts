@@ -1,0 +1,258 @@
+// A refresh racing the end of its session, with real parts: a real redis-server, the real BFF
+// (POST /auth/logout, /auth/backchannel-logout), the real /auth/verify chain with the real token
+// provider, and an oidc-provider dev IdP set up to revoke per token (not per grant), as IdPs that
+// forget a rotated-away refresh token do: revoking the token a session held before a rotation then
+// leaves the grant alive under its successor. Whoever ends a session must revoke the refresh token
+// it holds at that moment, and a refresh whose save finds the session gone must revoke the one it
+// obtained: otherwise a live grant remains that nobody holds.
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import type { JWK } from 'jose';
+import { Redis } from 'ioredis';
+import { generateSigningKey } from '../../src/dev/idp.ts';
+import type { FetchLike } from '../../src/oidc/fetch.ts';
+import { IdpRegistry } from '../../src/oidc/registry.ts';
+import { createTokenProvider } from '../../src/oidc/token-provider.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import type { SessionStore } from '../../src/session/types.ts';
+import { silentLogger } from '../../src/log.ts';
+import { capturingLogger, loginExpiringAt, logoutToken, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+import { httpCall } from '../helpers/login.ts';
+import { startVerifyApp, type RunningVerify } from '../helpers/verify-app.ts';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A promise with its resolver (a point one side waits at until the other lets it on). */
+function gate(): { promise: Promise<void>; open(): void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => { open = r; });
+  return { promise, open };
+}
+
+describe('a refresh racing the end of its session (an IdP that revokes per token)', function () {
+  this.timeout(60_000);
+  let env: IdpBff;
+  let verify: RunningVerify;
+  let store: SessionStore;
+  let signingKey: JWK;
+  const logs = capturingLogger('debug');
+  /** Every refresh token the IdP issued in a refresh answer to the sidecar, in order. */
+  let issued: string[] = [];
+  /** Awaited once the IdP has answered a refresh grant, before the sidecar sees the answer. */
+  let answered: (() => Promise<void>) | undefined;
+  /** Edits the JSON of the IdP's refresh answers (none when undefined). */
+  let editRefresh: ((body: Record<string, unknown>) => void) | undefined;
+  /** Awaited before the BFF sends a revocation request to the IdP. */
+  let revoking: (() => Promise<void>) | undefined;
+  /** Revocation requests the BFF sent. */
+  let revocations = 0;
+  /** Awaited before the sidecar sends a revocation request to the IdP. */
+  let sidecarRevoking: (() => Promise<void>) | undefined;
+
+  before(async () => {
+    signingKey = await generateSigningKey();
+    const bffFetch: FetchLike = async (url, init) => {
+      if (String(url).endsWith('/token/revocation')) {
+        revocations++;
+        await revoking?.();
+      }
+      return globalThis.fetch(url, init as RequestInit);
+    };
+    env = await startIdpBff({
+      fetch: bffFetch,
+      idps: [{
+        devIdp: {
+          keys: [signingKey],
+          configure: (config) => {
+            // Revocation of a refresh token ends that token only: neither the grant nor the
+            // tokens issued under it since (its rotated successors).
+            config['revokeGrantPolicy'] = () => false;
+            const adapter = config['adapter'] as (model: string) => Record<string, unknown>;
+            config['adapter'] = (model: string) => ({ ...adapter(model), revokeByGrantId: async () => {} });
+          },
+        },
+      }],
+    });
+    const fetch: FetchLike = async (url, init) => {
+      if (String(url).endsWith('/token/revocation')) await sidecarRevoking?.();
+      const res = await globalThis.fetch(url, init as RequestInit);
+      if (!String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
+      const body = await res.json() as Record<string, unknown>;
+      if (typeof body['refresh_token'] === 'string') issued.push(body['refresh_token']);
+      await answered?.();
+      editRefresh?.(body);
+      return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+    };
+    store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
+    const tokens = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: logs.log, fetch }), store, log: logs.log });
+    verify = await startVerifyApp(store, env.redis.url, { tokens, idps: env.config.idps });
+  });
+  after(async () => {
+    await verify?.close();
+    await store?.close();
+    await env?.close();
+  });
+  beforeEach(() => {
+    issued = [];
+    answered = undefined;
+    editRefresh = undefined;
+    revoking = undefined;
+    revocations = 0;
+    sidecarRevoking = undefined;
+  });
+
+  /** A signed-in browser whose login token has expired: its next API call refreshes. */
+  async function expiredSession(user: string) {
+    const s = await loginExpiringAt(env, user, Date.now() - 1000);
+    const info = await httpCall(`${env.url}/auth/session`, { headers: { cookie: s.cookie } });
+    assert.equal(info.status, 200, info.body);
+    return { ...s, csrf: JSON.parse(info.body).csrf_token as string };
+  }
+
+  function logout(cookie: string, csrf: string) {
+    return httpCall(`${env.url}/auth/logout`, {
+      method: 'POST', headers: { cookie, 'x-csrf-token': csrf, accept: 'application/json', 'sec-fetch-mode': 'cors' },
+    });
+  }
+
+  /** Whether the IdP's token endpoint still grants a refresh with `rt` (it rotates it when it does). */
+  async function grants(rt: string): Promise<boolean> {
+    const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
+    try {
+      await oidc.refreshTokenGrant(config, rt);
+      return true;
+    } catch (err) {
+      if (err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant') return false;
+      throw err;
+    }
+  }
+
+  /**
+   * No refresh token of this session is left usable at the IdP: each is revoked (at once, or within
+   * a few seconds for a revocation made in the background) or spent by rotation.
+   */
+  async function noneLive(tokens: string[]): Promise<void> {
+    const live = async (rt: string) => {
+      const t = await env.idp.provider.RefreshToken.find(rt) as { consumed?: unknown } | undefined;
+      return t !== undefined && !t.consumed;
+    };
+    for (let i = 0; i < 50 && (await Promise.all(tokens.map(live))).some(Boolean); i++) await sleep(100);
+    for (const rt of tokens) assert.equal(await grants(rt), false, 'a refresh token the session ended with is still granted at the IdP: a live grant nobody holds');
+  }
+
+  /** No log line carries any of `secrets`. */
+  function noneLogged(secrets: string[]): void {
+    for (const line of logs.lines) for (const s of secrets) assert.ok(!line.includes(s), 'a token reached the log');
+  }
+
+  it('a logout while the IdP\'s refresh answer is on its way: the refresh token it brings is revoked, and the request is still a 401', async () => {
+    const { cookie, csrf, session } = await expiredSession('alice');
+    const arrived = gate();
+    const go = gate();
+    answered = async () => {
+      arrived.open();
+      await go.promise;
+    };
+    const call = verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    await arrived.promise;
+    // The IdP has rotated the refresh token; the session still holds the old one, which the logout
+    // revokes (at this IdP, that one only) before deleting the session.
+    const out = await logout(cookie, csrf);
+    assert.equal(out.status, 200, out.body);
+    // A slow revocation endpoint does not hold the request's answer up.
+    sidecarRevoking = () => sleep(2_000);
+    const t0 = performance.now();
+    go.open();
+    const res = await call;
+    assert.equal(res.status, 401, res.body);
+    assert.ok(performance.now() - t0 < 1_000, `answered ${Math.round(performance.now() - t0)} ms after the IdP's answer`);
+    assert.equal(res.headers['authorization'], undefined);
+    assert.equal(issued.length, 1);
+    await noneLive([session.secrets.refreshToken!, ...issued]);
+    noneLogged([session.secrets.refreshToken!, ...issued]);
+  });
+
+  it('a refresh saved between the logout\'s read and its delete: the logout revokes the refresh token the session held when it was deleted', async () => {
+    const { cookie, csrf, session } = await expiredSession('bob');
+    const reached = gate();
+    const go = gate();
+    revoking = async () => {
+      revoking = undefined;
+      reached.open();
+      await go.promise;
+    };
+    const out = logout(cookie, csrf);
+    await reached.promise;
+    // The logout has read the session and is revoking its refresh token: meanwhile a request
+    // refreshes and saves the rotated one.
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 200, res.body);
+    assert.equal(issued.length, 1);
+    assert.equal((await env.store.getById(session.id))?.secrets.refreshToken, issued[0]);
+    go.open();
+    assert.equal((await out).status, 200);
+    assert.equal(await env.store.getById(session.id), null);
+    await noneLive([session.secrets.refreshToken!, ...issued]);
+  });
+
+  it('a logout without a race revokes once', async () => {
+    const { cookie, csrf, session } = await expiredSession('carl');
+    assert.equal((await logout(cookie, csrf)).status, 200);
+    assert.equal(revocations, 1);
+    await noneLive([session.secrets.refreshToken!]);
+  });
+
+  it('a back-channel logout while the IdP\'s refresh answer is on its way: the refresh token it brings is revoked', async () => {
+    const { cookie, session } = await expiredSession('dora');
+    const arrived = gate();
+    const go = gate();
+    answered = async () => {
+      arrived.open();
+      await go.promise;
+    };
+    const call = verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    await arrived.promise;
+    const token = await logoutToken(env.idp.issuer, signingKey, { sid: session.sid, sub: 'dora' });
+    const out = await httpCall(`${env.url}/auth/backchannel-logout`, {
+      method: 'POST', body: new URLSearchParams({ logout_token: token }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assert.equal(out.status, 200, out.body);
+    go.open();
+    assert.equal((await call).status, 401);
+    assert.equal(issued.length, 1);
+    await noneLive(issued);
+  });
+
+  it('a refresh answered with an ID token for another user ends the session and revokes the refresh token it brings', async () => {
+    const r = await env.login('mallory');
+    const other = (await env.store.get(r.sessionCookie!))!.secrets.idToken!;
+    const { cookie } = await expiredSession('erin');
+    editRefresh = (body) => { body['id_token'] = other; };
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 401, res.body);
+    assert.equal(issued.length, 1);
+    await noneLive(issued);
+  });
+
+  it('a save that failed (the store refused writes) and, retried, finds the session gone: the refresh token it holds is revoked', async () => {
+    const { cookie, csrf, session } = await expiredSession('fred');
+    const admin = new Redis(env.redis.url);
+    try {
+      // From the moment the IdP has answered, the store refuses writes (out of memory, as a
+      // failing-over primary does): the save fails, and is retried in the background.
+      answered = async () => { await admin.config('SET', 'maxmemory', '1'); };
+      const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+      assert.equal(res.status, 503, res.body);
+      // Meanwhile the user logs out (a delete is no write Redis refuses when out of memory).
+      const out = await logout(cookie, csrf);
+      assert.equal(out.status, 200, out.body);
+      await admin.config('SET', 'maxmemory', '0');
+      assert.equal(await env.store.getById(session.id), null);
+      assert.equal(issued.length, 1);
+      await noneLive([session.secrets.refreshToken!, ...issued]);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+      admin.disconnect();
+    }
+  });
+});
