@@ -12,6 +12,7 @@ import { sendable, toAccessToken } from '../oidc/tokens.ts';
 import type { SessionSecrets } from '../session/types.ts';
 import { wellFormed } from '../strings.ts';
 import { CALLBACK_PATH } from './callback-path.ts';
+import { continuePage } from './error-page.ts';
 import { TX_TTL_MS, readCookie, readTxCookie, setSessionCookie } from './cookies.ts';
 import { single } from './login.ts';
 import type { BffDeps } from './state.ts';
@@ -142,8 +143,15 @@ export function callbackHandler(deps: BffDeps) {
     setSessionCookie(ctx, settings, cookieValue, session.expiresAt);
     metrics.login('success');
     log.info({ reqId: ctx.state.requestId, idp: idp.name, sub: idClaims.sub, dpop: !!tx.dpopJwk }, 'login succeeded');
+    const target = `${settings.publicOrigin}${tx.returnTo}`;
+    // The session cookie is SameSite=Strict, and this request belongs to a navigation another site
+    // (the IdP) started: browsers withhold Strict cookies from all of it, a redirect's target too.
+    // A return_to on a session route (the sidecar's 302 to sign in, for a link to /api/...) then
+    // found no session and sent the browser to sign in again, in a loop until the sign-in limit's
+    // 429. Where the browser says so, a page of ours moves on: a navigation it starts is same-site.
+    if (ctx.get('sec-fetch-site') === 'cross-site') return continuePage(ctx, target);
     ctx.status = 302;
-    ctx.redirect(`${settings.publicOrigin}${tx.returnTo}`);
+    ctx.redirect(target);
   };
 
   function countUnavailable(err: GoldpathError): GoldpathError {

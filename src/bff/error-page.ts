@@ -13,6 +13,22 @@ function esc(s: string): string {
   return s.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'";
+
+/**
+ * A 200 page that sends the browser on to `url` (same origin) by itself: a navigation that this
+ * page starts is same-site, so it carries SameSite=Strict cookies, where a 302 inside a navigation
+ * that another site started does not (callback.ts). A link for a browser that ignores the refresh.
+ */
+export function continuePage(ctx: Context, url: string): void {
+  ctx.status = 200;
+  ctx.type = 'html';
+  ctx.set('Content-Security-Policy', PAGE_CSP);
+  ctx.body = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${esc(url)}"><title>Signed in</title></head>
+<body><p>Signed in. <a href="${esc(url)}">Continue</a></p></body></html>`;
+}
+
 export function htmlErrorPages(log: Logger, onError?: (err: unknown) => void) {
   return async function renderHtmlErrors(ctx: Context, next: Next): Promise<void> {
     try {
@@ -28,7 +44,7 @@ export function htmlErrorPages(log: Logger, onError?: (err: unknown) => void) {
       if (ctx.accepts('json', 'html') !== 'html') return;
       const title = ctx.status >= 500 ? 'Sign-in is unavailable right now' : 'Sign-in failed';
       ctx.type = 'html';
-      ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'");
+      ctx.set('Content-Security-Policy', PAGE_CSP);
       ctx.body = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}</style></head>

@@ -4,7 +4,7 @@ import type { Context, Next } from 'koa';
 import type { Provider, InteractionDetails } from 'oidc-provider';
 import type { Logger } from '../log.ts';
 import { readForm } from '../bff/body.ts';
-import { consentPage, loginPage, messagePage } from './idp-pages.ts';
+import { consentPage, loginPage, messagePage, PAGE_HEADERS } from './idp-pages.ts';
 
 const USER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const ROUTE = /^\/interaction\/([A-Za-z0-9_-]{1,128})(?:\/(login|confirm|abort))?$/;
@@ -14,9 +14,7 @@ export function interactions(provider: Provider, log: Logger, opts: { autoConsen
     const m = ROUTE.exec(ctx.path);
     if (!m) return next();
     const [, uid, action] = m as unknown as [string, string, string | undefined];
-    ctx.set('Cache-Control', 'no-store');
-    ctx.set('X-Frame-Options', 'DENY');
-    ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'");
+    ctx.set(PAGE_HEADERS);
 
     let details: InteractionDetails;
     try {

@@ -1,6 +1,18 @@
 // The dev IdP's HTML: a login form that accepts any user name and a consent form. Forms carry
 // stable ids (login, consent, abort) so test/helpers/login.ts can drive them like a browser.
 
+/**
+ * Headers of every page of the dev IdP's own: never framed (a click on Allow or Sign out under
+ * another page), never sniffed, no Referer (the sign-out page's URL holds an ID token).
+ */
+export const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  'Cache-Control': 'no-store',
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'",
+};
+
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -13,7 +13,7 @@ import Provider, { errors as opErrors } from 'oidc-provider';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { Logger } from '../log.ts';
 import { listenOn } from '../http/serve.ts';
-import { logoutPage, messagePage } from './idp-pages.ts';
+import { logoutPage, messagePage, PAGE_HEADERS } from './idp-pages.ts';
 import { interactions } from './idp-interactions.ts';
 import { createDevIdpAdapter } from './idp-adapter.ts';
 
@@ -202,11 +202,15 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       introspection: { enabled: true, allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: async (ctx: { host: string; type: string; body: string }, form: string) => {
+        // The sign-out and error pages get the interaction pages' headers (oidc-provider sets none):
+        // framed by another page, its Sign out button could be clicked without the user knowing.
+        logoutSource: async (ctx: { host: string; type: string; body: string; set(h: Record<string, string>): void }, form: string) => {
+          ctx.set(PAGE_HEADERS);
           ctx.type = 'html';
           ctx.body = logoutPage(form, ctx.host);
         },
-        postLogoutSuccessSource: async (ctx: { type: string; body: string }) => {
+        postLogoutSuccessSource: async (ctx: { type: string; body: string; set(h: Record<string, string>): void }) => {
+          ctx.set(PAGE_HEADERS);
           ctx.type = 'html';
           ctx.body = messagePage('Signed out', 'You are signed out of the development IdP.');
         },
@@ -240,7 +244,8 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
         },
       },
     },
-    renderError: async (ctx: { type: string; body: string }, out: Record<string, string>) => {
+    renderError: async (ctx: { type: string; body: string; set(h: Record<string, string>): void }, out: Record<string, string>) => {
+      ctx.set(PAGE_HEADERS);
       ctx.type = 'html';
       ctx.body = messagePage('Sign-in error', `${out['error'] ?? 'error'}: ${out['error_description'] ?? ''}`);
     },

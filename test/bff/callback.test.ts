@@ -142,6 +142,24 @@ describe('BFF callback failures', function () {
     assert.ok(mine.headers['set-cookie']?.some((c) => c.startsWith('goldpath=')));
   });
 
+  it('a callback the IdP\'s site sent the browser to (Sec-Fetch-Site: cross-site) moves on by a page of ours, not a 302', async () => {
+    // SameSite=Strict: a browser sends the new session cookie on no request of a navigation another
+    // site started, the 302's target included (test/e2e/browser.test.ts shows the sign-in loop).
+    const r = await env.login('alice', { returnTo: '/app?x=1&y=\'2\'', stopBefore: (u) => u.pathname === '/auth/callback' });
+    const cb = r.hops.at(-1)!.location!;
+    const res = await httpCall(cb, { jar: r.jar, headers: { accept: 'text/html', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' } });
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers['content-type']), /^text\/html; charset=utf-8/);
+    assert.equal(res.headers['location'], undefined);
+    assert.equal(res.headers['cache-control'], 'no-store');
+    assert.equal(res.headers['referrer-policy'], 'no-referrer');
+    assert.match(String(res.headers['content-security-policy']), /default-src 'none'.*frame-ancestors 'none'/);
+    assert.ok(res.headers['set-cookie']?.some((c) => c.startsWith('goldpath=') && /SameSite=Strict/.test(c)));
+    const target = `${env.url}/app?x=1&#38;y=%272%27`; // escaped for HTML, as the URL parser left it
+    assert.ok(res.body.includes(`<meta http-equiv="refresh" content="0;url=${target}">`), res.body);
+    assert.ok(res.body.includes(`<a href="${target}">`), res.body);
+  });
+
   it('an IdP error response (access_denied) is a 400 page naming the error', async () => {
     const r = await env.login('alice', { consent: 'deny' });
     assert400Page(r, /access_denied/);

@@ -4,7 +4,7 @@ import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { startDevIdp, devIdpClientFor, type DevIdp } from '../../src/dev/idp.ts';
 import { silentLogger } from '../../src/log.ts';
-import { browserLogin } from '../helpers/login.ts';
+import { browserLogin, CookieJar, httpCall, parseForms } from '../helpers/login.ts';
 
 const ORIGIN = 'http://127.0.0.1:9'; // never contacted: the helper stops before the redirect URI
 const SECRET = 'dev-idp-test-secret-0123456789abcdef';
@@ -91,6 +91,43 @@ describe('dev IdP (oidc-provider)', function () {
       assert.equal(t.claims()?.sub, 'dave');
     } finally {
       await strict.close();
+    }
+  });
+
+  it('its own pages (sign-in, sign-out, signed out, error) are never framed or sniffed, and send no Referer', async () => {
+    const pages: { name: string; headers: Record<string, unknown> }[] = [];
+    const config = await oidc.discovery(new URL(idp.issuer), 'rp', SECRET, oidc.ClientSecretBasic(SECRET), { execute: [oidc.allowInsecureRequests] });
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: `${ORIGIN}/auth/callback`, scope: 'openid', state: 's1',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+    });
+    const jar = new CookieJar();
+    const signIn = await httpCall(url, { jar });
+    const first = await httpCall(new URL(signIn.headers.location!, idp.issuer), { jar });
+    assert.match(first.body, /id="login"/);
+    pages.push({ name: 'sign-in', headers: first.headers });
+    const r = await browserLogin({ start: url.href, user: 'frank', stopBefore: (u) => u.origin === ORIGIN });
+    // The sign-out page (its URL may hold an ID token), then the page after signing out.
+    const signOut = await httpCall(`${idp.issuer}/session/end`, { jar: r.jar });
+    pages.push({ name: 'sign-out', headers: signOut.headers });
+    const form = parseForms(signOut.body)[0]!;
+    const done = await httpCall(form.action, {
+      jar: r.jar, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ ...form.fields, logout: 'yes' }).toString(),
+    });
+    const success = await httpCall(new URL(done.headers.location!, idp.issuer), { jar: r.jar });
+    assert.match(success.body, /signed out/);
+    pages.push({ name: 'signed out', headers: success.headers });
+    const error = await httpCall(`${idp.issuer}/auth?client_id=nobody&response_type=code&scope=openid`, {});
+    assert.equal(error.status, 400);
+    pages.push({ name: 'error', headers: error.headers });
+    for (const { name, headers } of pages) {
+      assert.match(String(headers['content-type']), /^text\/html/, name);
+      assert.equal(headers['x-frame-options'], 'DENY', name);
+      assert.match(String(headers['content-security-policy']), /frame-ancestors 'none'/, name);
+      assert.equal(headers['x-content-type-options'], 'nosniff', name);
+      assert.equal(headers['referrer-policy'], 'no-referrer', name);
+      assert.equal(headers['cache-control'], 'no-store', name);
     }
   });
 

@@ -57,7 +57,8 @@ describe('e2e: the golden path in Chromium', function () {
     await p.click('#login button[type=submit]');
     // Consent (first login of this user).
     if (await p.locator('#consent').count()) await p.click('#consent button[type=submit]');
-    await p.waitForURL((u) => u.origin === origin, { timeout: 20_000 });
+    // Past the callback: after the IdP's site it is a page that moves on by itself (callback.ts).
+    await p.waitForURL((u) => u.origin === origin && u.pathname !== '/auth/callback', { timeout: 20_000 });
   }
 
   async function statusAfterClick(id: string): Promise<string> {
@@ -109,6 +110,24 @@ describe('e2e: the golden path in Chromium', function () {
     await page.waitForLoadState('networkidle');
     assert.equal(await statusAfterClick('read'), '401');
     assert.equal(await page.locator('#login').isVisible(), true);
+  });
+
+  it('a link to a session route while logged out: sign in, then the API\'s answer (no sign-in loop)', async function () {
+    // The sidecar's 302 to sign in returns to the API URI; after the IdP (another site) the browser
+    // withholds the SameSite=Strict cookie from the rest of that navigation, so a 302 from the
+    // callback reached the API without a session: to sign in again, in a loop until a 429.
+    const context = await browser.newContext();
+    try {
+      const p = await context.newPage();
+      await p.goto(origin + '/api/orders/42');
+      await signInAtIdp(p, 'carol');
+      await p.waitForLoadState('networkidle');
+      assert.equal(new URL(p.url()).pathname, '/api/orders/42', `after login the browser shows ${p.url()}: ${(await p.content()).slice(0, 200)}`);
+      const body = JSON.parse(await p.innerText('body')) as { received: { user: string } };
+      assert.equal(body.received.user, 'carol');
+    } finally {
+      await context.close();
+    }
   });
 
   it('the Log in link under a 401 lands back on the SPA page, logged in (not on the JSON of the API call)', async function () {

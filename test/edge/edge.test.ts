@@ -511,17 +511,22 @@ describe('development edge (src/dev/edge.ts)', () => {
       assert.equal(other.headers['access-control-allow-origin'], undefined);
     });
 
-    it('adds the CORS headers to upstream answers and to the sidecar\'s refusals', async () => {
+    it('adds the CORS headers, and nosniff, to upstream answers and to the sidecar\'s refusals', async () => {
       const ok = await send(edge.url, 'GET', '/api/orders/1', { origin: 'http://localhost:5173' });
       assert.equal(ok.headers['access-control-allow-origin'], 'http://localhost:5173');
       assert.equal(ok.headers['access-control-expose-headers'], 'X-Request-Id');
       assert.match(String(ok.headers.vary), /Origin/);
+      assert.equal(ok.headers['x-content-type-options'], 'nosniff');
       answer = (_req, res) => { res.writeHead(401, { 'content-type': 'application/json' }); res.end('{"error":"login_required"}'); };
       const refused = await send(edge.url, 'GET', '/api/orders/1', { origin: 'http://localhost:5173' });
       assert.equal(refused.status, 401);
       assert.equal(refused.headers['access-control-allow-origin'], 'http://localhost:5173');
+      // The sidecar's refusals reach the browser as the answer to an /api call: never sniffed,
+      // with no header of the sidecar's own to pay for on every refusal (its 401 is a target).
+      assert.equal(refused.headers['x-content-type-options'], 'nosniff');
       const other = await send(edge.url, 'GET', '/api/orders/1', { origin: 'http://evil.example' });
       assert.equal(other.headers['access-control-allow-origin'], undefined);
+      assert.equal(other.headers['x-content-type-options'], 'nosniff', 'whatever the origin');
     });
   });
 
