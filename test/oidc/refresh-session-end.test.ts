@@ -115,6 +115,22 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
     });
   }
 
+  /**
+   * An API call whose refresh the IdP has answered (the refresh token rotated) but whose answer is
+   * held before the sidecar reads it: `release` lets it go on.
+   */
+  async function refreshHeldAtIdp(cookie: string) {
+    const arrived = gate();
+    const go = gate();
+    answered = async () => {
+      arrived.open();
+      await go.promise;
+    };
+    const call = verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    await arrived.promise;
+    return { call, release: go.open };
+  }
+
   /** Whether the IdP's token endpoint still grants a refresh with `rt` (it rotates it when it does). */
   async function grants(rt: string): Promise<boolean> {
     const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
@@ -147,14 +163,7 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
 
   it('a logout while the IdP\'s refresh answer is on its way: the refresh token it brings is revoked, and the request is still a 401', async () => {
     const { cookie, csrf, session } = await expiredSession('alice');
-    const arrived = gate();
-    const go = gate();
-    answered = async () => {
-      arrived.open();
-      await go.promise;
-    };
-    const call = verify.verify('GET', '/api/orders/1', { Cookie: cookie });
-    await arrived.promise;
+    const { call, release } = await refreshHeldAtIdp(cookie);
     // The IdP has rotated the refresh token; the session still holds the old one, which the logout
     // revokes (at this IdP, that one only) before deleting the session.
     const out = await logout(cookie, csrf);
@@ -162,7 +171,7 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
     // A slow revocation endpoint does not hold the request's answer up.
     sidecarRevoking = () => sleep(2_000);
     const t0 = performance.now();
-    go.open();
+    release();
     const res = await call;
     assert.equal(res.status, 401, res.body);
     assert.ok(performance.now() - t0 < 1_000, `answered ${Math.round(performance.now() - t0)} ms after the IdP's answer`);
@@ -204,20 +213,13 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
 
   it('a back-channel logout while the IdP\'s refresh answer is on its way: the refresh token it brings is revoked', async () => {
     const { cookie, session } = await expiredSession('dora');
-    const arrived = gate();
-    const go = gate();
-    answered = async () => {
-      arrived.open();
-      await go.promise;
-    };
-    const call = verify.verify('GET', '/api/orders/1', { Cookie: cookie });
-    await arrived.promise;
+    const { call, release } = await refreshHeldAtIdp(cookie);
     const token = await logoutToken(env.idp.issuer, signingKey, { sid: session.sid, sub: 'dora' });
     const out = await httpCall(`${env.url}/auth/backchannel-logout`, {
       method: 'POST', body: new URLSearchParams({ logout_token: token }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
     assert.equal(out.status, 200, out.body);
-    go.open();
+    release();
     assert.equal((await call).status, 401);
     assert.equal(issued.length, 1);
     await noneLive(issued);
