@@ -181,7 +181,9 @@ export async function startHarness(sidecar: SidecarOptions = {}): Promise<Harnes
     GOLDPATH_CONFIG_DIR: BENCH_CONFIG_DIR, REDIS_URL: redis.url, GOLDPATH_PUBLIC_URL: PUBLIC_URL,
     GOLDPATH_SESSION_KEYS: BENCH_KEYS.join(','),
   });
-  const store = createSessionStore({ url: redis.url, settings, log: silentLogger });
+  // The fixture's store (the BFF's part: it writes the sessions), not the one under test: thousands
+  // of creates in flight on a loaded machine outlast the production 500 ms command timeout.
+  const store = createSessionStore({ url: redis.url, settings, log: silentLogger, commandTimeoutMs: 5_000 });
   let sc: Sidecar;
   try {
     sc = await startSidecar(redis.url, BENCH_KEYS, sidecar);

@@ -36,7 +36,9 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
         GOLDPATH_CONFIG_DIR: dir, REDIS_URL: redis.url, GOLDPATH_PUBLIC_URL: 'http://localhost:8080',
         GOLDPATH_SESSION_KEYS: TEST_KEYS.join(','), TEST_CLIENT_SECRET: 's3cret', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info',
       };
-      store = createSessionStore({ url: redis.url, settings: loadSettings(env), log: silentLogger });
+      // The fixture's store (the BFF's part: it writes the sessions), not the one under test: thousands
+      // of creates in flight on a loaded machine outlast the production 500 ms command timeout.
+      store = createSessionStore({ url: redis.url, settings: loadSettings(env), log: silentLogger, commandTimeoutMs: 5_000 });
       child = runCli(runtime, ['verify'], env);
       await waitHealthy(`http://127.0.0.1:${port}/healthz`, child, runtime === 'deno' ? 45_000 : 15_000);
     });
