@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import Koa from 'koa';
 import Router from '@koa/router';
 import request from 'supertest';
-import { compileRules, resourceId, validateRule } from '../../src/pdp/rules.ts';
+import { compileRules, resourceId, validateRule, type MatchRule } from '../../src/pdp/rules.ts';
 import { demoRules, rule } from './helpers.ts';
 
 describe('pdp rules: matching a request to a pdp.yaml rule', () => {
@@ -115,6 +115,62 @@ describe('pdp rules: matching a request to a pdp.yaml rule', () => {
     assert.equal(id('/a/1'), '1');
     assert.equal(id('/b/1'), 'fixed');
     assert.equal(id('/c/1'), null);
+  });
+
+  it('with many rules, looks candidates up by segment (byLength) and matches exactly as a scan of every rule does', () => {
+    // A seeded generator (each run the same cases): rule sets and paths from one small vocabulary,
+    // so that they collide, differ in letter case, carry a .format suffix or a trailing '/'.
+    let seed = 0x9e3779b9;
+    const rnd = (n: number) => {
+      seed = (seed * 1664525 + 1013904223) >>> 0;
+      return seed % n;
+    };
+    const pick = <T>(xs: readonly T[]) => xs[rnd(xs.length)]!;
+    const ruleSegs = ['api', 'API', 'orders', 'Orders', 'reports', 'admin', 'a.json', 'x', 'é', 'É', 'K', ':id', ':p'];
+    const pathSegs = ['api', 'API', 'Api', 'orders', 'ORDERS', 'reports', 'admin', 'ADMIN', 'a', 'a.json', 'admin.json', 'x', 'X', '1', 'é', 'É', '\u212a', 'k', ''];
+    const methods = ['GET', 'POST', 'GET|HEAD', '*', 'DELETE|PUT'];
+    const show = (r: ReturnType<MatchRule>) => (r === null ? null : [r.index, Object.entries(r.params)]);
+    let compared = 0;
+    let matched = 0;
+    let refused = 0;
+    for (let set = 0; set < 40; set++) {
+      const rules = Array.from({ length: 64 + rnd(100) }, (_, i) => {
+        const segs = Array.from({ length: 1 + rnd(4) }, () => pick(ruleSegs));
+        if (rnd(4) === 0) segs.push('*');
+        const named = new Set<string>();
+        const unique = segs.map((s) => (s.startsWith(':') ? `:${s.slice(1)}${named.size}${named.add(s) && ''}` : s));
+        return rule(`${pick(methods)} /${unique.join('/')}`, `a${i}`, 'T');
+      });
+      const scan = compileRules(rules, { indexFrom: Infinity });
+      const indexed = compileRules(rules, { indexFrom: 0 });
+      for (let q = 0; q < 400; q++) {
+        // Half from the vocabulary, half made from a rule: its literals (some in another case), a
+        // value for each parameter, one or two segments for its '*', sometimes a suffix or a '/'.
+        const from = rules[rnd(rules.length)]!.segments.flatMap((seg) => (seg === '*' ? Array.from({ length: 1 + rnd(2) }, () => pick(pathSegs))
+          : seg.startsWith(':') ? [pick(pathSegs.filter((x) => x !== ''))] : [rnd(3) === 0 ? seg.toUpperCase() : seg]));
+        const made = `/${from.join('/')}${pick(['', '', '.json', '/'])}`;
+        const path = rnd(2) === 0 ? made : `/${Array.from({ length: 1 + rnd(5) }, () => pick(pathSegs)).join('/')}`;
+        const method = pick(['GET', 'get', 'POST', 'HEAD', 'DELETE', 'PUT']);
+        const a = scan(method, path);
+        const b = indexed(method, path);
+        assert.deepEqual(show(b), show(a), `${method} ${path} under rule set ${set}`);
+        compared++;
+        if (a !== null) matched++;
+        else if (rules.some((r) => compileRules([r], { indexFrom: Infinity })(method, path) !== null)) refused++;
+      }
+    }
+    // Paths longer than any rule's fixed segments: only rules ending in '*' match them, the longest too.
+    const deep = [rule('GET /a/b/c/d/*', 'deep', 'T'), rule('GET /a/:x', 'x', 'T'), rule('GET /*', 'any', 'T')];
+    for (const path of ['/a/b/c/d/e', '/a/b/c/d/e/f', '/a/b', '/z/y/x/w/v/u', '/a/b/c/d/']) {
+      assert.deepEqual(show(compileRules(deep, { indexFrom: 0 })('GET', path)), show(compileRules(deep, { indexFrom: Infinity })('GET', path)), path);
+    }
+    assert.equal(compileRules(deep, { indexFrom: 0 })('GET', '/a/b/c/d/e/f')?.index, 0);
+    // The cases reach every outcome: a match, no rule at all, and a refusal for ambiguity.
+    assert.equal(compared, 16_000);
+    assert.ok(matched > 1_000 && refused > 100, `${matched} matched, ${refused} refused as ambiguous`);
+    // And the lookup is what a pdp.yaml of that size gets by default.
+    const many = Array.from({ length: 3000 }, (_, i) => rule(`GET /api/res${i}/:id`, 'read', 'R', ':id'));
+    assert.equal(compileRules(many)('GET', '/api/res2999/7')?.index, 2999);
   });
 
   it('validateRule reports unusable rules', () => {
