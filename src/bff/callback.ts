@@ -9,7 +9,7 @@ import { BadRequest, GoldpathError, SessionEnded, Unavailable } from '../errors.
 import { MAX_LIST_ENTRIES, MAX_USER_JSON_BYTES, mergeClaims, oversized, userFromClaims } from '../oidc/claims.ts';
 import { OUTAGE_CODES, errorSummary, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
 import { sendable, toAccessToken } from '../oidc/tokens.ts';
-import type { SessionSecrets } from '../session/types.ts';
+import { REPLACED, type SessionSecrets } from '../session/types.ts';
 import { wellFormed } from '../strings.ts';
 import { CALLBACK_PATH } from './callback-path.ts';
 import { continuePage } from './error-page.ts';
@@ -25,6 +25,19 @@ import { takeTransaction, type LoginTransaction } from './transaction.ts';
 function refusesClient(err: unknown): boolean {
   return err instanceof oidc.WWWAuthenticateChallengeError
     || (err instanceof oidc.ResponseBodyError && err.error === 'invalid_client');
+}
+
+/** A sign-in's refresh token that no session holds (yet), and the IdP that issued it. */
+interface Unheld {
+  idp?: IdpClient;
+  refreshToken?: string;
+  /**
+   * The browser came with a session (its cookie, or the one its login transaction names) that this
+   * sign-in has not replaced yet. At the same IdP session a new sign-in usually gets the same grant
+   * (oidc-provider's and Keycloak's default), and an IdP that revokes per grant would end that
+   * session's tokens with this one: then nothing is revoked, as before.
+   */
+  shared?: boolean;
 }
 
 export function callbackHandler(deps: BffDeps) {
@@ -43,6 +56,16 @@ export function callbackHandler(deps: BffDeps) {
   }
 
   return async function callback(ctx: Context): Promise<void> {
+    const unheld: Unheld = {};
+    try {
+      await signIn(ctx, unheld);
+    } catch (err) {
+      if (unheld.idp && unheld.refreshToken !== undefined && !unheld.shared) discard(ctx, unheld.idp, unheld.refreshToken);
+      throw err;
+    }
+  };
+
+  async function signIn(ctx: Context, unheld: Unheld): Promise<void> {
     ctx.set('Cache-Control', 'no-store');
     const state = single(ctx.query['state']);
     if (!state) return fail(ctx, 'The sign-in response is incomplete (no state). Start the sign-in again.', { reason: 'no_state' });
@@ -54,6 +77,7 @@ export function callbackHandler(deps: BffDeps) {
         : 'This sign-in has expired, or was started in another browser. Start the sign-in again.', { reason: taken.reason });
     }
     const tx = taken.tx;
+    unheld.shared = tx.previousSessionId !== undefined || readCookie(ctx, settings.cookieName) !== undefined;
     // Mix-up defence for every IdP, RFC 9207 or not (callback-path.ts): the response must arrive
     // at the redirect URI its login was sent with.
     const currentUrl = new URL(`${settings.publicOrigin}${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ''}`);
@@ -83,7 +107,12 @@ export function callbackHandler(deps: BffDeps) {
 
     let tokens: TokenResponse;
     try {
-      tokens = await idp.exchangeCode(currentUrl, tx);
+      // From the token endpoint's answer on, its refresh token is held by nobody until the session
+      // below is stored: a failure in between (exchangeCode's own checks included) revokes it.
+      tokens = await idp.exchangeCode(currentUrl, tx, (issued) => {
+        unheld.idp = idp;
+        unheld.refreshToken = issued.refresh_token;
+      });
     } catch (err) {
       return failExchange(ctx, err, idp);
     }
@@ -129,6 +158,7 @@ export function callbackHandler(deps: BffDeps) {
     };
 
     await replacePreviousSessions(ctx, tx);
+    unheld.shared = false;
     const sid = typeof idClaims['sid'] === 'string' ? idClaims['sid'] : undefined;
     let created: Awaited<ReturnType<typeof store.create>>;
     try {
@@ -136,9 +166,19 @@ export function callbackHandler(deps: BffDeps) {
       const login = { browser: tx.binding, startedAt: tx.startedAt ?? Date.now() - TX_TTL_MS };
       created = await store.create({ sub: idClaims.sub, idp: idp.name, sid, secrets, login });
     } catch (err) {
-      if (!(err instanceof SessionEnded)) throw err;
+      // Revoked only when the session certainly does not exist. SessionEnded: create() deleted it
+      // itself, and that delete was confirmed (a delete that failed throws StoreUnavailable
+      // instead). Any other failure may have left it stored: the session write may have run though
+      // it failed (a write a replica did not confirm, a reply lost to a timeout), and a failure
+      // after it (the indexes, the logout marks) comes once it has. A stored session holds the token
+      // (and, held by no cookie, idles out with it unrevoked: the one case left).
+      if (!(err instanceof SessionEnded)) {
+        unheld.refreshToken = undefined;
+        throw err;
+      }
       return fail(ctx, 'The identity provider ended this sign-in (a logout) before it completed. Sign in again.', { reason: 'logged_out', idp: idp.name });
     }
+    unheld.refreshToken = undefined; // the session holds it now
     const { cookieValue, session } = created;
     setSessionCookie(ctx, settings, cookieValue, session.expiresAt);
     metrics.login('success');
@@ -152,7 +192,24 @@ export function callbackHandler(deps: BffDeps) {
     if (ctx.get('sec-fetch-site') === 'cross-site') return continuePage(ctx, target);
     ctx.status = 302;
     ctx.redirect(target);
-  };
+  }
+
+  /**
+   * Revokes (RFC 7009, when the IdP has a revocation endpoint) the refresh token of a sign-in that
+   * failed after its code was redeemed: no session cookie was handed out, so nobody holds it, and
+   * at an IdP that keeps a grant alive per refresh token the grant would live on until it expires.
+   * Best effort and in the background: the 400 or 503 page does not wait for it; bounded by the
+   * IdP client's timeout.
+   */
+  function discard(ctx: Context, idp: IdpClient, refreshToken: string): void {
+    const reqId = ctx.state.requestId;
+    idp.revoke(refreshToken).then(
+      (revoked) => log.info({ reqId, idp: idp.name, revoked }, revoked
+        ? 'login failed: the refresh token it was issued is revoked'
+        : 'login failed: the refresh token it was issued is dropped (the IdP has no revocation endpoint)'),
+      (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'login failed: the refresh token it was issued could not be revoked'),
+    );
+  }
 
   function countUnavailable(err: GoldpathError): GoldpathError {
     if (err.status >= 500) metrics.login('unavailable');
@@ -194,6 +251,10 @@ export function callbackHandler(deps: BffDeps) {
       const old = await store.get(cookie);
       if (old) ids.add(old.id);
     }
-    for (const id of ids) await store.delete(id);
+    for (const id of ids) {
+      // Marked first: a refresh of it that finds it gone then revokes nothing (REPLACED).
+      await store.putTransient(REPLACED.kind, id, '1', REPLACED.ttlMs);
+      await store.delete(id);
+    }
   }
 }

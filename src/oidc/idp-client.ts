@@ -248,8 +248,10 @@ export class IdpClient {
   /**
    * Validates the authorization response (state, iss, code), redeems the code (PKCE) and checks the
    * ID token: claims (iss, aud, exp, iat, nonce) by openid-client, signature by verifyIdToken.
+   * `issued` is given the token endpoint's answer before the checks made here (DPoP binding, the ID
+   * token's signature): a sign-in they refuse still has a refresh token to dispose of.
    */
-  async exchangeCode(currentUrl: URL, p: { state: string; nonce: string; codeVerifier: string; dpopJwk: DpopJwk | undefined }): Promise<TokenResponse> {
+  async exchangeCode(currentUrl: URL, p: { state: string; nonce: string; codeVerifier: string; dpopJwk: DpopJwk | undefined }, issued?: (tokens: TokenResponse) => void): Promise<TokenResponse> {
     const config = await this.configuration();
     const tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
       pkceCodeVerifier: p.codeVerifier,
@@ -257,6 +259,7 @@ export class IdpClient {
       expectedNonce: p.nonce,
       idTokenExpected: true,
     }, undefined, await this.#dpop(config, p.dpopJwk));
+    issued?.(tokens);
     if (p.dpopJwk && tokens.token_type?.toLowerCase() !== 'dpop') {
       // An IdP without DPoP (or not for this client) ignores the proof and issues a bearer token:
       // not what idps.yaml asked for, and not to be kept as if it were bound to the session's key.

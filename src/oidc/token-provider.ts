@@ -28,7 +28,7 @@
 import { clearTimeout, setTimeout } from 'node:timers';
 import { StoreUnavailable, Unavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Session, SessionSecrets, SessionStore } from '../session/types.ts';
+import { REPLACED, type Session, type SessionSecrets, type SessionStore } from '../session/types.ts';
 import * as oidc from 'openid-client';
 import { dpopProof } from './dpop.ts';
 import { errorSummary, type IdpClient } from './idp-client.ts';
@@ -409,8 +409,16 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     // revoked (logout) the one it held, not this one, which at an IdP that revokes per token (not
     // per grant) would keep the grant alive. Only on the store's answer "no such session": a save
     // that failed may have landed, and the session may hold the token.
+    // Not when a new sign-in of the same browser replaced it (REPLACED): that session may hold
+    // the same grant, which an IdP that revokes per grant would end with this token. Nor when the
+    // store cannot tell: revoking nothing is what a refresh did before.
     const gone = () => {
-      if (res.refresh_token !== undefined && res.refresh_token !== rt) discard(idp, res.refresh_token, reqId);
+      const obtained = res.refresh_token;
+      if (obtained === undefined || obtained === rt) return;
+      store.takeTransient(REPLACED.kind, current.id).then(
+        (replaced) => { if (replaced === null) discard(idp, obtained, reqId); },
+        () => { /* see above */ },
+      );
     };
     let saved: boolean;
     try {

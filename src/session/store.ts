@@ -28,7 +28,7 @@ import { SecretBox } from './crypto.ts';
 import { DEFAULT_SESSION_CACHE_TTL_MS } from './cache.ts';
 import { intern, internSecrets } from './intern.ts';
 import { hasSecretsShape } from './secrets-shape.ts';
-import { LONGEST_SIGN_IN_MS, type NewSession, type Session, type SessionSecrets, type SessionStore, type SignIn } from './types.ts';
+import { LONGEST_SIGN_IN_MS, REPLACED, type NewSession, type Session, type SessionSecrets, type SessionStore, type SignIn } from './types.ts';
 
 /** Index sets outlive their members' sessions by this much (clock skew between processes). */
 const INDEX_SLACK_MS = 60_000;
@@ -516,7 +516,10 @@ export class KvSessionStore implements SessionStore {
       const previous = await this.#backend.swap(keys.browser(login.browser), id, this.#maxMs);
       if (previous === null || previous === id || !isStorageId(previous)) return;
       const owner = await this.#backend.hashGetSome(keys.session(previous), ['idp', 'sub', 'createdAt']);
-      if (owner !== null && owner[0] === idp && owner[1] === sub && Number(owner[2]) < login.startedAt) await this.delete(previous);
+      if (owner !== null && owner[0] === idp && owner[1] === sub && Number(owner[2]) < login.startedAt) {
+        await this.putTransient(REPLACED.kind, previous, '1', REPLACED.ttlMs);
+        await this.delete(previous);
+      }
     } catch (err) {
       this.#log.warn({ err: errorFields(err) }, 'sign-in: the session of the browser\'s previous sign-in could not be deleted');
     }

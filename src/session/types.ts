@@ -76,6 +76,15 @@ export interface NewSession {
  */
 export const LONGEST_SIGN_IN_MS = 10 * 60 * 1000;
 
+/**
+ * Transient marker (putTransient kind, keyed by session id) of a session a new sign-in of the same
+ * browser replaced. At the same IdP session the new sign-in usually holds the same grant, which an
+ * IdP that revokes per grant (oidc-provider, Keycloak) ends with any of its refresh tokens: a
+ * refresh of the replaced session that finds it gone must not revoke what it obtained. It lives
+ * past any refresh lock (token-provider.ts).
+ */
+export const REPLACED = { kind: 'replaced', ttlMs: 60_000 } as const;
+
 export interface SignIn {
   /**
    * Stands for the browser the sign-in ran in (a hash of its login-transaction cookie). A browser

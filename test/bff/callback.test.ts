@@ -1,7 +1,12 @@
 // Bad callbacks end in a clear 400 page (or JSON), never a 500: bogus state, replayed code, IdP
 // error responses, a wrong nonce, another issuer's response or ID token, a foreign browser.
 import assert from 'node:assert/strict';
-import { capturingLogger, editingIdpJson, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { Redis } from 'ioredis';
+import { decodeJwt, type JWK } from 'jose';
+import * as oidc from 'openid-client';
+import { generateSigningKey } from '../../src/dev/idp.ts';
+import type { FetchLike } from '../../src/oidc/fetch.ts';
+import { capturingLogger, editingIdpJson, logoutToken, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
 import { browserLogin, CookieJar, httpCall, type LoginResult } from '../helpers/login.ts';
 import { RedisServer } from '../helpers/redis.ts';
 
@@ -309,3 +314,209 @@ describe('BFF mix-up defence without RFC 9207 (a redirect URI per IdP)', functio
   });
 });
 
+
+describe('BFF callback failures after the code was redeemed (an IdP that revokes per token)', function () {
+  // The IdP has issued a refresh token, and the sign-in fails before a session holds it: no cookie
+  // was handed out, so nobody holds that token. At an IdP that keeps a grant alive per refresh
+  // token (oidc-provider set up so below), the grant lived on until it expired, unless revoked.
+  this.timeout(60_000);
+  let env: IdpBff;
+  let signingKey: JWK;
+  const logs = capturingLogger('debug');
+  /** The answers of the IdP's token endpoint to the BFF's code exchanges, in order. */
+  let exchanged: Array<{ refresh: string; idToken: string }> = [];
+  /** Edits the JSON of the IdP's code exchange answers (none when undefined). */
+  let editTokens: ((body: Record<string, unknown>) => void) | undefined;
+  /** Awaited before the BFF's userinfo request goes out; may return the headers to send instead. */
+  let atUserinfo: (() => Promise<Record<string, string> | void>) | undefined;
+  /** Awaited before the BFF sends a revocation request to the IdP. */
+  let revoking: (() => Promise<void>) | undefined;
+  /** Revocation requests the BFF sent. */
+  let revocations = 0;
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+  before(async () => {
+    signingKey = await generateSigningKey();
+    const fetch: FetchLike = async (url, init) => {
+      const path = new URL(url).pathname;
+      if (path === '/token/revocation') {
+        revocations++;
+        await revoking?.();
+      }
+      if (path === '/me') {
+        const headers = await atUserinfo?.();
+        if (headers) init = { ...init, headers };
+      }
+      const res = await globalThis.fetch(url, init as RequestInit);
+      if (path !== '/token' || !String(init.body ?? '').includes('grant_type=authorization_code') || res.status !== 200) return res;
+      const body = await res.json() as Record<string, unknown>;
+      exchanged.push({ refresh: String(body['refresh_token']), idToken: String(body['id_token']) });
+      editTokens?.(body);
+      return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+    };
+    env = await startIdpBff({
+      log: logs.log, fetch,
+      idps: [{
+        devIdp: {
+          keys: [signingKey],
+          extraClaims: (user) => (user === 'many-roles' ? { roles: Array.from({ length: 1001 }, (_, i) => `role-${i}`) } : undefined),
+          configure: (config) => {
+            // Revocation of a refresh token ends that token only, not the grant.
+            config['revokeGrantPolicy'] = () => false;
+            const adapter = config['adapter'] as (model: string) => Record<string, unknown>;
+            config['adapter'] = (model: string) => ({ ...adapter(model), revokeByGrantId: async () => {} });
+          },
+        },
+      }],
+    });
+  });
+  after(() => env?.close());
+  beforeEach(() => {
+    exchanged = [];
+    editTokens = undefined;
+    atUserinfo = undefined;
+    revoking = undefined;
+    revocations = 0;
+  });
+
+  /** Whether the IdP's token endpoint still grants a refresh with `rt`. */
+  async function grants(rt: string): Promise<boolean> {
+    const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
+    try {
+      await oidc.refreshTokenGrant(config, rt);
+      return true;
+    } catch (err) {
+      if (err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant') return false;
+      throw err;
+    }
+  }
+
+  /**
+   * The refresh token of the one code exchange made is revoked (in the background: within a few
+   * seconds) and no longer granted, and no log line carries it.
+   */
+  async function revoked(): Promise<void> {
+    assert.equal(exchanged.length, 1, 'one code exchange');
+    const rt = exchanged[0]!.refresh;
+    assert.ok(rt && rt !== 'undefined', 'the IdP issued a refresh token');
+    for (let i = 0; i < 50 && await env.idp.provider.RefreshToken.find(rt); i++) await sleep(100);
+    assert.equal(await grants(rt), false, 'the refresh token of a failed sign-in is still granted at the IdP: a live grant nobody holds');
+    assert.equal(revocations, 1);
+    for (const line of logs.lines) assert.ok(!line.includes(rt), 'a refresh token reached the log');
+    assert.ok(logs.lines.some((l) => l.includes('the refresh token it was issued is revoked')));
+  }
+
+  /** A sign-in stopped before its callback: the callback URL, and the browser's jar. */
+  async function atCallback(user: string, jar?: CookieJar): Promise<{ url: string; jar: CookieJar }> {
+    const r = await env.login(user, { jar, stopBefore: (u) => u.pathname === '/auth/callback' });
+    const url = r.hops.at(-1)!.location!;
+    assert.ok(url.startsWith(`${env.url}/auth/callback?`), url);
+    return { url, jar: r.jar };
+  }
+
+  it('a userinfo request the IdP refuses: no session, the refresh token is revoked, and the error page does not wait for the revocation', async () => {
+    // The IdP refuses the access token it is sent (as after an IdP-side revocation).
+    atUserinfo = async () => ({ authorization: 'Bearer not-a-token-of-this-idp', accept: 'application/json' });
+    revoking = () => sleep(2_000);
+    const { url, jar } = await atCallback('ulla');
+    const t0 = performance.now();
+    const res = await httpCall(url, { jar, headers: { accept: 'text/html' } });
+    const took = performance.now() - t0;
+    assert.equal(res.status, 503, res.body.slice(0, 200)); // a refusal with a WWW-Authenticate challenge: "try again later"
+    assert.equal(jar.get('goldpath'), undefined, 'no session cookie');
+    assert.ok(took < 1_500, `the error page took ${Math.round(took)} ms: it waited for the revocation`);
+    await revoked();
+  });
+
+  it('a back-channel logout of the IdP session (sid) while the sign-in completes: SessionEnded, and the refresh token is revoked', async () => {
+    // The logout arrives after the code exchange, before the session is stored.
+    atUserinfo = async () => {
+      const sid = decodeJwt(exchanged[0]!.idToken)['sid'];
+      assert.equal(typeof sid, 'string');
+      const out = await httpCall(`${env.url}/auth/backchannel-logout`, {
+        method: 'POST', body: new URLSearchParams({ logout_token: await logoutToken(env.idp.issuer, signingKey, { sid }) }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      assert.equal(out.status, 200, out.body);
+    };
+    const r = await env.login('sid-ended');
+    assert.equal(r.status, 400, r.last.body.slice(0, 300));
+    assert.match(r.last.body, /ended this sign-in \(a logout\)/);
+    assert.equal(r.sessionCookie, undefined);
+    await revoked();
+  });
+
+  it('the store fails before the session is created (the browser\'s previous session cannot be read): a 503, and nothing is revoked (that session may share the grant)', async () => {
+    const first = await env.login('stella');
+    assert.equal(first.status, 302);
+    const previous = first.sessionCookie;
+    exchanged = [];
+    const admin = new Redis(env.redis.url);
+    try {
+      const { url, jar } = await atCallback('stella', first.jar);
+      // Redis stalls after the code exchange: reading the session this sign-in replaces fails,
+      // and no session is created (create() is never called).
+      atUserinfo = async () => { await admin.call('CLIENT', 'PAUSE', '1500', 'ALL'); };
+      const res = await httpCall(url, { jar, headers: { accept: 'text/html' } });
+      assert.equal(res.status, 503, res.body.slice(0, 200));
+      assert.equal(jar.get('goldpath')?.value, previous, 'no new session cookie');
+      await admin.ping(); // answered once the pause is over
+      // At an IdP that revokes per grant, the new sign-in's refresh token would end the grant the
+      // browser's session holds (the same IdP session): it is left alone, as before.
+      await sleep(300);
+      assert.equal(revocations, 0);
+      assert.equal((await env.store.get(previous!))?.sub, 'stella', 'the previous session lives on');
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it('a profile too large to keep: the refresh token is revoked', async () => {
+    const r = await env.login('many-roles');
+    assert.equal(r.status, 400);
+    assert.match(r.last.body, /too large to sign in here/);
+    await revoked();
+  });
+
+  it('an access token no header can carry (refused at the callback): the refresh token is revoked', async () => {
+    editTokens = (body) => { body['access_token'] = 't\u00f6ken'; };
+    const r = await env.login('umlaut');
+    assert.equal(r.status, 400);
+    assert.match(r.last.body, /did not pass validation/);
+    await revoked();
+  });
+
+  it('an ID token whose signature does not verify (checked once the code is redeemed): a 400, and the refresh token is revoked', async () => {
+    editTokens = (body) => {
+      const [header, payload, signature] = String(body['id_token']).split('.');
+      body['id_token'] = `${header}.${payload}.${signature!.startsWith('A') ? 'B' : 'A'}${signature!.slice(1)}`;
+    };
+    const r = await env.login('forged');
+    assert.equal(r.status, 400);
+    assert.match(r.last.body, /did not pass validation/);
+    await revoked();
+  });
+
+  it('a failed sign-in of a browser that has a session revokes nothing: that session may hold the same grant', async () => {
+    const first = await env.login('tina');
+    assert.equal(first.status, 302);
+    exchanged = [];
+    editTokens = (body) => { body['access_token'] = 't\u00f6ken'; };
+    const r = await env.login('tina', { jar: first.jar });
+    assert.equal(r.status, 400);
+    await sleep(300);
+    assert.equal(revocations, 0);
+    assert.equal((await env.store.get(first.sessionCookie!))?.sub, 'tina', 'signed in as before');
+  });
+
+  it('a sign-in that succeeds revokes nothing: the session holds its refresh token', async () => {
+    const r = await env.login('sue');
+    assert.equal(r.status, 302, r.last.body.slice(0, 300));
+    const s = (await env.store.get(r.sessionCookie!))!;
+    assert.equal(exchanged.length, 1);
+    assert.equal(s.secrets.refreshToken, exchanged[0]!.refresh);
+    await sleep(300);
+    assert.equal(revocations, 0);
+    assert.ok(await env.idp.provider.RefreshToken.find(exchanged[0]!.refresh), 'the session\'s refresh token is live at the IdP');
+  });
+});

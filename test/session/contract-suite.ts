@@ -618,6 +618,9 @@ export function contract(name: string, harness: () => Harness): void {
         assert.equal(await store.updateSecrets(session.id, secrets()), false, 'nothing to update, nothing written');
         assert.equal(await store.delete(session.id), false, 'not a session that was deleted, but no failure');
         assert.equal(await b.exists(key), false, 'and the value is gone');
+        await foreign(key);
+        assert.equal(await store.take(session.id), null, 'take: nothing to return, no failure');
+        assert.equal(await b.exists(key), false, 'and take removes it as delete does');
       }
     });
 

@@ -1,0 +1,93 @@
+// A refresh racing a new sign-in of the same browser, with real parts: a real redis-server, the
+// real BFF (its callback replaces the browser's previous session), the real /auth/verify chain with
+// the real token provider, and an oidc-provider dev IdP as it comes: a second sign-in at the same
+// IdP session reuses the grant, and revoking a refresh token revokes its whole grant (as Keycloak
+// ends the client session). The replaced session's refresh must not revoke what the new one holds.
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import type { FetchLike } from '../../src/oidc/fetch.ts';
+import { IdpRegistry } from '../../src/oidc/registry.ts';
+import { createTokenProvider } from '../../src/oidc/token-provider.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import type { SessionStore } from '../../src/session/types.ts';
+import { silentLogger } from '../../src/log.ts';
+import { startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+import { startVerifyApp, type RunningVerify } from '../helpers/verify-app.ts';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function gate(): { promise: Promise<void>; open(): void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => { open = r; });
+  return { promise, open };
+}
+
+describe('a refresh racing a new sign-in of the same browser (an IdP that revokes per grant)', function () {
+  this.timeout(60_000);
+  let env: IdpBff;
+  let verify: RunningVerify;
+  let store: SessionStore;
+  let answered: (() => Promise<void>) | undefined;
+  let revocations = 0;
+
+  before(async () => {
+    env = await startIdpBff({});
+    const fetch: FetchLike = async (url, init) => {
+      if (String(url).endsWith('/token/revocation')) revocations++;
+      const res = await globalThis.fetch(url, init as RequestInit);
+      if (!String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
+      const body = await res.text();
+      await answered?.();
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
+    const tokens = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: silentLogger, fetch }), store, log: silentLogger });
+    verify = await startVerifyApp(store, env.redis.url, { tokens, idps: env.config.idps });
+  });
+  after(async () => {
+    await verify?.close();
+    await store?.close();
+    await env?.close();
+  });
+
+  async function grants(rt: string): Promise<boolean> {
+    const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
+    try {
+      await oidc.refreshTokenGrant(config, rt);
+      return true;
+    } catch (err) {
+      if (err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant') return false;
+      throw err;
+    }
+  }
+
+  for (const [how, withCookie] of [['the callback, by its cookie', true], ['the store, by the browser\'s previous sign-in', false]] as const) it(`replaced by ${how}: its refresh saves nothing and revokes nothing, the new session's grant lives`, async () => {
+    revocations = 0;
+    const first = await env.login(`dana-${withCookie}`);
+    assert.equal(first.status, 302);
+    const old = (await env.store.get(first.sessionCookie!))!;
+    const t = old.secrets.tokens['']!;
+    assert.ok(await env.store.updateSecrets(old.id, { ...old.secrets, tokens: { '': { ...t, expiresAt: Date.now() - 1000 } } }));
+    const arrived = gate();
+    const go = gate();
+    answered = async () => {
+      answered = undefined;
+      arrived.open();
+      await go.promise;
+    };
+    const call = verify.verify('GET', '/api/orders/1', { Cookie: `goldpath=${first.sessionCookie}` });
+    await arrived.promise;
+    // Meanwhile the same browser signs in again (its IdP session, so its grant, is the same).
+    if (!withCookie) first.jar.delete('goldpath');
+    const second = await env.login(`dana-${withCookie}`, { jar: first.jar });
+    assert.equal(second.status, 302);
+    assert.notEqual(second.sessionCookie, first.sessionCookie);
+    assert.equal(await env.store.getById(old.id), null, 'the sign-in replaced the previous session');
+    const now = (await env.store.get(second.sessionCookie!))!;
+    go.open();
+    assert.equal((await call).status, 401);
+    await sleep(1_000); // a background revocation, if any, has been made
+    assert.equal(await grants(now.secrets.refreshToken!), true, 'the new session\'s refresh token was revoked with its grant');
+    assert.equal(revocations, 0, 'a replaced session is not revoked (its grant may be the new session\'s)');
+  });
+});
