@@ -74,8 +74,8 @@ export function validateRule(rule: PdpRule): string[] {
 
 /**
  * From how many rules a match looks its candidates up (byLength below) instead of trying every
- * rule: with 3,000 rules a scan took ~22 µs a request, with the lookup ~1 µs; with a few dozen the
- * scan is as fast, and simpler.
+ * rule: with 3,000 rules a scan took ~24 µs a match, the lookup ~2 µs; with a few dozen the scan is
+ * as fast, and simpler.
  */
 const INDEX_FROM = 64;
 
