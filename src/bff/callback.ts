@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { BadRequest, GoldpathError, SessionEnded, Unavailable } from '../errors.ts';
 import { MAX_LIST_ENTRIES, MAX_USER_JSON_BYTES, mergeClaims, oversized, userFromClaims } from '../oidc/claims.ts';
-import { OUTAGE_CODES, errorSummary, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
+import { OUTAGE_CODES, errorSummary, revokeInBackground, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
 import { sendable, toAccessToken } from '../oidc/tokens.ts';
 import { REPLACED, type SessionSecrets } from '../session/types.ts';
 import { wellFormed } from '../strings.ts';
@@ -38,6 +38,8 @@ interface Unheld {
    * session's tokens with this one: then nothing is revoked, as before.
    */
   shared?: boolean;
+  /** The browser of the sign-in (its transaction's binding, SignIn.browser). */
+  browser?: string;
 }
 
 export function callbackHandler(deps: BffDeps) {
@@ -60,7 +62,7 @@ export function callbackHandler(deps: BffDeps) {
     try {
       await signIn(ctx, unheld);
     } catch (err) {
-      if (unheld.idp && unheld.refreshToken !== undefined && !unheld.shared) discard(ctx, unheld.idp, unheld.refreshToken);
+      if (unheld.idp && unheld.refreshToken !== undefined && !unheld.shared) discard(ctx, unheld.idp, unheld.refreshToken, unheld.browser);
       throw err;
     }
   };
@@ -78,6 +80,7 @@ export function callbackHandler(deps: BffDeps) {
     }
     const tx = taken.tx;
     unheld.shared = tx.previousSessionId !== undefined || readCookie(ctx, settings.cookieName) !== undefined;
+    unheld.browser = tx.binding;
     // Mix-up defence for every IdP, RFC 9207 or not (callback-path.ts): the response must arrive
     // at the redirect URI its login was sent with.
     const currentUrl = new URL(`${settings.publicOrigin}${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ''}`);
@@ -157,7 +160,7 @@ export function callbackHandler(deps: BffDeps) {
       dpopJwk: tx.dpopJwk,
     };
 
-    await replacePreviousSessions(ctx, tx);
+    await replacePreviousSessions(ctx, tx, idp.name);
     unheld.shared = false;
     const sid = typeof idClaims['sid'] === 'string' ? idClaims['sid'] : undefined;
     let created: Awaited<ReturnType<typeof store.create>>;
@@ -200,15 +203,23 @@ export function callbackHandler(deps: BffDeps) {
    * at an IdP that keeps a grant alive per refresh token the grant would live on until it expires.
    * Best effort and in the background: the 400 or 503 page does not wait for it; bounded by the
    * IdP client's timeout.
+   *
+   * Not when another sign-in of the same browser at the same IdP has left a session since: one
+   * begun in another tab while this one was at the IdP (this transaction names no session, and the
+   * IdP's cross-site redirect withholds the Strict session cookie, so `shared` cannot see it). That
+   * sign-in ran in the same IdP session and usually holds the same grant, which an IdP that revokes
+   * per grant (oidc-provider, Keycloak) would end with this token: the user, just signed in, logged
+   * out. Nor when the store cannot tell: revoking nothing is what a failed sign-in did before.
    */
-  function discard(ctx: Context, idp: IdpClient, refreshToken: string): void {
+  function discard(ctx: Context, idp: IdpClient, refreshToken: string, browser: string | undefined): void {
     const reqId = ctx.state.requestId;
-    idp.revoke(refreshToken).then(
-      (revoked) => log.info({ reqId, idp: idp.name, revoked }, revoked
-        ? 'login failed: the refresh token it was issued is revoked'
-        : 'login failed: the refresh token it was issued is dropped (the IdP has no revocation endpoint)'),
-      (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'login failed: the refresh token it was issued could not be revoked'),
-    );
+    (browser === undefined ? Promise.resolve(null) : store.lastSignInIdp(browser)).then((held) => {
+      if (held === idp.name) {
+        log.info({ reqId, idp: idp.name }, 'login failed: its refresh token is not revoked (the browser signed in at this IdP meanwhile, maybe in the same grant)');
+        return;
+      }
+      revokeInBackground(idp, refreshToken, log, reqId, 'login failed: the refresh token it was issued');
+    }, (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'login failed: its refresh token is not revoked (the store cannot say whether the browser has a session)'));
   }
 
   function countUnavailable(err: GoldpathError): GoldpathError {
@@ -243,7 +254,7 @@ export function callbackHandler(deps: BffDeps) {
     return invalid(ctx, idp, summary);
   }
 
-  async function replacePreviousSessions(ctx: Context, tx: LoginTransaction): Promise<void> {
+  async function replacePreviousSessions(ctx: Context, tx: LoginTransaction, idpName: string): Promise<void> {
     const ids = new Set<string>();
     if (tx.previousSessionId) ids.add(tx.previousSessionId);
     const cookie = readCookie(ctx, settings.cookieName);
@@ -252,8 +263,9 @@ export function callbackHandler(deps: BffDeps) {
       if (old) ids.add(old.id);
     }
     for (const id of ids) {
-      // Marked first: a refresh of it that finds it gone then revokes nothing (REPLACED).
-      await store.putTransient(REPLACED.kind, id, '1', REPLACED.ttlMs);
+      // Marked first: a refresh of it that finds it gone then revokes nothing when it was at the
+      // same IdP (REPLACED, whose value names the IdP of this sign-in).
+      await store.putTransient(REPLACED.kind, id, idpName, REPLACED.ttlMs);
       await store.delete(id);
     }
   }

@@ -445,6 +445,20 @@ function quotesClientSecret(text: string): boolean {
 }
 
 /** Loggable summary of an openid-client/network error: no response bodies, no tokens, no secrets. */
+/**
+ * Revokes, in the background, a refresh token that no session holds (RFC 7009, when the IdP has a
+ * revocation endpoint): the answer of the request that let go of it never waits for the IdP, and
+ * this client's timeout bounds the call. Logs `subject` and the outcome, never the token.
+ */
+export function revokeInBackground(idp: IdpClient, refreshToken: string, log: Logger, reqId: string | undefined, subject: string): void {
+  idp.revoke(refreshToken).then(
+    (revoked) => log.info({ reqId, idp: idp.name, revoked }, revoked
+      ? `${subject} is revoked`
+      : `${subject} is dropped (the IdP has no revocation endpoint)`),
+    (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, `${subject} could not be revoked`),
+  );
+}
+
 export function errorSummary(err: unknown): Record<string, unknown> {
   // The IdP's error_description is what tells an operator the cause (a redirect URI not
   // registered, a client authentication that failed): kept when it is plain short text, with any

@@ -31,7 +31,7 @@ import type { Logger } from '../log.ts';
 import { REPLACED, type Session, type SessionSecrets, type SessionStore } from '../session/types.ts';
 import * as oidc from 'openid-client';
 import { dpopProof } from './dpop.ts';
-import { errorSummary, type IdpClient } from './idp-client.ts';
+import { errorSummary, revokeInBackground, type IdpClient } from './idp-client.ts';
 import type { IdpRegistry } from './registry.ts';
 import { isFresh, sendable, toAccessToken } from './tokens.ts';
 import type { RequestScope, TokenProvider, UpstreamCredentials } from './types.ts';
@@ -409,14 +409,15 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     // revoked (logout) the one it held, not this one, which at an IdP that revokes per token (not
     // per grant) would keep the grant alive. Only on the store's answer "no such session": a save
     // that failed may have landed, and the session may hold the token.
-    // Not when a new sign-in of the same browser replaced it (REPLACED): that session may hold
-    // the same grant, which an IdP that revokes per grant would end with this token. Nor when the
-    // store cannot tell: revoking nothing is what a refresh did before.
+    // Not when a new sign-in of the same browser at the same IdP replaced it (REPLACED): that
+    // session may hold the same grant, which an IdP that revokes per grant would end with this
+    // token. (One at another IdP holds no grant of this one's: revoked as any.) Nor when the store
+    // cannot tell: revoking nothing is what a refresh did before.
     const gone = () => {
       const obtained = res.refresh_token;
       if (obtained === undefined || obtained === rt) return;
       store.takeTransient(REPLACED.kind, current.id).then(
-        (replaced) => { if (replaced === null) discard(idp, obtained, reqId); },
+        (replaced) => { if (replaced === null || replaced !== current.idp) discard(idp, obtained, reqId); },
         () => { /* see above */ },
       );
     };
@@ -479,18 +480,11 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
   }
 
   /**
-   * Revokes (RFC 7009, when the IdP has a revocation endpoint) the refresh token a refresh leaves
-   * to a session that has ended, which nobody will hold or revoke after it. Best effort and in the
-   * background: the request's answer (a 401) does not wait for it, nor does the lock; bounded by
-   * the IdP client's timeout.
+   * The refresh token a refresh leaves to a session that has ended, which nobody will hold or revoke
+   * after it: revoked in the background (the request's 401 does not wait for it, nor does the lock).
    */
   function discard(idp: IdpClient, refreshToken: string, reqId: string | undefined): void {
-    idp.revoke(refreshToken).then(
-      (revoked) => log.info({ reqId, idp: idp.name, revoked }, revoked
-        ? 'token refresh: the refresh token of a session that ended is revoked'
-        : 'token refresh: the refresh token of a session that ended is dropped (the IdP has no revocation endpoint)'),
-      (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'token refresh: the refresh token of a session that ended could not be revoked'),
-    );
+    revokeInBackground(idp, refreshToken, log, reqId, 'token refresh: the refresh token of a session that ended');
   }
 
   function refuse(key: string): void {

@@ -517,11 +517,22 @@ export class KvSessionStore implements SessionStore {
       if (previous === null || previous === id || !isStorageId(previous)) return;
       const owner = await this.#backend.hashGetSome(keys.session(previous), ['idp', 'sub', 'createdAt']);
       if (owner !== null && owner[0] === idp && owner[1] === sub && Number(owner[2]) < login.startedAt) {
-        await this.putTransient(REPLACED.kind, previous, '1', REPLACED.ttlMs);
+        await this.putTransient(REPLACED.kind, previous, idp, REPLACED.ttlMs);
         await this.delete(previous);
       }
     } catch (err) {
       this.#log.warn({ err: errorFields(err) }, 'sign-in: the session of the browser\'s previous sign-in could not be deleted');
+    }
+  }
+
+  async lastSignInIdp(browser: string): Promise<string | null> {
+    try {
+      const id = await this.#backend.get(keys.browser(browser));
+      if (id === null || !isStorageId(id)) return null;
+      const owner = await this.#backend.hashGetSome(keys.session(id), ['idp']);
+      return owner?.[0] ?? null;
+    } catch (err) {
+      throw unavailable(err);
     }
   }
 

@@ -81,7 +81,8 @@ export const LONGEST_SIGN_IN_MS = 10 * 60 * 1000;
  * browser replaced. At the same IdP session the new sign-in usually holds the same grant, which an
  * IdP that revokes per grant (oidc-provider, Keycloak) ends with any of its refresh tokens: a
  * refresh of the replaced session that finds it gone must not revoke what it obtained. It lives
- * past any refresh lock (token-provider.ts).
+ * past any refresh lock (token-provider.ts). Its value is the IdP of the new sign-in: a session
+ * replaced by a sign-in at another IdP shares no grant with it, and its refresh revokes as any.
  */
 export const REPLACED = { kind: 'replaced', ttlMs: 60_000 } as const;
 
@@ -139,6 +140,11 @@ export interface SessionStore {
    * when it ends, which a refresh may have rotated since the session was read.
    */
   take(id: string): Promise<SessionSecrets | null>;
+  /**
+   * The IdP of the session the browser's last sign-in created (SignIn.browser), while that session
+   * is stored; null when there is none. Reads only: no idle touch.
+   */
+  lastSignInIdp(browser: string): Promise<string | null>;
   /** Deletes every session of that IdP with that `sid`, and refuses new ones for it (create); returns how many. */
   deleteBySid(idp: string, sid: string): Promise<number>;
   /**

@@ -520,3 +520,86 @@ describe('BFF callback failures after the code was redeemed (an IdP that revokes
     assert.ok(await env.idp.provider.RefreshToken.find(exchanged[0]!.refresh), 'the session\'s refresh token is live at the IdP');
   });
 });
+
+describe('BFF callback failure of a sign-in begun before another tab\'s (an IdP that revokes per grant)', function () {
+  // oidc-provider as it comes: a second sign-in at the same IdP session reuses the grant, and
+  // revoking a refresh token revokes its whole grant (as Keycloak ends the client session).
+  this.timeout(60_000);
+  let env: IdpBff;
+  let exchanges = 0;
+  let revocations = 0;
+  /** Edits the JSON of the IdP's code exchange answer number `n` (1-based), when set. */
+  let editExchange: { n: number; edit: (body: Record<string, unknown>) => void } | undefined;
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+  before(async () => {
+    const fetch: FetchLike = async (url, init) => {
+      const path = new URL(url).pathname;
+      if (path === '/token/revocation') revocations++;
+      const res = await globalThis.fetch(url, init as RequestInit);
+      if (path !== '/token' || !String(init.body ?? '').includes('grant_type=authorization_code') || res.status !== 200) return res;
+      exchanges++;
+      const body = await res.json() as Record<string, unknown>;
+      if (editExchange?.n === exchanges) editExchange.edit(body);
+      return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+    };
+    env = await startIdpBff({ fetch });
+  });
+  after(() => env?.close());
+
+  async function grants(rt: string): Promise<boolean> {
+    const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
+    try {
+      await oidc.refreshTokenGrant(config, rt);
+      return true;
+    } catch (err) {
+      if (err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant') return false;
+      throw err;
+    }
+  }
+
+  it('tab 1 signs in at the IdP, tab 2 signs in, tab 1\'s callback fails: nothing is revoked, tab 2\'s session keeps its grant', async () => {
+    exchanges = 0;
+    revocations = 0;
+    // Tab 1: the browser has no session yet; the sign-in is done at the IdP, its callback not yet.
+    const tab1 = await env.login('tabitha', { stopBefore: (u) => u.pathname === '/auth/callback' });
+    const callback1 = tab1.hops.at(-1)!.location!;
+    assert.ok(callback1.startsWith(`${env.url}/auth/callback?`), callback1);
+    // Tab 2, same browser (same jar: its IdP session, its login-transaction cookie): signed in.
+    const tab2 = await env.login('tabitha', { jar: tab1.jar });
+    assert.equal(tab2.status, 302, tab2.last.body.slice(0, 300));
+    const session2 = (await env.store.get(tab2.sessionCookie!))!;
+    assert.equal(exchanges, 1);
+    // Tab 1's callback arrives now, from the IdP's site: the SameSite=Strict session cookie is
+    // withheld (the helper's jar does not model SameSite, so it is left out here). It fails after
+    // its code was redeemed (an access token no header can carry).
+    editExchange = { n: 2, edit: (body) => { body['access_token'] = 't\u00f6ken'; } };
+    tab1.jar.delete('goldpath');
+    const res = await httpCall(callback1, { jar: tab1.jar, headers: { accept: 'text/html' } });
+    editExchange = undefined;
+    assert.equal(res.status, 400, res.body.slice(0, 300));
+    assert.equal(exchanges, 2);
+    await sleep(1_000); // a background revocation, if any, has been made
+    assert.equal(revocations, 0, 'the failed sign-in revoked its refresh token, and the grant the browser\'s session holds with it');
+    assert.equal(await grants(session2.secrets.refreshToken!), true, 'tab 2\'s session lost its grant to tab 1\'s failed sign-in');
+    assert.equal((await env.store.get(tab2.sessionCookie!))?.sub, 'tabitha');
+  });
+
+  it('a failed sign-in of a browser whose last session is gone (logged out) still revokes its refresh token', async () => {
+    exchanges = 0;
+    revocations = 0;
+    const tab1 = await env.login('tobias', { stopBefore: (u) => u.pathname === '/auth/callback' });
+    const callback1 = tab1.hops.at(-1)!.location!;
+    const tab2 = await env.login('tobias', { jar: tab1.jar });
+    assert.equal(tab2.status, 302);
+    const session2 = (await env.store.get(tab2.sessionCookie!))!;
+    assert.ok(await env.store.delete(session2.id));
+    editExchange = { n: 2, edit: (body) => { body['access_token'] = 't\u00f6ken'; } };
+    tab1.jar.delete('goldpath');
+    const res = await httpCall(callback1, { jar: tab1.jar, headers: { accept: 'text/html' } });
+    editExchange = undefined;
+    assert.equal(res.status, 400, res.body.slice(0, 300));
+    for (let i = 0; i < 30 && revocations === 0; i++) await sleep(100);
+    assert.equal(revocations, 1, 'no session holds the grant: the refresh token is revoked');
+  });
+});

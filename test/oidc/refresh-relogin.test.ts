@@ -91,3 +91,65 @@ describe('a refresh racing a new sign-in of the same browser (an IdP that revoke
     assert.equal(revocations, 0, 'a replaced session is not revoked (its grant may be the new session\'s)');
   });
 });
+
+describe('a refresh racing a new sign-in of the same browser at another IdP', function () {
+  this.timeout(60_000);
+  let env: IdpBff;
+  let verify: RunningVerify;
+  let store: SessionStore;
+  let answered: ((rt: string) => Promise<void>) | undefined;
+  let revocations = 0;
+
+  before(async () => {
+    env = await startIdpBff({ idps: [{ name: 'dev' }, { name: 'other', redirectPaths: ['/auth/callback/other', '/auth/callback'] }] });
+    const fetch: FetchLike = async (url, init) => {
+      if (String(url).endsWith('/token/revocation')) revocations++;
+      const res = await globalThis.fetch(url, init as RequestInit);
+      if (!String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
+      const body = await res.text();
+      await answered?.(String((JSON.parse(body) as Record<string, unknown>)['refresh_token']));
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
+    const tokens = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: silentLogger, fetch }), store, log: silentLogger });
+    verify = await startVerifyApp(store, env.redis.url, { tokens, idps: env.config.idps });
+  });
+  after(async () => {
+    await verify?.close();
+    await store?.close();
+    await env?.close();
+  });
+
+  it('replaced by a sign-in at another IdP: the refresh token it obtained is revoked (no session holds its grant)', async () => {
+    const first = await env.login('ines', { idp: 'dev' });
+    assert.equal(first.status, 302, first.last.body.slice(0, 300));
+    const old = (await env.store.get(first.sessionCookie!))!;
+    assert.equal(old.idp, 'dev');
+    const t = old.secrets.tokens['']!;
+    assert.ok(await env.store.updateSecrets(old.id, { ...old.secrets, tokens: { '': { ...t, expiresAt: Date.now() - 1000 } } }));
+    const arrived = gate();
+    const go = gate();
+    let obtained = '';
+    answered = async (rt) => {
+      answered = undefined;
+      obtained = rt;
+      arrived.open();
+      await go.promise;
+    };
+    revocations = 0;
+    const call = verify.verify('GET', '/api/orders/1', { Cookie: `goldpath=${first.sessionCookie}` });
+    await arrived.promise;
+    // Meanwhile the browser signs in at the other IdP: its callback replaces the session by its cookie.
+    const second = await env.login('ines', { idp: 'other', jar: first.jar });
+    assert.equal(second.status, 302, second.last.body.slice(0, 300));
+    assert.equal(await env.store.getById(old.id), null, 'the sign-in replaced the previous session');
+    go.open();
+    assert.equal((await call).status, 401);
+    for (let i = 0; i < 30 && revocations === 0; i++) await sleep(100);
+    assert.equal(revocations, 1, 'the refresh token the replaced session\'s refresh obtained is held by nobody, at an IdP no session uses: revoked');
+    assert.ok(obtained && obtained !== old.secrets.refreshToken, 'the IdP rotated the refresh token');
+    const live = async () => (await env.idps['dev']!.provider.RefreshToken.find(obtained)) !== undefined;
+    for (let i = 0; i < 30 && await live(); i++) await sleep(100);
+    assert.equal(await live(), false, 'the refresh token is still live at the IdP');
+  });
+});

@@ -11,6 +11,7 @@ import {
   CookieCodec, createSessionStore, MemoryBackend, parseRedisUrl, RedisBackend, storeKeys,
   type KvBackend, type KvSessionStore, type NewSession, type SessionSecrets,
 } from '../../src/session/index.ts';
+import { REPLACED } from '../../src/session/types.ts';
 
 export const KEY_A = randomBytes(32);
 export const KEY_B = randomBytes(32);
@@ -471,6 +472,23 @@ export function contract(name: string, harness: () => Harness): void {
       const again = await store.create(newSession({ idp: `${idp}-2`, sub: 'alice', login: { browser, startedAt: elsewhere.session.createdAt + 1 } }));
       assert.equal(await store.getById(elsewhere.session.id), null, 'the same user\'s previous sign-in in that browser is still replaced');
       assert.ok(await store.getById(again.session.id));
+    });
+
+    it('lastSignInIdp names the IdP of the browser\'s last sign-in while its session lives; a replaced session is marked with the new sign-in\'s IdP', async () => {
+      const store = open();
+      const browser = `last-${uniq()}`;
+      const idp = `idp-${uniq()}`;
+      assert.equal(await store.lastSignInIdp(browser), null, 'no sign-in yet');
+      const first = await store.create(newSession({ idp, sub: 'lena', login: { browser, startedAt: Date.now() } }));
+      assert.equal(await store.lastSignInIdp(browser), idp);
+      const second = await store.create(newSession({ idp, sub: 'lena', login: { browser, startedAt: first.session.createdAt + 1 } }));
+      assert.equal(await store.getById(first.session.id), null, 'replaced');
+      assert.equal(await store.takeTransient(REPLACED.kind, first.session.id), idp, 'marked with the IdP of the sign-in that replaced it');
+      assert.equal(await store.lastSignInIdp(browser), idp);
+      assert.ok(await store.delete(second.session.id));
+      assert.equal(await store.lastSignInIdp(browser), null, 'its session is gone');
+      await store.create(newSession({ idp: `${idp}-2`, sub: 'lena', login: { browser, startedAt: Date.now() } }));
+      assert.equal(await store.lastSignInIdp(browser), `${idp}-2`);
     });
 
     it('tally counts the events of a kind per window, every store instance together', async () => {
