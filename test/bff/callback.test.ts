@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { decodeJwt, type JWK } from 'jose';
-import * as oidc from 'openid-client';
 import { generateSigningKey } from '../../src/dev/idp.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
-import { capturingLogger, editingIdpJson, logoutToken, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+import { capturingLogger, editingIdpJson, logoutToken, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { browserLogin, CookieJar, httpCall, type LoginResult } from '../helpers/login.ts';
 import { RedisServer } from '../helpers/redis.ts';
+import { grantsRefresh, sleep } from '../helpers/refresh-race.ts';
 
 function isAuthorize(u: URL, issuer: string): boolean {
   return u.href.startsWith(issuer) && u.pathname === new URL(issuer).pathname.replace(/\/$/, '') + '/auth';
@@ -333,7 +333,6 @@ describe('BFF callback failures after the code was redeemed (an IdP that revokes
   let revoking: (() => Promise<void>) | undefined;
   /** Revocation requests the BFF sent. */
   let revocations = 0;
-  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
   before(async () => {
     signingKey = await generateSigningKey();
@@ -379,17 +378,7 @@ describe('BFF callback failures after the code was redeemed (an IdP that revokes
     revocations = 0;
   });
 
-  /** Whether the IdP's token endpoint still grants a refresh with `rt`. */
-  async function grants(rt: string): Promise<boolean> {
-    const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
-    try {
-      await oidc.refreshTokenGrant(config, rt);
-      return true;
-    } catch (err) {
-      if (err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant') return false;
-      throw err;
-    }
-  }
+  const grants = (rt: string) => grantsRefresh(env.idp.issuer, rt);
 
   /**
    * The refresh token of the one code exchange made is revoked (in the background: within a few
@@ -530,7 +519,6 @@ describe('BFF callback failure of a sign-in begun before another tab\'s (an IdP 
   let revocations = 0;
   /** Edits the JSON of the IdP's code exchange answer number `n` (1-based), when set. */
   let editExchange: { n: number; edit: (body: Record<string, unknown>) => void } | undefined;
-  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
   before(async () => {
     const fetch: FetchLike = async (url, init) => {
@@ -547,16 +535,7 @@ describe('BFF callback failure of a sign-in begun before another tab\'s (an IdP 
   });
   after(() => env?.close());
 
-  async function grants(rt: string): Promise<boolean> {
-    const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
-    try {
-      await oidc.refreshTokenGrant(config, rt);
-      return true;
-    } catch (err) {
-      if (err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant') return false;
-      throw err;
-    }
-  }
+  const grants = (rt: string) => grantsRefresh(env.idp.issuer, rt);
 
   it('tab 1 signs in at the IdP, tab 2 signs in, tab 1\'s callback fails: nothing is revoked, tab 2\'s session keeps its grant', async () => {
     exchanges = 0;

@@ -8,14 +8,13 @@ import { decodeJwt } from 'jose';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
 import { IdpRegistry } from '../../src/oidc/registry.ts';
 import { createTokenProvider } from '../../src/oidc/token-provider.ts';
-import { createSessionStore } from '../../src/session/index.ts';
 import type { SessionStore } from '../../src/session/types.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Unavailable } from '../../src/errors.ts';
 import { loginExpiringAt, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
-import { startVerifyApp, type RunningVerify } from '../helpers/verify-app.ts';
+import { type RunningVerify } from '../helpers/verify-app.ts';
+import { sleep, startRefreshingVerify } from '../helpers/refresh-race.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('refresh answers', function () {
   this.timeout(60_000);
@@ -44,9 +43,7 @@ describe('refresh answers', function () {
       edit(body);
       return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
     };
-    store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
-    const tokens = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: silentLogger, fetch }), store, log: silentLogger });
-    verify = await startVerifyApp(store, env.redis.url, { tokens, idps: env.config.idps });
+    ({ store, verify } = await startRefreshingVerify(env, fetch));
   });
   after(async () => {
     await verify?.close();

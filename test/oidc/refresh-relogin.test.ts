@@ -4,23 +4,13 @@
 // IdP session reuses the grant, and revoking a refresh token revokes its whole grant (as Keycloak
 // ends the client session). The replaced session's refresh must not revoke what the new one holds.
 import assert from 'node:assert/strict';
-import * as oidc from 'openid-client';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
-import { IdpRegistry } from '../../src/oidc/registry.ts';
-import { createTokenProvider } from '../../src/oidc/token-provider.ts';
-import { createSessionStore } from '../../src/session/index.ts';
 import type { SessionStore } from '../../src/session/types.ts';
-import { silentLogger } from '../../src/log.ts';
-import { startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
-import { startVerifyApp, type RunningVerify } from '../helpers/verify-app.ts';
+import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { type RunningVerify } from '../helpers/verify-app.ts';
+import { sleep, gate, grantsRefresh, startRefreshingVerify } from '../helpers/refresh-race.ts';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function gate(): { promise: Promise<void>; open(): void } {
-  let open!: () => void;
-  const promise = new Promise<void>((r) => { open = r; });
-  return { promise, open };
-}
 
 describe('a refresh racing a new sign-in of the same browser (an IdP that revokes per grant)', function () {
   this.timeout(60_000);
@@ -40,9 +30,7 @@ describe('a refresh racing a new sign-in of the same browser (an IdP that revoke
       await answered?.();
       return new Response(body, { status: res.status, headers: res.headers });
     };
-    store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
-    const tokens = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: silentLogger, fetch }), store, log: silentLogger });
-    verify = await startVerifyApp(store, env.redis.url, { tokens, idps: env.config.idps });
+    ({ store, verify } = await startRefreshingVerify(env, fetch));
   });
   after(async () => {
     await verify?.close();
@@ -50,16 +38,7 @@ describe('a refresh racing a new sign-in of the same browser (an IdP that revoke
     await env?.close();
   });
 
-  async function grants(rt: string): Promise<boolean> {
-    const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
-    try {
-      await oidc.refreshTokenGrant(config, rt);
-      return true;
-    } catch (err) {
-      if (err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant') return false;
-      throw err;
-    }
-  }
+  const grants = (rt: string) => grantsRefresh(env.idp.issuer, rt);
 
   for (const [how, withCookie] of [['the callback, by its cookie', true], ['the store, by the browser\'s previous sign-in', false]] as const) it(`replaced by ${how}: its refresh saves nothing and revokes nothing, the new session's grant lives`, async () => {
     revocations = 0;
@@ -110,9 +89,7 @@ describe('a refresh racing a new sign-in of the same browser at another IdP', fu
       await answered?.(String((JSON.parse(body) as Record<string, unknown>)['refresh_token']));
       return new Response(body, { status: res.status, headers: res.headers });
     };
-    store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
-    const tokens = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: silentLogger, fetch }), store, log: silentLogger });
-    verify = await startVerifyApp(store, env.redis.url, { tokens, idps: env.config.idps });
+    ({ store, verify } = await startRefreshingVerify(env, fetch));
   });
   after(async () => {
     await verify?.close();

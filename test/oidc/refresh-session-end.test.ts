@@ -6,28 +6,18 @@
 // it holds at that moment, and a refresh whose save finds the session gone must revoke the one it
 // obtained: otherwise a live grant remains that nobody holds.
 import assert from 'node:assert/strict';
-import * as oidc from 'openid-client';
 import type { JWK } from 'jose';
 import { Redis } from 'ioredis';
 import { generateSigningKey } from '../../src/dev/idp.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
-import { IdpRegistry } from '../../src/oidc/registry.ts';
-import { createTokenProvider } from '../../src/oidc/token-provider.ts';
-import { createSessionStore } from '../../src/session/index.ts';
 import type { SessionStore } from '../../src/session/types.ts';
-import { silentLogger } from '../../src/log.ts';
-import { capturingLogger, loginExpiringAt, logoutToken, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+import { capturingLogger, loginExpiringAt, logoutToken, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall } from '../helpers/login.ts';
-import { startVerifyApp, type RunningVerify } from '../helpers/verify-app.ts';
+import { type RunningVerify } from '../helpers/verify-app.ts';
+import { sleep, gate, grantsRefresh, startRefreshingVerify } from '../helpers/refresh-race.ts';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A promise with its resolver (a point one side waits at until the other lets it on). */
-function gate(): { promise: Promise<void>; open(): void } {
-  let open!: () => void;
-  const promise = new Promise<void>((r) => { open = r; });
-  return { promise, open };
-}
 
 describe('a refresh racing the end of its session (an IdP that revokes per token)', function () {
   this.timeout(60_000);
@@ -83,9 +73,7 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
       editRefresh?.(body);
       return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
     };
-    store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
-    const tokens = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: logs.log, fetch }), store, log: logs.log });
-    verify = await startVerifyApp(store, env.redis.url, { tokens, idps: env.config.idps });
+    ({ store, verify } = await startRefreshingVerify(env, fetch, logs.log));
   });
   after(async () => {
     await verify?.close();
@@ -131,17 +119,7 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
     return { call, release: go.open };
   }
 
-  /** Whether the IdP's token endpoint still grants a refresh with `rt` (it rotates it when it does). */
-  async function grants(rt: string): Promise<boolean> {
-    const config = await oidc.discovery(new URL(env.idp.issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
-    try {
-      await oidc.refreshTokenGrant(config, rt);
-      return true;
-    } catch (err) {
-      if (err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant') return false;
-      throw err;
-    }
-  }
+  const grants = (rt: string) => grantsRefresh(env.idp.issuer, rt);
 
   /**
    * No refresh token of this session is left usable at the IdP: each is revoked (at once, or within

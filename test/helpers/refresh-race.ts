@@ -1,0 +1,47 @@
+// What the tests of refresh tokens nobody holds share: a gate to hold an IdP's answer, a question
+// to the IdP (is this refresh token still granted?), and the real /auth/verify chain with the real
+// token provider over a real store, for an IdpBff environment and a fetch that watches the IdP.
+import * as oidc from 'openid-client';
+import type { FetchLike } from '../../src/oidc/fetch.ts';
+import { IdpRegistry } from '../../src/oidc/registry.ts';
+import { createTokenProvider } from '../../src/oidc/token-provider.ts';
+import { silentLogger, type Logger } from '../../src/log.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import type { SessionStore } from '../../src/session/types.ts';
+import { TEST_CLIENT_SECRET, type IdpBff } from './idp-bff.ts';
+import { startVerifyApp, type RunningVerify } from './verify-app.ts';
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A promise opened from outside. */
+export function gate(): { promise: Promise<void>; open(): void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => { open = r; });
+  return { promise, open };
+}
+
+/** Whether the IdP's token endpoint still grants a refresh with `rt` (it rotates it when it does). */
+export async function grantsRefresh(issuer: string, rt: string): Promise<boolean> {
+  const config = await oidc.discovery(new URL(issuer), 'goldpath', TEST_CLIENT_SECRET, oidc.ClientSecretBasic(TEST_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
+  try {
+    await oidc.refreshTokenGrant(config, rt);
+    return true;
+  } catch (err) {
+    if (err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant') return false;
+    throw err;
+  }
+}
+
+/** The verify chain refreshing through `fetch`, beside env's BFF, on a store of its own. */
+export async function startRefreshingVerify(env: IdpBff, fetch: FetchLike, log: Logger = silentLogger): Promise<{ store: SessionStore; verify: RunningVerify; close(): Promise<void> }> {
+  const store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
+  const tokens = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log, fetch }), store, log });
+  const verify = await startVerifyApp(store, env.redis.url, { tokens, idps: env.config.idps });
+  return {
+    store, verify,
+    async close() {
+      await verify.close();
+      await store.close();
+    },
+  };
+}
