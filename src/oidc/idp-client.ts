@@ -444,7 +444,6 @@ function quotesClientSecret(text: string): boolean {
   return false;
 }
 
-/** Loggable summary of an openid-client/network error: no response bodies, no tokens, no secrets. */
 /**
  * Revokes, in the background, a refresh token that no session holds (RFC 7009, when the IdP has a
  * revocation endpoint): the answer of the request that let go of it never waits for the IdP, and
@@ -459,6 +458,7 @@ export function revokeInBackground(idp: IdpClient, refreshToken: string, log: Lo
   );
 }
 
+/** Loggable summary of an openid-client/network error: no response bodies, no tokens, no secrets. */
 export function errorSummary(err: unknown): Record<string, unknown> {
   // The IdP's error_description is what tells an operator the cause (a redirect URI not
   // registered, a client authentication that failed): kept when it is plain short text, with any

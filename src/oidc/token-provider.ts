@@ -417,7 +417,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
       const obtained = res.refresh_token;
       if (obtained === undefined || obtained === rt) return;
       store.takeTransient(REPLACED.kind, current.id).then(
-        (replaced) => { if (replaced === null || replaced !== current.idp) discard(idp, obtained, reqId); },
+        (replaced) => { if (replaced !== current.idp) discard(idp, obtained, reqId); },
         () => { /* see above */ },
       );
     };
