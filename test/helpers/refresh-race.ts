@@ -32,6 +32,22 @@ export async function grantsRefresh(issuer: string, rt: string): Promise<boolean
   }
 }
 
+/**
+ * A fetch to the IdP that reports each revocation request (`revoking`) and hands each successful
+ * refresh answer's refresh token to `refreshed`, awaited before the caller reads the answer: a
+ * test holds the answer there.
+ */
+export function watchingFetch(revoking: () => void, refreshed: (refreshToken: string) => Promise<void> | void): FetchLike {
+  return async (url, init) => {
+    if (String(url).endsWith('/token/revocation')) revoking();
+    const res = await globalThis.fetch(url, init as RequestInit);
+    if (!String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
+    const body = await res.text();
+    await refreshed(String((JSON.parse(body) as Record<string, unknown>)['refresh_token']));
+    return new Response(body, { status: res.status, headers: res.headers });
+  };
+}
+
 /** The verify chain refreshing through `fetch`, beside env's BFF, on a store of its own. */
 export async function startRefreshingVerify(env: IdpBff, fetch: FetchLike, log: Logger = silentLogger): Promise<{ store: SessionStore; verify: RunningVerify; close(): Promise<void> }> {
   const store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });

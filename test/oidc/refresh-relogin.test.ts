@@ -4,11 +4,10 @@
 // IdP session reuses the grant, and revoking a refresh token revokes its whole grant (as Keycloak
 // ends the client session). The replaced session's refresh must not revoke what the new one holds.
 import assert from 'node:assert/strict';
-import type { FetchLike } from '../../src/oidc/fetch.ts';
 import type { SessionStore } from '../../src/session/types.ts';
 import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { type RunningVerify } from '../helpers/verify-app.ts';
-import { sleep, gate, grantsRefresh, startRefreshingVerify } from '../helpers/refresh-race.ts';
+import { sleep, gate, grantsRefresh, startRefreshingVerify, watchingFetch } from '../helpers/refresh-race.ts';
 
 
 
@@ -22,14 +21,7 @@ describe('a refresh racing a new sign-in of the same browser (an IdP that revoke
 
   before(async () => {
     env = await startIdpBff({});
-    const fetch: FetchLike = async (url, init) => {
-      if (String(url).endsWith('/token/revocation')) revocations++;
-      const res = await globalThis.fetch(url, init as RequestInit);
-      if (!String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
-      const body = await res.text();
-      await answered?.();
-      return new Response(body, { status: res.status, headers: res.headers });
-    };
+    const fetch = watchingFetch(() => revocations++, () => answered?.());
     ({ store, verify } = await startRefreshingVerify(env, fetch));
   });
   after(async () => {
@@ -81,14 +73,7 @@ describe('a refresh racing a new sign-in of the same browser at another IdP', fu
 
   before(async () => {
     env = await startIdpBff({ idps: [{ name: 'dev' }, { name: 'other', redirectPaths: ['/auth/callback/other', '/auth/callback'] }] });
-    const fetch: FetchLike = async (url, init) => {
-      if (String(url).endsWith('/token/revocation')) revocations++;
-      const res = await globalThis.fetch(url, init as RequestInit);
-      if (!String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
-      const body = await res.text();
-      await answered?.(String((JSON.parse(body) as Record<string, unknown>)['refresh_token']));
-      return new Response(body, { status: res.status, headers: res.headers });
-    };
+    const fetch = watchingFetch(() => revocations++, (rt) => answered?.(rt));
     ({ store, verify } = await startRefreshingVerify(env, fetch));
   });
   after(async () => {
