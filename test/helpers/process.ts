@@ -54,6 +54,23 @@ export function denoImageV8Flags(): string[] {
   return flags === undefined ? [] : flags.slice('--v8-flags='.length).split(',');
 }
 
+/**
+ * Waits until the process has a handler for signal number `signo` (Linux: the SigCgt mask in
+ * /proc/<pid>/status), so a test sends it no earlier than the code that catches it ran, however
+ * slowly a loaded machine starts the process. False if the process ended or `ms` passed.
+ */
+export async function waitCatches(child: Child, signo: number, ms = 20_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && child.proc.exitCode === null && child.proc.signalCode === null) {
+    let status = '';
+    try { status = readFileSync(`/proc/${child.proc.pid}/status`, 'utf8'); } catch { /* not yet, or gone */ }
+    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    if (mask !== undefined && (BigInt(`0x${mask}`) >> BigInt(signo - 1)) & 1n) return true;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return false;
+}
+
 /** Polls url until it answers 200 (or the child dies, or the deadline passes). */
 export async function waitHealthy(url: string, child: Child, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;

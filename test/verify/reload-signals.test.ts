@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, runCli } from '../helpers/process.ts';
+import { REPO_ROOT, runCli, waitCatches } from '../helpers/process.ts';
 import { RedisServer, freePort } from '../helpers/redis.ts';
 import { newSession, TEST_KEYS } from '../helpers/sessions.ts';
 import { StoredTokens } from '../helpers/stored-tokens.ts';
@@ -103,9 +103,10 @@ describe('verify reload', function () {
           GOLDPATH_SESSION_KEYS: TEST_KEYS.join(','), TEST_CLIENT_SECRET: 's3cret', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info',
         });
         try {
-          // Node is running goldpath's code by now, but the process is still loading its config.
-          await new Promise((r) => setTimeout(r, 200));
-          assert.equal(child.proc.exitCode, null);
+          // As soon as goldpath's code catches SIGHUP, while the process is still loading its
+          // config (a fixed delay after spawn was not enough on a loaded machine).
+          assert.ok(await waitCatches(child, 1), `never caught SIGHUP:\n${child.output()}`);
+          assert.equal(await send(port, '/healthz', {}).then(() => 'serving', () => 'starting'), 'starting');
           child.proc.kill('SIGHUP');
           const deadline = Date.now() + 15_000;
           for (;;) {
