@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { BadRequest, GoldpathError, SessionEnded, Unavailable } from '../errors.ts';
 import { MAX_LIST_ENTRIES, MAX_USER_JSON_BYTES, mergeClaims, oversized, userFromClaims } from '../oidc/claims.ts';
-import { OUTAGE_CODES, errorSummary, revokeInBackground, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
+import { OUTAGE_CODES, errorSummary, refusedByChallenge, refusesClient, revokeInBackground, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
 import { sendable, toAccessToken } from '../oidc/tokens.ts';
 import { REPLACED, type SessionSecrets } from '../session/types.ts';
 import { wellFormed } from '../strings.ts';
@@ -17,15 +17,6 @@ import { TX_TTL_MS, readCookie, readTxCookie, setSessionCookie } from './cookies
 import { single } from './login.ts';
 import type { BffDeps } from './state.ts';
 import { takeTransaction, type LoginTransaction } from './transaction.ts';
-
-/**
- * The token endpoint refused the client itself: `invalid_client` in the body (RFC 6749 5.2), or a
- * 401 challenge (openid-client's WWWAuthenticateChallengeError).
- */
-function refusesClient(err: unknown): boolean {
-  return err instanceof oidc.WWWAuthenticateChallengeError
-    || (err instanceof oidc.ResponseBodyError && err.error === 'invalid_client');
-}
 
 /** A sign-in's refresh token that no session holds (yet), and the IdP that issued it. */
 interface Unheld {
@@ -138,6 +129,12 @@ export function callbackHandler(deps: BffDeps) {
       userinfo = await idp.userinfo(tokens.access_token, idClaims.sub, tx.dpopJwk);
     } catch (err) {
       if (err instanceof GoldpathError) throw countUnavailable(err);
+      // The IdP refused the access token it has just issued (a 401 invalid_token: revoked, or its
+      // session ended meanwhile): an answer, as a refused sign-in is, not an outage to wait out.
+      if (refusedByChallenge(err)) {
+        return fail(ctx, 'The identity provider refused the sign-in (it did not accept the token it had just issued). Start the sign-in again.',
+          { reason: 'userinfo_refused', err: errorSummary(err), idp: idp.name }, 'idp_error');
+      }
       return fail(ctx, 'The identity provider refused the user info request.', { reason: 'userinfo', err: errorSummary(err), idp: idp.name });
     }
     const claims = mergeClaims(idClaims as Record<string, unknown>, userinfo);
@@ -233,11 +230,11 @@ export function callbackHandler(deps: BffDeps) {
       return fail(ctx, `The identity provider refused the sign-in (${err.error}).`, { reason: 'idp_error', err: summary, idp: idp.name }, 'idp_error');
     }
     if (refusesClient(err)) {
-      // The IdP does not accept goldpath's own client authentication (a wrong or rotated secret,
-      // key or certificate): every login fails until an operator fixes idps.yaml, and it is not the
-      // user's sign-in response that is wrong.
+      // The IdP does not accept goldpath's own client (a wrong or rotated secret, key or
+      // certificate; a registration without this grant): every login fails until an operator
+      // fixes it, and it is not the user's sign-in response that is wrong.
       metrics.login('unavailable');
-      log.error({ reqId: ctx.state.requestId, err: summary, idp: idp.name }, 'the IdP refused goldpath\'s client authentication at its token endpoint');
+      log.error({ reqId: ctx.state.requestId, err: summary, idp: idp.name }, 'the IdP refused goldpath\'s client at its token endpoint: check its client authentication in idps.yaml and its registration at the IdP');
       throw new Unavailable('the identity provider refused the sign-in; try again later');
     }
     if (err instanceof oidc.ResponseBodyError) {

@@ -2,6 +2,7 @@
 // PAR, DPoP binding, resource indicators), code exchange, userinfo, refresh, revocation, end
 // session and the JWKS for logout tokens. Thin over openid-client v6; policy lives here.
 import { Buffer } from 'node:buffer';
+import { clearTimeout, setTimeout } from 'node:timers';
 import * as oidc from 'openid-client';
 import { compactVerify, createRemoteJWKSet, customFetch as joseCustomFetch, errors as joseErrors } from 'jose';
 import type { IdpConfig } from '../config/types.ts';
@@ -276,9 +277,25 @@ export class IdpClient {
    * openid-client skips this for tokens from the token endpoint (OIDC Core 3.1.3.7 lets TLS stand
    * in for it); we do not: it also holds when the IdP is reached through a proxy, a plain-http
    * dev issuer, or a mis-routed token endpoint. Rejects with the jose error (→ 400) when the
-   * token is not signed by a published key, with Unavailable (→ 503) when the JWKS cannot be had.
+   * token is not signed by a published key, with Unavailable (→ 503) when the JWKS cannot be had,
+   * or not by `by` (epoch ms; a refresh must save its answer while its lock holds).
    */
-  async verifyIdToken(idToken: string): Promise<void> {
+  async verifyIdToken(idToken: string, by?: number): Promise<void> {
+    const checked = this.#checkSignature(idToken);
+    if (by === undefined) return checked;
+    checked.catch(() => undefined); // the race below may leave it unheard
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Unavailable(`the IdP "${this.name}" key set did not come in time to check an ID token`)), Math.max(0, by - Date.now()));
+    });
+    try {
+      await Promise.race([checked, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #checkSignature(idToken: string): Promise<void> {
     const jwks = await this.jwks();
     const verify = () => compactVerify(idToken, jwks, { algorithms: ID_TOKEN_ALGORITHMS });
     try {
@@ -313,8 +330,12 @@ export class IdpClient {
     return this.#idpCall('userinfo', async () => oidc.fetchUserInfo(config, accessToken, sub, await this.#dpop(config, dpopJwk)));
   }
 
-  /** A refresh_token grant; for an audience, narrowed with `resource` and its scopes (RFC 8707). */
-  async refresh(refreshToken: string, audience: string, dpopJwk: DpopJwk | undefined): Promise<TokenResponse> {
+  /**
+   * A refresh_token grant; for an audience, narrowed with `resource` and its scopes (RFC 8707).
+   * An ID token in the answer is checked as at sign-in: claims (iss, aud, exp, iat) by
+   * openid-client, signature by verifyIdToken, its key set waited for until `verifyBy` at most.
+   */
+  async refresh(refreshToken: string, audience: string, dpopJwk: DpopJwk | undefined, verifyBy?: number): Promise<TokenResponse> {
     const config = this.#refreshConfiguration(await this.configuration());
     const params: Record<string, string> = {};
     if (audience !== '') {
@@ -323,7 +344,9 @@ export class IdpClient {
       params['resource'] = a.resource;
       if (a.scopes.length) params['scope'] = a.scopes.join(' ');
     }
-    return oidc.refreshTokenGrant(config, refreshToken, params, await this.#dpop(config, dpopJwk));
+    const tokens = await oidc.refreshTokenGrant(config, refreshToken, params, await this.#dpop(config, dpopJwk));
+    if (tokens.id_token !== undefined) await this.verifyIdToken(tokens.id_token, verifyBy);
+    return tokens;
   }
 
   /** RFC 7009 revocation when the IdP advertises it; returns whether it was attempted and accepted. */
@@ -355,7 +378,7 @@ export class IdpClient {
     } catch (err) {
       // The IdP's own error answers stay (the caller tells the user); an IdP that times out or
       // answers a non-OAuth page (a proxy's 502, an HTML error) is unavailable, as at the token endpoint.
-      if (err instanceof oidc.ResponseBodyError) throw err;
+      if (err instanceof oidc.ResponseBodyError || refusedByChallenge(err)) throw err;
       if (err instanceof oidc.ClientError && err.code !== undefined && !OUTAGE_CODES.has(err.code)) throw err;
       throw new Unavailable(`the IdP "${this.name}" did not answer the ${what} request`, { cause: err });
     }
@@ -372,6 +395,27 @@ function issuerSpelledOtherwise(err: unknown, configured: string): oidc.ServerMe
   const body = cause?.body as oidc.ServerMetadata | undefined;
   if (cause?.attribute !== 'issuer' || typeof body?.issuer !== 'string') return undefined;
   return sameIssuer(body.issuer, configured) ? body : undefined;
+}
+
+/**
+ * The IdP refused what it was sent with a 4xx WWW-Authenticate challenge (RFC 6750 3.1: a userinfo
+ * `invalid_token`, an `insufficient_scope`): its own answer, not an outage. A DPoP nonce it still
+ * asks for after openid-client's one retry is no refusal: asking again may pass.
+ */
+export function refusedByChallenge(err: unknown): err is oidc.WWWAuthenticateChallengeError {
+  return err instanceof oidc.WWWAuthenticateChallengeError && err.status < 500
+    && !err.cause.some((c) => c.parameters['error'] === 'use_dpop_nonce');
+}
+
+/**
+ * The token endpoint refused goldpath's own client (RFC 6749 5.2): its authentication
+ * (`invalid_client` in the body, or a 401 challenge, which at a token endpoint only client
+ * authentication raises), or its registration (`unauthorized_client`: not allowed this grant).
+ * Nothing a user's grant or a new sign-in can cure: an operator must fix idps.yaml or the IdP.
+ */
+export function refusesClient(err: unknown): boolean {
+  if (err instanceof oidc.WWWAuthenticateChallengeError) return !err.cause.some((c) => c.parameters['error'] === 'use_dpop_nonce');
+  return err instanceof oidc.ResponseBodyError && (err.error === 'invalid_client' || err.error === 'unauthorized_client');
 }
 
 /** openid-client error codes that mean "the IdP could not be reached or answered garbage". */
@@ -469,5 +513,9 @@ export function errorSummary(err: unknown): Record<string, unknown> {
       : { error_description: d.replace(/[A-Za-z0-9_~+=-]{20,}/g, '[…]') });
   if (err instanceof oidc.ResponseBodyError) return { type: 'ResponseBodyError', error: err.error, status: err.status, ...described(err.error_description) };
   if (err instanceof oidc.AuthorizationResponseError) return { type: 'AuthorizationResponseError', error: err.error, ...described(err.error_description) };
+  if (err instanceof oidc.WWWAuthenticateChallengeError) {
+    const c = err.cause.find((x) => x.parameters['error'] !== undefined) ?? err.cause[0];
+    return { type: 'WWWAuthenticateChallengeError', status: err.status, scheme: c?.scheme, error: c?.parameters['error'], ...described(c?.parameters['error_description']) };
+  }
   return errorFields(err);
 }

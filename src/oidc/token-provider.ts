@@ -31,7 +31,7 @@ import type { Logger } from '../log.ts';
 import { REPLACED, type Session, type SessionSecrets, type SessionStore } from '../session/types.ts';
 import * as oidc from 'openid-client';
 import { dpopProof } from './dpop.ts';
-import { errorSummary, revokeInBackground, type IdpClient } from './idp-client.ts';
+import { errorSummary, refusesClient, revokeInBackground, type IdpClient } from './idp-client.ts';
 import type { IdpRegistry } from './registry.ts';
 import { isFresh, sendable, toAccessToken } from './tokens.ts';
 import type { RequestScope, TokenProvider, UpstreamCredentials } from './types.ts';
@@ -377,21 +377,27 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     }
     let res;
     try {
-      res = await idp.refresh(rt, audience, current.secrets.dpopJwk);
+      // An ID token's key set is waited for only while the write (≤ 1 s) can still follow under the lock.
+      res = await idp.refresh(rt, audience, current.secrets.dpopJwk, lockExpiresAt - 1_000);
     } catch (err) {
       if (isRejection(err)) {
         log.info({ reqId, idp: idp.name, err: errorSummary(err) }, 'refresh rejected by the IdP: session deleted');
         return end(current, hold, reqId);
       }
       if (isRefusal(err)) refuse(`${current.id}\n${audience}`);
-      log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'token refresh failed');
+      if (refusesClient(err)) {
+        log.error({ reqId, idp: idp.name, err: errorSummary(err) }, 'the IdP refused goldpath\'s client at its token endpoint: no token is refreshed until an operator ' +
+          'fixes its client authentication in idps.yaml or its registration at the IdP (the refresh_token grant)');
+      } else {
+        log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'token refresh failed');
+      }
       report('error');
       throw loggedAlready(err instanceof Unavailable ? err : new Unavailable('the IdP could not refresh the token', { cause: err }));
     }
     // OIDC Core 12.2: an ID token in a refresh answer must name the user the session is for. One
     // that names another (an IdP that mixed up its grants) says this answer, its access token
     // included, may be someone else's: nothing of it is kept or served, and the session ends.
-    // (iss, aud, exp and iat were checked by openid-client.)
+    // (iss, aud, exp and iat were checked by openid-client, the signature by IdpClient.refresh.)
     if (res.id_token !== undefined && res.claims()?.sub !== current.sub) {
       log.warn({ reqId, idp: idp.name }, 'the IdP answered a refresh with an ID token for another user: session deleted');
       // The refresh token the session would have held from now on: nobody holds it after this.
@@ -536,7 +542,11 @@ function isRefusal(err: unknown): boolean {
   return err instanceof oidc.ResponseBodyError && err.status < 500 && !passing.includes(err.error);
 }
 
-/** The IdP says this refresh token is no good (expired, revoked, reused): the session is over. */
+/**
+ * The IdP says this refresh token is no good (expired, revoked, reused): the session is over. Not
+ * unauthorized_client: that one is about the client's registration (refusesClient), and ending
+ * every session of an IdP for an operator's mistake would send all its users to sign in again.
+ */
 function isRejection(err: unknown): boolean {
-  return err instanceof oidc.ResponseBodyError && (err.error === 'invalid_grant' || err.error === 'unauthorized_client');
+  return err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant';
 }

@@ -327,8 +327,11 @@ describe('BFF callback failures after the code was redeemed (an IdP that revokes
   let exchanged: Array<{ refresh: string; idToken: string }> = [];
   /** Edits the JSON of the IdP's code exchange answers (none when undefined). */
   let editTokens: ((body: Record<string, unknown>) => void) | undefined;
-  /** Awaited before the BFF's userinfo request goes out; may return the headers to send instead. */
-  let atUserinfo: (() => Promise<Record<string, string> | void>) | undefined;
+  /**
+   * Awaited before the BFF's userinfo request goes out; may return the headers to send instead, or
+   * the answer to give in the IdP's place.
+   */
+  let atUserinfo: (() => Promise<Record<string, string> | Response | void>) | undefined;
   /** Awaited before the BFF sends a revocation request to the IdP. */
   let revoking: (() => Promise<void>) | undefined;
   /** Revocation requests the BFF sent. */
@@ -344,6 +347,7 @@ describe('BFF callback failures after the code was redeemed (an IdP that revokes
       }
       if (path === '/me') {
         const headers = await atUserinfo?.();
+        if (headers instanceof Response) return headers;
         if (headers) init = { ...init, headers };
       }
       const res = await globalThis.fetch(url, init as RequestInit);
@@ -411,10 +415,34 @@ describe('BFF callback failures after the code was redeemed (an IdP that revokes
     const t0 = performance.now();
     const res = await httpCall(url, { jar, headers: { accept: 'text/html' } });
     const took = performance.now() - t0;
-    assert.equal(res.status, 503, res.body.slice(0, 200)); // a refusal with a WWW-Authenticate challenge: "try again later"
+    assert.equal(res.status, 400, res.body.slice(0, 200)); // the IdP's answer (a 401 invalid_token), not an outage to wait out
+    assert.match(res.body, /refused the sign-in/);
     assert.equal(jar.get('goldpath'), undefined, 'no session cookie');
     assert.ok(took < 1_500, `the error page took ${Math.round(took)} ms: it waited for the revocation`);
     await revoked();
+  });
+
+  it('a userinfo 401 (invalid_token) is answered as an IdP\'s refusal (400 login_failed), while a userinfo outage (a 5xx, a network failure) stays a 503', async () => {
+    atUserinfo = async () => ({ authorization: 'Bearer not-a-token-of-this-idp', accept: 'application/json' });
+    const refused = await atCallback('uwe');
+    const res = await httpCall(refused.url, { jar: refused.jar, headers: { accept: 'application/json' } });
+    assert.equal(res.status, 400, res.body);
+    assert.equal(JSON.parse(res.body).error, 'login_failed');
+    const line = logs.lines.filter((l) => l.includes('"login failed"')).at(-1) ?? '';
+    assert.match(line, /"outcome":"idp_error"/);
+    assert.match(line, /"error":"invalid_token"/, 'the log names what the IdP said');
+    const outages: Array<() => Promise<Response>> = [
+      async () => new Response('<html>bad gateway</html>', { status: 502, headers: { 'content-type': 'text/html' } }),
+      async () => new Response(null, { status: 503, headers: { 'www-authenticate': 'Bearer error="temporarily_unavailable"' } }),
+      async () => { throw new TypeError('fetch failed'); },
+    ];
+    for (const outage of outages) {
+      atUserinfo = outage;
+      const { url, jar } = await atCallback('uwe');
+      const r = await httpCall(url, { jar, headers: { accept: 'application/json' } });
+      assert.equal(r.status, 503, r.body);
+      assert.equal(JSON.parse(r.body).error, 'unavailable');
+    }
   });
 
   it('a back-channel logout of the IdP session (sid) while the sign-in completes: SessionEnded, and the refresh token is revoked', async () => {

@@ -76,6 +76,27 @@ describe('BFF client authentication and PAR', function () {
     });
   }
 
+  it('an IdP that does not allow the client the code grant (unauthorized_client): the callback is a 503 and an error line for operators, not a 400 blaming the sign-in', async () => {
+    const cap = capturingLogger();
+    // oidc-provider answers invalid_request for a grant the client may not use; other IdPs answer
+    // as RFC 6749 5.2 says. The code is not redeemed.
+    const env = await startIdpBff({
+      redis, log: cap.log,
+      fetch: async (url, init) => (String(init.body ?? '').includes('grant_type=authorization_code')
+        ? Response.json({ error: 'unauthorized_client', error_description: 'the client may not use this grant' }, { status: 400, headers: { 'cache-control': 'no-store' } })
+        : globalThis.fetch(url, init as RequestInit)),
+    });
+    try {
+      const r = await env.login('erin');
+      assert.equal(r.status, 503, r.last.body.slice(0, 300));
+      assert.equal(r.sessionCookie, undefined);
+      const line = cap.lines.map((l) => JSON.parse(l) as { level: string; msg: string; err?: { error?: string } }).find((l) => /client authentication/.test(l.msg));
+      assert.ok(line && line.level === 'error' && line.err?.error === 'unauthorized_client', `an error-level line: ${JSON.stringify(line)}`);
+    } finally {
+      await env.close();
+    }
+  });
+
   it('private_key_jwt', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'goldpath-pkjwt-'));
     try {

@@ -2,16 +2,19 @@
 // token provider, a real redis-server and the real /auth/verify chain:
 //   - an ID token for another user (OIDC Core 12.2) ends the session: nothing of the answer is kept;
 //   - an IdP that issues 10 s access tokens is not asked for a refresh grant at every request;
-//   - a DPoP token issued to a session without a DPoP key is a 503, never a 500.
+//   - a DPoP token issued to a session without a DPoP key is a 503, never a 500;
+//   - an ID token whose signature is not the IdP's is refused as a sign-in's is: nothing is kept;
+//   - an IdP that refuses the client (unauthorized_client) does not end its users' sessions.
 import assert from 'node:assert/strict';
-import { decodeJwt } from 'jose';
+import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT } from 'jose';
+import { generateSigningKey } from '../../src/dev/idp.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
 import { IdpRegistry } from '../../src/oidc/registry.ts';
 import { createTokenProvider } from '../../src/oidc/token-provider.ts';
 import type { SessionStore } from '../../src/session/types.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Unavailable } from '../../src/errors.ts';
-import { loginExpiringAt, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { capturingLogger, loginExpiringAt, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { type RunningVerify } from '../helpers/verify-app.ts';
 import { sleep, startRefreshingVerify } from '../helpers/refresh-race.ts';
 
@@ -24,7 +27,10 @@ describe('refresh answers', function () {
   let grants = 0;
   let grantErrors: string[] = [];
   /** Edits the JSON of the IdP's answers to refresh grants (none when undefined). */
-  let editRefresh: ((body: Record<string, unknown>) => void) | undefined;
+  let editRefresh: ((body: Record<string, unknown>) => void | Promise<void>) | undefined;
+  /** The IdP's token endpoint answers unauthorized_client (RFC 6749 5.2) while set. */
+  let refuseClient = false;
+  const logs = capturingLogger('info');
 
   before(async () => {
     // The IdP issues access tokens for 10 s.
@@ -36,14 +42,20 @@ describe('refresh answers', function () {
       if (ctx.oidc.params?.grant_type === 'refresh_token') grantErrors.push(String(err.error));
     });
     const fetch: FetchLike = async (url, init) => {
+      if (refuseClient && String(init.body ?? '').includes('grant_type=refresh_token')) {
+        // oidc-provider answers invalid_request for a grant the client may not use; other IdPs
+        // answer as RFC 6749 5.2 says (and the IdP has not spent the refresh token).
+        grantErrors.push('unauthorized_client');
+        return Response.json({ error: 'unauthorized_client', error_description: 'the client is not allowed the refresh_token grant' }, { status: 400, headers: { 'cache-control': 'no-store' } });
+      }
       const res = await globalThis.fetch(url, init as RequestInit);
       const edit = editRefresh;
       if (edit === undefined || !String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
       const body = await res.json() as Record<string, unknown>;
-      edit(body);
+      await edit(body);
       return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
     };
-    ({ store, verify } = await startRefreshingVerify(env, fetch));
+    ({ store, verify } = await startRefreshingVerify(env, fetch, logs.log));
   });
   after(async () => {
     await verify?.close();
@@ -54,6 +66,8 @@ describe('refresh answers', function () {
     grants = 0;
     grantErrors = [];
     editRefresh = undefined;
+    refuseClient = false;
+    logs.lines.length = 0;
   });
 
   it('a refresh answered with an ID token for another user ends the session: 401, and nothing of the answer is kept or served', async () => {
@@ -128,5 +142,43 @@ describe('refresh answers', function () {
     }
     assert.deepEqual(grantErrors, ['invalid_client'], 'one refused grant, not three');
     assert.ok(await env.store.getById(session.id), 'the session stays (a configuration problem, not the user\'s)');
+  });
+
+  it('a refresh answered with an ID token the IdP did not sign: 503, as for an ID token with a wrong iss or aud, and nothing of the answer is kept or served', async () => {
+    const { cookie, session, token } = await loginExpiringAt(env, 'ivy', Date.now() - 1000);
+    // The IdP's own ID token for this user, every claim valid, its header (kid) kept, signed with
+    // another key: what a party between goldpath and the token endpoint could make.
+    const forger = await importJWK(await generateSigningKey(), 'RS256');
+    editRefresh = async (body) => {
+      const real = String(body['id_token']);
+      body['id_token'] = await new SignJWT(decodeJwt(real)).setProtectedHeader(decodeProtectedHeader(real) as { alg: string }).sign(forger);
+    };
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 503, res.body);
+    assert.equal(res.headers['authorization'], undefined, 'the access token of that answer is not sent upstream');
+    assert.equal(grants, 1);
+    const stored = (await env.store.getById(session.id))!;
+    assert.ok(stored, 'the session stays, as for an ID token openid-client refuses (iss, aud, exp, iat)');
+    assert.equal(stored.secrets.tokens['']!.value, token, 'nothing of the answer is kept');
+    assert.equal(stored.secrets.idToken, session.secrets.idToken, 'the forged ID token is not kept (sent as id_token_hint at logout)');
+    assert.ok(logs.lines.some((l) => l.includes('token refresh failed') && l.includes('JWSSignatureVerificationFailed')), 'the log says why');
+  });
+
+  it('an IdP that refuses the client at refresh (unauthorized_client) does not end the session: 503, an operator\'s log line, and the grant is not sent again at every request', async () => {
+    const { cookie, session } = await loginExpiringAt(env, 'jack', Date.now() - 1000);
+    refuseClient = true;
+    for (let i = 0; i < 2; i++) {
+      const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+      assert.equal(res.status, 503, res.body);
+      assert.equal(JSON.parse(res.body).error, 'unavailable');
+    }
+    assert.deepEqual(grantErrors, ['unauthorized_client'], 'one refused grant, not two');
+    const stored = await env.store.getById(session.id);
+    assert.ok(stored, 'the session stays (the client\'s registration is wrong, not the user\'s grant)');
+    assert.equal(stored.secrets.refreshToken, session.secrets.refreshToken);
+    const line = logs.lines.find((l) => l.includes('refused goldpath\'s client'));
+    assert.ok(line, 'an error line for operators');
+    assert.match(line, /"level":"error"/);
+    assert.match(line, /unauthorized_client/);
   });
 });

@@ -252,6 +252,25 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
     assert.ok(await env.store.getById(s.id), 'the session lives on');
   });
 
+  it('the key set of a refreshed ID token slow to come: 503 while the refresh lock holds, and nothing is saved after it expired', async () => {
+    const s = await expire(await loginSession('kim'));
+    // The refresh grant is answered at once; the key set to check its ID token with takes 4 s.
+    const fetch: FetchLike = async (url, init) => {
+      if (new URL(url).pathname === '/jwks') await sleep(4_000);
+      return globalThis.fetch(url, init as RequestInit);
+    };
+    const idps = new IdpRegistry(env.config.idps, { log: silentLogger, fetch, timeoutSeconds: 10, refreshTimeoutSeconds: 1 });
+    // A 3 s lock: the 1 s grant and the 1 s write fit, the key set does not.
+    const tokens = createTokenProvider({ idps, store: env.store, log: silentLogger, lockTtlMs: 3_000, waitMs: 10_000 });
+    const t0 = Date.now();
+    await assert.rejects(tokens.credentials(s, '', 'GET', 'https://api.example.test/'), Unavailable);
+    assert.ok(Date.now() - t0 < 3_000, `answered after ${Date.now() - t0} ms: past the refresh lock`);
+    await sleep(3_000 - (Date.now() - t0) + 1_500);
+    const stored = (await env.store.getById(s.id))!;
+    assert.equal(stored.secrets.tokens['']!.value, s.secrets.tokens['']!.value, 'nothing was written once the lock had expired');
+    assert.equal(stored.secrets.refreshToken, s.secrets.refreshToken);
+  });
+
   it('a store that stalls after the IdP answered: 503 within 1 s (the lock is released in the background)', async () => {
     const s = await expire(await loginSession('ivan'));
     const store = createSessionStore({ url: env.redis.url, settings: env.settings, log: silentLogger });
