@@ -12,6 +12,7 @@ import { assignRequestId } from '../http/request-id.ts';
 import { errorFields, type Logger } from '../log.ts';
 import type { FetchLike } from '../oidc/fetch.ts';
 import { IdpRegistry } from '../oidc/registry.ts';
+import { BackgroundTasks } from '../oidc/background.ts';
 import { createTokenProvider, type OidcTokenProvider } from '../oidc/token-provider.ts';
 import type { SessionStore } from '../session/types.ts';
 import { backchannelLogoutHandler } from './backchannel-logout.ts';
@@ -46,13 +47,16 @@ export interface BffApp {
   readonly metrics: BffMetrics;
   /** Swaps in a new, already validated configuration (SIGHUP); in-flight requests finish on the old one. */
   reload(config: GoldpathConfig): void;
+  /** Waits, bounded, for the revocations started in the background: once serving stopped, before the store closes. */
   close(): Promise<void>;
 }
 
 export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
   const { settings, config, store, log } = opts;
   const metrics = createBffMetrics(opts.metricsRegistry ?? new Registry());
-  const idps = new IdpRegistry(config.idps, { log, fetch: opts.fetch });
+  // The app's, not a registry's: a reload replaces the registry, not the revocations it started.
+  const background = new BackgroundTasks();
+  const idps = new IdpRegistry(config.idps, { log, fetch: opts.fetch, background });
   for (const idp of idps.all()) {
     if (idp.idp.dangerouslyAllowInsecureHttp) {
       log.warn({ idp: idp.name, issuer: idp.idp.issuer }, '!!! dangerously_allow_insecure_http: this IdP may be reached over PLAIN HTTP; development only !!!');
@@ -125,11 +129,13 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
     get tokens() { return current.tokens; },
     get idps() { return current.idps; },
     reload(next: GoldpathConfig) {
-      const nextIdps = new IdpRegistry(next.idps, { log, fetch: opts.fetch }, current.idps);
+      const nextIdps = new IdpRegistry(next.idps, { log, fetch: opts.fetch, background }, current.idps);
       current = { config: next, idps: nextIdps, tokens: createTokenProvider({ idps: nextIdps, store, log, onRefresh: (o) => metrics.refresh(o) }) };
       void nextIdps.loadAll().catch(() => { /* logged; retried on use */ });
     },
-    async close() { /* nothing held open: IdP clients use per-request connections, the store is the caller's */ },
+    // IdP clients use per-request connections and the store is the caller's: only the background
+    // revocations are left to wait for (the caller stopped serving first; the store still works).
+    close: () => background.drain(log),
   };
 }
 

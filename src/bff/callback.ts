@@ -210,13 +210,14 @@ export function callbackHandler(deps: BffDeps) {
    */
   function discard(ctx: Context, idp: IdpClient, refreshToken: string, browser: string | undefined): void {
     const reqId = ctx.state.requestId;
-    (browser === undefined ? Promise.resolve(null) : store.lastSignInIdp(browser)).then((held) => {
+    // Tracked from here, not from the revocation: a shutdown between the two would drop it.
+    idp.background.track((browser === undefined ? Promise.resolve(null) : store.lastSignInIdp(browser)).then((held) => {
       if (held === idp.name) {
         log.info({ reqId, idp: idp.name }, 'login failed: its refresh token is not revoked (the browser signed in at this IdP meanwhile, maybe in the same grant)');
         return;
       }
       revokeInBackground(idp, refreshToken, log, reqId, 'login failed: the refresh token it was issued');
-    }, (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'login failed: its refresh token is not revoked (the store cannot say whether the browser has a session)'));
+    }, (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'login failed: its refresh token is not revoked (the store cannot say whether the browser has a session)')));
   }
 
   function countUnavailable(err: GoldpathError): GoldpathError {

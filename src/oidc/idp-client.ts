@@ -12,6 +12,7 @@ import { sameIssuer } from '../config/idps.ts';
 import { clientAuthFor } from './client-auth.ts';
 import { dpopKeyPair, dpopThumbprint, type DpopJwk } from './dpop.ts';
 import { limitedFetch, readTlsMaterial, tlsFetch, type FetchLike } from './fetch.ts';
+import { BackgroundTasks } from './background.ts';
 
 export interface IdpClientOptions {
   log: Logger;
@@ -29,6 +30,11 @@ export interface IdpClientOptions {
    * used when discovery fails, so a SIGHUP while the IdP is away does not unlearn what it knew.
    */
   previousMetadata?: Readonly<oidc.ServerMetadata>;
+  /**
+   * Where revokeInBackground keeps its calls, for a shutdown to wait for: the process's one, shared
+   * by the clients of every reload. Default: this client's own.
+   */
+  background?: BackgroundTasks;
 }
 
 export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
@@ -60,6 +66,8 @@ class UnusableCredentials extends Error {
 
 export class IdpClient {
   readonly idp: IdpConfig;
+  /** The revocations this client runs in the background (see IdpClientOptions.background). */
+  readonly background: BackgroundTasks;
   readonly #log: Logger;
   readonly #fetch: FetchLike;
   readonly #timeout: number;
@@ -79,6 +87,7 @@ export class IdpClient {
     this.#timeout = opts.timeoutSeconds ?? 5;
     this.#refreshTimeout = opts.refreshTimeoutSeconds ?? REFRESH_GRANT_BUDGET_S / (idp.dpop ? 2 : 1);
     this.#previous = opts.previousMetadata;
+    this.background = opts.background ?? new BackgroundTasks();
     if (idp.clientSecret) clientSecrets.add(idp.clientSecret);
     // Every IdP answer is size-bounded, whichever fetch carries it (fetch.ts).
     this.#fetch = idp.clientAuth === 'tls_client_auth' && idp.mtls
@@ -491,15 +500,16 @@ function quotesClientSecret(text: string): boolean {
 /**
  * Revokes, in the background, a refresh token that no session holds (RFC 7009, when the IdP has a
  * revocation endpoint): the answer of the request that let go of it never waits for the IdP, and
- * this client's timeout bounds the call. Logs `subject` and the outcome, never the token.
+ * this client's timeout bounds the call, and a graceful shutdown waits for it (idp.background).
+ * Logs `subject` and the outcome, never the token.
  */
 export function revokeInBackground(idp: IdpClient, refreshToken: string, log: Logger, reqId: string | undefined, subject: string): void {
-  idp.revoke(refreshToken).then(
+  idp.background.track(idp.revoke(refreshToken).then(
     (revoked) => log.info({ reqId, idp: idp.name, revoked }, revoked
       ? `${subject} is revoked`
       : `${subject} is dropped (the IdP has no revocation endpoint)`),
     (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, `${subject} could not be revoked`),
-  );
+  ));
 }
 
 /** Loggable summary of an openid-client/network error: no response bodies, no tokens, no secrets. */

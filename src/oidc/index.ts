@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import type { SessionStore } from '../session/types.ts';
 import type { FetchLike } from './fetch.ts';
 import { IdpRegistry } from './registry.ts';
+import type { BackgroundTasks } from './background.ts';
 import { createTokenProvider, type OidcTokenProvider, type RefreshOutcome } from './token-provider.ts';
 
 export type { TokenProvider, UpstreamCredentials } from './types.ts';
@@ -26,7 +27,9 @@ export async function tokenProviderFactory(args: {
   config: GoldpathConfig;
   fetch?: FetchLike;
   onRefresh?: (outcome: RefreshOutcome) => void;
+  /** The sidecar's, which its shutdown waits for (a reload builds another provider). */
+  background?: BackgroundTasks;
 }): Promise<OidcTokenProvider> {
-  const idps = new IdpRegistry(args.config.idps, { log: args.log, fetch: args.fetch });
+  const idps = new IdpRegistry(args.config.idps, { log: args.log, fetch: args.fetch, background: args.background });
   return createTokenProvider({ idps, store: args.store, log: args.log, onRefresh: args.onRefresh });
 }

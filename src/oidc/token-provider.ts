@@ -422,10 +422,12 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     const gone = () => {
       const obtained = res.refresh_token;
       if (obtained === undefined || obtained === rt) return;
-      store.takeTransient(REPLACED.kind, current.id).then(
+      // Tracked from the read on: the 401 goes out before it is answered, and a shutdown right
+      // after must still wait for the revocation it leads to.
+      idp.background.track(store.takeTransient(REPLACED.kind, current.id).then(
         (replaced) => { if (replaced !== current.idp) discard(idp, obtained, reqId); },
         () => { /* see above */ },
-      );
+      ));
     };
     let saved: boolean;
     try {

@@ -12,6 +12,7 @@ import { createSessionStore } from '../session/index.ts';
 import { CachingSessionStore, type SessionCacheOptions } from '../session/cache.ts';
 import type { SessionStore } from '../session/types.ts';
 import type { TokenProvider } from '../oidc/types.ts';
+import { BackgroundTasks } from '../oidc/background.ts';
 import { FORWARD_AUTH_MAX_HEADER_BYTES, listen, type Listening } from '../http/serve.ts';
 import { serialized } from '../http/serialized.ts';
 import { createVerifyApp } from './app.ts';
@@ -35,6 +36,8 @@ export interface VerifyOptions {
   /** How tokens are refreshed; defaults to the OIDC token provider for idps.yaml. */
   readonly tokens?: (args: {
     settings: Settings; store: SessionStore; log: Logger; config: GoldpathConfig; onRefresh?: (outcome: string) => void;
+    /** Where its background revocations are kept: close() waits for them. */
+    background: BackgroundTasks;
   }) => Promise<TokenProvider>;
   readonly port?: number;
   readonly host?: string;
@@ -70,9 +73,11 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
   const metrics = createVerifyMetrics(undefined, { processMetrics: !opts.store });
   const makeTokens = opts.tokens ?? (await import('../oidc/index.ts')).tokenProviderFactory;
   const onRefresh = (outcome: string) => metrics.refreshes.inc({ outcome });
+  // The process's, not a policy's: a reload replaces the token provider, not what it started.
+  const background = new BackgroundTasks();
   // The token provider is part of the policy: a reload swaps both at once (state.ts).
   let policy: VerifyPolicy;
-  const build = async (c: typeof config) => buildVerifyPolicy(c, settings, log, await makeTokens({ settings, store, log, config: c, onRefresh }));
+  const build = async (c: typeof config) => buildVerifyPolicy(c, settings, log, await makeTokens({ settings, store, log, config: c, onRefresh, background }));
   try {
     policy = await withEveryProblem(dir, opts.env, () => build(config));
   } catch (err) {
@@ -107,6 +112,8 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
     reload,
     async close() {
       await listening.close();
+      // A refresh that found its session gone lets go of its refresh token: revoked before we go.
+      await background.drain(log);
       if (!opts.store) await store.close();
     },
   };

@@ -1,0 +1,131 @@
+// The verify sidecar's close() (what SIGTERM runs once the accepted requests are answered) waits
+// for the revocation a refresh started in the background when it found its session gone, at a
+// slow IdP too: closed at once, the process exited with that refresh token live at the IdP. Real
+// parts: the sidecar as startVerify makes it, the real BFF, redis-server and an oidc-provider dev IdP.
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { FetchLike } from '../../src/oidc/fetch.ts';
+import type { SessionStore } from '../../src/session/types.ts';
+import { tokenProviderFactory } from '../../src/oidc/index.ts';
+import { startVerify, type VerifyProcess } from '../../src/verify/server.ts';
+import { capturingLogger, devIdpsYaml, loginExpiringAt, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+import { httpCall } from '../helpers/login.ts';
+import { gate, grantsRefresh, sleep } from '../helpers/refresh-race.ts';
+import { send, verifyEnv, VERIFY_CONFIG_DIR } from '../helpers/verify-app.ts';
+
+/** `store` with its takeTransient answered 300 ms late. */
+function slowReplacedRead(store: SessionStore): SessionStore {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop !== 'takeTransient' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+      return async (...args: unknown[]) => {
+        const answer = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        await sleep(300);
+        return answer;
+      };
+    },
+  });
+}
+
+describe('verify close(): background revocations at shutdown', function () {
+  this.timeout(60_000);
+  const logs = capturingLogger('info');
+  let env: IdpBff;
+  let dir: string;
+  let sidecar: VerifyProcess | undefined;
+  /** Refresh tokens the IdP issued to the sidecar's refreshes. */
+  const issued: string[] = [];
+  /** Awaited once the IdP has answered a refresh grant, before the sidecar reads the answer. */
+  let answered: (() => Promise<void>) | undefined;
+  /** Revocations the IdP answered the sidecar, and when (performance.now()) the last one. */
+  let revoked = 0;
+  let revokedAt = 0;
+
+  before(async () => {
+    env = await startIdpBff({
+      idps: [{
+        devIdp: {
+          configure: (config) => {
+            // Revocation ends that refresh token only, not the grant: the logout's revocation of
+            // the token the session held leaves the one the sidecar's refresh obtained alive.
+            config['revokeGrantPolicy'] = () => false;
+            const adapter = config['adapter'] as (model: string) => Record<string, unknown>;
+            config['adapter'] = (model: string) => ({ ...adapter(model), revokeByGrantId: async () => {} });
+          },
+        },
+      }],
+    });
+    dir = mkdtempSync(join(tmpdir(), 'goldpath-verify-drain-'));
+    cpSync(VERIFY_CONFIG_DIR, dir, { recursive: true });
+    writeFileSync(join(dir, 'idps.yaml'), devIdpsYaml(env.idp.issuer));
+    // The sidecar's IdP calls: refresh answers noted (and held while `answered` says so), and a
+    // revocation endpoint that takes a second to answer.
+    const fetch: FetchLike = async (url, init) => {
+      const revocation = String(url).endsWith('/token/revocation');
+      if (revocation) await sleep(1_000);
+      const res = await globalThis.fetch(url, init as RequestInit);
+      if (revocation && res.status === 200) {
+        revoked++;
+        revokedAt = performance.now();
+      }
+      if (!String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
+      const body = await res.text();
+      issued.push(String((JSON.parse(body) as Record<string, unknown>)['refresh_token']));
+      await answered?.();
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    sidecar = await startVerify({
+      env: { ...verifyEnv(env.redis.url), GOLDPATH_CONFIG_DIR: dir, TEST_CLIENT_SECRET },
+      // Whether the ended session was replaced by a new sign-in is read before the revocation
+      // starts, after the 401 went out: slowed, so close() comes while that read is still out.
+      store: slowReplacedRead(env.store), log: logs.log, port: 0, host: '127.0.0.1',
+      tokens: (args) => tokenProviderFactory({ ...args, fetch }),
+    });
+  });
+  after(async () => {
+    await sidecar?.close();
+    await env?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a refresh whose session ended meanwhile: its refresh token is revoked (the IdP taking 1 s) before close() resolves', async () => {
+    const { cookie } = await loginExpiringAt(env, 'alice', Date.now() - 1_000);
+    const info = await httpCall(`${env.url}/auth/session`, { headers: { cookie } });
+    assert.equal(info.status, 200, info.body);
+    const csrf = JSON.parse(info.body).csrf_token as string;
+    // The IdP has answered the refresh (rotated the refresh token); the answer is held while the
+    // user logs out, so the sidecar's save finds the session gone.
+    const arrived = gate();
+    const go = gate();
+    answered = async () => {
+      arrived.open();
+      await go.promise;
+    };
+    const call = send(sidecar!.port, '/auth/verify', {
+      'x-forwarded-method': 'GET', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'localhost:8080', 'x-forwarded-uri': '/api/orders/1', cookie,
+    });
+    await arrived.promise;
+    const out = await httpCall(`${env.url}/auth/logout`, {
+      method: 'POST', headers: { cookie, 'x-csrf-token': csrf, accept: 'application/json', 'sec-fetch-mode': 'cors' },
+    });
+    assert.equal(out.status, 200, out.body);
+    go.open();
+    assert.equal((await call).status, 401);
+    assert.equal(issued.length, 1);
+    const rt = issued[0]!;
+
+    const closing = sidecar!.close();
+    sidecar = undefined;
+    await closing;
+    const closedAt = performance.now();
+    assert.equal(revoked, 1, 'close() resolved before the IdP answered the revocation');
+    assert.ok(revokedAt <= closedAt);
+    assert.equal(await grantsRefresh(env.idp.issuer, rt), false, 'the refresh token the ended session\'s refresh obtained is still granted: a live grant nobody holds');
+    assert.ok(logs.lines.some((l) => l.includes('the refresh token of a session that ended is revoked')));
+    for (const line of logs.lines) assert.ok(!line.includes(rt), 'a refresh token reached the log');
+  });
+});
