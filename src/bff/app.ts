@@ -45,8 +45,11 @@ export interface BffApp {
   readonly tokens: OidcTokenProvider;
   readonly idps: IdpRegistry;
   readonly metrics: BffMetrics;
-  /** Swaps in a new, already validated configuration (SIGHUP); in-flight requests finish on the old one. */
-  reload(config: GoldpathConfig): void;
+  /**
+   * Swaps in a new, already validated configuration (SIGHUP); in-flight requests finish on the old
+   * one. Rejects (ConfigError), swapping nothing, when an issuer it adds cannot be discovered.
+   */
+  reload(config: GoldpathConfig): Promise<void>;
   /** Waits, bounded, for the revocations started in the background: once serving stopped, before the store closes. */
   close(): Promise<void>;
 }
@@ -128,10 +131,9 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
     app, metrics,
     get tokens() { return current.tokens; },
     get idps() { return current.idps; },
-    reload(next: GoldpathConfig) {
-      const nextIdps = new IdpRegistry(next.idps, { log, fetch: opts.fetch, background }, current.idps);
+    async reload(next: GoldpathConfig) {
+      const nextIdps = await IdpRegistry.replacing(current.idps, next.idps, { log, fetch: opts.fetch, background });
       current = { config: next, idps: nextIdps, tokens: createTokenProvider({ idps: nextIdps, store, log, onRefresh: (o) => metrics.refresh(o) }) };
-      void nextIdps.loadAll().catch(() => { /* logged; retried on use */ });
     },
     // IdP clients use per-request connections and the store is the caller's: only the background
     // revocations are left to wait for (the caller stopped serving first; the store still works).

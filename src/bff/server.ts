@@ -60,7 +60,7 @@ export async function startBffProcess(opts: BffProcessOptions): Promise<BffProce
         await assertPoliciesLoad(loaded.pdp);
         return loaded;
       });
-      bff.reload(next);
+      await bff.reload(next);
       log.info('configuration reloaded');
       return true;
     } catch (err) {

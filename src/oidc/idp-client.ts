@@ -26,8 +26,9 @@ export interface IdpClientOptions {
    */
   refreshTimeoutSeconds?: number;
   /**
-   * The metadata the client this one replaces (a reload) had discovered, for the same issuer:
-   * used when discovery fails, so a SIGHUP while the IdP is away does not unlearn what it knew.
+   * The metadata the client this one replaces (a reload) had discovered, for the same issuer: used
+   * instead of discovery, so a SIGHUP asks the IdP nothing, and one while it is away does not
+   * unlearn what it knew (registry.ts).
    */
   previousMetadata?: Readonly<oidc.ServerMetadata>;
   /**
@@ -113,9 +114,8 @@ export class IdpClient {
   }
 
   /**
-   * The discovered server metadata, once loaded, else what this client itself fell back on (handed
-   * to the client that replaces this one): a second reload while the first one's discovery still
-   * waits for a hanging IdP must not lose what was discovered before both.
+   * The server metadata, once loaded, else what this client was handed (and hands on to the client
+   * that replaces it): a second reload before this client is first used must not lose it.
    */
   get metadata(): Readonly<oidc.ServerMetadata> | undefined {
     return this.#config?.serverMetadata() ?? this.#previous;
@@ -152,6 +152,10 @@ export class IdpClient {
     // Validation vetted the key files, but they are read again here and may have changed since.
     const auth = await clientAuthFor(idp).catch((err: unknown) => { throw new UnusableCredentials(err); });
     this.#client = { metadata, auth };
+    // The same client as before the reload (its key files read again), on what was discovered then.
+    if (this.#previous !== undefined) {
+      return this.#discovered(this.#configurationOf(this.#previous as oidc.ServerMetadata, this.#timeout), 'IdP metadata kept from before the reload');
+    }
     let config: oidc.Configuration;
     try {
       // openid-client looks for allowInsecureRequests itself in `execute` (the discovery request
@@ -169,15 +173,12 @@ export class IdpClient {
         this.#log.info({ idp: this.name, issuer: spelled.issuer }, 'the IdP spells its issuer with a different trailing slash than idps.yaml: using the IdP\'s');
         return this.#discovered(this.#configurationOf(spelled, this.#timeout));
       }
-      if (this.#previous === undefined) throw err;
-      // The same client as before the reload (its key files read again), on what was discovered then.
-      this.#log.warn({ idp: this.name, err: errorSummary(err) }, 'IdP discovery failed: using the metadata loaded before the reload');
-      return this.#configurationOf(this.#previous as oidc.ServerMetadata, this.#timeout);
+      throw err;
     }
     return this.#discovered(config);
   }
 
-  #discovered(config: oidc.Configuration): oidc.Configuration {
+  #discovered(config: oidc.Configuration, loaded = 'IdP metadata loaded'): oidc.Configuration {
     const idp = this.idp;
     const meta = config.serverMetadata();
     if (meta.require_pushed_authorization_requests && idp.par === 'never') {
@@ -186,7 +187,7 @@ export class IdpClient {
     if (idp.dpop && !meta.dpop_signing_alg_values_supported) {
       this.#log.warn({ idp: this.name }, 'idps.yaml sets dpop: true, but the IdP does not advertise DPoP (dpop_signing_alg_values_supported): sign-ins fail if it issues bearer tokens');
     }
-    this.#log.info({ idp: this.name, issuer: meta.issuer }, 'IdP metadata loaded');
+    this.#log.info({ idp: this.name, issuer: meta.issuer }, loaded);
     return config;
   }
 

@@ -93,6 +93,8 @@ export interface OidcTokenProvider extends TokenProvider {
    * session, or null when the IdP rejected the refresh and the session was deleted.
    */
   fresh(session: Session, audience: string, scope?: RequestScope): Promise<Session | null>;
+  /** The IdPs it refreshes at (a reload hands them on to the registry that replaces them). */
+  readonly idps: IdpRegistry;
 }
 
 /** A caller waiting for a Flight, with what is left of its store budget (ms). */
@@ -526,7 +528,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     return { authorization: `Bearer ${t.value}`, dpop: undefined };
   }
 
-  return { credentials, fresh };
+  return { credentials, fresh, idps };
 }
 
 /**

@@ -38,6 +38,8 @@ export interface VerifyOptions {
     settings: Settings; store: SessionStore; log: Logger; config: GoldpathConfig; onRefresh?: (outcome: string) => void;
     /** Where its background revocations are kept: close() waits for them. */
     background: BackgroundTasks;
+    /** The provider a reload replaces (what its IdPs discovered is handed on); none at startup. */
+    previous?: TokenProvider;
   }) => Promise<TokenProvider>;
   readonly port?: number;
   readonly host?: string;
@@ -75,9 +77,11 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
   const onRefresh = (outcome: string) => metrics.refreshes.inc({ outcome });
   // The process's, not a policy's: a reload replaces the token provider, not what it started.
   const background = new BackgroundTasks();
-  // The token provider is part of the policy: a reload swaps both at once (state.ts).
+  // The token provider is part of the policy: a reload swaps both at once (state.ts), and hands the
+  // one it replaces to the new one, as the BFF does (IdpRegistry.replacing).
   let policy: VerifyPolicy;
-  const build = async (c: typeof config) => buildVerifyPolicy(c, settings, log, await makeTokens({ settings, store, log, config: c, onRefresh, background }));
+  const build = async (c: typeof config, previous?: TokenProvider) =>
+    buildVerifyPolicy(c, settings, log, await makeTokens({ settings, store, log, config: c, onRefresh, background, previous }));
   try {
     policy = await withEveryProblem(dir, opts.env, () => build(config));
   } catch (err) {
@@ -90,7 +94,7 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
 
   async function reloadOnce(): Promise<boolean> {
     try {
-      const nextPolicy = await withEveryProblem(settings.configDir, opts.env, async () => build(await loadConfig(settings.configDir, opts.env)));
+      const nextPolicy = await withEveryProblem(settings.configDir, opts.env, async () => build(await loadConfig(settings.configDir, opts.env), policy.tokens));
       const old = policy;
       policy = nextPolicy;
       // Oso's WASM heap is not garbage-collected: free the old engine once the requests that took

@@ -55,7 +55,7 @@ describe('BFF against IdPs set up otherwise', function () {
         });
         const config = structuredClone(env.config);
         (config.idps.idps['dev'] as { issuer: string }).issuer = `${origin}${written}`;
-        env.bff.reload(config);
+        await env.bff.reload(config);
         try {
           const r = await env.login('alice');
           assert.equal(r.status, 302, r.last.body.slice(0, 300));

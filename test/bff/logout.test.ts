@@ -550,7 +550,7 @@ describe('BFF back-channel logout with one IdP client under two idps.yaml names'
     signingKey = await generateSigningKey();
     env = await startIdpBff({ idps: [{ devIdp: { keys: [signingKey] }, redirectPaths: ['/auth/callback', '/auth/callback/dev2'] }] });
     const dev = env.config.idps.idps['dev']!;
-    env.bff.reload({ ...env.config, idps: { default: 'dev', idps: { dev, dev2: { ...dev, name: 'dev2', scopes: dev.scopes.filter((s) => s !== 'offline_access') } } } });
+    await env.bff.reload({ ...env.config, idps: { default: 'dev', idps: { dev, dev2: { ...dev, name: 'dev2', scopes: dev.scopes.filter((s) => s !== 'offline_access') } } } });
   });
   after(() => env?.close());
 

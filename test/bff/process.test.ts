@@ -123,6 +123,31 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
       }
     });
 
+    it('a reload adding an IdP whose issuer cannot be discovered is rejected, naming the IdP and the cause; sign-ins go on', async () => {
+      const closed = `http://127.0.0.1:${await freePort()}`;
+      const before = child.output().length;
+      writeFileSync(join(dir, 'idps.yaml'), `${idpsYaml(idp.issuer)}  corp:\n    issuer: ${closed}\n    client_id: goldpath\n` +
+        '    client_secret: ${TEST_CLIENT_SECRET}\n    dangerously_allow_insecure_http: true\n' +
+        '    audiences:\n      reports: { resource: "https://api.example.test/reports", scopes: [reports.read] }\n');
+      try {
+        child.proc.kill('SIGHUP');
+        const deadline = Date.now() + 10_000;
+        while (!/reload rejected|configuration reloaded/.test(child.output().slice(before))) {
+          assert.ok(Date.now() < deadline, child.output().slice(before));
+          await new Promise((res) => setTimeout(res, 100));
+        }
+        const line = child.output().slice(before).split('\n').find((l) => l.includes('reload rejected')) ?? '';
+        // Node says ECONNREFUSED, Deno "Connection refused".
+        assert.match(line, new RegExp(`idps\\.corp\\.issuer: ${closed} cannot be discovered \\(.*(ECONNREFUSED|Connection refused)`, 'i'), child.output().slice(before));
+        assert.ok(!child.output().includes(SECRET), 'no client secret in the process output');
+        assert.equal((await httpCall(`${origin}/readyz`)).status, 200);
+        const r = await browserLogin({ start: `${origin}/auth/login`, user: 'carl' });
+        assert.equal(r.status, 302, r.last.body.slice(0, 300));
+      } finally {
+        writeFileSync(join(dir, 'idps.yaml'), idpsYaml(idp.issuer));
+      }
+    });
+
     it('reloads idps.yaml on SIGHUP and keeps the old config when the new one is broken', async () => {
       writeFileSync(join(dir, 'idps.yaml'), 'default: nope\nidps: {}\n');
       child.proc.kill('SIGHUP');

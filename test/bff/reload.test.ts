@@ -1,10 +1,13 @@
 // A reload (SIGHUP: BffApp.reload) reaches every BFF endpoint, not only /readyz and the token
 // provider: handlers read the IdPs and config per request. Real dev IdPs, real redis-server.
 import assert from 'node:assert/strict';
-import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall } from '../helpers/login.ts';
 import type { GoldpathConfig } from '../../src/config/types.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
+import { ConfigError } from '../../src/errors.ts';
+import { freePort } from '../helpers/redis.ts';
+import { TcpProxy } from '../helpers/tcp-proxy.ts';
 
 describe('BFF reload', function () {
   this.timeout(30_000);
@@ -25,7 +28,7 @@ describe('BFF reload', function () {
   it('an IdP removed from idps.yaml can no longer start or finish a login', async () => {
     // A login started at `other` before the reload, its callback after.
     const started = await env.login('alice', { idp: 'other', stopBefore: (u) => u.pathname.startsWith('/auth/callback') });
-    env.bff.reload(without('other'));
+    await env.bff.reload(without('other'));
     const login = await httpCall(`${env.url}/auth/login?idp=other`);
     assert.equal(login.status, 400);
     assert.match(login.body, /unknown IdP/);
@@ -39,13 +42,9 @@ describe('BFF reload', function () {
   it('a reload while an IdP is away keeps the metadata it had discovered: /readyz stays 200', async () => {
     assert.equal((await httpCall(`${env.url}/readyz`)).status, 200, 'metadata loaded');
     await env.idps['dev']!.close();
-    env.bff.reload({ ...env.config });
+    await env.bff.reload({ ...env.config });
     const ready = await httpCall(`${env.url}/readyz`);
     assert.equal(ready.status, 200, ready.body);
-    // A reload naming another issuer for it starts afresh (nothing to fall back on).
-    const idps = { ...env.config.idps.idps, dev: { ...env.config.idps.idps['dev']!, issuer: 'http://127.0.0.1:1' } };
-    env.bff.reload({ ...env.config, idps: { default: 'dev', idps } });
-    assert.equal((await httpCall(`${env.url}/readyz`)).status, 503);
   });
 
   it('two reloads in quick succession while the IdP hangs keep the metadata discovered before them: /readyz stays 200', async () => {
@@ -59,8 +58,7 @@ describe('BFF reload', function () {
     try {
       assert.equal((await httpCall(`${e.url}/readyz`)).status, 200, 'metadata loaded');
       hang = true;
-      e.bff.reload({ ...e.config });
-      e.bff.reload({ ...e.config });
+      await Promise.all([e.bff.reload({ ...e.config }), e.bff.reload({ ...e.config })]);
       const ready = await httpCall(`${e.url}/readyz`);
       assert.equal(ready.status, 200, ready.body);
     } finally {
@@ -69,7 +67,7 @@ describe('BFF reload', function () {
   });
 
   it('a new default IdP takes the logins without ?idp=, at /auth/callback', async () => {
-    env.bff.reload({ ...env.config, idps: { default: 'other', idps: env.config.idps.idps } });
+    await env.bff.reload({ ...env.config, idps: { default: 'other', idps: env.config.idps.idps } });
     const res = await httpCall(`${env.url}/auth/login`);
     assert.equal(res.status, 302);
     assert.ok(res.headers.location!.startsWith(`${env.idps['other']!.issuer}/`), res.headers.location);
@@ -85,8 +83,80 @@ describe('BFF reload', function () {
     const origin = 'http://spa.test:5173';
     const before = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: r.jar, headers: { origin, 'x-csrf-token': csrf } });
     assert.equal(before.status, 403);
-    env.bff.reload({ ...env.config, routes: { ...env.config.routes, cors: { allowedOrigins: [origin] } } });
+    await env.bff.reload({ ...env.config, routes: { ...env.config.routes, cors: { allowedOrigins: [origin] } } });
     const after = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: r.jar, headers: { origin, 'x-csrf-token': csrf } });
     assert.equal(after.status, 200);
+  });
+
+  describe('an issuer the reload adds', () => {
+    /** env.config with `dev` given `issuer`, or with an IdP `corp` at `issuer` beside the others. */
+    function devAt(issuer: string): GoldpathConfig {
+      return { ...env.config, idps: { default: 'dev', idps: { ...env.config.idps.idps, dev: { ...env.config.idps.idps['dev']!, issuer } } } };
+    }
+    function corpAt(issuer: string): GoldpathConfig {
+      const corp = { ...env.config.idps.idps['dev']!, name: 'corp', issuer };
+      return { ...env.config, idps: { default: 'dev', idps: { ...env.config.idps.idps, corp } } };
+    }
+
+    it('that cannot be discovered rejects the reload, naming the IdP and the cause: the old IdPs keep signing in, /readyz stays 200', async () => {
+      const closed = `http://127.0.0.1:${await freePort()}`;
+      for (const [name, next] of [['corp', corpAt(closed)], ['dev', devAt(closed)]] as const) {
+        await assert.rejects(async () => env.bff.reload(next), (err: Error) => {
+          assert.ok(err instanceof ConfigError, String(err));
+          assert.match(err.message, new RegExp(`idps\\.yaml: idps\\.${name}\\.issuer: ${closed} cannot be discovered \\(.*ECONNREFUSED`), err.message);
+          assert.ok(!err.message.includes(TEST_CLIENT_SECRET), 'no client secret');
+          return true;
+        });
+        assert.equal(env.bff.idps.get('dev')!.idp.issuer, env.idps['dev']!.issuer, 'the old IdPs serve');
+        assert.equal(env.bff.idps.get('corp'), undefined);
+        const ready = await httpCall(`${env.url}/readyz`);
+        assert.equal(ready.status, 200, ready.body);
+        const r = await env.login('alice');
+        assert.equal(r.status, 302, r.last.body.slice(0, 300));
+      }
+    });
+
+    it('that never answers rejects the reload within the discovery timeout', async () => {
+      // Takes connections and never answers (a host gone, packets dropped).
+      const hanging = await TcpProxy.start(Number(new URL(env.idp.issuer).port));
+      hanging.stall();
+      try {
+        const t0 = Date.now();
+        await assert.rejects(async () => env.bff.reload(devAt(`http://127.0.0.1:${hanging.port}`)), /idps\.dev\.issuer: .*operation timed out/);
+        assert.ok(Date.now() - t0 < 8_000, `bounded: ${Date.now() - t0} ms`);
+      } finally {
+        await hanging.close();
+      }
+      assert.equal((await env.login('alice')).status, 302, 'dev at its old issuer');
+    });
+
+    it('that answers is discovered during the reload, which is accepted: its sign-ins work at once', async () => {
+      await env.bff.reload(without('other'));
+      await env.bff.reload(env.config);
+      assert.equal(env.bff.idps.get('other')!.ready, true, 'discovered by the time the reload is done');
+      const r = await env.login('olga', { idp: 'other' });
+      assert.equal(r.status, 302, r.last.body.slice(0, 300));
+    });
+  });
+
+  it('an IdP that is away and unchanged does not block a reload of routes.yaml, and is asked nothing', async () => {
+    const asked: string[] = [];
+    const fetch: FetchLike = (url, init) => {
+      asked.push(String(url));
+      return globalThis.fetch(url, init as RequestInit);
+    };
+    const e = await startIdpBff({ fetch, idps: [{ name: 'dev' }, { name: 'other' }] });
+    try {
+      assert.equal((await httpCall(`${e.url}/readyz`)).status, 200, 'metadata loaded');
+      await e.idps['other']!.close();
+      const [before, old] = [asked.length, e.bff.idps];
+      await e.bff.reload({ ...e.config, routes: { ...e.config.routes, cors: { allowedOrigins: ['http://spa.test:5173'] } } });
+      assert.notEqual(e.bff.idps, old, 'reloaded');
+      const ready = await httpCall(`${e.url}/readyz`);
+      assert.equal(ready.status, 200, ready.body);
+      assert.deepEqual(asked.slice(before), [], 'no request to any IdP');
+    } finally {
+      await e.close();
+    }
   });
 });
