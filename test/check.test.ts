@@ -93,6 +93,18 @@ describe('goldpath check', function () {
     assert.match(good.out, /: OK \(routes\.yaml, pdp\.yaml, idps\.yaml, policies; environment: PORT, LOG_LEVEL checked\)$/m);
   });
 
+  it('refuses REDIS_URL=memory:// as verify and bff do (one process only: the demo)', function () {
+    const secret = { GOLDPATH_CLIENT_SECRET: 'x'.repeat(32) };
+    const alone = check(['compose/config'], { ...secret, REDIS_URL: 'memory://' });
+    assert.equal(alone.code, 1, alone.out);
+    assert.match(alone.out, /^environment: REDIS_URL: memory:\/\/ only works when everything runs in one process/m);
+    // Said in the same round as the other variables' problems, once.
+    const more = check(['compose/config'], { ...secret, REDIS_URL: 'memory://demo', PORT: '99999' });
+    assert.equal(more.code, 1, more.out);
+    assert.equal(more.out.match(/REDIS_URL: memory:\/\//g)?.length, 1, more.out);
+    assert.match(more.out, /2 problems in /);
+  });
+
   it('runs where the session keys are not set: a note, not a failure', function () {
     const r = check(['compose/config'], { GOLDPATH_CLIENT_SECRET: 'x'.repeat(32) });
     assert.equal(r.code, 0, r.out);

@@ -4,7 +4,7 @@
 import process from 'node:process';
 import { ConfigError } from '../errors.ts';
 import { loadConfig, loadSettingsAndConfig } from '../config/load.ts';
-import { configDirOf } from '../config/env.ts';
+import { configDirOf, separateProcessStoreProblem } from '../config/env.ts';
 import { assertPoliciesLoad, withEveryProblem } from '../check.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSessionStore } from '../session/index.ts';
@@ -41,10 +41,11 @@ export async function startBffProcess(opts: BffProcessOptions): Promise<BffProce
     await assertPoliciesLoad(loaded.config.pdp);
     return loaded;
   });
-  if (!opts.store && settings.redisUrl.startsWith('memory:')) {
+  const memory = opts.store ? undefined : separateProcessStoreProblem(settings.redisUrl);
+  if (memory) {
     // Sessions in this process's memory could never reach a verify sidecar (its own process, which
     // refuses memory:// too): every sign-in would end in a 401 at the API.
-    throw new ConfigError([{ file: 'environment', key: 'REDIS_URL', message: 'memory:// only works when everything runs in one process (goldpath demo); use redis://' }]);
+    throw new ConfigError([memory]);
   }
   const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'bff' });
   const store = opts.store ?? createSessionStore({ url: settings.redisUrl, settings, log });

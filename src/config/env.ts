@@ -218,6 +218,16 @@ export function loadSettings(env: Record<string, string | undefined>, opts: { cw
   });
 }
 
+/**
+ * memory:// as a process of its own would use it: verify and bff refuse it (the other process,
+ * with its own empty memory, would never see a session: every sign-in a 401 at the API), and so
+ * does `goldpath check`, which applies their rules. Only the demo, one process, may share it.
+ */
+export function separateProcessStoreProblem(redisUrl: string): ConfigProblem | undefined {
+  if (!redisUrl.startsWith('memory:')) return undefined;
+  return { file: FILE, key: 'REDIS_URL', message: 'memory:// only works when everything runs in one process (goldpath demo); use redis://' };
+}
+
 /** What loadSettings reads and checks (GOLDPATH_CONFIG_DIR aside: `check` takes the folder itself). */
 export const SETTINGS_VARIABLES: readonly string[] = [
   'REDIS_URL', 'GOLDPATH_PUBLIC_URL', 'GOLDPATH_SESSION_KEYS', 'PORT', 'HOST', 'LOG_LEVEL',
@@ -234,11 +244,15 @@ const REQUIRED = 'GOLDPATH_SESSION_KEYS';
 export function checkSettings(env: Record<string, string | undefined>): { checked: string[]; problems: ConfigProblem[]; missing: string[] } {
   const checked = SETTINGS_VARIABLES.filter((name) => envValue(env, name) !== undefined);
   const missing = envValue(env, REQUIRED) === undefined ? [REQUIRED] : [];
+  let problems: ConfigProblem[] = [];
   try {
     loadSettings(env);
-    return { checked, problems: [], missing };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    return { checked, problems: err.problems.filter((p) => !missing.includes(p.key)), missing };
+    problems = err.problems.filter((p) => !missing.includes(p.key));
   }
+  // verify and bff refuse memory:// once the rest is valid; check says so in the same round.
+  const memory = separateProcessStoreProblem(envValue(env, 'REDIS_URL') ?? '');
+  if (memory && !problems.some((p) => p.key === 'REDIS_URL')) problems.push(memory);
+  return { checked, problems, missing };
 }

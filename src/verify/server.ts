@@ -4,7 +4,7 @@ import './process-tuning.ts'; // first: before anything loads Oso (see there)
 import process from 'node:process';
 import { ConfigError } from '../errors.ts';
 import { loadConfig, loadSettingsAndConfig } from '../config/load.ts';
-import { configDirOf } from '../config/env.ts';
+import { configDirOf, separateProcessStoreProblem } from '../config/env.ts';
 import { withEveryProblem } from '../check.ts';
 import type { GoldpathConfig, Settings } from '../config/types.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -61,9 +61,10 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
   const dir = configDirOf(opts.env);
   const { settings, config } = await withEveryProblem(dir, opts.env, () => loadSettingsAndConfig(opts.env));
   const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'verify' });
-  if (!opts.store && settings.redisUrl.startsWith('memory:')) {
+  const memory = opts.store ? undefined : separateProcessStoreProblem(settings.redisUrl);
+  if (memory) {
     // A separate sidecar process would have its own empty memory: every request would be a 401.
-    throw new ConfigError([{ file: 'environment', key: 'REDIS_URL', message: 'memory:// only works when everything runs in one process (goldpath demo); use redis://' }]);
+    throw new ConfigError([memory]);
   }
   let store: SessionStore;
   if (opts.store) {
