@@ -188,6 +188,7 @@ describe(`no secret in any log line of the dev IdP, BFF and verify processes at 
       secret(`${label}: authorization code`, callback.searchParams.get('code')!);
       secret(`${label}: state`, callback.searchParams.get('state')!);
       secret(`${label}: login-transaction cookie`, r.jar.get('goldpath_tx')?.value);
+      secret(`${label}: browser cookie`, r.jar.get('goldpath_browser')?.value);
       return { r, callback };
     };
     /** A login through to the BFF's 302: the session cookie, its CSRF token and its tokens. */

@@ -13,7 +13,7 @@ import { REPLACED, type SessionSecrets } from '../session/types.ts';
 import { wellFormed } from '../strings.ts';
 import { CALLBACK_PATH } from './callback-path.ts';
 import { continuePage } from './error-page.ts';
-import { TX_TTL_MS, readCookie, readTxCookie, setSessionCookie } from './cookies.ts';
+import { TX_TTL_MS, readBrowserCookie, readCookie, readTxCookie, setSessionCookie, sha256 } from './cookies.ts';
 import { single } from './login.ts';
 import type { BffDeps } from './state.ts';
 import { takeTransaction, type LoginTransaction } from './transaction.ts';
@@ -29,7 +29,7 @@ interface Unheld {
    * session's tokens with this one: then nothing is revoked, as before.
    */
   shared?: boolean;
-  /** The browser of the sign-in (its transaction's binding, SignIn.browser). */
+  /** The browser of the sign-in (SignIn.browser: see browserOf). */
   browser?: string;
 }
 
@@ -71,7 +71,7 @@ export function callbackHandler(deps: BffDeps) {
     }
     const tx = taken.tx;
     unheld.shared = tx.previousSessionId !== undefined || readCookie(ctx, settings.cookieName) !== undefined;
-    unheld.browser = tx.binding;
+    const browser = unheld.browser = browserOf(ctx, tx);
     // Mix-up defence for every IdP, RFC 9207 or not (callback-path.ts): the response must arrive
     // at the redirect URI its login was sent with.
     const currentUrl = new URL(`${settings.publicOrigin}${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ''}`);
@@ -163,7 +163,7 @@ export function callbackHandler(deps: BffDeps) {
     let created: Awaited<ReturnType<typeof store.create>>;
     try {
       // An earlier version's transaction has no start: it began at the latest TX_TTL_MS ago.
-      const login = { browser: tx.binding, startedAt: tx.startedAt ?? Date.now() - TX_TTL_MS };
+      const login = { browser, startedAt: tx.startedAt ?? Date.now() - TX_TTL_MS };
       created = await store.create({ sub: idClaims.sub, idp: idp.name, sid, secrets, login });
     } catch (err) {
       // Revoked only when the session certainly does not exist. SessionEnded: create() deleted it
@@ -192,6 +192,15 @@ export function callbackHandler(deps: BffDeps) {
     if (ctx.get('sec-fetch-site') === 'cross-site') return continuePage(ctx, target);
     ctx.status = 302;
     ctx.redirect(target);
+  }
+
+  /**
+   * The key of this browser's sign-ins (SignIn.browser): its browser cookie, which outlives a
+   * sign-in; without one (a sign-in begun before the cookie existed), the transaction's binding.
+   */
+  function browserOf(ctx: Context, tx: LoginTransaction): string {
+    const key = readBrowserCookie(ctx, settings);
+    return key === undefined ? tx.binding : sha256(key);
   }
 
   /**

@@ -13,6 +13,10 @@ export function txCookieName(settings: Pick<Settings, 'secureCookies'>): string 
   return settings.secureCookies ? '__Host-goldpath_tx' : 'goldpath_tx';
 }
 
+export function browserCookieName(settings: Pick<Settings, 'secureCookies'>): string {
+  return settings.secureCookies ? '__Host-goldpath_browser' : 'goldpath_browser';
+}
+
 /** The first cookie called `name` in the Cookie header (undefined when absent or empty). */
 export function readCookie(ctx: Context, name: string): string | undefined {
   const header = ctx.get('cookie');
@@ -62,6 +66,24 @@ export function ensureTxCookie(ctx: Context, settings: Settings): string {
 
 export function readTxCookie(ctx: Context, settings: Settings): string | undefined {
   const v = readCookie(ctx, txCookieName(settings));
+  return v && TX_VALUE.test(v) ? v : undefined;
+}
+
+/**
+ * The browser cookie: only the key under which the store remembers the session of this browser's
+ * last sign-in, so the next sign-in replaces it (SignIn.browser). It grants nothing. The
+ * transaction cookie cannot be that key: it lives TX_TTL_MS, and a sign-in an hour later (a link
+ * from another site, which the Strict session cookie does not come back on) would leave the old
+ * session behind. Lax for the IdP's redirect to the callback; renewed at every sign-in, and kept
+ * as long as the session that sign-in creates can live.
+ */
+export function ensureBrowserCookie(ctx: Context, settings: Settings): void {
+  const value = readBrowserCookie(ctx, settings) ?? randomBytes(32).toString('base64url');
+  append(ctx, serialize(browserCookieName(settings), value, { maxAgeS: settings.sessionMaxMs / 1000, sameSite: 'Lax', secure: settings.secureCookies }));
+}
+
+export function readBrowserCookie(ctx: Context, settings: Settings): string | undefined {
+  const v = readCookie(ctx, browserCookieName(settings));
   return v && TX_VALUE.test(v) ? v : undefined;
 }
 

@@ -5,7 +5,7 @@ import * as oidc from 'openid-client';
 import { BadRequest, GoldpathError, TooManyRequests, Unavailable } from '../errors.ts';
 import { errorSummary } from '../oidc/idp-client.ts';
 import { newDpopJwk } from '../oidc/dpop.ts';
-import { ensureTxCookie, readCookie } from './cookies.ts';
+import { ensureBrowserCookie, ensureTxCookie, readCookie } from './cookies.ts';
 import { callbackPath } from './callback-path.ts';
 import { safeReturnTo } from './return-to.ts';
 import type { BffDeps } from './state.ts';
@@ -68,6 +68,7 @@ export function loginHandler(deps: BffDeps) {
       throw new Unavailable('the identity provider refused the sign-in request');
     }
     const txCookie = ensureTxCookie(ctx, settings);
+    ensureBrowserCookie(ctx, settings);
     await saveTransaction(store, txCookie, {
       idp: idp.name, state, nonce, codeVerifier, returnTo, redirectUri, dpopJwk, previousSessionId: previous?.id,
       startedAt: Date.now(),

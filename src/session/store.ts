@@ -507,7 +507,7 @@ export class KvSessionStore implements SessionStore {
    * The browser's previous sign-in left a session only that browser's cookie could name, and the
    * cookie now names the new one. Best effort: the new session is made, and the old one at worst
    * idles out as it did before. Only a session of the same user is replaced: the binding is a
-   * cookie another browser may share (a login-transaction cookie planted on plain-http localhost,
+   * cookie another browser may share (a browser cookie planted on plain-http localhost,
    * where it has no __Host- prefix and no port), and one user's sign-in must never end another's.
    * Nor one made after this sign-in began (SignIn.browser: overlapping sign-ins both stay).
    */

@@ -88,7 +88,8 @@ export const REPLACED = { kind: 'replaced', ttlMs: 60_000 } as const;
 
 export interface SignIn {
   /**
-   * Stands for the browser the sign-in ran in (a hash of its login-transaction cookie). A browser
+   * Stands for the browser the sign-in ran in (a hash of its browser cookie, or of its
+   * login-transaction cookie when it has none: src/bff/callback.ts browserOf). A browser
    * holds one session cookie, so the session of this browser's previous sign-in is deleted when it
    * is the same user's and was made before this sign-in began. Two sign-ins that overlapped (two
    * tabs sent to the IdP at once) both keep their sessions: their responses may reach the browser

@@ -110,16 +110,19 @@ describe('BFF login (real dev IdP + redis)', function () {
     // Plain http on localhost: goldpath_tx has no __Host- prefix and cookies ignore the port, so
     // any page on localhost (another dev server, the SPA's dev origin) can set it before the
     // BFF does; the BFF then reuses that value (ensureTxCookie). Whoever planted it knows it.
+    // The browser cookie (goldpath_browser, the key of the browser's sign-ins) likewise.
     const planted = 'P'.repeat(43);
+    const plant = (jar: CookieJar) => ['goldpath_tx', 'goldpath_browser'].forEach((n) => jar.store(env.url, `${n}=${planted}; Path=/`));
     const victim = new CookieJar();
-    victim.store(env.url, `goldpath_tx=${planted}; Path=/`);
+    plant(victim);
     const v = await env.login('violet', { jar: victim });
     assert.equal(v.status, 302);
     assert.equal(victim.get('goldpath_tx')!.value, planted, 'the BFF kept the planted value');
+    assert.equal(victim.get('goldpath_browser')!.value, planted, 'the BFF kept the planted value');
     const session = (await env.store.get(v.sessionCookie!))!;
     assert.ok(session);
     const attacker = new CookieJar();
-    attacker.store(env.url, `goldpath_tx=${planted}; Path=/`);
+    plant(attacker);
     const m = await env.login('mallory', { jar: attacker });
     assert.equal(m.status, 302);
     assert.ok(await env.store.getById(session.id), 'another user\'s sign-in deleted violet\'s session');
@@ -203,5 +206,64 @@ describe('BFF login against an IdP that leaves scope out of its token response',
     assert.equal(r.status, 302, r.last.body.slice(0, 300));
     const s = (await env.store.get(r.sessionCookie!))!;
     assert.deepEqual([...s.secrets.user.scopes].sort(), ['email', 'offline_access', 'openid', 'profile']);
+  });
+});
+
+describe('BFF sign-ins of one browser after its login-transaction cookie expired (two dev IdPs + redis)', function () {
+  this.timeout(30_000);
+  let env: IdpBff;
+  before(async () => {
+    env = await startIdpBff({ idps: [{ name: 'dev' }, { name: 'other' }] });
+  });
+  after(() => env?.close());
+
+  /** A browser that has nothing of ours but its browser cookie (and no IdP session: anyone may sign in). */
+  const browserWith = (key: string) => {
+    const jar = new CookieJar();
+    jar.store(env.url, `goldpath_browser=${key}; Path=/`);
+    return jar;
+  };
+
+  it('a link from another site an hour later (no session cookie, a new transaction cookie): the sign-in deletes the browser\'s previous session', async () => {
+    const first = await env.login('dora');
+    assert.equal(first.status, 302, first.last.body.slice(0, 300));
+    const s1 = (await env.store.get(first.sessionCookie!))!;
+    assert.ok(s1);
+    const key = first.jar.get('goldpath_browser');
+    assert.ok(key, 'the browser cookie is set at /auth/login');
+    assert.match(key.value, /^[A-Za-z0-9_-]{43}$/, '256 random bits, base64url');
+    assert.ok(key.httpOnly && key.sameSite === 'Lax' && key.path === '/' && !key.secure);
+    assert.doesNotMatch(key.raw, /domain=/i);
+    assert.match(key.raw, new RegExp(`Max-Age=${env.settings.sessionMaxMs / 1000}(;|$)`), 'lives as long as a session can');
+    // The cross-site navigation withholds the Strict session cookie, and the transaction cookie
+    // has expired (TX_TTL_MS); the IdP session signs the user in again.
+    const oldTx = first.jar.get('goldpath_tx')!.value;
+    first.jar.delete('goldpath');
+    first.jar.delete('goldpath_tx');
+    const second = await env.login('dora', { jar: first.jar });
+    assert.equal(second.status, 302, second.last.body.slice(0, 300));
+    assert.notEqual(second.jar.get('goldpath_tx')!.value, oldTx);
+    assert.equal(second.jar.get('goldpath_browser')!.value, key.value, 'a well-formed browser cookie is kept');
+    assert.ok(await env.store.get(second.sessionCookie!), 'S2 exists');
+    assert.equal(await env.store.getById(s1.id) === null, true, 'S1, held by no cookie, is gone');
+  });
+
+  it('the browser\'s previous session is deleted only when it is the same user\'s at the same IdP: another user, or another IdP, leaves it', async () => {
+    for (const [user, idp, replaced] of [['gina', 'dev', true], ['hank', 'dev', false], ['gina', 'other', false]] as const) {
+      const first = await env.login('gina');
+      assert.equal(first.status, 302, first.last.body.slice(0, 300));
+      const s1 = (await env.store.get(first.sessionCookie!))!;
+      const second = await env.login(user, { jar: browserWith(first.jar.get('goldpath_browser')!.value), idp });
+      assert.equal(second.status, 302, second.last.body.slice(0, 300));
+      const s2 = (await env.store.get(second.sessionCookie!))!;
+      assert.deepEqual([s2.sub, s2.idp], [user, idp]);
+      assert.equal(await env.store.getById(s1.id) === null, replaced, `${user} at ${idp}: S1 ${replaced ? 'stays' : 'is gone'}`);
+    }
+  });
+
+  it('a malformed browser cookie is replaced with a new random one', async () => {
+    const r = await env.login('ivan', { jar: browserWith('short') });
+    assert.equal(r.status, 302, r.last.body.slice(0, 300));
+    assert.match(r.jar.get('goldpath_browser')!.value, /^[A-Za-z0-9_-]{43}$/);
   });
 });

@@ -134,7 +134,11 @@ describe('BFF operations', function () {
       assert.doesNotMatch(c.raw, /domain=/i);
       const tx = r.jar.get('__Host-goldpath_tx')!;
       assert.ok(tx.secure && tx.httpOnly && tx.sameSite === 'Lax' && tx.path === '/');
+      const browser = r.jar.get('__Host-goldpath_browser')!;
+      assert.ok(browser?.secure && browser.httpOnly && browser.sameSite === 'Lax' && browser.path === '/');
+      assert.doesNotMatch(browser.raw, /domain=/i);
       assert.equal(r.jar.get('goldpath'), undefined);
+      assert.equal(r.jar.get('goldpath_browser'), undefined);
     } finally {
       await e.close();
     }

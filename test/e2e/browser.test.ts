@@ -130,6 +130,47 @@ describe('e2e: the golden path in Chromium', function () {
     }
   });
 
+  it('a link from another site to /api/... while signed in: the silent sign-in replaces the session, and no goldpath cookie reaches the API', async function () {
+    // The cross-site navigation withholds the Strict session cookie, so the sidecar sends the
+    // browser to sign in, and the IdP session signs it in again: the session it had before, held
+    // by no cookie from then on, must go with that sign-in, found by the browser cookie.
+    const context = await browser.newContext();
+    try {
+      const p = await context.newPage();
+      await p.goto(origin + '/');
+      await p.click('#login');
+      await signInAtIdp(p, 'dave');
+      await p.waitForFunction(() => document.querySelector('#who-sub')?.textContent === 'dave', null, { timeout: 10_000 });
+      const cookie = async (name: string) => (await context.cookies(origin)).find((c) => c.name === name);
+      const first = (await cookie('goldpath'))!.value;
+      const key = await cookie('goldpath_browser');
+      assert.ok(key, 'the browser cookie is set');
+      assert.equal(key.httpOnly, true);
+      assert.equal(key.sameSite, 'Lax');
+      // TX_TTL cannot be waited out here: the login-transaction cookie goes as it would expire.
+      await context.clearCookies({ name: 'goldpath_tx' });
+      // Another site's page with a link (an e-mail, a chat), served by the browser itself.
+      await context.route('http://mail.example.test/**', (route) => route.fulfill({
+        contentType: 'text/html', body: `<!doctype html><a id="go" href="${origin}/api/orders/7">order 7</a>`,
+      }));
+      await p.goto('http://mail.example.test/inbox');
+      await p.click('#go');
+      await p.waitForURL((u) => u.origin === origin && u.pathname === '/api/orders/7', { timeout: 20_000 });
+      await p.waitForLoadState('networkidle');
+      const body = JSON.parse(await p.innerText('body')) as { received: { user: string; cookies: string[] } };
+      assert.equal(body.received.user, 'dave');
+      assert.deepEqual(body.received.cookies.filter((n) => /goldpath/i.test(n)), [], 'no goldpath cookie (goldpath_browser neither) reaches the API');
+      const second = (await cookie('goldpath'))!.value;
+      assert.notEqual(second, first, 'signed in anew');
+      assert.equal((await cookie('goldpath_browser'))?.value, key.value);
+      const replay = async (value: string) => (await fetch(`${origin}/auth/session`, { headers: { cookie: `goldpath=${value}` } })).status;
+      assert.equal(await replay(second), 200);
+      assert.equal(await replay(first), 401, 'the first session, held by no cookie, is gone');
+    } finally {
+      await context.close();
+    }
+  });
+
   it('the Log in link under a 401 lands back on the SPA page, logged in (not on the JSON of the API call)', async function () {
     // The sidecar's login_url returns to the API URI, which suits a navigation to the API, not a
     // fetch made by the page. Another browser profile: no session, no IdP session.
