@@ -1,6 +1,7 @@
 // The IdP calls a request starts and does not wait for (revokeInBackground: refresh tokens nobody
-// holds), kept track of by the process that owns the IdP clients, so that a graceful shutdown
-// waits for them: dropped, the IdP keeps a live grant nobody holds until it expires.
+// holds; token refreshes, which outlive a request answered ahead of time), kept track of by the
+// process that owns the IdP clients, so that a graceful shutdown waits for them: dropped, the IdP
+// keeps a live grant nobody holds until it expires, or a session keeps a spent refresh token.
 import { clearTimeout, setTimeout } from 'node:timers';
 import type { Logger } from '../log.ts';
 
@@ -41,7 +42,7 @@ export class BackgroundTasks {
       clearTimeout(timer);
     }
     if (this.#pending.size > 0) {
-      log.warn({ dropped: this.#pending.size, waitedMs: ms }, 'shutting down: background token revocations still unanswered are dropped (the IdP keeps their grants until they expire)');
+      log.warn({ dropped: this.#pending.size, waitedMs: ms }, 'shutting down: background token revocations still unanswered are dropped, as are token refreshes still running (the IdP keeps their grants until they expire)');
     }
   }
 }

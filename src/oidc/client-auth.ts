@@ -13,7 +13,7 @@ export async function clientAuthFor(idp: IdpConfig): Promise<oidc.ClientAuth> {
       return oidc.ClientSecretPost(requireSecret(idp));
     case 'private_key_jwt': {
       if (!idp.privateKey) throw new Error(`idps.${idp.name}: private_key_jwt needs private_key`);
-      const jwk = JSON.parse(readFileSync(idp.privateKey, 'utf8')) as JWK;
+      const jwk = readJwk(idp.privateKey);
       // The same import `goldpath check` and startup vetted the key with (config/jwk.ts).
       const { key, alg } = await importClientKey(jwk);
       // openid-client names an Ed25519 key's signatures `Ed25519` (RFC 9864); the key file, check
@@ -28,6 +28,19 @@ export async function clientAuthFor(idp: IdpConfig): Promise<oidc.ClientAuth> {
     case 'tls_client_auth':
       // The certificate is presented by the TLS layer (see fetch.ts); the body carries client_id.
       return oidc.TlsClientAuth();
+  }
+}
+
+/**
+ * The key file as JSON. Its error names the file, never what it holds: JSON.parse's quotes the
+ * text it fails on (all of it when short), and this one reaches the log and a reload's rejection.
+ */
+function readJwk(path: string): JWK {
+  const text = readFileSync(path, 'utf8');
+  try {
+    return JSON.parse(text) as JWK;
+  } catch {
+    throw new Error(`${path} is not a JSON Web Key file (expected a private JWK as JSON)`);
   }
 }
 

@@ -217,6 +217,24 @@ export class IdpClient {
     return this.#jwks;
   }
 
+  /**
+   * Fetches the key set unless it is at hand and fresh, so that checking a refreshed ID token does
+   * not have to fetch it after the grant: by then the IdP has rotated the refresh token away, and a
+   * key set that cannot be had would leave the session the spent one. Unavailable when it cannot
+   * be had; nothing to do for an IdP without jwks_uri (its ID tokens are refused as ever).
+   */
+  async keySetReady(): Promise<void> {
+    if (!(await this.configuration()).serverMetadata().jwks_uri) return;
+    const jwks = await this.jwks();
+    if (jwks.fresh) return;
+    try {
+      await jwks.reload();
+    } catch (err) {
+      const e = this.#jwksFailure(err);
+      throw e instanceof Unavailable ? e : new Unavailable(`the IdP "${this.name}" key set cannot be fetched`, { cause: err });
+    }
+  }
+
   /** Scope parameter of the authorization request: idps.yaml scopes plus every audience's scopes. */
   scope(): string {
     const all = [...this.idp.scopes, ...Object.values(this.idp.audiences).flatMap((a) => a.scopes)];

@@ -5,8 +5,8 @@
 // refresh token is only ever sent by the lock holder, after re-reading the latest one, and only
 // while the lock will outlast the grant: a lock that expired under a grant still in flight would
 // let another process send the same token (the IdP then refuses one of them, and with reuse
-// detection revokes the whole grant). So the IdP's metadata is loaded before the lock is taken,
-// and a holder whose lock has less time left than a grant can take sends nothing (503).
+// detection revokes the whole grant). So the IdP's metadata and key set are loaded before the lock
+// is taken, and a holder whose lock has less time left than a grant can take sends nothing (503).
 //
 // Time (SPEC 5: 503 within 1 s when the store is away). A refresh is a run of store calls (tryLock,
 // a read under the lock, updateSecrets), each bounded alone (redis-backend.ts), and an IdP grant.
@@ -274,6 +274,9 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     if (flight === undefined) {
       const f = new Flight(scope, (me) => singleFlight(session, audience, me));
       inflight.set(key, f);
+      // A shutdown waits for it too (bounded): it outlives the request of a refresh ahead of time,
+      // and has a rotated refresh token to save, or to revoke when its session ended meanwhile.
+      idps.get(session.idp)?.background.track(f.done);
       f.done.then(() => inflight.delete(key), (err: unknown) => {
         inflight.delete(key);
         // Nobody heard it (a refresh ahead of time that outlived its request's short wait, or
@@ -298,11 +301,15 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     const stale = session.secrets.tokens[audience]?.value;
     const deadline = Date.now() + waitMs;
     // Discovery (up to one IdP timeout) before the lock, never under it: see the top of this file.
+    // The key set too, for a grant: fetched after it, a key set that cannot be had costs the
+    // session the refresh token the IdP has just rotated (nothing of that answer is kept).
     try {
-      await idps.get(session.idp)?.configuration();
+      const idp = idps.get(session.idp);
+      await idp?.configuration();
+      if (session.secrets.refreshToken !== undefined) await idp?.keySetReady();
     } catch (err) {
       report('error');
-      throw loggedAlready(err); // IdpClient logs a discovery that failed
+      throw loggedAlready(err); // IdpClient logs a discovery or a key set fetch that failed
     }
     let delay = 15;
     for (;;) {

@@ -1,7 +1,10 @@
 // A reload (SIGHUP: BffApp.reload) reaches every BFF endpoint, not only /readyz and the token
 // provider: handlers read the IdPs and config per request. Real dev IdPs, real redis-server.
 import assert from 'node:assert/strict';
-import { startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { capturingLogger, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall } from '../helpers/login.ts';
 import type { GoldpathConfig } from '../../src/config/types.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
@@ -128,6 +131,30 @@ describe('BFF reload', function () {
         await hanging.close();
       }
       assert.equal((await env.login('alice')).status, 302, 'dev at its old issuer');
+    });
+
+    it('whose key file is not JSON (rewritten since it was vetted): the rejection and the log name the file, never what it holds', async () => {
+      // Validation read the file before; the IdP client reads it again (client-auth.ts), and a
+      // rotation half done, or the wrong file copied in, may leave a bare secret there meanwhile.
+      const dir = mkdtempSync(join(tmpdir(), 'goldpath-reload-key-'));
+      const keyFile = join(dir, 'client-key.json');
+      writeFileSync(keyFile, 'hunter2xyz');
+      const captured = capturingLogger('info');
+      const e = await startIdpBff({ log: captured.log });
+      try {
+        const corp = { ...e.config.idps.idps['dev']!, name: 'corp', issuer: `http://127.0.0.1:${await freePort()}`, clientAuth: 'private_key_jwt' as const, clientSecret: undefined, privateKey: keyFile };
+        await assert.rejects(async () => e.bff.reload({ ...e.config, idps: { default: 'dev', idps: { ...e.config.idps.idps, corp } } }), (err: Error) => {
+          assert.ok(err instanceof ConfigError, String(err));
+          assert.match(err.message, /idps\.yaml: idps\.corp\.issuer: /, err.message);
+          assert.ok(!err.message.includes('hunter2'), `quotes what the file holds: ${err.message}`);
+          assert.ok(err.message.includes(keyFile), `names the file: ${err.message}`);
+          return true;
+        });
+        assert.ok(!captured.lines.some((l) => l.includes('hunter2')), `a log line quotes what the file holds:\n${captured.lines.join('\n')}`);
+      } finally {
+        await e.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('that answers is discovered during the reload, which is accepted: its sign-ins work at once', async () => {

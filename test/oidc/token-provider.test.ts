@@ -254,8 +254,16 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
 
   it('the key set of a refreshed ID token slow to come: 503 while the refresh lock holds, and nothing is saved after it expired', async () => {
     const s = await expire(await loginSession('kim'));
-    // The refresh grant is answered at once; the key set to check its ID token with takes 4 s.
+    // The key set fetched before the lock lacks the key the ID token names (as when the IdP has
+    // just rotated its keys); the grant is answered at once, and the key set fetched again to
+    // find that key takes 4 s.
+    let jwksFetches = 0;
     const fetch: FetchLike = async (url, init) => {
+      if (new URL(url).pathname === '/jwks' && jwksFetches++ === 0) {
+        const set = await (await globalThis.fetch(url, init as RequestInit)).json() as { keys: Array<{ kid?: string }> };
+        for (const k of set.keys) k.kid = `retired-${k.kid}`;
+        return Response.json(set);
+      }
       if (new URL(url).pathname === '/jwks') await sleep(4_000);
       return globalThis.fetch(url, init as RequestInit);
     };
@@ -269,6 +277,24 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
     const stored = (await env.store.getById(s.id))!;
     assert.equal(stored.secrets.tokens['']!.value, s.secrets.tokens['']!.value, 'nothing was written once the lock had expired');
     assert.equal(stored.secrets.refreshToken, s.secrets.refreshToken);
+  });
+
+  it('a key set that cannot be fetched: 503 before the refresh token is spent, and the session refreshes once the keys are back', async () => {
+    const s = await expire(await loginSession('kira'));
+    // The IdP's JWKS endpoint fails for a while; its token endpoint (which rotates refresh tokens) works.
+    let keysDown = true;
+    const fetch: FetchLike = async (url, init) => {
+      if (keysDown && new URL(url).pathname === '/jwks') return new Response('busy', { status: 503 });
+      return globalThis.fetch(url, init as RequestInit);
+    };
+    const idps = new IdpRegistry(env.config.idps, { log: silentLogger, fetch });
+    const tokens = createTokenProvider({ idps, store: env.store, log: silentLogger });
+    await assert.rejects(tokens.credentials(s, '', 'GET', 'https://api.example.test/'), Unavailable);
+    assert.equal(refreshGrants, 0, 'no refresh grant sent while its ID token could not be checked (the IdP would rotate the refresh token away)');
+    keysDown = false;
+    const creds = await tokens.credentials(s, '', 'GET', 'https://api.example.test/');
+    assert.ok(creds, 'the session refreshes once the keys are back: its refresh token was not spent');
+    assert.equal(refreshErrors, 0);
   });
 
   it('a store that stalls after the IdP answered: 503 within 1 s (the lock is released in the background)', async () => {

@@ -1,7 +1,9 @@
 // The verify sidecar's close() (what SIGTERM runs once the accepted requests are answered) waits
 // for the revocation a refresh started in the background when it found its session gone, at a
-// slow IdP too: closed at once, the process exited with that refresh token live at the IdP. Real
-// parts: the sidecar as startVerify makes it, the real BFF, redis-server and an oidc-provider dev IdP.
+// slow IdP too: closed at once, the process exited with that refresh token live at the IdP. And
+// for a refresh that outlived its request (ahead of time), which has such a token to dispose of.
+// Real parts: the sidecar as startVerify makes it, the real BFF, redis-server and an oidc-provider
+// dev IdP.
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,6 +46,7 @@ describe('verify close(): background revocations at shutdown', function () {
   /** Revocations the IdP answered the sidecar, and when (performance.now()) the last one. */
   let revoked = 0;
   let revokedAt = 0;
+  let start: () => Promise<VerifyProcess>;
 
   before(async () => {
     env = await startIdpBff({
@@ -78,7 +81,7 @@ describe('verify close(): background revocations at shutdown', function () {
       await answered?.();
       return new Response(body, { status: res.status, headers: res.headers });
     };
-    sidecar = await startVerify({
+    start = async () => startVerify({
       env: { ...verifyEnv(env.redis.url), GOLDPATH_CONFIG_DIR: dir, TEST_CLIENT_SECRET },
       // Whether the ended session was replaced by a new sign-in is read before the revocation
       // starts, after the 401 went out: slowed, so close() comes while that read is still out.
@@ -86,8 +89,17 @@ describe('verify close(): background revocations at shutdown', function () {
       tokens: (args) => tokenProviderFactory({ ...args, fetch }),
     });
   });
-  after(async () => {
+  beforeEach(async () => {
+    sidecar = await start();
+    issued.length = 0;
+    revoked = 0;
+    answered = undefined;
+  });
+  afterEach(async () => {
     await sidecar?.close();
+    sidecar = undefined;
+  });
+  after(async () => {
     await env?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -126,6 +138,46 @@ describe('verify close(): background revocations at shutdown', function () {
     assert.ok(revokedAt <= closedAt);
     assert.equal(await grantsRefresh(env.idp.issuer, rt), false, 'the refresh token the ended session\'s refresh obtained is still granted: a live grant nobody holds');
     assert.ok(logs.lines.some((l) => l.includes('the refresh token of a session that ended is revoked')));
+    for (const line of logs.lines) assert.ok(!line.includes(rt), 'a refresh token reached the log');
+  });
+
+  it('a refresh ahead of time still running at close(), whose session ended meanwhile: close() waits for it and for the revocation it leads to', async () => {
+    // The token works for 10 s more: the request is answered with it after a short wait, and the
+    // refresh goes on in the background. close() comes while it does (the HTTP drain waited for
+    // the request only): the refresh token it obtains is still to be saved, or revoked.
+    const { cookie } = await loginExpiringAt(env, 'bob', Date.now() + 10_000);
+    const info = await httpCall(`${env.url}/auth/session`, { headers: { cookie } });
+    assert.equal(info.status, 200, info.body);
+    const csrf = JSON.parse(info.body).csrf_token as string;
+    const arrived = gate();
+    const go = gate();
+    answered = async () => {
+      arrived.open();
+      await go.promise;
+    };
+    const res = await send(sidecar!.port, '/auth/verify', {
+      'x-forwarded-method': 'GET', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'localhost:8080', 'x-forwarded-uri': '/api/orders/1', cookie,
+    });
+    assert.equal(res.status, 200, 'answered with the token it has, which still works');
+    await arrived.promise;
+    const out = await httpCall(`${env.url}/auth/logout`, {
+      method: 'POST', headers: { cookie, 'x-csrf-token': csrf, accept: 'application/json', 'sec-fetch-mode': 'cors' },
+    });
+    assert.equal(out.status, 200, out.body);
+    assert.equal(issued.length, 1);
+    const rt = issued[0]!;
+
+    const closing = sidecar!.close();
+    sidecar = undefined;
+    let closed = false;
+    void closing.then(() => { closed = true; });
+    await Promise.race([closing, sleep(1_000)]);
+    // Closed already, the process would exit, and its store close, under the refresh.
+    assert.equal(closed, false, 'close() resolved while a refresh was still running');
+    go.open();
+    await closing;
+    assert.equal(revoked, 1, 'close() resolved before the IdP answered the revocation');
+    assert.equal(await grantsRefresh(env.idp.issuer, rt), false, 'the refresh token the ended session\'s refresh obtained is still granted: a live grant nobody holds');
     for (const line of logs.lines) assert.ok(!line.includes(rt), 'a refresh token reached the log');
   });
 });
