@@ -330,9 +330,11 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
           // Not awaited: the answer does not depend on it, and a store that stalls would add its
           // timeout to a 503 that SPEC wants within 1 s. A lock not released expires. Released
           // only once a save still being retried (persist) is over: until then the refresh token
-          // in the store may be one the IdP has already rotated away.
-          held.then(() => store.unlock(lockName, lock))
+          // in the store may be one the IdP has already rotated away. A shutdown waits for both
+          // (bounded): that save holds the refresh token the IdP rotated to.
+          const release = held.then(() => store.unlock(lockName, lock))
             .catch((err: unknown) => log.warn({ reqId: flight.scope?.requestId, err: errorSummary(err) }, 'refresh lock release failed'));
+          idps.get(session.idp)?.background.track(release);
         }
       }
       await new Promise((r) => setTimeout(r, delay));

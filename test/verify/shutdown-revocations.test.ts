@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
 import type { SessionStore } from '../../src/session/types.ts';
+import { StoreUnavailable } from '../../src/errors.ts';
 import { tokenProviderFactory } from '../../src/oidc/index.ts';
 import { startVerify, type VerifyProcess } from '../../src/verify/server.ts';
 import { capturingLogger, devIdpsYaml, loginExpiringAt, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
@@ -18,17 +19,37 @@ import { httpCall } from '../helpers/login.ts';
 import { gate, grantsRefresh, sleep } from '../helpers/refresh-race.ts';
 import { send, verifyEnv, VERIFY_CONFIG_DIR } from '../helpers/verify-app.ts';
 
-/** `store` with its takeTransient answered 300 ms late. */
-function slowReplacedRead(store: SessionStore): SessionStore {
+/** Saves of refreshed tokens the test store refuses (a failover), before it takes them again. */
+let failingSaves = 0;
+
+/**
+ * `store` with its takeTransient answered 300 ms late (whether the ended session was replaced is
+ * read after the 401 went out: close() then comes while that read is still out), and its next
+ * `failingSaves` updateSecrets failing as a store that is away does.
+ */
+function testStore(store: SessionStore): SessionStore {
   return new Proxy(store, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
-      if (prop !== 'takeTransient' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
-      return async (...args: unknown[]) => {
-        const answer = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        await sleep(300);
-        return answer;
-      };
+      if (typeof value !== 'function') return value;
+      const call = (args: unknown[]) => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+      if (prop === 'takeTransient') {
+        return async (...args: unknown[]) => {
+          const answer = await call(args);
+          await sleep(300);
+          return answer;
+        };
+      }
+      if (prop === 'updateSecrets') {
+        return async (...args: unknown[]) => {
+          if (failingSaves > 0) {
+            failingSaves--;
+            throw new StoreUnavailable(new Error('the test store is away'));
+          }
+          return call(args);
+        };
+      }
+      return value.bind(target);
     },
   });
 }
@@ -83,9 +104,7 @@ describe('verify close(): background revocations at shutdown', function () {
     };
     start = async () => startVerify({
       env: { ...verifyEnv(env.redis.url), GOLDPATH_CONFIG_DIR: dir, TEST_CLIENT_SECRET },
-      // Whether the ended session was replaced by a new sign-in is read before the revocation
-      // starts, after the 401 went out: slowed, so close() comes while that read is still out.
-      store: slowReplacedRead(env.store), log: logs.log, port: 0, host: '127.0.0.1',
+      store: testStore(env.store), log: logs.log, port: 0, host: '127.0.0.1',
       tokens: (args) => tokenProviderFactory({ ...args, fetch }),
     });
   });
@@ -94,6 +113,7 @@ describe('verify close(): background revocations at shutdown', function () {
     issued.length = 0;
     revoked = 0;
     answered = undefined;
+    failingSaves = 0;
   });
   afterEach(async () => {
     await sidecar?.close();
@@ -179,5 +199,22 @@ describe('verify close(): background revocations at shutdown', function () {
     assert.equal(revoked, 1, 'close() resolved before the IdP answered the revocation');
     assert.equal(await grantsRefresh(env.idp.issuer, rt), false, 'the refresh token the ended session\'s refresh obtained is still granted: a live grant nobody holds');
     for (const line of logs.lines) assert.ok(!line.includes(rt), 'a refresh token reached the log');
+  });
+
+  it('a refresh whose save found the store away, saved again in the background: close() waits for that save (the refresh token the IdP rotated to)', async () => {
+    const { cookie, session } = await loginExpiringAt(env, 'carol', Date.now() - 1_000);
+    failingSaves = 1;
+    const res = await send(sidecar!.port, '/auth/verify', {
+      'x-forwarded-method': 'GET', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'localhost:8080', 'x-forwarded-uri': '/api/orders/1', cookie,
+    });
+    assert.equal(res.status, 503, 'the save failed: this request is a 503, the save goes on in the background');
+    assert.equal(issued.length, 1);
+    const closing = sidecar!.close();
+    sidecar = undefined;
+    await closing;
+    // Closed before it, the process exits (and its store closes) with the session holding the
+    // refresh token the IdP has just rotated away: its next refresh is refused, and it ends.
+    const stored = await env.store.getById(session.id);
+    assert.equal(stored?.secrets.refreshToken, issued[0], 'close() resolved before the refreshed tokens were saved');
   });
 });
