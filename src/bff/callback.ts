@@ -31,6 +31,8 @@ interface Unheld {
   shared?: boolean;
   /** The browser of the sign-in (SignIn.browser: see browserOf). */
   browser?: string;
+  /** The user its ID token names, once verified (undefined when it failed before). */
+  sub?: string;
 }
 
 export function callbackHandler(deps: BffDeps) {
@@ -53,7 +55,7 @@ export function callbackHandler(deps: BffDeps) {
     try {
       await signIn(ctx, unheld);
     } catch (err) {
-      if (unheld.idp && unheld.refreshToken !== undefined && !unheld.shared) discard(ctx, unheld.idp, unheld.refreshToken, unheld.browser);
+      if (unheld.idp && unheld.refreshToken !== undefined && !unheld.shared) discard(ctx, unheld.idp, unheld.refreshToken, unheld.browser, unheld.sub);
       throw err;
     }
   };
@@ -112,6 +114,7 @@ export function callbackHandler(deps: BffDeps) {
     }
 
     const idClaims = tokens.claims();
+    unheld.sub = idClaims?.sub;
     if (!idClaims) return fail(ctx, 'The identity provider returned no ID token.', { reason: 'no_id_token', idp: idp.name });
     // openid-client checks that `sub` is a string, not that it names anyone: an empty one is no
     // identity (and no session can be stored for it).
@@ -216,11 +219,13 @@ export function callbackHandler(deps: BffDeps) {
    * sign-in ran in the same IdP session and usually holds the same grant, which an IdP that revokes
    * per grant (oidc-provider, Keycloak) would end with this token: the user, just signed in, logged
    * out. Nor when the store cannot tell: revoking nothing is what a failed sign-in did before.
+   * Only a session of the same user counts, when the ID token named one (`sub`): the browser cookie
+   * outlives sign-ins, and another user's session in a shared browser is of another grant.
    */
-  function discard(ctx: Context, idp: IdpClient, refreshToken: string, browser: string | undefined): void {
+  function discard(ctx: Context, idp: IdpClient, refreshToken: string, browser: string | undefined, sub: string | undefined): void {
     const reqId = ctx.state.requestId;
     // Tracked from here, not from the revocation: a shutdown between the two would drop it.
-    idp.background.track((browser === undefined ? Promise.resolve(null) : store.lastSignInIdp(browser)).then((held) => {
+    idp.background.track((browser === undefined ? Promise.resolve(null) : store.lastSignInIdp(browser, sub)).then((held) => {
       if (held === idp.name) {
         log.info({ reqId, idp: idp.name }, 'login failed: its refresh token is not revoked (the browser signed in at this IdP meanwhile, maybe in the same grant)');
         return;

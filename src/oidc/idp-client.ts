@@ -372,8 +372,17 @@ export class IdpClient {
       params['resource'] = a.resource;
       if (a.scopes.length) params['scope'] = a.scopes.join(' ');
     }
-    const tokens = await oidc.refreshTokenGrant(config, refreshToken, params, await this.#dpop(config, dpopJwk));
-    if (tokens.id_token !== undefined) await this.verifyIdToken(tokens.id_token, verifyBy);
+    const tokens = await oidc.refreshTokenGrant(config, refreshToken, params, await this.#dpop(config, dpopJwk)).catch((err: unknown) => {
+      throw err instanceof oidc.ClientError && ID_TOKEN_CHECKS.has(err.code ?? '') ? new UntrustedRefresh(undefined, err) : err;
+    });
+    if (tokens.id_token !== undefined) {
+      try {
+        await this.verifyIdToken(tokens.id_token, verifyBy);
+      } catch (err) {
+        // A key set that cannot be had says nothing about the answer (503); any other failure does.
+        throw err instanceof Unavailable ? err : new UntrustedRefresh(tokens.refresh_token, err);
+      }
+    }
     return tokens;
   }
 
@@ -410,6 +419,32 @@ export class IdpClient {
       if (err instanceof oidc.ClientError && err.code !== undefined && !OUTAGE_CODES.has(err.code)) throw err;
       throw new Unavailable(`the IdP "${this.name}" did not answer the ${what} request`, { cause: err });
     }
+  }
+}
+
+/**
+ * openid-client's code for an ID token whose claims name another issuer or audience (iss, aud,
+ * azp). Not its timestamp checks (exp, iat): a clock off at either end fails those for every
+ * answer, and ending every session refreshed meanwhile would punish users for it (a 503 then).
+ */
+const ID_TOKEN_CHECKS: ReadonlySet<string> = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED']);
+
+/**
+ * A refresh answer whose ID token fails verification (its signature, or openid-client's claim
+ * checks): nothing of it can be trusted. `refreshToken` is the one it carried, when its checks got
+ * that far (openid-client's claim checks fail before the answer is handed over).
+ */
+export class UntrustedRefresh extends Error {
+  // Private: no serializer of the error (a logger's) ever sees the token.
+  readonly #refreshToken: string | undefined;
+  constructor(refreshToken: string | undefined, cause: unknown) {
+    super('the IdP\'s refresh answer carries an ID token that fails verification', { cause });
+    this.name = 'UntrustedRefresh';
+    this.#refreshToken = refreshToken;
+  }
+
+  get refreshToken(): string | undefined {
+    return this.#refreshToken;
   }
 }
 

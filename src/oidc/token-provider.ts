@@ -31,7 +31,7 @@ import type { Logger } from '../log.ts';
 import { REPLACED, type Session, type SessionSecrets, type SessionStore } from '../session/types.ts';
 import * as oidc from 'openid-client';
 import { dpopProof } from './dpop.ts';
-import { errorSummary, refusesClient, revokeInBackground, type IdpClient } from './idp-client.ts';
+import { errorSummary, refusesClient, revokeInBackground, UntrustedRefresh, type IdpClient } from './idp-client.ts';
 import type { IdpRegistry } from './registry.ts';
 import { isFresh, sendable, toAccessToken } from './tokens.ts';
 import type { RequestScope, TokenProvider, UpstreamCredentials } from './types.ts';
@@ -393,6 +393,19 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     } catch (err) {
       if (isRejection(err)) {
         log.info({ reqId, idp: idp.name, err: errorSummary(err) }, 'refresh rejected by the IdP: session deleted');
+        return end(current, hold, reqId);
+      }
+      if (err instanceof UntrustedRefresh) {
+        // Ended at once, its grant revoked: not a 503 the next request sends the grant again after.
+        // With rotation `rt` is spent (that retry is invalid_grant, and an IdP with reuse detection
+        // revokes the grant for it): the session cannot go on whatever we do. Without rotation,
+        // whoever forged the answer on the way from the token endpoint has seen `rt` in the request
+        // and holds a live grant, which only a revocation takes away. `rt` is revoked, the one token
+        // known to be the IdP's (an IdP that revokes per grant, as oidc-provider, ends the rotated
+        // one with it), and the one the answer carried when known (an IdP that revokes per token).
+        log.warn({ reqId, idp: idp.name, err: errorSummary(err.cause) }, 'token refresh failed: the IdP\'s answer carries an ID token that fails verification; session deleted, its refresh token revoked');
+        discard(idp, rt, reqId);
+        if (err.refreshToken !== undefined && err.refreshToken !== rt) discard(idp, err.refreshToken, reqId);
         return end(current, hold, reqId);
       }
       if (isRefusal(err)) refuse(`${current.id}\n${audience}`);

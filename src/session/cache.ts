@@ -517,8 +517,8 @@ export class CachingSessionStore implements SessionStore {
   take(id: string): Promise<SessionSecrets | null> {
     return this.#inner.take(id);
   }
-  lastSignInIdp(browser: string): Promise<string | null> {
-    return this.#inner.lastSignInIdp(browser);
+  lastSignInIdp(browser: string, sub?: string): Promise<string | null> {
+    return this.#inner.lastSignInIdp(browser, sub);
   }
   deleteBySid(idp: string, sid: string): Promise<number> {
     return this.#inner.deleteBySid(idp, sid);

@@ -525,12 +525,13 @@ export class KvSessionStore implements SessionStore {
     }
   }
 
-  async lastSignInIdp(browser: string): Promise<string | null> {
+  async lastSignInIdp(browser: string, sub?: string): Promise<string | null> {
     try {
       const id = await this.#backend.get(keys.browser(browser));
       if (id === null || !isStorageId(id)) return null;
-      const owner = await this.#backend.hashGetSome(keys.session(id), ['idp']);
-      return owner?.[0] ?? null;
+      const owner = await this.#backend.hashGetSome(keys.session(id), ['idp', 'sub']);
+      if (owner === null || (sub !== undefined && owner[1] !== sub)) return null;
+      return owner[0] ?? null;
     } catch (err) {
       throw unavailable(err);
     }

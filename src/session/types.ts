@@ -143,9 +143,10 @@ export interface SessionStore {
   take(id: string): Promise<SessionSecrets | null>;
   /**
    * The IdP of the session the browser's last sign-in created (SignIn.browser), while that session
-   * is stored; null when there is none. Reads only: no idle touch.
+   * is stored and, when `sub` is given, is that user's; null when there is none. Reads only: no
+   * idle touch.
    */
-  lastSignInIdp(browser: string): Promise<string | null>;
+  lastSignInIdp(browser: string, sub?: string): Promise<string | null>;
   /** Deletes every session of that IdP with that `sid`, and refuses new ones for it (create); returns how many. */
   deleteBySid(idp: string, sid: string): Promise<number>;
   /**

@@ -592,6 +592,27 @@ describe('BFF callback failure of a sign-in begun before another tab\'s (an IdP 
     assert.equal((await env.store.get(tab2.sessionCookie!))?.sub, 'tabitha');
   });
 
+  it('a shared browser: another user\'s failed sign-in revokes its refresh token (the session the browser keeps is not of its grant)', async () => {
+    exchanges = 0;
+    revocations = 0;
+    const anna = await env.login('anna');
+    assert.equal(anna.status, 302, anna.last.body.slice(0, 300));
+    // Bert at the same computer: anna's session lives on, her IdP session does not (she left the
+    // IdP); the browser cookie is the same. His sign-in is another grant than anna's.
+    const jar = new CookieJar();
+    jar.store(env.url, anna.jar.get('goldpath_browser')!.raw);
+    const bert = await env.login('bert', { jar, stopBefore: (u) => u.pathname === '/auth/callback' });
+    const callback = bert.hops.at(-1)!.location!;
+    assert.ok(callback.startsWith(`${env.url}/auth/callback?`), callback);
+    editExchange = { n: 2, edit: (body) => { body['access_token'] = 't\u00f6ken'; } };
+    const res = await httpCall(callback, { jar: bert.jar, headers: { accept: 'text/html' } });
+    editExchange = undefined;
+    assert.equal(res.status, 400, res.body.slice(0, 300));
+    for (let i = 0; i < 30 && revocations === 0; i++) await sleep(100);
+    assert.equal(revocations, 1, 'bert\'s refresh token is held by nobody, and anna\'s session does not hold its grant: revoked');
+    assert.ok(await env.store.get(anna.sessionCookie!), 'anna\'s session stays');
+  });
+
   it('a failed sign-in of a browser whose last session is gone (logged out) still revokes its refresh token', async () => {
     exchanges = 0;
     revocations = 0;

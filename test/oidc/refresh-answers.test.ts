@@ -3,7 +3,8 @@
 //   - an ID token for another user (OIDC Core 12.2) ends the session: nothing of the answer is kept;
 //   - an IdP that issues 10 s access tokens is not asked for a refresh grant at every request;
 //   - a DPoP token issued to a session without a DPoP key is a 503, never a 500;
-//   - an ID token whose signature is not the IdP's is refused as a sign-in's is: nothing is kept;
+//   - an ID token whose signature or claims fail verification ends the session at once, its grant
+//     revoked: nothing of the answer is kept, and the grant is not sent again;
 //   - an IdP that refuses the client (unauthorized_client) does not end its users' sessions.
 import assert from 'node:assert/strict';
 import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT } from 'jose';
@@ -144,24 +145,65 @@ describe('refresh answers', function () {
     assert.ok(await env.store.getById(session.id), 'the session stays (a configuration problem, not the user\'s)');
   });
 
-  it('a refresh answered with an ID token the IdP did not sign: 503, as for an ID token with a wrong iss or aud, and nothing of the answer is kept or served', async () => {
-    const { cookie, session, token } = await loginExpiringAt(env, 'ivy', Date.now() - 1000);
-    // The IdP's own ID token for this user, every claim valid, its header (kid) kept, signed with
-    // another key: what a party between goldpath and the token endpoint could make.
+  /**
+   * A refresh of `user` whose answer's ID token `forge` rewrites (signed with a key the IdP never
+   * published): the session ends at once (401, its grant revoked), and the grant is not sent again.
+   */
+  async function untrustedAnswer(user: string, forge: (claims: Record<string, unknown>) => void): Promise<void> {
+    const { cookie, session } = await loginExpiringAt(env, user, Date.now() - 1000);
+    // The IdP's own ID token for this user, its header (kid) kept, signed with another key: what a
+    // party between goldpath and the token endpoint could make.
     const forger = await importJWK(await generateSigningKey(), 'RS256');
+    let rotated: string | undefined;
     editRefresh = async (body) => {
+      rotated = String(body['refresh_token']);
       const real = String(body['id_token']);
-      body['id_token'] = await new SignJWT(decodeJwt(real)).setProtectedHeader(decodeProtectedHeader(real) as { alg: string }).sign(forger);
+      const claims = decodeJwt(real) as Record<string, unknown>;
+      forge(claims);
+      body['id_token'] = await new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(real) as { alg: string }).sign(forger);
+    };
+    for (let i = 0; i < 2; i++) {
+      const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+      assert.equal(res.status, 401, res.body);
+      assert.equal(res.headers['authorization'], undefined, 'the access token of that answer is not sent upstream');
+    }
+    assert.equal(grants, 1, 'the grant is not sent again (with rotation, our own retry would be invalid_grant)');
+    assert.deepEqual(grantErrors, []);
+    assert.equal(await env.store.getById(session.id), null, 'the session is over');
+    assert.ok(rotated && rotated !== session.secrets.refreshToken, 'the IdP rotated the refresh token');
+    // Revoked in the background: neither the spent refresh token nor the one the answer carried is left live.
+    const live = async () => (await env.idp.provider.RefreshToken.find(rotated!)) !== undefined;
+    for (let i = 0; i < 50 && await live(); i++) await sleep(100);
+    assert.equal(await live(), false, 'the refresh token the untrusted answer carried is revoked (no live grant nobody holds)');
+    for (const rt of [rotated, session.secrets.refreshToken!]) assert.ok(!logs.lines.some((l) => l.includes(rt)), 'a refresh token reached the log');
+  }
+
+  it('a refresh answered with an ID token the IdP did not sign ends the session at once (401, its grant revoked): the grant is not sent again', async () => {
+    await untrustedAnswer('ivy', () => undefined);
+    assert.ok(logs.lines.some((l) => l.includes('fails verification') && l.includes('JWSSignatureVerificationFailed')), 'the log says why');
+  });
+
+  it('a refresh answered with an ID token openid-client refuses (a wrong aud) ends the session at once: the grant is not sent again', async () => {
+    await untrustedAnswer('iris', (claims) => { claims['aud'] = 'another-client'; });
+    assert.ok(logs.lines.some((l) => l.includes('fails verification') && l.includes('OAUTH_JWT_CLAIM_COMPARISON_FAILED')), 'the log says why');
+  });
+
+  it('a refresh answered with an ID token past its exp (a clock off at either end) is a 503 and the session stays: no session ends for a clock', async () => {
+    const { cookie, session, token } = await loginExpiringAt(env, 'ike', Date.now() - 1000);
+    editRefresh = async (body) => {
+      // Rewritten (unsigned as the IdP's: openid-client's timestamp check comes first and refuses it).
+      const real = String(body['id_token']);
+      const claims = decodeJwt(real) as Record<string, unknown>;
+      claims['exp'] = Math.floor(Date.now() / 1000) - 3600;
+      body['id_token'] = await new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(real) as { alg: string })
+        .sign(await importJWK(await generateSigningKey(), 'RS256'));
     };
     const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
     assert.equal(res.status, 503, res.body);
-    assert.equal(res.headers['authorization'], undefined, 'the access token of that answer is not sent upstream');
-    assert.equal(grants, 1);
-    const stored = (await env.store.getById(session.id))!;
-    assert.ok(stored, 'the session stays, as for an ID token openid-client refuses (iss, aud, exp, iat)');
+    const stored = await env.store.getById(session.id);
+    assert.ok(stored, 'the session stays');
     assert.equal(stored.secrets.tokens['']!.value, token, 'nothing of the answer is kept');
-    assert.equal(stored.secrets.idToken, session.secrets.idToken, 'the forged ID token is not kept (sent as id_token_hint at logout)');
-    assert.ok(logs.lines.some((l) => l.includes('token refresh failed') && l.includes('JWSSignatureVerificationFailed')), 'the log says why');
+    assert.ok(logs.lines.some((l) => l.includes('token refresh failed') && l.includes('OAUTH_JWT_TIMESTAMP_CHECK_FAILED')), 'the log says why');
   });
 
   it('an IdP that refuses the client at refresh (unauthorized_client) does not end the session: 503, an operator\'s log line, and the grant is not sent again at every request', async () => {

@@ -489,6 +489,8 @@ export function contract(name: string, harness: () => Harness): void {
       assert.equal(await store.lastSignInIdp(browser), null, 'its session is gone');
       await store.create(newSession({ idp: `${idp}-2`, sub: 'lena', login: { browser, startedAt: Date.now() } }));
       assert.equal(await store.lastSignInIdp(browser), `${idp}-2`);
+      assert.equal(await store.lastSignInIdp(browser, 'lena'), `${idp}-2`, 'that user\'s');
+      assert.equal(await store.lastSignInIdp(browser, 'otto'), null, 'another user\'s session in the same browser is not counted when a user is named');
     });
 
     it('tally counts the events of a kind per window, every store instance together', async () => {
