@@ -52,21 +52,29 @@ export function clearSessionCookie(ctx: Context, settings: Settings): void {
   append(ctx, serialize(settings.cookieName, '', { maxAgeS: 0, sameSite: 'Strict', secure: settings.secureCookies }));
 }
 
+/** A cookie of ours holding 256 random bits (TX_VALUE), when the request carries a well-formed one. */
+function readRandom(ctx: Context, name: string): string | undefined {
+  const v = readCookie(ctx, name);
+  return v && TX_VALUE.test(v) ? v : undefined;
+}
+
+/** Sets `name` (SameSite=Lax) to the value the request carries, or to 256 new random bits. */
+function ensureRandom(ctx: Context, settings: Settings, name: string, maxAgeS: number): string {
+  const value = readRandom(ctx, name) ?? randomBytes(32).toString('base64url');
+  append(ctx, serialize(name, value, { maxAgeS, sameSite: 'Lax', secure: settings.secureCookies }));
+  return value;
+}
+
 /**
  * The login-transaction cookie: SameSite=Lax so it comes back on the IdP's top-level redirect to
  * /auth/callback. Reused when present, so logins started in two tabs both complete.
  */
 export function ensureTxCookie(ctx: Context, settings: Settings): string {
-  const name = txCookieName(settings);
-  const existing = readCookie(ctx, name);
-  const value = existing && TX_VALUE.test(existing) ? existing : randomBytes(32).toString('base64url');
-  append(ctx, serialize(name, value, { maxAgeS: TX_TTL_MS / 1000, sameSite: 'Lax', secure: settings.secureCookies }));
-  return value;
+  return ensureRandom(ctx, settings, txCookieName(settings), TX_TTL_MS / 1000);
 }
 
 export function readTxCookie(ctx: Context, settings: Settings): string | undefined {
-  const v = readCookie(ctx, txCookieName(settings));
-  return v && TX_VALUE.test(v) ? v : undefined;
+  return readRandom(ctx, txCookieName(settings));
 }
 
 /**
@@ -78,13 +86,11 @@ export function readTxCookie(ctx: Context, settings: Settings): string | undefin
  * as long as the session that sign-in creates can live.
  */
 export function ensureBrowserCookie(ctx: Context, settings: Settings): void {
-  const value = readBrowserCookie(ctx, settings) ?? randomBytes(32).toString('base64url');
-  append(ctx, serialize(browserCookieName(settings), value, { maxAgeS: settings.sessionMaxMs / 1000, sameSite: 'Lax', secure: settings.secureCookies }));
+  ensureRandom(ctx, settings, browserCookieName(settings), settings.sessionMaxMs / 1000);
 }
 
 export function readBrowserCookie(ctx: Context, settings: Settings): string | undefined {
-  const v = readCookie(ctx, browserCookieName(settings));
-  return v && TX_VALUE.test(v) ? v : undefined;
+  return readRandom(ctx, browserCookieName(settings));
 }
 
 export function sha256(s: string): string {

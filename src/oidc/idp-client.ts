@@ -362,6 +362,8 @@ export class IdpClient {
    * A refresh_token grant; for an audience, narrowed with `resource` and its scopes (RFC 8707).
    * An ID token in the answer is checked as at sign-in: claims (iss, aud, exp, iat) by
    * openid-client, signature by verifyIdToken, its key set waited for until `verifyBy` at most.
+   * A signature, iss or aud that fails rejects with UntrustedRefresh; a key set not had in time,
+   * with Unavailable.
    */
   async refresh(refreshToken: string, audience: string, dpopJwk: DpopJwk | undefined, verifyBy?: number): Promise<TokenResponse> {
     const config = this.#refreshConfiguration(await this.configuration());

@@ -124,22 +124,35 @@ describe('verify close(): background revocations at shutdown', function () {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a refresh whose session ended meanwhile: its refresh token is revoked (the IdP taking 1 s) before close() resolves', async () => {
-    const { cookie } = await loginExpiringAt(env, 'alice', Date.now() - 1_000);
+  /** A session of `user` whose token expires at `expiresAt`, and its CSRF token (for the logout). */
+  async function signedIn(user: string, expiresAt: number): Promise<{ cookie: string; csrf: string }> {
+    const { cookie } = await loginExpiringAt(env, user, expiresAt);
     const info = await httpCall(`${env.url}/auth/session`, { headers: { cookie } });
     assert.equal(info.status, 200, info.body);
-    const csrf = JSON.parse(info.body).csrf_token as string;
-    // The IdP has answered the refresh (rotated the refresh token); the answer is held while the
-    // user logs out, so the sidecar's save finds the session gone.
+    return { cookie, csrf: JSON.parse(info.body).csrf_token as string };
+  }
+
+  /** Holds the IdP's answer to the next refresh grant: `arrived` once it came, until `go` opens. */
+  function holdRefreshAnswer(): { arrived: ReturnType<typeof gate>; go: ReturnType<typeof gate> } {
     const arrived = gate();
     const go = gate();
     answered = async () => {
       arrived.open();
       await go.promise;
     };
-    const call = send(sidecar!.port, '/auth/verify', {
-      'x-forwarded-method': 'GET', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'localhost:8080', 'x-forwarded-uri': '/api/orders/1', cookie,
-    });
+    return { arrived, go };
+  }
+
+  const verifyOrders = (cookie: string) => send(sidecar!.port, '/auth/verify', {
+    'x-forwarded-method': 'GET', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'localhost:8080', 'x-forwarded-uri': '/api/orders/1', cookie,
+  });
+
+  it('a refresh whose session ended meanwhile: its refresh token is revoked (the IdP taking 1 s) before close() resolves', async () => {
+    const { cookie, csrf } = await signedIn('alice', Date.now() - 1_000);
+    // The IdP has answered the refresh (rotated the refresh token); the answer is held while the
+    // user logs out, so the sidecar's save finds the session gone.
+    const { arrived, go } = holdRefreshAnswer();
+    const call = verifyOrders(cookie);
     await arrived.promise;
     const out = await httpCall(`${env.url}/auth/logout`, {
       method: 'POST', headers: { cookie, 'x-csrf-token': csrf, accept: 'application/json', 'sec-fetch-mode': 'cors' },
@@ -165,19 +178,9 @@ describe('verify close(): background revocations at shutdown', function () {
     // The token works for 10 s more: the request is answered with it after a short wait, and the
     // refresh goes on in the background. close() comes while it does (the HTTP drain waited for
     // the request only): the refresh token it obtains is still to be saved, or revoked.
-    const { cookie } = await loginExpiringAt(env, 'bob', Date.now() + 10_000);
-    const info = await httpCall(`${env.url}/auth/session`, { headers: { cookie } });
-    assert.equal(info.status, 200, info.body);
-    const csrf = JSON.parse(info.body).csrf_token as string;
-    const arrived = gate();
-    const go = gate();
-    answered = async () => {
-      arrived.open();
-      await go.promise;
-    };
-    const res = await send(sidecar!.port, '/auth/verify', {
-      'x-forwarded-method': 'GET', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'localhost:8080', 'x-forwarded-uri': '/api/orders/1', cookie,
-    });
+    const { cookie, csrf } = await signedIn('bob', Date.now() + 10_000);
+    const { arrived, go } = holdRefreshAnswer();
+    const res = await verifyOrders(cookie);
     assert.equal(res.status, 200, 'answered with the token it has, which still works');
     await arrived.promise;
     const out = await httpCall(`${env.url}/auth/logout`, {
@@ -204,9 +207,7 @@ describe('verify close(): background revocations at shutdown', function () {
   it('a refresh whose save found the store away, saved again in the background: close() waits for that save (the refresh token the IdP rotated to)', async () => {
     const { cookie, session } = await loginExpiringAt(env, 'carol', Date.now() - 1_000);
     failingSaves = 1;
-    const res = await send(sidecar!.port, '/auth/verify', {
-      'x-forwarded-method': 'GET', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'localhost:8080', 'x-forwarded-uri': '/api/orders/1', cookie,
-    });
+    const res = await verifyOrders(cookie);
     assert.equal(res.status, 503, 'the save failed: this request is a 503, the save goes on in the background');
     assert.equal(issued.length, 1);
     const closing = sidecar!.close();
