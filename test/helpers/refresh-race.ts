@@ -8,6 +8,7 @@ import { createTokenProvider } from '../../src/oidc/token-provider.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
 import { createSessionStore } from '../../src/session/index.ts';
 import type { SessionStore } from '../../src/session/types.ts';
+import type { DevIdpOptions } from '../../src/dev/idp.ts';
 import { TEST_CLIENT_SECRET, type IdpBff } from './idp-bff.ts';
 import { startVerifyApp, type RunningVerify } from './verify-app.ts';
 
@@ -33,19 +34,41 @@ export async function grantsRefresh(issuer: string, rt: string): Promise<boolean
 }
 
 /**
+ * A fetch to the IdP that hands the JSON of each successful refresh answer to `seen`, awaited
+ * before the caller reads the answer (a test holds or edits the answer there), and answers with
+ * what `seen` left of it.
+ */
+export function refreshAnswers(seen: (body: Record<string, unknown>) => Promise<void> | void): FetchLike {
+  return async (url, init) => {
+    const res = await globalThis.fetch(url, init as RequestInit);
+    if (!String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
+    const body = await res.json() as Record<string, unknown>;
+    await seen(body);
+    return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+  };
+}
+
+/**
  * A fetch to the IdP that reports each revocation request (`revoking`) and hands each successful
  * refresh answer's refresh token to `refreshed`, awaited before the caller reads the answer: a
  * test holds the answer there.
  */
 export function watchingFetch(revoking: () => void, refreshed: (refreshToken: string) => Promise<void> | void): FetchLike {
+  const answers = refreshAnswers((body) => refreshed(String(body['refresh_token'])));
   return async (url, init) => {
     if (String(url).endsWith('/token/revocation')) revoking();
-    const res = await globalThis.fetch(url, init as RequestInit);
-    if (!String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
-    const body = await res.text();
-    await refreshed(String((JSON.parse(body) as Record<string, unknown>)['refresh_token']));
-    return new Response(body, { status: res.status, headers: res.headers });
+    return answers(url, init);
   };
+}
+
+/**
+ * A dev IdP `configure` under which a revocation ends that refresh token only: neither the grant
+ * nor the tokens issued under it since (its rotated successors), as at IdPs that revoke per token.
+ */
+export function revokesPerToken(config: Parameters<NonNullable<DevIdpOptions['configure']>>[0]): void {
+  config['revokeGrantPolicy'] = () => false;
+  const adapter = config['adapter'] as (model: string) => Record<string, unknown>;
+  config['adapter'] = (model: string) => ({ ...adapter(model), revokeByGrantId: async () => {} });
 }
 
 /** The verify chain refreshing through `fetch`, beside env's BFF, on a store of its own. */

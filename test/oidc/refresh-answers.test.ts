@@ -17,7 +17,7 @@ import { silentLogger } from '../../src/log.ts';
 import { Unavailable } from '../../src/errors.ts';
 import { capturingLogger, loginExpiringAt, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { type RunningVerify } from '../helpers/verify-app.ts';
-import { sleep, startRefreshingVerify } from '../helpers/refresh-race.ts';
+import { refreshAnswers, sleep, startRefreshingVerify } from '../helpers/refresh-race.ts';
 
 
 describe('refresh answers', function () {
@@ -25,6 +25,7 @@ describe('refresh answers', function () {
   let env: IdpBff;
   let verify: RunningVerify;
   let store: SessionStore;
+  let closeVerify: (() => Promise<void>) | undefined;
   let grants = 0;
   let grantErrors: string[] = [];
   /** Edits the JSON of the IdP's answers to refresh grants (none when undefined). */
@@ -42,6 +43,7 @@ describe('refresh answers', function () {
     env.idp.provider.on('grant.error', (ctx: { oidc: { params?: { grant_type?: string } } }, err: { error?: string }) => {
       if (ctx.oidc.params?.grant_type === 'refresh_token') grantErrors.push(String(err.error));
     });
+    const answers = refreshAnswers(async (body) => { await editRefresh?.(body); });
     const fetch: FetchLike = async (url, init) => {
       if (refuseClient && String(init.body ?? '').includes('grant_type=refresh_token')) {
         // oidc-provider answers invalid_request for a grant the client may not use; other IdPs
@@ -49,18 +51,12 @@ describe('refresh answers', function () {
         grantErrors.push('unauthorized_client');
         return Response.json({ error: 'unauthorized_client', error_description: 'the client is not allowed the refresh_token grant' }, { status: 400, headers: { 'cache-control': 'no-store' } });
       }
-      const res = await globalThis.fetch(url, init as RequestInit);
-      const edit = editRefresh;
-      if (edit === undefined || !String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
-      const body = await res.json() as Record<string, unknown>;
-      await edit(body);
-      return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+      return answers(url, init);
     };
-    ({ store, verify } = await startRefreshingVerify(env, fetch, logs.log));
+    ({ store, verify, close: closeVerify } = await startRefreshingVerify(env, fetch, logs.log));
   });
   after(async () => {
-    await verify?.close();
-    await store?.close();
+    await closeVerify?.();
     await env?.close();
   });
   beforeEach(() => {

@@ -14,7 +14,7 @@ import type { SessionStore } from '../../src/session/types.ts';
 import { capturingLogger, loginExpiringAt, logoutToken, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall } from '../helpers/login.ts';
 import { type RunningVerify } from '../helpers/verify-app.ts';
-import { sleep, gate, grantsRefresh, startRefreshingVerify } from '../helpers/refresh-race.ts';
+import { sleep, gate, grantsRefresh, refreshAnswers, revokesPerToken, startRefreshingVerify } from '../helpers/refresh-race.ts';
 
 
 /** A promise with its resolver (a point one side waits at until the other lets it on). */
@@ -24,6 +24,7 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
   let env: IdpBff;
   let verify: RunningVerify;
   let store: SessionStore;
+  let closeVerify: (() => Promise<void>) | undefined;
   let signingKey: JWK;
   const logs = capturingLogger('debug');
   /** Every refresh token the IdP issued in a refresh answer to the sidecar, in order. */
@@ -53,31 +54,23 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
       idps: [{
         devIdp: {
           keys: [signingKey],
-          configure: (config) => {
-            // Revocation of a refresh token ends that token only: neither the grant nor the
-            // tokens issued under it since (its rotated successors).
-            config['revokeGrantPolicy'] = () => false;
-            const adapter = config['adapter'] as (model: string) => Record<string, unknown>;
-            config['adapter'] = (model: string) => ({ ...adapter(model), revokeByGrantId: async () => {} });
-          },
+          configure: revokesPerToken,
         },
       }],
     });
-    const fetch: FetchLike = async (url, init) => {
-      if (String(url).endsWith('/token/revocation')) await sidecarRevoking?.();
-      const res = await globalThis.fetch(url, init as RequestInit);
-      if (!String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
-      const body = await res.json() as Record<string, unknown>;
+    const answers = refreshAnswers(async (body) => {
       if (typeof body['refresh_token'] === 'string') issued.push(body['refresh_token']);
       await answered?.();
       editRefresh?.(body);
-      return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+    });
+    const fetch: FetchLike = async (url, init) => {
+      if (String(url).endsWith('/token/revocation')) await sidecarRevoking?.();
+      return answers(url, init);
     };
-    ({ store, verify } = await startRefreshingVerify(env, fetch, logs.log));
+    ({ store, verify, close: closeVerify } = await startRefreshingVerify(env, fetch, logs.log));
   });
   after(async () => {
-    await verify?.close();
-    await store?.close();
+    await closeVerify?.();
     await env?.close();
   });
   beforeEach(() => {

@@ -16,7 +16,7 @@ import { tokenProviderFactory } from '../../src/oidc/index.ts';
 import { startVerify, type VerifyProcess } from '../../src/verify/server.ts';
 import { capturingLogger, devIdpsYaml, loginExpiringAt, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall } from '../helpers/login.ts';
-import { gate, grantsRefresh, sleep } from '../helpers/refresh-race.ts';
+import { gate, grantsRefresh, refreshAnswers, revokesPerToken, sleep } from '../helpers/refresh-race.ts';
 import { send, verifyEnv, VERIFY_CONFIG_DIR } from '../helpers/verify-app.ts';
 
 /** Saves of refreshed tokens the test store refuses (a failover), before it takes them again. */
@@ -73,13 +73,9 @@ describe('verify close(): background revocations at shutdown', function () {
     env = await startIdpBff({
       idps: [{
         devIdp: {
-          configure: (config) => {
-            // Revocation ends that refresh token only, not the grant: the logout's revocation of
-            // the token the session held leaves the one the sidecar's refresh obtained alive.
-            config['revokeGrantPolicy'] = () => false;
-            const adapter = config['adapter'] as (model: string) => Record<string, unknown>;
-            config['adapter'] = (model: string) => ({ ...adapter(model), revokeByGrantId: async () => {} });
-          },
+          // The logout's revocation of the token the session held leaves the one the sidecar's
+          // refresh obtained alive.
+          configure: revokesPerToken,
         },
       }],
     });
@@ -88,19 +84,19 @@ describe('verify close(): background revocations at shutdown', function () {
     writeFileSync(join(dir, 'idps.yaml'), devIdpsYaml(env.idp.issuer));
     // The sidecar's IdP calls: refresh answers noted (and held while `answered` says so), and a
     // revocation endpoint that takes a second to answer.
+    const answers = refreshAnswers(async (body) => {
+      issued.push(String(body['refresh_token']));
+      await answered?.();
+    });
     const fetch: FetchLike = async (url, init) => {
-      const revocation = String(url).endsWith('/token/revocation');
-      if (revocation) await sleep(1_000);
+      if (!String(url).endsWith('/token/revocation')) return answers(url, init);
+      await sleep(1_000);
       const res = await globalThis.fetch(url, init as RequestInit);
-      if (revocation && res.status === 200) {
+      if (res.status === 200) {
         revoked++;
         revokedAt = performance.now();
       }
-      if (!String(init.body ?? '').includes('grant_type=refresh_token') || res.status !== 200) return res;
-      const body = await res.text();
-      issued.push(String((JSON.parse(body) as Record<string, unknown>)['refresh_token']));
-      await answered?.();
-      return new Response(body, { status: res.status, headers: res.headers });
+      return res;
     };
     start = async () => startVerify({
       env: { ...verifyEnv(env.redis.url), GOLDPATH_CONFIG_DIR: dir, TEST_CLIENT_SECRET },
