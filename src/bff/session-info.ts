@@ -25,7 +25,9 @@ export function sessionHandler(deps: BffDeps) {
       user: { sub: u.sub, name: u.name ?? null, email: u.email ?? null, roles: u.roles, idp: u.idp },
       csrf_token: session.secrets.csrf,
       expires_at: Math.floor(session.expiresAt / 1000),
-      idle_expires_at: Math.floor(session.idleExpiresAt / 1000),
+      // The store slides the idle expiry past the absolute one in a session's last idle window;
+      // the session (and its Redis TTL) ends at the earlier of the two, so that is what the SPA sees.
+      idle_expires_at: Math.floor(Math.min(session.idleExpiresAt, session.expiresAt) / 1000),
     };
   };
 }

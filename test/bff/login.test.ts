@@ -191,6 +191,31 @@ describe('BFF login (real dev IdP + redis)', function () {
   });
 });
 
+describe('BFF /auth/session in the last idle window of a session', function () {
+  this.timeout(30_000);
+  let env: IdpBff;
+  before(async () => {
+    // Idle timeout equal to the absolute one (GOLDPATH_SESSION_IDLE = GOLDPATH_SESSION_MAX is
+    // accepted): every request after the sign-in lands in the last idle window, as one 11.5 hours
+    // into a 12-hour session with 30 minutes of idle does. 20 s, so a slow sign-in on a loaded
+    // machine does not outlive the session; the store touches every 2 s (a tenth of idle).
+    env = await startIdpBff({ settings: { sessionIdleMs: 20_000, sessionMaxMs: 20_000 } });
+  });
+  after(() => env?.close());
+
+  it('idle_expires_at is never later than expires_at: the session ends at whichever comes first', async () => {
+    const r = await env.login('uma');
+    assert.equal(r.status, 302, r.last.body.slice(0, 300));
+    // Past the store's touch interval, so this read slides the idle expiry.
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    const res = await httpCall(`${env.url}/auth/session`, { jar: r.jar });
+    assert.equal(res.status, 200, res.body);
+    const body = JSON.parse(res.body) as { expires_at: number; idle_expires_at: number };
+    assert.ok(body.idle_expires_at <= body.expires_at,
+      `idle_expires_at ${body.idle_expires_at} is after expires_at ${body.expires_at}: the session cannot live that long`);
+  });
+});
+
 describe('BFF login against an IdP that leaves scope out of its token response', function () {
   this.timeout(30_000);
   let env: IdpBff;

@@ -38,6 +38,14 @@ describe('config: check reports every problem in one round, plainly', () => {
     assert.deepEqual(files, ['pdp.yaml:7: rules[1].action', 'app.polar:1: policies'], JSON.stringify(problems));
   });
 
+  it('reports scopes lacking openid beside a problem in one of them', async () => {
+    const problems = await problemsFor({ idps: `${BASE_IDPS}    scopes: [profile, profile]\n` });
+    assert.deepEqual(problems.map((p) => `${p.line} ${p.key}: ${p.message}`), [
+      '7 idps.dev.scopes[1]: "profile" is listed twice',
+      '7 idps.dev.scopes: must include openid (goldpath signs users in with OpenID Connect)',
+    ]);
+  });
+
   it('does not warn of the rules it left out when checking the policies beside a rule problem', async () => {
     const pdp = `${BASE_PDP}  - match: GET /api/orders
     action: 42

@@ -105,6 +105,14 @@ describe('config: loadSettings (environment)', () => {
     }
   });
 
+  it('names user info in the public URL as such, not as a bad port or host', () => {
+    for (const url of ['https://u:p@app.example.com', 'https://u@app.example.com', 'https://u:p@app.example.com:8443']) {
+      const err = problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, GOLDPATH_PUBLIC_URL: url });
+      assert.equal(err.problems.length, 1, url);
+      assert.match(err.problems[0]!.message, /must not contain a user name or password/, url);
+    }
+  });
+
   it('requires session keys and says how to generate one', () => {
     for (const keys of [undefined, '', '  ']) {
       const err = problemsOf({ GOLDPATH_SESSION_KEYS: keys });
