@@ -38,17 +38,26 @@ export interface IdpsResult {
   readonly entries: readonly IdpEntry[];
 }
 
-function scopeList(c: Cursor): string[] | undefined {
+/**
+ * The scopes, or undefined on a problem. With `needsOpenid`, lacking openid is reported beside the
+ * items' problems (every problem in one round), unless an item could not be read: it might be openid.
+ */
+function scopeList(c: Cursor, needsOpenid = false): string[] | undefined {
   const items = c.seq('a list of scopes');
   if (!items) return undefined;
   const seen = new Set<string>();
   let ok = true;
+  let allRead = true;
   for (const item of items) {
     const s = item.string({ what: 'a scope' });
-    if (s === undefined) ok = false;
+    if (s === undefined) ok = allRead = false;
     else if (!SCOPE.test(s)) item.problem(`${item.show(s)} is not a single scope token (no spaces or quotes)`), ok = false;
     else if (seen.has(s)) item.problem(`${item.show(s)} is listed twice`), ok = false;
     if (s !== undefined) seen.add(s);
+  }
+  if (needsOpenid && allRead && !seen.has('openid')) {
+    c.problem('must include openid (goldpath signs users in with OpenID Connect)');
+    return undefined;
   }
   return ok ? [...seen] : undefined;
 }
@@ -211,9 +220,8 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
   let scopes: string[] = [...DEFAULT_SCOPES];
   const scopesC = f.get('scopes');
   if (!scopesC.missing) {
-    const s = scopeList(scopesC);
-    if (s && !s.includes('openid')) scopesC.problem('must include openid (goldpath signs users in with OpenID Connect)');
-    else if (s) scopes = s;
+    const s = scopeList(scopesC, true);
+    if (s) scopes = s;
   }
 
   let par: IdpConfig['par'] = 'auto';

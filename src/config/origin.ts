@@ -71,7 +71,8 @@ export function checkOrigin(value: string, plainHttpRisk: string): OriginCheck {
   const m = SHAPE.exec(value);
   if (!m) return { problem: 'is not a URL' };
   // Checked before the URL parser, which refuses a port over 65535 as "not a URL" but takes :0.
-  const early = authorityProblem(m[2]!);
+  // Not with user info: "u:p@host" would read as host "u" with port "p@host" (an "invalid port").
+  const early = m[2]!.includes('@') ? undefined : authorityProblem(m[2]!);
   if (early === INVALID_PORT) return { problem: early };
   if (!URL.canParse(value)) return { problem: 'is not a URL' };
   const [, scheme, authority, rest] = m as unknown as [string, string, string, string];
