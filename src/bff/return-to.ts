@@ -1,7 +1,12 @@
 // `return_to` is only ever a same-origin relative path: anything else becomes '/', so /auth/login
 // can never be turned into an open redirect.
+import { MAX_URI_BYTES } from '../verify/canonical-uri.ts';
 
-const MAX_LENGTH = 2048;
+/**
+ * As long as a URI the sidecar lets through (its 414 is past this): the sidecar's 302 to sign in
+ * carries the URI asked for as return_to, and a shorter limit here sent those users to `/`.
+ */
+const MAX_LENGTH = MAX_URI_BYTES;
 
 export function safeReturnTo(value: unknown): string {
   if (typeof value !== 'string' || value === '' || value.length > MAX_LENGTH) return '/';
@@ -24,7 +29,8 @@ export function safeReturnTo(value: unknown): string {
     // Dot segments can collapse into a protocol-relative path: '/%2e//evil.com' and
     // '/a/..//evil.com' both normalise to '//evil.com'.
     if (!out.startsWith('/') || out.startsWith('//')) return '/';
-    return out;
+    // Raw non-ASCII grows up to nine times once percent-encoded: the Location stays bounded.
+    return out.length > MAX_LENGTH ? '/' : out;
   } catch {
     return '/';
   }

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { safeReturnTo } from '../../src/bff/return-to.ts';
+import { MAX_URI_BYTES } from '../../src/verify/canonical-uri.ts';
 
 describe('safeReturnTo', () => {
   it('keeps same-origin relative paths (with query and fragment)', () => {
@@ -13,11 +14,20 @@ describe('safeReturnTo', () => {
     assert.equal(safeReturnTo('/app#/x%2Fy%5Cz'), '/app#/x%2Fy%5Cz');
   });
 
+  it('keeps any path the sidecar lets through (up to its 8 KiB URI limit): a long link survives the sign-in', () => {
+    const long = '/app/report?q=' + 'a'.repeat(MAX_URI_BYTES - 14);
+    assert.equal(long.length, MAX_URI_BYTES);
+    assert.equal(safeReturnTo(long), long);
+    // Longer than that once encoded (é is six characters as %C3%A9): '/', never an unbounded Location.
+    const grown = safeReturnTo('/' + '\u00e9'.repeat(1500));
+    assert.ok(grown === '/', `kept, ${grown.length} characters long`);
+  });
+
   it('turns everything else into /', () => {
     for (const bad of [
       undefined, 42, '', 'orders', '//evil.com', '///evil.com', '/\\evil.com', '\\\\evil.com', 'https://evil.com',
       'http:/evil.com', 'javascript:alert(1)', 'data:text/html,x', '/%2F%2Fevil.com', '/%2fevil.com', '/%5cevil.com', '/a%2F/evil?x', '/%2F#x',
-      '/\t/evil.com', '/\n/evil.com', '/\r//evil.com', '/ /evil.com', '/x\u0000y', '/x\u007f', '/a\\b', '/' + 'a'.repeat(3000),
+      '/\t/evil.com', '/\n/evil.com', '/\r//evil.com', '/ /evil.com', '/x\u0000y', '/x\u007f', '/a\\b', '/' + 'a'.repeat(MAX_URI_BYTES),
     ]) {
       assert.equal(safeReturnTo(bad), '/', JSON.stringify(bad));
     }
