@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { BadRequest, GoldpathError, SessionEnded, Unavailable } from '../errors.ts';
 import { MAX_LIST_ENTRIES, MAX_USER_JSON_BYTES, mergeClaims, oversized, userFromClaims } from '../oidc/claims.ts';
-import { OUTAGE_CODES, errorSummary, refusedByChallenge, refusesClient, revokeInBackground, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
+import { OUTAGE_CODES, errorSummary, refusedAtUserinfo, refusesClient, revokeInBackground, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
 import { sendable, toAccessToken } from '../oidc/tokens.ts';
 import { REPLACED, type SessionSecrets } from '../session/types.ts';
 import { wellFormed } from '../strings.ts';
@@ -133,8 +133,9 @@ export function callbackHandler(deps: BffDeps) {
     } catch (err) {
       if (err instanceof GoldpathError) throw countUnavailable(err);
       // The IdP refused the access token it has just issued (a 401 invalid_token: revoked, or its
-      // session ended meanwhile): an answer, as a refused sign-in is, not an outage to wait out.
-      if (refusedByChallenge(err)) {
+      // session ended meanwhile; a bare 401 or 403 alike): an answer, as a refused sign-in is, not
+      // an outage to wait out.
+      if (refusedAtUserinfo(err)) {
         return fail(ctx, 'The identity provider refused the sign-in (it did not accept the token it had just issued). Start the sign-in again.',
           { reason: 'userinfo_refused', err: errorSummary(err), idp: idp.name }, 'idp_error');
       }

@@ -36,6 +36,8 @@ export interface IdpClientOptions {
    * by the clients of every reload. Default: this client's own.
    */
   background?: BackgroundTasks;
+  /** How long a fetched key set counts as fresh (keySetReady), seconds. Default jose's, 600 (tests). */
+  jwksMaxAgeSeconds?: number;
 }
 
 export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
@@ -73,10 +75,14 @@ export class IdpClient {
   readonly #fetch: FetchLike;
   readonly #timeout: number;
   readonly #refreshTimeout: number;
+  readonly #jwksMaxAge: number | undefined;
+  /**
+   * Per audience, whether the IdP's last refresh answer carried an ID token (none yet: assumed so).
+   * Many IdPs never send one on refresh: their grants need no key set at hand (idTokenOnRefresh).
+   */
+  readonly #idTokenOnRefresh = new Map<string, boolean>();
   #pending: Promise<oidc.Configuration> | undefined;
   #config: oidc.Configuration | undefined;
-  /** The configuration refresh grants use (#refreshConfiguration), and the one it was made from. */
-  #refreshConfig: { readonly from: oidc.Configuration; readonly config: oidc.Configuration } | undefined;
   /** What the client was configured with at discovery (a second configuration needs them). */
   #client: { readonly metadata: Partial<oidc.ClientMetadata>; readonly auth: oidc.ClientAuth } | undefined;
   #jwks: RemoteJwks | undefined;
@@ -88,6 +94,7 @@ export class IdpClient {
     this.#timeout = opts.timeoutSeconds ?? 5;
     this.#refreshTimeout = opts.refreshTimeoutSeconds ?? REFRESH_GRANT_BUDGET_S / (idp.dpop ? 2 : 1);
     this.#previous = opts.previousMetadata;
+    this.#jwksMaxAge = opts.jwksMaxAgeSeconds;
     this.background = opts.background ?? new BackgroundTasks();
     if (idp.clientSecret) clientSecrets.add(idp.clientSecret);
     // Every IdP answer is size-bounded, whichever fetch carries it (fetch.ts).
@@ -192,18 +199,27 @@ export class IdpClient {
   }
 
   /** A configuration of this client on known metadata (no discovery), with its own timeout. */
-  #configurationOf(meta: oidc.ServerMetadata, timeoutSeconds: number): oidc.Configuration {
+  #configurationOf(meta: oidc.ServerMetadata, timeoutSeconds: number, fetch = this.#fetch): oidc.Configuration {
     const config = new oidc.Configuration(meta, this.idp.clientId, this.#client!.metadata, this.#client!.auth);
     if (this.idp.dangerouslyAllowInsecureHttp) oidc.allowInsecureRequests(config);
-    config[oidc.customFetch] = this.#fetch as oidc.CustomFetch;
+    config[oidc.customFetch] = fetch as oidc.CustomFetch;
     config.timeout = timeoutSeconds;
     return config;
   }
 
-  /** The configuration refresh grants use: the discovered one's, with the refresh timeout. */
-  #refreshConfiguration(from: oidc.Configuration): oidc.Configuration {
-    if (this.#refreshConfig?.from !== from) this.#refreshConfig = { from, config: this.#configurationOf(from.serverMetadata(), this.#refreshTimeout) };
-    return this.#refreshConfig.config;
+  /**
+   * The configuration one refresh grant runs on: the discovered one's, with the refresh timeout,
+   * keeping the token endpoint's successful answer in `answer`. One per grant: grants of other
+   * sessions run at the same time, and each must see its own answer only.
+   */
+  #refreshConfiguration(from: oidc.Configuration, answer: { last?: Response }): oidc.Configuration {
+    const inner = this.#fetch;
+    return this.#configurationOf(from.serverMetadata(), this.#refreshTimeout, async (url, init) => {
+      const res = await inner(url, init);
+      // A copy: openid-client reads the answer itself (a DPoP nonce retry's 400 is not kept).
+      if (res.ok) answer.last = res.clone();
+      return res;
+    });
   }
 
   /** Key set for ID and logout tokens (refetched on an unknown kid, for key rotation). */
@@ -212,6 +228,7 @@ export class IdpClient {
     const meta = (await this.configuration()).serverMetadata();
     if (!meta.jwks_uri) throw new Unavailable(`the IdP "${this.name}" publishes no jwks_uri`);
     const opts: Parameters<typeof createRemoteJWKSet>[1] = { timeoutDuration: this.#timeout * 1000, cooldownDuration: 10_000 };
+    if (this.#jwksMaxAge !== undefined) opts.cacheMaxAge = this.#jwksMaxAge * 1000;
     opts[joseCustomFetch] = this.#fetch as never;
     this.#jwks = createRemoteJWKSet(new URL(meta.jwks_uri), opts);
     return this.#jwks;
@@ -233,6 +250,15 @@ export class IdpClient {
       const e = this.#jwksFailure(err);
       throw e instanceof Unavailable ? e : new Unavailable(`the IdP "${this.name}" key set cannot be fetched`, { cause: err });
     }
+  }
+
+  /**
+   * Whether a refresh grant for `audience` may bring an ID token, so that keySetReady must come
+   * first: yes until the IdP has answered one without (and again once it answers one with). One
+   * that sends an ID token after all while its key set is away is the 503 of verifyIdToken.
+   */
+  idTokenOnRefresh(audience: string): boolean {
+    return this.#idTokenOnRefresh.get(audience) ?? true;
   }
 
   /** Scope parameter of the authorization request: idps.yaml scopes plus every audience's scopes. */
@@ -355,7 +381,7 @@ export class IdpClient {
   async userinfo(accessToken: string, sub: string, dpopJwk: DpopJwk | undefined): Promise<Record<string, unknown> | undefined> {
     const config = await this.configuration();
     if (!config.serverMetadata().userinfo_endpoint) return undefined;
-    return this.#idpCall('userinfo', async () => oidc.fetchUserInfo(config, accessToken, sub, await this.#dpop(config, dpopJwk)));
+    return this.#idpCall('userinfo', async () => oidc.fetchUserInfo(config, accessToken, sub, await this.#dpop(config, dpopJwk)), refusedAtUserinfo);
   }
 
   /**
@@ -366,7 +392,8 @@ export class IdpClient {
    * with Unavailable.
    */
   async refresh(refreshToken: string, audience: string, dpopJwk: DpopJwk | undefined, verifyBy?: number): Promise<TokenResponse> {
-    const config = this.#refreshConfiguration(await this.configuration());
+    const answer: { last?: Response } = {};
+    const config = this.#refreshConfiguration(await this.configuration(), answer);
     const params: Record<string, string> = {};
     if (audience !== '') {
       const a = this.idp.audiences[audience];
@@ -374,9 +401,14 @@ export class IdpClient {
       params['resource'] = a.resource;
       if (a.scopes.length) params['scope'] = a.scopes.join(' ');
     }
-    const tokens = await oidc.refreshTokenGrant(config, refreshToken, params, await this.#dpop(config, dpopJwk)).catch((err: unknown) => {
-      throw err instanceof oidc.ClientError && ID_TOKEN_CHECKS.has(err.code ?? '') ? new UntrustedRefresh(undefined, err) : err;
+    const tokens = await oidc.refreshTokenGrant(config, refreshToken, params, await this.#dpop(config, dpopJwk)).catch(async (err: unknown) => {
+      if (!(err instanceof oidc.ClientError && ID_TOKEN_CHECKS.has(err.code ?? ''))) throw err;
+      this.#idTokenOnRefresh.set(audience, true);
+      // openid-client refused the answer before handing it over: its refresh token (the IdP may
+      // have rotated to it) is read from the answer itself, so that it can be revoked too.
+      throw new UntrustedRefresh(await refreshTokenOf(answer.last), err);
     });
+    this.#idTokenOnRefresh.set(audience, tokens.id_token !== undefined);
     if (tokens.id_token !== undefined) {
       try {
         await this.verifyIdToken(tokens.id_token, verifyBy);
@@ -411,13 +443,13 @@ export class IdpClient {
     return { DPoP: oidc.getDPoPHandle(config, await dpopKeyPair(jwk)) };
   }
 
-  async #idpCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  async #idpCall<T>(what: string, fn: () => Promise<T>, refused: (err: unknown) => boolean = refusedByChallenge): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       // The IdP's own error answers stay (the caller tells the user); an IdP that times out or
       // answers a non-OAuth page (a proxy's 502, an HTML error) is unavailable, as at the token endpoint.
-      if (err instanceof oidc.ResponseBodyError || refusedByChallenge(err)) throw err;
+      if (err instanceof oidc.ResponseBodyError || refused(err)) throw err;
       if (err instanceof oidc.ClientError && err.code !== undefined && !OUTAGE_CODES.has(err.code)) throw err;
       throw new Unavailable(`the IdP "${this.name}" did not answer the ${what} request`, { cause: err });
     }
@@ -433,8 +465,7 @@ const ID_TOKEN_CHECKS: ReadonlySet<string> = new Set(['OAUTH_JWT_CLAIM_COMPARISO
 
 /**
  * A refresh answer whose ID token fails verification (its signature, or openid-client's claim
- * checks): nothing of it can be trusted. `refreshToken` is the one it carried, when its checks got
- * that far (openid-client's claim checks fail before the answer is handed over).
+ * checks): nothing of it can be trusted. `refreshToken` is the one it carried, if any.
  */
 export class UntrustedRefresh extends Error {
   // Private: no serializer of the error (a logger's) ever sees the token.
@@ -447,6 +478,16 @@ export class UntrustedRefresh extends Error {
 
   get refreshToken(): string | undefined {
     return this.#refreshToken;
+  }
+}
+
+/** The refresh_token of a token endpoint's answer (read only to revoke it, never logged). */
+async function refreshTokenOf(answer: Response | undefined): Promise<string | undefined> {
+  try {
+    const rt = (await answer?.json() as { refresh_token?: unknown } | undefined)?.refresh_token;
+    return typeof rt === 'string' && rt !== '' ? rt : undefined;
+  } catch {
+    return undefined; // not JSON: openid-client would have refused it before any claim check
   }
 }
 
@@ -470,6 +511,19 @@ function issuerSpelledOtherwise(err: unknown, configured: string): oidc.ServerMe
 export function refusedByChallenge(err: unknown): err is oidc.WWWAuthenticateChallengeError {
   return err instanceof oidc.WWWAuthenticateChallengeError && err.status < 500
     && !err.cause.some((c) => c.parameters['error'] === 'use_dpop_nonce');
+}
+
+/**
+ * The userinfo endpoint refused the access token: with a challenge (refusedByChallenge), or with a
+ * bare 401 or 403, as many IdPs answer, leaving WWW-Authenticate out (RFC 6750 3.1 asks for it).
+ * openid-client reports that as an unexpected status (its cause the answer), as it does a proxy's
+ * 502: only the status tells them apart.
+ */
+export function refusedAtUserinfo(err: unknown): boolean {
+  if (refusedByChallenge(err)) return true;
+  if (!(err instanceof oidc.ClientError) || err.code !== 'OAUTH_RESPONSE_IS_NOT_CONFORM') return false;
+  const status = (err.cause as { status?: unknown } | undefined)?.status;
+  return status === 401 || status === 403;
 }
 
 /**

@@ -302,11 +302,12 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     const deadline = Date.now() + waitMs;
     // Discovery (up to one IdP timeout) before the lock, never under it: see the top of this file.
     // The key set too, for a grant: fetched after it, a key set that cannot be had costs the
-    // session the refresh token the IdP has just rotated (nothing of that answer is kept).
+    // session the refresh token the IdP has just rotated (nothing of that answer is kept). Not for
+    // an IdP whose refresh answers carry no ID token: its key set being away stops nothing.
     try {
       const idp = idps.get(session.idp);
       await idp?.configuration();
-      if (session.secrets.refreshToken !== undefined) await idp?.keySetReady();
+      if (session.secrets.refreshToken !== undefined && idp?.idTokenOnRefresh(audience)) await idp.keySetReady();
     } catch (err) {
       report('error');
       throw loggedAlready(err); // IdpClient logs a discovery or a key set fetch that failed

@@ -445,6 +445,27 @@ describe('BFF callback failures after the code was redeemed (an IdP that revokes
     }
   });
 
+  it('a userinfo 401 or 403 without WWW-Authenticate (as many IdPs answer) is a refusal too (400 login_failed), not an outage: no session, the refresh token revoked', async () => {
+    const bare: Array<() => Promise<Response>> = [
+      async () => Response.json({ error: 'invalid_token' }, { status: 401 }),
+      async () => new Response(null, { status: 401 }),
+      async () => Response.json({ error: 'insufficient_scope' }, { status: 403 }),
+    ];
+    for (const answer of bare) {
+      exchanged = [];
+      revokedTokens = [];
+      atUserinfo = answer;
+      const { url, jar } = await atCallback('ute');
+      const res = await httpCall(url, { jar, headers: { accept: 'application/json' } });
+      assert.equal(res.status, 400, res.body);
+      assert.equal(JSON.parse(res.body).error, 'login_failed');
+      assert.equal(jar.get('goldpath'), undefined, 'no session cookie');
+      const line = logs.lines.filter((l) => l.includes('"login failed"')).at(-1) ?? '';
+      assert.match(line, /"reason":"userinfo_refused"/);
+      await revoked();
+    }
+  });
+
   it('a back-channel logout of the IdP session (sid) while the sign-in completes: SessionEnded, and the refresh token is revoked', async () => {
     // The logout arrives after the code exchange, before the session is stored.
     atUserinfo = async () => {

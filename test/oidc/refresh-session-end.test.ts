@@ -6,7 +6,7 @@
 // it holds at that moment, and a refresh whose save finds the session gone must revoke the one it
 // obtained: otherwise a live grant remains that nobody holds.
 import assert from 'node:assert/strict';
-import type { JWK } from 'jose';
+import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT, type JWK } from 'jose';
 import { Redis } from 'ioredis';
 import { generateSigningKey } from '../../src/dev/idp.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
@@ -32,7 +32,7 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
   /** Awaited once the IdP has answered a refresh grant, before the sidecar sees the answer. */
   let answered: (() => Promise<void>) | undefined;
   /** Edits the JSON of the IdP's refresh answers (none when undefined). */
-  let editRefresh: ((body: Record<string, unknown>) => void) | undefined;
+  let editRefresh: ((body: Record<string, unknown>) => void | Promise<void>) | undefined;
   /** Awaited before the BFF sends a revocation request to the IdP. */
   let revoking: (() => Promise<void>) | undefined;
   /** Revocation requests the BFF sent. */
@@ -61,7 +61,7 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
     const answers = refreshAnswers(async (body) => {
       if (typeof body['refresh_token'] === 'string') issued.push(body['refresh_token']);
       await answered?.();
-      editRefresh?.(body);
+      await editRefresh?.(body);
     });
     const fetch: FetchLike = async (url, init) => {
       if (String(url).endsWith('/token/revocation')) await sidecarRevoking?.();
@@ -205,6 +205,30 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
     assert.equal(res.status, 401, res.body);
     assert.equal(issued.length, 1);
     await noneLive(issued);
+  });
+
+  it('a refresh answered with an ID token for another audience or issuer (openid-client refuses it before handing the answer over) ends the session and revokes both the sent refresh token and the one the answer brings', async () => {
+    const key = await importJWK(signingKey, 'RS256');
+    for (const [user, claim, value] of [['gina', 'aud', 'another-client'], ['hank', 'iss', 'https://another-idp.example']] as const) {
+      issued = [];
+      logs.lines.length = 0;
+      const { cookie, session } = await expiredSession(user);
+      // Signed with the IdP's own key: the IdP itself named another party (a misconfiguration).
+      editRefresh = async (body) => {
+        const real = String(body['id_token']);
+        const claims = { ...decodeJwt(real), [claim]: value };
+        body['id_token'] = await new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(real) as { alg: string }).sign(key);
+      };
+      const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+      assert.equal(res.status, 401, res.body);
+      assert.equal(res.headers['authorization'], undefined);
+      assert.equal(await env.store.getById(session.id), null, 'the session is over');
+      assert.equal(issued.length, 1);
+      assert.notEqual(issued[0], session.secrets.refreshToken, 'the IdP rotated the refresh token');
+      assert.ok(logs.lines.some((l) => l.includes('OAUTH_JWT_CLAIM_COMPARISON_FAILED')), 'the log says why');
+      await noneLive([session.secrets.refreshToken!, ...issued]);
+      noneLogged([session.secrets.refreshToken!, ...issued]);
+    }
   });
 
   it('a save that failed (the store refused writes) and, retried, finds the session gone: the refresh token it holds is revoked', async () => {

@@ -13,6 +13,7 @@ import type { Session, SessionStore } from '../../src/session/types.ts';
 import { editingIdpJson, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
 import { startVerifyApp } from '../helpers/verify-app.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
+import { refreshAnswers } from '../helpers/refresh-race.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
@@ -294,6 +295,43 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
     keysDown = false;
     const creds = await tokens.credentials(s, '', 'GET', 'https://api.example.test/');
     assert.ok(creds, 'the session refreshes once the keys are back: its refresh token was not spent');
+    assert.equal(refreshErrors, 0);
+  });
+
+  it('an IdP that sends no ID token on refresh: once it has answered one so, a key set that cannot be fetched does not stop its refreshes (and an answer with one makes it needed again)', async () => {
+    const s = await loginSession('kurt');
+    let keysDown = false;
+    let withIdToken = false;
+    // The IdP's refresh answers carry no ID token (as many IdPs' do), until withIdToken.
+    const answers = refreshAnswers((body) => { if (!withIdToken) delete body['id_token']; });
+    const fetch: FetchLike = async (url, init) => {
+      if (keysDown && new URL(url).pathname === '/jwks') return new Response('busy', { status: 503 });
+      return answers(url, init);
+    };
+    // A key set is fresh for 1 s: the outage below finds it stale, as one past 10 minutes would.
+    const idps = new IdpRegistry(env.config.idps, { log: silentLogger, fetch, jwksMaxAgeSeconds: 1 });
+    const tokens = createTokenProvider({ idps, store: env.store, log: silentLogger });
+    const refreshed = async () => {
+      const before = (await env.store.getById(s.id))!;
+      const creds = await tokens.credentials(await expire(before), '', 'GET', 'https://api.example.test/');
+      assert.ok(creds);
+      assert.notEqual(creds.authorization, `Bearer ${before.secrets.tokens['']!.value}`, 'a new token');
+    };
+    await refreshed(); // the key set is fetched first: nothing is known of the IdP's answers yet
+    assert.equal(refreshGrants, 1);
+    await sleep(1_100);
+    keysDown = true;
+    await refreshed();
+    assert.equal(refreshGrants, 2, 'refreshed while the key set is away');
+    // The IdP sends an ID token again (the keys are back for it): the next grant needs the key set first.
+    keysDown = false;
+    withIdToken = true;
+    await refreshed();
+    assert.equal(refreshGrants, 3);
+    await sleep(1_100);
+    keysDown = true;
+    await assert.rejects(tokens.credentials(await expire((await env.store.getById(s.id))!), '', 'GET', 'https://api.example.test/'), Unavailable);
+    assert.equal(refreshGrants, 3, 'no grant sent while its ID token could not be checked');
     assert.equal(refreshErrors, 0);
   });
 
