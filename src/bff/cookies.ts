@@ -93,6 +93,15 @@ export function readBrowserCookie(ctx: Context, settings: Settings): string | un
   return readRandom(ctx, browserCookieName(settings));
 }
 
+/**
+ * At logout: the session it keyed is gone, and a browser that signed out keeps no identifier of
+ * ours (the next sign-in makes a new one). Only sent to a browser that has one.
+ */
+export function clearBrowserCookie(ctx: Context, settings: Settings): void {
+  const name = browserCookieName(settings);
+  if (readCookie(ctx, name) !== undefined) append(ctx, serialize(name, '', { maxAgeS: 0, sameSite: 'Lax', secure: settings.secureCookies }));
+}
+
 export function sha256(s: string): string {
   return createHash('sha256').update(s).digest('base64url');
 }

@@ -7,7 +7,7 @@ import { BadRequest, CsrfError, GoldpathError, StoreUnavailable } from '../error
 import { errorSummary, type IdpClient } from '../oidc/idp-client.ts';
 import type { Session } from '../session/types.ts';
 import { mediaType, readRawBody, parseForm, parseMultipart } from './body.ts';
-import { clearSessionCookie, readCookie, safeEqual } from './cookies.ts';
+import { clearBrowserCookie, clearSessionCookie, readCookie, safeEqual } from './cookies.ts';
 import type { BffDeps } from './state.ts';
 
 const BODY_LIMIT = 4 * 1024;
@@ -63,6 +63,7 @@ export function logoutHandler(deps: BffDeps) {
     if (session) logoutUrl = await endSession(ctx, session) ?? '/';
     else if (cookie) await endUnreadable(ctx, cookie);
     clearSessionCookie(ctx, settings);
+    clearBrowserCookie(ctx, settings);
     metrics.logout('rp', 'success');
 
     const mode = ctx.get('sec-fetch-mode');

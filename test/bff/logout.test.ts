@@ -51,6 +51,10 @@ describe('BFF logout', function () {
       assert.equal(url.searchParams.get('id_token_hint'), session.secrets.idToken);
       assert.equal(url.searchParams.get('post_logout_redirect_uri'), `${env.url}/`);
       assert.ok(res.headers['set-cookie']!.some((c) => /^goldpath=;.*Max-Age=0/.test(c)), 'cookie cleared');
+      // The browser cookie too (the key of the browser's last sign-in, which is gone): a signed-out
+      // browser keeps no identifier of ours. Lax, as it was set, so the browser replaces that one.
+      assert.ok(res.headers['set-cookie']!.some((c) => /^goldpath_browser=;.*Max-Age=0; HttpOnly; SameSite=Lax$/.test(c)), 'browser cookie cleared');
+      assert.equal(jar.get('goldpath_browser'), undefined);
       assert.equal(await env.store.getById(session.id), null, 'session gone from the store');
       assert.equal(await env.idp.provider.RefreshToken.find(rt), undefined, 'refresh token revoked (RFC 7009)');
       const after = await httpCall(`${env.url}/auth/session`, { jar });
@@ -299,6 +303,8 @@ describe('BFF logout', function () {
       const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json' } });
       assert.equal(res.status, 200);
       assert.deepEqual(JSON.parse(res.body), { logout_url: '/' });
+      // No browser cookie sent, none cleared: nothing of ours is set on a browser that had none.
+      assert.ok(!res.headers['set-cookie']!.some((c) => c.startsWith('goldpath_browser=')));
     });
 
     it('a refused logout (wrong CSRF token, another origin, a body it cannot read) counts as outcome "invalid", not "success"', async () => {
