@@ -241,12 +241,13 @@ describe('BFF logout', function () {
           return { cookie: `${env.settings.cookieName}=${cookieValue}`, key: storeKeys.session(session.id) };
         };
         const foreign = await stored();
-        const refused = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json', cookie: foreign.cookie, origin: 'https://evil.example' } });
+        const refused = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json', cookie: foreign.cookie, origin: 'https://evil.example', 'x-csrf-token': 'any' } });
         assert.equal(refused.status, 403, refused.body);
         assert.equal(await redisClient.exists(foreign.key), 1, 'a foreign origin deletes nothing');
 
         const odd = await stored();
-        const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json', cookie: odd.cookie, origin: env.url } });
+        // Its CSRF token cannot be read either: any the SPA still holds will do.
+        const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json', cookie: odd.cookie, origin: env.url, 'x-csrf-token': 'any' } });
         assert.equal(res.status, 200, res.body);
         assert.deepEqual(JSON.parse(res.body), { logout_url: '/' });
         assert.ok(res.headers['set-cookie']!.some((c) => /^goldpath=;.*Max-Age=0/.test(c)), 'cookie cleared');
@@ -270,7 +271,7 @@ describe('BFF logout', function () {
         assert.equal(again.status, 302, again.last.body.slice(0, 200));
         assert.ok(again.sessionCookie && again.sessionCookie !== cookie, 'a new session');
         await redisClient.set(key, 'not a session');
-        const out = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json', origin: env.url, cookie: `${env.settings.cookieName}=${cookie}` } });
+        const out = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json', origin: env.url, cookie: `${env.settings.cookieName}=${cookie}`, 'x-csrf-token': 'any' } });
         assert.equal(out.status, 200, out.body);
         assert.ok(out.headers['set-cookie']!.some((c) => /^goldpath=;.*Max-Age=0/.test(c)), 'cookie cleared');
         assert.equal(await redisClient.exists(key), 0, 'gone from Redis');
@@ -299,8 +300,14 @@ describe('BFF logout', function () {
       assert.ok(await env.store.getById(session.id));
     });
 
-    it('without a session it just clears the cookie and points to /', async () => {
-      const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json' } });
+    it('without a session: a missing CSRF token is 403 (SPEC 6), clearing nothing; with a (stale) token it clears the cookie and points to /', async () => {
+      for (const headers of [{}, { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-mode': 'navigate' }] as Array<Record<string, string>>) {
+        const refused = await httpCall(`${env.url}/auth/logout`, { method: 'POST', body: headers['content-type'] ? 'csrf_token=' : undefined, headers: { accept: 'application/json', cookie: 'goldpath=gone', ...headers } });
+        assert.equal(refused.status, 403, refused.body);
+        assert.equal(JSON.parse(refused.body).error, 'csrf');
+        assert.equal(refused.headers['set-cookie'], undefined, 'nothing cleared');
+      }
+      const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { accept: 'application/json', 'x-csrf-token': 'from-a-session-that-expired' } });
       assert.equal(res.status, 200);
       assert.deepEqual(JSON.parse(res.body), { logout_url: '/' });
       // No browser cookie sent, none cleared: nothing of ours is set on a browser that had none.
