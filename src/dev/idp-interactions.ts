@@ -6,7 +6,11 @@ import type { Logger } from '../log.ts';
 import { readForm } from '../bff/body.ts';
 import { consentPage, loginPage, messagePage, PAGE_HEADERS } from './idp-pages.ts';
 
-const USER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+// A name or an e-mail address (what most people type): the sub becomes X-Auth-User and a path
+// segment (/api/profiles/<sub>), so only characters both carry as they are, or percent-encoded
+// without any meaning to a router (no space, "/", "%" or non-ASCII). Keep idp-pages.ts's pattern equal.
+const USER_NAME = /^[A-Za-z0-9._+-]{1,64}(?:@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*)?$/;
+const USER_NAME_RULE = 'User names are 1 to 64 letters, digits, dots, dashes, underscores or plus signs, or such a name @ a domain (an e-mail address).';
 const ROUTE = /^\/interaction\/([A-Za-z0-9_-]{1,128})(?:\/(login|confirm|abort))?$/;
 
 export function interactions(provider: Provider, log: Logger, opts: { autoConsent: boolean } = { autoConsent: false }) {
@@ -52,10 +56,10 @@ export function interactions(provider: Provider, log: Logger, opts: { autoConsen
       if (details.prompt.name !== 'login') return fail(ctx, 400, 'Unexpected sign-in step.');
       const form = await readForm(ctx.req, 4096).catch(() => ({} as Record<string, string>));
       const user = (form['login'] ?? '').trim();
-      if (!USER_NAME.test(user)) {
+      if (user.length > 254 || !USER_NAME.test(user)) {
         ctx.status = 400;
         ctx.type = 'html';
-        ctx.body = loginPage(uid, clientId, 'User names are 1 to 64 letters, digits, dots, dashes or underscores.');
+        ctx.body = loginPage(uid, clientId, USER_NAME_RULE);
         return;
       }
       result = { login: { accountId: user } };

@@ -37,7 +37,9 @@ export function loginPage(uid: string, clientId: string, error?: string): string
 ${error ? `<p role="alert" style="color:#b00020">${escapeHtml(error)}</p>` : ''}
 <form id="login" method="post" action="/interaction/${uidE}/login" autocomplete="off">
 <label for="user">User name</label>
-<input type="text" id="user" name="login" required autofocus pattern="[A-Za-z0-9._\\-]{1,64}">
+<input type="text" id="user" name="login" required autofocus maxlength="254"
+pattern="[A-Za-z0-9._+\\-]{1,64}(@[A-Za-z0-9\\-]{1,63}(\\.[A-Za-z0-9\\-]{1,63})*)?"
+title="a name (letters, digits, . _ - +) or an e-mail address">
 <button type="submit">Sign in</button>
 </form>
 <form id="abort" method="post" action="/interaction/${uidE}/abort"><button type="submit">Cancel</button></form>`);

@@ -75,7 +75,7 @@ export function devUserClaims(user: string): Record<string, unknown> {
     sub: user,
     name: user.charAt(0).toUpperCase() + user.slice(1),
     preferred_username: user,
-    email: `${user}@example.test`,
+    email: user.includes('@') ? user : `${user}@example.test`, // an e-mail address is its own
     email_verified: true,
     roles: admin ? ['admin', 'reader'] : ['reader'],
     groups: admin ? ['admins', 'users'] : ['users'],

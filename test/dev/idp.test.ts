@@ -25,6 +25,15 @@ async function authorize(idp: DevIdp, user: string, extra: Record<string, string
   return { config, cb: new URL(cb), verifier, nonce, state };
 }
 
+/** An authorization URL of client rp (the login form's tests, which never reach the callback). */
+async function authorizeUrl(idp: DevIdp): Promise<URL> {
+  const config = await oidc.discovery(new URL(idp.issuer), 'rp', SECRET, oidc.ClientSecretBasic(SECRET), { execute: [oidc.allowInsecureRequests] });
+  return oidc.buildAuthorizationUrl(config, {
+    redirect_uri: `${ORIGIN}/auth/callback`, scope: 'openid', nonce: oidc.randomNonce(), state: oidc.randomState(),
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+  });
+}
+
 describe('dev IdP (oidc-provider)', function () {
   this.timeout(20_000);
   let idp: DevIdp;
@@ -56,6 +65,34 @@ describe('dev IdP (oidc-provider)', function () {
     assert.equal(info.email, 'admin@example.test');
     assert.equal(info.name, 'Admin');
     assert.deepEqual(grants, ['authorization_code']);
+  });
+
+  it('signs in an e-mail address as the user name (what most people type into "any user name")', async () => {
+    // The login form refused "@" (its pattern, and the server's check): a person who typed an
+    // e-mail address saw the browser's bare "match the requested format" and could not sign in.
+    const { config, cb, verifier, nonce, state } = await authorize(idp, 'carol.x+demo@example.com');
+    const tokens = await oidc.authorizationCodeGrant(config, cb, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state });
+    assert.equal(tokens.claims()?.sub, 'carol.x+demo@example.com');
+    const info = await oidc.fetchUserInfo(config, tokens.access_token, 'carol.x+demo@example.com');
+    assert.equal(info.email, 'carol.x+demo@example.com', 'an e-mail address is its own e-mail');
+    assert.deepEqual(info['roles'], ['reader']);
+    // The browser checks the form's pattern first, as HTML does: anchored, with the v flag.
+    const jar = new CookieJar();
+    let r = await httpCall(await authorizeUrl(idp), { jar });
+    while (r.status === 302 || r.status === 303) r = await httpCall(new URL(String(r.headers.location), idp.issuer), { jar });
+    const pattern = /pattern="([^"]+)"/.exec(r.body)?.[1];
+    assert.ok(pattern, 'the login form has a pattern');
+    const html = new RegExp(`^(?:${pattern.replaceAll('&quot;', '"').replaceAll('&amp;', '&')})$`, 'v');
+    for (const user of ['carol.x+demo@example.com', 'admin', 'bob_1']) assert.ok(html.test(user), user);
+    for (const user of ['a b', 'a@b@c', 'x/y']) assert.ok(!html.test(user), user);
+  });
+
+  it('still refuses a user name that is not header- and path-safe, with a message naming the rule', async () => {
+    for (const user of ['a b', 'jürgen', 'a@b@c', 'x/y', '@example.com']) {
+      const r = await browserLogin({ start: (await authorizeUrl(idp)).href, user, stopBefore: (u) => u.origin === ORIGIN });
+      assert.equal(r.status, 400, user);
+      assert.match(r.last.body, /User names are/, user);
+    }
   });
 
   it('gives every other user the reader role and rotates refresh tokens', async () => {

@@ -1,0 +1,49 @@
+// `goldpath demo` over plain HTTP: the X-Request-Id the example API receives is the sidecar's,
+// never one the client chose. Traefik (and the development edge) mints no request id, so a
+// client-sent one reached the sidecar, which keeps a well-formed id "from the edge", and came
+// back as the allow's X-Request-Id: authResponseHeaders then put the client's own value on the
+// upstream request, and every log line of the sidecar and the API carried an id of its choosing.
+import assert from 'node:assert/strict';
+import { freePort } from '../helpers/redis.ts';
+import { browserLogin } from '../helpers/login.ts';
+import { runCli, waitHealthy, type Child } from '../helpers/process.ts';
+
+const CHOSEN = 'client-chosen-id';
+
+describe('goldpath demo: the API gets the sidecar\'s X-Request-Id, not the client\'s', function () {
+  this.timeout(60_000);
+  let demo: Child;
+  let origin: string;
+
+  before(async function () {
+    const [edgePort, idpPort] = [await freePort(), await freePort()];
+    origin = `http://localhost:${edgePort}`;
+    demo = runCli('node', ['demo'], {
+      PORT: String(edgePort), GOLDPATH_PUBLIC_URL: origin, GOLDPATH_IDP_ISSUER: `http://127.0.0.1:${idpPort}`, LOG_LEVEL: 'warn',
+    });
+    await waitHealthy(`${origin}/`, demo, 45_000);
+  });
+  after(async () => { await demo?.stop(); });
+
+  async function received(path: string, headers: Record<string, string>) {
+    const r = await fetch(origin + path, { headers: { 'x-request-id': CHOSEN, accept: 'application/json', ...headers } });
+    assert.equal(r.status, 200, `${path}: ${await r.clone().text()}`);
+    return ((await r.json()) as { received: { user: string | null; request_id: string | null } }).received;
+  }
+
+  it('on a public route, anonymous', async function () {
+    const got = await received('/api/public/hello', {});
+    assert.equal(got.user, null);
+    assert.ok(got.request_id, 'the sidecar\'s id reaches the API');
+    assert.notEqual(got.request_id, CHOSEN);
+  });
+
+  it('on a session route, signed in', async function () {
+    const login = await browserLogin({ start: `${origin}/auth/login?return_to=/`, user: 'bob' });
+    assert.ok(login.sessionCookie, `signed in (${login.status})`);
+    const got = await received('/api/orders/42', { cookie: `goldpath=${login.sessionCookie}` });
+    assert.equal(got.user, 'bob');
+    assert.ok(got.request_id, 'the sidecar\'s id reaches the API');
+    assert.notEqual(got.request_id, CHOSEN);
+  });
+});
