@@ -90,6 +90,7 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
       services: { api: api.url, bff: bff.url, spa: spa.url, verify: verify.url },
       // The demo reaches the dev IdP directly on its own port; compose routes it through Traefik.
       omitRouters: ['idp'],
+      canonicalOrigin: settings.publicOrigin,
       log: root.child({ svc: 'edge' }),
     }).catch((err: unknown) => {
       throw explainListenError(err, () => `HOST=${host}, PORT=${env['PORT']}`, `the demo's page (${settings.publicOrigin})`,

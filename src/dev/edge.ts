@@ -528,6 +528,13 @@ export interface DevEdgeOptions {
   readonly omitRouters?: readonly string[];
   /** The whole forwardAuth exchange, answer body included, as Traefik's client Timeout (30 s). */
   readonly authTimeoutMs?: number;
+  /**
+   * The public URL's origin (the demo's): a page load under another name for this edge (127.0.0.1
+   * for localhost) is sent there. The sign-in's cookies, the IdP's redirect URI and the CSRF checks
+   * all name the public URL: under another name every sign-in ended in "started in another
+   * browser", and the page shared its host with the dev IdP's cookies.
+   */
+  readonly canonicalOrigin?: string;
   readonly log?: Logger;
 }
 
@@ -609,6 +616,7 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
   }
   if (problems.length) throw new ConfigError(problems);
 
+  const canonicalHost = opts.canonicalOrigin === undefined ? undefined : new URL(opts.canonicalOrigin).host;
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const serverName = hostname();
   const log = opts.log;
@@ -625,6 +633,14 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
     }, 'edge');
     if (!target || (underscored.length > 0 && entryPoint.underscoreHeadersStrategy === 'reject')) {
       plain(res, 400, '400 Bad Request\n'); done(400); return;
+    }
+    // Only what a person types or follows: other methods go on as ever (and meet the CSRF checks).
+    if (canonicalHost !== undefined && hostHeader.toLowerCase() !== canonicalHost && (req.method === 'GET' || req.method === 'HEAD')) {
+      // req.url is visible ASCII starting with "/" (sanitizeRequestTarget): safe in a Location.
+      res.writeHead(302, { location: `${opts.canonicalOrigin}${req.url}`, 'cache-control': 'no-store', 'content-length': 0 });
+      res.end();
+      done(302);
+      return;
     }
     if (!router) { plain(res, 404, '404 page not found\n'); done(404); return; }
 

@@ -1,4 +1,5 @@
-// `goldpath demo` over plain HTTP: the X-Request-Id the example API receives is the sidecar's,
+// `goldpath demo` over plain HTTP, what its development edge adds to Traefik's part.
+// The X-Request-Id the example API receives is the sidecar's,
 // never one the client chose. Traefik (and the development edge) mints no request id, so a
 // client-sent one reached the sidecar, which keeps a well-formed id "from the edge", and came
 // back as the allow's X-Request-Id: authResponseHeaders then put the client's own value on the
@@ -10,7 +11,7 @@ import { runCli, waitHealthy, type Child } from '../helpers/process.ts';
 
 const CHOSEN = 'client-chosen-id';
 
-describe('goldpath demo: the API gets the sidecar\'s X-Request-Id, not the client\'s', function () {
+describe('goldpath demo: its edge', function () {
   this.timeout(60_000);
   let demo: Child;
   let origin: string;
@@ -31,14 +32,29 @@ describe('goldpath demo: the API gets the sidecar\'s X-Request-Id, not the clien
     return ((await r.json()) as { received: { user: string | null; request_id: string | null } }).received;
   }
 
-  it('on a public route, anonymous', async function () {
+  it('sends a page load under another name for it (127.0.0.1 for localhost) to the public URL: only there can a sign-in complete', async function () {
+    const port = new URL(origin).port;
+    for (const method of ['GET', 'HEAD']) {
+      const r = await fetch(`http://127.0.0.1:${port}/app/orders?tab=2`, { method, redirect: 'manual' });
+      assert.equal(r.status, 302, method);
+      assert.equal(r.headers.get('location'), `${origin}/app/orders?tab=2`, method);
+    }
+    // Followed as a browser does, the sign-in then completes (it ended in "started in another browser").
+    const login = await browserLogin({ start: `http://127.0.0.1:${port}/auth/login?return_to=/`, user: 'bob' });
+    assert.ok(login.jar.get('goldpath', 'localhost')?.value, `signed in: ${JSON.stringify(login.hops.map((h) => `${h.status} ${h.url}`))}`);
+    // The public name itself is served, and a POST is not redirected (it meets the CSRF checks).
+    assert.equal((await fetch(`${origin}/`, { redirect: 'manual' })).status, 200);
+    assert.notEqual((await fetch(`http://127.0.0.1:${port}/auth/logout`, { method: 'POST', redirect: 'manual' })).status, 302);
+  });
+
+  it('gives the API the sidecar\'s X-Request-Id, never the client\'s: on a public route, anonymous', async function () {
     const got = await received('/api/public/hello', {});
     assert.equal(got.user, null);
     assert.ok(got.request_id, 'the sidecar\'s id reaches the API');
     assert.notEqual(got.request_id, CHOSEN);
   });
 
-  it('on a session route, signed in', async function () {
+  it('gives the API the sidecar\'s X-Request-Id, never the client\'s: on a session route, signed in', async function () {
     const login = await browserLogin({ start: `${origin}/auth/login?return_to=/`, user: 'bob' });
     assert.ok(login.sessionCookie, `signed in (${login.status})`);
     const got = await received('/api/orders/42', { cookie: `goldpath=${login.sessionCookie}` });
