@@ -424,6 +424,11 @@ describe('traefik/ and compose/ (static checks)', () => {
       for (const name of ['Forwarded', 'X-Forwarded-Prefix', 'X-Forwarded-Ssl', 'X-Forwarded-Scheme']) {
         assert.equal(strip[name], '', `${name}: an empty value makes Traefik delete it`);
       }
+      // Identity headers of the gateways goldpath replaces: an API moved behind it may still trust them.
+      for (const name of ['X-Forwarded-User', 'X-Forwarded-Email', 'X-Forwarded-Groups', 'X-Auth-Request-User', 'X-Auth-Request-Email',
+        'X-Auth-Request-Groups', 'Remote-User', 'Remote-Groups', 'Remote-Email', 'Remote-Name']) {
+        assert.equal(strip[name], '', `${name}: a client must not set another gateway's identity header`);
+      }
       for (const [name, value] of Object.entries(strip)) assert.equal(value, '', `${name} is set, not removed`);
       // Traefik's own list goes at the entry point anyway (X-Forwarded-Prefix too, since v3.2.1; it
       // stays in strip-forwarding for an entry point that trusts a load balancer).

@@ -385,6 +385,11 @@ describe('development edge (src/dev/edge.ts)', () => {
         x_forwarded_host: 'evil.example',
         'x-real_ip': '6.6.6.6',
         x_auth_user: 'mallory',
+        // Other gateways' identity headers (oauth2-proxy, Authelia): an API moved behind goldpath may read them.
+        'x-forwarded-user': 'mallory',
+        'x-auth-request-email': 'mallory@example.test',
+        'remote-user': 'mallory',
+        'remote-groups': 'admins',
         'x-forwarded-by-client': 'passes', // on no list: Traefik forwards it, so the dev edge does too
       };
       answer = allowWith({ 'X-Auth-User': 'alice' });
@@ -393,7 +398,7 @@ describe('development edge (src/dev/edge.ts)', () => {
       const api = up.api!.seen[0]!.headers;
       for (const [who, h] of [['the sidecar', auth.seen[0]!.headers], ['the API', api], ['the BFF', up.bff!.seen[0]!.headers]] as const) {
         for (const name of ['forwarded', 'x-forwarded-prefix', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-url-scheme',
-          'x_forwarded_host', 'x-real_ip', 'x_auth_user']) {
+          'x_forwarded_host', 'x-real_ip', 'x_auth_user', 'x-forwarded-user', 'x-auth-request-email', 'remote-user', 'remote-groups']) {
           assert.equal(h[name], undefined, `${who} got ${name}`);
         }
         assert.equal(h['x-forwarded-host'], 'app.localhost:8080', who);
