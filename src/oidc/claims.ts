@@ -38,6 +38,8 @@ export function stringList(value: unknown): string[] {
   return [];
 }
 
+const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
 /** The granted `scope` (space-separated, RFC 6749 3.3; some IdPs use commas). */
 function spaceList(value: string): string[] {
   return [...new Set(value.split(/[\s,]+/).filter(Boolean))];
@@ -49,6 +51,11 @@ function spaceList(value: string): string[] {
  */
 export function mergeClaims(idToken: Record<string, unknown>, userinfo: Record<string, unknown> | undefined): Record<string, unknown> {
   const merged: Record<string, unknown> = { ...idToken, ...(userinfo ?? {}), sub: idToken['sub'], iss: idToken['iss'] };
+  // An address and the IdP's word that it verified it are one statement: userinfo's own address
+  // is verified by userinfo's own email_verified, never by the ID token's (which is about another).
+  if (userinfo !== undefined && hasOwn(userinfo, 'email') && userinfo['email'] !== idToken['email'] && !hasOwn(userinfo, 'email_verified')) {
+    delete merged['email_verified'];
+  }
   for (const k of PROTOCOL_CLAIMS) delete merged[k];
   return merged;
 }
@@ -90,7 +97,10 @@ export function userFromClaims(idp: IdpConfig, claims: Record<string, unknown>, 
     sub: String(claims['sub']),
     idp: idp.name,
     name: str(claims['name']) ?? str(claims['preferred_username']),
-    email: str(claims['email']),
+    // Only an address the IdP verified (OIDC Core 5.1, 5.7): many let anyone put any address on
+    // their own account unconfirmed, and a policy reading user.email as the user's would take one
+    // for its owner. ("true": some IdPs send a string.) The claim itself stays in `claims`.
+    email: claims['email_verified'] === true || claims['email_verified'] === 'true' ? str(claims['email']) : undefined,
     roles: stringList(claimAt(claims, idp.claims.roles)),
     groups: stringList(claimAt(claims, idp.claims.groups)),
     scopes: spaceList(scope ?? ''),

@@ -2,6 +2,9 @@
 import assert from 'node:assert/strict';
 import { editingIdpJson, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall, CookieJar } from '../helpers/login.ts';
+import { silentLogger } from '../../src/log.ts';
+import { Pdp } from '../../src/pdp/index.ts';
+import { fixture, rule } from '../pdp/helpers.ts';
 
 describe('BFF login (real dev IdP + redis)', function () {
   this.timeout(20_000);
@@ -290,5 +293,37 @@ describe('BFF sign-ins of one browser after its login-transaction cookie expired
     const r = await env.login('ivan', { jar: browserWith('short') });
     assert.equal(r.status, 302, r.last.body.slice(0, 300));
     assert.match(r.jar.get('goldpath_browser')!.value, /^[A-Za-z0-9_-]{43}$/);
+  });
+});
+
+describe('BFF login: an e-mail address the IdP has not verified is no identity (real dev IdP + redis + Oso)', function () {
+  this.timeout(20_000);
+  let env: IdpBff;
+  // Many IdPs let anyone set any address on their own account, unconfirmed (self-registration,
+  // a profile page): they say so with email_verified (OIDC Core 5.1). Mallory, with an account of
+  // her own, gives hers the address of the boss; Nell's IdP says nothing about hers.
+  const profiles: Record<string, Record<string, unknown>> = {
+    mallory: { email: 'boss@example.com', email_verified: false },
+    nell: { email: 'boss@example.com', email_verified: undefined },
+    boss: { email: 'boss@example.com', email_verified: true },
+  };
+
+  before(async () => {
+    env = await startIdpBff({ idps: [{ devIdp: { extraClaims: (user) => profiles[user] } }] });
+  });
+  after(() => env?.close());
+
+  it('a policy that allows by user.email (test/pdp/fixtures/actor.polar) allows only the verified address; the raw claim stays in claims', async () => {
+    const pdp = await Pdp.load({ policies: [fixture('actor.polar')], rules: [rule('GET /t', 'by_email', 'Thing')] }, { log: silentLogger });
+    for (const [user, allowed] of [['mallory', false], ['nell', false], ['boss', true]] as const) {
+      const r = await env.login(user);
+      assert.equal(r.status, 302, r.last.body.slice(0, 300));
+      const s = (await env.store.get(r.sessionCookie!))!;
+      assert.equal(s.secrets.user.claims['email'], 'boss@example.com', `${user}: the claim itself is kept`);
+      const decision = await pdp.decide(s.secrets.user, { method: 'GET', path: '/t', route: 't' });
+      assert.equal(decision.allow, allowed, `${user} (${JSON.stringify(profiles[user])}) is ${allowed ? '' : 'not '}the boss to the policy`);
+      const info = JSON.parse((await httpCall(`${env.url}/auth/session`, { jar: r.jar })).body);
+      assert.equal(info.user.email, allowed ? 'boss@example.com' : null, `${user}: /auth/session`);
+    }
   });
 });

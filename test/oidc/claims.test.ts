@@ -53,3 +53,24 @@ describe('claims: one string is one role or group', () => {
     assert.deepEqual(u.groups, ['g1'], 'a dotted path still walks nested objects');
   });
 });
+
+describe('claims: email is the user\'s only when the IdP says it verified it', () => {
+  const idp = testIdpConfig('dev', 'https://idp.example.test');
+  it('email_verified true (or "true", as some IdPs spell it in userinfo) keeps it; false, absent or anything else leaves it out (still in claims)', () => {
+    for (const [verified, kept] of [[true, true], ['true', true], [false, false], [undefined, false], ['false', false], [1, false]] as const) {
+      const claims = { sub: 'u1', email: 'boss@example.com', ...(verified === undefined ? {} : { email_verified: verified }) };
+      const u = userFromClaims(idp, claims, 'openid email');
+      assert.equal(u.email, kept ? 'boss@example.com' : undefined, JSON.stringify(verified));
+      assert.equal(u.claims['email'], 'boss@example.com');
+    }
+  });
+
+  it('an address and its email_verified come from one source: userinfo\'s own address is not verified by the ID token\'s flag', () => {
+    const id = { sub: 'u1', iss: 'https://idp', email: 'me@example.com', email_verified: true };
+    const other = mergeClaims(id, { sub: 'u1', email: 'boss@example.com' });
+    assert.equal(userFromClaims(idp, other, undefined).email, undefined, 'another address in userinfo, unverified there');
+    assert.equal(userFromClaims(idp, mergeClaims(id, { sub: 'u1', email: 'me@example.com' }), undefined).email, 'me@example.com', 'the same address');
+    assert.equal(userFromClaims(idp, mergeClaims(id, { sub: 'u1', name: 'Me' }), undefined).email, 'me@example.com', 'userinfo without an address');
+    assert.equal(userFromClaims(idp, mergeClaims(id, { sub: 'u1', email: 'boss@example.com', email_verified: true }), undefined).email, 'boss@example.com');
+  });
+});
