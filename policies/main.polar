@@ -18,7 +18,8 @@
 # THE ACTOR: `User`, built from the session (the IdP's ID token and userinfo):
 #   user.id      the `sub` claim (string)
 #   user.idp     the idps.yaml key of the IdP the user logged in with (string)
-#   user.email   the email claim (string, or nil when the IdP sent none)
+#   user.email   the email claim when the IdP verified it (email_verified true), else nil: an
+#                unverified address names nobody (user.claims.email still holds it)
 #   user.roles   string list, from the claim named by idps.yaml `claims.roles`
 #   user.groups  string list, from the claim named by idps.yaml `claims.groups`
 #   user.scopes  string list, the scopes granted at login
