@@ -22,7 +22,10 @@ export function sessionHandler(deps: BffDeps) {
     const u = session.secrets.user;
     ctx.body = {
       authenticated: true,
-      user: { sub: u.sub, name: u.name ?? null, email: u.email ?? null, roles: u.roles, idp: u.idp },
+      // The address as the IdP sent it, for the SPA to show: the policies' user.email is the
+      // verified one only (claims.ts), as only it may stand for a person; showing a user their own
+      // unverified address deceives nobody.
+      user: { sub: u.sub, name: u.name ?? null, email: u.email ?? shownEmail(u.claims) ?? null, roles: u.roles, idp: u.idp },
       csrf_token: session.secrets.csrf,
       expires_at: Math.floor(session.expiresAt / 1000),
       // The store slides the idle expiry past the absolute one in a session's last idle window;
@@ -30,4 +33,9 @@ export function sessionHandler(deps: BffDeps) {
       idle_expires_at: Math.floor(Math.min(session.idleExpiresAt, session.expiresAt) / 1000),
     };
   };
+}
+
+function shownEmail(claims: Readonly<Record<string, unknown>>): string | undefined {
+  const e = claims['email'];
+  return typeof e === 'string' && e !== '' ? e : undefined;
 }
