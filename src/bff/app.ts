@@ -64,6 +64,9 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
     if (idp.idp.dangerouslyAllowInsecureHttp) {
       log.warn({ idp: idp.name, issuer: idp.idp.issuer }, '!!! dangerously_allow_insecure_http: this IdP may be reached over PLAIN HTTP; development only !!!');
     }
+    if (idp.idp.dangerouslyTrustUnverifiedEmail) {
+      log.warn({ idp: idp.name }, '!!! dangerously_trust_unverified_email: policies see this IdP\'s email claim as the user\'s address even when it is not verified !!!');
+    }
   }
   const tokens = createTokenProvider({ idps, store, log, onRefresh: (o) => metrics.refresh(o) });
   // Swapped as a whole by reload(): handlers read config and IdPs through these getters.

@@ -13,7 +13,7 @@ export const CLIENT_AUTHS: readonly ClientAuth[] = ['client_secret_basic', 'clie
 export const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
 const IDP_KEYS = [
   'issuer', 'client_id', 'client_secret', 'client_auth', 'private_key', 'mtls', 'scopes', 'par', 'dpop',
-  'audiences', 'claims', 'dangerously_allow_insecure_http',
+  'audiences', 'claims', 'dangerously_allow_insecure_http', 'dangerously_trust_unverified_email',
 ];
 /** RFC 6749 section 3.3 scope-token. */
 const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
@@ -300,9 +300,13 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
     }
   }
 
+  let trustEmail = false;
+  const trustEmailC = f.get('dangerously_trust_unverified_email');
+  if (!trustEmailC.missing) trustEmail = trustEmailC.bool() ?? false;
+
   const idp: IdpConfig = {
     name, issuer, clientId, clientSecret, clientAuth, privateKey, mtls, scopes, par, dpop, audiences, claims,
-    dangerouslyAllowInsecureHttp: insecure,
+    dangerouslyAllowInsecureHttp: insecure, dangerouslyTrustUnverifiedEmail: trustEmail,
   };
   return { idp, audienceNames };
 }

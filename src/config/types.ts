@@ -102,6 +102,13 @@ export interface IdpConfig {
    * `dangerously_allow_insecure_http: true`; logged loudly at startup.
    */
   readonly dangerouslyAllowInsecureHttp: boolean;
+  /**
+   * The Polar actor's `email` is the `email` claim even without `email_verified: true`. Only set by
+   * the explicit, alarmingly named YAML key `dangerously_trust_unverified_email: true`, for an IdP
+   * that never hands out an address its user does not own but does not say so (Entra ID sends no
+   * `email_verified`); logged loudly at startup.
+   */
+  readonly dangerouslyTrustUnverifiedEmail: boolean;
 }
 
 export interface IdpsConfig {

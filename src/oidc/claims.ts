@@ -99,8 +99,9 @@ export function userFromClaims(idp: IdpConfig, claims: Record<string, unknown>, 
     name: str(claims['name']) ?? str(claims['preferred_username']),
     // Only an address the IdP verified (OIDC Core 5.1, 5.7): many let anyone put any address on
     // their own account unconfirmed, and a policy reading user.email as the user's would take one
-    // for its owner. ("true": some IdPs send a string.) The claim itself stays in `claims`.
-    email: claims['email_verified'] === true || claims['email_verified'] === 'true' ? str(claims['email']) : undefined,
+    // for its owner. ("true": some IdPs send a string.) The claim itself stays in `claims`; an
+    // operator who knows the IdP owns every address it hands out says so in idps.yaml.
+    email: claims['email_verified'] === true || claims['email_verified'] === 'true' || idp.dangerouslyTrustUnverifiedEmail ? str(claims['email']) : undefined,
     roles: stringList(claimAt(claims, idp.claims.roles)),
     groups: stringList(claimAt(claims, idp.claims.groups)),
     scopes: spaceList(scope ?? ''),

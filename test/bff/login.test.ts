@@ -1,6 +1,6 @@
 // Login through the BFF against a real oidc-provider and a real redis-server, driven like a browser.
 import assert from 'node:assert/strict';
-import { editingIdpJson, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
+import { capturingLogger, editingIdpJson, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall, CookieJar } from '../helpers/login.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Pdp } from '../../src/pdp/index.ts';
@@ -308,10 +308,29 @@ describe('BFF login: an e-mail address the IdP has not verified is no identity (
     boss: { email: 'boss@example.com', email_verified: true },
   };
 
+  const logs = capturingLogger('info');
   before(async () => {
-    env = await startIdpBff({ idps: [{ devIdp: { extraClaims: (user) => profiles[user] } }] });
+    env = await startIdpBff({
+      log: logs.log,
+      idps: [
+        { devIdp: { extraClaims: (user) => profiles[user] } },
+        // An operator's explicit word that this IdP owns every address it hands out.
+        { name: 'entra', devIdp: { extraClaims: (user) => profiles[user] }, config: { dangerouslyTrustUnverifiedEmail: true } },
+      ],
+    });
   });
   after(() => env?.close());
+
+  it('an IdP with dangerously_trust_unverified_email gives its address as it is, and the BFF says so loudly at startup', async () => {
+    assert.ok(logs.lines.some((l) => l.includes('dangerously_trust_unverified_email') && l.includes('"idp":"entra"')), 'a startup warning');
+    assert.ok(!logs.lines.some((l) => l.includes('dangerously_trust_unverified_email') && l.includes('"idp":"dev"')));
+    const pdp = await Pdp.load({ policies: [fixture('actor.polar')], rules: [rule('GET /t', 'by_email', 'Thing')] }, { log: silentLogger });
+    const r = await env.login('nell', { idp: 'entra' });
+    assert.equal(r.status, 302, r.last.body.slice(0, 300));
+    const s = (await env.store.get(r.sessionCookie!))!;
+    assert.equal(s.secrets.user.email, 'boss@example.com');
+    assert.equal((await pdp.decide(s.secrets.user, { method: 'GET', path: '/t', route: 't' })).allow, true);
+  });
 
   it('a policy that allows by user.email (test/pdp/fixtures/actor.polar) allows only the verified address; the raw claim stays in claims', async () => {
     const pdp = await Pdp.load({ policies: [fixture('actor.polar')], rules: [rule('GET /t', 'by_email', 'Thing')] }, { log: silentLogger });

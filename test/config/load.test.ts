@@ -58,14 +58,14 @@ describe('config: loadConfig', () => {
             name: 'main', issuer: 'https://idp.example.com/realms/main', clientId: 'goldpath', clientSecret: 'main-secret-value',
             clientAuth: 'client_secret_post', privateKey: undefined, mtls: undefined, scopes: ['openid', 'email', 'offline_access'], par: 'always',
             dpop: true, audiences: { orders: { resource: 'https://api.example.com/orders', scopes: ['orders.read', 'orders.write'] } },
-            claims: { roles: 'realm_access.roles', groups: 'groups' }, dangerouslyAllowInsecureHttp: false,
+            claims: { roles: 'realm_access.roles', groups: 'groups' }, dangerouslyAllowInsecureHttp: false, dangerouslyTrustUnverifiedEmail: false,
           },
           partner: {
             name: 'partner', issuer: 'https://partner.example.com', clientId: '12345', clientSecret: undefined,
             clientAuth: 'private_key_jwt', privateKey: abs('keys/fake-private.jwk.json'), mtls: undefined,
             scopes: ['openid', 'profile', 'email', 'offline_access'], par: 'auto', dpop: false,
             audiences: { orders: { resource: 'urn:partner:orders', scopes: [] } },
-            claims: { roles: 'roles', groups: 'groups' }, dangerouslyAllowInsecureHttp: false,
+            claims: { roles: 'roles', groups: 'groups' }, dangerouslyAllowInsecureHttp: false, dangerouslyTrustUnverifiedEmail: false,
           },
           corp: {
             name: 'corp', issuer: 'http://localhost:4000', clientId: 'corp', clientSecret: undefined,
@@ -73,7 +73,7 @@ describe('config: loadConfig', () => {
             mtls: { cert: abs('keys/client.crt'), key: abs('keys/client.key'), ca: undefined },
             scopes: ['openid', 'profile', 'email', 'offline_access'], par: 'never', dpop: false,
             audiences: { orders: { resource: 'https://orders.corp.example', scopes: [] } },
-            claims: { roles: 'roles', groups: 'groups' }, dangerouslyAllowInsecureHttp: true,
+            claims: { roles: 'roles', groups: 'groups' }, dangerouslyAllowInsecureHttp: true, dangerouslyTrustUnverifiedEmail: false,
           },
         },
       },
@@ -179,7 +179,7 @@ describe('config: loadConfig', () => {
     assert.deepEqual({ ...dev, clientSecret: dev.clientSecret === 'compose-secret' }, {
       name: 'dev', issuer: 'http://localhost:4000', clientId: 'goldpath', clientSecret: true, clientAuth: 'client_secret_basic',
       privateKey: undefined, mtls: undefined, scopes: ['openid', 'profile', 'email', 'offline_access'], par: 'auto', dpop: false,
-      audiences: {}, claims: { roles: 'roles', groups: 'groups' }, dangerouslyAllowInsecureHttp: true,
+      audiences: {}, claims: { roles: 'roles', groups: 'groups' }, dangerouslyAllowInsecureHttp: true, dangerouslyTrustUnverifiedEmail: false,
     });
     // The issuer default can be overridden from the environment.
     const other = await loadConfig(dir, { GOLDPATH_CLIENT_SECRET: 'x', GOLDPATH_IDP_ISSUER: 'http://localhost:4999' });

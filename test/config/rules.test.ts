@@ -237,4 +237,13 @@ describe('config: validation rules', () => {
     assert.equal(c.idps.idps.dev!.issuer, 'http://idp.example.com');
     assert.equal(c.idps.idps.dev!.dangerouslyAllowInsecureHttp, true);
   });
+
+  it('dangerously_trust_unverified_email: off unless set; a boolean or a problem at its line', async () => {
+    const plain = await loadConfig(await configDir({ idps: idp('    client_secret: s\n') }), {});
+    assert.equal(plain.idps.idps.dev!.dangerouslyTrustUnverifiedEmail, false);
+    const on = await loadConfig(await configDir({ idps: idp('    client_secret: s\n    dangerously_trust_unverified_email: true\n') }), {});
+    assert.equal(on.idps.idps.dev!.dangerouslyTrustUnverifiedEmail, true);
+    const problems = await checkConfig(await configDir({ idps: idp('    client_secret: s\n    dangerously_trust_unverified_email: yes please\n') }), {});
+    assert.deepEqual(problems.map((p) => p.key), ['idps.dev.dangerously_trust_unverified_email'], JSON.stringify(problems));
+  });
 });

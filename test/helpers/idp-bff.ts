@@ -104,6 +104,7 @@ export function testIdpConfig(name: string, issuer: string, over: Partial<IdpCon
     audiences: {},
     claims: { roles: 'roles', groups: 'groups' },
     dangerouslyAllowInsecureHttp: issuer.startsWith('http:'),
+    dangerouslyTrustUnverifiedEmail: false,
     ...over,
   };
 }

@@ -73,4 +73,13 @@ describe('claims: email is the user\'s only when the IdP says it verified it', (
     assert.equal(userFromClaims(idp, mergeClaims(id, { sub: 'u1', name: 'Me' }), undefined).email, 'me@example.com', 'userinfo without an address');
     assert.equal(userFromClaims(idp, mergeClaims(id, { sub: 'u1', email: 'boss@example.com', email_verified: true }), undefined).email, 'boss@example.com');
   });
+
+  it('an IdP whose idps.yaml entry says dangerously_trust_unverified_email (Entra ID sends no email_verified) gives its claim as it is', () => {
+    const trusting = testIdpConfig('entra', 'https://login.example.test', { dangerouslyTrustUnverifiedEmail: true });
+    for (const verified of [undefined, false, true]) {
+      const claims = { sub: 'u1', email: 'me@example.com', ...(verified === undefined ? {} : { email_verified: verified }) };
+      assert.equal(userFromClaims(trusting, claims, undefined).email, 'me@example.com', JSON.stringify(verified));
+    }
+    assert.equal(userFromClaims(trusting, { sub: 'u1' }, undefined).email, undefined, 'no claim, no address');
+  });
 });
