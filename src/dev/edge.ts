@@ -529,10 +529,11 @@ export interface DevEdgeOptions {
   /** The whole forwardAuth exchange, answer body included, as Traefik's client Timeout (30 s). */
   readonly authTimeoutMs?: number;
   /**
-   * The public URL's origin (the demo's): a page load under another name for this edge (127.0.0.1
-   * for localhost) is sent there. The sign-in's cookies, the IdP's redirect URI and the CSRF checks
-   * all name the public URL: under another name every sign-in ended in "started in another
-   * browser", and the page shared its host with the dev IdP's cookies.
+   * The public URL's origin (the demo's): a page load under another loopback name for this edge
+   * (127.0.0.1 for localhost, same port) is sent there. The sign-in's cookies, the IdP's redirect
+   * URI and the CSRF checks all name the public URL: under another name every sign-in ended in
+   * "started in another browser", and the page shared its host with the dev IdP's cookies. Only
+   * loopback names: a proxy in front that rewrites Host must not be sent round in circles.
    */
   readonly canonicalOrigin?: string;
   readonly log?: Logger;
@@ -565,6 +566,12 @@ type Step = (ex: Exchange, next: () => Promise<void>) => Promise<void>;
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
 const AUTH_TIMEOUT_MS = 30_000; // forward.go: http.Client{Timeout: 30 * time.Second}
+/**
+ * The answer headers read from the sidecar and the services. Go's HTTP client takes up to 10 MB;
+ * Node's default of 16 KiB refused the sidecar's 302 to sign in for a long URI (its Location carries
+ * the URI percent-encoded, up to ~25 KB for an 8 KiB one): a 500 where Traefik sends the browser on.
+ */
+const ANSWER_MAX_HEADER_BYTES = 64 * 1024;
 
 export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
   const config = loadEdgeConfig(opts.dynamicConfigPath);
@@ -616,7 +623,9 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
   }
   if (problems.length) throw new ConfigError(problems);
 
-  const canonicalHost = opts.canonicalOrigin === undefined ? undefined : new URL(opts.canonicalOrigin).host;
+  const canonical = opts.canonicalOrigin === undefined ? undefined : new URL(opts.canonicalOrigin);
+  const misnamed = (hostHeader: string): boolean => canonical !== undefined && LOOPBACK_NAMES.has(canonical.hostname)
+    && hostHeader.toLowerCase() !== canonical.host && LOOPBACK_NAMES.has(hostOnly(hostHeader)) && (portOf(hostHeader) || '80') === (canonical.port || '80');
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const serverName = hostname();
   const log = opts.log;
@@ -635,7 +644,7 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
       plain(res, 400, '400 Bad Request\n'); done(400); return;
     }
     // Only what a person types or follows: other methods go on as ever (and meet the CSRF checks).
-    if (canonicalHost !== undefined && hostHeader.toLowerCase() !== canonicalHost && (req.method === 'GET' || req.method === 'HEAD')) {
+    if ((req.method === 'GET' || req.method === 'HEAD') && misnamed(hostHeader)) {
       // req.url is visible ASCII starting with "/" (sanitizeRequestTarget): safe in a Location.
       res.writeHead(302, { location: `${opts.canonicalOrigin}${req.url}`, 'cache-control': 'no-store', 'content-length': 0 });
       res.end();
@@ -785,7 +794,7 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
       let answer: { status: number; headers: IncomingHttpHeaders; body: Buffer };
       try {
         answer = await fetchLimited({
-          protocol: 'http:', hostname: target.hostname, port: target.port || 80, agent,
+          protocol: 'http:', hostname: target.hostname, port: target.port || 80, agent, maxHeaderSize: ANSWER_MAX_HEADER_BYTES,
           method: cfg.preserveRequestMethod ? ex.req.method : 'GET',
           path: address.pathname + address.search, headers: h,
         }, limit, opts.authTimeoutMs ?? AUTH_TIMEOUT_MS);
@@ -827,7 +836,7 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
       // The entry removed any client value, so this is the whole chain: the client's address.
       headers['x-forwarded-for'] = ex.clientIp;
       const upstream = httpRequest({
-        protocol: 'http:', hostname: target.hostname, port: target.port || 80, agent,
+        protocol: 'http:', hostname: target.hostname, port: target.port || 80, agent, maxHeaderSize: ANSWER_MAX_HEADER_BYTES,
         method: ex.req.method, path: ex.uri, headers, // passHostHeader: the Host header is kept
       });
       upstream.on('response', (r) => {
@@ -915,6 +924,14 @@ function stripHopByHop(h: Record<string, string | string[]>, proxyAuth: boolean)
   for (const k of HOP_BY_HOP) delete h[k];
   // Proxy-Authorization goes to the auth server (RFC 7235 4.4), never to an upstream.
   if (proxyAuth) { delete h['proxy-authorization']; delete h['proxy-authenticate']; }
+}
+
+const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** The port of a Host header ('' when it names none). */
+function portOf(hostHeader: string): string {
+  const i = hostHeader.lastIndexOf(':');
+  return i > hostHeader.lastIndexOf(']') ? hostHeader.slice(i + 1) : '';
 }
 
 function hostOnly(hostHeader: string): string {
