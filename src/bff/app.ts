@@ -60,14 +60,7 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
   // The app's, not a registry's: a reload replaces the registry, not the revocations it started.
   const background = new BackgroundTasks();
   const idps = new IdpRegistry(config.idps, { log, fetch: opts.fetch, background });
-  for (const idp of idps.all()) {
-    if (idp.idp.dangerouslyAllowInsecureHttp) {
-      log.warn({ idp: idp.name, issuer: idp.idp.issuer }, '!!! dangerously_allow_insecure_http: this IdP may be reached over PLAIN HTTP; development only !!!');
-    }
-    if (idp.idp.dangerouslyTrustUnverifiedEmail) {
-      log.warn({ idp: idp.name }, '!!! dangerously_trust_unverified_email: policies see this IdP\'s email claim as the user\'s address even when it is not verified !!!');
-    }
-  }
+  warnDangerous(idps, log);
   const tokens = createTokenProvider({ idps, store, log, onRefresh: (o) => metrics.refresh(o) });
   // Swapped as a whole by reload(): handlers read config and IdPs through these getters.
   let current = { config, idps, tokens };
@@ -136,12 +129,25 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
     get idps() { return current.idps; },
     async reload(next: GoldpathConfig) {
       const nextIdps = await IdpRegistry.replacing(current.idps, next.idps, { log, fetch: opts.fetch, background });
+      warnDangerous(nextIdps, log); // a reload may turn one on
       current = { config: next, idps: nextIdps, tokens: createTokenProvider({ idps: nextIdps, store, log, onRefresh: (o) => metrics.refresh(o) }) };
     },
     // IdP clients use per-request connections and the store is the caller's: only the background
     // revocations are left to wait for (the caller stopped serving first; the store still works).
     close: () => background.drain(log),
   };
+}
+
+/** The alarmingly named idps.yaml opt-ins, said loudly at startup and at every reload. */
+function warnDangerous(idps: IdpRegistry, log: Logger): void {
+  for (const idp of idps.all()) {
+    if (idp.idp.dangerouslyAllowInsecureHttp) {
+      log.warn({ idp: idp.name, issuer: idp.idp.issuer }, '!!! dangerously_allow_insecure_http: this IdP may be reached over PLAIN HTTP; development only !!!');
+    }
+    if (idp.idp.dangerouslyTrustUnverifiedEmail) {
+      log.warn({ idp: idp.name }, '!!! dangerously_trust_unverified_email: policies see this IdP\'s email claim as the user\'s address although it does not say it verified it !!!');
+    }
+  }
 }
 
 /** The paths the BFF answers: the only values of the latency histogram's route label. */

@@ -91,6 +91,8 @@ function longestList(v: unknown, depth: number): number {
   return longest;
 }
 
+const isTrue = (v: unknown): boolean => v === true || v === 'true';
+
 export function userFromClaims(idp: IdpConfig, claims: Record<string, unknown>, scope: string | undefined): SessionUser {
   const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
   return {
@@ -99,9 +101,10 @@ export function userFromClaims(idp: IdpConfig, claims: Record<string, unknown>, 
     name: str(claims['name']) ?? str(claims['preferred_username']),
     // Only an address the IdP verified (OIDC Core 5.1, 5.7): many let anyone put any address on
     // their own account unconfirmed, and a policy reading user.email as the user's would take one
-    // for its owner. ("true": some IdPs send a string.) The claim itself stays in `claims`; an
-    // operator who knows the IdP owns every address it hands out says so in idps.yaml.
-    email: claims['email_verified'] === true || claims['email_verified'] === 'true' || idp.dangerouslyTrustUnverifiedEmail ? str(claims['email']) : undefined,
+    // for its owner. ("true": some IdPs send a string.) The claim itself stays in `claims`. An
+    // operator who knows the IdP owns every address it hands out, yet says nothing of it, says so
+    // in idps.yaml; an IdP's explicit "not verified" stands all the same.
+    email: isTrue(claims['email_verified']) || (idp.dangerouslyTrustUnverifiedEmail && claims['email_verified'] === undefined) ? str(claims['email']) : undefined,
     roles: stringList(claimAt(claims, idp.claims.roles)),
     groups: stringList(claimAt(claims, idp.claims.groups)),
     scopes: spaceList(scope ?? ''),

@@ -80,6 +80,19 @@ describe('BFF reload', function () {
     assert.equal((await env.store.get(r.sessionCookie!))?.idp, 'other');
   });
 
+  it('a reload that turns on dangerously_trust_unverified_email says so loudly, as startup does', async () => {
+    const captured = capturingLogger('info');
+    const e = await startIdpBff({ log: captured.log });
+    try {
+      assert.ok(!captured.lines.some((l) => l.includes('dangerously_trust_unverified_email')));
+      const dev = { ...e.config.idps.idps['dev']!, dangerouslyTrustUnverifiedEmail: true };
+      await e.bff.reload({ ...e.config, idps: { default: 'dev', idps: { dev } } });
+      assert.ok(captured.lines.some((l) => l.includes('dangerously_trust_unverified_email') && l.includes('"idp":"dev"')), 'a warning at the reload');
+    } finally {
+      await e.close();
+    }
+  });
+
   it('logout trusts an origin the reload added to routes.yaml', async () => {
     const r = await env.login('alice');
     const { csrf_token: csrf } = JSON.parse((await httpCall(`${env.url}/auth/session`, { jar: r.jar })).body) as { csrf_token: string };

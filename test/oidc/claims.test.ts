@@ -74,11 +74,11 @@ describe('claims: email is the user\'s only when the IdP says it verified it', (
     assert.equal(userFromClaims(idp, mergeClaims(id, { sub: 'u1', email: 'boss@example.com', email_verified: true }), undefined).email, 'boss@example.com');
   });
 
-  it('an IdP whose idps.yaml entry says dangerously_trust_unverified_email (Entra ID sends no email_verified) gives its claim as it is', () => {
+  it('an IdP whose idps.yaml entry says dangerously_trust_unverified_email (Entra ID sends no email_verified) gives its claim when it says nothing; its explicit false stands', () => {
     const trusting = testIdpConfig('entra', 'https://login.example.test', { dangerouslyTrustUnverifiedEmail: true });
-    for (const verified of [undefined, false, true]) {
+    for (const [verified, kept] of [[undefined, true], [true, true], [false, false], ['false', false]] as const) {
       const claims = { sub: 'u1', email: 'me@example.com', ...(verified === undefined ? {} : { email_verified: verified }) };
-      assert.equal(userFromClaims(trusting, claims, undefined).email, 'me@example.com', JSON.stringify(verified));
+      assert.equal(userFromClaims(trusting, claims, undefined).email, kept ? 'me@example.com' : undefined, JSON.stringify(verified));
     }
     assert.equal(userFromClaims(trusting, { sub: 'u1' }, undefined).email, undefined, 'no claim, no address');
   });
