@@ -1,7 +1,7 @@
 // The BFF as a Koa app: /auth/login, /auth/callback, /auth/session, /auth/logout,
 // /auth/backchannel-logout, plus /healthz, /readyz (store + IdP metadata) and /metrics.
-import Koa, { type Context, type Next } from 'koa';
-import Router from '@koa/router';
+import Koa, { type Context, type Middleware, type Next } from 'koa';
+import Router, { type Layer } from '@koa/router';
 import { Registry } from 'prom-client';
 import type { GoldpathConfig, Settings } from '../config/types.ts';
 import { StoreUnavailable } from '../errors.ts';
@@ -88,10 +88,10 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
   const html = htmlErrorPages(log, (err) => {
     if (err instanceof StoreUnavailable) metrics.storeError();
   });
-  router.get('/auth/login', html, loginHandler(deps));
+  getOnly(router, '/auth/login', html, loginHandler(deps));
   const callback = callbackHandler(deps);
-  router.get(CALLBACK_PATH, html, callback);
-  router.get(`${CALLBACK_PATH}/:idp`, html, callback); // the other IdPs' redirect URIs (callback-path.ts)
+  getOnly(router, CALLBACK_PATH, html, callback);
+  getOnly(router, `${CALLBACK_PATH}/:idp`, html, callback); // the other IdPs' redirect URIs (callback-path.ts)
   router.get('/auth/session', sessionHandler(deps));
   router.post('/auth/logout', logoutHandler(deps));
   router.post('/auth/backchannel-logout', backchannelLogoutHandler(deps));
@@ -136,6 +136,16 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
     // revocations are left to wait for (the caller stopped serving first; the store still works).
     close: () => background.drain(log),
   };
+}
+
+/**
+ * GET without the HEAD @koa/router adds to every GET route: these two act (a sign-in starts: a
+ * transaction stored, a PAR call, a rate-limit token; a code is spent), and a HEAD from a link
+ * checker or a prefetcher must not. HEAD is then a 405 with `Allow: GET`.
+ */
+function getOnly(router: Router, path: string, ...middleware: Middleware[]): void {
+  const layer = router.register(path, ['GET'], middleware) as Layer;
+  layer.methods = ['GET'];
 }
 
 /** The alarmingly named idps.yaml opt-ins, said loudly at startup and at every reload. */

@@ -163,7 +163,8 @@ export function callbackHandler(deps: BffDeps) {
 
     await replacePreviousSessions(ctx, tx, idp.name);
     unheld.shared = false;
-    const sid = typeof idClaims['sid'] === 'string' ? idClaims['sid'] : undefined;
+    // An empty sid names no IdP session (a back-channel logout cannot name it): none recorded.
+    const sid = typeof idClaims['sid'] === 'string' && idClaims['sid'] !== '' ? idClaims['sid'] : undefined;
     let created: Awaited<ReturnType<typeof store.create>>;
     try {
       // An earlier version's transaction has no start: it began at the latest TX_TTL_MS ago.

@@ -637,5 +637,8 @@ export function errorSummary(err: unknown): Record<string, unknown> {
     const c = err.cause.find((x) => x.parameters['error'] !== undefined) ?? err.cause[0];
     return { type: 'WWWAuthenticateChallengeError', status: err.status, scheme: c?.scheme, error: c?.parameters['error'], ...described(c?.parameters['error_description']) };
   }
-  return errorFields(err);
+  // An unexpected status (OAUTH_RESPONSE_IS_NOT_CONFORM: a bare 401/403, a proxy's 502) carries
+  // the answer as its cause: its status is what tells an IdP's refusal from a firewall or an outage.
+  const status = err instanceof oidc.ClientError ? (err.cause as { status?: unknown } | undefined)?.status : undefined;
+  return typeof status === 'number' ? { ...errorFields(err), status } : errorFields(err);
 }

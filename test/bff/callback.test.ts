@@ -462,6 +462,8 @@ describe('BFF callback failures after the code was redeemed (an IdP that revokes
       assert.equal(jar.get('goldpath'), undefined, 'no session cookie');
       const line = logs.lines.filter((l) => l.includes('"login failed"')).at(-1) ?? '';
       assert.match(line, /"reason":"userinfo_refused"/);
+      // The status is what tells an operator a firewall's 403 from the IdP's own refusal.
+      assert.match(line, /"status":40[13]\b/, 'the log names the HTTP status');
       await revoked();
     }
   });

@@ -149,12 +149,30 @@ describe('BFF operations', function () {
     assert.equal(res.status, 404);
     assert.equal(JSON.parse(res.body).error, 'not_found');
     assert.equal(res.headers['cache-control'], 'no-store');
-    for (const [method, path, allow] of [['GET', '/auth/logout', 'POST'], ['POST', '/auth/session', 'HEAD, GET'], ['PROPFIND', '/auth/login', 'HEAD, GET']]) {
+    for (const [method, path, allow] of [['GET', '/auth/logout', 'POST'], ['POST', '/auth/session', 'HEAD, GET'], ['PROPFIND', '/auth/login', 'GET']]) {
       const r = await httpCall(`${env.url}${path}`, { method });
       assert.equal(r.status, 405, `${method} ${path}`);
       assert.deepEqual(JSON.parse(r.body), { error: 'method_not_allowed', error_description: `this endpoint accepts ${allow} only` });
       assert.equal(r.headers['allow'], allow);
       assert.equal(r.headers['cache-control'], 'no-store');
+    }
+  });
+
+  it('HEAD /auth/login and /auth/callback are 405 (Allow: GET) and act on nothing: no transaction stored, no code spent', async () => {
+    const client = redis.client();
+    try {
+      const before = (await client.keys('gp:t:*')).length;
+      for (const path of ['/auth/login?return_to=/x', '/auth/callback?code=c&state=s', '/auth/callback/dev?code=c&state=s']) {
+        const r = await httpCall(`${env.url}${path}`, { method: 'HEAD' });
+        assert.equal(r.status, 405, path);
+        assert.equal(r.headers['allow'], 'GET', path);
+        assert.equal(r.headers['set-cookie'], undefined, `${path}: no cookie set`);
+      }
+      assert.equal((await client.keys('gp:t:*')).length, before, 'no sign-in transaction was stored');
+      assert.equal((await httpCall(`${env.url}/auth/login`)).status, 302, 'GET still starts a sign-in');
+      assert.equal((await client.keys('gp:t:*')).length, before + 1, 'and stores its transaction');
+    } finally {
+      client.disconnect();
     }
   });
 });

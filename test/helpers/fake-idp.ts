@@ -27,6 +27,7 @@ export type IdTokenFault =
   | 'empty-sub'       // sub is the empty string (a string, so the claim type checks pass)
   | 'lone-surrogate-sub'  // sub holds a lone UTF-16 surrogate ("\ud800" in the JSON: valid JSON, not valid text)
   | 'lone-surrogate-sid'
+  | 'empty-sid'       // sid is the empty string: no IdP session to index (back-channel logout refuses an empty sid)
   | 'non-ascii-access-token';  // an access token a header cannot carry (RFC 6749 A.12: printable ASCII)
 
 export interface FakeIdpOptions {
@@ -199,6 +200,7 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
     if (fault === 'empty-sub') claims['sub'] = '';
     if (fault === 'lone-surrogate-sub') claims['sub'] = 'user-\ud800';
     if (fault === 'lone-surrogate-sid') claims['sid'] = 'sid-\udc00';
+    if (fault === 'empty-sid') claims['sid'] = '';
     if (fault === 'wrong-nonce') claims['nonce'] = 'attacker-nonce';
     if (fault === 'expired') {
       claims['iat'] = now - 7200;

@@ -122,6 +122,21 @@ describe('a misbehaving IdP', function () {
     });
   }
 
+  it('an ID token whose sid is the empty string signs in as one without a sid (nothing indexed under an empty sid)', async () => {
+    env.op.fault = 'empty-sid';
+    const r = await login();
+    assert.equal(r.status, 302, r.last.body.slice(0, 300));
+    const s = await env.store.get(r.sessionCookie!);
+    assert.equal(s?.sub, 'mallory');
+    assert.equal(s?.sid, undefined, 'no sid recorded');
+    const client = redis.client();
+    try {
+      assert.deepEqual(await client.keys('gp:sid:*'), [], 'no index by sid');
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('a token endpoint that answers 500 with HTML is a 503 page (try again), not a 500', async () => {
     env.op.tokenEndpointStatus = 500;
     const r = await login();
