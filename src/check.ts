@@ -16,12 +16,16 @@ export async function checkConfig(dir: string, env: Record<string, string | unde
   // problem in one round.
   // With some rules left out (pdpPartial), only the policies' problems: their warnings would be
   // about the rules left out.
-  const { problems, pdp, pdpPartial, warnings: inFiles } = await validateConfig(dir, env);
+  // With a problem in the policies list (a file missing), each file that can be read is still
+  // parsed alone: its syntax errors do not wait for the next round either.
+  const { problems, pdp, pdpPartial, policiesToParse, warnings: inFiles } = await validateConfig(dir, env);
   const warnings = inFiles.map(formatProblem);
   if (pdp !== undefined) {
     const checked = await Pdp.check(pdp);
     problems.push(...checked.problems);
     if (!pdpPartial) warnings.push(...checked.warnings);
+  } else if (policiesToParse !== undefined && policiesToParse.length > 0) {
+    problems.push(...await Pdp.syntaxProblems(policiesToParse));
   }
   return { problems, warnings };
 }

@@ -120,6 +120,11 @@ export interface ConfigValidation {
   readonly pdp: PdpConfig | undefined;
   /** Whether `pdp` lacks rules that have problems (the policies' warnings would then mislead). */
   readonly pdpPartial?: boolean;
+  /**
+   * When pdp.yaml's `policies:` list has a problem (a file missing, too large...), the listed files
+   * that can still be read: each is parsed alone for its syntax errors (the rest needs all of them).
+   */
+  readonly policiesToParse?: readonly string[];
   /** Legal but probably mistaken (Problems.warn); `goldpath check` prints them. */
   readonly warnings: ConfigProblem[];
 }
@@ -158,7 +163,10 @@ export async function validateConfig(dir: string, env: Env): Promise<ConfigValid
     const partial = policiesSound && pdp.config.policies.length > 0
       ? deepFreeze<PdpConfig>({ policies: pdp.config.policies, rules: pdp.config.rules.filter((_, i) => !badRules.has(i)) })
       : undefined;
-    return { config: undefined, problems: sortProblems(problems.list), pdp: partial, pdpPartial: partial !== undefined && badRules.size > 0, warnings: problems.warnings };
+    return {
+      config: undefined, problems: sortProblems(problems.list), pdp: partial, pdpPartial: partial !== undefined && badRules.size > 0,
+      policiesToParse: policiesSound ? undefined : pdp.readablePolicies, warnings: problems.warnings,
+    };
   }
   const config = deepFreeze<GoldpathConfig>({ routes: routes.config, pdp: pdp.config, idps: idps.config });
   return { config, problems: [], pdp: config.pdp, warnings: problems.warnings };

@@ -25,6 +25,8 @@ export interface RuleEntry {
 export interface PdpResult {
   readonly config: PdpConfig;
   readonly entries: readonly RuleEntry[];
+  /** The listed policy files that exist and can be read (a list with a missing one still has these to parse). */
+  readonly readablePolicies: readonly string[];
 }
 
 /** A rule's path pattern, valid. */
@@ -133,9 +135,10 @@ function covers(a: PdpRule, b: PdpRule): boolean {
 
 export async function validatePdp(root: Cursor): Promise<PdpResult> {
   const policies: string[] = [];
+  const readablePolicies: string[] = [];
   const entries: RuleEntry[] = [];
   const top = root.map(['policies', 'rules'], 'a map with policies: and rules:');
-  if (!top) return { config: { policies, rules: [] }, entries };
+  if (!top) return { config: { policies, rules: [] }, entries, readablePolicies };
 
   const polC = top.get('policies');
   if (polC.missing) polC.required('a list of .polar files, relative to pdp.yaml');
@@ -152,6 +155,7 @@ export async function validatePdp(root: Cursor): Promise<PdpResult> {
       else {
         const why = await fileProblem(abs, MAX_POLICY_BYTES);
         if (why) item.problem(`${item.show(s)} ${why} ${resolvedNote(abs, (t) => item.safe(t))}`);
+        else readablePolicies.push(abs);
         policies.push(abs);
       }
     }
@@ -244,5 +248,5 @@ export async function validatePdp(root: Cursor): Promise<PdpResult> {
     }
   }
 
-  return { config: { policies, rules: entries.map((e) => e.rule) }, entries };
+  return { config: { policies, rules: entries.map((e) => e.rule) }, entries, readablePolicies };
 }

@@ -393,6 +393,19 @@ export class Pdp {
   }
 
   /** Offline validation for `goldpath check`: loads into a throwaway engine, never throws on bad input. */
+  /**
+   * The syntax errors of each file parsed alone (files that cannot be read are skipped: the caller
+   * reported them): what can be said of policies whose list has a problem.
+   */
+  static async syntaxProblems(files: readonly string[]): Promise<ConfigProblem[]> {
+    const sources: PolarSource[] = [];
+    for (const file of files) {
+      const src = await defaultReadFile(file).catch(() => undefined);
+      if (src !== undefined) sources.push({ filename: file, src });
+    }
+    return (await policySyntaxErrors(sources)).map((e) => policyProblem(e, files.join(', ')));
+  }
+
   static async check(
     config: PdpConfig,
     opts: { readFile?: (path: string) => Promise<string> } = {},

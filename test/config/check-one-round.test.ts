@@ -38,6 +38,18 @@ describe('config: check reports every problem in one round, plainly', () => {
     assert.deepEqual(files, ['pdp.yaml:7: rules[1].action', 'app.polar:1: policies'], JSON.stringify(problems));
   });
 
+  it('reports a policy syntax error beside a policy file pdp.yaml lists that does not exist', async () => {
+    const pdp = BASE_PDP.replace('policies: [app.polar]', 'policies: [app.polar, gone.polar, other.polar]');
+    const dir = await configDir({ pdp, extra: {
+      'app.polar': 'allow(_user: User, "read", _order: Order) if and;\n',
+      'other.polar': 'allow(_user: User, "list", _order: Order);\nallow(x, y z);\n',
+    } });
+    const { problems } = await checkConfig(dir, {});
+    const files = problems.map((p) => `${p.file.replace(/.*\//, '')}:${p.line}: ${p.key}`);
+    assert.deepEqual(files, ['pdp.yaml:1: policies[1]', 'app.polar:1: policies', 'other.polar:2: policies'], JSON.stringify(problems));
+    assert.match(problems[0]!.message, /"gone\.polar" does not exist/);
+  });
+
   it('reports scopes lacking openid beside a problem in one of them', async () => {
     const problems = await problemsFor({ idps: `${BASE_IDPS}    scopes: [profile, profile]\n` });
     assert.deepEqual(problems.map((p) => `${p.line} ${p.key}: ${p.message}`), [
