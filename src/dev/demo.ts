@@ -109,7 +109,11 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
         await store.close();
       },
     };
-    log.info(`goldpath demo ready: open ${settings.publicOrigin} (log in as any user; "admin" may also write)`);
+    // "Ready" only when it is: with REDIS_URL pointing at nothing, every sign-in and API call
+    // would be a 503 (fail closed) behind a line saying all is well.
+    const storeAnswers = await store.ping().then(() => true, () => false);
+    if (storeAnswers) log.info(`goldpath demo ready: open ${settings.publicOrigin} (log in as any user; "admin" may also write)`);
+    else log.error(`goldpath demo started at ${settings.publicOrigin}, but its session store (REDIS_URL) does not answer: every sign-in and API call is a 503 until it does`);
     if (opts.signals !== false) {
       const stop = () => void demo.close().then(() => process.exit(0));
       process.once('SIGINT', stop);

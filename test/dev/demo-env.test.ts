@@ -31,3 +31,32 @@ describe('goldpath demo defaults', function () {
     assert.notEqual(idp.hostname, page.hostname, 'browsers send a host\'s cookies to all its ports');
   });
 });
+
+describe('goldpath demo readiness', function () {
+  this.timeout(30_000);
+
+  /** Starts the demo in process with `env` and returns what it logged by the time it was up. */
+  async function demoLines(env: Record<string, string>): Promise<string[]> {
+    const { startDemo } = await import('../../src/dev/demo.ts');
+    const { capturingLogger } = await import('../helpers/idp-bff.ts');
+    const { log, lines } = capturingLogger('info');
+    const demo = await startDemo({
+      env: { HOST: '127.0.0.1', PORT: String(await freePort()), GOLDPATH_IDP_ISSUER: `http://127.0.0.1:${await freePort()}`, ...env },
+      log, signals: false,
+    });
+    const said = [...lines];
+    await demo.close();
+    return said;
+  }
+
+  it('says it is ready only when its session store answers: with REDIS_URL pointing at nothing, it says so instead', async function () {
+    const up = await demoLines({});
+    assert.ok(up.some((l) => l.includes('goldpath demo ready')), up.join('\n'));
+    const down = await demoLines({ REDIS_URL: `redis://:hunter2@127.0.0.1:${await freePort()}` });
+    assert.ok(!down.some((l) => l.includes('goldpath demo ready')), 'no ready line');
+    const said = down.find((l) => l.includes('does not answer'));
+    assert.ok(said, down.join('\n'));
+    assert.match(said, /REDIS_URL/);
+    assert.doesNotMatch(down.join('\n'), /hunter2/, 'the URL\'s password is never logged');
+  });
+});
