@@ -1,5 +1,9 @@
 // GET /auth/session: who is logged in, for the SPA. Times are epoch SECONDS (like JWT exp/iat).
+// `?slide=false`: the read is no activity of the user's (an SPA polling whether it is still
+// signed in), so it leaves the idle expiry where it was; by default it slides, as any request does.
 import type { Context } from 'koa';
+import { BadRequest } from '../errors.ts';
+import { single } from './login.ts';
 import { signedInAt } from '../session/issuer.ts';
 import { readCookie } from './cookies.ts';
 import type { BffDeps } from './state.ts';
@@ -9,8 +13,10 @@ export function sessionHandler(deps: BffDeps) {
   return async function sessionInfo(ctx: Context): Promise<void> {
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Vary', 'Cookie');
+    const slide = single(ctx.query['slide']);
+    if (slide !== undefined && slide !== 'true' && slide !== 'false') throw new BadRequest('slide must be true or false');
     const cookie = readCookie(ctx, settings.cookieName);
-    const session = cookie ? await store.get(cookie) : null;
+    const session = cookie ? await store.get(cookie, { slide: slide !== 'false' }) : null;
     // A session of an IdP idps.yaml no longer names, or names with another issuer, is refused by
     // the sidecar (load-session.ts): say so here too.
     const idp = session ? deps.idps.get(session.idp) : undefined;

@@ -73,7 +73,7 @@ import { clearInterval, setInterval } from 'node:timers';
 import { flatCopy } from '../strings.ts';
 import { CachedSession } from './cached-session.ts';
 import { COOKIE_VALUE_LENGTH } from './cookie.ts';
-import type { NewSession, Session, SessionSecrets, SessionStore } from './types.ts';
+import type { NewSession, ReadOptions, Session, SessionSecrets, SessionStore } from './types.ts';
 
 /** What the cache needs from a store beyond the contract (KvSessionStore has both). */
 export interface ResyncSource {
@@ -492,8 +492,9 @@ export class CachingSessionStore implements SessionStore {
   // The SessionStore contract: reads by cookie go through the cache, everything else (including
   // getById, which token refresh uses to see the latest secrets under its lock) goes straight
   // to the store, whose writes broadcast the invalidations this cache listens to.
-  async get(cookieValue: string): Promise<Session | null> {
-    return this.lookup(cookieValue);
+  async get(cookieValue: string, opts?: ReadOptions): Promise<Session | null> {
+    // A read that must not slide goes to the store: a cache entry's revalidation would.
+    return opts?.slide === false ? this.#inner.get(cookieValue, opts) : this.lookup(cookieValue);
   }
   getById(id: string): Promise<Session | null> {
     return this.#inner.getById(id);

@@ -28,7 +28,7 @@ import { SecretBox } from './crypto.ts';
 import { DEFAULT_SESSION_CACHE_TTL_MS } from './cache.ts';
 import { intern, internSecrets } from './intern.ts';
 import { hasSecretsShape } from './secrets-shape.ts';
-import { LONGEST_SIGN_IN_MS, REPLACED, type NewSession, type Session, type SessionSecrets, type SessionStore, type SignIn } from './types.ts';
+import { LONGEST_SIGN_IN_MS, REPLACED, type NewSession, type ReadOptions, type Session, type SessionSecrets, type SessionStore, type SignIn } from './types.ts';
 
 /** Index sets outlive their members' sessions by this much (clock skew between processes). */
 const INDEX_SLACK_MS = 60_000;
@@ -276,9 +276,9 @@ export class KvSessionStore implements SessionStore {
     };
   }
 
-  get(cookieValue: string): Promise<Session | null> {
+  get(cookieValue: string, opts?: ReadOptions): Promise<Session | null> {
     const id = this.#cookies.parseCookie(cookieValue);
-    return id === null ? Promise.resolve(null) : this.#load(id);
+    return id === null ? Promise.resolve(null) : this.#load(id, undefined, opts?.slide !== false);
   }
 
   getById(id: string): Promise<Session | null> {
@@ -301,16 +301,16 @@ export class KvSessionStore implements SessionStore {
    * of a session's bytes), and only a changed version reads them too. All of it within the load
    * deadline (DEFAULT_LOAD_DEADLINE_MS): a read not answered by then is StoreUnavailable.
    */
-  async #load(id: string, known?: Session): Promise<Session | null> {
+  async #load(id: string, known?: Session, slide = true): Promise<Session | null> {
     const deadline = new Deadline(this.#loadMs);
     try {
-      return await this.#loadWithin(id, known, deadline);
+      return await this.#loadWithin(id, known, deadline, slide);
     } finally {
       deadline.clear();
     }
   }
 
-  async #loadWithin(id: string, known: Session | undefined, deadline: Deadline): Promise<Session | null> {
+  async #loadWithin(id: string, known: Session | undefined, deadline: Deadline, slide: boolean): Promise<Session | null> {
     const key = keys.session(id);
     let h: Fields | null | typeof LATE;
     try {
@@ -352,7 +352,7 @@ export class KvSessionStore implements SessionStore {
       secrets = internSecrets(parsed);
     }
     let seen = lastSeen;
-    if (now - lastSeen >= this.#touchMs) {
+    if (slide && now - lastSeen >= this.#touchMs) {
       const ttl = Math.max(1, Math.min(now + this.#idleMs, expiresAt) - now);
       let alive: boolean | typeof LATE;
       try {

@@ -107,6 +107,11 @@ export interface SignIn {
 /** Thrown by a store when the backend cannot answer within its deadline: maps to 503. */
 export { StoreUnavailable } from '../errors.ts';
 
+export interface ReadOptions {
+  /** Whether this read counts as activity, sliding the idle expiry (default true). */
+  readonly slide?: boolean;
+}
+
 export interface SessionStore {
   /**
    * Creates a session under a fresh random id; returns the cookie value to set. SessionEnded when
@@ -118,9 +123,10 @@ export interface SessionStore {
   /**
    * The session for a cookie value, or null when the cookie is malformed, forged (bad MAC: no
    * backend call at all), unknown, expired or undecryptable. Slides the idle expiry, writing to
-   * the backend at most once per touch interval rather than on every call.
+   * the backend at most once per touch interval rather than on every call; with `slide: false`
+   * never (a read that is no activity of the user's: an SPA polling who is signed in).
    */
-  get(cookieValue: string): Promise<Session | null>;
+  get(cookieValue: string, opts?: ReadOptions): Promise<Session | null>;
   /** Same as get, by storage id (used after a lock wait, and by back-channel logout tests). */
   getById(id: string): Promise<Session | null>;
   /**

@@ -219,6 +219,37 @@ describe('BFF /auth/session in the last idle window of a session', function () {
   });
 });
 
+describe('BFF /auth/session?slide=false (an SPA polling whether it is still signed in)', function () {
+  this.timeout(30_000);
+  let env: IdpBff;
+  before(async () => {
+    // 20 s of idle: the store touches (slides) at most every 2 s, a tenth of it.
+    env = await startIdpBff({ settings: { sessionIdleMs: 20_000 } });
+  });
+  after(() => env?.close());
+
+  it('reads the session without sliding its idle expiry; a plain read still slides it; any other value is a 400', async () => {
+    const r = await env.login('paula');
+    assert.equal(r.status, 302, r.last.body.slice(0, 300));
+    const idleOf = async (query: string) => {
+      const res = await httpCall(`${env.url}/auth/session${query}`, { jar: r.jar });
+      assert.equal(res.status, 200, res.body);
+      return (JSON.parse(res.body) as { idle_expires_at: number }).idle_expires_at;
+    };
+    const first = await idleOf('?slide=false');
+    await new Promise((resolve) => setTimeout(resolve, 2_200)); // past the touch interval
+    assert.equal(await idleOf('?slide=false'), first, 'slide=false left the idle expiry where it was');
+    const slid = await idleOf('');
+    assert.ok(slid >= first + 2, `a plain read slides it (${slid} after ${first})`);
+    assert.equal(await idleOf('?slide=true'), slid);
+    for (const q of ['?slide=no', '?slide=false&slide=false', '?slide=']) {
+      const bad = await httpCall(`${env.url}/auth/session${q}`, { jar: r.jar });
+      assert.equal(bad.status, 400, q);
+      assert.equal(JSON.parse(bad.body).error, 'invalid_request', q);
+    }
+  });
+});
+
 describe('BFF login against an IdP that leaves scope out of its token response', function () {
   this.timeout(30_000);
   let env: IdpBff;

@@ -229,6 +229,20 @@ export function contract(name: string, harness: () => Harness): void {
       assert.equal(await h.rawExists(url, session.id), false, 'and removed from the backend');
     });
 
+    it('a read with slide: false is no activity: the idle expiry stays, and the session ends on time', async () => {
+      let t = Date.now();
+      const store = open({ idleMs: 10 * MIN, maxMs: 60 * MIN, now: () => t });
+      const { cookieValue, session } = await store.create(newSession());
+      const created = t;
+      t += 10 * MIN - 1;
+      const s1 = await store.get(cookieValue, { slide: false });
+      assert.ok(s1, 'alive just before the idle limit');
+      assert.equal(s1.idleExpiresAt, created + 10 * MIN, 'the read recorded no activity');
+      t += 1;
+      assert.equal(await store.get(cookieValue, { slide: false }), null, 'idle since its creation: gone');
+      assert.equal(await h.rawExists(url, session.id), false, 'and removed from the backend');
+    });
+
     it('enforces absolute expiry on read however active the session is', async () => {
       let t = Date.now();
       const store = open({ idleMs: 10 * MIN, maxMs: 30 * MIN, now: () => t });
