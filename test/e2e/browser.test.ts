@@ -2,14 +2,9 @@
 // playwright-core. Open the SPA, log in at the dev IdP, see the identity the API received, write,
 // log out, see the 401. Screenshots of every failure go to test-results/.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort } from '../helpers/redis.ts';
-import { REPO_ROOT, runCli, waitHealthy, type Child } from '../helpers/process.ts';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = join(REPO_ROOT, 'test-results');
+import type { Browser, Page } from 'playwright-core';
+import type { Child } from '../helpers/process.ts';
+import { launchChromium, requireChromium, screenshot, signInAtIdp as signInAt, startBrowserDemo, statusAfterClick as clickFor } from '../helpers/browser.ts';
 
 describe('e2e: the golden path in Chromium', function () {
   this.timeout(120_000);
@@ -19,29 +14,15 @@ describe('e2e: the golden path in Chromium', function () {
   let origin: string;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      // In CI a missing browser is a failure, never a skip.
-      if (process.env.CI) throw new Error(`Chromium not found at ${CHROMIUM}: .ci/run installs it (apt-get install chromium)`);
-      this.skip();
-    }
-    const [edgePort, idpPort] = [await freePort(), await freePort()];
-    origin = `http://localhost:${edgePort}`;
-    demo = runCli('node', ['demo'], {
-      PORT: String(edgePort), GOLDPATH_PUBLIC_URL: origin, GOLDPATH_IDP_ISSUER: `http://127.0.0.1:${idpPort}`, LOG_LEVEL: 'warn',
-    });
-    await waitHealthy(`${origin}/`, demo, 45_000);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    requireChromium(this);
+    ({ demo, origin } = await startBrowserDemo());
+    browser = await launchChromium();
     page = await browser.newPage();
   });
 
   afterEach(async function () {
     if (this.currentTest?.state === 'failed' && page) {
-      mkdirSync(SHOTS, { recursive: true });
-      const file = join(SHOTS, `${this.currentTest.title.replace(/\W+/g, '-')}.png`);
-      await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+      const file = await screenshot(page, this.currentTest.title);
       console.error(`screenshot: ${file}\ndemo output:\n${demo?.output().slice(-4000)}`);
     }
   });
@@ -50,23 +31,8 @@ describe('e2e: the golden path in Chromium', function () {
     await demo?.stop();
   });
 
-  /** On the dev IdP's pages (after a click that leads there): signs in as `user`, back on the SPA. */
-  async function signInAtIdp(p: Page, user: string): Promise<void> {
-    await p.waitForURL((u) => u.origin !== origin, { timeout: 20_000 });
-    await p.fill('#user', user);
-    await p.click('#login button[type=submit]');
-    // Consent (first login of this user).
-    if (await p.locator('#consent').count()) await p.click('#consent button[type=submit]');
-    // Past the callback: after the IdP's site it is a page that moves on by itself (callback.ts).
-    await p.waitForURL((u) => u.origin === origin && u.pathname !== '/auth/callback', { timeout: 20_000 });
-  }
-
-  async function statusAfterClick(id: string): Promise<string> {
-    await page.evaluate(() => document.querySelector('#status')!.setAttribute('data-status', ''));
-    await page.click(`#${id}`);
-    await page.waitForFunction(() => document.querySelector('#status')?.getAttribute('data-status') !== '');
-    return (await page.getAttribute('#status', 'data-status'))!;
-  }
+  const signInAtIdp = (p: Page, user: string) => signInAt(p, origin, user);
+  const statusAfterClick = async (id: string) => (await clickFor(page, id)).status;
 
   it('shows a 401 before login', async function () {
     await page.goto(origin + '/');

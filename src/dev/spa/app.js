@@ -100,9 +100,13 @@
       note.append('Not logged in, or the session has ended. ', link, ' to continue.');
       note.hidden = false;
     } else if (status === 403) {
+      // The demo's policy (policies/main.polar): only admin may create orders; anyone may read
+      // their own profile, and no one else's.
+      const why = method === 'POST' && path === '/api/orders' ? ' (In the demo, only the user "admin" may create orders.)'
+        : path.startsWith('/api/profiles/') ? ' (In the demo, a user may read only their own profile.)' : '';
       note.textContent = data && data.error === 'csrf'
-        ? 'Forbidden: the CSRF check failed. Reload the page and try again.'
-        : 'Forbidden: the policy does not allow this request. (In the demo, only the user "admin" may create orders.)';
+        ? 'Forbidden: the CSRF check failed (the session changed, in another tab perhaps). This page now shows who is signed in: try again.'
+        : `Forbidden: the policy does not allow this request.${why}`;
       note.hidden = false;
     }
     $('result-body').textContent = typeof data === 'string' ? data : JSON.stringify(data, null, 2);
@@ -123,6 +127,10 @@
       try { data = text ? JSON.parse(text) : ''; } catch { /* not JSON: show the text */ }
       showResult(method, path, r.status, data);
       if (r.status === 401 && session) await loadSession();
+      // A CSRF refusal means the session this page knows is not the browser's any more: another
+      // tab signed out and in again (perhaps as someone else), or signed in after this page loaded.
+      // Show who is signed in now, and carry the new token on the next try.
+      else if (r.status === 403 && data && data.error === 'csrf') await loadSession();
     } catch (err) {
       showResult(method, path, 0, String(err));
     }
@@ -156,5 +164,32 @@
     });
     $('public').addEventListener('click', () => call('GET', '/api/public/hello'));
     loadSession();
+  });
+
+  // Back/forward cache: Back after a logout (or after another tab signed out, or in as someone
+  // else) restores this page as it was, showing the previous user's identity and last API answer,
+  // without running any script again. Hide both, ask /auth/session again, and show the last
+  // answer again only when the same user is still signed in.
+  window.addEventListener('pageshow', async (event) => {
+    if (!event.persisted) return;
+    const before = session && session.user ? session.user.sub : null;
+    session = null;
+    $('result').hidden = true;
+    $('whoami-state').textContent = 'Checking your session…';
+    $('whoami-details').hidden = true;
+    $('signed-in-as').hidden = true;
+    await loadSession();
+    if (!session || !session.user || session.user.sub !== before) {
+      const el = $('status');
+      el.textContent = 'no request yet';
+      el.dataset.status = '';
+      el.className = 'status';
+      delete $('result').dataset.outcome;
+      $('result-request').textContent = '';
+      $('result-note').replaceChildren();
+      $('result-note').hidden = true;
+      $('result-body').textContent = 'Press a button above.';
+    }
+    $('result').hidden = false;
   });
 })();
