@@ -33,7 +33,8 @@ import * as oidc from 'openid-client';
 import { dpopProof } from './dpop.ts';
 import { errorSummary, refusesClient, revokeInBackground, UntrustedRefresh, type IdpClient } from './idp-client.ts';
 import type { IdpRegistry } from './registry.ts';
-import { isFresh, sendable, toAccessToken } from './tokens.ts';
+import { grantOf, isFresh, sendable, toAccessToken } from './tokens.ts';
+import type { AccessToken } from '../session/types.ts';
 import type { RequestScope, TokenProvider, UpstreamCredentials } from './types.ts';
 
 /** Every outcome a refresh can have: the metrics of both processes start each at 0. */
@@ -199,6 +200,11 @@ class Flight {
   }
 }
 
+/** `t` recording the grant it was asked for (an audience's token), as AccessToken.grant says. */
+function withGrant(t: AccessToken, grant: string | undefined): AccessToken {
+  return grant === undefined ? t : { ...t, grant };
+}
+
 export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvider {
   const { idps, store, log } = opts;
   const skew = opts.refreshSkewMs ?? 30_000;
@@ -232,6 +238,28 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     return err;
   };
 
+  /** Each IdP's audiences' grants (tokens.ts grantOf), by IdP name and audience: made once per provider. */
+  const grants = new Map<string, Map<string, string | undefined>>();
+  function grantFor(idpName: string, audience: string): string | undefined {
+    if (audience === '') return undefined;
+    let byAudience = grants.get(idpName);
+    if (byAudience === undefined) grants.set(idpName, (byAudience = new Map()));
+    let grant = byAudience.get(audience);
+    if (grant === undefined && !byAudience.has(audience)) byAudience.set(audience, (grant = grantOf(idps.get(idpName)?.idp.audiences[audience])));
+    return grant;
+  }
+  /**
+   * The session's token for `audience`, if it was obtained for what idps.yaml asks now: one got
+   * for another resource or other scopes (before a reload changed them) is none, never served,
+   * and refreshed as a missing one is. One stored without a grant (a session from before it was
+   * kept) is taken as it is.
+   */
+  function tokenFor(session: Session, audience: string): AccessToken | undefined {
+    const t = session.secrets.tokens[audience];
+    if (t === undefined || t.grant === undefined) return t;
+    return t.grant === grantFor(session.idp, audience) ? t : undefined;
+  }
+
   /** What is left of the request's store budget (STORE_BUDGET_MS), in ms. */
   function budgetLeft(scope: RequestScope | undefined): number {
     const started = scope?.startedAt;
@@ -239,7 +267,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
   }
 
   async function fresh(session: Session, audience: string, scope?: RequestScope): Promise<Session | null> {
-    const token = session.secrets.tokens[audience];
+    const token = tokenFor(session, audience);
     // Whether the token still works long enough to be served (asked again after every wait).
     const has = token !== undefined;
     const expiresAt = token?.expiresAt;
@@ -292,13 +320,13 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
 
   /** True when `current` holds a token for `audience` that differs from the stale one and is unexpired. */
   function refreshedElsewhere(current: Session, audience: string, stale: string | undefined): boolean {
-    const t = current.secrets.tokens[audience];
+    const t = tokenFor(current, audience);
     return t !== undefined && t.value !== stale && (t.expiresAt === undefined || t.expiresAt > Date.now());
   }
 
   async function singleFlight(session: Session, audience: string, flight: Flight): Promise<Session | null> {
     const lockName = `refresh:${session.id}`;
-    const stale = session.secrets.tokens[audience]?.value;
+    const stale = tokenFor(session, audience)?.value;
     const deadline = Date.now() + waitMs;
     // Discovery (up to one IdP timeout) before the lock, never under it: see the top of this file.
     // The key set too, for a grant: fetched after it, a key set that cannot be had costs the
@@ -361,7 +389,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     const reqId = flight.scope?.requestId;
     const idp = idps.get(current.idp);
     const rt = current.secrets.refreshToken;
-    const existing = current.secrets.tokens[audience];
+    const existing = tokenFor(current, audience);
     if (!idp || !rt) {
       // Nothing to refresh with: an unexpired token is still usable, otherwise log in again.
       if (existing && (existing.expiresAt === undefined || existing.expiresAt > Date.now())) return current;
@@ -431,7 +459,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     }
     const secrets: SessionSecrets = {
       ...current.secrets,
-      tokens: { ...current.secrets.tokens, [audience]: toAccessToken(res) },
+      tokens: { ...current.secrets.tokens, [audience]: withGrant(toAccessToken(res), grantFor(current.idp, audience)) },
       refreshToken: res.refresh_token ?? rt,
       idToken: res.id_token ?? current.secrets.idToken,
     };
@@ -533,7 +561,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     }
     const s = await fresh(session, audience, scope);
     if (!s) return null;
-    const t = s.secrets.tokens[audience];
+    const t = tokenFor(s, audience);
     if (!t) return null;
     // Kept as the IdP sent it (the refresh that brought it must not lose its rotated refresh
     // token), but not sendable: 503 (logged) for this session until its next token, never a 500.

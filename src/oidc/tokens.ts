@@ -1,5 +1,6 @@
 // Token endpoint responses → the AccessToken records kept (encrypted) in the session.
 import { decodeJwt } from 'jose';
+import type { AudienceConfig } from '../config/types.ts';
 import type { AccessToken } from '../session/types.ts';
 import type { TokenResponse } from './idp-client.ts';
 
@@ -61,4 +62,12 @@ export function isFresh(t: AccessToken | undefined, skewMs: number, now = Date.n
  */
 export function sendable(value: string): boolean {
   return /^[\x20-\x7e]+$/.test(value);
+}
+
+/**
+ * What an audience's token is asked for (RFC 8707 `resource` and the scopes), as AccessToken.grant
+ * records it; undefined for the login token. Scopes in any order are the same grant.
+ */
+export function grantOf(audience: AudienceConfig | undefined): string | undefined {
+  return audience === undefined ? undefined : `${audience.resource}\n${[...audience.scopes].sort().join(' ')}`;
 }

@@ -26,7 +26,7 @@ import type { AccessToken, Session, SessionSecrets } from './types.ts';
  * quarter of the bytes) and without what the record holds anyway (csrf; user.sub and user.idp when
  * they equal the session's):
  *   [sub|null, idp|null, name, email, roles, groups, scopes, claims, tokens, dpopJwk]
- * where tokens = [type, expiresAt, scope, lifetimeMs, type, ...] (null for undefined), in the order of the
+ * where tokens = [type, expiresAt, scope, lifetimeMs, grant, type, ...] (null for undefined), in the order of the
  * record's [audience, header, audience, header...] list.
  */
 type Packed = [string | null, string | null, string | null, string | null, string[], string[], string[], Record<string, unknown>, (string | number | null)[], Record<string, unknown> | null];
@@ -39,7 +39,7 @@ function pack(s: Session): { json: string; tokens: string[] } {
   const headers = new Array<string>(2 * entries.length);
   for (let k = 0; k < entries.length; k++) {
     const [audience, t] = entries[k]!;
-    flat.push(t.type, t.expiresAt ?? null, t.scope ?? null, t.lifetimeMs ?? null);
+    flat.push(t.type, t.expiresAt ?? null, t.scope ?? null, t.lifetimeMs ?? null, t.grant === undefined ? null : intern(t.grant));
     headers[2 * k] = intern(audience);
     // A flat string: the concatenation would keep its two pieces alive with it.
     headers[2 * k + 1] = flatCopy(`${t.type} ${t.value}`);
@@ -54,14 +54,16 @@ function pack(s: Session): { json: string; tokens: string[] } {
 function unpack(json: string, headers: readonly string[], r: CachedSession): SessionSecrets {
   const [sub, idp, name, email, roles, groups, scopes, claims, flat, dpopJwk] = JSON.parse(json) as Packed;
   const tokens: Record<string, AccessToken> = {};
-  for (let i = 0, j = 0; j + 1 < headers.length; i += 4, j += 2) {
+  for (let i = 0, j = 0; j + 1 < headers.length; i += 5, j += 2) {
     const type = flat[i] as AccessToken['type'];
     const lifetimeMs = flat[i + 3] as number | null;
+    const grant = flat[i + 4] as string | null;
     const token: AccessToken = {
       // A view into the header, not a copy (and gone with this parse).
       value: headers[j + 1]!.slice(type.length + 1), type,
       expiresAt: (flat[i + 1] as number | null) ?? undefined, scope: (flat[i + 2] as string | null) ?? undefined,
       ...(lifetimeMs === null ? {} : { lifetimeMs }),
+      ...(grant === null ? {} : { grant: intern(grant) }),
     };
     // An own property whatever the audience is called (as JSON.parse makes it: even `__proto__`).
     Object.defineProperty(tokens, headers[j]!, { value: token, enumerable: true, writable: true, configurable: true });

@@ -43,6 +43,7 @@ export function internSecrets(secrets: SessionSecrets): SessionSecrets {
       if (t === null || typeof t !== 'object') continue;
       if (typeof t['type'] === 'string') t['type'] = intern(t['type']);
       if (typeof t['scope'] === 'string') t['scope'] = intern(t['scope']);
+      if (typeof t['grant'] === 'string') t['grant'] = intern(t['grant']);
     }
   }
   return secrets;

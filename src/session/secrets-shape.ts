@@ -13,7 +13,8 @@ const strings = (x: unknown) => Array.isArray(x) && x.every((v) => typeof v === 
 
 function isToken(t: unknown): boolean {
   return isObject(t) && typeof t['value'] === 'string' && (t['type'] === 'Bearer' || t['type'] === 'DPoP') &&
-    optional(t['expiresAt'], 'number') && optional(t['scope'], 'string') && optional(t['lifetimeMs'], 'number');
+    optional(t['expiresAt'], 'number') && optional(t['scope'], 'string') && optional(t['lifetimeMs'], 'number') &&
+    optional(t['grant'], 'string');
 }
 
 export function hasSecretsShape(x: unknown): x is SessionSecrets {

@@ -27,6 +27,13 @@ export interface AccessToken {
    * refresh window is refreshed at half its life, not for the whole of it (tokens.ts refreshWindow).
    */
   readonly lifetimeMs?: number | undefined;
+  /**
+   * An audience's token: the `resource` and `scopes` idps.yaml asked it for (tokens.ts grantOf).
+   * A reload that gives the audience another resource or other scopes makes it no token for the
+   * audience any more (token-provider.ts): the next request gets one for what idps.yaml now says.
+   * Absent for the login token, and in sessions stored before it was kept.
+   */
+  readonly grant?: string | undefined;
 }
 
 /** Everything secret about a session: stored only as AEAD ciphertext. */

@@ -18,11 +18,14 @@ const REFRESH_SKEW_MS = 30_000;
 // token comes within the refresh window: kept with the session (session-memo.ts) so the hot path
 // does not go through the provider, and awaits nothing. DPoP credentials carry a fresh proof per
 // request: never kept.
-function recall(session: Session, audience: string): KeptCredentials | undefined {
+function recall(session: Session, audience: string, policy: number): KeptCredentials | undefined {
   const kept = memoOf(session).credentials;
   if (kept === undefined) return undefined;
-  if (!Array.isArray(kept)) return (kept as KeptCredentials).audience === audience ? kept as KeptCredentials : undefined;
-  for (const k of kept as readonly KeptCredentials[]) if (k.audience === audience) return k;
+  if (!Array.isArray(kept)) {
+    const k = kept as KeptCredentials;
+    return k.audience === audience && k.policy === policy ? k : undefined;
+  }
+  for (const k of kept as readonly KeptCredentials[]) if (k.audience === audience) return k.policy === policy ? k : undefined;
   return undefined;
 }
 
@@ -32,7 +35,7 @@ function recall(session: Session, audience: string): KeptCredentials | undefined
  * session's own string (cached-session.ts: one copy of a ~1 KB token per session, not two), or a
  * flat copy: the provider's is a concatenation that would keep its pieces alive too.
  */
-function keep(session: Session, audience: string, creds: UpstreamCredentials): void {
+function keep(session: Session, audience: string, creds: UpstreamCredentials, policy: number): void {
   if (creds.dpop !== undefined) return;
   const token = session.secrets.tokens[audience];
   if (token === undefined || creds.authorization !== `Bearer ${token.value}`) return;
@@ -40,7 +43,7 @@ function keep(session: Session, audience: string, creds: UpstreamCredentials): v
   const memo = memoOf(session);
   const own = session instanceof CachedSession ? session.authorization(audience) : undefined;
   const authorization = own === creds.authorization ? own : flatCopy(creds.authorization);
-  const k: KeptCredentials = { authorization, dpop: undefined, audience, until };
+  const k: KeptCredentials = { authorization, dpop: undefined, audience, until, policy };
   const kept = memo.credentials;
   const others = kept === undefined ? [] : (Array.isArray(kept) ? kept as readonly KeptCredentials[] : [kept as KeptCredentials]).filter((x) => x.audience !== audience);
   memo.credentials = others.length === 0 ? k : [...others, k];
@@ -53,7 +56,7 @@ export function obtainCredentials(deps: VerifyDeps): VerifyStep {
     const session = s.session;
     if (!session) return;
     const audience = s.route.audience ?? '';
-    const k = recall(session, audience);
+    const k = recall(session, audience, s.policy.version);
     if (k !== undefined && k.until > Date.now()) {
       s.credentials = k;
       return;
@@ -66,7 +69,7 @@ export function obtainCredentials(deps: VerifyDeps): VerifyStep {
     // its store waits are bounded from its start (nothing made per request for either).
     return s.policy.tokens.credentials(session, audience, s.method, url, s).then((creds) => {
       if (!creds) return withoutSession(ctx, deps);
-      keep(session, audience, creds);
+      keep(session, audience, creds, s.policy.version);
       s.credentials = creds;
     });
   };

@@ -45,6 +45,11 @@ export interface KeptCredentials extends UpstreamCredentials {
   readonly dpop: undefined;
   readonly audience: string;
   readonly until: number;
+  /**
+   * The version of the policy it was kept under (VerifyPolicy.version): after a reload the provider
+   * is asked again, as idps.yaml may have given the audience another resource or other scopes.
+   */
+  readonly policy: number;
 }
 
 const NONE: readonly (string | Decision)[] = Object.freeze([]);
