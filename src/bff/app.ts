@@ -4,7 +4,7 @@ import Koa, { type Context, type Middleware, type Next } from 'koa';
 import Router, { type Layer } from '@koa/router';
 import { Registry } from 'prom-client';
 import type { GoldpathConfig, Settings } from '../config/types.ts';
-import { StoreUnavailable } from '../errors.ts';
+import { StoreUnavailable, Unavailable } from '../errors.ts';
 import { answerUnmatched } from '../http/answer-unmatched.ts';
 import { errorHandler } from '../http/error-handler.ts';
 import { mountHealth } from '../http/health.ts';
@@ -105,10 +105,16 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
       // The default IdP's metadata, which most sign-ins need. Another IdP that cannot be reached
       // is named, not a reason to take this BFF out of rotation: its users get a 503 page, the
       // others sign in as ever (every BFF would fail the probe alike, so none would serve).
+      // Each wait is bounded: an IdP that accepts connections and never answers held every probe
+      // for its whole timeout (5 s), and a probe that times out is a failed one, for the default
+      // IdP and the others alike. Discovery goes on in the background; a later probe sees it.
       const { idps } = current;
-      await idps.default.configuration();
+      const metadata = (c: typeof idps.default) => within(c.configuration(), READY_IDP_WAIT_MS,
+        () => new Unavailable(`the IdP "${c.name}" has not answered (discovery)`));
       const others = idps.all().filter((c) => c !== idps.default);
-      const results = await Promise.allSettled(others.map((c) => c.configuration()));
+      // All at once: one wait, not one per IdP.
+      const [first, ...results] = await Promise.allSettled([idps.default, ...others].map(metadata));
+      if (first!.status === 'rejected') throw first!.reason;
       const down = others.filter((_, i) => results[i]!.status === 'rejected').map((c) => c.name);
       return down.length > 0 ? { idps_unavailable: down } : undefined;
     },
@@ -158,6 +164,19 @@ function warnDangerous(idps: IdpRegistry, log: Logger): void {
       log.warn({ idp: idp.name }, '!!! dangerously_trust_unverified_email: policies see this IdP\'s email claim as the user\'s address although it does not say it verified it !!!');
     }
   }
+}
+
+/**
+ * How long /readyz waits for an IdP's metadata: well under the 1 s a readiness probe commonly
+ * allows (Kubernetes' timeoutSeconds default), the store's checks included.
+ */
+const READY_IDP_WAIT_MS = 800;
+
+/** `p`, or a rejection with `err()` once `ms` passed (p itself goes on). */
+function within<T>(p: Promise<T>, ms: number, err: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(err()), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /** The paths the BFF answers: the only values of the latency histogram's route label. */

@@ -22,8 +22,9 @@ export function render(ctx: Context, err: unknown, log: Logger): void {
   if (status >= 500) {
     // A 503 is a dependency away: one line a second, saying how many it stands for. A 500 is a
     // bug, each worth its line.
-    const held = status === 503 && ge ? gateOf(log).pass(Date.now()) : 0;
-    if (held !== undefined) log.error({ err: errorFields(err), reqId: ctx.state.requestId, ...(held > 0 ? { alsoFailed: held } : {}) }, 'request failed');
+    const line = { err: errorFields(err), reqId: ctx.state.requestId as string | undefined };
+    const held = status === 503 && ge ? gateOf(log).pass(Date.now(), line) : 0;
+    if (held !== undefined) log.error({ ...line, ...(held > 0 ? { alsoFailed: held } : {}) }, 'request failed');
   }
   const code = ge?.code ?? (status >= 500 ? 'server_error' : 'invalid_request');
   // A 503 says what the client can do (try again) without saying which dependency failed.
@@ -34,10 +35,15 @@ export function render(ctx: Context, err: unknown, log: Logger): void {
   ctx.body = { error: code, error_description: description, ...(ge?.extra ?? {}) };
 }
 
-const gates = new WeakMap<Logger, FloodGate>();
-function gateOf(log: Logger): FloodGate {
+interface FailedLine { err: Record<string, unknown>; reqId: string | undefined }
+
+const gates = new WeakMap<Logger, FloodGate<FailedLine>>();
+function gateOf(log: Logger): FloodGate<FailedLine> {
   let gate = gates.get(log);
-  if (gate === undefined) gates.set(log, (gate = new FloodGate(1_000)));
+  // The 503s held in a second are said when it ends (the last one, standing for the others).
+  if (gate === undefined) {
+    gates.set(log, (gate = new FloodGate<FailedLine>(1_000, (last, also) => log.error({ ...last, ...(also > 0 ? { alsoFailed: also } : {}) }, 'request failed'))));
+  }
   return gate;
 }
 

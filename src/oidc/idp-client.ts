@@ -13,6 +13,7 @@ import { clientAuthFor } from './client-auth.ts';
 import { dpopKeyPair, dpopThumbprint, type DpopJwk } from './dpop.ts';
 import { limitedFetch, readTlsMaterial, tlsFetch, type FetchLike } from './fetch.ts';
 import { BackgroundTasks } from './background.ts';
+import { FloodGate } from '../http/flood-gate.ts';
 
 export interface IdpClientOptions {
   log: Logger;
@@ -72,6 +73,13 @@ export class IdpClient {
   /** The revocations this client runs in the background (see IdpClientOptions.background). */
   readonly background: BackgroundTasks;
   readonly #log: Logger;
+  /**
+   * Discovery is tried again by every request that needs it while the IdP is away (a sidecar's
+   * refreshes, the BFF's sign-ins): its failures are logged one line a second, saying how many
+   * more it stands for, as the 503s they end in are (src/http/error-handler.ts).
+   */
+  readonly #discoveryFailures = new FloodGate<Record<string, unknown>>(1_000,
+    (err, also) => this.#log.warn({ idp: this.name, err, ...(also > 0 ? { alsoFailed: also } : {}) }, 'IdP discovery failed'));
   readonly #fetch: FetchLike;
   readonly #timeout: number;
   readonly #refreshTimeout: number;
@@ -144,7 +152,9 @@ export class IdpClient {
           this.#log.error({ idp: this.name, err: errorSummary(err.cause) }, 'the client credentials in idps.yaml cannot be used');
           throw new Unavailable(`the client credentials of IdP "${this.name}" cannot be used (goldpath check names the problem)`, { cause: err.cause });
         }
-        this.#log.warn({ idp: this.name, err: errorSummary(err) }, 'IdP discovery failed');
+        const summary = errorSummary(err);
+        const held = this.#discoveryFailures.pass(Date.now(), summary);
+        if (held !== undefined) this.#log.warn({ idp: this.name, err: summary, ...(held > 0 ? { alsoFailed: held } : {}) }, 'IdP discovery failed');
         throw new Unavailable(`the IdP "${this.name}" cannot be reached`, { cause: err });
       },
     );

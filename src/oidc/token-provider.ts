@@ -28,6 +28,7 @@
 import { clearTimeout, setTimeout } from 'node:timers';
 import { StoreUnavailable, Unavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { FloodGate } from '../http/flood-gate.ts';
 import { REPLACED, type Session, type SessionSecrets, type SessionStore } from '../session/types.ts';
 import * as oidc from 'openid-client';
 import { dpopProof } from './dpop.ts';
@@ -215,6 +216,16 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
   const report = (o: RefreshOutcome) => opts.onRefresh?.(o);
   // In-process coalescing: concurrent callers in this process share one refresh.
   const inflight = new Map<string, Flight>();
+  /** Per IdP name: its failed refresh grants are logged one line a second (the IdP is away). */
+  const failureGates = new Map<string, FloodGate<Record<string, unknown>>>();
+  const failureGate = (name: string): FloodGate<Record<string, unknown>> => {
+    let gate = failureGates.get(name);
+    if (gate === undefined) {
+      failureGates.set(name, (gate = new FloodGate<Record<string, unknown>>(1_000,
+        (line, also) => log.warn({ ...line, ...(also > 0 ? { alsoFailed: also } : {}) }, 'token refresh failed'))));
+    }
+    return gate;
+  };
   /** IdP and audience pairs already logged as impossible without a refresh token (once each). */
   const warnedNoRefreshToken = new Set<string>();
   /**
@@ -442,7 +453,11 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
         log.error({ reqId, idp: idp.name, err: errorSummary(err) }, 'the IdP refused goldpath\'s client at its token endpoint: no token is refreshed until an operator ' +
           'fixes its client authentication in idps.yaml or its registration at the IdP (the refresh_token grant)');
       } else {
-        log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'token refresh failed');
+        // Every session whose token needs a refresh meets an IdP that is away: one line a second
+        // per IdP, saying how many more it stands for (as the 503s they end in are logged).
+        const line = { reqId, idp: idp.name, err: errorSummary(err) };
+        const held = failureGate(idp.name).pass(Date.now(), line);
+        if (held !== undefined) log.warn({ ...line, ...(held > 0 ? { alsoFailed: held } : {}) }, 'token refresh failed');
       }
       report('error');
       throw loggedAlready(err instanceof Unavailable ? err : new Unavailable('the IdP could not refresh the token', { cause: err }));

@@ -20,7 +20,9 @@ export interface VerifyMetricsOptions {
   readonly processMetrics?: boolean;
 }
 
-const BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1];
+// Microseconds (a cached answer) to seconds: an answer that waits on the IdP for a refresh may take
+// up to the token provider's 5 s wait, and in +Inf alone histogram_quantile() would call it 1 s.
+const BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 2.5, 5, 10];
 
 interface Slot {
   count: number;
