@@ -12,7 +12,7 @@ import { sendable, toAccessToken } from '../oidc/tokens.ts';
 import { REPLACED, type SessionSecrets } from '../session/types.ts';
 import { wellFormed } from '../strings.ts';
 import { CALLBACK_PATH } from './callback-path.ts';
-import { continuePage } from './error-page.ts';
+import { continuePage, signInAgain } from './error-page.ts';
 import { TX_TTL_MS, readBrowserCookie, readCookie, readTxCookie, setSessionCookie, sha256 } from './cookies.ts';
 import { single } from './login.ts';
 import type { BffDeps } from './state.ts';
@@ -72,6 +72,8 @@ export function callbackHandler(deps: BffDeps) {
         : 'This sign-in has expired, or was started in another browser. Start the sign-in again.', { reason: taken.reason });
     }
     const tx = taken.tx;
+    // An IdP no longer configured is left out: the link would fail at once ("unknown IdP").
+    signInAgain(ctx, tx.returnTo, tx.idp !== deps.idps.defaultName && deps.idps.get(tx.idp) ? tx.idp : undefined);
     unheld.shared = tx.previousSessionId !== undefined || readCookie(ctx, settings.cookieName) !== undefined;
     const browser = unheld.browser = browserOf(ctx, tx);
     // Mix-up defence for every IdP, RFC 9207 or not (callback-path.ts): the response must arrive

@@ -29,6 +29,25 @@ export function continuePage(ctx: Context, url: string): void {
 <body><p>Signed in. <a href="${esc(url)}">Continue</a></p></body></html>`;
 }
 
+/**
+ * The sign-in a page offers to start again: the one that failed, to the same page and IdP, when the
+ * handler knew them (ctx.state.signInAgain, set by signInAgain()); else a plain one.
+ */
+function signInAgainOf(ctx: Context): string {
+  const again = ctx.state['signInAgain'];
+  return typeof again === 'string' ? again : '/auth/login';
+}
+
+/**
+ * Remembers, for the error page, how to start this sign-in again: `/auth/login` with its
+ * `return_to` (a path safeReturnTo accepted) and, for an IdP other than the default, its `idp`.
+ */
+export function signInAgain(ctx: Context, returnTo: string, idp: string | undefined): void {
+  const q = new URLSearchParams({ return_to: returnTo });
+  if (idp !== undefined) q.set('idp', idp);
+  ctx.state['signInAgain'] = `/auth/login?${q.toString()}`;
+}
+
 export function htmlErrorPages(log: Logger, onError?: (err: unknown) => void) {
   return async function renderHtmlErrors(ctx: Context, next: Next): Promise<void> {
     try {
@@ -51,7 +70,7 @@ export function htmlErrorPages(log: Logger, onError?: (err: unknown) => void) {
 <body><h1>${esc(title)}</h1>
 <p>${esc(body.error_description ?? 'The request could not be completed.')}</p>
 <p><code>${esc(body.error ?? 'error')}</code></p>
-<p><a href="/auth/login">Sign in again</a> &middot; <a href="/">Home</a></p>
+<p><a href="${esc(signInAgainOf(ctx))}">Sign in again</a> &middot; <a href="/">Home</a></p>
 </body></html>`;
     }
   };

@@ -7,6 +7,7 @@ import { errorSummary } from '../oidc/idp-client.ts';
 import { newDpopJwk } from '../oidc/dpop.ts';
 import { ensureBrowserCookie, ensureTxCookie, readCookie } from './cookies.ts';
 import { callbackPath } from './callback-path.ts';
+import { signInAgain } from './error-page.ts';
 import { safeReturnTo } from './return-to.ts';
 import type { BffDeps } from './state.ts';
 import { saveTransaction } from './transaction.ts';
@@ -43,6 +44,7 @@ export function loginHandler(deps: BffDeps) {
     const idp = requested === undefined ? idps.default : idps.get(requested);
     if (!idp) throw new BadRequest('unknown IdP');
     const returnTo = safeReturnTo(single(ctx.query['return_to']));
+    signInAgain(ctx, returnTo, requested);
     await admit(ctx);
 
     // The session this browser has now is replaced when the login completes. Remembered here

@@ -307,6 +307,12 @@ describe('BFF sign-ins of one browser after its login-transaction cookie expired
     assert.equal(await env.store.getById(s1.id) === null, true, 'S1, held by no cookie, is gone');
   });
 
+  it('a sign-in refused at another IdP offers to start it again there, for the same page', async () => {
+    const r = await env.login('ida', { idp: 'other', consent: 'deny', returnTo: '/orders?tab=2' });
+    assert.equal(r.status, 400, r.last.body.slice(0, 300));
+    assert.match(r.last.body, /<a href="\/auth\/login\?return_to=%2Forders%3Ftab%3D2&#38;idp=other">Sign in again<\/a>/);
+  });
+
   it('the browser\'s previous session is deleted only when it is the same user\'s at the same IdP: another user, or another IdP, leaves it', async () => {
     for (const [user, idp, replaced] of [['gina', 'dev', true], ['hank', 'dev', false], ['gina', 'other', false]] as const) {
       const first = await env.login('gina');

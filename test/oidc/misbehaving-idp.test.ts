@@ -122,6 +122,13 @@ describe('a misbehaving IdP', function () {
     });
   }
 
+  it('the 400 page\'s "Sign in again" starts the same sign-in again: to the page it was for', async () => {
+    env.op.fault = 'wrong-nonce';
+    const r = await login();
+    assert400Page(r);
+    assert.match(r.last.body, /<a href="\/auth\/login\?return_to=%2Fhome">Sign in again<\/a>/);
+  });
+
   it('an ID token whose sid is the empty string signs in as one without a sid (nothing indexed under an empty sid)', async () => {
     env.op.fault = 'empty-sid';
     const r = await login();
