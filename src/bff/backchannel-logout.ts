@@ -36,8 +36,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
       const form = await readForm(ctx.req, BODY_LIMIT);
       const token = form['logout_token'];
       if (!token) throw new InvalidLogoutToken('no logout_token');
-      const { idp, targets, claims } = await verify(token);
-      const jti = `${idp.name}:${claims.jti}`;
+      const { targets, claims, replayKey: jti } = await verify(token);
       let recorded = false;
       try {
         recorded = await store.markOnce('bcl-jti', jti, REPLAY_TTL_MS);
@@ -82,7 +81,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
    * `idp` verifies the token; `targets` are every idps.yaml entry it speaks for (the same issuer and
    * client registered under several names: the IdP sends one token, sessions exist under each name).
    */
-  async function verify(token: string): Promise<{ idp: IdpClient; targets: IdpClient[]; claims: JWTPayload & { jti: string } }> {
+  async function verify(token: string): Promise<{ targets: IdpClient[]; claims: JWTPayload & { jti: string }; replayKey: string }> {
     let unverified: JWTPayload;
     try {
       unverified = decodeJwt(token);
@@ -101,6 +100,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
 
     let claims: JWTPayload;
     let typ: string | undefined;
+    let issuer: string;
     try {
       const meta = (await idp.configuration()).serverMetadata();
       const result = await jwtVerify(token, await idp.jwks(), {
@@ -113,6 +113,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
       });
       claims = result.payload;
       typ = result.protectedHeader.typ;
+      issuer = meta.issuer;
     } catch (err) {
       if (err instanceof GoldpathError) throw err;
       if (err instanceof joseErrors.JWKSTimeout || (err instanceof Error && !(err instanceof joseErrors.JOSEError))) {
@@ -137,6 +138,10 @@ export function backchannelLogoutHandler(deps: BffDeps) {
     if (typeof claims.jti !== 'string' || claims.jti === '' || claims.jti.length > 256) throw new InvalidLogoutToken('jti');
     // No session can hold such an id (the callback refuses them): not valid text, not a logout.
     if (![sid, claims.sub, claims.jti].every((v) => v === undefined || wellFormed(v as string))) throw new InvalidLogoutToken('not valid text');
-    return { idp, targets, claims: claims as JWTPayload & { jti: string } };
+    // The replay record is the token's own (iss, aud, jti), never an idps.yaml name: a reload or a
+    // replica that reorders or renames entries (targets[0] another name) must still refuse a replay.
+    const audiences = [...new Set(([] as unknown[]).concat(claims.aud).map(String))].sort();
+    const replayKey = JSON.stringify([issuer, audiences, claims.jti]);
+    return { targets, claims: claims as JWTPayload & { jti: string }, replayKey };
   }
 }

@@ -596,6 +596,30 @@ describe('BFF back-channel logout with one IdP client under two idps.yaml names'
     assert.equal(await env.store.getById(sb.id), null);
     assert.equal((await post(token)).status, 400, 'replayed');
   });
+
+  it('a replay is still refused after a reload that reorders or renames the entries: the jti is the issuer\'s, not a name\'s', async () => {
+    // A SIGHUP, or a BFF replica rolled out with the new idps.yaml: the token is as valid as before
+    // (10 minutes), and a replay of a logout by sub would end the sign-ins the user made since.
+    const dev = env.config.idps.idps['dev']!;
+    const dev2 = { ...env.config.idps.idps['dev']!, name: 'dev2', scopes: dev.scopes.filter((s) => s !== 'offline_access') };
+    try {
+      const token = await signLogoutToken(env.idp.issuer, signingKey, { sub: 'rosa' });
+      assert.equal((await post(token)).status, 200);
+      await new Promise((r) => setTimeout(r, 2)); // the mark's clock is in ms
+      const later = await env.login('rosa', { idp: 'dev2' });
+      assert.equal(later.status, 302, later.last.body.slice(0, 300));
+      const s = (await env.store.get(later.sessionCookie!))!;
+      await env.bff.reload({ ...env.config, idps: { default: 'dev', idps: { dev2, dev } } });
+      const res = await post(token);
+      assert.equal(res.status, 400, 'replayed after the entries were reordered');
+      assert.ok(await env.store.getById(s.id), 'the sign-in made after the logout survives its replay');
+      await env.bff.reload({ ...env.config, idps: { default: 'main', idps: { main: { ...dev, name: 'main' }, dev2 } } });
+      assert.equal((await post(token)).status, 400, 'replayed after an entry was renamed');
+      assert.ok(await env.store.getById(s.id));
+    } finally {
+      await env.bff.reload({ ...env.config, idps: { default: 'dev', idps: { dev, dev2 } } });
+    }
+  });
 });
 
 describe('BFF logout while the session store is away', function () {
