@@ -2,7 +2,7 @@
 // (pkg/middlewares/ratelimiter): one token bucket per client address (the remote address: no
 // forwarded header is trusted), refilled at `average` per `period`, holding at most `burst`. A
 // request that finds the bucket empty waits for its token when that is at most maxDelay away
-// (half the interval between tokens, at most 500 ms), and is otherwise refused at once with 429,
+// (500 ms over the rate in whole requests a second, as Traefik truncates it; 500 ms below 1/s), and is otherwise refused at once with 429,
 // `Retry-After` and `X-Retry-In`. A source with no request for the TTL (2 s at one token a second
 // or more, else 1 s plus the interval between tokens, in whole seconds of the clock) is forgotten,
 // and comes back to a full bucket: so a burst larger than what the TTL refills is given again to
@@ -71,7 +71,9 @@ export class RateLimiter {
     this.#perMs = cfg.average / periodMs(cfg.period)!;
     this.#burst = cfg.burst ?? 1;
     const perS = this.#perMs * 1000;
-    this.#maxDelay = perS < 1 ? 500 : 1 / this.#perMs / 2;
+    // Traefik: time.Second / (time.Duration(rtl) * 2): the rate is truncated to whole requests a
+    // second first, so 1.5/s waits up to 500 ms (not 333 ms) and 2.9/s up to 250 ms.
+    this.#maxDelay = perS < 1 ? 500 : 500 / Math.trunc(perS);
     this.#ttlS = perS >= 1 ? 2 : 1 + Math.floor(1 / perS);
     this.#now = now;
   }

@@ -93,7 +93,9 @@ function makeMatcher(name: string, arg: string): RuleMatcher {
     case 'Host': {
       if (arg === '' || /[\s/]/.test(arg)) throw new Error(`Host(\`${arg}\`) is not a host name`);
       const host = arg.toLowerCase();
-      return (r) => r.host === host;
+      // Traefik (pkg/muxer/http/matcher.go, host): a trailing "." on either side still matches.
+      const bare = host.endsWith('.') ? host.slice(0, -1) : host;
+      return (r) => r.host === host || (r.host.endsWith('.') ? r.host.slice(0, -1) : r.host) === bare;
     }
     case 'Path':
       if (!arg.startsWith('/')) throw new Error(`Path(\`${arg}\`) must start with /`);
@@ -213,7 +215,7 @@ export interface EntryPointConfig {
   readonly name: string;
   /** entryPoints.<name>.http.middlewares, names in the dynamic file, run ahead of every router's own. */
   readonly middlewares: readonly string[];
-  /** http.underscoreHeadersStrategy (Traefik v3.6.20 and later): keep (Traefik's default), delete or reject. */
+  /** http.underscoreHeadersStrategy (Traefik v3.6.20 and later; compose pins v3.6.22): keep (Traefik's default), delete or reject. */
   readonly underscoreHeadersStrategy: 'keep' | 'delete' | 'reject';
   /** http.encodeQuerySemicolons: ";" in the query becomes "%3B" instead of "&". */
   readonly encodeQuerySemicolons: boolean;

@@ -461,14 +461,16 @@ describe('traefik/ and compose/ (static checks)', () => {
       assert.ok(checked >= 2, 'the bff and verify healthchecks');
     });
 
-    it('Traefik is pinned to a patch release that knows every option the bundled config uses (v3.6.20 or later)', () => {
+    it('Traefik is pinned to a patch release that knows every option the bundled config uses (v3.6.22 or later)', () => {
       // Traefik refuses an option it does not know: in traefik.yml it does not start, in the dynamic
       // file it drops the whole file (every route 404). A floating tag (traefik:v3.6) may be an older
       // cached patch. First 3.6 patch with each (Traefik's docs/content/migrate/v3.md):
       // encodedCharacters 3.6.4 (allowed by default from 3.6.7), forwardAuth maxResponseBodySize 3.6.9,
-      // trustForwardHeader as an explicit *bool 3.6.14, entry point underscoreHeadersStrategy 3.6.20
-      // (3.7.6 on 3.7). Another minor: check its release notes, then add it here.
-      const minimumPatch: Record<number, number> = { 6: 20, 7: 6 };
+      // trustForwardHeader as an explicit *bool 3.6.14, entry point underscoreHeadersStrategy 3.6.20;
+      // and at least the patched releases of GHSA-x677-9fxg-v5c5 (underscore aliases of the headers
+      // ForwardAuth sets), 3.6.22 and 3.7.6: 3.6.20 and 3.6.21 are in its affected range.
+      // Another minor: check its release notes, then add it here.
+      const minimumPatch: Record<number, number> = { 6: 22, 7: 6 };
       const image = compose.services.traefik!.image!;
       const m = /^traefik:v3\.(\d+)\.(\d+)$/.exec(image);
       assert.ok(m, `${image}: pin a patch release (traefik:v3.6.N), not a floating tag`);
