@@ -1,8 +1,7 @@
 // File checks for paths named in config. `goldpath check` works offline, but a missing key file
 // or policy is still caught before any process starts.
 import { Buffer } from 'node:buffer';
-import { constants } from 'node:fs';
-import { access, open, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 
 /** A policy is a few KiB; a huge one is a mistake (or an attack on the Polar parser's memory). */
 export const MAX_POLICY_BYTES = 1024 * 1024;
@@ -23,7 +22,10 @@ export async function fileProblem(abs: string, maxBytes?: number): Promise<strin
     const s = await stat(abs);
     if (!s.isFile()) return 'is not a file';
     if (maxBytes !== undefined && s.size > maxBytes) return tooLarge(maxBytes);
-    await access(abs, constants.R_OK);
+    // Opened, not access(R_OK): Deno's access works R_OK out from the mode bits with the uid and
+    // primary gid alone (no supplementary groups, no root), so it refuses files a read opens fine
+    // (a Kubernetes fsGroup secret, mode 0440). A regular file (above): opening it cannot block.
+    await (await open(abs, 'r')).close();
     return undefined;
   } catch (err) {
     const code = (err as { code?: string }).code;
