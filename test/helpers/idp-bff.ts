@@ -235,8 +235,11 @@ export function capturingLogger(level = 'debug'): { log: Logger; lines: string[]
   return { log: createLogger({ level, destination }), lines };
 }
 
-/** idps.yaml for the verify fixture config pointed at a dev IdP on plain http (tests only). */
-export function devIdpsYaml(issuer: string): string {
+/**
+ * idps.yaml for the verify fixture config pointed at a dev IdP on plain http (tests only); its
+ * `reports` audience at `resource` with `scopes` (YAML flow list items).
+ */
+export function devIdpsYaml(issuer: string, resource = 'https://api.example.test/reports', scopes = 'reports.read'): string {
   return `default: dev
 idps:
   dev:
@@ -245,7 +248,7 @@ idps:
     client_secret: \${TEST_CLIENT_SECRET}
     dangerously_allow_insecure_http: true
     audiences:
-      reports: { resource: "https://api.example.test/reports", scopes: [reports.read] }
+      reports: { resource: "${resource}", scopes: [${scopes}] }
 `;
 }
 

@@ -16,6 +16,7 @@ import type { SessionStore } from '../../src/session/types.ts';
 import { REPO_ROOT } from '../helpers/process.ts';
 import { RedisServer, freePort } from '../helpers/redis.ts';
 import { newSession } from '../helpers/sessions.ts';
+import { devIdpsYaml } from '../helpers/idp-bff.ts';
 import { verifyEnv } from '../helpers/verify-app.ts';
 import { spawnVerify, type VerifyChild } from '../helpers/verify-process.ts';
 
@@ -49,16 +50,7 @@ for (const runtime of ['node', 'deno'] as const) {
     async function startWithIssuer(issuer: string): Promise<VerifyChild> {
       dir = mkdtempSync(join(tmpdir(), 'goldpath-outage-logs-'));
       cpSync(join(REPO_ROOT, 'test/verify/fixtures/config'), dir, { recursive: true });
-      writeFileSync(join(dir, 'idps.yaml'), `default: dev
-idps:
-  dev:
-    issuer: ${issuer}
-    client_id: goldpath
-    client_secret: \${TEST_CLIENT_SECRET}
-    dangerously_allow_insecure_http: true
-    audiences:
-      reports: { resource: "https://api.example.test/reports", scopes: [reports.read] }
-`);
+      writeFileSync(join(dir, 'idps.yaml'), devIdpsYaml(issuer));
       return spawnVerify(runtime, redis.url, { GOLDPATH_CONFIG_DIR: dir, LOG_LEVEL: 'info' });
     }
 

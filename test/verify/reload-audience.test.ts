@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { silentLogger } from '../../src/log.ts';
 import { startVerify, type VerifyProcess } from '../../src/verify/server.ts';
-import { startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
+import { devIdpsYaml, startIdpBff, TEST_CLIENT_SECRET, type IdpBff } from '../helpers/idp-bff.ts';
 import { REPO_ROOT } from '../helpers/process.ts';
 import { TEST_KEYS } from '../helpers/sessions.ts';
 import { send } from '../helpers/verify-app.ts';
@@ -19,18 +19,7 @@ const OLD = 'https://api.example.test/reports';
 const NEW = 'https://reports-v2.example.test/';
 
 /** idps.yaml with the `reports` audience at `resource`, with `scopes`. */
-function idpsYaml(issuer: string, resource: string, scopes: string): string {
-  return `default: dev
-idps:
-  dev:
-    issuer: ${issuer}
-    client_id: goldpath
-    client_secret: \${TEST_CLIENT_SECRET}
-    dangerously_allow_insecure_http: true
-    audiences:
-      reports: { resource: "${resource}", scopes: [${scopes}] }
-`;
-}
+const idpsYaml = devIdpsYaml;
 
 describe('verify reload: an audience given another resource or scopes', function () {
   this.timeout(30_000);

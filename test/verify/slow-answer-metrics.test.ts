@@ -14,6 +14,7 @@ import { createSessionStore } from '../../src/session/index.ts';
 import { REPO_ROOT } from '../helpers/process.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { newSession } from '../helpers/sessions.ts';
+import { devIdpsYaml } from '../helpers/idp-bff.ts';
 import { verifyEnv } from '../helpers/verify-app.ts';
 import { spawnVerify } from '../helpers/verify-process.ts';
 
@@ -40,16 +41,7 @@ describe('verify process: the latency histogram places answers that take seconds
     issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
     const dir = mkdtempSync(join(tmpdir(), 'goldpath-slow-metrics-'));
     cpSync(join(REPO_ROOT, 'test/verify/fixtures/config'), dir, { recursive: true });
-    writeFileSync(join(dir, 'idps.yaml'), `default: dev
-idps:
-  dev:
-    issuer: ${issuer}
-    client_id: goldpath
-    client_secret: \${TEST_CLIENT_SECRET}
-    dangerously_allow_insecure_http: true
-    audiences:
-      reports: { resource: "https://api.example.test/reports", scopes: [reports.read] }
-`);
+    writeFileSync(join(dir, 'idps.yaml'), devIdpsYaml(issuer));
     const sidecar = await spawnVerify('node', redis.url, { GOLDPATH_CONFIG_DIR: dir });
     try {
       const { cookieValue } = await store.create(newSession({ tokens: { '': { value: 'at-old', type: 'Bearer', expiresAt: Date.now() - 1000, scope: 'openid' } } }));
