@@ -259,16 +259,23 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     if (grant === undefined && !byAudience.has(audience)) byAudience.set(audience, (grant = grantOf(idps.get(idpName)?.idp.audiences[audience])));
     return grant;
   }
+  /** When this provider's configuration was loaded (a process start, a reload). */
+  const loadedAt = Date.now();
   /**
-   * The session's token for `audience`, if it was obtained for what idps.yaml asks now: one got
-   * for another resource or other scopes (before a reload changed them) is none, never served,
-   * and refreshed as a missing one is. One stored without a grant (a session from before it was
-   * kept) is taken as it is.
+   * The session's token for `audience`, unless it was obtained, before this configuration was
+   * loaded, for another resource or other scopes than idps.yaml now asks (a reload changed them):
+   * that one is none, never served, and refreshed as a missing one is. One of another grant
+   * obtained since is another process's, whose configuration differs (a rollout in progress):
+   * served, as that process serves it. Refreshing it here would have the two refresh in turn at
+   * every request of every session they share, each overwriting the other's token. One whose time
+   * of issue is unknown is taken as old; one stored without a grant (a session from before it was
+   * kept), as it is.
    */
   function tokenFor(session: Session, audience: string): AccessToken | undefined {
     const t = session.secrets.tokens[audience];
-    if (t === undefined || t.grant === undefined) return t;
-    return t.grant === grantFor(session.idp, audience) ? t : undefined;
+    if (t === undefined || t.grant === undefined || t.grant === grantFor(session.idp, audience)) return t;
+    const issuedAt = t.expiresAt !== undefined && t.lifetimeMs !== undefined ? t.expiresAt - t.lifetimeMs : undefined;
+    return issuedAt !== undefined && issuedAt >= loadedAt ? t : undefined;
   }
 
   /** What is left of the request's store budget (STORE_BUDGET_MS), in ms. */

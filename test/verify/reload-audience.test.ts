@@ -95,6 +95,26 @@ describe('verify reload: an audience given another resource or scopes', function
     assert.doesNotMatch(String(after.scope), /reports\.write/, 'a scope taken away by the reload is not handed on');
   });
 
+  it('two sidecars whose configurations differ (a rollout in progress) do not refresh in turn at every request', async () => {
+    const a = sidecar = await start(idpsYaml(env.idp.issuer, OLD, 'reports.read'));
+    writeFileSync(join(dir, 'idps.yaml'), idpsYaml(env.idp.issuer, NEW, 'reports.read'));
+    const b = await startVerify({
+      env: { GOLDPATH_CONFIG_DIR: dir, REDIS_URL: env.redis.url, GOLDPATH_PUBLIC_URL: env.url, GOLDPATH_SESSION_KEYS: TEST_KEYS.join(','), TEST_CLIENT_SECRET },
+      port: 0, host: '127.0.0.1', log: silentLogger,
+    });
+    try {
+      const cookie = await signIn('aud-rollout');
+      const seen = new Set<string>();
+      // As Traefik would send one session's requests to the replicas in turn.
+      for (let i = 0; i < 8; i++) seen.add((await reportsToken(i % 2 === 0 ? a : b, cookie)).raw);
+      // The session's token minted before B's configuration was loaded is refreshed there once, for
+      // B's grant; from then on both serve that one.
+      assert.ok(seen.size <= 2, `${seen.size} tokens for 8 requests: the two sidecars refreshed in turn`);
+    } finally {
+      await b.close();
+    }
+  });
+
   it('an unchanged audience keeps its token across a reload (no needless refresh)', async () => {
     const p = sidecar = await start(idpsYaml(env.idp.issuer, OLD, 'reports.read'));
     const cookie = await signIn('aud-same');
