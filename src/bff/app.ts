@@ -98,10 +98,13 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
   mountHealth(router, {
     registry: metrics.registry,
     ready: async () => {
-      await store.ping();
       // A full (noeviction) or read-only Redis still answers PING, yet no login could be saved:
-      // probe a write too (one short-lived key, overwritten by every probe).
-      await store.putTransient('readyz', 'probe', '1', 10_000);
+      // probe a write too (one short-lived key, overwritten by every probe). Beside the IdPs'
+      // waits, not before them: the probe's time is the longer of the two.
+      const storeOk = (async () => {
+        await store.ping();
+        await store.putTransient('readyz', 'probe', '1', 10_000);
+      })();
       // The default IdP's metadata, which most sign-ins need. Another IdP that cannot be reached
       // is named, not a reason to take this BFF out of rotation: its users get a 503 page, the
       // others sign in as ever (every BFF would fail the probe alike, so none would serve).
@@ -113,7 +116,8 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
         () => new Unavailable(`the IdP "${c.name}" has not answered (discovery)`));
       const others = idps.all().filter((c) => c !== idps.default);
       // All at once: one wait, not one per IdP.
-      const [first, ...results] = await Promise.allSettled([idps.default, ...others].map(metadata));
+      const [stored, first, ...results] = await Promise.allSettled([storeOk, ...[idps.default, ...others].map(metadata)]);
+      if (stored!.status === 'rejected') throw stored!.reason;
       if (first!.status === 'rejected') throw first!.reason;
       const down = others.filter((_, i) => results[i]!.status === 'rejected').map((c) => c.name);
       return down.length > 0 ? { idps_unavailable: down } : undefined;
@@ -167,8 +171,8 @@ function warnDangerous(idps: IdpRegistry, log: Logger): void {
 }
 
 /**
- * How long /readyz waits for an IdP's metadata: well under the 1 s a readiness probe commonly
- * allows (Kubernetes' timeoutSeconds default), the store's checks included.
+ * How long /readyz waits for an IdP's metadata: under the 1 s a readiness probe commonly allows
+ * (Kubernetes' timeoutSeconds default); the store's checks run beside it.
  */
 const READY_IDP_WAIT_MS = 800;
 

@@ -1,6 +1,7 @@
 // POST /auth/backchannel-logout: OpenID Connect Back-Channel Logout 1.0. The IdP posts a signed
 // logout token; we verify it (signature against the IdP's JWKS, iss, aud, iat, typ, events, sid or
 // sub, no nonce, jti not seen before) and delete the matching sessions at once.
+import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
 import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { BadRequest, GoldpathError, StoreUnavailable, Unavailable } from '../errors.ts';
@@ -141,7 +142,8 @@ export function backchannelLogoutHandler(deps: BffDeps) {
     // The replay record is the token's own (iss, aud, jti), never an idps.yaml name: a reload or a
     // replica that reorders or renames entries (targets[0] another name) must still refuse a replay.
     const audiences = [...new Set(([] as unknown[]).concat(claims.aud).map(String))].sort();
-    const replayKey = JSON.stringify([issuer, audiences, claims.jti]);
+    // Hashed: the key's length is then fixed whatever the token's aud list holds.
+    const replayKey = createHash('sha256').update(JSON.stringify([issuer, audiences, claims.jti])).digest('base64url');
     return { targets, claims: claims as JWTPayload & { jti: string }, replayKey };
   }
 }

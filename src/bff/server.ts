@@ -12,6 +12,7 @@ import type { SessionStore } from '../session/types.ts';
 import { listen, onShutdown, type Listening } from '../http/serve.ts';
 import { createBffApp, type BffApp } from './app.ts';
 import { serialized } from '../http/serialized.ts';
+import { FloodGate } from '../http/flood-gate.ts';
 
 export const DEFAULT_BFF_PORT = 3001;
 
@@ -74,6 +75,8 @@ export async function startBffProcess(opts: BffProcessOptions): Promise<BffProce
     async close() {
       await listening.close();
       await bff.close();
+      // The failures of an outage's last second, held for the line its end would have said.
+      FloodGate.flushAll();
       if (!opts.store) await store.close();
     },
   };

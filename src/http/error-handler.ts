@@ -22,9 +22,10 @@ export function render(ctx: Context, err: unknown, log: Logger): void {
   if (status >= 500) {
     // A 503 is a dependency away: one line a second, saying how many it stands for. A 500 is a
     // bug, each worth its line.
-    const line = { err: errorFields(err), reqId: ctx.state.requestId as string | undefined };
-    const held = status === 503 && ge ? gateOf(log).pass(Date.now(), line) : 0;
-    if (held !== undefined) log.error({ ...line, ...(held > 0 ? { alsoFailed: held } : {}) }, 'request failed');
+    // A held 503 keeps the error itself: its fields are made only for a line that is said.
+    const failure = { err, reqId: ctx.state.requestId as string | undefined };
+    const held = status === 503 && ge ? gateOf(log).pass(Date.now(), failure) : 0;
+    if (held !== undefined) sayFailed(log, failure, held);
   }
   const code = ge?.code ?? (status >= 500 ? 'server_error' : 'invalid_request');
   // A 503 says what the client can do (try again) without saying which dependency failed.
@@ -35,15 +36,17 @@ export function render(ctx: Context, err: unknown, log: Logger): void {
   ctx.body = { error: code, error_description: description, ...(ge?.extra ?? {}) };
 }
 
-interface FailedLine { err: Record<string, unknown>; reqId: string | undefined }
+interface Failure { err: unknown; reqId: string | undefined }
 
-const gates = new WeakMap<Logger, FloodGate<FailedLine>>();
-function gateOf(log: Logger): FloodGate<FailedLine> {
+function sayFailed(log: Logger, f: Failure, also: number): void {
+  log.error({ err: errorFields(f.err), reqId: f.reqId, ...(also > 0 ? { alsoFailed: also } : {}) }, 'request failed');
+}
+
+const gates = new WeakMap<Logger, FloodGate<Failure>>();
+function gateOf(log: Logger): FloodGate<Failure> {
   let gate = gates.get(log);
   // The 503s held in a second are said when it ends (the last one, standing for the others).
-  if (gate === undefined) {
-    gates.set(log, (gate = new FloodGate<FailedLine>(1_000, (last, also) => log.error({ ...last, ...(also > 0 ? { alsoFailed: also } : {}) }, 'request failed'))));
-  }
+  if (gate === undefined) gates.set(log, (gate = new FloodGate<Failure>(1_000, (last, also) => sayFailed(log, last, also))));
   return gate;
 }
 

@@ -1,7 +1,10 @@
 // One log line a window for an error that comes once per request. A dependency that is away (the
 // session store, the IdP) fails every request: at tens of thousands a second, a line each would
 // flood the log pipeline and, while stdout backs up, the process's memory.
-import { setTimeout } from 'node:timers';
+import { clearTimeout, setTimeout } from 'node:timers';
+
+/** The gates holding events whose window has not ended yet (flushAll says them at shutdown). */
+const holding = new Set<FloodGate<unknown>>();
 
 export class FloodGate<T = undefined> {
   readonly #windowMs: number;
@@ -31,11 +34,7 @@ export class FloodGate<T = undefined> {
     if (now - this.#openedAt < this.#windowMs) {
       this.#held++;
       this.#last = last;
-      if (this.#onWindowEnd !== undefined && this.#timer === undefined) {
-        const timer = setTimeout(() => this.#endWindow(), Math.max(0, this.#openedAt + this.#windowMs - now));
-        timer.unref?.();
-        this.#timer = timer;
-      }
+      if (this.#onWindowEnd !== undefined && this.#timer === undefined) this.#schedule(this.#openedAt + this.#windowMs - now);
       return undefined;
     }
     const held = this.#held;
@@ -45,10 +44,34 @@ export class FloodGate<T = undefined> {
     return held;
   }
 
-  #endWindow(): void {
+  /**
+   * Says what every gate holds now, without waiting for its window to end: for a process about to
+   * exit (the timers are unref'd, and an exit would drop the last second of an outage).
+   */
+  static flushAll(): void {
+    for (const gate of [...holding]) gate.#endWindow(true);
+  }
+
+  #schedule(ms: number): void {
+    const timer = setTimeout(() => this.#endWindow(false), Math.max(0, ms));
+    timer.unref?.();
+    this.#timer = timer;
+    holding.add(this as FloodGate<unknown>);
+  }
+
+  #endWindow(now: boolean): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    holding.delete(this as FloodGate<unknown>);
     const held = this.#held;
     if (held === 0) return; // said already, by an event let through first
+    // A timer running late (a busy event loop), after an event let through opened another window:
+    // what that window holds is said when it ends, not now (one line a window).
+    const left = this.#openedAt + this.#windowMs - Date.now();
+    if (left > 0 && !now) {
+      this.#schedule(left);
+      return;
+    }
     const last = this.#last as T;
     this.#held = 0;
     this.#last = undefined;

@@ -392,7 +392,6 @@ export class Pdp {
     return new Pdp(built, built.engine, config, opts);
   }
 
-  /** Offline validation for `goldpath check`: loads into a throwaway engine, never throws on bad input. */
   /**
    * The syntax errors of each file parsed alone (files that cannot be read are skipped: the caller
    * reported them): what can be said of policies whose list has a problem.
@@ -406,6 +405,7 @@ export class Pdp {
     return (await policySyntaxErrors(sources)).map((e) => policyProblem(e, files.join(', ')));
   }
 
+  /** Offline validation for `goldpath check`: loads into a throwaway engine, never throws on bad input. */
   static async check(
     config: PdpConfig,
     opts: { readFile?: (path: string) => Promise<string> } = {},

@@ -19,6 +19,7 @@ import { createVerifyApp } from './app.ts';
 import { createVerifyMetrics, exportSessionCacheMetrics } from './metrics.ts';
 import { buildVerifyPolicy } from './policy.ts';
 import type { VerifyPolicy } from './state.ts';
+import { FloodGate } from '../http/flood-gate.ts';
 
 export const DEFAULT_VERIFY_PORT = 3002;
 /**
@@ -117,6 +118,8 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
     reload,
     async close() {
       await listening.close();
+      // The failures of an outage's last second, held for the line its end would have said.
+      FloodGate.flushAll();
       // A refresh that found its session gone lets go of its refresh token: revoked before we go.
       await background.drain(log);
       if (!opts.store) await store.close();
