@@ -155,6 +155,8 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
  */
 function getOnly(router: Router, path: string, ...middleware: Middleware[]): void {
   const layer = router.register(path, ['GET'], middleware) as Layer;
+  // Layer.methods is public in @koa/router's types, and what its allowedMethods reads; a router
+  // release that handled it otherwise fails test/bff/ops.test.ts (HEAD would be answered again).
   layer.methods = ['GET'];
 }
 

@@ -115,6 +115,19 @@ describe('verify reload: an audience given another resource or scopes', function
     }
   });
 
+  it('a token stored without a grant (by a goldpath before grants were kept) is served until it expires', async () => {
+    const p = sidecar = await start(idpsYaml(env.idp.issuer, NEW, 'reports.read'));
+    const cookie = await signIn('aud-legacy');
+    const s = (await env.store.get(cookie.slice('goldpath='.length)))!;
+    const legacy = { value: 'legacy-token', type: 'Bearer' as const, expiresAt: Date.now() + 10 * 60_000, scope: 'reports.read' };
+    assert.ok(await env.store.updateSecrets(s.id, { ...s.secrets, tokens: { ...s.secrets.tokens, reports: legacy } }));
+    const res = await send(p.port, '/auth/verify', {
+      'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/api/reports', 'X-Forwarded-Host': 'localhost:8080', 'X-Forwarded-Proto': 'http', Cookie: cookie,
+    });
+    assert.equal(res.status, 200, res.body);
+    assert.equal(res.headers['authorization'], 'Bearer legacy-token');
+  });
+
   it('an unchanged audience keeps its token across a reload (no needless refresh)', async () => {
     const p = sidecar = await start(idpsYaml(env.idp.issuer, OLD, 'reports.read'));
     const cookie = await signIn('aud-same');
