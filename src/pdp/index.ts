@@ -218,6 +218,8 @@ interface Built {
   warnings: string[];
   engine: PolicyEngine | undefined;
   classes: Map<string, ResourceClass>;
+  /** The policies' text without comments (see namedByPolicy). */
+  text?: string;
 }
 
 async function build(
@@ -282,7 +284,7 @@ async function build(
     for (const name of unusedRuleNames(text)) {
       warnings.push(`policy rule ${name}(…) is defined but never used (allow is what goldpath asks; is it misspelt?)`);
     }
-    return { problems, warnings, engine, classes };
+    return { problems, warnings, engine, classes, text };
   } catch (err) {
     const info = err instanceof PolicyLoadError ? err.info : describePolicyError(err);
     const seen = new Set<string>();
@@ -333,6 +335,12 @@ function unusedRuleNames(text: string): string[] {
   return unused;
 }
 
+/** Whether the policy text names the field `name`: `.name`, `.("name")`, or a pattern key `{name: …}`. */
+function namedByPolicy(name: string, text: string): boolean {
+  const n = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`\\.\\s*${n}(?![A-Za-z0-9_])|"${n}"|[{,]\\s*${n}\\s*:`).test(text);
+}
+
 function ruleName(rule: PdpRule): string {
   return `${rule.methods === '*' ? '*' : rule.methods.join('|')} ${rule.pattern}`;
 }
@@ -361,6 +369,8 @@ export class Pdp {
   /** Per rule index: the allow, deny and error decisions (shared frozen objects). */
   readonly #decisions: { allow: Decision; deny: Decision; error: Decision }[];
   readonly #loggedErrors = new Set<string>();
+  /** The policies' text, to tell a field name the policy wrote from one a query computed. */
+  readonly #text: string;
   /** Per rule index: until when (performance.now()) it is denied without a query, after a runaway. */
   readonly #pausedUntil: Float64Array;
   #active = 0;
@@ -372,6 +382,7 @@ export class Pdp {
     this.#match = compileRules(config.rules);
     this.#classes = built.classes;
     this.#log = opts.log;
+    this.#text = built.text ?? '';
     this.#cache = opts.cache === false ? null : new DecisionCache<Decision>(opts.cacheSize);
     this.#pausedUntil = new Float64Array(config.rules.length);
     this.#decisions = config.rules.map((r) => {
@@ -538,7 +549,11 @@ export class Pdp {
    */
   #logPolicyError(m: RuleMatch | null, user: SessionUser | undefined, err: unknown, scope: DecisionScope | undefined): void {
     try {
-      const info = describePolicyError(err, { hideValues: true });
+      const described = describePolicyError(err, { hideValues: true });
+      // A missing field's name is what the author needs, when the policy wrote it; looked up by a
+      // variable (`u.claims.roles.(t)` with t a claim), it is a value of the query: not logged.
+      const info = { ...described, message: described.message.replace(/attribute '([^']*)' not found/, (all, name: string) =>
+        namedByPolicy(name, this.#text) ? all : "attribute '…' not found") };
       const once = `${m?.index ?? -1}\0${info.message}\0${info.file ?? ''}:${info.line ?? ''}`;
       if (this.#loggedErrors.has(once)) return;
       if (this.#loggedErrors.size < MAX_LOGGED_ERRORS) this.#loggedErrors.add(once);

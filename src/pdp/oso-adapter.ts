@@ -265,7 +265,9 @@ export function describePolicyError(err: unknown, opts: { hideValues?: boolean }
     head = notFound ? `${notFound[1]}: attribute '${notFound[2]}' not found` :
       notObject ? `${notObject[1]}: attribute '${notObject[2]}' not found (not an object)` :
       head.replace(/\{[^]*\}/g, '{…}').replace(/\[[^]*\]/g, '[…]').replace(/'[^']*'|"[^"]*"/g, '…')
-        .replace(/(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?!\w)/gi, '…');
+        .replace(/(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?!\w)/gi, '…')
+        // A boolean value ("this is true", "Boolean(false)"): a claim's, as much as a number is.
+        .replace(/\b(?:true|false)\b/g, '…');
   }
   head = head.replace(/\s*\n\s*/g, ' ');
   if (head.length > 600) head = `${head.slice(0, 600)}…`;
