@@ -2,7 +2,8 @@
 // fixed-rate tail. The sidecar (10,000 sessions cached and 1,000 decisions made first, as in
 // `npm run bench`) and the bare 200 server, each with --trace-gc-nvp, pinned as `npm run bench`
 // pins them, take the hot path at the same fixed rate, alternating (sent by the C generator of
-// fixed-rate.ts, which also reports its own stalls). For each run: scavenges (how many, median
+// fixed-rate.ts, which also reports its own stalls). For each run: bytes allocated a request (the
+// `allocated` of every collection), scavenges (how many, median
 // and longest pause), bytes promoted to the old generation, and full collections (final pause
 // plus the incremental marking done on the main thread). Every pause is a stall of the server's
 // own: requests that arrive during it wait. The machine's stalls are the other part (stalls.ts,
@@ -19,22 +20,24 @@ const rounds = Number(process.argv[4] ?? 2);
 const TRACE = ['--trace-gc-nvp'];
 
 /** Reads the --trace-gc-nvp lines a run printed. */
-function gcSummary(trace: string): string {
+function gcSummary(trace: string, requests: number): string {
   const scavenges: number[] = [];
   const full: string[] = [];
   let promoted = 0;
+  let allocated = 0;
   for (const line of trace.split('\n')) {
     const field = (name: string) => Number(new RegExp(` ${name}=([\\d.]+)`).exec(line)?.[1] ?? NaN);
     const kind = / gc=(\w+)/.exec(line)?.[1];
     if (kind === undefined) continue;
     promoted += field('promoted') || 0;
+    allocated += field('allocated') || 0;
     if (kind === 's') scavenges.push(field('pause'));
     else full.push(`${field('pause')} ms + ${field('incremental') || 0} ms incremental`);
   }
   scavenges.sort((a, b) => a - b);
   const median = scavenges[scavenges.length >> 1] ?? 0;
   return `scavenges ${scavenges.length} (median ${median} ms, longest ${scavenges.at(-1) ?? 0} ms), ` +
-    `promoted ${(promoted / 1024).toFixed(0)} KiB, full collections ${full.length}${full.length ? ': ' + full.join(', ') : ''}`;
+    `allocated ${(allocated / requests / 1000).toFixed(1)} kB a request, promoted ${(promoted / 1024).toFixed(0)} KiB, full collections ${full.length}${full.length ? ': ' + full.join(', ') : ''}`;
 }
 
 const h = await startHarness({ nodeArgs: TRACE });
@@ -61,7 +64,7 @@ try {
       const r = await runFixedRate({ port: s.port, seconds, connections: 32, rate, warmupSeconds: 0, request: hot.request(0), cpu: pinned ? '0' : undefined });
       const g = r.generator;
       process.stdout.write(`round ${round}  ${s.name.padEnd(22)} ${rate} req/s ${seconds} s: p50 ${r.p50.toFixed(0)} µs, p99 ${r.p99.toFixed(0)} µs; ` +
-        `${gcSummary(s.output().slice(from))}` +
+        `${gcSummary(s.output().slice(from), r.requests)}` +
         `${g === undefined ? '' : `; the generator's own stalls ${(g.lost * 100).toFixed(2)} %, longest ${g.maxMs.toFixed(1)} ms`}\n`);
     }
   }
