@@ -10,6 +10,7 @@ const ENV = {
   lifetimes: 'GOLDPATH_SESSION_IDLE, _MAX idle and absolute session lifetime (default 30m, 12h)',
   logLevel: 'LOG_LEVEL                  fatal, error, warn, info, debug, trace or silent (default info)',
   issuer: 'GOLDPATH_IDP_ISSUER        the dev IdP\'s issuer',
+  logins: 'GOLDPATH_MAX_LOGINS_PER_MINUTE sign-ins that may start per minute, all BFFs together (default 6000)',
 };
 
 const listen = (host: string, port: number) => `PORT, HOST                 where it listens (default ${host}:${port})`;
@@ -24,9 +25,7 @@ const COMMANDS: Record<string, { about: string; env: string[] }> = {
   bff: {
     about: 'The OAuth/OIDC backend-for-frontend: /auth/login, /auth/callback, /auth/logout, /auth/session,\n' +
       '/auth/backchannel-logout. Also /healthz, /readyz, /metrics. SIGHUP reloads the config files.',
-    env: [ENV.config, ENV.redis, ENV.publicUrl, ENV.keys, ENV.lifetimes,
-      'GOLDPATH_MAX_LOGINS_PER_MINUTE sign-ins that may start per minute, all BFFs together (default 6000)',
-      listen('0.0.0.0', 3001), ENV.logLevel],
+    env: [ENV.config, ENV.redis, ENV.publicUrl, ENV.keys, ENV.lifetimes, ENV.logins, listen('0.0.0.0', 3001), ENV.logLevel],
   },
   'dev-idp': {
     about: 'A development OpenID Provider: any user name signs in (admin gets the admin role). It registers\n' +
@@ -44,6 +43,9 @@ const COMMANDS: Record<string, { about: string; env: string[] }> = {
     env: [ENV.config, 'REDIS_URL                  the session store (default memory://, in this process)',
       'GOLDPATH_SESSION_KEYS      as for bff (default: a random key; sessions end with the demo)',
       `${ENV.issuer}, hence its port (default http://127.0.0.1:4000)`,
+      'GOLDPATH_PUBLIC_URL        the page\'s origin, where sign-ins complete (default http://localhost:<PORT>)',
+      'GOLDPATH_CLIENT_SECRET     the dev client\'s secret, named by idps.yaml (default: random)',
+      ENV.lifetimes, ENV.logins,
       'PORT, HOST                 where the page is (default 127.0.0.1:8080, i.e. http://localhost:8080)', ENV.logLevel],
   },
 };
