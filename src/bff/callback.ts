@@ -6,8 +6,8 @@ import type { Context } from 'koa';
 import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { BadRequest, GoldpathError, SessionEnded, Unavailable } from '../errors.ts';
-import { MAX_LIST_ENTRIES, MAX_USER_JSON_BYTES, mergeClaims, oversized, userFromClaims } from '../oidc/claims.ts';
-import { OUTAGE_CODES, errorSummary, refusedAtUserinfo, refusesClient, revokeInBackground, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
+import { MAX_LIST_ENTRIES, MAX_USER_JSON_BYTES, mergeClaims, misspelledEmailVerified, oversized, userFromClaims } from '../oidc/claims.ts';
+import { OUTAGE_CODES, UntrustedUserinfo, errorSummary, refusedAtUserinfo, refusesClient, revokeInBackground, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
 import { sendable, toAccessToken } from '../oidc/tokens.ts';
 import { REPLACED, type SessionSecrets } from '../session/types.ts';
 import { wellFormed } from '../strings.ts';
@@ -34,6 +34,9 @@ interface Unheld {
   /** The user its ID token names, once verified (undefined when it failed before). */
   sub?: string;
 }
+
+/** The IdP clients whose email_verified spelling was logged already. */
+const warnedEmailVerified = new WeakSet<IdpClient>();
 
 export function callbackHandler(deps: BffDeps) {
   // deps.idps is read per request, never kept: a SIGHUP reload swaps it (app.ts).
@@ -134,6 +137,7 @@ export function callbackHandler(deps: BffDeps) {
       userinfo = await idp.userinfo(tokens.access_token, idClaims.sub, tx.dpopJwk);
     } catch (err) {
       if (err instanceof GoldpathError) throw countUnavailable(err);
+      if (err instanceof UntrustedUserinfo) return invalid(ctx, idp, { cause: err.message, err: errorSummary(err.cause) });
       // The IdP refused the access token it has just issued (a 401 invalid_token: revoked, or its
       // session ended meanwhile; a bare 401 or 403 alike): an answer, as a refused sign-in is, not
       // an outage to wait out.
@@ -146,6 +150,13 @@ export function callbackHandler(deps: BffDeps) {
     const claims = mergeClaims(idClaims as Record<string, unknown>, userinfo);
     // RFC 6749 5.1: an IdP may leave `scope` out when it granted exactly what was asked.
     const user = userFromClaims(idp.idp, claims, tokens.scope ?? idp.scope());
+    const spelled = misspelledEmailVerified(claims);
+    // Once per IdP client (a reload makes another): an IdP that spells it so does at every sign-in.
+    if (spelled !== undefined && !warnedEmailVerified.has(idp)) {
+      warnedEmailVerified.add(idp);
+      log.warn({ reqId: ctx.state.requestId, idp: idp.name, email_verified: spelled }, 'the IdP sent email_verified as a ' + spelled +
+        ', not a boolean (OpenID Connect Core 5.1): the address is not taken as verified, so the user has no email (the claim stays in user.claims)');
+    }
     // Refused, not truncated: a role list cut short would change what policies decide, silently.
     const size = oversized(user);
     if (size !== undefined) {
@@ -157,7 +168,7 @@ export function callbackHandler(deps: BffDeps) {
     const secrets: SessionSecrets = {
       user,
       csrf: randomBytes(32).toString('base64url'),
-      tokens: { '': toAccessToken(tokens) },
+      tokens: { '': toAccessToken(tokens, Date.now(), tokens.refresh_token !== undefined) },
       refreshToken: tokens.refresh_token,
       idToken: tokens.id_token,
       dpopJwk: tx.dpopJwk,

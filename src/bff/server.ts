@@ -12,6 +12,7 @@ import type { SessionStore } from '../session/types.ts';
 import { listen, onShutdown, type Listening } from '../http/serve.ts';
 import { createBffApp, type BffApp } from './app.ts';
 import { serialized } from '../http/serialized.ts';
+import { refusalRecorder } from '../http/refusals.ts';
 import { FloodGate } from '../http/flood-gate.ts';
 
 export const DEFAULT_BFF_PORT = 3001;
@@ -51,7 +52,8 @@ export async function startBffProcess(opts: BffProcessOptions): Promise<BffProce
   const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'bff' });
   const store = opts.store ?? createSessionStore({ url: settings.redisUrl, settings, log });
   const bff = await createBffApp({ settings, config, store, log });
-  const listening = await listen(bff.app.callback(), opts.port ?? settings.port ?? DEFAULT_BFF_PORT, opts.host ?? settings.host);
+  const listening = await listen(bff.app.callback(), opts.port ?? settings.port ?? DEFAULT_BFF_PORT, opts.host ?? settings.host, undefined,
+    refusalRecorder(bff.metrics.registry, log));
 
   // One reload at a time (see serialized): the last SIGHUP's files are the ones that serve.
   const reload = serialized(async (): Promise<boolean> => {

@@ -147,6 +147,11 @@ async function validateIdp(name: string, c: Cursor): Promise<IdpEntry | undefine
         issuerC.problem(`is ${issuerC.show(s)}; an issuer has no query, fragment or credentials (OpenID Connect Discovery 1.0)`);
       } else if (shapeWhy) {
         issuerC.problem(`is ${issuerC.show(s)}; an issuer ${shapeWhy} (discovery compares it exactly with what the IdP says)`);
+      } else if (/[{}]/.test(s) || multiTenant(u)) {
+        // A template's, or a multi-tenant endpoint's, ID tokens carry each tenant's own issuer:
+        // one issuer cannot check them, and any issuer would let in every tenant's users.
+        issuerC.problem(`is ${issuerC.show(s)}, a multi-tenant endpoint or issuer template; goldpath checks ID tokens against one issuer: ` +
+          'write your tenant\'s, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0 (Entra ID)');
       } else if (u.protocol === 'http:' && !insecure) {
         issuerC.problem(`is ${issuerC.show(s)}, plain http: codes, tokens and the client secret would cross the network unencrypted. ` +
           'Use https, or, for a local development IdP only, set dangerously_allow_insecure_http: true on this IdP');
@@ -344,6 +349,12 @@ export async function validateIdps(root: Cursor): Promise<IdpsResult> {
   }
 
   return { config: { default: def, idps }, entries };
+}
+
+/** Entra ID's multi-tenant authorities, whose discovery document names the issuer template `{tenantid}`. */
+function multiTenant(u: URL): boolean {
+  return /^login\.microsoftonline\.(com|us)$|^login\.partner\.microsoftonline\.cn$/i.test(u.hostname)
+    && /^\/(common|organizations|consumers)(\/|$)/i.test(u.pathname);
 }
 
 /** Whether two spellings name one issuer: trailing slashes aside (Auth0's end in `/`, idps.yaml may not). */

@@ -1,11 +1,12 @@
 // Listen, and shut down cleanly on SIGTERM/SIGINT. Shared by every goldpath process.
 import { createServer, type Server, type RequestListener } from 'node:http';
-import { Buffer } from 'node:buffer';
 import type { Server as NetServer } from 'node:net';
 import process from 'node:process';
 import type { Duplex } from 'node:stream';
 import { ListenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { answerClientError, requiringHost } from './answer-refused.ts';
+import type { OnRefused } from './refusals.ts';
 
 export interface Listening {
   readonly server: Server;
@@ -32,11 +33,17 @@ export const FORWARD_AUTH_MAX_HEADER_BYTES = 2 * MAX_HEADER_BYTES + 8 * 1024;
 /** How often the server enforces headersTimeout and requestTimeout on open connections. */
 const CONNECTIONS_CHECK_MS = 1_000;
 
-export async function listen(handler: RequestListener, port: number, host: string, maxHeaderBytes = MAX_HEADER_BYTES): Promise<Listening> {
+/**
+ * `onRefused`: told of every request the server refuses before `handler` could see it (a head over
+ * `maxHeaderBytes`, malformed HTTP, a timeout, no Host): see src/http/refusals.ts.
+ */
+export async function listen(handler: RequestListener, port: number, host: string, maxHeaderBytes = MAX_HEADER_BYTES, onRefused?: OnRefused): Promise<Listening> {
   // Node enforces headersTimeout and requestTimeout only when it checks its connections, every
   // connectionsCheckingInterval (default 30 s): a client that stopped mid-headers held its socket
   // for 10 to 40 s, not 10. Checking every second keeps the bounds below what they say.
-  const server = createServer({ maxHeaderSize: maxHeaderBytes, connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, handler);
+  // requireHostHeader off: requiringHost answers the 400 Node would, and counts it.
+  const server = createServer({ maxHeaderSize: maxHeaderBytes, connectionsCheckingInterval: CONNECTIONS_CHECK_MS, requireHostHeader: false },
+    requiringHost(handler, onRefused));
   servers.add(server);
   server.once('close', () => servers.delete(server));
   // Slow or stuck clients must not hold sockets forever.
@@ -48,7 +55,7 @@ export async function listen(handler: RequestListener, port: number, host: strin
   // sidecar's headers sent after a thousand padding fields went unseen by its checks, while the
   // upstream got it. No count limit: maxHeaderSize still bounds the bytes.
   server.maxHeadersCount = 0;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, maxHeaderBytes));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, maxHeaderBytes, onRefused));
   await listenOn(server, port, host).catch((err: unknown) => {
     servers.delete(server);
     throw err;
@@ -81,36 +88,6 @@ export function listenOn(server: NetServer, port: number, host: string): Promise
     }
   });
 }
-
-/**
- * A request Node refuses before any handler sees it (headers over the limit, a malformed request,
- * a timeout) gets the one error shape too, not Node's bare status line: JSON, no-store. As Node's
- * own handler does, only while no response has started on the socket, and the connection closes.
- */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, maxHeaderBytes: number): void {
-  const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
-  if (err.code === 'ECONNRESET' || !socket.writable || started) {
-    socket.destroy();
-    return;
-  }
-  const [status, reason, code, description] =
-    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'headers_too_large', `the request headers are larger than ${maxHeaderBytes / 1024} KiB`]
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request_timeout', 'the request took too long to arrive']
-        : [400, 'Bad Request', 'invalid_request', 'the request is not valid HTTP/1.1'];
-  const body = JSON.stringify({ error: code, error_description: description });
-  // Closed for good once written: end() alone half-closes, and the server's sockets allow half-open
-  // connections, so a client that never closed its end kept the descriptor for as long as it liked
-  // (thousands of them after a flood of stalled connections). A peer that does not read the
-  // answer cannot hold it either.
-  const closing = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS);
-  closing.unref();
-  socket.once('close', () => clearTimeout(closing));
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
-}
-
-/** How long a refused connection may take to receive its answer before it is cut. */
-const CLIENT_ERROR_LINGER_MS = 2_000;
 
 /**
  * Stops accepting connections and closes the idle ones; resolves when the requests already

@@ -56,6 +56,12 @@ export function mergeClaims(idToken: Record<string, unknown>, userinfo: Record<s
   if (userinfo !== undefined && hasOwn(userinfo, 'email') && userinfo['email'] !== idToken['email'] && !hasOwn(userinfo, 'email_verified')) {
     delete merged['email_verified'];
   }
+  // Cognito's userinfo spells email_verified as a string ("true") where its ID token has a boolean:
+  // no statement (emailVerified), and it must not take the place of the ID token's about the same address.
+  if (userinfo !== undefined && hasOwn(userinfo, 'email_verified') && typeof userinfo['email_verified'] !== 'boolean'
+    && typeof idToken['email_verified'] === 'boolean' && merged['email'] === idToken['email']) {
+    merged['email_verified'] = idToken['email_verified'];
+  }
   for (const k of PROTOCOL_CLAIMS) delete merged[k];
   return merged;
 }
@@ -91,7 +97,19 @@ function longestList(v: unknown, depth: number): number {
   return longest;
 }
 
-const isTrue = (v: unknown): boolean => v === true || v === 'true';
+/**
+ * Whether the IdP says it verified the address: the boolean true only (OIDC Core 5.1). A string
+ * "true" is not taken for it: "false", "0", "no" and "True" are strings too, and guessing which
+ * spellings mean yes would count an IdP's bug as its word on who owns an address. The caller logs
+ * it (misspelledEmailVerified), so an operator sees why an email is missing.
+ */
+const emailVerified = (v: unknown): boolean => v === true;
+
+/** The email_verified claim when the IdP sent something else than a boolean (Cognito's "true"). */
+export function misspelledEmailVerified(claims: Readonly<Record<string, unknown>>): string | undefined {
+  const v = claims['email_verified'];
+  return v === undefined || typeof v === 'boolean' ? undefined : typeof v;
+}
 
 export function userFromClaims(idp: IdpConfig, claims: Record<string, unknown>, scope: string | undefined): SessionUser {
   const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -101,10 +119,10 @@ export function userFromClaims(idp: IdpConfig, claims: Record<string, unknown>, 
     name: str(claims['name']) ?? str(claims['preferred_username']),
     // Only an address the IdP verified (OIDC Core 5.1, 5.7): many let anyone put any address on
     // their own account unconfirmed, and a policy reading user.email as the user's would take one
-    // for its owner. ("true": some IdPs send a string.) The claim itself stays in `claims`. An
+    // for its owner. (Not the string "true": see emailVerified.) The claim itself stays in `claims`. An
     // operator who knows the IdP owns every address it hands out, yet says nothing of it, says so
     // in idps.yaml; an IdP's explicit "not verified" stands all the same.
-    email: isTrue(claims['email_verified']) || (idp.dangerouslyTrustUnverifiedEmail && claims['email_verified'] === undefined) ? str(claims['email']) : undefined,
+    email: emailVerified(claims['email_verified']) || (idp.dangerouslyTrustUnverifiedEmail && claims['email_verified'] === undefined) ? str(claims['email']) : undefined,
     roles: stringList(claimAt(claims, idp.claims.roles)),
     groups: stringList(claimAt(claims, idp.claims.groups)),
     scopes: spaceList(scope ?? ''),

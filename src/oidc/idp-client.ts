@@ -53,6 +53,9 @@ export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointRespo
 export const REFRESH_GRANT_BUDGET_S = 12;
 export type RemoteJwks = ReturnType<typeof createRemoteJWKSet>;
 
+/** The longest end-session URL sent with id_token_hint (see IdpClient.endSessionUrl). */
+export const MAX_END_SESSION_URL = 4096;
+
 /**
  * ID token signature algorithms we accept: asymmetric only, whatever the discovery document
  * lists. OIDC Core 10.1 allows HS256 keyed with the client secret when the client registered it;
@@ -60,6 +63,25 @@ export type RemoteJwks = ReturnType<typeof createRemoteJWKSet>;
  * mint proves nothing about the IdP. `none` is never acceptable for a code-flow ID token.
  */
 export const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+
+/**
+ * The discovery document names another issuer than idps.yaml (beyond a trailing slash): ID tokens
+ * are checked against exactly one issuer, so no sign-in can pass. An issuer template, as Entra
+ * ID's multi-tenant endpoints (common, organizations, consumers) publish, names none: each
+ * tenant's tokens carry their own issuer, and accepting any would let every tenant's users in.
+ */
+class IssuerMismatch extends Error {
+  readonly discovered: string;
+  constructor(configured: string, discovered: string) {
+    super(/[{}]/.test(discovered)
+      ? 'the IdP\'s discovery document names an issuer template (' + discovered + '), as a multi-tenant endpoint does (Entra ID\'s ' +
+        'common, organizations or consumers): goldpath checks ID tokens against one issuer; write your tenant\'s issuer in idps.yaml ' +
+        '(https://login.microsoftonline.com/<tenant-id>/v2.0)'
+      : 'the IdP\'s discovery document names another issuer than idps.yaml (' + configured + '): write its issuer (' + discovered + ') in idps.yaml exactly');
+    this.name = 'IssuerMismatch';
+    this.discovered = discovered;
+  }
+}
 
 /** The client's own key or secret failed before any request was made (see configuration()). */
 class UnusableCredentials extends Error {
@@ -89,6 +111,7 @@ export class IdpClient {
    * Many IdPs never send one on refresh: their grants need no key set at hand (idTokenOnRefresh).
    */
   readonly #idTokenOnRefresh = new Map<string, boolean>();
+  #issuerMismatchLogged = false;
   #pending: Promise<oidc.Configuration> | undefined;
   #config: oidc.Configuration | undefined;
   /** What the client was configured with at discovery (a second configuration needs them). */
@@ -147,6 +170,12 @@ export class IdpClient {
       },
       (err: unknown) => {
         this.#pending = undefined;
+        if (err instanceof IssuerMismatch) {
+          // Not an outage: every retry meets the same document. One line per client (a reload makes another).
+          if (!this.#issuerMismatchLogged) this.#log.error({ idp: this.name, configured: this.idp.issuer, discovered: err.discovered }, err.message);
+          this.#issuerMismatchLogged = true;
+          throw new Unavailable(`the IdP "${this.name}" names another issuer than idps.yaml`, { cause: err });
+        }
         if (err instanceof UnusableCredentials) {
           // Not the IdP's fault: saying it "cannot be reached" would send the operator to the network.
           this.#log.error({ idp: this.name, err: errorSummary(err.cause) }, 'the client credentials in idps.yaml cannot be used');
@@ -190,6 +219,8 @@ export class IdpClient {
         this.#log.info({ idp: this.name, issuer: spelled.issuer }, 'the IdP spells its issuer with a different trailing slash than idps.yaml: using the IdP\'s');
         return this.#discovered(this.#configurationOf(spelled, this.#timeout));
       }
+      const discovered = issuerDiscovered(err);
+      if (discovered !== undefined) throw new IssuerMismatch(this.idp.issuer, discovered);
       throw err;
     }
     return this.#discovered(config);
@@ -387,11 +418,33 @@ export class IdpClient {
     return new Unavailable(`the IdP "${this.name}" key set cannot be fetched`, { cause: err });
   }
 
-  /** Userinfo claims, or undefined when the IdP has no userinfo endpoint. */
+  /**
+   * Userinfo claims, or undefined when the IdP has no userinfo endpoint. An answer that is a signed
+   * JWT (application/jwt: a client registered for signed userinfo) has its signature checked as an
+   * ID token's is (UntrustedUserinfo when it fails): openid-client takes its claims unchecked, and
+   * they decide roles as the ID token's do. openid-client also refuses one whose alg the IdP does
+   * not list in userinfo_signing_alg_values_supported, which many leave out (a 503 that no retry
+   * cured): the algorithms are ours to choose, ID_TOKEN_ALGORITHMS, as for ID tokens.
+   */
   async userinfo(accessToken: string, sub: string, dpopJwk: DpopJwk | undefined): Promise<Record<string, unknown> | undefined> {
-    const config = await this.configuration();
-    if (!config.serverMetadata().userinfo_endpoint) return undefined;
-    return this.#idpCall('userinfo', async () => oidc.fetchUserInfo(config, accessToken, sub, await this.#dpop(config, dpopJwk)), refusedAtUserinfo);
+    const meta = (await this.configuration()).serverMetadata();
+    if (!meta.userinfo_endpoint) return undefined;
+    const signed: { jwt?: string } = {};
+    const inner = this.#fetch;
+    const config = this.#configurationOf({ ...meta, userinfo_signing_alg_values_supported: ID_TOKEN_ALGORITHMS } as typeof meta, this.#timeout, async (url, init) => {
+      const res = await inner(url, init);
+      if (res.ok && /^application\/jwt\s*(;|$)/i.test(res.headers.get('content-type') ?? '')) signed.jwt = await res.clone().text();
+      return res;
+    });
+    const claims = await this.#idpCall('userinfo', async () => oidc.fetchUserInfo(config, accessToken, sub, await this.#dpop(config, dpopJwk)), refusedAtUserinfo);
+    if (signed.jwt !== undefined) {
+      try {
+        await this.#checkSignature(signed.jwt);
+      } catch (err) {
+        throw err instanceof Unavailable ? err : new UntrustedUserinfo(err);
+      }
+    }
+    return claims;
   }
 
   /**
@@ -438,14 +491,23 @@ export class IdpClient {
     return true;
   }
 
-  /** RP-initiated logout URL, or undefined when the IdP has no end_session_endpoint. */
+  /**
+   * RP-initiated logout URL, or undefined when the IdP has no end_session_endpoint. With the ID
+   * token as id_token_hint, unless that makes the URL longer than MAX_END_SESSION_URL: a large ID
+   * token (many groups or claims) would make a request line the IdP refuses (servers and proxies
+   * cap it at 4 to 8 KiB), leaving the user on its error page. client_id names the client
+   * instead (RP-Initiated Logout 1.0, section 2); the IdP may then ask the user to confirm.
+   */
   async endSessionUrl(idToken: string | undefined, postLogoutRedirectUri: string): Promise<string | undefined> {
     const config = await this.configuration();
     if (!config.serverMetadata().end_session_endpoint) return undefined;
-    const params: Record<string, string> = { post_logout_redirect_uri: postLogoutRedirectUri };
-    if (idToken) params['id_token_hint'] = idToken;
-    else params['client_id'] = this.idp.clientId;
-    return oidc.buildEndSessionUrl(config, params).href;
+    const build = (hint: Record<string, string>) => oidc.buildEndSessionUrl(config, { post_logout_redirect_uri: postLogoutRedirectUri, ...hint }).href;
+    if (idToken) {
+      const url = build({ id_token_hint: idToken });
+      if (url.length <= MAX_END_SESSION_URL) return url;
+      this.#log.info({ idp: this.name, idTokenBytes: idToken.length }, 'the ID token is too large for the end-session URL: client_id is sent instead of id_token_hint (the IdP may ask the user to confirm the logout)');
+    }
+    return build({ client_id: this.idp.clientId });
   }
 
   async #dpop(config: oidc.Configuration, jwk: DpopJwk | undefined): Promise<oidc.DPoPOptions | undefined> {
@@ -491,6 +553,14 @@ export class UntrustedRefresh extends Error {
   }
 }
 
+/** A signed userinfo answer (application/jwt) whose signature does not verify: none of its claims count. */
+export class UntrustedUserinfo extends Error {
+  constructor(cause: unknown) {
+    super('the IdP\'s userinfo answer is a JWT whose signature does not verify', { cause });
+    this.name = 'UntrustedUserinfo';
+  }
+}
+
 /** The refresh_token of a token endpoint's answer (read only to revoke it, never logged). */
 async function refreshTokenOf(answer: Response | undefined): Promise<string | undefined> {
   try {
@@ -499,6 +569,13 @@ async function refreshTokenOf(answer: Response | undefined): Promise<string | un
   } catch {
     return undefined; // not JSON: openid-client would have refused it before any claim check
   }
+}
+
+/** The issuer a discovery document named when openid-client refused it for not being idps.yaml's. */
+function issuerDiscovered(err: unknown): string | undefined {
+  if (!(err instanceof oidc.ClientError) || err.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED') return undefined;
+  const cause = err.cause as { attribute?: unknown; body?: { issuer?: unknown } } | undefined;
+  return cause?.attribute === 'issuer' && typeof cause.body?.issuer === 'string' ? cause.body.issuer.slice(0, 300) : undefined;
 }
 
 /**

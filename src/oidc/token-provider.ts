@@ -481,7 +481,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     }
     const secrets: SessionSecrets = {
       ...current.secrets,
-      tokens: { ...current.secrets.tokens, [audience]: withGrant(toAccessToken(res), grantFor(current.idp, audience)) },
+      tokens: { ...current.secrets.tokens, [audience]: withGrant(toAccessToken(res, Date.now(), true), grantFor(current.idp, audience)) },
       refreshToken: res.refresh_token ?? rt,
       idToken: res.id_token ?? current.secrets.idToken,
     };

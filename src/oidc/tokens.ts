@@ -4,17 +4,28 @@ import type { AudienceConfig } from '../config/types.ts';
 import type { AccessToken } from '../session/types.ts';
 import type { TokenResponse } from './idp-client.ts';
 
-export function toAccessToken(res: TokenResponse, now = Date.now()): AccessToken {
+/**
+ * How long an access token whose expiry the IdP does not say (no expires_in, not a JWT with exp)
+ * is taken to live when a refresh token can replace it: Keycloak's default, the shortest common
+ * one. Unsaid, it was never refreshed: once the IdP expired it, every API call of the session was
+ * refused upstream until the session ended (hours). Without a refresh token it stays unsaid: a
+ * token taken to have expired would end the session (token-provider.ts), and it may well be valid.
+ */
+export const ASSUMED_LIFETIME_MS = 5 * 60_000;
+
+/** `refreshable`: the session holds a refresh token (see ASSUMED_LIFETIME_MS). */
+export function toAccessToken(res: TokenResponse, now = Date.now(), refreshable = false): AccessToken {
   // Finite in ms too: an absurd expires_in (1e306, a number openid-client takes) or JWT exp/iat
   // made Infinity, which JSON stores as null, and a session with a null time fails the shape check
   // (secrets-shape.ts): it read as absent right after it was written. Such a time is "not said".
   const expiresIn = typeof res.expires_in === 'number' && Number.isFinite(res.expires_in * 1000 + now) ? res.expires_in : undefined;
   const jwt = expiresIn === undefined ? jwtTimes(res.access_token) : undefined;
-  const lifetimeMs = expiresIn !== undefined ? expiresIn * 1000 : jwt?.lifetimeMs;
+  const assumed = expiresIn === undefined && jwt === undefined && refreshable;
+  const lifetimeMs = expiresIn !== undefined ? expiresIn * 1000 : assumed ? ASSUMED_LIFETIME_MS : jwt?.lifetimeMs;
   return {
     value: res.access_token,
     type: res.token_type?.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer',
-    expiresAt: expiresIn === undefined ? jwt?.expiresAt : now + expiresIn * 1000,
+    expiresAt: expiresIn !== undefined ? now + expiresIn * 1000 : assumed ? now + ASSUMED_LIFETIME_MS : jwt?.expiresAt,
     scope: typeof res.scope === 'string' ? res.scope : undefined,
     ...(lifetimeMs !== undefined && lifetimeMs >= 0 ? { lifetimeMs } : {}),
   };

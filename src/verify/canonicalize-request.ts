@@ -42,3 +42,23 @@ export function canonicalizeRequest(deps: VerifyDeps): VerifyStep {
     s.policy = deps.policy();
   };
 }
+
+/** How much of a refused URI's path a debug line shows: enough to recognise it, not 8 KiB of it. */
+const LOGGED_PATH_CHARS = 256;
+
+/**
+ * What the debug line of an answer says of the request when step 1 refused it (the state's method
+ * and path are set only once it passes): the forwarded method when it is one, and the URI as sent
+ * up to its query (which may hold secrets, as the path of an answered request is logged without
+ * it), cut short. Read only at LOG_LEVEL=debug.
+ */
+export function describeRequest(ctx: Parameters<VerifyStep>[0]): { method: string | undefined; path: string | undefined } {
+  const s = ctx.state;
+  const method = s.method || (ctx.h.method !== undefined && METHOD.test(ctx.h.method) ? ctx.h.method : undefined);
+  if (s.path) return { method, path: s.path };
+  const uri = ctx.h.uri;
+  if (!uri) return { method, path: undefined };
+  const end = uri.search(/[?#]/);
+  const path = end < 0 ? uri : uri.slice(0, end);
+  return { method, path: path.length > LOGGED_PATH_CHARS ? `${path.slice(0, LOGGED_PATH_CHARS)}…` : path };
+}

@@ -9,6 +9,7 @@ import { GoldpathError, StoreUnavailable } from '../errors.ts';
 import { render } from '../http/error-handler.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { measure } from './measure.ts';
+import { describeRequest } from './canonicalize-request.ts';
 import { VerifyContext, type VerifyDeps, type VerifyStep } from './state.ts';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -116,8 +117,9 @@ export function runChain(deps: VerifyDeps, steps: readonly VerifyStep[]): (req: 
 
   function logAnswer(ctx: VerifyContext, seconds: number): void {
     const s = ctx.state;
+    const { method, path } = describeRequest(ctx);
     log.debug({
-      reqId: s.requestId, method: s.method || undefined, path: s.path || undefined, route: (s.route as RouteConfig | undefined)?.name,
+      reqId: s.requestId, method, path, route: (s.route as RouteConfig | undefined)?.name,
       status: ctx.status, outcome: s.outcome ?? (ctx.body as { error?: string }).error, ms: Math.round(seconds * 1e6) / 1e3,
     }, 'verify answer');
   }

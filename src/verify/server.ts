@@ -15,6 +15,7 @@ import type { TokenProvider } from '../oidc/types.ts';
 import { BackgroundTasks } from '../oidc/background.ts';
 import { FORWARD_AUTH_MAX_HEADER_BYTES, listen, type Listening } from '../http/serve.ts';
 import { serialized } from '../http/serialized.ts';
+import { refusalRecorder } from '../http/refusals.ts';
 import { createVerifyApp } from './app.ts';
 import { createVerifyMetrics, exportSessionCacheMetrics } from './metrics.ts';
 import { buildVerifyPolicy } from './policy.ts';
@@ -92,7 +93,8 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
   }
   if (store instanceof CachingSessionStore) exportSessionCacheMetrics(metrics.registry, store);
   const app = createVerifyApp({ settings, store, log, metrics, policy: () => policy });
-  const listening = await listen(app.callback(), opts.port ?? settings.port ?? DEFAULT_VERIFY_PORT, opts.host ?? settings.host, FORWARD_AUTH_MAX_HEADER_BYTES);
+  const listening = await listen(app.callback(), opts.port ?? settings.port ?? DEFAULT_VERIFY_PORT, opts.host ?? settings.host, FORWARD_AUTH_MAX_HEADER_BYTES,
+    refusalRecorder(metrics.registry, log));
 
   async function reloadOnce(): Promise<boolean> {
     try {

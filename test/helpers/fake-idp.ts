@@ -39,7 +39,18 @@ export interface FakeIdpOptions {
   advertisedAlgs?: string[];
   /** Advertise authorization_response_iss_parameter_supported and send iss (default true). */
   issParameter?: boolean;
+  /** The ID token signing algorithm (default RS256); advertised unless advertisedAlgs says otherwise. */
+  alg?: 'RS256' | 'PS256' | 'ES256';
+  /** Other keys the JWKS publishes beside the signing key (other kids, as IdPs publish during rotation). */
+  decoyKeys?: number;
+  /** Members merged into the discovery document (an undefined value removes the member; `$ISSUER` in a string is the issuer). */
+  discovery?: Record<string, unknown>;
+  /** Serve a userinfo endpoint (advertised): plain JSON, or a signed JWT (application/jwt). */
+  userinfo?: 'json' | 'jwt';
 }
+
+/** One token endpoint answer being made (`grant`: which grant it answers), for a test to edit. */
+export type TokenEdit = (body: Record<string, unknown>, grant: 'authorization_code' | 'refresh_token') => void;
 
 export interface FakeIdp {
   readonly issuer: string;
@@ -49,6 +60,20 @@ export interface FakeIdp {
   tokenEndpointStatus: number | undefined;
   /** The JWKS endpoint answers this HTTP status with an HTML body instead. */
   jwksStatus: number | undefined;
+  /** Refresh grants are answered with this HTTP status and an HTML body (a proxy's 502 page). */
+  refreshStatus: number | undefined;
+  /** Claims merged into the next ID tokens (an undefined value removes the claim). */
+  claims: Record<string, unknown>;
+  /** A userinfo JWT is signed by a key the JWKS does not publish (under the published kid). */
+  forgeUserinfo: boolean;
+  /** Claims the userinfo endpoint answers with (beside sub). */
+  userinfoClaims: Record<string, unknown>;
+  /** Edits each token endpoint answer before it is sent. */
+  editToken: TokenEdit | undefined;
+  /** The form of the last refresh grant received. */
+  lastRefresh: URLSearchParams | undefined;
+  /** Refresh tokens revoked at /revoke. */
+  readonly revoked: string[];
   /** kid of the key that signs now. */
   readonly kid: string;
   /** Requests per path (e.g. '/jwks', '/token'). */
@@ -65,18 +90,22 @@ interface Grant {
   used: boolean;
 }
 
-async function signingKey(): Promise<{ privateKey: CryptoKey; jwk: JWK }> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+async function signingKey(alg = 'RS256'): Promise<{ privateKey: CryptoKey; jwk: JWK }> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const pub = await exportJWK(publicKey);
-  return { privateKey, jwk: { ...pub, alg: 'RS256', use: 'sig', kid: await calculateJwkThumbprint(pub) } };
+  return { privateKey, jwk: { ...pub, alg, use: 'sig', kid: await calculateJwkThumbprint(pub) } };
 }
 
 const b64u = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 
 export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
-  let key = await signingKey();
-  const forger = await signingKey();
+  const alg = opts.alg ?? 'RS256';
+  let key = await signingKey(alg);
+  const forger = await signingKey(alg);
+  const decoys = await Promise.all(Array.from({ length: opts.decoyKeys ?? 0 }, () => signingKey(alg)));
   const grants = new Map<string, Grant>();
+  /** Refresh tokens issued and not revoked: each names the nonce-less grant it refreshes. */
+  const refreshTokens = new Set<string>();
   const hits: Record<string, number> = {};
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -93,9 +122,16 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
     fault: 'none',
     tokenEndpointStatus: undefined,
     jwksStatus: undefined,
+    refreshStatus: undefined,
+    claims: {},
+    userinfoClaims: {},
+    forgeUserinfo: false,
+    editToken: undefined,
+    lastRefresh: undefined,
+    revoked: [],
     get kid() { return key.jwk.kid!; },
     hits,
-    async rotateKey() { key = await signingKey(); },
+    async rotateKey() { key = await signingKey(alg); },
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
@@ -114,18 +150,21 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
     hits[url.pathname] = (hits[url.pathname] ?? 0) + 1;
     switch (`${req.method} ${url.pathname}`) {
       case 'GET /.well-known/openid-configuration':
-        return json(res, 200, {
+        return json(res, 200, withMembers({
           issuer,
           authorization_endpoint: `${issuer}/authorize`,
           token_endpoint: `${issuer}/token`,
           jwks_uri: `${issuer}/jwks`,
           response_types_supported: ['code'],
           subject_types_supported: ['public'],
-          id_token_signing_alg_values_supported: opts.advertisedAlgs ?? ['RS256'],
+          id_token_signing_alg_values_supported: opts.advertisedAlgs ?? [alg],
           code_challenge_methods_supported: ['S256'],
           token_endpoint_auth_methods_supported: ['client_secret_basic'],
           authorization_response_iss_parameter_supported: issParameter,
-        });
+          revocation_endpoint: `${issuer}/revoke`,
+          ...(opts.userinfo ? { userinfo_endpoint: `${issuer}/userinfo` } : {}),
+          ...(opts.userinfo === 'jwt' ? { userinfo_signing_alg_values_supported: [alg] } : {}),
+        }, Object.fromEntries(Object.entries(opts.discovery ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v.replace('$ISSUER', issuer) : v]))));
       case 'GET /jwks':
         if (op.jwksStatus !== undefined) {
           res.statusCode = op.jwksStatus;
@@ -133,11 +172,15 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
           res.end('<h1>down</h1>');
           return;
         }
-        return json(res, 200, { keys: [key.jwk] });
+        return json(res, 200, { keys: [...decoys.map((d) => d.jwk), key.jwk] });
       case 'GET /authorize':
         return authorize(url, res);
       case 'POST /token':
         return token(req, res);
+      case 'POST /revoke':
+        return revoke(req, res);
+      case 'GET /userinfo':
+        return userinfo(req, res);
       default:
         return json(res, 404, { error: 'not_found' });
     }
@@ -160,13 +203,67 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
     res.end();
   }
 
-  async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** The form of a client-authenticated POST, or undefined (answered 401) when the client is not ours. */
+  async function clientForm(req: IncomingMessage, res: ServerResponse): Promise<URLSearchParams | undefined> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
     const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const [id, secret] = basic ? Buffer.from(basic, 'base64').toString('utf8').split(':').map(decodeURIComponent) : [];
-    if (id !== opts.clientId || secret !== opts.clientSecret) return json(res, 401, { error: 'invalid_client' });
+    if (id !== opts.clientId || secret !== opts.clientSecret) {
+      json(res, 401, { error: 'invalid_client' });
+      return undefined;
+    }
+    return form;
+  }
+
+  function html(res: ServerResponse, status: number): void {
+    res.statusCode = status;
+    res.setHeader('content-type', 'text/html');
+    res.end(`<html><body><h1>${status} Bad Gateway</h1><hr><center>nginx</center></body></html>`);
+  }
+
+  async function revoke(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const form = await clientForm(req, res);
+    if (!form) return;
+    const t = form.get('token') ?? '';
+    if (refreshTokens.delete(t)) op.revoked.push(t);
+    res.statusCode = 200;
+    res.end();
+  }
+
+  async function userinfo(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!/^Bearer \S+$/i.test(req.headers.authorization ?? '')) return json(res, 401, { error: 'invalid_token' });
+    const claims = { sub: 'mallory', ...op.userinfoClaims };
+    if (opts.userinfo !== 'jwt') return json(res, 200, claims);
+    res.statusCode = 200;
+    res.setHeader('content-type', 'application/jwt');
+    res.end(await new SignJWT({ ...claims, iss: issuer, aud: opts.clientId }).setProtectedHeader({ alg, kid: key.jwk.kid! }).sign((op.forgeUserinfo ? forger : key).privateKey));
+  }
+
+  async function refresh(form: URLSearchParams, res: ServerResponse): Promise<void> {
+    op.lastRefresh = form;
+    const rt = form.get('refresh_token') ?? '';
+    if (!refreshTokens.has(rt)) return json(res, 400, { error: 'invalid_grant' });
+    if (op.refreshStatus !== undefined) return html(res, op.refreshStatus);
+    // Rotation: the old one is spent, unless the answer (edited) leaves the refresh token out.
+    const body: Record<string, unknown> = {
+      access_token: randomBytes(24).toString('base64url'), token_type: 'Bearer', expires_in: 300,
+      scope: form.get('scope') ?? 'openid profile email', refresh_token: randomBytes(24).toString('base64url'),
+      id_token: await idToken('none', undefined),
+    };
+    op.editToken?.(body, 'refresh_token');
+    if (typeof body['refresh_token'] === 'string') {
+      refreshTokens.delete(rt);
+      refreshTokens.add(body['refresh_token']);
+    }
+    return json(res, 200, body);
+  }
+
+  async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const form = await clientForm(req, res);
+    if (!form) return;
+    if (form.get('grant_type') === 'refresh_token') return refresh(form, res);
     const grant = grants.get(form.get('code') ?? '');
     const verifier = form.get('code_verifier') ?? '';
     if (form.get('grant_type') !== 'authorization_code' || !grant || grant.used || grant.redirectUri !== form.get('redirect_uri')
@@ -183,8 +280,11 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
     const body: Record<string, unknown> = {
       access_token: randomBytes(24).toString('base64url') + (op.fault === 'non-ascii-access-token' ? '\u00e9' : ''),
       token_type: 'Bearer', expires_in: 300, scope: 'openid profile email',
+      refresh_token: randomBytes(24).toString('base64url'),
     };
+    refreshTokens.add(body['refresh_token'] as string);
     if (op.fault !== 'no-id-token') body['id_token'] = await idToken(op.fault, grant.nonce);
+    op.editToken?.(body, 'authorization_code');
     return json(res, 200, body);
   }
 
@@ -194,6 +294,8 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
       iss: issuer, sub: 'mallory', aud: opts.clientId, iat: now, exp: now + 300, nonce,
       name: 'Mallory', email: 'mallory@example.test', roles: ['reader'],
     };
+    Object.assign(claims, op.claims);
+    for (const [k, v] of Object.entries(op.claims)) if (v === undefined) delete claims[k];
     if (fault === 'wrong-iss') claims['iss'] = 'https://evil.example';
     if (fault === 'wrong-aud') claims['aud'] = 'someone-else';
     if (fault === 'no-nonce') delete claims['nonce'];
@@ -212,8 +314,15 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
     }
     const signer = fault === 'bad-signature' || fault === 'unknown-kid' ? forger : key;
     const kid = fault === 'unknown-kid' ? forger.jwk.kid! : key.jwk.kid!;
-    return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid }).sign(signer.privateKey);
+    return new SignJWT(claims).setProtectedHeader({ alg, typ: 'JWT', kid }).sign(signer.privateKey);
   }
 
   return op;
+}
+
+/** `base` with `members` merged in, an undefined member removing the key. */
+function withMembers(base: Record<string, unknown>, members: Record<string, unknown> = {}): Record<string, unknown> {
+  const out = { ...base, ...members };
+  for (const [k, v] of Object.entries(members)) if (v === undefined) delete out[k];
+  return out;
 }

@@ -56,8 +56,8 @@ describe('claims: one string is one role or group', () => {
 
 describe('claims: email is the user\'s only when the IdP says it verified it', () => {
   const idp = testIdpConfig('dev', 'https://idp.example.test');
-  it('email_verified true (or "true", as some IdPs spell it in userinfo) keeps it; false, absent or anything else leaves it out (still in claims)', () => {
-    for (const [verified, kept] of [[true, true], ['true', true], [false, false], [undefined, false], ['false', false], [1, false]] as const) {
+  it('email_verified true keeps it; the string "true" (Cognito\'s userinfo), false, absent or anything else leaves it out (still in claims)', () => {
+    for (const [verified, kept] of [[true, true], ['true', false], [false, false], [undefined, false], ['false', false], [1, false]] as const) {
       const claims = { sub: 'u1', email: 'boss@example.com', ...(verified === undefined ? {} : { email_verified: verified }) };
       const u = userFromClaims(idp, claims, 'openid email');
       assert.equal(u.email, kept ? 'boss@example.com' : undefined, JSON.stringify(verified));

@@ -85,6 +85,16 @@ describe('verify: diagnostics', function () {
     assert.ok(!logs.text().includes(cookieValue), 'the cookie is never logged');
   });
 
+  it('the debug line of a 400 names the forwarded method and the path as sent, never its query', async () => {
+    const secret = randomBytes(16).toString('base64url');
+    const r = await verify(`/api/orders/%2e%2e/admin?token=${secret}`, { 'x-forwarded-method': 'DELETE' });
+    assert.equal(r.status, 400);
+    const line = logs.lines().find((l) => l.msg === 'verify answer' && l.reqId === r.headers['x-request-id']);
+    assert.ok(line, 'no debug line');
+    assert.deepEqual([line.method, line.path, line.status], ['DELETE', '/api/orders/%2e%2e/admin', 400]);
+    assert.ok(!logs.text().includes(secret), 'the query is logged');
+  });
+
   it('at info, the answers a log line names carry X-Request-Id (an allow, a policy error); a plain refusal does not', async () => {
     const quiet = await startVerifyApp(bff, redis.url, { log: silentLogger });
     try {

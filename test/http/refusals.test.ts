@@ -1,0 +1,184 @@
+// Requests Node's HTTP server refuses before goldpath's handlers see them (a head over the limit,
+// malformed HTTP, no Host, a stalled head): the real `goldpath verify` and `goldpath bff`
+// processes, under Node and Deno, answer them as before, count them in /metrics and log them,
+// a line a second at most, without a byte of the request.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDevIdp, devIdpClientFor, type DevIdp } from '../../src/dev/idp.ts';
+import { silentLogger } from '../../src/log.ts';
+import { devIdpsYaml } from '../helpers/idp-bff.ts';
+import { REPO_ROOT, runCli, waitHealthy, type Child, type Runtime } from '../helpers/process.ts';
+import { RedisServer, freePort } from '../helpers/redis.ts';
+import { spawnVerify } from '../helpers/verify-process.ts';
+
+const LINE = 'request refused by the HTTP server';
+const SECRET_COOKIE = `goldpath=${randomBytes(32).toString('base64url')}`;
+const SECRET_BEARER = randomBytes(32).toString('base64url');
+
+/** Writes raw bytes; resolves with what came back once the server closed (or `ms` passed). */
+function raw(port: number, bytes: string, opts: { halfClose?: boolean; ms?: number } = {}): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: '127.0.0.1' });
+    let text = '';
+    const timer = setTimeout(() => { s.destroy(); resolve({ text, closed: false }); }, opts.ms ?? 20_000);
+    s.on('data', (d) => { text += d; });
+    s.on('error', () => {});
+    s.on('close', () => { clearTimeout(timer); resolve({ text, closed: true }); });
+    s.write(bytes);
+    if (opts.halfClose) s.end();
+  });
+}
+const statusOf = (text: string) => Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1]);
+
+async function refusedCounts(port: number): Promise<Record<string, number>> {
+  const r = await raw(port, 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const out: Record<string, number> = {};
+  for (const m of r.text.matchAll(/^goldpath_http_refused_total\{reason="([a-z_]+)"\} (\d+)$/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+function refusalLines(child: Child): Record<string, unknown>[] {
+  return child.output().split('\n').filter((l) => l.includes(LINE)).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+interface Target { readonly port: number; readonly child: Child; stop(): Promise<void> }
+
+/** The BFF process with a dev IdP and its own redis-server. */
+async function spawnBff(runtime: Runtime, redisUrl: string): Promise<Target> {
+  const secret = randomBytes(24).toString('base64url');
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const idp: DevIdp = await startDevIdp({
+    port: 0, log: silentLogger, dangerouslyAllowInsecureHttp: true,
+    clients: [devIdpClientFor({ clientId: 'goldpath', clientSecret: secret, origin })],
+    audiences: { 'https://api.example.test/reports': { scopes: ['reports.read'] } },
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'goldpath-refused-'));
+  cpSync(join(REPO_ROOT, 'test/verify/fixtures/config'), dir, { recursive: true });
+  writeFileSync(join(dir, 'idps.yaml'), devIdpsYaml(idp.issuer));
+  const child = runCli(runtime, ['bff'], {
+    GOLDPATH_CONFIG_DIR: dir, REDIS_URL: redisUrl, GOLDPATH_PUBLIC_URL: origin,
+    GOLDPATH_SESSION_KEYS: randomBytes(32).toString('base64url'), TEST_CLIENT_SECRET: secret,
+    PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info',
+  });
+  const stop = async () => {
+    await child.stop();
+    await idp.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitHealthy(`${origin}/healthz`, child, runtime === 'deno' ? 45_000 : 15_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, child, stop };
+}
+
+const processes: Record<string, (runtime: Runtime, redisUrl: string) => Promise<Target>> = {
+  verify: async (runtime, url) => {
+    const v = await spawnVerify(runtime, url); // LOG_LEVEL=warn
+    return { port: v.port, child: v.child, stop: () => v.stop() };
+  },
+  bff: spawnBff,
+};
+
+for (const runtime of ['node', 'deno'] as Runtime[]) {
+  for (const [name, spawn] of Object.entries(processes)) {
+    describe(`goldpath ${name} under ${runtime}: requests the HTTP server refuses itself`, function () {
+      this.timeout(90_000);
+      let redis: RedisServer;
+      let target: Target;
+      before(async () => {
+        redis = await RedisServer.start();
+        target = await spawn(runtime, redis.url);
+      });
+      after(async () => {
+        await target?.stop();
+        await redis?.stop();
+      });
+
+      it('answers each as Node does, counts it by reason, logs one line a second without the request\'s bytes', async () => {
+        const port = target.port;
+        const before = await refusedCounts(port);
+        assert.deepEqual(before, { header_too_large: 0, bad_request: 0, incomplete: 0, timeout: 0, chunk_extensions_too_large: 0, missing_host: 0 });
+        // Stalled in its head from the start: the 10 s headers timeout runs while the rest is sent.
+        const stalled = raw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n');
+        const t0 = Date.now();
+        const big = await raw(port, `GET /auth/verify HTTP/1.1\r\nHost: x\r\nCookie: ${SECRET_COOKIE}\r\nAuthorization: Bearer ${SECRET_BEARER}\r\n` +
+          `X-Pad: ${'p'.repeat(100_000)}\r\n\r\n`);
+        const badMethod = await raw(port, 'HELLO / HTTP/1.1\r\nHost: x\r\n\r\n');
+        const badHeader = await raw(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: ${SECRET_COOKIE}\x01\r\n\r\n`);
+        const noHost = await raw(port, 'GET /healthz HTTP/1.1\r\n\r\n');
+        const burstMs = Date.now() - t0;
+        assert.deepEqual([big, badMethod, badHeader, noHost].map((r) => [statusOf(r.text), r.closed]), [[431, true], [400, true], [400, true], [400, true]]);
+        assert.match(big.text, /\r\ncache-control: no-store\r\n/i);
+        // The first refusal is said at once; the three after it, inside its second, are held.
+        if (burstMs < 800) {
+          await new Promise((r) => setTimeout(r, 150));
+          const first = refusalLines(target.child);
+          assert.equal(first.length, 1, JSON.stringify(first));
+          assert.equal(first[0]!.level, 'warn');
+          assert.equal(first[0]!.reason, 'header_too_large');
+          assert.equal(first[0]!.status, 431);
+          assert.equal(first[0]!.peer, '127.0.0.1');
+        }
+        // ...and said when that second ends: the last one, standing for the two before it.
+        await new Promise((r) => setTimeout(r, 1_500));
+        const counts = await refusedCounts(port);
+        assert.deepEqual(counts, { ...before, header_too_large: 1, bad_request: 2, missing_host: 1 });
+        const lines = refusalLines(target.child);
+        assert.equal(lines.length, 2, JSON.stringify(lines));
+        assert.deepEqual([lines[1]!.reason, lines[1]!.status, lines[1]!.alsoRefused], ['missing_host', 400, 2]);
+
+        const timedOut = await stalled;
+        assert.equal(statusOf(timedOut.text), 408, timedOut.text);
+        assert.ok(timedOut.closed);
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal((await refusedCounts(port)).timeout, 1);
+        const last = refusalLines(target.child).at(-1)!;
+        assert.deepEqual([last.reason, last.status, last.errCode], ['timeout', 408, 'ERR_HTTP_REQUEST_TIMEOUT']);
+
+        const out = target.child.output();
+        assert.ok(!out.includes(SECRET_COOKIE.split('=')[1]!), 'the cookie is in the output');
+        assert.ok(!out.includes(SECRET_BEARER), 'the bearer token is in the output');
+        assert.ok(!out.includes('ppppp'), 'header bytes are in the output');
+      });
+
+      it('a peer that resets its connection mid-request is no refusal: not counted, not logged', async () => {
+        const before = await refusedCounts(target.port);
+        const lines = refusalLines(target.child).length;
+        await new Promise<void>((resolve) => {
+          const s = connect({ port: target.port, host: '127.0.0.1' });
+          s.on('error', () => {});
+          s.on('close', () => resolve());
+          s.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Half: ', () => setTimeout(() => s.resetAndDestroy(), 100));
+        });
+        await new Promise((r) => setTimeout(r, 1_200));
+        assert.deepEqual(await refusedCounts(target.port), before);
+        assert.equal(refusalLines(target.child).length, lines);
+      });
+
+      it(runtime === 'node'
+        ? 'a peer that half-closes mid-request gets Node\'s 400 and counts as incomplete'
+        : 'a peer that half-closes mid-request: Deno reports no error, so nothing is answered or counted (the socket is closed)', async () => {
+        const before = await refusedCounts(target.port);
+        const r = await raw(target.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Half: ', { halfClose: true, ms: 5_000 });
+        await new Promise((res) => setTimeout(res, 200));
+        if (runtime === 'node') {
+          assert.equal(statusOf(r.text), 400, r.text);
+          assert.ok(r.closed);
+          assert.deepEqual(await refusedCounts(target.port), { ...before, incomplete: before.incomplete! + 1 });
+        } else {
+          assert.equal(r.text, '');
+          assert.ok(r.closed, 'the connection hangs');
+          assert.deepEqual(await refusedCounts(target.port), before);
+        }
+      });
+    });
+  }
+}
