@@ -15,9 +15,15 @@ const BODY_LIMIT = 16 * 1024;
 /** Logout tokens older than this are refused; jti markers live a bit longer than that. */
 const MAX_AGE_S = 600;
 const CLOCK_TOLERANCE_S = 60;
-// Plus a few seconds: jose compares whole seconds, and a marker that expired the very second its
-// token still passed (iat a minute ahead, 720 s later) would let it be replayed once.
-const REPLAY_TTL_MS = (MAX_AGE_S + 2 * CLOCK_TOLERANCE_S + 5) * 1000;
+/** How far the BFFs' own clocks may differ (as the store's INDEX_SLACK_MS allows for). */
+export const BFF_CLOCK_SPREAD_S = 60;
+// One BFF accepts a token for 720 s of its own clock (iat from a minute ahead to 660 s behind);
+// BFFs whose clocks differ by d accept it, between them, for 720 + d s, and the marker the first
+// one wrote must outlive the last: with only a few seconds over 720, a BFF lagging 30 s took a
+// replay in its last 25 s. Plus a few seconds: jose compares whole seconds.
+export const REPLAY_TTL_MS = (MAX_AGE_S + 2 * CLOCK_TOLERANCE_S + BFF_CLOCK_SPREAD_S + 5) * 1000;
+/** Exported for the test of REPLAY_TTL_MS. */
+export const LOGOUT_TOKEN_TIMES = { maxAgeS: MAX_AGE_S, toleranceS: CLOCK_TOLERANCE_S };
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
 class InvalidLogoutToken extends BadRequest {

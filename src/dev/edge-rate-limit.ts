@@ -67,7 +67,9 @@ export class RateLimiter {
   readonly #buckets = new Map<string, Bucket>();
   readonly #now: () => number;
 
-  constructor(cfg: RateLimitConfig, now: () => number = Date.now) {
+  // Monotonic by default: on Date.now a clock stepped back an hour left every bucket owing an
+  // hour of tokens (and not forgotten), so each source was refused (429) for that hour.
+  constructor(cfg: RateLimitConfig, now: () => number = () => performance.now()) {
     this.#perMs = cfg.average / periodMs(cfg.period)!;
     this.#burst = cfg.burst ?? 1;
     const perS = this.#perMs * 1000;

@@ -24,7 +24,7 @@ export function render(ctx: Context, err: unknown, log: Logger): void {
     // bug, each worth its line.
     // A held 503 keeps the error itself: its fields are made only for a line that is said.
     const failure = { err, reqId: ctx.state.requestId as string | undefined };
-    const held = status === 503 && ge ? gateOf(log).pass(Date.now(), failure) : 0;
+    const held = status === 503 && ge ? gateOf(log).pass(performance.now(), failure) : 0;
     if (held !== undefined) sayFailed(log, failure, held);
   }
   const code = ge?.code ?? (status >= 500 ? 'server_error' : 'invalid_request');

@@ -1,6 +1,9 @@
 // One log line a window for an error that comes once per request. A dependency that is away (the
 // session store, the IdP) fails every request: at tens of thousands a second, a line each would
 // flood the log pipeline and, while stdout backs up, the process's memory.
+//
+// Times are performance.now() (monotonic): on wall time a clock stepped back an hour (NTP) held
+// every line for that hour (now - openedAt stayed negative), an outage's included.
 import { clearTimeout, setTimeout } from 'node:timers';
 
 /** The gates holding events whose window has not ended yet (flushAll says them at shutdown). */
@@ -26,7 +29,7 @@ export class FloodGate<T = undefined> {
   }
 
   /**
-   * At `now`: the number of events held back since the last one let through (0 for none), when
+   * At `now` (performance.now()): the number of events held back since the last one let through (0 for none), when
    * this one may be logged; undefined when it is held back too (`last`: what it is, for
    * onWindowEnd).
    */
@@ -67,7 +70,7 @@ export class FloodGate<T = undefined> {
     if (held === 0) return; // said already, by an event let through first
     // A timer running late (a busy event loop), after an event let through opened another window:
     // what that window holds is said when it ends, not now (one line a window).
-    const left = this.#openedAt + this.#windowMs - Date.now();
+    const left = this.#openedAt + this.#windowMs - performance.now();
     if (left > 0 && !now) {
       this.#schedule(left);
       return;
@@ -76,7 +79,7 @@ export class FloodGate<T = undefined> {
     this.#held = 0;
     this.#last = undefined;
     // The line said now opens the next window: an outage still going on is one line a window.
-    this.#openedAt = Date.now();
+    this.#openedAt = performance.now();
     this.#onWindowEnd!(last, held - 1);
   }
 }

@@ -67,7 +67,7 @@ export function refusalRecorder(registry: Registry, log: Logger): OnRefused {
   const gate = new FloodGate<Refusal>(1_000, say);
   return (r) => {
     counter.inc({ reason: r.reason });
-    const held = gate.pass(Date.now(), r);
+    const held = gate.pass(performance.now(), r);
     if (held !== undefined) say(r, held);
   };
 }

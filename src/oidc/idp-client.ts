@@ -182,7 +182,7 @@ export class IdpClient {
           throw new Unavailable(`the client credentials of IdP "${this.name}" cannot be used (goldpath check names the problem)`, { cause: err.cause });
         }
         const summary = errorSummary(err);
-        const held = this.#discoveryFailures.pass(Date.now(), summary);
+        const held = this.#discoveryFailures.pass(performance.now(), summary);
         if (held !== undefined) this.#log.warn({ idp: this.name, err: summary, ...(held > 0 ? { alsoFailed: held } : {}) }, 'IdP discovery failed');
         throw new Unavailable(`the IdP "${this.name}" cannot be reached`, { cause: err });
       },
@@ -373,7 +373,7 @@ export class IdpClient {
    * in for it); we do not: it also holds when the IdP is reached through a proxy, a plain-http
    * dev issuer, or a mis-routed token endpoint. Rejects with the jose error (→ 400) when the
    * token is not signed by a published key, with Unavailable (→ 503) when the JWKS cannot be had,
-   * or not by `by` (epoch ms; a refresh must save its answer while its lock holds).
+   * or not by `by` (performance.now() ms; a refresh must save its answer while its lock holds).
    */
   async verifyIdToken(idToken: string, by?: number): Promise<void> {
     const checked = this.#checkSignature(idToken);
@@ -381,7 +381,7 @@ export class IdpClient {
     checked.catch(() => undefined); // the race below may leave it unheard
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Unavailable(`the IdP "${this.name}" key set did not come in time to check an ID token`)), Math.max(0, by - Date.now()));
+      timer = setTimeout(() => reject(new Unavailable(`the IdP "${this.name}" key set did not come in time to check an ID token`)), Math.max(0, by - performance.now()));
     });
     try {
       await Promise.race([checked, late]);
@@ -450,7 +450,7 @@ export class IdpClient {
   /**
    * A refresh_token grant; for an audience, narrowed with `resource` and its scopes (RFC 8707).
    * An ID token in the answer is checked as at sign-in: claims (iss, aud, exp, iat) by
-   * openid-client, signature by verifyIdToken, its key set waited for until `verifyBy` at most.
+   * openid-client, signature by verifyIdToken, its key set waited for until `verifyBy` (performance.now()) at most.
    * A signature, iss or aud that fails rejects with UntrustedRefresh; a key set not had in time,
    * with Unavailable.
    */

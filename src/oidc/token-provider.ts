@@ -313,7 +313,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     const key = `${session.id}\n${audience}`;
     const until = refused.get(key);
     if (until !== undefined) {
-      if (until > Date.now()) throw new Unavailable('the identity provider refused to issue this token');
+      if (until > performance.now()) throw new Unavailable('the identity provider refused to issue this token');
       refused.delete(key);
     }
     let flight = inflight.get(key);
@@ -345,7 +345,9 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
   async function singleFlight(session: Session, audience: string, flight: Flight): Promise<Session | null> {
     const lockName = `refresh:${session.id}`;
     const stale = tokenFor(session, audience)?.value;
-    const deadline = Date.now() + waitMs;
+    // Durations on the monotonic clock (as the lock's TTL in Redis is): a wall clock stepped back
+    // (NTP) would stretch them, and a refresh could go on after its lock had expired.
+    const deadline = performance.now() + waitMs;
     // Discovery (up to one IdP timeout) before the lock, never under it: see the top of this file.
     // The key set too, for a grant: fetched after it, a key set that cannot be had costs the
     // session the refresh token the IdP has just rotated (nothing of that answer is kept). Not for
@@ -360,7 +362,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     }
     let delay = 15;
     for (;;) {
-      const lockedAt = Date.now();
+      const lockedAt = performance.now();
       const lock = await flight.store(store.tryLock(lockName, lockTtl));
       if (lock) {
         let held: Promise<unknown> = Promise.resolve();
@@ -392,7 +394,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
         report('waited');
         return current;
       }
-      if (Date.now() > deadline) {
+      if (performance.now() > deadline) {
         report('error');
         throw new Unavailable('a token refresh in another process did not finish in time');
       }
@@ -400,7 +402,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
   }
 
   /**
-   * Refreshes under the lock, which expires at `lockExpiresAt` (local clock). `hold` is given a
+   * Refreshes under the lock, which expires at `lockExpiresAt` (performance.now()). `hold` is given a
    * save still being retried after this call has answered: the lock is kept until it is over.
    */
   async function refreshLocked(current: Session, audience: string, lockExpiresAt: number, hold: (saving: Promise<unknown>) => void, flight: Flight): Promise<Session | null> {
@@ -428,7 +430,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
       return null;
     }
     // The grant, then the write (≤ 1 s), must end while the lock holds.
-    if (Date.now() + idp.refreshBudgetMs + 1_000 > lockExpiresAt) {
+    if (performance.now() + idp.refreshBudgetMs + 1_000 > lockExpiresAt) {
       log.warn({ reqId, idp: idp.name }, 'token refresh not sent: the refresh lock would expire before the IdP must answer');
       report('error');
       throw loggedAlready(new Unavailable('the token refresh could not start in time'));
@@ -463,7 +465,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
         // Every session whose token needs a refresh meets an IdP that is away: one line a second
         // per IdP, saying how many more it stands for (as the 503s they end in are logged).
         const line = { reqId, idp: idp.name, err: errorSummary(err) };
-        const held = failureGate(idp.name).pass(Date.now(), line);
+        const held = failureGate(idp.name).pass(performance.now(), line);
         if (held !== undefined) log.warn({ ...line, ...(held > 0 ? { alsoFailed: held } : {}) }, 'token refresh failed');
       }
       report('error');
@@ -548,7 +550,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
   async function persist(id: string, secrets: SessionSecrets, lockExpiresAt: number, reqId: string | undefined, gone: () => void): Promise<void> {
     let delay = 100;
     // Each try may take the store's timeout (1 s): the last one must end while the lock holds.
-    while (Date.now() + delay + 1_000 < lockExpiresAt) {
+    while (performance.now() + delay + 1_000 < lockExpiresAt) {
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 1_000);
       try {
@@ -573,7 +575,8 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
   function refuse(key: string): void {
     // Bounded: a store of refusals must not grow with every session an IdP misconfiguration hits.
     if (refused.size >= 10_000) refused.clear();
-    refused.set(key, Date.now() + REFUSED_RETRY_MS);
+    // performance.now(): after a wall clock stepped back an hour, Date.now() held it for that hour.
+    refused.set(key, performance.now() + REFUSED_RETRY_MS);
   }
 
   async function credentials(session: Session, audience: string, method: string, upstreamUrl: string, scope?: RequestScope): Promise<UpstreamCredentials | null> {

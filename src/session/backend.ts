@@ -9,6 +9,13 @@
 // by cookies) it is no hash: absent to reads and updates, deleted by hashTake.
 export type Fields = Record<string, string>;
 
+/**
+ * The hash field hashCreate's `lifetimeMs` writes: an absolute end in ms on the store's clock. The
+ * processes' clocks differ (seconds, on separate hosts): a touch TTL computed as "expiresAt - my
+ * now" by a process whose clock is behind kept a session a skew's worth past its absolute expiry.
+ */
+export const END_FIELD = 'end';
+
 export interface KvBackend {
   /** All fields of a hash, or null when the key does not exist. */
   hashGet(key: string): Promise<Fields | null>;
@@ -17,8 +24,12 @@ export interface KvBackend {
    * does not exist (or holds none of them).
    */
   hashGetSome(key: string, fields: readonly string[]): Promise<(string | null)[] | null>;
-  /** Creates a hash with a TTL (the key is assumed not to exist: ids are 256-bit random). */
-  hashCreate(key: string, fields: Fields, ttlMs: number): Promise<void>;
+  /**
+   * Creates a hash with a TTL (the key is assumed not to exist: ids are 256-bit random). With
+   * `lifetimeMs`, records in field END_FIELD when that lifetime ends on the store's own clock
+   * (Redis TIME): no later hashTouch keeps the key past it, whatever the toucher's clock says.
+   */
+  hashCreate(key: string, fields: Fields, ttlMs: number, lifetimeMs?: number): Promise<void>;
   /**
    * If the hash exists: sets `fields`, increments `incrField` by one when given. Never creates the
    * key and leaves its TTL alone. Returns the incremented value (0 without incrField), or null
@@ -27,7 +38,8 @@ export interface KvBackend {
   hashUpdate(key: string, fields: Fields, incrField?: string, announce?: string): Promise<number | null>;
   /**
    * If the hash exists and its numeric `field` is below `value`: sets it and resets the TTL to
-   * `ttlMs`. Returns false only when the key does not exist (never creates it).
+   * `ttlMs`, but never past the END_FIELD the hash was created with (the key is deleted when that
+   * has passed). Returns false only when the key does not exist (never creates it) or was deleted so.
    */
   hashTouch(key: string, field: string, value: number, ttlMs: number): Promise<boolean>;
   /**

@@ -8,7 +8,7 @@
 // TTLs behave like Redis: checked lazily on every access, plus a periodic sweep (unref'd, so it
 // never keeps a process alive) that frees what nobody reads again.
 import { setInterval, clearInterval } from 'node:timers';
-import type { Fields, KvBackend } from './backend.ts';
+import { END_FIELD, type Fields, type KvBackend } from './backend.ts';
 
 type Entry =
   | { kind: 'hash'; value: Map<string, string>; expiresAt: number }
@@ -126,9 +126,11 @@ export class MemoryBackend implements KvBackend {
     return values.some((v) => v !== null) ? values : null;
   }
 
-  async hashCreate(key: string, fields: Fields, ttlMs: number): Promise<void> {
+  async hashCreate(key: string, fields: Fields, ttlMs: number, lifetimeMs?: number): Promise<void> {
     this.#write(key);
-    this.#data.entries.set(key, { kind: 'hash', value: new Map(Object.entries(fields)), expiresAt: this.#data.now() + ttlMs });
+    const value = new Map(Object.entries(fields));
+    if (lifetimeMs !== undefined) value.set(END_FIELD, String(this.#data.now() + Math.ceil(lifetimeMs)));
+    this.#data.entries.set(key, { kind: 'hash', value, expiresAt: this.#data.now() + ttlMs });
   }
 
   async hashUpdate(key: string, fields: Fields, incrField?: string, announce?: string): Promise<number | null> {
@@ -148,8 +150,15 @@ export class MemoryBackend implements KvBackend {
     if (e?.kind !== 'hash') return false;
     // As the script does: a field that is missing or not a number is replaced (NaN >= x is false).
     if (!(Number(e.value.get(field)) >= value)) {
+      // As the script does: never past the end recorded at creation (END_FIELD).
+      const end = Number(e.value.get(END_FIELD) ?? Infinity);
+      const ttl = Math.min(ttlMs, end - this.#data.now());
+      if (ttl <= 0) {
+        this.#data.entries.delete(key);
+        return false;
+      }
       e.value.set(field, String(value));
-      e.expiresAt = this.#data.now() + ttlMs;
+      e.expiresAt = this.#data.now() + ttl;
     }
     return true;
   }

@@ -35,7 +35,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { setTimeout, clearTimeout, setInterval, clearInterval, setImmediate } from 'node:timers';
-import type { Fields, KvBackend } from './backend.ts';
+import { END_FIELD, type Fields, type KvBackend } from './backend.ts';
 import type { RedisTarget } from './redis-url.ts';
 import type { Logger } from '../log.ts';
 import { makeStringPrototypeFast } from './string-prototype.ts';
@@ -46,8 +46,16 @@ makeStringPrototypeFast();
 
 export const INVALIDATE_CHANNEL = 'gp:invalidate';
 
-// KEYS[1] = hash; ARGV[1] = ttl ms; ARGV[2..] = field, value, ...
-const CREATE = `redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+// Redis's clock in ms (TIME is allowed before writes since Redis 5's effect replication, the only
+// mode from 7): the one clock every process's writes to a key agree on (backend.ts END_FIELD).
+const NOW_MS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+// KEYS[1] = hash; ARGV[1] = ttl ms; ARGV[2] = lifetime ms or ''; ARGV[3..] = field, value, ...
+const CREATE = `redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if ARGV[2] ~= '' then
+  ${NOW_MS}
+  redis.call('HSET', KEYS[1], '${END_FIELD}', now + tonumber(ARGV[2]))
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`;
 // KEYS[1] = hash; ARGV[1] = field to increment or ''; ARGV[2] = channel or ''; ARGV[3] = message;
@@ -62,12 +70,22 @@ if ARGV[1] ~= '' then n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
 if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
 if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return n`;
-// KEYS[1] = hash; ARGV = field, value, ttl ms. Only moves forward; never creates.
+// KEYS[1] = hash; ARGV = field, value, ttl ms. Only moves forward; never creates; never past END_FIELD.
 const TOUCH = `if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
 local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
 if cur == nil or cur < tonumber(ARGV[2]) then
+  local ttl = tonumber(ARGV[3])
+  local e = tonumber(redis.call('HGET', KEYS[1], '${END_FIELD}'))
+  if e ~= nil then
+    ${NOW_MS}
+    if e - now < ttl then ttl = e - now end
+    if ttl <= 0 then
+      redis.call('DEL', KEYS[1])
+      return 0
+    end
+  end
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ttl)
 end
 return 1`;
 // KEYS[1] = hash; ARGV[1] = channel or ''; ARGV[2] = message; ARGV[3..] = fields to return.
@@ -231,7 +249,7 @@ class SentinelReplicas {
 
   /** Replicas a write must reach: 0 only on a fresh answer that no replica is in sync. */
   get needed(): number {
-    const fresh = this.#inSync !== undefined && Date.now() - this.#at <= 3 * this.everyMs;
+    const fresh = this.#inSync !== undefined && performance.now() - this.#at <= 3 * this.everyMs; // monotonic: a step back kept a stale 0 "fresh"
     return fresh && this.#inSync === 0 ? 0 : 1;
   }
 
@@ -246,7 +264,7 @@ class SentinelReplicas {
         for (let i = 0; i + 1 < flat.length; i += 2) r[flat[i]!] = flat[i + 1]!;
         return !/s_down|o_down|disconnected/.test(r.flags ?? '') && r['master-link-status'] === 'ok';
       }).length;
-      this.#at = Date.now();
+      this.#at = performance.now();
     } catch {
       // Ask the next sentinel next time; meanwhile `needed` turns conservative once stale.
       this.#client?.disconnect();
@@ -578,8 +596,8 @@ export class RedisBackend implements KvBackend {
     });
   }
 
-  async hashCreate(key: string, fields: Fields, ttlMs: number): Promise<void> {
-    await this.#write(key, 'gpCreate', [String(ttlMs), ...flatten(fields)]);
+  async hashCreate(key: string, fields: Fields, ttlMs: number, lifetimeMs?: number): Promise<void> {
+    await this.#write(key, 'gpCreate', [String(ttlMs), lifetimeMs === undefined ? '' : String(Math.ceil(lifetimeMs)), ...flatten(fields)]);
   }
 
   hashUpdate(key: string, fields: Fields, incrField?: string, announce?: string): Promise<number | null> {

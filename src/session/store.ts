@@ -3,7 +3,8 @@
 //
 // Layout (Redis keys; braces are Cluster hash tags). Every operation touches exactly one key (Lua
 // scripts included), so no operation can span two slots; the tags keep each key's slot stable:
-//   gp:s:{<id>}                 hash: sub idp sid createdAt expiresAt lastSeen version d
+//   gp:s:{<id>}                 hash: sub idp sid createdAt expiresAt lastSeen version d end
+//                               end = expiresAt on Redis's clock (TIME): touches never pass it
 //                               d = AEAD(SessionSecrets JSON, aad = id): user, csrf and all tokens
 //   gp:sid:{<idp>:<sid>}        set of ids   } TTL >= the longest absolute expiry of a member,
 //   gp:sub:{<idp>:<sub>}        set of ids   } for back-channel logout
@@ -238,7 +239,9 @@ export class KvSessionStore implements SessionStore {
     // and simply expires. The session before its index entries: #prune drops members whose session
     // does not exist, and on Redis Cluster writes sent together reach their nodes in no order.
     try {
-      await this.#backend.hashCreate(keys.session(id), fields, Math.min(this.#idleMs, this.#maxMs));
+      // The absolute lifetime again, on the store's clock: no touch by a process whose clock lags
+      // keeps the key past it (backend.ts END_FIELD).
+      await this.#backend.hashCreate(keys.session(id), fields, Math.min(this.#idleMs, this.#maxMs), this.#maxMs);
       const [bySub, bySid] = await Promise.all([
         this.#backend.setAdd(keys.bySub(input.idp, input.sub), id, indexTtl),
         input.sid === undefined ? 0 : this.#backend.setAdd(keys.bySid(input.idp, input.sid), id, indexTtl),
@@ -396,7 +399,7 @@ export class KvSessionStore implements SessionStore {
 
   /** A session that reads as absent because it cannot be decrypted: a warning a minute, at most. */
   #unreadable(keyKnown: boolean): void {
-    const held = this.#unreadableGate.pass(Date.now());
+    const held = this.#unreadableGate.pass(performance.now());
     if (held === undefined) return;
     this.#log.warn({ sessions: held + 1 }, keyKnown
       ? 'sessions refused: their tokens fail authentication under GOLDPATH_SESSION_KEYS (tampered with, or moved between sessions); deleted'

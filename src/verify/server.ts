@@ -142,7 +142,7 @@ function refusedCookieLog(log: Logger): () => void {
   return () => {
     pending++;
     if (pending !== 1 && (pending & 1023) !== 0) return;
-    const now = Date.now();
+    const now = performance.now(); // monotonic: a clock stepped back must not mute it for as long
     if (now - loggedAt < 60_000) return;
     loggedAt = now;
     log.warn({ refused: pending }, 'session cookies refused: malformed, or signed by no key of GOLDPATH_SESSION_KEYS (forged, or set by a BFF whose keys differ from this sidecar\'s: then every sign-in ends in a 401)');

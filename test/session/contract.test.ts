@@ -125,10 +125,12 @@ describe('redis-server for the session contract', function () {
       const { session } = await store.create(newSession({ idp, sub: 'bob', sid: 'sid-b', login: { browser, startedAt: Date.now() } }));
       const key = `gp:s:{${session.id}}`;
       const h = await probe.hgetall(key);
-      assert.deepEqual(Object.keys(h).sort(), ['createdAt', 'd', 'expiresAt', 'idp', 'lastSeen', 'sid', 'sub', 'version']);
+      assert.deepEqual(Object.keys(h).sort(), ['createdAt', 'd', 'end', 'expiresAt', 'idp', 'lastSeen', 'sid', 'sub', 'version']);
       assert.equal(h.sub, 'bob');
       assert.equal(h.idp, idp);
       assert.equal(h.sid, 'sid-b');
+      // `end`: the absolute expiry on Redis's clock (TIME), within a second of the BFF's expiresAt here.
+      assert.ok(Math.abs(Number(h.end) - Number(h.expiresAt)) < 1_000, `${h.end} vs ${h.expiresAt}`);
       const ttl = await probe.pttl(key);
       assert.ok(ttl > 29 * MIN && ttl <= 30 * MIN, `session TTL ${ttl}`);
       for (const k of [`gp:sid:{${idp}:sid-b}`, `gp:sub:{${idp}:bob}`]) {
