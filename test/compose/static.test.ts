@@ -1,8 +1,10 @@
 // Offline checks of traefik/ and compose/: the files validate against the upstream JSON schemas,
 // reference only things that exist, and agree with each other and with compose/config/.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import process from 'node:process';
@@ -11,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { loadEdgeConfig, loadEntryPoint, sanitizeRequestTarget, selectRouter, TRAEFIK_X_HEADERS, type EdgeConfig } from '../../src/dev/edge.ts';
 import { denoImageV8Flags } from '../helpers/process.ts';
 import { FORWARD_AUTH_MAX_HEADER_BYTES, MAX_HEADER_BYTES } from '../../src/http/serve.ts';
+import { DEFAULT_SESSION_CACHE_BYTES } from '../../src/session/cache.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SHARED = resolve(ROOT, '..', 'shared', 'reference');
@@ -35,8 +38,20 @@ interface ComposeService {
   networks?: string[] | Record<string, { aliases?: string[] } | null>;
   depends_on?: Record<string, { condition: string; required?: boolean }>;
   healthcheck?: { test?: string[] | string };
+  restart?: string;
+  user?: string;
+  init?: boolean;
+  read_only?: boolean;
+  tmpfs?: string[];
+  cap_drop?: string[];
+  cap_add?: string[];
+  security_opt?: string[];
+  privileged?: boolean;
+  mem_limit?: string;
+  pids_limit?: number;
+  [other: string]: unknown;
 }
-interface Compose { services: Record<string, ComposeService>; networks: Record<string, Obj> }
+interface Compose { services: Record<string, ComposeService>; networks: Record<string, Obj | null> }
 
 const compose = readYaml(COMPOSE) as Compose;
 const edge: EdgeConfig = loadEdgeConfig(TRAEFIK_DYNAMIC);
@@ -68,6 +83,27 @@ function mount(svc: ComposeService, hostPath: string): string | undefined {
     if (resolve(COMPOSE_DIR, src!) === resolve(COMPOSE_DIR, hostPath)) return dst;
   }
   return undefined;
+}
+
+/**
+ * A .dockerignore as BuildKit reads it: the last pattern that matches a path or one of its parent
+ * folders decides (! re-includes); * and ? stay within a segment, ** crosses them.
+ */
+function dockerignore(text: string): (path: string) => boolean {
+  const rules = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => {
+    const neg = l.startsWith('!');
+    const glob = posix.normalize((neg ? l.slice(1) : l).replace(/^\/+/, '')).replace(/\/$/, '');
+    const re = glob.split(/(\*\*\/?|\*|\?)/).map((t) => t === '**/' ? '(?:.*/)?' : t === '**' ? '.*' : t === '*' ? '[^/]*' : t === '?' ? '[^/]'
+      : t.replace(/[.+^${}()|[\]\\]/g, '\\$&')).join('');
+    return { neg, re: new RegExp(`^${re}$`) };
+  });
+  return (path: string) => {
+    const parts = path.split('/');
+    const candidates = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+    let excluded = false;
+    for (const r of rules) if (candidates.some((c) => r.re.test(c))) excluded = !r.neg;
+    return excluded;
+  };
 }
 
 /** The router Traefik picks, after its path sanitising (dot segments, duplicate slashes, unreserved %XX). */
@@ -386,7 +422,8 @@ describe('traefik/ and compose/ (static checks)', () => {
         assert.ok(documented.has(v), v);
       }
       assert.match(example, /^GOLDPATH_PUBLIC_URL=http:\/\/localhost:8080$/m);
-      assert.match(example, /^REDIS_URL=redis:\/\/redis:6379$/m);
+      // Empty: compose's default, the bundled Redis with REDIS_PASSWORD.
+      assert.match(example, /^REDIS_URL=$/m);
       assert.match(example, /^GOLDPATH_IDP_ISSUER=http:\/\/idp\.localhost:8080$/m);
       assert.match(example, /randomBytes\(32\)/, 'say how to generate the session keys');
     });
@@ -481,13 +518,13 @@ describe('traefik/ and compose/ (static checks)', () => {
       assert.ok('underscoreHeadersStrategy' in web && 'encodedCharacters' in web, 'the options this minimum is for');
     });
 
-    it('the Dockerfile is multi-stage, builds with npm ci and tsc, and runs as non-root on node:20-slim', () => {
+    it('the Dockerfile is multi-stage, builds with npm ci and tsc, and runs as uid 1000 on node:20 slim', () => {
       const df = readFileSync(join(COMPOSE_DIR, 'Dockerfile'), 'utf8');
       assert.ok((df.match(/^FROM /gm) ?? []).length >= 2);
       assert.match(df, /npm ci/);
       assert.match(df, /tsc -p/);
-      assert.match(df, /^FROM node:20-slim AS runtime$/m);
-      assert.match(df, /^USER node$/m);
+      assert.match(df, /^FROM node:20\.\d+\.\d+-slim AS runtime$/m);
+      assert.match(df, /^USER 1000:1000$/m);
       assert.match(df, /COPY src\/dev\/spa/);
       assert.ok(existsSync(join(ROOT, 'src', 'dev', 'spa', 'index.html')));
       assert.ok(dirname(COMPOSE) === COMPOSE_DIR);
@@ -506,6 +543,276 @@ describe('traefik/ and compose/ (static checks)', () => {
       assert.equal(ok.status, 0, `deno --v8-flags=${v8.join(',')}: ${ok.stderr}`);
       const bad = spawnSync(deno, ['eval', '--v8-flags=--liftof-only', ''], { encoding: 'utf8' });
       assert.notEqual(bad.status, 0, 'deno refuses a misspelt V8 flag: the check above can fail');
+    });
+  });
+
+  describe('hardening (what users deploy from compose/)', () => {
+    const services = () => Object.entries(compose.services);
+    const netsOf = (name: string): string[] => {
+      const n = compose.services[name]!.networks;
+      return n === undefined ? ['default'] : Array.isArray(n) ? n : Object.keys(n);
+    };
+    /** Bytes of a compose size: 256m, 1g, 512k, 1024. */
+    const bytes = (v: string | undefined): number => {
+      const m = /^(\d+)([bkmg]?)b?$/i.exec(String(v ?? ''));
+      assert.ok(m, `not a size: ${v}`);
+      return Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase());
+    };
+    const dockerfiles = ['Dockerfile', 'Dockerfile.deno'];
+    /** The stages of a Dockerfile: name, base image, and their lines (continuations joined). */
+    const stages = (file: string) => {
+      const lines = readFileSync(join(COMPOSE_DIR, file), 'utf8').replace(/\\\n/g, ' ').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+      const out: { base: string; name?: string; lines: string[] }[] = [];
+      for (const l of lines) {
+        const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/i.exec(l);
+        if (from) out.push({ base: from[1]!, name: from[2], lines: [] });
+        else out.at(-1)!.lines.push(l);
+      }
+      return out;
+    };
+
+    it('every container runs as a numeric non-root user, with a read-only root, no capabilities, no privilege escalation', () => {
+      for (const [name, s] of services()) {
+        const user = /^(\d+)(?::(\d+))?$/.exec(String(s.user ?? ''));
+        assert.ok(user, `${name}: user must be a number (uid:gid), got ${s.user}`);
+        assert.notEqual(Number(user[1]), 0, `${name} runs as root`);
+        assert.equal(s.read_only, true, `${name}: read_only`);
+        assert.deepEqual(s.cap_drop, ['ALL'], `${name}: cap_drop`);
+        assert.equal(s.cap_add, undefined, `${name}: cap_add`);
+        assert.ok(s.security_opt?.includes('no-new-privileges:true'), `${name}: no-new-privileges`);
+      }
+      // The goldpath image: the same user in the Dockerfile, for runs outside this file.
+      assert.equal(compose.services.bff!.user, '1000:1000');
+    });
+
+    it('no container is privileged or shares the host\'s namespaces, devices or Docker socket', () => {
+      for (const [name, s] of services()) {
+        assert.notEqual(s.privileged, true, `${name}: privileged`);
+        for (const k of ['network_mode', 'pid', 'ipc', 'userns_mode', 'uts', 'devices', 'cgroup']) assert.equal(s[k], undefined, `${name}: ${k}`);
+        for (const v of s.volumes ?? []) assert.doesNotMatch(v, /docker\.sock|^\/(?::|$)|^\/(proc|sys|etc|var\/run)\b/, `${name}: volume ${v}`);
+        for (const v of s.volumes ?? []) if (!/traefik\.yml|dynamic/.test(v)) assert.match(v, /:ro$/, `${name}: volume ${v} must be read-only`);
+      }
+    });
+
+    it('every container has a restart policy, a memory and a pids limit; the sidecar\'s fits README "Memory"', () => {
+      for (const [name, s] of services()) {
+        assert.ok(['unless-stopped', 'always', 'on-failure'].includes(s.restart ?? ''), `${name}: restart ${s.restart}`);
+        assert.ok(bytes(s.mem_limit) >= 64 * 1024 ** 2, `${name}: mem_limit ${s.mem_limit}`);
+        assert.ok(Number.isInteger(s.pids_limit) && s.pids_limit! > 0, `${name}: pids_limit`);
+      }
+      // Idle RSS (72-74 MiB) with its garbage, plus the session cache at its bound (src/session/cache.ts):
+      // a limit under that kills a sidecar that is only doing its job.
+      assert.ok(bytes(compose.services.verify!.mem_limit) >= 128 * 1024 ** 2 + DEFAULT_SESSION_CACHE_BYTES, 'verify mem_limit');
+      // Redis stops taking writes (noeviction) before the kernel kills it with every session.
+      const maxmemory = /^maxmemory (\S+)$/m.exec(redisScript());
+      assert.ok(maxmemory, 'redis: maxmemory');
+      assert.ok(bytes(maxmemory[1]!.replace(/b$/, '')) < bytes(compose.services.redis!.mem_limit), 'redis: maxmemory under mem_limit');
+      assert.match(redisScript(), /^maxmemory-policy noeviction$/m, 'sessions are never evicted to make room');
+    });
+
+    it('SIGTERM reaches each process: init for goldpath, exec-form commands, exec in the only shell', () => {
+      for (const [name, s] of services()) {
+        if (s.command !== undefined) assert.ok(Array.isArray(s.command), `${name}: command must be exec form`);
+        if (s.command?.[0] === 'node') assert.equal(s.init, true, `${name}: init (docker-init passes SIGTERM on and reaps)`);
+        if (s.command?.[0] === 'sh') assert.match(s.command.at(-1)!, /^exec /, `${name}: the shell must exec the server`);
+      }
+      for (const f of dockerfiles) {
+        for (const st of stages(f)) for (const l of st.lines) if (/^(CMD|ENTRYPOINT)\b/.test(l)) assert.match(l, /^(CMD|ENTRYPOINT) \[/, `${f}: ${l}`);
+      }
+    });
+
+    it('healthchecks ask /healthz or /readyz with what the image has (no curl or wget)', () => {
+      for (const name of ['bff', 'verify']) {
+        const t = compose.services[name]!.healthcheck?.test;
+        assert.ok(Array.isArray(t) && t[0] === 'CMD' && t[1] === 'node', `${name}: ${t}`);
+        assert.match(t.join(' '), /fetch\('http:\/\/127\.0\.0\.1:\d+\/(healthz|readyz)'\)/, name);
+      }
+      // The examples (api, spa, dev-idp) have no health endpoint and nothing waits on them.
+      for (const name of ['traefik', 'redis', 'bff', 'verify']) {
+        const t = compose.services[name]!.healthcheck?.test;
+        assert.ok(t, `${name}: no healthcheck`);
+        assert.doesNotMatch([t].flat().join(' '), /\b(curl|wget)\b/, name);
+      }
+    });
+
+    /** The redis service's sh -c script, as compose hands it to sh ($$ is a literal $). */
+    function redisScript(): string {
+      const cmd = compose.services.redis!.command!;
+      assert.deepEqual(cmd.slice(0, 2), ['sh', '-c']);
+      assert.ok(!cmd[2]!.replace(/\$\$/g, '').includes('$'), 'compose would interpolate a single $: write $$');
+      return cmd[2]!.replace(/\$\$/g, '$');
+    }
+
+    it('Redis: internal network only, out of Traefik\'s reach, a password required and on no command line', () => {
+      const redis = compose.services.redis!;
+      assert.equal(redis.ports, undefined);
+      for (const n of netsOf('redis')) assert.equal(compose.networks[n]?.internal, true, `redis network ${n} must be internal`);
+      for (const n of netsOf('traefik')) assert.ok(!netsOf('redis').includes(n), `traefik shares ${n} with redis`);
+      assert.match(redis.environment!.REDIS_PASSWORD!, /^\$\{REDIS_PASSWORD:\?/, 'required, non-empty');
+      assert.match(redis.environment!.REDISCLI_AUTH!, /^\$\{REDIS_PASSWORD:\?/, 'the healthcheck authenticates');
+      const script = redisScript();
+      assert.match(script, /^exec redis-server - <<EOF$/m, 'configuration on stdin');
+      assert.match(script, /^requirepass \$REDIS_PASSWORD$/m);
+      assert.match(script, /^protected-mode yes$/m);
+      assert.doesNotMatch(JSON.stringify(redis.command) + JSON.stringify(redis.healthcheck), /--requirepass|-a |--pass/);
+      for (const name of ['bff', 'verify']) assert.match(compose.services[name]!.environment!.REDIS_URL!, /:\$\{REDIS_PASSWORD\}@redis:/, name);
+    });
+
+    it('Redis, started by that very script through sh, is the exec\'d process and refuses clients without the password', async function () {
+      const redisServer = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
+      const redisCli = spawnSync('sh', ['-c', 'command -v redis-cli'], { encoding: 'utf8' }).stdout.trim();
+      if (!redisServer || !redisCli) return this.skip();
+      this.timeout(10_000);
+      const port = await new Promise<number>((res) => { const srv = createServer().listen(0, '127.0.0.1', () => { const p = (srv.address() as { port: number }).port; srv.close(() => res(p)); }); });
+      // redis-server and redis-cli as the container has them, on a free loopback port.
+      const bin = mkdtempSync(join(tmpdir(), 'goldpath-redis-'));
+      writeFileSync(join(bin, 'redis-server'), `#!/bin/sh\nexec ${redisServer} "$@" --port ${port} --bind 127.0.0.1\n`);
+      writeFileSync(join(bin, 'redis-cli'), `#!/bin/sh\nexec ${redisCli} -p ${port} "$@"\n`);
+      for (const f of ['redis-server', 'redis-cli']) chmodSync(join(bin, f), 0o755);
+      const password = 'S3cr3t-' + process.pid + '-' + Date.now();
+      const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, REDIS_PASSWORD: password };
+      const child = spawn('sh', ['-c', redisScript()], { env, cwd: bin, stdio: 'ignore' });
+      const health = (auth?: string) => spawnSync('sh', ['-c', [compose.services.redis!.healthcheck!.test!].flat().slice(1).join(' ')],
+        { env: { ...env, REDISCLI_AUTH: auth ?? '' }, encoding: 'utf8' }).status;
+      try {
+        for (let i = 0; i < 100 && health(password) !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+        assert.equal(health(password), 0, 'the healthcheck passes with the password');
+        assert.notEqual(health(), 0, 'and fails without');
+        const noAuth = spawnSync(redisCli, ['-p', String(port), 'GET', 'x'], { encoding: 'utf8' });
+        assert.match(noAuth.stdout + noAuth.stderr, /NOAUTH/);
+        const get = (key: string) => spawnSync(redisCli, ['-p', String(port), '--no-auth-warning', '-a', password, 'CONFIG', 'GET', key], { encoding: 'utf8' }).stdout;
+        assert.match(get('maxmemory-policy'), /noeviction/);
+        assert.match(get('protected-mode'), /yes/);
+        // sh exec'd the server: the same pid, so SIGTERM goes to Redis. (Redis rewrites its argv
+        // into a process title once it runs, so a password given there would not show here: the
+        // static check above is what keeps it off the command line.)
+        const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
+        assert.match(argv, /redis-server/);
+        assert.ok(!argv.includes(password));
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+        rmSync(bin, { recursive: true, force: true });
+      }
+    });
+
+    it('Traefik: no API or dashboard, no Docker provider, an access log that keeps no credential', () => {
+      const api = (staticConfig.api ?? {}) as Obj;
+      assert.notEqual(api.insecure, true, 'api.insecure publishes the API on :8080');
+      assert.equal(api.dashboard, false);
+      for (const r of Object.values(dynamic.http.routers as Record<string, { service: string }>)) assert.doesNotMatch(r.service, /@internal$/);
+      const providers = staticConfig.providers as Obj;
+      assert.deepEqual(Object.keys(providers), ['file'], 'no docker provider: no exposedByDefault, no socket');
+      for (const [, s] of services()) for (const v of s.volumes ?? []) assert.doesNotMatch(v, /docker\.sock/);
+      const fields = (staticConfig.accessLog as Obj).fields as { names: Record<string, string>; headers: { defaultMode: string; names: Record<string, string> } };
+      assert.equal(fields.names.RequestPath, 'drop', 'the callback\'s ?code= stays out of the log');
+      assert.equal(fields.headers.defaultMode, 'drop', 'headers by allow-list');
+      for (const h of ['Authorization', 'Cookie', 'Set-Cookie', 'DPoP', 'X-CSRF-Token', 'Proxy-Authorization']) {
+        assert.notEqual(fields.headers.names[h] ?? fields.headers.defaultMode, 'keep', `${h} is logged`);
+      }
+      for (const [h, mode] of Object.entries(fields.headers.names)) {
+        if (mode === 'keep') assert.ok(['user-agent', 'content-type', 'x-request-id', 'sec-fetch-mode', 'sec-fetch-site', 'origin'].includes(h.toLowerCase()), `${h} kept`);
+      }
+    });
+
+    it('.env.example ships no secret: compose refuses to start until each is generated', () => {
+      const example = readFileSync(join(COMPOSE_DIR, '.env.example'), 'utf8');
+      const text = readFileSync(COMPOSE, 'utf8');
+      for (const v of ['GOLDPATH_SESSION_KEYS', 'GOLDPATH_CLIENT_SECRET', 'REDIS_PASSWORD']) {
+        assert.match(example, new RegExp(`^${v}=$`, 'm'), `${v} must be empty in .env.example`);
+        assert.match(text, new RegExp(`\\$\\{${v}:\\?`), `compose.yaml must require ${v}`);
+      }
+      // Nothing that looks like a key anywhere in it (a long base64/hex run on a value line).
+      for (const line of example.split('\n').filter((l) => /^[A-Z0-9_]+=/.test(l))) assert.doesNotMatch(line.slice(line.indexOf('=')), /[A-Za-z0-9_\-+/]{20,}/, line);
+      assert.match(readFileSync(join(ROOT, '.gitignore'), 'utf8'), /^\.env$/m);
+    });
+
+    it('base images are pinned to a release, never a floating major or latest (a digest, when present, is whole)', () => {
+      const refs = [...services().map(([, s]) => s.image).filter((i): i is string => !!i && i !== 'goldpath:local'),
+        ...dockerfiles.flatMap((f) => stages(f).map((st) => st.base))];
+      assert.ok(refs.length >= 4);
+      for (const ref of refs) {
+        const m = /^([a-z0-9./-]+):([\w.-]+)(@sha256:[0-9a-f]{64})?$/.exec(ref);
+        assert.ok(m, `${ref}: name:tag[@sha256:<64 hex>]`);
+        assert.match(m[2]!, /^v?\d+\.\d+(\.\d+)?(-[a-z0-9.]+)?$/, `${ref}: a release tag (major.minor at least)`);
+      }
+      // Both Dockerfiles build from the same Node.
+      const nodes = new Set(dockerfiles.flatMap((f) => stages(f).map((st) => st.base).filter((b) => b.startsWith('node:'))));
+      assert.equal(nodes.size, 1, [...nodes].join(' '));
+    });
+
+    it('the images run as a numeric non-root user, bake in no secret, and hold production code only', () => {
+      for (const f of dockerfiles) {
+        const all = stages(f);
+        const final = all.at(-1)!;
+        const user = final.lines.filter((l) => /^USER /.test(l)).at(-1);
+        assert.match(user ?? '', /^USER [1-9]\d*:\d+$/, `${f}: the final stage's USER`);
+        for (const st of all) {
+          for (const l of st.lines) {
+            assert.doesNotMatch(l, /^(ENV|ARG)\s+\S*(SECRET|PASSWORD|KEYS?|TOKEN)\b/i, `${f}: ${l}`);
+            assert.doesNotMatch(l, /^ADD\s/, `${f}: ${l} (COPY only: no remote or auto-extracted sources)`);
+          }
+        }
+        // What reaches the final stage: no test/bench code, not the whole dist (dist/test is there).
+        for (const l of final.lines.filter((x) => /^COPY /.test(x))) {
+          const srcs = l.split(/\s+/).slice(1, -1).filter((a) => !a.startsWith('--'));
+          for (const src of srcs) {
+            assert.doesNotMatch(src, /(^|\/)(test|bench|\.env|\.git)(\/|$)|^\.$/, `${f}: ${l}`);
+            assert.doesNotMatch(src, /(^|\/)dist\/?$/, `${f}: ${l} copies dist/test too`);
+          }
+        }
+        assert.ok(!final.lines.some((l) => /npm (ci|install|i)\b/.test(l)), `${f}: no install in the final stage`);
+        // node_modules comes from a stage whose last npm command leaves out devDependencies.
+        for (const l of final.lines.filter((x) => /^COPY --from=\S+ \S*node_modules/.test(x))) {
+          const from = /--from=(\S+)/.exec(l)![1];
+          const st = all.find((s) => s.name === from)!;
+          const npm = st.lines.flatMap((x) => x.split('&&')).filter((x) => /npm (ci|prune|install)/.test(x)).at(-1);
+          assert.match(npm ?? '', /--omit=dev/, `${f}: stage ${from} keeps devDependencies`);
+        }
+      }
+    });
+
+    it('every package src/ imports at run time is a production dependency (the pruned image has it)', () => {
+      const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Obj };
+      const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
+        .flatMap((e) => e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [join(dir, e.name)] : []);
+      let checked = 0;
+      for (const file of walk(join(ROOT, 'src'))) {
+        const text = readFileSync(file, 'utf8');
+        for (const m of text.matchAll(/^\s*(?:import|export)\s+(?!type\s)(?:[^'";]*?\sfrom\s+)?'([^']+)'|import\('([^']+)'\)/gm)) {
+          const spec = m[1] ?? m[2]!;
+          if (spec.startsWith('.') || spec.startsWith('node:')) continue;
+          const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+          assert.ok(name in pkg.dependencies, `${file}: ${spec} is not in dependencies`);
+          checked++;
+        }
+      }
+      assert.ok(checked >= 10, `imports found: ${checked}`);
+    });
+
+    it('the build context is an allow-list: no .env, key, heap snapshot, .git, test/ or host node_modules reaches a build', () => {
+      const tracked = spawnSync('git', ['ls-files'], { cwd: ROOT, encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+      for (const f of dockerfiles) {
+        const excluded = dockerignore(readFileSync(join(COMPOSE_DIR, `${f}.dockerignore`), 'utf8'));
+        for (const p of ['.env', 'compose/.env', '.git/HEAD', '.ci/run', 'node_modules/koa/package.json', 'dist/src/cli.js',
+          'test/compose/static.test.ts', 'test/bench/run.ts', 'test-results/x.png', 'compose/config/keys/client.jwk.json',
+          'compose/config/tls/client.key', 'core.heapsnapshot', 'x.cpuprofile', 'README.md', 'src/.env', 'src/.env.local',
+          'src/keys/client.jwk.json', 'src/tls/client.key', 'src/x.pem', 'src/dev/node_modules/x/index.js', 'src/y.heapsnapshot']) {
+          assert.ok(excluded(p), `${f}.dockerignore lets ${p} into the build`);
+        }
+        // Every COPY from the context is let in, and nothing tracked beyond what they copy.
+        const sources = stages(f).flatMap((st) => st.lines).filter((l) => /^COPY /.test(l) && !/--from=/.test(l))
+          .flatMap((l) => l.split(/\s+/).slice(1, -1).filter((a) => !a.startsWith('--')));
+        assert.ok(sources.length >= 3);
+        for (const src of sources) {
+          assert.ok(existsSync(join(ROOT, src)), `${f}: COPY ${src}`);
+          assert.ok(!excluded(src), `${f}: COPY ${src} is excluded`);
+        }
+        assert.ok(!excluded('src/dev/spa/index.html') && !excluded('src/cli.ts'));
+        for (const t of tracked) {
+          if (!excluded(t)) assert.ok(sources.some((s) => t === s || t.startsWith(s.replace(/\/?$/, '/'))), `${f}: ${t} reaches the build but no COPY takes it`);
+        }
+      }
     });
   });
 });
