@@ -59,7 +59,8 @@ export function backchannelLogoutHandler(deps: BffDeps) {
       let deleted: number;
       try {
         deleted = 0;
-        for (const t of targets) deleted += sid !== undefined ? await store.deleteBySid(t.name, sid) : await store.deleteBySub(t.name, claims.sub!);
+        // With sid and sub: the sid's sessions, and the sub's stored without a sid (store.deleteBySid).
+        for (const t of targets) deleted += sid !== undefined ? await store.deleteBySid(t.name, sid, claims.sub) : await store.deleteBySub(t.name, claims.sub!);
       } catch (err) {
         // The IdP retries a logout that did not answer 200 (OIDC Back-Channel Logout 2.8): its
         // retry, with the same token, must not be refused as a replay of this failed one.
@@ -67,7 +68,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
         throw err;
       }
       metrics.logout('backchannel', 'success');
-      log.info({ reqId: ctx.state.requestId, idp: targets.map((t) => t.name).join(','), by: sid !== undefined ? 'sid' : 'sub', deleted }, 'back-channel logout');
+      log.info({ reqId: ctx.state.requestId, idp: targets.map((t) => t.name).join(','), by: sid === undefined ? 'sub' : claims.sub === undefined ? 'sid' : 'sid+sub', deleted }, 'back-channel logout');
       ctx.body = {};
     } catch (err) {
       if (err instanceof InvalidLogoutToken) {

@@ -70,6 +70,11 @@ export interface KvBackend {
   swap(key: string, value: string, ttlMs: number): Promise<string | null>;
   /** Deletes the key only if it holds `value` (lock release). */
   deleteIfEquals(key: string, value: string): Promise<boolean>;
+  /**
+   * The store's own clock, ms since epoch (Redis TIME, always from the same server): one clock
+   * for every process on the store, so times two processes write compare without their skew.
+   */
+  time(): Promise<number>;
 
   /** Broadcasts to every backend instance on the same store (all processes). */
   publish(message: string): Promise<void>;

@@ -521,8 +521,11 @@ export class CachingSessionStore implements SessionStore {
   lastSignInIdp(browser: string, sub?: string): Promise<string | null> {
     return this.#inner.lastSignInIdp(browser, sub);
   }
-  deleteBySid(idp: string, sid: string): Promise<number> {
-    return this.#inner.deleteBySid(idp, sid);
+  deleteBySid(idp: string, sid: string, sub?: string): Promise<number> {
+    return this.#inner.deleteBySid(idp, sid, sub);
+  }
+  clock(): Promise<number> {
+    return this.#inner.clock();
   }
   deleteBySub(idp: string, sub: string): Promise<number> {
     return this.#inner.deleteBySub(idp, sub);

@@ -236,6 +236,11 @@ export class MemoryBackend implements KvBackend {
     return true;
   }
 
+  /** The dataset's clock: every store in the process shares it, as Redis processes share TIME. */
+  async time(): Promise<number> {
+    return this.#data.now();
+  }
+
   async publish(message: string): Promise<void> {
     this.#open();
     this.#broadcast(message);

@@ -110,9 +110,19 @@ const INCREMENT = `local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`;
 
+// KEYS[1] = CLOCK_KEY, never written: it only routes the call. TIME in ms (a Lua number holds it
+// exactly; the reply truncates it to an integer). No write, so a full Redis still answers it.
+const TIME = `local t = redis.call('TIME')
+return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+/**
+ * Routes every TIME to one server: a plain TIME goes to any Cluster node, each with its own clock.
+ * Through a key, it is always the master of that key's slot (after a failover, its replica).
+ */
+const CLOCK_KEY = 'gp:clock';
+
 const LUA: Record<string, string> = {
   gpCreate: CREATE, gpUpdate: UPDATE, gpTouch: TOUCH, gpTake: TAKE, gpSetAdd: SET_ADD, gpDelIfEq: DEL_IF_EQ,
-  gpIncrement: INCREMENT,
+  gpIncrement: INCREMENT, gpTime: TIME,
 };
 
 type Client = Redis | Cluster;
@@ -667,6 +677,11 @@ export class RedisBackend implements KvBackend {
 
   async deleteIfEquals(key: string, value: string): Promise<boolean> {
     return (await this.#write(key, 'gpDelIfEq', [value])) === 1;
+  }
+
+  time(): Promise<number> {
+    const c = this.#client as unknown as Scripted;
+    return this.#run(this.#client, async () => Number(await c.gpTime!(CLOCK_KEY)));
   }
 
   publish(message: string): Promise<void> {

@@ -11,8 +11,12 @@
 //   gp:lock:{<name>}            lock token (SET NX PX)
 //   gp:t:<kind>:{<key>}         AEAD(transient value, aad = kind + key)
 //   gp:once:<kind>:{<key>}      replay marker
-//   gp:sid-ended:{<idp>:<sid>}  '1': a back-channel logout ended this sid     } TTL = the longest absolute
-//   gp:sub-ended:{<idp>:<sub>}  when a back-channel logout ended this sub (ms) } expiry or sign-in, if longer
+//   gp:sid-ended:{<idp>:<sid>}      '1': a back-channel logout ended this sid         } TTL = the longest
+//   gp:sub-ended:{<idp>:<sub>}      when a back-channel logout ended this sub (ms)     } absolute expiry or
+//   gp:sidless-ended:{<idp>:<sub>}  when one by sid and sub ended the sub's sessions   } sign-in, if longer
+//                                   stored without a sid (ms)
+//   (the times above, and SignIn.startedAt, are read from the store's clock: clock())
+//   gp:clock                        never written: routes Redis TIME to one server (redis-backend.ts)
 //   gp:browser:{<browser>}      id of the session the browser's last sign-in created
 //   gp:tally:{<kind>:<window>}  count of events in a window (sign-ins started per minute)
 // <id> is the storage id (SHA-256 of the cookie's random part): a dump holds no cookie and no token.
@@ -66,6 +70,11 @@ export const keys = {
   sidEnded: (idp: string, sid: string) => `gp:sid-ended:{${enc(idp)}:${enc(sid)}}`,
   /** When a back-channel logout ended every session of a user: sign-ins begun before are refused. */
   subEnded: (idp: string, sub: string) => `gp:sub-ended:{${enc(idp)}:${enc(sub)}}`,
+  /**
+   * When a logout by sid and sub ended the user's sessions stored without a sid (deleteBySid):
+   * such sign-ins begun before are refused, as we cannot tell which IdP session they belong to.
+   */
+  sidlessEnded: (idp: string, sub: string) => `gp:sidless-ended:{${enc(idp)}:${enc(sub)}}`,
   /** The session a browser's last sign-in created (SignIn.browser). */
   browser: (browser: string) => `gp:browser:{${enc(browser)}}`,
   /** Events of a kind in one window (tally). */
@@ -253,19 +262,24 @@ export class KvSessionStore implements SessionStore {
     }
     // A back-channel logout that ran while the login completed (its code exchange came first):
     // deleteBySid and deleteBySub mark the sid or sub ended before they read the index, and this
-    // reads the marks after the index write, so one of the two always sees the other.
+    // reads the marks after the index write, so one of the two always sees the other. The marks'
+    // times and startedAt come from one clock (clock()). A start in the very ms of the logout is
+    // after it: the IdP ended its session before it sent the logout, so that sign-in reached it later.
     const startedAt = input.login?.startedAt ?? now;
+    const endedSince = (at: string | null) => at !== null && Number(at) > startedAt;
     let sidEnded: boolean;
     let subEndedAt: string | null;
     try {
       [sidEnded, subEndedAt] = await Promise.all([
-        input.sid === undefined ? false : this.#backend.exists(keys.sidEnded(input.idp, input.sid)),
+        input.sid === undefined
+          ? this.#backend.get(keys.sidlessEnded(input.idp, input.sub)).then(endedSince)
+          : this.#backend.exists(keys.sidEnded(input.idp, input.sid)),
         this.#backend.get(keys.subEnded(input.idp, input.sub)),
       ]);
     } catch (err) {
       throw unavailable(err);
     }
-    if (sidEnded || (subEndedAt !== null && Number(subEndedAt) > startedAt)) {
+    if (sidEnded || endedSince(subEndedAt)) {
       await this.delete(id);
       throw new SessionEnded();
     }
@@ -482,14 +496,29 @@ export class KvSessionStore implements SessionStore {
     return was;
   }
 
-  async deleteBySid(idp: string, sid: string): Promise<number> {
-    await this.#markEnded(keys.sidEnded(idp, sid), '1');
-    return this.#deleteIndexed(keys.bySid(idp, sid));
+  async deleteBySid(idp: string, sid: string, sub?: string): Promise<number> {
+    await Promise.all([
+      this.#markEnded(keys.sidEnded(idp, sid), '1'),
+      sub === undefined ? undefined : this.clock().then((at) => this.#markEnded(keys.sidlessEnded(idp, sub), String(at))),
+    ]);
+    return this.#deleteIndexed(keys.bySid(idp, sid), sub === undefined ? undefined : keys.bySub(idp, sub));
   }
 
   async deleteBySub(idp: string, sub: string): Promise<number> {
-    await this.#markEnded(keys.subEnded(idp, sub), String(this.#now()));
+    await this.#markEnded(keys.subEnded(idp, sub), String(await this.clock()));
     return this.#deleteIndexed(keys.bySub(idp, sub));
+  }
+
+  /**
+   * The store's clock (Redis TIME), not this process's: a logout's mark and the start of a sign-in
+   * are often written by two replicas, whose clocks may disagree by more than a sign-in takes.
+   */
+  async clock(): Promise<number> {
+    try {
+      return await this.#backend.time();
+    } catch (err) {
+      throw unavailable(err);
+    }
   }
 
   /**
@@ -540,11 +569,18 @@ export class KvSessionStore implements SessionStore {
     }
   }
 
-  async #deleteIndexed(indexKey: string): Promise<number> {
+  /**
+   * Deletes the sessions an index names; with `sidlessIn` (a sub index), also those of that index
+   * stored without a sid, read from each session (its `sub` is always stored: no answer = gone).
+   */
+  async #deleteIndexed(indexKey: string, sidlessIn?: string): Promise<number> {
     try {
-      const ids = await this.#backend.setMembers(indexKey);
-      if (ids.length === 0) return 0;
-      const deleted = await Promise.all(ids.map((id) => this.delete(id)));
+      const [ids, more] = await Promise.all([this.#backend.setMembers(indexKey), sidlessIn === undefined ? [] : this.#backend.setMembers(sidlessIn)]);
+      const others = more.filter((id) => !ids.includes(id));
+      const fields = await Promise.all(others.map((id) => this.#backend.hashGetSome(keys.session(id), ['sub', 'sid'])));
+      const sidless = others.filter((_, i) => fields[i] !== null && fields[i]![1] === null);
+      if (ids.length + sidless.length === 0) return 0;
+      const deleted = await Promise.all([...ids, ...sidless].map((id) => this.delete(id)));
       await this.#backend.setRemove(indexKey, ids); // stale members too
       return deleted.filter(Boolean).length;
     } catch (err) {

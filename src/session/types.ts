@@ -106,8 +106,9 @@ export interface SignIn {
    */
   readonly browser: string;
   /**
-   * When the sign-in began (ms since epoch). A back-channel logout by `sub` received after that
-   * ends it (SessionEnded), as a logout by `sid` ends every session of that sid.
+   * When the sign-in began (ms since epoch), read from the store's clock (SessionStore.clock). A
+   * back-channel logout by `sub` received after that ends it (SessionEnded), as a logout by `sid`
+   * ends every session of that sid, and one by `sid` and `sub` a sign-in of that sub without a sid.
    */
   readonly startedAt: number;
 }
@@ -124,8 +125,9 @@ export interface SessionStore {
   /**
    * Creates a session under a fresh random id; returns the cookie value to set. SessionEnded when
    * a back-channel logout ended its `sid` (deleteBySid), or its `sub` after its sign-in began
-   * (deleteBySub): no session outlives its IdP session. With `login`, deletes the session of the
-   * same browser's previous sign-in (SignIn).
+   * (deleteBySub), or, for a session without a sid, named its `sub` with a sid after its sign-in
+   * began (deleteBySid with a sub): no session outlives its IdP session. With `login`, deletes
+   * the session of the same browser's previous sign-in (SignIn).
    */
   create(input: NewSession): Promise<{ cookieValue: string; session: Session }>;
   /**
@@ -161,13 +163,24 @@ export interface SessionStore {
    * idle touch.
    */
   lastSignInIdp(browser: string, sub?: string): Promise<string | null>;
-  /** Deletes every session of that IdP with that `sid`, and refuses new ones for it (create); returns how many. */
-  deleteBySid(idp: string, sid: string): Promise<number>;
+  /**
+   * Deletes every session of that IdP with that `sid`, whatever its sub, and refuses new ones for
+   * it (create); returns how many. With `sub` (a logout token naming both), also every session of
+   * that sub stored without a sid (the IdP gave none at sign-in: it may be that IdP session), and
+   * refuses such sign-ins begun before (create); never the sub's sessions under another sid.
+   */
+  deleteBySid(idp: string, sid: string, sub?: string): Promise<number>;
   /**
    * Deletes every session of that IdP with that `sub`, and refuses new ones whose sign-in began
    * before it (create); returns how many.
    */
   deleteBySub(idp: string, sub: string): Promise<number>;
+
+  /**
+   * The store's clock, ms since epoch (Redis TIME, from one server): what SignIn.startedAt and the
+   * logout marks are read from, so that replicas whose clocks disagree still order them alike.
+   */
+  clock(): Promise<number>;
 
   /** A cross-process lock (e.g. single-flight refresh). Returns a release token, or null if held. */
   tryLock(name: string, ttlMs: number): Promise<string | null>;

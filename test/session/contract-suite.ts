@@ -423,11 +423,12 @@ export function contract(name: string, harness: () => Harness): void {
       const other = open();
       const idp = `idp-${uniq()}`;
       const signIn = (startedAt: number) => ({ browser: `b-${uniq()}`, startedAt });
-      const before = Date.now() - 1;
+      const before = (await other.clock()) - 1;
       await store.deleteBySub(idp, 'gone');
       await assert.rejects(other.create(newSession({ idp, sub: 'gone', sid: undefined, login: signIn(before) })), SessionEnded);
       assert.equal(await other.deleteBySub(idp, 'gone'), 0, 'nothing of it was kept');
-      assert.ok(await other.create(newSession({ idp, sub: 'gone', sid: 'new', login: signIn(Date.now()) })), 'a sign-in begun after it is not ended');
+      await sleep(2); // the store's clock is in ms
+      assert.ok(await other.create(newSession({ idp, sub: 'gone', sid: 'new', login: signIn(await other.clock()) })), 'a sign-in begun after it is not ended');
       assert.ok(await other.create(newSession({ idp, sub: 'someone-else', sid: undefined, login: signIn(before) })), 'other subs are unaffected');
       // A login completing while the IdP's logout of the user arrives: whichever order, nothing lives on.
       for (let i = 0; i < 20; i++) {
@@ -437,6 +438,59 @@ export function contract(name: string, harness: () => Harness): void {
         if (created.status === 'fulfilled') assert.equal(await store.getById(created.value.session.id), null, `round ${i}: the session outlived its user's logout`);
         else assert.ok(created.reason instanceof SessionEnded, String(created.reason));
       }
+    });
+
+    it('deleteBySid with the sub also deletes that sub\'s sessions stored without a sid; not its others, nor other users\'', async () => {
+      const store = open();
+      const idp = `idp-${uniq()}`;
+      const mk = async (sub: string, sid: string | undefined, i = idp) => (await store.create(newSession({ idp: i, sub, sid }))).session.id;
+      const named = await mk('u', 's');
+      const namedOtherSub = await mk('v', 's');
+      const sidless = [await mk('u', undefined), await mk('u', undefined)];
+      const otherSid = await mk('u', 't');
+      const otherUserSidless = await mk('v', undefined);
+      const otherIdp = await mk('u', undefined, `${idp}-2`);
+      assert.equal(await store.deleteBySid(idp, 's', 'u'), 4);
+      for (const id of [named, namedOtherSub, ...sidless]) assert.equal(await store.getById(id), null);
+      for (const id of [otherSid, otherUserSidless, otherIdp]) assert.ok(await store.getById(id), 'not named by the token');
+      assert.equal(await store.deleteBySid(idp, 's', 'u'), 0);
+      assert.equal(await store.deleteBySub(idp, 'u'), 1, 'the sub index kept only the session under another sid');
+    });
+
+    it('after deleteBySid with the sub, no sign-in of that sub without a sid begun before it can create a session, not even one racing it', async () => {
+      const store = open();
+      const other = open();
+      const idp = `idp-${uniq()}`;
+      const signIn = (startedAt: number) => ({ browser: `b-${uniq()}`, startedAt });
+      const before = (await other.clock()) - 1;
+      await store.deleteBySid(idp, 's', 'gone');
+      await assert.rejects(other.create(newSession({ idp, sub: 'gone', sid: undefined, login: signIn(before) })), SessionEnded);
+      assert.ok(await other.create(newSession({ idp, sub: 'gone', sid: 'another', login: signIn(before) })), 'a sign-in at another IdP session is not ended');
+      assert.ok(await other.create(newSession({ idp, sub: 'someone-else', sid: undefined, login: signIn(before) })), 'other subs are unaffected');
+      await sleep(2);
+      assert.ok(await other.create(newSession({ idp, sub: 'gone', sid: undefined, login: signIn(await other.clock()) })), 'a sign-in begun after it is not ended');
+      for (let i = 0; i < 20; i++) {
+        const sub = `race-${i}`;
+        const login = signIn((await other.clock()) - 1);
+        const [, created] = await Promise.allSettled([store.deleteBySid(idp, `s-${i}`, sub), other.create(newSession({ idp, sub, sid: undefined, login }))]);
+        if (created.status === 'fulfilled') assert.equal(await store.getById(created.value.session.id), null, `round ${i}: the session outlived the logout`);
+        else assert.ok(created.reason instanceof SessionEnded, String(created.reason));
+      }
+    });
+
+    it('clock() is the store\'s, not the process\'s: stores whose processes\' clocks disagree agree on it, and so on what a logout by sub ends', async () => {
+      const behind = open({ now: () => Date.now() - 10 * MIN });
+      const ahead = open({ now: () => Date.now() + 10 * MIN });
+      const [x, y] = await Promise.all([behind.clock(), ahead.clock()]);
+      assert.ok(Math.abs(x - y) < 5_000, `${x} vs ${y}`);
+      const idp = `idp-${uniq()}`;
+      const signIn = (startedAt: number) => ({ browser: `b-${uniq()}`, startedAt });
+      const early = signIn((await ahead.clock()) - 1);
+      await behind.deleteBySub(idp, 'u');
+      await assert.rejects(ahead.create(newSession({ idp, sub: 'u', sid: undefined, login: early })), SessionEnded, 'begun before a logout a lagging process received');
+      await ahead.deleteBySub(idp, 'w');
+      await sleep(2);
+      assert.ok(await behind.create(newSession({ idp, sub: 'w', sid: undefined, login: signIn(await behind.clock()) })), 'begun after a logout a leading process received');
     });
 
     it('a sign-in deletes the session of the same browser\'s previous sign-in, and only that one', async () => {

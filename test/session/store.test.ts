@@ -25,11 +25,14 @@ describe('session store: back-channel logout marks', () => {
     t += 1000;
     await store.deleteBySub(idp, 'alice');
     await store.deleteBySid(idp, 'sid-x');
+    await store.deleteBySid(idp, 'sid-y', 'carol');
     t = startedAt + TX_TTL_MS - 60_000; // the callback arrives, its transaction still valid
     const browser = randomBytes(8).toString('hex');
     await assert.rejects(store.create(newSession({ idp, sub: 'alice', sid: undefined, login: { browser, startedAt } })), SessionEnded,
       'a sign-in begun before the logout of its user was accepted');
     await assert.rejects(store.create(newSession({ idp, sub: 'bob', sid: 'sid-x', login: { browser, startedAt } })), SessionEnded,
       'a session was created for an ended sid');
+    await assert.rejects(store.create(newSession({ idp, sub: 'carol', sid: undefined, login: { browser, startedAt } })), SessionEnded,
+      'a sign-in without a sid begun before a logout naming its sub (and a sid) was accepted');
   });
 });
