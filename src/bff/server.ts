@@ -13,6 +13,7 @@ import { listen, onShutdown, type Listening } from '../http/serve.ts';
 import { createBffApp, type BffApp } from './app.ts';
 import { serialized } from '../http/serialized.ts';
 import { refusalRecorder } from '../http/refusals.ts';
+import { exportProcessMetrics } from '../http/process-metrics.ts';
 import { FloodGate } from '../http/flood-gate.ts';
 
 export const DEFAULT_BFF_PORT = 3001;
@@ -52,6 +53,9 @@ export async function startBffProcess(opts: BffProcessOptions): Promise<BffProce
   const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'bff' });
   const store = opts.store ?? createSessionStore({ url: settings.redisUrl, settings, log });
   const bff = await createBffApp({ settings, config, store, log });
+  // Memory, CPU and event-loop lag, as the sidecar has them: a process of its own (not the demo's,
+  // which shares its process with the sidecar, as it shares the store).
+  if (!opts.store) exportProcessMetrics(bff.metrics.registry);
   const listening = await listen(bff.app.callback(), opts.port ?? settings.port ?? DEFAULT_BFF_PORT, opts.host ?? settings.host, undefined,
     refusalRecorder(bff.metrics.registry, log));
 

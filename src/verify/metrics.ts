@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, type Metric } from 'prom-client';
-import { exportProcessMetrics } from './process-metrics.ts';
+import { exportProcessMetrics } from '../http/process-metrics.ts';
 import { REFRESH_OUTCOMES } from '../oidc/token-provider.ts';
 
 export interface VerifyMetrics {

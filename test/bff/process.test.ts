@@ -71,6 +71,15 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
       assert.ok(!logs.includes(SECRET), 'no client secret in the process output');
     });
 
+    it('/metrics carries the process\'s memory, CPU and event-loop lag, as the sidecar\'s does', async () => {
+      const text = (await httpCall(`${origin}/metrics`)).body;
+      for (const name of ['process_resident_memory_bytes', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_max_seconds']) {
+        const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
+        assert.ok(m, `${name} in the BFF's /metrics`);
+        if (name !== 'nodejs_eventloop_lag_max_seconds') assert.ok(Number(m[1]) > 0, `${name} is ${m[1]}`);
+      }
+    });
+
     it('a client that resets its connection mid-request leaves only JSON log lines: no stack trace', async () => {
       const before = child.output().length;
       for (let i = 0; i < 10; i++) {

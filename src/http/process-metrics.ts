@@ -1,4 +1,4 @@
-// The sidecar's process_* and nodejs_* metrics, all read at scrape time.
+// Every goldpath process's process_* and nodejs_* metrics (the sidecar's and the BFF's), all read at scrape time.
 //
 // Why not prom-client's collectDefaultMetrics: its GC histogram subscribes a PerformanceObserver
 // to every garbage collection. The hot path makes ~250 young-generation collections a second at
