@@ -18,7 +18,11 @@ export function toAccessToken(res: TokenResponse, now = Date.now(), refreshable 
   // Finite in ms too: an absurd expires_in (1e306, a number openid-client takes) or JWT exp/iat
   // made Infinity, which JSON stores as null, and a session with a null time fails the shape check
   // (secrets-shape.ts): it read as absent right after it was written. Such a time is "not said".
-  const expiresIn = typeof res.expires_in === 'number' && Number.isFinite(res.expires_in * 1000 + now) ? res.expires_in : undefined;
+  // Positive too: a token "expired" the moment it is issued (expires_in 0 or less) was refreshed
+  // again at every request, each refresh answered the same: one refresh grant per API call, for
+  // as long as the session lived. Such a lifetime says nothing usable: the JWT's exp, or the
+  // assumed lifetime, decide instead.
+  const expiresIn = typeof res.expires_in === 'number' && res.expires_in > 0 && Number.isFinite(res.expires_in * 1000 + now) ? res.expires_in : undefined;
   const jwt = expiresIn === undefined ? jwtTimes(res.access_token) : undefined;
   const assumed = expiresIn === undefined && jwt === undefined && refreshable;
   const lifetimeMs = expiresIn !== undefined ? expiresIn * 1000 : assumed ? ASSUMED_LIFETIME_MS : jwt?.lifetimeMs;

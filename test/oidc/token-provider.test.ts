@@ -414,6 +414,26 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
     assert.equal(stored.expiresAt, exp * 1000);
   });
 
+  it('an IdP that answers expires_in 0: not a refresh at every request, the JWT\'s exp decides', async () => {
+    for (const expiresIn of [0]) {
+      const s = await loginSession(`zero-${-expiresIn}`);
+      let grants = 0;
+      const edit = editingIdpJson('/token', (body) => { body['expires_in'] = expiresIn; });
+      const fetch: FetchLike = async (url, init) => {
+        if (String(init.body ?? '').includes('grant_type=refresh_token')) grants++;
+        return edit(url, init);
+      };
+      const tokens = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: silentLogger, fetch }), store: env.store, log: silentLogger });
+      for (let i = 0; i < 4; i++) {
+        const current = (await env.store.getById(s.id))!;
+        assert.ok(await tokens.credentials(current, 'orders', 'GET', `${ORDERS}/1`));
+      }
+      assert.equal(grants, 1, `expires_in ${expiresIn}: ${grants} refresh grants for 4 requests`);
+      const stored = (await env.store.getById(s.id))!.secrets.tokens['orders']!;
+      assert.ok(stored.expiresAt! > Date.now() + 60_000, `expires_in ${expiresIn}: kept until ${stored.expiresAt}`);
+    }
+  });
+
   it('refreshed tokens the store could not take are saved once it is back (the rotated refresh token is not lost)', async () => {
     const s = await expire(await loginSession('rosa'));
     const oldRt = s.secrets.refreshToken;
