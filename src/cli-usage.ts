@@ -11,6 +11,9 @@ const ENV = {
   logLevel: 'LOG_LEVEL                  fatal, error, warn, info, debug, trace or silent (default info)',
   issuer: 'GOLDPATH_IDP_ISSUER        the dev IdP\'s issuer',
   logins: 'GOLDPATH_MAX_LOGINS_PER_MINUTE sign-ins that may start per minute, all BFFs together (default 6000)',
+  // The config files' ${NAME}s are read too: a missing one stops the process (naming file and key).
+  named: '${NAME}                    each variable the config files name; the shipped idps.yaml names\n' +
+    '                             GOLDPATH_IDP_ISSUER (default http://localhost:4000) and GOLDPATH_CLIENT_SECRET (required)',
 };
 
 const listen = (host: string, port: number) => `PORT, HOST                 where it listens (default ${host}:${port})`;
@@ -20,18 +23,18 @@ const COMMANDS: Record<string, { about: string; env: string[] }> = {
     about: 'The ForwardAuth sidecar: Traefik asks /auth/verify about every /api/** request; it answers 200\n' +
       'with the upstream\'s Authorization header, or 401/403. Also /healthz, /readyz, /metrics.\n' +
       'SIGHUP reloads the config files and policies.',
-    env: [ENV.config, ENV.redis, ENV.publicUrl, ENV.keys, ENV.lifetimes, listen('0.0.0.0', 3002), ENV.logLevel],
+    env: [ENV.config, ENV.named, ENV.redis, ENV.publicUrl, ENV.keys, ENV.lifetimes, listen('0.0.0.0', 3002), ENV.logLevel],
   },
   bff: {
     about: 'The OAuth/OIDC backend-for-frontend: /auth/login, /auth/callback, /auth/logout, /auth/session,\n' +
       '/auth/backchannel-logout. Also /healthz, /readyz, /metrics. SIGHUP reloads the config files.',
-    env: [ENV.config, ENV.redis, ENV.publicUrl, ENV.keys, ENV.lifetimes, ENV.logins, listen('0.0.0.0', 3001), ENV.logLevel],
+    env: [ENV.config, ENV.named, ENV.redis, ENV.publicUrl, ENV.keys, ENV.lifetimes, ENV.logins, listen('0.0.0.0', 3001), ENV.logLevel],
   },
   'dev-idp': {
     about: 'A development OpenID Provider: any user name signs in (admin gets the admin role). It registers\n' +
       'a client for each IdP of idps.yaml whose issuer is its own. Development only. SIGHUP is ignored:\n' +
       'restart it to apply changes to idps.yaml.',
-    env: [ENV.config, `${ENV.issuer} (default http://localhost:<PORT>)`,
+    env: [ENV.config, ENV.named, `${ENV.issuer} (default http://localhost:<PORT>)`,
       'GOLDPATH_PUBLIC_URL        the origin of the BFF\'s redirect URIs (default http://localhost:8080)',
       'GOLDPATH_DEV_IDP_BACKCHANNEL_URL  where back-channel logouts go, e.g. http://bff:3001 (default GOLDPATH_PUBLIC_URL)',
       'GOLDPATH_DEV_IDP_TLS_CERT, _KEY, _CA  PEM files to serve https (default plain http)',

@@ -112,8 +112,8 @@ return n`;
 
 // KEYS[1] = CLOCK_KEY, never written: it only routes the call. TIME in ms (a Lua number holds it
 // exactly; the reply truncates it to an integer). No write, so a full Redis still answers it.
-const TIME = `local t = redis.call('TIME')
-return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+const TIME = `${NOW_MS}
+return now`;
 /**
  * Routes every TIME to one server: a plain TIME goes to any Cluster node, each with its own clock.
  * Through a key, it is always the master of that key's slot (after a failover, its replica).

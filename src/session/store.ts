@@ -27,7 +27,7 @@ import { SessionEnded, StoreUnavailable } from '../errors.ts';
 import { FloodGate } from '../http/flood-gate.ts';
 import { percentEncode } from '../strings.ts';
 import { errorFields, type Logger } from '../log.ts';
-import type { Fields, KvBackend } from './backend.ts';
+import { END_FIELD, type Fields, type KvBackend } from './backend.ts';
 import { CookieCodec, isStorageId } from './cookie.ts';
 import { SecretBox } from './crypto.ts';
 import { DEFAULT_SESSION_CACHE_TTL_MS } from './cache.ts';
@@ -547,8 +547,15 @@ export class KvSessionStore implements SessionStore {
     try {
       const previous = await this.#backend.swap(keys.browser(login.browser), id, this.#maxMs);
       if (previous === null || previous === id || !isStorageId(previous)) return;
-      const owner = await this.#backend.hashGetSome(keys.session(previous), ['idp', 'sub', 'createdAt']);
-      if (owner !== null && owner[0] === idp && owner[1] === sub && Number(owner[2]) < login.startedAt) {
+      const owner = await this.#backend.hashGetSome(keys.session(previous), ['idp', 'sub', 'createdAt', END_FIELD]);
+      // "Made after this sign-in began" on one clock: startedAt is the store's (clock()), and so is
+      // END_FIELD (the store's time at creation + the absolute lifetime); createdAt is the creating
+      // process's, which may lag the store's by more than two overlapping sign-ins lie apart. (A
+      // GOLDPATH_SESSION_MAX changed since the session was made shifts madeAt by the change: rare,
+      // and the cost is one of two overlapping sign-ins signed out.)
+      const end = owner?.[3];
+      const madeAt = typeof end === 'string' ? Number(end) - Math.ceil(this.#maxMs) : Number(owner?.[2]);
+      if (owner !== null && owner[0] === idp && owner[1] === sub && madeAt < login.startedAt) {
         await this.putTransient(REPLACED.kind, previous, idp, REPLACED.ttlMs);
         await this.delete(previous);
       }

@@ -132,8 +132,14 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
         const counts = await refusedCounts(port);
         assert.deepEqual(counts, { ...before, header_too_large: 1, bad_request: 2, missing_host: 1 });
         const lines = refusalLines(target.child);
-        assert.equal(lines.length, 2, JSON.stringify(lines));
-        assert.deepEqual([lines[1]!.reason, lines[1]!.status, lines[1]!.alsoRefused], ['missing_host', 400, 2]);
+        if (burstMs < 800) {
+          assert.equal(lines.length, 2, JSON.stringify(lines));
+          assert.deepEqual([lines[1]!.reason, lines[1]!.status, lines[1]!.alsoRefused], ['missing_host', 400, 2]);
+        } else {
+          // A loaded machine spread the four over more than one window: each still said, once.
+          assert.equal(lines.reduce((n, l) => n + 1 + Number(l.alsoRefused ?? 0), 0), 4, JSON.stringify(lines));
+          assert.equal(lines.at(-1)!.reason, 'missing_host');
+        }
 
         const timedOut = await stalled;
         assert.equal(statusOf(timedOut.text), 408, timedOut.text);

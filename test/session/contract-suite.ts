@@ -526,6 +526,17 @@ export function contract(name: string, harness: () => Harness): void {
       }
     });
 
+    it('on a process whose clock lags the store\'s, a sign-in keeps the session a later sign-in of the browser made (one clock: the store\'s)', async () => {
+      open(); // the memory dataset's clock: real time, as Redis's TIME is here
+      const lagging = open({ now: () => Date.now() - 10 * MIN });
+      const browser = `lagging-${uniq()}`;
+      const earlier = await lagging.clock(); // sign-in A begins (/auth/login reads the store's clock)
+      await sleep(2);
+      const later = await lagging.create(newSession({ login: { browser, startedAt: await lagging.clock() } })); // B begins and completes
+      await lagging.create(newSession({ login: { browser, startedAt: earlier } })); // A completes
+      assert.ok(await lagging.getById(later.session.id), 'the session of a sign-in begun after this one was deleted (its createdAt, on the lagging clock, read as before)');
+    });
+
     it('a sign-in never deletes another user\'s session through a shared browser binding', async () => {
       // The binding is the hash of the login-transaction cookie, which another browser may share
       // (a value planted on plain-http localhost): only the same user's session is "the previous one".
@@ -537,7 +548,8 @@ export function contract(name: string, harness: () => Harness): void {
       assert.ok(await store.getById(alice.session.id), 'alice\'s session survives mallory\'s sign-in');
       const elsewhere = await store.create(newSession({ idp: `${idp}-2`, sub: 'alice', login: { browser, startedAt: Date.now() } }));
       assert.ok(await store.getById(elsewhere.session.id));
-      const again = await store.create(newSession({ idp: `${idp}-2`, sub: 'alice', login: { browser, startedAt: elsewhere.session.createdAt + 1 } }));
+      await sleep(2); // startedAt is read from the store's clock (ms), as /auth/login does
+      const again = await store.create(newSession({ idp: `${idp}-2`, sub: 'alice', login: { browser, startedAt: await store.clock() } }));
       assert.equal(await store.getById(elsewhere.session.id), null, 'the same user\'s previous sign-in in that browser is still replaced');
       assert.ok(await store.getById(again.session.id));
     });
@@ -549,7 +561,8 @@ export function contract(name: string, harness: () => Harness): void {
       assert.equal(await store.lastSignInIdp(browser), null, 'no sign-in yet');
       const first = await store.create(newSession({ idp, sub: 'lena', login: { browser, startedAt: Date.now() } }));
       assert.equal(await store.lastSignInIdp(browser), idp);
-      const second = await store.create(newSession({ idp, sub: 'lena', login: { browser, startedAt: first.session.createdAt + 1 } }));
+      await sleep(2);
+      const second = await store.create(newSession({ idp, sub: 'lena', login: { browser, startedAt: await store.clock() } }));
       assert.equal(await store.getById(first.session.id), null, 'replaced');
       assert.equal(await store.takeTransient(REPLACED.kind, first.session.id), idp, 'marked with the IdP of the sign-in that replaced it');
       assert.equal(await store.lastSignInIdp(browser), idp);
