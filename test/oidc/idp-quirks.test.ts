@@ -4,48 +4,25 @@
 // works, or a clear 4xx page / 503 and a log line naming the problem; never a 500, a lost session,
 // a silently wrong identity or a leaked token.
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createBffApp, type BffApp } from '../../src/bff/app.ts';
-import type { GoldpathConfig, IdpConfig } from '../../src/config/types.ts';
-import { createSessionStore } from '../../src/session/index.ts';
-import type { Session, SessionStore } from '../../src/session/types.ts';
-import { startFakeIdp, type FakeIdp, type FakeIdpOptions } from '../helpers/fake-idp.ts';
-import { capturingLogger, testIdpConfig, testSettings, TEST_CLIENT_SECRET } from '../helpers/idp-bff.ts';
+import type { IdpConfig } from '../../src/config/types.ts';
+import type { Session } from '../../src/session/types.ts';
+import type { FakeIdpOptions } from '../helpers/fake-idp.ts';
+import { startFakeIdpBff, type FakeIdpBff } from '../helpers/fake-idp-bff.ts';
 import { browserLogin, httpCall, type LoginResult } from '../helpers/login.ts';
 import { RedisServer } from '../helpers/redis.ts';
 
-interface Env {
-  op: FakeIdp;
-  url: string;
-  store: SessionStore;
-  bff: BffApp;
-  lines: string[];
+interface Env extends FakeIdpBff {
   login(): Promise<LoginResult>;
   /** A signed-in session whose login token has expired (the next credentials() refreshes). */
   expiredSession(): Promise<Session>;
-  close(): Promise<void>;
 }
 
 async function startEnv(redis: RedisServer, over: Partial<FakeIdpOptions> = {}, idpOver: Partial<IdpConfig> = {}): Promise<Env> {
-  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  const server: Server = createServer((req, res) => handler!(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const op = await startFakeIdp({ clientId: 'goldpath', clientSecret: TEST_CLIENT_SECRET, redirectUri: `${url}/auth/callback`, ...over });
-  const { log, lines } = capturingLogger('info');
-  const settings = testSettings(url, redis.url);
-  const config: GoldpathConfig = {
-    routes: { routes: [], cors: { allowedOrigins: [] } },
-    pdp: { policies: [], rules: [] },
-    idps: { default: 'fake', idps: { fake: testIdpConfig('fake', op.issuer, idpOver) } },
-  };
-  const store = createSessionStore({ url: redis.url, settings, log });
-  const bff = await createBffApp({ settings, config, store, log, discoverEagerly: false });
-  handler = bff.app.callback();
+  const base = await startFakeIdpBff(redis, { idp: over, client: idpOver });
+  const { store, url } = base;
   const login = () => browserLogin({ start: `${url}/auth/login?return_to=/home` });
   return {
-    op, url, store, bff, lines, login,
+    ...base, login,
     async expiredSession() {
       const r = await login();
       assert.equal(r.status, 302, r.last.body.slice(0, 300));
@@ -53,14 +30,6 @@ async function startEnv(redis: RedisServer, over: Partial<FakeIdpOptions> = {}, 
       const t = s.secrets.tokens['']!;
       assert.ok(await store.updateSecrets(s.id, { ...s.secrets, tokens: { '': { ...t, expiresAt: Date.now() - 1000 } } }));
       return (await store.getById(s.id))!;
-    },
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await store.close();
-      await op.close();
     },
   };
 }

@@ -3,54 +3,16 @@
 // nonce, expired, alg none, HS256 keyed with the client secret, unknown kid. A signing-key
 // rotation (new kid, new JWKS) between two logins just works.
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createBffApp, type BffApp } from '../../src/bff/app.ts';
-import type { GoldpathConfig } from '../../src/config/types.ts';
-import { createSessionStore } from '../../src/session/index.ts';
-import type { SessionStore } from '../../src/session/types.ts';
-import { startFakeIdp, type FakeIdp, type FakeIdpOptions, type IdTokenFault } from '../helpers/fake-idp.ts';
-import { capturingLogger, testIdpConfig, testSettings, TEST_CLIENT_SECRET } from '../helpers/idp-bff.ts';
+import type { FakeIdpOptions, IdTokenFault } from '../helpers/fake-idp.ts';
+import { startFakeIdpBff, type FakeIdpBff } from '../helpers/fake-idp-bff.ts';
 import { browserLogin, type LoginResult } from '../helpers/login.ts';
 import { RedisServer } from '../helpers/redis.ts';
 
-interface Env {
-  op: FakeIdp;
-  url: string;
-  store: SessionStore;
-  bff: BffApp;
-  lines: string[];
-  close(): Promise<void>;
-}
+type Env = FakeIdpBff;
 
-async function startEnv(redis: RedisServer, over: Partial<FakeIdpOptions> = {}): Promise<Env> {
-  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  const server: Server = createServer((req, res) => handler!(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const op = await startFakeIdp({ clientId: 'goldpath', clientSecret: TEST_CLIENT_SECRET, redirectUri: `${url}/auth/callback`, ...over });
-  const { log, lines } = capturingLogger('info');
-  const settings = testSettings(url, redis.url);
-  const config: GoldpathConfig = {
-    routes: { routes: [], cors: { allowedOrigins: [] } },
-    pdp: { policies: [], rules: [] },
-    idps: { default: 'fake', idps: { fake: testIdpConfig('fake', op.issuer, { scopes: ['openid', 'profile', 'email'] }) } },
-  };
-  const store = createSessionStore({ url: redis.url, settings, log });
-  const bff = await createBffApp({ settings, config, store, log, discoverEagerly: true });
-  handler = bff.app.callback();
-  return {
-    op, url, store, bff, lines,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await store.close();
-      await op.close();
-    },
-  };
-}
+/** The BFF and the fake IdP, discovered at start, asking for the email scope too. */
+const startEnv = (redis: RedisServer, over: Partial<FakeIdpOptions> = {}): Promise<Env> =>
+  startFakeIdpBff(redis, { idp: over, client: { scopes: ['openid', 'profile', 'email'] }, discoverEagerly: true });
 
 /** The BFF's last "login failed" log line: why it refused (errCode, and the library's cause). */
 function lastFailure(lines: string[]): { reason?: string; err?: { errCode?: string; cause?: string } } {
