@@ -377,7 +377,7 @@ describe(`no secret in any log line of the dev IdP, BFF and verify processes at 
     has('bff', 'request', { path: '/auth/logout', status: 403 });
     has('bff', 'refresh token revocation', { level: 'debug' });
     has('bff', 'logout', { sub: 'carol' });
-    has('bff', 'back-channel logout', { by: 'sid', deleted: 1 });
+    has('bff', 'back-channel logout', { by: 'sid+sub', deleted: 1 });
     has('bff', 'back-channel logout refused', { reason: 'replayed jti' });
     has('bff', 'shutting down');
     has('verify', 'goldpath verify listening');
