@@ -1,6 +1,8 @@
 // POST /auth/logout: CSRF-checked; revokes the refresh token (RFC 7009) when the IdP supports it,
 // deletes the session, clears the cookie, then sends the browser to the IdP's end-session endpoint
-// (302 for a form navigation, {"logout_url"} for fetch/XHR).
+// (302 for a form navigation, {"logout_url"} for fetch/XHR); to / instead while the IdP is known
+// to take no connections (oidc/reachability.ts): its URL would end on the browser's error page.
+import { clearTimeout, setTimeout } from 'node:timers';
 import type { Context } from 'koa';
 import { signedInAt } from '../session/issuer.ts';
 import { BadRequest, CsrfError, GoldpathError, StoreUnavailable } from '../errors.ts';
@@ -11,6 +13,15 @@ import { clearBrowserCookie, clearSessionCookie, readCookie, safeEqual } from '.
 import type { BffDeps } from './state.ts';
 
 const BODY_LIMIT = 4 * 1024;
+
+/**
+ * How long a logout waits for a revocation before answering, ms. A healthy IdP answers in a few ms
+ * (and one that refuses connections at once): the outcome is then known before the browser is sent
+ * anywhere. A slow or silent one would hold the user's logout for the IdP's timeout (5 s, twice
+ * with a rotated token); past this the revocation goes on in the background (idp.background, which
+ * a graceful shutdown waits for).
+ */
+const REVOCATION_WAIT_MS = 2_000;
 
 export function logoutHandler(deps: BffDeps) {
   // deps.config and deps.idps are read per request, never kept: a SIGHUP reload swaps them (app.ts).
@@ -94,13 +105,20 @@ export function logoutHandler(deps: BffDeps) {
     if (id !== null && await store.delete(id)) log.info({ reqId: ctx.state.requestId }, 'logout of a session this version cannot read');
   }
 
-  /** RFC 7009, best effort: the session dies anyway. */
+  /** RFC 7009, best effort: the session dies anyway. Waited for REVOCATION_WAIT_MS at most. */
   async function revoke(ctx: Context, idp: IdpClient, refreshToken: string): Promise<void> {
+    const reqId = ctx.state.requestId;
+    const task = idp.revoke(refreshToken).then(
+      (revoked) => log.debug({ reqId, idp: idp.name, revoked }, 'refresh token revocation'),
+      (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'refresh token revocation failed (the session ends anyway)'),
+    );
+    idp.background.track(task);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, REVOCATION_WAIT_MS); });
     try {
-      const revoked = await idp.revoke(refreshToken);
-      log.debug({ reqId: ctx.state.requestId, idp: idp.name, revoked }, 'refresh token revocation');
-    } catch (err) {
-      log.warn({ reqId: ctx.state.requestId, idp: idp.name, err: errorSummary(err) }, 'refresh token revocation failed (the session ends anyway)');
+      await Promise.race([task, late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -120,6 +138,13 @@ export function logoutHandler(deps: BffDeps) {
     if (idp && held && held !== rt) await revoke(ctx, idp, held);
     log.info({ reqId: ctx.state.requestId, idp: session.idp, sub: session.sub }, 'logout');
     if (!idp) return undefined;
+    if (idp.reachability.unreachable()) {
+      // Its end-session page would be the browser's connection error: the user, signed out here,
+      // could not tell. The IdP's own session outlives this logout (its back-channel logout, or
+      // the user's next visit there, ends it).
+      log.warn({ reqId: ctx.state.requestId, idp: idp.name }, 'logout: the IdP takes no connections now: the browser is sent to / instead of its end-session endpoint');
+      return undefined;
+    }
     try {
       return await idp.endSessionUrl(session.secrets.idToken, `${settings.publicOrigin}/`);
     } catch (err) {

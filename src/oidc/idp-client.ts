@@ -14,6 +14,7 @@ import { dpopKeyPair, dpopThumbprint, type DpopJwk } from './dpop.ts';
 import { limitedFetch, readTlsMaterial, tlsFetch, type FetchLike } from './fetch.ts';
 import { BackgroundTasks } from './background.ts';
 import { FloodGate } from '../http/flood-gate.ts';
+import { Reachability } from './reachability.ts';
 
 export interface IdpClientOptions {
   log: Logger;
@@ -94,6 +95,8 @@ export class IdpClient {
   readonly idp: IdpConfig;
   /** The revocations this client runs in the background (see IdpClientOptions.background). */
   readonly background: BackgroundTasks;
+  /** What this client's own requests met: whether the IdP takes connections now (a logout asks). */
+  readonly reachability = new Reachability();
   readonly #log: Logger;
   /**
    * Discovery is tried again by every request that needs it while the IdP is away (a sidecar's
@@ -129,9 +132,10 @@ export class IdpClient {
     this.background = opts.background ?? new BackgroundTasks();
     if (idp.clientSecret) clientSecrets.add(idp.clientSecret);
     // Every IdP answer is size-bounded, whichever fetch carries it (fetch.ts).
+    // Every request (discovery, tokens, revocation, key set) tells whether the IdP takes connections.
     this.#fetch = idp.clientAuth === 'tls_client_auth' && idp.mtls
-      ? tlsFetch(readTlsMaterial(idp.mtls))
-      : limitedFetch(opts.fetch ?? ((url, init) => globalThis.fetch(url, init as RequestInit)));
+      ? this.reachability.watch(tlsFetch(readTlsMaterial(idp.mtls)))
+      : limitedFetch(this.reachability.watch(opts.fetch ?? ((url, init) => globalThis.fetch(url, init as RequestInit))));
   }
 
   get name(): string {
