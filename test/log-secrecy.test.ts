@@ -375,7 +375,7 @@ describe(`no secret in any log line of the dev IdP, BFF and verify processes at 
     has('bff', 'login failed', { reason: 'token_error' });
     has('bff', 'login failed', { reason: 'idp_error' });
     has('bff', 'request', { path: '/auth/logout', status: 403 });
-    has('bff', 'refresh token revocation', { level: 'debug' });
+    has('bff', 'the logged-out session\'s refresh token is revoked', { level: 'info' });
     has('bff', 'logout', { sub: 'carol' });
     has('bff', 'back-channel logout', { by: 'sid+sub', deleted: 1 });
     has('bff', 'back-channel logout refused', { reason: 'replayed jti' });

@@ -25,6 +25,7 @@ import { createBffMetrics, type BffMetrics } from './metrics.ts';
 import { securityHeaders } from './security-headers.ts';
 import { sessionHandler } from './session-info.ts';
 import type { BffDeps } from './state.ts';
+import { within } from '../within.ts';
 
 export interface BffAppOptions {
   settings: Settings;
@@ -177,13 +178,6 @@ function warnDangerous(idps: IdpRegistry, log: Logger): void {
  * (Kubernetes' timeoutSeconds default); the store's checks run beside it.
  */
 const READY_IDP_WAIT_MS = 800;
-
-/** `p`, or a rejection with `err()` once `ms` passed (p itself goes on). */
-function within<T>(p: Promise<T>, ms: number, err: () => Error): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(err()), ms); });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /** The paths the BFF answers: the only values of the latency histogram's route label. */
 const ROUTES = new Set(['/auth/login', '/auth/callback', '/auth/session', '/auth/logout', '/auth/backchannel-logout', '/healthz', '/readyz', '/metrics']);

@@ -2,11 +2,11 @@
 // deletes the session, clears the cookie, then sends the browser to the IdP's end-session endpoint
 // (302 for a form navigation, {"logout_url"} for fetch/XHR); to / instead while the IdP is known
 // to take no connections (oidc/reachability.ts): its URL would end on the browser's error page.
-import { clearTimeout, setTimeout } from 'node:timers';
 import type { Context } from 'koa';
 import { signedInAt } from '../session/issuer.ts';
 import { BadRequest, CsrfError, GoldpathError, StoreUnavailable } from '../errors.ts';
-import { errorSummary, type IdpClient } from '../oidc/idp-client.ts';
+import { errorSummary, revokeInBackground, type IdpClient } from '../oidc/idp-client.ts';
+import { within } from '../within.ts';
 import type { Session } from '../session/types.ts';
 import { mediaType, readRawBody, parseForm, parseMultipart } from './body.ts';
 import { clearBrowserCookie, clearSessionCookie, readCookie, safeEqual } from './cookies.ts';
@@ -107,19 +107,9 @@ export function logoutHandler(deps: BffDeps) {
 
   /** RFC 7009, best effort: the session dies anyway. Waited for REVOCATION_WAIT_MS at most. */
   async function revoke(ctx: Context, idp: IdpClient, refreshToken: string): Promise<void> {
-    const reqId = ctx.state.requestId;
-    const task = idp.revoke(refreshToken).then(
-      (revoked) => log.debug({ reqId, idp: idp.name, revoked }, 'refresh token revocation'),
-      (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'refresh token revocation failed (the session ends anyway)'),
-    );
-    idp.background.track(task);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, REVOCATION_WAIT_MS); });
-    try {
-      await Promise.race([task, late]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const task = revokeInBackground(idp, refreshToken, log, ctx.state.requestId, 'the logged-out session\'s refresh token');
+    // Past the bound it goes on in the background (tracked, logged when it settles).
+    await within(task, REVOCATION_WAIT_MS, () => new Error('revocation still running')).catch(() => undefined);
   }
 
   /** Revoke, delete, and build the end-session URL. Revocation is best effort: the session dies anyway. */

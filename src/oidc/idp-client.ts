@@ -704,13 +704,16 @@ function quotesClientSecret(text: string): boolean {
  * this client's timeout bounds the call, and a graceful shutdown waits for it (idp.background).
  * Logs `subject` and the outcome, never the token.
  */
-export function revokeInBackground(idp: IdpClient, refreshToken: string, log: Logger, reqId: string | undefined, subject: string): void {
-  idp.background.track(idp.revoke(refreshToken).then(
+export function revokeInBackground(idp: IdpClient, refreshToken: string, log: Logger, reqId: string | undefined, subject: string): Promise<void> {
+  const task = idp.revoke(refreshToken).then(
     (revoked) => log.info({ reqId, idp: idp.name, revoked }, revoked
       ? `${subject} is revoked`
       : `${subject} is dropped (the IdP has no revocation endpoint)`),
     (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, `${subject} could not be revoked`),
-  ));
+  );
+  idp.background.track(task);
+  // Settled, logged and tracked: a caller may wait on it (a logout does, briefly), or not.
+  return task;
 }
 
 /** Loggable summary of an openid-client/network error: no response bodies, no tokens, no secrets. */
