@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
-import { RedisServer, freePort } from './redis.ts';
+import { RedisServer, canListen, freePort } from './redis.ts';
 
 export interface ClusterNodeInfo {
   readonly id: string;
@@ -106,7 +106,7 @@ export class RedisCluster {
     while (ports.length < total) {
       const p = await freePort();
       // Each node also listens on port + 10000 (the cluster bus): both must be free and distinct.
-      if (p + 10000 > 65535 || ports.includes(p) || ports.some((q) => Math.abs(q - p) === 10000)) continue;
+      if (p + 10000 > 65535 || ports.includes(p) || ports.some((q) => Math.abs(q - p) === 10000) || !await canListen(p + 10000)) continue;
       ports.push(p);
     }
     const servers = ports.map((p) => new RedisServer(p, [

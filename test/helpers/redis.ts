@@ -8,12 +8,29 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 export async function freePort(): Promise<number> {
+  // Below Linux's ephemeral range (32768–60999): a port the kernel picked for listen(0) here was
+  // free to be picked again, before the test used it, by any process listening on port 0 (the
+  // demo's own BFF and sidecar took its page's port once: "address in use", a red CI run).
+  for (let i = 0; i < 50; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+  return listenOn(0);
+}
+
+/** Whether something could listen on 127.0.0.1:`port` now. */
+export async function canListen(port: number): Promise<boolean> {
+  return listenOn(port).then(() => true, () => false);
+}
+
+/** Listens on 127.0.0.1:`port` and closes again; the port it had. */
+function listenOn(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
+    srv.listen(port, '127.0.0.1', () => {
+      const { port: got } = srv.address() as { port: number };
+      srv.close(() => resolve(got));
     });
   });
 }
