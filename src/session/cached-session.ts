@@ -77,7 +77,7 @@ function unpack(json: string, headers: readonly string[], r: CachedSession): Ses
 /**
  * The rest of a cached session, beyond the strings a record counts: the record, its memo and what
  * the memo derives (identity headers, decisions, credentials), the cache's key and map slots.
- * ~1.2 KB by heap snapshot with IdP-sized sessions (README, Memory).
+ * ~1.2 KB by heap snapshot with IdP-sized sessions (test/bench/RESULTS.md, Memory).
  */
 const RECORD_OVERHEAD = 1200;
 

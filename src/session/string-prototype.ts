@@ -7,7 +7,7 @@
 // dictionary for the life of the process. Optimised code then cannot inline any string method
 // (our `name.charCodeAt`, `cookie.slice`, Node's own `field.toLowerCase()` in its header parser...):
 // each one becomes a call to V8's generic LoadIC builtin. In the sidecar that was ~60 calls per
-// /auth/verify request (callgrind with --perf-basic-prof; README, "Where the gains came from").
+// /auth/verify request (callgrind with --perf-basic-prof; test/bench/RESULTS.md, "Where the gains came from").
 //
 // A lookup through a String wrapper object makes it fast again, provided the lookup's call site
 // has feedback. V8 gives a function feedback only after a few calls (8 in Node 20), hence the

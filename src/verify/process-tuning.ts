@@ -80,7 +80,7 @@ flag('--no-parallel-scavenge', /scavenge|single-threaded/);
 // reads, its list of response headers), every request put them in the old generation, with the
 // young strings they point to. At 20,000 req/s that was 18 MB every 2 s, 3–4 full collections,
 // and a p99 of 5–9 ms, for the life of the process. It hit 1 sidecar process in 4 to 8 under
-// test/bench/gc.ts, at random ("the promoting mode" in README). Newer V8 refuses such decisions
+// test/bench/gc.ts, at random ("the promoting mode" in test/bench/RESULTS.md). Newer V8 refuses such decisions
 // in nurseries under 16 MB for this reason, but not when the maximum is smaller still, as here.
 // The sidecar's long-lived objects (cached sessions, decisions) are few and change slowly:
 // copying them once more through the nursery costs nothing measurable.

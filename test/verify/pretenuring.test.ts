@@ -1,8 +1,8 @@
 // src/verify/process-tuning.ts, item 6: V8's allocation-site pretenuring is off in the sidecar.
 // Left on, one unlucky scavenge could make V8 allocate the chain's per-request literals straight
 // in the old generation for the rest of the process's life (a full collection every ~0.5 s at
-// 20,000 req/s: "the promoting mode" in README). Each case runs in a fresh Node process
-// and asks V8 where a new object went, with %InYoungGeneration (needs --allow-natives-syntax).
+// 20,000 req/s: "the promoting mode" in test/bench/RESULTS.md). Each case runs in a fresh Node
+// process and asks V8 where a new object went, with %InYoungGeneration (needs --allow-natives-syntax).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
