@@ -3,7 +3,7 @@
 import type { Context } from 'koa';
 import * as oidc from 'openid-client';
 import { BadRequest, GoldpathError, TooManyRequests, Unavailable } from '../errors.ts';
-import { errorSummary } from '../oidc/idp-client.ts';
+import { errorSummary } from '../oidc/idp-errors.ts';
 import { newDpopJwk } from '../oidc/dpop.ts';
 import { ensureBrowserCookie, ensureTxCookie, readCookie } from './cookies.ts';
 import { callbackPath } from './callback-path.ts';

@@ -5,7 +5,8 @@
 import type { Context } from 'koa';
 import { signedInAt } from '../session/issuer.ts';
 import { BadRequest, CsrfError, GoldpathError, StoreUnavailable } from '../errors.ts';
-import { errorSummary, revokeInBackground, type IdpClient } from '../oidc/idp-client.ts';
+import { revokeInBackground, type IdpClient } from '../oidc/idp-client.ts';
+import { errorSummary } from '../oidc/idp-errors.ts';
 import { within } from '../within.ts';
 import type { Session } from '../session/types.ts';
 import { mediaType, readRawBody, parseForm, parseMultipart } from './body.ts';

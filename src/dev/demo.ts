@@ -13,7 +13,7 @@ import { startVerify } from '../verify/server.ts';
 import { startBffProcess } from '../bff/server.ts';
 import { startDevIdpFromConfig } from './idp-run.ts';
 import { startExampleApi, startSpaServer } from './api.ts';
-import { startDevEdge } from './edge.ts';
+import { startDevEdge } from './edge/index.ts';
 
 export interface Demo {
   readonly url: string;

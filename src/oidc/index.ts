@@ -9,7 +9,8 @@ import { createTokenProvider, type OidcTokenProvider, type RefreshOutcome } from
 import type { TokenProvider } from './types.ts';
 
 export type { TokenProvider, UpstreamCredentials } from './types.ts';
-export { IdpClient, errorSummary, type TokenResponse, type IdpClientOptions } from './idp-client.ts';
+export { IdpClient, type TokenResponse, type IdpClientOptions } from './idp-client.ts';
+export { errorSummary } from './idp-errors.ts';
 export { IdpRegistry } from './registry.ts';
 export { createTokenProvider, type OidcTokenProvider, type RefreshOutcome, type TokenProviderOptions } from './token-provider.ts';
 export { newDpopJwk, dpopProof, dpopThumbprint, dpopKeyPair, publicJwk, type DpopJwk } from './dpop.ts';

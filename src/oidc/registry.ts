@@ -2,7 +2,8 @@
 import type { IdpsConfig } from '../config/types.ts';
 import { ConfigError } from '../errors.ts';
 import { sameIssuer } from '../config/idps.ts';
-import { IdpClient, errorSummary, type IdpClientOptions } from './idp-client.ts';
+import { IdpClient, type IdpClientOptions } from './idp-client.ts';
+import { errorSummary } from './idp-errors.ts';
 
 export class IdpRegistry {
   readonly #clients: ReadonlyMap<string, IdpClient>;

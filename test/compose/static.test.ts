@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import process from 'node:process';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { loadEdgeConfig, loadEntryPoint, sanitizeRequestTarget, selectRouter, TRAEFIK_X_HEADERS, type EdgeConfig } from '../../src/dev/edge.ts';
+import { loadEdgeConfig, loadEntryPoint, sanitizeRequestTarget, selectRouter, TRAEFIK_X_HEADERS, type EdgeConfig } from '../../src/dev/edge/index.ts';
 import { denoImageV8Flags } from '../helpers/process.ts';
 import { FORWARD_AUTH_MAX_HEADER_BYTES, MAX_HEADER_BYTES } from '../../src/http/serve.ts';
 import { DEFAULT_SESSION_CACHE_BYTES } from '../../src/session/cache.ts';

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Buffer } from 'node:buffer';
-import { parseRule, sanitizeRequestTarget, startDevEdge, type DevEdge } from '../../src/dev/edge.ts';
+import { parseRule, sanitizeRequestTarget, startDevEdge, type DevEdge } from '../../src/dev/edge/index.ts';
 import { startExampleApi, type RunningServer } from '../../src/dev/api.ts';
 import { ConfigError } from '../../src/errors.ts';
-import { goDuration, RateLimiter } from '../../src/dev/edge-rate-limit.ts';
+import { goDuration, RateLimiter } from '../../src/dev/edge/rate-limit.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GOLDPATH_YML = join(ROOT, 'traefik', 'dynamic', 'goldpath.yml');
@@ -72,7 +72,7 @@ const allowWith = (headers: Record<string, string | string[]>): AuthAnswer => (_
   res.end();
 };
 
-describe('development edge (src/dev/edge.ts)', () => {
+describe('development edge (src/dev/edge/)', () => {
   let auth: Fake;
   let answer: AuthAnswer;
   const up: Record<string, Fake> = {};

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseRule, startDevEdge } from '../../src/dev/edge.ts';
-import { RateLimiter } from '../../src/dev/edge-rate-limit.ts';
+import { parseRule, startDevEdge } from '../../src/dev/edge/index.ts';
+import { RateLimiter } from '../../src/dev/edge/rate-limit.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GOLDPATH_YML = join(ROOT, 'traefik', 'dynamic', 'goldpath.yml');

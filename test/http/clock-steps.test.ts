@@ -2,7 +2,7 @@
 // timeouts run on performance.now(). Date.now is stepped back an hour here, as ntpd -g would.
 import assert from 'node:assert/strict';
 import { render } from '../../src/http/error-handler.ts';
-import { RateLimiter } from '../../src/dev/edge-rate-limit.ts';
+import { RateLimiter } from '../../src/dev/edge/rate-limit.ts';
 import { Unavailable } from '../../src/errors.ts';
 import { capturingLogger } from '../helpers/idp-bff.ts';
 

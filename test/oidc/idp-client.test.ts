@@ -6,7 +6,8 @@ import { startIdpBff, testIdpConfig, type IdpBff } from '../helpers/idp-bff.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
 import * as oidc from 'openid-client';
-import { errorSummary, IdpClient } from '../../src/oidc/idp-client.ts';
+import { IdpClient } from '../../src/oidc/idp-client.ts';
+import { errorSummary } from '../../src/oidc/idp-errors.ts';
 import { silentLogger } from '../../src/log.ts';
 
 type Spoil = (url: string) => Response | undefined;

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { loadEdgeConfig } from '../../src/dev/edge.ts';
+import { loadEdgeConfig } from '../../src/dev/edge/index.ts';
 import request from 'supertest';
 import { RedisServer } from '../helpers/redis.ts';
 import { StoredTokens } from '../helpers/stored-tokens.ts';
