@@ -1,6 +1,8 @@
 // The answers to requests Node's HTTP server refuses itself. Node answers them with a bare status
-// line; ours carry the one error shape (JSON, no-store) with the same status, and each refusal is
-// handed to `onRefused` (src/http/refusals.ts: counted and logged).
+// line (or, for CONNECT, with nothing: it cuts the connection); ours carry the one error shape
+// (JSON, no-store), and each refusal is handed to `onRefused` (src/http/refusals.ts: counted and
+// logged). All of them are server-level listeners, registered once (src/http/serve.ts): none adds
+// work to a request that is not refused, but for requiringHost's look at its Host field.
 import { Buffer } from 'node:buffer';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -20,6 +22,8 @@ const ANSWERS: Record<RefusalReason, readonly [reason: string, code: string, des
   bad_request: ['Bad Request', 'invalid_request', () => 'the request is not valid HTTP/1.1'],
   incomplete: ['Bad Request', 'invalid_request', () => 'the request is not valid HTTP/1.1'],
   missing_host: ['Bad Request', 'invalid_request', () => 'an HTTP/1.1 request needs a Host header'],
+  expectation_failed: ['Expectation Failed', 'expectation_failed', () => 'the only expectation this server meets is 100-continue'],
+  connect: ['Method Not Allowed', 'method_not_allowed', () => 'this server opens no tunnels: CONNECT is for proxies'],
 };
 
 function bodyOf(reason: RefusalReason, maxHeaderBytes: number): string {
@@ -52,44 +56,93 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, ma
     socket.destroy();
     return;
   }
-  const body = bodyOf(refusal.reason, maxHeaderBytes);
-  // Closed for good once written: end() alone half-closes, and the server's sockets allow half-open
-  // connections, so a client that never closed its end kept the descriptor for as long as it liked
-  // (thousands of them after a flood of stalled connections). A peer that does not read the
-  // answer cannot hold it either.
+  endWith(socket, refusal.reason, refusal.status, bodyOf(refusal.reason, maxHeaderBytes), '');
+}
+
+/**
+ * Writes the answer on a socket the HTTP server no longer (or never) answers on, then closes it.
+ * Closed for good once written: end() alone half-closes, and the server's sockets allow half-open
+ * connections, so a client that never closed its end kept the descriptor for as long as it liked
+ * (thousands of them after a flood of stalled connections). A peer that does not read the answer
+ * cannot hold it either.
+ */
+function endWith(socket: Duplex, reason: RefusalReason, status: number, body: string, extraHeaders: string): void {
   const closing = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS);
   closing.unref();
   socket.once('close', () => clearTimeout(closing));
-  socket.end(`HTTP/1.1 ${refusal.status} ${ANSWERS[refusal.reason][0]}\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n` +
+  socket.end(`HTTP/1.1 ${status} ${ANSWERS[reason][0]}\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n${extraHeaders}` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
 }
 
-/** Whether the request has a Host field, found in rawHeaders: `req.headers` is not built for it. */
-function hasHost(raw: readonly string[]): boolean {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') return true;
+/**
+ * A CONNECT request (the server's 'connect' event). Node, with no listener, cuts the connection
+ * without a word (and without a trace here); this answers it, counts it and closes it.
+ *
+ * Why 405 (with an empty Allow): CONNECT is a well-formed request for a tunnel, which only a proxy
+ * opens (RFC 9110 9.3.6), and goldpath is none. 400 would say the request is malformed, and it is
+ * not. 501 says the server lacks the method for any resource, a server-side failure as monitoring
+ * reads 5xx; the answer the rest of goldpath gives a method a route does not take is 405 (both
+ * processes turn @koa/router's 501 into it: src/http/answer-unmatched.ts). A 405 must name what
+ * the target allows; the target of a CONNECT is an authority (`host:port`), no resource here, and
+ * allows no method: an empty Allow says exactly that (RFC 9110 10.2.1).
+ *
+ * The server hands the socket over with its HTTP machinery detached (no parser, no timeouts, no
+ * error listener: lib/_http_server.js, onParserExecuteCommon), so this one closes it, takes its
+ * errors (a peer reset while the answer is written would otherwise be an uncaught 'error'), and
+ * reads and drops whatever the peer still sends (its tunnel's first bytes, never looked at: a
+ * close with bytes left unread is a reset, RFC 1122 4.2.2.13, which can cost the peer the answer,
+ * and the 2 s linger bounds how long it may send them). A response still
+ * owed on the connection to an earlier, pipelined request cannot be followed by this answer in
+ * order: the connection is cut, as Node would.
+ */
+export function answerConnect(socket: Duplex, onRefused: OnRefused | undefined): void {
+  socket.on('error', () => socket.destroy());
+  socket.resume();
+  onRefused?.({ reason: 'connect', status: 405, errCode: undefined, peer: (socket as Socket).remoteAddress });
+  if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage != null) {
+    socket.destroy();
+    return;
   }
-  return false;
+  endWith(socket, 'connect', 405, bodyOf('connect', 0), 'Allow: \r\n');
 }
 
 /**
  * Node's 400 for an HTTP/1.1 request without a Host header (createServer's requireHostHeader),
  * made here instead (the server is created with it off), so that it is counted and logged too.
- * Node's own check reads `req.headers.host`, which builds the whole headers object of every
- * request (~0.5 kB); the sidecar reads rawHeaders only (src/verify/request-headers.ts), so this
- * scan is cheaper than the check it replaces.
+ * Reading `req.headers` costs nothing more here: Node has already built it for every HTTP/1.1
+ * request, to look for an Expect field (lib/_http_server.js, parserOnIncoming).
  */
 export function requiringHost(handler: RequestListener, onRefused: OnRefused | undefined): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
-    if (req.httpVersionMinor !== 1 || req.httpVersionMajor !== 1 || hasHost(req.rawHeaders)) {
+    if (req.httpVersionMinor !== 1 || req.httpVersionMajor !== 1 || req.headers.host !== undefined) {
       handler(req, res);
       return;
     }
-    onRefused?.({ reason: 'missing_host', status: 400, errCode: undefined, peer: req.socket.remoteAddress });
-    const body = bodyOf('missing_host', 0);
-    res.shouldKeepAlive = false;
-    res.writeHead(400, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
-    res.end(body);
+    refuse(req, res, 'missing_host', 400, onRefused);
+  };
+}
+
+/** Answers a request the handler will not see, in the one error shape, and closes its connection. */
+function refuse(req: IncomingMessage, res: ServerResponse, reason: RefusalReason, status: number, onRefused: OnRefused | undefined): void {
+  onRefused?.({ reason, status, errCode: undefined, peer: req.socket.remoteAddress });
+  const body = bodyOf(reason, 0);
+  res.shouldKeepAlive = false;
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+  res.end(body);
+}
+
+/**
+ * The server's 'checkExpectation' event: an HTTP/1.1 request whose Expect field is anything but
+ * 100-continue (which Node meets itself, answering `100 Continue` before the handler runs). Node,
+ * with no listener, answers a bare 417 and keeps the connection; this answers 417 in our shape,
+ * counts it, and closes the connection: a client told its expectation failed may never send the
+ * body its Content-Length announced, and the connection would then be in no known state. Node
+ * checks Host before Expect (requireHostHeader, off here: requiringHost makes that check), so a
+ * request with neither is the 400 it would be.
+ */
+export function refusingExpectation(onRefused: OnRefused | undefined): RequestListener {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (req.headers.host !== undefined) refuse(req, res, 'expectation_failed', 417, onRefused);
+    else refuse(req, res, 'missing_host', 400, onRefused);
   };
 }

@@ -1,13 +1,15 @@
 // Requests Node's HTTP server refuses before any handler sees them (a head over the size limit,
-// malformed HTTP, a client too slow to send its request): counted and logged here, as nothing
-// else would. Without this, the 431s and 400s an edge reports from a goldpath process left no
-// trace in it.
+// malformed HTTP, a client too slow to send its request, an Expect other than 100-continue, a
+// CONNECT): counted and logged here, as nothing else would. Without this, the 431s and 400s an
+// edge reports from a goldpath process left no trace in it.
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../log.ts';
 import { FloodGate } from './flood-gate.ts';
 
 /** The `reason` label: a fixed set, whatever code a client's bytes make the parser report. */
-export const REFUSAL_REASONS = ['header_too_large', 'bad_request', 'incomplete', 'timeout', 'chunk_extensions_too_large', 'missing_host'] as const;
+export const REFUSAL_REASONS = [
+  'header_too_large', 'bad_request', 'incomplete', 'timeout', 'chunk_extensions_too_large', 'missing_host', 'expectation_failed', 'connect',
+] as const;
 export type RefusalReason = typeof REFUSAL_REASONS[number];
 
 export interface Refusal {
@@ -56,7 +58,7 @@ export function safeCode(code: unknown): string | undefined {
 export function refusalRecorder(registry: Registry, log: Logger): OnRefused {
   const name = 'goldpath_http_refused_total';
   const counter = (registry.getSingleMetric(name) as Counter<'reason'> | undefined) ?? new Counter({
-    name, help: "requests the HTTP server refused before goldpath saw them (Node's own 400, 408, 413, 431), by reason",
+    name, help: "requests the HTTP server refused before goldpath saw them (Node's own 400, 408, 413, 417, 431; 405 for CONNECT), by reason",
     labelNames: ['reason'], registers: [registry],
   });
   for (const reason of REFUSAL_REASONS) counter.inc({ reason }, 0);

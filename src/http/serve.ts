@@ -5,7 +5,7 @@ import process from 'node:process';
 import type { Duplex } from 'node:stream';
 import { ListenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { answerClientError, requiringHost } from './answer-refused.ts';
+import { answerClientError, answerConnect, refusingExpectation, requiringHost } from './answer-refused.ts';
 import type { OnRefused } from './refusals.ts';
 
 export interface Listening {
@@ -35,7 +35,8 @@ const CONNECTIONS_CHECK_MS = 1_000;
 
 /**
  * `onRefused`: told of every request the server refuses before `handler` could see it (a head over
- * `maxHeaderBytes`, malformed HTTP, a timeout, no Host): see src/http/refusals.ts.
+ * `maxHeaderBytes`, malformed HTTP, a timeout, no Host, an Expect other than 100-continue, a
+ * CONNECT): see src/http/refusals.ts.
  */
 export async function listen(handler: RequestListener, port: number, host: string, maxHeaderBytes = MAX_HEADER_BYTES, onRefused?: OnRefused): Promise<Listening> {
   // Node enforces headersTimeout and requestTimeout only when it checks its connections, every
@@ -56,6 +57,12 @@ export async function listen(handler: RequestListener, port: number, host: strin
   // upstream got it. No count limit: maxHeaderSize still bounds the bytes.
   server.maxHeadersCount = 0;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, maxHeaderBytes, onRefused));
+  // Expect other than 100-continue (Node: a bare 417) and CONNECT (Node: the connection cut without
+  // an answer): answered in our shape and counted (src/http/answer-refused.ts). No 'upgrade'
+  // listener, on purpose: without one, Node (and Deno) hand an Upgrade request (websocket, h2c) to
+  // the handler as a plain request, which answers it without upgrading, as RFC 9110 7.8 allows.
+  server.on('checkExpectation', refusingExpectation(onRefused));
+  server.on('connect', (_req: unknown, socket: Duplex) => answerConnect(socket, onRefused));
   await listenOn(server, port, host).catch((err: unknown) => {
     servers.delete(server);
     throw err;

@@ -1,6 +1,8 @@
 // The request headers the chain reads, found in one pass over rawHeaders. Node builds req.headers
-// lazily, one property at a time, into a dictionary-mode object whose every read is a slow lookup;
-// the sidecar reads nine headers and ignores the rest, so it never asks for that object.
+// one property at a time, into a dictionary-mode object whose every read is a slow lookup; the
+// sidecar reads nine headers and ignores the rest, so it never reads them from that object. (Node
+// builds the object anyway, for every HTTP/1.1 request, to look for an Expect field: what this
+// saves is the nine lookups, not the object.)
 // Repeated headers are joined exactly as Node joins them in req.headers (Cookie with '; ', the
 // others with ', '), so a duplicated X-Forwarded-Uri or Origin is still refused the same way.
 

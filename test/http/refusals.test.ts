@@ -1,5 +1,5 @@
 // Requests Node's HTTP server refuses before goldpath's handlers see them (a head over the limit,
-// malformed HTTP, no Host, a stalled head): the real `goldpath verify` and `goldpath bff`
+// malformed HTTP, no Host, a stalled head, an Expect other than 100-continue, a CONNECT): the real `goldpath verify` and `goldpath bff`
 // processes, under Node and Deno, answer them as before, count them in /metrics and log them,
 // a line a second at most, without a byte of the request.
 import assert from 'node:assert/strict';
@@ -44,6 +44,9 @@ async function refusedCounts(port: number): Promise<Record<string, number>> {
 function refusalLines(child: Child): Record<string, unknown>[] {
   return child.output().split('\n').filter((l) => l.includes(LINE)).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/** Past the log's one-second window of an earlier refusal: the next one is said at once, by its own reason. */
+const logWindowEnds = () => new Promise((r) => setTimeout(r, 1_100));
 
 interface Target { readonly port: number; readonly child: Child; stop(): Promise<void> }
 
@@ -105,7 +108,9 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
       it('answers each as Node does, counts it by reason, logs one line a second without the request\'s bytes', async () => {
         const port = target.port;
         const before = await refusedCounts(port);
-        assert.deepEqual(before, { header_too_large: 0, bad_request: 0, incomplete: 0, timeout: 0, chunk_extensions_too_large: 0, missing_host: 0 });
+        assert.deepEqual(before, {
+          header_too_large: 0, bad_request: 0, incomplete: 0, timeout: 0, chunk_extensions_too_large: 0, missing_host: 0, expectation_failed: 0, connect: 0,
+        });
         // Stalled in its head from the start: the 10 s headers timeout runs while the rest is sent.
         const stalled = raw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n');
         const t0 = Date.now();
@@ -184,6 +189,75 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
           assert.ok(r.closed, 'the connection hangs');
           assert.deepEqual(await refusedCounts(target.port), before);
         }
+      });
+
+      // Node, left to itself, answers a bare 417 and keeps the connection; Deno 2's node:http does
+      // the same, and emits 'checkExpectation' as Node does: the same answer under both.
+      it('an Expect other than 100-continue: 417 in the error shape, connection closed, counted as expectation_failed and logged', async () => {
+        await logWindowEnds();
+        const before = await refusedCounts(target.port);
+        const r = await raw(target.port, `POST /auth/logout HTTP/1.1\r\nHost: x\r\nCookie: ${SECRET_COOKIE}\r\nExpect: x-${SECRET_BEARER}\r\n` +
+          'Content-Length: 2\r\n\r\n', { ms: 5_000 });
+        assert.equal(statusOf(r.text), 417, r.text);
+        assert.ok(r.closed, `the connection stays open: ${JSON.stringify(r.text)}`);
+        assert.match(r.text, /\r\ncache-control: no-store\r\n/i);
+        assert.match(r.text, /\r\ncontent-type: application\/json\r\n/i);
+        assert.deepEqual(JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4)),
+          { error: 'expectation_failed', error_description: 'the only expectation this server meets is 100-continue' });
+        // Node checks Host before Expect: a request without either is the 400 it always was.
+        const noHost = await raw(target.port, 'GET /healthz HTTP/1.1\r\nExpect: x-nothing\r\n\r\n', { ms: 5_000 });
+        assert.deepEqual([statusOf(noHost.text), noHost.closed], [400, true], noHost.text);
+        await new Promise((res) => setTimeout(res, 1_200));
+        assert.deepEqual(await refusedCounts(target.port),
+          { ...before, expectation_failed: before.expectation_failed! + 1, missing_host: before.missing_host! + 1 });
+        const lines = refusalLines(target.child);
+        assert.ok(lines.some((l) => l.reason === 'expectation_failed' && l.status === 417 && l.peer === '127.0.0.1'), JSON.stringify(lines));
+        const out = target.child.output();
+        assert.ok(!out.includes(SECRET_BEARER), 'the Expect value is in the output');
+        assert.ok(!out.includes(SECRET_COOKIE.split('=')[1]!), 'the cookie is in the output');
+      });
+
+      it('Expect: 100-continue is met as Node meets it: 100 Continue, then the handler\'s answer; no refusal', async () => {
+        const before = await refusedCounts(target.port);
+        const r = await raw(target.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', { ms: 5_000 });
+        assert.match(r.text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /, r.text);
+        assert.deepEqual(await refusedCounts(target.port), before);
+      });
+
+      // Node, left to itself, cuts a CONNECT's connection without a byte of answer (and Deno 2's
+      // node:http does the same, and emits 'connect' as Node does): the same answer under both.
+      it('CONNECT: 405 in the error shape with an empty Allow, connection closed, counted as connect and logged', async () => {
+        await logWindowEnds();
+        const before = await refusedCounts(target.port);
+        const r = await raw(target.port, `CONNECT internal.example:443 HTTP/1.1\r\nHost: internal.example:443\r\n` +
+          `Proxy-Authorization: Basic ${SECRET_BEARER}\r\n\r\n\x16\x03\x01tunnel bytes`, { ms: 5_000 });
+        assert.equal(statusOf(r.text), 405, JSON.stringify(r.text));
+        assert.ok(r.closed);
+        assert.match(r.text, /\r\nallow: \r\n/i);
+        assert.match(r.text, /\r\ncache-control: no-store\r\n/i);
+        assert.deepEqual(JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4)),
+          { error: 'method_not_allowed', error_description: 'this server opens no tunnels: CONNECT is for proxies' });
+        await new Promise((res) => setTimeout(res, 1_200));
+        assert.deepEqual(await refusedCounts(target.port), { ...before, connect: before.connect! + 1 });
+        const lines = refusalLines(target.child);
+        assert.ok(lines.some((l) => l.reason === 'connect' && l.status === 405 && l.peer === '127.0.0.1'), JSON.stringify(lines));
+        const out = target.child.output();
+        assert.ok(!out.includes(SECRET_BEARER), 'the Proxy-Authorization value is in the output');
+        assert.ok(!out.includes('internal.example'), 'the CONNECT target is in the output');
+        // The process is still answering.
+        assert.equal(statusOf((await raw(target.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).text), 200);
+      });
+
+      // No 'upgrade' listener: Node 20 and Deno 2 hand the request to the handler, which answers it
+      // as a plain request (an Upgrade a server may ignore, RFC 9110 7.8); nothing is refused.
+      it('an Upgrade request (websocket, h2c) is answered as a plain request, not upgraded, not counted', async () => {
+        const before = await refusedCounts(target.port);
+        const ws = await raw(target.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n', { ms: 5_000 });
+        const h2c = await raw(target.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings, close\r\n' +
+          'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n', { ms: 5_000 });
+        assert.deepEqual([statusOf(ws.text), statusOf(h2c.text)], [200, 200], ws.text + h2c.text);
+        assert.deepEqual(await refusedCounts(target.port), before);
       });
     });
   }
