@@ -46,7 +46,7 @@ export class DecisionCache<V> {
   }
 }
 
-/** Everything Polar can see of the actor (a User), as a fixed-size digest: see actorKeyOf in index.ts. */
+/** Everything Polar can see of the actor (a User), as a fixed-size digest: see actorKeyOf in actor.ts. */
 export function actorKey(user: {
   id: string; idp: string; email: string | null; roles: readonly string[]; groups: readonly string[];
   scopes: readonly string[]; claims: Readonly<Record<string, unknown>>;

@@ -165,7 +165,7 @@ export class MemoryBackend implements KvBackend {
 
   async hashTake(key: string, fields: readonly string[], announce?: string): Promise<(string | null)[] | null> {
     const e = this.#write(key);
-    this.#data.entries.delete(key); // whatever it holds (redis-backend.ts TAKE)
+    this.#data.entries.delete(key); // whatever it holds (redis-scripts.ts TAKE)
     if (announce !== undefined) this.#broadcast(announce);
     if (e?.kind !== 'hash') return null;
     return fields.map((f) => e.value.get(f) ?? null);

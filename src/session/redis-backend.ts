@@ -33,12 +33,15 @@
 // the promoted one may not be the one that confirmed: Redis cannot promise more than that.
 // Writes use their own connection in these modes, so a WAIT that blocks never delays a read.
 import { randomBytes } from 'node:crypto';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { setTimeout, clearTimeout, setInterval, clearInterval, setImmediate } from 'node:timers';
-import { END_FIELD, type Fields, type KvBackend } from './backend.ts';
+import type { Fields, KvBackend } from './backend.ts';
 import type { RedisTarget } from './redis-url.ts';
 import type { Logger } from '../log.ts';
 import { makeStringPrototypeFast } from './string-prototype.ts';
+import { CLOCK_KEY, LUA } from './redis-scripts.ts';
+import { AUTH_REFUSED, WRONG_DB, connect, type Client } from './redis-connect.ts';
+import { SentinelReplicas, askTarget, everySlotOwner, keySlot } from './redis-topology.ts';
 
 // Loading ioredis leaves String.prototype in V8's slow mode; every string method on the hot path
 // paid for it (see string-prototype.ts). Imports are evaluated first: ioredis has loaded by now.
@@ -46,86 +49,6 @@ makeStringPrototypeFast();
 
 export const INVALIDATE_CHANNEL = 'gp:invalidate';
 
-// Redis's clock in ms (TIME is allowed before writes since Redis 5's effect replication, the only
-// mode from 7): the one clock every process's writes to a key agree on (backend.ts END_FIELD).
-const NOW_MS = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
-// KEYS[1] = hash; ARGV[1] = ttl ms; ARGV[2] = lifetime ms or ''; ARGV[3..] = field, value, ...
-const CREATE = `redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-if ARGV[2] ~= '' then
-  ${NOW_MS}
-  redis.call('HSET', KEYS[1], '${END_FIELD}', now + tonumber(ARGV[2]))
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1`;
-// KEYS[1] = hash; ARGV[1] = field to increment or ''; ARGV[2] = channel or ''; ARGV[3] = message;
-// ARGV[4..] = field, value, ... Never creates the hash: a refresh racing a logout must not
-// resurrect the session. The message is published in the same step (KvBackend.hashTake).
-// A key holding another type (not ours: see NOT_A_HASH) is no session either. The increment comes
-// first: a script is not rolled back, and one whose HINCRBY fails (a field that is not a number)
-// must not have written and announced the rest.
-const UPDATE = `if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return false end
-local n = 0
-if ARGV[1] ~= '' then n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
-if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
-if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
-return n`;
-// KEYS[1] = hash; ARGV = field, value, ttl ms. Only moves forward; never creates; never past END_FIELD.
-const TOUCH = `if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
-local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
-if cur == nil or cur < tonumber(ARGV[2]) then
-  local ttl = tonumber(ARGV[3])
-  local e = tonumber(redis.call('HGET', KEYS[1], '${END_FIELD}'))
-  if e ~= nil then
-    ${NOW_MS}
-    if e - now < ttl then ttl = e - now end
-    if ttl <= 0 then
-      redis.call('DEL', KEYS[1])
-      return 0
-    end
-  end
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ttl)
-end
-return 1`;
-// KEYS[1] = hash; ARGV[1] = channel or ''; ARGV[2] = message; ARGV[3..] = fields to return.
-// Read-and-delete in one step, and the message published in it, whether the hash existed or not.
-// A value of another type under the key is deleted too (NOT_A_HASH), and reads as no hash.
-const TAKE = `local hash = redis.call('TYPE', KEYS[1]).ok == 'hash'
-local v = hash and redis.call('HMGET', KEYS[1], unpack(ARGV, 3))
-redis.call('DEL', KEYS[1])
-if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
-if not hash then return false end
-return v`;
-// KEYS[1] = set; ARGV = member, ttl ms. TTL only grows (it must outlive every member's session).
-const SET_ADD = `redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return redis.call('SCARD', KEYS[1])`;
-// KEYS[1] = lock; ARGV[1] = token. Compare-and-delete.
-const DEL_IF_EQ = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
-
-// KEYS[1] = counter; ARGV[1] = ttl ms, set when INCR creates it (a counter never lives on).
-const INCREMENT = `local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n`;
-
-// KEYS[1] = CLOCK_KEY, never written: it only routes the call. TIME in ms (a Lua number holds it
-// exactly; the reply truncates it to an integer). No write, so a full Redis still answers it.
-const TIME = `${NOW_MS}
-return now`;
-/**
- * Routes every TIME to one server: a plain TIME goes to any Cluster node, each with its own clock.
- * Through a key, it is always the master of that key's slot (after a failover, its replica).
- */
-const CLOCK_KEY = 'gp:clock';
-
-const LUA: Record<string, string> = {
-  gpCreate: CREATE, gpUpdate: UPDATE, gpTouch: TOUCH, gpTake: TAKE, gpSetAdd: SET_ADD, gpDelIfEq: DEL_IF_EQ,
-  gpIncrement: INCREMENT, gpTime: TIME,
-};
-
-type Client = Redis | Cluster;
 type Scripted = Record<string, (key: string, ...args: string[]) => Promise<unknown>>;
 
 export interface RedisBackendOptions {
@@ -149,164 +72,6 @@ const absentIfNotAHash = (err: unknown): null => {
   throw err;
 };
 
-/** The server's answer to SELECT of a database it does not have (Redis 7: 'DB index is out of range'). */
-const WRONG_DB = /^ERR (DB index is out of range|invalid DB index)/;
-/** Redis refusing the credentials (AUTH, or HELLO's): a password that changed, a user disabled. */
-const AUTH_REFUSED = /^(?:WRONGPASS|NOAUTH|NOPERM)\b/;
-
-/** Reconnect forever: 50 ms doubling to 2 s, with jitter so a fleet does not reconnect in step. */
-function backoff(times: number): number {
-  return Math.min(50 * 2 ** Math.min(times - 1, 6), 2000) + Math.floor(Math.random() * 50);
-}
-
-/** A demoted master answers READONLY until Sentinel kills our connection: reconnect at once. */
-function reconnectOnReadonly(err: Error): 1 | false {
-  return err.message.startsWith('READONLY') ? 1 : false;
-}
-
-function connect(target: RedisTarget, commandTimeout: number): Client {
-  const common: RedisOptions = {
-    commandTimeout,
-    connectTimeout: 2000,
-    // Destroy a connection that stops answering while commands wait (half-open TCP, frozen server).
-    socketTimeout: commandTimeout * 6,
-    keepAlive: 10_000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    autoResubscribe: false, // re-subscribed explicitly on every 'ready', see RedisBackend
-    retryStrategy: backoff,
-    username: target.auth.username,
-    password: target.auth.password,
-  };
-  switch (target.mode) {
-    case 'standalone':
-      return new Redis({ ...common, host: target.host, port: target.port, db: target.db, tls: target.tls ? {} : undefined });
-    case 'sentinel':
-      return new Redis({
-        ...common, sentinels: target.sentinels, name: target.name, db: target.db, sentinelCommandTimeout: commandTimeout,
-        // Drop the old master as soon as Sentinel announces +switch-master, rather than when
-        // Sentinel gets round to killing our connection or demoting it.
-        failoverDetector: true,
-        reconnectOnError: reconnectOnReadonly,
-      });
-    case 'cluster': {
-      const opts: ClusterOptions = {
-        enableOfflineQueue: false,
-        clusterRetryStrategy: backoff,
-        slotsRefreshTimeout: 1000,
-        // ioredis only refreshes the slot table on redirections unless told to: poll it, so a
-        // replica that joins, fails or is promoted is noticed (it decides whether writes WAIT).
-        slotsRefreshInterval: 2000,
-        maxRedirections: 4,
-        // The cluster client manages its node connections' queues and reconnects itself;
-        // commandTimeout and the per-call deadline in RedisBackend bound every call.
-        redisOptions: nodeOptions(common),
-      };
-      return new Cluster(target.nodes, opts);
-    }
-  }
-}
-
-function nodeOptions(common: RedisOptions): NonNullable<ClusterOptions['redisOptions']> {
-  const { enableOfflineQueue: _q, retryStrategy: _r, ...rest } = common;
-  return rest;
-}
-
-/** CRC16/XMODEM, the Redis Cluster key hash. */
-function crc16(bytes: Uint8Array): number {
-  let crc = 0;
-  for (const b of bytes) {
-    crc ^= b << 8;
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc;
-}
-
-const utf8 = new TextEncoder();
-
-/** The Redis Cluster hash slot of a key (hash tags honoured), as CLUSTER KEYSLOT computes it. */
-export function keySlot(key: string): number {
-  let bytes = utf8.encode(key);
-  const open = bytes.indexOf(0x7b);
-  if (open >= 0) {
-    const close = bytes.indexOf(0x7d, open + 1);
-    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
-  }
-  return crc16(bytes) % 16384;
-}
-
-/**
- * Sentinel's view of the master's replicas, polled: how many are up and in sync. Writes wait for
- * a replica unless Sentinel positively says there is none in sync; no answer means "wait".
- */
-class SentinelReplicas {
-  #inSync: number | undefined;
-  #at = 0;
-  #client: Redis | undefined;
-  #next = 0;
-  #polling = false;
-  readonly #timer: ReturnType<typeof setInterval>;
-
-  constructor(
-    private readonly target: Extract<RedisTarget, { mode: 'sentinel' }>,
-    private readonly everyMs: number,
-    private readonly commandTimeout: number,
-  ) {
-    void this.#poll();
-    this.#timer = setInterval(() => void this.#poll(), everyMs);
-    this.#timer.unref();
-  }
-
-  /** Replicas a write must reach: 0 only on a fresh answer that no replica is in sync. */
-  get needed(): number {
-    const fresh = this.#inSync !== undefined && performance.now() - this.#at <= 3 * this.everyMs; // monotonic: a step back kept a stale 0 "fresh"
-    return fresh && this.#inSync === 0 ? 0 : 1;
-  }
-
-  async #poll(): Promise<void> {
-    if (this.#polling) return;
-    this.#polling = true;
-    try {
-      this.#client ??= await this.#connect();
-      const replicas = (await this.#client.call('SENTINEL', 'REPLICAS', this.target.name)) as string[][];
-      this.#inSync = replicas.filter((flat) => {
-        const r: Record<string, string> = {};
-        for (let i = 0; i + 1 < flat.length; i += 2) r[flat[i]!] = flat[i + 1]!;
-        return !/s_down|o_down|disconnected/.test(r.flags ?? '') && r['master-link-status'] === 'ok';
-      }).length;
-      this.#at = performance.now();
-    } catch {
-      // Ask the next sentinel next time; meanwhile `needed` turns conservative once stale.
-      this.#client?.disconnect();
-      this.#client = undefined;
-      this.#next++;
-    } finally {
-      this.#polling = false;
-    }
-  }
-
-  async #connect(): Promise<Redis> {
-    const s = this.target.sentinels[this.#next % this.target.sentinels.length]!;
-    const c = new Redis({
-      host: s.host, port: s.port, lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0,
-      retryStrategy: () => null, commandTimeout: this.commandTimeout, connectTimeout: this.commandTimeout,
-    });
-    c.on('error', () => { /* reported through the failed poll */ });
-    try {
-      await c.connect();
-    } catch (err) {
-      c.disconnect();
-      throw err;
-    }
-    return c;
-  }
-
-  close(): void {
-    clearInterval(this.#timer);
-    this.#client?.disconnect();
-    this.#client = undefined;
-  }
-}
 
 export class RedisBackend implements KvBackend {
   /** Reads, idle touches, publishes. */
@@ -742,40 +507,6 @@ export class RedisBackend implements KvBackend {
     if (this.#writer !== this.#client) this.#writer.disconnect();
     this.#sub.disconnect();
   }
-}
-
-/**
- * A PING answered by the master of every slot. A Cluster's own PING goes to one node at random,
- * and the connection to a node that refuses the password is dropped from c.nodes(): one still
- * refusing would be called restored while its keys fail. A slot owner without a connection is
- * not back yet; a slot refresh makes its connection anew for the next probe.
- */
-function everySlotOwner(c: Cluster): Promise<unknown> {
-  const owners = new Set<string>();
-  for (const s of c.slots) if (s?.[0] !== undefined) owners.add(s[0]);
-  const byKey = new Map(c.nodes('master').map((n) => [`${n.options.host}:${n.options.port}`, n]));
-  const nodes = [...owners].map((k) => byKey.get(k));
-  if (owners.size === 0 || nodes.some((n) => n === undefined)) {
-    c.refreshSlotsCache();
-    return Promise.reject(new Error('a slot owner has no connection'));
-  }
-  return Promise.all(nodes.map((n) => n!.ping()));
-}
-
-/**
- * The connection to `hostPort` (from an ASK reply) as ioredis itself finds it when it follows ASK:
- * a master new to the cluster (what a resharding usually fills) holds no slot yet, so it may not
- * be among the client's nodes. Undefined if the address is unreadable or ioredis has no such pool.
- */
-function askTarget(c: Cluster, hostPort: string): Redis | undefined {
-  const at = hostPort.lastIndexOf(':');
-  const host = hostPort.slice(0, at);
-  const port = Number(hostPort.slice(at + 1));
-  if (at <= 0 || !Number.isInteger(port)) return undefined;
-  const known = c.nodes('master').find((n) => n.options.host === host && n.options.port === port);
-  if (known !== undefined) return known;
-  const pool = (c as unknown as { connectionPool?: { findOrCreate?(node: { host: string; port: number }): Redis } }).connectionPool;
-  return pool?.findOrCreate?.({ host, port });
 }
 
 function flatten(fields: Fields): string[] {

@@ -16,7 +16,7 @@
 //   gp:sidless-ended:{<idp>:<sub>}  when one by sid and sub ended the sub's sessions   } sign-in, if longer
 //                                   stored without a sid (ms)
 //   (the times above, and SignIn.startedAt, are read from the store's clock: clock())
-//   gp:clock                        never written: routes Redis TIME to one server (redis-backend.ts)
+//   gp:clock                        never written: routes Redis TIME to one server (redis-scripts.ts)
 //   gp:browser:{<browser>}      id of the session the browser's last sign-in created
 //   gp:tally:{<kind>:<window>}  count of events in a window (sign-ins started per minute)
 // <id> is the storage id (SHA-256 of the cookie's random part): a dump holds no cookie and no token.

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster } from 'ioredis';
 import { StoreUnavailable } from '../../src/errors.ts';
 import { CachingSessionStore, createSessionStore, storeKeys, type KvSessionStore } from '../../src/session/index.ts';
-import { keySlot } from '../../src/session/redis-backend.ts';
+import { keySlot } from '../../src/session/redis-topology.ts';
 import { silentLogger } from '../../src/log.ts';
 import { loadSettings } from '../../src/config/env.ts';
 import { RedisCluster, waitFor, withNode } from '../helpers/redis-cluster.ts';

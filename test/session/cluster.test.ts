@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Cluster } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CachingSessionStore, createSessionStore, storeKeys, type KvSessionStore } from '../../src/session/index.ts';
-import { keySlot } from '../../src/session/redis-backend.ts';
+import { keySlot } from '../../src/session/redis-topology.ts';
 import { silentLogger } from '../../src/log.ts';
 import { loadSettings } from '../../src/config/env.ts';
 import { RedisCluster, withNode } from '../helpers/redis-cluster.ts';
