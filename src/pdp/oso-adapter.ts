@@ -2,8 +2,25 @@
 // PDP needs from a policy engine is the small PolicyEngine interface below, so swapping the engine
 // means rewriting this file only.
 import { Oso } from 'oso';
+import * as osoHelpers from 'oso/dist/src/helpers.js';
 import { Host } from 'oso/dist/src/Host.js';
 import { Query } from 'oso/dist/src/Query.js';
+
+// Oso tells a class from an instance by constructing a String with the value as new.target
+// (helpers.isConstructor, a try/catch around Reflect.construct): for every instance it hands the
+// VM, the actor and the resource of each query among them, that throws and catches a TypeError,
+// and a thrown error captures a stack trace: ~20 µs of the ~190 µs a request with a
+// decision-cache miss cost (`node dist/test/bench/profile.js f2`). A value that is not a function
+// cannot be a constructor (Reflect.construct throws for it whatever it is), so it is answered
+// without the throw; a function still gets Oso's own test. Host.js calls it through the module
+// object (`helpers_1.isConstructor`), so replacing the export reaches every call.
+{
+  const helpers = ((osoHelpers as { default?: unknown }).default ?? osoHelpers) as { isConstructor?: (f: unknown) => boolean };
+  const { isConstructor } = helpers;
+  if (typeof isConstructor === 'function' && Object.isExtensible(helpers)) {
+    helpers.isConstructor = (f: unknown) => typeof f === 'function' && isConstructor(f);
+  }
+}
 
 // Oso's JavaScript host answers a lookup of an attribute the object lacks with an application
 // error *and* a result (`undefined`, as an external instance). Where the Polar VM ignores lookup
