@@ -2,7 +2,7 @@
 // The CLI adds the Polar policies (loaded through the PDP) and prints formatProblems().
 import type { ConfigProblem } from '../errors.ts';
 import { validateConfig } from './load.ts';
-import type { Env } from './yaml.ts';
+import type { Env } from './env-substitution.ts';
 
 export { formatProblems } from './problems.ts';
 

@@ -7,7 +7,7 @@ import { fileProblem, resolvedNote } from './files.ts';
 import { signingKeyProblem } from './jwk.ts';
 import { issuerProblem } from './origin.ts';
 import { NAME } from './routes.ts';
-import { show, type Cursor } from './yaml.ts';
+import { show, type Cursor } from './cursor.ts';
 
 export const CLIENT_AUTHS: readonly ClientAuth[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth'];
 export const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;

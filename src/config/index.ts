@@ -4,5 +4,5 @@ export { loadSettings, parseDuration, KEY_GENERATE_HINT, DEFAULT_CONFIG_DIR, DEF
 export { loadConfig, validateConfig, CONFIG_FILES } from './load.ts';
 export { checkConfig, formatProblems } from './check.ts';
 export { deepFreeze, sortProblems } from './problems.ts';
-export { substitute, type Env } from './yaml.ts';
+export { substitute, type Env } from './env-substitution.ts';
 export { HTTP_METHODS } from './pdp.ts';

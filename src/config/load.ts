@@ -10,7 +10,9 @@ import { validateRoutes, type RoutesResult } from './routes.ts';
 import { validatePdp, type PdpResult } from './pdp.ts';
 import { validateIdps, type IdpsResult } from './idps.ts';
 import { splitPath } from './paths.ts';
-import { show, YamlFile, type Env } from './yaml.ts';
+import { show } from './cursor.ts';
+import type { Env } from './env-substitution.ts';
+import { YamlFile } from './yaml.ts';
 
 export const CONFIG_FILES = ['routes.yaml', 'pdp.yaml', 'idps.yaml'] as const;
 /** Config files are small; a huge one is a mistake (or an attack on the parser). */

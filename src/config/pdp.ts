@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { PdpConfig, PdpRule } from './types.ts';
 import { pathProblem, segmentProblem, splitPath } from './paths.ts';
 import { fileProblem, MAX_POLICY_BYTES, resolvedNote } from './files.ts';
-import { show, type Cursor } from './yaml.ts';
+import { show, type Cursor } from './cursor.ts';
 
 /** Methods a rule may name. TRACE and CONNECT never reach an API through the edge. */
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;

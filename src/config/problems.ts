@@ -1,6 +1,6 @@
 // Collects configuration problems instead of throwing at the first one: users fix a broken
 // config in one round, not one error per restart. Values from the environment are kept out of
-// messages where they are quoted (Cursor.show in yaml.ts), never by editing finished messages.
+// messages where they are quoted (Cursor.show in cursor.ts), never by editing finished messages.
 import { ConfigError, formatProblem, type ConfigProblem } from '../errors.ts';
 
 export class Problems {

@@ -2,7 +2,7 @@
 import type { AuthMode, RouteConfig, RoutesConfig } from './types.ts';
 import { checkOrigin } from './origin.ts';
 import { pathProblem } from './paths.ts';
-import type { Cursor } from './yaml.ts';
+import type { Cursor } from './cursor.ts';
 
 export const NAME = /^[a-z0-9_-]+$/;
 /** The CSRF check trusts these origins' requests as the app's own. */

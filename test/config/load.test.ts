@@ -4,7 +4,7 @@ import { ConfigError } from '../../src/errors.ts';
 import { checkConfig, formatProblems, loadConfig } from '../../src/config/index.ts';
 import { loadSettingsAndConfig } from '../../src/config/load.ts';
 import type { GoldpathConfig } from '../../src/config/types.ts';
-import { substitute } from '../../src/config/yaml.ts';
+import { substitute } from '../../src/config/env-substitution.ts';
 import { BASE_IDPS, BASE_PDP, cleanupConfigDirs, configDir, FIXTURES, only, problemsFor, REPO, where } from './helpers.ts';
 
 const VALID = path.join(FIXTURES, 'valid');

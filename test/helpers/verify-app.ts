@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import type { Settings } from '../../src/config/types.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
 import type { TokenProvider } from '../../src/oidc/types.ts';
+import { createSessionStore, type KvSessionStore } from '../../src/session/index.ts';
 import type { SessionStore } from '../../src/session/types.ts';
 import { createVerifyApp } from '../../src/verify/app.ts';
 import { createVerifyMetrics } from '../../src/verify/metrics.ts';
@@ -16,6 +17,7 @@ import { buildVerifyPolicy } from '../../src/verify/policy.ts';
 import { newSession, TEST_KEYS } from './sessions.ts';
 import { StoredTokens } from './stored-tokens.ts';
 import { FORWARD_AUTH_MAX_HEADER_BYTES } from '../../src/http/serve.ts';
+import { RedisServer } from './redis.ts';
 
 export const VERIFY_CONFIG_DIR = fileURLToPath(new URL('../../../test/verify/fixtures/config', import.meta.url));
 export const PUBLIC_URL = 'http://localhost:8080';
@@ -115,4 +117,27 @@ export async function startVerifyApp(store: SessionStore, redisUrl: string, opts
       policy.pdp.close();
     }),
   };
+}
+
+/**
+ * A redis-server of its own, a store on it and the verify app over that store. stop() closes what
+ * started, app first; a start that fails stops the rest before the error goes on.
+ */
+export async function startVerifyOnRedis(): Promise<{ redis: RedisServer; store: KvSessionStore; sidecar: RunningVerify; stop(): Promise<void> }> {
+  const redis = await RedisServer.start();
+  let store: KvSessionStore | undefined;
+  let sidecar: RunningVerify | undefined;
+  const stop = async () => {
+    await sidecar?.close();
+    await store?.close();
+    await redis.stop();
+  };
+  try {
+    store = createSessionStore({ url: redis.url, settings: loadSettings(verifyEnv(redis.url)), log: silentLogger });
+    sidecar = await startVerifyApp(store, redis.url);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { redis, store, sidecar, stop };
 }

@@ -11,9 +11,10 @@ import { silentLogger } from '../../src/log.ts';
 import { loadSettings } from '../../src/config/env.ts';
 import { RedisCluster, waitFor, withNode } from '../helpers/redis-cluster.ts';
 import { startVerifyApp, verifyEnv, type RunningVerify } from '../helpers/verify-app.ts';
-import { contract, KEY_A, MIN, newSession } from './contract-suite.ts';
+import { contract, newSession } from './contract-suite.ts';
 import { lostSessions, runThroughFailover } from './failover-run.ts';
 import { topologyHarness } from './topology-harness.ts';
+import { storesOn } from './open-stores.ts';
 
 describe('session store on Redis Cluster with replicas (3 masters + 3 replicas)', function () {
   this.timeout(30_000);
@@ -36,16 +37,7 @@ describe('session store on Redis Cluster with replicas (3 masters + 3 replicas)'
   ));
 
   describe('durability', function () {
-    const opened: KvSessionStore[] = [];
-    const open = () => {
-      const s = createSessionStore({ url: cluster.url, settings: { sessionKeys: [KEY_A], sessionIdleMs: 30 * MIN, sessionMaxMs: 60 * MIN }, log: silentLogger });
-      opened.push(s);
-      return s;
-    };
-    afterEach(async function () {
-      for (const s of cluster.servers) s.resume();
-      await Promise.all(opened.splice(0).map((s) => s.close()));
-    });
+    const open = storesOn(() => cluster);
 
     /** An IdP/sub pair whose index key lives in a slot served by master `port`. */
     async function subOnMaster(port: number): Promise<string> {

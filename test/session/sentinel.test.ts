@@ -13,9 +13,10 @@ import { waitFor, withNode } from '../helpers/redis-cluster.ts';
 import { RedisSentinel } from '../helpers/redis-sentinel.ts';
 import { startVerifyApp, verifyEnv, type RunningVerify } from '../helpers/verify-app.ts';
 import { itServesVerifyProcesses } from '../helpers/verify-process.ts';
-import { contract, KEY_A, MIN, newSession } from './contract-suite.ts';
+import { contract, newSession } from './contract-suite.ts';
 import { lostSessions, runThroughFailover } from './failover-run.ts';
 import { topologyHarness } from './topology-harness.ts';
+import { storesOn } from './open-stores.ts';
 
 describe('session store on Redis Sentinel (1 master, 1 replica, 3 sentinels)', function () {
   this.timeout(30_000);
@@ -68,16 +69,7 @@ describe('session store on Redis Sentinel (1 master, 1 replica, 3 sentinels)', f
   itServesVerifyProcesses('redis+sentinel://', () => deployment.url);
 
   describe('durability and failover', function () {
-    const opened: KvSessionStore[] = [];
-    const open = () => {
-      const s = createSessionStore({ url: deployment.url, settings: { sessionKeys: [KEY_A], sessionIdleMs: 30 * MIN, sessionMaxMs: 60 * MIN }, log: silentLogger });
-      opened.push(s);
-      return s;
-    };
-    afterEach(async function () {
-      for (const s of deployment.servers) s.resume();
-      await Promise.all(opened.splice(0).map((s) => s.close()));
-    });
+    const open = storesOn(() => deployment);
 
     const replicaServer = async () => {
       const master = await deployment.masterPort();

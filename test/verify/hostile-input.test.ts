@@ -7,13 +7,11 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import fc from 'fast-check';
-import { CookieCodec, createSessionStore, type KvSessionStore, type SessionSecrets } from '../../src/session/index.ts';
+import { CookieCodec, type KvSessionStore, type SessionSecrets } from '../../src/session/index.ts';
 import { newSession } from '../helpers/sessions.ts';
-import { loadSettings } from '../../src/config/env.ts';
-import { silentLogger } from '../../src/log.ts';
 import { RedisServer, freePort } from '../helpers/redis.ts';
 import { runCli, waitHealthy } from '../helpers/process.ts';
-import { send, startVerifyApp, verifyEnv, VERIFY_CONFIG_DIR, type RunningVerify, type VerifyResponse } from '../helpers/verify-app.ts';
+import { send, startVerifyOnRedis, verifyEnv, VERIFY_CONFIG_DIR, type RunningVerify, type VerifyResponse } from '../helpers/verify-app.ts';
 
 const FORWARDED = { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': 'localhost:8080', 'X-Forwarded-For': '127.0.0.1' };
 
@@ -68,15 +66,14 @@ describe('verify: hostile input over real HTTP', function () {
   let redis: RedisServer;
   let store: KvSessionStore;
   let sidecar: RunningVerify;
+  let stop: (() => Promise<void>) | undefined;
   let name: string;
   let value: string; // a valid session cookie value
   let forged: string;
   let unknown: string;
 
   before(async function () {
-    redis = await RedisServer.start();
-    store = createSessionStore({ url: redis.url, settings: loadSettings(verifyEnv(redis.url)), log: silentLogger });
-    sidecar = await startVerifyApp(store, redis.url);
+    ({ redis, store, sidecar, stop } = await startVerifyOnRedis());
     name = sidecar.cookieName;
     const { cookie } = await sidecar.login({ sub: 'victim', roles: ['reader', 'admin'], csrf: 'csrf-ok' });
     value = cookie.slice(name.length + 1);
@@ -84,9 +81,7 @@ describe('verify: hostile input over real HTTP', function () {
     unknown = new CookieCodec(sidecar.settings.sessionKeys).issue().cookieValue;
   });
   after(async function () {
-    await sidecar?.close();
-    await store?.close();
-    await redis?.stop();
+    await stop?.();
   });
   afterEach(async function () {
     // Whatever a test threw at it, the server is alive and still right.

@@ -4,29 +4,19 @@
 // refuses them, as it refuses method overrides (SPEC 5 step 1).
 import assert from 'node:assert/strict';
 import { readRequestHeaders } from '../../src/verify/request-headers.ts';
-import { RedisServer } from '../helpers/redis.ts';
-import { silentLogger } from '../../src/log.ts';
-import { loadSettings } from '../../src/config/env.ts';
-import { createSessionStore } from '../../src/session/index.ts';
-import type { SessionStore } from '../../src/session/types.ts';
-import { startVerifyApp, verifyEnv, type RunningVerify } from '../helpers/verify-app.ts';
+import { startVerifyOnRedis, type RunningVerify } from '../helpers/verify-app.ts';
 
 const NAMES = ['X-Original-URL', 'X-Original-Url', 'x-original-url', 'X_Original_URL', 'X-Rewrite-URL', 'x-rewrite-url', 'X_REWRITE_URL'];
 
 describe('verify: path-override headers are refused', function () {
-  let redis: RedisServer;
-  let store: SessionStore;
   let sidecar: RunningVerify;
+  let stop: (() => Promise<void>) | undefined;
 
   before(async function () {
-    redis = await RedisServer.start();
-    store = createSessionStore({ url: redis.url, settings: loadSettings(verifyEnv(redis.url)), log: silentLogger });
-    sidecar = await startVerifyApp(store, redis.url);
+    ({ sidecar, stop } = await startVerifyOnRedis());
   });
   after(async function () {
-    await sidecar?.close();
-    await store?.close();
-    await redis?.stop();
+    await stop?.();
   });
 
   it('readRequestHeaders flags each spelling as confusing, and nothing else like it', function () {

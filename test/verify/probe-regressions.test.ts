@@ -4,28 +4,18 @@
 //   - a method override in the query hidden behind an encoded NUL, which PHP cuts names at;
 //   - a role (or sub) holding a lone UTF-16 surrogate, which JSON lets an IdP send: a 500.
 import assert from 'node:assert/strict';
-import { RedisServer } from '../helpers/redis.ts';
-import { startVerifyApp, verifyEnv, type RunningVerify } from '../helpers/verify-app.ts';
-import { loadSettings } from '../../src/config/env.ts';
-import { createSessionStore } from '../../src/session/index.ts';
-import { silentLogger } from '../../src/log.ts';
-import type { SessionStore } from '../../src/session/types.ts';
+import { startVerifyOnRedis, type RunningVerify } from '../helpers/verify-app.ts';
 import { headerSafe, rolesHeader } from '../../src/verify/allow.ts';
 
 describe('verify: probe regressions', function () {
-  let redis: RedisServer;
-  let store: SessionStore;
   let app: RunningVerify;
+  let stop: (() => Promise<void>) | undefined;
 
   before(async function () {
-    redis = await RedisServer.start();
-    store = createSessionStore({ url: redis.url, settings: loadSettings(verifyEnv(redis.url)), log: silentLogger });
-    app = await startVerifyApp(store, redis.url);
+    ({ sidecar: app, stop } = await startVerifyOnRedis());
   });
   after(async function () {
-    await app?.close();
-    await store?.close();
-    await redis?.stop();
+    await stop?.();
   });
 
   it('a Cookie pair built to make the comma check backtrack is answered at once (it held the thread for seconds)', async function () {
