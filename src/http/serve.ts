@@ -5,7 +5,7 @@ import process from 'node:process';
 import type { Duplex } from 'node:stream';
 import { ListenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { answerClientError, answerConnect, refusingExpectation, requiringHost } from './answer-refused.ts';
+import { answerClientError, answerConnect, continuing, refusingExpectation, requiringHost } from './answer-refused.ts';
 import type { OnRefused } from './refusals.ts';
 
 export interface Listening {
@@ -62,6 +62,7 @@ export async function listen(handler: RequestListener, port: number, host: strin
   // listener, on purpose: without one, Node (and Deno) hand an Upgrade request (websocket, h2c) to
   // the handler as a plain request, which answers it without upgrading, as RFC 9110 7.8 allows.
   server.on('checkExpectation', refusingExpectation(onRefused));
+  server.on('checkContinue', continuing(handler, onRefused));
   server.on('connect', (_req: unknown, socket: Duplex) => answerConnect(socket, onRefused));
   await listenOn(server, port, host).catch((err: unknown) => {
     servers.delete(server);

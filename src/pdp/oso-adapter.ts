@@ -9,11 +9,12 @@ import { Query } from 'oso/dist/src/Query.js';
 // Oso tells a class from an instance by constructing a String with the value as new.target
 // (helpers.isConstructor, a try/catch around Reflect.construct): for every instance it hands the
 // VM, the actor and the resource of each query among them, that throws and catches a TypeError,
-// and a thrown error captures a stack trace: ~20 µs of the ~190 µs a request with a
-// decision-cache miss cost (`node dist/test/bench/profile.js f2`). A value that is not a function
-// cannot be a constructor (Reflect.construct throws for it whatever it is), so it is answered
-// without the throw; a function still gets Oso's own test. Host.js calls it through the module
-// object (`helpers_1.isConstructor`), so replacing the export reaches every call.
+// and a thrown error captures a stack trace: 10 % of a request that misses the decision cache
+// (`node dist/test/bench/profile.js f2`; one query 66 → 54 µs in process without it). A value
+// that is not a function cannot be a constructor (Reflect.construct throws for it whatever it
+// is), so it is answered without the throw; a function still gets Oso's own test. Host.js calls
+// it through the module object (`helpers_1.isConstructor`), so replacing the export reaches its
+// calls; `helpers.ancestors` keeps its local binding, and only ever sees constructors.
 {
   const helpers = ((osoHelpers as { default?: unknown }).default ?? osoHelpers) as { isConstructor?: (f: unknown) => boolean };
   const { isConstructor } = helpers;

@@ -224,6 +224,15 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
         assert.deepEqual(await refusedCounts(target.port), before);
       });
 
+      it('Expect: 100-continue without Host: the 400 alone, no 100 Continue inviting a body first (Node\'s own order)', async () => {
+        await logWindowEnds();
+        const before = await refusedCounts(target.port);
+        const r = await raw(target.port, 'POST /auth/logout HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n', { ms: 5_000 });
+        assert.match(r.text, /^HTTP\/1\.1 400 /, `a 100 Continue came first: ${JSON.stringify(r.text)}`);
+        assert.ok(r.closed);
+        assert.deepEqual(await refusedCounts(target.port), { ...before, missing_host: before.missing_host! + 1 });
+      });
+
       // Node, left to itself, cuts a CONNECT's connection without a byte of answer (and Deno 2's
       // node:http does the same, and emits 'connect' as Node does): the same answer under both.
       it('CONNECT: 405 in the error shape with an empty Allow, connection closed, counted as connect and logged', async () => {
