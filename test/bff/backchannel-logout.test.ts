@@ -12,6 +12,7 @@ import { createSessionStore, type KvSessionStore } from '../../src/session/index
 import { logoutToken, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall } from '../helpers/login.ts';
 import { newSession } from '../helpers/sessions.ts';
+import { closeServer } from '../helpers/close-server.ts';
 
 async function loggedIn(env: IdpBff, user: string) {
   const r = await env.login(user);
@@ -99,10 +100,7 @@ describe('BFF back-channel logout by sub on replicas whose clocks disagree', fun
     return {
       url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
       async close() {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
+        await closeServer(server);
         await bff.close();
         await store.close();
       },

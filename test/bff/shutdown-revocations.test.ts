@@ -18,6 +18,7 @@ import { REPO_ROOT, exitOf, runCli, waitHealthy, type Child, type Runtime } from
 import { browserLogin } from '../helpers/login.ts';
 import { devIdpsYaml, TEST_CLIENT_SECRET } from '../helpers/idp-bff.ts';
 import { grantsRefresh, sleep } from '../helpers/refresh-race.ts';
+import { closeServer } from '../helpers/close-server.ts';
 
 /**
  * An HTTP proxy in front of the dev IdP (whose issuer is the proxy's URL) that holds revocation
@@ -47,10 +48,7 @@ class SlowRevocationProxy {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+    return closeServer(this.#server);
   }
 
   async #forward(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -11,6 +11,7 @@ import { parseRule, sanitizeRequestTarget, startDevEdge, type DevEdge } from '..
 import { startExampleApi, type RunningServer } from '../../src/dev/api.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { goDuration, RateLimiter } from '../../src/dev/edge/rate-limit.ts';
+import { closeServer } from '../helpers/close-server.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GOLDPATH_YML = join(ROOT, 'traefik', 'dynamic', 'goldpath.yml');
@@ -35,7 +36,7 @@ async function fakeServer(handle: (req: IncomingMessage, res: ServerResponse, bo
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+    close: () => closeServer(server),
   };
 }
 

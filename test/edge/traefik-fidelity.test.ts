@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseRule, startDevEdge } from '../../src/dev/edge/index.ts';
 import { RateLimiter } from '../../src/dev/edge/rate-limit.ts';
+import { closeServer } from '../helpers/close-server.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GOLDPATH_YML = join(ROOT, 'traefik', 'dynamic', 'goldpath.yml');
@@ -80,7 +81,7 @@ describe('development edge: fidelity to Traefik v3 (rateLimit maxDelay, Host mat
       assert.deepEqual(seen.map((s) => s.service), ['dev-idp'], 'no forwardAuth call, no API');
     } finally {
       await edge.close();
-      for (const [, s] of servers) await new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections(); });
+      for (const [, s] of servers) await closeServer(s);
     }
   });
 });

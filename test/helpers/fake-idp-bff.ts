@@ -10,6 +10,7 @@ import type { SessionStore } from '../../src/session/types.ts';
 import { startFakeIdp, type FakeIdp, type FakeIdpOptions } from './fake-idp.ts';
 import { capturingLogger, testIdpConfig, testSettings, TEST_CLIENT_SECRET } from './idp-bff.ts';
 import type { RedisServer } from './redis.ts';
+import { closeServer } from './close-server.ts';
 
 export interface FakeIdpBff {
   readonly op: FakeIdp;
@@ -50,10 +51,7 @@ export async function startFakeIdpBff(redis: RedisServer, o: FakeIdpBffOptions =
   return {
     op, url, store, bff, lines,
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeServer(server);
       await store.close();
       await op.close();
     },

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { Buffer } from 'node:buffer';
 import { SignJWT, exportJWK, generateKeyPair, calculateJwkThumbprint, type JWK } from 'jose';
+import { closeServer } from './close-server.ts';
 
 export type IdTokenFault =
   | 'none'            // a correct ID token
@@ -132,10 +133,7 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
     get kid() { return key.jwk.kid!; },
     hits,
     async rotateKey() { key = await signingKey(alg); },
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () => closeServer(server),
   };
 
   function json(res: ServerResponse, status: number, body: unknown): void {

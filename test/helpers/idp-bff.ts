@@ -21,6 +21,7 @@ import type { Session, SessionStore } from '../../src/session/types.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
 import { RedisServer } from './redis.ts';
 import { browserLogin, type LoginOptions, type LoginResult } from './login.ts';
+import { closeServer } from './close-server.ts';
 
 export const TEST_CLIENT_SECRET = 'goldpath-test-client-secret-0123456789';
 
@@ -176,10 +177,7 @@ export async function startIdpBff(o: IdpBffOptions = {}): Promise<IdpBff> {
       return browserLogin({ cookieName: settings.cookieName, ca: o.browserCa, ...lo, user, start: `${front.origin}/auth/login${qs ? `?${qs}` : ''}` });
     },
     async close() {
-      await new Promise<void>((resolve) => {
-        front.server.close(() => resolve());
-        front.server.closeAllConnections();
-      });
+      await closeServer(front.server);
       await bff.close();
       await store.close();
       await Promise.all(Object.values(idps).map((i) => i.close()));

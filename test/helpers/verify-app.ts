@@ -18,6 +18,7 @@ import { newSession, TEST_KEYS } from './sessions.ts';
 import { StoredTokens } from './stored-tokens.ts';
 import { FORWARD_AUTH_MAX_HEADER_BYTES } from '../../src/http/serve.ts';
 import { RedisServer } from './redis.ts';
+import { closeServer } from './close-server.ts';
 
 export const VERIFY_CONFIG_DIR = fileURLToPath(new URL('../../../test/verify/fixtures/config', import.meta.url));
 export const PUBLIC_URL = 'http://localhost:8080';
@@ -111,11 +112,11 @@ export async function startVerifyApp(store: SessionStore, redisUrl: string, opts
       });
     },
     get: (path) => send(port, path, {}),
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
+    close: () => {
+      const closed = closeServer(server);
       policy.pdp.close();
-    }),
+      return closed;
+    },
   };
 }
 

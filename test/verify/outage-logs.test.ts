@@ -19,6 +19,7 @@ import { newSession } from '../helpers/sessions.ts';
 import { devIdpsYaml } from '../helpers/idp-bff.ts';
 import { verifyEnv } from '../helpers/verify-app.ts';
 import { spawnVerify, type VerifyChild } from '../helpers/verify-process.ts';
+import { closeServer } from '../helpers/close-server.ts';
 
 interface Line { level: string; msg: string; idp?: string; alsoFailed?: number }
 
@@ -38,7 +39,7 @@ for (const runtime of ['node', 'deno'] as const) {
     });
     afterEach(async () => {
       await sidecar?.stop();
-      if (idp) await new Promise<void>((resolve) => { idp!.close(() => resolve()); idp!.closeAllConnections(); });
+      if (idp) await closeServer(idp);
       sidecar = idp = undefined;
       if (dir) rmSync(dir, { recursive: true, force: true });
     });

@@ -17,6 +17,7 @@ import { newSession } from '../helpers/sessions.ts';
 import { devIdpsYaml } from '../helpers/idp-bff.ts';
 import { verifyEnv } from '../helpers/verify-app.ts';
 import { spawnVerify } from '../helpers/verify-process.ts';
+import { closeServer } from '../helpers/close-server.ts';
 
 describe('verify process: the latency histogram places answers that take seconds', function () {
   this.timeout(60_000);
@@ -57,7 +58,7 @@ describe('verify process: the latency histogram places answers that take seconds
       assert.equal(finite.find(([le]) => le === '1')?.[1], 0, 'and not under 1 s');
     } finally {
       await sidecar.stop();
-      await new Promise<void>((resolve) => { idp.close(() => resolve()); idp.closeAllConnections(); });
+      await closeServer(idp);
       await store.close();
       await redis.stop();
       rmSync(dir, { recursive: true, force: true });
