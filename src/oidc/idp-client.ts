@@ -50,7 +50,7 @@ export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointRespo
  * How long a refresh grant may take, seconds: longer than other IdP calls. A grant cut short after
  * the IdP has answered it leaves the IdP holding a rotated refresh token and us the spent one:
  * with reuse detection (oidc-provider), the next refresh ends the session. The grant runs on under
- * its lock whoever waits for it (token-provider.ts), so a slow IdP delays it rather than losing
+ * its lock whoever waits for it (token-refresh.ts), so a slow IdP delays it rather than losing
  * it; the lock (15 s) must outlast it and the write that follows.
  */
 export const REFRESH_GRANT_BUDGET_S = 12;

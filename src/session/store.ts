@@ -1,85 +1,28 @@
 // The one SessionStore, on top of a KvBackend (Redis or memory). Layout, crypto, expiry, indexes
 // and invalidation are written here once, so both backends behave identically by construction.
-//
-// Layout (Redis keys; braces are Cluster hash tags). Every operation touches exactly one key (Lua
-// scripts included), so no operation can span two slots; the tags keep each key's slot stable:
-//   gp:s:{<id>}                 hash: sub idp sid createdAt expiresAt lastSeen version d end
-//                               end = expiresAt on Redis's clock (TIME): touches never pass it
-//                               d = AEAD(SessionSecrets JSON, aad = id): user, csrf and all tokens
-//   gp:sid:{<idp>:<sid>}        set of ids   } TTL >= the longest absolute expiry of a member,
-//   gp:sub:{<idp>:<sub>}        set of ids   } for back-channel logout
-//   gp:lock:{<name>}            lock token (SET NX PX)
-//   gp:t:<kind>:{<key>}         AEAD(transient value, aad = kind + key)
-//   gp:once:<kind>:{<key>}      replay marker
-//   gp:sid-ended:{<idp>:<sid>}      '1': a back-channel logout ended this sid         } TTL = the longest
-//   gp:sub-ended:{<idp>:<sub>}      when a back-channel logout ended this sub (ms)     } absolute expiry or
-//   gp:sidless-ended:{<idp>:<sub>}  when one by sid and sub ended the sub's sessions   } sign-in, if longer
-//                                   stored without a sid (ms)
-//   (the times above, and SignIn.startedAt, are read from the store's clock: clock())
-//   gp:clock                        never written: routes Redis TIME to one server (redis-scripts.ts)
-//   gp:browser:{<browser>}      id of the session the browser's last sign-in created
-//   gp:tally:{<kind>:<window>}  count of events in a window (sign-ins started per minute)
-// <id> is the storage id (SHA-256 of the cookie's random part): a dump holds no cookie and no token.
-// Index components are percent-encoded so no idp/sid/sub can forge a separator or a hash tag.
-import { randomBytes } from 'node:crypto';
-import { clearTimeout, setTimeout } from 'node:timers';
-import { SessionEnded, StoreUnavailable } from '../errors.ts';
-import { FloodGate } from '../http/flood-gate.ts';
-import { percentEncode } from '../strings.ts';
+// Its parts: the key layout (keys.ts), session reads (session-load.ts), the invalidation feed
+// (invalidation-feed.ts), and tallies, locks, transient values and replay marks (kv-primitives.ts).
+import { SessionEnded } from '../errors.ts';
 import { errorFields, type Logger } from '../log.ts';
 import { END_FIELD, type Fields, type KvBackend } from './backend.ts';
 import { CookieCodec, isStorageId } from './cookie.ts';
 import { SecretBox } from './crypto.ts';
-import { DEFAULT_SESSION_CACHE_TTL_MS } from './cache.ts';
-import { intern, internSecrets } from './intern.ts';
+import { InvalidationFeed } from './invalidation-feed.ts';
+import { keys } from './keys.ts';
+import { KvPrimitives } from './kv-primitives.ts';
 import { hasSecretsShape } from './secrets-shape.ts';
+import { DEFAULT_LOAD_DEADLINE_MS, SessionLoader } from './session-load.ts';
 import { LONGEST_SIGN_IN_MS, REPLACED, type NewSession, type ReadOptions, type Session, type SessionSecrets, type SessionStore, type SignIn } from './types.ts';
+import { unavailable } from './unavailable.ts';
+
+export { DEFAULT_LOAD_DEADLINE_MS } from './session-load.ts';
+export { keys } from './keys.ts';
 
 /** Index sets outlive their members' sessions by this much (clock skew between processes). */
 const INDEX_SLACK_MS = 60_000;
-/**
- * The whole of a session load (its reads, the idle touch, the removal of an expired session) ends
- * within this, or fails with StoreUnavailable (503): SPEC 5 wants /auth/verify answered within 1 s
- * on a store that is down or slow, and each backend call is only bounded alone. A single read may
- * already take the backend's ready-wait plus its command timeout (300 + 500 ms, redis-backend.ts),
- * so the bound is that, and what is left of the second goes to the rest of the chain (a refresh
- * ahead of time waits at most what is left of 850 ms: oidc/token-provider.ts).
- */
-export const DEFAULT_LOAD_DEADLINE_MS = 800;
 /** Above this many members an index is pruned of ids whose session is gone. */
 const INDEX_PRUNE_AT = 32;
 const SESSION_FIELDS = ['idp', 'sid', 'sub'] as const;
-/** The hash fields of a session without its secrets (layout above). */
-const METADATA_FIELDS = ['sub', 'idp', 'sid', 'createdAt', 'expiresAt', 'lastSeen', 'version'] as const;
-
-/** The stored session is the version `known` was read at (same blob, see #load). */
-function sameVersion(h: Fields, known: Session): boolean {
-  return h.version === String(known.version) && h.sub === known.sub && h.idp === known.idp;
-}
-
-/** Key text: percent-encoded, lone surrogates included (the BFF refuses such ids at sign-in). */
-const enc = percentEncode;
-export const keys = {
-  session: (id: string) => `gp:s:{${id}}`,
-  bySid: (idp: string, sid: string) => `gp:sid:{${enc(idp)}:${enc(sid)}}`,
-  bySub: (idp: string, sub: string) => `gp:sub:{${enc(idp)}:${enc(sub)}}`,
-  lock: (name: string) => `gp:lock:{${enc(name)}}`,
-  transient: (kind: string, key: string) => `gp:t:${enc(kind)}:{${enc(key)}}`,
-  once: (kind: string, key: string) => `gp:once:${enc(kind)}:{${enc(key)}}`,
-  /** An IdP session (sid) a back-channel logout ended: no session may be created for it after. */
-  sidEnded: (idp: string, sid: string) => `gp:sid-ended:{${enc(idp)}:${enc(sid)}}`,
-  /** When a back-channel logout ended every session of a user: sign-ins begun before are refused. */
-  subEnded: (idp: string, sub: string) => `gp:sub-ended:{${enc(idp)}:${enc(sub)}}`,
-  /**
-   * When a logout by sid and sub ended the user's sessions stored without a sid (deleteBySid):
-   * such sign-ins begun before are refused, as we cannot tell which IdP session they belong to.
-   */
-  sidlessEnded: (idp: string, sub: string) => `gp:sidless-ended:{${enc(idp)}:${enc(sub)}}`,
-  /** The session a browser's last sign-in created (SignIn.browser). */
-  browser: (browser: string) => `gp:browser:{${enc(browser)}}`,
-  /** Events of a kind in one window (tally). */
-  tally: (kind: string, window: number) => `gp:tally:{${enc(kind)}:${window}}`,
-};
 
 export interface KvSessionStoreOptions {
   backend: KvBackend;
@@ -96,41 +39,6 @@ export interface KvSessionStoreOptions {
   loadDeadlineMs?: number;
 }
 
-/** What a wait that ran into a load's deadline resolves to. */
-const LATE = Symbol('late');
-
-/** One timer for every wait of one load (see DEFAULT_LOAD_DEADLINE_MS). */
-class Deadline {
-  readonly #reached: Promise<typeof LATE>;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(ms: number) {
-    this.#reached = new Promise((resolve) => {
-      this.#timer = setTimeout(resolve, ms, LATE);
-      this.#timer.unref(); // a load never keeps a closing process alive
-    });
-  }
-
-  /** `p`'s outcome, or LATE once the deadline has passed (a later rejection of `p` is handled here). */
-  race<T>(p: Promise<T>): Promise<T | typeof LATE> {
-    return Promise.race([p, this.#reached]);
-  }
-
-  clear(): void {
-    clearTimeout(this.#timer);
-  }
-}
-
-/** The store failed: anything from the backend becomes StoreUnavailable (503), never "absent". */
-function unavailable(err: unknown): StoreUnavailable {
-  return err instanceof StoreUnavailable ? err : new StoreUnavailable(err);
-}
-
-function checkTtl(ttlMs: number): number {
-  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError('ttlMs must be a positive number of milliseconds');
-  return Math.ceil(ttlMs);
-}
-
 export class KvSessionStore implements SessionStore {
   readonly #backend: KvBackend;
   readonly #cookies: CookieCodec;
@@ -138,20 +46,14 @@ export class KvSessionStore implements SessionStore {
   readonly #idleMs: number;
   readonly #maxMs: number;
   readonly #touchMs: number;
-  readonly #loadMs: number;
   readonly #now: () => number;
   readonly #log: Logger;
-  /** Sessions that cannot be decrypted are logged a line a minute at most (see #unreadable). */
-  readonly #unreadableGate = new FloodGate(60_000);
-  /** Tags this instance's broadcasts so it does not hear its own twice. */
-  readonly #origin = randomBytes(9).toString('base64url');
-  readonly #listeners = new Set<(id: string) => void>();
-  readonly #resyncListeners = new Set<() => void>();
-  /** Feed probes (probeInvalidations) waiting for their own message to come back. */
-  readonly #probes = new Map<string, () => void>();
-  #probeSeq = 0;
-  /** Whether other processes' invalidations reach us (see invalidationsLive). */
-  #feedLive: boolean;
+  /** Session reads: get, getById, revalidate. */
+  readonly #loader: SessionLoader;
+  /** Tallies, locks, transient values, replay marks. */
+  readonly #kv: KvPrimitives;
+  /** Announces changes of sessions to the other processes, and hears theirs. */
+  readonly #feed: InvalidationFeed;
 
   constructor(opts: KvSessionStoreOptions) {
     if (!(opts.sessionIdleMs > 0) || !(opts.sessionMaxMs > 0)) throw new RangeError('session durations must be positive');
@@ -161,54 +63,26 @@ export class KvSessionStore implements SessionStore {
     this.#idleMs = opts.sessionIdleMs;
     this.#maxMs = opts.sessionMaxMs;
     this.#touchMs = Math.max(1, opts.touchIntervalMs ?? Math.min(60_000, Math.floor(opts.sessionIdleMs / 10)));
-    this.#loadMs = opts.loadDeadlineMs ?? DEFAULT_LOAD_DEADLINE_MS;
-    if (!(this.#loadMs > 0)) throw new RangeError('loadDeadlineMs must be positive');
+    const loadMs = opts.loadDeadlineMs ?? DEFAULT_LOAD_DEADLINE_MS;
+    if (!(loadMs > 0)) throw new RangeError('loadDeadlineMs must be positive');
     this.#now = opts.now ?? Date.now;
     this.#log = opts.log;
-    this.#backend.onMessage((message) => {
-      const bar = message.indexOf('|');
-      if (bar < 0) return;
-      const mine = message.slice(0, bar) === this.#origin;
-      const id = message.slice(bar + 1);
-      // `~…` is a feed probe (no storage id has a ~), never an invalidation: only its sender
-      // listens for it.
-      if (id.charCodeAt(0) === 0x7e) {
-        if (mine) this.#probes.get(id)?.();
-        return;
-      }
-      if (!mine) this.#fire(id);
+    this.#loader = new SessionLoader({
+      backend: this.#backend, box: this.#box, idleMs: this.#idleMs, touchMs: this.#touchMs, loadMs,
+      now: this.#now, log: this.#log, remove: (id) => this.delete(id),
     });
-    this.#feedLive = this.#backend.onFeedState === undefined;
-    this.#backend.onFeedState?.((live) => {
-      this.#feedLive = live;
-      for (const l of this.#resyncListeners) {
-        try {
-          l();
-        } catch (err) {
-          this.#log.error({ err: (err as Error).message }, 'session resync listener threw');
-        }
-      }
-    });
+    this.#kv = new KvPrimitives(this.#backend, this.#box, this.#now);
+    this.#feed = new InvalidationFeed(this.#backend, this.#log);
   }
 
-  /**
-   * Whether invalidations from other processes are being received right now. False until the
-   * backend's subscription is up, and again whenever it drops: a cache must not serve meanwhile.
-   */
+  /** See InvalidationFeed. */
   get invalidationsLive(): boolean {
-    return this.#feedLive;
+    return this.#feed.invalidationsLive;
   }
 
-  /**
-   * Called whenever the invalidation feed drops or comes back (a reconnect): invalidations may
-   * have been missed, so every cache built on onInvalidate must empty itself. Returns an unsubscribe.
-   */
+  /** See InvalidationFeed. */
   onResync(listener: () => void): () => void {
-    const l = () => listener();
-    this.#resyncListeners.add(l);
-    return () => {
-      this.#resyncListeners.delete(l);
-    };
+    return this.#feed.onResync(listener);
   }
 
   /** The storage id for a cookie value, or null if malformed or forged. No backend call. */
@@ -295,11 +169,11 @@ export class KvSessionStore implements SessionStore {
 
   get(cookieValue: string, opts?: ReadOptions): Promise<Session | null> {
     const id = this.#cookies.parseCookie(cookieValue);
-    return id === null ? Promise.resolve(null) : this.#load(id, undefined, opts?.slide !== false);
+    return id === null ? Promise.resolve(null) : this.#loader.load(id, undefined, opts?.slide !== false);
   }
 
   getById(id: string): Promise<Session | null> {
-    return typeof id === 'string' && isStorageId(id) ? this.#load(id) : Promise.resolve(null);
+    return typeof id === 'string' && isStorageId(id) ? this.#loader.load(id) : Promise.resolve(null);
   }
 
   /**
@@ -309,127 +183,7 @@ export class KvSessionStore implements SessionStore {
    * session is gone.
    */
   revalidate(known: Session): Promise<Session | null> {
-    return this.#load(known.id, known);
-  }
-
-  /**
-   * One backend read; a second (the touch) only when lastSeen is older than the touch interval.
-   * With `known`, the read leaves out the secrets (HMGET of the other fields: the ciphertext is most
-   * of a session's bytes), and only a changed version reads them too. All of it within the load
-   * deadline (DEFAULT_LOAD_DEADLINE_MS): a read not answered by then is StoreUnavailable.
-   */
-  async #load(id: string, known?: Session, slide = true): Promise<Session | null> {
-    const deadline = new Deadline(this.#loadMs);
-    try {
-      return await this.#loadWithin(id, known, deadline, slide);
-    } finally {
-      deadline.clear();
-    }
-  }
-
-  async #loadWithin(id: string, known: Session | undefined, deadline: Deadline, slide: boolean): Promise<Session | null> {
-    const key = keys.session(id);
-    let h: Fields | null | typeof LATE;
-    try {
-      h = await deadline.race(known === undefined ? this.#backend.hashGet(key) : this.#metadata(key));
-      if (h !== LATE && h !== null && known !== undefined && !sameVersion(h, known)) h = await deadline.race(this.#backend.hashGet(key));
-    } catch (err) {
-      throw unavailable(err);
-    }
-    if (h === LATE) throw new StoreUnavailable(new Error(`the session store did not answer a session read within ${this.#loadMs} ms`));
-    if (h === null) return null;
-    const now = this.#now();
-    const expiresAt = Number(h.expiresAt);
-    const lastSeen = Number(h.lastSeen);
-    // Every change of the secrets bumps the version (updateSecrets), so an equal version is an
-    // equal blob: what `known` holds is what decrypting it would give.
-    const same = known !== undefined && sameVersion(h, known);
-    // NaN-safe: a field that is missing or garbled fails these comparisons and the session goes.
-    if (!(expiresAt > now) || !(lastSeen + this.#idleMs > now) || (!same && h.d === undefined) || !h.sub || !h.idp) {
-      return this.#discard(id, deadline);
-    }
-    let secrets: SessionSecrets | undefined;
-    if (!same) {
-      const plain = this.#box.openText(h.d!, id);
-      if (plain === null) {
-        // Tampering or a moved blob (a key we have does not authenticate it): removed. A key we
-        // lack: sealed by a process that has it (a rotation rolling out: a refresh there re-seals
-        // under the new first key), so absent here but not ours to delete; its TTLs end it.
-        const ours = this.#box.hasKeyFor(h.d!);
-        this.#unreadable(ours);
-        return ours ? this.#discard(id, deadline) : null;
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(plain);
-      } catch {
-        return this.#discard(id, deadline);
-      }
-      if (!hasSecretsShape(parsed)) return null; // see secrets-shape.ts: not ours to delete
-      secrets = internSecrets(parsed);
-    }
-    let seen = lastSeen;
-    if (slide && now - lastSeen >= this.#touchMs) {
-      const ttl = Math.max(1, Math.min(now + this.#idleMs, expiresAt) - now);
-      let alive: boolean | typeof LATE;
-      try {
-        alive = await deadline.race(this.#backend.hashTouch(key, 'lastSeen', now, ttl));
-      } catch (err) {
-        throw unavailable(err); // never allow on error: the store is failing right now
-      }
-      // A touch still unanswered at the deadline: the session is served from the read. The read
-      // succeeded, so the session existed a moment ago, and the touch is bookkeeping for sliding
-      // expiry (it goes on, and lands or not; lastSeen is left as read, so a cache keeps the
-      // session no longer than the store last confirmed). Failing instead would turn every read
-      // of a slow store that is due a touch into a 503, and a request racing a logout may be
-      // answered from the read before it anyway (the logout's broadcast keeps any cache from
-      // keeping it). A touch that DOES answer within the deadline still decides: "no such
-      // session" there is a deletion between our read and the touch, and is honoured (null).
-      if (alive === false) return null;
-      if (alive === true) seen = now;
-    }
-    const times = { createdAt: Number(h.createdAt), expiresAt, idleExpiresAt: seen + this.#idleMs, version: Number(h.version) };
-    if (same) {
-      // A revalidated session keeps the strings it had (equal, checked above), and its secrets are
-      // read from `known` only if someone asks (a cache that keeps them its own way never does).
-      const k = known!;
-      const sid = h.sid === k.sid ? k.sid : h.sid;
-      return { id, sub: k.sub, idp: k.idp, sid, ...times, get secrets() { return k.secrets; } };
-    }
-    return { id, sub: h.sub, idp: intern(h.idp), sid: h.sid, ...times, secrets: secrets! };
-  }
-
-  /** Every field of a session's hash but its secrets (`d`). */
-  async #metadata(key: string): Promise<Fields | null> {
-    const values = await this.#backend.hashGetSome(key, METADATA_FIELDS);
-    if (values === null) return null;
-    const h: Fields = {};
-    METADATA_FIELDS.forEach((f, i) => {
-      const v = values[i];
-      if (typeof v === 'string') h[f] = v;
-    });
-    return h;
-  }
-
-  /** A session that reads as absent because it cannot be decrypted: a warning a minute, at most. */
-  #unreadable(keyKnown: boolean): void {
-    const held = this.#unreadableGate.pass(performance.now());
-    if (held === undefined) return;
-    this.#log.warn({ sessions: held + 1 }, keyKnown
-      ? 'sessions refused: their tokens fail authentication under GOLDPATH_SESSION_KEYS (tampered with, or moved between sessions); deleted'
-      : 'sessions refused: their tokens are sealed under a key this process lacks (a key rotation half rolled out? every process needs every key of GOLDPATH_SESSION_KEYS)');
-  }
-
-  /**
-   * An expired or unreadable session counts as absent and is removed (best effort): waited for
-   * until the load's deadline at most, then left to finish on its own.
-   */
-  async #discard(id: string, deadline: Deadline): Promise<null> {
-    const removal = this.delete(id).catch((err: unknown) => {
-      this.#log.debug({ err: (err as Error).message }, 'could not remove an expired or undecryptable session');
-    });
-    await deadline.race(removal);
-    return null;
+    return this.#loader.load(known.id, known);
   }
 
   async updateSecrets(id: string, secrets: SessionSecrets): Promise<boolean> {
@@ -438,14 +192,14 @@ export class KvSessionStore implements SessionStore {
     let version: number | null;
     try {
       // Announced in the same step: see delete().
-      version = await this.#backend.hashUpdate(keys.session(id), { d }, 'version', this.#message(id));
+      version = await this.#backend.hashUpdate(keys.session(id), { d }, 'version', this.#feed.message(id));
     } catch (err) {
       // It may have run (a write a replica did not confirm in time): announce it on its own.
-      await this.#invalidate(id).catch(() => { /* the update's failure is what the caller hears */ });
+      await this.#feed.invalidate(id).catch(() => { /* the update's failure is what the caller hears */ });
       throw unavailable(err);
     }
     if (version === null) return false;
-    this.#fire(id);
+    this.#feed.fire(id);
     return true;
   }
 
@@ -474,13 +228,13 @@ export class KvSessionStore implements SessionStore {
       // The invalidation is published by the delete itself, in one step: a second command would
       // reach the other processes one round trip later, or never when this process's link fails
       // in between, while their caches kept the session (their own links being fresh).
-      was = await this.#backend.hashTake(keys.session(id), withSecrets ? [...SESSION_FIELDS, 'd'] : SESSION_FIELDS, this.#message(id));
-      this.#fire(id);
+      was = await this.#backend.hashTake(keys.session(id), withSecrets ? [...SESSION_FIELDS, 'd'] : SESSION_FIELDS, this.#feed.message(id));
+      this.#feed.fire(id);
     } catch (err) {
       failure = err; // it may be gone anyway: a write a replica did not confirm in time still ran
       // Broadcast whatever happened, even when nothing was stored: a cache elsewhere may still
       // hold it, and must not serve a session that may be gone for its TTL.
-      await this.#invalidate(id).catch(() => { /* retried in the background (#republish) */ });
+      await this.#feed.invalidate(id).catch(() => { /* retried in the background (#republish) */ });
     }
     if (failure !== undefined) throw unavailable(failure);
     if (was !== null && was[0]) {
@@ -604,124 +358,36 @@ export class KvSessionStore implements SessionStore {
     })().catch((err: Error) => this.#log.debug({ err: err.message }, 'index prune failed'));
   }
 
-  async tally(kind: string, windowMs: number): Promise<number> {
-    const window = Math.floor(this.#now() / checkTtl(windowMs));
-    try {
-      // Lives one window past its own, for processes whose clocks lag a little.
-      return await this.#backend.increment(keys.tally(kind, window), 2 * windowMs);
-    } catch (err) {
-      throw unavailable(err);
-    }
+  tally(kind: string, windowMs: number): Promise<number> {
+    return this.#kv.tally(kind, windowMs);
   }
 
-  async tryLock(name: string, ttlMs: number): Promise<string | null> {
-    const ttl = checkTtl(ttlMs);
-    const token = randomBytes(16).toString('base64url');
-    try {
-      return (await this.#backend.put(keys.lock(name), token, ttl, true)) ? token : null;
-    } catch (err) {
-      // A write a replica did not confirm in time still ran on the master: the lock may be ours,
-      // and nobody would release it, blocking every refresh of that session for the lock's TTL.
-      this.#backend.deleteIfEquals(keys.lock(name), token).catch(() => { /* it expires anyway */ });
-      throw unavailable(err);
-    }
+  tryLock(name: string, ttlMs: number): Promise<string | null> {
+    return this.#kv.tryLock(name, ttlMs);
   }
 
-  async unlock(name: string, token: string): Promise<void> {
-    try {
-      await this.#backend.deleteIfEquals(keys.lock(name), token);
-    } catch (err) {
-      throw unavailable(err);
-    }
+  unlock(name: string, token: string): Promise<void> {
+    return this.#kv.unlock(name, token);
   }
 
-  async putTransient(kind: string, key: string, value: string, ttlMs: number): Promise<void> {
-    const ttl = checkTtl(ttlMs);
-    // Login transactions hold PKCE verifiers and nonces: encrypted like everything else.
-    const sealed = this.#box.seal(value, `t:${enc(kind)}:${enc(key)}`);
-    try {
-      await this.#backend.put(keys.transient(kind, key), sealed, ttl, false);
-    } catch (err) {
-      throw unavailable(err);
-    }
+  putTransient(kind: string, key: string, value: string, ttlMs: number): Promise<void> {
+    return this.#kv.putTransient(kind, key, value, ttlMs);
   }
 
-  async takeTransient(kind: string, key: string): Promise<string | null> {
-    let sealed: string | null;
-    try {
-      sealed = await this.#backend.take(keys.transient(kind, key));
-    } catch (err) {
-      throw unavailable(err);
-    }
-    return sealed === null ? null : this.#box.openText(sealed, `t:${enc(kind)}:${enc(key)}`);
+  takeTransient(kind: string, key: string): Promise<string | null> {
+    return this.#kv.takeTransient(kind, key);
   }
 
-  async markOnce(kind: string, key: string, ttlMs: number): Promise<boolean> {
-    const ttl = checkTtl(ttlMs);
-    try {
-      return await this.#backend.put(keys.once(kind, key), '1', ttl, true);
-    } catch (err) {
-      throw unavailable(err);
-    }
+  markOnce(kind: string, key: string, ttlMs: number): Promise<boolean> {
+    return this.#kv.markOnce(kind, key, ttlMs);
   }
 
-  async unmark(kind: string, key: string): Promise<void> {
-    try {
-      await this.#backend.take(keys.once(kind, key));
-    } catch (err) {
-      throw unavailable(err);
-    }
+  unmark(kind: string, key: string): Promise<void> {
+    return this.#kv.unmark(kind, key);
   }
 
   onInvalidate(listener: (id: string) => void): () => void {
-    const l = (id: string) => listener(id); // distinct wrapper: the same function may subscribe twice
-    this.#listeners.add(l);
-    return () => {
-      this.#listeners.delete(l);
-    };
-  }
-
-  /** What announces a change of session `id` to the other processes (their listeners). */
-  #message(id: string): string {
-    return `${this.#origin}|${id}`;
-  }
-
-  /** Local listeners at once; other processes through the backend's broadcast. */
-  async #invalidate(id: string): Promise<void> {
-    this.#fire(id);
-    const message = this.#message(id);
-    try {
-      await this.#backend.publish(message);
-    } catch (err) {
-      // The change is made (or may be): the caller hears of the failure, and the broadcast is
-      // sent again until it goes through, for as long as a cache elsewhere may hold the session.
-      this.#republish(message);
-      throw unavailable(err);
-    }
-  }
-
-  /** Retries a failed broadcast in the background, every 25 ms to 400 ms, for a cache's TTL. */
-  #republish(message: string): void {
-    const until = performance.now() + DEFAULT_SESSION_CACHE_TTL_MS;
-    const attempt = (delayMs: number) => {
-      setTimeout(() => {
-        this.#backend.publish(message).catch((err: unknown) => {
-          if (performance.now() + delayMs < until) attempt(Math.min(2 * delayMs, 400));
-          else this.#log.warn({ err: errorFields(err) }, 'a session invalidation could not be broadcast; caches elsewhere drop it within their TTL');
-        });
-      }, delayMs).unref();
-    };
-    attempt(25);
-  }
-
-  #fire(id: string): void {
-    for (const l of this.#listeners) {
-      try {
-        l(id);
-      } catch (err) {
-        this.#log.error({ err: (err as Error).message }, 'session invalidation listener threw');
-      }
-    }
+    return this.#feed.onInvalidate(listener);
   }
 
   async ping(): Promise<void> {
@@ -732,40 +398,13 @@ export class KvSessionStore implements SessionStore {
     }
   }
 
-  /**
-   * Resolves when the store answers and a message published now comes back through this
-   * process's own invalidation feed within `timeoutMs`; StoreUnavailable otherwise. What a cache
-   * needs to trust its feed: a subscriber can go deaf without its connection closing (a Redis
-   * Cluster node that stalls holds it, and ioredis moves it to another node silently), and
-   * invalidations published meanwhile are lost. And, since one subscriber connection receives
-   * messages in the order Redis executed their PUBLISH, an echo proves that every invalidation
-   * published before the probe was sent has been received (the session cache's freshness bound).
-   */
-  async probeInvalidations(timeoutMs: number): Promise<void> {
-    const token = `~probe:${++this.#probeSeq}`;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const echoed = new Promise<void>((resolve, reject) => {
-      this.#probes.set(token, resolve);
-      timer = setTimeout(() => reject(new StoreUnavailable(new Error(`the invalidation feed did not echo within ${timeoutMs} ms`))), timeoutMs);
-      timer.unref(); // a probe never keeps a closing process alive
-    });
-    echoed.catch(() => { /* awaited below; this keeps a rejection while publish() runs from counting as unhandled */ });
-    try {
-      // To ourselves only when the backend can (no fan-out to every process), on the same feed.
-      const message = `${this.#origin}|${token}`;
-      await (this.#backend.echo !== undefined ? this.#backend.echo(message) : this.#backend.publish(message));
-      await Promise.all([this.#backend.ping(), echoed]);
-    } catch (err) {
-      throw unavailable(err);
-    } finally {
-      clearTimeout(timer);
-      this.#probes.delete(token);
-    }
+  /** See InvalidationFeed. */
+  probeInvalidations(timeoutMs: number): Promise<void> {
+    return this.#feed.probeInvalidations(timeoutMs);
   }
 
   async close(): Promise<void> {
-    this.#listeners.clear();
-    this.#resyncListeners.clear();
+    this.#feed.dropListeners();
     await this.#backend.close();
   }
 }

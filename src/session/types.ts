@@ -31,7 +31,7 @@ export interface AccessToken {
    * An audience's token: the `resource` and `scopes` idps.yaml asked it for (tokens.ts grantOf).
    * One issued for another grant before a reload gave the audience another resource or other
    * scopes is no token for the audience any more: the next request gets one for what idps.yaml now
-   * says (token-provider.ts tokenFor; one issued since, by a replica still on another version, is
+   * says (audience-tokens.ts, tokenFor; one issued since, by a replica still on another version, is
    * served). Absent for the login token, and in sessions stored before it was kept.
    */
   readonly grant?: string | undefined;

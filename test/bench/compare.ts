@@ -4,7 +4,9 @@
 // Prints the server CPU time per request of each run and the median ratio of paired runs. On a shared
 // machine whose speed drifts, the ratio of two sidecars measured side by side is the figure to
 // trust when asking "did this change make it slower?". Scenarios: keys from scenarios.ts (a,b,e...);
-// COMPARE_RUNS runs of each (default 5).
+// COMPARE_RUNS runs of each (default 5). COMPARE_NODE_ARGS: node flags for the other sidecar only,
+// after compose's (`COMPARE_NODE_ARGS=--single-threaded-gc node dist/test/bench/compare.js . b,c`
+// weighs a V8 flag on this very build).
 import process from 'node:process';
 import { runLoad } from './load.ts';
 import { BENCH_KEYS, pinBench, procCpuSeconds, startHarness, startSidecar } from './processes.ts';
@@ -20,7 +22,8 @@ const RUNS = Number(process.env.COMPARE_RUNS ?? 5);
 const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1]!;
 
 const h = await startHarness();
-const other = await startSidecar(h.redis.url, BENCH_KEYS, { root: otherDir }).catch(async (err: unknown) => {
+const otherArgs = (process.env.COMPARE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const other = await startSidecar(h.redis.url, BENCH_KEYS, { root: otherDir, nodeArgs: otherArgs }).catch(async (err: unknown) => {
   await h.close();
   throw err;
 });

@@ -1,6 +1,6 @@
 // Sessions as the previous release (7e6dc58) wrote them, read by this one: during a rolling
 // upgrade, and for GOLDPATH_SESSION_MAX after it, Redis holds sessions without the `end` field
-// (store.ts layout). The idle touch must still serve and slide them, bounded by their expiresAt
+// (the layout in keys.ts). The idle touch must still serve and slide them, bounded by their expiresAt
 // as before, and must not invent an `end` for them. (The other way round, a session with `end`
 // touched by the old release, needs that release built: README "Upgrading" says what was run.)
 import assert from 'node:assert/strict';

@@ -1,0 +1,27 @@
+// How a refresh grant the IdP failed is read: a refusal (not sent again for a while) or a
+// rejection (the session is over). Pure functions of the error openid-client threw.
+import * as oidc from 'openid-client';
+
+/**
+ * The IdP refused the grant for a reason asking again at once will not change (invalid_target,
+ * invalid_scope, invalid_client...), as opposed to an outage it says will pass.
+ */
+export function isRefusal(err: unknown): boolean {
+  const passing = ['temporarily_unavailable', 'server_error', 'slow_down', 'use_dpop_nonce'];
+  // A client authentication the IdP refuses (invalid_client) is a 401 with WWW-Authenticate
+  // (RFC 6749 5.2, as oidc-provider answers it): openid-client throws that as a challenge, not as
+  // a body error, and it was sent again at every request of every session needing a refresh.
+  if (err instanceof oidc.WWWAuthenticateChallengeError) {
+    return err.status < 500 && !err.cause.some((c) => passing.includes(String(c.parameters['error'])));
+  }
+  return err instanceof oidc.ResponseBodyError && err.status < 500 && !passing.includes(err.error);
+}
+
+/**
+ * The IdP says this refresh token is no good (expired, revoked, reused): the session is over. Not
+ * unauthorized_client: that one is about the client's registration (refusesClient), and ending
+ * every session of an IdP for an operator's mistake would send all its users to sign in again.
+ */
+export function isRejection(err: unknown): boolean {
+  return err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant';
+}
