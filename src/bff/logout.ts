@@ -124,7 +124,7 @@ export function logoutHandler(deps: BffDeps) {
     // And the refresh token the session holds as it is deleted, when a refresh rotated it since the
     // read above: at an IdP that revokes per token (not per grant), the grant would live on under
     // it, held by nobody. (A refresh that saves after the delete finds no session, and revokes the
-    // token it obtained: oidc/token-provider.ts.) No lock is taken: a logout never waits on a refresh.
+    // token it obtained: oidc/token-refresh.ts.) No lock is taken: a logout never waits on a refresh.
     const held = (await store.take(session.id))?.refreshToken;
     if (idp && held && held !== rt) await revoke(ctx, idp, held);
     log.info({ reqId: ctx.state.requestId, idp: session.idp, sub: session.sub }, 'logout');

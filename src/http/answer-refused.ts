@@ -50,9 +50,10 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, ma
     return;
   }
   refusedSockets.add(socket);
-  onRefused?.({ ...refusal, errCode: safeCode(err.code), peer: (socket as Socket).remoteAddress });
   const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
-  if (!socket.writable || started) {
+  const cut = !socket.writable || started;
+  onRefused?.({ ...refusal, errCode: safeCode(err.code), peer: (socket as Socket).remoteAddress, ...(cut ? { cut } : {}) });
+  if (cut) {
     socket.destroy();
     return;
   }
@@ -98,8 +99,9 @@ function endWith(socket: Duplex, reason: RefusalReason, status: number, body: st
 export function answerConnect(socket: Duplex, onRefused: OnRefused | undefined): void {
   socket.on('error', () => socket.destroy());
   socket.resume();
-  onRefused?.({ reason: 'connect', status: 405, errCode: undefined, peer: (socket as Socket).remoteAddress });
-  if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage != null) {
+  const cut = !socket.writable || (socket as { _httpMessage?: unknown })._httpMessage != null;
+  onRefused?.({ reason: 'connect', status: 405, errCode: undefined, peer: (socket as Socket).remoteAddress, ...(cut ? { cut } : {}) });
+  if (cut) {
     socket.destroy();
     return;
   }

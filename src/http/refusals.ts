@@ -16,6 +16,13 @@ export interface Refusal {
   readonly reason: RefusalReason;
   /** The status Node answers it with (when the socket can still take an answer). */
   readonly status: number;
+  /**
+   * True when no answer could be written, and the connection was cut instead: a response to an
+   * earlier, pipelined request had started or was still owed on it (an answer then would corrupt
+   * it or overtake it), or the socket could no longer be written. The line says so; `status` is
+   * then the answer the request would have had.
+   */
+  readonly cut?: boolean;
   /** Node's error code (HPE_INVALID_METHOD...): a name from a fixed list, never the client's bytes. */
   readonly errCode: string | undefined;
   /** The peer's address, no port: the most a line says of who sent it. */
@@ -63,7 +70,8 @@ export function refusalRecorder(registry: Registry, log: Logger): OnRefused {
   });
   for (const reason of REFUSAL_REASONS) counter.inc({ reason }, 0);
   const say = (r: Refusal, also: number) => log.warn({
-    reason: r.reason, status: r.status, errCode: r.errCode, peer: r.peer, ...(also > 0 ? { alsoRefused: also } : {}),
+    reason: r.reason, status: r.status, ...(r.cut === true ? { cut: true } : {}), errCode: r.errCode, peer: r.peer,
+    ...(also > 0 ? { alsoRefused: also } : {}),
   }, 'request refused by the HTTP server');
   // The refusals held in a second are said when it ends (the last one, standing for the others).
   const gate = new FloodGate<Refusal>(1_000, say);

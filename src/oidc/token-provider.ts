@@ -43,7 +43,7 @@ export { REFRESH_OUTCOMES, REFUSED_RETRY_MS, type RefreshOutcome } from './token
 /**
  * How long a request waits on the store, from its start, before a 503: SPEC 5's 1 s less room for
  * the rest of the chain (the PDP, the answer). The session load has its own, shorter bound
- * (session/store.ts DEFAULT_LOAD_DEADLINE_MS); a refresh gets what the load left.
+ * (session/session-load.ts DEFAULT_LOAD_DEADLINE_MS); a refresh gets what the load left.
  */
 export const STORE_BUDGET_MS = 850;
 /**

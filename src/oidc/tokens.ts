@@ -9,7 +9,7 @@ import type { TokenResponse } from './idp-client.ts';
  * is taken to live when a refresh token can replace it: Keycloak's default, the shortest common
  * one. Unsaid, it was never refreshed: once the IdP expired it, every API call of the session was
  * refused upstream until the session ended (hours). Without a refresh token it stays unsaid: a
- * token taken to have expired would end the session (token-provider.ts), and it may well be valid.
+ * token taken to have expired would end the session (token-refresh.ts), and it may well be valid.
  */
 export const ASSUMED_LIFETIME_MS = 5 * 60_000;
 

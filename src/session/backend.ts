@@ -1,6 +1,7 @@
 // The small key-value surface the session store needs. Two implementations: Redis (ioredis:
 // standalone, Sentinel, Cluster) and memory://. Everything with meaning (layout, crypto, expiry,
-// indexes, invalidation) lives once in store.ts; a backend only stores bytes with TTLs.
+// indexes, invalidation) lives once in store.ts and the parts it composes (keys.ts,
+// session-load.ts, invalidation-feed.ts, kv-primitives.ts); a backend only stores bytes with TTLs.
 //
 // Every operation touches ONE key (so it is atomic within a Redis Cluster hash slot) and every
 // failure rejects: a backend never turns "unreachable" into "absent". Each TTL is in ms and > 0.

@@ -33,7 +33,7 @@ export interface CreateSessionStoreOptions {
   touchIntervalMs?: number;
   /** Redis command bound, default 500 ms. */
   commandTimeoutMs?: number;
-  /** Bound on a whole session load, default 800 ms (store.ts, DEFAULT_LOAD_DEADLINE_MS). */
+  /** Bound on a whole session load, default 800 ms (session-load.ts, DEFAULT_LOAD_DEADLINE_MS). */
   loadDeadlineMs?: number;
 }
 

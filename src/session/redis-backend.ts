@@ -7,7 +7,7 @@
 //   - commandTimeout bounds every command on a live but stalled connection; socketTimeout
 //     recycles a connection that stops answering altogether. It bounds each command alone: a
 //     caller that makes several (a session load: read, then touch) bounds the whole itself
-//     (store.ts DEFAULT_LOAD_DEADLINE_MS, oidc/token-provider.ts for a refresh);
+//     (session-load.ts DEFAULT_LOAD_DEADLINE_MS, oidc/token-provider.ts for a refresh);
 //   - maxRetriesPerRequest 0: a command in flight when the link drops fails rather than being
 //     replayed later (no surprise double HINCRBY);
 //   - reconnect forever with capped exponential backoff, so the store heals on its own.

@@ -234,7 +234,7 @@ export class KvSessionStore implements SessionStore {
       failure = err; // it may be gone anyway: a write a replica did not confirm in time still ran
       // Broadcast whatever happened, even when nothing was stored: a cache elsewhere may still
       // hold it, and must not serve a session that may be gone for its TTL.
-      await this.#feed.invalidate(id).catch(() => { /* retried in the background (#republish) */ });
+      await this.#feed.invalidate(id).catch(() => { /* retried in the background (InvalidationFeed, invalidation-feed.ts) */ });
     }
     if (failure !== undefined) throw unavailable(failure);
     if (was !== null && was[0]) {

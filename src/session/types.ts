@@ -89,7 +89,7 @@ export const LONGEST_SIGN_IN_MS = 10 * 60 * 1000;
  * browser replaced. At the same IdP session the new sign-in usually holds the same grant, which an
  * IdP that revokes per grant (oidc-provider, Keycloak) ends with any of its refresh tokens: a
  * refresh of the replaced session that finds it gone must not revoke what it obtained. It lives
- * past any refresh lock (token-provider.ts). Its value is the IdP of the new sign-in: a session
+ * past any refresh lock (token-refresh.ts). Its value is the IdP of the new sign-in: a session
  * replaced by a sign-in at another IdP shares no grant with it, and its refresh revokes as any.
  */
 export const REPLACED = { kind: 'replaced', ttlMs: 60_000 } as const;

@@ -249,12 +249,29 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
         await new Promise((res) => setTimeout(res, 1_200));
         assert.deepEqual(await refusedCounts(target.port), { ...before, connect: before.connect! + 1 });
         const lines = refusalLines(target.child);
-        assert.ok(lines.some((l) => l.reason === 'connect' && l.status === 405 && l.peer === '127.0.0.1'), JSON.stringify(lines));
+        // Answered, so not cut (the line of a cut one says cut: true, below).
+        assert.ok(lines.some((l) => l.reason === 'connect' && l.status === 405 && l.peer === '127.0.0.1' && l.cut === undefined), JSON.stringify(lines));
         const out = target.child.output();
         assert.ok(!out.includes(SECRET_BEARER), 'the Proxy-Authorization value is in the output');
         assert.ok(!out.includes('internal.example'), 'the CONNECT target is in the output');
         // The process is still answering.
         assert.equal(statusOf((await raw(target.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).text), 200);
+      });
+
+      // A CONNECT pipelined behind a request whose answer is still owed cannot be answered in
+      // order: the connection is cut, as Node cuts it. Counted, and the line says it was cut.
+      it('a CONNECT pipelined behind an unanswered request: no 405, the connection cut, counted, logged as cut', async () => {
+        await logWindowEnds();
+        const before = await refusedCounts(target.port);
+        const r = await raw(target.port, 'GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n' +
+          'CONNECT internal.example:443 HTTP/1.1\r\nHost: internal.example:443\r\n\r\n', { ms: 5_000 });
+        assert.ok(r.closed, `the connection stays open: ${JSON.stringify(r.text)}`);
+        assert.ok(!/ 405 /.test(r.text), `a 405 was written after (or into) the pending answer: ${JSON.stringify(r.text)}`);
+        await new Promise((res) => setTimeout(res, 1_200));
+        assert.deepEqual(await refusedCounts(target.port), { ...before, connect: before.connect! + 1 });
+        const lines = refusalLines(target.child);
+        const last = lines.at(-1);
+        assert.deepEqual([last?.reason, last?.status, last?.cut], ['connect', 405, true], JSON.stringify(lines));
       });
 
       // No 'upgrade' listener: Node 20 and Deno 2 hand the request to the handler, which answers it

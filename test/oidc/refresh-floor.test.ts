@@ -1,4 +1,4 @@
-// The refresh floor (token-provider.ts REFRESH_FLOOR_MS): an IdP whose tokens arrive already due
+// The refresh floor (refresh-floor.ts REFRESH_FLOOR_MS): an IdP whose tokens arrive already due
 // by our clock (expires_in 1, a JWT whose exp has passed) is asked at most once per floor per
 // session and audience in a process, not once per request. Real redis-server, real dev IdP, its
 // token answers edited as such IdPs answer; the sidecar over real HTTP.

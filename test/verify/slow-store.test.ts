@@ -1,7 +1,7 @@
 // /auth/verify on a store that is up but SLOW: a real redis-server behind a proxy that holds every
 // chunk (test/helpers/tcp-proxy.ts), so each command takes about twice the delay yet stays under
 // its own timeout. SPEC 5: an answer (or a 503) within 1 s, never an allow on error. Each Redis call
-// is bounded alone; these prove the bounds on the whole: the session load (store.ts) and a token
+// is bounded alone; these prove the bounds on the whole: the session load (session-load.ts) and a token
 // refresh (oidc/token-provider.ts), with the real sidecar chain, real oidc-provider where a refresh
 // is involved, and the request id on the refresh's and the PDP's log lines.
 import assert from 'node:assert/strict';
