@@ -1,9 +1,7 @@
 // One configured IdP (an idps.yaml entry) as an OAuth client: discovery, authorization URL (PKCE,
 // PAR, DPoP binding, resource indicators), code exchange, userinfo, refresh, revocation, end
 // session and the JWKS for logout tokens. Thin over openid-client v6; policy lives here.
-import { clearTimeout, setTimeout } from 'node:timers';
 import * as oidc from 'openid-client';
-import { compactVerify, createRemoteJWKSet, customFetch as joseCustomFetch, errors as joseErrors } from 'jose';
 import type { IdpConfig } from '../config/types.ts';
 import { Unavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -15,83 +13,19 @@ import { FloodGate } from '../http/flood-gate.ts';
 import { Reachability } from './reachability.ts';
 import {
   clientSecrets, errorSummary, ID_TOKEN_CHECKS, issuerDiscovered, issuerSpelledOtherwise, refreshTokenOf, refusedAtUserinfo,
-  refusedByChallenge, OUTAGE_CODES, UntrustedRefresh, UntrustedUserinfo,
+  refusedByChallenge, OUTAGE_CODES, UntrustedRefresh, UntrustedUserinfo, IssuerMismatch, UnusableCredentials,
 } from './idp-errors.ts';
+import { REFRESH_GRANT_BUDGET_S, type IdpClientOptions } from './idp-client-options.ts';
+import { ID_TOKEN_ALGORITHMS, IdTokenKeys, type RemoteJwks } from './id-token-keys.ts';
 
-export interface IdpClientOptions {
-  log: Logger;
-  /** Replaces the global fetch for every IdP request (tests, proxies). Ignored with tls_client_auth. */
-  fetch?: FetchLike;
-  /** Per-request timeout for IdP calls, seconds. Default 5. */
-  timeoutSeconds?: number;
-  /**
-   * Timeout of a refresh grant's request, seconds. Default REFRESH_GRANT_BUDGET_S, split between
-   * the two requests of a DPoP IdP (see refreshBudgetMs).
-   */
-  refreshTimeoutSeconds?: number;
-  /**
-   * The metadata the client this one replaces (a reload) had discovered, for the same issuer: used
-   * instead of discovery, so a SIGHUP asks the IdP nothing, and one while it is away does not
-   * unlearn what it knew (registry.ts).
-   */
-  previousMetadata?: Readonly<oidc.ServerMetadata>;
-  /**
-   * Where revokeInBackground keeps its calls, for a shutdown to wait for: the process's one, shared
-   * by the clients of every reload. Default: this client's own.
-   */
-  background?: BackgroundTasks;
-  /** How long a fetched key set counts as fresh (keySetReady), seconds. Default jose's, 600 (tests). */
-  jwksMaxAgeSeconds?: number;
-}
+export { REFRESH_GRANT_BUDGET_S, type IdpClientOptions } from './idp-client-options.ts';
+export { ID_TOKEN_ALGORITHMS, type RemoteJwks } from './id-token-keys.ts';
+export { revokeInBackground } from './revoke-in-background.ts';
 
 export type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
 
-/**
- * How long a refresh grant may take, seconds: longer than other IdP calls. A grant cut short after
- * the IdP has answered it leaves the IdP holding a rotated refresh token and us the spent one:
- * with reuse detection (oidc-provider), the next refresh ends the session. The grant runs on under
- * its lock whoever waits for it (token-refresh.ts), so a slow IdP delays it rather than losing
- * it; the lock (15 s) must outlast it and the write that follows.
- */
-export const REFRESH_GRANT_BUDGET_S = 12;
-export type RemoteJwks = ReturnType<typeof createRemoteJWKSet>;
-
 /** The longest end-session URL sent with id_token_hint (see IdpClient.endSessionUrl). */
 export const MAX_END_SESSION_URL = 4096;
-
-/**
- * ID token signature algorithms we accept: asymmetric only, whatever the discovery document
- * lists. OIDC Core 10.1 allows HS256 keyed with the client secret when the client registered it;
- * goldpath never registers it (the default is RS256), and a token anyone holding the secret can
- * mint proves nothing about the IdP. `none` is never acceptable for a code-flow ID token.
- */
-export const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
-
-/**
- * The discovery document names another issuer than idps.yaml (beyond a trailing slash): ID tokens
- * are checked against exactly one issuer, so no sign-in can pass. An issuer template, as Entra
- * ID's multi-tenant endpoints (common, organizations, consumers) publish, names none: each
- * tenant's tokens carry their own issuer, and accepting any would let every tenant's users in.
- */
-class IssuerMismatch extends Error {
-  readonly discovered: string;
-  constructor(configured: string, discovered: string) {
-    super(/[{}]/.test(discovered)
-      ? 'the IdP\'s discovery document names an issuer template (' + discovered + '), as a multi-tenant endpoint does (Entra ID\'s ' +
-        'common, organizations or consumers): goldpath checks ID tokens against one issuer; write your tenant\'s issuer in idps.yaml ' +
-        '(https://login.microsoftonline.com/<tenant-id>/v2.0)'
-      : 'the IdP\'s discovery document names another issuer than idps.yaml (' + configured + '): write its issuer (' + discovered + ') in idps.yaml exactly');
-    this.name = 'IssuerMismatch';
-    this.discovered = discovered;
-  }
-}
-
-/** The client's own key or secret failed before any request was made (see configuration()). */
-class UnusableCredentials extends Error {
-  constructor(cause: unknown) {
-    super('unusable client credentials', { cause });
-  }
-}
 
 export class IdpClient {
   readonly idp: IdpConfig;
@@ -110,7 +44,6 @@ export class IdpClient {
   readonly #fetch: FetchLike;
   readonly #timeout: number;
   readonly #refreshTimeout: number;
-  readonly #jwksMaxAge: number | undefined;
   /**
    * Per audience, whether the IdP's last refresh answer carried an ID token (none yet: assumed so).
    * Many IdPs never send one on refresh: their grants need no key set at hand (idTokenOnRefresh).
@@ -121,7 +54,7 @@ export class IdpClient {
   #config: oidc.Configuration | undefined;
   /** What the client was configured with at discovery (a second configuration needs them). */
   #client: { readonly metadata: Partial<oidc.ClientMetadata>; readonly auth: oidc.ClientAuth } | undefined;
-  #jwks: RemoteJwks | undefined;
+  readonly #keys: IdTokenKeys;
   readonly #previous: Readonly<oidc.ServerMetadata> | undefined;
 
   constructor(idp: IdpConfig, opts: IdpClientOptions) {
@@ -130,7 +63,6 @@ export class IdpClient {
     this.#timeout = opts.timeoutSeconds ?? 5;
     this.#refreshTimeout = opts.refreshTimeoutSeconds ?? REFRESH_GRANT_BUDGET_S / (idp.dpop ? 2 : 1);
     this.#previous = opts.previousMetadata;
-    this.#jwksMaxAge = opts.jwksMaxAgeSeconds;
     this.background = opts.background ?? new BackgroundTasks();
     if (idp.clientSecret) clientSecrets.add(idp.clientSecret);
     // Every IdP answer is size-bounded, whichever fetch carries it (fetch.ts).
@@ -138,6 +70,7 @@ export class IdpClient {
     this.#fetch = idp.clientAuth === 'tls_client_auth' && idp.mtls
       ? this.reachability.watch(tlsFetch(readTlsMaterial(idp.mtls)))
       : limitedFetch(this.reachability.watch(opts.fetch ?? ((url, init) => globalThis.fetch(url, init as RequestInit))));
+    this.#keys = new IdTokenKeys({ name: idp.name, configuration: () => this.configuration(), log: this.#log, fetch: this.#fetch, timeout: this.#timeout, jwksMaxAge: opts.jwksMaxAgeSeconds });
   }
 
   get name(): string {
@@ -269,34 +202,14 @@ export class IdpClient {
     });
   }
 
-  /** Key set for ID and logout tokens (refetched on an unknown kid, for key rotation). */
-  async jwks(): Promise<RemoteJwks> {
-    if (this.#jwks) return this.#jwks;
-    const meta = (await this.configuration()).serverMetadata();
-    if (!meta.jwks_uri) throw new Unavailable(`the IdP "${this.name}" publishes no jwks_uri`);
-    const opts: Parameters<typeof createRemoteJWKSet>[1] = { timeoutDuration: this.#timeout * 1000, cooldownDuration: 10_000 };
-    if (this.#jwksMaxAge !== undefined) opts.cacheMaxAge = this.#jwksMaxAge * 1000;
-    opts[joseCustomFetch] = this.#fetch as never;
-    this.#jwks = createRemoteJWKSet(new URL(meta.jwks_uri), opts);
-    return this.#jwks;
+  /** Key set for ID and logout tokens: IdTokenKeys.jwks. */
+  jwks(): Promise<RemoteJwks> {
+    return this.#keys.jwks();
   }
 
-  /**
-   * Fetches the key set unless it is at hand and fresh, so that checking a refreshed ID token does
-   * not have to fetch it after the grant: by then the IdP has rotated the refresh token away, and a
-   * key set that cannot be had would leave the session the spent one. Unavailable when it cannot
-   * be had; nothing to do for an IdP without jwks_uri (its ID tokens are refused as ever).
-   */
-  async keySetReady(): Promise<void> {
-    if (!(await this.configuration()).serverMetadata().jwks_uri) return;
-    const jwks = await this.jwks();
-    if (jwks.fresh) return;
-    try {
-      await jwks.reload();
-    } catch (err) {
-      const e = this.#jwksFailure(err);
-      throw e instanceof Unavailable ? e : new Unavailable(`the IdP "${this.name}" key set cannot be fetched`, { cause: err });
-    }
+  /** Fetches the key set unless it is at hand and fresh: IdTokenKeys.keySetReady. */
+  keySetReady(): Promise<void> {
+    return this.#keys.keySetReady();
   }
 
   /**
@@ -373,55 +286,9 @@ export class IdpClient {
     return tokens;
   }
 
-  /**
-   * Checks an ID token's signature against the IdP's JWKS, asymmetric algorithms only.
-   * openid-client skips this for tokens from the token endpoint (OIDC Core 3.1.3.7 lets TLS stand
-   * in for it); we do not: it also holds when the IdP is reached through a proxy, a plain-http
-   * dev issuer, or a mis-routed token endpoint. Rejects with the jose error (→ 400) when the
-   * token is not signed by a published key, with Unavailable (→ 503) when the JWKS cannot be had,
-   * or not by `by` (performance.now() ms; a refresh must save its answer while its lock holds).
-   */
-  async verifyIdToken(idToken: string, by?: number): Promise<void> {
-    const checked = this.#checkSignature(idToken);
-    if (by === undefined) return checked;
-    checked.catch(() => undefined); // the race below may leave it unheard
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Unavailable(`the IdP "${this.name}" key set did not come in time to check an ID token`)), Math.max(0, by - performance.now()));
-    });
-    try {
-      await Promise.race([checked, late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async #checkSignature(idToken: string): Promise<void> {
-    const jwks = await this.jwks();
-    const verify = () => compactVerify(idToken, jwks, { algorithms: ID_TOKEN_ALGORITHMS });
-    try {
-      await verify();
-      return;
-    } catch (err) {
-      if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw this.#jwksFailure(err);
-    }
-    // An unknown kid: the IdP rotated its keys. This token came straight from the token endpoint,
-    // not from the browser, so refetching at once (skipping the JWKS cool-down) cannot be abused.
-    try {
-      await jwks.reload();
-      await verify();
-    } catch (err) {
-      throw this.#jwksFailure(err);
-    }
-  }
-
-  /** jose errors about the token stay as they are (a bad token); failures to get the keys → 503. */
-  #jwksFailure(err: unknown): unknown {
-    const unreachable = err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid
-      || !(err instanceof joseErrors.JOSEError) || err.code === 'ERR_JOSE_GENERIC';
-    if (!unreachable) return err;
-    this.#log.warn({ idp: this.name, err: errorSummary(err) }, 'cannot fetch the IdP key set');
-    return new Unavailable(`the IdP "${this.name}" key set cannot be fetched`, { cause: err });
+  /** Checks an ID token's signature against the IdP's JWKS: IdTokenKeys.verifyIdToken. */
+  verifyIdToken(idToken: string, by?: number): Promise<void> {
+    return this.#keys.verifyIdToken(idToken, by);
   }
 
   /**
@@ -445,7 +312,7 @@ export class IdpClient {
     const claims = await this.#idpCall('userinfo', async () => oidc.fetchUserInfo(config, accessToken, sub, await this.#dpop(config, dpopJwk)), refusedAtUserinfo);
     if (signed.jwt !== undefined) {
       try {
-        await this.#checkSignature(signed.jwt);
+        await this.#keys.checkSignature(signed.jwt);
       } catch (err) {
         throw err instanceof Unavailable ? err : new UntrustedUserinfo(err);
       }
@@ -532,22 +399,4 @@ export class IdpClient {
       throw new Unavailable(`the IdP "${this.name}" did not answer the ${what} request`, { cause: err });
     }
   }
-}
-
-/**
- * Revokes, in the background, a refresh token that no session holds (RFC 7009, when the IdP has a
- * revocation endpoint): the answer of the request that let go of it never waits for the IdP, and
- * this client's timeout bounds the call, and a graceful shutdown waits for it (idp.background).
- * Logs `subject` and the outcome, never the token.
- */
-export function revokeInBackground(idp: IdpClient, refreshToken: string, log: Logger, reqId: string | undefined, subject: string): Promise<void> {
-  const task = idp.revoke(refreshToken).then(
-    (revoked) => log.info({ reqId, idp: idp.name, revoked }, revoked
-      ? `${subject} is revoked`
-      : `${subject} is dropped (the IdP has no revocation endpoint)`),
-    (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, `${subject} could not be revoked`),
-  );
-  idp.background.track(task);
-  // Settled, logged and tracked: a caller may wait on it (a logout does, briefly), or not.
-  return task;
 }

@@ -193,3 +193,29 @@ export function errorSummary(err: unknown): Record<string, unknown> {
   const status = err instanceof oidc.ClientError ? (err.cause as { status?: unknown } | undefined)?.status : undefined;
   return typeof status === 'number' ? { ...errorFields(err), status } : errorFields(err);
 }
+
+/**
+ * The discovery document names another issuer than idps.yaml (beyond a trailing slash): ID tokens
+ * are checked against exactly one issuer, so no sign-in can pass. An issuer template, as Entra
+ * ID's multi-tenant endpoints (common, organizations, consumers) publish, names none: each
+ * tenant's tokens carry their own issuer, and accepting any would let every tenant's users in.
+ */
+export class IssuerMismatch extends Error {
+  readonly discovered: string;
+  constructor(configured: string, discovered: string) {
+    super(/[{}]/.test(discovered)
+      ? 'the IdP\'s discovery document names an issuer template (' + discovered + '), as a multi-tenant endpoint does (Entra ID\'s ' +
+        'common, organizations or consumers): goldpath checks ID tokens against one issuer; write your tenant\'s issuer in idps.yaml ' +
+        '(https://login.microsoftonline.com/<tenant-id>/v2.0)'
+      : 'the IdP\'s discovery document names another issuer than idps.yaml (' + configured + '): write its issuer (' + discovered + ') in idps.yaml exactly');
+    this.name = 'IssuerMismatch';
+    this.discovered = discovered;
+  }
+}
+
+/** The client's own key or secret failed before any request was made (see configuration()). */
+export class UnusableCredentials extends Error {
+  constructor(cause: unknown) {
+    super('unusable client credentials', { cause });
+  }
+}

@@ -8,37 +8,7 @@
 //   - Pub/sub can lose messages while the subscriber reconnects. The store tells us (onResync) when
 //     the feed drops and when it is back: we empty the cache both times and do not serve from it
 //     while the feed is down (invalidationsLive), so a missed message cannot leave a stale entry.
-//   - A Redis that is gone closes the subscriber connection, which empties the cache at once. A
-//     link that *stalls* (connections open, no answers: a partition, a frozen Redis, a deaf
-//     Cluster subscriber that ioredis moved to another node without a word) is covered by a
-//     heartbeat, and that is what bounds staleness whatever the link does: every `heartbeatMs`
-//     (50 ms) the store is pinged and a probe is published that must come back through this
-//     process's own subscriber connection (KvSessionStore.probeInvalidations). Redis writes what
-//     it delivers to one subscriber connection in the order it executed the PUBLISHes, so a probe
-//     SENT at time S that came back proves that every invalidation published before S (a logout
-//     whose delete had completed by S) has reached this process, and was applied before the echo.
-//     An entry is served from memory at time t only if such an S >= t - `freshMs` (100 ms): a
-//     revoked session is served for at most freshMs after its delete completed, on every link. On
-//     a healthy link the latest echoed probe is at most heartbeatMs + one round trip old (~51 ms).
-//     When it is older (a slow link, a late event loop, a GC pause) lookups go to the store as
-//     misses and what they load is not cached, but the entries stay: a 60 ms pause must not cost
-//     every session a re-read. A probe unanswered for `stallMs` (400 ms), or failed, empties the
-//     cache (a real stall: reads wait on Redis and time out into 503s like any other) and it
-//     stays unserved until a probe answers again. (Before, the bound was heartbeatMs + stallMs,
-//     250 + 400 ms: a sidecar cut off from Redis answered 200 for ~550 ms after a logout.)
-//     On Redis Cluster a PUBLISH reaches the subscriber's node over the cluster bus, whose order
-//     across publishing nodes Redis does not promise: there the bound holds up to that bus delay.
-//   - The heartbeat's cost, per sidecar process: 20 probes a second, each a PUBLISH and a PING
-//     (40 commands/s; a second PING on Sentinel, where writes have their own connection). A probe
-//     goes to a channel only its sender subscribes to (RedisBackend.echo), so it is not fanned
-//     out: Redis delivers 20 messages/s per process whatever the number of processes (on the
-//     shared invalidation channel it would be 20 x N to each of N processes, 20 N^2 in all).
-//     Only while sessions are looked up: after IDLE_BEATS beats (5 s) without a lookup of a
-//     cookie with a valid MAC no probe is sent (an idle fleet of sidecars costs Redis nothing,
-//     nor does one that only sees anonymous or forged requests), and the next lookup sends one at
-//     once. Nothing is lost by the pause: freshness is proven by a probe sent after it (the
-//     argument above does not care what came before), so until that probe is back, about one
-//     round trip, lookups read the store, as on a slow link.
+//   - A Redis that is gone, a link that stalls: the freshness heartbeat bounds it (cache-freshness.ts).
 //   - As a backstop for anything else (a silently broken feed), an entry lives at most `ttlMs`
 //     (default 5 s), and never past the session's absolute or idle expiry. (It was 1 s, and also
 //     bounded the stall case, before the heartbeat: every cached session then cost a Redis read a
@@ -69,66 +39,16 @@
 // is never kept), first cached first evicted. An entry that ages out is
 // revalidated in place and keeps its place, so when the cache is full a session that has been busy
 // for long goes before newer ones; that costs it one read (its secrets are decrypted again).
-import { clearInterval, setInterval } from 'node:timers';
 import { flatCopy } from '../strings.ts';
+import { CacheFreshness } from './cache-freshness.ts';
 import { CachedSession } from './cached-session.ts';
 import { COOKIE_VALUE_LENGTH } from './cookie.ts';
+import type { ResyncSource, SessionCacheOptions } from './cache-types.ts';
 import type { NewSession, ReadOptions, Session, SessionSecrets, SessionStore } from './types.ts';
 
-/** What the cache needs from a store beyond the contract (KvSessionStore has both). */
-export interface ResyncSource {
-  readonly invalidationsLive: boolean;
-  /** The sessions' idle timeout: a cached session is read again well within it (see #until). */
-  readonly sessionIdleMs: number;
-  onResync(listener: () => void): () => void;
-  /**
-   * Optional, used by the heartbeat instead of ping(): the store answers AND this process's
-   * invalidation feed hears what is published now (KvSessionStore.probeInvalidations).
-   */
-  probeInvalidations?(timeoutMs: number): Promise<void>;
-  /** Optional: reads a known session again, keeping its decrypted secrets when unchanged. */
-  revalidate?(known: Session): Promise<Session | null>;
-}
-
-export interface SessionCacheOptions {
-  /** Longest a cached answer is used without reading the store. Default 5000 ms. */
-  readonly ttlMs?: number;
-  /**
-   * How often the store is probed (a ping, and an echo through the invalidation feed), which keeps
-   * the cache fresh (see freshMs) and finds a stalled Redis or a deaf feed (0: never, and entries
-   * are served without a probe: tests). Default 50 ms.
-   */
-  readonly heartbeatMs?: number;
-  /**
-   * Longest time since the SENDING of the latest probe that came back for which memory may still
-   * answer: the bound on how long a revoked session is served, whatever the link to Redis does.
-   * Default 100 ms. Keep it well above heartbeatMs plus a round trip, or hits turn into reads.
-   */
-  readonly freshMs?: number;
-  /** A probe unanswered this long: the store counts as stalled, nothing is served from memory. Default 400 ms. */
-  readonly stallMs?: number;
-  /** Upper bound on cached cookies. Default 20,000. */
-  readonly maxEntries?: number;
-  /**
-   * Upper bound on what the cached sessions hold, in bytes (CachedSession.bytes): an IdP's tokens
-   * (up to its 1 MiB answers) and a user's claims (up to 64 KiB) have no bound of their own that
-   * would keep maxEntries of them small. Oldest first out; a session over 1/256 of it is never
-   * cached (it is read at every request). Default 64 MiB.
-   */
-  readonly maxBytes?: number;
-  /** Clock (tests). Default Date.now. */
-  readonly now?: () => number;
-  /**
-   * Called for each cookie refused without a store read (malformed, or a MAC no session key
-   * verifies): the sidecar's log line when its keys differ from the BFF's (every sign-in a 401).
-   */
-  readonly onRefused?: () => void;
-}
+export type { ResyncSource, SessionCacheOptions } from './cache-types.ts';
 
 export const DEFAULT_SESSION_CACHE_TTL_MS = 5000;
-const DEFAULT_HEARTBEAT_MS = 50;
-const DEFAULT_FRESH_MS = 100;
-const DEFAULT_STALL_MS = 400;
 export const DEFAULT_SESSION_CACHE_ENTRIES = 20_000;
 export const DEFAULT_SESSION_CACHE_BYTES = 64 * 1024 * 1024;
 /** What an entry for an absent session costs (its key and slot). */
@@ -138,12 +58,6 @@ const ABSENT_BYTES = 150;
  * the clock before the step, and would be served, unread, for as long as the step.
  */
 const CLOCK_STEP_BACK_MS = 1000;
-/**
- * Beats without a lookup after which the heartbeat sends no probe until the next lookup: 5 s at
- * 50 ms, the cache's TTL. (After a pause the first lookups read Redis for a round trip: a shorter
- * idle time would pause and resume a sidecar with a request every second or two, for nothing.)
- */
-const IDLE_BEATS = 100;
 /** Cookie values refused by the codec (bad MAC, malformed) remembered, at most. */
 const REFUSED_ENTRIES = 4096;
 
@@ -170,23 +84,10 @@ export class CachingSessionStore implements SessionStore {
   readonly #inflight = new Map<string, Promise<Session | null>>();
   readonly #refused = new Set<string>();
   readonly #unsubscribe: (() => void)[];
-  readonly #heartbeat: ReturnType<typeof setInterval> | undefined;
-  readonly #stallMs: number;
-  readonly #freshMs: number;
+  /** The freshness heartbeat (cache-freshness.ts). */
+  readonly #freshness: CacheFreshness;
   /** The clock is Date.now (not injected): lookup's `now` is also the freshness clock. */
   readonly #dateClock: boolean;
-  /** The last probe answered in time (see the heartbeat above). */
-  #answering = true;
-  /** When the probe in flight was sent (performance.now(): a stall is timed on a monotonic clock), or 0. */
-  #pingSent = 0;
-  /** Beats since the last lookup (see IDLE_BEATS): a counter, so the hot path reads no clock for it. */
-  #quietBeats = 0;
-  /**
-   * Memory may answer while Date.now() is at most this: when the latest probe that came back was
-   * sent, plus freshMs. Infinity without a heartbeat; -Infinity once stalled, until a probe answers.
-   * (Date.now(), whatever the injected clock: that one is for expiry only.)
-   */
-  #freshUntil: number;
   /** Bumped by every invalidation and resync: a load that saw a bump is not cached. */
   #gen = 0;
   /** The latest time lookup() saw on the clock (a step back, see CLOCK_STEP_BACK_MS). */
@@ -206,28 +107,16 @@ export class CachingSessionStore implements SessionStore {
     this.#dateClock = this.#now === Date.now;
     this.#onRefused = opts.onRefused;
     if (!(this.#ttl > 0)) throw new RangeError('ttlMs must be positive');
-    this.#stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
-    this.#freshMs = opts.freshMs ?? DEFAULT_FRESH_MS;
-    if (!(this.#freshMs > 0)) throw new RangeError('freshMs must be positive');
-    const every = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-    // Not fresh until a first probe has come back (the feed is not up yet anyway).
-    this.#freshUntil = every > 0 ? -Infinity : Infinity;
+    this.#freshness = new CacheFreshness(inner, opts, () => this.clear());
     this.#unsubscribe = [
       inner.onInvalidate((id) => this.#invalidate(id)),
       inner.onResync(() => {
         this.clear();
         // The feed is back: probe now rather than at the next beat, so serving resumes sooner.
-        if (this.#heartbeat !== undefined && inner.invalidationsLive) this.#beat();
+        if (this.#freshness.heartbeat !== undefined && inner.invalidationsLive) this.#freshness.beat();
       }),
     ];
-    if (every > 0) {
-      this.#heartbeat = setInterval(() => {
-        this.#quietBeats++;
-        this.#beat();
-      }, every);
-      this.#heartbeat.unref();
-      this.#beat();
-    }
+    this.#freshness.start();
   }
 
   /**
@@ -236,56 +125,7 @@ export class CachingSessionStore implements SessionStore {
    */
   get serving(): boolean {
     const t = Date.now();
-    return (this.#dateClock && this.#latest > t ? this.#latest : t) <= this.#freshUntil && this.#inner.invalidationsLive;
-  }
-
-  #beat(): void {
-    if (this.#pingSent !== 0) {
-      if (performance.now() - this.#pingSent <= this.#stallMs) return; // one probe at a time
-      // Unanswered too long: stalled. The next beat sends a new probe (the old one may never settle).
-      this.#pingSent = 0;
-      this.#stalled();
-      return;
-    }
-    // A feed that is down cannot echo (and nothing is served meanwhile): probe once it is back.
-    if (!this.#inner.invalidationsLive) return;
-    // Idle: no probe until a lookup asks for one (lookup() beats at once). Nothing is fresh
-    // meanwhile: a pause notices no stall, and a clock stepped back during it (no lookup saw the
-    // step) would otherwise make the last probe before it look recent again.
-    if (this.#quietBeats > IDLE_BEATS) {
-      this.#freshUntil = -Infinity;
-      return;
-    }
-    // Taken BEFORE the probe is handed to the client: Redis executes it later still, so whatever
-    // was published before `sentAt` is ordered before it (the freshness argument at the top).
-    const sentAt = Date.now();
-    const sent = (this.#pingSent = performance.now());
-    let answer: Promise<void>;
-    try {
-      answer = this.#inner.probeInvalidations ? this.#inner.probeInvalidations(this.#stallMs) : this.#inner.ping();
-    } catch (err) {
-      answer = Promise.reject(err);
-    }
-    answer.then(() => {
-      if (this.#pingSent === sent) this.#pingSent = 0;
-      if (performance.now() - sent > this.#stallMs) return; // too late: a stall was (or will be) declared
-      this.#answering = true;
-      // A sending time ahead of the clock now means the clock went back meanwhile: not proof of
-      // anything on the clock we compare against.
-      const until = sentAt + this.#freshMs;
-      if (sentAt <= Date.now() && until > this.#freshUntil) this.#freshUntil = until;
-    }, () => {
-      if (this.#pingSent !== sent) return; // abandoned as stalled already
-      this.#pingSent = 0;
-      this.#stalled();
-    });
-  }
-
-  #stalled(): void {
-    this.#freshUntil = -Infinity;
-    if (!this.#answering) return;
-    this.#answering = false;
-    this.clear();
+    return (this.#dateClock && this.#latest > t ? this.#latest : t) <= this.#freshness.freshUntil && this.#inner.invalidationsLive;
   }
 
   /** Cached entries (metrics, tests). */
@@ -325,17 +165,17 @@ export class CachingSessionStore implements SessionStore {
       // nothing on this one: wait for a probe sent after it (≤ heartbeatMs; lookups read the
       // store meanwhile). Kept as they were, a step back of up to a second froze the comparison
       // below on the old time, and memory answered whatever the link did.
-      if (this.#dateClock && this.#heartbeat !== undefined) this.#freshUntil = -Infinity;
+      if (this.#dateClock && this.#freshness.heartbeat !== undefined) this.#freshness.freshUntil = -Infinity;
       if (now < this.#latest - CLOCK_STEP_BACK_MS) this.clear();
       this.#latest = now;
     }
     const e = this.#entries.get(cookieValue);
     let known: CachedSession | undefined;
     if (e !== undefined) {
-      this.#awake();
+      this.#freshness.awake();
       // Fresh (see the top): compared on the clock already read when it is Date.now (a step back
       // is handled above). One more clock read only when a test injected its own.
-      if (e.until > now && (this.#dateClock ? this.#latest : Date.now()) <= this.#freshUntil && this.#inner.invalidationsLive) {
+      if (e.until > now && (this.#dateClock ? this.#latest : Date.now()) <= this.#freshness.freshUntil && this.#inner.invalidationsLive) {
         this.hits++;
         return e instanceof CachedSession ? e : null;
       }
@@ -364,18 +204,6 @@ export class CachingSessionStore implements SessionStore {
     return this.#load(cookieValue, undefined, id);
   }
 
-  /**
-   * A lookup that memory may answer, or that reads the store: the heartbeat is needed. Waking from
-   * idle, it probes now; memory is not fresh after the pause, so this lookup and those until the
-   * probe is back (a round trip) read the store. Refused cookies do not count: they need no probe.
-   */
-  #awake(): void {
-    if (this.#quietBeats > IDLE_BEATS) {
-      this.#quietBeats = 0;
-      this.#beat();
-    } else this.#quietBeats = 0;
-  }
-
   #refuse(): null {
     this.refused++;
     this.#onRefused?.();
@@ -388,7 +216,7 @@ export class CachingSessionStore implements SessionStore {
    * keeps its secrets, and what the chain keeps with them (authorize.ts, allow.ts...) stays warm.
    */
   #load(cookieValue: string, known: CachedSession | undefined, id: string): Promise<Session | null> {
-    this.#awake();
+    this.#freshness.awake();
     // A revalidation in flight is kept on its record, a first load in #inflight: a Map that takes
     // and drops a key per revalidation (thousands a second) keeps reallocating its table, and
     // those tables lived long enough to fill the old generation.
@@ -556,7 +384,7 @@ export class CachingSessionStore implements SessionStore {
     return this.#inner.ping();
   }
   async close(): Promise<void> {
-    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    this.#freshness.stop();
     for (const u of this.#unsubscribe) u();
     this.clear();
     await this.#inner.close();

@@ -279,7 +279,7 @@ async function commandOverhead(redis: RedisServer): Promise<number> {
 
 /**
  * The session cache's heartbeat between two INFO commandstats: its PING and PUBLISH calls (every
- * 50 ms, a PUBLISH of a probe to the sidecar itself and a PING; see src/session/cache.ts). No
+ * 50 ms, a PUBLISH of a probe to the sidecar itself and a PING; see src/session/cache-freshness.ts). No
  * scenario publishes (nothing is logged out) and no request pings, so these are the heartbeat's
  * alone: counted apart, per second, and left out of the commands per request, which are what a
  * request costs Redis (targets (a)–(d): none).

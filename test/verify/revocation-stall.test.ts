@@ -1,7 +1,7 @@
 // Revocation with the session cache on, when ONE sidecar's link to Redis stalls (a partition: the
 // sockets stay open, nothing gets through) while the BFF keeps a direct link and logs the user
 // out. The sidecar cannot hear the invalidation; its cache must still stop answering from memory
-// within the freshness bound (cache.ts: ~100 ms after the delete completed), and what it answers
+// within the freshness bound (cache-freshness.ts: ~100 ms after the delete completed), and what it answers
 // afterwards must not be a 200 (its reads wait on the stalled link and fail closed: 503).
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
