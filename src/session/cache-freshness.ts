@@ -52,7 +52,7 @@ export class CacheFreshness {
   /** The cache's clear(): a stall empties it. */
   readonly #clear: () => void;
   readonly #every: number;
-  /** Read by the cache's lookup() (a clock step back matters only with a heartbeat). */
+  /** Read by the cache's lookup() (a clock step back matters only with a heartbeat) and its resync listener. */
   heartbeat: ReturnType<typeof setInterval> | undefined;
   readonly #stallMs: number;
   readonly #freshMs: number;

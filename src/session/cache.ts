@@ -8,7 +8,8 @@
 //   - Pub/sub can lose messages while the subscriber reconnects. The store tells us (onResync) when
 //     the feed drops and when it is back: we empty the cache both times and do not serve from it
 //     while the feed is down (invalidationsLive), so a missed message cannot leave a stale entry.
-//   - A Redis that is gone, a link that stalls: the freshness heartbeat bounds it (cache-freshness.ts).
+//   - A Redis that is gone closes the subscriber connection: the feed drops and the cache empties at
+//     once (above). A link that stalls: the freshness heartbeat bounds it (cache-freshness.ts).
 //   - As a backstop for anything else (a silently broken feed), an entry lives at most `ttlMs`
 //     (default 5 s), and never past the session's absolute or idle expiry. (It was 1 s, and also
 //     bounded the stall case, before the heartbeat: every cached session then cost a Redis read a
@@ -173,7 +174,7 @@ export class CachingSessionStore implements SessionStore {
     let known: CachedSession | undefined;
     if (e !== undefined) {
       this.#freshness.awake();
-      // Fresh (see the top): compared on the clock already read when it is Date.now (a step back
+      // Fresh (see the top of cache-freshness.ts): compared on the clock already read when it is Date.now (a step back
       // is handled above). One more clock read only when a test injected its own.
       if (e.until > now && (this.#dateClock ? this.#latest : Date.now()) <= this.#freshness.freshUntil && this.#inner.invalidationsLive) {
         this.hits++;
