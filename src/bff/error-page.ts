@@ -13,7 +13,11 @@ function esc(s: string): string {
   return s.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'";
+/**
+ * The BFF's pages (inline styles only). The edge's cors middleware (traefik/dynamic/goldpath.yml)
+ * sets this very policy on every /api and /auth answer, replacing this one: keep the two equal.
+ */
+export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'";
 
 /**
  * A 200 page that sends the browser on to `url` (same origin) by itself: a navigation that this

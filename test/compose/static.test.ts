@@ -14,6 +14,7 @@ import { loadEdgeConfig, loadEntryPoint, sanitizeRequestTarget, selectRouter, TR
 import { denoImageV8Flags } from '../helpers/process.ts';
 import { FORWARD_AUTH_MAX_HEADER_BYTES, MAX_HEADER_BYTES } from '../../src/http/serve.ts';
 import { DEFAULT_SESSION_CACHE_BYTES } from '../../src/session/cache.ts';
+import { PAGE_CSP } from '../../src/bff/error-page.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SHARED = resolve(ROOT, '..', 'shared', 'reference');
@@ -253,7 +254,7 @@ describe('traefik/ and compose/ (static checks)', () => {
       assert.equal(fa.trustForwardHeader, false);
       assert.equal(fa.authRequestHeaders, undefined, 'the sidecar needs every client header');
       assert.deepEqual(new Set((fa.authResponseHeaders as string[]).map((h) => h.toLowerCase())),
-        new Set(['authorization', 'dpop', 'x-auth-user', 'x-auth-roles', 'x-request-id', 'cookie']));
+        new Set(['authorization', 'dpop', 'x-auth-user', 'x-auth-roles', 'x-request-id', 'cookie', 'x-csrf-token']));
       assert.ok(Number.isInteger(fa.maxResponseBodySize) && (fa.maxResponseBodySize as number) > 0);
       assert.equal(new URL(fa.address as string).pathname, '/auth/verify');
     });
@@ -270,6 +271,15 @@ describe('traefik/ and compose/ (static checks)', () => {
       const allowHeaders = (cors.accessControlAllowHeaders as string[]).map((h) => h.toLowerCase());
       assert.ok(allowHeaders.includes('x-csrf-token') && allowHeaders.includes('content-type'));
       assert.ok(!(cors.accessControlAllowOriginList as string[]).includes('*'));
+    });
+
+    it('/api and /auth answers run no script: the cors middleware sets the BFF pages\' own policy', () => {
+      const cors = (dynamic.http.middlewares.cors as Obj).headers as Obj;
+      // It replaces the BFF's on its pages: anything stricter would break them, anything looser
+      // would let an HTML answer under /api run a script on the app's origin.
+      assert.equal(cors.contentSecurityPolicy, PAGE_CSP);
+      assert.match(PAGE_CSP, /default-src 'none'/);
+      assert.doesNotMatch(PAGE_CSP, /script-src|unsafe-eval|sandbox/);
     });
 
     it('the api router covers every routes.yaml prefix', () => {

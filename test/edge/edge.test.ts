@@ -259,6 +259,7 @@ describe('development edge (src/dev/edge/)', () => {
         'x-auth-roles': 'admin',
         dpop: 'client-proof',
         'x-request-id': 'client-chosen',
+        'x-csrf-token': 'csrf-1',
         'content-type': 'application/octet-stream',
       }, body);
       assert.equal(r.status, 200);
@@ -270,6 +271,7 @@ describe('development edge (src/dev/edge/)', () => {
       assert.equal(h['x-request-id'], 'req-1');
       assert.equal(h.cookie, 'theme=dark', 'the session cookie never reaches the upstream');
       assert.equal(h['x-not-listed'], undefined);
+      assert.equal(h['x-csrf-token'], undefined, 'the sidecar checked it; the upstream never sees it');
       assert.equal(h['x-forwarded-for'], '127.0.0.1');
       assert.equal(up.api!.seen[0]!.body.length, body.length);
       assert.ok(up.api!.seen[0]!.body.equals(body));
@@ -517,7 +519,7 @@ describe('development edge (src/dev/edge/)', () => {
       assert.equal(other.headers['access-control-allow-origin'], undefined);
     });
 
-    it('adds the CORS headers, and nosniff, to upstream answers and to the sidecar\'s refusals', async () => {
+    it('adds the CORS headers, nosniff and a no-script CSP to upstream answers and to the sidecar\'s refusals', async () => {
       const ok = await send(edge.url, 'GET', '/api/orders/1', { origin: 'http://localhost:5173' });
       assert.equal(ok.headers['access-control-allow-origin'], 'http://localhost:5173');
       assert.equal(ok.headers['access-control-expose-headers'], 'X-Request-Id');
@@ -530,6 +532,8 @@ describe('development edge (src/dev/edge/)', () => {
       // The sidecar's refusals reach the browser as the answer to an /api call: never sniffed,
       // with no header of the sidecar's own to pay for on every refusal (its 401 is a target).
       assert.equal(refused.headers['x-content-type-options'], 'nosniff');
+      // Nor run as a page: no script, whichever answered (the upstream or the sidecar).
+      for (const r of [ok, refused]) assert.match(String(r.headers['content-security-policy']), /^default-src 'none';/);
       const other = await send(edge.url, 'GET', '/api/orders/1', { origin: 'http://evil.example' });
       assert.equal(other.headers['access-control-allow-origin'], undefined);
       assert.equal(other.headers['x-content-type-options'], 'nosniff', 'whatever the origin');
@@ -545,7 +549,8 @@ describe('development edge (src/dev/edge/)', () => {
     assert.equal(r.headers['referrer-policy'], 'no-referrer');
     assert.equal(r.headers['strict-transport-security'], undefined);
     const api = await send(edge.url, 'GET', '/api/orders/1');
-    assert.equal(api.headers['content-security-policy'], undefined, 'the SPA headers belong to the SPA router');
+    assert.doesNotMatch(String(api.headers['content-security-policy']), /'self'/, 'the SPA headers belong to the SPA router');
+    assert.equal(api.headers['x-frame-options'], undefined, 'the SPA headers belong to the SPA router');
   });
 
   it('with the example API behind it, no credential is ever echoed in full', async () => {
