@@ -12,9 +12,10 @@ import { BackgroundTasks } from './background.ts';
 import { FloodGate } from '../http/flood-gate.ts';
 import { Reachability } from './reachability.ts';
 import {
-  clientSecrets, errorSummary, ID_TOKEN_CHECKS, issuerDiscovered, issuerSpelledOtherwise, refreshTokenOf, refusedAtUserinfo,
-  refusedByChallenge, OUTAGE_CODES, UntrustedRefresh, UntrustedUserinfo, IssuerMismatch, UnusableCredentials,
+  clientSecrets, errorSummary, ID_TOKEN_CHECKS, ID_TOKEN_TIMESTAMPS, issuerDiscovered, issuerSpelledOtherwise, refreshTokenOf, refusedAtUserinfo,
+  refusedByChallenge, OUTAGE_CODES, RefreshOutOfTime, tokensOf, UntrustedRefresh, UntrustedUserinfo, IssuerMismatch, UnusableCredentials,
 } from './idp-errors.ts';
+import { subOfOutOfTime } from './out-of-time-id-token.ts';
 import { REFRESH_GRANT_BUDGET_S, type IdpClientOptions } from './idp-client-options.ts';
 import { ID_TOKEN_ALGORITHMS, IdTokenKeys, type RemoteJwks } from './id-token-keys.ts';
 
@@ -322,10 +323,10 @@ export class IdpClient {
 
   /**
    * A refresh_token grant; for an audience, narrowed with `resource` and its scopes (RFC 8707).
-   * An ID token in the answer is checked as at sign-in: claims (iss, aud, exp, iat) by
+   * An ID token in the answer is checked as at sign-in: claims (iss, aud, exp, nbf) by
    * openid-client, signature by verifyIdToken, its key set waited for until `verifyBy` (performance.now()) at most.
    * A signature, iss or aud that fails rejects with UntrustedRefresh; a key set not had in time,
-   * with Unavailable.
+   * with Unavailable; an exp or nbf alone, with RefreshOutOfTime (see #outOfTime).
    */
   async refresh(refreshToken: string, audience: string, dpopJwk: DpopJwk | undefined, verifyBy?: number): Promise<TokenResponse> {
     const answer: { last?: Response } = {};
@@ -338,11 +339,18 @@ export class IdpClient {
       if (a.scopes.length) params['scope'] = a.scopes.join(' ');
     }
     const tokens = await oidc.refreshTokenGrant(config, refreshToken, params, await this.#dpop(config, dpopJwk)).catch(async (err: unknown) => {
-      if (!(err instanceof oidc.ClientError && ID_TOKEN_CHECKS.has(err.code ?? ''))) throw err;
-      this.#idTokenOnRefresh.set(audience, true);
-      // openid-client refused the answer before handing it over: its refresh token (the IdP may
-      // have rotated to it) is read from the answer itself, so that it can be revoked too.
-      throw new UntrustedRefresh(await refreshTokenOf(answer.last), err);
+      if (!(err instanceof oidc.ClientError)) throw err;
+      if (ID_TOKEN_CHECKS.has(err.code ?? '')) {
+        this.#idTokenOnRefresh.set(audience, true);
+        // openid-client refused the answer before handing it over: its refresh token (the IdP may
+        // have rotated to it) is read from the answer itself, so that it can be revoked too.
+        throw new UntrustedRefresh(await refreshTokenOf(answer.last), err);
+      }
+      if (err.code === ID_TOKEN_TIMESTAMPS) {
+        this.#idTokenOnRefresh.set(audience, true);
+        throw await this.#outOfTime(config, answer.last, err, verifyBy);
+      }
+      throw err;
     });
     this.#idTokenOnRefresh.set(audience, tokens.id_token !== undefined);
     if (tokens.id_token !== undefined) {
@@ -354,6 +362,26 @@ export class IdpClient {
       }
     }
     return tokens;
+  }
+
+  /**
+   * What to reject a refresh with whose answer openid-client refused for its ID token's exp or nbf
+   * (`err`): a clock off at either end fails those for every answer, yet the IdP has rotated the
+   * refresh token. openid-client checks them first, so what it would have checked after them is
+   * checked here (the signature, iss, aud, azp, sub): RefreshOutOfTime when they hold (the answer
+   * is the IdP's, and its refresh token is to be kept); UntrustedRefresh when one fails;
+   * Unavailable for a key set not had in time, as for any refreshed ID token.
+   */
+  async #outOfTime(config: oidc.Configuration, answer: Response | undefined, err: oidc.ClientError, verifyBy: number | undefined): Promise<Error> {
+    const { idToken, refreshToken } = await tokensOf(answer);
+    if (idToken === undefined) return err; // not an ID token's timestamps: nothing to read them from
+    try {
+      await this.verifyIdToken(idToken, verifyBy);
+      const sub = subOfOutOfTime(idToken, { issuer: config.serverMetadata().issuer, clientId: this.idp.clientId });
+      return new RefreshOutOfTime(refreshToken, sub, err);
+    } catch (e) {
+      return e instanceof Unavailable ? e : new UntrustedRefresh(refreshToken, e);
+    }
   }
 
   /** RFC 7009 revocation when the IdP advertises it; returns whether it was attempted and accepted. */

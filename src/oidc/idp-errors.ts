@@ -9,10 +9,16 @@ import { sameIssuer } from '../config/idps.ts';
 
 /**
  * openid-client's code for an ID token whose claims name another issuer or audience (iss, aud,
- * azp). Not its timestamp checks (exp, iat): a clock off at either end fails those for every
- * answer, and ending every session refreshed meanwhile would punish users for it (a 503 then).
+ * azp). Not its timestamp checks (ID_TOKEN_TIMESTAMPS): see RefreshOutOfTime.
  */
 export const ID_TOKEN_CHECKS: ReadonlySet<string> = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED']);
+
+/**
+ * openid-client's code for an ID token whose exp has passed or whose nbf has not come, by this
+ * process's clock (it takes iat as it is). It checks those first: when they fail, nothing else of
+ * the ID token has been checked (IdpClient.refresh checks the rest itself).
+ */
+export const ID_TOKEN_TIMESTAMPS = 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED';
 
 /**
  * A refresh answer whose ID token fails verification (its signature, or openid-client's claim
@@ -32,6 +38,28 @@ export class UntrustedRefresh extends Error {
   }
 }
 
+/**
+ * A refresh answer openid-client refused only for its ID token's exp or nbf (a clock off at either
+ * end), whose signature, iss, aud and sub hold: the IdP's own answer. An IdP that rotates refresh
+ * tokens has spent the one sent, so the one this answer carries is the session's from now on
+ * (token-refresh.ts keeps it, and nothing else of the answer). `sub` is the ID token's.
+ */
+export class RefreshOutOfTime extends Error {
+  readonly sub: string;
+  // Private, as UntrustedRefresh's.
+  readonly #refreshToken: string | undefined;
+  constructor(refreshToken: string | undefined, sub: string, cause: unknown) {
+    super('the IdP\'s refresh answer carries an ID token whose exp or nbf fails by this process\'s clock', { cause });
+    this.name = 'RefreshOutOfTime';
+    this.sub = sub;
+    this.#refreshToken = refreshToken;
+  }
+
+  get refreshToken(): string | undefined {
+    return this.#refreshToken;
+  }
+}
+
 /** A signed userinfo answer (application/jwt) whose signature does not verify: none of its claims count. */
 export class UntrustedUserinfo extends Error {
   constructor(cause: unknown) {
@@ -40,14 +68,23 @@ export class UntrustedUserinfo extends Error {
   }
 }
 
+/**
+ * The id_token and refresh_token of a token endpoint's answer, from one read (an answer is read
+ * once). Read only to check the ID token and to keep or revoke the refresh token, never logged.
+ */
+export async function tokensOf(answer: Response | undefined): Promise<{ idToken?: string; refreshToken?: string }> {
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  try {
+    const body = await answer?.json() as { id_token?: unknown; refresh_token?: unknown } | undefined;
+    return { idToken: text(body?.id_token), refreshToken: text(body?.refresh_token) };
+  } catch {
+    return {}; // not JSON: openid-client would have refused it before any claim check
+  }
+}
+
 /** The refresh_token of a token endpoint's answer (read only to revoke it, never logged). */
 export async function refreshTokenOf(answer: Response | undefined): Promise<string | undefined> {
-  try {
-    const rt = (await answer?.json() as { refresh_token?: unknown } | undefined)?.refresh_token;
-    return typeof rt === 'string' && rt !== '' ? rt : undefined;
-  } catch {
-    return undefined; // not JSON: openid-client would have refused it before any claim check
-  }
+  return (await tokensOf(answer)).refreshToken;
 }
 
 /** The issuer a discovery document named when openid-client refused it for not being idps.yaml's. */

@@ -8,7 +8,7 @@ import { FloodGate } from '../http/flood-gate.ts';
 import { REPLACED, type Session, type SessionSecrets, type SessionStore } from '../session/types.ts';
 import { withGrant, type AudienceTokens } from './audience-tokens.ts';
 import { revokeInBackground, type IdpClient } from './idp-client.ts';
-import { errorSummary, refusesClient, UntrustedRefresh } from './idp-errors.ts';
+import { errorSummary, RefreshOutOfTime, refusesClient, UntrustedRefresh } from './idp-errors.ts';
 import { Flight } from './refresh-flight.ts';
 import type { RefreshFloor } from './refresh-floor.ts';
 import { isRefusal, isRejection } from './refresh-failures.ts';
@@ -36,6 +36,16 @@ export interface RefreshContext {
   floorIfDue: RefreshFloor['floorIfDue'];
 }
 
+/** What a refresh under the session's lock works with (see refreshLocked). */
+interface Locked {
+  idp: IdpClient;
+  /** When the lock expires (performance.now()). */
+  lockExpiresAt: number;
+  /** Given a save still being retried after the refresh has answered: the lock is kept until it is over. */
+  hold: (saving: Promise<unknown>) => void;
+  flight: Flight;
+}
+
 export interface Refresher {
   /** The session's refresh for `audience` in this process: the one under way, or a new one. */
   refresh(session: Session, audience: string, scope: RequestScope | undefined): Flight;
@@ -47,15 +57,20 @@ export function createRefresher(ctx: RefreshContext): Refresher {
   const { idps, store, log, report, waitMs, lockTtl, grantFor, tokenFor, floorIfDue } = ctx;
   // In-process coalescing: concurrent callers in this process share one refresh.
   const inflight = new Map<string, Flight>();
-  /** Per IdP name: its failed refresh grants are logged one line a second (the IdP is away). */
+  /**
+   * Per IdP and message: a failed refresh every session meets (an IdP that is away, a clock that is
+   * off) is logged one line a second, saying how many more it stands for (as the 503s they end in are).
+   */
   const failureGates = new Map<string, FloodGate<Record<string, unknown>>>();
-  const failureGate = (name: string): FloodGate<Record<string, unknown>> => {
-    let gate = failureGates.get(name);
+  const warnFailure = (idpName: string, line: Record<string, unknown>, message: string): void => {
+    const key = `${idpName}\n${message}`;
+    let gate = failureGates.get(key);
     if (gate === undefined) {
-      failureGates.set(name, (gate = new FloodGate<Record<string, unknown>>(1_000,
-        (line, also) => log.warn({ ...line, ...(also > 0 ? { alsoFailed: also } : {}) }, 'token refresh failed'))));
+      failureGates.set(key, (gate = new FloodGate<Record<string, unknown>>(1_000,
+        (last, also) => log.warn({ ...last, ...(also > 0 ? { alsoFailed: also } : {}) }, message))));
     }
-    return gate;
+    const held = gate.pass(performance.now(), line);
+    if (held !== undefined) log.warn({ ...line, ...(held > 0 ? { alsoFailed: held } : {}) }, message);
   };
   /** IdP and audience pairs already logged as impossible without a refresh token (once each). */
   const warnedNoRefreshToken = new Set<string>();
@@ -206,6 +221,7 @@ export function createRefresher(ctx: RefreshContext): Refresher {
       report('error');
       throw loggedAlready(new Unavailable('the token refresh could not start in time'));
     }
+    const locked: Locked = { idp, lockExpiresAt, hold, flight };
     let res;
     try {
       // An ID token's key set is waited for only while the write (≤ 1 s) can still follow under the lock.
@@ -228,36 +244,43 @@ export function createRefresher(ctx: RefreshContext): Refresher {
         if (err.refreshToken !== undefined && err.refreshToken !== rt) discard(idp, err.refreshToken, reqId);
         return end(current, hold, reqId);
       }
+      if (err instanceof RefreshOutOfTime) return outOfTime(current, audience, err, locked);
       if (isRefusal(err)) refuse(`${current.id}\n${audience}`);
       if (refusesClient(err)) {
         log.error({ reqId, idp: idp.name, err: errorSummary(err) }, 'the IdP refused goldpath\'s client at its token endpoint: no token is refreshed until an operator ' +
           'fixes its client authentication in idps.yaml or its registration at the IdP (the refresh_token grant)');
       } else {
-        // Every session whose token needs a refresh meets an IdP that is away: one line a second
-        // per IdP, saying how many more it stands for (as the 503s they end in are logged).
-        const line = { reqId, idp: idp.name, err: errorSummary(err) };
-        const held = failureGate(idp.name).pass(performance.now(), line);
-        if (held !== undefined) log.warn({ ...line, ...(held > 0 ? { alsoFailed: held } : {}) }, 'token refresh failed');
+        // Every session whose token needs a refresh meets an IdP that is away.
+        warnFailure(idp.name, { reqId, idp: idp.name, err: errorSummary(err) }, 'token refresh failed');
       }
       report('error');
       throw loggedAlready(err instanceof Unavailable ? err : new Unavailable('the IdP could not refresh the token', { cause: err }));
     }
-    // OIDC Core 12.2: an ID token in a refresh answer must name the user the session is for. One
-    // that names another (an IdP that mixed up its grants) says this answer, its access token
-    // included, may be someone else's: nothing of it is kept or served, and the session ends.
-    // (iss, aud, exp and iat were checked by openid-client, the signature by IdpClient.refresh.)
-    if (res.id_token !== undefined && res.claims()?.sub !== current.sub) {
-      log.warn({ reqId, idp: idp.name }, 'the IdP answered a refresh with an ID token for another user: session deleted');
-      // The refresh token the session would have held from now on: nobody holds it after this.
-      discard(idp, res.refresh_token ?? rt, reqId);
-      return end(current, hold, reqId);
-    }
+    // The ID token's iss, aud, exp and nbf were checked by openid-client, its signature by
+    // IdpClient.refresh; its sub is the session's, or nothing of the answer is kept (forAnotherUser).
+    if (res.id_token !== undefined && res.claims()?.sub !== current.sub) return forAnotherUser(current, res.refresh_token ?? rt, locked);
     const secrets: SessionSecrets = {
       ...current.secrets,
       tokens: { ...current.secrets.tokens, [audience]: withGrant(toAccessToken(res, Date.now(), true), grantFor(current.idp, audience)) },
       refreshToken: res.refresh_token ?? rt,
       idToken: res.id_token ?? current.secrets.idToken,
     };
+    if (!(await save(current, secrets, res.refresh_token, locked))) return null;
+    report('success');
+    const refreshed = { ...current, secrets, version: current.version + 1 };
+    floorIfDue(refreshed, audience, secrets.tokens[audience]!, idp.name, reqId);
+    log.debug({ reqId, idp: idp.name, audience: audience || '(login)', rotated: res.refresh_token !== undefined }, 'token refreshed');
+    return refreshed;
+  }
+
+  /**
+   * Saves a refresh's `secrets` under its lock: true once saved; false when the session is gone (it
+   * is not resurrected, and `obtained`, the refresh token the answer brought, is revoked). A store
+   * that fails throws, the save going on in the background (persist) while the lock holds.
+   */
+  async function save(current: Session, secrets: SessionSecrets, obtained: string | undefined, locked: Locked): Promise<boolean> {
+    const { idp, lockExpiresAt, hold, flight } = locked;
+    const reqId = flight.scope?.requestId;
     // The session is gone when the save comes (a logout, a back-channel logout or its expiry since
     // it was read): a rotated refresh token is then held by nobody. Whoever deleted the session
     // revoked (logout) the one it held, not this one, which at an IdP that revokes per token (not
@@ -268,8 +291,7 @@ export function createRefresher(ctx: RefreshContext): Refresher {
     // token. (One at another IdP holds no grant of this one's: revoked as any.) Nor when the store
     // cannot tell: revoking nothing is what a refresh did before.
     const gone = () => {
-      const obtained = res.refresh_token;
-      if (obtained === undefined || obtained === rt) return;
+      if (obtained === undefined || obtained === current.secrets.refreshToken) return;
       // Tracked from the read on: the 401 goes out before it is answered, and a shutdown right
       // after must still wait for the revocation it leads to.
       idp.background.track(store.takeTransient(REPLACED.kind, current.id).then(
@@ -291,14 +313,46 @@ export function createRefresher(ctx: RefreshContext): Refresher {
     }
     if (!saved) {
       gone();
-      report('rejected');
-      return null; // deleted meanwhile (logout): never resurrect it
+      report('rejected'); // deleted meanwhile (logout): never resurrect it
     }
-    report('success');
-    const refreshed = { ...current, secrets, version: current.version + 1 };
-    floorIfDue(refreshed, audience, secrets.tokens[audience]!, idp.name, reqId);
-    log.debug({ reqId, idp: idp.name, audience: audience || '(login)', rotated: res.refresh_token !== undefined }, 'token refreshed');
-    return refreshed;
+    return saved;
+  }
+
+  /**
+   * OIDC Core 12.2: an ID token in a refresh answer must name the user the session is for. One
+   * that names another (an IdP that mixed up its grants) says the answer may be someone else's:
+   * nothing of it is kept or served, and the session ends. `obtained` is the refresh token the
+   * session would have held from now on: nobody holds it after this.
+   */
+  function forAnotherUser(current: Session, obtained: string, locked: Locked): null {
+    const reqId = locked.flight.scope?.requestId;
+    log.warn({ reqId, idp: locked.idp.name }, 'the IdP answered a refresh with an ID token for another user: session deleted');
+    discard(locked.idp, obtained, reqId);
+    return end(current, locked.hold, reqId);
+  }
+
+  /**
+   * A refresh answer whose ID token fails its exp or nbf alone, by this process's clock, and is the
+   * IdP's (RefreshOutOfTime). A clock off at either end fails every answer so until it is mended,
+   * which is no reason to end sessions; but an IdP that rotates has spent the refresh token sent,
+   * and a session left with it would end at its next refresh. So the refresh token the answer
+   * carries is saved, alone (its access and ID tokens are neither kept nor served), as a refresh's
+   * secrets are; the request is a 503, and the grant is not sent again for REFUSED_RETRY_MS: every
+   * request while the clock is off would spend one. One for another user ends the session.
+   */
+  async function outOfTime(current: Session, audience: string, err: RefreshOutOfTime, locked: Locked): Promise<null> {
+    const { idp, flight } = locked;
+    const rt = current.secrets.refreshToken!;
+    if (err.sub !== current.sub) return forAnotherUser(current, err.refreshToken ?? rt, locked);
+    refuse(`${current.id}\n${audience}`);
+    const obtained = err.refreshToken;
+    const rotated = obtained !== undefined && obtained !== rt;
+    warnFailure(idp.name, { reqId: flight.scope?.requestId, idp: idp.name, rotated, err: errorSummary(err.cause) },
+      'token refresh failed: the ID token the IdP answered with has an exp or nbf that fails by this process\'s clock (a clock off here or at the IdP: check NTP on both); ' +
+      'the refresh token it carries is kept, nothing else of the answer');
+    if (rotated && !(await save(current, { ...current.secrets, refreshToken: obtained }, obtained, locked))) return null;
+    report('error');
+    throw loggedAlready(new Unavailable('the identity provider\'s answer carries an ID token that is out of time by this server\'s clock'));
   }
 
   /**

@@ -1,7 +1,7 @@
 // How the Redis backend connects: one ioredis client per use (reads, durable writes, invalidations)
 // to a standalone server, a Sentinel-managed master or a Cluster, with the options that make it
 // fail closed and fast (redis-backend.ts says why), and the server errors that say the connection's
-// own settings are refused (a database it lacks, credentials), which RedisBackend reports apart.
+// own settings are refused (a database it lacks, credentials), which redis-watch.ts reports apart.
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from './redis-url.ts';
 
@@ -31,7 +31,7 @@ export function connect(target: RedisTarget, commandTimeout: number): Client {
     keepAlive: 10_000,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
-    autoResubscribe: false, // re-subscribed explicitly on every 'ready', see RedisBackend
+    autoResubscribe: false, // re-subscribed explicitly on every 'ready', see RedisFeed (redis-feed.ts)
     retryStrategy: backoff,
     username: target.auth.username,
     password: target.auth.password,

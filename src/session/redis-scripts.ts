@@ -1,7 +1,7 @@
 // The Lua scripts of the Redis backend (redis-backend.ts). Every multi-step write is one script on
 // one key, so it runs whole (no other command between its steps) and, in a Cluster, on the one
 // node that owns the key's slot. RedisBackend defines each as a command on its connections, and
-// sends it as EVAL in the pipeline of a write that must WAIT for a replica.
+// sends it as EVAL in the pipeline of a write that must WAIT for a replica (redis-write.ts).
 import { END_FIELD } from './backend.ts';
 
 // Redis's clock in ms (TIME is allowed before writes since Redis 5's effect replication, the only
@@ -82,3 +82,6 @@ export const LUA: Record<string, string> = {
   gpCreate: CREATE, gpUpdate: UPDATE, gpTouch: TOUCH, gpTake: TAKE, gpSetAdd: SET_ADD, gpDelIfEq: DEL_IF_EQ,
   gpIncrement: INCREMENT, gpTime: TIME,
 };
+
+/** A connection with each of LUA defined on it as a command (RedisBackend #scripted does so). */
+export type Scripted = Record<string, (key: string, ...args: string[]) => Promise<unknown>>;

@@ -1,7 +1,8 @@
 // What the Redis backend reads of a Sentinel or Cluster topology: a key's hash slot, whether
 // Sentinel sees the master's replicas in sync, which nodes own the slots, and where an ASK
-// redirection points. RedisBackend decides from these whether a write must WAIT for a replica,
-// when a Cluster is back after an outage, and where a write pipeline goes during a resharding.
+// redirection points. The Redis backend decides from these whether a write must WAIT for a replica
+// and where a write pipeline goes during a resharding (redis-write.ts), and when a Cluster is back
+// after an outage (redis-watch.ts).
 import { Redis, type Cluster } from 'ioredis';
 import { setInterval, clearInterval } from 'node:timers';
 import type { RedisTarget } from './redis-url.ts';

@@ -5,9 +5,11 @@
 //   - a DPoP token issued to a session without a DPoP key is a 503, never a 500;
 //   - an ID token whose signature or claims fail verification ends the session at once, its grant
 //     revoked: nothing of the answer is kept, and the grant is not sent again;
+//   - an ID token the IdP signed whose exp or nbf fails by our clock (a clock off at either end)
+//     is a 503 that keeps the refresh token the IdP rotated to, and nothing else of the answer;
 //   - an IdP that refuses the client (unauthorized_client) does not end its users' sessions.
 import assert from 'node:assert/strict';
-import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT, type JWK } from 'jose';
 import { generateSigningKey } from '../../src/dev/idp.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
 import { IdpRegistry } from '../../src/oidc/registry.ts';
@@ -33,10 +35,13 @@ describe('refresh answers', function () {
   /** The IdP's token endpoint answers unauthorized_client (RFC 6749 5.2) while set. */
   let refuseClient = false;
   const logs = capturingLogger('info');
+  /** The dev IdP's signing key: an ID token re-signed with it is the IdP's own. */
+  let signingKey: JWK;
 
   before(async () => {
+    signingKey = await generateSigningKey();
     // The IdP issues access tokens for 10 s.
-    env = await startIdpBff({ idps: [{ devIdp: { accessTokenTtl: 10 } }] });
+    env = await startIdpBff({ idps: [{ devIdp: { accessTokenTtl: 10, keys: [signingKey] } }] });
     env.idp.provider.on('grant.success', (ctx: { oidc: { params: { grant_type: string } } }) => {
       if (ctx.oidc.params.grant_type === 'refresh_token') grants++;
     });
@@ -184,22 +189,94 @@ describe('refresh answers', function () {
     assert.ok(logs.lines.some((l) => l.includes('fails verification') && l.includes('OAUTH_JWT_CLAIM_COMPARISON_FAILED')), 'the log says why');
   });
 
-  it('a refresh answered with an ID token past its exp (a clock off at either end) is a 503 and the session stays: no session ends for a clock', async () => {
-    const { cookie, session, token } = await loginExpiringAt(env, 'ike', Date.now() - 1000);
+  it('a refresh answered with an ID token past its exp that the IdP did not sign ends the session at once: openid-client stops at exp, the signature is checked all the same', async () => {
+    await untrustedAnswer('ian', (claims) => { claims['exp'] = Math.floor(Date.now() / 1000) - 3600; });
+    assert.ok(logs.lines.some((l) => l.includes('fails verification') && l.includes('JWSSignatureVerificationFailed')), 'the log says why');
+  });
+
+  /** Resolves once `seen` holds, within 3 s (a line the failure gate held back comes within 1 s). */
+  async function eventually(seen: () => boolean, what: string): Promise<void> {
+    for (let i = 0; i < 30 && !seen(); i++) await sleep(100);
+    assert.ok(seen(), what);
+  }
+
+  /** Edits refresh answers: their ID token's claims rewritten by `edit`, re-signed with the IdP's own key. */
+  function resignedIdToken(edit: (claims: Record<string, unknown>, now: number) => void, answered: (body: Record<string, unknown>) => void = () => undefined) {
     editRefresh = async (body) => {
-      // Rewritten (unsigned as the IdP's: openid-client's timestamp check comes first and refuses it).
+      answered(body);
       const real = String(body['id_token']);
       const claims = decodeJwt(real) as Record<string, unknown>;
-      claims['exp'] = Math.floor(Date.now() / 1000) - 3600;
-      body['id_token'] = await new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(real) as { alg: string })
-        .sign(await importJWK(await generateSigningKey(), 'RS256'));
+      edit(claims, Math.floor(Date.now() / 1000));
+      body['id_token'] = await new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(real) as { alg: string }).sign(await importJWK(signingKey, 'RS256'));
     };
-    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
-    assert.equal(res.status, 503, res.body);
+  }
+
+  /**
+   * A refresh of `user` whose answer's ID token the IdP signed, its times shifted by `retime` as a
+   * clock off at either end shifts them: a 503, the session keeps the refresh token the IdP rotated
+   * to (and nothing else of the answer), the grant is not sent again at once, and once the clock
+   * is mended the kept refresh token refreshes the session.
+   */
+  async function outOfTimeAnswer(user: string, retime: (claims: Record<string, unknown>, now: number) => void): Promise<void> {
+    const { cookie, session, token } = await loginExpiringAt(env, user, Date.now() - 1000);
+    let rotated: string | undefined;
+    resignedIdToken(retime, (body) => { rotated = String(body['refresh_token']); });
+    for (let i = 0; i < 2; i++) {
+      const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+      assert.equal(res.status, 503, res.body);
+      assert.equal(res.headers['authorization'], undefined, 'the access token of that answer is not sent upstream');
+    }
+    assert.equal(grants, 1, 'the grant is not sent again at once (while the clock is off, each would spend a refresh token)');
+    assert.deepEqual(grantErrors, []);
     const stored = await env.store.getById(session.id);
-    assert.ok(stored, 'the session stays');
-    assert.equal(stored.secrets.tokens['']!.value, token, 'nothing of the answer is kept');
-    assert.ok(logs.lines.some((l) => l.includes('token refresh failed') && l.includes('OAUTH_JWT_TIMESTAMP_CHECK_FAILED')), 'the log says why');
+    assert.ok(stored, 'the session stays: no session ends for a clock');
+    assert.ok(rotated && rotated !== session.secrets.refreshToken, 'the IdP rotated the refresh token');
+    assert.equal(stored.secrets.refreshToken, rotated, 'the session holds the refresh token the IdP rotated to');
+    assert.equal(stored.secrets.tokens['']!.value, token, 'the answer\'s access token is not kept');
+    assert.equal(stored.secrets.idToken, session.secrets.idToken, 'nor its ID token');
+    await eventually(() => logs.lines.some((l) => l.includes('exp or nbf') && l.includes('is kept') && l.includes('OAUTH_JWT_TIMESTAMP_CHECK_FAILED')), 'the log says why');
+    // The clock mended (the IdP's answers as they are), in a process whose refusal window this
+    // one's is not: the kept refresh token is the IdP's live one, and refreshes the session.
+    editRefresh = undefined;
+    const mended = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: silentLogger }), store, log: silentLogger });
+    const creds = await mended.credentials(stored, '', 'GET', 'https://api.example.test/');
+    assert.ok(creds && creds.authorization !== `Bearer ${token}`, 'the session is refreshed');
+    assert.equal(grants, 2);
+    assert.deepEqual(grantErrors, [], 'the IdP accepted the kept refresh token');
+    assert.notEqual((await env.store.getById(session.id))!.secrets.refreshToken, rotated, 'and rotated it again');
+    for (const rt of [rotated, session.secrets.refreshToken!]) assert.ok(!logs.lines.some((l) => l.includes(rt)), 'a refresh token reached the log');
+  }
+
+  it('a refresh answered with an ID token the IdP signed but past its exp (our clock ahead, or the IdP\'s behind) is a 503 that keeps the rotated refresh token: the session goes on once the clock is mended', async () => {
+    await outOfTimeAnswer('ike', (claims, now) => {
+      claims['iat'] = now - 7200;
+      claims['exp'] = now - 3600;
+    });
+  });
+
+  it('a refresh answered with an ID token the IdP signed but not valid for an hour yet (nbf and iat ahead: the IdP\'s clock ahead, as Entra ID\'s tokens carry nbf) is a 503 that keeps the rotated refresh token', async () => {
+    await outOfTimeAnswer('isa', (claims, now) => {
+      claims['iat'] = now + 3600;
+      claims['nbf'] = now + 3600;
+      claims['exp'] = now + 7200;
+    });
+  });
+
+  it('a refresh answered with an ID token the IdP signed, past its exp, for another user ends the session: nothing of the answer is kept, its refresh token revoked', async () => {
+    const { cookie, session } = await loginExpiringAt(env, 'ines', Date.now() - 1000);
+    let rotated: string | undefined;
+    resignedIdToken((claims, now) => {
+      claims['sub'] = 'mallory';
+      claims['exp'] = now - 3600;
+    }, (body) => { rotated = String(body['refresh_token']); });
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 401, res.body);
+    assert.equal(res.headers['authorization'], undefined);
+    assert.equal(await env.store.getById(session.id), null, 'the session is over');
+    assert.ok(logs.lines.some((l) => l.includes('another user')), 'the log says why');
+    const live = async () => (await env.idp.provider.RefreshToken.find(rotated!)) !== undefined;
+    for (let i = 0; i < 50 && await live(); i++) await sleep(100);
+    assert.equal(await live(), false, 'the refresh token the answer carried is revoked');
   });
 
   it('an IdP that refuses the client at refresh (unauthorized_client) does not end the session: 503, an operator\'s log line, and the grant is not sent again at every request', async () => {

@@ -175,6 +175,29 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
     await noneLive([session.secrets.refreshToken!, ...issued]);
   });
 
+  /** Refresh answers whose ID token the IdP signed is past its exp by our clock (a clock off at either end). */
+  function idTokensPastExp(): void {
+    editRefresh = async (body) => {
+      const real = String(body['id_token']);
+      const claims = { ...decodeJwt(real), exp: Math.floor(Date.now() / 1000) - 3600 };
+      body['id_token'] = await new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(real) as { alg: string }).sign(await importJWK(signingKey, 'RS256'));
+    };
+  }
+
+  it('a logout while an answer whose ID token is past its exp is on its way: the refresh token it brings, which the session would have kept, is revoked, and the request is a 401', async () => {
+    const { cookie, csrf, session } = await expiredSession('abe');
+    idTokensPastExp();
+    const { call, release } = await refreshHeldAtIdp(cookie);
+    const out = await logout(cookie, csrf);
+    assert.equal(out.status, 200, out.body);
+    release();
+    const res = await call;
+    assert.equal(res.status, 401, res.body);
+    assert.equal(issued.length, 1);
+    await noneLive([session.secrets.refreshToken!, ...issued]);
+    noneLogged([session.secrets.refreshToken!, ...issued]);
+  });
+
   it('a logout without a race revokes once', async () => {
     const { cookie, csrf, session } = await expiredSession('carl');
     assert.equal((await logout(cookie, csrf)).status, 200);
@@ -207,20 +230,33 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
     await noneLive(issued);
   });
 
-  it('a refresh answered with an ID token for another audience or issuer (openid-client refuses it before handing the answer over) ends the session and revokes both the sent refresh token and the one the answer brings', async () => {
+  it('a refresh answered with an ID token for another audience or issuer (openid-client refuses it before handing the answer over) ends the session and revokes both the sent refresh token and the one the answer brings; so does one past its exp, which openid-client refuses before it compares them (goldpath compares them then)', async () => {
     const key = await importJWK(signingKey, 'RS256');
-    for (const [user, claim, value] of [['gina', 'aud', 'another-client'], ['hank', 'iss', 'https://another-idp.example']] as const) {
+    const past = (claims: Record<string, unknown>) => { claims['exp'] = Math.floor(Date.now() / 1000) - 3600; };
+    const otherAud = (claims: Record<string, unknown>) => { claims['aud'] = 'another-client'; };
+    const otherIss = (claims: Record<string, unknown>) => { claims['iss'] = 'https://another-idp.example'; };
+    // Several audiences, none of them named by azp as the party the token was issued to.
+    const untrustedAud = (claims: Record<string, unknown>) => {
+      claims['aud'] = ['goldpath', 'another-client'];
+      delete claims['azp'];
+    };
+    const cases: [string, ...((claims: Record<string, unknown>) => void)[]][] = [
+      ['gina', otherAud], ['hank', otherIss], ['gwen', untrustedAud],
+      ['gail', otherAud, past], ['hugo', otherIss, past], ['gus', untrustedAud, past],
+    ];
+    for (const [user, ...edits] of cases) {
       issued = [];
       logs.lines.length = 0;
       const { cookie, session } = await expiredSession(user);
       // Signed with the IdP's own key: the IdP itself named another party (a misconfiguration).
       editRefresh = async (body) => {
         const real = String(body['id_token']);
-        const claims = { ...decodeJwt(real), [claim]: value };
+        const claims = { ...decodeJwt(real) } as Record<string, unknown>;
+        for (const edit of edits) edit(claims);
         body['id_token'] = await new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(real) as { alg: string }).sign(key);
       };
       const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
-      assert.equal(res.status, 401, res.body);
+      assert.equal(res.status, 401, `${user}: ${res.body}`);
       assert.equal(res.headers['authorization'], undefined);
       assert.equal(await env.store.getById(session.id), null, 'the session is over');
       assert.equal(issued.length, 1);
@@ -228,6 +264,26 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
       assert.ok(logs.lines.some((l) => l.includes('OAUTH_JWT_CLAIM_COMPARISON_FAILED')), 'the log says why');
       await noneLive([session.secrets.refreshToken!, ...issued]);
       noneLogged([session.secrets.refreshToken!, ...issued]);
+    }
+  });
+
+  it('an answer whose ID token is past its exp while the store refuses writes: the refresh token it brings is saved in the background once the store is back', async () => {
+    const { cookie, session } = await expiredSession('fay');
+    idTokensPastExp();
+    const admin = new Redis(env.redis.url);
+    try {
+      answered = async () => { await admin.config('SET', 'maxmemory', '1'); };
+      const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+      assert.equal(res.status, 503, res.body);
+      await admin.config('SET', 'maxmemory', '0');
+      assert.equal(issued.length, 1);
+      const held = async () => (await env.store.getById(session.id))?.secrets.refreshToken;
+      for (let i = 0; i < 50 && await held() !== issued[0]; i++) await sleep(100);
+      assert.equal(await held(), issued[0], 'the session holds the refresh token the IdP rotated to');
+      assert.equal(await grants(issued[0]!), true, 'which the IdP still grants');
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+      admin.disconnect();
     }
   });
 
