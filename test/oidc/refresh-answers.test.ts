@@ -154,15 +154,8 @@ describe('refresh answers', function () {
     const { cookie, session } = await loginExpiringAt(env, user, Date.now() - 1000);
     // The IdP's own ID token for this user, its header (kid) kept, signed with another key: what a
     // party between goldpath and the token endpoint could make.
-    const forger = await importJWK(await generateSigningKey(), 'RS256');
     let rotated: string | undefined;
-    editRefresh = async (body) => {
-      rotated = String(body['refresh_token']);
-      const real = String(body['id_token']);
-      const claims = decodeJwt(real) as Record<string, unknown>;
-      forge(claims);
-      body['id_token'] = await new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(real) as { alg: string }).sign(forger);
-    };
+    resignedIdToken(forge, (body) => { rotated = String(body['refresh_token']); }, await generateSigningKey());
     for (let i = 0; i < 2; i++) {
       const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
       assert.equal(res.status, 401, res.body);
@@ -200,14 +193,17 @@ describe('refresh answers', function () {
     assert.ok(seen(), what);
   }
 
-  /** Edits refresh answers: their ID token's claims rewritten by `edit`, re-signed with the IdP's own key. */
-  function resignedIdToken(edit: (claims: Record<string, unknown>, now: number) => void, answered: (body: Record<string, unknown>) => void = () => undefined) {
+  /**
+   * Edits refresh answers: their ID token's claims rewritten by `edit`, its header (kid) kept,
+   * re-signed with `key`: the IdP's own, or one it never published.
+   */
+  function resignedIdToken(edit: (claims: Record<string, unknown>, now: number) => void, answered: (body: Record<string, unknown>) => void = () => undefined, key: JWK = signingKey) {
     editRefresh = async (body) => {
       answered(body);
       const real = String(body['id_token']);
       const claims = decodeJwt(real) as Record<string, unknown>;
       edit(claims, Math.floor(Date.now() / 1000));
-      body['id_token'] = await new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(real) as { alg: string }).sign(await importJWK(signingKey, 'RS256'));
+      body['id_token'] = await new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(real) as { alg: string }).sign(await importJWK(key, 'RS256'));
     };
   }
 
