@@ -144,6 +144,33 @@ describe('session store under Redis faults', function () {
       }
     });
 
+    it('reports the invalidation feed down the moment its subscriber connection closes, and live again once re-subscribed', async function () {
+      // Whatever is published while the subscriber reconnects is lost: a cache must stop serving
+      // (and empty itself) when the connection closes, not only when it is back. Killing only the
+      // pub/sub connection leaves the command connection up, so nothing else reports the gap.
+      const store = open(redis.url);
+      await heals(() => store.ping());
+      const live = Date.now() + 5000;
+      while (!store.invalidationsLive) {
+        assert.ok(Date.now() < live, 'never subscribed');
+        await sleep(10);
+      }
+      const seen: boolean[] = [];
+      store.onResync(() => seen.push(store.invalidationsLive));
+      const c = redis.client();
+      try {
+        await c.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      } finally {
+        c.disconnect();
+      }
+      const deadline = Date.now() + 5000;
+      while (!seen.includes(true)) {
+        assert.ok(Date.now() < deadline, `the feed never came back (states seen: ${seen.join(', ')})`);
+        await sleep(10);
+      }
+      assert.deepEqual(seen, [false, true]);
+    });
+
     it('works once Redis comes up for the first time (down when the store was created)', async function () {
       const late = new RedisServer(await freePort());
       try {
