@@ -3,9 +3,10 @@
 // sub, no nonce, jti not seen before) and delete the matching sessions at once.
 import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
-import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import { BadRequest, GoldpathError, StoreUnavailable, Unavailable } from '../errors.ts';
 import type { IdpClient } from '../oidc/idp-client.ts';
+import { keySetUnavailable } from '../oidc/id-token-keys.ts';
 import { errorSummary } from '../oidc/idp-errors.ts';
 import { mediaType, readForm } from './body.ts';
 import type { BffDeps } from './state.ts';
@@ -125,7 +126,10 @@ export function backchannelLogoutHandler(deps: BffDeps) {
       issuer = meta.issuer;
     } catch (err) {
       if (err instanceof GoldpathError) throw err;
-      if (err instanceof joseErrors.JWKSTimeout || (err instanceof Error && !(err instanceof joseErrors.JOSEError))) {
+      // The key set's failure (as ID token checks tell it, id-token-keys.ts), not the token's: a
+      // jwks_uri answering a 5xx or a maintenance page is an outage (503, the IdP retries), not
+      // an invalid token (400, the session outlives the IdP's logout).
+      if (keySetUnavailable(err)) {
         log.warn({ idp: idp.name, err: errorSummary(err) }, 'cannot fetch the IdP key set for a logout token');
         throw new Unavailable('the IdP key set cannot be fetched');
       }

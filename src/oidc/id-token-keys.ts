@@ -18,6 +18,16 @@ export type RemoteJwks = ReturnType<typeof createRemoteJWKSet>;
  */
 export const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
+/**
+ * Whether a failure of a check against a remote key set is the key set's (it could not be had: a
+ * timeout, a network error, an answer that is not 200, not JSON, or no key set), not the token's.
+ * jose throws its base JOSEError (ERR_JOSE_GENERIC) only for an answer of the jwks_uri it cannot use.
+ */
+export function keySetUnavailable(err: unknown): boolean {
+  return err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid
+    || !(err instanceof joseErrors.JOSEError) || err.code === 'ERR_JOSE_GENERIC';
+}
+
 /** The key set of one IdpClient, given what it needs of the client (see IdpClient.jwks). */
 export class IdTokenKeys {
   readonly name: string;
@@ -111,9 +121,7 @@ export class IdTokenKeys {
 
   /** jose errors about the token stay as they are (a bad token); failures to get the keys → 503. */
   #jwksFailure(err: unknown): unknown {
-    const unreachable = err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid
-      || !(err instanceof joseErrors.JOSEError) || err.code === 'ERR_JOSE_GENERIC';
-    if (!unreachable) return err;
+    if (!keySetUnavailable(err)) return err;
     this.#log.warn({ idp: this.name, err: errorSummary(err) }, 'cannot fetch the IdP key set');
     return new Unavailable(`the IdP "${this.name}" key set cannot be fetched`, { cause: err });
   }
