@@ -443,6 +443,14 @@ describe('verify: /auth/verify', function () {
       assert.deepEqual(post.body, { error: 'method_not_allowed', error_description: 'this endpoint accepts HEAD, GET only' });
       assert.equal(post.headers['allow'], 'HEAD, GET');
       assert.equal(post.headers['cache-control'], 'no-store');
+      // A method @koa/router does not implement, on a path nothing serves: a 404 JSON too, not its
+      // bare 501 "Not Implemented" (a 5xx, in plain text, for what is the client's mistake).
+      for (const odd of [request(server).propfind('/auth/login'), request(server).trace('/'), request(server).propfind('/auth/verify/x')]) {
+        const res = await odd;
+        assert.equal(res.status, 404);
+        assert.equal(res.body.error, 'not_found');
+        assert.equal(res.headers['cache-control'], 'no-store');
+      }
     });
   });
 });
