@@ -6,6 +6,7 @@ import process from 'node:process';
 import { ConfigError, formatProblem, type ConfigProblem } from './errors.ts';
 import { CONFIG_FILES, validateConfig } from './config/load.ts';
 import { checkSettings, configDirOf } from './config/env.ts';
+import { sortProblems } from './config/problems.ts';
 import { unknownVariableWarnings, variablesNamedIn } from './config/env-names.ts';
 import { Pdp } from './pdp/index.ts';
 import type { PdpConfig } from './config/types.ts';
@@ -43,18 +44,24 @@ export async function assertPoliciesLoad(pdp: PdpConfig): Promise<void> {
 /**
  * Runs `load`; when it fails on the configuration, fails with every problem there is, as `goldpath
  * check` lists them (a YAML slip must not hide a Polar one until the next attempt), besides those
- * `load` found (the environment's, say).
+ * `load` found (the environment's, say). `also`: problems the caller found that `load` does not
+ * look for (REDIS_URL=memory:// in a process of its own): with them it fails even when `load`
+ * succeeds, naming every problem of the files and policies too, so that all show in one round.
  */
-export async function withEveryProblem<T>(dir: string, env: Record<string, string | undefined>, load: () => Promise<T>): Promise<T> {
+export async function withEveryProblem<T>(dir: string, env: Record<string, string | undefined>, load: () => Promise<T>,
+  also: readonly ConfigProblem[] = []): Promise<T> {
+  let found: readonly ConfigProblem[];
   try {
-    return await load();
+    const value = await load();
+    if (also.length === 0) return value;
+    found = also;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    const seen = new Set(err.problems.map(formatProblem));
-    const more = (await checkConfig(dir, env)).problems.filter((p) => !seen.has(formatProblem(p)));
-    if (more.length === 0) throw err;
-    throw new ConfigError([...err.problems, ...more]);
+    found = also.length === 0 ? err.problems : sortProblems([...err.problems, ...also]);
   }
+  const seen = new Set(found.map(formatProblem));
+  const more = (await checkConfig(dir, env)).problems.filter((p) => !seen.has(formatProblem(p)));
+  throw new ConfigError([...found, ...more]);
 }
 
 /**

@@ -2,7 +2,6 @@
 // starts half-configured); reloads idps.yaml (and the rest) on SIGHUP, keeping the old config
 // when the new one is broken.
 import process from 'node:process';
-import { ConfigError } from '../errors.ts';
 import { loadConfig, loadSettingsAndConfig } from '../config/load.ts';
 import { configDirOf, separateProcessStoreProblem } from '../config/env.ts';
 import { assertPoliciesLoad, withEveryProblem } from '../check.ts';
@@ -39,17 +38,15 @@ export interface BffProcess extends Listening {
 export async function startBffProcess(opts: BffProcessOptions): Promise<BffProcess> {
   // The policies too, though the BFF does not run them: it starts on exactly the configurations
   // the sidecar and `goldpath check` accept, and names every problem as they do.
+  // Sessions in this process's memory could never reach a verify sidecar (its own process, which
+  // refuses memory:// too): every sign-in would end in a 401 at the API. Named with every other
+  // problem, not after they are fixed.
+  const memory = opts.store ? undefined : separateProcessStoreProblem(opts.env);
   const { settings, config } = await withEveryProblem(configDirOf(opts.env), opts.env, async () => {
     const loaded = await loadSettingsAndConfig(opts.env);
     await assertPoliciesLoad(loaded.config.pdp);
     return loaded;
-  });
-  const memory = opts.store ? undefined : separateProcessStoreProblem(settings.redisUrl);
-  if (memory) {
-    // Sessions in this process's memory could never reach a verify sidecar (its own process, which
-    // refuses memory:// too): every sign-in would end in a 401 at the API.
-    throw new ConfigError([memory]);
-  }
+  }, memory ? [memory] : []);
   const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'bff' });
   const store = opts.store ?? createSessionStore({ url: settings.redisUrl, settings, log });
   const bff = await createBffApp({ settings, config, store, log });

@@ -8,7 +8,8 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * Replaces `${NAME}` and `${NAME:-default}` (compose syntax; the default applies when NAME is
- * unset or empty). `$${` writes a literal `${`. Any other `$` is literal.
+ * unset or empty, and may hold variables itself: `${A:-${B}}`). `$${` writes a literal `${`. Any
+ * other `$` is literal.
  * Returns the problems instead of throwing; never includes a variable's value in them.
  */
 export function substitute(text: string, env: Env): { value: string; problems: string[] } {
@@ -50,7 +51,7 @@ export function expand(text: string, env: Env): { value: string; problems: strin
       i = dollar + 1;
       continue;
     }
-    const close = text.indexOf('}', dollar + 2);
+    const close = closingBrace(text, dollar + 2);
     if (close === -1) {
       problems.push('has "${" without a closing "}" (write "$${" for a literal "${")');
       literal(text.slice(dollar));
@@ -63,8 +64,18 @@ export function expand(text: string, env: Env): { value: string; problems: strin
       problems.push(`has \${${body.slice(0, 40)}}: expected \${NAME} or \${NAME:-default} with NAME like [A-Za-z_][A-Za-z0-9_]*`);
     } else {
       const value = env[name];
-      if (sep !== -1 && (value === undefined || value === '')) literal(body.slice(sep + 2));
-      else if (value === undefined) {
+      if (sep !== -1 && (value === undefined || value === '')) {
+        // A default may itself hold variables (compose's `${A:-${B}}`): read as written, it was the
+        // text `${B}`, silently, where a secret or an issuer was meant.
+        const d = expand(body.slice(sep + 2), env);
+        problems.push(...d.problems);
+        // What came from the environment is kept out of messages; with it, so is the default's own
+        // text around it (a message then shows `${A:-${B}}` as written, never a piece of B).
+        if (d.fromEnv.length > 0) {
+          run += d.value;
+          out += d.value;
+        } else literal(d.value);
+      } else if (value === undefined) {
         problems.push(`environment variable ${name} is not set (set it, or write \${${name}:-default} for a default)`);
       } else {
         run += value;
@@ -75,6 +86,22 @@ export function expand(text: string, env: Env): { value: string; problems: strin
   }
   if (run !== '') fromEnv.push(run);
   return { value: out, problems, fromEnv };
+}
+
+/**
+ * The index of the `}` that closes the `${` whose body starts at `from`, or -1: a `${` inside
+ * (a nested default) opens another level, a `$${` (a literal) does not.
+ */
+function closingBrace(text: string, from: number): number {
+  let depth = 1;
+  for (let i = from; i < text.length; i++) {
+    if (text.startsWith('$${', i)) i += 2;
+    else if (text.startsWith('${', i)) {
+      depth++;
+      i++;
+    } else if (text[i] === '}' && --depth === 0) return i;
+  }
+  return -1;
 }
 
 /** Shorter runs of an environment value may be shown: too short to give a secret away. */

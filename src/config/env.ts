@@ -223,8 +223,8 @@ export function loadSettings(env: Record<string, string | undefined>, opts: { cw
  * with its own empty memory, would never see a session: every sign-in a 401 at the API), and so
  * does `goldpath check`, which applies their rules. Only the demo, one process, may share it.
  */
-export function separateProcessStoreProblem(redisUrl: string): ConfigProblem | undefined {
-  if (!redisUrl.startsWith('memory:')) return undefined;
+export function separateProcessStoreProblem(env: Record<string, string | undefined>): ConfigProblem | undefined {
+  if (!(envValue(env, 'REDIS_URL') ?? DEFAULT_REDIS_URL).startsWith('memory:')) return undefined;
   return { file: FILE, key: 'REDIS_URL', message: 'memory:// only works when everything runs in one process (goldpath demo); use redis://' };
 }
 
@@ -251,8 +251,8 @@ export function checkSettings(env: Record<string, string | undefined>): { checke
     if (!(err instanceof ConfigError)) throw err;
     problems = err.problems.filter((p) => !missing.includes(p.key));
   }
-  // verify and bff refuse memory:// once the rest is valid; check says so in the same round.
-  const memory = separateProcessStoreProblem(envValue(env, 'REDIS_URL') ?? '');
+  // verify and bff refuse memory://, with every other problem; check says so in the same round.
+  const memory = separateProcessStoreProblem(env);
   if (memory && !problems.some((p) => p.key === 'REDIS_URL')) problems.push(memory);
   return { checked, problems, missing };
 }

@@ -5,6 +5,7 @@ import { Oso } from 'oso';
 import * as osoHelpers from 'oso/dist/src/helpers.js';
 import { Host } from 'oso/dist/src/Host.js';
 import { Query } from 'oso/dist/src/Query.js';
+import { nestingError } from './policy-nesting.ts';
 
 // Oso tells a class from an instance by constructing a String with the value as new.target
 // (helpers.isConstructor, a try/catch around Reflect.construct): for every instance it hands the
@@ -175,6 +176,10 @@ export async function loadPolicyEngine(opts: {
   /** Warnings Polar emits while loading (missing allow rule...). */
   onWarning?: (message: string) => void;
 }): Promise<{ engine: PolicyEngine; stubbedClasses: string[] }> {
+  for (const source of opts.sources) {
+    const deep = nestingError(source);
+    if (deep) throw new PolicyLoadError(deep, undefined);
+  }
   const stubbedClasses: string[] = [];
   const known = (name: string) => opts.classes.some((c) => c.name === name) || stubbedClasses.includes(name);
   for (;;) {
@@ -215,6 +220,11 @@ export async function loadPolicyEngine(opts: {
 export async function policySyntaxErrors(sources: readonly PolarSource[]): Promise<PolicyErrorInfo[]> {
   const errors: PolicyErrorInfo[] = [];
   for (const source of sources) {
+    const deep = nestingError(source);
+    if (deep) {
+      errors.push(deep);
+      continue;
+    }
     const oso = newOso(undefined);
     try {
       await oso.loadStr(source.src, source.filename);

@@ -2,7 +2,6 @@
 // starts half-configured) and reloads routes, rules and policies on SIGHUP, atomically.
 import './process-tuning.ts'; // first: before anything loads Oso (see there)
 import process from 'node:process';
-import { ConfigError } from '../errors.ts';
 import { loadConfig, loadSettingsAndConfig } from '../config/load.ts';
 import { configDirOf, separateProcessStoreProblem } from '../config/env.ts';
 import { withEveryProblem } from '../check.ts';
@@ -61,13 +60,11 @@ export interface VerifyProcess extends Listening {
 
 export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
   const dir = configDirOf(opts.env);
-  const { settings, config } = await withEveryProblem(dir, opts.env, () => loadSettingsAndConfig(opts.env));
+  // A separate sidecar process would have its own empty memory: every request would be a 401.
+  // Named with every other problem, not after they are fixed.
+  const memory = opts.store ? undefined : separateProcessStoreProblem(opts.env);
+  const { settings, config } = await withEveryProblem(dir, opts.env, () => loadSettingsAndConfig(opts.env), memory ? [memory] : []);
   const log = opts.log ?? createLogger({ level: settings.logLevel, name: 'verify' });
-  const memory = opts.store ? undefined : separateProcessStoreProblem(settings.redisUrl);
-  if (memory) {
-    // A separate sidecar process would have its own empty memory: every request would be a 401.
-    throw new ConfigError([memory]);
-  }
   let store: SessionStore;
   if (opts.store) {
     store = opts.store;
