@@ -3,7 +3,7 @@
 // (file:line: key: message) and returns non-zero on any.
 import { resolve } from 'node:path';
 import process from 'node:process';
-import { ConfigError, formatProblem, type ConfigProblem } from './errors.ts';
+import { ConfigError, formatProblem, PoliciesRefused, type ConfigProblem } from './errors.ts';
 import { CONFIG_FILES, validateConfig } from './config/load.ts';
 import { checkSettings, configDirOf } from './config/env.ts';
 import { sortProblems } from './config/problems.ts';
@@ -38,7 +38,7 @@ export async function checkConfig(dir: string, env: Record<string, string | unde
  */
 export async function assertPoliciesLoad(pdp: PdpConfig): Promise<void> {
   const { problems } = await Pdp.check(pdp);
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new PoliciesRefused(problems);
 }
 
 /**
@@ -58,6 +58,8 @@ export async function withEveryProblem<T>(dir: string, env: Record<string, strin
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     found = also.length === 0 ? err.problems : sortProblems([...err.problems, ...also]);
+    // Every problem there is (see PoliciesRefused): another look would only load the policies again.
+    if (err instanceof PoliciesRefused) throw also.length === 0 ? err : new ConfigError([...found]);
   }
   const seen = new Set(found.map(formatProblem));
   const more = (await checkConfig(dir, env)).problems.filter((p) => !seen.has(formatProblem(p)));

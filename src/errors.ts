@@ -109,6 +109,14 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * The policies' problems, from loading them (Pdp.load, assertPoliciesLoad): raised only for files
+ * already read and found valid, so they are every problem there is. withEveryProblem does not look
+ * again: a policy's inline query (`?=`) runs at every load, and one that loops takes Oso's fixed
+ * 30 s to fail, on the event loop; a second look took as long again.
+ */
+export class PoliciesRefused extends ConfigError {}
+
 export function formatProblem(p: ConfigProblem): string {
   return `${p.file}${p.line ? `:${p.line}` : ''}: ${p.key}: ${p.message}`;
 }

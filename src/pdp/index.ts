@@ -3,7 +3,7 @@
 // Fails closed: no rule, a deny, or a policy that throws are all `allow: false`; decide() never throws.
 import type { PdpConfig, PdpRule } from '../config/types.ts';
 import type { ConfigProblem } from '../errors.ts';
-import { ConfigError } from '../errors.ts';
+import { PoliciesRefused } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { SessionUser } from '../session/types.ts';
 import { DecisionCache, decisionKey } from './decision-cache.ts';
@@ -107,10 +107,10 @@ export class Pdp {
     });
   }
 
-  /** Loads rules and policies; rejects with a ConfigError naming each file, line and message. */
+  /** Loads rules and policies; rejects with a ConfigError (PoliciesRefused) naming each file, line and message. */
   static async load(config: PdpConfig, opts: PdpLoadOptions): Promise<Pdp> {
     const built = await build(config, opts.readFile ?? defaultReadFile);
-    if (built.problems.length > 0 || built.engine === undefined) throw new ConfigError(built.problems);
+    if (built.problems.length > 0 || built.engine === undefined) throw new PoliciesRefused(built.problems);
     for (const w of built.warnings) opts.log.warn({ warning: w }, 'pdp: policy warning');
     return new Pdp(built, built.engine, config, opts);
   }
