@@ -5,6 +5,7 @@ import process from 'node:process';
 import { loadConfig, loadSettingsAndConfig } from '../config/load.ts';
 import { configDirOf, separateProcessStoreProblem } from '../config/env.ts';
 import { assertPoliciesLoad, withEveryProblem } from '../check.ts';
+import { tryPolicies } from '../pdp/policy-trial.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSessionStore } from '../session/index.ts';
 import type { SessionStore } from '../session/types.ts';
@@ -26,6 +27,8 @@ export interface BffProcessOptions {
   readonly host?: string;
   /** Install SIGTERM/SIGINT/SIGHUP handlers (the CLI does; embedded uses do not). Default true. */
   readonly signals?: boolean;
+  /** How long a reload's policies may take to load in their trial (policy-trial.ts; tests). */
+  readonly policyTrialMs?: number;
 }
 
 export interface BffProcess extends Listening {
@@ -62,6 +65,7 @@ export async function startBffProcess(opts: BffProcessOptions): Promise<BffProce
       // As at startup and in the sidecar: a YAML slip must not hide a policy problem.
       const next = await withEveryProblem(settings.configDir, opts.env, async () => {
         const loaded = await loadConfig(settings.configDir, opts.env);
+        await tryPolicies(loaded.pdp, opts.policyTrialMs); // inline queries in a worker first: requests go on meanwhile
         await assertPoliciesLoad(loaded.pdp);
         return loaded;
       });

@@ -5,6 +5,7 @@ import process from 'node:process';
 import { loadConfig, loadSettingsAndConfig } from '../config/load.ts';
 import { configDirOf, separateProcessStoreProblem } from '../config/env.ts';
 import { withEveryProblem } from '../check.ts';
+import { tryPolicies } from '../pdp/policy-trial.ts';
 import type { GoldpathConfig, Settings } from '../config/types.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createSessionStore } from '../session/index.ts';
@@ -44,6 +45,8 @@ export interface VerifyOptions {
   }) => Promise<TokenProvider>;
   readonly port?: number;
   readonly host?: string;
+  /** How long a reload's policies may take to load in their trial (policy-trial.ts; tests). */
+  readonly policyTrialMs?: number;
   /**
    * The in-process session cache (src/session/cache.ts) in front of a store made from REDIS_URL;
    * false turns it off. A store passed in (memory:// in the demo) is already in-process: not cached.
@@ -95,7 +98,11 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
 
   async function reloadOnce(): Promise<boolean> {
     try {
-      const nextPolicy = await withEveryProblem(settings.configDir, opts.env, async () => build(await loadConfig(settings.configDir, opts.env), policy.tokens));
+      const nextPolicy = await withEveryProblem(settings.configDir, opts.env, async () => {
+        const next = await loadConfig(settings.configDir, opts.env);
+        await tryPolicies(next.pdp, opts.policyTrialMs); // inline queries in a worker first: requests go on meanwhile
+        return build(next, policy.tokens);
+      });
       const old = policy;
       policy = nextPolicy;
       // Oso's WASM heap is not garbage-collected: free the old engine once the requests that took

@@ -1,0 +1,81 @@
+// A reload's policies are loaded first in a worker thread, with a time limit (policy-trial.ts):
+// an inline query (`?=`) that never ends used to run on the serving thread until Oso's own 30 s
+// stop, and every request waited for it. Now requests are answered while the trial runs, the
+// trial is stopped at its limit, and the old configuration keeps serving. Real processes' code
+// (startVerify, startBffProcess), a real worker, real Oso.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startBffProcess } from '../../src/bff/server.ts';
+import { loadSettings } from '../../src/config/env.ts';
+import { hasInlineQuery, tryPolicies } from '../../src/pdp/policy-trial.ts';
+import { PoliciesRefused } from '../../src/errors.ts';
+import { createSessionStore } from '../../src/session/index.ts';
+import { startVerify } from '../../src/verify/server.ts';
+import { configDir } from '../config/helpers.ts';
+import { capturingLogger } from '../helpers/idp-bff.ts';
+import { loadConfig } from '../../src/config/index.ts';
+
+const GOOD = 'allow(_user: User, "read", _order: Order);\n';
+/** 2^60 ways to fail: Oso would search until its own 30 s timeout. */
+const ENDLESS = `${GOOD}b(x) if x = 1 or x = 2;\n?= ${Array.from({ length: 60 }, (_, i) => `b(_a${i})`).join(' and ')} and 1 = 2;\n`;
+
+describe('pdp: a reload tries its policies in a worker first', function () {
+  this.timeout(60_000);
+  const envOf = (dir: string) => ({
+    GOLDPATH_CONFIG_DIR: dir, REDIS_URL: 'memory://', GOLDPATH_SESSION_KEYS: randomBytes(32).toString('base64url'),
+    GOLDPATH_PUBLIC_URL: 'http://localhost:8080', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent',
+  });
+
+  for (const [name, start] of Object.entries({ verify: startVerify, bff: startBffProcess })) {
+    it(`${name}: requests are answered while an endless inline query is tried; the trial stops at its limit; the old policies keep serving`, async () => {
+      const dir = await configDir();
+      const env = envOf(dir);
+      const { log, lines } = capturingLogger('info');
+      const store = createSessionStore({ url: 'memory://', settings: loadSettings(env), log });
+      const p = await start({ env, store, log, signals: false, policyTrialMs: 3000 });
+      try {
+        await writeFile(`${dir}/app.polar`, ENDLESS);
+        let settled = false;
+        const reloading = p.reload().finally(() => { settled = true; });
+        // Once the files are read (a few ms) and the policies are loading: a timer, which a
+        // thread busy in Oso would only run once the load is over (the reload settled first).
+        await sleep(500);
+        const res = await fetch(`${p.url}/healthz`);
+        assert.equal(res.status, 200);
+        assert.equal(settled, false, 'the request was answered only once the reload was over');
+        assert.equal(await reloading, false);
+        assert.ok(lines.some((l) => /reload rejected/.test(l) && /did not load within 3 s/.test(l)), lines.join(''));
+        // The old configuration serves; a good policy then reloads.
+        assert.equal((await fetch(`${p.url}/healthz`)).status, 200);
+        await writeFile(`${dir}/app.polar`, GOOD);
+        assert.equal(await p.reload(), true);
+      } finally {
+        await p.close();
+      }
+    });
+  }
+
+  it('a policy with an inline query that does not load is refused with its file and line, as a load would', async () => {
+    const dir = await configDir({ extra: { 'app.polar': `${GOOD}?= 1 = 1;\nallow(_u: User, "write", _o: Order) if ;\n` } });
+    const { pdp } = await loadConfig(dir, {});
+    await assert.rejects(tryPolicies(pdp), (err: unknown) => {
+      assert.ok(err instanceof PoliciesRefused, String(err));
+      assert.equal(err.problems.length, 1, JSON.stringify(err.problems));
+      assert.match(err.problems[0]!.file, /app\.polar$/);
+      assert.equal(err.problems[0]!.line, 3);
+      return true;
+    });
+    const fine = await configDir();
+    await tryPolicies((await loadConfig(fine, {})).pdp);
+  });
+
+  it('tries only policies with an inline query (a worker costs ~100 ms and RSS that stays)', () => {
+    assert.equal(hasInlineQuery('?= x = 1;'), true);
+    assert.equal(hasInlineQuery('allow(a, "r", b) if a = b;\n  ?=  f(1);'), true);
+    assert.equal(hasInlineQuery('allow(a, "?=", b) if a = "x\\"?=";  # ?= in a comment\n'), false);
+    assert.equal(hasInlineQuery(GOOD), false);
+    assert.equal(hasInlineQuery(ENDLESS), true);
+  });
+});
