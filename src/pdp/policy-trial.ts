@@ -55,6 +55,11 @@ export async function tryPolicies(pdp: PdpConfig, timeoutMs = TRIAL_MS): Promise
       clearTimeout(timer);
       reject(err);
     });
+    // Ended without a word (killed, out of memory): not a policy problem to report, but no answer.
+    worker.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the policy trial ended without an answer (exit code ${code})`));
+    });
   });
   if (problems.length > 0) throw new PoliciesRefused([...problems]);
 }
