@@ -5,6 +5,8 @@
 export type Env = Readonly<Record<string, string | undefined>>;
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** How many `${…}` may hold one another through their defaults (`${A:-${B:-${C}}}` is three). */
+const MAX_DEFAULT_NESTING = 8;
 
 /**
  * Replaces `${NAME}` and `${NAME:-default}` (compose syntax; the default applies when NAME is
@@ -22,7 +24,7 @@ export function substitute(text: string, env: Env): { value: string; problems: s
  * make one run: `${A}${B}` is one secret, not two short ones). Defaults and literal text are the
  * file's own; only these runs may hold a secret.
  */
-export function expand(text: string, env: Env): { value: string; problems: string[]; fromEnv: string[] } {
+export function expand(text: string, env: Env, depth = 0): { value: string; problems: string[]; fromEnv: string[] } {
   const problems: string[] = [];
   const fromEnv: string[] = [];
   let run = '';
@@ -67,7 +69,14 @@ export function expand(text: string, env: Env): { value: string; problems: strin
       if (sep !== -1 && (value === undefined || value === '')) {
         // A default may itself hold variables (compose's `${A:-${B}}`): read as written, it was the
         // text `${B}`, silently, where a secret or an issuer was meant.
-        const d = expand(body.slice(sep + 2), env);
+        if (depth >= MAX_DEFAULT_NESTING) {
+          // Each level re-reads what it holds: thousands of them (a 256 KiB file allows 50,000)
+          // took seconds, then overflowed the stack.
+          problems.push(`nests \${NAME:-default} more than ${MAX_DEFAULT_NESTING} levels deep`);
+          i = close + 1;
+          continue;
+        }
+        const d = expand(body.slice(sep + 2), env, depth + 1);
         problems.push(...d.problems);
         // What came from the environment is kept out of messages; with it, so is the default's own
         // text around it (a message then shows `${A:-${B}}` as written, never a piece of B).

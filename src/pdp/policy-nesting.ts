@@ -1,5 +1,6 @@
-// A policy nested too deeply for Oso, refused before Oso reads it (oso-adapter.ts calls this for
-// every source it loads or checks).
+// What goldpath reads of a Polar source before Oso does: its code without strings and comments,
+// whether it nests too deeply for Oso (refused before Oso reads it: oso-adapter.ts calls this for
+// every source it loads or checks), and whether it holds inline queries (policy-trial.ts).
 import type { PolarSource, PolicyErrorInfo } from './oso-adapter.ts';
 
 // Oso's parser and the passes after it recurse once per level of nesting: brackets (`[[[…`,
@@ -11,11 +12,25 @@ import type { PolarSource, PolicyErrorInfo } from './oso-adapter.ts';
 export const MAX_POLICY_NESTING = 200;
 
 /**
- * Where `src` first nests deeper than MAX_POLICY_NESTING (line and column, 1-based), or undefined.
+ * `src` with every string and comment blanked (spaces; newlines kept, so lines and columns stay):
+ * what is left is code. A string left open runs to the end, as Oso reads it.
+ */
+export function codeOf(src: string): string {
+  return src.replace(/"(?:[^"\\]|\\[\s\S])*(?:"|$)|#[^\n]*/g, (m) => m.replace(/[^\n]/g, ' '));
+}
+
+/** Whether Polar source `src` holds an inline query (`?=` outside strings and comments). */
+export function hasInlineQuery(src: string): boolean {
+  return codeOf(src).includes('?=');
+}
+
+/**
+ * Where `source` first nests deeper than MAX_POLICY_NESTING (line and column, 1-based), or undefined.
  * Depth: open brackets, plus the `.`, `+`, `-`, `*`, `/`, `mod` and `rem` chained at each of them
  * (a chain ends at `,`, `;`, `and`, `or` and `if`). Strings, comments and numbers (`1.5`) do not count.
  */
-export function deepNesting(src: string): { line: number; column: number } | undefined {
+export function deepNesting(source: string): { line: number; column: number } | undefined {
+  const src = codeOf(source);
   const chains: number[] = [0];
   let depth = 0;
   let line = 1;
@@ -25,16 +40,6 @@ export function deepNesting(src: string): { line: number; column: number } | und
     if (c === '\n') {
       line++;
       lineStart = i + 1;
-    } else if (c === '#') {
-      while (i + 1 < src.length && src[i + 1] !== '\n') i++;
-    } else if (c === '"') {
-      for (i++; i < src.length && src[i] !== '"'; i++) {
-        if (src[i] === '\\') i++;
-        if (src[i] === '\n') {
-          line++;
-          lineStart = i + 1;
-        }
-      }
     } else if (/[0-9]/.test(c)) {
       while (i + 1 < src.length && /[0-9._eE]/.test(src[i + 1]!)) i++;
     } else if (/[A-Za-z_]/.test(c)) {

@@ -15,17 +15,13 @@ import { setTimeout, clearTimeout } from 'node:timers';
 import { PoliciesRefused, type ConfigProblem } from '../errors.ts';
 import type { PdpConfig } from '../config/types.ts';
 import { defaultReadFile } from './load.ts';
+import { hasInlineQuery } from './policy-nesting.ts';
 
 /** How long the policies may take to load in the trial: a 1 MiB policy loads in well under a second. */
 export const TRIAL_MS = 10_000;
 
 /** The worker's file beside this one: .ts when run from sources (Deno), .js when built (Node). */
 const WORKER_URL = new URL(`./policy-trial-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-
-/** Whether Polar source `src` holds an inline query (`?=` outside strings and comments). */
-export function hasInlineQuery(src: string): boolean {
-  return src.replace(/"(?:[^"\\]|\\.)*"|#[^\n]*/g, '').includes('?=');
-}
 
 /**
  * Resolves when `pdp`'s policies have no inline query (nothing tried: the load itself says what is

@@ -36,4 +36,14 @@ describe('config: a ${NAME:-default} whose default names a variable', () => {
     assert.deepEqual(substitute('${A:-{x}}', {}), { value: '{x}', problems: [] });
     assert.deepEqual(substitute('${A:-$${B}}', {}), { value: '${B}', problems: [] });
   });
+
+  it('eight levels are read; deeper ones are a problem at file, line and key, not a stack overflow', async () => {
+    const nest = (n: number) => `${'${A:-'.repeat(n)}x${'}'.repeat(n)}`;
+    assert.deepEqual(substitute(nest(8), {}), { value: 'x', problems: [] });
+    assert.deepEqual(substitute(nest(9), {}).problems, ['nests ${NAME:-default} more than 8 levels deep']);
+    // A 256 KiB file holds 50,000 such levels: each re-read what it held (seconds), then the stack overflowed.
+    const deep = await problemsFor({ idps: BASE_IDPS.replace('client_secret: secret', `client_secret: "${nest(20_000)}"`) }, {});
+    assert.deepEqual(deep.map((p) => [p.file, p.line, p.key]), [['idps.yaml', 6, 'idps.dev.client_secret']]);
+    assert.match(deep[0]!.message, /more than 8 levels deep/);
+  });
 });
