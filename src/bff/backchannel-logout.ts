@@ -82,7 +82,9 @@ export function backchannelLogoutHandler(deps: BffDeps) {
         metrics.logout('backchannel', 'invalid');
         throw new BadRequest(err.message, 'invalid_request');
       }
-      if (err instanceof StoreUnavailable) metrics.logout('backchannel', 'unavailable');
+      // Every failure the IdP will retry (a store down, its key set unreachable, anything else),
+      // so that a dashboard shows logouts that did not happen.
+      metrics.logout('backchannel', 'unavailable');
       throw err;
     }
   };

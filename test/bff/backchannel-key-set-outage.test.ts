@@ -3,6 +3,7 @@
 // 503, the session kept, and the IdP's retry with the same token ends it. A 400 said "invalid
 // token" (logged and counted so) and the session outlived the IdP's logout. The key set is fetched
 // again whenever the cached one is older than 10 minutes, so this is any logout after a quiet spell.
+// goldpath_logouts_total counts it as outcome "unavailable".
 import assert from 'node:assert/strict';
 import type { JWK } from 'jose';
 import { generateSigningKey } from '../../src/dev/idp.ts';
@@ -56,6 +57,10 @@ describe('BFF back-channel logout while the IdP key set cannot be fetched', func
         const first = await post(token);
         assert.equal(first.status, 503, first.body);
         assert.ok(await env.store.getById(session.id), 'not deleted: the token was never checked');
+        // Counted as a logout that did not happen, not as an invalid token, nor missed.
+        const metrics = (await httpCall(`${env.url}/metrics`)).body;
+        assert.match(metrics, /^goldpath_logouts_total\{kind="backchannel",outcome="unavailable"\} 1$/m);
+        assert.match(metrics, /^goldpath_logouts_total\{kind="backchannel",outcome="invalid"\} 0$/m);
       } finally {
         broken = undefined;
       }
