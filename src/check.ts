@@ -36,8 +36,8 @@ export async function checkConfig(dir: string, env: Record<string, string | unde
  * process that does not run the policies itself (the BFF), so that it accepts exactly the
  * configurations `goldpath check` and the sidecar accept.
  */
-export async function assertPoliciesLoad(pdp: PdpConfig): Promise<void> {
-  const { problems } = await Pdp.check(pdp);
+export async function assertPoliciesLoad(pdp: PdpConfig, readFile?: (path: string) => Promise<string>): Promise<void> {
+  const { problems } = await Pdp.check(pdp, { readFile });
   if (problems.length > 0) throw new PoliciesRefused(problems);
 }
 

@@ -65,8 +65,10 @@ export async function startBffProcess(opts: BffProcessOptions): Promise<BffProce
       // As at startup and in the sidecar: a YAML slip must not hide a policy problem.
       const next = await withEveryProblem(settings.configDir, opts.env, async () => {
         const loaded = await loadConfig(settings.configDir, opts.env);
-        await tryPolicies(loaded.pdp, opts.policyTrialMs); // inline queries in a worker first: requests go on meanwhile
-        await assertPoliciesLoad(loaded.pdp);
+        // Inline queries in a worker first: requests go on meanwhile. Loaded there, they are checked:
+        // the BFF keeps no engine, so loading them again here would only run those queries again.
+        const trial = await tryPolicies(loaded.pdp, opts.policyTrialMs);
+        if (!trial.loaded) await assertPoliciesLoad(loaded.pdp, trial.readFile);
         return loaded;
       });
       await bff.reload(next);

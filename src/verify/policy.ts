@@ -10,8 +10,11 @@ import type { VerifyPolicy } from './state.ts';
 /** Versions built so far in this process (VerifyPolicy.version). */
 let built = 0;
 
-export async function buildVerifyPolicy(config: GoldpathConfig, settings: Settings, log: Logger, tokens: TokenProvider): Promise<VerifyPolicy> {
-  const pdp = await Pdp.load(config.pdp, { log });
+/** `readFile`: how the policies are read (a reload's: the texts its trial read, policy-trial.ts). */
+export async function buildVerifyPolicy(
+  config: GoldpathConfig, settings: Settings, log: Logger, tokens: TokenProvider, readFile?: (path: string) => Promise<string>,
+): Promise<VerifyPolicy> {
+  const pdp = await Pdp.load(config.pdp, { log, readFile });
   return Object.freeze({
     version: ++built,
     tokens,

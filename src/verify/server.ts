@@ -83,8 +83,8 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
   // The token provider is part of the policy: a reload swaps both at once (state.ts), and hands the
   // one it replaces to the new one, as the BFF does (IdpRegistry.replacing).
   let policy: VerifyPolicy;
-  const build = async (c: typeof config, previous?: TokenProvider) =>
-    buildVerifyPolicy(c, settings, log, await makeTokens({ settings, store, log, config: c, onRefresh, background, previous }));
+  const build = async (c: typeof config, previous?: TokenProvider, readFile?: (path: string) => Promise<string>) =>
+    buildVerifyPolicy(c, settings, log, await makeTokens({ settings, store, log, config: c, onRefresh, background, previous }), readFile);
   try {
     policy = await withEveryProblem(dir, opts.env, () => build(config));
   } catch (err) {
@@ -100,8 +100,9 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
     try {
       const nextPolicy = await withEveryProblem(settings.configDir, opts.env, async () => {
         const next = await loadConfig(settings.configDir, opts.env);
-        await tryPolicies(next.pdp, opts.policyTrialMs); // inline queries in a worker first: requests go on meanwhile
-        return build(next, policy.tokens);
+        // Inline queries in a worker first: requests go on meanwhile. The load then reads what was tried.
+        const { readFile } = await tryPolicies(next.pdp, opts.policyTrialMs);
+        return build(next, policy.tokens, readFile);
       });
       const old = policy;
       policy = nextPolicy;

@@ -21,6 +21,8 @@ import { loadConfig } from '../../src/config/index.ts';
 const GOOD = 'allow(_user: User, "read", _order: Order);\n';
 /** 2^60 ways to fail: Oso would search until its own 30 s timeout. */
 const ENDLESS = `${GOOD}b(x) if x = 1 or x = 2;\n?= ${Array.from({ length: 60 }, (_, i) => `b(_a${i})`).join(' and ')} and 1 = 2;\n`;
+/** 2^15 ways to fail under a `not`: it holds, after 1.5 s or more (seconds on a busy machine). */
+const SLOW = `${GOOD}b(x) if x = 1 or x = 2;\n?= not (${Array.from({ length: 15 }, (_, i) => `b(_a${i})`).join(' and ')} and 1 = 2);\n`;
 
 describe('pdp: a reload tries its policies in a worker first', function () {
   this.timeout(60_000);
@@ -58,6 +60,47 @@ describe('pdp: a reload tries its policies in a worker first', function () {
     });
   }
 
+  for (const [name, start] of Object.entries({ verify: startVerify, bff: startBffProcess })) {
+    it(`${name}: a policy file changed while its trial runs is not loaded untried (the load reads the bytes the trial read)`, async () => {
+      const dir = await configDir();
+      const env = envOf(dir);
+      const { log, lines } = capturingLogger('info');
+      const store = createSessionStore({ url: 'memory://', settings: loadSettings(env), log });
+      const p = await start({ env, store, log, signals: false, policyTrialMs: 30_000 });
+      try {
+        await writeFile(`${dir}/app.polar`, SLOW);
+        const reloading = p.reload();
+        // The files are read within a few ms; the trial of SLOW takes 1.5 s or more. Replaced
+        // meanwhile by a policy whose query never ends: loaded from disk again, it would hold the
+        // process for Oso's 30 s and be rejected.
+        await sleep(150);
+        await writeFile(`${dir}/app.polar`, ENDLESS);
+        assert.equal(await reloading, true, lines.join(''));
+      } finally {
+        await p.close();
+      }
+    });
+  }
+
+  it('the trial hands on the texts it read: unchanged by later writes, read errors kept', async () => {
+    const dir = await configDir({ extra: { 'app.polar': `${GOOD}?= 1 = 1;\n` } });
+    const { pdp } = await loadConfig(dir, {});
+    const file = pdp.policies.find((f) => f.endsWith('app.polar'))!;
+    const tried = await tryPolicies(pdp);
+    assert.equal(tried.loaded, true);
+    await writeFile(file, ENDLESS);
+    assert.equal(await tried.readFile(file), `${GOOD}?= 1 = 1;\n`);
+    // Without an inline query nothing is tried, and the texts are handed on all the same.
+    await writeFile(file, GOOD);
+    const plain = await tryPolicies(pdp);
+    assert.equal(plain.loaded, false);
+    await writeFile(file, ENDLESS);
+    assert.equal(await plain.readFile(file), GOOD);
+    const missing = await tryPolicies({ ...pdp, policies: [`${dir}/gone.polar`] });
+    assert.equal(missing.loaded, false);
+    await assert.rejects(missing.readFile(`${dir}/gone.polar`), { code: 'ENOENT' });
+  });
+
   it('a policy with an inline query that does not load is refused with its file and line, as a load would', async () => {
     const dir = await configDir({ extra: { 'app.polar': `${GOOD}?= 1 = 1;\nallow(_u: User, "write", _o: Order) if ;\n` } });
     const { pdp } = await loadConfig(dir, {});
@@ -69,7 +112,7 @@ describe('pdp: a reload tries its policies in a worker first', function () {
       return true;
     });
     const fine = await configDir();
-    await tryPolicies((await loadConfig(fine, {})).pdp);
+    assert.equal((await tryPolicies((await loadConfig(fine, {})).pdp)).loaded, false);
   });
 
   it('tries only policies with an inline query (a worker costs ~100 ms and RSS that stays)', () => {
