@@ -57,6 +57,8 @@ export interface KvBackend {
   /** Adds a member and raises the set's TTL to at least `ttlMs`; returns the set's size. */
   setAdd(key: string, member: string, ttlMs: number): Promise<number>;
   setMembers(key: string): Promise<string[]>;
+  /** Up to `count` distinct members chosen at random (SRANDMEMBER with a count): all of them when there are no more. */
+  setSample(key: string, count: number): Promise<string[]>;
   setRemove(key: string, members: readonly string[]): Promise<void>;
 
   /** SET PX (NX when onlyIfAbsent); false when NX and the key existed. */

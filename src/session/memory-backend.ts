@@ -192,6 +192,23 @@ export class MemoryBackend implements KvBackend {
     return e === undefined ? [] : [...e.value];
   }
 
+  async setSample(key: string, count: number): Promise<string[]> {
+    const e = ofKind(this.#read(key), 'set');
+    if (e === undefined) return [];
+    // Reservoir sampling: `count` distinct members, each as likely as any other.
+    const out: string[] = [];
+    let seen = 0;
+    for (const m of e.value) {
+      if (out.length < count) out.push(m);
+      else {
+        const j = Math.floor(Math.random() * (seen + 1));
+        if (j < count) out[j] = m;
+      }
+      seen++;
+    }
+    return out;
+  }
+
   async setRemove(key: string, members: readonly string[]): Promise<void> {
     const e = ofKind(this.#write(key), 'set');
     if (e === undefined) return;

@@ -212,6 +212,10 @@ export class RedisBackend implements KvBackend {
     return this.#run(this.#client, () => this.#client.smembers(key));
   }
 
+  setSample(key: string, count: number): Promise<string[]> {
+    return this.#run(this.#client, () => this.#client.srandmember(key, count));
+  }
+
   async setRemove(key: string, members: readonly string[]): Promise<void> {
     if (members.length === 0) return;
     await this.#write(key, 'SREM', [...members]);

@@ -58,6 +58,8 @@ export interface SessionLoaderOptions {
   backend: KvBackend;
   box: SecretBox;
   idleMs: number;
+  /** GOLDPATH_SESSION_MAX as configured now (see #loadWithin). */
+  maxMs: number;
   touchMs: number;
   loadMs: number;
   now: () => number;
@@ -70,6 +72,7 @@ export class SessionLoader {
   readonly #backend: KvBackend;
   readonly #box: SecretBox;
   readonly #idleMs: number;
+  readonly #maxMs: number;
   readonly #touchMs: number;
   readonly #loadMs: number;
   readonly #now: () => number;
@@ -82,6 +85,7 @@ export class SessionLoader {
     this.#backend = opts.backend;
     this.#box = opts.box;
     this.#idleMs = opts.idleMs;
+    this.#maxMs = opts.maxMs;
     this.#touchMs = opts.touchMs;
     this.#loadMs = opts.loadMs;
     this.#now = opts.now;
@@ -116,7 +120,11 @@ export class SessionLoader {
     if (h === LATE) throw new StoreUnavailable(new Error(`the session store did not answer a session read within ${this.#loadMs} ms`));
     if (h === null) return null;
     const now = this.#now();
-    const expiresAt = Number(h.expiresAt);
+    const createdAt = Number(h.createdAt);
+    // The absolute end as GOLDPATH_SESSION_MAX says now, as the idle timeout is: one lowered since
+    // the session was made ends it too. The stored expiresAt alone kept sessions made under a
+    // longer maximum (up to 400 days) for all of it, whatever the operator had set since.
+    const expiresAt = Math.min(Number(h.expiresAt), createdAt + this.#maxMs);
     const lastSeen = Number(h.lastSeen);
     // Every change of the secrets bumps the version (updateSecrets), so an equal version is an
     // equal blob: what `known` holds is what decrypting it would give.
@@ -165,7 +173,7 @@ export class SessionLoader {
       if (alive === false) return null;
       if (alive === true) seen = now;
     }
-    const times = { createdAt: Number(h.createdAt), expiresAt, idleExpiresAt: seen + this.#idleMs, version: Number(h.version) };
+    const times = { createdAt, expiresAt, idleExpiresAt: seen + this.#idleMs, version: Number(h.version) };
     if (same) {
       // A revalidated session keeps the strings it had (equal, checked above), and its secrets are
       // read from `known` only if someone asks (a cache that keeps them its own way never does).

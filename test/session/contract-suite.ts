@@ -258,6 +258,21 @@ export function contract(name: string, harness: () => Harness): void {
       assert.equal(await store.getById(session.id), null);
     });
 
+    it('a GOLDPATH_SESSION_MAX lowered since a session was made ends it as the new maximum says, as a lowered idle timeout does', async () => {
+      let t = Date.now();
+      const before = open({ idleMs: 30 * MIN, maxMs: 12 * 60 * MIN, now: () => t });
+      const { cookieValue, session } = await before.create(newSession());
+      // The operator lowers the maximum to one hour and restarts.
+      const after = open({ idleMs: 30 * MIN, maxMs: 60 * MIN, now: () => t });
+      t += 20 * MIN;
+      assert.equal((await after.get(cookieValue))?.expiresAt, session.createdAt + 60 * MIN, 'its end as the maximum now says');
+      t += 20 * MIN;
+      assert.ok(await after.get(cookieValue), 'active, within the hour');
+      t += 20 * MIN;
+      assert.equal(await after.get(cookieValue), null, 'an hour after sign-in: gone, however active');
+      assert.equal(await after.getById(session.id), null);
+    });
+
     it('expires sessions in the backend itself (idle TTL, absolute TTL, sliding TTL)', async () => {
       // Margins sized for a loaded 2-core box and a cluster hop or two.
       const idle = open({ idleMs: 500, maxMs: 60 * MIN });
@@ -762,6 +777,36 @@ export function contract(name: string, harness: () => Harness): void {
       const hour = Math.floor(Date.now() / 3_600_000);
       for (const w of [hour, hour + 1]) await b.put(storeKeys.tally('t', w), 'many', 60_000, false);
       await assert.rejects(store.tally('t', 3_600_000), StoreUnavailable);
+    });
+
+    it('a sign-in costs a bounded number of operations, however many sessions its user already has', async function () {
+      // Each sign-in past 32 sessions of one user checked every member of the user's index: N
+      // sessions, N commands a sign-in. 3,000 sign-ins of one account sent Redis 4.5 million.
+      this.timeout(30_000);
+      const store = open();
+      const idp = `many-${uniq()}`;
+      for (let i = 0; i < 200; i++) await store.create(newSession({ idp, sub: 'u', sid: undefined }));
+      await sleep(300); // the index prunes run in the background
+      const c0 = await h.counts(url);
+      await store.create(newSession({ idp, sub: 'u', sid: undefined }));
+      await sleep(300);
+      const c1 = await h.counts(url);
+      const ops = c1.reads + c1.writes - c0.reads - c0.writes;
+      assert.ok(ops < 100, `the 201st sign-in cost ${ops} operations`);
+    });
+
+    it('the index of a user who signs in again and again keeps few members whose session is gone', async function () {
+      this.timeout(30_000);
+      const idp = `gone-${uniq()}`;
+      const brief = open({ idleMs: 1000 });
+      for (let i = 0; i < 100; i++) await brief.create(newSession({ idp, sub: 'u', sid: undefined }));
+      await sleep(1500); // all 100 idle out
+      const store = open();
+      for (let i = 0; i < 40; i++) await store.create(newSession({ idp, sub: 'u', sid: undefined }));
+      await sleep(300);
+      const members = await raw().setMembers(storeKeys.bySub(idp, 'u'));
+      assert.ok(members.length <= 45, `${members.length} members for 40 sessions`);
+      assert.equal(await store.deleteBySub(idp, 'u'), 40);
     });
 
     it('pings', async () => {
