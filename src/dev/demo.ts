@@ -4,8 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import process from 'node:process';
-import { listenHost, LOG_LEVELS, loadSettings } from '../config/env.ts';
-import { explainListenError } from '../errors.ts';
+import { envValue, listenHost, LOG_LEVELS, loadSettings } from '../config/env.ts';
+import type { Settings } from '../config/types.ts';
+import { ConfigError, explainListenError, type ConfigProblem } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { packageRoot } from '../paths.ts';
 import { createSessionStore } from '../session/index.ts';
@@ -30,12 +31,15 @@ export function demoConfigDir(env: Record<string, string | undefined>): string {
 
 /** Fills what a fresh machine lacks; everything can still be set from the environment. */
 export function demoEnv(env: Record<string, string | undefined>, log: Logger): Record<string, string | undefined> {
-  const port = env['PORT'] || '8080';
+  const port = envValue(env, 'PORT') ?? '8080';
+  // The page's origin, from a port it can name: another PORT (abc, 0, 99999) was reported as a bad
+  // GOLDPATH_PUBLIC_URL, a variable the user never set; now PORT itself is named (demoSettings).
+  const named = /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535;
   const out: Record<string, string | undefined> = {
     ...env,
     GOLDPATH_CONFIG_DIR: demoConfigDir(env),
     REDIS_URL: env['REDIS_URL'] || 'memory://',
-    GOLDPATH_PUBLIC_URL: env['GOLDPATH_PUBLIC_URL'] || `http://localhost:${port}`,
+    GOLDPATH_PUBLIC_URL: env['GOLDPATH_PUBLIC_URL'] || (named ? `http://localhost:${Number(port)}` : undefined),
     // 127.0.0.1, not localhost: another host to the browser, whose cookies (the dev IdP's login
     // session) are then never sent to the page's host, and so never reach the example API. On
     // localhost they did: browsers share cookies between the ports of a host.
@@ -50,6 +54,22 @@ export function demoEnv(env: Record<string, string | undefined>, log: Logger): R
   return out;
 }
 
+/** loadSettings, and the demo's own rule for PORT; every problem at once. */
+function demoSettings(env: Record<string, string | undefined>): Settings {
+  // Its page's port is the public URL's, where sign-ins complete: "any free port" cannot be it.
+  const own: ConfigProblem[] = Number(envValue(env, 'PORT')) === 0
+    ? [{ file: 'environment', key: 'PORT', message: 'is "0"; the demo\'s page needs a fixed port, which its public URL names: set a free one, e.g. PORT=8090' }]
+    : [];
+  let settings: Settings;
+  try {
+    settings = loadSettings(env);
+  } catch (err) {
+    throw err instanceof ConfigError ? new ConfigError([...own, ...err.problems]) : err;
+  }
+  if (own.length > 0) throw new ConfigError(own);
+  return settings;
+}
+
 export async function startDemo(opts: { env: Record<string, string | undefined>; log?: Logger; signals?: boolean }): Promise<Demo> {
   // Every part logs with its own svc (one svc key per line: a child's svc beside the root's would
   // repeat the key, which some log pipelines refuse).
@@ -59,12 +79,17 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
   const root = opts.log ?? createLogger({ level: (LOG_LEVELS as readonly string[]).includes(level) ? level : 'info' });
   const log = root.child({ svc: 'demo' });
   const env = demoEnv(opts.env, log);
-  const settings = loadSettings(env);
+  const settings = demoSettings(env);
   const store = createSessionStore({ url: settings.redisUrl, settings, log });
   const internal = { ...env, PORT: undefined };
   const closers: (() => Promise<void>)[] = [];
   try {
-    const issuerPort = Number(new URL(env['GOLDPATH_IDP_ISSUER']!).port || 80);
+    // One that is not a URL is left to the dev IdP's checks, which name the variable ("Invalid URL" did not).
+    const issuer = env['GOLDPATH_IDP_ISSUER']!;
+    const issuerUrl = URL.canParse(issuer) ? new URL(issuer) : undefined;
+    const issuerPort = issuerUrl ? Number(issuerUrl.port || 80) : 0;
+    // Its own host, never the page's: on localhost, the dev IdP's cookies reached the example API.
+    const moved = `${issuerUrl?.protocol ?? 'http:'}//${issuerUrl?.hostname ?? '127.0.0.1'}:<free port>`;
     // On the edge's interface (loopback unless HOST says otherwise): the dev IdP signs anyone in.
     const host = listenHost(env['HOST'] || undefined) ?? '127.0.0.1';
     // A failure to listen names the part and the variables that move it (the dev IdP's port is its issuer's).
@@ -72,7 +97,7 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
       env: { ...internal, PORT: String(issuerPort), HOST: host }, log: root.child({ svc: 'dev-idp' }),
     }).catch((err: unknown) => {
       throw explainListenError(err, () => `HOST=${host}, GOLDPATH_IDP_ISSUER=${env['GOLDPATH_IDP_ISSUER']}`, 'the dev IdP',
-        'give it another port: GOLDPATH_IDP_ISSUER=http://localhost:<free port>');
+        `give it another port: GOLDPATH_IDP_ISSUER=${moved}`);
     });
     closers.push(() => idp.close());
     const bff = await startBffProcess({ env: internal, store, port: 0, host: '127.0.0.1', signals: false, log: root.child({ svc: 'bff' }) });
@@ -111,9 +136,15 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
     };
     // "Ready" only when it is: with REDIS_URL pointing at nothing, every sign-in and API call
     // would be a 503 (fail closed) behind a line saying all is well.
+    // Nor with a dev IdP the BFF cannot reach at its issuer: under HOST=[::1] the dev IdP listened
+    // there, the default issuer named 127.0.0.1, and every sign-in was a 503.
     const storeAnswers = await store.ping().then(() => true, () => false);
-    if (storeAnswers) log.info(`goldpath demo ready: open ${settings.publicOrigin} (log in as any user; "admin" may also write)`);
-    else log.error(`goldpath demo started at ${settings.publicOrigin}, but its session store (REDIS_URL) does not answer: every sign-in and API call is a 503 until it does`);
+    const idpAnswers = await bff.bff.idps.default.configuration().then(() => true, () => false);
+    if (!storeAnswers) log.error(`goldpath demo started at ${settings.publicOrigin}, but its session store (REDIS_URL) does not answer: every sign-in and API call is a 503 until it does`);
+    else if (!idpAnswers) {
+      log.error(`goldpath demo started at ${settings.publicOrigin}, but its BFF cannot reach the dev IdP at its issuer (GOLDPATH_IDP_ISSUER=${issuer}, ` +
+        `the dev IdP listening on ${host}): every sign-in is a 503 until it can`);
+    } else log.info(`goldpath demo ready: open ${settings.publicOrigin} (log in as any user; "admin" may also write)`);
     if (opts.signals !== false) {
       const stop = () => void demo.close().then(() => process.exit(0));
       process.once('SIGINT', stop);

@@ -668,6 +668,15 @@ describe('traefik/ and compose/ (static checks)', () => {
       for (const name of ['bff', 'verify']) assert.match(compose.services[name]!.environment!.REDIS_URL!, /:\$\{REDIS_PASSWORD\}@redis:/, name);
     });
 
+    it('the session keys and the Redis password reach the BFF and the sidecar only, never the dev IdP or an upstream', () => {
+      const secret = /GOLDPATH_SESSION_KEYS|REDIS_PASSWORD|REDIS_URL/;
+      for (const [name, s] of services()) {
+        const holds = Object.entries(s.environment ?? {}).filter(([k, v]) => secret.test(k) || secret.test(String(v))).map(([k]) => k);
+        if (name === 'bff' || name === 'verify') assert.ok(holds.includes('GOLDPATH_SESSION_KEYS') && holds.includes('REDIS_URL'), name);
+        else if (name !== 'redis') assert.deepEqual(holds, [], `${name} gets ${holds.join(', ')}, which it never reads`);
+      }
+    });
+
     it('Redis, started by that very script through sh, is the exec\'d process and refuses clients without the password', async function () {
       const redisServer = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
       const redisCli = spawnSync('sh', ['-c', 'command -v redis-cli'], { encoding: 'utf8' }).stdout.trim();

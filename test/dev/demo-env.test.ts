@@ -17,6 +17,32 @@ describe('goldpath demo environment', function () {
     assert.match(child.output(), /environment: LOG_LEVEL: is "bogus"; expected one of fatal, error, warn, info, debug, trace, silent/);
     assert.doesNotMatch(child.output(), /custom levels/);
   });
+
+  it('a GOLDPATH_IDP_ISSUER that is not a URL is named, as dev-idp names it, not as "Invalid URL"', async function () {
+    for (const issuer of ['idp.example', 'http://127.0.0.1:99999']) {
+      const child = runCli('node', ['demo'], { HOST: '127.0.0.1', PORT: String(await freePort()), GOLDPATH_IDP_ISSUER: issuer });
+      const { code } = await exitOf(child, 20_000);
+      assert.equal(code, 1, child.output());
+      assert.match(child.output(), new RegExp(`environment: GOLDPATH_IDP_ISSUER: is "${issuer}"; expected an http\\(s\\) URL`), child.output());
+      assert.doesNotMatch(child.output(), /Invalid URL/);
+    }
+  });
+});
+
+describe('goldpath demo PORT', function () {
+  it('a PORT the page cannot have is named as PORT, not as a GOLDPATH_PUBLIC_URL the user never set', async function () {
+    const { startDemo } = await import('../../src/dev/demo.ts');
+    const { silentLogger } = await import('../../src/log.ts');
+    const { ConfigError } = await import('../../src/errors.ts');
+    for (const port of ['abc', '99999', '0']) {
+      await assert.rejects(startDemo({ env: { PORT: port, HOST: '127.0.0.1', GOLDPATH_IDP_ISSUER: `http://127.0.0.1:${await freePort()}` }, log: silentLogger, signals: false }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError, String(err));
+          assert.deepEqual(err.problems.map((p) => p.key), ['PORT'], `PORT=${port}: ${err.message}`);
+          return true;
+        });
+    }
+  });
 });
 
 describe('goldpath demo defaults', function () {
@@ -58,5 +84,15 @@ describe('goldpath demo readiness', function () {
     assert.ok(said, down.join('\n'));
     assert.match(said, /REDIS_URL/);
     assert.doesNotMatch(down.join('\n'), /hunter2/, 'the URL\'s password is never logged');
+  });
+
+  it('nor when the BFF cannot reach the dev IdP at its issuer (the dev IdP listens on HOST, the issuer names another address)', async function () {
+    // 127.0.0.2 is loopback too, where nothing listens: as HOST=[::1] with the default issuer 127.0.0.1.
+    const issuer = `http://127.0.0.2:${await freePort()}`;
+    const lines = await demoLines({ GOLDPATH_IDP_ISSUER: issuer });
+    assert.ok(!lines.some((l) => l.includes('goldpath demo ready')), lines.join('\n'));
+    const said = lines.find((l) => l.includes('cannot reach the dev IdP'));
+    assert.ok(said, lines.join('\n'));
+    assert.ok(said.includes(`GOLDPATH_IDP_ISSUER=${issuer}`), said);
   });
 });

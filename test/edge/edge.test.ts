@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect, type Socket } from 'node:net';
 import { Buffer } from 'node:buffer';
 import { parseRule, sanitizeRequestTarget, startDevEdge, type DevEdge } from '../../src/dev/edge/index.ts';
 import { startExampleApi, type RunningServer } from '../../src/dev/api.ts';
@@ -473,6 +474,36 @@ describe('development edge (src/dev/edge/)', () => {
         assert.equal(seen.headers['x-hop'], undefined);
         assert.equal(seen.headers['keep-alive'], undefined);
         assert.equal(seen.headers.te, undefined);
+      }
+    });
+
+    it('a client gone while forwardAuth is asked leaves no request to the upstream holding a socket (Traefik cancels it)', async () => {
+      // An upstream that counts the connections it holds open.
+      const open = new Set<Socket>();
+      const upstream = createServer((_req, res) => { res.end('ok'); });
+      upstream.on('connection', (s: Socket) => { open.add(s); s.once('close', () => open.delete(s)); });
+      await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+      const e = await startDevEdge({
+        port: 0, dynamicConfigPath: GOLDPATH_YML, omitRouters: ['idp'],
+        services: { api: `http://127.0.0.1:${(upstream.address() as { port: number }).port}`, bff: up.bff!.url, spa: up.spa!.url, verify: auth.url },
+      });
+      // The auth server answers 200 only once the client has gone.
+      const asked = new Promise<ServerResponse>((r) => { answer = (_req, res) => r(res); });
+      try {
+        const client = connect(e.port, '127.0.0.1');
+        await new Promise<void>((r) => client.once('connect', r));
+        client.write(`GET /api/public/x HTTP/1.1\r\nHost: localhost:${e.port}\r\n\r\n`);
+        const res = await asked;
+        client.destroy();
+        await new Promise((r) => setTimeout(r, 50));
+        res.writeHead(200);
+        res.end();
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(open.size, 0, 'the edge holds a connection to the upstream for a request no one waits for');
+      } finally {
+        await e.close();
+        upstream.closeAllConnections();
+        await new Promise((r) => upstream.close(r));
       }
     });
   });

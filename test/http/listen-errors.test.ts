@@ -74,4 +74,12 @@ describe('a process that cannot listen names HOST and PORT', function () {
     assert.match(r.line, new RegExp(`^goldpath demo: the dev IdP cannot listen on ${NOT_MINE}:\\d+ \\(HOST=${NOT_MINE}, GOLDPATH_IDP_ISSUER=${issuer}\\): ` +
       'this machine has no network interface with that address$'));
   });
+
+  it('demo: a dev IdP port in use is moved on the issuer\'s own host, never onto the page\'s (whose cookies the API gets)', async function () {
+    const issuer = `http://127.0.0.1:${inUse()}`;
+    const r = await failure('node', 'demo', { ...await env('demo', await freePort(), '127.0.0.1'), GOLDPATH_IDP_ISSUER: issuer });
+    assert.notEqual(r.code, 0);
+    assert.equal(r.line, `goldpath demo: the dev IdP cannot listen on 127.0.0.1:${inUse()} (HOST=127.0.0.1, GOLDPATH_IDP_ISSUER=${issuer}): ` +
+      'the address is in use (another process listens on that port); give it another port: GOLDPATH_IDP_ISSUER=http://127.0.0.1:<free port>');
+  });
 });

@@ -255,6 +255,11 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
 
   function proxyStep(target: URL): Step {
     return (ex) => new Promise<void>((resolve) => {
+      // A client gone while forwardAuth or the rate limit held its request: Traefik's request
+      // context is cancelled, so no upstream request is made. Sent on, it was never written (the
+      // client's body never ends) and held a pooled socket until the upstream timed it out: a few
+      // hundred such clients stalled every request to that service.
+      if (ex.res.destroyed) { resolve(); return; }
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(ex.headers)) headers[k] = v;
       stripHopByHop(headers, true);
