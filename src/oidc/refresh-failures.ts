@@ -18,10 +18,20 @@ export function isRefusal(err: unknown): boolean {
 }
 
 /**
- * The IdP says this refresh token is no good (expired, revoked, reused): the session is over. Not
- * unauthorized_client: that one is about the client's registration (refusesClient), and ending
- * every session of an IdP for an operator's mistake would send all its users to sign in again.
+ * OIDC Core 3.1.2.6's errors that ask for the user at the authorization endpoint (sign in again, a
+ * second factor, consent, an account choice). Entra ID answers a refresh grant so when conditional
+ * access wants the user back (interaction_required, AADSTS50076), as MSAL reads them. No grant
+ * passes until the user signs in again: read as a refusal (503, sent again every 30 s), every API
+ * call of the session was a 503 until its absolute end, and the SPA was never sent to sign in.
+ */
+const SIGN_IN_AGAIN: ReadonlySet<string> = new Set(['interaction_required', 'login_required', 'consent_required', 'account_selection_required']);
+
+/**
+ * The IdP says this refresh token is no good (expired, revoked, reused), or that only a new sign-in
+ * will do (SIGN_IN_AGAIN): the session is over. Not unauthorized_client: that one is about the
+ * client's registration (refusesClient), and ending every session of an IdP for an operator's
+ * mistake would send all its users to sign in again.
  */
 export function isRejection(err: unknown): boolean {
-  return err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant';
+  return err instanceof oidc.ResponseBodyError && (err.error === 'invalid_grant' || SIGN_IN_AGAIN.has(err.error));
 }

@@ -79,7 +79,7 @@ export function createRefresher(ctx: RefreshContext): Refresher {
    * rejection (invalid_target, invalid_scope, invalid_client...: a configuration problem, never
    * cured by asking again at once), until when they are not sent again. Without it every request
    * of such a session would be one more grant at the IdP, and one more log line. (oidc-provider
-   * spends the refresh token on such a refusal: asking again would end the session besides.)
+   * spends the refresh token on an invalid_target refusal: asking again would end the session besides.)
    */
   const refused = new Map<string, number>();
   /**

@@ -7,7 +7,8 @@
 //     revoked: nothing of the answer is kept, and the grant is not sent again;
 //   - an ID token the IdP signed whose exp or nbf fails by our clock (a clock off at either end)
 //     is a 503 that keeps the refresh token the IdP rotated to, and nothing else of the answer;
-//   - an IdP that refuses the client (unauthorized_client) does not end its users' sessions.
+//   - an IdP that refuses the client (unauthorized_client) does not end its users' sessions;
+//   - an IdP that asks for the user at refresh (interaction_required...) ends the session: 401.
 import assert from 'node:assert/strict';
 import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT, type JWK } from 'jose';
 import { generateSigningKey } from '../../src/dev/idp.ts';
@@ -34,6 +35,8 @@ describe('refresh answers', function () {
   let editRefresh: ((body: Record<string, unknown>) => void | Promise<void>) | undefined;
   /** The IdP's token endpoint answers unauthorized_client (RFC 6749 5.2) while set. */
   let refuseClient = false;
+  /** The IdP's token endpoint answers refresh grants with this OIDC error (400) while set. */
+  let askUser: string | undefined;
   const logs = capturingLogger('info');
   /** The dev IdP's signing key: an ID token re-signed with it is the IdP's own. */
   let signingKey: JWK;
@@ -56,6 +59,11 @@ describe('refresh answers', function () {
         grantErrors.push('unauthorized_client');
         return Response.json({ error: 'unauthorized_client', error_description: 'the client is not allowed the refresh_token grant' }, { status: 400, headers: { 'cache-control': 'no-store' } });
       }
+      if (askUser !== undefined && String(init.body ?? '').includes('grant_type=refresh_token')) {
+        // As Entra ID answers a refresh grant when conditional access wants a second factor.
+        grantErrors.push(askUser);
+        return Response.json({ error: askUser, error_description: 'AADSTS50076: you must use multi-factor authentication to access this resource.' }, { status: 400, headers: { 'cache-control': 'no-store' } });
+      }
       return answers(url, init);
     };
     ({ store, verify, close: closeVerify } = await startRefreshingVerify(env, fetch, logs.log));
@@ -69,6 +77,7 @@ describe('refresh answers', function () {
     grantErrors = [];
     editRefresh = undefined;
     refuseClient = false;
+    askUser = undefined;
     logs.lines.length = 0;
   });
 
@@ -291,5 +300,20 @@ describe('refresh answers', function () {
     assert.ok(line, 'an error line for operators');
     assert.match(line, /"level":"error"/);
     assert.match(line, /unauthorized_client/);
+  });
+
+  it('an IdP that asks for the user at refresh (interaction_required, as Entra ID answers when conditional access wants a second factor; login_required, consent_required, account_selection_required) ends the session: 401 login_required, not a 503 at every API call until the session\'s absolute end', async () => {
+    for (const error of ['interaction_required', 'login_required', 'consent_required', 'account_selection_required']) {
+      const { cookie, session } = await loginExpiringAt(env, `step-up-${error}`, Date.now() - 1000);
+      askUser = error;
+      for (let i = 0; i < 2; i++) {
+        const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+        assert.equal(res.status, 401, `${error}: ${res.body}`);
+        assert.equal(JSON.parse(res.body).error, 'login_required');
+        assert.equal(res.headers['authorization'], undefined);
+      }
+      assert.equal(await env.store.getById(session.id), null, `${error}: the session is over (a new sign-in is what the IdP asks for)`);
+    }
+    assert.deepEqual(grantErrors, ['interaction_required', 'login_required', 'consent_required', 'account_selection_required'], 'one grant each: the session ended at the first');
   });
 });
