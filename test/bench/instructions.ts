@@ -6,13 +6,6 @@
 // settles (count()). What it cannot see: the kernel's side of each request (one read and one
 // writev per request for every server here, ~12 µs of the sidecar's ~20 on this machine), so its
 // ratios are those of the work a server itself does.
-//
-// A server also does work by the second, whatever its load: the sidecar's session-cache heartbeat
-// (a PING and a PUBLISH every 50 ms while sessions are looked up), its event-loop lag timer.
-// Spread over requests, that part grows as valgrind lets fewer through (a busier machine, a
-// slower one), so a per-request count alone moved with the machine after all. Each scenario is
-// therefore also counted at half its rate, and the two windows split into instructions per
-// request (the slope) and per second (the rest); the slope is the figure to compare.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,12 +28,7 @@ interface Counted {
   readonly key: string;
   readonly title: string;
   readonly requests: number;
-  /** All the window's instructions over its requests: the by-the-second work included. */
   readonly perRequest: number;
-  /** The slope between the full-rate and the half-rate windows: what one more request costs. */
-  readonly marginal: number;
-  /** The by-the-second part: what the window's instructions hold beyond marginal × requests. */
-  readonly perSecond: number;
 }
 
 interface Server {
@@ -61,36 +49,25 @@ interface Server {
  * at the window's first request.
  */
 async function count(s: Scenario, server: Server): Promise<Counted> {
-  const drive = async (seconds: number, rate?: number) => {
-    const r = await runLoad({ port: server.port, request: s.request, seconds, connections: CONNECTIONS, warmupSeconds: 0, rate });
+  const drive = async (seconds: number) => {
+    const r = await runLoad({ port: server.port, request: s.request, seconds, connections: CONNECTIONS, warmupSeconds: 0 });
     expectAnswers(r, s.expect, s.title);
     return r.sent;
   };
-  /** One counted window: its requests and instructions. */
-  const counted = async (rate?: number) => {
+  await drive(WARM);
+  let last: Counted | undefined;
+  for (let window = 1; window <= MAX_WINDOWS; window++) {
     // Awake before counting: a dump takes seconds under valgrind, long enough for the session
     // cache's heartbeat to pause (5 s without a lookup), and the first requests after a pause
     // read Redis until a probe is back. Not checked: under valgrind a few of those reads pass
     // their 800 ms deadline (503).
-    await runLoad({ port: server.port, request: s.request, seconds: 1, connections: CONNECTIONS, warmupSeconds: 0, rate });
+    await runLoad({ port: server.port, request: s.request, seconds: 1, connections: CONNECTIONS, warmupSeconds: 0 });
     control(server, '--zero');
-    const requests = await drive(SECONDS, rate);
-    return { requests, instructions: await dump(server) };
-  };
-  await drive(WARM);
-  let last: { requests: number; instructions: number } | undefined;
-  for (let window = 1; window <= MAX_WINDOWS; window++) {
-    const full = await counted();
-    const perRequest = full.instructions / full.requests;
-    process.stderr.write(`${s.key} window ${window}: ${full.requests} requests, ${(perRequest / 1000).toFixed(1)} k instructions each\n`);
-    if (last !== undefined && Math.abs(perRequest - last.instructions / last.requests) <= 0.02 * (last.instructions / last.requests)) {
-      const half = await counted(full.requests / SECONDS / 2);
-      const marginal = (full.instructions - half.instructions) / (full.requests - half.requests);
-      const perSecond = (full.instructions - marginal * full.requests) / SECONDS;
-      process.stderr.write(`${s.key} at half rate: ${half.requests} requests; ${(marginal / 1000).toFixed(1)} k instructions a request and ${(perSecond / 1e6).toFixed(1)} M a second\n`);
-      return { key: s.key, title: s.title, requests: full.requests, perRequest, marginal, perSecond };
-    }
-    last = full;
+    const requests = await drive(SECONDS);
+    const c = { key: s.key, title: s.title, requests, perRequest: (await dump(server)) / requests };
+    process.stderr.write(`${s.key} window ${window}: ${requests} requests, ${(c.perRequest / 1000).toFixed(1)} k instructions each\n`);
+    if (last !== undefined && Math.abs(c.perRequest - last.perRequest) <= 0.02 * last.perRequest) return c;
+    last = c;
   }
   throw new Error(`${s.title}: instruction counts still moving after ${MAX_WINDOWS} windows`);
 }
@@ -149,16 +126,13 @@ async function main(): Promise<void> {
     await h.close();
   }
   const per = (k: string) => counted.find((c) => c.key === k)?.perRequest ?? NaN;
-  const slope = (k: string) => counted.find((c) => c.key === k)?.marginal ?? NaN;
-  const ratio = (b: number, x: number) => (Number.isNaN(b) ? '–' : (b / x).toFixed(2)); // its bare server not counted this time
   const rows = counted.map((c) => {
-    const base = c.key === 'bare401' || c.key === 'b' || c.key === 'c' ? 'bare401' : 'bare200';
-    return `| ${c.title} | ${c.requests} | ${(c.perRequest / 1000).toFixed(1)} | ${ratio(per('bare200'), c.perRequest)} | ${ratio(per(base), c.perRequest)} | ` +
-      `${(c.marginal / 1000).toFixed(1)} | ${ratio(slope(base), c.marginal)} | ${(c.perSecond / 1e6).toFixed(1)} |`;
+    const base = c.key === 'bare401' || c.key === 'b' || c.key === 'c' ? per('bare401') : per('bare200');
+    const ratio = (b: number) => (Number.isNaN(b) ? '–' : (b / c.perRequest).toFixed(2)); // its bare server not counted this time
+    return `| ${c.title} | ${c.requests} | ${(c.perRequest / 1000).toFixed(1)} | ${ratio(per('bare200'))} | ${ratio(base)} |`;
   });
-  process.stdout.write(`\nInstructions per request in user space (callgrind; ${WARM} s warm-up, then ${SECONDS} s windows until two agree within 2 %, ${CONNECTIONS} connections; the last window's figures). ` +
-    'Then one window at half that rate: "a request" is the slope between the two (what one more request costs), "a second" the work the server does by the second whatever its load (the heartbeat, timers):\n\n' +
-    '| scenario | requests counted | k instructions / request | × bare 200 | × bare, same answer | k a request | × bare, same answer | M a second |\n|---|---:|---:|---:|---:|---:|---:|---:|\n' +
+  process.stdout.write(`\nInstructions per request in user space (callgrind; ${WARM} s warm-up, then ${SECONDS} s windows until two agree within 2 %, ${CONNECTIONS} connections; the last window's figures):\n\n` +
+    '| scenario | requests counted | k instructions / request | × bare 200 | × bare, same answer |\n|---|---:|---:|---:|---:|\n' +
     rows.join('\n') + '\n');
 }
 
