@@ -26,18 +26,22 @@ const SLOW = `${GOOD}b(x) if x = 1 or x = 2;\n?= not (${Array.from({ length: 15 
 
 describe('pdp: a reload tries its policies in a worker first', function () {
   this.timeout(60_000);
-  const envOf = (dir: string) => ({
-    GOLDPATH_CONFIG_DIR: dir, REDIS_URL: 'memory://', GOLDPATH_SESSION_KEYS: randomBytes(32).toString('base64url'),
-    GOLDPATH_PUBLIC_URL: 'http://localhost:8080', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent',
-  });
+  const PROCESSES = { verify: startVerify, bff: startBffProcess };
+  /** A process of `start`'s kind on a config folder of its own, with its log lines captured. */
+  async function started(start: typeof PROCESSES[keyof typeof PROCESSES], policyTrialMs: number) {
+    const dir = await configDir();
+    const env = {
+      GOLDPATH_CONFIG_DIR: dir, REDIS_URL: 'memory://', GOLDPATH_SESSION_KEYS: randomBytes(32).toString('base64url'),
+      GOLDPATH_PUBLIC_URL: 'http://localhost:8080', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent',
+    };
+    const { log, lines } = capturingLogger('info');
+    const store = createSessionStore({ url: 'memory://', settings: loadSettings(env), log });
+    return { dir, lines, p: await start({ env, store, log, signals: false, policyTrialMs }) };
+  }
 
-  for (const [name, start] of Object.entries({ verify: startVerify, bff: startBffProcess })) {
+  for (const [name, start] of Object.entries(PROCESSES)) {
     it(`${name}: requests are answered while an endless inline query is tried; the trial stops at its limit; the old policies keep serving`, async () => {
-      const dir = await configDir();
-      const env = envOf(dir);
-      const { log, lines } = capturingLogger('info');
-      const store = createSessionStore({ url: 'memory://', settings: loadSettings(env), log });
-      const p = await start({ env, store, log, signals: false, policyTrialMs: 3000 });
+      const { dir, lines, p } = await started(start, 3000);
       try {
         await writeFile(`${dir}/app.polar`, ENDLESS);
         let settled = false;
@@ -60,13 +64,9 @@ describe('pdp: a reload tries its policies in a worker first', function () {
     });
   }
 
-  for (const [name, start] of Object.entries({ verify: startVerify, bff: startBffProcess })) {
+  for (const [name, start] of Object.entries(PROCESSES)) {
     it(`${name}: a policy file changed while its trial runs is not loaded untried (the load reads the bytes the trial read)`, async () => {
-      const dir = await configDir();
-      const env = envOf(dir);
-      const { log, lines } = capturingLogger('info');
-      const store = createSessionStore({ url: 'memory://', settings: loadSettings(env), log });
-      const p = await start({ env, store, log, signals: false, policyTrialMs: 30_000 });
+      const { dir, lines, p } = await started(start, 30_000);
       try {
         await writeFile(`${dir}/app.polar`, SLOW);
         const reloading = p.reload();
