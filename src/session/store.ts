@@ -26,6 +26,19 @@ const INDEX_SLACK_MS = 60_000;
  */
 const INDEX_PRUNE_AT = 32;
 const SESSION_FIELDS = ['idp', 'sid', 'sub'] as const;
+/** How many sessions a back-channel logout reads or deletes at once (see inBatches). */
+export const LOGOUT_BATCH = 256;
+
+/**
+ * `fn` over `items`, LOGOUT_BATCH at a time, results in order. All at once, the 20,000 sessions of
+ * one user queued their commands on one connection past the 500 ms command bound: the logout was
+ * a 503 though every session was deleted, and every other user's reads waited behind them.
+ */
+async function inBatches<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += LOGOUT_BATCH) out.push(...await Promise.all(items.slice(i, i + LOGOUT_BATCH).map(fn)));
+  return out;
+}
 
 export interface KvSessionStoreOptions {
   backend: KvBackend;
@@ -340,11 +353,12 @@ export class KvSessionStore implements SessionStore {
   async #deleteIndexed(indexKey: string, sidlessIn?: string): Promise<number> {
     try {
       const [ids, more] = await Promise.all([this.#backend.setMembers(indexKey), sidlessIn === undefined ? [] : this.#backend.setMembers(sidlessIn)]);
-      const others = more.filter((id) => !ids.includes(id));
-      const fields = await Promise.all(others.map((id) => this.#backend.hashGetSome(keys.session(id), ['sub', 'sid'])));
+      const named = new Set(ids);
+      const others = more.filter((id) => !named.has(id));
+      const fields = await inBatches(others, (id) => this.#backend.hashGetSome(keys.session(id), ['sub', 'sid']));
       const sidless = others.filter((_, i) => fields[i] !== null && fields[i]![1] === null);
       if (ids.length + sidless.length === 0) return 0;
-      const deleted = await Promise.all([...ids, ...sidless].map((id) => this.delete(id)));
+      const deleted = await inBatches([...ids, ...sidless], (id) => this.delete(id));
       await this.#backend.setRemove(indexKey, ids); // stale members too
       return deleted.filter(Boolean).length;
     } catch (err) {
