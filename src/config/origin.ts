@@ -25,6 +25,11 @@ function hostProblem(host: string): string | undefined {
 
 const INVALID_PORT = 'has an invalid port (expected 1-65535, or none for the default)';
 
+/** A port an origin may name: 1-65535 in decimal digits only (no sign, no space, no 0). */
+export function isOriginPort(port: string): boolean {
+  return /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535;
+}
+
 /** Why `authority` (host[:port], no user info) is not an exact DNS name or IP literal with a port 1-65535. */
 function authorityProblem(authority: string): string | undefined {
   const hp = /^(\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(authority);
@@ -34,7 +39,7 @@ function authorityProblem(authority: string): string | undefined {
     const why = hostProblem(host);
     if (why) return why;
   }
-  if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) return INVALID_PORT;
+  if (port !== undefined && !isOriginPort(port)) return INVALID_PORT;
   return undefined;
 }
 

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import process from 'node:process';
 import { envValue, listenHost, LOG_LEVELS, loadSettings } from '../config/env.ts';
+import { isOriginPort } from '../config/origin.ts';
 import type { Settings } from '../config/types.ts';
 import { ConfigError, explainListenError, type ConfigProblem } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -34,7 +35,7 @@ export function demoEnv(env: Record<string, string | undefined>, log: Logger): R
   const port = envValue(env, 'PORT') ?? '8080';
   // The page's origin, from a port it can name: another PORT (abc, 0, 99999) was reported as a bad
   // GOLDPATH_PUBLIC_URL, a variable the user never set; now PORT itself is named (demoSettings).
-  const named = /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535;
+  const named = isOriginPort(port);
   const out: Record<string, string | undefined> = {
     ...env,
     GOLDPATH_CONFIG_DIR: demoConfigDir(env),

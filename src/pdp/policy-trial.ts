@@ -45,7 +45,9 @@ export async function tryPolicies(pdp: PdpConfig, timeoutMs = TRIAL_MS): Promise
   const texts = new Map(pdp.policies.map((f, i) => [f, read[i]!]));
   const readFile = async (path: string): Promise<string> => {
     const r = texts.get(path);
-    if (r === undefined) return defaultReadFile(path);
+    // Only the files tried: any other would be loaded untried (none is asked for: the load reads
+    // the same list).
+    if (r === undefined) throw new Error(`${path} was not read for the policy trial`);
     if (r.status === 'rejected') throw r.reason;
     return r.value;
   };
