@@ -13,7 +13,7 @@ import { FloodGate } from '../http/flood-gate.ts';
 import { Reachability } from './reachability.ts';
 import {
   clientSecrets, errorSummary, ID_TOKEN_CHECKS, ID_TOKEN_TIMESTAMPS, issuerDiscovered, issuerSpelledOtherwise, refreshTokenOf, refusedAtUserinfo,
-  refusedByChallenge, OUTAGE_CODES, RefreshOutOfTime, tokensOf, UntrustedRefresh, UntrustedUserinfo, IssuerMismatch, UnusableCredentials,
+  MalformedRefresh, refusedByChallenge, OUTAGE_CODES, RefreshOutOfTime, tokensOf, UntrustedRefresh, UntrustedUserinfo, IssuerMismatch, UnusableCredentials,
 } from './idp-errors.ts';
 import { subOfOutOfTime } from './out-of-time-id-token.ts';
 import { REFRESH_GRANT_BUDGET_S, type IdpClientOptions } from './idp-client-options.ts';
@@ -326,7 +326,8 @@ export class IdpClient {
    * An ID token in the answer is checked as at sign-in: claims (iss, aud, exp, nbf) by
    * openid-client, signature by verifyIdToken, its key set waited for until `verifyBy` (performance.now()) at most.
    * A signature, iss or aud that fails rejects with UntrustedRefresh; a key set not had in time,
-   * with Unavailable; an exp or nbf alone, with RefreshOutOfTime (see #outOfTime).
+   * with Unavailable; an exp or nbf alone, with RefreshOutOfTime (see #outOfTime); a 200 answer
+   * openid-client refuses for its shape, with MalformedRefresh (see #malformed).
    */
   async refresh(refreshToken: string, audience: string, dpopJwk: DpopJwk | undefined, verifyBy?: number): Promise<TokenResponse> {
     const answer: { last?: Response } = {};
@@ -350,6 +351,8 @@ export class IdpClient {
         this.#idTokenOnRefresh.set(audience, true);
         throw await this.#outOfTime(config, answer.last, err, verifyBy);
       }
+      // A success openid-client refused for its shape: its refresh token is kept (MalformedRefresh).
+      if (answer.last?.status === 200) throw await this.#malformed(config, answer.last, err, verifyBy);
       throw err;
     });
     this.#idTokenOnRefresh.set(audience, tokens.id_token !== undefined);
@@ -376,12 +379,33 @@ export class IdpClient {
     const { idToken, refreshToken } = await tokensOf(answer);
     if (idToken === undefined) return err; // not an ID token's timestamps: nothing to read them from
     try {
-      await this.verifyIdToken(idToken, verifyBy);
-      const sub = subOfOutOfTime(idToken, { issuer: config.serverMetadata().issuer, clientId: this.idp.clientId });
-      return new RefreshOutOfTime(refreshToken, sub, err);
+      return new RefreshOutOfTime(refreshToken, await this.#subOfRefused(config, idToken, verifyBy), err);
     } catch (e) {
       return e instanceof Unavailable ? e : new UntrustedRefresh(refreshToken, e);
     }
+  }
+
+  /**
+   * What to reject a refresh with whose 200 answer openid-client refused for its shape (`err`: no
+   * access_token, an unknown token_type...): MalformedRefresh when it carries a refresh token and
+   * its ID token, if any, holds (the signature, iss, aud, azp, sub); `err` when it carries none, or
+   * an ID token that fails (nothing of such an answer is kept, as before); Unavailable for a key set
+   * not had in time.
+   */
+  async #malformed(config: oidc.Configuration, answer: Response, err: oidc.ClientError, verifyBy: number | undefined): Promise<Error> {
+    const { idToken, refreshToken } = await tokensOf(answer);
+    if (refreshToken === undefined) return err;
+    try {
+      return new MalformedRefresh(refreshToken, idToken === undefined ? undefined : await this.#subOfRefused(config, idToken, verifyBy), err);
+    } catch (e) {
+      return e instanceof Unavailable ? e : err;
+    }
+  }
+
+  /** The sub of a refused answer's ID token once its signature, iss, aud and azp hold; throws otherwise. */
+  async #subOfRefused(config: oidc.Configuration, idToken: string, verifyBy: number | undefined): Promise<string> {
+    await this.verifyIdToken(idToken, verifyBy);
+    return subOfOutOfTime(idToken, { issuer: config.serverMetadata().issuer, clientId: this.idp.clientId });
   }
 
   /** RFC 7009 revocation when the IdP advertises it; returns whether it was attempted and accepted. */

@@ -39,24 +39,44 @@ export class UntrustedRefresh extends Error {
 }
 
 /**
- * A refresh answer openid-client refused only for its ID token's exp or nbf (a clock off at either
- * end), whose signature, iss, aud and sub hold: the IdP's own answer. An IdP that rotates refresh
- * tokens has spent the one sent, so the one this answer carries is the session's from now on
- * (token-refresh.ts keeps it, and nothing else of the answer). `sub` is the ID token's.
+ * A refresh answer openid-client refused that is the IdP's own all the same (what could be checked
+ * of it holds): an IdP that rotates refresh tokens has spent the one sent, so the one this answer
+ * carries is the session's from now on (token-refresh.ts keeps it, and nothing else of the answer).
+ * `sub` is its ID token's, once that token's signature, iss, aud and azp hold; undefined when it
+ * carries none.
  */
-export class RefreshOutOfTime extends Error {
-  readonly sub: string;
+export abstract class RefreshTokenOnly extends Error {
+  readonly sub: string | undefined;
   // Private, as UntrustedRefresh's.
   readonly #refreshToken: string | undefined;
-  constructor(refreshToken: string | undefined, sub: string, cause: unknown) {
-    super('the IdP\'s refresh answer carries an ID token whose exp or nbf fails by this process\'s clock', { cause });
-    this.name = 'RefreshOutOfTime';
+  constructor(message: string, refreshToken: string | undefined, sub: string | undefined, cause: unknown) {
+    super(message, { cause });
     this.sub = sub;
     this.#refreshToken = refreshToken;
   }
 
   get refreshToken(): string | undefined {
     return this.#refreshToken;
+  }
+}
+
+/** Refused only for its ID token's exp or nbf, by this process's clock (a clock off at either end). */
+export class RefreshOutOfTime extends RefreshTokenOnly {
+  constructor(refreshToken: string | undefined, sub: string, cause: unknown) {
+    super('the IdP\'s refresh answer carries an ID token whose exp or nbf fails by this process\'s clock', refreshToken, sub, cause);
+    this.name = 'RefreshOutOfTime';
+  }
+}
+
+/**
+ * A 200 answer to a refresh grant that openid-client refused for its shape (no access_token, a
+ * token_type it does not know, an expires_in that is no number...): the IdP's bug, but the IdP may
+ * have rotated the refresh token all the same, and the session would end at its next refresh.
+ */
+export class MalformedRefresh extends RefreshTokenOnly {
+  constructor(refreshToken: string, sub: string | undefined, cause: unknown) {
+    super('the IdP answered a refresh grant with a success that is not a valid token response', refreshToken, sub, cause);
+    this.name = 'MalformedRefresh';
   }
 }
 

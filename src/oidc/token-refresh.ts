@@ -8,7 +8,7 @@ import { FloodGate } from '../http/flood-gate.ts';
 import { REPLACED, type Session, type SessionSecrets, type SessionStore } from '../session/types.ts';
 import { withGrant, type AudienceTokens } from './audience-tokens.ts';
 import { revokeInBackground, type IdpClient } from './idp-client.ts';
-import { errorSummary, RefreshOutOfTime, refusesClient, UntrustedRefresh } from './idp-errors.ts';
+import { errorSummary, RefreshOutOfTime, RefreshTokenOnly, refusesClient, UntrustedRefresh } from './idp-errors.ts';
 import { Flight } from './refresh-flight.ts';
 import type { RefreshFloor } from './refresh-floor.ts';
 import { isRefusal, isRejection } from './refresh-failures.ts';
@@ -244,7 +244,7 @@ export function createRefresher(ctx: RefreshContext): Refresher {
         if (err.refreshToken !== undefined && err.refreshToken !== rt) discard(idp, err.refreshToken, reqId);
         return end(current, hold, reqId);
       }
-      if (err instanceof RefreshOutOfTime) return outOfTime(current, audience, err, locked);
+      if (err instanceof RefreshTokenOnly) return refreshTokenOnly(current, audience, err, locked);
       if (isRefusal(err)) refuse(`${current.id}\n${audience}`);
       if (refusesClient(err)) {
         log.error({ reqId, idp: idp.name, err: errorSummary(err) }, 'the IdP refused goldpath\'s client at its token endpoint: no token is refreshed until an operator ' +
@@ -332,27 +332,33 @@ export function createRefresher(ctx: RefreshContext): Refresher {
   }
 
   /**
-   * A refresh answer whose ID token fails its exp or nbf alone, by this process's clock, and is the
-   * IdP's (RefreshOutOfTime). A clock off at either end fails every answer so until it is mended,
-   * which is no reason to end sessions; but an IdP that rotates has spent the refresh token sent,
-   * and a session left with it would end at its next refresh. So the refresh token the answer
+   * A refresh answer openid-client refused that is the IdP's own all the same (RefreshTokenOnly):
+   * an ID token whose exp or nbf alone fails by this process's clock (a clock off at either end
+   * fails every answer so until it is mended, which is no reason to end sessions), or a 200 whose
+   * shape it refused (the IdP's bug). Either way an IdP that rotates has spent the refresh token
+   * sent, and a session left with it would end at its next refresh. So the refresh token the answer
    * carries is saved, alone (its access and ID tokens are neither kept nor served), as a refresh's
    * secrets are; the request is a 503, and the grant is not sent again for REFUSED_RETRY_MS: every
-   * request while the clock is off would spend one. One for another user ends the session.
+   * request until it is mended would spend one. One whose ID token is for another user ends the session.
    */
-  async function outOfTime(current: Session, audience: string, err: RefreshOutOfTime, locked: Locked): Promise<null> {
+  async function refreshTokenOnly(current: Session, audience: string, err: RefreshTokenOnly, locked: Locked): Promise<null> {
     const { idp, flight } = locked;
     const rt = current.secrets.refreshToken!;
-    if (err.sub !== current.sub) return forAnotherUser(current, err.refreshToken ?? rt, locked);
+    if (err.sub !== undefined && err.sub !== current.sub) return forAnotherUser(current, err.refreshToken ?? rt, locked);
     refuse(`${current.id}\n${audience}`);
     const obtained = err.refreshToken;
     const rotated = obtained !== undefined && obtained !== rt;
-    warnFailure(idp.name, { reqId: flight.scope?.requestId, idp: idp.name, rotated, err: errorSummary(err.cause) },
-      'token refresh failed: the ID token the IdP answered with has an exp or nbf that fails by this process\'s clock (a clock off here or at the IdP: check NTP on both); ' +
-      'the refresh token it carries is kept, nothing else of the answer');
+    const outOfTime = err instanceof RefreshOutOfTime;
+    warnFailure(idp.name, { reqId: flight.scope?.requestId, idp: idp.name, rotated, err: errorSummary(err.cause) }, outOfTime
+      ? 'token refresh failed: the ID token the IdP answered with has an exp or nbf that fails by this process\'s clock (a clock off here or at the IdP: check NTP on both); ' +
+        'the refresh token it carries is kept, nothing else of the answer'
+      : 'token refresh failed: the IdP answered with a success that is not a valid token response (its bug: see the error); ' +
+        'the refresh token it carries is kept, nothing else of the answer');
     if (rotated && !(await save(current, { ...current.secrets, refreshToken: obtained }, obtained, locked))) return null;
     report('error');
-    throw loggedAlready(new Unavailable('the identity provider\'s answer carries an ID token that is out of time by this server\'s clock'));
+    throw loggedAlready(new Unavailable(outOfTime
+      ? 'the identity provider\'s answer carries an ID token that is out of time by this server\'s clock'
+      : 'the identity provider answered the token refresh with an invalid token response'));
   }
 
   /**

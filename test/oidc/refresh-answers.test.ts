@@ -7,6 +7,7 @@
 //     revoked: nothing of the answer is kept, and the grant is not sent again;
 //   - an ID token the IdP signed whose exp or nbf fails by our clock (a clock off at either end)
 //     is a 503 that keeps the refresh token the IdP rotated to, and nothing else of the answer;
+//   - so is a 200 answer openid-client refuses for its shape (no access_token, token_type mac...);
 //   - an IdP that refuses the client (unauthorized_client) does not end its users' sessions;
 //   - an IdP that asks for the user at refresh (interaction_required...) ends the session: 401.
 import assert from 'node:assert/strict';
@@ -217,31 +218,32 @@ describe('refresh answers', function () {
   }
 
   /**
-   * A refresh of `user` whose answer's ID token the IdP signed, its times shifted by `retime` as a
-   * clock off at either end shifts them: a 503, the session keeps the refresh token the IdP rotated
-   * to (and nothing else of the answer), the grant is not sent again at once, and once the clock
-   * is mended the kept refresh token refreshes the session.
+   * A refresh of `user` whose answer openid-client refuses though it is the IdP's own, as `answer`
+   * makes it (given the function to call with each answer's body as the IdP sent it): a 503, the
+   * session keeps the refresh token the IdP rotated to (and nothing else of the answer), the grant
+   * is not sent again at once, the log says why (`why`), and once the IdP's answers are mended the
+   * kept refresh token refreshes the session.
    */
-  async function outOfTimeAnswer(user: string, retime: (claims: Record<string, unknown>, now: number) => void): Promise<void> {
+  async function refreshTokenKept(user: string, answer: (answered: (body: Record<string, unknown>) => void) => void, why: (line: string) => boolean): Promise<void> {
     const { cookie, session, token } = await loginExpiringAt(env, user, Date.now() - 1000);
     let rotated: string | undefined;
-    resignedIdToken(retime, (body) => { rotated = String(body['refresh_token']); });
+    answer((body) => { rotated = String(body['refresh_token']); });
     for (let i = 0; i < 2; i++) {
       const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
       assert.equal(res.status, 503, res.body);
       assert.equal(res.headers['authorization'], undefined, 'the access token of that answer is not sent upstream');
     }
-    assert.equal(grants, 1, 'the grant is not sent again at once (while the clock is off, each would spend a refresh token)');
+    assert.equal(grants, 1, 'the grant is not sent again at once (until it is mended, each would spend a refresh token)');
     assert.deepEqual(grantErrors, []);
     const stored = await env.store.getById(session.id);
-    assert.ok(stored, 'the session stays: no session ends for a clock');
+    assert.ok(stored, 'the session stays');
     assert.ok(rotated && rotated !== session.secrets.refreshToken, 'the IdP rotated the refresh token');
     assert.equal(stored.secrets.refreshToken, rotated, 'the session holds the refresh token the IdP rotated to');
     assert.equal(stored.secrets.tokens['']!.value, token, 'the answer\'s access token is not kept');
     assert.equal(stored.secrets.idToken, session.secrets.idToken, 'nor its ID token');
-    await eventually(() => logs.lines.some((l) => l.includes('exp or nbf') && l.includes('is kept') && l.includes('OAUTH_JWT_TIMESTAMP_CHECK_FAILED')), 'the log says why');
-    // The clock mended (the IdP's answers as they are), in a process whose refusal window this
-    // one's is not: the kept refresh token is the IdP's live one, and refreshes the session.
+    await eventually(() => logs.lines.some(why), 'the log says why');
+    // Mended (the IdP's answers as they are), in a process whose refusal window this one's is
+    // not: the kept refresh token is the IdP's live one, and refreshes the session.
     editRefresh = undefined;
     const mended = createTokenProvider({ idps: new IdpRegistry(env.config.idps, { log: silentLogger }), store, log: silentLogger });
     const creds = await mended.credentials(stored, '', 'GET', 'https://api.example.test/');
@@ -250,6 +252,12 @@ describe('refresh answers', function () {
     assert.deepEqual(grantErrors, [], 'the IdP accepted the kept refresh token');
     assert.notEqual((await env.store.getById(session.id))!.secrets.refreshToken, rotated, 'and rotated it again');
     for (const rt of [rotated, session.secrets.refreshToken!]) assert.ok(!logs.lines.some((l) => l.includes(rt)), 'a refresh token reached the log');
+  }
+
+  /** A refresh answer whose ID token the IdP signed, its times shifted by `retime` as a clock off at either end shifts them. */
+  async function outOfTimeAnswer(user: string, retime: (claims: Record<string, unknown>, now: number) => void): Promise<void> {
+    await refreshTokenKept(user, (answered) => resignedIdToken(retime, answered),
+      (l) => l.includes('exp or nbf') && l.includes('is kept') && l.includes('OAUTH_JWT_TIMESTAMP_CHECK_FAILED'));
   }
 
   it('a refresh answered with an ID token the IdP signed but past its exp (our clock ahead, or the IdP\'s behind) is a 503 that keeps the rotated refresh token: the session goes on once the clock is mended', async () => {
@@ -282,6 +290,46 @@ describe('refresh answers', function () {
     const live = async () => (await env.idp.provider.RefreshToken.find(rotated!)) !== undefined;
     for (let i = 0; i < 50 && await live(); i++) await sleep(100);
     assert.equal(await live(), false, 'the refresh token the answer carried is revoked');
+  });
+
+  it('a 200 refresh answer openid-client refuses for its shape (no access_token; token_type mac; expires_in "abc") is a 503 that keeps the rotated refresh token: the session goes on once the IdP is mended', async () => {
+    const breakages: Record<string, (body: Record<string, unknown>) => void> = {
+      'no access_token': (body) => { delete body['access_token']; },
+      'token_type mac': (body) => { body['token_type'] = 'mac'; },
+      'expires_in "abc"': (body) => { body['expires_in'] = 'abc'; },
+    };
+    for (const [what, edit] of Object.entries(breakages)) {
+      grants = 0;
+      logs.lines.length = 0;
+      await refreshTokenKept(`shape-${what.replace(/\W+/g, '-')}`, (answered) => {
+        editRefresh = (body) => { answered(body); edit(body); };
+      }, (l) => l.includes('not a valid token response') && l.includes('is kept'));
+    }
+  });
+
+  it('a 200 refresh answer refused for its shape whose ID token the IdP signed for another user ends the session: its refresh token revoked', async () => {
+    const { cookie, session } = await loginExpiringAt(env, 'isolde', Date.now() - 1000);
+    let rotated: string | undefined;
+    resignedIdToken((claims) => { claims['sub'] = 'mallory'; }, (body) => {
+      rotated = String(body['refresh_token']);
+      delete body['access_token'];
+    });
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 401, res.body);
+    assert.equal(await env.store.getById(session.id), null, 'the session is over');
+    const live = async () => (await env.idp.provider.RefreshToken.find(rotated!)) !== undefined;
+    for (let i = 0; i < 50 && await live(); i++) await sleep(100);
+    assert.equal(await live(), false, 'the refresh token the answer carried is revoked');
+  });
+
+  it('a 200 refresh answer refused for its shape whose ID token fails verification keeps nothing of it: 503, the session stays as it was', async () => {
+    const { cookie, session } = await loginExpiringAt(env, 'ingo', Date.now() - 1000);
+    resignedIdToken(() => undefined, (body) => { delete body['access_token']; }, await generateSigningKey());
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 503, res.body);
+    const stored = await env.store.getById(session.id);
+    assert.ok(stored, 'the session stays');
+    assert.equal(stored.secrets.refreshToken, session.secrets.refreshToken, 'the refresh token of an answer that fails verification is not kept');
   });
 
   it('an IdP that refuses the client at refresh (unauthorized_client) does not end the session: 503, an operator\'s log line, and the grant is not sent again at every request', async () => {
