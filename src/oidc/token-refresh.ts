@@ -14,6 +14,7 @@ import type { RefreshFloor } from './refresh-floor.ts';
 import { isRefusal, isRejection } from './refresh-failures.ts';
 import type { IdpRegistry } from './registry.ts';
 import { toAccessToken } from './tokens.ts';
+import { oversized, refreshedUser } from './claims.ts';
 import type { RequestScope } from './types.ts';
 
 /** Every outcome a refresh can have: the metrics of both processes start each at 0. */
@@ -258,9 +259,20 @@ export function createRefresher(ctx: RefreshContext): Refresher {
     }
     // The ID token's iss, aud, exp and nbf were checked by openid-client, its signature by
     // IdpClient.refresh; its sub is the session's, or nothing of the answer is kept (forAnotherUser).
-    if (res.id_token !== undefined && res.claims()?.sub !== current.sub) return forAnotherUser(current, res.refresh_token ?? rt, locked);
+    const idClaims = res.id_token !== undefined ? res.claims() : undefined;
+    if (idClaims !== undefined && idClaims.sub !== current.sub) return forAnotherUser(current, res.refresh_token ?? rt, locked);
+    const user = idClaims !== undefined ? refreshedUser(idp.idp, current.secrets.user, idClaims as Record<string, unknown>) : current.secrets.user;
+    // As at sign-in: a profile grown past what a session keeps is refused, never cut short (a role
+    // list cut short would change what policies decide). The user signs in again, and is told why.
+    const size = oversized(user);
+    if (size !== undefined) {
+      log.warn({ reqId, idp: idp.name, ...size }, 'the ID token of a refresh makes the user\'s profile too large to keep: session deleted');
+      discard(idp, res.refresh_token ?? rt, reqId);
+      return end(current, hold, reqId);
+    }
     const secrets: SessionSecrets = {
       ...current.secrets,
+      user,
       tokens: { ...current.secrets.tokens, [audience]: withGrant(toAccessToken(res, Date.now(), true), grantFor(current.idp, audience)) },
       refreshToken: res.refresh_token ?? rt,
       idToken: res.id_token ?? current.secrets.idToken,

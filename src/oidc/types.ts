@@ -7,6 +7,11 @@ export interface UpstreamCredentials {
   readonly authorization: string;
   /** RFC 9449 proof for the upstream request (only for DPoP-bound tokens). */
   readonly dpop: string | undefined;
+  /**
+   * The session the token came from when a refresh made a newer one than the session asked with:
+   * its user may differ (a refreshed ID token's claims, claims.ts refreshedUser).
+   */
+  readonly refreshed?: Session | undefined;
 }
 
 /**

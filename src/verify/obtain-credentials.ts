@@ -71,6 +71,9 @@ export function obtainCredentials(deps: VerifyDeps): VerifyStep {
       if (!creds) return withoutSession(ctx, deps);
       keep(session, audience, creds, s.policy.version);
       s.credentials = creds;
+      // Refreshed: the policies decide on the user the refresh made (a role the IdP took away is
+      // gone from this request on), and the identity headers name it.
+      if (creds.refreshed !== undefined) s.session = creds.refreshed;
     });
   };
 }

@@ -1,6 +1,7 @@
 // Refresh answers a real oidc-provider gives (or a proxy in front of it edits), through the real
 // token provider, a real redis-server and the real /auth/verify chain:
 //   - an ID token for another user (OIDC Core 12.2) ends the session: nothing of the answer is kept;
+//   - an ID token for the same user rebuilds the user the policies see (a role taken away: 403);
 //   - an IdP that issues 10 s access tokens is not asked for a refresh grant at every request;
 //   - a DPoP token issued to a session without a DPoP key is a 503, never a 500;
 //   - an ID token whose signature or claims fail verification ends the session at once, its grant
@@ -107,6 +108,50 @@ describe('refresh answers', function () {
     const stored = (await env.store.getById(session.id))!;
     assert.equal(decodeJwt(stored.secrets.idToken!).sub, 'bob');
     assert.notEqual(stored.secrets.refreshToken, session.secrets.refreshToken);
+  });
+
+  it('a refresh answer\'s ID token rebuilds the user the policies see: a role the IdP took away denies at once (403), a claim the token leaves out stays', async () => {
+    const { cookie, session } = await loginExpiringAt(env, 'rita', Date.now() - 1000);
+    assert.deepEqual(session.secrets.user.roles, ['reader']);
+    const before = session.secrets.user;
+    // The IdP's own ID token (re-signed with its key), the reader role taken away, its name left out.
+    resignedIdToken((claims) => {
+      claims['roles'] = [];
+      claims['groups'] = ['auditors'];
+      delete claims['name'];
+    });
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 403, `the request whose refresh took the role away is decided on the new user: ${res.body}`);
+    const stored = (await env.store.getById(session.id))!;
+    assert.notEqual(stored.secrets.refreshToken, session.secrets.refreshToken, 'the refresh was kept');
+    assert.deepEqual(stored.secrets.user.roles, []);
+    assert.deepEqual(stored.secrets.user.groups, ['auditors']);
+    assert.equal(stored.secrets.user.name, before.name, 'a claim the refreshed ID token leaves out stays');
+    assert.equal(stored.secrets.user.email, before.email);
+    assert.deepEqual(stored.secrets.user.scopes, before.scopes, 'the scopes granted at sign-in stay');
+    assert.equal(stored.secrets.user.sub, 'rita');
+  });
+
+  it('a refresh answer without an ID token keeps the user as it was', async () => {
+    const { cookie, session } = await loginExpiringAt(env, 'ruth', Date.now() - 1000);
+    editRefresh = (body) => { delete body['id_token']; };
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 200, res.body);
+    assert.deepEqual((await env.store.getById(session.id))!.secrets.user, session.secrets.user);
+  });
+
+  it('a refresh answer whose ID token makes the user\'s profile too large to keep ends the session, as such a sign-in is refused: 401, its refresh token revoked', async () => {
+    const { cookie, session } = await loginExpiringAt(env, 'rory', Date.now() - 1000);
+    let rotated: string | undefined;
+    resignedIdToken((claims) => { claims['groups'] = Array.from({ length: 1001 }, (_, i) => `group-${i}`); }, (body) => { rotated = String(body['refresh_token']); });
+    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+    assert.equal(res.status, 401, res.body);
+    assert.equal(res.headers['authorization'], undefined);
+    assert.equal(await env.store.getById(session.id), null, 'the session is over');
+    await eventually(() => logs.lines.some((l) => l.includes('too large') && l.includes('"groups":1001')), 'the log says why');
+    const live = async () => (await env.idp.provider.RefreshToken.find(rotated!)) !== undefined;
+    for (let i = 0; i < 50 && await live(); i++) await sleep(100);
+    assert.equal(await live(), false, 'the refresh token the answer carried is revoked');
   });
 
   it('10 s access tokens: requests over 7 s need one refresh grant, not one each, and the token is still refreshed before it expires', async () => {
