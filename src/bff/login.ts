@@ -11,10 +11,17 @@ import { signInAgain } from './error-page.ts';
 import { safeReturnTo } from './return-to.ts';
 import type { BffDeps } from './state.ts';
 import { saveTransaction } from './transaction.ts';
+import { IDP_NAME_MAX } from '../config/idps.ts';
 
-const IDP_NAME = /^[a-z0-9_-]{1,64}$/;
+const IDP_NAME = new RegExp(`^[a-z0-9_-]{1,${IDP_NAME_MAX}}$`);
 /** The window GOLDPATH_MAX_LOGINS_PER_MINUTE counts in. */
 const LOGIN_WINDOW_MS = 60_000;
+/**
+ * Characters of return_to that a sign-in counts as one more for. An ordinary transaction is ~700
+ * bytes in Redis, and each 512 characters of return_to (kept up to 8 KiB: return-to.ts) add about
+ * as much (sealed, base64url): the longest is ~11 KiB, 16 ordinary ones.
+ */
+const RETURN_TO_CHARS_PER_SIGN_IN = 512;
 
 export function loginHandler(deps: BffDeps) {
   // deps.idps is read per request, never kept: a SIGHUP reload swaps it (app.ts).
@@ -24,12 +31,17 @@ export function loginHandler(deps: BffDeps) {
    * Anyone may start a sign-in, and each start stores a transaction for TX_TTL_MS (and may make a
    * PAR call to the IdP): past GOLDPATH_MAX_LOGINS_PER_MINUTE in a minute, starts are refused, so
    * a script cannot fill Redis (and lose or lock out real sessions) or flood the IdP through us.
+   * A start counts for what its transaction holds (RETURN_TO_CHARS_PER_SIGN_IN): counted as one,
+   * starts with the longest return_to made Redis hold 16 times what the limit is sized for. Never
+   * for more than the whole limit, so that a lone long one can still start in a quiet minute.
    */
-  async function admit(ctx: Context): Promise<void> {
-    const count = await store.tally('login', LOGIN_WINDOW_MS);
+  async function admit(ctx: Context, returnTo: string): Promise<void> {
+    const weight = Math.min(1 + Math.floor(returnTo.length / RETURN_TO_CHARS_PER_SIGN_IN), settings.loginsPerMinute);
+    const count = await store.tally('login', LOGIN_WINDOW_MS, weight);
     if (count <= settings.loginsPerMinute) return;
-    // Once per window, not once per refusal: a flood must not flood the log too.
-    if (count === settings.loginsPerMinute + 1) {
+    // Once per window, not once per refusal: a flood must not flood the log too. (The start
+    // that crossed the limit, which a weight may have carried past limit + 1.)
+    if (count - weight <= settings.loginsPerMinute) {
       log.warn({ reqId: ctx.state.requestId, limit: settings.loginsPerMinute }, 'sign-ins refused until the next minute: GOLDPATH_MAX_LOGINS_PER_MINUTE reached');
     }
     const retryAfterS = Math.ceil((LOGIN_WINDOW_MS - (Date.now() % LOGIN_WINDOW_MS)) / 1000);
@@ -48,7 +60,7 @@ export function loginHandler(deps: BffDeps) {
     // The start is read from the store's clock, the one back-channel logouts are marked with
     // (SignIn.startedAt): this replica's clock may disagree with the replica's that gets the logout.
     // Alongside admit's tally: one more command, no extra wait.
-    const [, startedAt] = await Promise.all([admit(ctx), store.clock()]);
+    const [, startedAt] = await Promise.all([admit(ctx, returnTo), store.clock()]);
 
     // The session this browser has now is replaced when the login completes. Remembered here
     // because the SameSite=Strict cookie does not come back on the IdP's cross-site redirect.

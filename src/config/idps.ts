@@ -7,6 +7,9 @@ import { fileProblem, resolvedNote } from './files.ts';
 import { signingKeyProblem } from './jwk.ts';
 import { issuerProblem } from './origin.ts';
 import { NAME } from './routes.ts';
+
+/** The longest IdP name: /auth/login?idp= refuses longer ones unread (src/bff/login.ts). */
+export const IDP_NAME_MAX = 64;
 import { show, type Cursor } from './cursor.ts';
 
 export const CLIENT_AUTHS: readonly ClientAuth[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth'];
@@ -328,6 +331,8 @@ export async function validateIdps(root: Cursor): Promise<IdpsResult> {
   if (list && list.length === 0) listC.problem('must define at least one IdP');
   for (const e of list ?? []) {
     if (!NAME.test(e.key)) e.value.problem(`IdP name ${show(e.key)} may contain only a-z 0-9 _ -`, e.keyLine);
+    // /auth/login?idp= takes names of up to IDP_NAME_MAX: a longer one could never be chosen.
+    else if (e.key.length > IDP_NAME_MAX) e.value.problem(`IdP name ${show(e.key)} is longer than ${IDP_NAME_MAX} characters`, e.keyLine);
     else if (reserved(e.key)) {
       e.value.problem(`IdP name ${show(e.key)} ${RESERVED}`, e.keyLine);
       continue;

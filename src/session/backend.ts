@@ -65,8 +65,8 @@ export interface KvBackend {
   put(key: string, value: string, ttlMs: number, onlyIfAbsent: boolean): Promise<boolean>;
   /** GETDEL: read and delete atomically. */
   take(key: string): Promise<string | null>;
-  /** INCR: adds one and returns the new count; a key it creates expires after `ttlMs`. */
-  increment(key: string, ttlMs: number): Promise<number>;
+  /** INCRBY: adds `by` (a positive integer) and returns the new count; a key it creates expires after `ttlMs`. */
+  increment(key: string, ttlMs: number, by: number): Promise<number>;
   /** GET: the value, or null when the key does not exist. */
   get(key: string): Promise<string | null>;
   /** SET PX GET: stores `value` and returns, atomically, what the key held before (null: nothing). */

@@ -331,8 +331,8 @@ export class CachingSessionStore implements SessionStore {
   idOf(cookieValue: string): string | null {
     return this.#inner.idOf(cookieValue);
   }
-  tally(kind: string, windowMs: number): Promise<number> {
-    return this.#inner.tally(kind, windowMs);
+  tally(kind: string, windowMs: number, weight = 1): Promise<number> {
+    return this.#inner.tally(kind, windowMs, weight);
   }
 
   create(input: NewSession): Promise<{ cookieValue: string; session: Session }> {

@@ -23,11 +23,12 @@ export class KvPrimitives {
     this.#now = now;
   }
 
-  async tally(kind: string, windowMs: number): Promise<number> {
+  async tally(kind: string, windowMs: number, weight = 1): Promise<number> {
     const window = Math.floor(this.#now() / checkTtl(windowMs));
+    if (!Number.isSafeInteger(weight) || weight < 1) throw new RangeError(`a tally weight must be a positive integer, not ${weight}`);
     try {
       // Lives one window past its own, for processes whose clocks lag a little.
-      return await this.#backend.increment(keys.tally(kind, window), 2 * windowMs);
+      return await this.#backend.increment(keys.tally(kind, window), 2 * windowMs, weight);
     } catch (err) {
       throw unavailable(err);
     }

@@ -229,9 +229,9 @@ export class MemoryBackend implements KvBackend {
     return e.value;
   }
 
-  async increment(key: string, ttlMs: number): Promise<number> {
+  async increment(key: string, ttlMs: number, by: number): Promise<number> {
     const e = ofKind(this.#write(key), 'string');
-    const n = (e === undefined ? 0 : integer(e.value, 'value is not an integer or out of range')) + 1;
+    const n = (e === undefined ? 0 : integer(e.value, 'value is not an integer or out of range')) + by;
     this.#data.entries.set(key, { kind: 'string', value: String(n), expiresAt: e?.expiresAt ?? this.#data.now() + ttlMs });
     return n;
   }

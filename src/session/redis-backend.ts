@@ -235,8 +235,8 @@ export class RedisBackend implements KvBackend {
     return this.#run(this.#client, () => this.#client.get(key));
   }
 
-  async increment(key: string, ttlMs: number): Promise<number> {
-    return Number(await this.#write(key, 'gpIncrement', [String(ttlMs)]));
+  async increment(key: string, ttlMs: number, by: number): Promise<number> {
+    return Number(await this.#write(key, 'gpIncrement', [String(ttlMs), String(by)]));
   }
 
   swap(key: string, value: string, ttlMs: number): Promise<string | null> {

@@ -63,9 +63,11 @@ return redis.call('SCARD', KEYS[1])`;
 const DEL_IF_EQ = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
-// KEYS[1] = counter; ARGV[1] = ttl ms, set when INCR creates it (a counter never lives on).
-const INCREMENT = `local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+// KEYS[1] = counter; ARGV[1] = ttl ms, set when INCRBY creates it (a counter never lives on);
+// ARGV[2] = how much to add (a positive integer: n == by only for the counter it created).
+const INCREMENT = `local by = tonumber(ARGV[2])
+local n = redis.call('INCRBY', KEYS[1], by)
+if n == by then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`;
 
 // KEYS[1] = CLOCK_KEY, never written: it only routes the call. TIME in ms (a Lua number holds it

@@ -382,8 +382,8 @@ export class KvSessionStore implements SessionStore {
     })().catch((err: Error) => this.#log.debug({ err: err.message }, 'index prune failed'));
   }
 
-  tally(kind: string, windowMs: number): Promise<number> {
-    return this.#kv.tally(kind, windowMs);
+  tally(kind: string, windowMs: number, weight = 1): Promise<number> {
+    return this.#kv.tally(kind, windowMs, weight);
   }
 
   tryLock(name: string, ttlMs: number): Promise<string | null> {

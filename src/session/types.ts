@@ -192,10 +192,11 @@ export interface SessionStore {
   /** Reads and deletes a short-lived value atomically (one use only). */
   takeTransient(kind: string, key: string): Promise<string | null>;
   /**
-   * Counts one event of `kind` in the current window of `windowMs` (every process on the same
-   * backend counts together) and returns the count so far in that window, this one included.
+   * Counts an event of `kind` in the current window of `windowMs` as `weight` (a positive integer,
+   * default 1; every process on the same backend counts together) and returns the count so far in
+   * that window, this one included.
    */
-  tally(kind: string, windowMs: number): Promise<number>;
+  tally(kind: string, windowMs: number, weight?: number): Promise<number>;
   /** Records `key` once; false when it was already recorded and unexpired (jti replay). */
   markOnce(kind: string, key: string, ttlMs: number): Promise<boolean>;
   /** Forgets what markOnce recorded: the work it guarded failed, and may be tried again. */

@@ -21,14 +21,14 @@ async function usage(redis: RedisServer): Promise<{ bytes: number; keys: number 
 }
 
 /** `n` anonymous GET /auth/login (no cookie: a script drops Set-Cookie), 16 at a time; the statuses seen. */
-async function flood(env: IdpBff, n: number): Promise<{ statuses: Map<number, number>; retryAfter: Set<string> }> {
+async function flood(env: IdpBff, n: number, query = ''): Promise<{ statuses: Map<number, number>; retryAfter: Set<string> }> {
   const statuses = new Map<number, number>();
   const retryAfter = new Set<string>();
   let sent = 0;
   await Promise.all(Array.from({ length: 16 }, async () => {
     while (sent < n) {
       sent++;
-      const r = await httpCall(`${env.url}/auth/login`, { headers: { accept: 'application/json' } });
+      const r = await httpCall(`${env.url}/auth/login${query}`, { headers: { accept: 'application/json' } });
       statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
       if (r.status === 429) retryAfter.add(String(r.headers['retry-after']));
     }
@@ -75,5 +75,39 @@ describe('BFF: anonymous /auth/login requests against a 4 MB Redis (noeviction)'
     } else {
       assert.equal(alice.status, 302, 'a new minute began: the sign-in starts');
     }
+  });
+});
+
+describe('BFF: anonymous /auth/login requests with the longest return_to, against a 4 MB Redis (noeviction)', function () {
+  this.timeout(120_000);
+  const LIMIT = 300;
+  let redis: RedisServer;
+  let env: IdpBff;
+
+  before(async () => {
+    redis = await RedisServer.start(['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction']);
+    env = await startIdpBff({ redis, settings: { loginsPerMinute: LIMIT } });
+  });
+  after(async () => {
+    await env?.close();
+    await redis?.stop();
+  });
+
+  it('an 8 KiB return_to counts for what its transaction holds: the limit still bounds the bytes, and Redis keeps taking sessions', async () => {
+    // The longest return_to kept (8 KiB, as long a link as the sidecar lets through) makes a
+    // transaction of ~11 KiB, 16 times an ordinary one (~700 bytes): counted as one sign-in, the
+    // limit let a flood make Redis hold 16 times what GOLDPATH_MAX_LOGINS_PER_MINUTE is sized for
+    // (here 300 a minute filled the 4 MB Redis: new sessions refused with OOM).
+    const returnTo = `/${'a'.repeat(8191)}`;
+    const before = await usage(redis);
+    const { statuses } = await flood(env, 1000, `?return_to=${returnTo}`);
+    const after = await usage(redis);
+    const grew = `Redis grew by ${after.keys - before.keys} keys, ${Math.round((after.bytes - before.bytes) / 1024)} KiB`;
+    const started = statuses.get(302) ?? 0;
+    assert.equal((statuses.get(429) ?? 0) + started, 1000, `only 302s and 429s: ${JSON.stringify([...statuses])}`);
+    assert.ok(started >= 1, 'a long return_to still signs in');
+    // At most two windows' worth of ordinary transactions (~700 bytes each), in bytes.
+    assert.ok(after.bytes - before.bytes <= 2 * LIMIT * 1200, grew);
+    assert.ok(await env.store.create(newSession({ sub: 'carol' })), `Redis still takes new sessions (${grew})`);
   });
 });

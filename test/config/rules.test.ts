@@ -184,6 +184,9 @@ const cases: Case[] = [
     ['idps.yaml', 9, 'idps.dev.audiences.__proto__', /audience name "__proto__" is a name every JavaScript object already has/],
     ['idps.yaml', 14, 'idps.__proto__', /IdP name "__proto__" is a name every JavaScript object already has/],
   ] },
+  { name: 'an IdP name longer than /auth/login?idp= takes (64) is refused: it could never be chosen', files: {
+    idps: `${BASE_IDPS}  ${'a'.repeat(65)}:\n    issuer: https://two.example.com\n    client_id: x\n    client_secret: y\n  ${'b'.repeat(64)}:\n    issuer: https://three.example.com\n    client_id: x\n    client_secret: y\n`,
+  }, expect: [['idps.yaml', 7, `idps.${'a'.repeat(65)}`, /IdP name "a{65}" is longer than 64 characters/]] },
   { name: 'claims: unknown key and empty path', files: { idps: `${BASE_IDPS}    claims: { roles: ".roles", email: mail }\n` },
     expect: [['idps.yaml', 7, 'idps.dev.claims.email', /unknown key/], ['idps.yaml', 7, 'idps.dev.claims.roles', /dotted claim path/]] },
   { name: 'par names its values', files: { idps: `${BASE_IDPS}    par: true\n` },

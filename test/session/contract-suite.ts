@@ -602,6 +602,14 @@ export function contract(name: string, harness: () => Harness): void {
       assert.equal(await other.tally(kind, 60_000), 1, 'a new window starts at one');
       assert.equal(await store.tally(kind, 60_000), 2);
       await assert.rejects(store.tally(kind, 0), RangeError);
+      // A weighted event (a sign-in whose transaction is larger) counts for its weight.
+      const weighted = `${kind}-weighted`;
+      assert.equal(await store.tally(weighted, 60_000, 17), 17);
+      assert.equal(await other.tally(weighted, 60_000), 18);
+      assert.equal(await store.tally(weighted, 60_000, 3), 21);
+      t += 2 * 60_000;
+      assert.equal(await store.tally(weighted, 60_000, 5), 5, 'a new window starts at the weight');
+      for (const bad of [0, -1, 1.5, Number.NaN]) await assert.rejects(store.tally(weighted, 60_000, bad), RangeError);
     });
 
     it('locks are exclusive and only released by their token', async () => {
