@@ -7,6 +7,7 @@ import { Buffer } from 'node:buffer';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { parse as legacyParse } from 'node:url';
 import { refusalOf, safeCode, type OnRefused, type RefusalReason } from './refusals.ts';
 
 /** The connections refused already (their answer is on its way, or they were cut). */
@@ -36,6 +37,13 @@ function bodyOf(reason: RefusalReason, maxHeaderBytes: number): string {
  * replaces: answer only while the socket is writable and no response has started on it (else the
  * bytes would corrupt one in flight), then close it. A reset (or any system error) is the peer
  * gone: no answer, no refusal.
+ *
+ * Nor while an answer is still owed to an earlier request received whole (pipelined, its handler
+ * still at work: a /readyz waiting on the store): Node answers there too, and its 400 reached the
+ * client as the answer to that earlier request, which never came. Cut instead, as a CONNECT in
+ * that place is (answerConnect). The request the owed answer is for may also be the one refused
+ * (a malformed chunk of its body, a body too slow to arrive): not received whole, it gets the
+ * answer, which is its own.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, maxHeaderBytes: number, onRefused: OnRefused | undefined): void {
   const refusal = refusalOf(err.code);
@@ -50,8 +58,10 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, ma
     return;
   }
   refusedSockets.add(socket);
-  const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
-  const cut = !socket.writable || started;
+  const owed = (socket as { _httpMessage?: { headersSent?: boolean; req?: { complete?: boolean } } | null })._httpMessage;
+  const started = owed?.headersSent === true;
+  const overtaking = owed?.req?.complete === true;
+  const cut = !socket.writable || started || overtaking;
   onRefused?.({ ...refusal, errCode: safeCode(err.code), peer: (socket as Socket).remoteAddress, ...(cut ? { cut } : {}) });
   if (cut) {
     socket.destroy();
@@ -109,18 +119,44 @@ export function answerConnect(socket: Duplex, onRefused: OnRefused | undefined):
 }
 
 /**
+ * Whether the request target is one the handlers can read. Node's parser lets through an
+ * absolute-form target (`GET http://host/path`, which a server must accept, RFC 9112 3.2.2)
+ * whose authority is no valid host (`http://[::1/`, `http://%@a/`); Koa reads every path with
+ * the legacy url.parse (parseurl), which throws on those: a 500 and an error line each, as often
+ * as anyone liked, and in the BFF a bare text/plain 500, its access log reading the path again
+ * after the error handler. Refused here, as the malformed request they are, with the parser's
+ * own check (the one Koa would trip on, whatever this runtime's version of it refuses). An
+ * origin-form target (`/...`, every request from the edge) costs one comparison: url.parse
+ * takes no host from one, and cannot throw.
+ */
+function targetReadable(url: string | undefined): boolean {
+  if (url === undefined || url.charCodeAt(0) === 0x2f /* / */) return true;
+  try {
+    legacyParse(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Node's 400 for an HTTP/1.1 request without a Host header (createServer's requireHostHeader),
  * made here instead (the server is created with it off), so that it is counted and logged too.
  * Reading `req.headers` costs nothing more here: Node has already built it for every HTTP/1.1
- * request, to look for an Expect field (lib/_http_server.js, parserOnIncoming).
+ * request, to look for an Expect field (lib/_http_server.js, parserOnIncoming). Then a request
+ * target the handlers could not read (targetReadable): a 400 too.
  */
 export function requiringHost(handler: RequestListener, onRefused: OnRefused | undefined): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
-    if (req.httpVersionMinor !== 1 || req.httpVersionMajor !== 1 || req.headers.host !== undefined) {
-      handler(req, res);
+    if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && req.headers.host === undefined) {
+      refuse(req, res, 'missing_host', 400, onRefused);
       return;
     }
-    refuse(req, res, 'missing_host', 400, onRefused);
+    if (!targetReadable(req.url)) {
+      refuse(req, res, 'bad_request', 400, onRefused);
+      return;
+    }
+    handler(req, res);
   };
 }
 
@@ -128,12 +164,17 @@ export function requiringHost(handler: RequestListener, onRefused: OnRefused | u
  * The server's 'checkContinue' event: an HTTP/1.1 request with `Expect: 100-continue`. Node, with
  * no listener, writes `100 Continue` and hands the request on, and requiringHost's 400 then came
  * after a 100 that had invited the body: one without Host is refused before that, as Node's own
- * check (off here) refuses it. Any other gets the 100 and reaches `handler` as Node would send it.
+ * check (off here) refuses it; so is a target the handlers could not read (targetReadable). Any
+ * other gets the 100 and reaches `handler` as Node would send it.
  */
 export function continuing(handler: RequestListener, onRefused: OnRefused | undefined): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
     if (req.headers.host === undefined) {
       refuse(req, res, 'missing_host', 400, onRefused);
+      return;
+    }
+    if (!targetReadable(req.url)) {
+      refuse(req, res, 'bad_request', 400, onRefused);
       return;
     }
     res.writeContinue();

@@ -274,6 +274,57 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
         assert.deepEqual([last?.reason, last?.status, last?.cut], ['connect', 405, true], JSON.stringify(lines));
       });
 
+      // The same for a malformed request behind one whose answer is owed: Node's own handler (and
+      // this one, before) wrote its 400 at once, and the client read it as the answer to /readyz.
+      it('a malformed request pipelined behind an unanswered one: no 400 overtaking its answer, the connection cut, counted, logged as cut', async () => {
+        await logWindowEnds();
+        const before = await refusedCounts(target.port);
+        const r = await raw(target.port, 'GET /readyz HTTP/1.1\r\nHost: x\r\n\r\nHELLO / HTTP/1.1\r\nHost: x\r\n\r\n', { ms: 5_000 });
+        assert.ok(r.closed, `the connection stays open: ${JSON.stringify(r.text)}`);
+        assert.ok(!/ 400 /.test(r.text), `a 400 was written before (or into) the pending answer: ${JSON.stringify(r.text)}`);
+        await new Promise((res) => setTimeout(res, 1_200));
+        assert.deepEqual(await refusedCounts(target.port), { ...before, bad_request: before.bad_request! + 1 });
+        const last = refusalLines(target.child).at(-1);
+        assert.deepEqual([last?.reason, last?.status, last?.cut], ['bad_request', 400, true], JSON.stringify(last));
+        // A body malformed in the request whose answer is owed is that request's own 400.
+        const own = await raw(target.port, 'POST /auth/logout HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', { ms: 5_000 });
+        assert.equal(statusOf(own.text), 400, JSON.stringify(own.text));
+      });
+
+      // Node's parser lets an absolute-form target through whose authority is no valid host; Koa's
+      // url.parse (parseurl) threw on it: a 500 and an error line a request (in the BFF a bare
+      // text/plain 500). Now the 400 of any malformed request, counted and logged as one. Deno's
+      // url.parse reads these without throwing: there the handlers answer them (404), as before.
+      it(runtime === 'node'
+        ? 'an absolute-form target whose host url.parse refuses (http://[::1/, http://%@a/): 400 in the error shape, counted, no 500'
+        : 'an absolute-form target whose host Node\'s url.parse refuses: Deno reads it, and the handlers answer it (a 4xx, no 500)', async () => {
+        await logWindowEnds();
+        const before = await refusedCounts(target.port);
+        const targets = ['http://[::1/healthz', 'http://%@a/healthz', 'http://[::1/auth/verify', 'http://[::1/auth/session'];
+        const answers = [];
+        for (const t of targets) answers.push(await raw(target.port, `GET ${t} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { ms: 5_000 }));
+        // With Expect: 100-continue the request reaches the server's other listener: no 100 first.
+        answers.push(await raw(target.port, 'POST http://[::1/auth/logout HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n', { ms: 5_000 }));
+        if (runtime === 'deno') {
+          for (const r of answers) assert.match(r.text, /^HTTP\/1\.1 (100 Continue\r\n\r\nHTTP\/1\.1 )?4\d\d /, JSON.stringify(r.text));
+          assert.ok(!target.child.output().includes('request failed'), 'a request failed (500) and was logged as one');
+          return;
+        }
+        for (const r of answers) {
+          assert.match(r.text, /^HTTP\/1\.1 400 /, JSON.stringify(r.text));
+          assert.ok(r.closed);
+          assert.match(r.text, /\r\ncache-control: no-store\r\n/i);
+          assert.deepEqual(JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4)),
+            { error: 'invalid_request', error_description: 'the request is not valid HTTP/1.1' });
+        }
+        // A readable absolute-form target is served as ever (RFC 9112 3.2.2: a server accepts one).
+        const sound = await raw(target.port, 'GET http://x/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { ms: 5_000 });
+        assert.equal(statusOf(sound.text), 200, sound.text);
+        await new Promise((res) => setTimeout(res, 1_200));
+        assert.deepEqual(await refusedCounts(target.port), { ...before, bad_request: before.bad_request! + answers.length });
+        assert.ok(!target.child.output().includes('request failed'), 'a request failed (500) and was logged as one');
+      });
+
       // No 'upgrade' listener: Node 20 and Deno 2 hand the request to the handler, which answers it
       // as a plain request (an Upgrade a server may ignore, RFC 9110 7.8); nothing is refused.
       it('an Upgrade request (websocket, h2c) is answered as a plain request, not upgraded, not counted', async () => {
