@@ -1,6 +1,7 @@
 // `goldpath check` as users run it: a real process, files only, every problem at once.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { Buffer } from 'node:buffer';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,6 +136,25 @@ describe('goldpath check', function () {
       assert.match(parsed.msg, /did you mean GOLDPATH_PUBLIC_URL\?/);
     });
   }
+
+  it('names a FIFO where a config file should be, and does not wait on it (check and verify)', function () {
+    // The GOLDPATH_* typo warning read the three files before validation looked at them: on a
+    // FIFO that read blocked forever, so `check` and every process hung at start without a word.
+    const dir = mkdtempSync(join(tmpdir(), 'goldpath-check-'));
+    try {
+      cpSync(join(REPO_ROOT, 'test/verify/fixtures/config'), dir, { recursive: true });
+      rmSync(join(dir, 'routes.yaml'));
+      execFileSync('mkfifo', [join(dir, 'routes.yaml')]);
+      const env = { PATH: process.env.PATH!, TEST_CLIENT_SECRET: 's', GOLDPATH_CONFIG_DIR: dir, GOLDPATH_SESSION_KEYS: Buffer.alloc(32, 7).toString('base64url') };
+      for (const args of [['check', dir], ['verify']]) {
+        const r = spawnSync('node', ['dist/src/cli.js', ...args], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 10_000 });
+        assert.equal(r.status, 1, `${args[0]}: ${r.error ?? ''}\n${r.stdout}${r.stderr}`);
+        assert.match(r.stdout + r.stderr, /routes\.yaml: \(file\): \S+routes\.yaml is not a file/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('exits 2 with usage on an unknown command', function () {
     const r = spawnSync('node', ['dist/src/cli.js', 'nope'], { cwd: REPO_ROOT, encoding: 'utf8' });

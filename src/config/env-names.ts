@@ -1,8 +1,9 @@
 // The GOLDPATH_* variables goldpath reads. Any other one set is almost always a typo
 // (GOLDPATH_SESION_KEYS, GOLDPATH_PUBLICURL) that would otherwise leave the default in force
 // without a word: a warning names it and the variable it was probably meant to be.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { MAX_CONFIG_FILE_BYTES } from './files.ts';
 
 /** Read by the processes themselves (verify, bff, demo, dev-idp); the config files may read more. */
 export const GOLDPATH_VARIABLES: readonly string[] = [
@@ -21,7 +22,13 @@ const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)/g;
 export async function variablesNamedIn(dir: string, files: readonly string[]): Promise<Set<string>> {
   const names = new Set<string>();
   for (const f of files) {
-    const text = await readFile(path.join(dir, f), 'utf8').catch(() => '');
+    const abs = path.join(dir, f);
+    // Only a regular file within the size validation accepts: this runs before validation, and
+    // reading a FIFO put where a file should be would block the start (and `goldpath check`)
+    // forever; /dev/zero would fill memory. Validation then names what is wrong with it.
+    const s = await stat(abs).catch(() => undefined);
+    if (!s?.isFile() || s.size > MAX_CONFIG_FILE_BYTES) continue;
+    const text = await readFile(abs, 'utf8').catch(() => '');
     for (const m of text.matchAll(REFERENCE)) names.add(m[1]!);
   }
   return names;

@@ -3,6 +3,9 @@
 import { Buffer } from 'node:buffer';
 import { open, stat } from 'node:fs/promises';
 
+/** Config files are small; a huge one is a mistake (or an attack on the parser). */
+export const MAX_CONFIG_FILE_BYTES = 256 * 1024;
+
 /** A policy is a few KiB; a huge one is a mistake (or an attack on the Polar parser's memory). */
 export const MAX_POLICY_BYTES = 1024 * 1024;
 
@@ -34,6 +37,48 @@ export async function fileProblem(abs: string, maxBytes?: number): Promise<strin
   }
 }
 
+/**
+ * Decodes `bytes` as UTF-8, or gives the 1-based line of the first bytes that are not UTF-8: such
+ * a file (Latin-1, UTF-16) would otherwise be read with U+FFFD in their place, silently, and a
+ * secret, a claim value or a string a policy compares with would not be what the file says.
+ */
+export function decodeUtf8(bytes: Uint8Array): { text: string } | { badLine: number } {
+  const fatal = new TextDecoder('utf-8', { fatal: true });
+  try {
+    return { text: fatal.decode(bytes) };
+  } catch {
+    // No UTF-8 sequence holds a newline byte: each line decodes alone or holds the fault.
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i < bytes.length && bytes[i] !== 0x0a) continue;
+      try {
+        fatal.decode(bytes.subarray(start, i));
+      } catch {
+        return { badLine: line };
+      }
+      line++;
+      start = i + 1;
+    }
+    return { badLine: line - 1 };
+  }
+}
+
+/** The problem for a file that is not UTF-8 text (its location names the line). */
+export function notUtf8(): string {
+  return 'is not UTF-8 text: this line holds bytes that are not UTF-8 (save the file as UTF-8)';
+}
+
+/** A file readTextCapped() read that is not UTF-8 text. */
+export class NotUtf8Error extends Error {
+  readonly line: number;
+  constructor(line: number) {
+    super(notUtf8());
+    this.name = 'NotUtf8Error';
+    this.line = line;
+  }
+}
+
 /** A file over the limit of readTextCapped(). */
 export class FileTooLargeError extends Error {
   readonly maxBytes: number;
@@ -45,8 +90,8 @@ export class FileTooLargeError extends Error {
 }
 
 /**
- * Reads `abs` as UTF-8, reading at most `maxBytes` + 1 bytes whatever its size (a file may grow
- * after a stat, or be a device): throws FileTooLargeError when there is more.
+ * Reads `abs` as UTF-8 (NotUtf8Error if it is not), reading at most `maxBytes` + 1 bytes whatever
+ * its size (a file may grow after a stat, or be a device): throws FileTooLargeError when there is more.
  */
 export async function readTextCapped(abs: string, maxBytes: number): Promise<string> {
   const fh = await open(abs, 'r');
@@ -59,7 +104,9 @@ export async function readTextCapped(abs: string, maxBytes: number): Promise<str
       n += bytesRead;
     }
     if (n > maxBytes) throw new FileTooLargeError(maxBytes);
-    return buf.subarray(0, n).toString('utf8');
+    const decoded = decodeUtf8(buf.subarray(0, n));
+    if ('badLine' in decoded) throw new NotUtf8Error(decoded.badLine);
+    return decoded.text;
   } finally {
     await fh.close();
   }

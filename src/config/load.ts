@@ -13,10 +13,9 @@ import { splitPath } from './paths.ts';
 import { show } from './cursor.ts';
 import type { Env } from './env-substitution.ts';
 import { YamlFile } from './yaml.ts';
+import { decodeUtf8, MAX_CONFIG_FILE_BYTES, notUtf8 } from './files.ts';
 
 export const CONFIG_FILES = ['routes.yaml', 'pdp.yaml', 'idps.yaml'] as const;
-/** Config files are small; a huge one is a mistake (or an attack on the parser). */
-const MAX_FILE_BYTES = 256 * 1024;
 
 async function readYaml(dir: string, file: string, env: Env, problems: Problems): Promise<YamlFile | undefined> {
   const abs = path.join(dir, file);
@@ -27,11 +26,16 @@ async function readYaml(dir: string, file: string, env: Env, problems: Problems)
       problems.add(file, undefined, '(file)', `${abs} is not a file`);
       return undefined;
     }
-    if (s.size > MAX_FILE_BYTES) {
+    if (s.size > MAX_CONFIG_FILE_BYTES) {
       problems.add(file, undefined, '(file)', `is larger than 256 KiB (a goldpath config file is a few KiB)`);
       return undefined;
     }
-    source = await readFile(abs, 'utf8');
+    const decoded = decodeUtf8(await readFile(abs));
+    if ('badLine' in decoded) {
+      problems.add(file, decoded.badLine, '(file)', notUtf8());
+      return undefined;
+    }
+    source = decoded.text;
   } catch (err) {
     const code = (err as { code?: string }).code;
     problems.add(file, undefined, '(file)', code === 'ENOENT' ? `not found (looked for ${abs})` : `cannot be read (${code ?? 'error'})`);

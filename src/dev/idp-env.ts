@@ -1,7 +1,7 @@
 // What `goldpath dev-idp` reads from the environment and idps.yaml, validated before anything
 // starts. The variables it shares with verify and bff follow their rules (loadSettings: PORT=1e4
 // is refused there, so here too); its own are named in every message; every problem at once.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Buffer } from 'node:buffer';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
@@ -116,6 +116,12 @@ function readTls(env: Record<string, string | undefined>, bad: (key: string, mes
   }
   const file = (name: string, at: string): Buffer | undefined => {
     try {
+      // A read of a FIFO (or a device) named here would block the start for good, synchronously.
+      const s = statSync(at);
+      if (!s.isFile() && !s.isDirectory()) {
+        bad(name, `cannot read ${at}: it is not a regular file`);
+        return undefined;
+      }
       return readFileSync(at);
     } catch (err) {
       const code = (err as { code?: string }).code;

@@ -3,7 +3,7 @@
 // quietly deny. Pdp.load and Pdp.check (index.ts, `goldpath check`) share build(); namedByPolicy
 // reads the loaded policy text when Pdp logs a policy error.
 import { Buffer } from 'node:buffer';
-import { FileTooLargeError, MAX_POLICY_BYTES, readTextCapped } from '../config/files.ts';
+import { FileTooLargeError, MAX_POLICY_BYTES, NotUtf8Error, readTextCapped } from '../config/files.ts';
 import type { PdpConfig } from '../config/types.ts';
 import type { ConfigProblem } from '../errors.ts';
 import {
@@ -55,9 +55,9 @@ export async function build(
       sources.push({ filename: file, src });
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      const message = err instanceof FileTooLargeError ? err.message
+      const message = err instanceof FileTooLargeError || err instanceof NotUtf8Error ? err.message
         : `cannot read policy file (${typeof code === 'string' ? code : String(err)})`;
-      problems.push({ file, key: 'policies', message });
+      problems.push(err instanceof NotUtf8Error ? { file, line: err.line, key: 'policies', message } : { file, key: 'policies', message });
     }
   }
   if (problems.length > 0) return { problems, warnings, engine: undefined, classes };

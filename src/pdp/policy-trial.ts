@@ -61,19 +61,22 @@ export async function tryPolicies(pdp: PdpConfig, timeoutMs = TRIAL_MS): Promise
   const problems = await new Promise<readonly ConfigProblem[]>((resolve, reject) => {
     const worker = new Worker(WORKER_URL, { workerData });
     worker.unref(); // a trial under way never holds a closing process open
+    // Settled before terminate(): under Deno it emits 'exit' at once, inside the call, and the
+    // 'exit' listener below would reject first (every trial "ended without an answer": no policy
+    // with an inline query could ever be reloaded under Deno).
     const timer = setTimeout(() => {
-      void worker.terminate();
       resolve([{
         file: pdp.policies.join(', '), key: 'policies',
         message: `did not load within ${timeoutMs / 1000} s (an inline query, ?=, that does not end?); ` +
           'loaded here it would have stopped every request for up to 30 s',
       }]);
+      void worker.terminate();
     }, timeoutMs);
     timer.unref();
     worker.once('message', (answer: readonly ConfigProblem[]) => {
       clearTimeout(timer);
-      void worker.terminate();
       resolve(answer);
+      void worker.terminate();
     });
     worker.once('error', (err) => {
       clearTimeout(timer);

@@ -1,7 +1,11 @@
 // Config problems never show a value taken from the environment (it may be a secret), and hostile
 // nesting is refused (flow nesting before the YAML parser can exhaust its stack; block nesting when it has) with a clear problem.
 import assert from 'node:assert/strict';
-import { BASE_IDPS, cleanupConfigDirs, only, problemsFor } from './helpers.ts';
+import { Buffer } from 'node:buffer';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { checkConfig } from '../../src/check.ts';
+import { BASE_IDPS, cleanupConfigDirs, configDir, only, problemsFor, where } from './helpers.ts';
 
 describe('config: hardening', function () {
   after(cleanupConfigDirs);
@@ -39,5 +43,21 @@ describe('config: hardening', function () {
     assert.equal(p.file, 'routes.yaml');
     assert.match(p.message, /nest too deeply/);
     assert.doesNotMatch(p.message, /call stack/);
+  });
+
+  // A file saved as Latin-1 was read with U+FFFD in place of each such byte, and check said OK: the
+  // secret sent to the IdP, or the string a policy compares with, was not the one in the file.
+  it('refuses a config file or a policy that is not UTF-8, naming the line, never the bytes', async function () {
+    const dir = await configDir();
+    await writeFile(path.join(dir, 'idps.yaml'), Buffer.from(BASE_IDPS.replace('client_secret: secret', 'client_secret: caf\xe9-secret'), 'latin1'));
+    await writeFile(path.join(dir, 'app.polar'), Buffer.from('allow(u: User, "read", _o: Order) if\n  u.email = "jos\xe9@example.com";\n', 'latin1'));
+    const { problems } = await checkConfig(dir, {});
+    assert.deepEqual(where(problems), [['idps.yaml', 6, '(file)'], [path.join(dir, 'app.polar'), 2, 'policies']], JSON.stringify(problems));
+    for (const p of problems) assert.match(p.message, /^is not UTF-8 text: this line holds bytes that are not UTF-8 \(save the file as UTF-8\)$/);
+    assert.doesNotMatch(JSON.stringify(problems), /caf|jos/);
+    // The same text as UTF-8, with a byte order mark, is fine.
+    await writeFile(path.join(dir, 'idps.yaml'), '\ufeff' + BASE_IDPS.replace('client_secret: secret', 'client_secret: caf\u00e9-secret'));
+    await writeFile(path.join(dir, 'app.polar'), '\ufeffallow(u: User, "read", _o: Order) if\n  u.email = "jos\u00e9@example.com";\n');
+    assert.deepEqual((await checkConfig(dir, {})).problems, []);
   });
 });

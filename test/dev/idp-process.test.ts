@@ -4,6 +4,10 @@
 // `Invalid URL`, pino's `default level:bogus must be included in custom levels` or a raw ENOENT,
 // and took PORT=1e4 for 10000).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { exitOf, runCli, waitHealthy } from '../helpers/process.ts';
 import { freePort } from '../helpers/redis.ts';
 
@@ -90,5 +94,19 @@ describe('goldpath dev-idp (process)', function () {
     assert.match(mine.get('GOLDPATH_DEV_IDP_TLS_CERT') ?? '', /cannot read \/nonexistent\/dev-idp\.crt: no such file/, idp.output());
     assert.match(mine.get('GOLDPATH_DEV_IDP_TLS_KEY') ?? '', /cannot read \/nonexistent\/dev-idp\.key: no such file/, idp.output());
     assert.doesNotMatch(idp.output(), /ENOENT|Invalid URL/);
+  });
+
+  it('names a TLS file that is a FIFO instead of blocking its start on reading it', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'goldpath-idp-fifo-'));
+    try {
+      execFileSync('mkfifo', [join(dir, 'tls.crt')]);
+      const idp = runCli('node', ['dev-idp'], {
+        ...BASE, PORT: String(await freePort()), GOLDPATH_DEV_IDP_TLS_CERT: join(dir, 'tls.crt'), GOLDPATH_DEV_IDP_TLS_KEY: '/nonexistent/dev-idp.key',
+      });
+      assert.equal((await exitOf(idp, 10_000)).code, 1, idp.output());
+      assert.match(environmentProblems(idp.output()).get('GOLDPATH_DEV_IDP_TLS_CERT') ?? '', /cannot read \S+tls\.crt: it is not a regular file/, idp.output());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -15,6 +15,7 @@ import { PoliciesRefused } from '../../src/errors.ts';
 import { createSessionStore } from '../../src/session/index.ts';
 import { startVerify } from '../../src/verify/server.ts';
 import { configDir } from '../config/helpers.ts';
+import { runDenoScript } from '../helpers/process.ts';
 import { capturingLogger } from '../helpers/idp-bff.ts';
 import { loadConfig } from '../../src/config/index.ts';
 
@@ -121,5 +122,28 @@ describe('pdp: a reload tries its policies in a worker first', function () {
     assert.equal(hasInlineQuery('allow(a, "?=", b) if a = "x\\"?=";  # ?= in a comment\n'), false);
     assert.equal(hasInlineQuery(GOOD), false);
     assert.equal(hasInlineQuery(ENDLESS), true);
+  });
+});
+
+describe('pdp: the policy trial under Deno', function () {
+  this.timeout(60_000);
+
+  // Deno's worker.terminate() emits 'exit' inside the call: the trial, which ended its worker
+  // before it resolved, rejected every policy with an inline query ("ended without an answer"),
+  // so under Deno no such policy could ever be reloaded, and an endless one was not named as such.
+  it('a holding inline query loads, a failing one and an endless one are refused for what they are', async () => {
+    const dir = await configDir();
+    const files: Record<string, string> = {};
+    for (const [name, text] of Object.entries({ holds: `${GOOD}?= 1 = 1;\n`, fails: `${GOOD}?= 1 = 2;\n`, endless: ENDLESS })) {
+      files[name] = `${dir}/${name}.polar`;
+      await writeFile(files[name]!, text);
+    }
+    const res = await runDenoScript('test/pdp/fixtures/deno-policy-trial.ts', { GP_POLICIES: JSON.stringify(files) });
+    assert.equal(res.code, 0, `deno failed:\n${res.err}\n${res.out}`);
+    const r = JSON.parse(res.out.trim().split('\n').at(-1)!) as Record<string, string>;
+    assert.equal(r['runtime'], 'deno');
+    assert.equal(r['holds'], 'loaded', res.out);
+    assert.match(r['fails']!, /Inline query failed: 1 = 2/, res.out);
+    assert.match(r['endless']!, /did not load within 2 s/, res.out);
   });
 });
