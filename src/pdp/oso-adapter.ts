@@ -286,13 +286,24 @@ export function describePolicyError(err: unknown, opts: { hideValues?: boolean }
   const loc = LOCATION.exec(main);
   let head = (loc ? main.slice(0, loc.index) : firstLine(main)).trim();
   if (opts.hideValues) {
-    const notFound = /^([^:]*):\s*(\S+) not found on /.exec(head);
+    // The name is anything up to the first " not found on ": a name looked up by a variable is a
+    // value of the query (a claim), and may hold spaces or colons (`SEKRIT with spaces`).
+    const notFound = /^([^:]*):\s*([^]*?) not found on /.exec(head);
     // A lookup on a string or number claim: JavaScript's TypeError ends with the value, unquoted
-    // (an email); numbers appear unquoted in Polar's messages too ("918273 < …").
-    const notObject = /^([^:]*):\s*Cannot use 'in' operator to search for '([^']*)' in /.exec(head);
+    // (an email); numbers appear unquoted in Polar's messages too ("918273 < …"). The name may
+    // hold a quote (a path segment `a'b`): then the value after it was logged.
+    const notObject = /^([^:]*):\s*Cannot use 'in' operator to search for '([^]*?)' in /.exec(head);
     head = notFound ? `${notFound[1]}: attribute '${notFound[2]}' not found` :
       notObject ? `${notObject[1]}: attribute '${notObject[2]}' not found (not an object)` :
-      head.replace(/\{[^]*\}/g, '{…}').replace(/\[[^]*\]/g, '[…]').replace(/'[^']*'|"[^"]*"/g, '…')
+      // A string a policy passed to a method as a regular expression (`s.match(t)`), which V8's
+      // SyntaxError quotes between slashes.
+      head.replace(/^(Invalid regular expression: )\/[^]*\/([a-z]*): /, '$1/…/$2: ')
+        .replace(/\{[^]*\}/g, '{…}').replace(/\[[^]*\]/g, '[…]')
+        // Strings: everything from the first quote to the last (or to the end, for one alone).
+        // Where a string ends cannot be told: Polar writes "a"b" without escaping its quote, and
+        // util.inspect quotes with ', " or ` by what the string holds ('a\'b"c`d'), so pairs of
+        // quotes let the rest of `a"b SECRET` or `it's "SECRET"` through.
+        .replace(/['"`][^]*['"`]|['"`][^]*$/, '…')
         .replace(/(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?!\w)/gi, '…')
         // A boolean value ("this is true", "Boolean(false)"): a claim's, as much as a number is.
         .replace(/\b(?:true|false)\b/g, '…');

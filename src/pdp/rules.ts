@@ -210,10 +210,12 @@ export function compileRules(rules: readonly PdpRule[], opts: { indexFrom?: numb
     // The same for a trailing '/', which most upstream routers ignore (@koa/router and Express by
     // default, ASP.NET Core, Spring MVC up to 5.3): only a final '*' matches such a path here, but
     // with `GET /api/orders` (admin) and `GET /api/orders/*` (reader), /api/orders/ is the list
-    // there. Denied when the path without it has another first rule.
+    // there. Denied unless the path without it has this same rule: also when it has none, as
+    // /api/orders is then denied (no rule) and /api/orders/, judged as an order with an empty
+    // rest (`not f.params.("*").startsWith("admin/")` holds for it), reached the list.
     if (hit.wildcard && n > 1 && last === '') {
       const other = first(segs, n - 1, compiled, (c) => allows(c) && matches(c, segs, n - 1, false));
-      if (other !== undefined && other !== hit) return null;
+      if (other !== hit) return null;
     }
     const k = hit.literals.length;
     // Null prototype: a parameter named like an Object.prototype member stays plain data.

@@ -158,4 +158,22 @@ describe('DecisionCache', () => {
     d.clear();
     assert.equal(d.size, 0);
   });
+
+  it('is bounded in bytes too: a user asking about many long paths (beyond Latin-1) cannot fill the heap', () => {
+    // Keys as decisionKey makes them for 500-character paths, just under its digest threshold: a
+    // signed-in user's denied requests, cached like any answer. Before the byte bound, 50,000 of
+    // them were 59 MB of heap.
+    const actor = 'a'.repeat(43);
+    const long = (i: number) => `${actor}|0|3:GET6:orders/api/orders/${String(i).padStart(5, '0')}${'\u4e2d'.repeat(480)}`;
+    const c = new DecisionCache<number>();
+    for (let i = 0; i < 50_000; i++) c.set(long(i), i);
+    const counted = c.size * (64 + 2 * long(0).length);
+    assert.ok(counted <= 12 * 1024 * 1024, `${c.size} entries, ${counted} bytes`);
+    assert.equal(c.get(long(49_999)), 49_999);
+    // Usual keys (short paths) still fit 50,000.
+    const short = new DecisionCache<number>();
+    for (let i = 0; i < 50_000; i++) short.set(`${actor}|1|3:GET6:orders/api/orders/${i}`, i);
+    assert.equal(short.size, 50_000);
+    assert.equal(short.get(`${actor}|1|3:GET6:orders/api/orders/0`), 0);
+  });
 });

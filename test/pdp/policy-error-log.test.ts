@@ -48,4 +48,37 @@ describe('pdp: the policy-error line holds no claim value', () => {
       assert.doesNotMatch(inLine, /\b(true|false)\b/, inLine);
     }
   });
+
+  it('a claim is not logged when it holds spaces, colons or quotes, whoever quotes it (Polar, util.inspect, V8)', async () => {
+    const cases: [string, Record<string, unknown>][] = [
+      // A dynamic lookup of a name with a space or a colon (the name ran to the first space).
+      ['x = u.claims.k and u.claims.(x) = 1', { k: 'alice-private with spaces' }],
+      ['x = u.claims.k and u.claims.(x) = 1', { k: 'a: alice-private' }],
+      // A method call on a string holding both quote kinds: util.inspect quotes it with backticks.
+      ['u.claims.s.nope()', { s: `alice-private'q"z` }],
+      // All three: single quotes with the inner one escaped.
+      ['u.claims.s.nope()', { s: 'a\'b"c`d alice-private' }],
+      // Polar's own repr escapes a double quote: the value went on after it.
+      ['u.claims.s + 1 = 2', { s: 'a"b alice-private' }],
+      // A claim used as a regular expression.
+      ['u.claims.s.match(u.claims.t) = 1', { s: 'abc', t: 'alice-private(' }],
+    ];
+    for (const [body, claims] of cases) {
+      const line = await errorLine(`allow(u: User, "read", _o: Order) if ${body};`, claims);
+      assert.doesNotMatch(line, /alice-private/, `${body} ${line}`);
+    }
+    // A name with a quote (here a path segment) before a string claim, in JavaScript's TypeError.
+    const { log, text } = captureLogger();
+    const p = await Pdp.load({ policies: ['p.polar'], rules }, {
+      log, readFile: async () => 'allow(u: User, "read", o: Order) if x = o.id and u.claims.s.(x) = 1;',
+    });
+    try {
+      const d = await p.decide(user({ claims: { s: 'alice-private' } }), { ...req, path: "/api/orders/a'b" });
+      assert.equal(d.outcome, 'error');
+      assert.match(text(), /not found \(not an object\)/);
+      assert.doesNotMatch(text(), /alice-private/, text());
+    } finally {
+      p.close();
+    }
+  });
 });

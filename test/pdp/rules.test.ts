@@ -82,7 +82,7 @@ describe('pdp rules: matching a request to a pdp.yaml rule', () => {
     assert.equal(m('GET', '/api/reports/q3')?.rule.action, 'read');
   });
 
-  it("a trailing '/' that a final '*' matches, where the path without it has another rule, matches no rule", async () => {
+  it("a trailing '/' that a final '*' matches, where the path without it has another rule or none, matches no rule", async () => {
     // The premise: upstream routers ignore a trailing slash by default.
     const router = new Router();
     router.get('/api/orders', (ctx) => { ctx.body = 'list'; });
@@ -93,8 +93,12 @@ describe('pdp rules: matching a request to a pdp.yaml rule', () => {
     assert.equal(m('GET', '/api/orders/'), null, 'not an order with an empty rest');
     assert.equal(m('GET', '/api/orders/1')?.rule.action, 'read');
     assert.equal(m('GET', '/api/orders/1/')?.params['*'], '1/', 'the path without it has the same rule');
-    // Without a rule for the path without it, nothing is ambiguous.
-    assert.equal(compileRules([rule('GET /files/*', 'read', 'File')])('GET', '/files/')?.params['*'], '');
+    // Without a rule for the path without it, too: the upstream serves /files there, which no rule
+    // allows (denied as no_rule when asked for as such), not a file with an empty name.
+    const files = compileRules([rule('GET /files/*', 'read', 'File')]);
+    assert.equal(files('GET', '/files'), null);
+    assert.equal(files('GET', '/files/'), null, 'not a file with an empty rest');
+    assert.equal(files('GET', '/files/a/')?.params['*'], 'a/', 'the path without it has the same rule');
   });
 
   it('params cannot touch Object.prototype', () => {
