@@ -36,22 +36,32 @@ async function flood(env: IdpBff, n: number, query = ''): Promise<{ statuses: Ma
   return { statuses, retryAfter };
 }
 
-describe('BFF: anonymous /auth/login requests against a 4 MB Redis (noeviction)', function () {
-  this.timeout(120_000);
-  const LIMIT = 300;
-  let redis: RedisServer;
-  let env: IdpBff;
+/**
+ * A describe block whose tests run against a BFF with GOLDPATH_MAX_LOGINS_PER_MINUTE = LIMIT and
+ * a 4 MB Redis with noeviction of its own (each block its own minute's count).
+ */
+const LIMIT = 300;
+function againstSmallRedis(title: string, tests: (get: () => { redis: RedisServer; env: IdpBff }) => void): void {
+  describe(title, function () {
+    this.timeout(120_000);
+    let redis: RedisServer;
+    let env: IdpBff;
+    before(async () => {
+      redis = await RedisServer.start(['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction']);
+      env = await startIdpBff({ redis, settings: { loginsPerMinute: LIMIT } });
+    });
+    after(async () => {
+      await env?.close();
+      await redis?.stop();
+    });
+    tests(() => ({ redis, env }));
+  });
+}
 
-  before(async () => {
-    redis = await RedisServer.start(['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction']);
-    env = await startIdpBff({ redis, settings: { loginsPerMinute: LIMIT } });
-  });
-  after(async () => {
-    await env?.close();
-    await redis?.stop();
-  });
+againstSmallRedis('BFF: anonymous /auth/login requests against a 4 MB Redis (noeviction)', (get) => {
 
   it('6,000 of them store at most GOLDPATH_MAX_LOGINS_PER_MINUTE transactions a minute, and lose no signed-in session', async () => {
+    const { redis, env } = get();
     const bob = await env.login('bob');
     assert.ok(bob.sessionCookie, 'bob has a session');
     const before = await usage(redis);
@@ -78,22 +88,10 @@ describe('BFF: anonymous /auth/login requests against a 4 MB Redis (noeviction)'
   });
 });
 
-describe('BFF: anonymous /auth/login requests with the longest return_to, against a 4 MB Redis (noeviction)', function () {
-  this.timeout(120_000);
-  const LIMIT = 300;
-  let redis: RedisServer;
-  let env: IdpBff;
-
-  before(async () => {
-    redis = await RedisServer.start(['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction']);
-    env = await startIdpBff({ redis, settings: { loginsPerMinute: LIMIT } });
-  });
-  after(async () => {
-    await env?.close();
-    await redis?.stop();
-  });
+againstSmallRedis('BFF: anonymous /auth/login requests with the longest return_to, against a 4 MB Redis (noeviction)', (get) => {
 
   it('an 8 KiB return_to counts for what its transaction holds: the limit still bounds the bytes, and Redis keeps taking sessions', async () => {
+    const { redis, env } = get();
     // The longest return_to kept (8 KiB, as long a link as the sidecar lets through) makes a
     // transaction of ~11 KiB, 16 times an ordinary one (~700 bytes): counted as one sign-in, the
     // limit let a flood make Redis hold 16 times what GOLDPATH_MAX_LOGINS_PER_MINUTE is sized for
