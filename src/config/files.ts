@@ -15,16 +15,19 @@ function sizeText(bytes: number): string {
 }
 
 /** The problem for a file over `maxBytes`. */
-export function tooLarge(maxBytes: number): string {
-  return `is larger than ${sizeText(maxBytes)}, the most goldpath reads (a policy file is a few KiB; split a large one)`;
+export function tooLarge(maxBytes: number, hint = 'a policy file is a few KiB; split a large one'): string {
+  return `is larger than ${sizeText(maxBytes)}, the most goldpath reads (${hint})`;
 }
 
+/** Keys, certificates and CA bundles named in idps.yaml: a few KiB (a public CA bundle ~200 KiB). */
+export const MAX_KEY_FILE_BYTES = 1024 * 1024;
+
 /** Why `abs` is not a readable regular file of at most `maxBytes` (if given), or undefined if it is. */
-export async function fileProblem(abs: string, maxBytes?: number): Promise<string | undefined> {
+export async function fileProblem(abs: string, maxBytes?: number, hint?: string): Promise<string | undefined> {
   try {
     const s = await stat(abs);
     if (!s.isFile()) return 'is not a file';
-    if (maxBytes !== undefined && s.size > maxBytes) return tooLarge(maxBytes);
+    if (maxBytes !== undefined && s.size > maxBytes) return tooLarge(maxBytes, hint);
     // Opened, not access(R_OK): Deno's access works R_OK out from the mode bits with the uid and
     // primary gid alone (no supplementary groups, no root), so it refuses files a read opens fine
     // (a Kubernetes fsGroup secret, mode 0440). A regular file (above): opening it cannot block.

@@ -3,7 +3,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AudienceConfig, ClientAuth, IdpConfig, IdpsConfig } from './types.ts';
-import { fileProblem, resolvedNote } from './files.ts';
+import { fileProblem, MAX_KEY_FILE_BYTES, resolvedNote } from './files.ts';
 import { signingKeyProblem } from './jwk.ts';
 import { issuerProblem } from './origin.ts';
 import { NAME } from './routes.ts';
@@ -70,7 +70,8 @@ async function keyFile(c: Cursor, what: string): Promise<string | undefined> {
   const s = c.string({ what });
   if (s === undefined) return undefined;
   const abs = path.resolve(c.y.dir, s);
-  const why = await fileProblem(abs);
+  // Bounded: each is read whole, at every start and reload (a path to a log file by mistake).
+  const why = await fileProblem(abs, MAX_KEY_FILE_BYTES, 'a key or certificate file is a few KiB');
   if (why) {
     c.problem(`${c.show(s)} ${why} ${resolvedNote(abs, (t) => c.safe(t))}`);
     return undefined;

@@ -131,6 +131,9 @@ const cases: Case[] = [
     expect: [['idps.yaml', 4, 'idps.dev.client_secret', /client_auth: client_secret_post/]] },
   { name: 'client_auth value', files: { idps: idp('    client_auth: none\n') },
     expect: [['idps.yaml', 6, 'idps.dev.client_auth', /expected one of client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth/]] },
+  { name: 'a key file larger than 1 MiB is refused unread', files: {
+    idps: idp('    client_auth: private_key_jwt\n    private_key: big.json\n'), extra: { 'big.json': ' '.repeat(1024 * 1024 + 1) },
+  }, expect: [['idps.yaml', 7, 'idps.dev.private_key', /"big\.json" is larger than 1 MiB, the most goldpath reads \(a key or certificate file is a few KiB\)/]] },
   { name: 'private_key must exist', files: { idps: idp('    client_auth: private_key_jwt\n    private_key: keys/missing.json\n') },
     expect: [['idps.yaml', 7, 'idps.dev.private_key', /"keys\/missing\.json" does not exist/]] },
   { name: 'private_key must be a private JWK', files: {
