@@ -207,6 +207,16 @@ export function compileRules(rules: readonly PdpRule[], opts: { indexFrom?: numb
       const other = first(bare, n, compiled, (c) => allows(c) && matches(c, bare, n, false));
       if (other !== undefined && other !== hit) return null;
     }
+    // The same for a '?' or '#' in the path, which only a percent-encoding (%3F, %23) puts there:
+    // servers that decode the path and then read it as a URL again end it there (urlEnd): with the
+    // rules above, /api/orders/admin%3F is an order here and admin there. Denied unless the path
+    // cut there has this same rule: also when it has none, which the upstream then serves unjudged.
+    const end = urlEnd(path);
+    if (end > 0) {
+      const cut = path.slice(0, end).split('/');
+      const other = first(cut, cut.length - 1, compiled, (c) => allows(c) && matches(c, cut, cut.length - 1, false));
+      if (other !== hit) return null;
+    }
     // The same for a trailing '/', which most upstream routers ignore (@koa/router and Express by
     // default, ASP.NET Core, Spring MVC up to 5.3): only a final '*' matches such a path here, but
     // with `GET /api/orders` (admin) and `GET /api/orders/*` (reader), /api/orders/ is the list
@@ -227,6 +237,18 @@ export function compileRules(rules: readonly PdpRule[], opts: { indexFrom?: numb
     if (hit.wildcard) params['*'] = segs.slice(k + 1).join('/');
     return { rule: hit.rule, index: hit.index, params };
   };
+}
+
+/**
+ * Where a decoded path ends for a server that decodes it and then reads it as a URL again: at its
+ * first '?' or '#' (which only %3F or %23 puts in a path), or -1 when it holds neither. Apache's
+ * mod_rewrite does so when it substitutes a decoded path (before 2.4.60, and with UnsafeAllow3F
+ * after: CVE-2024-38474), as does a handler that parses `decodeURIComponent(req.url)`.
+ */
+export function urlEnd(path: string): number {
+  const q = path.indexOf('?');
+  const h = path.indexOf('#');
+  return q < 0 ? h : h < 0 ? q : Math.min(q, h);
 }
 
 /** The resource id a rule's template yields: ':name' → the parameter, a literal as is, none → null. */

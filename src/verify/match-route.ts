@@ -19,5 +19,10 @@ export const matchRoute: VerifyStep = function matchRoute(ctx) {
   if (table.formatAmbiguous(path, route)) {
     throw new BadRequest('X-Forwarded-Uri rejected: without its .format suffix, it falls under another route', 'invalid_request');
   }
+  // And for a '?' or '#' decoded from %3F or %23, where servers that decode the path and read it
+  // as a URL again end it (route-table.ts).
+  if (table.cutAmbiguous(path, route)) {
+    throw new BadRequest("X-Forwarded-Uri rejected: cut at its encoded '?' or '#', it falls under another route", 'invalid_request');
+  }
   ctx.state.route = route;
 };

@@ -1,6 +1,7 @@
 // Step 2: only routes declared in routes.yaml can reach an upstream. Longest prefix wins,
 // and a prefix matches on a segment boundary (/api/orders matches /api/orders/1, not /api/ordersX).
 import type { RouteConfig } from '../config/types.ts';
+import { urlEnd } from '../pdp/rules.ts';
 
 /** Whether `s` holds an upper-case ASCII letter in its first `n` characters. */
 function hasUpper(s: string, n: number): boolean {
@@ -71,6 +72,18 @@ export class RouteTable {
     const dot = formatDot(path);
     if (dot < exact.prefix.length) return false;
     return this.match(path.slice(0, dot)) !== exact;
+  }
+
+  /**
+   * Whether `path`, which matched `exact`, would match another route (or none) once cut at its
+   * first '?' or '#', as servers that decode a path and then read it as a URL again end it there
+   * (urlEnd: Apache's mod_rewrite, CVE-2024-38474): /api/public/admin%3F is the public route
+   * /api/public here, but the session route /api/public/admin there. Only %3F and %23 put these
+   * characters in a canonical path: /api/orders/a%3Fb, an order named `a?b`, is still an order.
+   */
+  cutAmbiguous(path: string, exact: RouteConfig): boolean {
+    const end = urlEnd(path);
+    return end >= 0 && this.match(path.slice(0, end)) !== exact;
   }
 }
 

@@ -6,13 +6,16 @@
 //   (ii) the route chosen for the canonical path is the route that every modelled upstream would
 //        reach: the WHATWG reference, and servers that decode then normalise (Node's naive
 //        decode + path.normalize), decode twice, treat '\' as '/', strip ';' path parameters after
-//        decoding (Spring, Tomcat-style), or apply Unicode NFKC (IIS best fit, some frameworks).
+//        decoding (Spring, Tomcat-style), apply Unicode NFKC (IIS best fit, some frameworks), or
+//        decode and then read the path as a URL again, ending it at a decoded '?' or '#' (Apache's
+//        mod_rewrite, CVE-2024-38474; a handler that parses decodeURIComponent(req.url)).
 // A route decision that could differ from an upstream's view must have been a 400.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fc from 'fast-check';
 import { canonicalize } from '../../src/verify/canonical-uri.ts';
 import { RouteTable } from '../../src/verify/route-table.ts';
+import { urlEnd } from '../../src/pdp/rules.ts';
 import { GoldpathError } from '../../src/errors.ts';
 import type { RouteConfig } from '../../src/config/types.ts';
 
@@ -52,11 +55,20 @@ const UPSTREAMS: Record<string, (uri: string) => string | undefined> = {
   "'\\' is a separator": (uri) => attempt(() => path.posix.normalize(decodeURIComponent(pathOf(uri)).replaceAll('\\', '/'))),
   "';' parameters stripped after decoding": (uri) => attempt(() => decodeSegments(pathOf(uri)).split('/').map((s) => s.split(';')[0]).join('/')),
   'Unicode NFKC': (uri) => attempt(() => path.posix.normalize(decodeSegments(pathOf(uri)).normalize('NFKC'))),
+  "decoded '?' or '#' ends the path": (uri) => attempt(() => decodeSegments(pathOf(uri)).split(/[?#]/)[0]!),
 };
 
+/**
+ * The canonical path, or undefined when step 1 (canonicalize) refuses it, or step 2 does for a path
+ * that a decoded '?' or '#' would cut into another route: a 400 (cutAmbiguous), or the 404 of no
+ * route when only the cut path has one.
+ */
 function accepted(uri: string): string | undefined {
   try {
-    return canonicalize(uri).path;
+    const p = canonicalize(uri).path;
+    const r = TABLE.match(p);
+    if (r === undefined) return urlEnd(p) >= 0 && TABLE.match(p.slice(0, urlEnd(p))) !== undefined ? undefined : p;
+    return TABLE.cutAmbiguous(p, r) ? undefined : p;
   } catch (err) {
     assert.ok(err instanceof GoldpathError, `canonicalize threw ${String(err)} for ${JSON.stringify(uri)}`);
     assert.ok(err.status === 400 || err.status === 414, `status ${err.status}`);
@@ -79,7 +91,7 @@ function check(uri: string): void {
 
 // Building blocks rich in what confuses path handling.
 const TOKENS = [
-  '/', '/', '/', '.', '..', '%', '%2e', '%2E', '%2f', '%2F', '%5c', '%5C', '2e', '2f', '5c', '\\', ';', '%3b', '%3B', '?', '#',
+  '/', '/', '/', '.', '..', '%', '%2e', '%2E', '%2f', '%2F', '%5c', '%5C', '2e', '2f', '5c', '\\', ';', '%3b', '%3B', '?', '#', '%3f', '%3F', '%23',
   '%25', '%252e', '%252f', '%00', '%0a', '%7f', '%C0%AF', '%C0%AE', '%E2%80%AE', '%EF%BC%8F', '%EF%BC%8E', '%E2%80%A5', '%C2%85',
   '%EF%BC%9B', '%EF%BC%BC', '%EF%BD%8Frders', '%EF%AC%81', 'e%CC%81', '%C2%B2', '%20', ' ', '\t', '\n', '\r', '\0', '\x7f', 'é', '\u00a0', '+', '&', '=', ':', '@', '~', '!', '$', "'",
   '*', ',', '(', ')', '%41', '%6f', '%6F', '%2', '%zz', 'api', 'api', 'orders', 'orders', 'admin', 'public', 'docs', 'a', '1', 'x%2e',

@@ -4,6 +4,8 @@
 //     ASP.NET Core): a path such an upstream gives to another route, or another rule's handler;
 //   - a `.format` suffix, which Rails routes and Spring MVC up to 5.2 strip, and a trailing dot or
 //     space, which Windows servers drop;
+//   - a '?' or '#' decoded from %3F or %23, where servers that read the decoded path as a URL
+//     again end it;
 //   - Unicode that folds to ASCII (NFKC, case mapping) or vanishes (zero-width characters);
 //   - a method override in the query (`?_method=DELETE`);
 // and what the upstream must never get: the session cookie, in any spelling a server reads.
@@ -153,6 +155,26 @@ rules:
     assert.equal((await verify('/api/public/.well-known')).status, 200);
     assert.equal((await verify('/api/orders/42.json', cookie)).status, 200);
     assert.equal((await verify('/api/orders/v1.2/x', cookie)).status, 403, 'no rule has two segments after /api/orders');
+  });
+
+  it("an encoded '?' or '#' (%3F, %23) where a server that decodes the path and reads it as a URL again cuts it into another route: 400; into another rule: 403", async function () {
+    // Apache's mod_rewrite (CVE-2024-38474; still so with UnsafeAllow3F), or a handler parsing
+    // decodeURIComponent(req.url): /api/public/admin%3F is /api/public/admin there. Here it was
+    // the public route's: an anonymous 200 for the session route's handler.
+    for (const uri of ['/api/public/admin%3F', '/api/public/admin%3f/x', '/api/public/admin%23', '/api/public/admin%23x%3Fy']) {
+      const res = await verify(uri);
+      assert.equal(res.status, 400, `${uri} → ${res.status}`);
+      assert.match(res.body.error_description, /encoded '\?' or '#'/);
+      assert.equal(res.headers['cache-control'], 'no-store');
+    }
+    const { cookieValue } = await store.create(newSession({ roles: ['reader'] }));
+    const cookie = `${cookieName}=${cookieValue}`;
+    // The admin-only literal rule, reached as an order `admin?` (read, which a reader may).
+    for (const uri of ['/api/orders/admin%3F', '/api/orders/admin%23x']) assert.equal((await verify(uri, cookie)).status, 403, uri);
+    // Where the cut changes neither route nor rule, `?` and `#` are just part of a name.
+    assert.equal((await verify('/api/public/a%3Fb')).status, 200);
+    assert.equal((await verify('/api/public/why%3F/x%23y')).status, 200);
+    assert.equal((await verify('/api/orders/42%3Fx', cookie)).status, 200);
   });
 
   it('a segment ending in a dot or a space (dropped by Windows servers): 400', async function () {
