@@ -13,6 +13,10 @@ export function segmentProblem(segment: string, quote: Quote = JSON.stringify): 
   if (segment === '.' || segment === '..') return 'must not contain dot segments (. or ..)';
   if (segment.includes('%')) return 'must not contain percent-encoding (write the decoded characters)';
   if (segment.includes('*')) return 'must not contain *';
+  // The sidecar refuses every request whose path holds these (src/verify/canonical-uri.ts): a
+  // prefix or rule with one could never match.
+  if (segment.includes(';')) return 'must not contain ; (the sidecar refuses path parameters in every request, so it could never match)';
+  if (segment.endsWith('.')) return 'must not end with . (the sidecar refuses such a segment in every request, as Windows servers drop it, so it could never match)';
   if (!SEGMENT.test(segment)) return `has a character not allowed in a path segment in ${quote(segment)}`;
   return undefined;
 }
