@@ -51,6 +51,8 @@ export class CacheFreshness {
   readonly #inner: SessionStore & ResyncSource;
   /** The cache's clear(): a stall empties it. */
   readonly #clear: () => void;
+  /** The cache's look at its clock, at every beat (a step back no lookup saw: cache.ts #tick). */
+  readonly #tick: () => void;
   readonly #every: number;
   /** Read by the cache's lookup() (a clock step back matters only with a heartbeat) and its resync listener. */
   heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -69,9 +71,10 @@ export class CacheFreshness {
    */
   freshUntil: number;
 
-  constructor(inner: SessionStore & ResyncSource, opts: SessionCacheOptions, clear: () => void) {
+  constructor(inner: SessionStore & ResyncSource, opts: SessionCacheOptions, clear: () => void, tick: () => void) {
     this.#inner = inner;
     this.#clear = clear;
+    this.#tick = tick;
     this.#stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
     this.#freshMs = opts.freshMs ?? DEFAULT_FRESH_MS;
     if (!(this.#freshMs > 0)) throw new RangeError('freshMs must be positive');
@@ -85,6 +88,7 @@ export class CacheFreshness {
   start(): void {
     if (this.#every > 0) {
       this.heartbeat = setInterval(() => {
+        this.#tick(); // first: a step back closes the window before this beat's probe is sent
         this.#quietBeats++;
         this.beat();
       }, this.#every);

@@ -108,7 +108,7 @@ export class CachingSessionStore implements SessionStore {
     this.#dateClock = this.#now === Date.now;
     this.#onRefused = opts.onRefused;
     if (!(this.#ttl > 0)) throw new RangeError('ttlMs must be positive');
-    this.#freshness = new CacheFreshness(inner, opts, () => this.clear());
+    this.#freshness = new CacheFreshness(inner, opts, () => this.clear(), () => this.#tick());
     this.#unsubscribe = [
       inner.onInvalidate((id) => this.#invalidate(id)),
       inner.onResync(() => {
@@ -161,15 +161,7 @@ export class CachingSessionStore implements SessionStore {
   lookup(cookieValue: string): Session | null | Promise<Session | null> {
     const now = this.#now();
     if (now > this.#latest) this.#latest = now;
-    else if (now < this.#latest) {
-      // The clock went back. Probe times were taken on the clock before the step, so they prove
-      // nothing on this one: wait for a probe sent after it (≤ heartbeatMs; lookups read the
-      // store meanwhile). Kept as they were, a step back of up to a second froze the comparison
-      // below on the old time, and memory answered whatever the link did.
-      if (this.#dateClock && this.#freshness.heartbeat !== undefined) this.#freshness.freshUntil = -Infinity;
-      if (now < this.#latest - CLOCK_STEP_BACK_MS) this.clear();
-      this.#latest = now;
-    }
+    else if (now < this.#latest) this.#steppedBack(now);
     const e = this.#entries.get(cookieValue);
     let known: CachedSession | undefined;
     if (e !== undefined) {
@@ -203,6 +195,31 @@ export class CachingSessionStore implements SessionStore {
     }
     this.misses++;
     return this.#load(cookieValue, undefined, id);
+  }
+
+  /**
+   * The clock went back (seen by a lookup, or by the heartbeat's tick). Probe times were taken on
+   * the clock before the step, so they prove nothing on this one: wait for a probe sent after it
+   * (≤ heartbeatMs; lookups read the store meanwhile). Kept as they were, a step back of up to a
+   * second froze the freshness comparison on the old time, and memory answered whatever the link did.
+   */
+  #steppedBack(now: number): void {
+    if (this.#dateClock && this.#freshness.heartbeat !== undefined) this.#freshness.freshUntil = -Infinity;
+    if (now < this.#latest - CLOCK_STEP_BACK_MS) this.clear();
+    this.#latest = now;
+  }
+
+  /**
+   * Every heartbeat reads the clock as a lookup does. A lookup sees a step back only while the
+   * clock is still behind the previous lookup's time: a step during a quiet moment (no request
+   * for as long as the step) went unseen, and the last probe's window, taken on the old clock,
+   * stayed open for as long as the step (memory answered with no probe back for up to ~450 ms,
+   * the stall timeout, instead of freshMs), and entries outlived their TTL by as much.
+   */
+  #tick(): void {
+    const now = this.#now();
+    if (now > this.#latest) this.#latest = now;
+    else if (now < this.#latest) this.#steppedBack(now);
   }
 
   #refuse(): null {

@@ -74,6 +74,18 @@ function unpack(json: string, headers: readonly string[], r: CachedSession): Ses
   };
 }
 
+/** A character beyond Latin-1: V8 then holds the whole string at two bytes a character. */
+const WIDE = /[^\x00-\xff]/;
+
+/**
+ * What a string takes in memory, roughly: a byte a character, two when it has one beyond Latin-1
+ * (a name or claims in Chinese, Greek, Cyrillic...). Counted a byte a character, such sessions took
+ * twice what the cache's bound counted. Once per record (a miss, which also decrypts and parses).
+ */
+function held(s: string): number {
+  return WIDE.test(s) ? 2 * s.length : s.length;
+}
+
 /**
  * The rest of a cached session, beyond the strings a record counts: the record, its memo and what
  * the memo derives (identity headers, decisions, credentials), the cache's key and map slots.
@@ -106,7 +118,7 @@ export class CachedSession implements Session {
   /** [audience, Authorization header value, audience, ...]: `${type} ${value}` per token. */
   readonly #tokens: readonly string[];
   /**
-   * What this record holds, roughly, in bytes: its strings plus RECORD_OVERHEAD. The cache bounds
+   * What this record holds, roughly, in bytes: its strings (as V8 holds them, see held) plus RECORD_OVERHEAD. The cache bounds
    * the sum (cache.ts): an IdP's tokens and a user's claims have no size of their own.
    */
   readonly bytes: number;
@@ -126,8 +138,8 @@ export class CachedSession implements Session {
     this.reloading = undefined;
     this.#json = packed.json;
     this.#tokens = packed.tokens;
-    let bytes = RECORD_OVERHEAD + packed.json.length + csrf.length + s.id.length;
-    for (const t of packed.tokens) bytes += t.length;
+    let bytes = RECORD_OVERHEAD + held(packed.json) + held(csrf) + held(s.id);
+    for (const t of packed.tokens) bytes += held(t);
     this.bytes = bytes;
   }
 

@@ -571,6 +571,26 @@ describe('session cache', function () {
       }
     });
 
+    it('a clock that steps back while no lookup comes (a quiet moment) does not keep memory answering while no probe comes back', async function () {
+      // The step is seen by the heartbeat, not only by lookups: a lookup sees one only while the
+      // clock is still behind the previous lookup's time. Seen by none, the latest probe's window,
+      // taken on the clock before the step, stayed open for as long as the step.
+      const clock = movableDateNow();
+      const { stub, cache } = make({ heartbeatMs: 10, freshMs: 200, stallMs: 10_000 });
+      try {
+        await waitServing(cache);
+        await cacheOne(stub, cache, 'q');
+        clock.back(500); // an NTP step back of 0.5 s, no request meanwhile...
+        stub.held = []; // ...and the link goes silent: no probe comes back
+        await new Promise((x) => setTimeout(x, 580)); // the clock is past the last lookup's time again
+        assert.ok(cache.lookup('ok-q') instanceof Promise, 'served from memory 580 ms after the last probe came back (freshMs 200)');
+      } finally {
+        clock.restore();
+        stub.releasePings();
+        await cache.close().catch(() => {});
+      }
+    });
+
     it('a ping that fails (not merely slow) stops the cache serving at once', async function () {
       const { stub, cache } = make({ heartbeatMs: 20, stallMs: 1000 });
       try {
