@@ -1,5 +1,5 @@
-// POST /auth/logout: CSRF-checked; revokes the refresh token (RFC 7009) when the IdP supports it,
-// deletes the session, clears the cookie, then sends the browser to the IdP's end-session endpoint
+// POST /auth/logout: CSRF-checked; deletes the session, revokes the refresh token (RFC 7009) when
+// the IdP supports it, clears the cookie, then sends the browser to the IdP's end-session endpoint
 // (302 for a form navigation, {"logout_url"} for fetch/XHR); to / instead while the IdP is known
 // to take no connections (oidc/reachability.ts): its URL would end on the browser's error page.
 import type { Context } from 'koa';
@@ -113,20 +113,26 @@ export function logoutHandler(deps: BffDeps) {
     await within(task, REVOCATION_WAIT_MS, () => new Error('revocation still running')).catch(() => undefined);
   }
 
-  /** Revoke, delete, and build the end-session URL. Revocation is best effort: the session dies anyway. */
+  /** Delete, revoke, and build the end-session URL. Revocation is best effort: the session dies anyway. */
   async function endSession(ctx: Context, session: Session): Promise<string | undefined> {
     // Only at the IdP that signed the user in: an entry given another issuer since (a reload) is
     // another IdP, which must not be sent this session's refresh token or ID token.
     const named = deps.idps.get(session.idp);
     const idp = named && signedInAt(session, named.idp.issuer) ? named : undefined;
     const rt = session.secrets.refreshToken;
-    if (idp && rt) await revoke(ctx, idp, rt);
-    // And the refresh token the session holds as it is deleted, when a refresh rotated it since the
-    // read above: at an IdP that revokes per token (not per grant), the grant would live on under
-    // it, held by nobody. (A refresh that saves after the delete finds no session, and revokes the
-    // token it obtained: oidc/token-refresh.ts.) No lock is taken: a logout never waits on a refresh.
+    // Deleted first, then revoked: every sidecar refuses the session from the delete on. Revoked
+    // first, it was served while the IdP's revocation endpoint took its time (up to
+    // REVOCATION_WAIT_MS), and for good when the BFF died meanwhile. A BFF that dies after the
+    // delete leaves a grant nobody holds (the refresh token was only in the session).
+    // The refresh token the session holds as it is deleted is revoked too, when a refresh rotated
+    // it since the read above: at an IdP that revokes per token (not per grant), the grant would
+    // live on under it, held by nobody. (A refresh that saves after the delete finds no session, and
+    // revokes the token it obtained: oidc/token-refresh.ts.) No lock is taken: a logout never waits on a refresh.
     const held = (await store.take(session.id))?.refreshToken;
-    if (idp && held && held !== rt) await revoke(ctx, idp, held);
+    if (idp) {
+      const tokens = [rt, held].filter((t, i, all): t is string => t !== undefined && all.indexOf(t) === i);
+      await Promise.all(tokens.map((t) => revoke(ctx, idp, t)));
+    }
     log.info({ reqId: ctx.state.requestId, idp: session.idp, sub: session.sub }, 'logout');
     if (!idp) return undefined;
     if (idp.reachability.unreachable()) {
