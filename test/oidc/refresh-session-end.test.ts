@@ -33,8 +33,6 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
   let answered: (() => Promise<void>) | undefined;
   /** Edits the JSON of the IdP's refresh answers (none when undefined). */
   let editRefresh: ((body: Record<string, unknown>) => void | Promise<void>) | undefined;
-  /** Awaited before the BFF sends a revocation request to the IdP. */
-  let revoking: (() => Promise<void>) | undefined;
   /** Revocation requests the BFF sent. */
   let revocations = 0;
   /** Awaited before the sidecar sends a revocation request to the IdP. */
@@ -45,7 +43,6 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
     const bffFetch: FetchLike = async (url, init) => {
       if (String(url).endsWith('/token/revocation')) {
         revocations++;
-        await revoking?.();
       }
       return globalThis.fetch(url, init as RequestInit);
     };
@@ -77,7 +74,6 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
     issued = [];
     answered = undefined;
     editRefresh = undefined;
-    revoking = undefined;
     revocations = 0;
     sidecarRevoking = undefined;
   });
@@ -156,21 +152,29 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
     const { cookie, csrf, session } = await expiredSession('bob');
     const reached = gate();
     const go = gate();
-    revoking = async () => {
-      revoking = undefined;
+    // The BFF's own store: its delete (take) waits until the test lets it go on.
+    const store = env.store as { take: SessionStore['take'] };
+    const take = store.take;
+    store.take = async (id) => {
+      store.take = take;
       reached.open();
       await go.promise;
+      return take.call(env.store, id);
     };
-    const out = logout(cookie, csrf);
-    await reached.promise;
-    // The logout has read the session and is revoking its refresh token: meanwhile a request
-    // refreshes and saves the rotated one.
-    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
-    assert.equal(res.status, 200, res.body);
-    assert.equal(issued.length, 1);
-    assert.equal((await env.store.getById(session.id))?.secrets.refreshToken, issued[0]);
-    go.open();
-    assert.equal((await out).status, 200);
+    try {
+      const out = logout(cookie, csrf);
+      await reached.promise;
+      // The logout has read the session and is about to delete it: meanwhile a request refreshes
+      // and saves the rotated refresh token.
+      const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+      assert.equal(res.status, 200, res.body);
+      assert.equal(issued.length, 1);
+      assert.equal((await env.store.getById(session.id))?.secrets.refreshToken, issued[0]);
+      go.open();
+      assert.equal((await out).status, 200);
+    } finally {
+      store.take = take;
+    }
     assert.equal(await env.store.getById(session.id), null);
     await noneLive([session.secrets.refreshToken!, ...issued]);
   });
