@@ -134,3 +134,33 @@ describe('BFF back-channel logout by sub on replicas whose clocks disagree', fun
     }
   });
 });
+
+describe('BFF back-channel logout of an unverified token whose iss is a run of slashes', function () {
+  // Anyone may post a logout token, and its `iss` picks the IdPs (byIssuer) before any signature
+  // is checked: the issuer comparison must cost what the string's length does, not its square.
+  this.timeout(60_000);
+  let env: IdpBff;
+  before(async () => {
+    env = await startIdpBff();
+    // One issuer under many names (as operators register one client per scope set): every name
+    // is compared with the token's iss.
+    const dev = env.config.idps.idps['dev']!;
+    const idps = Object.fromEntries(Array.from({ length: 16 }, (_, i) => i === 0 ? ['dev', dev] : [`dev${i}`, { ...dev, name: `dev${i}` }]));
+    await env.bff.reload({ ...env.config, idps: { default: 'dev', idps } });
+  });
+  after(() => env?.close());
+
+  it('is refused (400) in no more time than any other bad token: no quadratic backtracking over the slashes', async () => {
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const token = `${b64({ alg: 'RS256' })}.${b64({ iss: `${'/'.repeat(11_500)}x`, aud: 'goldpath' })}.x`;
+    assert.ok(new URLSearchParams({ logout_token: token }).toString().length < 16 * 1024, 'within the body limit');
+    await post(env.url, token); // warm-up
+    const started = performance.now();
+    const res = await post(env.url, token);
+    const ms = performance.now() - started;
+    assert.equal(res.status, 400, res.body);
+    assert.equal(JSON.parse(res.body).error, 'invalid_request');
+    // Measured: ~1 s with /\/+$/ (65 ms per name), a few ms without it.
+    assert.ok(ms < 600, `a 15 KB logout token held the BFF ${ms.toFixed(0)} ms`);
+  });
+});
