@@ -477,6 +477,30 @@ describe('development edge (src/dev/edge/)', () => {
       }
     });
 
+    for (const method of ['GET', 'DELETE', 'OPTIONS', 'POST']) {
+      it(`a chunked ${method} body goes on chunked: its bytes never reach the upstream as a request that met no forwardAuth`, async () => {
+        answer = allowWith({ 'X-Auth-User': 'alice' });
+        const inner = 'GET /api/smuggled HTTP/1.1\r\nHost: localhost\r\nX-Auth-User: admin\r\n\r\n';
+        const client = connect(edge.port, '127.0.0.1');
+        let got = '';
+        client.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+        try {
+          await new Promise<void>((r) => client.once('connect', r));
+          client.write(`${method} /api/orders/1 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n` +
+            `${Buffer.byteLength(inner).toString(16)}\r\n${inner}\r\n0\r\n\r\n`);
+          for (let i = 0; i < 100 && !got.includes('"service":"api"'); i++) await new Promise((r) => setTimeout(r, 20));
+          await new Promise((r) => setTimeout(r, 200)); // time for a second request to arrive, if any
+        } finally {
+          client.destroy();
+        }
+        assert.match(got, /^HTTP\/1\.1 200 /);
+        assert.deepEqual(up.api!.seen.map((s) => s.url), ['/api/orders/1'], 'the upstream read the body as a request of its own');
+        assert.equal(up.api!.seen[0]!.body.toString('latin1'), inner);
+        assert.equal(up.api!.seen[0]!.headers['x-auth-user'], 'alice');
+        assert.equal(auth.seen.length, 1);
+      });
+    }
+
     it('a client gone while forwardAuth is asked leaves no request to the upstream holding a socket (Traefik cancels it)', async () => {
       // An upstream that counts the connections it holds open.
       const open = new Set<Socket>();
@@ -677,6 +701,25 @@ describe('development edge (src/dev/edge/)', () => {
       } finally {
         await e.close();
         await api.close();
+      }
+    });
+
+    it('routes only what Traefik attaches to its plain-HTTP entry point: no router of another entry point, none with tls:', async () => {
+      const file = join(dir, 'entry-points.yml');
+      writeFileSync(file, ['http:', '  services:', '    s: { loadBalancer: { servers: [ { url: "http://s:1" } ] } }', '  routers:',
+        '    on-web: { rule: "Path(`/a`)", entryPoints: [web], service: s }',
+        '    internal: { rule: "Path(`/b`)", entryPoints: [traefik], service: s }',
+        '    secure: { rule: "Path(`/c`)", entryPoints: [web], tls: {}, service: s }',
+        '    everywhere: { rule: "Path(`/d`)", service: s }'].join('\n'));
+      const s = await echoUpstream('s');
+      const e = await startDevEdge({ port: 0, dynamicConfigPath: file, services: { s: s.url } }); // entry point "web"
+      try {
+        const status = async (path: string) => (await send(e.url, 'GET', path)).status;
+        assert.deepEqual([await status('/a'), await status('/b'), await status('/c'), await status('/d')], [200, 404, 404, 200]);
+        assert.deepEqual(s.seen.map((x) => x.url), ['/a', '/d']);
+      } finally {
+        await e.close();
+        await s.close();
       }
     });
 

@@ -8,6 +8,8 @@
 //   X-Forwarded-Ssl, ...) unless a middleware removes it. http.underscoreHeadersStrategy and
 //   http.middlewares (run ahead of every router's own) are applied; a query's ";" becomes "&"
 //   (http.AllowQuerySemicolons), or "%3B" with encodeQuerySemicolons.
+// - Routers: those of the entry point only (a router's entryPoints, when given, must name it) and
+//   none with tls: (Traefik serves those to TLS connections only; this edge is plain HTTP).
 // - Paths with encoded / \ NUL ; % ? # are refused (400); dot segments and duplicate slashes are
 //   removed before routing, and the upstream sees the cleaned path. A raw character Go escapes in a
 //   path (" < > \ ^ ` { | }) makes it escape the whole decoded path anew, as URL.EscapedPath does.
@@ -89,10 +91,14 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
   for (const name of omitted) {
     if (!config.routers.some((r) => r.name === name)) problems.push({ file, key: `http.routers.${name}`, message: 'omitRouters names a router that does not exist' });
   }
-  const routers = config.routers.filter((r) => !omitted.has(r.name));
   const entryPoint: EntryPointConfig = opts.staticConfigPath
     ? loadEntryPoint(opts.staticConfigPath, opts.entryPoint)
     : { name: opts.entryPoint ?? 'web', middlewares: [], underscoreHeadersStrategy: 'keep', encodeQuerySemicolons: false };
+  // Only the routers Traefik attaches to this plain-HTTP entry point: one of another entry point,
+  // or with tls: (served only to TLS connections), never sees these requests in production. Served
+  // here, a router meant for an internal entry point answered on the public port.
+  const routers = config.routers.filter((r) => !omitted.has(r.name) && !r.tls
+    && (r.entryPoints === undefined || r.entryPoints.some((n) => n === entryPoint.name)));
   for (const m of entryPoint.middlewares) {
     if (!config.middlewares[m]) {
       problems.push({ file: opts.staticConfigPath!, key: `entryPoints.${entryPoint.name}.http.middlewares`, message: `middleware ${m} is not defined in ${file}` });
@@ -265,6 +271,12 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
       stripHopByHop(headers, true);
       // The entry removed any client value, so this is the whole chain: the client's address.
       headers['x-forwarded-for'] = ex.clientIp;
+      // A chunked client body goes on chunked, whatever the method, as Go's transport sends it.
+      // Transfer-Encoding is hop-by-hop and went above; without it Node frames no GET, HEAD,
+      // DELETE or OPTIONS body and wrote it raw on the pooled connection, where the upstream read
+      // it as a request of its own: one that had met no forwardAuth and carried whatever
+      // X-Auth-User or Authorization the client wrote in it.
+      if (ex.req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
       const upstream = httpRequest({
         protocol: 'http:', hostname: target.hostname, port: target.port || 80, agent, maxHeaderSize: ANSWER_MAX_HEADER_BYTES,
         method: ex.req.method, path: ex.uri, headers, // passHostHeader: the Host header is kept

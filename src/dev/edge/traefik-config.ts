@@ -125,6 +125,10 @@ export interface EdgeRouter {
   readonly match: RuleMatcher;
   readonly middlewares: readonly string[];
   readonly service: string;
+  /** The router's entryPoints (undefined: every entry point, as Traefik's default). */
+  readonly entryPoints?: readonly string[];
+  /** tls: set: Traefik routes only requests that came over TLS to it. */
+  readonly tls: boolean;
 }
 
 export interface EdgeConfig {
@@ -244,6 +248,7 @@ export function loadEdgeConfig(file: string): EdgeConfig {
     const service = typeof r.service === 'string' ? stripProvider(r.service) : undefined;
     if (service === undefined) add([...at, 'service'], 'expected the name of a service in this file');
     else if (!isPlainObject(http.services) || !(service in http.services)) add([...at, 'service'], `service ${r.service} is not defined in http.services`);
+    if (r.entryPoints !== undefined && !isStringArray(r.entryPoints)) { add([...at, 'entryPoints'], 'expected a list of names'); ok = false; }
     const mws: string[] = [];
     if (r.middlewares !== undefined && !isStringArray(r.middlewares)) { add([...at, 'middlewares'], 'expected a list of names'); ok = false; }
     for (const [i, m] of (isStringArray(r.middlewares) ? r.middlewares : []).entries()) {
@@ -254,7 +259,8 @@ export function loadEdgeConfig(file: string): EdgeConfig {
     }
     if (!ok || !match || service === undefined) continue;
     routers.push({
-      name, rule: r.rule as string, match, middlewares: mws, service,
+      name, rule: r.rule as string, match, middlewares: mws, service, tls: r.tls !== undefined,
+      ...(r.entryPoints === undefined ? {} : { entryPoints: r.entryPoints as string[] }),
       priority: r.priority === undefined ? (r.rule as string).length : (r.priority as number),
     });
   }
