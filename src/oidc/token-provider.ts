@@ -163,10 +163,9 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
       // The IdP called the token DPoP-bound although this session has no key (it sent no proof):
       // an IdP's misstep, not ours. Nothing can be sent with it: 503 (logged), never a 500.
       if (!jwk) throw new Unavailable(`the IdP "${s.idp}" issued a DPoP token to a session without a DPoP key (is dpop set in idps.yaml as the IdP expects?)`);
-      const proof = await dpopProof(jwk, method, upstreamUrl, t.value);
-      return s === session ? { authorization: `DPoP ${t.value}`, dpop: proof } : { authorization: `DPoP ${t.value}`, dpop: proof, refreshed: s };
+      return { authorization: `DPoP ${t.value}`, dpop: await dpopProof(jwk, method, upstreamUrl, t.value), refreshed: s === session ? undefined : s };
     }
-    return s === session ? { authorization: `Bearer ${t.value}`, dpop: undefined } : { authorization: `Bearer ${t.value}`, dpop: undefined, refreshed: s };
+    return { authorization: `Bearer ${t.value}`, dpop: undefined, refreshed: s === session ? undefined : s };
   }
 
   return { credentials, fresh, idps };
