@@ -126,7 +126,7 @@ export function callbackHandler(deps: BffDeps) {
     // identity (and no session can be stored for it).
     if (idClaims.sub === '') return invalid(ctx, idp, { cause: 'the ID token "sub" is empty' });
     // A token no header can carry: every request of the session would fail upstream.
-    if (!sendable(tokens.access_token)) return invalid(ctx, idp, { cause: 'the access token is not printable ASCII (RFC 6749 A.12)' });
+    if (!sendable(tokens.access_token)) return invalid(ctx, idp, { cause: 'the access token is not printable ASCII (RFC 6749 A.12), or holds a space no Authorization header can carry' });
     // JSON lets an IdP send a lone surrogate (`"\ud800"`), which no UTF-8 holds: the session's
     // record would read back another id than its indexes (by sub, by sid) were written under.
     const sidClaim = idClaims['sid'];

@@ -157,7 +157,7 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     // A session bound to a DPoP key whose token is not (a refresh the IdP answered with a bearer
     // token): never sent as a bearer token, which anyone holding it could replay.
     if (t.type !== 'DPoP' && s.secrets.dpopJwk) throw new Unavailable(`the IdP "${s.idp}" issued a bearer token to a DPoP-bound session (dpop: true): it is not sent`);
-    if (!sendable(t.value)) throw new Unavailable(`the IdP "${s.idp}" issued an access token that is not printable ASCII (RFC 6749 A.12): it cannot be sent in a header`);
+    if (!sendable(t.value)) throw new Unavailable(`the IdP "${s.idp}" issued an access token that is not printable ASCII without spaces (RFC 6749 A.12, RFC 6750 2.1): it cannot be sent in a header`);
     if (t.type === 'DPoP') {
       const jwk = s.secrets.dpopJwk;
       // The IdP called the token DPoP-bound although this session has no key (it sent no proof):

@@ -72,11 +72,14 @@ export function isFresh(t: AccessToken | undefined, skewMs: number, now = Date.n
 
 /**
  * Whether an access token can be sent as it is in an Authorization header: RFC 6749 A.12's VSCHAR
- * (printable ASCII). Node refuses to write a header holding anything else (a 500), and an upstream
- * would read latin1 bytes as something else than the IdP meant.
+ * (printable ASCII) but the space. Node refuses to write a header holding anything else (a 500),
+ * and an upstream would read latin1 bytes as something else than the IdP meant. A space VSCHAR
+ * allows, but no Bearer (RFC 6750 2.1) or DPoP (RFC 9449 7.1) credential holds one: a trailing
+ * one is trimmed on the way (the upstream got another token than the IdP issued, and a DPoP
+ * proof's ath no longer matched it), an inner one makes the header read as something else.
  */
 export function sendable(value: string): boolean {
-  return /^[\x20-\x7e]+$/.test(value);
+  return /^[\x21-\x7e]+$/.test(value);
 }
 
 /**

@@ -29,7 +29,8 @@ export type IdTokenFault =
   | 'lone-surrogate-sub'  // sub holds a lone UTF-16 surrogate ("\ud800" in the JSON: valid JSON, not valid text)
   | 'lone-surrogate-sid'
   | 'empty-sid'       // sid is the empty string: no IdP session to index (back-channel logout refuses an empty sid)
-  | 'non-ascii-access-token';  // an access token a header cannot carry (RFC 6749 A.12: printable ASCII)
+  | 'non-ascii-access-token'  // an access token a header cannot carry (RFC 6749 A.12: printable ASCII)
+  | 'spaced-access-token';  // one with a space (VSCHAR, but no Bearer or DPoP credential holds one)
 
 export interface FakeIdpOptions {
   clientId: string;
@@ -276,7 +277,7 @@ export async function startFakeIdp(opts: FakeIdpOptions): Promise<FakeIdp> {
       return;
     }
     const body: Record<string, unknown> = {
-      access_token: randomBytes(24).toString('base64url') + (op.fault === 'non-ascii-access-token' ? '\u00e9' : ''),
+      access_token: randomBytes(24).toString('base64url') + (op.fault === 'non-ascii-access-token' ? '\u00e9' : op.fault === 'spaced-access-token' ? ' x' : ''),
       token_type: 'Bearer', expires_in: 300, scope: 'openid profile email',
       refresh_token: randomBytes(24).toString('base64url'),
     };

@@ -72,6 +72,7 @@ describe('a misbehaving IdP', function () {
     ['lone-surrogate-sub', 'an ID token whose sub holds a lone surrogate', (f) => assert.match(f.err?.cause ?? '', /"sub" or "sid" is not valid text/)],
     ['lone-surrogate-sid', 'an ID token whose sid holds a lone surrogate', (f) => assert.match(f.err?.cause ?? '', /"sub" or "sid" is not valid text/)],
     ['non-ascii-access-token', 'an access token a header cannot carry', (f) => assert.match(f.err?.cause ?? '', /access token is not printable ASCII/)],
+    ['spaced-access-token', 'an access token with a space (no Authorization header carries it as issued)', (f) => assert.match(f.err?.cause ?? '', /holds a space/)],
   ];
   for (const [fault, title, why] of faults) {
     it(`${title} is a 400 page, never a 500, and no session`, async () => {

@@ -189,6 +189,19 @@ describe('refresh answers', function () {
     assert.equal(res.headers['authorization'], undefined);
   });
 
+  it('an access token with a space in it is a 503, never sent: no Authorization header carries one as the IdP issued it', async () => {
+    // RFC 6749 A.12 lets a token hold spaces; Bearer (RFC 6750 2.1) and DPoP (RFC 9449 7.1) credentials
+    // cannot: a trailing one is trimmed on the way (another token reaches the upstream, a DPoP proof's
+    // ath no longer matches it), an inner one makes the header read as something else.
+    for (const [user, edit] of [['ursula', (t: string) => `${t} `], ['umberto', (t: string) => `${t.slice(0, 20)} ${t.slice(20)}`]] as const) {
+      const { cookie } = await loginExpiringAt(env, user, Date.now() - 1000);
+      editRefresh = (body) => { body['access_token'] = edit(String(body['access_token'])); };
+      const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+      assert.equal(res.status, 503, `${user}: ${res.status} ${String(res.headers['authorization'])}`);
+      assert.equal(res.headers['authorization'], undefined);
+    }
+  });
+
   it('a client the IdP no longer authenticates (invalid_client, a 401 challenge) is not sent again at every request: 503, the session stays', async () => {
     const { session } = await loginExpiringAt(env, 'erin', Date.now() - 1000);
     const dev = env.config.idps.idps['dev']!;
