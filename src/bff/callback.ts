@@ -16,6 +16,7 @@ import { CALLBACK_PATH } from './callback-path.ts';
 import { continuePage, signInAgain } from './error-page.ts';
 import { TX_TTL_MS, readBrowserCookie, readCookie, readTxCookie, setSessionCookie, sha256 } from './cookies.ts';
 import { single } from './login.ts';
+import type { LoginOutcome } from './metrics.ts';
 import type { BffDeps } from './state.ts';
 import { takeTransaction, type LoginTransaction } from './transaction.ts';
 
@@ -43,8 +44,16 @@ export function callbackHandler(deps: BffDeps) {
   // deps.idps is read per request, never kept: a SIGHUP reload swaps it (app.ts).
   const { settings, store, log, metrics } = deps;
 
-  async function fail(ctx: Context, description: string, detail: Record<string, unknown>, outcome: 'invalid' | 'idp_error' = 'invalid'): Promise<never> {
+  // Each callback is counted once, by outcome (SPEC 9): where its outcome is known, or, for one that
+  // ended otherwise (a repeated query parameter, the session store away), by the error it ended in.
+  const counted = new WeakSet<Context>();
+  function countLogin(ctx: Context, outcome: LoginOutcome): void {
+    counted.add(ctx);
     metrics.login(outcome);
+  }
+
+  async function fail(ctx: Context, description: string, detail: Record<string, unknown>, outcome: 'invalid' | 'idp_error' = 'invalid'): Promise<never> {
+    countLogin(ctx, outcome);
     log.info({ reqId: ctx.state.requestId, outcome, ...detail }, 'login failed');
     throw new BadRequest(description, outcome === 'idp_error' ? 'login_failed' : 'invalid_request');
   }
@@ -60,6 +69,7 @@ export function callbackHandler(deps: BffDeps) {
       await signIn(ctx, unheld);
     } catch (err) {
       if (unheld.idp && unheld.refreshToken !== undefined && !unheld.shared) discard(ctx, unheld.idp, unheld.refreshToken, unheld.browser, unheld.sub);
+      if (!counted.has(ctx)) countLogin(ctx, err instanceof GoldpathError && err.status < 500 ? 'invalid' : 'unavailable');
       throw err;
     }
   };
@@ -137,7 +147,7 @@ export function callbackHandler(deps: BffDeps) {
     try {
       userinfo = await idp.userinfo(tokens.access_token, idClaims.sub, tx.dpopJwk);
     } catch (err) {
-      if (err instanceof GoldpathError) throw countUnavailable(err);
+      if (err instanceof GoldpathError) throw countUnavailable(ctx, err);
       if (err instanceof UntrustedUserinfo) return invalid(ctx, idp, { cause: err.message, err: errorSummary(err.cause) });
       // The IdP refused the access token it has just issued (a 401 invalid_token: revoked, or its
       // session ended meanwhile; a bare 401 or 403 alike): an answer, as a refused sign-in is, not
@@ -200,7 +210,7 @@ export function callbackHandler(deps: BffDeps) {
     unheld.refreshToken = undefined; // the session holds it now
     const { cookieValue, session } = created;
     setSessionCookie(ctx, settings, cookieValue, session.expiresAt);
-    metrics.login('success');
+    countLogin(ctx, 'success');
     log.info({ reqId: ctx.state.requestId, idp: idp.name, sub: idClaims.sub, dpop: !!tx.dpopJwk }, 'login succeeded');
     const target = `${settings.publicOrigin}${tx.returnTo}`;
     // The session cookie is SameSite=Strict, and this request belongs to a navigation another site
@@ -250,8 +260,8 @@ export function callbackHandler(deps: BffDeps) {
     }, (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'login failed: its refresh token is not revoked (the store cannot say whether the browser has a session)')));
   }
 
-  function countUnavailable(err: GoldpathError): GoldpathError {
-    if (err.status >= 500) metrics.login('unavailable');
+  function countUnavailable(ctx: Context, err: GoldpathError): GoldpathError {
+    if (err.status >= 500) countLogin(ctx, 'unavailable');
     return err;
   }
 
@@ -264,7 +274,7 @@ export function callbackHandler(deps: BffDeps) {
       // The IdP does not accept goldpath's own client (a wrong or rotated secret, key or
       // certificate; a registration without this grant): every login fails until an operator
       // fixes it, and it is not the user's sign-in response that is wrong.
-      metrics.login('unavailable');
+      countLogin(ctx, 'unavailable');
       log.error({ reqId: ctx.state.requestId, err: summary, idp: idp.name }, 'the IdP refused goldpath\'s client at its token endpoint: check its client authentication in idps.yaml and its registration at the IdP');
       throw new Unavailable('the identity provider refused the sign-in; try again later');
     }
@@ -272,9 +282,9 @@ export function callbackHandler(deps: BffDeps) {
       // e.g. invalid_grant: a replayed, expired or foreign code, or a PKCE mismatch.
       return fail(ctx, `The identity provider did not accept the sign-in code (${err.error}). Start the sign-in again.`, { reason: 'token_error', err: summary, idp: idp.name });
     }
-    if (err instanceof GoldpathError) throw countUnavailable(err);
+    if (err instanceof GoldpathError) throw countUnavailable(ctx, err);
     if (err instanceof TypeError || (err instanceof oidc.ClientError && (OUTAGE_CODES.has(err.code ?? '') || err.code === undefined))) {
-      metrics.login('unavailable');
+      countLogin(ctx, 'unavailable');
       log.warn({ reqId: ctx.state.requestId, err: summary, idp: idp.name }, 'IdP unreachable during login');
       throw new Unavailable('the identity provider cannot be reached; try again shortly');
     }
