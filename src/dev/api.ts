@@ -32,6 +32,12 @@ export interface ExampleApiOptions {
 /** The names of the session cookie (SPEC section 4); the API reports whether one reached it. */
 const SESSION_COOKIES = new Set(['goldpath', '__Host-goldpath']);
 const MAX_BODY = 16 * 1024;
+/**
+ * How deep a JSON body may nest. The echo indents two spaces a level, so a body n deep comes back
+ * ~2n² bytes long: 16 KiB of brackets was ~130 MB and seconds of the demo's one thread, and
+ * deeper still JSON.stringify overflowed its stack (a 500).
+ */
+const MAX_DEPTH = 32;
 /** Headers shown only as a fingerprint or by name, never in full. */
 const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'dpop', 'x-csrf-token']);
 
@@ -90,11 +96,17 @@ async function echo(req: IncomingMessage, res: ServerResponse, url: URL): Promis
           json(res, 400, { error: 'invalid_json', error_description: 'the body is not valid JSON' });
           return;
         }
+        if (depth(body) > MAX_DEPTH) {
+          json(res, 400, { error: 'invalid_json', error_description: `the body is nested deeper than ${MAX_DEPTH} levels` });
+          return;
+        }
       } else body = { bytes: raw.length, content_type: type || null };
     }
   } else req.resume();
 
-  const query: Record<string, string | string[]> = {};
+  // No prototype: ?constructor=x read Object as an earlier value and echoed [null, "x"], and
+  // ?__proto__=a was lost.
+  const query: Record<string, string | string[]> = Object.create(null);
   for (const [k, v] of url.searchParams) {
     const prev = query[k];
     query[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
@@ -108,7 +120,7 @@ async function echo(req: IncomingMessage, res: ServerResponse, url: URL): Promis
   const dpop = header('dpop');
   const roles = header('x-auth-roles');
 
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(req.headers)) {
     if (v === undefined) continue;
     const value = Array.isArray(v) ? v.join(', ') : v;
@@ -133,6 +145,20 @@ async function echo(req: IncomingMessage, res: ServerResponse, url: URL): Promis
     headers,
     ...(body === undefined ? {} : { body }),
   }, method === 'HEAD');
+}
+
+/** The nesting depth of a parsed JSON value, without recursion (a scalar is 0). */
+function depth(value: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d + 1 > max) max = d + 1;
+    if (max > MAX_DEPTH) return max;
+    for (const child of Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
 }
 
 function parseCookieNames(cookie: string): string[] {

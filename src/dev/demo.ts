@@ -109,8 +109,12 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
     closers.push(() => api.close());
     const spa = await startSpaServer({ port: 0, host: '127.0.0.1' });
     closers.push(() => spa.close());
+    // The page at http://localhost: browsers try ::1 first, so with HOST unset the edge holds the
+    // port there too. On 127.0.0.1 alone, another server on [::1]:PORT (a dev server bound to
+    // "localhost") went unnoticed: the demo said "ready", and the browser showed that server.
+    const alsoHosts = !env['HOST'] && new URL(settings.publicOrigin).hostname === 'localhost' ? ['::1'] : [];
     const edge = await startDevEdge({
-      port: Number(env['PORT']), host,
+      port: Number(env['PORT']), host, alsoHosts,
       dynamicConfigPath: join(packageRoot(), 'traefik/dynamic/goldpath.yml'),
       staticConfigPath: join(packageRoot(), 'traefik/traefik.yml'),
       services: { api: api.url, bff: bff.url, spa: spa.url, verify: verify.url },
@@ -119,7 +123,7 @@ export async function startDemo(opts: { env: Record<string, string | undefined>;
       canonicalOrigin: settings.publicOrigin,
       log: root.child({ svc: 'edge' }),
     }).catch((err: unknown) => {
-      throw explainListenError(err, () => `HOST=${host}, PORT=${env['PORT']}`, `the demo's page (${settings.publicOrigin})`,
+      throw explainListenError(err, (e) => `${e.host === host ? `HOST=${host}` : `HOST unset: ${host} and, for localhost, ${e.host}`}, PORT=${env['PORT']}`, `the demo's page (${settings.publicOrigin})`,
         'give it another port: PORT=<free port>');
     });
     closers.push(() => edge.close());

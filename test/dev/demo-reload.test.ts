@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startDemo } from '../../src/dev/demo.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -101,6 +103,34 @@ describe('goldpath demo: SIGHUP reloads, logs and ports', function () {
         startDemo({ env: { PORT: String(port()), GOLDPATH_IDP_ISSUER: `http://localhost:${await freePort()}`, LOG_LEVEL: 'silent' }, log: silentLogger, signals: false }),
         (err: Error) => /PORT=/.test(err.message) && err.message.includes(String(port())),
       );
+    });
+
+    // A dev server bound to "localhost" (Vite, say) holds [::1]:PORT only. Browsers try ::1 first
+    // for http://localhost: the demo said "ready" on 127.0.0.1 while the page was that server's.
+    it("the page's, on ::1 only: the page at http://localhost would be another server's, so it is an error too", async function () {
+      const other = createServer((_req, res) => res.end('another server'));
+      const held = await new Promise<number | undefined>((resolve) => {
+        other.once('error', () => resolve(undefined));
+        other.listen(0, '::1', () => resolve((other.address() as AddressInfo).port));
+      });
+      if (held === undefined) {
+        // No IPv6 loopback on this machine: the demo must start on 127.0.0.1 alone, not fail on ::1.
+        const demo = await startDemo({ env: { PORT: String(await freePort()), GOLDPATH_IDP_ISSUER: `http://127.0.0.1:${await freePort()}`, LOG_LEVEL: 'silent' }, log: silentLogger, signals: false });
+        try {
+          assert.equal((await fetch(`${demo.url.replace('localhost', '127.0.0.1')}/`)).status, 200);
+        } finally {
+          await demo.close();
+        }
+        return;
+      }
+      try {
+        await assert.rejects(
+          startDemo({ env: { PORT: String(held), GOLDPATH_IDP_ISSUER: `http://127.0.0.1:${await freePort()}`, LOG_LEVEL: 'silent' }, log: silentLogger, signals: false }),
+          (err: Error) => /PORT=/.test(err.message) && err.message.includes(`[::1]:${held}`) && /in use/.test(err.message),
+        );
+      } finally {
+        await new Promise((resolve) => other.close(resolve));
+      }
     });
   });
 });

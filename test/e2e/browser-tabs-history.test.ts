@@ -110,6 +110,43 @@ describe('e2e: tabs and history in Chromium', function () {
     assert.doesNotMatch((await a.textContent('#signed-in-as'))!, /admin/i);
   });
 
+  it('another tab signed out and in as someone else: Log out\'s CSRF refusal makes this tab show who is signed in now, and Log out again goes through', async function () {
+    const a = await newPage();
+    await signIn(a, 'admin');
+    const b = await newPage();
+    await b.goto(origin + '/');
+    await waitWho(b, 'admin');
+    await logOut(b);
+    await b.click('#login');
+    await signInAtIdp(b, 'bob');
+    await waitWho(b, 'bob');
+    // Tab A still says admin and holds admin's CSRF token: its logout is refused.
+    await a.evaluate(() => document.querySelector('#status')!.setAttribute('data-status', ''));
+    await a.click('#logout');
+    await a.waitForFunction(() => document.querySelector('#status')?.getAttribute('data-status') !== '');
+    assert.equal(await a.getAttribute('#status', 'data-status'), '403');
+    assert.match((await a.textContent('#result-body'))!, /csrf/);
+    // The note says the page now shows who is signed in: it must, and Log out must then work.
+    await waitWho(a, 'bob').catch(() => {});
+    assert.equal(await a.textContent('#who-sub'), 'bob', 'tab A shows who a logout would end');
+    await logOut(a);
+    assert.equal(await a.locator('#login').isVisible(), true, 'the second Log out signed the browser out');
+    const session = await (await fetch(origin + '/auth/session', { headers: { cookie: (await context!.cookies(origin)).map((c) => `${c.name}=${c.value}`).join('; ') } })).json() as { authenticated: boolean };
+    assert.equal(session.authenticated, false);
+  });
+
+  it('/auth/session unavailable (503, the session store down): the page says it could not check, not that nobody is signed in', async function () {
+    const p = await newPage();
+    await p.route('**/auth/session', (route) => route.fulfill({
+      status: 503, contentType: 'application/json', body: '{"error":"unavailable","error_description":"the session store is unavailable"}',
+    }));
+    await p.goto(origin + '/');
+    await p.waitForFunction(() => !document.querySelector('#whoami-state')?.textContent?.startsWith('Checking'), null, { timeout: 10_000 });
+    const state = (await p.textContent('#whoami-state'))!;
+    assert.doesNotMatch(state, /not logged in/, state);
+    assert.match(state, /503/, state);
+  });
+
   it('a tab opened before signing in elsewhere: after one CSRF refusal it shows the user, and the retry goes through', async function () {
     const a = await newPage();
     await a.goto(origin + '/');

@@ -24,8 +24,8 @@
 import { request as httpRequest, Agent, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { Buffer } from 'node:buffer';
-import { ConfigError, type ConfigProblem } from '../../errors.ts';
-import { listen } from '../../http/serve.ts';
+import { ConfigError, ListenError, type ConfigProblem } from '../../errors.ts';
+import { listen, type Listening } from '../../http/serve.ts';
 import type { Logger } from '../../log.ts';
 import { fetchLimited, ResponseBodyTooLarge } from './fetch-limited.ts';
 import { copyHeaders, deleteTraefikXHeaders, hostOnly, portOf, single, stripHopByHop } from './headers.ts';
@@ -37,6 +37,12 @@ import { loadEdgeConfig, loadEntryPoint, selectRouter, type EdgeConfig, type Ent
 export interface DevEdgeOptions {
   readonly port: number;
   readonly host?: string;
+  /**
+   * More addresses to listen on, on the same port, when this machine has them: `::1` beside
+   * 127.0.0.1 for a page at http://localhost, which browsers try on ::1 first. Only an address the
+   * machine lacks is skipped; one in use is a startup error, as the main address's is.
+   */
+  readonly alsoHosts?: readonly string[];
   /** traefik/dynamic/goldpath.yml */
   readonly dynamicConfigPath: string;
   /**
@@ -300,19 +306,32 @@ export async function startDevEdge(opts: DevEdgeOptions): Promise<DevEdge> {
   }
 
   const listening = await listen(handler, opts.port, opts.host ?? '127.0.0.1');
+  const others: Listening[] = [];
+  const closeAll = async () => {
+    await Promise.all([listening, ...others].map((l) => l.close()));
+    agent.destroy();
+  };
+  for (const host of opts.alsoHosts ?? []) {
+    try {
+      others.push(await listen(handler, listening.port, host));
+    } catch (err) {
+      if (err instanceof ListenError && ABSENT_ADDRESS.has(err.code ?? '')) continue;
+      await closeAll();
+      throw err;
+    }
+  }
   return {
     url: listening.url,
     port: listening.port,
     config: { ...config, routers },
     entryPoint,
-    close: async () => {
-      await listening.close();
-      agent.destroy();
-    },
+    close: closeAll,
   };
 }
 
 const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** Listen errors of an address the machine does not have (no IPv6): an alsoHosts entry is skipped. */
+const ABSENT_ADDRESS: ReadonlySet<string> = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EINVAL']);
 
 function plain(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', 'content-length': Buffer.byteLength(text) });

@@ -60,7 +60,9 @@
     } else {
       $('whoami-state').textContent = body === 'error'
         ? 'Could not reach /auth/session.'
-        : 'You are not logged in. API calls will answer 401 (except the public endpoint).';
+        : body && typeof body.status === 'number'
+          ? `Could not check your session: /auth/session answered ${body.status}. Try again shortly.`
+          : 'You are not logged in. API calls will answer 401 (except the public endpoint).';
       details.hidden = true;
       $('signed-in-as').hidden = true;
       $('login').hidden = false;
@@ -73,7 +75,9 @@
       const r = await fetch('/auth/session', { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
       const body = await r.json().catch(() => null);
       session = r.ok && body && body.authenticated ? body : null;
-      renderSession(body);
+      // Only a 401 (or a 200 saying so) means nobody is signed in: a 503 (the session store down)
+      // read as "not logged in" sent people to sign in again, which fails the same way.
+      renderSession(r.ok || r.status === 401 ? body : { status: r.status });
     } catch {
       session = null;
       renderSession('error');
@@ -144,7 +148,14 @@
         headers: { Accept: 'application/json', 'X-CSRF-Token': session.csrf_token },
       });
       const data = await r.json().catch(() => ({}));
-      if (!r.ok) { showResult('POST', '/auth/logout', r.status, data); return; }
+      if (!r.ok) {
+        showResult('POST', '/auth/logout', r.status, data);
+        // As for an API call: a CSRF refusal means the browser's session is not the one this page
+        // knows (another tab signed in again). Without asking again, every later click sent the
+        // same stale token and the person could not sign out from this tab at all.
+        if (r.status === 403 && data && data.error === 'csrf') await loadSession();
+        return;
+      }
       session = null;
       const target = data && typeof data.logout_url === 'string' && /^https?:\/\//i.test(data.logout_url) ? data.logout_url : '/';
       window.location.assign(target);
