@@ -91,7 +91,8 @@ describe('e2e: tabs and history in Chromium', function () {
     assert.doesNotMatch((await p.innerText('body')), /"user": "admin"|Bearer/, 'the previous user\'s API answer is not shown');
   });
 
-  it('another tab signed out and in as someone else: the first write\'s CSRF refusal makes this tab show who is signed in now', async function () {
+  /** Tab A signed in as admin; then another tab signs out and in as bob. Tab A still shows admin. */
+  async function adminTabThenBobInAnother(): Promise<Page> {
     const a = await newPage();
     await signIn(a, 'admin');
     const b = await newPage();
@@ -101,6 +102,11 @@ describe('e2e: tabs and history in Chromium', function () {
     await b.click('#login');
     await signInAtIdp(b, 'bob');
     await waitWho(b, 'bob');
+    return a;
+  }
+
+  it('another tab signed out and in as someone else: the first write\'s CSRF refusal makes this tab show who is signed in now', async function () {
+    const a = await adminTabThenBobInAnother();
     // Tab A still says admin; the browser's session is bob's.
     const write = await statusAfterClick(a, 'write');
     assert.equal(write.status, '403');
@@ -111,15 +117,7 @@ describe('e2e: tabs and history in Chromium', function () {
   });
 
   it('another tab signed out and in as someone else: Log out\'s CSRF refusal makes this tab show who is signed in now, and Log out again goes through', async function () {
-    const a = await newPage();
-    await signIn(a, 'admin');
-    const b = await newPage();
-    await b.goto(origin + '/');
-    await waitWho(b, 'admin');
-    await logOut(b);
-    await b.click('#login');
-    await signInAtIdp(b, 'bob');
-    await waitWho(b, 'bob');
+    const a = await adminTabThenBobInAnother();
     // Tab A still says admin and holds admin's CSRF token: its logout is refused.
     await a.evaluate(() => document.querySelector('#status')!.setAttribute('data-status', ''));
     await a.click('#logout');
