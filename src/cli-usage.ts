@@ -4,7 +4,9 @@
 
 const ENV = {
   config: 'GOLDPATH_CONFIG_DIR        folder with routes.yaml, pdp.yaml, idps.yaml (default compose/config)',
-  redis: 'REDIS_URL                  the session store: redis://, rediss://, redis+sentinel://, redis+cluster:// (default redis://127.0.0.1:6379)',
+  redis: 'REDIS_URL                  the session store: redis://, rediss://, redis+sentinel://, redis+cluster:// (rediss+…: TLS)\n' +
+    '                             (default redis://127.0.0.1:6379)',
+  redisCa: 'REDIS_TLS_CA_FILE          PEM CA certificate(s) the rediss* servers are checked against, instead of Node\'s CAs',
   publicUrl: 'GOLDPATH_PUBLIC_URL        the origin the browser sees; https, or http on localhost (default http://localhost:8080)',
   keys: 'GOLDPATH_SESSION_KEYS      comma-separated base64url 32-byte keys; the first encrypts, all decrypt (required)',
   lifetimes: 'GOLDPATH_SESSION_IDLE, _MAX idle and absolute session lifetime (default 30m, 12h)',
@@ -23,12 +25,12 @@ const COMMANDS: Record<string, { about: string; env: string[] }> = {
     about: 'The ForwardAuth sidecar: Traefik asks /auth/verify about every /api/** request; it answers 200\n' +
       'with the upstream\'s Authorization header, or 401/403. Also /healthz, /readyz, /metrics.\n' +
       'SIGHUP reloads the config files and policies.',
-    env: [ENV.config, ENV.named, ENV.redis, ENV.publicUrl, ENV.keys, ENV.lifetimes, listen('0.0.0.0', 3002), ENV.logLevel],
+    env: [ENV.config, ENV.named, ENV.redis, ENV.redisCa, ENV.publicUrl, ENV.keys, ENV.lifetimes, listen('0.0.0.0', 3002), ENV.logLevel],
   },
   bff: {
     about: 'The OAuth/OIDC backend-for-frontend: /auth/login, /auth/callback, /auth/logout, /auth/session,\n' +
       '/auth/backchannel-logout. Also /healthz, /readyz, /metrics. SIGHUP reloads the config files.',
-    env: [ENV.config, ENV.named, ENV.redis, ENV.publicUrl, ENV.keys, ENV.lifetimes, ENV.logins, listen('0.0.0.0', 3001), ENV.logLevel],
+    env: [ENV.config, ENV.named, ENV.redis, ENV.redisCa, ENV.publicUrl, ENV.keys, ENV.lifetimes, ENV.logins, listen('0.0.0.0', 3001), ENV.logLevel],
   },
   'dev-idp': {
     about: 'A development OpenID Provider: any user name signs in (admin gets the admin role). It registers\n' +
@@ -43,7 +45,7 @@ const COMMANDS: Record<string, { about: string; env: string[] }> = {
   demo: {
     about: 'The whole golden path on one machine (npm start): dev IdP, BFF, verify sidecar, example API\n' +
       'and SPA behind a development edge. SIGHUP reloads the config files and policies.',
-    env: [ENV.config, 'REDIS_URL                  the session store (default memory://, in this process)',
+    env: [ENV.config, 'REDIS_URL                  the session store (default memory://, in this process)', ENV.redisCa,
       'GOLDPATH_SESSION_KEYS      as for bff (default: a random key; sessions end with the demo)',
       `${ENV.issuer}, hence its port (default http://127.0.0.1:4000)`,
       'GOLDPATH_PUBLIC_URL        the page\'s origin, where sign-ins complete (default http://localhost:<PORT>)',

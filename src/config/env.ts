@@ -2,12 +2,14 @@
 // problem is reported at once, and no message ever repeats a secret (session keys, a password
 // inside REDIS_URL).
 import { Buffer } from 'node:buffer';
+import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import process from 'node:process';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { parseRedisUrl } from '../session/redis-url.ts';
 import type { Settings } from './types.ts';
 import { checkOrigin } from './origin.ts';
+import { MAX_KEY_FILE_BYTES, readTextFileSync } from './files.ts';
 import { deepFreeze, Problems } from './problems.ts';
 
 const FILE = 'environment';
@@ -76,6 +78,44 @@ function checkRedisUrl(value: string, problems: Problems): void {
     // Its messages describe the shape and never echo the URL (it may carry a password).
     for (const p of err.problems) problems.add(FILE, undefined, 'REDIS_URL', p.message);
   }
+}
+
+const TLS_SCHEMES = /^rediss(\+sentinel|\+cluster)?:\/\//;
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g;
+
+/**
+ * REDIS_TLS_CA_FILE: the PEM CA certificate(s) a rediss* REDIS_URL's servers are checked against,
+ * instead of Node's CAs. Read here, at startup, like every other file: a CA that is missing or
+ * not a certificate stops the process rather than failing every connection later. Set with a
+ * plain REDIS_URL it is a problem too: whoever set it expects TLS, and would not get it.
+ */
+function readRedisTlsCa(env: Record<string, string | undefined>, redisUrl: string, cwd: string | undefined, problems: Problems): string | undefined {
+  const key = 'REDIS_TLS_CA_FILE';
+  const file = envValue(env, key);
+  if (file === undefined) return undefined;
+  if (!TLS_SCHEMES.test(redisUrl)) {
+    problems.add(FILE, undefined, key, 'is set, but REDIS_URL is not a TLS scheme (rediss://, rediss+sentinel://, rediss+cluster://): the connection would not be encrypted');
+  }
+  const abs = path.resolve(cwd ?? process.cwd(), file);
+  const read = readTextFileSync(abs, MAX_KEY_FILE_BYTES, 'a CA file is a few KiB');
+  if ('problem' in read) {
+    problems.add(FILE, undefined, key, `${read.problem} (resolved to ${abs})`);
+    return undefined;
+  }
+  const certs = read.text.match(PEM_CERT) ?? [];
+  if (certs.length === 0) {
+    problems.add(FILE, undefined, key, `holds no PEM certificate (-----BEGIN CERTIFICATE-----) (resolved to ${abs})`);
+    return undefined;
+  }
+  for (const [i, pem] of certs.entries()) {
+    try {
+      new X509Certificate(pem);
+    } catch {
+      problems.add(FILE, undefined, key, `certificate #${i + 1} is not a valid X.509 certificate (resolved to ${abs})`);
+      return undefined;
+    }
+  }
+  return certs.join('\n');
 }
 
 function parsePublicUrl(value: string, problems: Problems): { origin: string; secure: boolean } | undefined {
@@ -164,6 +204,7 @@ export function loadSettings(env: Record<string, string | undefined>, opts: { cw
 
   const redisUrl = envValue(env, 'REDIS_URL') ?? DEFAULT_REDIS_URL;
   checkRedisUrl(redisUrl, problems);
+  const redisTlsCa = readRedisTlsCa(env, redisUrl, opts.cwd, problems);
 
   const pub = parsePublicUrl(envValue(env, 'GOLDPATH_PUBLIC_URL') ?? DEFAULT_PUBLIC_URL, problems);
   const sessionKeys = parseSessionKeys(envValue(env, 'GOLDPATH_SESSION_KEYS'), problems);
@@ -205,6 +246,7 @@ export function loadSettings(env: Record<string, string | undefined>, opts: { cw
   return deepFreeze<Settings>({
     configDir,
     redisUrl,
+    redisTlsCa,
     publicOrigin: pub!.origin,
     secureCookies: pub!.secure,
     cookieName: pub!.secure ? '__Host-goldpath' : 'goldpath',
@@ -230,7 +272,7 @@ export function separateProcessStoreProblem(env: Record<string, string | undefin
 
 /** What loadSettings reads and checks (GOLDPATH_CONFIG_DIR aside: `check` takes the folder itself). */
 export const SETTINGS_VARIABLES: readonly string[] = [
-  'REDIS_URL', 'GOLDPATH_PUBLIC_URL', 'GOLDPATH_SESSION_KEYS', 'PORT', 'HOST', 'LOG_LEVEL',
+  'REDIS_URL', 'REDIS_TLS_CA_FILE', 'GOLDPATH_PUBLIC_URL', 'GOLDPATH_SESSION_KEYS', 'PORT', 'HOST', 'LOG_LEVEL',
   'GOLDPATH_SESSION_IDLE', 'GOLDPATH_SESSION_MAX', 'GOLDPATH_MAX_LOGINS_PER_MINUTE',
 ];
 const REQUIRED = 'GOLDPATH_SESSION_KEYS';

@@ -1,6 +1,7 @@
 // File checks for paths named in config. `goldpath check` works offline, but a missing key file
 // or policy is still caught before any process starts.
 import { Buffer } from 'node:buffer';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 
 /** Config files are small; a huge one is a mistake (or an attack on the parser). */
@@ -123,4 +124,41 @@ export async function readTextCapped(abs: string, maxBytes: number): Promise<str
 export function resolvedNote(abs: string, safe: (text: string) => string): string {
   const shown = safe(abs);
   return shown === abs ? `(resolved to ${abs})` : '(resolved with a value from the environment, not shown)';
+}
+
+/**
+ * readTextCapped for the environment's files, which loadSettings checks synchronously: the text,
+ * or the problem (as fileProblem and readTextCapped word them). Never opens what is not a regular
+ * file (a FIFO would block the start for good); reads at most `maxBytes` + 1 bytes.
+ */
+export function readTextFileSync(abs: string, maxBytes: number, hint?: string): { text: string } | { problem: string } {
+  let fd: number;
+  try {
+    // Looked at before it is opened: opening a FIFO for reading waits for a writer.
+    const s = statSync(abs);
+    if (!s.isFile()) return { problem: 'is not a file' };
+    if (s.size > maxBytes) return { problem: tooLarge(maxBytes, hint) };
+    fd = openSync(abs, 'r');
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { problem: 'does not exist' };
+    return { problem: `cannot be read (${code ?? 'error'})` };
+  }
+  try {
+    const buf = Buffer.alloc(maxBytes + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+    }
+    if (n > maxBytes) return { problem: tooLarge(maxBytes, hint) };
+    const decoded = decodeUtf8(buf.subarray(0, n));
+    if ('badLine' in decoded) return { problem: `is not UTF-8 text (line ${decoded.badLine} holds bytes that are not UTF-8; save the file as UTF-8)` };
+    return decoded;
+  } catch (err) {
+    return { problem: `cannot be read (${(err as { code?: string }).code ?? 'error'})` };
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -5,8 +5,10 @@
 export interface Settings {
   /** Folder holding routes.yaml, pdp.yaml, idps.yaml (absolute). */
   readonly configDir: string;
-  /** redis://, rediss://, redis+sentinel://, redis+cluster:// or memory:// */
+  /** redis://, rediss://, redis(s)+sentinel://, redis(s)+cluster:// or memory:// */
   readonly redisUrl: string;
+  /** REDIS_TLS_CA_FILE's PEM certificates: trusted for rediss* instead of Node's CAs; undefined = Node's. */
+  readonly redisTlsCa?: string;
   /** The origin the browser sees, e.g. https://app.example.com (no trailing slash, no path). */
   readonly publicOrigin: string;
   /** true when publicOrigin is https: cookies are Secure and named __Host-goldpath. */

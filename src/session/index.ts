@@ -3,8 +3,8 @@
 //   memory://[name]          in-process. ONLY when BFF and verify run in ONE process (the demo,
 //                            tests): stores opened with the same URL share data and invalidations.
 //   redis://, rediss://      standalone Redis (rediss = TLS)
-//   redis+sentinel://h:p,h:p/mastername
-//   redis+cluster://h:p,h:p
+//   redis+sentinel://h:p,h:p/mastername     rediss+sentinel:// = TLS
+//   redis+cluster://h:p,h:p                 rediss+cluster:// = TLS
 import { ConfigError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import type { Settings } from '../config/types.ts';
@@ -25,7 +25,8 @@ export * from './types.ts';
 
 export interface CreateSessionStoreOptions {
   url: string;
-  settings: Pick<Settings, 'sessionKeys' | 'sessionIdleMs' | 'sessionMaxMs'>;
+  /** redisTlsCa: REDIS_TLS_CA_FILE's PEM (TLS schemes); absent = Node's CAs. */
+  settings: Pick<Settings, 'sessionKeys' | 'sessionIdleMs' | 'sessionMaxMs' | 'redisTlsCa'>;
   log?: Logger;
   /** Clock override (expiry tests). For memory:// it also drives the backend's TTLs. */
   now?: () => number;
@@ -41,7 +42,7 @@ export function createSessionStore(opts: CreateSessionStoreOptions): KvSessionSt
   const log = opts.log ?? silentLogger;
   const backend = opts.url.startsWith('memory:')
     ? memoryBackend(opts.url, opts.now)
-    : new RedisBackend(parseRedisUrl(opts.url), { log, commandTimeoutMs: opts.commandTimeoutMs });
+    : new RedisBackend(parseRedisUrl(opts.url), { log, commandTimeoutMs: opts.commandTimeoutMs, tlsCa: opts.settings.redisTlsCa });
   return new KvSessionStore({
     backend,
     sessionKeys: opts.settings.sessionKeys,

@@ -41,6 +41,8 @@ export interface RedisBackendOptions {
   commandTimeoutMs?: number;
   /** Sentinel: how often to ask which replicas are in sync (default 1000 ms). */
   replicaCheckMs?: number;
+  /** TLS schemes: the PEM CA certificate(s) to trust instead of Node's (REDIS_TLS_CA_FILE). */
+  tlsCa?: string;
 }
 
 /**
@@ -86,15 +88,15 @@ export class RedisBackend implements KvBackend {
     const writeTimeout = target.mode === 'standalone' ? commandTimeout : 2 * commandTimeout;
     this.#deadlineMs = target.mode === 'cluster' ? commandTimeout + this.#readyWaitMs : undefined;
     this.#writeDeadlineMs = target.mode === 'cluster' ? writeTimeout + this.#readyWaitMs : undefined;
-    this.#client = this.#scripted(connect(target, commandTimeout));
+    this.#client = this.#scripted(connect(target, commandTimeout, opts.tlsCa));
     this.#conns.watch(this.#client, 'commands');
     if (target.mode === 'standalone') {
       this.#writer = this.#client;
     } else {
-      this.#writer = this.#scripted(connect(target, writeTimeout));
+      this.#writer = this.#scripted(connect(target, writeTimeout, opts.tlsCa));
       this.#conns.watch(this.#writer, 'writes');
     }
-    this.#replicas = target.mode === 'sentinel' ? new SentinelReplicas(target, opts.replicaCheckMs ?? 1000, commandTimeout) : undefined;
+    this.#replicas = target.mode === 'sentinel' ? new SentinelReplicas(target, opts.replicaCheckMs ?? 1000, commandTimeout, opts.tlsCa) : undefined;
     this.#writes = new DurableWrites(this.#writer, this.#replicas, commandTimeout, (c, op) => this.#run(c, op));
 
     if (this.#client instanceof Cluster) {
@@ -104,7 +106,7 @@ export class RedisBackend implements KvBackend {
       this.#client.on('-node', () => this.#invalidations.dataMayBeLost());
     }
 
-    this.#sub = connect(target, commandTimeout);
+    this.#sub = connect(target, commandTimeout, opts.tlsCa);
     this.#conns.watch(this.#sub, 'invalidations');
     this.#invalidations = new RedisFeed(this.#sub, opts.log, this.#readyWaitMs, () => this.#closed);
   }

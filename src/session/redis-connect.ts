@@ -2,6 +2,7 @@
 // to a standalone server, a Sentinel-managed master or a Cluster, with the options that make it
 // fail closed and fast (redis-backend.ts says why), and the server errors that say the connection's
 // own settings are refused (a database it lacks, credentials), which redis-watch.ts reports apart.
+import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from './redis-url.ts';
 
@@ -22,7 +23,42 @@ function reconnectOnReadonly(err: Error): 1 | false {
   return err.message.startsWith('READONLY') ? 1 : false;
 }
 
-export function connect(target: RedisTarget, commandTimeout: number): Client {
+/**
+ * The TLS options of every connection to `target` (data nodes and sentinels alike), or undefined
+ * for a plain scheme. Node's checks stay on (certificate chain and host name, never
+ * rejectUnauthorized: false): a certificate that does not check out fails the connection, and
+ * the store with it; there is no fallback to plain text. `ca` (REDIS_TLS_CA_FILE's PEM) is trusted
+ * instead of Node's CAs, which a private CA otherwise needs NODE_EXTRA_CA_CERTS to join.
+ */
+export function tlsOptions(target: RedisTarget, ca: string | undefined): ConnectionOptions | undefined {
+  if (!target.tls) return undefined;
+  return ca === undefined ? {} : { ca: [ca] };
+}
+
+const ignore = (): void => {};
+
+/**
+ * ioredis hears its socket's errors with once(), but a TLS socket may report two: Node checks the
+ * certificate's host name after the handshake and destroys the socket, and a TLS alert from the
+ * server read meanwhile is a second error. Unheard, it was thrown from the event loop and ended
+ * the process (a sidecar gone, not a 503; ioredis pull 961, never merged). Once a socket of `r`
+ * has failed (ioredis heard that, and reconnects), whatever else it reports is the same failure.
+ */
+export function hearEverySocketError(r: Redis): void {
+  r.on('error', () => {
+    const s = r.stream;
+    if (s && !s.listeners('error').includes(ignore)) s.on('error', ignore);
+  });
+}
+
+function guarded<C extends Client>(c: C): C {
+  if (c instanceof Cluster) c.on('+node', (node: Redis) => hearEverySocketError(node));
+  else hearEverySocketError(c);
+  return c;
+}
+
+export function connect(target: RedisTarget, commandTimeout: number, ca?: string): Client {
+  const tls = tlsOptions(target, ca);
   const common: RedisOptions = {
     commandTimeout,
     connectTimeout: 2000,
@@ -38,15 +74,18 @@ export function connect(target: RedisTarget, commandTimeout: number): Client {
   };
   switch (target.mode) {
     case 'standalone':
-      return new Redis({ ...common, host: target.host, port: target.port, db: target.db, tls: target.tls ? {} : undefined });
+      return guarded(new Redis({ ...common, host: target.host, port: target.port, db: target.db, tls }));
     case 'sentinel':
-      return new Redis({
+      return guarded(new Redis({
         ...common, sentinels: target.sentinels, name: target.name, db: target.db, sentinelCommandTimeout: commandTimeout,
+        // ioredis applies `tls` to the master only with enableTLSForSentinelMode; the sentinels
+        // (and its failover detector's subscriptions to them) take sentinelTLS.
+        tls, enableTLSForSentinelMode: tls !== undefined, sentinelTLS: tls,
         // Drop the old master as soon as Sentinel announces +switch-master, rather than when
         // Sentinel gets round to killing our connection or demoting it.
         failoverDetector: true,
         reconnectOnError: reconnectOnReadonly,
-      });
+      }));
     case 'cluster': {
       const opts: ClusterOptions = {
         enableOfflineQueue: false,
@@ -58,9 +97,10 @@ export function connect(target: RedisTarget, commandTimeout: number): Client {
         maxRedirections: 4,
         // The cluster client manages its node connections' queues and reconnects itself;
         // commandTimeout and the per-call deadline in RedisBackend bound every call.
-        redisOptions: nodeOptions(common),
+        // Node connections, the subscriber and the slot refreshes all take redisOptions.tls.
+        redisOptions: nodeOptions({ ...common, tls }),
       };
-      return new Cluster(target.nodes, opts);
+      return guarded(new Cluster(target.nodes, opts));
     }
   }
 }

@@ -6,6 +6,7 @@
 import { Redis, type Cluster } from 'ioredis';
 import { setInterval, clearInterval } from 'node:timers';
 import type { RedisTarget } from './redis-url.ts';
+import { hearEverySocketError, tlsOptions } from './redis-connect.ts';
 
 /** CRC16/XMODEM, the Redis Cluster key hash. */
 function crc16(bytes: Uint8Array): number {
@@ -46,6 +47,8 @@ export class SentinelReplicas {
     private readonly target: Extract<RedisTarget, { mode: 'sentinel' }>,
     private readonly everyMs: number,
     private readonly commandTimeout: number,
+    /** REDIS_TLS_CA_FILE's PEM: rediss+sentinel:// polls the sentinels over TLS too. */
+    private readonly ca?: string,
   ) {
     void this.#poll();
     this.#timer = setInterval(() => void this.#poll(), everyMs);
@@ -85,8 +88,10 @@ export class SentinelReplicas {
     const c = new Redis({
       host: s.host, port: s.port, lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0,
       retryStrategy: () => null, commandTimeout: this.commandTimeout, connectTimeout: this.commandTimeout,
+      tls: tlsOptions(this.target, this.ca),
     });
     c.on('error', () => { /* reported through the failed poll */ });
+    hearEverySocketError(c);
     try {
       await c.connect();
     } catch (err) {

@@ -4,6 +4,7 @@
 //   redis://[user[:pass]@]host[:port][/db]          rediss:// = the same over TLS
 //   redis+sentinel://[user[:pass]@]host:port,host:port/mastername[/db]   (credentials: the master's)
 //   redis+cluster://[user[:pass]@]host:port,host:port
+//   rediss+sentinel://, rediss+cluster:// = the same over TLS, to every node and every sentinel
 import { ConfigError } from '../errors.ts';
 
 export interface HostPort {
@@ -18,32 +19,34 @@ interface Auth {
 
 export type RedisTarget =
   | { mode: 'standalone'; host: string; port: number; db: number; tls: boolean; auth: Auth }
-  | { mode: 'sentinel'; sentinels: HostPort[]; name: string; db: number; auth: Auth }
-  | { mode: 'cluster'; nodes: HostPort[]; auth: Auth };
+  | { mode: 'sentinel'; sentinels: HostPort[]; name: string; db: number; tls: boolean; auth: Auth }
+  | { mode: 'cluster'; nodes: HostPort[]; tls: boolean; auth: Auth };
 
 function invalid(message: string): ConfigError {
   return new ConfigError([{ file: 'environment', key: 'REDIS_URL', message }]);
 }
 
-const MULTI_RE = /^(redis\+sentinel|redis\+cluster):\/\/(?:([^@/?#]*)@)?([^/?#]+)(\/[^?#]*)?$/;
+const MULTI_RE = /^(rediss?\+sentinel|rediss?\+cluster):\/\/(?:([^@/?#]*)@)?([^/?#]+)(\/[^?#]*)?$/;
 
 export function parseRedisUrl(url: string): RedisTarget {
   const scheme = /^([a-z+]+):\/\//.exec(url)?.[1];
   if (scheme === 'redis' || scheme === 'rediss') return parseStandalone(url, scheme === 'rediss');
-  if (scheme === 'redis+sentinel' || scheme === 'redis+cluster') {
+  if (scheme === 'redis+sentinel' || scheme === 'redis+cluster' || scheme === 'rediss+sentinel' || scheme === 'rediss+cluster') {
+    const tls = scheme.startsWith('rediss');
+    const sentinel = scheme.endsWith('+sentinel');
     const m = MULTI_RE.exec(url);
-    if (!m) throw invalid(`is not a valid ${scheme}:// URL (expected ${scheme}://host:port,host:port${scheme === 'redis+sentinel' ? '/mastername' : ''}; no query or fragment)`);
+    if (!m) throw invalid(`is not a valid ${scheme}:// URL (expected ${scheme}://host:port,host:port${sentinel ? '/mastername' : ''}; no query or fragment)`);
     const auth = parseAuth(m[2]);
-    const hosts = m[3]!.split(',').map((h) => parseHostPort(h, scheme === 'redis+sentinel' ? 26379 : 6379));
+    const hosts = m[3]!.split(',').map((h) => parseHostPort(h, sentinel ? 26379 : 6379));
     const path = (m[4] ?? '').split('/').filter((p) => p !== '');
-    if (scheme === 'redis+cluster') {
-      if (path.length > 0) throw invalid('redis+cluster:// takes no path (Redis Cluster has only database 0)');
-      return { mode: 'cluster', nodes: hosts, auth };
+    if (!sentinel) {
+      if (path.length > 0) throw invalid(`${scheme}:// takes no path (Redis Cluster has only database 0)`);
+      return { mode: 'cluster', nodes: hosts, tls, auth };
     }
-    if (path.length < 1 || path.length > 2) throw invalid('redis+sentinel:// needs the master name as its path: redis+sentinel://host:port,host:port/mastername');
-    return { mode: 'sentinel', sentinels: hosts, name: decode(path[0]!, 'master name'), db: parseDb(path[1]), auth };
+    if (path.length < 1 || path.length > 2) throw invalid(`${scheme}:// needs the master name as its path: ${scheme}://host:port,host:port/mastername`);
+    return { mode: 'sentinel', sentinels: hosts, name: decode(path[0]!, 'master name'), db: parseDb(path[1]), tls, auth };
   }
-  throw invalid('has an unsupported scheme (expected redis://, rediss://, redis+sentinel://, redis+cluster:// or memory://)');
+  throw invalid('has an unsupported scheme (expected redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster://, rediss+cluster:// or memory://)');
 }
 
 function parseStandalone(url: string, tls: boolean): RedisTarget {

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../../src/errors.ts';
-import { KEY_GENERATE_HINT, loadSettings, parseDuration } from '../../src/config/env.ts';
+import { checkSettings, KEY_GENERATE_HINT, loadSettings, parseDuration } from '../../src/config/env.ts';
+import { makeTestPki, type TestPki } from '../helpers/idp-tls.ts';
 
 // Test keys: 32 bytes each, base64url. Not secrets: generated for this file.
 const KEY1 = Buffer.alloc(32, 1).toString('base64url');
@@ -80,8 +83,11 @@ describe('config: loadSettings (environment)', () => {
 
   it('accepts every store URL form', () => {
     for (const url of ['redis://r:6379', 'rediss://r', 'redis+sentinel://a:26379,b:26379/mymaster',
-      'redis+cluster://a:7000,b:7001', 'memory://', 'memory://demo']) {
+      'redis+cluster://a:7000,b:7001', 'rediss+sentinel://a:26379,b/mymaster/1', 'rediss+cluster://a:7000,b:7001',
+      'memory://', 'memory://demo']) {
       assert.equal(loadSettings({ GOLDPATH_SESSION_KEYS: KEY1, REDIS_URL: url }).redisUrl, url);
+      // `goldpath check` applies the same rules.
+      assert.deepEqual(checkSettings({ REDIS_URL: url }).problems.filter((p) => !url.startsWith('memory:')), []);
     }
   });
 
@@ -217,5 +223,66 @@ describe('config: loadSettings (environment)', () => {
     assert.equal(bad.problems[0]!.key, 'REDIS_URL');
     assert.ok(!bad.message.includes('hunter2'));
     assert.equal(problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, REDIS_URL: 'memory://a/b' }).problems[0]!.key, 'REDIS_URL');
+  });
+});
+
+describe('config: REDIS_TLS_CA_FILE', () => {
+  let pki: TestPki;
+  let dir: string;
+  before(() => {
+    pki = makeTestPki();
+    dir = mkdtempSync(path.join(tmpdir(), 'goldpath-ca-'));
+  });
+  after(() => {
+    pki?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const file = (name: string, content: string | Buffer) => {
+    writeFileSync(path.join(dir, name), content);
+    return path.join(dir, name);
+  };
+
+  it('is read at startup, relative to the working directory, for every TLS scheme', () => {
+    for (const url of ['rediss://r', 'rediss+sentinel://s:26379/m', 'rediss+cluster://n:7000']) {
+      const s = loadSettings({ GOLDPATH_SESSION_KEYS: KEY1, REDIS_URL: url, REDIS_TLS_CA_FILE: path.basename(pki.caCertPath) }, { cwd: pki.dir });
+      assert.equal(s.redisTlsCa, pki.caCert.trim());
+    }
+    assert.equal(loadSettings({ GOLDPATH_SESSION_KEYS: KEY1, REDIS_URL: 'rediss://r' }).redisTlsCa, undefined);
+    // A bundle: every certificate, nothing else of the file (comments, a private key put there by mistake).
+    const bundle = file('bundle.pem', `# ours\n${pki.caCert}\n${pki.serverKey}\n${pki.serverCert}`);
+    const s = loadSettings({ GOLDPATH_SESSION_KEYS: KEY1, REDIS_URL: 'rediss://r', REDIS_TLS_CA_FILE: bundle });
+    assert.equal(s.redisTlsCa?.match(/BEGIN CERTIFICATE/g)?.length, 2);
+    assert.ok(!s.redisTlsCa?.includes('PRIVATE KEY'));
+  });
+
+  it('names what is wrong with the file, with every other problem at once', () => {
+    mkdirSync(path.join(dir, 'folder'), { recursive: true });
+    const cases: [string, RegExp][] = [
+      [path.join(dir, 'missing.pem'), /^does not exist \(resolved to .*missing\.pem\)$/],
+      [path.join(dir, 'folder'), /^is not a file/],
+      [file('empty.pem', ''), /^holds no PEM certificate/],
+      [file('key.pem', pki.serverKey), /^holds no PEM certificate/],
+      [file('bad.pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), /^certificate #1 is not a valid X\.509 certificate/],
+      [file('latin1.pem', Buffer.concat([Buffer.from(pki.caCert), Buffer.from([0xe9, 0x0a])])), /^is not UTF-8 text \(line \d+/],
+      [file('huge.pem', Buffer.alloc(1024 * 1024 + 1, 0x41)), /^is larger than 1 MiB/],
+    ];
+    for (const [at, said] of cases) {
+      const err = problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, REDIS_URL: 'rediss://r', REDIS_TLS_CA_FILE: at, PORT: 'x' });
+      assert.deepEqual(err.problems.map((p) => p.key), ['REDIS_TLS_CA_FILE', 'PORT'], at);
+      assert.match(err.problems[0]!.message, said, at);
+    }
+  });
+
+  it('is a problem with a plain REDIS_URL: whoever set it expects TLS', () => {
+    for (const url of ['redis://r', 'redis+sentinel://s/m', 'redis+cluster://n', 'memory://']) {
+      const err = problemsOf({ GOLDPATH_SESSION_KEYS: KEY1, REDIS_URL: url, REDIS_TLS_CA_FILE: pki.caCertPath });
+      assert.deepEqual(err.problems.map((p) => p.key), ['REDIS_TLS_CA_FILE'], url);
+      assert.match(err.problems[0]!.message, /REDIS_URL is not a TLS scheme/);
+    }
+    // goldpath check says so too, and lists the variable as checked.
+    const checked = checkSettings({ REDIS_URL: 'redis://r', REDIS_TLS_CA_FILE: pki.caCertPath });
+    assert.ok(checked.checked.includes('REDIS_TLS_CA_FILE'));
+    assert.deepEqual(checked.problems.map((p) => p.key), ['REDIS_TLS_CA_FILE']);
+    assert.deepEqual(checkSettings({ REDIS_URL: 'rediss+cluster://n:7000', REDIS_TLS_CA_FILE: pki.caCertPath }).problems, []);
   });
 });

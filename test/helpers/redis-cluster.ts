@@ -5,7 +5,8 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
-import { RedisServer, canListen, freePort } from './redis.ts';
+import { RedisServer, canListen, freePort, nodeOptions } from './redis.ts';
+import type { TestPki } from './idp-tls.ts';
 
 export interface ClusterNodeInfo {
   readonly id: string;
@@ -23,6 +24,11 @@ export interface RedisClusterOptions {
   replicas?: number;
   /** cluster-node-timeout; generous by default so a starved 2-core CI box does not fail nodes over. */
   nodeTimeoutMs?: number;
+  /**
+   * TLS only, with this PKI: every node listens on a TLS port alone (the bus is TLS too, so nodes
+   * announce their TLS ports) and the URL is rediss+cluster://.
+   */
+  tls?: TestPki;
 }
 
 /** Runs redis-cli with the given arguments; rejects with its output on a non-zero exit. */
@@ -44,7 +50,7 @@ export function redisCli(args: string[], timeoutMs = 30_000): Promise<string> {
 
 /** A short-lived direct connection to one node, for admin commands. */
 export async function withNode<T>(port: number, fn: (c: Redis) => Promise<T>): Promise<T> {
-  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, commandTimeout: 5000 });
+  const c = new Redis({ ...nodeOptions(port), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, commandTimeout: 5000 });
   c.on('error', () => {});
   try {
     await c.connect();
@@ -87,11 +93,11 @@ function parseNodes(text: string): ClusterNodeInfo[] {
 }
 
 export class RedisCluster {
-  private constructor(readonly servers: RedisServer[]) {}
+  private constructor(readonly servers: RedisServer[], readonly tls: TestPki | undefined) {}
 
-  /** redis+cluster:// with every master as a seed (a client needs only one to reach). */
+  /** redis+cluster:// (rediss+cluster:// with TLS) with every master as a seed (a client needs only one to reach). */
   get url(): string {
-    return `redis+cluster://${this.servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`;
+    return `${this.tls ? 'rediss' : 'redis'}+cluster://${this.servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`;
   }
 
   get ports(): number[] {
@@ -119,17 +125,22 @@ export class RedisCluster {
       // Redis lists a replica in CLUSTER SLOTS only once its replication offset is non-zero: ping
       // replicas every second so an idle, fresh cluster gets there fast.
       '--repl-ping-replica-period', '1',
-    ]));
-    const cluster = new RedisCluster(servers);
+    ], { tls: opts.tls }));
+    const cluster = new RedisCluster(servers, opts.tls);
     try {
       await Promise.all(servers.map((s) => s.start()));
-      await redisCli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
+      await redisCli([...cluster.cliTlsArgs(), '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
       await cluster.waitSettled();
     } catch (err) {
       await cluster.stop();
       throw err;
     }
     return cluster;
+  }
+
+  /** redis-cli's arguments to reach the nodes (TLS, trusting the CA), if they speak TLS. */
+  cliTlsArgs(): string[] {
+    return this.tls ? ['--tls', '--cacert', this.tls.caCertPath] : [];
   }
 
   /** The topology as node `port` (default: the first live node) sees it. */
@@ -202,7 +213,8 @@ export class RedisCluster {
 
   /** A plain cluster client for assertions (probes, dumps). */
   client(): Cluster {
-    const c = new Cluster(this.servers.slice(0, 3).map((s) => ({ host: '127.0.0.1', port: s.port })), { redisOptions: { commandTimeout: 5000 } });
+    const c = new Cluster(this.servers.slice(0, 3).map((s) => ({ host: '127.0.0.1', port: s.port })),
+      { redisOptions: { commandTimeout: 5000, tls: nodeOptions(this.servers[0]!.port).tls } });
     c.on('error', () => {});
     return c;
   }

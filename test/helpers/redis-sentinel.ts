@@ -6,8 +6,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { RedisServer, freePort } from './redis.ts';
+import { RedisServer, freePort, nodeOptions, setNodeTls } from './redis.ts';
 import { waitFor, withNode } from './redis-cluster.ts';
+import type { TestPki } from './idp-tls.ts';
 
 export interface RedisSentinelOptions {
   /** Master name (the path of redis+sentinel://). Default mymaster. */
@@ -16,13 +17,20 @@ export interface RedisSentinelOptions {
   sentinels?: number;
   /** down-after-milliseconds: how long a silent master takes to be declared down. */
   downAfterMs?: number;
+  /**
+   * TLS only, with this PKI: data nodes and sentinels listen on TLS ports alone, replication and
+   * Sentinel's own connections use TLS, and the URL is rediss+sentinel://.
+   */
+  tls?: TestPki;
 }
 
 /** One `redis-server --sentinel` process. */
 export class SentinelProcess {
   proc: ChildProcess | undefined;
   readonly dir = mkdtempSync(join(tmpdir(), 'goldpath-sentinel-'));
-  constructor(readonly port: number, readonly conf: string) {}
+  constructor(readonly port: number, readonly conf: string, readonly tls?: TestPki) {
+    setNodeTls(port, tls);
+  }
 
   async start(): Promise<void> {
     const file = join(this.dir, 'sentinel.conf');
@@ -45,6 +53,7 @@ export class SentinelProcess {
         p.kill('SIGKILL');
       });
     }
+    setNodeTls(this.port, undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -54,29 +63,37 @@ export class RedisSentinel {
     readonly name: string,
     readonly servers: RedisServer[],
     readonly sentinels: SentinelProcess[],
+    readonly tls: TestPki | undefined,
   ) {}
 
   get url(): string {
-    return `redis+sentinel://${this.sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${this.name}`;
+    return `${this.tls ? 'rediss' : 'redis'}+sentinel://${this.sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${this.name}`;
   }
 
   static async start(opts: RedisSentinelOptions = {}): Promise<RedisSentinel> {
     const name = opts.name ?? 'mymaster';
     const dataArgs = ['--repl-diskless-sync-delay', '0'];
-    const master = await RedisServer.start(dataArgs);
+    const master = await RedisServer.start(dataArgs, { tls: opts.tls });
     const servers = [master];
     const sentinels: SentinelProcess[] = [];
-    const set = new RedisSentinel(name, servers, sentinels);
+    const set = new RedisSentinel(name, servers, sentinels, opts.tls);
     try {
       for (let i = 0; i < (opts.replicas ?? 1); i++) {
-        servers.push(await RedisServer.start([...dataArgs, '--replicaof', '127.0.0.1', String(master.port)]));
+        servers.push(await RedisServer.start([...dataArgs, '--replicaof', '127.0.0.1', String(master.port)], { tls: opts.tls }));
       }
       const count = opts.sentinels ?? 3;
       const quorum = Math.floor(count / 2) + 1;
       for (let i = 0; i < count; i++) {
         const port = await freePort();
+        const listen = opts.tls ? [
+          'port 0', `tls-port ${port}`,
+          `tls-cert-file ${join(opts.tls.dir, 'server.crt')}`, `tls-key-file ${join(opts.tls.dir, 'server.key')}`,
+          `tls-ca-cert-file ${opts.tls.caCertPath}`, 'tls-auth-clients no',
+          // Sentinel's connections to the data nodes and to the other sentinels.
+          'tls-replication yes',
+        ] : [`port ${port}`];
         sentinels.push(new SentinelProcess(port, [
-          `port ${port}`,
+          ...listen,
           'bind 127.0.0.1',
           `dir ${tmpdir()}`,
           `sentinel monitor ${name} 127.0.0.1 ${master.port} ${quorum}`,
@@ -84,7 +101,7 @@ export class RedisSentinel {
           `sentinel failover-timeout ${name} 10000`,
           `sentinel parallel-syncs ${name} 1`,
           '',
-        ].join('\n')));
+        ].join('\n'), opts.tls));
       }
       await Promise.all(sentinels.map((s) => s.start()));
       // Sentinel's periods suit production, not a test: it INFOs replicas every 10 s and waits
@@ -182,7 +199,7 @@ export class RedisSentinel {
 
   /** A direct client to the current master (assertions). */
   async masterClient(): Promise<Redis> {
-    return new Redis({ host: '127.0.0.1', port: await this.masterPort(), maxRetriesPerRequest: 1 });
+    return new Redis({ ...nodeOptions(await this.masterPort()), maxRetriesPerRequest: 1 });
   }
 
   async stop(): Promise<void> {

@@ -5,7 +5,9 @@ import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
+import type { TestPki } from './idp-tls.ts';
 
 export async function freePort(): Promise<number> {
   // Below Linux's ephemeral range (32768–60999): a port the kernel picked for listen(0) here was
@@ -58,24 +60,72 @@ export function heldPort(): () => number {
   return () => held!.port;
 }
 
+/**
+ * The test nodes (servers and sentinels) that speak only TLS, by port, with the options that
+ * trust their CA. The helpers' admin connections (withNode, probes) are made from a port alone,
+ * all over the tests: they look it up here, through nodeOptions().
+ */
+const tlsNodes = new Map<number, ConnectionOptions>();
+
+/**
+ * Marks 127.0.0.1:`port` as a TLS-only node whose certificate chains to `pki`'s CA (undefined:
+ * plain again), and names `name` (by default its address).
+ */
+export function setNodeTls(port: number, pki: TestPki | undefined, name?: string): void {
+  if (pki) tlsNodes.set(port, name === undefined ? { ca: [pki.caCert] } : { ca: [pki.caCert], servername: name });
+  else tlsNodes.delete(port);
+}
+
+/** ioredis options to reach the test node on `port`: over TLS, trusting its CA, when it is a TLS node. */
+export function nodeOptions(port: number): { host: string; port: number; tls?: ConnectionOptions } {
+  const tls = tlsNodes.get(port);
+  return tls ? { host: '127.0.0.1', port, tls } : { host: '127.0.0.1', port };
+}
+
+/**
+ * redis-server arguments to listen on `port` with TLS only (no plain port at all), presenting
+ * `pki`'s server certificate (SAN 127.0.0.1, localhost); replication and the cluster bus use TLS
+ * too. Clients need no certificate.
+ */
+export function tlsServerArgs(port: number, pki: TestPki): string[] {
+  return [
+    '--port', '0', '--tls-port', String(port),
+    '--tls-cert-file', join(pki.dir, 'server.crt'), '--tls-key-file', join(pki.dir, 'server.key'),
+    '--tls-ca-cert-file', pki.caCertPath, '--tls-auth-clients', 'no',
+    '--tls-replication', 'yes', '--tls-cluster', 'yes',
+  ];
+}
+
+export interface RedisServerOptions {
+  /** Serve TLS only, with this PKI's server certificate: the URL is then rediss://. */
+  tls?: TestPki;
+  /** A name the certificate carries, for the helpers' own connections, when 127.0.0.1 is not one. */
+  tlsName?: string;
+}
+
 export class RedisServer {
   proc: ChildProcess | undefined;
   readonly dir = mkdtempSync(join(tmpdir(), 'goldpath-redis-'));
-  constructor(readonly port: number, readonly extraArgs: string[] = []) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+  readonly tls: TestPki | undefined;
+  constructor(readonly port: number, readonly extraArgs: string[] = [], opts: RedisServerOptions = {}) {
+    this.tls = opts.tls;
+    setNodeTls(port, opts.tls, opts.tlsName);
   }
 
-  static async start(extraArgs: string[] = []): Promise<RedisServer> {
-    const s = new RedisServer(await freePort(), extraArgs);
+  get url(): string {
+    return `${this.tls ? 'rediss' : 'redis'}://127.0.0.1:${this.port}`;
+  }
+
+  static async start(extraArgs: string[] = [], opts: RedisServerOptions = {}): Promise<RedisServer> {
+    const s = new RedisServer(await freePort(), extraArgs, opts);
     await s.start();
     return s;
   }
 
   async start(): Promise<void> {
+    const listen = this.tls ? tlsServerArgs(this.port, this.tls) : ['--port', String(this.port)];
     const proc = spawn('redis-server', [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      ...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--dir', this.dir, ...this.extraArgs,
     ], { stdio: 'ignore' });
     this.proc = proc;
@@ -93,7 +143,7 @@ export class RedisServer {
   private async waitReady(): Promise<void> {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const c = new Redis({ port: this.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const c = new Redis({ ...nodeOptions(this.port), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       let refused = false;
       c.on('error', (err: Error) => { refused ||= /^NOAUTH/.test(err.message); });
       try {
@@ -113,7 +163,7 @@ export class RedisServer {
 
   /** A plain client for assertions (INFO commandstats, KEYS, dumps). */
   client(): Redis {
-    return new Redis({ port: this.port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+    return new Redis({ ...nodeOptions(this.port), maxRetriesPerRequest: 1 });
   }
 
   /** Total commands processed, excluding the ones this call itself issues. */
@@ -162,6 +212,7 @@ export class RedisServer {
   async stop(): Promise<void> {
     this.resume();
     await this.kill('SIGTERM');
+    setNodeTls(this.port, undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -43,13 +43,14 @@ export async function spawnVerify(runtime: Runtime, redisUrl: string, extraEnv: 
 /**
  * Mocha tests: `goldpath verify` under Node and Deno against the store at `url()` answers 200 for a
  * session created through the store API, 401 without one, and is ready. Shared by every topology.
+ * `extraEnv`: more variables for both (REDIS_TLS_CA_FILE for a TLS deployment).
  */
-export function itServesVerifyProcesses(kind: string, url: () => string): void {
+export function itServesVerifyProcesses(kind: string, url: () => string, extraEnv: () => Record<string, string> = () => ({})): void {
   for (const runtime of ['node', 'deno'] as const) {
     it(`the goldpath verify process under ${runtime} with ${kind}: 200 for a session, 401 without, ready`, async function () {
       this.timeout(60_000);
-      const store = createSessionStore({ url: url(), settings: loadSettings(verifyEnv(url())), log: silentLogger });
-      const sidecar = await spawnVerify(runtime, url());
+      const store = createSessionStore({ url: url(), settings: loadSettings({ ...verifyEnv(url()), ...extraEnv() }), log: silentLogger });
+      const sidecar = await spawnVerify(runtime, url(), extraEnv());
       try {
         const { cookieValue } = await store.create(newSession());
         assert.equal((await sidecar.verify(cookieValue)).status, 200);

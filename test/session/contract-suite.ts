@@ -38,6 +38,8 @@ export interface Harness {
    * that on a loaded machine: the contract is about what the store does, not how soon.
    */
   readonly commandTimeoutMs?: number;
+  /** TLS schemes: the PEM CA the stores trust (settings.redisTlsCa, as REDIS_TLS_CA_FILE gives it). */
+  readonly redisTlsCa?: string;
 }
 
 export function secrets(tag = randomBytes(6).toString('hex')): SessionSecrets {
@@ -75,7 +77,7 @@ export function contract(name: string, harness: () => Harness): void {
     const open = (o: StoreOpts = {}, u = url): KvSessionStore => {
       const s = createSessionStore({
         url: u,
-        settings: { sessionKeys: o.keys ?? [KEY_A], sessionIdleMs: o.idleMs ?? 30 * MIN, sessionMaxMs: o.maxMs ?? 12 * 60 * MIN },
+        settings: { sessionKeys: o.keys ?? [KEY_A], sessionIdleMs: o.idleMs ?? 30 * MIN, sessionMaxMs: o.maxMs ?? 12 * 60 * MIN, redisTlsCa: h.redisTlsCa },
         now: o.now,
         commandTimeoutMs: h.commandTimeoutMs,
       });
@@ -728,7 +730,7 @@ export function contract(name: string, harness: () => Harness): void {
 
     /** The backend under the store, to put there what the store itself never writes. */
     const raw = (u = url): KvBackend => {
-      const b = u.startsWith('memory:') ? new MemoryBackend(u) : new RedisBackend(parseRedisUrl(u), { log: silentLogger, commandTimeoutMs: h.commandTimeoutMs });
+      const b = u.startsWith('memory:') ? new MemoryBackend(u) : new RedisBackend(parseRedisUrl(u), { log: silentLogger, commandTimeoutMs: h.commandTimeoutMs, tlsCa: h.redisTlsCa });
       backends.push(b);
       return b;
     };

@@ -101,13 +101,40 @@ describe('REDIS_URL parsing', () => {
 
   it('parses sentinel and cluster URLs', () => {
     assert.deepEqual(parseRedisUrl('redis+sentinel://:pw@s1:26379,s2,[::1]:26380/mymaster'), {
-      mode: 'sentinel', name: 'mymaster', db: 0, auth: { password: 'pw' },
+      mode: 'sentinel', name: 'mymaster', db: 0, tls: false, auth: { password: 'pw' },
       sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }, { host: '::1', port: 26380 }],
     });
     assert.equal((parseRedisUrl('redis+sentinel://s1:1/m/3') as { db: number }).db, 3);
     assert.deepEqual(parseRedisUrl('redis+cluster://n1:7000,n2:7001'), {
-      mode: 'cluster', auth: {}, nodes: [{ host: 'n1', port: 7000 }, { host: 'n2', port: 7001 }],
+      mode: 'cluster', tls: false, auth: {}, nodes: [{ host: 'n1', port: 7000 }, { host: 'n2', port: 7001 }],
     });
+  });
+
+  it('parses rediss+sentinel:// and rediss+cluster:// as their plain forms over TLS', () => {
+    assert.deepEqual(parseRedisUrl('rediss+sentinel://u:pw@s1:26380,s2/mymaster/2'), {
+      mode: 'sentinel', name: 'mymaster', db: 2, tls: true, auth: { username: 'u', password: 'pw' },
+      sentinels: [{ host: 's1', port: 26380 }, { host: 's2', port: 26379 }],
+    });
+    assert.deepEqual(parseRedisUrl('rediss+cluster://:pw@n1:7000,[::1]'), {
+      mode: 'cluster', tls: true, auth: { password: 'pw' }, nodes: [{ host: 'n1', port: 7000 }, { host: '::1', port: 6379 }],
+    });
+    // The same grammar, the same refusals, each naming the scheme as written.
+    for (const [u, said] of [
+      ['rediss+sentinel://h:1', /^rediss\+sentinel:\/\/ needs the master name/],
+      ['rediss+cluster://h:1/0', /^rediss\+cluster:\/\/ takes no path/],
+      ['rediss+cluster://h:1?tls=false', /^is not a valid rediss\+cluster:\/\/ URL/],
+      ['rediss+sentinel://u:s3cr3t@h:x/m', /not host\[:port\]/],
+      ['redisss+cluster://h:1', /unsupported scheme .*rediss\+sentinel:\/\/.*rediss\+cluster:\/\//],
+      ['REDISS+CLUSTER://h:1', /unsupported scheme/],
+    ] as const) {
+      assert.throws(() => parseRedisUrl(u), (err: unknown) => {
+        assert.ok(err instanceof ConfigError, u);
+        assert.equal(err.problems[0]!.key, 'REDIS_URL');
+        assert.match(err.problems[0]!.message, said, u);
+        assert.ok(!err.message.includes('s3cr3t'));
+        return true;
+      });
+    }
   });
 
   it('rejects bad URLs with a ConfigError that never echoes the password', () => {

@@ -8,10 +8,10 @@ import { KEY_A, MIN } from './contract-suite.ts';
  * Registers that afterEach in the calling describe, and returns open(): a store on
  * `deployment()` (read when called: the deployment starts in a before hook).
  */
-export function storesOn(deployment: () => { url: string; servers: readonly { resume(): void }[] }): () => KvSessionStore {
+export function storesOn(deployment: () => { url: string; servers: readonly { resume(): void }[]; tls?: { caCert: string } }): () => KvSessionStore {
   const opened: KvSessionStore[] = [];
   const open = () => {
-    const s = createSessionStore({ url: deployment().url, settings: { sessionKeys: [KEY_A], sessionIdleMs: 30 * MIN, sessionMaxMs: 60 * MIN }, log: silentLogger });
+    const s = createSessionStore({ url: deployment().url, settings: { sessionKeys: [KEY_A], sessionIdleMs: 30 * MIN, sessionMaxMs: 60 * MIN, redisTlsCa: deployment().tls?.caCert }, log: silentLogger });
     opened.push(s);
     return s;
   };

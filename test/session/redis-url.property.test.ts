@@ -12,6 +12,7 @@ const PASSWORD = 'Pw-9f2c';
 function checked(url: string): 'target' | 'config-error' {
   try {
     const t = parseRedisUrl(url);
+    assert.equal(t.tls, /^rediss[:+]/.test(url), `${JSON.stringify(url)}: tls is ${t.tls}`);
     if (t.mode === 'standalone') assert.ok(t.port >= 1 && t.port <= 65535 && t.host !== '');
     else for (const h of t.mode === 'sentinel' ? t.sentinels : t.nodes) assert.ok(h.port >= 1 && h.port <= 65535 && h.host !== '');
     return 'target';
@@ -26,7 +27,7 @@ function checked(url: string): 'target' | 'config-error' {
 describe('session: REDIS_URL parsing (property-based)', function () {
   it('any string: a target or a ConfigError on REDIS_URL that never echoes the password', function () {
     const part = fc.oneof(
-      fc.constantFrom('redis://', 'rediss://', 'redis+sentinel://', 'redis+cluster://', 'memory://', 'http://', `u:${PASSWORD}@`, `:${PASSWORD}@`,
+      fc.constantFrom('redis://', 'rediss://', 'redis+sentinel://', 'redis+cluster://', 'rediss+sentinel://', 'rediss+cluster://', 'memory://', 'http://', `u:${PASSWORD}@`, `:${PASSWORD}@`,
         '@', ':', ',', '/', '?', '#', '[', ']', '::1', '127.0.0.1', 'localhost', 'h', ':6379', ':0', ':99999', ':-1', '/0', '/99999', '/x',
         'mymaster', '%', '%E0', '%zz', '%40', '%2F', ' ', '\t', 'é', '\0'),
       fc.string({ maxLength: 6 }),
@@ -36,7 +37,7 @@ describe('session: REDIS_URL parsing (property-based)', function () {
     const hostPort = fc.tuple(host, fc.option(fc.oneof(fc.integer({ min: 0, max: 70000 }).map(String), part), { nil: undefined }))
       .map(([h, p]) => (p === undefined ? h : `${h}:${p}`));
     const shaped = fc.tuple(
-      fc.constantFrom('redis://', 'rediss://', 'redis+sentinel://', 'redis+cluster://'),
+      fc.constantFrom('redis://', 'rediss://', 'redis+sentinel://', 'redis+cluster://', 'rediss+sentinel://', 'rediss+cluster://'),
       fc.option(fc.oneof(fc.constantFrom(`u:${PASSWORD}@`, `:${PASSWORD}@`, `%E0:${PASSWORD}@`, `u%40x:${PASSWORD}%21@`), part.map((x) => `${x}@`)), { nil: '' }),
       fc.array(hostPort, { minLength: 1, maxLength: 3 }).map((hs) => hs.join(',')),
       fc.option(fc.oneof(fc.constantFrom('/mymaster', '/mymaster/2', '/0', '/', '/%E0', '/m%20x'), part.map((x) => `/${x}`)), { nil: '' }),
@@ -51,6 +52,7 @@ describe('session: REDIS_URL parsing (property-based)', function () {
   // Counterexamples found by the property (bad %-escapes threw URIError; port 0 was accepted), kept.
   for (const url of [
     'redis://%E0@h', `redis://u:%E0${PASSWORD}@h`, 'redis://127.0.0.1:0', 'rediss://h:00', 'redis+sentinel://h:1/%E0', 'redis+sentinel://h:1/%', `redis+cluster://%E0:${PASSWORD}@h:1`,
+    'rediss+sentinel://h:1/%E0', `rediss+cluster://%E0:${PASSWORD}@h:1`, `rediss+cluster://u:${PASSWORD}@h:0`,
   ]) {
     it(`${url}: a ConfigError, also through loadSettings`, function () {
       assert.equal(checked(url), 'config-error');

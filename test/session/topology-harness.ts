@@ -1,5 +1,6 @@
-// The contract suite's Harness for scale-out topologies (Cluster, Sentinel): raw existence through a
-// probe client, and operation counts from INFO commandstats summed over the data nodes.
+// The contract suite's Harness for scale-out topologies (Cluster, Sentinel) and TLS deployments: raw
+// existence through a probe client, and operation counts from INFO commandstats summed over the
+// data nodes; with a TLS deployment, the CA its stores trust.
 import { storeKeys } from '../../src/session/index.ts';
 import type { Harness } from './contract-suite.ts';
 
@@ -14,10 +15,12 @@ export function topologyHarness(
   url: () => string,
   exists: (key: string) => Promise<number>,
   commandStats: () => Promise<Map<string, number>>,
+  opts: { redisTlsCa?: string } = {},
 ): Harness {
   return {
     url,
     commandTimeoutMs: 2000,
+    redisTlsCa: opts.redisTlsCa,
     async rawExists(_url, id) {
       return (await exists(storeKeys.session(id))) === 1;
     },
