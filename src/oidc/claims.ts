@@ -131,11 +131,11 @@ export function userFromClaims(idp: IdpConfig, claims: Record<string, unknown>, 
 }
 
 /**
- * The user a refresh answer's ID token makes of a session's `user`: the token's claims over those
- * the session holds, as userinfo's go over the ID token's at sign-in (mergeClaims: `sub` and `iss`
- * stay). So a role the IdP took away reaches the policies at the next refresh that brings an ID
- * token, not at the next sign-in. A claim the token leaves out stays as it was: it may have come
- * from userinfo at sign-in, which a refresh does not ask again.
+ * The user a refresh answer's ID token makes of a session's `user` when userinfo is not asked (an
+ * IdP without it, an audience's token) or cannot be had (refreshed-user.ts): the token's claims
+ * over those the session holds (mergeClaims: `sub` and `iss` stay). So a role the IdP took away
+ * reaches the policies at the next refresh that brings an ID token. A claim the token leaves out
+ * stays as it was: it may have come from userinfo at sign-in.
  */
 export function refreshedUser(idp: IdpConfig, user: SessionUser, idClaims: Record<string, unknown>): SessionUser {
   return userFromClaims(idp, mergeClaims(user.claims as Record<string, unknown>, idClaims), user.scopes.join(' '));

@@ -299,13 +299,25 @@ export class IdpClient {
    * they decide roles as the ID token's do. openid-client also refuses one whose alg the IdP does
    * not list in userinfo_signing_alg_values_supported, which many leave out (a 503 that no retry
    * cured): the algorithms are ours to choose, ID_TOKEN_ALGORITHMS, as for ID tokens.
+   * `by` (performance.now()): the call must end by then (a refresh asks under its lock, which must
+   * outlast it): each request's timeout is cut to fit (two with DPoP: a nonce retry), the key set
+   * of a signed answer is waited for until then, and with less than a second per request left
+   * nothing is sent (Unavailable).
    */
-  async userinfo(accessToken: string, sub: string, dpopJwk: DpopJwk | undefined): Promise<Record<string, unknown> | undefined> {
+  async userinfo(accessToken: string, sub: string, dpopJwk: DpopJwk | undefined, by?: number): Promise<Record<string, unknown> | undefined> {
     const meta = (await this.configuration()).serverMetadata();
     if (!meta.userinfo_endpoint) return undefined;
+    let timeout = this.#timeout;
+    if (by !== undefined) {
+      // Whole seconds: openid-client's timeout (seconds) becomes an AbortSignal.timeout of
+      // timeout * 1000 ms, which throws for a fraction of a millisecond (0.3 * 1000 is not 300).
+      const left = Math.floor((by - performance.now()) / (this.idp.dpop ? 2 : 1) / 1000);
+      if (left < 1) throw new Unavailable(`no time was left for the userinfo request of IdP "${this.name}"`);
+      timeout = Math.min(timeout, left);
+    }
     const signed: { jwt?: string } = {};
     const inner = this.#fetch;
-    const config = this.#configurationOf({ ...meta, userinfo_signing_alg_values_supported: ID_TOKEN_ALGORITHMS } as typeof meta, this.#timeout, async (url, init) => {
+    const config = this.#configurationOf({ ...meta, userinfo_signing_alg_values_supported: ID_TOKEN_ALGORITHMS } as typeof meta, timeout, async (url, init) => {
       const res = await inner(url, init);
       if (res.ok && /^application\/jwt\s*(;|$)/i.test(res.headers.get('content-type') ?? '')) signed.jwt = await res.clone().text();
       return res;
@@ -313,7 +325,7 @@ export class IdpClient {
     const claims = await this.#idpCall('userinfo', async () => oidc.fetchUserInfo(config, accessToken, sub, await this.#dpop(config, dpopJwk)), refusedAtUserinfo);
     if (signed.jwt !== undefined) {
       try {
-        await this.#keys.checkSignature(signed.jwt);
+        await this.#keys.verifyIdToken(signed.jwt, by);
       } catch (err) {
         throw err instanceof Unavailable ? err : new UntrustedUserinfo(err);
       }

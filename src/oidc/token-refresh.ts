@@ -14,7 +14,8 @@ import type { RefreshFloor } from './refresh-floor.ts';
 import { isRefusal, isRejection } from './refresh-failures.ts';
 import type { IdpRegistry } from './registry.ts';
 import { toAccessToken } from './tokens.ts';
-import { oversized, refreshedUser } from './claims.ts';
+import { oversized } from './claims.ts';
+import { userAfterRefresh } from './refreshed-user.ts';
 import type { RequestScope } from './types.ts';
 
 /** Every outcome a refresh can have: the metrics of both processes start each at 0. */
@@ -261,12 +262,15 @@ export function createRefresher(ctx: RefreshContext): Refresher {
     // IdpClient.refresh; its sub is the session's, or nothing of the answer is kept (forAnotherUser).
     const idClaims = res.id_token !== undefined ? res.claims() : undefined;
     if (idClaims !== undefined && idClaims.sub !== current.sub) return forAnotherUser(current, res.refresh_token ?? rt, locked);
-    const user = idClaims !== undefined ? refreshedUser(idp.idp, current.secrets.user, idClaims as Record<string, unknown>) : current.secrets.user;
+    // As at sign-in, for the login token: userinfo asked with the new access token, the write
+    // (≤ 1 s) still to follow under the lock; any failure of it keeps the user as the ID token makes it.
+    const user = await userAfterRefresh({ idp, current, audience, accessToken: res.access_token, tokenType: res.token_type, idClaims: idClaims as Record<string, unknown> | undefined,
+      by: lockExpiresAt - 1_000, reqId, warn: (line, message) => warnFailure(idp.name, line, message) });
     // As at sign-in: a profile grown past what a session keeps is refused, never cut short (a role
     // list cut short would change what policies decide). The user signs in again, and is told why.
     const size = oversized(user);
     if (size !== undefined) {
-      log.warn({ reqId, idp: idp.name, ...size }, 'the ID token of a refresh makes the user\'s profile too large to keep: session deleted');
+      log.warn({ reqId, idp: idp.name, ...size }, 'the claims of a refresh (ID token, userinfo) make the user\'s profile too large to keep: session deleted');
       discard(idp, res.refresh_token ?? rt, reqId);
       return end(current, hold, reqId);
     }

@@ -49,6 +49,22 @@ export function refreshAnswers(seen: (body: Record<string, unknown>) => Promise<
 }
 
 /**
+ * A fetch to the IdP (through `inner`) that hands the claims of each successful userinfo answer
+ * (oidc-provider's /me, JSON) to `seen`, awaited before the caller reads the answer: a test edits
+ * them there, holds the answer, or answers with a Response of its own instead (an outage).
+ */
+export function userinfoAnswers(inner: FetchLike, seen: (claims: Record<string, unknown>) => Promise<Response | void> | Response | void): FetchLike {
+  return async (url, init) => {
+    const res = await inner(url, init);
+    if (new URL(String(url)).pathname !== '/me' || res.status !== 200) return res;
+    const claims = await res.json() as Record<string, unknown>;
+    const instead = await seen(claims);
+    if (instead !== undefined) return instead;
+    return new Response(JSON.stringify(claims), { status: res.status, headers: res.headers });
+  };
+}
+
+/**
  * A fetch to the IdP that reports each revocation request (`revoking`) and hands each successful
  * refresh answer's refresh token to `refreshed`, awaited before the caller reads the answer: a
  * test holds the answer there.

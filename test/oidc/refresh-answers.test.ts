@@ -1,7 +1,8 @@
 // Refresh answers a real oidc-provider gives (or a proxy in front of it edits), through the real
 // token provider, a real redis-server and the real /auth/verify chain:
 //   - an ID token for another user (OIDC Core 12.2) ends the session: nothing of the answer is kept;
-//   - an ID token for the same user rebuilds the user the policies see (a role taken away: 403);
+//   - an ID token for the same user rebuilds the user the policies see (a role taken away: 403),
+//     under the claims of the IdP's userinfo, as at sign-in (more in refresh-userinfo.test.ts);
 //   - an IdP that issues 10 s access tokens is not asked for a refresh grant at every request;
 //   - a DPoP token issued to a session without a DPoP key is a 503, never a 500;
 //   - an ID token whose signature or claims fail verification ends the session at once, its grant
@@ -22,7 +23,7 @@ import { silentLogger } from '../../src/log.ts';
 import { Unavailable } from '../../src/errors.ts';
 import { capturingLogger, loginExpiringAt, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { type RunningVerify } from '../helpers/verify-app.ts';
-import { refreshAnswers, sleep, startRefreshingVerify } from '../helpers/refresh-race.ts';
+import { refreshAnswers, sleep, startRefreshingVerify, userinfoAnswers } from '../helpers/refresh-race.ts';
 
 
 describe('refresh answers', function () {
@@ -35,6 +36,8 @@ describe('refresh answers', function () {
   let grantErrors: string[] = [];
   /** Edits the JSON of the IdP's answers to refresh grants (none when undefined). */
   let editRefresh: ((body: Record<string, unknown>) => void | Promise<void>) | undefined;
+  /** Edits the claims of the IdP's userinfo answers (none when undefined). */
+  let editUserinfo: ((claims: Record<string, unknown>) => void) | undefined;
   /** The IdP's token endpoint answers unauthorized_client (RFC 6749 5.2) while set. */
   let refuseClient = false;
   /** The IdP's token endpoint answers refresh grants with this OIDC error (400) while set. */
@@ -53,7 +56,7 @@ describe('refresh answers', function () {
     env.idp.provider.on('grant.error', (ctx: { oidc: { params?: { grant_type?: string } } }, err: { error?: string }) => {
       if (ctx.oidc.params?.grant_type === 'refresh_token') grantErrors.push(String(err.error));
     });
-    const answers = refreshAnswers(async (body) => { await editRefresh?.(body); });
+    const answers = userinfoAnswers(refreshAnswers(async (body) => { await editRefresh?.(body); }), (claims) => { editUserinfo?.(claims); });
     const fetch: FetchLike = async (url, init) => {
       if (refuseClient && String(init.body ?? '').includes('grant_type=refresh_token')) {
         // oidc-provider answers invalid_request for a grant the client may not use; other IdPs
@@ -78,6 +81,7 @@ describe('refresh answers', function () {
     grants = 0;
     grantErrors = [];
     editRefresh = undefined;
+    editUserinfo = undefined;
     refuseClient = false;
     askUser = undefined;
     logs.lines.length = 0;
@@ -110,23 +114,28 @@ describe('refresh answers', function () {
     assert.notEqual(stored.secrets.refreshToken, session.secrets.refreshToken);
   });
 
-  it('a refresh answer\'s ID token rebuilds the user the policies see: a role the IdP took away denies at once (403), a claim the token leaves out stays', async () => {
+  it('a refresh answer\'s ID token rebuilds the user the policies see: a role the IdP took away denies at once (403), a claim the token leaves out comes from userinfo', async () => {
     const { cookie, session } = await loginExpiringAt(env, 'rita', Date.now() - 1000);
     assert.deepEqual(session.secrets.user.roles, ['reader']);
     const before = session.secrets.user;
-    // The IdP's own ID token (re-signed with its key), the reader role taken away, its name left out.
+    // The IdP's own ID token (re-signed with its key), the reader role taken away, its name left out;
+    // its userinfo says nothing of roles or groups (as Entra ID's app roles are in its ID tokens only).
     resignedIdToken((claims) => {
       claims['roles'] = [];
       claims['groups'] = ['auditors'];
       delete claims['name'];
     });
+    editUserinfo = (claims) => {
+      delete claims['roles'];
+      delete claims['groups'];
+    };
     const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
     assert.equal(res.status, 403, `the request whose refresh took the role away is decided on the new user: ${res.body}`);
     const stored = (await env.store.getById(session.id))!;
     assert.notEqual(stored.secrets.refreshToken, session.secrets.refreshToken, 'the refresh was kept');
     assert.deepEqual(stored.secrets.user.roles, []);
     assert.deepEqual(stored.secrets.user.groups, ['auditors']);
-    assert.equal(stored.secrets.user.name, before.name, 'a claim the refreshed ID token leaves out stays');
+    assert.equal(stored.secrets.user.name, before.name, 'a claim the refreshed ID token leaves out is userinfo\'s');
     assert.equal(stored.secrets.user.email, before.email);
     assert.deepEqual(stored.secrets.user.scopes, before.scopes, 'the scopes granted at sign-in stay');
     assert.equal(stored.secrets.user.sub, 'rita');
@@ -140,18 +149,33 @@ describe('refresh answers', function () {
     assert.deepEqual((await env.store.getById(session.id))!.secrets.user, session.secrets.user);
   });
 
-  it('a refresh answer whose ID token makes the user\'s profile too large to keep ends the session, as such a sign-in is refused: 401, its refresh token revoked', async () => {
-    const { cookie, session } = await loginExpiringAt(env, 'rory', Date.now() - 1000);
-    let rotated: string | undefined;
-    resignedIdToken((claims) => { claims['groups'] = Array.from({ length: 1001 }, (_, i) => `group-${i}`); }, (body) => { rotated = String(body['refresh_token']); });
-    const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
-    assert.equal(res.status, 401, res.body);
-    assert.equal(res.headers['authorization'], undefined);
-    assert.equal(await env.store.getById(session.id), null, 'the session is over');
-    await eventually(() => logs.lines.some((l) => l.includes('too large') && l.includes('"groups":1001')), 'the log says why');
-    const live = async () => (await env.idp.provider.RefreshToken.find(rotated!)) !== undefined;
-    for (let i = 0; i < 50 && await live(); i++) await sleep(100);
-    assert.equal(await live(), false, 'the refresh token the answer carried is revoked');
+  it('a refresh whose ID token or userinfo makes the user\'s profile too large to keep ends the session, as such a sign-in is refused: 401, its refresh token revoked', async () => {
+    const groups = Array.from({ length: 1001 }, (_, i) => `group-${i}`);
+    const sources: Record<string, (answered: (body: Record<string, unknown>) => void) => void> = {
+      // The IdP's own ID token (re-signed with its key), its userinfo saying nothing of groups.
+      'ID token': (answered) => {
+        resignedIdToken((claims) => { claims['groups'] = groups; }, answered);
+        editUserinfo = (claims) => { delete claims['groups']; };
+      },
+      'userinfo': (answered) => {
+        editRefresh = answered;
+        editUserinfo = (claims) => { claims['groups'] = groups; };
+      },
+    };
+    for (const [source, make] of Object.entries(sources)) {
+      logs.lines.length = 0;
+      const { cookie, session } = await loginExpiringAt(env, `rory-${source.replace(/\W+/g, '-')}`, Date.now() - 1000);
+      let rotated: string | undefined;
+      make((body) => { rotated = String(body['refresh_token']); });
+      const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
+      assert.equal(res.status, 401, `${source}: ${res.body}`);
+      assert.equal(res.headers['authorization'], undefined);
+      assert.equal(await env.store.getById(session.id), null, `${source}: the session is over`);
+      await eventually(() => logs.lines.some((l) => l.includes('too large') && l.includes('"groups":1001')), 'the log says why');
+      const live = async () => (await env.idp.provider.RefreshToken.find(rotated!)) !== undefined;
+      for (let i = 0; i < 50 && await live(); i++) await sleep(100);
+      assert.equal(await live(), false, `${source}: the refresh token the answer carried is revoked`);
+    }
   });
 
   it('10 s access tokens: requests over 7 s need one refresh grant, not one each, and the token is still refreshed before it expires', async () => {
