@@ -1,6 +1,7 @@
 // Step 7: ask the PDP. Public routes need no rule. Deny, no rule and a throwing policy all give
 // 403: the PDP never lets an exception through, and we never allow on doubt.
 import { Forbidden } from '../errors.ts';
+import { FloodGate } from '../http/flood-gate.ts';
 import { actorKeyOf, type Decision } from '../pdp/index.ts';
 import { intern } from '../session/intern.ts';
 import { flatCopy } from '../strings.ts';
@@ -26,10 +27,20 @@ function recall(e: readonly (string | Decision)[], method: string, path: string)
 export function authorize(deps: VerifyDeps): VerifyStep {
   // Every denial renders the same: one error object (see run-chain.ts).
   const forbidden = quiet(() => new Forbidden());
+  // A rule that throws does so for every request that reaches it, and anyone signed in can send
+  // those: a line each was a log flood at the request rate. One a second, the held ones counted
+  // (the PDP logs each rule's error itself, once); the last one held is said when its second ends.
+  type ErrorLine = { reqId: string | undefined; route: string; rule: string | undefined };
+  const said = (line: ErrorLine, also: number) => deps.log.warn({ ...line, ...(also > 0 ? { alsoDenied: also } : {}) }, 'policy error: denied');
+  const errors = new FloodGate<ErrorLine>(1_000, said);
   const deny = (ctx: Parameters<VerifyStep>[0], d: Decision): void => {
     const s = ctx.state;
     s.outcome = d.outcome === 'allow' ? 'deny' : d.outcome;
-    if (d.outcome === 'error') deps.log.warn({ reqId: s.requestId, route: s.route.name, rule: d.rule }, 'policy error: denied');
+    if (d.outcome === 'error') {
+      const line = { reqId: s.requestId, route: s.route.name, rule: d.rule };
+      const held = errors.pass(performance.now(), line);
+      if (held !== undefined) said(line, held);
+    }
     ctx.fail(forbidden);
   };
   return function authorizeStep(ctx) {

@@ -308,6 +308,19 @@ describe('verify: /auth/verify', function () {
       assert.equal(res.status, 403);
       assert.equal(res.body.error, 'forbidden');
     });
+    it('a throwing rule hit at the request rate is one log line a second, not one a request: the held ones counted', async function () {
+      const { cookie } = await login();
+      // The test before this one let a line through: its second ends first.
+      await new Promise((r) => setTimeout(r, 1_100));
+      const before = captured.lines.length;
+      for (let i = 0; i < 40; i++) assert.equal((await verify('GET', '/api/boom', { Cookie: cookie })).status, 403);
+      const lines = () => captured.lines.slice(before).filter((l) => l.includes('policy error: denied')).map((l) => JSON.parse(l) as { alsoDenied?: number });
+      assert.ok(lines().length >= 1 && lines().length <= 3, `${lines().length} lines for 40 denials`);
+      // The held ones are said when their second ends, so every denial is accounted for.
+      const deadline = Date.now() + 3_000;
+      while (lines().reduce((n, l) => n + 1 + (l.alsoDenied ?? 0), 0) < 40 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(lines().reduce((n, l) => n + 1 + (l.alsoDenied ?? 0), 0), 40);
+    });
     it('a user without the role is denied what another is allowed', async function () {
       const nobody = await login({ sub: 'nobody', roles: [] });
       assert.equal((await verify('GET', '/api/orders/1', { Cookie: nobody.cookie })).status, 403);
