@@ -35,10 +35,15 @@ export async function fileProblem(abs: string, maxBytes?: number, hint?: string)
     await (await open(abs, 'r')).close();
     return undefined;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return 'does not exist';
-    return `cannot be read (${code ?? 'error'})`;
+    return openFailure(err);
   }
+}
+
+/** The problem for a file that could not be looked at or opened. */
+function openFailure(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return 'does not exist';
+  return `cannot be read (${code ?? 'error'})`;
 }
 
 /**
@@ -140,9 +145,7 @@ export function readTextFileSync(abs: string, maxBytes: number, hint?: string): 
     if (s.size > maxBytes) return { problem: tooLarge(maxBytes, hint) };
     fd = openSync(abs, 'r');
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { problem: 'does not exist' };
-    return { problem: `cannot be read (${code ?? 'error'})` };
+    return { problem: openFailure(err) };
   }
   try {
     const buf = Buffer.alloc(maxBytes + 1);
@@ -157,7 +160,7 @@ export function readTextFileSync(abs: string, maxBytes: number, hint?: string): 
     if ('badLine' in decoded) return { problem: `is not UTF-8 text (line ${decoded.badLine} holds bytes that are not UTF-8; save the file as UTF-8)` };
     return decoded;
   } catch (err) {
-    return { problem: `cannot be read (${(err as { code?: string }).code ?? 'error'})` };
+    return { problem: openFailure(err) };
   } finally {
     closeSync(fd);
   }

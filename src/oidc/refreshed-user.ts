@@ -7,16 +7,16 @@ import type { Session, SessionUser } from '../session/types.ts';
 import { mergeClaims, refreshedUser, userFromClaims } from './claims.ts';
 import type { IdpClient } from './idp-client.ts';
 import { errorSummary } from './idp-errors.ts';
-import { sendable } from './tokens.ts';
+import { unsendable } from './tokens.ts';
+import type { AccessToken } from '../session/types.ts';
 
 export interface RefreshedUserInput {
   idp: IdpClient;
   /** The session as read under the refresh lock. */
   current: Session;
   audience: string;
-  /** The refresh answer's access token and type. */
-  accessToken: string;
-  tokenType: string | undefined;
+  /** The refresh answer's access token, as the session keeps it (tokens.ts toAccessToken). */
+  token: Pick<AccessToken, 'type' | 'value'>;
   /** The refresh answer's ID token claims (verified, `sub` the session's), if it carried one. */
   idClaims: Record<string, unknown> | undefined;
   /** performance.now() by which userinfo must have answered (the lock's end less the write). */
@@ -43,10 +43,8 @@ export async function userAfterRefresh(p: RefreshedUserInput): Promise<SessionUs
   const fallback = idClaims !== undefined ? refreshedUser(idp.idp, user, idClaims) : user;
   // An audience's token (RFC 8707) is not for userinfo; no endpoint, nothing to ask (as at sign-in).
   if (p.audience !== '' || !idp.metadata?.userinfo_endpoint) return fallback;
-  // A token the token provider will not send (503, and it says why): not sent here either. A bearer
-  // token of a DPoP-bound session is never sent, whoever to (anyone holding it could replay it).
-  const dpop = p.tokenType?.toLowerCase() === 'dpop';
-  if (!sendable(p.accessToken) || dpop !== (current.secrets.dpopJwk !== undefined)) return fallback;
+  // A token the token provider will not send (503, and it says why): not sent here either.
+  if (unsendable(p.token, current.secrets.dpopJwk !== undefined, idp.name) !== undefined) return fallback;
   const failed = (reason: Record<string, unknown>): SessionUser => {
     p.warn({ reqId: p.reqId, idp: idp.name, ...reason }, FALLBACK);
     return fallback;
@@ -60,7 +58,7 @@ export async function userAfterRefresh(p: RefreshedUserInput): Promise<SessionUs
   if (base['sub'] !== current.sub) return failed({ reason: 'the session\'s ID token is for another sub' });
   let userinfo: Record<string, unknown> | undefined;
   try {
-    userinfo = await idp.userinfo(p.accessToken, current.sub, current.secrets.dpopJwk, p.by);
+    userinfo = await idp.userinfo(p.token.value, current.sub, current.secrets.dpopJwk, p.by);
   } catch (err) {
     return failed({ reason: 'userinfo failed', err: errorSummary(err) });
   }

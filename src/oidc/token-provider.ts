@@ -32,7 +32,7 @@ import { audienceTokens } from './audience-tokens.ts';
 import { dpopProof } from './dpop.ts';
 import { createRefreshFloor, REFRESH_FLOOR_MS } from './refresh-floor.ts';
 import type { IdpRegistry } from './registry.ts';
-import { isFresh, sendable } from './tokens.ts';
+import { isFresh, unsendable } from './tokens.ts';
 import { createRefresher, type RefreshOutcome } from './token-refresh.ts';
 import type { RequestScope, TokenProvider, UpstreamCredentials } from './types.ts';
 
@@ -154,16 +154,10 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     if (!t) return null;
     // Kept as the IdP sent it (the refresh that brought it must not lose its rotated refresh
     // token), but not sendable: 503 (logged) for this session until its next token, never a 500.
-    // A session bound to a DPoP key whose token is not (a refresh the IdP answered with a bearer
-    // token): never sent as a bearer token, which anyone holding it could replay.
-    if (t.type !== 'DPoP' && s.secrets.dpopJwk) throw new Unavailable(`the IdP "${s.idp}" issued a bearer token to a DPoP-bound session (dpop: true): it is not sent`);
-    if (!sendable(t.value)) throw new Unavailable(`the IdP "${s.idp}" issued an access token that is not printable ASCII without spaces (RFC 6749 A.12, RFC 6750 2.1): it cannot be sent in a header`);
+    const why = unsendable(t, s.secrets.dpopJwk !== undefined, s.idp);
+    if (why !== undefined) throw new Unavailable(why);
     if (t.type === 'DPoP') {
-      const jwk = s.secrets.dpopJwk;
-      // The IdP called the token DPoP-bound although this session has no key (it sent no proof):
-      // an IdP's misstep, not ours. Nothing can be sent with it: 503 (logged), never a 500.
-      if (!jwk) throw new Unavailable(`the IdP "${s.idp}" issued a DPoP token to a session without a DPoP key (is dpop set in idps.yaml as the IdP expects?)`);
-      return { authorization: `DPoP ${t.value}`, dpop: await dpopProof(jwk, method, upstreamUrl, t.value), refreshed: s === session ? undefined : s };
+      return { authorization: `DPoP ${t.value}`, dpop: await dpopProof(s.secrets.dpopJwk!, method, upstreamUrl, t.value), refreshed: s === session ? undefined : s };
     }
     return { authorization: `Bearer ${t.value}`, dpop: undefined, refreshed: s === session ? undefined : s };
   }

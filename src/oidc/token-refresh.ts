@@ -264,7 +264,8 @@ export function createRefresher(ctx: RefreshContext): Refresher {
     if (idClaims !== undefined && idClaims.sub !== current.sub) return forAnotherUser(current, res.refresh_token ?? rt, locked);
     // As at sign-in, for the login token: userinfo asked with the new access token, the write
     // (≤ 1 s) still to follow under the lock; any failure of it keeps the user as the ID token makes it.
-    const user = await userAfterRefresh({ idp, current, audience, accessToken: res.access_token, tokenType: res.token_type, idClaims: idClaims as Record<string, unknown> | undefined,
+    const token = withGrant(toAccessToken(res, Date.now(), true), grantFor(current.idp, audience));
+    const user = await userAfterRefresh({ idp, current, audience, token, idClaims: idClaims as Record<string, unknown> | undefined,
       by: lockExpiresAt - 1_000, reqId, warn: (line, message) => warnFailure(idp.name, line, message) });
     // As at sign-in: a profile grown past what a session keeps is refused, never cut short (a role
     // list cut short would change what policies decide). The user signs in again, and is told why.
@@ -277,7 +278,7 @@ export function createRefresher(ctx: RefreshContext): Refresher {
     const secrets: SessionSecrets = {
       ...current.secrets,
       user,
-      tokens: { ...current.secrets.tokens, [audience]: withGrant(toAccessToken(res, Date.now(), true), grantFor(current.idp, audience)) },
+      tokens: { ...current.secrets.tokens, [audience]: token },
       refreshToken: res.refresh_token ?? rt,
       idToken: res.id_token ?? current.secrets.idToken,
     };

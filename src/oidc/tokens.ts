@@ -83,6 +83,21 @@ export function sendable(value: string): boolean {
 }
 
 /**
+ * Why the IdP's `token` cannot be sent for a session bound to `dpopJwk` (or not), or undefined when
+ * it can: the token provider's 503 (token-provider.ts), and the refresh's reason not to send it to
+ * userinfo either (refreshed-user.ts). A bearer token of a DPoP-bound session (a refresh the IdP
+ * answered with one) is never sent, whoever to: anyone holding it could replay it.
+ */
+export function unsendable(token: Pick<AccessToken, 'type' | 'value'>, dpopBound: boolean, idpName: string): string | undefined {
+  if (token.type !== 'DPoP' && dpopBound) return `the IdP "${idpName}" issued a bearer token to a DPoP-bound session (dpop: true): it is not sent`;
+  if (!sendable(token.value)) return `the IdP "${idpName}" issued an access token that is not printable ASCII without spaces (RFC 6749 A.12, RFC 6750 2.1): it cannot be sent in a header`;
+  // The IdP called the token DPoP-bound although this session has no key (it sent no proof): an
+  // IdP's misstep, not ours. Nothing can be sent with it.
+  if (token.type === 'DPoP' && !dpopBound) return `the IdP "${idpName}" issued a DPoP token to a session without a DPoP key (is dpop set in idps.yaml as the IdP expects?)`;
+  return undefined;
+}
+
+/**
  * What an audience's token is asked for (RFC 8707 `resource` and the scopes), as AccessToken.grant
  * records it; undefined for the login token. Scopes in any order are the same grant.
  */
