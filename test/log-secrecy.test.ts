@@ -365,7 +365,7 @@ describe(`no secret in any log line of the dev IdP, BFF and verify processes at 
       const found = lines.get(name)!.some((l) => l['msg'] === msg && Object.entries(fields).every(([k, v]) => l[k] === v));
       assert.ok(found, `${name} logged ${JSON.stringify(msg)} ${JSON.stringify(fields)}; it logged:\n${lines.get(name)!.map((l) => `${String(l['level'])} ${String(l['msg'])}`).join('\n')}`);
     };
-    has('dev-idp', 'dev IdP listening');
+    has('dev-idp', 'dev IdP listening', { url: issuer }); // where it listens, beside the issuer
     has('dev-idp', 'dev IdP interaction finished', { level: 'debug', step: 'login' });
     has('dev-idp', 'dev IdP interaction finished', { level: 'debug', step: 'confirm' });
     has('bff', 'goldpath bff listening');

@@ -268,7 +268,8 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
   handler = provider.callback();
   if (opts.trustProxy) provider.proxy = true;
 
-  log.info({ issuer, clients: opts.clients.map((c) => c.client_id) }, 'dev IdP listening');
+  // Both: behind a proxy (or with ISSUER set) the issuer is not where this process listens.
+  log.info({ url, issuer, clients: opts.clients.map((c) => c.client_id) }, 'dev IdP listening');
   return {
     issuer,
     url,
