@@ -3,7 +3,7 @@
 // sub, no nonce, jti not seen before) and delete the matching sessions at once.
 import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
-import { decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { BadRequest, GoldpathError, StoreUnavailable, Unavailable } from '../errors.ts';
 import type { IdpClient } from '../oidc/idp-client.ts';
 import { keySetUnavailable } from '../oidc/id-token-keys.ts';
@@ -115,7 +115,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
     let issuer: string;
     try {
       const meta = (await idp.configuration()).serverMetadata();
-      const result = await jwtVerify(token, await idp.jwks(), {
+      const check = async () => jwtVerify(token, await idp.jwks(), {
         issuer: meta.issuer,
         audience: idp.idp.clientId,
         algorithms: ASYMMETRIC,
@@ -123,6 +123,16 @@ export function backchannelLogoutHandler(deps: BffDeps) {
         clockTolerance: CLOCK_TOLERANCE_S,
         requiredClaims: ['iat', 'jti', 'events'],
       });
+      const checkedAt = performance.now();
+      let result: Awaited<ReturnType<typeof check>>;
+      try {
+        result = await check();
+      } catch (err) {
+        // A key the set lacks: the IdP may have rotated in a new one since the set was fetched
+        // (id-token-keys.ts, UNKNOWN_KID_REFETCH_MS). Checked once more against a new copy.
+        if (!(err instanceof joseErrors.JWKSNoMatchingKey) || !(await idp.refetchKeysForUnknownKid(checkedAt))) throw err;
+        result = await check();
+      }
       claims = result.payload;
       typ = result.protectedHeader.typ;
       issuer = meta.issuer;

@@ -11,6 +11,15 @@ import { errorSummary } from './idp-errors.ts';
 export type RemoteJwks = ReturnType<typeof createRemoteJWKSet>;
 
 /**
+ * How often a token from an untrusted sender (a logout token: anyone can post one) may make the key
+ * set be fetched again for a kid it lacks. jose's own wait between such fetches is 10 s (the
+ * cool-down below): a logout token signed with a key the IdP rotated in within 10 s of the last
+ * fetch was refused as invalid (400), and an IdP does not retry a 400, so the session outlived the
+ * IdP's logout. Once a second bounds what forged tokens can make us ask of the IdP.
+ */
+const UNKNOWN_KID_REFETCH_MS = 1000;
+
+/**
  * ID token signature algorithms we accept: asymmetric only, whatever the discovery document
  * lists. OIDC Core 10.1 allows HS256 keyed with the client secret when the client registered it;
  * goldpath never registers it (the default is RS256), and a token anyone holding the secret can
@@ -37,6 +46,9 @@ export class IdTokenKeys {
   readonly #timeout: number;
   readonly #jwksMaxAge: number | undefined;
   #jwks: RemoteJwks | undefined;
+  /** When refetchForUnknownKid last began a fetch (performance.now() ms), and that fetch in flight. */
+  #refetchedAt = -Infinity;
+  #refetching: Promise<void> | undefined;
 
   constructor(client: { name: string; configuration: () => Promise<oidc.Configuration>; log: Logger; fetch: FetchLike; timeout: number; jwksMaxAge: number | undefined }) {
     this.name = client.name;
@@ -117,6 +129,29 @@ export class IdTokenKeys {
     } catch (err) {
       throw this.#jwksFailure(err);
     }
+  }
+
+  /**
+   * A token from an untrusted sender names a key the set lacks (jose's JWKSNoMatchingKey): fetches
+   * the set again, at most once every UNKNOWN_KID_REFETCH_MS (callers meanwhile share the fetch in
+   * flight). `checkedAt`: when the caller's check began (performance.now() ms). True when the set
+   * was fetched after that (check again), false when it is too soon to fetch (the token is refused
+   * as it stands). A key set that cannot be had → Unavailable.
+   */
+  async refetchForUnknownKid(checkedAt: number): Promise<boolean> {
+    const jwks = await this.jwks(); // first: no await between the checks below and the fetch they allow
+    if (this.#refetching === undefined) {
+      if (this.#refetchedAt > checkedAt) return true; // fetched since: the check can be made again
+      if (performance.now() - this.#refetchedAt < UNKNOWN_KID_REFETCH_MS) return false;
+      this.#refetchedAt = performance.now();
+      this.#refetching = jwks.reload().finally(() => { this.#refetching = undefined; });
+    }
+    try {
+      await this.#refetching;
+    } catch (err) {
+      throw this.#jwksFailure(err);
+    }
+    return true;
   }
 
   /** jose errors about the token stay as they are (a bad token); failures to get the keys → 503. */

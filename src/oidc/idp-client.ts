@@ -208,6 +208,11 @@ export class IdpClient {
     return this.#keys.jwks();
   }
 
+  /** The key set fetched again for an untrusted token's unknown kid, rate-limited: IdTokenKeys.refetchForUnknownKid. */
+  refetchKeysForUnknownKid(checkedAt: number): Promise<boolean> {
+    return this.#keys.refetchForUnknownKid(checkedAt);
+  }
+
   /** Fetches the key set unless it is at hand and fresh: IdTokenKeys.keySetReady. */
   keySetReady(): Promise<void> {
     return this.#keys.keySetReady();
