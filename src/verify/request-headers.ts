@@ -1,8 +1,8 @@
 // The request headers the chain reads, found in one pass over rawHeaders. Node builds req.headers
 // one property at a time, into a dictionary-mode object whose every read is a slow lookup; the
-// sidecar reads nine headers and ignores the rest, so it never reads them from that object. (Node
+// sidecar reads ten headers and ignores the rest, so it never reads them from that object. (Node
 // builds the object anyway, for every HTTP/1.1 request, to look for an Expect field: what this
-// saves is the nine lookups, not the object.)
+// saves is the ten lookups, not the object.)
 // Repeated headers are joined exactly as Node joins them in req.headers (Cookie with '; ', the
 // others with ', '), so a duplicated X-Forwarded-Uri or Origin is still refused the same way.
 
@@ -19,6 +19,8 @@ export interface RequestHeaders {
   csrfToken: string | undefined;
   /** Access-Control-Request-Method */
   preflightMethod: string | undefined;
+  /** Sec-WebSocket-Key: the request is a WebSocket handshake (check-csrf.ts). */
+  webSocketKey: string | undefined;
   /**
    * The first header whose meaning could differ between us and the upstream (see `override`),
    * which step 1 refuses.
@@ -89,7 +91,7 @@ export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
   const h: RequestHeaders = {
     method: undefined, uri: undefined, cookie: undefined, requestId: undefined, origin: undefined,
     secFetchMode: undefined, secFetchSite: undefined, csrfToken: undefined, preflightMethod: undefined,
-    confusing: undefined,
+    webSocketKey: undefined, confusing: undefined,
   };
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
@@ -103,7 +105,8 @@ export function readRequestHeaders(raw: readonly string[]): RequestHeaders {
         if (override(name, 'X-Http-Method', 'x-http-method') || override(name, 'X-Rewrite-Url', 'x-rewrite-url')) h.confusing ??= name;
         break;
       case 17:
-        if (override(name, 'X-Method-Override', 'x-method-override')) h.confusing ??= name;
+        if (is(name, 'Sec-Websocket-Key', 'sec-websocket-key')) h.webSocketKey = join(h.webSocketKey, v, ', ');
+        else if (override(name, 'X-Method-Override', 'x-method-override')) h.confusing ??= name;
         break;
       case 22:
         if (override(name, 'X-Http-Method-Override', 'x-http-method-override')) h.confusing ??= name;

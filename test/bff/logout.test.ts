@@ -128,6 +128,31 @@ describe('BFF logout', function () {
       assert.equal(await env.store.getById(session.id), null);
     });
 
+    it('from an allowed origin (a cross-origin SPA on the same site) logs out; a reload that drops the origin refuses it from then on', async () => {
+      const SPA = 'http://localhost:5173';
+      const headers = (csrf: string) => ({ accept: 'application/json', 'x-csrf-token': csrf, origin: SPA, 'sec-fetch-site': 'same-site', 'sec-fetch-mode': 'cors' });
+      const allowing = { ...env.config, routes: { ...env.config.routes, cors: { allowedOrigins: [SPA] } } };
+      try {
+        const a = await loggedIn(env);
+        const refused = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: a.jar, headers: headers(a.csrf) });
+        assert.equal(refused.status, 403, 'not allowed before the reload');
+        await env.bff.reload(allowing);
+        const ok = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: a.jar, headers: headers(a.csrf) });
+        assert.equal(ok.status, 200, ok.body);
+        assert.equal(await env.store.getById(a.session.id), null);
+        // Cross-site, it is no SPA of ours even from that origin (the Strict cookie would not come).
+        const b = await loggedIn(env);
+        const cross = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: b.jar, headers: { ...headers(b.csrf), 'sec-fetch-site': 'cross-site' } });
+        assert.equal(cross.status, 403);
+        await env.bff.reload(env.config);
+        const dropped = await httpCall(`${env.url}/auth/logout`, { method: 'POST', jar: b.jar, headers: headers(b.csrf) });
+        assert.equal(dropped.status, 403, 'refused once the reload removed the origin');
+        assert.ok(await env.store.getById(b.session.id));
+      } finally {
+        await env.bff.reload(env.config);
+      }
+    });
+
     it('a missing or wrong CSRF token is 403 {"error":"csrf"} and the session survives', async () => {
       const { jar, csrf, session } = await loggedIn(env);
       for (const headers of [{}, { 'x-csrf-token': 'wrong' }, { 'x-csrf-token': csrf.slice(0, -1) }] as Array<Record<string, string>>) {

@@ -271,6 +271,8 @@ describe('traefik/ and compose/ (static checks)', () => {
       const allowHeaders = (cors.accessControlAllowHeaders as string[]).map((h) => h.toLowerCase());
       assert.ok(allowHeaders.includes('x-csrf-token') && allowHeaders.includes('content-type'));
       assert.ok(!(cors.accessControlAllowOriginList as string[]).includes('*'));
+      // The list is the whole truth: an upstream's own (maybe echoed) Access-Control-Allow-Origin is deleted.
+      assert.equal((cors.customResponseHeaders as Obj | undefined)?.['Access-Control-Allow-Origin'], '');
     });
 
     it('/api and /auth answers run no script: the cors middleware sets the BFF pages\' own policy', () => {

@@ -558,6 +558,59 @@ describe('development edge (src/dev/edge/)', () => {
       assert.equal(up.api!.seen.length, 0);
     });
 
+    it('reads a repeated Origin or Access-Control-Request-Method as Traefik does: its first value (Go\'s Header.Get)', async () => {
+      const raw = (method: string, path: string, pairs: [string, string][]) => new Promise<Reply>((resolve, reject) => {
+        const u = new URL(edge.url);
+        const req = request({ hostname: u.hostname, port: u.port, method, path, agent: false, headers: ['Host', u.host, ...pairs.flat()] as unknown as Record<string, string> }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text: '', json: () => undefined }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      // An empty first Access-Control-Request-Method is no preflight to Traefik: forwardAuth decides.
+      answer = (_req, res) => { res.writeHead(401, { 'content-type': 'application/json' }); res.end('{"error":"login_required"}'); };
+      const passed = await raw('OPTIONS', '/api/orders/1', [['Origin', 'http://localhost:5173'], ['Access-Control-Request-Method', ''], ['Access-Control-Request-Method', 'POST']]);
+      assert.equal(passed.status, 401);
+      assert.equal(auth.seen.length, 1, 'asked the sidecar, as Traefik does');
+      assert.equal(up.api!.seen.length, 0);
+      // The first Origin decides Access-Control-Allow-Origin, whatever follows it.
+      answer = allowWith({});
+      const first = await raw('GET', '/api/orders/1', [['Origin', 'http://localhost:5173'], ['Origin', 'http://evil.example']]);
+      assert.equal(first.headers['access-control-allow-origin'], 'http://localhost:5173');
+      const other = await raw('GET', '/api/orders/1', [['Origin', 'http://evil.example'], ['Origin', 'http://localhost:5173']]);
+      assert.equal(other.headers['access-control-allow-origin'], undefined);
+    });
+
+    it('only the allowed origins may read an answer: an upstream (or the sidecar) that echoes any Origin is overruled', async () => {
+      // Express's cors({ origin: true, credentials: true }): every Origin is echoed back as allowed.
+      const reflecting = await fakeServer((req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': req.headers.origin ?? '*', 'access-control-allow-credentials': 'true' });
+        res.end('{"secret":"the user\'s orders"}');
+      });
+      const own = await startDevEdge({
+        port: 0, dynamicConfigPath: GOLDPATH_YML, staticConfigPath: TRAEFIK_YML,
+        services: { api: reflecting.url, bff: reflecting.url, spa: up.spa!.url, 'dev-idp': up['dev-idp']!.url, verify: auth.url },
+      });
+      try {
+        // Same-site to the app (another port of localhost): the SameSite=Strict cookie comes along.
+        for (const path of ['/api/orders/1', '/auth/session']) {
+          const sibling = await send(own.url, 'GET', path, { origin: 'http://localhost:3000' });
+          assert.equal(sibling.status, 200);
+          assert.equal(sibling.headers['access-control-allow-origin'], undefined, `${path}: the upstream's echo is gone`);
+          const spa = await send(own.url, 'GET', path, { origin: 'http://localhost:5173' });
+          assert.equal(spa.headers['access-control-allow-origin'], 'http://localhost:5173', path);
+        }
+        answer = (req, res) => { res.writeHead(401, { 'content-type': 'application/json', 'access-control-allow-origin': String(req.headers.origin) }); res.end('{}'); };
+        const refused = await send(own.url, 'GET', '/api/orders/1', { origin: 'http://localhost:3000' });
+        assert.equal(refused.status, 401);
+        assert.equal(refused.headers['access-control-allow-origin'], undefined);
+      } finally {
+        await own.close();
+        await reflecting.close();
+      }
+    });
+
     it('lets an allowed origin read /auth/session and preflight a logout: a cross-origin SPA needs its CSRF token', async () => {
       const session = await send(edge.url, 'GET', '/auth/session', { origin: 'http://localhost:5173' });
       assert.equal(session.json().service, 'bff');

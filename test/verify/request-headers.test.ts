@@ -1,4 +1,4 @@
-// The sidecar reads its nine headers from rawHeaders itself (src/verify/request-headers.ts): it
+// The sidecar reads its ten headers from rawHeaders itself (src/verify/request-headers.ts): it
 // must see exactly what Node's req.headers would show, for any casing and any repetition.
 import assert from 'node:assert/strict';
 import { IncomingMessage } from 'node:http';
@@ -9,7 +9,7 @@ import { readRequestHeaders, type RequestHeaders } from '../../src/verify/reques
 const FIELDS: [keyof RequestHeaders, string][] = [
   ['method', 'x-forwarded-method'], ['uri', 'x-forwarded-uri'], ['cookie', 'cookie'], ['requestId', 'x-request-id'],
   ['origin', 'origin'], ['secFetchMode', 'sec-fetch-mode'], ['secFetchSite', 'sec-fetch-site'], ['csrfToken', 'x-csrf-token'],
-  ['preflightMethod', 'access-control-request-method'],
+  ['preflightMethod', 'access-control-request-method'], ['webSocketKey', 'sec-websocket-key'],
 ];
 const OTHERS = ['host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'user-agent', 'x-origin', 'cookie2', 'authorization'];
 

@@ -270,6 +270,40 @@ describe('verify: /auth/verify', function () {
       const { cookie } = await login();
       assert.equal((await verify('HEAD', '/api/orders/1', { Cookie: cookie })).status, 200);
     });
+    it('a WebSocket handshake (a GET, which CORS does not guard) needs our origin or an allowed one, not a token', async function () {
+      // Browsers send the SameSite=Strict cookie on a handshake from any page of the same site
+      // (another port of localhost, a sibling subdomain), and the page reads the socket whatever
+      // its origin: the cross-site WebSocket hijacking of a signed-in user.
+      const { cookie } = await login({ sub: 'wes' });
+      const ws = { Cookie: cookie, 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13' };
+      const bad: Record<string, string>[] = [
+        { Origin: 'http://localhost:3000', 'Sec-Fetch-Site': 'same-site', 'Sec-Fetch-Mode': 'websocket' },
+        { Origin: 'http://localhost:3000' }, { Origin: 'null' },
+        { Origin: 'http://localhost:5173', 'Sec-Fetch-Site': 'cross-site' },
+      ];
+      for (const h of bad) {
+        const res = await verify('GET', '/api/orders/1', { ...ws, ...h });
+        assert.equal(res.status, 403, JSON.stringify(h));
+        assert.equal(res.body.error, 'csrf');
+        assert.equal(res.headers.authorization, undefined);
+      }
+      // Fetch Metadata alone says it is one too (the key is what every browser sends).
+      const mode = await verify('GET', '/api/orders/1', { Cookie: cookie, 'Sec-Fetch-Mode': 'websocket', 'Sec-Fetch-Site': 'same-site', Origin: 'http://localhost:3000' });
+      assert.equal(mode.status, 403);
+      const good: Record<string, string>[] = [
+        { Origin: PUBLIC, 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'websocket' }, { Origin: PUBLIC },
+        { Origin: 'http://localhost:5173', 'Sec-Fetch-Site': 'same-site', 'Sec-Fetch-Mode': 'websocket' }, {},
+      ];
+      for (const h of good) {
+        const res = await verify('GET', '/api/orders/1', { ...ws, ...h });
+        assert.equal(res.status, 200, JSON.stringify(h));
+        assert.equal(res.headers['x-auth-user'], 'wes');
+      }
+      // Without a session there is nothing to hijack: a public route answers as ever.
+      assert.equal((await verify('GET', '/api/public/feed', { ...ws, Cookie: '', Origin: 'http://localhost:3000' })).status, 200);
+      // An ordinary GET from another origin is no handshake: CORS keeps its answer from the page.
+      assert.equal((await verify('GET', '/api/orders/1', { Cookie: cookie, Origin: 'http://localhost:3000', 'Sec-Fetch-Site': 'same-site' })).status, 200);
+    });
   });
 
   describe('step 6: token', function () {

@@ -1,6 +1,6 @@
 // Header helpers of the development edge: Traefik's own X-headers, hop-by-hop headers, the Host
 // header's parts, and case-insensitive edits of an answer's headers.
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 /**
  * The X-headers Traefik manages (pkg/middlewares/forwardedheaders: XHeadersSet of v3.6.14 and later).
@@ -55,6 +55,16 @@ export function hostOnly(hostHeader: string): string {
 
 export function single(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * A request header's first value, as Go's Header.Get reads it; undefined when absent. Node joins a
+ * repeated Origin or Access-Control-Request-Method into one value (", "), which Traefik never sees.
+ */
+export function firstValue(req: IncomingMessage, lowerName: string): string | undefined {
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === lowerName) return raw[i + 1];
+  return undefined;
 }
 
 export function setHeader(h: ResponseHeaders, name: string, value: string): void {

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Buffer } from 'node:buffer';
 import type { Readable } from 'node:stream';
-import { deleteHeader, getHeader, setHeader, single, type ResponseHeaders } from './headers.ts';
+import { deleteHeader, firstValue, getHeader, setHeader, type ResponseHeaders } from './headers.ts';
 import { goDuration, type RateLimiter } from './rate-limit.ts';
 import type { HeadersConfig } from './traefik-config.ts';
 
@@ -41,8 +41,10 @@ export function headersStep(cfg: HeadersConfig): Step {
   const allowedOrigin = (o: string | undefined) =>
     o === undefined ? undefined : cfg.accessControlAllowOriginList?.find((x) => x === '*' || x === o);
   return async (ex, next) => {
-    const origin = single(ex.req.headers.origin);
-    if (hasCors && ex.req.method === 'OPTIONS' && origin && single(ex.req.headers['access-control-request-method'])) {
+    // The first values, as Traefik's Header.Get: with a repeated header the edge otherwise answered
+    // a preflight Traefik passes on to forwardAuth (an empty first Access-Control-Request-Method).
+    const origin = firstValue(ex.req, 'origin');
+    if (hasCors && ex.req.method === 'OPTIONS' && origin && firstValue(ex.req, 'access-control-request-method')) {
       const h: ResponseHeaders = {};
       if (cfg.accessControlAllowCredentials) h['access-control-allow-credentials'] = 'true';
       if (cfg.accessControlAllowHeaders?.length) h['access-control-allow-headers'] = cfg.accessControlAllowHeaders.join(',');
