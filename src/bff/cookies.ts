@@ -4,6 +4,7 @@ import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import type { Settings } from '../config/types.ts';
 import { LONGEST_SIGN_IN_MS } from '../session/types.ts';
+import { splitCookies } from '../verify/cookies.ts';
 
 /** The login-transaction cookie lives as long as the transaction (10 minutes). */
 export const TX_TTL_MS = LONGEST_SIGN_IN_MS;
@@ -17,19 +18,33 @@ export function browserCookieName(settings: Pick<Settings, 'secureCookies'>): st
   return settings.secureCookies ? '__Host-goldpath_browser' : 'goldpath_browser';
 }
 
-/** The first cookie called `name` in the Cookie header (undefined when absent or empty). */
+/**
+ * The value of the cookie called `name`: undefined when absent, empty, or sent more than once.
+ * Read exactly as the sidecar reads the session cookie (verify/cookies.ts): two of them (one planted
+ * under a longer Path, which browsers send first) are ambiguous. Taking the first, /auth/session
+ * said who was signed in, or not, by the order the browser sent them in, and reported a session
+ * (its user, its CSRF token) that the sidecar refuses at every API call.
+ */
 export function readCookie(ctx: Context, name: string): string | undefined {
-  const header = ctx.get('cookie');
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === name) {
-      const v = part.slice(eq + 1).trim();
-      return v === '' ? undefined : v;
-    }
+  const { session } = splitCookies(ctx.get('cookie') || undefined, name);
+  return session ? session : undefined;
+}
+
+/**
+ * Every value sent for the cookie called `name`, in order, at most `max` of them: for the one
+ * request that must find the session among duplicates (logout.ts), where readCookie finds none.
+ * Pairs are split as readCookie splits them: a name without '=' counts too (a value of no use).
+ */
+export function cookieValues(ctx: Context, name: string, max: number): string[] {
+  const values: string[] = [];
+  for (const part of ctx.get('cookie').split(';')) {
+    const pair = part.trim();
+    const eq = pair.indexOf('=');
+    if ((eq < 0 ? pair : pair.slice(0, eq).trim()) !== name) continue;
+    values.push(eq < 0 ? '' : pair.slice(eq + 1).trim());
+    if (values.length === max) break;
   }
-  return undefined;
+  return values;
 }
 
 function serialize(name: string, value: string, attrs: { maxAgeS: number; sameSite: 'Strict' | 'Lax'; secure: boolean }): string {
@@ -58,19 +73,22 @@ function readRandom(ctx: Context, name: string): string | undefined {
   return v && TX_VALUE.test(v) ? v : undefined;
 }
 
-/** Sets `name` (SameSite=Lax) to the value the request carries, or to 256 new random bits. */
-function ensureRandom(ctx: Context, settings: Settings, name: string, maxAgeS: number): string {
-  const value = readRandom(ctx, name) ?? randomBytes(32).toString('base64url');
+/** Sets `name`, SameSite=Lax: it must come back on the IdP's cross-site redirect to the callback. */
+function setRandom(ctx: Context, settings: Settings, name: string, value: string, maxAgeS: number): void {
   append(ctx, serialize(name, value, { maxAgeS, sameSite: 'Lax', secure: settings.secureCookies }));
-  return value;
 }
 
 /**
- * The login-transaction cookie: SameSite=Lax so it comes back on the IdP's top-level redirect to
- * /auth/callback. Reused when present, so logins started in two tabs both complete.
+ * The login-transaction cookie's value: the one the request carries, so that logins started in two
+ * tabs both complete, or 256 new random bits. Set (setTxCookie) once the transaction is saved.
  */
-export function ensureTxCookie(ctx: Context, settings: Settings): string {
-  return ensureRandom(ctx, settings, txCookieName(settings), TX_TTL_MS / 1000);
+export function txCookieValue(ctx: Context, settings: Settings): string {
+  return readRandom(ctx, txCookieName(settings)) ?? randomBytes(32).toString('base64url');
+}
+
+/** SameSite=Lax so it comes back on the IdP's top-level redirect to /auth/callback. */
+export function setTxCookie(ctx: Context, settings: Settings, value: string): void {
+  setRandom(ctx, settings, txCookieName(settings), value, TX_TTL_MS / 1000);
 }
 
 export function readTxCookie(ctx: Context, settings: Settings): string | undefined {
@@ -86,7 +104,8 @@ export function readTxCookie(ctx: Context, settings: Settings): string | undefin
  * as long as the session that sign-in creates can live.
  */
 export function ensureBrowserCookie(ctx: Context, settings: Settings): void {
-  ensureRandom(ctx, settings, browserCookieName(settings), settings.sessionMaxMs / 1000);
+  const name = browserCookieName(settings);
+  setRandom(ctx, settings, name, readRandom(ctx, name) ?? randomBytes(32).toString('base64url'), settings.sessionMaxMs / 1000);
 }
 
 export function readBrowserCookie(ctx: Context, settings: Settings): string | undefined {
@@ -99,7 +118,8 @@ export function readBrowserCookie(ctx: Context, settings: Settings): string | un
  */
 export function clearBrowserCookie(ctx: Context, settings: Settings): void {
   const name = browserCookieName(settings);
-  if (readCookie(ctx, name) !== undefined) append(ctx, serialize(name, '', { maxAgeS: 0, sameSite: 'Lax', secure: settings.secureCookies }));
+  // Any of that name, even sent twice (which readCookie takes for none): the one set at Path=/ goes.
+  if (cookieValues(ctx, name, 1).length > 0) append(ctx, serialize(name, '', { maxAgeS: 0, sameSite: 'Lax', secure: settings.secureCookies }));
 }
 
 export function sha256(s: string): string {

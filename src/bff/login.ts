@@ -5,7 +5,7 @@ import * as oidc from 'openid-client';
 import { BadRequest, GoldpathError, TooManyRequests, Unavailable } from '../errors.ts';
 import { errorSummary } from '../oidc/idp-errors.ts';
 import { newDpopJwk } from '../oidc/dpop.ts';
-import { ensureBrowserCookie, ensureTxCookie, readCookie } from './cookies.ts';
+import { ensureBrowserCookie, readCookie, setTxCookie, txCookieValue } from './cookies.ts';
 import { callbackPath } from './callback-path.ts';
 import { signInAgain } from './error-page.ts';
 import { safeReturnTo } from './return-to.ts';
@@ -84,12 +84,15 @@ export function loginHandler(deps: BffDeps) {
         'and redirect_uri registered exactly as logged here)');
       throw new Unavailable('the identity provider refused the sign-in request');
     }
-    const txCookie = ensureTxCookie(ctx, settings);
-    ensureBrowserCookie(ctx, settings);
+    const txCookie = txCookieValue(ctx, settings);
     await saveTransaction(store, txCookie, {
       idp: idp.name, state, nonce, codeVerifier, returnTo, redirectUri, dpopJwk, previousSessionId: previous?.id,
       startedAt,
     });
+    // Only once the transaction is saved: a sign-in that could not start (the store's 503) sets
+    // nothing on the browser (a 503 that did renewed the browser cookie for GOLDPATH_SESSION_MAX).
+    setTxCookie(ctx, settings, txCookie);
+    ensureBrowserCookie(ctx, settings);
     log.debug({ idp: idp.name, reqId: ctx.state.requestId }, 'login started');
     ctx.status = 302;
     ctx.redirect(url.href);

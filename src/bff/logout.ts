@@ -10,10 +10,12 @@ import { errorSummary } from '../oidc/idp-errors.ts';
 import { within } from '../within.ts';
 import type { Session } from '../session/types.ts';
 import { mediaType, readRawBody, parseForm, parseMultipart } from './body.ts';
-import { clearBrowserCookie, clearSessionCookie, readCookie, safeEqual } from './cookies.ts';
+import { clearBrowserCookie, clearSessionCookie, cookieValues, readCookie, safeEqual } from './cookies.ts';
 import type { BffDeps } from './state.ts';
 
 const BODY_LIMIT = 4 * 1024;
+/** How many session cookies of one logout request are read at most (amongDuplicates). */
+const MAX_DUPLICATES = 4;
 
 /**
  * How long a logout waits for a revocation before answering, ms. A healthy IdP answers in a few ms
@@ -48,8 +50,9 @@ export function logoutHandler(deps: BffDeps) {
     // The token in X-CSRF-Token makes the body irrelevant: it is not read, so an SPA's fetch with
     // a FormData or text body logs out as one without a body does (it was a 400, the session kept).
     const fields = ctx.get('x-csrf-token') === '' ? await readBody(ctx, type) : {};
+    const token = ctx.get('x-csrf-token') || fields['csrf_token'] || '';
     const cookie = readCookie(ctx, settings.cookieName);
-    const session = cookie ? await store.get(cookie) : null;
+    const session = cookie ? await store.get(cookie) : await amongDuplicates(ctx, token);
 
     const origin = ctx.get('origin');
     // A same-origin form POST from a page with Referrer-Policy: no-referrer (what Traefik's
@@ -66,7 +69,6 @@ export function logoutHandler(deps: BffDeps) {
     // cookie (so no session is found), yet it is a top-level navigation, whose response browsers
     // let clear that cookie: answering it with the Set-Cookie below would log the user out.
     if (foreign) throw new CsrfError('the request comes from another origin');
-    const token = ctx.get('x-csrf-token') || fields['csrf_token'] || '';
     // Missing: a 403 with or without a session (SPEC 6), as no page of ours posts a logout without
     // the token it was given. Present without a session (it expired, or cannot be read), nothing
     // to compare it with: the logout goes on and clears the cookie.
@@ -92,6 +94,22 @@ export function logoutHandler(deps: BffDeps) {
     } else {
       ctx.body = { logout_url: logoutUrl };
     }
+  }
+
+  /**
+   * The session cookie sent more than once (one planted under a longer Path, on plain-http
+   * localhost; a __Host- cookie cannot be): readCookie finds no session in that, as the sidecar
+   * does, and the logout answered success and cleared the cookie, yet left the user's session live
+   * (its refresh token and its IdP session too) for whoever holds a copy of that cookie. The one
+   * among them whose CSRF token the request holds is the user's; when none is, the first found, so
+   * that a wrong token is a 403 as with one cookie. A few are read at most: a forged one costs no
+   * store read.
+   */
+  async function amongDuplicates(ctx: Context, token: string): Promise<Session | null> {
+    const values = cookieValues(ctx, settings.cookieName, MAX_DUPLICATES);
+    if (values.length < 2) return null;
+    const found = (await Promise.all(values.map((v) => store.get(v)))).filter((s): s is Session => s !== null);
+    return found.find((s) => token !== '' && safeEqual(token, s.secrets.csrf)) ?? found[0] ?? null;
   }
 
   /**

@@ -29,9 +29,26 @@ export function safeReturnTo(value: unknown): string {
     // Dot segments can collapse into a protocol-relative path: '/%2e//evil.com' and
     // '/a/..//evil.com' both normalise to '//evil.com'.
     if (!out.startsWith('/') || out.startsWith('//')) return '/';
+    if (underAuth(u.pathname)) return '/';
     // Raw non-ASCII grows up to nine times once percent-encoded: the Location stays bounded.
     return out.length > MAX_LENGTH ? '/' : out;
   } catch {
     return '/';
   }
+}
+
+/**
+ * Whether a path is one the edge sends to the BFF (traefik/dynamic/goldpath.yml's `auth` router:
+ * `/auth/...`, case-sensitive, matched decoded): no page to come back to. A sign-in that returned
+ * to /auth/login started another one (a link could chain them, each counted against the sign-in
+ * limit), to /auth/logout ended on a 405, to /auth/callback on a 400 page.
+ */
+function underAuth(pathname: string): boolean {
+  let path = pathname;
+  try {
+    path = decodeURIComponent(pathname);
+  } catch {
+    // Invalid percent-encoding: the edge does not route it by a decoded path either.
+  }
+  return path.startsWith('/auth/');
 }

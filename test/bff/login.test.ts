@@ -1,5 +1,6 @@
 // Login through the BFF against a real oidc-provider and a real redis-server, driven like a browser.
 import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
 import { capturingLogger, editingIdpJson, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall, CookieJar } from '../helpers/login.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -63,6 +64,23 @@ describe('BFF login (real dev IdP + redis)', function () {
     }
   });
 
+  it('/auth/session with the session cookie sent twice is 401 whatever the order, as the sidecar reads it (ambiguous)', async () => {
+    const r = await env.login('admin');
+    const valid = r.sessionCookie!;
+    // The right shape, a MAC that does not verify.
+    const forged = `${valid.slice(0, 44)}${'A'.repeat(21)}Q`;
+    assert.equal((await httpCall(`${env.url}/auth/session`, { headers: { cookie: `goldpath=${valid}` } })).status, 200);
+    assert.equal((await httpCall(`${env.url}/auth/session`, { headers: { cookie: `goldpath=${forged}` } })).status, 401);
+    for (const cookie of [`goldpath=${valid}; goldpath=${forged}`, `goldpath=${forged}; goldpath=${valid}`,
+      `goldpath=${valid}; goldpath=${valid}`, `goldpath=; goldpath=${valid}`, `goldpath; goldpath=${valid}`]) {
+      const res = await httpCall(`${env.url}/auth/session`, { headers: { cookie } });
+      assert.equal(res.status, 401, cookie.replaceAll(valid, 'VALID').replaceAll(forged, 'FORGED'));
+      assert.equal(res.headers['set-cookie'], undefined, 'no cookie is cleared: the other one may be the user\'s own');
+    }
+    // Another cookie of ours beside it is no duplicate.
+    assert.equal((await httpCall(`${env.url}/auth/session`, { headers: { cookie: `goldpath_tx=${'A'.repeat(43)}; goldpath=${valid}; __Host-goldpath=${forged}` } })).status, 200);
+  });
+
   it('creates a new session id at every login and deletes the previous session', async () => {
     const first = await env.login('bob');
     const s1 = await env.store.get(first.sessionCookie!);
@@ -112,7 +130,7 @@ describe('BFF login (real dev IdP + redis)', function () {
   it('a sign-in with a login-transaction cookie planted in another browser never deletes that browser\'s user\'s session', async () => {
     // Plain http on localhost: goldpath_tx has no __Host- prefix and cookies ignore the port, so
     // any page on localhost (another dev server, the SPA's dev origin) can set it before the
-    // BFF does; the BFF then reuses that value (ensureTxCookie). Whoever planted it knows it.
+    // BFF does; the BFF then reuses that value (txCookieValue). Whoever planted it knows it.
     // The browser cookie (goldpath_browser, the key of the browser's sign-ins) likewise.
     const planted = 'P'.repeat(43);
     const plant = (jar: CookieJar) => ['goldpath_tx', 'goldpath_browser'].forEach((n) => jar.store(env.url, `${n}=${planted}; Path=/`));
@@ -159,6 +177,8 @@ describe('BFF login (real dev IdP + redis)', function () {
       ['/\t/evil.com', '/'],
       ['evil.com', '/'],
       ['', '/'],
+      ['/auth/logout', '/'],
+      ['/auth/login?return_to=/auth/login', '/'],
     ];
     for (const [given, expected] of cases) {
       it(`${JSON.stringify(given)} lands on ${expected}`, async () => {
@@ -191,6 +211,40 @@ describe('BFF login (real dev IdP + redis)', function () {
     // The dev IdP advertises PAR, so par: auto pushes the request and only request_uri travels.
     assert.ok(u.searchParams.get('request_uri')?.startsWith('urn:ietf:params:oauth:request_uri:'));
     assert.equal(u.searchParams.get('code_challenge'), null, 'nothing but client_id and request_uri in the URL');
+  });
+});
+
+describe('BFF /auth/login when the store fails as the transaction is saved', function () {
+  this.timeout(30_000);
+  let env: IdpBff;
+  let admin: Redis;
+  /** Run as the BFF pushes the authorization request (PAR): after the sign-in limit's count, before the save. */
+  let atPar: (() => Promise<void>) | undefined;
+  before(async () => {
+    env = await startIdpBff({
+      fetch: async (url, init) => {
+        const res = await globalThis.fetch(url, init as RequestInit);
+        if (new URL(url).pathname.endsWith('/request')) await atPar?.();
+        return res;
+      },
+    });
+    admin = new Redis(env.redis.url);
+  });
+  after(async () => {
+    admin?.disconnect();
+    await env?.close();
+  });
+
+  it('a 503 sets no cookie: the transaction and browser cookies are set only once the transaction is saved', async () => {
+    atPar = async () => { await admin.call('CLIENT', 'PAUSE', '1500', 'ALL'); };
+    const res = await httpCall(`${env.url}/auth/login`, { headers: { accept: 'application/json' } });
+    atPar = undefined;
+    assert.equal(res.status, 503, res.body);
+    assert.equal(res.headers['set-cookie'], undefined, String(res.headers['set-cookie']));
+    await admin.ping(); // answered once the pause is over
+    const ok = await httpCall(`${env.url}/auth/login`, { jar: new CookieJar() });
+    assert.equal(ok.status, 302, ok.body);
+    assert.deepEqual(ok.headers['set-cookie']?.map((c) => c.split('=')[0]), ['goldpath_tx', 'goldpath_browser']);
   });
 });
 

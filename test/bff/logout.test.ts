@@ -172,6 +172,29 @@ describe('BFF logout', function () {
       assert.ok(await env.store.getById(session.id), 'still logged in');
     });
 
+    it('the session cookie sent twice (another planted beside it, either order): the session the CSRF token belongs to is ended; a wrong token is 403', async () => {
+      const mallory = await loggedIn(env, 'mallory');
+      const forged = `${mallory.cookie.slice(0, 44)}${'A'.repeat(21)}Q`;
+      for (const other of [forged, mallory.cookie]) {
+        for (const first of [true, false]) {
+          const victim = await loggedIn(env);
+          const browser = `goldpath_browser=${victim.jar.get('goldpath_browser')!.value}; goldpath_browser=${'B'.repeat(43)}`;
+          const cookie = first ? `goldpath=${other}; ${browser}; goldpath=${victim.cookie}` : `goldpath=${victim.cookie}; ${browser}; goldpath=${other}`;
+          const what = `${other === forged ? 'forged' : 'another session\'s'} cookie ${first ? 'first' : 'second'}`;
+          const wrong = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { cookie, 'x-csrf-token': 'wrong', accept: 'application/json' } });
+          assert.equal(wrong.status, 403, `${what}: ${wrong.body}`);
+          assert.ok(await env.store.getById(victim.session.id), `${what}: a wrong token ends nothing`);
+          const res = await httpCall(`${env.url}/auth/logout`, { method: 'POST', headers: { cookie, 'x-csrf-token': victim.csrf, accept: 'application/json' } });
+          assert.equal(res.status, 200, `${what}: ${res.body}`);
+          assert.notEqual(JSON.parse(res.body).logout_url, '/', `${what}: sent to the IdP's end-session endpoint`);
+          assert.equal(await env.store.getById(victim.session.id), null, `${what}: the session is ended, not only its cookie cleared`);
+          assert.ok(res.headers['set-cookie']!.some((c) => /^goldpath=;.*Max-Age=0/.test(c)), 'cookie cleared');
+          assert.ok(res.headers['set-cookie']!.some((c) => /^goldpath_browser=;.*Max-Age=0/.test(c)), 'browser cookie cleared, though sent twice');
+        }
+      }
+      assert.ok(await env.store.getById(mallory.session.id), 'the other session, whose token the request did not hold, stays');
+    });
+
     it('a bad or oversized body is a 4xx, never a 500', async () => {
       const { jar, csrf } = await loggedIn(env);
       const bad = [

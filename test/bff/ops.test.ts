@@ -139,6 +139,18 @@ describe('BFF operations', function () {
       assert.doesNotMatch(browser.raw, /domain=/i);
       assert.equal(r.jar.get('goldpath'), undefined);
       assert.equal(r.jar.get('goldpath_browser'), undefined);
+      // /auth/session reads only the __Host- name here; the plain one is no session.
+      assert.equal((await httpCall(`${e.url}/auth/session`, { headers: { cookie: `goldpath=${c.value}` } })).status, 401);
+      const info = await httpCall(`${e.url}/auth/session`, { jar: r.jar });
+      assert.equal(info.status, 200, info.body);
+      // Cleared with the attributes it was set with: a __Host- cookie without Secure is refused
+      // by browsers, and the session cookie would stay.
+      const out = await httpCall(`${e.url}/auth/logout`, { method: 'POST', jar: r.jar, headers: { 'x-csrf-token': JSON.parse(info.body).csrf_token, accept: 'application/json' } });
+      assert.equal(out.status, 200, out.body);
+      assert.deepEqual(out.headers['set-cookie'], [
+        '__Host-goldpath=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict; Secure',
+        '__Host-goldpath_browser=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure',
+      ]);
     } finally {
       await e.close();
     }

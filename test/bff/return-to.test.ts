@@ -33,6 +33,17 @@ describe('safeReturnTo', () => {
     }
   });
 
+  it('turns a path under /auth/ (the BFF\'s, no page to come back to) into /, however spelled', () => {
+    for (const bad of ['/auth/login', '/auth/login?return_to=/auth/login%3Freturn_to%3D%2F', '/auth/logout', '/auth/callback?state=x&code=y',
+      '/auth/session', '/auth/', '/a/../auth/logout', '/%61uth/login', '/auth/%6cogin', '/./auth/login#x']) {
+      assert.equal(safeReturnTo(bad), '/', bad);
+    }
+    // The edge's `auth` router is /auth/... exactly (case-sensitive): these are the SPA's.
+    for (const ok of ['/auth', '/authors/1', '/Auth/x', '/app/auth/login', '/app?next=/auth/login', '/app#/auth/login']) {
+      assert.equal(safeReturnTo(ok), ok, ok);
+    }
+  });
+
   it('property: any input resolves to a path on our own origin', () => {
     fc.assert(fc.property(fc.oneof(fc.string(), fc.webUrl(), fc.string().map((s) => '/' + s), fc.string().map((s) => '//' + s)), (input) => {
       const out = safeReturnTo(input);
