@@ -62,7 +62,11 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
   const background = new BackgroundTasks();
   const idps = new IdpRegistry(config.idps, { log, fetch: opts.fetch, background });
   warnDangerous(idps, log);
-  const tokens = createTokenProvider({ idps, store, log, onRefresh: (o) => metrics.refresh(o) });
+  // The store's failures no request hears (best-effort work, its connections, refreshes in the
+  // background) are counted with the ones that fail a request (countStoreErrors below).
+  const unsubscribe = store.onCaughtError(() => metrics.storeError());
+  const onStoreError = () => metrics.storeError();
+  const tokens = createTokenProvider({ idps, store, log, onRefresh: (o) => metrics.refresh(o), onStoreError });
   // Swapped as a whole by reload(): handlers read config and IdPs through these getters.
   let current = { config, idps, tokens };
   const deps: BffDeps = {
@@ -105,7 +109,10 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
       const storeOk = (async () => {
         await store.ping();
         await store.putTransient('readyz', 'probe', '1', 10_000);
-      })();
+      })().catch((err: unknown) => {
+        metrics.storeError(); // both throw StoreUnavailable only
+        throw err;
+      });
       // The default IdP's metadata, which most sign-ins need. Another IdP that cannot be reached
       // is named, not a reason to take this BFF out of rotation: its users get a 503 page, the
       // others sign in as ever (every BFF would fail the probe alike, so none would serve).
@@ -141,11 +148,14 @@ export async function createBffApp(opts: BffAppOptions): Promise<BffApp> {
     async reload(next: GoldpathConfig) {
       const nextIdps = await IdpRegistry.replacing(current.idps, next.idps, { log, fetch: opts.fetch, background });
       warnDangerous(nextIdps, log); // a reload may turn one on
-      current = { config: next, idps: nextIdps, tokens: createTokenProvider({ idps: nextIdps, store, log, onRefresh: (o) => metrics.refresh(o) }) };
+      current = { config: next, idps: nextIdps, tokens: createTokenProvider({ idps: nextIdps, store, log, onRefresh: (o) => metrics.refresh(o), onStoreError }) };
     },
     // IdP clients use per-request connections and the store is the caller's: only the background
     // revocations are left to wait for (the caller stopped serving first; the store still works).
-    close: () => background.drain(log),
+    close: () => {
+      unsubscribe();
+      return background.drain(log);
+    },
   };
 }
 

@@ -52,6 +52,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
         if (!recorded) throw new InvalidLogoutToken('replayed jti');
       } catch (err) {
         if (!(err instanceof StoreUnavailable)) throw err;
+        metrics.storeError(); // not thrown on: nothing else counts it
         // A store that refuses the write (a full Redis) still deletes: the logout goes ahead
         // without its replay record, as a replay could only delete again. A store that is down
         // fails the deletion below as well (503, and the IdP retries).

@@ -257,7 +257,10 @@ export function callbackHandler(deps: BffDeps) {
         return;
       }
       revokeInBackground(idp, refreshToken, log, reqId, 'login failed: the refresh token it was issued');
-    }, (err: unknown) => log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'login failed: its refresh token is not revoked (the store cannot say whether the browser has a session)')));
+    }, (err: unknown) => {
+      metrics.storeError(); // lastSignInIdp throws StoreUnavailable only; the request's own error is another
+      log.warn({ reqId, idp: idp.name, err: errorSummary(err) }, 'login failed: its refresh token is not revoked (the store cannot say whether the browser has a session)');
+    }));
   }
 
   function countUnavailable(ctx: Context, err: GoldpathError): GoldpathError {

@@ -2,6 +2,7 @@
 // process. Metric objects are reused when the registry already has them (the demo shares one).
 import { Counter, Histogram, Registry } from 'prom-client';
 import { REFRESH_OUTCOMES, type RefreshOutcome } from '../oidc/token-provider.ts';
+import { STORE_ERRORS_HELP } from '../session/unavailable.ts';
 
 export type LoginOutcome = 'success' | 'idp_error' | 'invalid' | 'unavailable';
 /** 'unavailable': the session store could not end the session (503), as for logins. */
@@ -27,7 +28,7 @@ export function createBffMetrics(registry: Registry = new Registry()): BffMetric
   const logins = counter(registry, 'goldpath_logins_total', 'Completed /auth/callback requests by outcome', ['outcome']);
   const refreshes = counter(registry, 'goldpath_token_refreshes_total', 'Token refreshes by outcome', ['outcome']);
   const logouts = counter(registry, 'goldpath_logouts_total', 'Logouts by kind and outcome', ['kind', 'outcome']);
-  const storeErrors = counter(registry, 'goldpath_store_errors_total', 'Session store calls that failed', []);
+  const storeErrors = counter(registry, 'goldpath_store_errors_total', STORE_ERRORS_HELP, []);
   const latency = (registry.getSingleMetric('goldpath_bff_request_duration_seconds') as Histogram<'route' | 'status'> | undefined)
     ?? new Histogram({
       name: 'goldpath_bff_request_duration_seconds', help: 'BFF request latency by route and status',

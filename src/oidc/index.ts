@@ -1,5 +1,6 @@
 // The OAuth client layer shared by the BFF (login, logout) and the verify sidecar (token refresh).
 import type { GoldpathConfig, Settings } from '../config/types.ts';
+import type { StoreUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { SessionStore } from '../session/types.ts';
 import type { FetchLike } from './fetch.ts';
@@ -31,6 +32,8 @@ export async function tokenProviderFactory(args: {
   config: GoldpathConfig;
   fetch?: FetchLike;
   onRefresh?: (outcome: RefreshOutcome) => void;
+  /** TokenProviderOptions.onStoreError. */
+  onStoreError?: (err: StoreUnavailable) => void;
   /** The sidecar's, which its shutdown waits for (a reload builds another provider). */
   background?: BackgroundTasks;
   /** The provider a reload replaces: what its IdPs discovered is handed on. */
@@ -42,5 +45,5 @@ export async function tokenProviderFactory(args: {
   const idps = before instanceof IdpRegistry
     ? await IdpRegistry.replacing(before, args.config.idps, opts)
     : new IdpRegistry(args.config.idps, opts);
-  return createTokenProvider({ idps, store: args.store, log: args.log, onRefresh: args.onRefresh });
+  return createTokenProvider({ idps, store: args.store, log: args.log, onRefresh: args.onRefresh, onStoreError: args.onStoreError });
 }

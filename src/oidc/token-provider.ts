@@ -25,7 +25,7 @@
 //     (5 s) only: then 503, while the grant runs on to its own timeout (IdpClient.refreshBudgetMs,
 //     12 s) and its rotated refresh token is saved. Cut off at 5 s, as it was, a grant the IdP had
 //     completed left us the spent refresh token, and the next refresh ended the session.
-import { Unavailable } from '../errors.ts';
+import { StoreUnavailable, Unavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Session, SessionStore } from '../session/types.ts';
 import { audienceTokens } from './audience-tokens.ts';
@@ -68,6 +68,13 @@ export interface TokenProviderOptions {
   log: Logger;
   /** Called once per refresh attempt (metrics). 'waited' = another caller's refresh was used. */
   onRefresh?: (outcome: RefreshOutcome) => void;
+  /**
+   * Called with each session store failure the provider caught and did not throw (metrics:
+   * goldpath_store_errors_total): a refresh ahead of time the store failed (the token still
+   * works, so it is served), a refresh that failed with nobody waiting for it, a lock release,
+   * a deletion or a save retried in the background.
+   */
+  onStoreError?: (err: StoreUnavailable) => void;
   /** Refresh when the token expires within this many ms. Default 30 s. */
   refreshSkewMs?: number;
   /**
@@ -107,9 +114,13 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
   const aheadWait = opts.aheadWaitMs ?? AHEAD_WAIT_MS;
   const floorMs = opts.refreshFloorMs ?? REFRESH_FLOOR_MS;
   const report = (o: RefreshOutcome) => opts.onRefresh?.(o);
+  // The store's failures only: an IdP that is away is not the store's (nor its metric's).
+  const storeError = (err: unknown) => {
+    if (err instanceof StoreUnavailable) opts.onStoreError?.(err);
+  };
   const { grantFor, tokenFor } = audienceTokens(idps);
   const { floored, floorIfDue } = createRefreshFloor(skew, floorMs, log);
-  const { refresh, ended } = createRefresher({ idps, store, log, report, waitMs, lockTtl, grantFor, tokenFor, floorIfDue });
+  const { refresh, ended } = createRefresher({ idps, store, log, report, storeError, waitMs, lockTtl, grantFor, tokenFor, floorIfDue });
 
   /** What is left of the request's store budget (STORE_BUDGET_MS), in ms. */
   function budgetLeft(scope: RequestScope | undefined): number {
@@ -138,7 +149,10 @@ export function createTokenProvider(opts: TokenProviderOptions): OidcTokenProvid
     } catch (err) {
       // A refresh ahead of time that failed (the IdP or the store away, a refusal): the token
       // still works for a few seconds, and serving it beats a 503. The next request tries again.
-      if (err instanceof Unavailable && usable(has, expiresAt)) return session;
+      if (err instanceof Unavailable && usable(has, expiresAt)) {
+        storeError(err);
+        return session;
+      }
       throw err;
     }
   }

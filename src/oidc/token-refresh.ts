@@ -31,6 +31,8 @@ export interface RefreshContext {
   log: Logger;
   /** Called once per refresh attempt (TokenProviderOptions.onRefresh). */
   report: (o: RefreshOutcome) => void;
+  /** Given each error the refresher caught and did not throw; counts the store's (TokenProviderOptions.onStoreError). */
+  storeError: (err: unknown) => void;
   waitMs: number;
   lockTtl: number;
   grantFor: AudienceTokens['grantFor'];
@@ -56,7 +58,7 @@ export interface Refresher {
 }
 
 export function createRefresher(ctx: RefreshContext): Refresher {
-  const { idps, store, log, report, waitMs, lockTtl, grantFor, tokenFor, floorIfDue } = ctx;
+  const { idps, store, log, report, storeError, waitMs, lockTtl, grantFor, tokenFor, floorIfDue } = ctx;
   // In-process coalescing: concurrent callers in this process share one refresh.
   const inflight = new Map<string, Flight>();
   /**
@@ -114,8 +116,10 @@ export function createRefresher(ctx: RefreshContext): Refresher {
       f.done.then(() => inflight.delete(key), (err: unknown) => {
         inflight.delete(key);
         // Nobody heard it (a refresh ahead of time that outlived its request's short wait, or
-        // whose request was answered 503): its failure would otherwise go unsaid.
-        if (!f.heard && !logged.has(err as object)) {
+        // whose request was answered 503): its failure would otherwise go unsaid, and uncounted.
+        if (f.heard) return;
+        storeError(err);
+        if (!logged.has(err as object)) {
           log.warn({ reqId: f.scope?.requestId, err: errorSummary(err) }, 'token refresh failed (in the background)');
         }
       });
@@ -170,7 +174,10 @@ export function createRefresher(ctx: RefreshContext): Refresher {
           // in the store may be one the IdP has already rotated away. A shutdown waits for both
           // (bounded): that save holds the refresh token the IdP rotated to.
           const release = held.then(() => store.unlock(lockName, lock))
-            .catch((err: unknown) => log.warn({ reqId: flight.scope?.requestId, err: errorSummary(err) }, 'refresh lock release failed'));
+            .catch((err: unknown) => {
+              storeError(err);
+              log.warn({ reqId: flight.scope?.requestId, err: errorSummary(err) }, 'refresh lock release failed');
+            });
           idps.get(session.idp)?.background.track(release);
         }
       }
@@ -313,7 +320,7 @@ export function createRefresher(ctx: RefreshContext): Refresher {
       // after must still wait for the revocation it leads to.
       idp.background.track(store.takeTransient(REPLACED.kind, current.id).then(
         (replaced) => { if (replaced !== current.idp) discard(idp, obtained, reqId); },
-        () => { /* see above */ },
+        storeError, // nothing revoked: see above
       ));
     };
     let saved: boolean;
@@ -389,7 +396,10 @@ export function createRefresher(ctx: RefreshContext): Refresher {
     report('rejected');
     if (ended.size >= 10_000) ended.clear();
     ended.add(current.id);
-    hold(store.delete(current.id).catch((e: unknown) => log.warn({ reqId, err: errorSummary(e) }, 'refresh rejected, but the session could not be deleted yet')));
+    hold(store.delete(current.id).catch((e: unknown) => {
+      storeError(e);
+      log.warn({ reqId, err: errorSummary(e) }, 'refresh rejected, but the session could not be deleted yet');
+    }));
     return null;
   }
 
@@ -407,7 +417,8 @@ export function createRefresher(ctx: RefreshContext): Refresher {
         if (await store.updateSecrets(id, secrets)) log.info({ reqId }, 'refreshed tokens saved after a session store failure');
         else gone();
         return;
-      } catch {
+      } catch (err) {
+        storeError(err); // each retry is a store call of its own that failed
         // The store is still away: try again.
       }
     }

@@ -95,6 +95,13 @@ export interface KvBackend {
    * Before the first `true` the feed counts as down.
    */
   onFeedState?(listener: (live: boolean) => void): void;
+  /**
+   * Optional (absent = the backend keeps no failure to itself): called with each failure the
+   * backend caught and did not throw, a request going on without it: a connection lost or
+   * refused, a subscription to the broadcasts refused, an idle touch a full store refused. The
+   * store reports them on (SessionStore.onCaughtError), for goldpath_store_errors_total.
+   */
+  onCaughtError?(listener: (err: unknown) => void): void;
 
   /** Resolves when the store answers (and broadcasts can be received). */
   ping(): Promise<void>;

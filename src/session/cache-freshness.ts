@@ -53,6 +53,8 @@ export class CacheFreshness {
   readonly #clear: () => void;
   /** The cache's look at its clock, at every beat (a step back no lookup saw: cache.ts #tick). */
   readonly #tick: () => void;
+  /** A probe that failed or went unanswered, reported (SessionStore.onCaughtError). */
+  readonly #failed: (err: unknown) => void;
   readonly #every: number;
   /** Read by the cache's lookup() (a clock step back matters only with a heartbeat) and its resync listener. */
   heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -71,10 +73,11 @@ export class CacheFreshness {
    */
   freshUntil: number;
 
-  constructor(inner: SessionStore & ResyncSource, opts: SessionCacheOptions, clear: () => void, tick: () => void) {
+  constructor(inner: SessionStore & ResyncSource, opts: SessionCacheOptions, clear: () => void, tick: () => void, failed: (err: unknown) => void) {
     this.#inner = inner;
     this.#clear = clear;
     this.#tick = tick;
+    this.#failed = failed;
     this.#stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
     this.#freshMs = opts.freshMs ?? DEFAULT_FRESH_MS;
     if (!(this.#freshMs > 0)) throw new RangeError('freshMs must be positive');
@@ -106,6 +109,7 @@ export class CacheFreshness {
       if (performance.now() - this.#pingSent <= this.#stallMs) return; // one probe at a time
       // Unanswered too long: stalled. The next beat sends a new probe (the old one may never settle).
       this.#pingSent = 0;
+      this.#failed(new Error(`the session store did not answer a heartbeat probe within ${this.#stallMs} ms`));
       this.#stalled();
       return;
     }
@@ -136,9 +140,10 @@ export class CacheFreshness {
       // anything on the clock we compare against.
       const until = sentAt + this.#freshMs;
       if (sentAt <= Date.now() && until > this.freshUntil) this.freshUntil = until;
-    }, () => {
-      if (this.#pingSent !== sent) return; // abandoned as stalled already
+    }, (err: unknown) => {
+      if (this.#pingSent !== sent) return; // abandoned as stalled already (and counted then)
       this.#pingSent = 0;
+      this.#failed(err);
       this.#stalled();
     });
   }

@@ -85,6 +85,8 @@ export class CachingSessionStore implements SessionStore {
   readonly #inflight = new Map<string, Promise<Session | null>>();
   readonly #refused = new Set<string>();
   readonly #unsubscribe: (() => void)[];
+  /** onCaughtError's listeners for this cache's own failures (the heartbeat's). */
+  readonly #caughtListeners = new Set<(err: unknown) => void>();
   /** The freshness heartbeat (cache-freshness.ts). */
   readonly #freshness: CacheFreshness;
   /** The clock is Date.now (not injected): lookup's `now` is also the freshness clock. */
@@ -108,7 +110,9 @@ export class CachingSessionStore implements SessionStore {
     this.#dateClock = this.#now === Date.now;
     this.#onRefused = opts.onRefused;
     if (!(this.#ttl > 0)) throw new RangeError('ttlMs must be positive');
-    this.#freshness = new CacheFreshness(inner, opts, () => this.clear(), () => this.#tick());
+    this.#freshness = new CacheFreshness(inner, opts, () => this.clear(), () => this.#tick(), (err) => {
+      for (const l of this.#caughtListeners) l(err);
+    });
     this.#unsubscribe = [
       inner.onInvalidate((id) => this.#invalidate(id)),
       inner.onResync(() => {
@@ -397,6 +401,16 @@ export class CachingSessionStore implements SessionStore {
   }
   onInvalidate(listener: (id: string) => void): () => void {
     return this.#inner.onInvalidate(listener);
+  }
+  /** The inner store's, and this cache's heartbeat probes that failed (cache-freshness.ts). */
+  onCaughtError(listener: (err: unknown) => void): () => void {
+    const l = (err: unknown) => listener(err);
+    this.#caughtListeners.add(l);
+    const inner = this.#inner.onCaughtError(listener);
+    return () => {
+      this.#caughtListeners.delete(l);
+      inner();
+    };
   }
   ping(): Promise<void> {
     return this.#inner.ping();

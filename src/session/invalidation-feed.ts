@@ -12,6 +12,8 @@ import { unavailable } from './unavailable.ts';
 export class InvalidationFeed {
   readonly #backend: KvBackend;
   readonly #log: Logger;
+  /** A broadcast given up on, reported (KvSessionStore's onCaughtError). */
+  readonly #caught: (err: unknown) => void;
   /** Tags this instance's broadcasts so it does not hear its own twice. */
   readonly #origin = randomBytes(9).toString('base64url');
   readonly #listeners = new Set<(id: string) => void>();
@@ -22,9 +24,10 @@ export class InvalidationFeed {
   /** Whether other processes' invalidations reach us (see invalidationsLive). */
   #feedLive: boolean;
 
-  constructor(backend: KvBackend, log: Logger) {
+  constructor(backend: KvBackend, log: Logger, caught: (err: unknown) => void) {
     this.#backend = backend;
     this.#log = log;
+    this.#caught = caught;
     this.#backend.onMessage((message) => {
       const bar = message.indexOf('|');
       if (bar < 0) return;
@@ -104,8 +107,11 @@ export class InvalidationFeed {
     const attempt = (delayMs: number) => {
       setTimeout(() => {
         this.#backend.publish(message).catch((err: unknown) => {
-          if (performance.now() + delayMs < until) attempt(Math.min(2 * delayMs, 400));
-          else this.#log.warn({ err: errorFields(err) }, 'a session invalidation could not be broadcast; caches elsewhere drop it within their TTL');
+          if (performance.now() + delayMs < until) return attempt(Math.min(2 * delayMs, 400));
+          // Once, given up: the first failure is the caller's (invalidate() throws it), and the
+          // retries in between are that one broadcast still on its way.
+          this.#caught(err);
+          this.#log.warn({ err: errorFields(err) }, 'a session invalidation could not be broadcast; caches elsewhere drop it within their TTL');
         });
       }, delayMs).unref();
     };

@@ -77,11 +77,13 @@ export class RedisBackend implements KvBackend {
   /** Durable writes, on #writer (redis-write.ts). */
   readonly #writes: DurableWrites;
   readonly #readyWaits = new Map<Client, Promise<void>>();
+  /** onCaughtError's listeners. */
+  readonly #caughtListeners: ((err: unknown) => void)[] = [];
   #closed = false;
 
   constructor(target: RedisTarget, opts: RedisBackendOptions) {
     const commandTimeout = opts.commandTimeoutMs ?? 500;
-    this.#conns = new ConnectionWatch(opts.log, () => this.#closed);
+    this.#conns = new ConnectionWatch(opts.log, () => this.#closed, (err) => this.#caught(err));
     this.#readyWaitMs = Math.round(commandTimeout * 0.6);
     // A durable write is the write plus WAIT: its connection allows twice the command timeout, so
     // WAIT can answer "not confirmed" before the command itself times out. Reads keep the bound.
@@ -96,7 +98,9 @@ export class RedisBackend implements KvBackend {
       this.#writer = this.#scripted(connect(target, writeTimeout, opts.tlsCa));
       this.#conns.watch(this.#writer, 'writes');
     }
-    this.#replicas = target.mode === 'sentinel' ? new SentinelReplicas(target, opts.replicaCheckMs ?? 1000, commandTimeout, opts.tlsCa) : undefined;
+    this.#replicas = target.mode === 'sentinel'
+      ? new SentinelReplicas(target, opts.replicaCheckMs ?? 1000, commandTimeout, (err) => this.#caught(err), opts.tlsCa)
+      : undefined;
     this.#writes = new DurableWrites(this.#writer, this.#replicas, commandTimeout, (c, op) => this.#run(c, op));
 
     if (this.#client instanceof Cluster) {
@@ -108,7 +112,17 @@ export class RedisBackend implements KvBackend {
 
     this.#sub = connect(target, commandTimeout, opts.tlsCa);
     this.#conns.watch(this.#sub, 'invalidations');
-    this.#invalidations = new RedisFeed(this.#sub, opts.log, this.#readyWaitMs, () => this.#closed);
+    this.#invalidations = new RedisFeed(this.#sub, opts.log, this.#readyWaitMs, () => this.#closed, (err) => this.#caught(err));
+  }
+
+  /** A failure caught here and not thrown (see KvBackend.onCaughtError); none once closed. */
+  #caught(err: unknown): void {
+    if (this.#closed) return;
+    for (const l of this.#caughtListeners) l(err);
+  }
+
+  onCaughtError(listener: (err: unknown) => void): void {
+    this.#caughtListeners.push(listener);
   }
 
   #scripted(c: Client): Client {
@@ -191,7 +205,11 @@ export class RedisBackend implements KvBackend {
         // A full Redis (maxmemory with noeviction) refuses the touch's HSET. The session was just
         // read and is there: serve it, rather than turn every active user's read into a 503 once
         // per touch interval. Its TTL does not slide meanwhile (it may idle out a little early).
-        if (err instanceof Error && err.message.startsWith('OOM ')) return true;
+        // Counted all the same (goldpath_store_errors_total): the store is refusing writes.
+        if (err instanceof Error && err.message.startsWith('OOM ')) {
+          this.#caught(err);
+          return true;
+        }
         throw err;
       }
     });

@@ -30,9 +30,13 @@ export class RedisFeed {
   /** Cluster: the node connection our subscription lives on (see #subscribe). */
   #subConn: Redis | undefined;
 
+  /** A refused subscription, reported (KvBackend.onCaughtError). */
+  readonly #caught: (err: unknown) => void;
+
   /** Registers on `sub` the listeners that subscribe, track and deliver (in this order). */
-  constructor(sub: Client, log: Logger, readyWaitMs: number, isClosed: () => boolean) {
+  constructor(sub: Client, log: Logger, readyWaitMs: number, isClosed: () => boolean, caught: (err: unknown) => void) {
     this.#sub = sub;
+    this.#caught = caught;
     this.#log = log;
     this.#readyWaitMs = readyWaitMs;
     this.#isClosed = isClosed;
@@ -89,6 +93,7 @@ export class RedisFeed {
       for (const w of waiters) w();
     }, (err: Error) => {
       if (this.#closed) return;
+      this.#caught(err);
       this.#log.warn({ err: err.message }, 'cannot subscribe to session invalidations; reconnecting');
       this.#sub.disconnect(true);
     });

@@ -47,6 +47,8 @@ export class SentinelReplicas {
     private readonly target: Extract<RedisTarget, { mode: 'sentinel' }>,
     private readonly everyMs: number,
     private readonly commandTimeout: number,
+    /** A poll that failed, reported (KvBackend.onCaughtError). */
+    private readonly caught: (err: unknown) => void,
     /** REDIS_TLS_CA_FILE's PEM: rediss+sentinel:// polls the sentinels over TLS too. */
     private readonly ca?: string,
   ) {
@@ -73,8 +75,9 @@ export class SentinelReplicas {
         return !/s_down|o_down|disconnected/.test(r.flags ?? '') && r['master-link-status'] === 'ok';
       }).length;
       this.#at = performance.now();
-    } catch {
+    } catch (err) {
       // Ask the next sentinel next time; meanwhile `needed` turns conservative once stale.
+      this.caught(err);
       this.#client?.disconnect();
       this.#client = undefined;
       this.#next++;

@@ -12,10 +12,13 @@ export class ConnectionWatch {
   readonly #log: Logger;
   /** The owning backend's closed state (one flag, RedisBackend's). */
   readonly #isClosed: () => boolean;
+  /** Each connection error heard, reported (KvBackend.onCaughtError). */
+  readonly #caught: (err: unknown) => void;
 
-  constructor(log: Logger, isClosed: () => boolean) {
+  constructor(log: Logger, isClosed: () => boolean, caught: (err: unknown) => void) {
     this.#log = log;
     this.#isClosed = isClosed;
+    this.#caught = caught;
   }
 
   get #closed(): boolean {
@@ -60,6 +63,10 @@ export class ConnectionWatch {
     // its node connections, which ioredis drops and makes anew on its own (slot refreshes).
     if (c instanceof Cluster) c.on('node error', (err: Error) => { if (AUTH_REFUSED.test(err.message)) refusing(err); });
     c.on('error', (err: Error) => {
+      // Every one, not one an outage as logged: each failed (re)connection attempt (at most one
+      // every 2 s a connection, redis-connect.ts backoff) keeps goldpath_store_errors_total rising
+      // while the store is away, with no request to fail. (None once closed: RedisBackend.)
+      this.#caught(err);
       if (WRONG_DB.test(err.message)) return this.#refuseDb(c, role);
       if (this.#closed) return;
       if (AUTH_REFUSED.test(err.message)) {

@@ -66,6 +66,8 @@ export interface SessionLoaderOptions {
   log: Logger;
   /** Removes an expired or unreadable session (the store's delete()). */
   remove: (id: string) => Promise<boolean>;
+  /** A failure a load caught and did not throw (KvSessionStore's onCaughtError). */
+  caught: (err: unknown) => void;
 }
 
 export class SessionLoader {
@@ -78,6 +80,7 @@ export class SessionLoader {
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #remove: (id: string) => Promise<boolean>;
+  readonly #caught: (err: unknown) => void;
   /** Sessions that cannot be decrypted are logged a line a minute at most (see #unreadable). */
   readonly #unreadableGate = new FloodGate(60_000);
 
@@ -91,6 +94,7 @@ export class SessionLoader {
     this.#now = opts.now;
     this.#log = opts.log;
     this.#remove = opts.remove;
+    this.#caught = opts.caught;
   }
 
   /**
@@ -157,8 +161,9 @@ export class SessionLoader {
     if (slide && now - lastSeen >= this.#touchMs) {
       const ttl = Math.max(1, Math.min(now + this.#idleMs, expiresAt) - now);
       let alive: boolean | typeof LATE;
+      const touch = this.#backend.hashTouch(key, 'lastSeen', now, ttl);
       try {
-        alive = await deadline.race(this.#backend.hashTouch(key, 'lastSeen', now, ttl));
+        alive = await deadline.race(touch);
       } catch (err) {
         throw unavailable(err); // never allow on error: the store is failing right now
       }
@@ -172,6 +177,8 @@ export class SessionLoader {
       // session" there is a deletion between our read and the touch, and is honoured (null).
       if (alive === false) return null;
       if (alive === true) seen = now;
+      // The touch that fails after the deadline failed nobody's request: counted here.
+      else touch.catch(this.#caught);
     }
     const times = { createdAt, expiresAt, idleExpiresAt: seen + this.#idleMs, version: Number(h.version) };
     if (same) {
@@ -211,6 +218,7 @@ export class SessionLoader {
    */
   async #discard(id: string, deadline: Deadline): Promise<null> {
     const removal = this.#remove(id).catch((err: unknown) => {
+      this.#caught(err);
       this.#log.debug({ err: (err as Error).message }, 'could not remove an expired or undecryptable session');
     });
     await deadline.race(removal);

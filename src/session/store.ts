@@ -70,6 +70,18 @@ export class KvSessionStore implements SessionStore {
   readonly #kv: KvPrimitives;
   /** Announces changes of sessions to the other processes, and hears theirs. */
   readonly #feed: InvalidationFeed;
+  /** onCaughtError's listeners. */
+  readonly #caughtListeners = new Set<(err: unknown) => void>();
+  /** Reports a failure caught and not thrown (see onCaughtError); bound once, handed to the parts. */
+  readonly #caught = (err: unknown): void => {
+    for (const l of this.#caughtListeners) {
+      try {
+        l(err);
+      } catch (e) {
+        this.#log.error({ err: (e as Error).message }, 'store error listener threw');
+      }
+    }
+  };
 
   constructor(opts: KvSessionStoreOptions) {
     if (!(opts.sessionIdleMs > 0) || !(opts.sessionMaxMs > 0)) throw new RangeError('session durations must be positive');
@@ -85,10 +97,20 @@ export class KvSessionStore implements SessionStore {
     this.#log = opts.log;
     this.#loader = new SessionLoader({
       backend: this.#backend, box: this.#box, idleMs: this.#idleMs, maxMs: this.#maxMs, touchMs: this.#touchMs, loadMs,
-      now: this.#now, log: this.#log, remove: (id) => this.delete(id),
+      now: this.#now, log: this.#log, remove: (id) => this.delete(id), caught: this.#caught,
     });
     this.#kv = new KvPrimitives(this.#backend, this.#box, this.#now);
-    this.#feed = new InvalidationFeed(this.#backend, this.#log);
+    this.#feed = new InvalidationFeed(this.#backend, this.#log, this.#caught);
+    this.#backend.onCaughtError?.(this.#caught);
+  }
+
+  /** See SessionStore.onCaughtError. */
+  onCaughtError(listener: (err: unknown) => void): () => void {
+    const l = (err: unknown) => listener(err); // distinct wrapper: the same function may subscribe twice
+    this.#caughtListeners.add(l);
+    return () => {
+      this.#caughtListeners.delete(l);
+    };
   }
 
   /** See InvalidationFeed. */
@@ -261,7 +283,10 @@ export class KvSessionStore implements SessionStore {
       await Promise.all([
         sub ? this.#backend.setRemove(keys.bySub(idp, sub), [id]) : undefined,
         sid ? this.#backend.setRemove(keys.bySid(idp, sid), [id]) : undefined,
-      ]).catch((err: unknown) => this.#log.warn({ err: errorFields(err) }, 'session deleted, but not yet removed from its sid/sub index'));
+      ]).catch((err: unknown) => {
+        this.#caught(err);
+        this.#log.warn({ err: errorFields(err) }, 'session deleted, but not yet removed from its sid/sub index');
+      });
     }
     return was;
   }
@@ -301,6 +326,7 @@ export class KvSessionStore implements SessionStore {
     } catch (err) {
       // Deleting must not wait on it: a full Redis (noeviction) refuses this write but still
       // deletes, and it refuses the writes of create() too, so no session can race this one then.
+      this.#caught(err);
       this.#log.warn({ err: errorFields(err) }, 'back-channel logout: the end of the IdP session could not be recorded; deleting its sessions anyway');
     }
   }
@@ -330,6 +356,7 @@ export class KvSessionStore implements SessionStore {
         await this.delete(previous);
       }
     } catch (err) {
+      this.#caught(err);
       this.#log.warn({ err: errorFields(err) }, 'sign-in: the session of the browser\'s previous sign-in could not be deleted');
     }
   }
@@ -379,7 +406,10 @@ export class KvSessionStore implements SessionStore {
       const ids = await this.#backend.setSample(indexKey, INDEX_PRUNE_AT);
       const alive = await Promise.all(ids.map((id) => this.#backend.exists(keys.session(id))));
       await this.#backend.setRemove(indexKey, ids.filter((_, i) => !alive[i]));
-    })().catch((err: Error) => this.#log.debug({ err: err.message }, 'index prune failed'));
+    })().catch((err: Error) => {
+      this.#caught(err);
+      this.#log.debug({ err: err.message }, 'index prune failed');
+    });
   }
 
   tally(kind: string, windowMs: number, weight = 1): Promise<number> {

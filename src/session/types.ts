@@ -207,6 +207,14 @@ export interface SessionStore {
    * deleted or its secrets change, so in-process caches can drop it. Returns an unsubscribe.
    */
   onInvalidate(listener: (id: string) => void): () => void;
+  /**
+   * Called with each failure of the store that it caught itself and did not throw: best-effort
+   * work a request goes on without (an idle touch, an index cleanup, a logout mark, a broadcast
+   * given up on, the removal of an expired session), the backend's connection errors, and a
+   * caching store's heartbeat. What a caller hears thrown is never reported here too: both
+   * processes count the two in goldpath_store_errors_total. Returns an unsubscribe.
+   */
+  onCaughtError(listener: (err: unknown) => void): () => void;
 
   /** Resolves when the backend answers; throws StoreUnavailable otherwise. */
   ping(): Promise<void>;

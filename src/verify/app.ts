@@ -55,7 +55,16 @@ export function createVerifyApp(deps: VerifyDeps): VerifyApp {
   app.proxy = false;
   app.silent = true;
   const router = new Router();
-  mountHealth(router, { registry: deps.metrics.registry, ready: () => deps.store.ping() });
+  // The store's failures no request hears (best-effort work, its connections, the session
+  // cache's heartbeat) are counted with the ones that fail a request (run-chain.ts).
+  deps.store.onCaughtError(() => deps.metrics.storeErrors.inc());
+  mountHealth(router, {
+    registry: deps.metrics.registry,
+    ready: () => deps.store.ping().catch((err: unknown) => {
+      deps.metrics.storeErrors.inc(); // ping() throws StoreUnavailable only
+      throw err;
+    }),
+  });
   app.use(errorHandler(deps.log));
   app.use(answerUnmatched('goldpath verify serves only /auth/verify'));
   app.use(router.routes());

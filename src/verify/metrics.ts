@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import { exportProcessMetrics } from '../http/process-metrics.ts';
 import { REFRESH_OUTCOMES } from '../oidc/token-provider.ts';
+import { STORE_ERRORS_HELP } from '../session/unavailable.ts';
 
 export interface VerifyMetrics {
   readonly registry: Registry;
@@ -65,7 +66,7 @@ export function createVerifyMetrics(registry = new Registry(), opts: VerifyMetri
     }
     return out;
   }));
-  const storeErrors = new Counter({ name: 'goldpath_store_errors_total', help: 'session store failures', registers: [registry] });
+  const storeErrors = new Counter({ name: 'goldpath_store_errors_total', help: STORE_ERRORS_HELP, registers: [registry] });
   // The BFF's name, help and outcomes: one dashboard query covers both processes.
   const refreshes = new Counter({ name: 'goldpath_token_refreshes_total', help: 'Token refreshes by outcome', labelNames: ['outcome'], registers: [registry] });
   for (const o of REFRESH_OUTCOMES) refreshes.inc({ outcome: o }, 0);

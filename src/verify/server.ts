@@ -38,6 +38,8 @@ export interface VerifyOptions {
   /** How tokens are refreshed; defaults to the OIDC token provider for idps.yaml. */
   readonly tokens?: (args: {
     settings: Settings; store: SessionStore; log: Logger; config: GoldpathConfig; onRefresh?: (outcome: string) => void;
+    /** The store's failures the provider caught and did not throw (goldpath_store_errors_total). */
+    onStoreError?: (err: unknown) => void;
     /** Where its background revocations are kept: close() waits for them. */
     background: BackgroundTasks;
     /** The provider a reload replaces (what its IdPs discovered is handed on); none at startup. */
@@ -78,13 +80,14 @@ export async function startVerify(opts: VerifyOptions): Promise<VerifyProcess> {
   const metrics = createVerifyMetrics(undefined, { processMetrics: !opts.store });
   const makeTokens = opts.tokens ?? (await import('../oidc/index.ts')).tokenProviderFactory;
   const onRefresh = (outcome: string) => metrics.refreshes.inc({ outcome });
+  const onStoreError = () => metrics.storeErrors.inc();
   // The process's, not a policy's: a reload replaces the token provider, not what it started.
   const background = new BackgroundTasks();
   // The token provider is part of the policy: a reload swaps both at once (state.ts), and hands the
   // one it replaces to the new one, as the BFF does (IdpRegistry.replacing).
   let policy: VerifyPolicy;
   const build = async (c: typeof config, previous?: TokenProvider, readFile?: (path: string) => Promise<string>) =>
-    buildVerifyPolicy(c, settings, log, await makeTokens({ settings, store, log, config: c, onRefresh, background, previous }), readFile);
+    buildVerifyPolicy(c, settings, log, await makeTokens({ settings, store, log, config: c, onRefresh, onStoreError, background, previous }), readFile);
   try {
     policy = await withEveryProblem(dir, opts.env, () => build(config));
   } catch (err) {

@@ -1,5 +1,6 @@
 // Fault helpers for a RedisServer started with --maxmemory and --maxmemory-policy noeviction.
 import type { Redis } from 'ioredis';
+import type { RedisBackend } from '../../src/session/redis-backend.ts';
 
 /**
  * Fills Redis until even a one-byte SET is refused with OOM. Big values first, then ever smaller
@@ -19,4 +20,18 @@ export async function fillUntilOom(client: Redis, prefix = 'filler'): Promise<nu
     }
   }
   return n;
+}
+
+/**
+ * `backend` with its method `name` replaced by `fault` (every other method its own, bound): one
+ * failure of a real Redis backend where no fault of the server itself would isolate it.
+ */
+export function withOne<K extends keyof RedisBackend>(backend: RedisBackend, name: K, fault: RedisBackend[K]): RedisBackend {
+  return new Proxy(backend, {
+    get(target, p) {
+      if (p === name) return fault;
+      const v = Reflect.get(target, p, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }

@@ -11,7 +11,7 @@ import { RedisBackend } from '../../src/session/redis-backend.ts';
 import { parseRedisUrl } from '../../src/session/redis-url.ts';
 import { silentLogger } from '../../src/log.ts';
 import { RedisServer, freePort } from '../helpers/redis.ts';
-import { fillUntilOom } from '../helpers/redis-faults.ts';
+import { fillUntilOom, withOne } from '../helpers/redis-faults.ts';
 import { KEY_A, MIN, newSession, secrets, uniq } from './contract-suite.ts';
 
 const opened: KvSessionStore[] = [];
@@ -49,17 +49,6 @@ async function heals<T>(op: () => Promise<T>, ms = 10_000): Promise<T> {
       await sleep(100);
     }
   }
-}
-
-/** `backend` with its method `name` replaced by `fault` (every other method its own, bound). */
-function withOne<K extends keyof RedisBackend>(backend: RedisBackend, name: K, fault: RedisBackend[K]): RedisBackend {
-  return new Proxy(backend, {
-    get(target, p) {
-      if (p === name) return fault;
-      const v = Reflect.get(target, p, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
 }
 
 describe('session store under Redis faults', function () {
