@@ -51,10 +51,64 @@ export function hearEverySocketError(r: Redis): void {
   });
 }
 
-function guarded<C extends Client>(c: C): C {
-  if (c instanceof Cluster) c.on('+node', (node: Redis) => hearEverySocketError(node));
-  else hearEverySocketError(c);
-  return c;
+/** After each call of `obj[name]`, `then(result)`: a hook on an ioredis internal, if it is there. */
+function after<T>(obj: unknown, name: string, then: (made: T) => void): boolean {
+  const o = obj as Record<string, unknown> | undefined;
+  const f = o?.[name];
+  if (typeof f !== 'function') return false;
+  o![name] = function (this: unknown, ...args: unknown[]) {
+    const made = (f as (...a: unknown[]) => T).apply(this, args);
+    then(made);
+    return made;
+  };
+  return true;
+}
+
+/**
+ * Every connection ioredis makes for `c` hears its errors till the end: its own, and the ones it
+ * makes inside, which only an internal reaches. Unheard, an error is printed
+ * ("[ioredis] Unhandled error event", past the JSON log) or, on a socket, ends the process:
+ *  - Sentinel: each lookup (ioredis listens, with once() on the socket) and each failover
+ *    detector subscription, one per sentinel, reconnecting every minute and heard by no one:
+ *    a sentinel down printed ECONNREFUSED a minute later, and every minute after, per client.
+ *  - Cluster: the node connections ('+node'), the slot refreshes' duplicates of them, and
+ *    the subscriber it picks (ioredis listens to the last two, but with once() on the socket).
+ * A Sentinel client must be made with lazyConnect (its first lookup is made as it is
+ * constructed) and connected after this. Returns whether every hook found its internal: an
+ * ioredis that moved one fails the test that checks (test/session/unheard-errors.test.ts)
+ * rather than the process.
+ */
+export function guarded<C extends Client>(c: C): { client: C; hooked: boolean } {
+  const hear = (r: Redis): void => {
+    r.on('error', ignore); // what matters is reported where it is used: a failed lookup, the client's own
+    hearEverySocketError(r);
+  };
+  if (c instanceof Cluster) {
+    const internals = c as unknown as { subscriber?: { subscriber?: Redis | null } };
+    const onNode = (node: Redis): void => {
+      hearEverySocketError(node);
+      after<Redis>(node, 'duplicate', hear);
+    };
+    c.on('error', ignore); // the Cluster's own: "Failed to refresh slots cache" (ConnectionWatch's to log)
+    c.on('+node', onNode);
+    for (const node of c.nodes()) onNode(node);
+    const sub = internals.subscriber;
+    const hooked = after<void>(sub, 'selectSubscriber', () => {
+      const r = sub?.subscriber;
+      if (!r) return;
+      hear(r);
+      // ioredis disconnects the last subscriber that took the subscriptions again at every pick
+      // until another takes them, and each disconnect() adds a 'close' listener to its closed
+      // socket: while Redis refuses the password (about ten picks a second) they piled up
+      // (MaxListenersExceededWarning) for as long as it did. Once ended, there is nothing to end.
+      r.once('end', () => { r.disconnect = () => {}; });
+    });
+    return { client: c, hooked };
+  }
+  hearEverySocketError(c);
+  if (c.options.sentinels == null) return { client: c, hooked: true };
+  const connector = (c as unknown as { connector?: unknown }).connector;
+  return { client: c, hooked: after<Redis>(connector, 'connectToSentinel', hear) };
 }
 
 export function connect(target: RedisTarget, commandTimeout: number, ca?: string): Client {
@@ -74,9 +128,9 @@ export function connect(target: RedisTarget, commandTimeout: number, ca?: string
   };
   switch (target.mode) {
     case 'standalone':
-      return guarded(new Redis({ ...common, host: target.host, port: target.port, db: target.db, tls }));
-    case 'sentinel':
-      return guarded(new Redis({
+      return guarded(new Redis({ ...common, host: target.host, port: target.port, db: target.db, tls })).client;
+    case 'sentinel': {
+      const { client } = guarded(new Redis({
         ...common, sentinels: target.sentinels, name: target.name, db: target.db, sentinelCommandTimeout: commandTimeout,
         // ioredis applies `tls` to the master only with enableTLSForSentinelMode; the sentinels
         // (and its failover detector's subscriptions to them) take sentinelTLS.
@@ -85,7 +139,11 @@ export function connect(target: RedisTarget, commandTimeout: number, ca?: string
         // Sentinel gets round to killing our connection or demoting it.
         failoverDetector: true,
         reconnectOnError: reconnectOnReadonly,
+        lazyConnect: true, // connected once guarded: its first lookup is made as it connects
       }));
+      client.connect().catch(ignore); // its failures reach the client's 'error' listeners
+      return client;
+    }
     case 'cluster': {
       const opts: ClusterOptions = {
         enableOfflineQueue: false,
@@ -100,7 +158,7 @@ export function connect(target: RedisTarget, commandTimeout: number, ca?: string
         // Node connections, the subscriber and the slot refreshes all take redisOptions.tls.
         redisOptions: nodeOptions({ ...common, tls }),
       };
-      return guarded(new Cluster(target.nodes, opts));
+      return guarded(new Cluster(target.nodes, opts)).client;
     }
   }
 }

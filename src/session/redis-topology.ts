@@ -41,6 +41,7 @@ export class SentinelReplicas {
   #client: Redis | undefined;
   #next = 0;
   #polling = false;
+  #closed = false;
   readonly #timer: ReturnType<typeof setInterval>;
 
   constructor(
@@ -68,6 +69,8 @@ export class SentinelReplicas {
     this.#polling = true;
     try {
       this.#client ??= await this.#connect();
+      // Closed while connecting: the connection made is dropped here, or it would stay open.
+      if (this.#closed) return this.close();
       const replicas = (await this.#client.call('SENTINEL', 'REPLICAS', this.target.name)) as string[][];
       this.#inSync = replicas.filter((flat) => {
         const r: Record<string, string> = {};
@@ -105,6 +108,7 @@ export class SentinelReplicas {
   }
 
   close(): void {
+    this.#closed = true;
     clearInterval(this.#timer);
     this.#client?.disconnect();
     this.#client = undefined;

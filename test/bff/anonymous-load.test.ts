@@ -4,14 +4,13 @@
 // and token refresh is refused; without maxmemory Redis grows until the host kills it (compose
 // runs it without persistence, so every session goes). GOLDPATH_MAX_LOGINS_PER_MINUTE bounds it.
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
 import { startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall } from '../helpers/login.ts';
-import { RedisServer } from '../helpers/redis.ts';
+import { RedisServer, adminClient } from '../helpers/redis.ts';
 import { newSession } from '../helpers/sessions.ts';
 
 async function usage(redis: RedisServer): Promise<{ bytes: number; keys: number }> {
-  const c = new Redis({ port: redis.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+  const c = adminClient({ port: redis.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
   try {
     const bytes = Number(/used_memory:(\d+)/.exec(await c.info('memory'))![1]);
     return { bytes, keys: await c.dbsize() };

@@ -1,13 +1,12 @@
 // Bad callbacks end in a clear 400 page (or JSON), never a 500: bogus state, replayed code, IdP
 // error responses, a wrong nonce, another issuer's response or ID token, a foreign browser.
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
 import { decodeJwt, type JWK } from 'jose';
 import { generateSigningKey } from '../../src/dev/idp.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
 import { capturingLogger, editingIdpJson, logoutToken, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { browserLogin, CookieJar, httpCall, type LoginResult } from '../helpers/login.ts';
-import { RedisServer } from '../helpers/redis.ts';
+import { RedisServer, adminClient } from '../helpers/redis.ts';
 import { grantsRefresh, revokesPerToken, sleep } from '../helpers/refresh-race.ts';
 
 function isAuthorize(u: URL, issuer: string): boolean {
@@ -491,7 +490,7 @@ describe('BFF callback failures after the code was redeemed (an IdP that revokes
     assert.equal(first.status, 302);
     const previous = first.sessionCookie;
     exchanged = [];
-    const admin = new Redis(env.redis.url);
+    const admin = adminClient(env.redis.url);
     try {
       const { url, jar } = await atCallback('stella', first.jar);
       // Redis stalls after the code exchange: reading the session this sign-in replaces fails,

@@ -3,12 +3,11 @@
 // page (HTML, or JSON for Accept: JSON; no stack, never a 500) within about a second and /readyz
 // is 503; once Redis is back the BFF heals by itself: /readyz 200 and a full login works.
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
 import type { JWK } from 'jose';
 import { generateSigningKey } from '../../src/dev/idp.ts';
 import { logoutToken, startIdpBff, type IdpBff } from '../helpers/idp-bff.ts';
 import { httpCall, type CookieJar, type HttpResponse } from '../helpers/login.ts';
-import { RedisServer } from '../helpers/redis.ts';
+import { RedisServer, adminClient } from '../helpers/redis.ts';
 
 /** Well inside "about a second": the store's command timeout is 500 ms. */
 const FAST_MS = 1200;
@@ -30,7 +29,7 @@ interface Fault {
  * pinned just below what is used: every write is refused for as long as the fault lasts.
  */
 async function fill(redis: RedisServer): Promise<void> {
-  const c = new Redis({ port: redis.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+  const c = adminClient({ port: redis.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
   try {
     const chunk = 'x'.repeat(1024);
     let full = false;
@@ -49,7 +48,7 @@ async function fill(redis: RedisServer): Promise<void> {
 }
 
 async function flush(redis: RedisServer): Promise<void> {
-  const c = new Redis({ port: redis.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+  const c = adminClient({ port: redis.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
   try {
     await c.flushall();
     await c.config('SET', 'maxmemory', '2mb');

@@ -5,8 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { RedisServer, freePort, nodeOptions, setNodeTls } from './redis.ts';
+import type { Redis } from 'ioredis';
+import { RedisServer, adminClient, freePort, nodeOptions, setNodeTls } from './redis.ts';
 import { waitFor, withNode } from './redis-cluster.ts';
 import type { TestPki } from './idp-tls.ts';
 
@@ -199,7 +199,7 @@ export class RedisSentinel {
 
   /** A direct client to the current master (assertions). */
   async masterClient(): Promise<Redis> {
-    return new Redis({ ...nodeOptions(await this.masterPort()), maxRetriesPerRequest: 1 });
+    return adminClient({ ...nodeOptions(await this.masterPort()), maxRetriesPerRequest: 1 });
   }
 
   async stop(): Promise<void> {

@@ -6,8 +6,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { TestPki } from './idp-tls.ts';
+
+/**
+ * A client for a test's own commands (assertions, faults) that hears its connection errors: its
+ * commands reject on their own, and a server killed or stopped under it would otherwise have
+ * ioredis print "[ioredis] Unhandled error event" on stderr at each of its reconnections.
+ */
+export function adminClient(where: string | RedisOptions): Redis {
+  const c = typeof where === 'string' ? new Redis(where) : new Redis(where);
+  c.on('error', () => {});
+  return c;
+}
 
 export async function freePort(): Promise<number> {
   // Below Linux's ephemeral range (32768–60999): a port the kernel picked for listen(0) here was
@@ -163,7 +174,7 @@ export class RedisServer {
 
   /** A plain client for assertions (INFO commandstats, KEYS, dumps). */
   client(): Redis {
-    return new Redis({ ...nodeOptions(this.port), maxRetriesPerRequest: 1 });
+    return adminClient({ ...nodeOptions(this.port), maxRetriesPerRequest: 1 });
   }
 
   /** Total commands processed, excluding the ones this call itself issues. */

@@ -6,8 +6,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { RedisServer, freePort } from '../helpers/redis.ts';
+import { RedisServer, adminClient, freePort } from '../helpers/redis.ts';
 import { REPO_ROOT, runCli, waitHealthy, type Runtime } from '../helpers/process.ts';
 import { newSession, TEST_KEYS } from '../helpers/sessions.ts';
 import { loadSettings } from '../../src/config/env.ts';
@@ -58,7 +57,7 @@ for (const runtime of ['node', 'deno'] as Runtime[]) {
         await waitHealthy(`http://127.0.0.1:${port}/healthz`, child, runtime === 'deno' ? 45_000 : 15_000);
         // Redis holds every command for 250 ms (under the store's 500 ms command timeout), so the
         // session lookup is in flight when the process is told to stop.
-        const admin = new Redis(redis.url);
+        const admin = adminClient(redis.url);
         await admin.call('CLIENT', 'PAUSE', '250', 'ALL');
         admin.disconnect();
         const pending = get(port, {

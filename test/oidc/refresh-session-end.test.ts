@@ -7,7 +7,7 @@
 // obtained: otherwise a live grant remains that nobody holds.
 import assert from 'node:assert/strict';
 import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT, type JWK } from 'jose';
-import { Redis } from 'ioredis';
+import { adminClient } from '../helpers/redis.ts';
 import { generateSigningKey } from '../../src/dev/idp.ts';
 import type { FetchLike } from '../../src/oidc/fetch.ts';
 import type { SessionStore } from '../../src/session/types.ts';
@@ -274,7 +274,7 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
   it('an answer whose ID token is past its exp while the store refuses writes: the refresh token it brings is saved in the background once the store is back', async () => {
     const { cookie, session } = await expiredSession('fay');
     idTokensPastExp();
-    const admin = new Redis(env.redis.url);
+    const admin = adminClient(env.redis.url);
     try {
       answered = async () => { await admin.config('SET', 'maxmemory', '1'); };
       const res = await verify.verify('GET', '/api/orders/1', { Cookie: cookie });
@@ -293,7 +293,7 @@ describe('a refresh racing the end of its session (an IdP that revokes per token
 
   it('a save that failed (the store refused writes) and, retried, finds the session gone: the refresh token it holds is revoked', async () => {
     const { cookie, csrf, session } = await expiredSession('fred');
-    const admin = new Redis(env.redis.url);
+    const admin = adminClient(env.redis.url);
     try {
       // From the moment the IdP has answered, the store refuses writes (out of memory, as a
       // failing-over primary does): the save fails, and is retried in the background.

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
-import { Redis } from 'ioredis';
+import { adminClient } from '../helpers/redis.ts';
 import { Unavailable } from '../../src/errors.ts';
 import { silentLogger } from '../../src/log.ts';
 import { IdpRegistry } from '../../src/oidc/registry.ts';
@@ -440,7 +440,7 @@ describe('TokenProvider (refresh, single-flight, audiences)', function () {
     // The store refuses writes (out of memory, as a failing-over primary refuses them) from the
     // moment the IdP has answered: a paused redis-server would not do, as the write it had been
     // sent would land when it resumes.
-    const admin = new Redis(env.redis.url);
+    const admin = adminClient(env.redis.url);
     const fetch: FetchLike = async (url, init) => {
       const res = await globalThis.fetch(url, init as RequestInit);
       if (String(init.body ?? '').includes('grant_type=refresh_token')) await admin.config('SET', 'maxmemory', '1');

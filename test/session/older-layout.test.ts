@@ -4,10 +4,10 @@
 // as before, and must not invent an `end` for them. (The other way round, a session with `end`
 // touched by the old release, needs that release built: README "Upgrading" says what was run.)
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createSessionStore, type KvSessionStore } from '../../src/session/index.ts';
 import { keys } from '../../src/session/store.ts';
-import { RedisServer } from '../helpers/redis.ts';
+import { RedisServer, adminClient } from '../helpers/redis.ts';
 import { KEY_A, MIN, newSession } from './contract-suite.ts';
 
 const MAX_MS = 3_000;
@@ -20,7 +20,7 @@ describe('a session written by the previous release (no `end` field)', function 
   before(async () => {
     redis = await RedisServer.start();
     store = createSessionStore({ url: redis.url, touchIntervalMs: 1, settings: { sessionKeys: [KEY_A], sessionIdleMs: MIN, sessionMaxMs: MAX_MS } });
-    c = new Redis(redis.url);
+    c = adminClient(redis.url);
   });
   after(async () => {
     c.disconnect();
