@@ -11,12 +11,12 @@ import { errorSummary } from '../oidc/idp-errors.ts';
 import { mediaType, readForm } from './body.ts';
 import type { BffDeps } from './state.ts';
 import { wellFormed } from '../strings.ts';
+import { CLOCK_TOLERANCE_S, iatAheadS } from '../oidc/clock.ts';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const BODY_LIMIT = 16 * 1024;
 /** Logout tokens older than this are refused; jti markers live a bit longer than that. */
 const MAX_AGE_S = 600;
-const CLOCK_TOLERANCE_S = 60;
 /** How far the BFFs' own clocks may differ (as the store's INDEX_SLACK_MS allows for). */
 export const BFF_CLOCK_SPREAD_S = 60;
 // One BFF accepts a token for 720 s of its own clock (iat from a minute ahead to 660 s behind);
@@ -29,9 +29,25 @@ export const LOGOUT_TOKEN_TIMES = { maxAgeS: MAX_AGE_S, toleranceS: CLOCK_TOLERA
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
 class InvalidLogoutToken extends BadRequest {
-  constructor(readonly reason: string) {
-    super('the logout token is invalid', 'invalid_request');
+  /** `description`: what the IdP is answered, when more than "invalid" helps its operator. */
+  constructor(readonly reason: string, description = 'the logout token is invalid') {
+    super(description, 'invalid_request');
   }
+}
+
+/**
+ * A logout token the IdP signed refused for its times alone (iat in the future, or older than
+ * MAX_AGE_S; exp; nbf): the IdP's clock or this host's may be off. Its iat says by how much.
+ */
+function outOfTime(err: unknown, token: string): InvalidLogoutToken | undefined {
+  if (!(err instanceof joseErrors.JWTClaimValidationFailed || err instanceof joseErrors.JWTExpired)) return undefined;
+  if (err.reason !== 'check_failed' || !['iat', 'exp', 'nbf'].includes(err.claim)) return undefined;
+  const ahead = iatAheadS(token);
+  const when = ahead === undefined ? `its "${err.claim}" is out of time`
+    : ahead > 0 ? `it was issued ${ahead} s in the future`
+      : `it was issued ${-ahead} s ago`;
+  return new InvalidLogoutToken(`clock: ${when} by this server's clock (tolerance ${CLOCK_TOLERANCE_S} s, maximum age ${MAX_AGE_S} s); ` +
+    'the IdP\'s clock and this host\'s may disagree (check NTP on both), or the token came late', `the logout token is out of time: ${when} by this server's clock`);
 }
 
 export function backchannelLogoutHandler(deps: BffDeps) {
@@ -76,8 +92,10 @@ export function backchannelLogoutHandler(deps: BffDeps) {
     } catch (err) {
       if (err instanceof InvalidLogoutToken) {
         metrics.logout('backchannel', 'invalid');
-        log.info({ reqId: ctx.state.requestId, reason: err.reason }, 'back-channel logout refused');
-        throw new BadRequest('the logout token is invalid', 'invalid_request');
+        // A clock off refuses every logout (sessions the IdP ended live on): a warning, not news.
+        if (err.reason.startsWith('clock:')) log.warn({ reqId: ctx.state.requestId, reason: err.reason }, `back-channel logout refused: the logout token is out of time by this server's clock`);
+        else log.info({ reqId: ctx.state.requestId, reason: err.reason }, 'back-channel logout refused');
+        throw new BadRequest(err.message, 'invalid_request');
       }
       if (err instanceof GoldpathError && err.status < 500) {
         metrics.logout('backchannel', 'invalid');
@@ -146,7 +164,7 @@ export function backchannelLogoutHandler(deps: BffDeps) {
         log.warn({ idp: idp.name, err: errorSummary(err) }, 'cannot fetch the IdP key set for a logout token');
         throw new Unavailable('the IdP key set cannot be fetched');
       }
-      throw new InvalidLogoutToken(`verification: ${(err as { code?: string }).code ?? 'failed'}`);
+      throw outOfTime(err, token) ?? new InvalidLogoutToken(`verification: ${(err as { code?: string }).code ?? 'failed'}`);
     }
     // `logout+jwt` as Back-Channel Logout 1.0 recommends, or the plain `JWT` that Keycloak before
     // 25 and other IdPs still send (refusing it would let no IdP logout end a session there). An ID

@@ -8,6 +8,7 @@ import * as oidc from 'openid-client';
 import { BadRequest, GoldpathError, SessionEnded, Unavailable } from '../errors.ts';
 import { MAX_LIST_ENTRIES, MAX_USER_JSON_BYTES, mergeClaims, misspelledEmailVerified, oversized, userFromClaims } from '../oidc/claims.ts';
 import { revokeInBackground, type IdpClient, type TokenResponse } from '../oidc/idp-client.ts';
+import { assertionClockHint, CLOCK_TOLERANCE_S, ClockSkew, clocksDisagreeText, PROOF_TIME_REFUSED, refusedForProofTime } from '../oidc/clock.ts';
 import { OUTAGE_CODES, UntrustedUserinfo, errorSummary, refusedAtUserinfo, refusesClient } from '../oidc/idp-errors.ts';
 import { sendable, toAccessToken } from '../oidc/tokens.ts';
 import { REPLACED, type SessionSecrets } from '../session/types.ts';
@@ -270,6 +271,20 @@ export function callbackHandler(deps: BffDeps) {
 
   function failExchange(ctx: Context, err: unknown, idp: IdpClient): Promise<never> {
     const summary = errorSummary(err);
+    if (err instanceof ClockSkew) {
+      // Every sign-in fails so until a clock is mended: the operator's matter, said as one (once per
+      // sign-in, never the token), and the user told it is no fault of theirs.
+      countLogin(ctx, 'idp_error');
+      log.warn({ reqId: ctx.state.requestId, reason: 'clock', idp: idp.name, idpClockAheadS: err.aheadS, toleranceS: CLOCK_TOLERANCE_S, ...(err.cause === undefined ? {} : { err: errorSummary(err.cause) }) },
+        `login failed: ${err.message}`);
+      throw new BadRequest(clocksDisagreeText(err.aheadS), 'login_failed');
+    }
+    if (refusedForProofTime(err)) {
+      // The code redeemed with a DPoP proof (no PAR) the IdP refused for its iat: the clocks too.
+      countLogin(ctx, 'idp_error');
+      log.warn({ reqId: ctx.state.requestId, reason: 'clock', idp: idp.name, err: summary }, `login failed: ${PROOF_TIME_REFUSED}`);
+      throw new BadRequest(clocksDisagreeText(), 'login_failed');
+    }
     if (err instanceof oidc.AuthorizationResponseError) {
       return fail(ctx, `The identity provider refused the sign-in (${err.error}).`, { reason: 'idp_error', err: summary, idp: idp.name }, 'idp_error');
     }
@@ -278,7 +293,8 @@ export function callbackHandler(deps: BffDeps) {
       // certificate; a registration without this grant): every login fails until an operator
       // fixes it, and it is not the user's sign-in response that is wrong.
       countLogin(ctx, 'unavailable');
-      log.error({ reqId: ctx.state.requestId, err: summary, idp: idp.name }, 'the IdP refused goldpath\'s client at its token endpoint: check its client authentication in idps.yaml and its registration at the IdP');
+      log.error({ reqId: ctx.state.requestId, err: summary, idp: idp.name }, 'the IdP refused goldpath\'s client at its token endpoint: check its client authentication in idps.yaml and its registration at the IdP' +
+        assertionClockHint(idp.idp.clientAuth));
       throw new Unavailable('the identity provider refused the sign-in; try again later');
     }
     if (err instanceof oidc.ResponseBodyError) {

@@ -5,6 +5,7 @@ import * as oidc from 'openid-client';
 import { BadRequest, GoldpathError, TooManyRequests, Unavailable } from '../errors.ts';
 import { errorSummary } from '../oidc/idp-errors.ts';
 import { newDpopJwk } from '../oidc/dpop.ts';
+import { assertionClockHint, clocksDisagreeText, PROOF_TIME_REFUSED, refusedForProofTime } from '../oidc/clock.ts';
 import { ensureBrowserCookie, readCookie, setTxCookie, txCookieValue } from './cookies.ts';
 import { callbackPath } from './callback-path.ts';
 import { signInAgain } from './error-page.ts';
@@ -77,11 +78,16 @@ export function loginHandler(deps: BffDeps) {
       url = await idp.authorizationUrl({ redirectUri, state, nonce, codeVerifier, dpopJwk });
     } catch (err) {
       if (err instanceof GoldpathError) throw err;
+      if (refusedForProofTime(err)) {
+        // Every sign-in fails so until a clock is mended: said as a clock, not as a registration.
+        log.error({ reqId: ctx.state.requestId, idp: idp.name, err: errorSummary(err) }, `the sign-in cannot start: ${PROOF_TIME_REFUSED}`);
+        throw new BadRequest(clocksDisagreeText(), 'login_failed');
+      }
       // The IdP refused the pushed request (client authentication, policy): nothing the user can
       // fix; operators find the reason in the log.
       log.error({ reqId: ctx.state.requestId, idp: idp.name, redirect_uri: redirectUri, err: errorSummary(err) },
         'the IdP refused the authorization request: check the client registered at the IdP (client_id, client authentication, ' +
-        'and redirect_uri registered exactly as logged here)');
+        'and redirect_uri registered exactly as logged here)' + assertionClockHint(idp.idp.clientAuth));
       throw new Unavailable('the identity provider refused the sign-in request');
     }
     const txCookie = txCookieValue(ctx, settings);

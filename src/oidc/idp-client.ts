@@ -16,6 +16,7 @@ import {
   MalformedRefresh, refusedByChallenge, OUTAGE_CODES, RefreshOutOfTime, tokensOf, UntrustedRefresh, UntrustedUserinfo, IssuerMismatch, UnusableCredentials,
 } from './idp-errors.ts';
 import { subOfOutOfTime } from './out-of-time-id-token.ts';
+import { CLOCK_TOLERANCE_S, ClockSkew, iatAheadS, refusedClaims } from './clock.ts';
 import { REFRESH_GRANT_BUDGET_S, type IdpClientOptions } from './idp-client-options.ts';
 import { ID_TOKEN_ALGORITHMS, IdTokenKeys, type RemoteJwks } from './id-token-keys.ts';
 
@@ -132,7 +133,9 @@ export class IdpClient {
 
   async #discover(): Promise<oidc.Configuration> {
     const idp = this.idp;
-    const metadata: Partial<oidc.ClientMetadata> = {};
+    // The tolerance of ID tokens' exp and nbf (openid-client's default is 30 s): the one logout
+    // tokens get too (clock.ts), so a skew that lets a sign-in through lets its logout through.
+    const metadata: Partial<oidc.ClientMetadata> = { [oidc.clockTolerance]: CLOCK_TOLERANCE_S };
     if (idp.clientSecret) metadata.client_secret = idp.clientSecret;
     if (idp.clientAuth === 'tls_client_auth') metadata.use_mtls_endpoint_aliases = true;
     // Validation vetted the key files, but they are read again here and may have changed since.
@@ -274,12 +277,22 @@ export class IdpClient {
    */
   async exchangeCode(currentUrl: URL, p: { state: string; nonce: string; codeVerifier: string; dpopJwk: DpopJwk | undefined }, issued?: (tokens: TokenResponse) => void): Promise<TokenResponse> {
     const config = await this.configuration();
-    const tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
-      pkceCodeVerifier: p.codeVerifier,
-      expectedState: p.state,
-      expectedNonce: p.nonce,
-      idTokenExpected: true,
-    }, undefined, await this.#dpop(config, p.dpopJwk));
+    let tokens: TokenResponse;
+    try {
+      tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
+        pkceCodeVerifier: p.codeVerifier,
+        expectedState: p.state,
+        expectedNonce: p.nonce,
+        idTokenExpected: true,
+      }, undefined, await this.#dpop(config, p.dpopJwk));
+    } catch (err) {
+      // The ID token's exp passed or its nbf not come, beyond CLOCK_TOLERANCE_S: said as a clock.
+      if (err instanceof oidc.ClientError && err.code === ID_TOKEN_TIMESTAMPS) {
+        const claims = refusedClaims(err);
+        throw new ClockSkew('the ID token', claims === undefined ? undefined : iatAheadS(claims), err);
+      }
+      throw err;
+    }
     issued?.(tokens);
     if (p.dpopJwk && tokens.token_type?.toLowerCase() !== 'dpop') {
       // An IdP without DPoP (or not for this client) ignores the proof and issues a bearer token:
@@ -289,6 +302,13 @@ export class IdpClient {
       throw new Unavailable(`the IdP "${this.name}" issued a bearer token although idps.yaml sets dpop: true`);
     }
     if (tokens.id_token) await this.verifyIdToken(tokens.id_token);
+    // openid-client takes iat as it is: one from the future (the IdP's clock ahead, or ours
+    // behind) by more than the tolerance is refused, as a clock, once the signature holds (a
+    // forged token is refused as one). Let through, the session's back-channel logouts (whose iat
+    // must be within the same tolerance, backchannel-logout.ts) would be refused: a session its
+    // IdP could not end.
+    const ahead = tokens.id_token === undefined ? undefined : iatAheadS(tokens.id_token);
+    if (ahead !== undefined && ahead > CLOCK_TOLERANCE_S) throw new ClockSkew('the ID token', ahead);
     return tokens;
   }
 

@@ -10,6 +10,7 @@ import { withGrant, type AudienceTokens } from './audience-tokens.ts';
 import { revokeInBackground, type IdpClient } from './idp-client.ts';
 import { errorSummary, RefreshOutOfTime, RefreshTokenOnly, refusesClient, UntrustedRefresh } from './idp-errors.ts';
 import { Flight } from './refresh-flight.ts';
+import { assertionClockHint, iatAheadS, PROOF_TIME_REFUSED, refusedClaims, refusedForProofTime } from './clock.ts';
 import type { RefreshFloor } from './refresh-floor.ts';
 import { isRefusal, isRejection } from './refresh-failures.ts';
 import type { IdpRegistry } from './registry.ts';
@@ -257,10 +258,12 @@ export function createRefresher(ctx: RefreshContext): Refresher {
       if (isRefusal(err)) refuse(`${current.id}\n${audience}`);
       if (refusesClient(err)) {
         log.error({ reqId, idp: idp.name, err: errorSummary(err) }, 'the IdP refused goldpath\'s client at its token endpoint: no token is refreshed until an operator ' +
-          'fixes its client authentication in idps.yaml or its registration at the IdP (the refresh_token grant)');
+          'fixes its client authentication in idps.yaml or its registration at the IdP (the refresh_token grant)' + assertionClockHint(idp.idp.clientAuth));
       } else {
         // Every session whose token needs a refresh meets an IdP that is away.
-        warnFailure(idp.name, { reqId, idp: idp.name, err: errorSummary(err) }, 'token refresh failed');
+        warnFailure(idp.name, { reqId, idp: idp.name, err: errorSummary(err) }, refusedForProofTime(err)
+          ? `token refresh failed: ${PROOF_TIME_REFUSED}; the session and its refresh token stay, and the grant is not sent again for ${REFUSED_RETRY_MS / 1000} s`
+          : 'token refresh failed');
       }
       report('error');
       throw loggedAlready(err instanceof Unavailable ? err : new Unavailable('the IdP could not refresh the token', { cause: err }));
@@ -373,7 +376,10 @@ export function createRefresher(ctx: RefreshContext): Refresher {
     const obtained = err.refreshToken;
     const rotated = obtained !== undefined && obtained !== rt;
     const outOfTime = err instanceof RefreshOutOfTime;
-    warnFailure(idp.name, { reqId: flight.scope?.requestId, idp: idp.name, rotated, err: errorSummary(err.cause) }, outOfTime
+    // How far the IdP's clock seems off, by the ID token's iat (openid-client's error holds its claims).
+    const claims = outOfTime ? refusedClaims(err.cause) : undefined;
+    const idpClockAheadS = claims === undefined ? undefined : iatAheadS(claims);
+    warnFailure(idp.name, { reqId: flight.scope?.requestId, idp: idp.name, rotated, ...(idpClockAheadS === undefined ? {} : { idpClockAheadS }), err: errorSummary(err.cause) }, outOfTime
       ? 'token refresh failed: the ID token the IdP answered with has an exp or nbf that fails by this process\'s clock (a clock off here or at the IdP: check NTP on both); ' +
         'the refresh token it carries is kept, nothing else of the answer'
       : 'token refresh failed: the IdP answered with a success that is not a valid token response (its bug: see the error); ' +

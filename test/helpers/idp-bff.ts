@@ -22,6 +22,7 @@ import type { FetchLike } from '../../src/oidc/fetch.ts';
 import { RedisServer } from './redis.ts';
 import { browserLogin, type LoginOptions, type LoginResult } from './login.ts';
 import { closeServer } from './close-server.ts';
+import { startShiftedDevIdp, type ShiftedDevIdp } from './shifted-idp.ts';
 
 export const TEST_CLIENT_SECRET = 'goldpath-test-client-secret-0123456789';
 
@@ -39,6 +40,11 @@ export interface TestIdpSpec {
    * (src/bff/callback-path.ts), as an operator registers it.
    */
   redirectPaths?: string[];
+  /**
+   * The IdP's clock off by this many ms from goldpath's (negative: behind): it then runs in a child
+   * process (test/helpers/shifted-idp.ts), and its `provider` cannot be reached from the test.
+   */
+  clockOffsetMs?: number;
 }
 
 export interface IdpBffOptions {
@@ -67,6 +73,8 @@ export interface IdpBff {
   readonly idps: Record<string, DevIdp>;
   /** The first (default) dev IdP. */
   readonly idp: DevIdp;
+  /** The dev IdPs on a clock of their own (TestIdpSpec.clockOffsetMs), by idps.yaml name. */
+  readonly shiftedIdps: Record<string, ShiftedDevIdp>;
   /** Browser-like login through the BFF; `returnTo` goes in the query, `idp` picks the IdP. */
   login(user?: string, opts?: { returnTo?: string; idp?: string } & Partial<LoginOptions>): Promise<LoginResult>;
   close(): Promise<void>;
@@ -110,6 +118,17 @@ export function testIdpConfig(name: string, issuer: string, over: Partial<IdpCon
   };
 }
 
+/** A dev IdP on a shifted clock, in its own process: `provider` is not reachable from here. */
+async function shiftedAsDevIdp(offsetMs: number, { log: _log, configure, extraClaims, ...opts }: DevIdpOptions, shifted: (idp: ShiftedDevIdp) => void): Promise<DevIdp> {
+  if (configure || extraClaims) throw new Error('a dev IdP on a shifted clock runs in another process: configure and extraClaims cannot reach it');
+  const idp = await startShiftedDevIdp(offsetMs, opts);
+  shifted(idp);
+  return {
+    issuer: idp.issuer, url: idp.url, close: idp.close,
+    get provider(): never { throw new Error('the dev IdP on a shifted clock runs in another process'); },
+  };
+}
+
 /** Listens on port 0 first, so the origin is known before the app that needs it exists. */
 async function lateBoundServer(): Promise<{ server: Server; origin: string; attach(h: (req: IncomingMessage, res: ServerResponse) => void): void }> {
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -132,6 +151,7 @@ export async function startIdpBff(o: IdpBffOptions = {}): Promise<IdpBff> {
   const settings = testSettings(front.origin, redis.url, o.settings);
   const specs = o.idps ?? [{}];
   const idps: Record<string, DevIdp> = {};
+  const shiftedIdps: Record<string, ShiftedDevIdp> = {};
   const entries: Record<string, IdpConfig> = {};
   try {
     for (const spec of specs) {
@@ -139,7 +159,7 @@ export async function startIdpBff(o: IdpBffOptions = {}): Promise<IdpBff> {
       const authMethod = spec.config?.clientAuth ?? 'client_secret_basic';
       const audiences = spec.config?.audiences ?? {};
       const devAudiences = Object.fromEntries(Object.values(audiences).map((a) => [a.resource, { scopes: a.scopes }]));
-      const idp = await startDevIdp({
+      const devOptions: DevIdpOptions = {
         port: 0, log: o.idpLog ?? silentLogger, dangerouslyAllowInsecureHttp: !spec.devIdp?.tls, audiences: devAudiences,
         ...spec.devIdp,
         clients: [devIdpClientFor({
@@ -148,8 +168,9 @@ export async function startIdpBff(o: IdpBffOptions = {}): Promise<IdpBff> {
           origin: front.origin, redirectPath: callbackPath(name, specs[0]?.name ?? 'dev'), tokenEndpointAuthMethod: authMethod,
           extra: { ...(spec.redirectPaths ? { redirect_uris: spec.redirectPaths.map((p) => `${front.origin}${p}`) } : {}), ...spec.client },
         })],
-      });
-      idps[name] = idp;
+      };
+      idps[name] = spec.clockOffsetMs === undefined ? await startDevIdp(devOptions) : await shiftedAsDevIdp(spec.clockOffsetMs, devOptions, (i) => { shiftedIdps[name] = i; });
+      const idp = idps[name]!;
       entries[name] = testIdpConfig(name, idp.issuer, spec.config);
     }
   } catch (err) {
@@ -168,7 +189,7 @@ export async function startIdpBff(o: IdpBffOptions = {}): Promise<IdpBff> {
   front.attach(bff.app.callback());
 
   return {
-    url: front.origin, redis, store, settings, config, bff, idps, idp: Object.values(idps)[0]!,
+    url: front.origin, redis, store, settings, config, bff, idps, idp: Object.values(idps)[0]!, shiftedIdps,
     login(user = 'alice', lo = {}) {
       const q = new URLSearchParams();
       if (lo.returnTo !== undefined) q.set('return_to', lo.returnTo);
