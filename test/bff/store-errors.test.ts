@@ -4,9 +4,9 @@
 // lookup that decides whether a failed sign-in's refresh token is revoked. Real dev IdP, real
 // redis-server (full, paused, or one backend call failing: withOne), real HTTP; /metrics by supertest.
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { JWK } from 'jose';
 import request from 'supertest';
+import { storeErrors as storeErrorsOf, storeErrorsRise } from '../helpers/store-errors.ts';
 import { createBffApp, type BffApp } from '../../src/bff/app.ts';
 import { generateSigningKey } from '../../src/dev/idp.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -18,24 +18,8 @@ import { RedisServer } from '../helpers/redis.ts';
 import { fillUntilOom, withOne } from '../helpers/redis-faults.ts';
 import { newSession } from '../helpers/sessions.ts';
 
-/** goldpath_store_errors_total as the BFF's /metrics says it now. */
-async function storeErrors(bff: BffApp): Promise<number> {
-  const res = await request(bff.app.callback()).get('/metrics').expect(200);
-  const m = /^goldpath_store_errors_total (\d+)$/m.exec(res.text);
-  assert.ok(m, 'goldpath_store_errors_total is exported');
-  return Number(m[1]);
-}
-
-/** Waits until the counter is above `from`. */
-async function rises(bff: BffApp, from: number, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const n = await storeErrors(bff);
-    if (n > from) return;
-    if (Date.now() > deadline) assert.fail(`${what}: goldpath_store_errors_total stayed at ${n}`);
-    await sleep(50);
-  }
-}
+const storeErrors = (bff: BffApp) => storeErrorsOf(bff.app.callback());
+const rises = (bff: BffApp, from: number, what: string, ms?: number) => storeErrorsRise(bff.app.callback(), from, what, ms);
 
 describe('BFF: goldpath_store_errors_total counts the store failures no request hears', function () {
   this.timeout(30_000);

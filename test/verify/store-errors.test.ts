@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
+import { storeErrors, storeErrorsRise } from '../helpers/store-errors.ts';
 import { loadSettings } from '../../src/config/env.ts';
 import { silentLogger } from '../../src/log.ts';
 import { CachingSessionStore, createSessionStore, KvSessionStore, RedisBackend, parseRedisUrl, storeKeys } from '../../src/session/index.ts';
@@ -27,24 +28,7 @@ import { send, startVerifyApp, verifyEnv, type RunningVerify } from '../helpers/
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** goldpath_store_errors_total as the sidecar at `url` says it now. */
-async function storeErrors(url: string): Promise<number> {
-  const res = await request(url).get('/metrics').expect(200);
-  const m = /^goldpath_store_errors_total (\d+)$/m.exec(res.text);
-  assert.ok(m, 'goldpath_store_errors_total is exported');
-  return Number(m[1]);
-}
-
-/** Waits until the counter is above `from`; its value then. */
-async function rises(url: string, from: number, what: string, ms = 5_000): Promise<number> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const n = await storeErrors(url);
-    if (n > from) return n;
-    if (Date.now() > deadline) assert.fail(`${what}: goldpath_store_errors_total stayed at ${n}`);
-    await sleep(50);
-  }
-}
+const rises = storeErrorsRise;
 
 const injected = (what: string) => async (): Promise<never> => {
   throw new Error(`${what} (injected)`);
